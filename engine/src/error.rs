@@ -1,0 +1,181 @@
+//! The engine's error type, shared by every shmarena crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong when creating, opening or using a region.
+///
+/// Messages say what happened and, where there is one, what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `create` found the file already there.
+    #[error("region {0} already exists (open it, or unlink it first)")]
+    AlreadyExists(PathBuf),
+    /// `open` found no such file.
+    #[error("region {0} does not exist")]
+    RegionNotFound(PathBuf),
+    /// The file does not start with the shmarena magic number.
+    #[error("{0} is not a shmarena region (bad magic number)")]
+    NotARegion(PathBuf),
+    /// The region was written by another layout version.
+    #[error(
+        "region {path} was created by layout version {found}; this build reads version {expected}"
+    )]
+    VersionMismatch {
+        /// The region file.
+        path: PathBuf,
+        /// Version found in the header.
+        found: u64,
+        /// Version this build understands.
+        expected: u64,
+    },
+    /// The file is shorter than its header says, or than a header.
+    #[error("region {path} is truncated: the file has {file_len} bytes, {needed} are needed")]
+    Truncated {
+        /// The region file.
+        path: PathBuf,
+        /// Bytes in the file.
+        file_len: u64,
+        /// Bytes required.
+        needed: u64,
+    },
+    /// A field of the region holds an impossible value.
+    #[error("region is corrupt: {field}: {detail}")]
+    Corrupt {
+        /// Which field or structure.
+        field: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The region's creator has not finished initializing it.
+    #[error("region {path} is still initializing after {waited_ms} ms{}", if *.creator_dead { " and its creator has died: unlink it and create it again" } else { "" })]
+    Initializing {
+        /// The region file.
+        path: PathBuf,
+        /// How long this process waited.
+        waited_ms: u64,
+        /// Whether the creator is known to be dead.
+        creator_dead: bool,
+    },
+    /// The requested region size is too small or too large.
+    #[error("invalid region size {size}: {reason}")]
+    InvalidSize {
+        /// The size asked for.
+        size: u64,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// An argument is out of its allowed range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The arena has no block of the requested size left.
+    #[error("out of memory in the region: {requested} bytes requested, {available} bytes left unreserved")]
+    OutOfMemory {
+        /// Bytes requested (rounded to the size class).
+        requested: u64,
+        /// Bytes the bump pointer can still hand out.
+        available: u64,
+    },
+    /// Every catalog entry is taken.
+    #[error("the region's catalog is full ({capacity} named objects); create the region with a larger catalog")]
+    CatalogFull {
+        /// Catalog capacity.
+        capacity: u64,
+    },
+    /// Every participant slot is held by a live process.
+    #[error("all {capacity} participant slots are held by live processes")]
+    ParticipantsFull {
+        /// Participant table capacity.
+        capacity: u64,
+    },
+    /// An object name is empty, too long or contains a NUL byte.
+    #[error("invalid object name {name:?}: {reason}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No object of that name exists.
+    #[error("no object named {0:?} in the region")]
+    ObjectNotFound(String),
+    /// The named object exists with another type or shape.
+    #[error("object {name:?} is a {found}, not a {expected}")]
+    TypeMismatch {
+        /// The object name.
+        name: String,
+        /// The type the caller asked for.
+        expected: String,
+        /// The type stored in the catalog.
+        found: String,
+    },
+    /// Another live process holds the object in a state this call has to wait out.
+    #[error("timed out after {waited_ms} ms waiting for {what} (held by participant {owner:#x})")]
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// The participant that holds it.
+        owner: u32,
+        /// How long this process waited.
+        waited_ms: u64,
+    },
+    /// Too many concurrent changes; the operation gave up instead of spinning forever.
+    #[error("{0}: too much contention, gave up after many retries")]
+    Contended(&'static str),
+    /// An index past the end of an array.
+    #[error("index {index} out of bounds for length {len}")]
+    IndexOutOfBounds {
+        /// The index given.
+        index: u64,
+        /// The length of the array.
+        len: u64,
+    },
+    /// Two lengths that must agree do not.
+    #[error("length mismatch: expected {expected}, got {found}")]
+    LengthMismatch {
+        /// Length required.
+        expected: u64,
+        /// Length given.
+        found: u64,
+    },
+    /// An arithmetic operation would overflow its type.
+    #[error("arithmetic overflow")]
+    Overflow,
+    /// A stored bit pattern is not a valid value of its type (a `bool` other than 0 or 1,
+    /// a `char` that is not a Unicode scalar value).
+    #[error("invalid {type_name} bit pattern {bits:#x} in the region")]
+    InvalidValue {
+        /// The Rust type.
+        type_name: &'static str,
+        /// The bits found.
+        bits: u64,
+    },
+}
+
+/// `Result` with the engine's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(field: &'static str, detail: impl Into<String>) -> Self {
+        Error::Corrupt {
+            field,
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! The shmarena engine: the shared region every structure lives in.
+//!
+//! A region is a file (by default in `/dev/shm`) mapped by many processes. It holds a
+//! validated header, a participant table with kernel-backed liveness, a catalog of named
+//! objects and a lock-free arena allocator. Structures (in the `shmarena` crate) are
+//! built on [`Region::get_or_create_object`] and reach their memory as atomics.
+//!
+//! Under `--cfg loom` only the algorithm cores (arena, catalog, liveness, the `sync`
+//! shim) are built, over [`HeapMemory`], so loom checks the code that ships.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod arena;
+pub mod catalog;
+mod error;
+pub mod layout;
+pub mod liveness;
+pub mod memory;
+#[cfg(not(loom))]
+pub mod participants;
+#[cfg(not(loom))]
+mod region;
+pub mod sync;
+
+pub use arena::{Arena, ArenaStats, Block};
+pub use catalog::{Catalog, EntryInfo, ObjectKind, Outcome, TypeDescriptor};
+pub use error::{Error, Result};
+pub use layout::HeaderFields;
+pub use liveness::{Liveness, OwnerId};
+pub use memory::{HeapMemory, Memory};
+#[cfg(not(loom))]
+pub use participants::ParticipantInfo;
+#[cfg(not(loom))]
+pub use region::{resolve_path, MappedMemory, Object, Region, RegionOptions, SharedAtomic};

@@ -1,0 +1,216 @@
+//! The participant table: which processes are attached, and which of them have died.
+//!
+//! ```text
+//! slot (64 bytes):
+//!   word 0  | pid: 32 bits | generation: 20 bits | unused: 4 | state: 8 bits |
+//!   word 1  process start time (clock ticks since boot, from /proc/self/stat; 0 if unknown)
+//!   word 2  attach time (unix ns)
+//! ```
+//!
+//! Liveness does not trust the table. Each slot `i` has a companion byte-range lock,
+//! an open-file-description (OFD) lock on byte `LOCK_BASE + i` of the region file. The
+//! holder takes it before it writes the slot and keeps it for as long as it stays
+//! attached; the kernel drops it when the process dies, however it dies. So:
+//!
+//! - attach: try-lock slot after slot (non-blocking); the first lock won is ours, whatever
+//!   the slot word says (a stale word belongs to a dead process). Then bump the slot's
+//!   generation and publish `ACTIVE | generation | pid`.
+//! - `is_alive(owner)`: the slot word still shows the owner's generation as ACTIVE, and
+//!   some other open file description holds the slot's lock (`F_OFD_GETLK`).
+//! - a dead process's slot is reclaimed by the next attach that wins its lock; its
+//!   generation changes, so the dead owner id never looks alive again (no pid-reuse trap).
+//!
+//! Like LMDB's reader table, the table is advisory and the lock is the truth.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+use crate::error::{Error, Result};
+use crate::layout::{HeaderFields, PARTICIPANT_SLOT_SIZE};
+use crate::liveness::OwnerId;
+use crate::memory::Memory;
+use crate::sync::Ordering;
+
+/// Byte offset of slot 0's liveness lock in the region file (beyond any region's end:
+/// byte-range locks need not lie inside the file).
+pub const LOCK_BASE: i64 = 1 << 46;
+/// Byte offset of the creator's initialization lock.
+pub const INIT_LOCK: i64 = LOCK_BASE - 1;
+
+const STATE_FREE: u64 = 0;
+const STATE_ACTIVE: u64 = 1;
+
+fn pack_slot(state: u64, generation: u32, pid: u32) -> u64 {
+    state | (u64::from(generation) << 12) | (u64::from(pid) << 32)
+}
+
+fn slot_generation(word: u64) -> u32 {
+    ((word >> 12) as u32) & OwnerId::MAX_GENERATION
+}
+
+/// A row of the participant table, for `inspect`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParticipantInfo {
+    /// Slot index.
+    pub slot: u32,
+    /// Current generation of the slot.
+    pub generation: u32,
+    /// Pid recorded by the last holder.
+    pub pid: u32,
+    /// Whether the slot's word says ACTIVE.
+    pub active: bool,
+    /// Whether a live process holds the slot's lock.
+    pub alive: bool,
+    /// Recorded process start time in clock ticks since boot (0 if unknown).
+    pub start_time: u64,
+}
+
+fn flock(kind: i32, byte: i64) -> libc::flock {
+    // SAFETY: `flock` is a plain C struct for which all-zero is a valid value.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = byte;
+    lock.l_len = 1;
+    lock.l_pid = 0; // required for OFD locks
+    lock
+}
+
+/// Tries to take the exclusive OFD lock on `byte` without blocking. `Ok(false)` when
+/// another open file description holds it.
+pub(crate) fn try_lock_byte(file: &File, byte: i64) -> Result<bool> {
+    let lock = flock(libc::F_WRLCK, byte);
+    // SAFETY: the fd is open for the lifetime of `file`; `lock` is a valid flock struct
+    // that outlives the call.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN | libc::EACCES) => Ok(false),
+        _ => Err(Error::io("fcntl(F_OFD_SETLK) on the region file", err)),
+    }
+}
+
+/// Releases our OFD lock on `byte`.
+pub(crate) fn unlock_byte(file: &File, byte: i64) {
+    let lock = flock(libc::F_UNLCK, byte);
+    // SAFETY: as in `try_lock_byte`. Failure leaves the lock until the file is closed,
+    // which is harmless.
+    unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+}
+
+/// Whether another open file description holds a lock on `byte`.
+pub(crate) fn byte_is_locked(file: &File, byte: i64) -> bool {
+    let mut lock = flock(libc::F_WRLCK, byte);
+    // SAFETY: as in `try_lock_byte`; GETLK writes the conflicting lock (if any) into `lock`.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
+    // On error, answer "alive": a wrong "dead" would let two owners in; a wrong "alive"
+    // only makes a survivor wait for its timeout.
+    rc != 0 || lock.l_type != libc::F_UNLCK as libc::c_short
+}
+
+fn process_start_time() -> u64 {
+    // Field 22 of /proc/self/stat, counted after the parenthesized command name.
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 2..];
+            rest.split_whitespace().nth(19)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+/// The participant table of one region, seen through one open file description.
+pub(crate) struct Participants<'a, M: Memory> {
+    pub(crate) mem: &'a M,
+    pub(crate) file: &'a File,
+    pub(crate) fields: &'a HeaderFields,
+}
+
+impl<M: Memory> Participants<'_, M> {
+    fn slot_word(&self, slot: u32, field: u64) -> Result<&crate::sync::AtomicU64> {
+        self.mem
+            .word(self.fields.participants_offset + u64::from(slot) * PARTICIPANT_SLOT_SIZE + field)
+    }
+
+    /// Claims a slot for this process (see the module docs).
+    pub(crate) fn attach(&self) -> Result<OwnerId> {
+        let pid = std::process::id();
+        for slot in 0..self.fields.participant_capacity as u32 {
+            if !try_lock_byte(self.file, LOCK_BASE + i64::from(slot))? {
+                continue; // a live process holds it
+            }
+            fail::fail_point!("participants::after_lock");
+            let word = self.slot_word(slot, 0)?;
+            // Relaxed: we hold the slot's lock, so no other attacher writes this word.
+            let generation =
+                OwnerId::next_generation(slot_generation(word.load(Ordering::Relaxed)));
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            // Relaxed: informational fields, published by the Release store below.
+            self.slot_word(slot, 8)?
+                .store(process_start_time(), Ordering::Relaxed);
+            self.slot_word(slot, 16)?.store(now, Ordering::Relaxed);
+            // Release: readers that see the new generation also see the fields above.
+            word.store(pack_slot(STATE_ACTIVE, generation, pid), Ordering::Release);
+            return Ok(OwnerId::new(slot, generation));
+        }
+        Err(Error::ParticipantsFull {
+            capacity: self.fields.participant_capacity,
+        })
+    }
+
+    /// Marks our slot free and drops its lock.
+    pub(crate) fn detach(&self, me: OwnerId) {
+        if let Ok(word) = self.slot_word(me.slot(), 0) {
+            // Release: orders our last writes to shared state before the slot looks free.
+            word.store(pack_slot(STATE_FREE, me.generation(), 0), Ordering::Release);
+        }
+        unlock_byte(self.file, LOCK_BASE + i64::from(me.slot()));
+    }
+
+    /// Whether `owner` is attached and alive. `me` is answered without a system call.
+    pub(crate) fn is_alive(&self, me: OwnerId, owner: OwnerId) -> bool {
+        if owner == me {
+            return true;
+        }
+        if u64::from(owner.slot()) >= self.fields.participant_capacity {
+            return false;
+        }
+        let Ok(word) = self.slot_word(owner.slot(), 0) else {
+            return false;
+        };
+        // Acquire: pairs with the Release store in attach.
+        let word = word.load(Ordering::Acquire);
+        word & 0xff == STATE_ACTIVE
+            && slot_generation(word) == owner.generation()
+            && byte_is_locked(self.file, LOCK_BASE + i64::from(owner.slot()))
+    }
+
+    /// Every slot that has ever been used.
+    pub(crate) fn list(&self, me: OwnerId) -> Result<Vec<ParticipantInfo>> {
+        let mut rows = Vec::new();
+        for slot in 0..self.fields.participant_capacity as u32 {
+            // Acquire: as in is_alive.
+            let word = self.slot_word(slot, 0)?.load(Ordering::Acquire);
+            let generation = slot_generation(word);
+            if generation == 0 {
+                continue; // never used
+            }
+            let alive = slot == me.slot() || byte_is_locked(self.file, LOCK_BASE + i64::from(slot));
+            rows.push(ParticipantInfo {
+                slot,
+                generation,
+                pid: (word >> 32) as u32,
+                active: word & 0xff == STATE_ACTIVE,
+                alive,
+                // Relaxed: informational.
+                start_time: self.slot_word(slot, 8)?.load(Ordering::Relaxed),
+            });
+        }
+        Ok(rows)
+    }
+}

@@ -1,0 +1,730 @@
+//! The region: a file mapped into every attached process, holding the header, the
+//! participant table, the catalog and the arena (see [`crate::layout`]).
+//!
+//! Creation protocol (one creator, any number of openers, any of them may die):
+//!
+//! 1. The creator makes the file with `O_CREAT | O_EXCL`, mode 0600; exactly one process
+//!    succeeds. It takes the initialization lock (an OFD lock the kernel drops if it dies),
+//!    sizes the file (sparse), writes the header and stores `READY` with Release.
+//! 2. An opener waits (bounded) until the file is sized and the state is `READY`
+//!    (Acquire), then copies the immutable header fields into process memory, validates
+//!    them and never reads them from the mapping again. If the state is not `READY` and
+//!    the creator's initialization lock is gone, the creator died: the opener reports it
+//!    at once instead of waiting out its timeout.
+//!
+//! No reference to the mapped bytes is ever formed; every shared word is reached as an
+//! atomic through a bounds-checked offset.
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use memmap2::MmapRaw;
+
+use crate::arena::{Arena, ArenaStats};
+use crate::catalog::{Catalog, EntryInfo, Outcome, TypeDescriptor};
+use crate::error::{Error, Result};
+use crate::layout::{header, HeaderFields, HEADER_FIELD_WORDS, HEADER_SIZE, LAYOUT_VERSION, MAGIC};
+use crate::liveness::{Liveness, OwnerId};
+use crate::memory::{check_word, Memory};
+use crate::participants::{self, ParticipantInfo, Participants};
+use crate::sync::{AtomicU64, Ordering};
+
+/// Settings for creating or opening a region. `Default` gives sensible values.
+#[derive(Clone, Debug)]
+pub struct RegionOptions {
+    /// Participant slots (processes attached at once), 1 to 4096. Default 256.
+    pub participant_capacity: u64,
+    /// Catalog entries (named objects), 1 to 2^20. Default 512.
+    pub catalog_capacity: u64,
+    /// How long an opener waits for a creator to finish initializing. Default 2 s.
+    pub init_timeout: Duration,
+    /// How long `get_or_create` waits for a live process constructing the same object.
+    /// Default 5 s.
+    pub construct_timeout: Duration,
+}
+
+impl Default for RegionOptions {
+    fn default() -> Self {
+        Self {
+            participant_capacity: crate::layout::DEFAULT_PARTICIPANTS,
+            catalog_capacity: crate::layout::DEFAULT_CATALOG_ENTRIES,
+            init_timeout: Duration::from_secs(2),
+            construct_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Where a region name or path lives: a plain name means `/dev/shm/<name>` (like
+/// `shm_open`); anything with a `/` is a path used as given.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for an empty name, `.`/`..` or a NUL byte.
+pub fn resolve_path(name_or_path: impl AsRef<Path>) -> Result<PathBuf> {
+    let path = name_or_path.as_ref();
+    let text = path.to_string_lossy();
+    if text.is_empty() || text == "." || text == ".." || text.contains('\0') {
+        return Err(Error::InvalidArgument(format!(
+            "invalid region name {text:?}"
+        )));
+    }
+    if text.contains('/') {
+        Ok(path.to_path_buf())
+    } else {
+        Ok(Path::new("/dev/shm").join(path))
+    }
+}
+
+/// The mapped bytes of a region, reached only through atomics.
+#[derive(Debug)]
+pub struct MappedMemory {
+    map: MmapRaw,
+}
+
+impl MappedMemory {
+    fn base(&self) -> *mut u8 {
+        self.map.as_mut_ptr()
+    }
+}
+
+impl Memory for MappedMemory {
+    fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    #[inline]
+    fn word(&self, offset: u64) -> Result<&AtomicU64> {
+        check_word(offset, self.len())?;
+        // SAFETY: `offset + 8 <= len` and `offset` is 8-aligned (checked above), and the
+        // mapping is page-aligned, so the pointer is in bounds and aligned for AtomicU64.
+        // The mapping lives as long as `self`. Every bit pattern is a valid AtomicU64, and
+        // other processes only ever touch these bytes atomically.
+        #[allow(clippy::cast_ptr_alignment)] // alignment checked above
+        Ok(unsafe { &*self.base().add(offset as usize).cast::<AtomicU64>() })
+    }
+}
+
+/// Atomic types that may be viewed in shared memory: every bit pattern is valid, the
+/// size is the same in every process, and all access is atomic.
+///
+/// # Safety
+/// Implementors must be `#[repr(transparent)]`-like wrappers of a plain integer, valid
+/// for every bit pattern, and lock-free (never a process-local lock).
+pub unsafe trait SharedAtomic: Sync + Send {}
+
+macro_rules! shared_atomic {
+    ($($t:ty),*) => {$(
+        // SAFETY: std's atomic integers have the size and alignment of their integer, are
+        // valid for every bit pattern, and are lock-free on every 64-bit Linux target.
+        unsafe impl SharedAtomic for $t {}
+    )*};
+}
+shared_atomic!(
+    std::sync::atomic::AtomicU8,
+    std::sync::atomic::AtomicI8,
+    std::sync::atomic::AtomicU16,
+    std::sync::atomic::AtomicI16,
+    std::sync::atomic::AtomicU32,
+    std::sync::atomic::AtomicI32,
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::AtomicI64
+);
+
+struct Inner {
+    path: PathBuf,
+    file: File,
+    memory: MappedMemory,
+    fields: HeaderFields,
+    me: OwnerId,
+    construct_timeout: Duration,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.participants().detach(self.me);
+    }
+}
+
+impl Inner {
+    fn participants(&self) -> Participants<'_, MappedMemory> {
+        Participants {
+            mem: &self.memory,
+            file: &self.file,
+            fields: &self.fields,
+        }
+    }
+}
+
+/// A handle to an attached region. Cheap to clone; every object handle keeps the
+/// region (and so the mapping) alive.
+///
+/// ```
+/// use shmarena_engine::Region;
+/// let path = std::env::temp_dir().join(format!("shmarena-doc-region-{}", std::process::id()));
+/// let region = Region::create(&path, 1 << 20)?;
+/// assert_eq!(region.size(), 1 << 20);
+/// let again = Region::open(&path)?; // another process would do the same
+/// assert_eq!(again.hash_seed(), region.hash_seed());
+/// Region::unlink(&path)?;
+/// # Ok::<(), shmarena_engine::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Region {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Region {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Region")
+            .field("path", &self.inner.path)
+            .field("size", &self.inner.fields.region_size)
+            .field("participant", &self.inner.me)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(now_nanos());
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
+fn map_file(file: &File, path: &Path) -> Result<MappedMemory> {
+    let map =
+        MmapRaw::map_raw(file).map_err(|e| Error::io(format!("mapping {}", path.display()), e))?;
+    Ok(MappedMemory { map })
+}
+
+impl Region {
+    /// Creates a region of `size` bytes with default options. Fails if it exists.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyExists`], [`Error::InvalidSize`], [`Error::Io`].
+    pub fn create(name_or_path: impl AsRef<Path>, size: u64) -> Result<Self> {
+        Self::create_with(name_or_path, size, &RegionOptions::default())
+    }
+
+    /// Creates a region of `size` bytes with `options`. Fails if it exists.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create), plus [`Error::InvalidArgument`] for bad options.
+    pub fn create_with(
+        name_or_path: impl AsRef<Path>,
+        size: u64,
+        options: &RegionOptions,
+    ) -> Result<Self> {
+        let path = resolve_path(name_or_path)?;
+        let fields = HeaderFields::plan(
+            size,
+            options.participant_capacity,
+            options.catalog_capacity,
+            random_seed(),
+            now_nanos(),
+        )?;
+        let file = match File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists(path))
+            }
+            Err(e) => return Err(Error::io(format!("creating {}", path.display()), e)),
+        };
+        match Self::initialize(&path, file, fields, options) {
+            Ok(region) => Ok(region),
+            Err(error) => {
+                let _ = std::fs::remove_file(&path);
+                Err(error)
+            }
+        }
+    }
+
+    fn initialize(
+        path: &Path,
+        file: File,
+        fields: HeaderFields,
+        options: &RegionOptions,
+    ) -> Result<Self> {
+        if !participants::try_lock_byte(&file, participants::INIT_LOCK)? {
+            return Err(Error::InvalidArgument(format!(
+                "{} is being initialized by another process",
+                path.display()
+            )));
+        }
+        file.set_len(fields.region_size)
+            .map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
+        let memory = map_file(&file, path)?;
+        // Relaxed throughout: nothing is visible to openers until the Release store of READY.
+        memory
+            .word(header::STATE)?
+            .store(header::STATE_INITIALIZING, Ordering::Relaxed);
+        memory
+            .word(header::CREATOR_PID)?
+            .store(u64::from(std::process::id()), Ordering::Relaxed);
+        let words: [u64; HEADER_FIELD_WORDS] = bytemuck::cast(fields);
+        for (i, value) in words.iter().enumerate() {
+            memory.word(8 * i as u64)?.store(*value, Ordering::Relaxed);
+        }
+        Arena::new(&memory, fields.arena_offset, fields.arena_end)?.initialize()?;
+        fail::fail_point!("region::before_ready");
+        // Release: publishes the header, tables and arena state to every opener's Acquire.
+        memory
+            .word(header::STATE)?
+            .store(header::STATE_READY, Ordering::Release);
+        participants::unlock_byte(&file, participants::INIT_LOCK);
+        Self::attach(path.to_path_buf(), file, memory, fields, options)
+    }
+
+    fn attach(
+        path: PathBuf,
+        file: File,
+        memory: MappedMemory,
+        fields: HeaderFields,
+        options: &RegionOptions,
+    ) -> Result<Self> {
+        let me = Participants {
+            mem: &memory,
+            file: &file,
+            fields: &fields,
+        }
+        .attach()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                file,
+                memory,
+                fields,
+                me,
+                construct_timeout: options.construct_timeout,
+            }),
+        })
+    }
+
+    /// Opens an existing region with default options.
+    ///
+    /// # Errors
+    /// [`Error::RegionNotFound`], [`Error::NotARegion`], [`Error::VersionMismatch`],
+    /// [`Error::Truncated`], [`Error::Corrupt`], [`Error::Initializing`], [`Error::Io`].
+    pub fn open(name_or_path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(name_or_path, &RegionOptions::default())
+    }
+
+    /// Opens an existing region; only the timeouts of `options` apply.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with(name_or_path: impl AsRef<Path>, options: &RegionOptions) -> Result<Self> {
+        let path = resolve_path(name_or_path)?;
+        let file = match File::options().read(true).write(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::RegionNotFound(path)),
+            Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+        };
+        let started = Instant::now();
+        let mut creator_gone_once = false;
+        loop {
+            if let Some((memory, fields)) = Self::try_open(&path, &file)? {
+                return Self::attach(path, file, memory, fields, options);
+            }
+            {
+                {
+                    // Not ready yet. A creator that holds its lock is alive; one that does
+                    // not may not have taken it yet, so it must be missing twice, 20 ms apart.
+                    let creator_alive =
+                        participants::byte_is_locked(&file, participants::INIT_LOCK);
+                    let creator_dead = !creator_alive && creator_gone_once;
+                    creator_gone_once = !creator_alive;
+                    if creator_dead || started.elapsed() >= options.init_timeout {
+                        return Err(Error::Initializing {
+                            path,
+                            waited_ms: started.elapsed().as_millis() as u64,
+                            creator_dead: !creator_alive,
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+
+    /// One look at the file: `Ok(None)` while the creator is still at work.
+    fn try_open(path: &Path, file: &File) -> Result<Option<(MappedMemory, HeaderFields)>> {
+        let file_len = file
+            .metadata()
+            .map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?
+            .len();
+        if file_len == 0 {
+            return Ok(None); // created, not yet sized
+        }
+        if file_len < HEADER_SIZE {
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                file_len,
+                needed: HEADER_SIZE,
+            });
+        }
+        let memory = map_file(file, path)?;
+        // Acquire: pairs with the creator's Release store of READY, making the header visible.
+        let state = memory.word(header::STATE)?.load(Ordering::Acquire);
+        // Relaxed: ordered by the Acquire above (or irrelevant when not ready).
+        let magic = memory.word(0)?.load(Ordering::Relaxed);
+        if magic != MAGIC && !(magic == 0 && state != header::STATE_READY) {
+            return Err(Error::NotARegion(path.to_path_buf()));
+        }
+        match state {
+            header::STATE_READY => {}
+            header::STATE_ZERO | header::STATE_INITIALIZING => return Ok(None),
+            other => {
+                return Err(Error::corrupt(
+                    "region state",
+                    format!("{other} is no known state"),
+                ))
+            }
+        }
+        let mut words = [0u64; HEADER_FIELD_WORDS];
+        for (i, value) in words.iter_mut().enumerate() {
+            // Relaxed: ordered by the Acquire load of the state.
+            *value = memory.word(8 * i as u64)?.load(Ordering::Relaxed);
+        }
+        let fields: HeaderFields = bytemuck::cast(words);
+        if fields.layout_version != LAYOUT_VERSION {
+            return Err(Error::VersionMismatch {
+                path: path.to_path_buf(),
+                found: fields.layout_version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        if fields.region_size > file_len && fields.checksum == fields.compute_checksum() {
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                file_len,
+                needed: fields.region_size,
+            });
+        }
+        fields.validate(file_len)?;
+        Ok(Some((memory, fields)))
+    }
+
+    /// Opens the region if it exists, else creates it; racing callers agree on one creator.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open).
+    pub fn open_or_create(name_or_path: impl AsRef<Path>, size: u64) -> Result<Self> {
+        Self::open_or_create_with(name_or_path, size, &RegionOptions::default())
+    }
+
+    /// [`open_or_create`](Self::open_or_create) with options (used when creating).
+    ///
+    /// # Errors
+    /// As [`open_or_create`](Self::open_or_create).
+    pub fn open_or_create_with(
+        name_or_path: impl AsRef<Path>,
+        size: u64,
+        options: &RegionOptions,
+    ) -> Result<Self> {
+        let path = resolve_path(name_or_path)?;
+        // Bounded: the file can vanish between our failed create and our open only if
+        // someone unlinks it, and each such round needs another unlink.
+        for _ in 0..16 {
+            match Self::create_with(&path, size, options) {
+                Err(Error::AlreadyExists(_)) => {}
+                other => return other,
+            }
+            match Self::open_with(&path, options) {
+                Err(Error::RegionNotFound(_)) => {}
+                other => return other,
+            }
+        }
+        Err(Error::Contended(
+            "open_or_create: the region keeps being unlinked",
+        ))
+    }
+
+    /// Removes the region's name. Attached processes keep their mapping; the memory is
+    /// freed when the last one detaches.
+    ///
+    /// # Errors
+    /// [`Error::RegionNotFound`], [`Error::Io`].
+    pub fn unlink(name_or_path: impl AsRef<Path>) -> Result<()> {
+        let path = resolve_path(name_or_path)?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::RegionNotFound(path)),
+            Err(e) => Err(Error::io(format!("unlinking {}", path.display()), e)),
+        }
+    }
+
+    /// The region file's path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Total size in bytes.
+    pub fn size(&self) -> u64 {
+        self.inner.fields.region_size
+    }
+
+    /// The seed every process uses for hashing region contents.
+    pub fn hash_seed(&self) -> u64 {
+        self.inner.fields.hash_seed
+    }
+
+    /// The validated immutable header fields.
+    pub fn header(&self) -> &HeaderFields {
+        &self.inner.fields
+    }
+
+    /// Pid recorded by the creator.
+    pub fn creator_pid(&self) -> u32 {
+        // Relaxed: informational.
+        self.inner
+            .memory
+            .word(header::CREATOR_PID)
+            .map_or(0, |w| w.load(Ordering::Relaxed) as u32)
+    }
+
+    /// This handle's participant id (its owner id in shared state).
+    pub fn participant_id(&self) -> OwnerId {
+        self.inner.me
+    }
+
+    /// Whether `owner` is still attached and alive (a system call unless it is us).
+    pub fn is_alive(&self, owner: OwnerId) -> bool {
+        self.inner.participants().is_alive(self.inner.me, owner)
+    }
+
+    /// The participant table: every slot ever used, with liveness.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] (never for a validated region).
+    pub fn participants(&self) -> Result<Vec<ParticipantInfo>> {
+        self.inner.participants().list(self.inner.me)
+    }
+
+    /// The region's memory, for algorithms written over [`Memory`].
+    pub fn memory(&self) -> &MappedMemory {
+        &self.inner.memory
+    }
+
+    /// The arena allocator.
+    pub fn arena(&self) -> Arena<'_, MappedMemory> {
+        let fields = &self.inner.fields;
+        Arena::new(&self.inner.memory, fields.arena_offset, fields.arena_end)
+            .expect("validated at open: the arena lies inside the mapping")
+    }
+
+    /// Arena statistics.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] (never for a validated region).
+    pub fn arena_stats(&self) -> Result<ArenaStats> {
+        self.arena().stats()
+    }
+
+    fn catalog(&self) -> Catalog<'_, MappedMemory> {
+        let fields = &self.inner.fields;
+        Catalog::new(
+            &self.inner.memory,
+            fields.catalog_offset,
+            fields.catalog_capacity,
+        )
+        .expect("validated at open: the catalog lies inside the mapping")
+    }
+
+    /// Every named object (ready or under construction).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for undecodable entries.
+    pub fn objects(&self) -> Result<Vec<EntryInfo>> {
+        self.catalog().entries()
+    }
+
+    /// Looks up a ready object by name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidName`], [`Error::Corrupt`].
+    pub fn find_object(&self, name: &str) -> Result<Option<EntryInfo>> {
+        self.catalog().find(name)
+    }
+
+    /// Finds the object `name` or creates it: allocates `body_size` zeroed bytes, lets
+    /// `init` write the initial contents, then publishes it. Exactly one process runs
+    /// `init` for a name (a survivor reruns it if that process died mid-way).
+    ///
+    /// The returned object's body is checked to lie inside the arena; the caller checks
+    /// that the descriptor's capacity and body size fit its own layout.
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`], [`Error::InvalidName`], [`Error::CatalogFull`],
+    /// [`Error::OutOfMemory`], [`Error::Timeout`], [`Error::Corrupt`].
+    pub fn get_or_create_object(
+        &self,
+        name: &str,
+        descriptor: &TypeDescriptor,
+        body_size: u64,
+        init: impl Fn(&Object) -> Result<()>,
+    ) -> Result<(Object, Outcome)> {
+        let mut construct = || {
+            let block = self.arena().alloc(body_size)?;
+            let object = self.object_unchecked(EntryInfo {
+                index: 0,
+                name: name.to_owned(),
+                descriptor: *descriptor,
+                offset: block.offset,
+                size: body_size,
+                ready: false,
+                owner: Some(self.inner.me),
+            });
+            if !block.fresh {
+                object.zero()?;
+            }
+            init(&object)?;
+            Ok((block.offset, body_size))
+        };
+        let (info, outcome) = self.catalog().get_or_create(
+            name,
+            descriptor,
+            self,
+            self.inner.construct_timeout,
+            &mut construct,
+        )?;
+        Ok((self.object(info)?, outcome))
+    }
+
+    /// Opens the ready object `name`, checking that it has the kind and types of `expected`
+    /// (its capacity is whatever was created).
+    ///
+    /// # Errors
+    /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
+    pub fn open_object(&self, name: &str, expected: &TypeDescriptor) -> Result<Object> {
+        let info = self
+            .find_object(name)?
+            .ok_or_else(|| Error::ObjectNotFound(name.to_owned()))?;
+        if !info.descriptor.same_type(expected) {
+            return Err(Error::TypeMismatch {
+                name: name.to_owned(),
+                expected: expected.to_string(),
+                found: info.descriptor.to_string(),
+            });
+        }
+        self.object(info)
+    }
+
+    fn object_unchecked(&self, info: EntryInfo) -> Object {
+        Object {
+            region: self.clone(),
+            info,
+        }
+    }
+
+    /// Wraps a catalog entry after checking its body lies inside the arena.
+    fn object(&self, info: EntryInfo) -> Result<Object> {
+        let fields = &self.inner.fields;
+        let inside = info.offset >= fields.arena_offset
+            && info.offset % crate::layout::BLOCK_ALIGN == 0
+            && info
+                .offset
+                .checked_add(info.size)
+                .is_some_and(|end| end <= fields.arena_end);
+        if !inside {
+            return Err(Error::corrupt(
+                "catalog body",
+                format!(
+                    "object {:?} claims bytes {}+{} outside the arena",
+                    info.name, info.offset, info.size
+                ),
+            ));
+        }
+        Ok(self.object_unchecked(info))
+    }
+}
+
+impl Liveness for Region {
+    fn me(&self) -> OwnerId {
+        self.inner.me
+    }
+
+    fn is_alive(&self, owner: OwnerId) -> bool {
+        Region::is_alive(self, owner)
+    }
+}
+
+/// A named object's body in the region: what structure handles are built from.
+#[derive(Clone, Debug)]
+pub struct Object {
+    region: Region,
+    info: EntryInfo,
+}
+
+impl Object {
+    /// The region holding the object.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// The catalog entry.
+    pub fn info(&self) -> &EntryInfo {
+        &self.info
+    }
+
+    /// Pointer to `count` atomics of type `A` starting `byte_offset` bytes into the body,
+    /// after checking that they lie inside the body and are aligned.
+    ///
+    /// The pointer stays valid as long as any clone of the region lives; structure
+    /// handles keep one.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the range leaves the body or is misaligned.
+    pub fn atomics<A: SharedAtomic>(&self, byte_offset: u64, count: u64) -> Result<NonNull<A>> {
+        let size = size_of::<A>() as u64;
+        let fits = byte_offset % size == 0
+            && count
+                .checked_mul(size)
+                .and_then(|len| len.checked_add(byte_offset))
+                .is_some_and(|end| end <= self.info.size);
+        if !fits {
+            return Err(Error::corrupt(
+                "object body",
+                format!(
+                    "{count} x {size} bytes at {byte_offset} do not fit in object {:?} of {} bytes",
+                    self.info.name, self.info.size
+                ),
+            ));
+        }
+        let offset = self.info.offset + byte_offset;
+        // SAFETY: the body was checked to lie inside the arena (and so the mapping) when
+        // this Object was made, and the range inside the body just above; the body offset
+        // is 64-aligned and `byte_offset` a multiple of `size` (the alignment of these
+        // atomics), so the pointer is in bounds and aligned. The base is non-null.
+        let ptr = unsafe { self.region.inner.memory.base().add(offset as usize) };
+        Ok(NonNull::new(ptr.cast::<A>()).expect("mapping base is non-null"))
+    }
+
+    /// Zeroes the whole body with atomic word stores.
+    fn zero(&self) -> Result<()> {
+        let memory = &self.region.inner.memory;
+        for word in 0..self.info.size.div_ceil(8) {
+            // Relaxed: the body is published later by the catalog's Release store.
+            memory
+                .word(self.info.offset + 8 * word)?
+                .store(0, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
