@@ -1,1 +1,111 @@
-//! placeholder
+//! shmarena: shared-memory data structures used by many processes at once, with no
+//! broker, no serialization and no system call on the fast path.
+//!
+//! A [`Region`] is a file (by default in `/dev/shm`) that every process maps. Objects in it
+//! have names; any process opens any object by name, in any order:
+//!
+//! ```
+//! use shmarena::{Region, RegionExt};
+//! # let path = std::env::temp_dir().join(format!("shmarena-doc-lib-{}", std::process::id()));
+//! let region = Region::open_or_create(&path, 16 << 20)?;
+//! let counter = region.value::<i64>("counter", 0)?;
+//! counter.fetch_add(1); // atomic across processes: no `+=` race
+//! let arr = region.array::<f64>("samples", &[0.0; 8])?;
+//! arr.at(3)?.fetch_add(0.5);
+//! # Region::unlink(&path)?;
+//! # Ok::<(), shmarena::Error>(())
+//! ```
+//!
+//! | Python `multiprocessing`        | shmarena                                         |
+//! |---------------------------------|--------------------------------------------------|
+//! | `Value('i', 0)`                 | `region.value::<i32>("name", 0)?`                |
+//! | `Array('d', [...])`             | `region.array::<f64>("name", &[...])?`           |
+//! | `v.value += 1` (racy)           | `v.fetch_add(1)` (atomic)                        |
+//! | `with v.get_lock(): v.value += 1` | `v.fetch_add(1)` (no lock needed)              |
+//! | a counter hit by every worker   | `region.sharded_counter("name")?`                |
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(not(loom))]
+mod array;
+pub mod scalar;
+#[cfg(not(loom))]
+mod sharded_counter;
+#[cfg(not(loom))]
+mod value;
+
+#[cfg(not(loom))]
+pub use array::Array;
+pub use scalar::{AtomicScalar, Integer, Numeric, Plain, Scalar};
+#[cfg(not(loom))]
+pub use sharded_counter::ShardedCounter;
+#[cfg(not(loom))]
+pub use value::Value;
+
+pub use shmarena_engine::{
+    ArenaStats, EntryInfo, Error, HeaderFields, ObjectKind, OwnerId, ParticipantInfo, Result,
+    TypeDescriptor,
+};
+#[cfg(not(loom))]
+pub use shmarena_engine::{Region, RegionOptions};
+
+/// The engine, for tools and structures built outside this crate.
+pub use shmarena_engine as engine;
+
+/// Named-object constructors on [`Region`]: `use shmarena::RegionExt` and call
+/// `region.value(...)`, `region.array(...)`, `region.sharded_counter(...)`.
+#[cfg(not(loom))]
+pub trait RegionExt {
+    /// Opens or creates the [`Value`] `name` (created holding `initial`).
+    ///
+    /// # Errors
+    /// See [`Value::get_or_create`].
+    fn value<T: Scalar>(&self, name: &str, initial: T) -> Result<Value<T>>;
+    /// Opens the existing [`Value`] `name`.
+    ///
+    /// # Errors
+    /// See [`Value::open`].
+    fn open_value<T: Scalar>(&self, name: &str) -> Result<Value<T>>;
+    /// Opens or creates the [`Array`] `name` (created as a copy of `initial`).
+    ///
+    /// # Errors
+    /// See [`Array::get_or_create`].
+    fn array<T: Scalar>(&self, name: &str, initial: &[T]) -> Result<Array<T>>;
+    /// Opens or creates the [`Array`] `name` of `len` zeros.
+    ///
+    /// # Errors
+    /// See [`Array::get_or_create_zeroed`].
+    fn array_zeroed<T: Scalar>(&self, name: &str, len: usize) -> Result<Array<T>>;
+    /// Opens the existing [`Array`] `name`, whatever its length.
+    ///
+    /// # Errors
+    /// See [`Array::open`].
+    fn open_array<T: Scalar>(&self, name: &str) -> Result<Array<T>>;
+    /// Opens or creates the [`ShardedCounter`] `name`.
+    ///
+    /// # Errors
+    /// See [`ShardedCounter::get_or_create`].
+    fn sharded_counter(&self, name: &str) -> Result<ShardedCounter>;
+}
+
+#[cfg(not(loom))]
+impl RegionExt for Region {
+    fn value<T: Scalar>(&self, name: &str, initial: T) -> Result<Value<T>> {
+        Value::get_or_create(self, name, initial)
+    }
+    fn open_value<T: Scalar>(&self, name: &str) -> Result<Value<T>> {
+        Value::open(self, name)
+    }
+    fn array<T: Scalar>(&self, name: &str, initial: &[T]) -> Result<Array<T>> {
+        Array::get_or_create(self, name, initial)
+    }
+    fn array_zeroed<T: Scalar>(&self, name: &str, len: usize) -> Result<Array<T>> {
+        Array::get_or_create_zeroed(self, name, len)
+    }
+    fn open_array<T: Scalar>(&self, name: &str) -> Result<Array<T>> {
+        Array::open(self, name)
+    }
+    fn sharded_counter(&self, name: &str) -> Result<ShardedCounter> {
+        ShardedCounter::get_or_create(self, name)
+    }
+}
