@@ -1,1 +1,51 @@
-fn main(){}
+//! `shmarena`: run the demo, inspect a region, benchmark across processes.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod demo;
+mod inspect;
+
+/// Shared-memory data structures for many processes.
+#[derive(Parser)]
+#[command(name = "shmarena", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Python's `Value`/`Array` example with real child processes.
+    Demo(demo::Args),
+    /// Print a region's header, arena, participants and catalog.
+    Inspect(inspect::Args),
+    /// Multi-process throughput benchmark (1, 2, 4, ... processes).
+    Bench(bench::Args),
+    /// Internal: a child process of `demo`.
+    #[command(hide = true)]
+    DemoChild(demo::ChildArgs),
+    /// Internal: a child process of `bench`.
+    #[command(hide = true)]
+    BenchWorker(bench::WorkerArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::DemoChild(args) => demo::child(&args),
+        Command::BenchWorker(args) => bench::worker(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("shmarena: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

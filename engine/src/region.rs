@@ -99,11 +99,11 @@ impl Memory for MappedMemory {
     #[inline]
     fn word(&self, offset: u64) -> Result<&AtomicU64> {
         check_word(offset, self.len())?;
+        #[allow(clippy::cast_ptr_alignment)] // alignment checked above
         // SAFETY: `offset + 8 <= len` and `offset` is 8-aligned (checked above), and the
         // mapping is page-aligned, so the pointer is in bounds and aligned for AtomicU64.
         // The mapping lives as long as `self`. Every bit pattern is a valid AtomicU64, and
         // other processes only ever touch these bytes atomically.
-        #[allow(clippy::cast_ptr_alignment)] // alignment checked above
         Ok(unsafe { &*self.base().add(offset as usize).cast::<AtomicU64>() })
     }
 }
@@ -140,6 +140,7 @@ struct Inner {
     memory: MappedMemory,
     fields: HeaderFields,
     me: OwnerId,
+    created: bool,
     construct_timeout: Duration,
 }
 
@@ -288,7 +289,7 @@ impl Region {
             .word(header::STATE)?
             .store(header::STATE_READY, Ordering::Release);
         participants::unlock_byte(&file, participants::INIT_LOCK);
-        Self::attach(path.to_path_buf(), file, memory, fields, options)
+        Self::attach(path.to_path_buf(), file, memory, fields, options, true)
     }
 
     fn attach(
@@ -297,6 +298,7 @@ impl Region {
         memory: MappedMemory,
         fields: HeaderFields,
         options: &RegionOptions,
+        created: bool,
     ) -> Result<Self> {
         let me = Participants {
             mem: &memory,
@@ -311,9 +313,16 @@ impl Region {
                 memory,
                 fields,
                 me,
+                created,
                 construct_timeout: options.construct_timeout,
             }),
         })
+    }
+
+    /// Whether this handle created the region (useful after
+    /// [`open_or_create`](Self::open_or_create)).
+    pub fn is_creator(&self) -> bool {
+        self.inner.created
     }
 
     /// Opens an existing region with default options.
@@ -340,7 +349,7 @@ impl Region {
         let mut creator_gone_once = false;
         loop {
             if let Some((memory, fields)) = Self::try_open(&path, &file)? {
-                return Self::attach(path, file, memory, fields, options);
+                return Self::attach(path, file, memory, fields, options, false);
             }
             {
                 {

@@ -1,0 +1,118 @@
+//! `shmarena inspect`: the header, arena, participants and catalog of a region.
+
+use std::process::ExitCode;
+
+use shmarena::engine::layout::LAYOUT_VERSION;
+use shmarena::Region;
+
+/// Arguments of `shmarena inspect`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Region name (in /dev/shm) or path.
+    region: String,
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Prints the report.
+pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let region = Region::open(&args.region)?;
+    let header = region.header();
+    println!("region {}", region.path().display());
+    println!(
+        "  size {} ({} bytes), layout version {LAYOUT_VERSION}, creator pid {}, hash seed {:#018x}",
+        bytes(header.region_size),
+        header.region_size,
+        region.creator_pid(),
+        header.hash_seed
+    );
+    println!(
+        "  participants at {} ({} slots), catalog at {} ({} entries), arena at {}..{}",
+        header.participants_offset,
+        header.participant_capacity,
+        header.catalog_offset,
+        header.catalog_capacity,
+        header.arena_offset,
+        header.arena_end
+    );
+
+    let stats = region.arena_stats()?;
+    println!("\narena");
+    println!(
+        "  capacity {}, reserved by the bump pointer {}, in use {}",
+        bytes(stats.capacity),
+        bytes(stats.reserved),
+        bytes(stats.used)
+    );
+    for (size, count) in &stats.free_blocks {
+        println!("  free: {count} blocks of {}", bytes(*size));
+    }
+
+    println!(
+        "\nparticipants (this inspect is slot {})",
+        region.participant_id().slot()
+    );
+    println!(
+        "  {:>5} {:>10} {:>8} {:>8} {:>6}",
+        "slot", "generation", "pid", "state", "alive"
+    );
+    for p in region.participants()? {
+        println!(
+            "  {:>5} {:>10} {:>8} {:>8} {:>6}",
+            p.slot,
+            p.generation,
+            p.pid,
+            if p.active { "active" } else { "free" },
+            match (p.active, p.alive) {
+                (true, true) => "yes",
+                (true, false) => "dead",
+                (false, _) => "-",
+            }
+        );
+    }
+
+    let objects = region.objects()?;
+    println!(
+        "\ncatalog ({} of {} entries used)",
+        objects.len(),
+        header.catalog_capacity
+    );
+    println!(
+        "  {:<24} {:<32} {:>12} {:>10} {:>12}",
+        "name", "type", "offset", "size", "state"
+    );
+    for entry in objects {
+        let state = if entry.ready {
+            "ready".to_owned()
+        } else {
+            format!(
+                "building by {}",
+                entry
+                    .owner
+                    .map_or_else(|| "nobody".to_owned(), |o| o.to_string())
+            )
+        };
+        println!(
+            "  {:<24} {:<32} {:>12} {:>10} {:>12}",
+            entry.name,
+            entry.descriptor.to_string(),
+            entry.offset,
+            bytes(entry.size),
+            state
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
