@@ -43,11 +43,10 @@ pub use sharded_counter::ShardedCounter;
 pub use value::Value;
 
 pub use shmarena_engine::{
-    ArenaStats, EntryInfo, Error, HeaderFields, ObjectKind, OwnerId, ParticipantInfo, Result,
-    TypeDescriptor,
+    ArenaStats, EntryInfo, Error, HeaderFields, ObjectKind, OwnerId, Result, TypeDescriptor,
 };
 #[cfg(not(loom))]
-pub use shmarena_engine::{Region, RegionOptions};
+pub use shmarena_engine::{ParticipantInfo, Region, RegionOptions};
 
 /// The engine, for tools and structures built outside this crate.
 pub use shmarena_engine as engine;
