@@ -133,6 +133,7 @@ pub fn child(args: &ChildArgs) -> Outcome {
             // def f(n, a): n.value = 3.1415927; a[i] = -a[i]
             let num = region.open_value::<f64>("num")?;
             let arr = region.open_array::<i32>("arr")?;
+            #[allow(clippy::approx_constant)] // the value Python's example stores
             num.store(3.141_592_7);
             for cell in &arr {
                 cell.store(-cell.load());

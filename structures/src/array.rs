@@ -180,10 +180,14 @@ impl<T: Scalar> Array<T> {
     /// [`Error::IndexOutOfBounds`].
     #[inline]
     pub fn at(&self, index: usize) -> Result<&AtomicScalar<T>> {
-        self.as_slice().get(index).ok_or(Error::IndexOutOfBounds {
-            index: index as u64,
-            len: self.len as u64,
-        })
+        // A match, not `ok_or`: an eagerly built error would be dropped on every hit.
+        match self.as_slice().get(index) {
+            Some(cell) => Ok(cell),
+            None => Err(Error::IndexOutOfBounds {
+                index: index as u64,
+                len: self.len as u64,
+            }),
+        }
     }
 
     /// Stores `value` at `index`.

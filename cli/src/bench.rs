@@ -1,0 +1,789 @@
+//! `shmarena bench`: multi-process throughput.
+//!
+//! For each workload and each process count P in 1, 2, 4, ... up to `--max-procs` (and
+//! `--max-procs` itself when it is no power of two):
+//!
+//! 1. The parent creates a fresh region in `/dev/shm` holding the control objects (start,
+//!    stop and ready flags, per-worker result slots) and the workload's objects.
+//! 2. It starts P copies of its own executable as hidden `bench-worker` processes. Each
+//!    opens the region and its objects, reports ready, and spins on the start flag.
+//! 3. When all P are ready the parent sets the start flag, sleeps `--seconds`, and sets
+//!    the stop flag. Workers run the operation in a tight loop, looking at the stop flag
+//!    once every [`CHECK_EVERY`] operations, then store their operation count and elapsed
+//!    time in their slot and exit.
+//! 4. The parent waits for every worker, checks the shared state against the reported
+//!    counts (exactly, where the workload allows it), and unlinks the region.
+//!
+//! Workloads:
+//!
+//! - `private-atomic`: each process increments its own cache-padded `AtomicU64` in private
+//!   heap memory (SeqCst `fetch_add`): what the machine does without sharing anything.
+//! - `value-fetch-add`: every process `fetch_add(1)`s ONE shared `Value<u64>`, the
+//!   contended case. The final value must equal the sum of the reported counts.
+//! - `sharded-add`: `ShardedCounter::increment`. Its sum must equal the reported total.
+//! - `array-get-set`: an `Array<u64>` of 4096 elements, 90% `get` and 10% `set` at indices
+//!   drawn from a per-process xorshift generator.
+//!
+//! The table gives total and per-process Mops/s, the ratio of the total to
+//! `private-atomic` at the same process count (when that workload was run), and `cpu%`:
+//! the workers' mean share of a CPU while measuring. Well under 100% means the P processes
+//! were time-sliced rather than running at once (more processes than free cores), so the
+//! shared-cache-line workloads did not really contend.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use shmarena::{Array, Region, RegionExt, RegionOptions, ShardedCounter, Value};
+
+type Outcome = Result<ExitCode, Box<dyn std::error::Error>>;
+type BoxError = Box<dyn std::error::Error>;
+
+/// Operations between two looks at the stop flag (and the clock).
+pub const CHECK_EVERY: u64 = 4096;
+
+/// Elements of the `array-get-set` array (a power of two: indices are masked).
+const DATA_LEN: usize = 4096;
+
+/// Bytes of each benchmark region (sparse: only touched pages cost memory).
+const REGION_SIZE: u64 = 8 << 20;
+
+/// The most processes one run may start (the region's participant table holds 4096).
+const MAX_PROCS: usize = 4095;
+
+/// How long the parent waits for the workers to attach, and they for the start flag.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Names of the objects in a benchmark region.
+mod names {
+    pub const START: &str = "bench.start";
+    pub const STOP: &str = "bench.stop";
+    pub const READY: &str = "bench.ready";
+    pub const OPS: &str = "bench.ops";
+    pub const NANOS: &str = "bench.nanos";
+    pub const CPU_NANOS: &str = "bench.cpu_nanos";
+    pub const COUNTER: &str = "bench.counter";
+    pub const SHARDED: &str = "bench.sharded";
+    pub const DATA: &str = "bench.data";
+}
+
+/// A benchmark workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// Every process `fetch_add(1)`s one shared `Value<u64>` (contended).
+    ValueFetchAdd,
+    /// Every process increments one `ShardedCounter` (its own cell).
+    ShardedAdd,
+    /// Every process increments its own private heap atomic: the machine's limit.
+    PrivateAtomic,
+    /// 90% get / 10% set at pseudo-random indices of a 4096-element `Array<u64>`.
+    ArrayGetSet,
+}
+
+impl Workload {
+    /// Every workload, in the default order (the baseline first).
+    pub const ALL: [Workload; 4] = [
+        Workload::PrivateAtomic,
+        Workload::ValueFetchAdd,
+        Workload::ShardedAdd,
+        Workload::ArrayGetSet,
+    ];
+
+    /// The name used on the command line and in the outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::ValueFetchAdd => "value-fetch-add",
+            Workload::ShardedAdd => "sharded-add",
+            Workload::PrivateAtomic => "private-atomic",
+            Workload::ArrayGetSet => "array-get-set",
+        }
+    }
+}
+
+/// Arguments of `shmarena bench`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Largest process count: runs 1, 2, 4, ... up to N, and N itself [default: the
+    /// number of cores]
+    #[arg(long, value_name = "N")]
+    max_procs: Option<usize>,
+    /// Seconds each run measures.
+    #[arg(long, value_name = "S", default_value_t = 2.0)]
+    seconds: f64,
+    /// Comma-separated workloads [default: all]
+    #[arg(long, value_name = "LIST", value_enum, value_delimiter = ',')]
+    workloads: Vec<Workload>,
+    /// Also write every row as JSON to PATH.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Also write every row as CSV to PATH.
+    #[arg(long, value_name = "PATH")]
+    csv: Option<PathBuf>,
+}
+
+/// Arguments of a bench worker process (started by `shmarena bench`).
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    /// Path of the benchmark region.
+    #[arg(long)]
+    region: PathBuf,
+    /// The operation to run.
+    #[arg(long, value_enum)]
+    workload: Workload,
+    /// This worker's result slot.
+    #[arg(long)]
+    index: usize,
+    /// The run's length; the worker gives up (and fails) if the stop flag has not come
+    /// long after it.
+    #[arg(long)]
+    seconds: f64,
+}
+
+/// One result: a workload at one process count.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// The workload.
+    pub workload: Workload,
+    /// Worker processes.
+    pub procs: usize,
+    /// The measured window (start flag set to stop flag set), in seconds.
+    pub seconds: f64,
+    /// Operations of all workers together.
+    pub total_ops: u64,
+    /// `total_ops / seconds`, in millions.
+    pub total_mops: f64,
+    /// `total_mops / procs`.
+    pub per_proc_mops: f64,
+    /// The slowest worker's own rate (its count over its own elapsed time), in millions.
+    pub min_proc_mops: f64,
+    /// The fastest worker's own rate, in millions.
+    pub max_proc_mops: f64,
+    /// `total_mops` over `private-atomic`'s at the same `procs`, if that was run.
+    pub ratio_vs_private: Option<f64>,
+    /// Whether the shared state was checked against the reported counts exactly (all
+    /// workloads but `array-get-set`, which has no total to check).
+    pub checked_exact: bool,
+    /// The workers' mean share of a CPU while measuring (their thread CPU time over
+    /// their elapsed time). Well below 1.0 means the processes did not all run at once
+    /// (more processes than free cores): the numbers then measure time-slicing, not
+    /// concurrent sharing.
+    pub cpu_share_mean: f64,
+    /// The smallest worker's share of a CPU.
+    pub cpu_share_min: f64,
+}
+
+/// What `--json` writes.
+#[derive(Serialize)]
+struct Report<'a> {
+    cpus: usize,
+    max_procs: usize,
+    seconds: f64,
+    check_every: u64,
+    rows: &'a [Row],
+}
+
+/// The process counts of a run: 1, 2, 4, ... up to `max`, and `max` itself.
+pub fn proc_counts(max: usize) -> Vec<usize> {
+    let mut counts: Vec<usize> = std::iter::successors(Some(1usize), |&p| p.checked_mul(2))
+        .take_while(|&p| p <= max)
+        .collect();
+    if counts.last() != Some(&max) {
+        counts.push(max);
+    }
+    counts
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// Runs `shmarena bench`.
+pub fn run(args: &Args) -> Outcome {
+    let max_procs = args.max_procs.unwrap_or_else(cpus);
+    if !(1..=MAX_PROCS).contains(&max_procs) {
+        return Err(format!("--max-procs must be 1 to {MAX_PROCS}, not {max_procs}").into());
+    }
+    if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 86_400.0) {
+        return Err(format!("--seconds must be positive, not {}", args.seconds).into());
+    }
+    let mut workloads: Vec<Workload> = Vec::new();
+    let chosen = if args.workloads.is_empty() {
+        &Workload::ALL[..]
+    } else {
+        &args.workloads[..]
+    };
+    for &workload in chosen {
+        if !workloads.contains(&workload) {
+            workloads.push(workload);
+        }
+    }
+    let counts = proc_counts(max_procs);
+    let exe = std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?;
+
+    let progress = ProgressBar::new((workloads.len() * counts.len()) as u64);
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs  {msg}",
+        )
+        .expect("a valid template"),
+    );
+    progress.enable_steady_tick(Duration::from_millis(100));
+
+    let mut rows = Vec::new();
+    for &workload in &workloads {
+        for &procs in &counts {
+            progress.set_message(format!("{} × {procs} procs", workload.name()));
+            let row = run_one(&exe, workload, procs, args.seconds).inspect_err(|_| {
+                progress.abandon();
+            })?;
+            rows.push(row);
+            progress.inc(1);
+        }
+    }
+    progress.finish_and_clear();
+
+    fill_ratios(&mut rows);
+    print!("{}", table(&rows, max_procs, args.seconds));
+    if let Some(path) = &args.json {
+        let report = Report {
+            cpus: cpus(),
+            max_procs,
+            seconds: args.seconds,
+            check_every: CHECK_EVERY,
+            rows: &rows,
+        };
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.csv {
+        std::fs::write(path, csv(&rows)).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fill_ratios(rows: &mut [Row]) {
+    let private: Vec<(usize, f64)> = rows
+        .iter()
+        .filter(|row| row.workload == Workload::PrivateAtomic)
+        .map(|row| (row.procs, row.total_mops))
+        .collect();
+    for row in rows {
+        row.ratio_vs_private = private
+            .iter()
+            .find(|(procs, _)| *procs == row.procs)
+            .map(|(_, mops)| row.total_mops / mops);
+    }
+}
+
+fn table(rows: &[Row], max_procs: usize, seconds: f64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} cpus, up to {max_procs} processes, {seconds} s per run",
+        cpus()
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:>5} {:>14} {:>16} {:>11} {:>6}",
+        "workload", "procs", "total Mops/s", "per-proc Mops/s", "vs private", "cpu%"
+    );
+    for row in rows {
+        let ratio = row
+            .ratio_vs_private
+            .map_or_else(|| "-".to_owned(), |r| format!("{r:.3}"));
+        let _ = writeln!(
+            out,
+            "{:<16} {:>5} {:>14.2} {:>16.2} {:>11} {:>6.0}",
+            row.workload.name(),
+            row.procs,
+            row.total_mops,
+            row.per_proc_mops,
+            ratio,
+            row.cpu_share_mean * 100.0
+        );
+    }
+    out
+}
+
+fn csv(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "workload,procs,seconds,total_ops,total_mops,per_proc_mops,min_proc_mops,\
+         max_proc_mops,ratio_vs_private,checked_exact,cpu_share_mean,cpu_share_min\n",
+    );
+    for row in rows {
+        let ratio = row
+            .ratio_vs_private
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            row.workload.name(),
+            row.procs,
+            row.seconds,
+            row.total_ops,
+            row.total_mops,
+            row.per_proc_mops,
+            row.min_proc_mops,
+            row.max_proc_mops,
+            ratio,
+            row.checked_exact,
+            row.cpu_share_mean,
+            row.cpu_share_min
+        );
+    }
+    out
+}
+
+/// Unlinks the region's name when dropped, so no run leaves a file in `/dev/shm`.
+struct Unlink(PathBuf);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = Region::unlink(&self.0);
+    }
+}
+
+/// The workers of one run; any still running when this drops (on an error) are killed.
+struct Workers(Vec<(usize, Child)>);
+
+impl Workers {
+    /// An error if a worker has already exited (it cannot be ready or running).
+    fn check_none_exited(&mut self) -> Result<(), BoxError> {
+        for (index, child) in &mut self.0 {
+            if let Some(status) = child.try_wait()? {
+                return Err(format!("bench worker {index} exited early ({status})").into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every worker (killing all after `timeout`); an error unless all succeeded.
+    fn wait_all(&mut self, timeout: Duration) -> Result<(), BoxError> {
+        let deadline = Instant::now() + timeout;
+        while let Some((index, child)) = self.0.last_mut() {
+            match child.try_wait()? {
+                Some(status) if status.success() => {
+                    self.0.pop();
+                }
+                Some(status) => {
+                    return Err(format!("bench worker {index} failed ({status})").into());
+                }
+                None if Instant::now() >= deadline => {
+                    return Err(format!(
+                        "bench worker {index} still running {} s after the stop flag",
+                        timeout.as_secs()
+                    )
+                    .into());
+                }
+                None => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The objects every run has.
+struct Control {
+    start: Value<u64>,
+    stop: Value<u64>,
+    ready: Value<u64>,
+    ops: Array<u64>,
+    nanos: Array<u64>,
+    cpu_nanos: Array<u64>,
+}
+
+impl Control {
+    fn create(region: &Region, procs: usize) -> shmarena::Result<Self> {
+        Ok(Self {
+            start: region.value(names::START, 0)?,
+            stop: region.value(names::STOP, 0)?,
+            ready: region.value(names::READY, 0)?,
+            ops: region.array_zeroed(names::OPS, procs)?,
+            nanos: region.array_zeroed(names::NANOS, procs)?,
+            cpu_nanos: region.array_zeroed(names::CPU_NANOS, procs)?,
+        })
+    }
+
+    fn open(region: &Region) -> shmarena::Result<Self> {
+        Ok(Self {
+            start: region.open_value(names::START)?,
+            stop: region.open_value(names::STOP)?,
+            ready: region.open_value(names::READY)?,
+            ops: region.open_array(names::OPS)?,
+            nanos: region.open_array(names::NANOS)?,
+            cpu_nanos: region.open_array(names::CPU_NANOS)?,
+        })
+    }
+}
+
+fn unique_region_path(workload: Workload, procs: usize) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    PathBuf::from(format!(
+        "/dev/shm/shmarena-bench-{}-{}-p{procs}-{nanos}",
+        std::process::id(),
+        workload.name()
+    ))
+}
+
+fn spawn_worker(
+    exe: &Path,
+    region: &Path,
+    workload: Workload,
+    index: usize,
+    seconds: f64,
+) -> Result<Child, BoxError> {
+    Command::new(exe)
+        .arg("bench-worker")
+        .arg("--region")
+        .arg(region)
+        .args(["--workload", workload.name()])
+        .args(["--index", &index.to_string()])
+        .args(["--seconds", &seconds.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting bench worker {index} ({}): {e}", exe.display()).into())
+}
+
+/// One workload at one process count.
+fn run_one(exe: &Path, workload: Workload, procs: usize, seconds: f64) -> Result<Row, BoxError> {
+    let path = unique_region_path(workload, procs);
+    let mut options = RegionOptions::default();
+    // One participant slot per worker, plus this process.
+    options.participant_capacity = options.participant_capacity.max(procs as u64 + 1);
+    let region = Region::create_with(&path, REGION_SIZE, &options)?;
+    let _unlink = Unlink(path.clone());
+    let control = Control::create(&region, procs)?;
+    let counter = match workload {
+        Workload::ValueFetchAdd => Some(region.value::<u64>(names::COUNTER, 0)?),
+        _ => None,
+    };
+    let sharded = match workload {
+        Workload::ShardedAdd => Some(region.sharded_counter(names::SHARDED)?),
+        _ => None,
+    };
+    if workload == Workload::ArrayGetSet {
+        let initial: Vec<u64> = (0..DATA_LEN as u64).collect();
+        region.array(names::DATA, &initial)?;
+    }
+
+    let mut workers = Workers(Vec::with_capacity(procs));
+    for index in 0..procs {
+        let child = spawn_worker(exe, &path, workload, index, seconds)?;
+        workers.0.push((index, child));
+    }
+    let window = drive(&control, &mut workers, procs, seconds)?;
+
+    let ops = control.ops.snapshot();
+    let total_ops: u64 = ops.iter().sum();
+    if let Some((index, _)) = ops.iter().enumerate().find(|(_, &n)| n == 0) {
+        return Err(format!("bench worker {index} reported no operations").into());
+    }
+    let checked_exact = match workload {
+        Workload::ValueFetchAdd => {
+            let found = counter.as_ref().map_or(0, |c| c.load());
+            if found != total_ops {
+                return Err(format!(
+                    "LOST UPDATES: value-fetch-add with {procs} processes: the shared value \
+                     is {found}, but the workers reported {total_ops} fetch_adds \
+                     (difference {})",
+                    i128::from(total_ops) - i128::from(found)
+                )
+                .into());
+            }
+            true
+        }
+        Workload::ShardedAdd => {
+            let found = sharded.as_ref().map_or(0, ShardedCounter::sum);
+            if found as u64 != total_ops {
+                return Err(format!(
+                    "LOST UPDATES: sharded-add with {procs} processes: the counter sums to \
+                     {found}, but the workers reported {total_ops} increments"
+                )
+                .into());
+            }
+            true
+        }
+        // Each worker checked its private atomic against its count before reporting.
+        Workload::PrivateAtomic => true,
+        Workload::ArrayGetSet => false,
+    };
+    Ok(summarize(workload, window, &control, checked_exact))
+}
+
+/// Starts the workers together once all are ready, stops them after `seconds`, and
+/// waits for them. Returns the measured window in seconds.
+fn drive(
+    control: &Control,
+    workers: &mut Workers,
+    procs: usize,
+    seconds: f64,
+) -> Result<f64, BoxError> {
+    // Start only when every worker is attached and spinning, so all run the same window.
+    let waiting = Instant::now();
+    while control.ready.load() < procs as u64 {
+        workers.check_none_exited()?;
+        if waiting.elapsed() > START_TIMEOUT {
+            return Err(format!(
+                "only {} of {procs} bench workers were ready after {} s",
+                control.ready.load(),
+                START_TIMEOUT.as_secs()
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let started = Instant::now();
+    control.start.store(1);
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    control.stop.store(1);
+    let window = started.elapsed().as_secs_f64();
+    workers.wait_all(START_TIMEOUT)?;
+    Ok(window)
+}
+
+/// The row of a finished run.
+fn summarize(workload: Workload, window: f64, control: &Control, checked_exact: bool) -> Row {
+    let ops = control.ops.snapshot();
+    let nanos = control.nanos.snapshot();
+    let cpu_nanos = control.cpu_nanos.snapshot();
+    let procs = ops.len();
+    let total_ops: u64 = ops.iter().sum();
+    let rates = ops
+        .iter()
+        .zip(&nanos)
+        .map(|(&n, &ns)| n as f64 * 1e3 / ns.max(1) as f64);
+    let min_proc_mops = rates.clone().fold(f64::INFINITY, f64::min);
+    let max_proc_mops = rates.fold(0.0, f64::max);
+    let shares: Vec<f64> = cpu_nanos
+        .iter()
+        .zip(&nanos)
+        .map(|(&cpu, &wall)| cpu as f64 / wall.max(1) as f64)
+        .collect();
+    let cpu_share_mean = shares.iter().sum::<f64>() / procs as f64;
+    let cpu_share_min = shares.iter().copied().fold(f64::INFINITY, f64::min);
+    let total_mops = total_ops as f64 / window / 1e6;
+    Row {
+        workload,
+        procs,
+        seconds: window,
+        total_ops,
+        total_mops,
+        per_proc_mops: total_mops / procs as f64,
+        min_proc_mops,
+        max_proc_mops,
+        ratio_vs_private: None,
+        checked_exact,
+        cpu_share_mean,
+        cpu_share_min,
+    }
+}
+
+/// What one worker measured.
+struct Measured {
+    ops: u64,
+    elapsed: Duration,
+    cpu: Duration,
+}
+
+/// CPU time the calling thread has used so far.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec that outlives the call; the clock id is
+    // a constant Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Runs `op` in blocks of [`CHECK_EVERY`] until the stop flag is set. Returns the count,
+/// the elapsed and the CPU time, or an error if `give_up` passes first (the parent is
+/// gone).
+#[inline]
+fn measure(
+    stop: &Value<u64>,
+    give_up: Duration,
+    mut op: impl FnMut(),
+) -> Result<Measured, BoxError> {
+    let cpu_started = thread_cpu_time();
+    let started = Instant::now();
+    let mut ops = 0u64;
+    loop {
+        for _ in 0..CHECK_EVERY {
+            op();
+        }
+        ops += CHECK_EVERY;
+        if stop.load() != 0 {
+            let elapsed = started.elapsed();
+            return Ok(Measured {
+                ops,
+                elapsed,
+                cpu: thread_cpu_time().saturating_sub(cpu_started),
+            });
+        }
+        if started.elapsed() > give_up {
+            return Err(format!(
+                "the stop flag did not come within {} s; is the parent gone?",
+                give_up.as_secs()
+            )
+            .into());
+        }
+    }
+}
+
+/// A per-process xorshift64 generator (never zero).
+fn xorshift(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
+/// Runs one bench worker process.
+pub fn worker(args: &WorkerArgs) -> Outcome {
+    let region = Region::open(&args.region)?;
+    let control = Control::open(&region)?;
+    let len = control.ops.len();
+    if args.index >= len || control.nanos.len() != len || control.cpu_nanos.len() != len {
+        return Err(format!(
+            "worker index {} out of range for {} workers",
+            args.index,
+            control.ops.len()
+        )
+        .into());
+    }
+    let give_up = Duration::from_secs_f64(args.seconds * 4.0) + START_TIMEOUT;
+
+    // Open everything before reporting ready: the window measures the operation alone.
+    let measured = match args.workload {
+        Workload::ValueFetchAdd => {
+            let counter = region.open_value::<u64>(names::COUNTER)?;
+            wait_for_start(&control)?;
+            measure(&control.stop, give_up, || {
+                counter.fetch_add(1);
+            })?
+        }
+        Workload::ShardedAdd => {
+            let counter = ShardedCounter::open(&region, names::SHARDED)?;
+            wait_for_start(&control)?;
+            measure(&control.stop, give_up, || counter.increment())?
+        }
+        Workload::PrivateAtomic => {
+            let boxed = Box::new(CachePadded::new(AtomicU64::new(0)));
+            let cell: &AtomicU64 = black_box(&boxed);
+            wait_for_start(&control)?;
+            let result = measure(&control.stop, give_up, || {
+                // SeqCst: the same ordering as shmarena's scalar operations.
+                cell.fetch_add(1, Ordering::SeqCst);
+            })?;
+            let found = cell.load(Ordering::SeqCst);
+            if found != result.ops {
+                return Err(format!(
+                    "private atomic holds {found}, but {} increments were counted",
+                    result.ops
+                )
+                .into());
+            }
+            result
+        }
+        Workload::ArrayGetSet => {
+            let data = region.open_array::<u64>(names::DATA)?;
+            if data.len() != DATA_LEN {
+                return Err(format!(
+                    "{} has {} elements, not {DATA_LEN}",
+                    names::DATA,
+                    data.len()
+                )
+                .into());
+            }
+            let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (args.index as u64 + 1);
+            let mut sink = 0u64;
+            wait_for_start(&control)?;
+            let result = measure(&control.stop, give_up, || {
+                state = xorshift(state);
+                let index = state as usize & (DATA_LEN - 1);
+                if (state >> 32) < u64::from(u32::MAX / 10) {
+                    data.set(index, state).expect("index masked to the length");
+                } else {
+                    sink ^= data.get(index).expect("index masked to the length");
+                }
+            })?;
+            black_box(sink);
+            result
+        }
+    };
+    control
+        .cpu_nanos
+        .set(args.index, measured.cpu.as_nanos() as u64)?;
+    control
+        .nanos
+        .set(args.index, measured.elapsed.as_nanos() as u64)?;
+    control.ops.set(args.index, measured.ops)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reports ready, then spins until the parent sets the start flag.
+fn wait_for_start(control: &Control) -> Result<(), BoxError> {
+    control.ready.fetch_add(1);
+    let waiting = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if control.start.load() != 0 {
+                return Ok(());
+            }
+            std::hint::spin_loop();
+        }
+        // Let the parent (and the other workers) run on a machine with few cores.
+        std::thread::yield_now();
+        if waiting.elapsed() > START_TIMEOUT {
+            return Err("the start flag never came; is the parent gone?".into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_counts_are_powers_of_two_and_max() {
+        assert_eq!(proc_counts(1), [1]);
+        assert_eq!(proc_counts(2), [1, 2]);
+        assert_eq!(proc_counts(6), [1, 2, 4, 6]);
+        assert_eq!(proc_counts(16), [1, 2, 4, 8, 16]);
+    }
+
+    #[test]
+    fn xorshift_never_sticks_at_zero() {
+        let mut x = 1;
+        for _ in 0..1000 {
+            x = xorshift(x);
+            assert_ne!(x, 0);
+        }
+    }
+}
