@@ -29,7 +29,7 @@
 use crate::error::{Error, Result};
 use crate::layout::{header, BLOCK_ALIGN, SIZE_CLASSES};
 use crate::memory::Memory;
-use crate::sync::{Backoff, Ordering};
+use crate::sync::{fence, Backoff, Ordering};
 
 /// Retries of one CAS loop before an operation gives up with [`Error::Contended`] instead
 /// of spinning forever (a hostile process can keep a head changing).
@@ -215,6 +215,11 @@ impl<'m, M: Memory> Arena<'m, M> {
             // because the tag moved on.
             let next = self.mem.word(offset)?.load(Ordering::Relaxed);
             if next != 0 && self.check_block(next, class).is_err() {
+                // Acquire fence: if `next` is data written by whoever popped this block
+                // after our head load, the Release fence that popper ran after its CAS now
+                // happens-before the reload below, so the reload sees the head moved on
+                // (without it a stale reload would report a healthy list as corrupt).
+                fence(Ordering::Acquire);
                 if head_word.load(Ordering::Acquire) == head {
                     // The head did not move, so `next` is what the list really holds.
                     return Err(Error::corrupt(
@@ -235,6 +240,9 @@ impl<'m, M: Memory> Arena<'m, M> {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => {
+                    // Release fence: orders this pop before every later write to the block
+                    // by its new owner; pairs with the Acquire fence above in a racing pop.
+                    fence(Ordering::Release);
                     fail::fail_point!("arena::after_pop");
                     // Relaxed: statistics only.
                     self.mem

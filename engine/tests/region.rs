@@ -1,0 +1,605 @@
+//! Regions on real files: create, open, validation errors, the initialization wait,
+//! participants and named objects.
+//!
+//! Every test works on its own file in the temp directory (process id + test name), so
+//! tests run in parallel and in parallel test processes.
+
+#![cfg(not(loom))]
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicUsize};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use shmarena_engine::layout::{HeaderFields, LAYOUT_VERSION, MAGIC, MAX_NAME_LEN, MAX_REGION_SIZE};
+use shmarena_engine::participants::INIT_LOCK;
+use shmarena_engine::sync::Ordering;
+use shmarena_engine::{
+    resolve_path, Error, ObjectKind, Outcome, Region, RegionOptions, TypeDescriptor,
+};
+
+const SIZE: u64 = 1 << 20;
+
+/// A unique path in the temp directory, removed when dropped.
+struct TempPath(PathBuf);
+
+impl TempPath {
+    fn new(test: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("shmarena-test-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        Self(path)
+    }
+}
+
+impl std::ops::Deref for TempPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn write_word(path: &Path, offset: u64, value: u64) {
+    let file = File::options().write(true).open(path).unwrap();
+    file.write_all_at(&value.to_le_bytes(), offset).unwrap();
+}
+
+fn read_fields(path: &Path) -> HeaderFields {
+    let mut bytes = [0u8; size_of::<HeaderFields>()];
+    File::open(path)
+        .unwrap()
+        .read_exact_at(&mut bytes, 0)
+        .unwrap();
+    bytemuck::pod_read_unaligned(&bytes)
+}
+
+fn write_fields(path: &Path, fields: &HeaderFields) {
+    let file = File::options().write(true).open(path).unwrap();
+    file.write_all_at(bytemuck::bytes_of(fields), 0).unwrap();
+}
+
+/// A region created and closed again: what another process later opens.
+fn closed_region(path: &Path) {
+    drop(Region::create(path, SIZE).unwrap());
+}
+
+fn open_error(path: &Path) -> Error {
+    Region::open(path).expect_err("open must fail")
+}
+
+#[test]
+fn create_open_unlink() {
+    let path = TempPath::new("create_open_unlink");
+    let region = Region::create(&*path, SIZE).unwrap();
+    assert_eq!(region.size(), SIZE);
+    assert_eq!(region.path(), &*path);
+    assert_eq!(region.creator_pid(), std::process::id());
+    let header = *region.header();
+    assert_eq!(header.magic, MAGIC);
+    assert_eq!(header.layout_version, LAYOUT_VERSION);
+    assert_eq!(header.region_size, SIZE);
+    assert_eq!(header.checksum, header.compute_checksum());
+    header.validate(SIZE).unwrap();
+
+    let metadata = std::fs::metadata(&*path).unwrap();
+    assert_eq!(metadata.len(), SIZE);
+    assert_eq!(
+        metadata.permissions().mode() & 0o777,
+        0o600,
+        "private to the user"
+    );
+
+    let opened = Region::open(&*path).unwrap();
+    assert_eq!(opened.hash_seed(), region.hash_seed());
+    assert_eq!(*opened.header(), header);
+    assert_eq!(read_fields(&path), header, "the file holds the header");
+
+    // Memory is shared: a block allocated through one handle is seen by the other.
+    let block = region.arena().alloc(100).unwrap();
+    assert_eq!(opened.arena_stats().unwrap().used, 128);
+    assert!(block.offset >= header.arena_offset);
+
+    Region::unlink(&*path).unwrap();
+    assert!(!path.exists());
+    assert!(matches!(open_error(&path), Error::RegionNotFound(p) if p == *path));
+    assert!(matches!(
+        Region::unlink(&*path),
+        Err(Error::RegionNotFound(_))
+    ));
+    // Attached handles keep working after the unlink.
+    opened.arena().free(block.offset, 100).unwrap();
+    assert_eq!(region.arena_stats().unwrap().used, 0);
+}
+
+#[test]
+fn create_twice_is_already_exists() {
+    let path = TempPath::new("create_twice");
+    let first = Region::create(&*path, SIZE).unwrap();
+    let second = Region::create(&*path, SIZE);
+    assert!(matches!(second, Err(Error::AlreadyExists(p)) if p == *path));
+    // The failed create left the existing region alone.
+    assert_eq!(Region::open(&*path).unwrap().hash_seed(), first.hash_seed());
+}
+
+#[test]
+fn open_missing_is_region_not_found() {
+    let path = TempPath::new("open_missing");
+    assert!(matches!(open_error(&path), Error::RegionNotFound(p) if p == *path));
+}
+
+#[test]
+fn random_bytes_are_not_a_region() {
+    let path = TempPath::new("random_bytes");
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let bytes: Vec<u8> = (0..64 * 1024)
+        .map(|_| {
+            // xorshift64: deterministic noise
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(&*path, &bytes).unwrap();
+    assert_ne!(&bytes[..8], &[0; 8]);
+    assert!(matches!(open_error(&path), Error::NotARegion(p) if p == *path));
+}
+
+#[test]
+fn other_layout_version_is_version_mismatch() {
+    let path = TempPath::new("version");
+    closed_region(&path);
+    write_word(&path, 8, LAYOUT_VERSION + 41);
+    match open_error(&path) {
+        Error::VersionMismatch {
+            found, expected, ..
+        } => assert_eq!((found, expected), (LAYOUT_VERSION + 41, LAYOUT_VERSION)),
+        other => panic!("expected VersionMismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn short_file_is_truncated() {
+    let path = TempPath::new("truncated");
+    closed_region(&path);
+    let file = File::options().write(true).open(&*path).unwrap();
+    file.set_len(SIZE / 2).unwrap();
+    match open_error(&path) {
+        Error::Truncated {
+            file_len, needed, ..
+        } => assert_eq!((file_len, needed), (SIZE / 2, SIZE)),
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+    // Shorter than the header page itself.
+    file.set_len(100).unwrap();
+    match open_error(&path) {
+        Error::Truncated {
+            file_len, needed, ..
+        } => assert_eq!((file_len, needed), (100, 4096)),
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+}
+
+#[test]
+fn changed_immutable_field_fails_the_checksum() {
+    let path = TempPath::new("checksum");
+    closed_region(&path);
+    let fields = read_fields(&path);
+    write_word(&path, 56, fields.catalog_capacity + 1); // catalog capacity
+    match open_error(&path) {
+        Error::Corrupt { field, .. } => assert_eq!(field, "header checksum"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+/// Fields changed with a matching checksum (a buggy or hostile writer): the error names
+/// the field.
+#[test]
+fn bad_field_with_valid_checksum_is_named() {
+    type Edit = fn(&mut HeaderFields);
+    let cases: [(&str, Edit); 7] = [
+        ("catalog capacity", |f| f.catalog_capacity = 0),
+        ("participant capacity", |f| f.participant_capacity = 0),
+        ("participants offset", |f| f.participants_offset = 0),
+        ("catalog offset", |f| {
+            f.catalog_offset = f.participants_offset;
+        }),
+        ("arena offset", |f| f.arena_offset = f.catalog_offset),
+        ("arena end", |f| f.arena_end -= 4096),
+        ("region size", |f| f.region_size -= 4096),
+    ];
+    for (expected, edit) in cases {
+        let path = TempPath::new(&format!("field-{}", expected.replace(' ', "_")));
+        closed_region(&path);
+        let mut fields = read_fields(&path);
+        edit(&mut fields);
+        fields.checksum = fields.compute_checksum();
+        write_fields(&path, &fields);
+        match open_error(&path) {
+            Error::Corrupt { field, detail } => {
+                assert_eq!(field, expected, "{detail}");
+            }
+            other => panic!("{expected}: expected Corrupt, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn unknown_state_is_corrupt() {
+    let path = TempPath::new("state");
+    closed_region(&path);
+    write_word(&path, 128, 7);
+    assert!(
+        matches!(
+            open_error(&path),
+            Error::Corrupt {
+                field: "region state",
+                ..
+            }
+        ),
+        "state word 7"
+    );
+}
+
+/// A file that was created but never sized or written, and whose creator is gone: the
+/// opener says so at once instead of waiting out its timeout.
+#[test]
+fn unsized_file_without_creator_is_initializing_creator_dead() {
+    for (name, len) in [("init_empty", 0), ("init_zeroed", SIZE)] {
+        let path = TempPath::new(name);
+        File::create(&*path).unwrap().set_len(len).unwrap();
+        let started = Instant::now();
+        let error = open_error(&path);
+        let elapsed = started.elapsed();
+        assert!(
+            matches!(
+                error,
+                Error::Initializing {
+                    creator_dead: true,
+                    ..
+                }
+            ),
+            "{name}: {error:?}"
+        );
+        assert!(
+            elapsed < Duration::from_millis(500),
+            "{name}: took {elapsed:?}"
+        );
+    }
+}
+
+/// Takes the creator's initialization lock on `file`, as a creator still at work does.
+fn hold_init_lock(file: &File) {
+    // SAFETY: all-zero is a valid `flock`.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = INIT_LOCK;
+    lock.l_len = 1;
+    // SAFETY: the fd is open while `file` lives; `lock` outlives the call.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// While the creator holds its lock, an opener waits for its timeout and then reports
+/// the region as still initializing by a live creator.
+#[test]
+fn live_creator_makes_opener_wait_for_its_timeout() {
+    let path = TempPath::new("init_live");
+    let creator = File::create(&*path).unwrap();
+    hold_init_lock(&creator);
+    let options = RegionOptions {
+        init_timeout: Duration::from_millis(150),
+        ..RegionOptions::default()
+    };
+    let started = Instant::now();
+    let error = Region::open_with(&*path, &options).expect_err("never ready");
+    assert!(
+        matches!(
+            error,
+            Error::Initializing {
+                creator_dead: false,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn bad_sizes_and_options_are_rejected() {
+    let path = TempPath::new("sizes");
+    for size in [0, 4096, 64 * 1024, MAX_REGION_SIZE + 4096] {
+        let result = Region::create(&*path, size);
+        assert!(
+            matches!(result, Err(Error::InvalidSize { size: s, .. }) if s == size),
+            "size {size}: {result:?}"
+        );
+        assert!(!path.exists(), "a failed create leaves no file");
+    }
+    for options in [
+        RegionOptions {
+            participant_capacity: 0,
+            ..RegionOptions::default()
+        },
+        RegionOptions {
+            catalog_capacity: 0,
+            ..RegionOptions::default()
+        },
+    ] {
+        let result = Region::create_with(&*path, SIZE, &options);
+        assert!(
+            matches!(result, Err(Error::InvalidArgument(_))),
+            "{result:?}"
+        );
+        assert!(!path.exists());
+    }
+}
+
+#[test]
+fn resolve_path_rules() {
+    assert_eq!(resolve_path("name").unwrap(), Path::new("/dev/shm/name"));
+    assert_eq!(resolve_path("/tmp/x").unwrap(), Path::new("/tmp/x"));
+    assert_eq!(resolve_path("./x").unwrap(), Path::new("./x"));
+    for bad in ["", ".", ".."] {
+        assert!(matches!(resolve_path(bad), Err(Error::InvalidArgument(_))));
+    }
+}
+
+/// Two handles in one process hold distinct participant slots and see each other alive;
+/// a handle that is gone is dead for good, even after its slot is reused.
+#[test]
+fn participants_see_each_other_and_their_deaths() {
+    let path = TempPath::new("participants");
+    let first = Region::create(&*path, SIZE).unwrap();
+    let second = Region::open(&*path).unwrap();
+    let (a, b) = (first.participant_id(), second.participant_id());
+    assert_ne!(a, b);
+    assert!(first.is_alive(a) && first.is_alive(b));
+    assert!(second.is_alive(a) && second.is_alive(b));
+    let rows = first.participants().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows
+        .iter()
+        .all(|r| r.active && r.alive && r.pid == std::process::id()));
+
+    // A clone is the same participant, not a new one.
+    let clone = second.clone();
+    assert_eq!(clone.participant_id(), b);
+    drop(clone);
+    assert!(first.is_alive(b), "dropping a clone keeps the participant");
+
+    drop(second);
+    assert!(!first.is_alive(b), "a dropped handle is dead");
+    assert!(first.is_alive(a));
+    let row = first
+        .participants()
+        .unwrap()
+        .into_iter()
+        .find(|r| r.slot == b.slot())
+        .unwrap();
+    assert!(!row.active && !row.alive);
+
+    // The next attachment may take the slot, with a new generation: `b` stays dead.
+    let third = Region::open(&*path).unwrap();
+    let c = third.participant_id();
+    assert_ne!(c, b);
+    if c.slot() == b.slot() {
+        assert_ne!(c.generation(), b.generation());
+    }
+    assert!(first.is_alive(c));
+    assert!(!first.is_alive(b));
+    assert!(!third.is_alive(b));
+}
+
+/// Eight threads race `open_or_create` on one path: all succeed on one region (one hash
+/// seed, one creator), each with its own participant slot.
+#[test]
+fn open_or_create_race_agrees_on_one_region() {
+    for round in 0..4 {
+        let path = Arc::new(TempPath::new(&format!("race-{round}")));
+        let barrier = Arc::new(Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Region::open_or_create(&**path, SIZE)
+                })
+            })
+            .collect();
+        let regions: Vec<Region> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap().expect("every racer gets the region"))
+            .collect();
+        let seeds: std::collections::BTreeSet<u64> =
+            regions.iter().map(Region::hash_seed).collect();
+        assert_eq!(seeds.len(), 1, "round {round}: one region, one seed");
+        let created: std::collections::BTreeSet<u64> = regions
+            .iter()
+            .map(|r| r.header().created_at_nanos)
+            .collect();
+        assert_eq!(created.len(), 1, "round {round}: one creation");
+        let ids: std::collections::BTreeSet<_> =
+            regions.iter().map(Region::participant_id).collect();
+        assert_eq!(ids.len(), 8, "round {round}: distinct participants");
+        // They share memory: an allocation through one is seen by all.
+        regions[0].arena().alloc(64).unwrap();
+        assert!(regions.iter().all(|r| r.arena_stats().unwrap().used == 64));
+    }
+}
+
+fn value_descriptor() -> TypeDescriptor {
+    TypeDescriptor::new(ObjectKind::Value, b'q', 8, 1)
+}
+
+/// `init` for a one-word body: stores 42 and counts its runs.
+fn init_42(
+    runs: &AtomicUsize,
+) -> impl Fn(&shmarena_engine::Object) -> shmarena_engine::Result<()> + '_ {
+    move |object| {
+        runs.fetch_add(1, Ordering::Relaxed);
+        let word = object.atomics::<StdAtomicU64>(0, 1)?;
+        // SAFETY: `atomics` checked the word lies in the body; the region outlives this use.
+        unsafe { word.as_ref() }.store(42, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn read_first_word(object: &shmarena_engine::Object) -> u64 {
+    let word = object.atomics::<StdAtomicU64>(0, 1).unwrap();
+    // SAFETY: as in `init_42`; `object` keeps the region mapped.
+    unsafe { word.as_ref() }.load(Ordering::Relaxed)
+}
+
+#[test]
+fn get_or_create_object_creates_once_then_opens() {
+    let path = TempPath::new("objects");
+    let region = Region::create(&*path, SIZE).unwrap();
+    let other = Region::open(&*path).unwrap(); // as another process would
+    let runs = AtomicUsize::new(0);
+
+    let (created, outcome) = region
+        .get_or_create_object("counter", &value_descriptor(), 8, init_42(&runs))
+        .unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    assert_eq!(read_first_word(&created), 42);
+    assert_eq!(created.info().name, "counter");
+    assert!(created.info().ready);
+
+    for handle in [&region, &other] {
+        let (opened, outcome) = handle
+            .get_or_create_object("counter", &value_descriptor(), 8, init_42(&runs))
+            .unwrap();
+        assert_eq!(outcome, Outcome::Opened);
+        assert_eq!(opened.info().offset, created.info().offset);
+        assert_eq!(
+            read_first_word(&opened),
+            42,
+            "the opener sees the initialized body"
+        );
+    }
+    assert_eq!(runs.load(Ordering::Relaxed), 1, "init ran once");
+
+    let found = other.open_object("counter", &value_descriptor()).unwrap();
+    assert_eq!(found.info().offset, created.info().offset);
+    let names: Vec<String> = other
+        .objects()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, ["counter"]);
+    assert!(matches!(
+        other.open_object("missing", &value_descriptor()),
+        Err(Error::ObjectNotFound(_))
+    ));
+
+    // Bodies are bounds-checked views.
+    assert!(matches!(
+        created.atomics::<StdAtomicU64>(8, 1),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        created.atomics::<StdAtomicU64>(4, 1),
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn get_or_create_object_errors() {
+    let path = TempPath::new("object_errors");
+    let region = Region::create(&*path, SIZE).unwrap();
+    let runs = AtomicUsize::new(0);
+    region
+        .get_or_create_object("typed", &value_descriptor(), 8, init_42(&runs))
+        .unwrap();
+
+    let array = TypeDescriptor::new(ObjectKind::Array, b'q', 8, 4);
+    let mismatch = region.get_or_create_object("typed", &array, 32, init_42(&runs));
+    assert!(
+        matches!(&mismatch, Err(Error::TypeMismatch { name, .. }) if name == "typed"),
+        "{mismatch:?}"
+    );
+    assert!(matches!(
+        region.open_object("typed", &array),
+        Err(Error::TypeMismatch { .. })
+    ));
+
+    let too_long = "n".repeat(MAX_NAME_LEN + 1);
+    for bad in [too_long.as_str(), ""] {
+        let result = region.get_or_create_object(bad, &value_descriptor(), 8, init_42(&runs));
+        assert!(
+            matches!(result, Err(Error::InvalidName { .. })),
+            "{bad:?}: {result:?}"
+        );
+    }
+    assert_eq!(
+        runs.load(Ordering::Relaxed),
+        1,
+        "no init ran for the failures"
+    );
+
+    // Too large for the arena.
+    let huge = region.get_or_create_object("huge", &array, SIZE, init_42(&runs));
+    assert!(matches!(huge, Err(Error::OutOfMemory { .. })), "{huge:?}");
+}
+
+/// An `init` that fails leaves the name to be built again by the next caller; `init`
+/// always starts from zeroed memory, also when the arena recycles a dirty block.
+#[test]
+fn failed_init_is_retried_and_init_sees_zeroed_memory() {
+    let path = TempPath::new("failed_init");
+    let region = Region::create(&*path, SIZE).unwrap();
+    // Leave a dirty block on the free list of the 64-byte class.
+    let dirty = region.arena().alloc(64).unwrap();
+    for word in 0..8 {
+        shmarena_engine::Memory::word(region.memory(), dirty.offset + 8 * word)
+            .unwrap()
+            .store(0xdead, Ordering::Relaxed);
+    }
+    region.arena().free(dirty.offset, 64).unwrap();
+
+    let failed = region.get_or_create_object("flaky", &value_descriptor(), 16, |object| {
+        assert_eq!(
+            object.info().offset,
+            dirty.offset,
+            "the dirty block is recycled"
+        );
+        let words = object.atomics::<StdAtomicU64>(0, 2)?;
+        for i in 0..2 {
+            // SAFETY: checked by `atomics`; the region outlives this use.
+            let word = unsafe { &*words.as_ptr().add(i) };
+            assert_eq!(word.load(Ordering::Relaxed), 0, "init sees zeroed memory");
+        }
+        Err(Error::InvalidArgument("init failed".into()))
+    });
+    assert!(
+        matches!(failed, Err(Error::InvalidArgument(_))),
+        "{failed:?}"
+    );
+    let pending = region.objects().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(!pending[0].ready);
+    assert!(region.find_object("flaky").unwrap().is_none());
+
+    let runs = AtomicUsize::new(0);
+    let (object, outcome) = region
+        .get_or_create_object("flaky", &value_descriptor(), 16, init_42(&runs))
+        .unwrap();
+    assert_eq!(outcome, Outcome::Created);
+    assert_eq!(runs.load(Ordering::Relaxed), 1);
+    assert_eq!(read_first_word(&object), 42);
+    assert!(region.find_object("flaky").unwrap().unwrap().ready);
+}
