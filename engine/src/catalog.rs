@@ -73,6 +73,17 @@ fn owner_of(word: u64) -> Option<OwnerId> {
     OwnerId::from_bits((word >> 32) as u32)
 }
 
+/// Marks an entry "constructing by nobody" if dropped, i.e. if the constructor unwinds.
+struct AbandonOnUnwind<'m>(&'m crate::sync::AtomicU64);
+
+impl Drop for AbandonOnUnwind<'_> {
+    fn drop(&mut self) {
+        // Release: keeps name and descriptor published to whoever takes the entry over.
+        self.0
+            .store(pack_state(STATE_CONSTRUCTING, None), Ordering::Release);
+    }
+}
+
 /// What kind of object a catalog entry holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -501,11 +512,16 @@ impl<'m, M: Memory> Catalog<'m, M> {
         me: OwnerId,
         construct: &mut dyn FnMut() -> Result<(u64, u64)>,
     ) -> Result<(EntryInfo, Outcome)> {
-        let (offset, size) = match construct() {
+        // If `construct` unwinds, leave the entry constructing by nobody (as for an error)
+        // so the next caller rebuilds it instead of waiting for us.
+        let abandon = AbandonOnUnwind(self.word(index, WORD_STATE)?);
+        let constructed = construct();
+        std::mem::forget(abandon);
+        let (offset, size) = match constructed {
             Ok(body) => body,
             Err(error) => {
-                // Leave the entry for a retry: mark it constructing by nobody, which any
-                // process (this one too) treats as a dead constructor and takes over.
+                // Leave the entry for a retry: constructing by nobody, which any process
+                // (this one too) treats as a dead constructor and takes over.
                 // Release: keeps name and descriptor published.
                 self.word(index, WORD_STATE)?
                     .store(pack_state(STATE_CONSTRUCTING, None), Ordering::Release);

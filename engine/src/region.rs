@@ -3,14 +3,18 @@
 //!
 //! Creation protocol (one creator, any number of openers, any of them may die):
 //!
-//! 1. The creator makes the file with `O_CREAT | O_EXCL`, mode 0600; exactly one process
-//!    succeeds. It takes the initialization lock (an OFD lock the kernel drops if it dies),
-//!    sizes the file (sparse), writes the header and stores `READY` with Release.
-//! 2. An opener waits (bounded) until the file is sized and the state is `READY`
-//!    (Acquire), then copies the immutable header fields into process memory, validates
-//!    them and never reads them from the mapping again. If the state is not `READY` and
-//!    the creator's initialization lock is gone, the creator died: the opener reports it
-//!    at once instead of waiting out its timeout.
+//! 1. The creator builds the region in a staging file beside the name (`O_EXCL`, mode
+//!    0600): sizes it (sparse), writes the header, stores `READY` with Release. Then it
+//!    hard-links the staging file to the name. `link(2)` fails if the name exists, so of
+//!    any number of racing creators exactly one succeeds, and the name never shows a
+//!    half-built region: a creator that dies at any point leaves either no region or a
+//!    READY one (and at worst a stale `.<name>.creating-<pid>-<ns>` file).
+//! 2. An opener loads the state (Acquire), copies the immutable header fields into process
+//!    memory, validates them and never reads them from the mapping again. A file at the
+//!    name that is not READY was not made by this protocol (or by a writer still sizing
+//!    it in place); the opener waits for it a bounded time, and reports at once when no
+//!    process holds the file's initialization lock (an OFD lock the kernel drops when its
+//!    holder dies), so nothing waits on a dead creator.
 //!
 //! No reference to the mapped bytes is ever formed; every shared word is reached as an
 //! atomic through a bounds-checked offset.
@@ -202,6 +206,20 @@ fn random_seed() -> u64 {
     hasher.finish()
 }
 
+/// A unique name beside `path` for building a region before it is linked into place.
+fn staging_path(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::InvalidArgument(format!("{} names no file", path.display())))?;
+    let staging = format!(
+        ".{}.creating-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        now_nanos()
+    );
+    Ok(path.with_file_name(staging))
+}
+
 fn map_file(file: &File, path: &Path) -> Result<MappedMemory> {
     let map =
         MmapRaw::map_raw(file).map_err(|e| Error::io(format!("mapping {}", path.display()), e))?;
@@ -234,44 +252,42 @@ impl Region {
             random_seed(),
             now_nanos(),
         )?;
+        // Build the region under a private staging name, then link it into place: the
+        // name never points at a half-built region, and link(2) fails if the name exists,
+        // so exactly one of any number of racing creators succeeds.
+        let staging = staging_path(&path)?;
         let file = match File::options()
             .read(true)
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&path)
+            .open(&staging)
         {
             Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(Error::AlreadyExists(path))
-            }
-            Err(e) => return Err(Error::io(format!("creating {}", path.display()), e)),
+            Err(e) => return Err(Error::io(format!("creating {}", staging.display()), e)),
         };
-        match Self::initialize(&path, file, fields, options) {
-            Ok(region) => Ok(region),
-            Err(error) => {
-                let _ = std::fs::remove_file(&path);
-                Err(error)
+        let result = Self::initialize(&staging, &file, fields).and_then(|memory| {
+            fail::fail_point!("region::before_link");
+            match std::fs::hard_link(&staging, &path) {
+                Ok(()) => Ok(memory),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    Err(Error::AlreadyExists(path.clone()))
+                }
+                Err(e) => Err(Error::io(format!("linking {}", path.display()), e)),
             }
-        }
+        });
+        let _ = std::fs::remove_file(&staging);
+        Self::attach(path, file, result?, fields, options, true)
     }
 
-    fn initialize(
-        path: &Path,
-        file: File,
-        fields: HeaderFields,
-        options: &RegionOptions,
-    ) -> Result<Self> {
-        if !participants::try_lock_byte(&file, participants::INIT_LOCK)? {
-            return Err(Error::InvalidArgument(format!(
-                "{} is being initialized by another process",
-                path.display()
-            )));
-        }
+    /// Writes the header of a new region into `file` (not yet visible under its name) and
+    /// marks it READY.
+    fn initialize(path: &Path, file: &File, fields: HeaderFields) -> Result<MappedMemory> {
         file.set_len(fields.region_size)
             .map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
-        let memory = map_file(&file, path)?;
-        // Relaxed throughout: nothing is visible to openers until the Release store of READY.
+        let memory = map_file(file, path)?;
+        // Relaxed throughout: nothing is visible to openers until the Release store of READY
+        // (and the name itself appears only after it).
         memory
             .word(header::STATE)?
             .store(header::STATE_INITIALIZING, Ordering::Relaxed);
@@ -288,8 +304,7 @@ impl Region {
         memory
             .word(header::STATE)?
             .store(header::STATE_READY, Ordering::Release);
-        participants::unlock_byte(&file, participants::INIT_LOCK);
-        Self::attach(path.to_path_buf(), file, memory, fields, options, true)
+        Ok(memory)
     }
 
     fn attach(

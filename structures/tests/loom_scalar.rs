@@ -2,6 +2,7 @@
 //! and every `Array` element). Run with `RUSTFLAGS="--cfg loom"`.
 
 #![cfg(loom)]
+#![allow(clippy::float_cmp)] // the values are exact binary fractions
 
 use loom::sync::Arc;
 use loom::thread;

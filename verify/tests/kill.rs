@@ -189,16 +189,35 @@ fn sigkill_while_attaching_frees_the_participant_slot() {
 }
 
 #[test]
-fn a_creator_killed_before_ready_is_reported_at_once() {
+fn a_creator_killed_before_linking_its_region_leaves_no_half_built_region() {
     let temp = TempRegion::new("kill-creator");
-    // `race` creates the region when it does not exist; die before READY.
-    let status = spawn_with_env(
-        &["race", temp.arg(), "x"],
-        &[("SHMARENA_KILL_AT", "region::before_ready")],
-    )
-    .wait()
-    .unwrap();
-    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    for failpoint in ["region::before_ready", "region::before_link"] {
+        // `race` creates the region when it does not exist; it dies while building it.
+        let status = spawn_with_env(
+            &["race", temp.arg(), "x"],
+            &[("SHMARENA_KILL_AT", failpoint)],
+        )
+        .wait()
+        .unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        // The name never pointed at the half-built region.
+        assert!(matches!(
+            Region::open(&temp.path),
+            Err(Error::RegionNotFound(_))
+        ));
+        remove_staging_files(&temp);
+    }
+    // The next creator succeeds at once.
+    let started = Instant::now();
+    let region = Region::open_or_create(&temp.path, 1 << 20).unwrap();
+    assert!(region.is_creator());
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn an_opener_of_a_file_nobody_initializes_is_told_at_once() {
+    let temp = TempRegion::new("zero-file");
+    std::fs::write(&temp.path, b"").unwrap();
     let started = Instant::now();
     match Region::open(&temp.path) {
         Err(Error::Initializing {
@@ -210,4 +229,24 @@ fn a_creator_killed_before_ready_is_reported_at_once() {
         started.elapsed() < Duration::from_secs(1),
         "no need to wait out the timeout"
     );
+}
+
+/// Removes the `.<name>.creating-*` files a killed creator left beside the region name.
+fn remove_staging_files(temp: &TempRegion) {
+    let name = temp
+        .path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let prefix = format!(".{name}.creating-");
+    let mut found = 0;
+    for entry in std::fs::read_dir(temp.path.parent().unwrap()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            std::fs::remove_file(entry.path()).unwrap();
+            found += 1;
+        }
+    }
+    assert_eq!(found, 1, "the killed creator left exactly its staging file");
 }
