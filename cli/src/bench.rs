@@ -126,6 +126,10 @@ pub struct Args {
     /// Also write every row as CSV to PATH.
     #[arg(long, value_name = "PATH")]
     csv: Option<PathBuf>,
+    /// Pin worker i to CPU i (mod the number of CPUs), so runs do not depend on where the
+    /// scheduler happens to place processes.
+    #[arg(long)]
+    pin: bool,
 }
 
 /// Arguments of a bench worker process (started by `shmarena bench`).
@@ -144,6 +148,9 @@ pub struct WorkerArgs {
     /// long after it.
     #[arg(long)]
     seconds: f64,
+    /// The CPU to pin this worker to.
+    #[arg(long)]
+    cpu: Option<usize>,
 }
 
 /// One result: a workload at one process count.
@@ -240,7 +247,7 @@ pub fn run(args: &Args) -> Outcome {
     for &workload in &workloads {
         for &procs in &counts {
             progress.set_message(format!("{} × {procs} procs", workload.name()));
-            let row = run_one(&exe, workload, procs, args.seconds).inspect_err(|_| {
+            let row = run_one(&exe, workload, procs, args.seconds, args.pin).inspect_err(|_| {
                 progress.abandon();
             })?;
             rows.push(row);
@@ -451,22 +458,47 @@ fn spawn_worker(
     workload: Workload,
     index: usize,
     seconds: f64,
+    cpu: Option<usize>,
 ) -> Result<Child, BoxError> {
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg("bench-worker")
         .arg("--region")
         .arg(region)
         .args(["--workload", workload.name()])
         .args(["--index", &index.to_string()])
         .args(["--seconds", &seconds.to_string()])
+        .args(cpu.map(|cpu| format!("--cpu={cpu}")))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
         .map_err(|e| format!("starting bench worker {index} ({}): {e}", exe.display()).into())
 }
 
+/// Restricts this process to one CPU.
+fn pin_to_cpu(cpu: usize) -> Result<(), BoxError> {
+    // SAFETY: cpu_set_t is a plain bit set for which all-zero is valid; CPU_SET and
+    // sched_setaffinity only read and write that set, which outlives the calls.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set)
+    };
+    if rc != 0 {
+        return Err(format!("pinning to CPU {cpu}: {}", std::io::Error::last_os_error()).into());
+    }
+    Ok(())
+}
+
 /// One workload at one process count.
-fn run_one(exe: &Path, workload: Workload, procs: usize, seconds: f64) -> Result<Row, BoxError> {
+fn run_one(
+    exe: &Path,
+    workload: Workload,
+    procs: usize,
+    seconds: f64,
+    pin: bool,
+) -> Result<Row, BoxError> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let path = unique_region_path(workload, procs);
     let mut options = RegionOptions::default();
     // One participant slot per worker, plus this process.
@@ -489,7 +521,8 @@ fn run_one(exe: &Path, workload: Workload, procs: usize, seconds: f64) -> Result
 
     let mut workers = Workers(Vec::with_capacity(procs));
     for index in 0..procs {
-        let child = spawn_worker(exe, &path, workload, index, seconds)?;
+        let cpu = pin.then_some(index % cpus);
+        let child = spawn_worker(exe, &path, workload, index, seconds, cpu)?;
         workers.0.push((index, child));
     }
     let window = drive(&control, &mut workers, procs, seconds)?;
@@ -666,6 +699,9 @@ fn xorshift(mut x: u64) -> u64 {
 
 /// Runs one bench worker process.
 pub fn worker(args: &WorkerArgs) -> Outcome {
+    if let Some(cpu) = args.cpu {
+        pin_to_cpu(cpu)?;
+    }
     let region = Region::open(&args.region)?;
     let control = Control::open(&region)?;
     let len = control.ops.len();
