@@ -3,8 +3,8 @@
 //! lines, so increments scale with cores where one shared atomic saturates.
 //!
 //! ```text
-//! body: participant_capacity cells, 128 bytes apart (two cache lines: the adjacent-line
-//! prefetcher of x86 pulls lines in pairs):
+//! body: participant_capacity cells, 128 bytes apart from the first 128-byte boundary of
+//! the body on (two cache lines: the adjacent-line prefetcher of x86 pulls lines in pairs):
 //!   | cell 0: i64 | pad | cell 1: i64 | pad | ... |
 //! ```
 //!
@@ -86,7 +86,8 @@ impl ShardedCounter {
         let (object, _) = region.get_or_create_object(
             name,
             &Self::descriptor(shards),
-            shards * CELL_STRIDE,
+            // One spare line so the cells can start on a 128-byte boundary.
+            shards * CELL_STRIDE + 64,
             |_| Ok(()),
         )?;
         Self::from_object(object)
@@ -115,10 +116,13 @@ impl ShardedCounter {
             });
         }
         let slot = u64::from(region.participant_id().slot());
-        let cells = object.atomics::<AtomicI64>(0, 1)?;
+        // Cells start at the first 128-byte boundary of the body (the same in every
+        // process: mappings are page-aligned, so address and offset agree mod 128).
+        let first = object.info().offset.next_multiple_of(CELL_STRIDE) - object.info().offset;
         // Checks that the last cell lies inside the body, so every cell does.
-        object.atomics::<AtomicI64>((shards - 1) * CELL_STRIDE, 1)?;
-        let mine = object.atomics::<AtomicI64>(slot * CELL_STRIDE, 1)?;
+        object.atomics::<AtomicI64>(first + (shards - 1) * CELL_STRIDE, 1)?;
+        let cells = object.atomics::<AtomicI64>(first, 1)?;
+        let mine = object.atomics::<AtomicI64>(first + slot * CELL_STRIDE, 1)?;
         Ok(Self {
             cells,
             shards,
