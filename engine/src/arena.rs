@@ -160,7 +160,10 @@ impl<'m, M: Memory> Arena<'m, M> {
     /// [`Error::OutOfMemory`] when neither the free list nor the bump pointer has room;
     /// [`Error::Corrupt`] when the free list or bump pointer hold impossible values.
     pub fn alloc(&self, size: u64) -> Result<Block> {
-        let class = size_class(size)?;
+        let class = size_class(size).map_err(|_| Error::OutOfMemory {
+            requested: size,
+            available: self.unreserved(),
+        })?;
         let block = match self.pop(class)? {
             Some(offset) => Block {
                 offset,
@@ -179,6 +182,14 @@ impl<'m, M: Memory> Arena<'m, M> {
             .word(header::ARENA_USED)?
             .fetch_add(block.size, Ordering::Relaxed);
         Ok(block)
+    }
+
+    /// Bytes the bump pointer can still hand out (0 if the pointer is corrupt).
+    fn unreserved(&self) -> u64 {
+        self.mem.word(header::ARENA_BUMP).map_or(0, |word| {
+            // Relaxed: an estimate for an error message.
+            self.end.saturating_sub(word.load(Ordering::Relaxed))
+        })
     }
 
     /// Returns a block to its size class's free list.

@@ -18,6 +18,10 @@
 //!
 //! No reference to the mapped bytes is ever formed; every shared word is reached as an
 //! atomic through a bounds-checked offset.
+//!
+//! One limit no mapping can escape: if some process truncates the region file while others
+//! have it mapped, their next access beyond the new end raises SIGBUS. Region files are
+//! mode 0600 and never resized by shmarena after creation.
 
 use std::fs::File;
 use std::io::ErrorKind;
@@ -404,6 +408,16 @@ impl Region {
             });
         }
         let memory = map_file(file, path)?;
+        // Validate against what was mapped, not the size read before: another process may
+        // have resized the file in between.
+        let file_len = memory.len();
+        if file_len < HEADER_SIZE {
+            return Err(Error::Truncated {
+                path: path.to_path_buf(),
+                file_len,
+                needed: HEADER_SIZE,
+            });
+        }
         // Acquire: pairs with the creator's Release store of READY, making the header visible.
         let state = memory.word(header::STATE)?.load(Ordering::Acquire);
         // Relaxed: ordered by the Acquire above (or irrelevant when not ready).

@@ -94,7 +94,8 @@ impl Model {
             assert!(
                 matches!(
                     result,
-                    Err(Error::OutOfMemory { requested, available: 0 }) if requested == size
+                    Err(Error::OutOfMemory { requested, available })
+                        if requested == size && available == self.end - self.bump
                 ),
                 "alloc({size}): no class fits, got {result:?}"
             );

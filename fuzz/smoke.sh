@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Smoke-runs every fuzz target for a few seconds each; fails on any crash, panic,
+# timeout (hang) or leak. CI calls this; see README.md for deeper runs.
+#
+#   fuzz/smoke.sh [SECONDS_PER_TARGET]   (default 20)
+#
+# Works on the stable toolchain: RUSTC_BOOTSTRAP=1 unlocks the -Z sanitizer flags
+# cargo-fuzz passes. Installs cargo-fuzz when it is missing.
+set -euo pipefail
+
+seconds="${1:-20}"
+cd "$(dirname "$0")"
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "smoke.sh: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+fi
+
+export RUSTC_BOOTSTRAP=1
+
+# Fuzz a scratch copy of the corpus: what libFuzzer finds in a smoke run is not
+# committed (corpus/ keeps only the seed-* files in git).
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+status=0
+for target in $(cargo fuzz list); do
+    echo "smoke.sh: fuzzing $target for ${seconds}s" >&2
+    mkdir -p "$work/$target"
+    if [ -d "corpus/$target" ]; then
+        cp -r "corpus/$target/." "$work/$target/"
+    fi
+    # -timeout: an input that runs longer than 10 s counts as a hang (a finding).
+    if ! cargo fuzz run "$target" "$work/$target" -- \
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
+        echo "smoke.sh: $target FAILED: the crashing input is in fuzz/artifacts/$target/" >&2
+        status=1
+    fi
+done
+exit "$status"
