@@ -10,10 +10,13 @@
 
 #![cfg(loom)]
 
+mod loom_support;
+
 use std::collections::BTreeSet;
 
 use loom::sync::Arc;
 use loom::thread;
+use loom_support::{model, model_both_orders, pair};
 use shmarena_engine::sync::Ordering;
 use shmarena_engine::{Arena, Block, HeapMemory, Memory};
 
@@ -24,48 +27,6 @@ const BLOCKS: u64 = 8;
 const END: u64 = START + 64 * BLOCKS;
 /// Smallest size class: 64-byte blocks.
 const CLASS: usize = 0;
-
-fn model<F: Fn() + Sync + Send + 'static>(f: F) {
-    let mut builder = loom::model::Builder::new();
-    if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
-    }
-    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
-        // Waiters spin (yielding) while another thread constructs: long paths.
-        builder.max_branches = 10_000;
-    }
-    builder.check(f);
-}
-
-/// Runs `a` and `b` on two threads: `a` spawned and `b` on the model's main thread, or
-/// the reverse when `swap`. Loom 0.7's DPOR remembers only the last access to each atomic,
-/// so which side runs first by default changes which interleavings it reaches; the
-/// asymmetric models run in both orders.
-fn pair<RA, RB>(
-    swap: bool,
-    a: impl FnOnce() -> RA + Send + 'static,
-    b: impl FnOnce() -> RB + Send + 'static,
-) -> (RA, RB)
-where
-    RA: Send + 'static,
-    RB: Send + 'static,
-{
-    if swap {
-        let spawned = thread::spawn(b);
-        let ra = a();
-        (ra, spawned.join().unwrap())
-    } else {
-        let spawned = thread::spawn(a);
-        let rb = b();
-        (spawned.join().unwrap(), rb)
-    }
-}
-
-/// Checks an asymmetric model in both thread orders (see [`pair`]).
-fn model_both_orders<F: Fn(bool) + Sync + Send + Copy + 'static>(f: F) {
-    model(move || f(false));
-    model(move || f(true));
-}
 
 fn arena(mem: &HeapMemory) -> Arena<'_, HeapMemory> {
     Arena::new(mem, START, END).expect("arena bounds fit the memory")

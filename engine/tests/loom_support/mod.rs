@@ -1,0 +1,49 @@
+//! Model runners shared by the loom tests.
+
+#![allow(dead_code)]
+
+use loom::thread;
+
+/// Checks `f` under loom with a preemption bound of 2 unless `LOOM_MAX_PREEMPTIONS` says
+/// otherwise.
+pub fn model<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        // Waiters spin (yielding) while another thread constructs: long paths.
+        builder.max_branches = 10_000;
+    }
+    builder.check(f);
+}
+
+/// Runs `a` and `b` on two threads: `a` spawned and `b` on the model's main thread, or
+/// the reverse when `swap`. Loom 0.7's DPOR remembers only the last access to each atomic,
+/// so which side runs first by default changes which interleavings it reaches; the
+/// asymmetric models run in both orders.
+pub fn pair<RA, RB>(
+    swap: bool,
+    a: impl FnOnce() -> RA + Send + 'static,
+    b: impl FnOnce() -> RB + Send + 'static,
+) -> (RA, RB)
+where
+    RA: Send + 'static,
+    RB: Send + 'static,
+{
+    if swap {
+        let spawned = thread::spawn(b);
+        let ra = a();
+        (ra, spawned.join().unwrap())
+    } else {
+        let spawned = thread::spawn(a);
+        let rb = b();
+        (spawned.join().unwrap(), rb)
+    }
+}
+
+/// Checks an asymmetric model in both thread orders (see [`pair`]).
+pub fn model_both_orders<F: Fn(bool) + Sync + Send + Copy + 'static>(f: F) {
+    model(move || f(false));
+    model(move || f(true));
+}
