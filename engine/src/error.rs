@@ -147,6 +147,16 @@ pub enum Error {
         /// Length given.
         found: u64,
     },
+    /// A barrier was broken: a party died or timed out while others waited, or it was
+    /// aborted (Python's `BrokenBarrierError`).
+    #[error("the barrier is broken: {0}")]
+    BrokenBarrier(&'static str),
+    /// A semaphore was released more often than it was acquired.
+    #[error("semaphore released too many times: it holds at most {capacity} permits")]
+    TooManyReleases {
+        /// The most permits the semaphore can hold.
+        capacity: u64,
+    },
     /// An arithmetic operation would overflow its type.
     #[error("arithmetic overflow")]
     Overflow,

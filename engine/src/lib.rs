@@ -13,6 +13,7 @@
 pub mod arena;
 pub mod catalog;
 mod error;
+pub mod futex;
 pub mod layout;
 pub mod liveness;
 pub mod memory;

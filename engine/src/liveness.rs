@@ -5,7 +5,8 @@
 //! catalog entry under construction, later a lock or a slot being written) records the
 //! owner id, so a survivor can ask [`Liveness::is_alive`] and recover instead of waiting.
 
-/// One process attachment: `generation << 12 | slot`. Never zero for a real owner.
+/// One process attachment: `generation << 12 | slot`. Never zero for a real owner, and
+/// always below 2^31, so a lock word can hold an owner and keep its top bit for a flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OwnerId(u32);
 
@@ -13,7 +14,7 @@ impl OwnerId {
     /// Bits of the participant slot index.
     pub const SLOT_BITS: u32 = 12;
     /// Largest generation; generations run 1..=MAX_GENERATION and then wrap to 1.
-    pub const MAX_GENERATION: u32 = (1 << (32 - Self::SLOT_BITS)) - 1;
+    pub const MAX_GENERATION: u32 = (1 << (31 - Self::SLOT_BITS)) - 1;
 
     /// The owner holding `slot` in its `generation` (1..=[`Self::MAX_GENERATION`]).
     pub fn new(slot: u32, generation: u32) -> Self {
@@ -22,9 +23,10 @@ impl OwnerId {
         Self((generation << Self::SLOT_BITS) | slot)
     }
 
-    /// Reinterprets raw bits read from the region. `None` for zero (no owner).
+    /// Reinterprets raw bits read from the region. `None` for zero (no owner) and for
+    /// patterns no owner has (top bit set).
     pub fn from_bits(bits: u32) -> Option<Self> {
-        (bits >> Self::SLOT_BITS != 0).then_some(Self(bits))
+        (bits >> Self::SLOT_BITS != 0 && bits >> 31 == 0).then_some(Self(bits))
     }
 
     /// The raw bits, for storing in a shared word.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! slot (64 bytes):
-//!   word 0  | pid: 32 bits | generation: 20 bits | unused: 4 | state: 8 bits |
+//!   word 0  | pid: 32 bits | unused: 1 | generation: 19 bits | unused: 4 | state: 8 bits |
 //!   word 1  process start time (clock ticks since boot, from /proc/self/stat; 0 if unknown)
 //!   word 2  attach time (unix ns)
 //! ```

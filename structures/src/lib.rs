@@ -28,7 +28,14 @@
 
 #[cfg(not(loom))]
 mod array;
+pub mod barrier;
+pub mod condvar;
+pub mod event;
+pub mod mutex;
+#[cfg(not(loom))]
+mod rlock;
 pub mod scalar;
+pub mod semaphore;
 #[cfg(not(loom))]
 mod sharded_counter;
 #[cfg(not(loom))]
@@ -36,7 +43,20 @@ mod value;
 
 #[cfg(not(loom))]
 pub use array::Array;
+#[cfg(not(loom))]
+pub use barrier::Barrier;
+#[cfg(not(loom))]
+pub use condvar::{Condvar, WaitTimeoutResult};
+#[cfg(not(loom))]
+pub use event::Event;
+#[cfg(not(loom))]
+pub use mutex::{Lock, Mutex, MutexGuard};
+pub use mutex::{LockResult, OwnerDied, TryLockError};
+#[cfg(not(loom))]
+pub use rlock::{RLock, RLockGuard};
 pub use scalar::{AtomicScalar, Integer, Numeric, Plain, Scalar};
+#[cfg(not(loom))]
+pub use semaphore::Semaphore;
 #[cfg(not(loom))]
 pub use sharded_counter::ShardedCounter;
 #[cfg(not(loom))]
@@ -85,6 +105,48 @@ pub trait RegionExt {
     /// # Errors
     /// See [`ShardedCounter::get_or_create`].
     fn sharded_counter(&self, name: &str) -> Result<ShardedCounter>;
+    /// Opens or creates the [`Mutex`] `name` (created holding `initial`).
+    ///
+    /// # Errors
+    /// See [`Mutex::get_or_create`].
+    fn mutex<T: bytemuck::Pod>(&self, name: &str, initial: T) -> Result<Mutex<T>>;
+    /// Opens or creates the [`Lock`] `name` (a `Mutex<()>`).
+    ///
+    /// # Errors
+    /// See [`Mutex::get_or_create`].
+    fn lock(&self, name: &str) -> Result<Lock>;
+    /// Opens or creates the [`RLock`] `name`.
+    ///
+    /// # Errors
+    /// See [`RLock::get_or_create`].
+    fn rlock(&self, name: &str) -> Result<RLock>;
+    /// Opens or creates the [`Condvar`] `name`.
+    ///
+    /// # Errors
+    /// See [`Condvar::get_or_create`].
+    fn condvar(&self, name: &str) -> Result<Condvar>;
+    /// Opens or creates the [`Event`] `name`.
+    ///
+    /// # Errors
+    /// See [`Event::get_or_create`].
+    fn event(&self, name: &str) -> Result<Event>;
+    /// Opens or creates the [`Semaphore`] `name` with `initial` permits and room for up to
+    /// `max(initial, 64)` (Python's `Semaphore`; see [`Semaphore::get_or_create`] to choose).
+    ///
+    /// # Errors
+    /// See [`Semaphore::get_or_create`].
+    fn semaphore(&self, name: &str, initial: u32) -> Result<Semaphore>;
+    /// Opens or creates a bounded [`Semaphore`] `name`: `value` permits, and releasing
+    /// more than were acquired is an error (Python's `BoundedSemaphore`).
+    ///
+    /// # Errors
+    /// See [`Semaphore::get_or_create`].
+    fn bounded_semaphore(&self, name: &str, value: u32) -> Result<Semaphore>;
+    /// Opens or creates the [`Barrier`] `name` for `parties` processes.
+    ///
+    /// # Errors
+    /// See [`Barrier::get_or_create`].
+    fn barrier(&self, name: &str, parties: u32) -> Result<Barrier>;
 }
 
 #[cfg(not(loom))]
@@ -106,5 +168,29 @@ impl RegionExt for Region {
     }
     fn sharded_counter(&self, name: &str) -> Result<ShardedCounter> {
         ShardedCounter::get_or_create(self, name)
+    }
+    fn mutex<T: bytemuck::Pod>(&self, name: &str, initial: T) -> Result<Mutex<T>> {
+        Mutex::get_or_create(self, name, initial)
+    }
+    fn lock(&self, name: &str) -> Result<Lock> {
+        Mutex::get_or_create(self, name, ())
+    }
+    fn rlock(&self, name: &str) -> Result<RLock> {
+        RLock::get_or_create(self, name)
+    }
+    fn condvar(&self, name: &str) -> Result<Condvar> {
+        Condvar::get_or_create(self, name)
+    }
+    fn event(&self, name: &str) -> Result<Event> {
+        Event::get_or_create(self, name)
+    }
+    fn semaphore(&self, name: &str, initial: u32) -> Result<Semaphore> {
+        Semaphore::get_or_create(self, name, initial, initial.max(64))
+    }
+    fn bounded_semaphore(&self, name: &str, value: u32) -> Result<Semaphore> {
+        Semaphore::get_or_create(self, name, value, value)
+    }
+    fn barrier(&self, name: &str, parties: u32) -> Result<Barrier> {
+        Barrier::get_or_create(self, name, parties)
     }
 }

@@ -1,0 +1,425 @@
+//! `Barrier`: `parties` processes wait until all have arrived; a party that dies while
+//! the others wait breaks the barrier (Python's `multiprocessing.Barrier` and its
+//! `BrokenBarrierError`).
+//!
+//! ```text
+//! body:
+//!   0   state (u32, the futex word): | BROKEN: 1 | arrived: 15 bits | generation: 16 bits |
+//!   4   parties (u32)
+//!   64  arrival marks: one u64 per participant slot: | owner id: 32 | generation + 1: 32 |
+//! ```
+//!
+//! `wait`: mark "I, owner o, am arriving in generation g" in the caller's participant cell,
+//! then CAS `arrived + 1` into the state (the arrival's linearization point). The arrival
+//! that makes `arrived == parties` instead CASes the state to `generation + 1, arrived 0`
+//! (the trip) and wakes everyone. Waiters sleep on the futex while the state is unchanged,
+//! waking every [`CHECK_INTERVAL`] to look for marks of generation g whose owner is dead;
+//! finding one, they CAS BROKEN into the state (only if it still shows generation g) and
+//! wake everyone. A broken barrier fails every `wait` until [`Barrier::reset`].
+//!
+//! A timed-out wait breaks the barrier too, as in Python. Marks are cleared by their
+//! owner after it passes and by the tripper for its generation, so a stale mark can only
+//! be mistaken for a live arrival after 65,536 more generations and then only if its
+//! owner died between the trip and the clearing.
+
+use std::time::Instant;
+
+use shmarena_engine::futex;
+use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
+use shmarena_engine::{Error, Liveness, OwnerId, Result};
+
+use crate::mutex::next_sleep;
+pub use crate::mutex::CHECK_INTERVAL;
+
+const BROKEN: u32 = 1 << 31;
+const GENERATION: u32 = 0xffff;
+/// The low half of a mark whose generation was ended by `reset`, not by a trip.
+const RESET_MARK: u32 = u32::MAX;
+const ARRIVED_SHIFT: u32 = 16;
+const MAX_ARRIVED: u32 = 0x7fff;
+/// Most parties a barrier can have.
+pub const MAX_PARTIES: u32 = MAX_ARRIVED;
+
+fn mark(owner: OwnerId, generation: u32) -> u64 {
+    (u64::from(owner.bits()) << 32) | u64::from(generation + 1)
+}
+
+/// The barrier algorithm over its words.
+#[derive(Clone, Copy, Debug)]
+pub struct RawBarrier<'a> {
+    /// State (futex word).
+    pub state: &'a AtomicU32,
+    /// Number of parties.
+    pub parties: u32,
+    /// One arrival mark per participant slot.
+    pub marks: &'a [AtomicU64],
+}
+
+impl RawBarrier<'_> {
+    fn my_mark(&self, me: OwnerId) -> Result<&AtomicU64> {
+        self.marks.get(me.slot() as usize).ok_or_else(|| {
+            Error::corrupt_barrier(format!(
+                "no arrival mark for participant slot {}",
+                me.slot()
+            ))
+        })
+    }
+
+    /// Waits for all parties; returns this arrival's index (0 for the first to arrive).
+    ///
+    /// # Errors
+    /// [`Error::BrokenBarrier`] when the barrier is or becomes broken (a party died, a
+    /// wait timed out, or it was aborted); [`Error::Corrupt`] for an impossible state.
+    pub fn wait(
+        &self,
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+    ) -> Result<u32> {
+        let my_mark = self.my_mark(me)?;
+        let (generation, index) = loop {
+            // Acquire: see the marks and state of whoever changed it last.
+            let state = self.state.load(Ordering::Acquire);
+            if state & BROKEN != 0 {
+                return Err(Error::BrokenBarrier("a party died, timed out or aborted"));
+            }
+            let generation = state & GENERATION;
+            let arrived = (state >> ARRIVED_SHIFT) & MAX_ARRIVED;
+            if arrived >= self.parties {
+                return Err(Error::corrupt_barrier(format!(
+                    "{arrived} arrived of {} parties",
+                    self.parties
+                )));
+            }
+            // Relaxed: published by the Release of the CAS below.
+            my_mark.store(mark(me, generation), Ordering::Relaxed);
+            let (next, tripping) = if arrived + 1 == self.parties {
+                ((generation + 1) & GENERATION, true)
+            } else {
+                (state + (1 << ARRIVED_SHIFT), false)
+            };
+            // AcqRel: publishes our mark (Release) and sees the others' (Acquire).
+            if self
+                .state
+                .compare_exchange(state, next, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue; // another arrival or a break: look again
+            }
+            if tripping {
+                self.clear_marks(generation);
+                futex::wake_all(self.state);
+                return Ok(arrived);
+            }
+            break (generation, arrived);
+        };
+
+        let mut last_check: Option<Instant> = None;
+        loop {
+            // Acquire: the trip's writes happen-before our return.
+            let state = self.state.load(Ordering::Acquire);
+            if state & GENERATION != generation {
+                // A trip or a reset: our mark tells which. Relaxed: the Acquire load of the
+                // state above ordered the tripper's or resetter's mark writes before this.
+                let reset = (u64::from(me.bits()) << 32) | u64::from(RESET_MARK);
+                return match my_mark.compare_exchange(
+                    mark(me, generation),
+                    0,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Err(value) if value == reset => {
+                        let _ = my_mark.compare_exchange(
+                            reset,
+                            0,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                        Err(Error::BrokenBarrier("the barrier was reset"))
+                    }
+                    _ => Ok(index),
+                };
+            }
+            if state & BROKEN != 0 {
+                return Err(Error::BrokenBarrier("a party died, timed out or aborted"));
+            }
+            let check = cfg!(loom) || last_check.is_none_or(|at| at.elapsed() >= CHECK_INTERVAL);
+            if check {
+                last_check = Some(Instant::now());
+                if self.has_dead_arrival(generation, liveness) {
+                    self.break_generation(state);
+                    continue;
+                }
+            }
+            let Some(timeout) = next_sleep(deadline) else {
+                self.break_generation(state);
+                if self.state.load(Ordering::Acquire) & GENERATION != generation {
+                    continue; // tripped just in time
+                }
+                return Err(Error::BrokenBarrier("a wait timed out"));
+            };
+            futex::wait(self.state, state, Some(timeout));
+        }
+    }
+
+    fn has_dead_arrival(&self, generation: u32, liveness: &impl Liveness) -> bool {
+        self.marks.iter().any(|cell| {
+            // Relaxed: the marks were published by the arrivals' Release CASes, which our
+            // Acquire load of the state has seen.
+            let value = cell.load(Ordering::Relaxed);
+            value as u32 == generation + 1
+                && OwnerId::from_bits((value >> 32) as u32)
+                    .is_none_or(|owner| !liveness.is_alive(owner))
+        })
+    }
+
+    fn clear_marks(&self, generation: u32) {
+        for cell in self.marks {
+            // Relaxed: marks of a finished generation only matter to the dead-party check,
+            // which compares generations.
+            let value = cell.load(Ordering::Relaxed);
+            if value as u32 == generation + 1 {
+                let _ = cell.compare_exchange(value, 0, Ordering::Relaxed, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Breaks the barrier if it still shows `state`'s generation.
+    fn break_generation(&self, state: u32) {
+        let mut current = state;
+        while current & GENERATION == state & GENERATION && current & BROKEN == 0 {
+            // Release: waiters that see BROKEN see why (nothing more to publish).
+            match self.state.compare_exchange(
+                current,
+                current | BROKEN,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    futex::wake_all(self.state);
+                    return;
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Breaks the barrier: current and future waiters fail until [`reset`](Self::reset).
+    pub fn abort(&self) {
+        // Release: as in break_generation.
+        self.state.fetch_or(BROKEN, Ordering::Release);
+        futex::wake_all(self.state);
+    }
+
+    /// Returns the barrier to its initial state: a new generation, not broken. Parties
+    /// waiting in the current generation fail with [`Error::BrokenBarrier`]: their marks
+    /// are turned into reset marks before the generation moves on, and a waiter that sees
+    /// a new generation checks its mark to tell a reset from a trip.
+    pub fn reset(&self) {
+        // Relaxed load: a guess for the CAS loop.
+        let mut current = self.state.load(Ordering::Relaxed);
+        loop {
+            let generation = current & GENERATION;
+            for cell in self.marks {
+                // Relaxed: ordered before the waiters' view by the Release CAS below.
+                let value = cell.load(Ordering::Relaxed);
+                if value as u32 == generation + 1 {
+                    let reset = (value & !u64::from(u32::MAX)) | u64::from(RESET_MARK);
+                    let _ =
+                        cell.compare_exchange(value, reset, Ordering::Relaxed, Ordering::Relaxed);
+                }
+            }
+            let next = (generation + 1) & GENERATION;
+            // Release: publishes the reset marks with the new generation.
+            match self
+                .state
+                .compare_exchange(current, next, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(actual) => current = actual, // an arrival slipped in: mark it too
+            }
+        }
+        futex::wake_all(self.state);
+    }
+
+    /// Parties that have arrived in the current generation.
+    pub fn n_waiting(&self) -> u32 {
+        // Relaxed: a snapshot.
+        (self.state.load(Ordering::Relaxed) >> ARRIVED_SHIFT) & MAX_ARRIVED
+    }
+
+    /// Whether the barrier is broken.
+    pub fn is_broken(&self) -> bool {
+        // Relaxed: a snapshot.
+        self.state.load(Ordering::Relaxed) & BROKEN != 0
+    }
+}
+
+trait CorruptBarrier {
+    fn corrupt_barrier(detail: String) -> Self;
+}
+
+impl CorruptBarrier for Error {
+    fn corrupt_barrier(detail: String) -> Self {
+        Error::Corrupt {
+            field: "barrier",
+            detail,
+        }
+    }
+}
+
+#[cfg(not(loom))]
+pub use handle::Barrier;
+
+#[cfg(not(loom))]
+mod handle {
+    use super::{RawBarrier, MAX_PARTIES};
+    use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
+    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use std::ptr::NonNull;
+    use std::time::{Duration, Instant};
+
+    const HEADER: u64 = 64;
+
+    /// A named barrier for `parties` processes.
+    ///
+    /// ```
+    /// use shmarena::{Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-barrier-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let start = region.barrier("start", 1)?; // every process passes `parties` = 1 at once
+    /// assert_eq!(start.wait()?, 0);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    #[derive(Clone)]
+    pub struct Barrier {
+        state: NonNull<AtomicU32>,
+        marks: NonNull<AtomicU64>,
+        slots: usize,
+        parties: u32,
+        object: Object,
+    }
+
+    // SAFETY: the words are atomics in the shared mapping, which `object` keeps alive.
+    unsafe impl Send for Barrier {}
+    // SAFETY: as above.
+    unsafe impl Sync for Barrier {}
+
+    impl std::fmt::Debug for Barrier {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Barrier")
+                .field("name", &self.object.info().name)
+                .field("parties", &self.parties)
+                .field("waiting", &self.raw().n_waiting())
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl Barrier {
+        /// The catalog descriptor of a barrier for `parties`.
+        pub fn descriptor(parties: u32) -> TypeDescriptor {
+            TypeDescriptor::new(ObjectKind::Barrier, 0, 0, u64::from(parties))
+        }
+
+        /// Opens the barrier `name`, creating it for `parties` if absent.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] unless `1 <= parties <= 32767`; [`Error::TypeMismatch`]
+        /// (also for another party count); catalog and arena errors.
+        pub fn get_or_create(region: &Region, name: &str, parties: u32) -> Result<Self> {
+            if parties == 0 || parties > MAX_PARTIES {
+                return Err(Error::InvalidArgument(format!(
+                    "a barrier needs 1 to {MAX_PARTIES} parties, not {parties}"
+                )));
+            }
+            let slots = region.header().participant_capacity;
+            let size = HEADER + 8 * slots;
+            let (object, _) =
+                region.get_or_create_object(name, &Self::descriptor(parties), size, |object| {
+                    let words = object.atomics::<std::sync::atomic::AtomicU32>(0, 2)?;
+                    // SAFETY: two words were checked inside the body just above.
+                    let parties_word = unsafe { &*words.as_ptr().add(1) };
+                    // Relaxed: published by the catalog's Release.
+                    parties_word.store(parties, Ordering::Relaxed);
+                    Ok(())
+                })?;
+            if object.info().descriptor.capacity != u64::from(parties) {
+                return Err(Error::TypeMismatch {
+                    name: name.to_owned(),
+                    expected: Self::descriptor(parties).to_string(),
+                    found: object.info().descriptor.to_string(),
+                });
+            }
+            let state = object.atomics::<std::sync::atomic::AtomicU32>(0, 1)?;
+            let marks = object.atomics::<std::sync::atomic::AtomicU64>(HEADER, slots)?;
+            Ok(Self {
+                state,
+                marks,
+                slots: slots as usize,
+                parties,
+                object,
+            })
+        }
+
+        fn raw(&self) -> RawBarrier<'_> {
+            // SAFETY: the state word and `slots` marks were checked inside the body; the
+            // mapping outlives `self`.
+            unsafe {
+                RawBarrier {
+                    state: self.state.as_ref(),
+                    parties: self.parties,
+                    marks: std::slice::from_raw_parts(self.marks.as_ptr(), self.slots),
+                }
+            }
+        }
+
+        /// Waits until all parties have arrived; returns this arrival's index.
+        ///
+        /// # Errors
+        /// [`Error::BrokenBarrier`] if a party dies while others wait, a wait times out,
+        /// or the barrier was aborted.
+        pub fn wait(&self) -> Result<u32> {
+            let region = self.object.region();
+            self.raw().wait(region.participant_id(), region, None)
+        }
+
+        /// As [`wait`](Self::wait), breaking the barrier after `timeout`.
+        ///
+        /// # Errors
+        /// As [`wait`](Self::wait).
+        pub fn wait_timeout(&self, timeout: Duration) -> Result<u32> {
+            let region = self.object.region();
+            self.raw().wait(
+                region.participant_id(),
+                region,
+                Some(Instant::now() + timeout),
+            )
+        }
+
+        /// Breaks the barrier.
+        pub fn abort(&self) {
+            self.raw().abort();
+        }
+
+        /// Clears a broken barrier for new rounds.
+        pub fn reset(&self) {
+            self.raw().reset();
+        }
+
+        /// Whether the barrier is broken.
+        pub fn is_broken(&self) -> bool {
+            self.raw().is_broken()
+        }
+
+        /// Parties needed to trip.
+        pub fn parties(&self) -> u32 {
+            self.parties
+        }
+
+        /// Parties waiting now.
+        pub fn n_waiting(&self) -> u32 {
+            self.raw().n_waiting()
+        }
+    }
+}

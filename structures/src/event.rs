@@ -1,0 +1,172 @@
+//! `Event`: a cross-process flag that processes can wait for (Python's
+//! `multiprocessing.Event`).
+//!
+//! ```text
+//! body (64 bytes):
+//!   0  flag (u32, the futex word): 0 = clear, 1 = set
+//!   4  sleepers (u32): a hint that lets `set` skip the wake-up call
+//! ```
+//!
+//! `set` stores 1 and wakes every sleeper; `wait` sleeps on the futex only while the flag
+//! reads 0, so a `set` between its check and its sleep makes the sleep return at once.
+//! The sleeper count is ordered against the flag with SeqCst on both sides (Dekker), so
+//! `set` never skips a wake-up a sleeper needs. A waiter never waits for a process, only
+//! for the flag: nothing here needs recovery when a process dies.
+
+use std::time::Instant;
+
+use shmarena_engine::futex;
+use shmarena_engine::sync::{AtomicU32, Ordering};
+
+use crate::mutex::next_sleep;
+
+/// The event algorithm over its two words.
+#[derive(Clone, Copy, Debug)]
+pub struct RawEvent<'a> {
+    /// The flag (futex word).
+    pub flag: &'a AtomicU32,
+    /// Processes currently waiting.
+    pub sleepers: &'a AtomicU32,
+}
+
+impl RawEvent<'_> {
+    /// Whether the flag is set.
+    pub fn is_set(&self) -> bool {
+        // Acquire: a waiter that sees the flag sees what the setter wrote before `set`.
+        self.flag.load(Ordering::Acquire) == 1
+    }
+
+    /// Sets the flag and wakes every waiter.
+    pub fn set(&self) {
+        // SeqCst: publishes the setter's writes (Release) and orders the flag before the
+        // read of sleepers (pairs with the waiter's increment).
+        if self.flag.swap(1, Ordering::SeqCst) == 0 && self.sleepers.load(Ordering::SeqCst) != 0 {
+            futex::wake_all(self.flag);
+        }
+    }
+
+    /// Clears the flag.
+    pub fn clear(&self) {
+        // Relaxed: clearing publishes nothing.
+        self.flag.store(0, Ordering::Relaxed);
+    }
+
+    /// Waits until the flag is set or `deadline` passes; returns whether it is set.
+    pub fn wait(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.is_set() {
+                return true;
+            }
+            // SeqCst: announce the sleep before the final look at the flag.
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let Some(timeout) = next_sleep(deadline) else {
+                self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                return self.is_set();
+            };
+            if self.flag.load(Ordering::SeqCst) == 0 {
+                futex::wait(self.flag, 0, Some(timeout));
+            }
+            // Relaxed: only a hint for setters.
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(not(loom))]
+pub use handle::Event;
+
+#[cfg(not(loom))]
+mod handle {
+    use super::RawEvent;
+    use shmarena_engine::sync::AtomicU32;
+    use shmarena_engine::{Object, ObjectKind, Region, Result, TypeDescriptor};
+    use std::ptr::NonNull;
+    use std::time::{Duration, Instant};
+
+    /// A named event.
+    ///
+    /// ```
+    /// use shmarena::{Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-event-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let go = region.event("go")?;
+    /// assert!(!go.wait_timeout(std::time::Duration::from_millis(1)));
+    /// go.set(); // wakes every process in `wait`
+    /// assert!(go.is_set());
+    /// go.wait();
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    #[derive(Clone)]
+    pub struct Event {
+        words: NonNull<AtomicU32>,
+        object: Object,
+    }
+
+    // SAFETY: the words are atomics in the shared mapping, which `object` keeps alive.
+    unsafe impl Send for Event {}
+    // SAFETY: as above.
+    unsafe impl Sync for Event {}
+
+    impl std::fmt::Debug for Event {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Event")
+                .field("name", &self.object.info().name)
+                .field("set", &self.is_set())
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl Event {
+        /// The catalog descriptor.
+        pub fn descriptor() -> TypeDescriptor {
+            TypeDescriptor::new(ObjectKind::Event, 0, 0, 0)
+        }
+
+        /// Opens the event `name`, creating it (clear) if absent.
+        ///
+        /// # Errors
+        /// [`Error::TypeMismatch`](crate::Error::TypeMismatch); catalog and arena errors.
+        pub fn get_or_create(region: &Region, name: &str) -> Result<Self> {
+            let (object, _) =
+                region.get_or_create_object(name, &Self::descriptor(), 64, |_| Ok(()))?;
+            let words = object.atomics::<std::sync::atomic::AtomicU32>(0, 2)?;
+            Ok(Self { words, object })
+        }
+
+        fn raw(&self) -> RawEvent<'_> {
+            // SAFETY: two words were checked inside the body; the mapping outlives `self`.
+            unsafe {
+                RawEvent {
+                    flag: self.words.as_ref(),
+                    sleepers: &*self.words.as_ptr().add(1),
+                }
+            }
+        }
+
+        /// Whether the event is set.
+        pub fn is_set(&self) -> bool {
+            self.raw().is_set()
+        }
+
+        /// Sets the event, waking every waiter.
+        pub fn set(&self) {
+            self.raw().set();
+        }
+
+        /// Clears the event.
+        pub fn clear(&self) {
+            self.raw().clear();
+        }
+
+        /// Waits until the event is set.
+        pub fn wait(&self) {
+            self.raw().wait(None);
+        }
+
+        /// Waits at most `timeout`; returns whether the event is set.
+        pub fn wait_timeout(&self, timeout: Duration) -> bool {
+            self.raw().wait(Some(Instant::now() + timeout))
+        }
+    }
+}

@@ -1,0 +1,582 @@
+//! `Mutex<T>` and `Lock`: a cross-process mutex that survives its owner's death.
+//!
+//! ```text
+//! body (64-byte header, then the data):
+//!   0   lock word (u32, the futex word): | WAITERS: 1 bit | owner id: 31 bits |  0 = unlocked
+//!   4   consistency (u32): 0 = consistent, 1 = a previous owner died holding the lock and
+//!                          nobody has marked the data consistent since
+//!   8   RLock only: holder thread id (u32), 12: recursion count (u32)
+//!   64  T (any `Pod` type, alignment at most 64)
+//! ```
+//!
+//! States of the lock word and their transitions:
+//!
+//! ```text
+//! 0 --CAS(0 -> me)--> me --swap(0)--> 0                      uncontended: no system call
+//! me --CAS(set WAITERS)--> me|WAITERS   a waiter before it sleeps on the futex
+//! me|WAITERS --swap(0) + futex wake--> 0
+//! 0 --CAS(0 -> me|WAITERS)--> ...       a woken waiter (others may still sleep)
+//! dead|w --CAS(dead|w -> me|w)--> me|w  owner found dead: the lock is taken over
+//! ```
+//!
+//! Linearization points: the successful CAS (acquire) and the swap (release).
+//!
+//! A process that dies holding the lock leaves its owner id in the word. Waiters sleep on
+//! the futex at most [`CHECK_INTERVAL`] at a time; each time they wake they ask the
+//! participant table whether the owner still lives (a kernel lock, immune to pid reuse).
+//! A dead owner's lock is taken over with one CAS, the consistency word is set, and the new
+//! owner is told ([`OwnerDied`]) so it can repair the data and call
+//! [`MutexGuard::mark_consistent`]. Until someone does, every later locker is told too:
+//! the mutex is never poisoned forever, never deadlocked by a death.
+//!
+//! Threads of one process share the process's participant id: the mutex excludes them
+//! from each other as well (a second thread waits), but a thread that locks twice
+//! deadlocks itself, as with `std::sync::Mutex`; use [`RLock`](crate::RLock) for reentrance.
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+use shmarena_engine::futex;
+use shmarena_engine::sync::{AtomicU32, Backoff, Ordering};
+use shmarena_engine::{Liveness, OwnerId};
+
+/// The top bit of the lock word: some process may be asleep waiting for the lock.
+const WAITERS: u32 = 1 << 31;
+
+/// How long a waiter sleeps before it checks whether the owner it waits for is alive.
+/// A dead owner's lock is taken over within about this long after the death.
+pub const CHECK_INTERVAL: Duration = Duration::from_millis(10);
+
+/// How long the next sleep may last: until `deadline`, at most [`CHECK_INTERVAL`] (so
+/// the sleeper looks at dead owners that often). `None` once the deadline has passed.
+pub(crate) fn next_sleep(deadline: Option<Instant>) -> Option<Duration> {
+    match deadline {
+        None => Some(CHECK_INTERVAL),
+        Some(deadline) => deadline
+            .checked_duration_since(Instant::now())
+            .map(|left| left.min(CHECK_INTERVAL)),
+    }
+}
+
+/// Spins before a locker starts sleeping.
+const SPINS: u32 = 40;
+
+/// How an acquisition went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// The data is consistent.
+    Clean,
+    /// A previous owner died holding the lock, and nobody has marked the data consistent.
+    OwnerDied,
+}
+
+/// The lock algorithm over its two shared words; [`Mutex`], [`RLock`](crate::RLock) and
+/// [`Condvar`](crate::Condvar) use it, and loom models check it on heap atomics.
+#[derive(Clone, Copy, Debug)]
+pub struct RawMutex<'a> {
+    /// The lock word (see the module docs).
+    pub word: &'a AtomicU32,
+    /// The consistency word.
+    pub consistency: &'a AtomicU32,
+}
+
+impl RawMutex<'_> {
+    fn acquired(&self) -> Acquired {
+        // Relaxed: we hold the lock, whose Acquire ordered the last owner's writes.
+        if self.consistency.load(Ordering::Relaxed) == 0 {
+            Acquired::Clean
+        } else {
+            Acquired::OwnerDied
+        }
+    }
+
+    /// Takes the lock if it is free or its owner is dead; never sleeps.
+    pub fn try_lock(&self, me: OwnerId, liveness: &impl Liveness) -> Option<Acquired> {
+        // Acquire on success: the previous owner's writes to the data become visible.
+        if self
+            .word
+            .compare_exchange(0, me.bits(), Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Some(self.acquired());
+        }
+        // Relaxed: a guess for the CAS below.
+        let state = self.word.load(Ordering::Relaxed);
+        self.take_over_if_dead(state, me, liveness)
+    }
+
+    /// If `state` names a dead owner (or no valid owner at all), takes the lock over.
+    fn take_over_if_dead(
+        &self,
+        state: u32,
+        me: OwnerId,
+        liveness: &impl Liveness,
+    ) -> Option<Acquired> {
+        if state == 0 {
+            return None;
+        }
+        let owner = OwnerId::from_bits(state & !WAITERS);
+        if owner.is_some_and(|owner| liveness.is_alive(owner)) {
+            return None;
+        }
+        // Acquire: as for a normal acquisition (the dead owner's writes, such as they are).
+        let taken = me.bits() | (state & WAITERS);
+        if self
+            .word
+            .compare_exchange(state, taken, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None; // someone else took it over, or it was released: retry normally
+        }
+        // Relaxed: we hold the lock; the next owner reads this under its own Acquire.
+        self.consistency.store(1, Ordering::Relaxed);
+        Some(Acquired::OwnerDied)
+    }
+
+    /// Takes the lock, waiting until `deadline` (forever if `None`). `None` on timeout.
+    #[inline]
+    pub fn lock(
+        &self,
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+    ) -> Option<Acquired> {
+        // Fast path: one CAS. Acquire on success, as in try_lock.
+        if self
+            .word
+            .compare_exchange(0, me.bits(), Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return Some(self.acquired());
+        }
+        self.lock_slow(me, liveness, deadline)
+    }
+
+    #[cold]
+    fn lock_slow(
+        &self,
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+    ) -> Option<Acquired> {
+        let backoff = Backoff::new();
+        for _ in 0..SPINS {
+            // Relaxed: a guess for the CAS.
+            if self.word.load(Ordering::Relaxed) == 0
+                && self
+                    .word
+                    .compare_exchange_weak(0, me.bits(), Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return Some(self.acquired());
+            }
+            backoff.spin();
+        }
+        // Once we have slept, other sleepers may exist: keep WAITERS set when we take it.
+        let mut slept = false;
+        let mut last_check: Option<Instant> = None;
+        loop {
+            // Relaxed: a guess for the CASes below.
+            let state = self.word.load(Ordering::Relaxed);
+            if state == 0 {
+                let mine = me.bits() | if slept { WAITERS } else { 0 };
+                // Acquire on success: as in try_lock.
+                if self
+                    .word
+                    .compare_exchange(0, mine, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return Some(self.acquired());
+                }
+                continue; // taken meanwhile
+            }
+            // Ask about the owner on first sight and then every CHECK_INTERVAL (under loom
+            // every time: a wait there is only a yield).
+            let check = cfg!(loom) || last_check.is_none_or(|at| at.elapsed() >= CHECK_INTERVAL);
+            if check {
+                last_check = Some(Instant::now());
+                if let Some(acquired) = self.take_over_if_dead(state, me, liveness) {
+                    return Some(acquired);
+                }
+            }
+            if state & WAITERS == 0
+                && self
+                    .word
+                    .compare_exchange(state, state | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue; // the word changed: look again
+            }
+            let timeout = next_sleep(deadline)?;
+            futex::wait(self.word, state | WAITERS, Some(timeout));
+            slept = true;
+        }
+    }
+
+    /// Releases the lock, waking one sleeper if there may be any.
+    #[inline]
+    pub fn unlock(&self) {
+        // Release: publishes our writes to the data to the next owner's Acquire.
+        let state = self.word.swap(0, Ordering::Release);
+        if state & WAITERS != 0 {
+            futex::wake(self.word, 1);
+        }
+    }
+
+    /// Marks the data consistent after an owner death (call while holding the lock).
+    pub fn mark_consistent(&self) {
+        // Relaxed: we hold the lock; the unlock's Release publishes it.
+        self.consistency.store(0, Ordering::Relaxed);
+    }
+
+    /// The owner currently recorded in the lock word, if any (for diagnostics).
+    pub fn owner(&self) -> Option<OwnerId> {
+        // Relaxed: a snapshot.
+        OwnerId::from_bits(self.word.load(Ordering::Relaxed) & !WAITERS)
+    }
+}
+
+/// The lock was acquired, but a previous owner died holding it: the data may be half
+/// updated. Repair it, call [`MutexGuard::mark_consistent`], and carry on with
+/// [`into_inner`](OwnerDied::into_inner). (Like `EOWNERDEAD` of a robust pthread mutex,
+/// except that nothing is lost if you do not: the next locker is told again.)
+#[derive(Debug)]
+pub struct OwnerDied<G>(G);
+
+impl<G> OwnerDied<G> {
+    /// The guard: the lock is held.
+    pub fn into_inner(self) -> G {
+        self.0
+    }
+
+    /// The guard, by reference.
+    pub fn get_ref(&self) -> &G {
+        &self.0
+    }
+}
+
+impl<G> std::fmt::Display for OwnerDied<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a previous owner died holding the lock; the data may be inconsistent")
+    }
+}
+
+impl<G: std::fmt::Debug> std::error::Error for OwnerDied<G> {}
+
+/// `Ok(guard)`, or the guard wrapped in [`OwnerDied`].
+pub type LockResult<G> = Result<G, OwnerDied<G>>;
+
+/// Why `try_lock` or `lock_timeout` returned without a clean guard.
+#[derive(Debug)]
+pub enum TryLockError<G> {
+    /// The lock is held by a live process (`try_lock`), or stayed held until the timeout.
+    WouldBlock,
+    /// Acquired, after a previous owner's death (see [`OwnerDied`]).
+    OwnerDied(G),
+}
+
+impl<G> std::fmt::Display for TryLockError<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TryLockError::WouldBlock => f.write_str("the lock is held by another live process"),
+            TryLockError::OwnerDied(_) => {
+                f.write_str("a previous owner died holding the lock; the data may be inconsistent")
+            }
+        }
+    }
+}
+
+impl<G: std::fmt::Debug> std::error::Error for TryLockError<G> {}
+
+pub(crate) fn owner_died<G>(guard: G) -> OwnerDied<G> {
+    OwnerDied(guard)
+}
+
+pub(crate) fn wrap<G>(guard: G, acquired: Acquired) -> LockResult<G> {
+    match acquired {
+        Acquired::Clean => Ok(guard),
+        Acquired::OwnerDied => Err(OwnerDied(guard)),
+    }
+}
+
+pub(crate) fn wrap_try<G>(
+    acquired: Option<Acquired>,
+    guard: impl FnOnce() -> G,
+) -> Result<G, TryLockError<G>> {
+    match acquired {
+        None => Err(TryLockError::WouldBlock),
+        Some(Acquired::Clean) => Ok(guard()),
+        Some(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(guard())),
+    }
+}
+
+#[cfg(not(loom))]
+pub(crate) use handle::body_size;
+#[cfg(not(loom))]
+pub use handle::{Lock, Mutex, MutexGuard};
+
+#[cfg(not(loom))]
+mod handle {
+    use super::{wrap, wrap_try, Acquired, LockResult, RawMutex, TryLockError};
+    use super::{Deref, DerefMut, Duration, Instant, NonNull, PhantomData, UnsafeCell};
+    use crate::mutex::AtomicU32;
+    use bytemuck::Pod;
+    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+
+    /// Bytes before the data.
+    pub(crate) const HEADER: u64 = 64;
+
+    /// Body size of a mutex holding a `T`.
+    pub(crate) fn body_size<T>() -> u64 {
+        HEADER + size_of::<T>() as u64
+    }
+
+    /// A named mutex protecting a `T` stored in the region.
+    ///
+    /// ```
+    /// use shmarena::{Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-mutex-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let totals = region.mutex::<[u64; 2]>("totals", [0, 0])?;
+    /// {
+    ///     // A previous holder's death is reported, not fatal: repair and carry on.
+    ///     let mut guard = totals.lock().unwrap_or_else(|died| died.into_inner());
+    ///     guard[0] += 1;
+    ///     guard[1] += 10;
+    /// } // unlocked here
+    /// assert_eq!(*totals.lock().unwrap(), [1, 10]);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    pub struct Mutex<T: Pod> {
+        words: NonNull<AtomicU32>,
+        data: NonNull<UnsafeCell<T>>,
+        object: Object,
+    }
+
+    /// A mutex with no data: Python's `multiprocessing.Lock`, with an owner.
+    pub type Lock = Mutex<()>;
+
+    // SAFETY: the lock words are atomics in the shared mapping, which `object` keeps alive;
+    // the data is only reached through a guard, which holds the lock.
+    unsafe impl<T: Pod + Send> Send for Mutex<T> {}
+    // SAFETY: as above; `T: Send` because a guard hands `&mut T` to whichever thread locks.
+    unsafe impl<T: Pod + Send> Sync for Mutex<T> {}
+
+    impl<T: Pod> Clone for Mutex<T> {
+        fn clone(&self) -> Self {
+            Self {
+                words: self.words,
+                data: self.data,
+                object: self.object.clone(),
+            }
+        }
+    }
+
+    impl<T: Pod> std::fmt::Debug for Mutex<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Mutex")
+                .field("name", &self.object.info().name)
+                .field("owner", &self.raw().owner())
+                .finish_non_exhaustive()
+        }
+    }
+
+    const fn check_layout<T>() {
+        assert!(
+            align_of::<T>() <= 64,
+            "Mutex<T> needs align_of::<T>() <= 64"
+        );
+        assert!(
+            size_of::<T>() <= u32::MAX as usize,
+            "Mutex<T> is limited to 4 GiB of data"
+        );
+    }
+
+    impl<T: Pod> Mutex<T> {
+        const LAYOUT_OK: () = check_layout::<T>();
+
+        /// The catalog descriptor: the data's identity across processes is its size and
+        /// alignment (a `Pod` type has no other stable identity).
+        pub fn descriptor() -> TypeDescriptor {
+            TypeDescriptor::new(
+                ObjectKind::Mutex,
+                b'x',
+                align_of::<T>() as u16,
+                size_of::<T>() as u64,
+            )
+        }
+
+        /// Opens the mutex `name`, creating it holding `initial` (unlocked) if absent.
+        ///
+        /// # Errors
+        /// [`Error::TypeMismatch`] if `name` is another kind or a `T` of another size;
+        /// catalog and arena errors.
+        pub fn get_or_create(region: &Region, name: &str, initial: T) -> Result<Self> {
+            let () = Self::LAYOUT_OK;
+            let size = body_size::<T>();
+            let (object, _) =
+                region.get_or_create_object(name, &Self::descriptor(), size, |object| {
+                    let mutex = Self::from_object(object.clone())?;
+                    // SAFETY: the object is not yet published: no other process can reach the
+                    // data, and `data` points at size_of::<T>() checked bytes.
+                    unsafe { mutex.data.as_ptr().cast::<T>().write(initial) };
+                    Ok(())
+                })?;
+            Self::from_object(object)
+        }
+
+        /// Opens the existing mutex `name`.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            let () = Self::LAYOUT_OK;
+            Self::from_object(region.open_object(name, &Self::descriptor())?)
+        }
+
+        pub(crate) fn from_object(object: Object) -> Result<Self> {
+            if object.info().descriptor != Self::descriptor() {
+                return Err(Error::TypeMismatch {
+                    name: object.info().name.clone(),
+                    expected: Self::descriptor().to_string(),
+                    found: object.info().descriptor.to_string(),
+                });
+            }
+            Self::from_object_unchecked_kind(object)
+        }
+
+        /// Wraps a body whose descriptor the caller has checked (RLock shares the layout).
+        pub(crate) fn from_object_unchecked_kind(object: Object) -> Result<Self> {
+            let words = object.atomics::<std::sync::atomic::AtomicU32>(0, 4)?;
+            // The data must lie inside the body: check its extent as bytes.
+            let data =
+                object.atomics::<std::sync::atomic::AtomicU8>(HEADER, size_of::<T>() as u64)?;
+            Ok(Self {
+                words,
+                data: data.cast(),
+                object,
+            })
+        }
+
+        pub(crate) fn raw(&self) -> RawMutex<'_> {
+            // SAFETY: both words were checked inside the body; the mapping outlives `self`.
+            unsafe {
+                RawMutex {
+                    word: self.words.as_ref(),
+                    consistency: &*self.words.as_ptr().add(1),
+                }
+            }
+        }
+
+        /// The body's extra words (RLock bookkeeping).
+        pub(crate) fn word(&self, index: usize) -> &AtomicU32 {
+            debug_assert!(index < 4);
+            // SAFETY: four words were checked inside the body.
+            unsafe { &*self.words.as_ptr().add(index) }
+        }
+
+        pub(crate) fn region(&self) -> &Region {
+            self.object.region()
+        }
+
+        fn guard(&self) -> MutexGuard<'_, T> {
+            MutexGuard {
+                mutex: self,
+                _not_send: PhantomData,
+            }
+        }
+
+        /// A guard for a lock the caller has just taken through the raw algorithm.
+        pub(crate) fn relocked_guard(&self) -> MutexGuard<'_, T> {
+            self.guard()
+        }
+
+        /// Locks, waiting as long as it takes; a dead owner's lock is taken over within
+        /// about [`CHECK_INTERVAL`](crate::mutex::CHECK_INTERVAL) of its death.
+        pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+            let region = self.region();
+            let acquired = self.raw().lock(region.participant_id(), region, None);
+            wrap(self.guard(), acquired.unwrap_or(Acquired::Clean))
+        }
+
+        /// Locks if the lock is free (or its owner dead), without waiting.
+        pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
+            let region = self.region();
+            wrap_try(self.raw().try_lock(region.participant_id(), region), || {
+                self.guard()
+            })
+        }
+
+        /// Locks, waiting at most `timeout`.
+        pub fn lock_timeout(
+            &self,
+            timeout: Duration,
+        ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
+            let region = self.region();
+            let deadline = Instant::now() + timeout;
+            wrap_try(
+                self.raw()
+                    .lock(region.participant_id(), region, Some(deadline)),
+                || self.guard(),
+            )
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+    }
+
+    /// Holds the lock; derefs to the data. Unlocks when dropped.
+    pub struct MutexGuard<'a, T: Pod> {
+        mutex: &'a Mutex<T>,
+        // The guard may move between threads of a process (the owner is the process), but
+        // keeping it !Send matches std and keeps RLock's thread bookkeeping simple.
+        _not_send: PhantomData<*const ()>,
+    }
+
+    impl<'a, T: Pod> MutexGuard<'a, T> {
+        /// Marks the data consistent after a previous owner's death, so later lockers are
+        /// no longer told about it.
+        pub fn mark_consistent(&self) {
+            self.mutex.raw().mark_consistent();
+        }
+
+        pub(crate) fn mutex(&self) -> &'a Mutex<T> {
+            self.mutex
+        }
+    }
+
+    impl<T: Pod> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            // SAFETY: the data lies inside the body (checked), is aligned (body 64-aligned,
+            // header 64 bytes, align_of::<T>() <= 64), any bits are a valid `T: Pod`, and
+            // we hold the lock: no cooperating process touches it meanwhile.
+            unsafe { &*self.mutex.data.as_ref().get() }
+        }
+    }
+
+    impl<T: Pod> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            // SAFETY: as in deref; `&mut self` makes this the only reference in this process.
+            unsafe { &mut *self.mutex.data.as_ref().get() }
+        }
+    }
+
+    impl<T: Pod> Drop for MutexGuard<'_, T> {
+        fn drop(&mut self) {
+            self.mutex.raw().unlock();
+        }
+    }
+
+    impl<T: Pod + std::fmt::Debug> std::fmt::Debug for MutexGuard<'_, T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            std::fmt::Debug::fmt(&**self, f)
+        }
+    }
+}

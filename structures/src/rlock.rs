@@ -1,0 +1,177 @@
+//! `RLock`: a reentrant cross-process lock (Python's `multiprocessing.RLock`).
+//!
+//! Built on [`Mutex`](crate::Mutex)'s lock word, plus two words in the same body that only
+//! the holder touches:
+//!
+//! ```text
+//!   8   holder thread id (u32; 0 when free)
+//!   12  recursion count (u32)
+//! ```
+//!
+//! A thread that already holds the lock (its process's owner id is in the lock word and
+//! its thread id in the holder word) only bumps the count; anyone else locks the mutex.
+//! A holder that dies leaves the lock to be taken over exactly as for a `Mutex`; the new
+//! holder overwrites thread id and count.
+
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use shmarena_engine::sync::Ordering;
+use shmarena_engine::{Object, ObjectKind, Region, Result, TypeDescriptor};
+
+use crate::mutex::{wrap, wrap_try, Acquired, LockResult, Mutex, TryLockError};
+
+const HOLDER: usize = 2;
+const COUNT: usize = 3;
+
+/// A named reentrant lock.
+///
+/// ```
+/// use shmarena::{Region, RegionExt};
+/// # let path = std::env::temp_dir().join(format!("shmarena-doc-rlock-{}", std::process::id()));
+/// let region = Region::create(&path, 1 << 20)?;
+/// let lock = region.rlock("config")?;
+/// let outer = lock.lock().unwrap();
+/// let inner = lock.lock().unwrap(); // the same thread may lock again
+/// drop(inner);
+/// drop(outer); // released when the outermost guard goes
+/// # Region::unlink(&path)?;
+/// # Ok::<(), shmarena::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct RLock {
+    mutex: Mutex<()>,
+}
+
+fn thread_id() -> u32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    tid as u32
+}
+
+impl RLock {
+    /// The catalog descriptor.
+    pub fn descriptor() -> TypeDescriptor {
+        TypeDescriptor::new(ObjectKind::Mutex, b'r', 1, 0)
+    }
+
+    /// Opens the lock `name`, creating it (unlocked) if absent.
+    ///
+    /// # Errors
+    /// [`Error::TypeMismatch`](crate::Error::TypeMismatch); catalog and arena errors.
+    pub fn get_or_create(region: &Region, name: &str) -> Result<Self> {
+        let (object, _) = region.get_or_create_object(
+            name,
+            &Self::descriptor(),
+            crate::mutex::body_size::<()>(),
+            |_| Ok(()),
+        )?;
+        Self::from_object(object)
+    }
+
+    fn from_object(object: Object) -> Result<Self> {
+        Ok(Self {
+            mutex: Mutex::from_object_unchecked_kind(object)?,
+        })
+    }
+
+    /// Whether this thread holds the lock.
+    fn held_here(&self) -> bool {
+        let raw = self.mutex.raw();
+        // Relaxed: the holder word is only written by the holder; if this thread is the
+        // holder it wrote it itself, and any other value means "not us".
+        raw.owner() == Some(self.mutex.region().participant_id())
+            && self.mutex.word(HOLDER).load(Ordering::Relaxed) == thread_id()
+    }
+
+    fn enter(&self) -> RLockGuard<'_> {
+        // Relaxed: these words are only touched by the holding thread.
+        self.mutex
+            .word(HOLDER)
+            .store(thread_id(), Ordering::Relaxed);
+        self.mutex.word(COUNT).store(1, Ordering::Relaxed);
+        RLockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    fn reenter(&self) -> RLockGuard<'_> {
+        // Relaxed: only the holding thread touches the count.
+        self.mutex.word(COUNT).fetch_add(1, Ordering::Relaxed);
+        RLockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Locks, waiting as long as it takes; reentrant for the holding thread.
+    pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
+        if self.held_here() {
+            return Ok(self.reenter());
+        }
+        let region = self.mutex.region();
+        let acquired = self.mutex.raw().lock(region.participant_id(), region, None);
+        wrap(self.enter(), acquired.unwrap_or(Acquired::Clean))
+    }
+
+    /// Locks without waiting.
+    pub fn try_lock(&self) -> Result<RLockGuard<'_>, TryLockError<RLockGuard<'_>>> {
+        if self.held_here() {
+            return Ok(self.reenter());
+        }
+        let region = self.mutex.region();
+        wrap_try(
+            self.mutex.raw().try_lock(region.participant_id(), region),
+            || self.enter(),
+        )
+    }
+
+    /// Locks, waiting at most `timeout`.
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<RLockGuard<'_>, TryLockError<RLockGuard<'_>>> {
+        if self.held_here() {
+            return Ok(self.reenter());
+        }
+        let region = self.mutex.region();
+        let deadline = Instant::now() + timeout;
+        wrap_try(
+            self.mutex
+                .raw()
+                .lock(region.participant_id(), region, Some(deadline)),
+            || self.enter(),
+        )
+    }
+}
+
+/// One level of an [`RLock`] acquisition; the lock is released with the outermost guard.
+pub struct RLockGuard<'a> {
+    lock: &'a RLock,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl RLockGuard<'_> {
+    /// Marks the protected state consistent after a previous holder's death.
+    pub fn mark_consistent(&self) {
+        self.lock.mutex.raw().mark_consistent();
+    }
+}
+
+impl std::fmt::Debug for RLockGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RLockGuard").finish_non_exhaustive()
+    }
+}
+
+impl Drop for RLockGuard<'_> {
+    fn drop(&mut self) {
+        let mutex = &self.lock.mutex;
+        // Relaxed: only the holding thread touches these words.
+        if mutex.word(COUNT).fetch_sub(1, Ordering::Relaxed) == 1 {
+            mutex.word(HOLDER).store(0, Ordering::Relaxed);
+            mutex.raw().unlock();
+        }
+    }
+}

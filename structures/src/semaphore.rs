@@ -1,0 +1,371 @@
+//! `Semaphore` and bounded semaphores whose permits come back when their holder dies
+//! (Python's `multiprocessing.Semaphore` / `BoundedSemaphore`; POSIX semaphores lose them).
+//!
+//! ```text
+//! body:
+//!   0   sequence (u32, the futex word): bumped by every release
+//!   4   sleepers (u32): a hint that lets release skip the wake-up call
+//!   8   capacity (u32): number of tokens
+//!   64  tokens: capacity x u32, each
+//!         0           FREE: a permit nobody holds
+//!         owner id    HELD by that participant
+//!         1 << 31     ABSENT: not a permit now (room for releases beyond the initial value)
+//! ```
+//!
+//! A permit is a token, and a token records its holder, so "how many permits are taken
+//! and by whom" is never a separate count that a death could leave wrong:
+//!
+//! - acquire: CAS some FREE token to `me` (the linearization point);
+//! - release: CAS a token `me` holds back to FREE; with none, an ABSENT token to FREE
+//!   (a release that creates a permit, as Python allows); with none of those either, a
+//!   token another process holds (Python's permits have no owner either); with none at
+//!   all, every permit is already free: `Error::TooManyReleases`.
+//! - a token held by a dead participant is reclaimed (CAS back to FREE) by any waiter,
+//!   which looks on its first sleep and then every [`CHECK_INTERVAL`].
+//!
+//! The number of FREE plus HELD tokens never exceeds the capacity, so no interleaving and
+//! no death can create a permit. A process dying between its CAS and its return keeps the
+//! permit until its death is noticed.
+
+use std::time::Instant;
+
+use shmarena_engine::futex;
+use shmarena_engine::sync::{AtomicU32, Ordering};
+use shmarena_engine::{Error, Liveness, OwnerId, Result};
+
+use crate::mutex::next_sleep;
+pub use crate::mutex::CHECK_INTERVAL;
+
+/// A token no one holds.
+pub const FREE: u32 = 0;
+/// A token that is no permit at present.
+pub const ABSENT: u32 = 1 << 31;
+
+/// The semaphore algorithm over its words.
+#[derive(Clone, Copy, Debug)]
+pub struct RawSemaphore<'a> {
+    /// Release sequence (futex word).
+    pub sequence: &'a AtomicU32,
+    /// Processes currently waiting.
+    pub sleepers: &'a AtomicU32,
+    /// The tokens.
+    pub tokens: &'a [AtomicU32],
+}
+
+impl RawSemaphore<'_> {
+    fn start(&self, me: OwnerId) -> usize {
+        // Spread processes over the tokens so they rarely race for the same one.
+        (me.slot() as usize).wrapping_mul(0x9e37_79b9) % self.tokens.len().max(1)
+    }
+
+    fn ring(&self, me: OwnerId) -> impl Iterator<Item = &AtomicU32> {
+        let start = self.start(me);
+        self.tokens[start..].iter().chain(&self.tokens[..start])
+    }
+
+    /// Takes a permit if one is free.
+    pub fn try_acquire(&self, me: OwnerId) -> bool {
+        self.ring(me).any(|token| {
+            // Relaxed load: a guess. Acquire on success: what the releaser did before its
+            // release happens-before our holding the permit.
+            token.load(Ordering::Relaxed) == FREE
+                && token
+                    .compare_exchange(FREE, me.bits(), Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+        })
+    }
+
+    /// Returns the permits of dead holders; how many.
+    pub fn reclaim_dead(&self, liveness: &impl Liveness) -> u32 {
+        let mut reclaimed = 0;
+        for token in self.tokens {
+            // Relaxed: the CAS below decides.
+            let value = token.load(Ordering::Relaxed);
+            if value == FREE || value == ABSENT {
+                continue;
+            }
+            let dead = OwnerId::from_bits(value).is_none_or(|owner| !liveness.is_alive(owner));
+            // Release: as for a release by the holder.
+            if dead
+                && token
+                    .compare_exchange(value, FREE, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+            {
+                reclaimed += 1;
+            }
+        }
+        if reclaimed != 0 {
+            self.announce(reclaimed);
+        }
+        reclaimed
+    }
+
+    fn announce(&self, permits: u32) {
+        // SeqCst: the new permit must be visible before we read sleepers, and a sleeper's
+        // announcement before its futex compare (Dekker with acquire's sleeper increment).
+        self.sequence.fetch_add(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) != 0 {
+            futex::wake(self.sequence, permits);
+        }
+    }
+
+    /// Takes a permit, waiting until `deadline` (forever if `None`); false on timeout.
+    pub fn acquire(
+        &self,
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let mut last_check: Option<Instant> = None;
+        loop {
+            if self.try_acquire(me) {
+                return true;
+            }
+            // SeqCst: read the sequence, then announce the sleep, then look once more.
+            let sequence = self.sequence.load(Ordering::SeqCst);
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let got = self.try_acquire(me);
+            let check = cfg!(loom) || last_check.is_none_or(|at| at.elapsed() >= CHECK_INTERVAL);
+            let reclaimed = !got && check && {
+                last_check = Some(Instant::now());
+                self.reclaim_dead(liveness) != 0
+            };
+            if !got && !reclaimed {
+                let Some(timeout) = next_sleep(deadline) else {
+                    self.sleepers.fetch_sub(1, Ordering::Relaxed);
+                    return false;
+                };
+                futex::wait(self.sequence, sequence, Some(timeout));
+            }
+            // Relaxed: only a hint for releasers.
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            if got {
+                return true;
+            }
+        }
+    }
+
+    /// Returns a permit (see the module docs for whose).
+    ///
+    /// # Errors
+    /// [`Error::TooManyReleases`] when every permit is already free.
+    pub fn release(&self, me: OwnerId) -> Result<()> {
+        let mine = me.bits();
+        // Our own permit first, then room for a new one, then anyone's.
+        for wanted in [Some(mine), Some(ABSENT), None] {
+            for token in self.ring(me) {
+                // Relaxed: a guess for the CAS.
+                let value = token.load(Ordering::Relaxed);
+                let matches = match wanted {
+                    Some(wanted) => value == wanted,
+                    None => value != FREE && value != ABSENT,
+                };
+                // Release: publishes what we did under the permit to the next acquirer.
+                if matches
+                    && token
+                        .compare_exchange(value, FREE, Ordering::Release, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    self.announce(1);
+                    return Ok(());
+                }
+            }
+        }
+        Err(Error::TooManyReleases {
+            capacity: self.tokens.len() as u64,
+        })
+    }
+
+    /// Permits free right now (a snapshot).
+    pub fn available(&self) -> usize {
+        // Relaxed: a snapshot.
+        self.tokens
+            .iter()
+            .filter(|t| t.load(Ordering::Relaxed) == FREE)
+            .count()
+    }
+
+    /// Permits held by `owner` right now.
+    pub fn held_by(&self, owner: OwnerId) -> usize {
+        // Relaxed: a snapshot.
+        self.tokens
+            .iter()
+            .filter(|t| t.load(Ordering::Relaxed) == owner.bits())
+            .count()
+    }
+}
+
+#[cfg(not(loom))]
+pub use handle::Semaphore;
+
+#[cfg(not(loom))]
+mod handle {
+    use super::{RawSemaphore, ABSENT};
+    use shmarena_engine::sync::{AtomicU32, Ordering};
+    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use std::ptr::NonNull;
+    use std::time::{Duration, Instant};
+
+    const HEADER: u64 = 64;
+    /// Largest capacity (tokens are scanned linearly).
+    pub const MAX_CAPACITY: u32 = 1 << 16;
+
+    /// A named counting semaphore.
+    ///
+    /// ```
+    /// use shmarena::{Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-sem-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let slots = region.bounded_semaphore("gpu-slots", 2)?;
+    /// assert!(slots.try_acquire());
+    /// assert!(slots.try_acquire());
+    /// assert!(!slots.try_acquire()); // both taken
+    /// slots.release()?;
+    /// assert_eq!(slots.available(), 1);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    #[derive(Clone)]
+    pub struct Semaphore {
+        words: NonNull<AtomicU32>,
+        capacity: usize,
+        object: Object,
+    }
+
+    // SAFETY: the words are atomics in the shared mapping, which `object` keeps alive.
+    unsafe impl Send for Semaphore {}
+    // SAFETY: as above.
+    unsafe impl Sync for Semaphore {}
+
+    impl std::fmt::Debug for Semaphore {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Semaphore")
+                .field("name", &self.object.info().name)
+                .field("available", &self.available())
+                .field("capacity", &self.capacity)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl Semaphore {
+        /// The catalog descriptor of a semaphore with `capacity` tokens.
+        pub fn descriptor(capacity: u32) -> TypeDescriptor {
+            TypeDescriptor::new(ObjectKind::Semaphore, b's', 4, u64::from(capacity))
+        }
+
+        /// Opens the semaphore `name`, creating it with `initial` free permits and room for
+        /// `capacity` in all (releases beyond that fail) if absent.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] unless `initial <= capacity <= 65536` and
+        /// `capacity > 0`; [`Error::TypeMismatch`]; catalog and arena errors.
+        pub fn get_or_create(
+            region: &Region,
+            name: &str,
+            initial: u32,
+            capacity: u32,
+        ) -> Result<Self> {
+            if capacity == 0 || initial > capacity || capacity > MAX_CAPACITY {
+                return Err(Error::InvalidArgument(format!(
+                    "a semaphore needs 0 <= initial ({initial}) <= capacity ({capacity}) <= {MAX_CAPACITY}, capacity > 0"
+                )));
+            }
+            let size = HEADER + 4 * u64::from(capacity);
+            let (object, _) =
+                region.get_or_create_object(name, &Self::descriptor(capacity), size, |object| {
+                    let semaphore = Self::from_object(object.clone())?;
+                    // Relaxed: published by the catalog's Release.
+                    semaphore.word(2).store(capacity, Ordering::Relaxed);
+                    for token in &semaphore.raw().tokens[initial as usize..] {
+                        token.store(ABSENT, Ordering::Relaxed);
+                    }
+                    Ok(())
+                })?;
+            Self::from_object(object)
+        }
+
+        fn from_object(object: Object) -> Result<Self> {
+            let capacity = object.info().descriptor.capacity;
+            if capacity == 0 || capacity > u64::from(MAX_CAPACITY) {
+                return Err(Error::Corrupt {
+                    field: "semaphore capacity",
+                    detail: format!("object {:?}: {capacity}", object.info().name),
+                });
+            }
+            let words = object.atomics::<std::sync::atomic::AtomicU32>(0, HEADER / 4 + capacity)?;
+            Ok(Self {
+                words,
+                capacity: capacity as usize,
+                object,
+            })
+        }
+
+        fn word(&self, index: usize) -> &AtomicU32 {
+            // SAFETY: the header words and tokens were checked inside the body.
+            unsafe { &*self.words.as_ptr().add(index) }
+        }
+
+        fn raw(&self) -> RawSemaphore<'_> {
+            // SAFETY: HEADER/4 + capacity words were checked inside the body and the
+            // mapping outlives `self`.
+            let tokens = unsafe {
+                std::slice::from_raw_parts(
+                    self.words.as_ptr().add((HEADER / 4) as usize),
+                    self.capacity,
+                )
+            };
+            RawSemaphore {
+                sequence: self.word(0),
+                sleepers: self.word(1),
+                tokens,
+            }
+        }
+
+        /// Takes a permit, waiting as long as it takes (a dead holder's permits come back
+        /// within about [`CHECK_INTERVAL`](crate::mutex::CHECK_INTERVAL)).
+        pub fn acquire(&self) {
+            let region = self.object.region();
+            self.raw().acquire(region.participant_id(), region, None);
+        }
+
+        /// Takes a permit if one is free now.
+        pub fn try_acquire(&self) -> bool {
+            self.raw()
+                .try_acquire(self.object.region().participant_id())
+        }
+
+        /// Takes a permit, waiting at most `timeout`; whether it got one.
+        pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+            let region = self.object.region();
+            self.raw().acquire(
+                region.participant_id(),
+                region,
+                Some(Instant::now() + timeout),
+            )
+        }
+
+        /// Returns a permit.
+        ///
+        /// # Errors
+        /// [`Error::TooManyReleases`] when every permit is already free (Python's
+        /// `BoundedSemaphore` raises `ValueError` then).
+        pub fn release(&self) -> Result<()> {
+            self.raw().release(self.object.region().participant_id())
+        }
+
+        /// Permits free right now.
+        pub fn available(&self) -> usize {
+            self.raw().available()
+        }
+
+        /// Permits this process holds right now.
+        pub fn held(&self) -> usize {
+            self.raw().held_by(self.object.region().participant_id())
+        }
+
+        /// The most permits the semaphore can hold.
+        pub fn capacity(&self) -> usize {
+            self.capacity
+        }
+    }
+}
