@@ -23,6 +23,15 @@
 //! | `v.value += 1` (racy)           | `v.fetch_add(1)` (atomic)                        |
 //! | `with v.get_lock(): v.value += 1` | `v.fetch_add(1)` (no lock needed)              |
 //! | a counter hit by every worker   | `region.sharded_counter("name")?`                |
+//! | `Lock()`, `RLock()`             | `region.lock("name")?`, `region.rlock("name")?`  |
+//! | data behind a lock              | `region.mutex::<T>("name", initial)?`            |
+//! | `Condition()`, `Event()`        | `region.condvar("name")?`, `region.event("name")?` |
+//! | `Semaphore(n)`, `BoundedSemaphore(n)` | `region.semaphore("name", n)?`, `region.bounded_semaphore("name", n)?` |
+//! | `Barrier(n)`                    | `region.barrier("name", n)?`                     |
+//!
+//! Locks survive their holders: a process killed holding a [`Mutex`] is detected and its
+//! lock taken over, and the next owner is told ([`OwnerDied`]); a dead process's
+//! [`Semaphore`] permits come back; a party that dies at a [`Barrier`] breaks it.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 

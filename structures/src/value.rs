@@ -72,7 +72,7 @@ impl<T: Scalar> Value<T> {
     /// Opens the value `name`, creating it holding `initial` if it does not exist.
     ///
     /// # Errors
-    /// [`Error::TypeMismatch`] if `name` holds another type; catalog and arena errors.
+    /// [`Error::TypeMismatch`](crate::Error::TypeMismatch) if `name` holds another type; catalog and arena errors.
     pub fn get_or_create(region: &Region, name: &str, initial: T) -> Result<Self> {
         let (object, _) =
             region.get_or_create_object(name, &Self::descriptor(), BODY_SIZE, |object| {
@@ -85,7 +85,7 @@ impl<T: Scalar> Value<T> {
     /// Opens the existing value `name`.
     ///
     /// # Errors
-    /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
+    /// [`Error::ObjectNotFound`](crate::Error::ObjectNotFound), [`Error::TypeMismatch`](crate::Error::TypeMismatch), [`Error::Corrupt`](crate::Error::Corrupt).
     pub fn open(region: &Region, name: &str) -> Result<Self> {
         Self::from_object(region.open_object(name, &Self::descriptor())?)
     }
