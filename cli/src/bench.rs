@@ -23,6 +23,16 @@
 //! - `sharded-add`: `ShardedCounter::increment`. Its sum must equal the reported total.
 //! - `array-get-set`: an `Array<u64>` of 4096 elements, 90% `get` and 10% `set` at indices
 //!   drawn from a per-process xorshift generator.
+//! - `mutex-lock-unlock`: every process locks ONE shared `Mutex<u64>`, increments the
+//!   value inside, and unlocks (the contended lock). The final value must equal the sum
+//!   of the reported counts.
+//! - `mutex-handoff`: processes in pairs (P/2 pairs; P is rounded down to an even number,
+//!   and at least one pair runs, so `--max-procs 1` still starts two) strictly alternate
+//!   ownership of their pair's `Mutex` through a turn counter and a `Condvar`: a process
+//!   waits until the turn is its own, increments it and notifies its partner. One
+//!   operation is one hand-off (two make a round trip); each pair's turn counter must
+//!   equal its two workers' counts. Below the table: round trips/s and the mean hand-off
+//!   latency (the window over each pair's hand-offs), the wake-up cost of the locks.
 //!
 //! The table gives total and per-process Mops/s, the ratio of the total to
 //! `private-atomic` at the same process count (when that workload was run), and `cpu%`:
@@ -71,6 +81,17 @@ mod names {
     pub const COUNTER: &str = "bench.counter";
     pub const SHARDED: &str = "bench.sharded";
     pub const DATA: &str = "bench.data";
+    pub const MUTEX: &str = "bench.mutex";
+
+    /// The turn mutex of hand-off pair `pair`.
+    pub fn turn(pair: usize) -> String {
+        format!("bench.turn.{pair}")
+    }
+
+    /// The condition variable of hand-off pair `pair`.
+    pub fn turn_changed(pair: usize) -> String {
+        format!("bench.turn-changed.{pair}")
+    }
 }
 
 /// A benchmark workload.
@@ -85,15 +106,21 @@ pub enum Workload {
     PrivateAtomic,
     /// 90% get / 10% set at pseudo-random indices of a 4096-element `Array<u64>`.
     ArrayGetSet,
+    /// Every process locks one shared `Mutex<u64>`, increments it, unlocks (contended).
+    MutexLockUnlock,
+    /// Pairs of processes strictly alternate ownership of a `Mutex` (turn + `Condvar`).
+    MutexHandoff,
 }
 
 impl Workload {
     /// Every workload, in the default order (the baseline first).
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 6] = [
         Workload::PrivateAtomic,
         Workload::ValueFetchAdd,
         Workload::ShardedAdd,
         Workload::ArrayGetSet,
+        Workload::MutexLockUnlock,
+        Workload::MutexHandoff,
     ];
 
     /// The name used on the command line and in the outputs.
@@ -103,7 +130,20 @@ impl Workload {
             Workload::ShardedAdd => "sharded-add",
             Workload::PrivateAtomic => "private-atomic",
             Workload::ArrayGetSet => "array-get-set",
+            Workload::MutexLockUnlock => "mutex-lock-unlock",
+            Workload::MutexHandoff => "mutex-handoff",
         }
+    }
+
+    /// The process counts this workload runs for `--max-procs max`: [`proc_counts`], but
+    /// even numbers of at least two (pairs) for `mutex-handoff`.
+    pub fn proc_counts(self, max: usize) -> Vec<usize> {
+        let mut counts = proc_counts(max);
+        if self == Workload::MutexHandoff {
+            counts = counts.into_iter().map(|p| (p - p % 2).max(2)).collect();
+            counts.dedup();
+        }
+        counts
     }
 }
 
@@ -184,6 +224,10 @@ pub struct Row {
     pub cpu_share_mean: f64,
     /// The smallest worker's share of a CPU.
     pub cpu_share_min: f64,
+    /// `mutex-handoff` only: the mean time of one hand-off in a pair, in nanoseconds (the
+    /// window over the hand-offs of one pair, on average).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handoff_latency_ns: Option<f64>,
 }
 
 /// What `--json` writes.
@@ -231,10 +275,13 @@ pub fn run(args: &Args) -> Outcome {
             workloads.push(workload);
         }
     }
-    let counts = proc_counts(max_procs);
     let exe = std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?;
 
-    let progress = ProgressBar::new((workloads.len() * counts.len()) as u64);
+    let runs: usize = workloads
+        .iter()
+        .map(|w| w.proc_counts(max_procs).len())
+        .sum();
+    let progress = ProgressBar::new(runs as u64);
     progress.set_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs  {msg}",
@@ -245,7 +292,7 @@ pub fn run(args: &Args) -> Outcome {
 
     let mut rows = Vec::new();
     for &workload in &workloads {
-        for &procs in &counts {
+        for procs in workload.proc_counts(max_procs) {
             progress.set_message(format!("{} × {procs} procs", workload.name()));
             let row = run_one(&exe, workload, procs, args.seconds, args.pin).inspect_err(|_| {
                 progress.abandon();
@@ -297,9 +344,14 @@ fn table(rows: &[Row], max_procs: usize, seconds: f64) -> String {
         "{} cpus, up to {max_procs} processes, {seconds} s per run",
         cpus()
     );
+    // 16 wide, as always, unless a longer workload name is in the table.
+    let width = rows
+        .iter()
+        .map(|row| row.workload.name().len())
+        .fold(16, usize::max);
     let _ = writeln!(
         out,
-        "{:<16} {:>5} {:>14} {:>16} {:>11} {:>6}",
+        "{:<width$} {:>5} {:>14} {:>16} {:>11} {:>6}",
         "workload", "procs", "total Mops/s", "per-proc Mops/s", "vs private", "cpu%"
     );
     for row in rows {
@@ -308,7 +360,7 @@ fn table(rows: &[Row], max_procs: usize, seconds: f64) -> String {
             .map_or_else(|| "-".to_owned(), |r| format!("{r:.3}"));
         let _ = writeln!(
             out,
-            "{:<16} {:>5} {:>14.2} {:>16.2} {:>11} {:>6.0}",
+            "{:<width$} {:>5} {:>14.2} {:>16.2} {:>11} {:>6.0}",
             row.workload.name(),
             row.procs,
             row.total_mops,
@@ -316,6 +368,19 @@ fn table(rows: &[Row], max_procs: usize, seconds: f64) -> String {
             ratio,
             row.cpu_share_mean * 100.0
         );
+    }
+    for row in rows {
+        if let Some(latency) = row.handoff_latency_ns {
+            let pairs = row.procs / 2;
+            let _ = writeln!(
+                out,
+                "{} x {} procs: {pairs} pair{}, {:.0} round trips/s, mean hand-off {latency:.0} ns",
+                row.workload.name(),
+                row.procs,
+                if pairs == 1 { "" } else { "s" },
+                row.total_ops as f64 / 2.0 / row.seconds,
+            );
+        }
     }
     out
 }
@@ -490,6 +555,116 @@ fn pin_to_cpu(cpu: usize) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// The objects a workload works on, created by the parent before the workers start.
+struct Shared {
+    counter: Option<Value<u64>>,
+    sharded: Option<ShardedCounter>,
+    mutex: Option<shmarena::Mutex<u64>>,
+    /// `mutex-handoff`: the turn counter of each pair.
+    turns: Vec<shmarena::Mutex<u64>>,
+}
+
+impl Shared {
+    fn create(region: &Region, workload: Workload, procs: usize) -> Result<Self, BoxError> {
+        let mut shared = Shared {
+            counter: None,
+            sharded: None,
+            mutex: None,
+            turns: Vec::new(),
+        };
+        match workload {
+            Workload::ValueFetchAdd => shared.counter = Some(region.value(names::COUNTER, 0)?),
+            Workload::ShardedAdd => shared.sharded = Some(region.sharded_counter(names::SHARDED)?),
+            Workload::ArrayGetSet => {
+                let initial: Vec<u64> = (0..DATA_LEN as u64).collect();
+                region.array(names::DATA, &initial)?;
+            }
+            Workload::MutexLockUnlock => shared.mutex = Some(region.mutex(names::MUTEX, 0)?),
+            Workload::MutexHandoff => {
+                if procs & 1 != 0 {
+                    return Err(
+                        format!("mutex-handoff needs pairs of processes, not {procs}").into(),
+                    );
+                }
+                for pair in 0..procs / 2 {
+                    region.condvar(&names::turn_changed(pair))?;
+                    shared.turns.push(region.mutex(&names::turn(pair), 0)?);
+                }
+            }
+            Workload::PrivateAtomic => {}
+        }
+        Ok(shared)
+    }
+
+    /// Checks the shared state against the workers' counts `ops`; whether the check was
+    /// exact (see [`Row::checked_exact`]).
+    fn check(&self, workload: Workload, ops: &[u64]) -> Result<bool, BoxError> {
+        let procs = ops.len();
+        let total_ops: u64 = ops.iter().sum();
+        match workload {
+            Workload::ValueFetchAdd => {
+                let found = self.counter.as_ref().map_or(0, |c| c.load());
+                if found != total_ops {
+                    return Err(format!(
+                        "LOST UPDATES: value-fetch-add with {procs} processes: the shared value \
+                         is {found}, but the workers reported {total_ops} fetch_adds \
+                         (difference {})",
+                        i128::from(total_ops) - i128::from(found)
+                    )
+                    .into());
+                }
+            }
+            Workload::ShardedAdd => {
+                let found = self.sharded.as_ref().map_or(0, ShardedCounter::sum);
+                if found as u64 != total_ops {
+                    return Err(format!(
+                        "LOST UPDATES: sharded-add with {procs} processes: the counter sums to \
+                         {found}, but the workers reported {total_ops} increments"
+                    )
+                    .into());
+                }
+            }
+            Workload::MutexLockUnlock => {
+                let found = match self.mutex.as_ref().map(shmarena::Mutex::lock) {
+                    Some(Ok(guard)) => *guard,
+                    Some(Err(_)) => {
+                        return Err("a mutex-lock-unlock worker died holding the lock".into())
+                    }
+                    None => 0,
+                };
+                if found != total_ops {
+                    return Err(format!(
+                        "LOST UPDATES: mutex-lock-unlock with {procs} processes: the value \
+                         under the mutex is {found}, but the workers reported {total_ops} \
+                         locked increments (difference {})",
+                        i128::from(total_ops) - i128::from(found)
+                    )
+                    .into());
+                }
+            }
+            Workload::MutexHandoff => {
+                for (pair, turn) in self.turns.iter().enumerate() {
+                    let found = *turn
+                        .lock()
+                        .map_err(|_| "a mutex-handoff worker died holding the lock")?;
+                    let reported = ops[2 * pair] + ops[2 * pair + 1];
+                    if found != reported {
+                        return Err(format!(
+                            "LOST HAND-OFFS: mutex-handoff pair {pair}: the turn counter is \
+                             {found}, but its workers reported {reported} hand-offs"
+                        )
+                        .into());
+                    }
+                }
+            }
+            // Each worker checked its private atomic against its count before reporting.
+            Workload::PrivateAtomic => {}
+            Workload::ArrayGetSet => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// One workload at one process count.
 fn run_one(
     exe: &Path,
@@ -506,18 +681,7 @@ fn run_one(
     let region = Region::create_with(&path, REGION_SIZE, &options)?;
     let _unlink = Unlink(path.clone());
     let control = Control::create(&region, procs)?;
-    let counter = match workload {
-        Workload::ValueFetchAdd => Some(region.value::<u64>(names::COUNTER, 0)?),
-        _ => None,
-    };
-    let sharded = match workload {
-        Workload::ShardedAdd => Some(region.sharded_counter(names::SHARDED)?),
-        _ => None,
-    };
-    if workload == Workload::ArrayGetSet {
-        let initial: Vec<u64> = (0..DATA_LEN as u64).collect();
-        region.array(names::DATA, &initial)?;
-    }
+    let shared = Shared::create(&region, workload, procs)?;
 
     let mut workers = Workers(Vec::with_capacity(procs));
     for index in 0..procs {
@@ -528,40 +692,17 @@ fn run_one(
     let window = drive(&control, &mut workers, procs, seconds)?;
 
     let ops = control.ops.snapshot();
-    let total_ops: u64 = ops.iter().sum();
     if let Some((index, _)) = ops.iter().enumerate().find(|(_, &n)| n == 0) {
         return Err(format!("bench worker {index} reported no operations").into());
     }
-    let checked_exact = match workload {
-        Workload::ValueFetchAdd => {
-            let found = counter.as_ref().map_or(0, |c| c.load());
-            if found != total_ops {
-                return Err(format!(
-                    "LOST UPDATES: value-fetch-add with {procs} processes: the shared value \
-                     is {found}, but the workers reported {total_ops} fetch_adds \
-                     (difference {})",
-                    i128::from(total_ops) - i128::from(found)
-                )
-                .into());
-            }
-            true
-        }
-        Workload::ShardedAdd => {
-            let found = sharded.as_ref().map_or(0, ShardedCounter::sum);
-            if found as u64 != total_ops {
-                return Err(format!(
-                    "LOST UPDATES: sharded-add with {procs} processes: the counter sums to \
-                     {found}, but the workers reported {total_ops} increments"
-                )
-                .into());
-            }
-            true
-        }
-        // Each worker checked its private atomic against its count before reporting.
-        Workload::PrivateAtomic => true,
-        Workload::ArrayGetSet => false,
-    };
-    Ok(summarize(workload, window, &control, checked_exact))
+    let checked_exact = shared.check(workload, &ops)?;
+    let mut row = summarize(workload, window, &control, checked_exact);
+    if workload == Workload::MutexHandoff {
+        // Each pair hands off sequentially: its hand-offs divide the window.
+        let per_pair = row.total_ops as f64 / (procs / 2) as f64;
+        row.handoff_latency_ns = Some(window * 1e9 / per_pair.max(1.0));
+    }
+    Ok(row)
 }
 
 /// Starts the workers together once all are ready, stops them after `seconds`, and
@@ -629,6 +770,7 @@ fn summarize(workload: Workload, window: f64, control: &Control, checked_exact: 
         checked_exact,
         cpu_share_mean,
         cpu_share_min,
+        handoff_latency_ns: None,
     }
 }
 
@@ -772,6 +914,23 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
             black_box(sink);
             result
         }
+        Workload::MutexLockUnlock => {
+            let mutex = shmarena::Mutex::<u64>::open(&region, names::MUTEX)?;
+            let mut owner_died = false;
+            wait_for_start(&control)?;
+            let result = measure(&control.stop, give_up, || {
+                let mut guard = mutex.lock().unwrap_or_else(|died| {
+                    owner_died = true;
+                    died.into_inner()
+                });
+                *guard += 1;
+            })?;
+            if owner_died {
+                return Err("a process died holding the bench mutex".into());
+            }
+            result
+        }
+        Workload::MutexHandoff => handoff(&region, &control, args.index, give_up)?,
     };
     control
         .cpu_nanos
@@ -781,6 +940,59 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
         .set(args.index, measured.elapsed.as_nanos() as u64)?;
     control.ops.set(args.index, measured.ops)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long a hand-off worker sleeps at most before it looks at the stop flag again (its
+/// partner may have stopped and will never pass the turn back).
+const HANDOFF_POLL: Duration = Duration::from_millis(5);
+
+/// One side of a `mutex-handoff` pair: worker `index` is side `index % 2` of pair
+/// `index / 2`; it may move when the turn counter's parity is its side. Counts the
+/// hand-offs it made until the stop flag.
+fn handoff(
+    region: &Region,
+    control: &Control,
+    index: usize,
+    give_up: Duration,
+) -> Result<Measured, BoxError> {
+    const DIED: &str = "a mutex-handoff partner died holding the lock";
+    let (pair, side) = (index / 2, (index % 2) as u64);
+    let turn = shmarena::Mutex::<u64>::open(region, &names::turn(pair))?;
+    let changed = region.condvar(&names::turn_changed(pair))?;
+    wait_for_start(control)?;
+    let cpu_started = thread_cpu_time();
+    let started = Instant::now();
+    let mut ops = 0u64;
+    let mut until_check = CHECK_EVERY;
+    'run: loop {
+        let mut guard = turn.lock().map_err(|_| DIED)?;
+        while *guard % 2 != side {
+            // Checked with the lock held, before each sleep: cheap next to a hand-off.
+            if control.stop.load() != 0 {
+                break 'run;
+            }
+            guard = match changed.wait_timeout(guard, HANDOFF_POLL) {
+                Ok((guard, _)) => guard,
+                Err(_) => return Err(DIED.into()),
+            };
+        }
+        *guard += 1;
+        drop(guard);
+        changed.notify_one();
+        ops += 1;
+        until_check -= 1;
+        if until_check == 0 {
+            until_check = CHECK_EVERY;
+            if started.elapsed() > give_up {
+                return Err("the stop flag did not come; is the parent gone?".into());
+            }
+        }
+    }
+    Ok(Measured {
+        ops,
+        elapsed: started.elapsed(),
+        cpu: thread_cpu_time().saturating_sub(cpu_started),
+    })
 }
 
 /// Reports ready, then spins until the parent sets the start flag.
@@ -812,6 +1024,16 @@ mod tests {
         assert_eq!(proc_counts(2), [1, 2]);
         assert_eq!(proc_counts(6), [1, 2, 4, 6]);
         assert_eq!(proc_counts(16), [1, 2, 4, 8, 16]);
+    }
+
+    #[test]
+    fn handoff_runs_pairs() {
+        assert_eq!(Workload::MutexHandoff.proc_counts(1), [2]);
+        assert_eq!(Workload::MutexHandoff.proc_counts(2), [2]);
+        assert_eq!(Workload::MutexHandoff.proc_counts(6), [2, 4, 6]);
+        assert_eq!(Workload::MutexHandoff.proc_counts(7), [2, 4, 6]);
+        assert_eq!(Workload::MutexHandoff.proc_counts(16), [2, 4, 8, 16]);
+        assert_eq!(Workload::MutexLockUnlock.proc_counts(6), [1, 2, 4, 6]);
     }
 
     #[test]

@@ -15,6 +15,46 @@
 //!   create       <region> <prefix> <count>        get_or_create Values <prefix>0.. and check them
 //! ```
 //!
+//! Lock commands (see `locks` below; times are CLOCK_MONOTONIC nanoseconds, comparable
+//! across processes):
+//!
+//! ```text
+//!   mutex-rmw      <region> <name> <count>            print "ready", wait for the Event "go",
+//!                                                     then <count> non-atomic read-modify-writes
+//!                                                     of a Mutex<[u64; 2]>: [0] += 1, [1] += 2
+//!   ring-produce   <region> <producer> <count>        push <count> items (producer << 32 | seq)
+//!                                                     into the Mutex<Ring> "ring", notify_all on
+//!                                                     the Condvar "ring-changed" after each
+//!   ring-consume   <region> <producers> <count>       pop until all <producers> x <count> items are
+//!                                                     consumed; mark each in Array "seen"; print
+//!                                                     "<count> <sum> <xor>"
+//!   event-wait     <region> <name>                    print "ready", wait for the Event, print
+//!                                                     "woke <ns>"
+//!   sem-work       <region> <name> <k> <rounds> <us>  <rounds> times: acquire the bounded
+//!                                                     Semaphore(k), count itself into Values
+//!                                                     "inside"/"peak", sleep <us>, leave, release
+//!   barrier-rounds <region> <name> <parties> <rounds> per round: Value "arrivals" += 1, wait,
+//!                                                     then check P*(round+1) <= arrivals
+//!   hold-mutex     <region> <name>                    lock a Mutex<u64>, store HELD_MARK, print
+//!                                                     "locked", sleep until killed
+//!   wait-mutex     <region> <name>                    print "waiting", lock, print
+//!                                                     "acquired <ns> <died|clean> <value>", mark
+//!                                                     consistent
+//!   hold-permit    <region> <name> <k>                acquire a permit of the bounded Semaphore(k),
+//!                                                     print "held", sleep until killed
+//!   wait-permit    <region> <name> <k>                print "waiting", acquire, print "acquired <ns>"
+//!   barrier-wait   <region> <name> <parties>          print "waiting", wait once, print
+//!                                                     "passed <index> <ns>" or "broken <ns>"
+//!   mutex-acked    <region> <index> [die-at]          RMW of Mutex<[u64; 2]> "m" ([1] == 2 * [0])
+//!                                                     until the Event "stop" is set, storing the
+//!                                                     running count in element <index> of Array
+//!                                                     "acks" after each unlock; with <die-at>, SIGKILL
+//!                                                     itself while holding the lock, between the
+//!                                                     two writes, when the count is <die-at>;
+//!                                                     OwnerDied: repair, mark consistent, count
+//!                                                     in Value "recoveries"
+//! ```
+//!
 //! `SHMARENA_KILL_AT=<failpoint>[:<n>]` makes the worker SIGKILL itself the n-th time (default
 //! first) it passes that failpoint: a death at an exact instruction of an algorithm.
 
@@ -73,6 +113,9 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let region = Region::open(&path)?;
+    if let Some(outcome) = locks::run(command, &region, args) {
+        return outcome;
+    }
     match command.as_str() {
         "incr-value" => {
             let value = region.value::<u64>(&arg::<String>(args, 2, "name")?, 0)?;
@@ -150,6 +193,325 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("unknown command {other}").into()),
     }
     Ok(())
+}
+
+/// The lock commands.
+mod locks {
+    use std::hint::black_box;
+    use std::time::Duration;
+
+    use bytemuck::{Pod, Zeroable};
+    use shmarena::{Error, LockResult, Region, RegionExt};
+
+    use super::arg;
+
+    type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+    /// What `hold-mutex` stores in the data before it waits to be killed.
+    pub const HELD_MARK: u64 = 0xdead_beef;
+
+    /// Slots of the producer/consumer ring (small, so producers block when it is full).
+    pub const RING_SLOTS: usize = 4;
+
+    /// The producer/consumer ring kept in a `Mutex<Ring>`; `head` and `tail` only grow
+    /// (the slot of index i is `i % RING_SLOTS`).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Pod, Zeroable)]
+    pub struct Ring {
+        /// Index of the next item to pop.
+        pub head: u64,
+        /// Index of the next item to push.
+        pub tail: u64,
+        /// Items popped by all consumers together.
+        pub consumed: u64,
+        /// The items.
+        pub slots: [u64; RING_SLOTS],
+    }
+
+    /// CLOCK_MONOTONIC in nanoseconds: the same clock in every process of the machine.
+    pub fn monotonic_ns() -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec that outlives the call.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+
+    fn sleep_until_killed() -> ! {
+        loop {
+            std::thread::sleep(Duration::from_secs(1000));
+        }
+    }
+
+    /// The guard of a lock whose previous owner must not have died (no test kills here).
+    fn clean<G>(result: LockResult<G>) -> Result<G, String> {
+        result.map_err(|_| "unexpected OwnerDied: no process died in this test".to_owned())
+    }
+
+    /// Runs `command` if it is a lock command.
+    pub fn run(command: &str, region: &Region, args: &[String]) -> Option<Outcome> {
+        let outcome = match command {
+            "mutex-rmw" => mutex_rmw(region, args),
+            "ring-produce" => ring_produce(region, args),
+            "ring-consume" => ring_consume(region, args),
+            "event-wait" => event_wait(region, args),
+            "sem-work" => sem_work(region, args),
+            "barrier-rounds" => barrier_rounds(region, args),
+            "hold-mutex" => hold_mutex(region, args),
+            "wait-mutex" => wait_mutex(region, args),
+            "hold-permit" => hold_permit(region, args),
+            "wait-permit" => wait_permit(region, args),
+            "barrier-wait" => barrier_wait(region, args),
+            "mutex-acked" => mutex_acked(region, args),
+            _ => return None,
+        };
+        Some(outcome)
+    }
+
+    fn mutex_rmw(region: &Region, args: &[String]) -> Outcome {
+        let mutex = region.mutex::<[u64; 2]>(&arg::<String>(args, 2, "name")?, [0, 0])?;
+        let count: u64 = arg(args, 3, "count")?;
+        let go = region.event("go")?;
+        println!("ready");
+        go.wait();
+        for _ in 0..count {
+            let mut guard = clean(mutex.lock())?;
+            // A non-atomic read-modify-write: only mutual exclusion keeps the total exact.
+            let [first, second] = *guard;
+            black_box(&mut *guard);
+            *guard = [first + 1, second + 2];
+        }
+        Ok(())
+    }
+
+    fn ring_produce(region: &Region, args: &[String]) -> Outcome {
+        let producer: u64 = arg(args, 2, "producer")?;
+        let count: u64 = arg(args, 3, "count")?;
+        let ring = region.mutex::<Ring>("ring", Ring::zeroed())?;
+        let changed = region.condvar("ring-changed")?;
+        for seq in 0..count {
+            let guard = clean(ring.lock())?;
+            let mut guard = clean(
+                changed.wait_while(guard, |r| r.tail.wrapping_sub(r.head) >= RING_SLOTS as u64),
+            )?;
+            let tail = guard.tail;
+            guard.slots[tail as usize % RING_SLOTS] = (producer << 32) | seq;
+            guard.tail = tail + 1;
+            drop(guard);
+            changed.notify_all();
+        }
+        Ok(())
+    }
+
+    fn ring_consume(region: &Region, args: &[String]) -> Outcome {
+        let producers: u64 = arg(args, 2, "producers")?;
+        let count: u64 = arg(args, 3, "count")?;
+        let total = producers * count;
+        let ring = region.mutex::<Ring>("ring", Ring::zeroed())?;
+        let changed = region.condvar("ring-changed")?;
+        let seen = region.array_zeroed::<u64>("seen", total as usize)?;
+        // Each producer pushes in order into one FIFO: any consumer sees its items rising.
+        let mut last: Vec<Option<u64>> = vec![None; producers as usize];
+        let (mut mine, mut sum, mut xor) = (0u64, 0u64, 0u64);
+        loop {
+            let guard = clean(ring.lock())?;
+            let mut guard =
+                clean(changed.wait_while(guard, |r| r.head == r.tail && r.consumed < total))?;
+            if guard.consumed >= total {
+                break;
+            }
+            let (head, tail) = (guard.head, guard.tail);
+            if tail.wrapping_sub(head) > RING_SLOTS as u64 {
+                return Err(format!("ring holds head {head}, tail {tail}").into());
+            }
+            let item = guard.slots[head as usize % RING_SLOTS];
+            guard.head = head + 1;
+            guard.consumed += 1;
+            drop(guard);
+            changed.notify_all();
+            let (producer, seq) = (item >> 32, item & u64::from(u32::MAX));
+            if producer >= producers || seq >= count {
+                return Err(format!("popped a foreign item {item:#x}").into());
+            }
+            let previous = &mut last[producer as usize];
+            if previous.is_some_and(|p| p >= seq) {
+                return Err(format!(
+                    "producer {producer}: item {seq} popped after item {previous:?}"
+                )
+                .into());
+            }
+            *previous = Some(seq);
+            seen.at((producer * count + seq) as usize)?.fetch_add(1);
+            mine += 1;
+            sum = sum.wrapping_add(item);
+            xor ^= item;
+        }
+        // Wake any consumer still waiting: everything is consumed.
+        changed.notify_all();
+        println!("{mine} {sum} {xor}");
+        Ok(())
+    }
+
+    fn event_wait(region: &Region, args: &[String]) -> Outcome {
+        let event = region.event(&arg::<String>(args, 2, "name")?)?;
+        println!("ready");
+        event.wait();
+        println!("woke {}", monotonic_ns());
+        Ok(())
+    }
+
+    fn sem_work(region: &Region, args: &[String]) -> Outcome {
+        let k: u32 = arg(args, 3, "k")?;
+        let sem = region.bounded_semaphore(&arg::<String>(args, 2, "name")?, k)?;
+        let rounds: u64 = arg(args, 4, "rounds")?;
+        let hold = Duration::from_micros(arg(args, 5, "us")?);
+        let inside = region.value::<u64>("inside", 0)?;
+        let peak = region.value::<u64>("peak", 0)?;
+        let done = region.value::<u64>("done", 0)?;
+        for _ in 0..rounds {
+            sem.acquire();
+            let now = inside.fetch_add(1) + 1;
+            peak.fetch_max(now);
+            std::thread::sleep(hold);
+            inside.fetch_sub(1);
+            done.fetch_add(1);
+            sem.release()?;
+        }
+        Ok(())
+    }
+
+    fn barrier_rounds(region: &Region, args: &[String]) -> Outcome {
+        let parties: u32 = arg(args, 3, "parties")?;
+        let barrier = region.barrier(&arg::<String>(args, 2, "name")?, parties)?;
+        let arrivals = region.value::<u64>("arrivals", 0)?;
+        let parties = u64::from(parties);
+        for round in 0..arg::<u64>(args, 4, "rounds")? {
+            arrivals.fetch_add(1);
+            barrier.wait()?;
+            // Everyone arrived in this round; nobody can have arrived twice in the next
+            // one (it would need us at the next trip), and we have not arrived in it yet.
+            let seen = arrivals.load();
+            let (low, high) = (parties * (round + 1), parties * (round + 2) - 1);
+            if !(low..=high).contains(&seen) {
+                return Err(format!(
+                    "round {round}: {seen} arrivals after the barrier, expected {low}..={high}"
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    fn hold_mutex(region: &Region, args: &[String]) -> Outcome {
+        let mutex = region.mutex::<u64>(&arg::<String>(args, 2, "name")?, 0)?;
+        let mut guard = mutex.lock().unwrap_or_else(shmarena::OwnerDied::into_inner);
+        *guard = HELD_MARK;
+        println!("locked");
+        std::mem::forget(guard);
+        sleep_until_killed()
+    }
+
+    fn wait_mutex(region: &Region, args: &[String]) -> Outcome {
+        let mutex = region.mutex::<u64>(&arg::<String>(args, 2, "name")?, 0)?;
+        if mutex.try_lock().is_ok() {
+            return Err("the mutex was free: the holder should hold it".into());
+        }
+        println!("waiting");
+        let (guard, died) = match mutex.lock() {
+            Ok(guard) => (guard, false),
+            Err(died) => (died.into_inner(), true),
+        };
+        let at = monotonic_ns();
+        println!(
+            "acquired {at} {} {}",
+            if died { "died" } else { "clean" },
+            *guard
+        );
+        guard.mark_consistent();
+        Ok(())
+    }
+
+    fn hold_permit(region: &Region, args: &[String]) -> Outcome {
+        let sem = region.bounded_semaphore(&arg::<String>(args, 2, "name")?, arg(args, 3, "k")?)?;
+        sem.acquire();
+        println!("held");
+        sleep_until_killed()
+    }
+
+    fn wait_permit(region: &Region, args: &[String]) -> Outcome {
+        let sem = region.bounded_semaphore(&arg::<String>(args, 2, "name")?, arg(args, 3, "k")?)?;
+        if sem.try_acquire() {
+            return Err("a permit was free: the holders should hold them all".into());
+        }
+        println!("waiting");
+        sem.acquire();
+        println!("acquired {}", monotonic_ns());
+        sem.release()?;
+        Ok(())
+    }
+
+    fn barrier_wait(region: &Region, args: &[String]) -> Outcome {
+        let barrier = region.barrier(&arg::<String>(args, 2, "name")?, arg(args, 3, "parties")?)?;
+        println!("waiting");
+        match barrier.wait() {
+            Ok(index) => println!("passed {index} {}", monotonic_ns()),
+            Err(Error::BrokenBarrier(_)) => println!("broken {}", monotonic_ns()),
+            Err(other) => return Err(other.into()),
+        }
+        Ok(())
+    }
+
+    fn mutex_acked(region: &Region, args: &[String]) -> Outcome {
+        let index: usize = arg(args, 2, "index")?;
+        let die_at: Option<u64> = match args.get(3) {
+            Some(_) => Some(arg(args, 3, "die-at")?),
+            None => None,
+        };
+        let mutex = region.mutex::<[u64; 2]>("m", [0, 0])?;
+        let recoveries = region.value::<u64>("recoveries", 0)?;
+        let stop = region.event("stop")?;
+        let acks = region.open_array::<u64>("acks")?;
+        let ack = acks.at(index)?;
+        let mut done = ack.load();
+        println!("ready");
+        while !stop.is_set() {
+            let mut guard = match mutex.lock() {
+                Ok(guard) => guard,
+                Err(died) => {
+                    // A previous owner died, maybe between the two writes: [0] is the
+                    // truth (its increment happened), [1] is derived from it.
+                    let mut guard = died.into_inner();
+                    guard[1] = guard[0] * 2;
+                    guard.mark_consistent();
+                    recoveries.fetch_add(1);
+                    guard
+                }
+            };
+            let [value, double] = *guard;
+            if double != value * 2 {
+                return Err(
+                    format!("inconsistent data under a clean lock: [{value}, {double}]").into(),
+                );
+            }
+            black_box(&mut *guard);
+            guard[0] = value + 1;
+            if die_at == Some(done) {
+                // SAFETY: kill(2) with our own pid and a valid signal has no memory effects.
+                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            }
+            // Some work inside the lock, so that random kills often land in it.
+            for i in 0..32u64 {
+                black_box(i);
+            }
+            guard[1] = (value + 1) * 2;
+            drop(guard);
+            done += 1;
+            ack.store(done);
+        }
+        Ok(())
+    }
 }
 
 fn main() -> ExitCode {
