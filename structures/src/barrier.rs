@@ -212,33 +212,45 @@ impl RawBarrier<'_> {
     }
 
     /// Returns the barrier to its initial state: a new generation, not broken. Parties
-    /// waiting in the current generation fail with [`Error::BrokenBarrier`]: their marks
-    /// are turned into reset marks before the generation moves on, and a waiter that sees
-    /// a new generation checks its mark to tell a reset from a trip.
+    /// waiting in the current generation fail with [`Error::BrokenBarrier`]. The reset
+    /// first breaks the current generation, so that no arrival and no trip can change it
+    /// meanwhile; then it turns that generation's marks into reset marks, and only then
+    /// moves to the next generation. A waiter that sees a new generation checks its mark to
+    /// tell a reset from a trip. (Marking before the generation is frozen would let a trip
+    /// slip in between: a released party would then read a reset mark and fail while the
+    /// party that tripped passes.)
     pub fn reset(&self) {
-        // Relaxed load: a guess for the CAS loop.
-        let mut current = self.state.load(Ordering::Relaxed);
-        loop {
-            let generation = current & GENERATION;
-            for cell in self.marks {
-                // Relaxed: ordered before the waiters' view by the Release CAS below.
-                let value = cell.load(Ordering::Relaxed);
-                if value as u32 == generation + 1 {
-                    let reset = (value & !u64::from(u32::MAX)) | u64::from(RESET_MARK);
-                    let _ =
-                        cell.compare_exchange(value, reset, Ordering::Relaxed, Ordering::Relaxed);
-                }
-            }
-            let next = (generation + 1) & GENERATION;
-            // Release: publishes the reset marks with the new generation.
-            match self
-                .state
-                .compare_exchange(current, next, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => break,
-                Err(actual) => current = actual, // an arrival slipped in: mark it too
+        // Acquire (load, and the CAS both ways): whatever state we freeze, we must see the
+        // marks of every arrival counted in it; every write to the state word is an RMW,
+        // so this synchronizes with all those arrivals' Release CASes.
+        let mut current = self.state.load(Ordering::Acquire);
+        while current & BROKEN == 0 {
+            match self.state.compare_exchange_weak(
+                current,
+                current | BROKEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => current |= BROKEN,
+                Err(actual) => current = actual, // an arrival, a trip or a break: again
             }
         }
+        // Frozen: while BROKEN is set no arrival is counted and no trip happens.
+        let generation = current & GENERATION;
+        for cell in self.marks {
+            // Relaxed: ordered before the waiters' view by the Release CAS below.
+            let value = cell.load(Ordering::Relaxed);
+            if value as u32 == generation + 1 {
+                let reset = (value & !u64::from(u32::MAX)) | u64::from(RESET_MARK);
+                let _ = cell.compare_exchange(value, reset, Ordering::Relaxed, Ordering::Relaxed);
+            }
+        }
+        let next = (generation + 1) & GENERATION;
+        // Release: publishes the reset marks with the new generation. Only another reset
+        // can change a frozen state; if one did, it has reset this generation: done.
+        let _ = self
+            .state
+            .compare_exchange(current, next, Ordering::Release, Ordering::Relaxed);
         futex::wake_all(self.state);
     }
 

@@ -18,7 +18,7 @@
 //! A waiter whose mutex owner dies gets the mutex back through the mutex's own recovery
 //! and is told with [`OwnerDied`](crate::OwnerDied).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use shmarena_engine::futex;
 use shmarena_engine::sync::{AtomicU32, Ordering};
@@ -94,12 +94,13 @@ pub use handle::{Condvar, WaitTimeoutResult};
 
 #[cfg(not(loom))]
 mod handle {
-    use super::{Duration, Instant, RawCondvar};
+    use super::RawCondvar;
     use crate::mutex::{wrap, LockResult, MutexGuard};
     use bytemuck::Pod;
     use shmarena_engine::sync::AtomicU32;
     use shmarena_engine::{Object, ObjectKind, Region, Result, TypeDescriptor};
     use std::ptr::NonNull;
+    use std::time::{Duration, Instant};
 
     /// A named condition variable; use it with any [`Mutex`](crate::Mutex).
     ///

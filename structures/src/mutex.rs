@@ -33,10 +33,6 @@
 //! from each other as well (a second thread waits), but a thread that locks twice
 //! deadlocks itself, as with `std::sync::Mutex`; use [`RLock`](crate::RLock) for reentrance.
 
-use std::cell::UnsafeCell;
-use std::marker::PhantomData;
-use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use shmarena_engine::futex;
@@ -291,10 +287,12 @@ impl<G> std::fmt::Display for TryLockError<G> {
 
 impl<G: std::fmt::Debug> std::error::Error for TryLockError<G> {}
 
+#[cfg(not(loom))]
 pub(crate) fn owner_died<G>(guard: G) -> OwnerDied<G> {
     OwnerDied(guard)
 }
 
+#[cfg(not(loom))]
 pub(crate) fn wrap<G>(guard: G, acquired: Acquired) -> LockResult<G> {
     match acquired {
         Acquired::Clean => Ok(guard),
@@ -302,6 +300,7 @@ pub(crate) fn wrap<G>(guard: G, acquired: Acquired) -> LockResult<G> {
     }
 }
 
+#[cfg(not(loom))]
 pub(crate) fn wrap_try<G>(
     acquired: Option<Acquired>,
     guard: impl FnOnce() -> G,
@@ -321,10 +320,14 @@ pub use handle::{Lock, Mutex, MutexGuard};
 #[cfg(not(loom))]
 mod handle {
     use super::{wrap, wrap_try, Acquired, LockResult, RawMutex, TryLockError};
-    use super::{Deref, DerefMut, Duration, Instant, NonNull, PhantomData, UnsafeCell};
+    use super::{Duration, Instant};
     use crate::mutex::AtomicU32;
     use bytemuck::Pod;
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use std::cell::UnsafeCell;
+    use std::marker::PhantomData;
+    use std::ops::{Deref, DerefMut};
+    use std::ptr::NonNull;
 
     /// Bytes before the data.
     pub(crate) const HEADER: u64 = 64;

@@ -12,10 +12,18 @@ pub fn model<F: Fn() + Sync + Send + 'static>(f: F) {
         builder.preemption_bound = Some(2);
     }
     if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
-        // Waiters spin (yielding) while another thread constructs: long paths.
+        // Waiters spin (yielding) while another thread works: long paths.
         builder.max_branches = 10_000;
     }
-    builder.check(f);
+    // How many executions loom explored, for the log (`--nocapture` shows it).
+    let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&executions);
+    builder.check(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f();
+    });
+    let executions = executions.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("{executions} executions");
 }
 
 /// Runs `a` and `b` on two threads: `a` spawned and `b` on the model's main thread, or
