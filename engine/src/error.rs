@@ -151,6 +151,12 @@ pub enum Error {
     /// aborted (Python's `BrokenBarrierError`).
     #[error("the barrier is broken: {0}")]
     BrokenBarrier(&'static str),
+    /// A bounded structure has no room left.
+    #[error("full: all {capacity} slots are in use")]
+    Full {
+        /// The structure's capacity.
+        capacity: u64,
+    },
     /// A semaphore was released more often than it was acquired.
     #[error("semaphore released too many times: it holds at most {capacity} permits")]
     TooManyReleases {

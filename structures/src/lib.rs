@@ -41,6 +41,7 @@ pub mod barrier;
 pub mod condvar;
 pub mod event;
 pub mod mutex;
+pub mod queue;
 #[cfg(not(loom))]
 mod rlock;
 pub mod scalar;
@@ -61,6 +62,8 @@ pub use event::Event;
 #[cfg(not(loom))]
 pub use mutex::{Lock, Mutex, MutexGuard};
 pub use mutex::{LockResult, OwnerDied, TryLockError};
+#[cfg(not(loom))]
+pub use queue::Queue;
 #[cfg(not(loom))]
 pub use rlock::{RLock, RLockGuard};
 pub use scalar::{AtomicScalar, Integer, Numeric, Plain, Scalar};
@@ -151,6 +154,11 @@ pub trait RegionExt {
     /// # Errors
     /// See [`Semaphore::get_or_create`].
     fn bounded_semaphore(&self, name: &str, value: u32) -> Result<Semaphore>;
+    /// Opens or creates the [`Queue`] `name` with room for `capacity` elements.
+    ///
+    /// # Errors
+    /// See [`Queue::get_or_create`].
+    fn queue<T: bytemuck::Pod>(&self, name: &str, capacity: u64) -> Result<Queue<T>>;
     /// Opens or creates the [`Barrier`] `name` for `parties` processes.
     ///
     /// # Errors
@@ -198,6 +206,9 @@ impl RegionExt for Region {
     }
     fn bounded_semaphore(&self, name: &str, value: u32) -> Result<Semaphore> {
         Semaphore::get_or_create(self, name, value, value)
+    }
+    fn queue<T: bytemuck::Pod>(&self, name: &str, capacity: u64) -> Result<Queue<T>> {
+        Queue::get_or_create(self, name, capacity)
     }
     fn barrier(&self, name: &str, parties: u32) -> Result<Barrier> {
         Barrier::get_or_create(self, name, parties)

