@@ -24,8 +24,7 @@ proptest! {
         let queue = region.queue::<[u32; 3]>("q", capacity).unwrap();
         let mut model = VecDeque::new();
         for (i, op) in ops.into_iter().enumerate() {
-            match op {
-                Some(x) => {
+            if let Some(x) = op {
                     let item = [x, i as u32, !x];
                     match queue.try_push(item) {
                         Ok(()) => model.push_back(item),
@@ -35,8 +34,8 @@ proptest! {
                         }
                         Err(other) => prop_assert!(false, "push: {}", other),
                     }
-                }
-                None => prop_assert_eq!(queue.try_pop(), model.pop_front()),
+            } else {
+                prop_assert_eq!(queue.try_pop(), model.pop_front());
             }
             prop_assert_eq!(queue.len(), model.len());
         }
@@ -61,7 +60,10 @@ fn blocking_pop_waits_for_a_push_and_times_out_when_none_comes() {
     assert_eq!(consumer.join().unwrap(), (0..100).collect::<Vec<_>>());
     queue.try_push(1).unwrap();
     queue.try_push(2).unwrap();
-    assert!(matches!(queue.push_timeout(3, Duration::from_millis(20)), Err(Error::Full { .. })));
+    assert!(matches!(
+        queue.push_timeout(3, Duration::from_millis(20)),
+        Err(Error::Full { .. })
+    ));
     drop(queue);
     drop(region);
     std::fs::remove_file(path).unwrap();
@@ -83,11 +85,18 @@ fn threads_pushing_and_popping_deliver_every_item_once() {
             std::thread::spawn(move || (0..20_000).map(|_| queue.pop()).collect::<Vec<_>>())
         })
         .collect();
-    producers.into_iter().for_each(|p| p.join().unwrap());
-    let mut seen: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    for producer in producers {
+        producer.join().unwrap();
+    }
+    let mut seen: Vec<u64> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
     // Per producer, each consumer sees increasing sequence numbers (FIFO per producer).
     seen.sort_unstable();
-    let expected: Vec<u64> = (0..2u64).flat_map(|p| (0..20_000).map(move |i| p << 32 | i)).collect();
+    let expected: Vec<u64> = (0..2u64)
+        .flat_map(|p| (0..20_000).map(move |i| p << 32 | i))
+        .collect();
     assert_eq!(seen, expected);
     drop(queue);
     drop(region);
@@ -98,9 +107,18 @@ fn threads_pushing_and_popping_deliver_every_item_once() {
 fn a_wrong_capacity_or_element_size_is_a_type_mismatch() {
     let (region, path) = temp_region("mismatch");
     region.queue::<u64>("q", 4).unwrap();
-    assert!(matches!(region.queue::<u64>("q", 8), Err(Error::TypeMismatch { .. })));
-    assert!(matches!(region.queue::<u32>("q", 4), Err(Error::TypeMismatch { .. })));
-    assert!(matches!(region.queue::<u64>("zero", 0), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        region.queue::<u64>("q", 8),
+        Err(Error::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        region.queue::<u32>("q", 4),
+        Err(Error::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        region.queue::<u64>("zero", 0),
+        Err(Error::InvalidArgument(_))
+    ));
     drop(region);
     std::fs::remove_file(path).unwrap();
 }
