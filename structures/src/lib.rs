@@ -40,6 +40,7 @@ mod array;
 pub mod barrier;
 pub mod condvar;
 pub mod event;
+pub mod list;
 pub mod mutex;
 pub mod queue;
 #[cfg(not(loom))]
@@ -59,6 +60,8 @@ pub use barrier::Barrier;
 pub use condvar::{Condvar, WaitTimeoutResult};
 #[cfg(not(loom))]
 pub use event::Event;
+#[cfg(not(loom))]
+pub use list::List;
 #[cfg(not(loom))]
 pub use mutex::{Lock, Mutex, MutexGuard};
 pub use mutex::{LockResult, OwnerDied, TryLockError};
@@ -154,6 +157,16 @@ pub trait RegionExt {
     /// # Errors
     /// See [`Semaphore::get_or_create`].
     fn bounded_semaphore(&self, name: &str, value: u32) -> Result<Semaphore>;
+    /// Opens or creates the [`List`] `name` with room for `capacity` elements.
+    ///
+    /// # Errors
+    /// See [`List::get_or_create`].
+    fn list<T: bytemuck::Pod>(&self, name: &str, capacity: u64) -> Result<List<T>>;
+    /// Opens the existing [`List`] `name`, whatever its capacity.
+    ///
+    /// # Errors
+    /// See [`List::open`].
+    fn open_list<T: bytemuck::Pod>(&self, name: &str) -> Result<List<T>>;
     /// Opens or creates the [`Queue`] `name` with room for `capacity` elements.
     ///
     /// # Errors
@@ -206,6 +219,12 @@ impl RegionExt for Region {
     }
     fn bounded_semaphore(&self, name: &str, value: u32) -> Result<Semaphore> {
         Semaphore::get_or_create(self, name, value, value)
+    }
+    fn list<T: bytemuck::Pod>(&self, name: &str, capacity: u64) -> Result<List<T>> {
+        List::get_or_create(self, name, capacity)
+    }
+    fn open_list<T: bytemuck::Pod>(&self, name: &str) -> Result<List<T>> {
+        List::open(self, name)
     }
     fn queue<T: bytemuck::Pod>(&self, name: &str, capacity: u64) -> Result<Queue<T>> {
         Queue::get_or_create(self, name, capacity)

@@ -1,0 +1,523 @@
+//! `List<T>`: a named append-only list of fixed capacity (Python's `Manager().list()` for
+//! its common use: workers appending results), with lock-free `push` and readers that never
+//! wait.
+//!
+//! ```text
+//! body:
+//!   0    claimed: u64, indices handed out by push (<= capacity)   (own cache line)
+//!   64   slots: capacity x (state: u64, then the element: one word if T fits in 8 bytes,
+//!        else two copies of ceil(size_of T / 8) words)
+//!
+//! state: | writer: 31 bits | version: 31 bits | kind: 2 bits |
+//!   EMPTY               index not handed out yet
+//!   PUSHING(writer)     push is copying the element in (writer in the writer field)
+//!   READY(version)      element present; for wide T, copy (version & 1) is the current one;
+//!                       a set in progress shows its writer in the writer field
+//!   HOLE                a push whose process died before publishing: no element, ever
+//! ```
+//!
+//! `push`: CAS `claimed` up by one (fails with `Error::Full` at capacity), mark the slot
+//! PUSHING, copy the element, store READY (Release: the linearization point). Indices are
+//! stable and returned by `push`.
+//!
+//! `get(i)`: one-word elements are read with a single atomic load. Wide elements are read
+//! seqlock-style from the current copy and validated by re-reading the state: valid if
+//! the version is unchanged, or advanced by one with no writer left (the writer of the
+//! next version writes the *other* copy). Readers never wait; they retry only when a
+//! `set` completed during their read.
+//!
+//! `set(i, v)`: one-word elements: a single atomic store. Wide elements: take the slot's
+//! writer field (CAS; a live writer of the same index is waited for, a dead one's claim is
+//! taken over), write the other copy, then store READY with the next version (Release).
+//!
+//! Deaths: a pusher killed before READY leaves PUSHING(dead); the first reader or writer
+//! that notices turns it into a HOLE (`get` returns `None` there, `snapshot` skips it).
+//! A setter killed mid-write leaves its claim, which the next setter takes over; the
+//! current copy was never touched, so readers see the old value until then.
+//!
+//! Not offered: `insert` and `remove` in the middle, `sort`, `reverse`: they move elements
+//! between indices, which cannot be done without blocking readers or losing the stable
+//! index `push` promised; build a new list instead.
+
+use shmarena_engine::sync::{fence, AtomicU64, Backoff, Ordering};
+use shmarena_engine::{Error, Liveness, OwnerId, Result};
+
+const EMPTY: u64 = 0;
+const PUSHING: u64 = 1;
+const READY: u64 = 2;
+const HOLE: u64 = 3;
+const VERSION_MASK: u64 = (1 << 31) - 1;
+
+/// Reads a wide element retries at most this often before reporting contention.
+const MAX_READ_RETRIES: u32 = 1 << 16;
+
+fn kind(state: u64) -> u64 {
+    state & 3
+}
+
+fn version(state: u64) -> u64 {
+    (state >> 2) & VERSION_MASK
+}
+
+fn writer(state: u64) -> Option<OwnerId> {
+    OwnerId::from_bits((state >> 33) as u32)
+}
+
+fn pack(kind: u64, version: u64, writer: Option<OwnerId>) -> u64 {
+    kind | ((version & VERSION_MASK) << 2) | (u64::from(writer.map_or(0, OwnerId::bits)) << 33)
+}
+
+/// One slot of the list: its state word and its data words (one word, or two copies).
+#[derive(Clone, Copy, Debug)]
+pub struct RawSlot<'a> {
+    /// State word.
+    pub state: &'a AtomicU64,
+    /// Data words: `words` for a one-word element, else `2 * words`.
+    pub data: &'a [AtomicU64],
+    /// Words per element.
+    pub words: usize,
+}
+
+impl RawSlot<'_> {
+    fn copy(&self, index: u64) -> &[AtomicU64] {
+        if self.words == 1 {
+            self.data
+        } else {
+            let start = (index as usize & 1) * self.words;
+            &self.data[start..start + self.words]
+        }
+    }
+
+    fn write(&self, copy: u64, value: &[u64]) {
+        for (cell, word) in self.copy(copy).iter().zip(value) {
+            // Relaxed: published by the Release store of the state.
+            cell.store(*word, Ordering::Relaxed);
+        }
+    }
+
+    /// Publishes the first value of a freshly claimed slot.
+    pub fn push(&self, value: &[u64], me: OwnerId) {
+        // Relaxed: marks the claim for dead-pusher detection; nobody reads the data yet.
+        self.state
+            .store(pack(PUSHING, 0, Some(me)), Ordering::Relaxed);
+        self.write(0, value);
+        fail::fail_point!("list::push_before_publish");
+        // Release: publishes the element (the push's linearization point).
+        self.state.store(pack(READY, 0, None), Ordering::Release);
+    }
+
+    /// Turns an abandoned push into a hole; whether the slot is now a hole.
+    fn bury_if_dead(&self, state: u64, liveness: &impl Liveness) -> bool {
+        if writer(state).is_some_and(|w| liveness.is_alive(w)) {
+            return false;
+        }
+        // Relaxed: a hole carries no data.
+        let _ = self.state.compare_exchange(
+            state,
+            pack(HOLE, 0, None),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        true
+    }
+
+    /// The element, `None` for a hole or a push still in progress.
+    ///
+    /// # Errors
+    /// [`Error::Contended`] if sets keep completing during the read (never in practice).
+    pub fn get(&self, out: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
+        for _ in 0..MAX_READ_RETRIES {
+            // Acquire: pairs with the Release store that published this version.
+            let before = self.state.load(Ordering::Acquire);
+            match kind(before) {
+                READY => {}
+                PUSHING => {
+                    self.bury_if_dead(before, liveness);
+                    return Ok(false);
+                }
+                EMPTY | HOLE => return Ok(false),
+                _ => unreachable!("a state has two bits"),
+            }
+            for (word, cell) in out.iter_mut().zip(self.copy(version(before))) {
+                // Relaxed: validated by the state re-read below.
+                *word = cell.load(Ordering::Relaxed);
+            }
+            if self.words == 1 {
+                return Ok(true); // one atomic load: cannot be torn
+            }
+            // Acquire fence: the data loads above happen before the state re-read, so a
+            // writer's overwrite of our copy would show in it.
+            fence(Ordering::Acquire);
+            // Relaxed: ordered by the fence.
+            let after = self.state.load(Ordering::Relaxed);
+            let same = after == before;
+            // The next version's writer writes the other copy; only the one after that
+            // (which needs the writer field again) could touch ours.
+            let next_done = kind(after) == READY
+                && version(after) == (version(before) + 1) & VERSION_MASK
+                && writer(after).is_none();
+            let next_running = kind(after) == READY
+                && version(after) == version(before)
+                && writer(after).is_some();
+            if same || next_done || next_running {
+                return Ok(true);
+            }
+        }
+        Err(Error::Contended("list read"))
+    }
+
+    /// Replaces the element; `Ok(false)` if the slot holds none (a hole, or a push still
+    /// in progress).
+    ///
+    /// # Errors
+    /// None at present (the `Result` leaves room for a bounded wait).
+    pub fn set(&self, value: &[u64], me: OwnerId, liveness: &impl Liveness) -> Result<bool> {
+        let backoff = Backoff::new();
+        loop {
+            // Acquire: see the last writer's copy before we overwrite the other one.
+            let state = self.state.load(Ordering::Acquire);
+            match kind(state) {
+                READY => {}
+                PUSHING => {
+                    self.bury_if_dead(state, liveness);
+                    return Ok(false);
+                }
+                _ => return Ok(false),
+            }
+            if self.words == 1 {
+                // SeqCst: a single atomic store is the whole update.
+                self.data[0].store(value[0], Ordering::SeqCst);
+                return Ok(true);
+            }
+            if let Some(owner) = writer(state) {
+                // Another process (or another thread of ours: same owner id) is setting this
+                // index: wait for it; a dead one's claim is taken over below.
+                if owner == me || liveness.is_alive(owner) {
+                    backoff.snooze();
+                    continue;
+                }
+            }
+            let mine = pack(READY, version(state), Some(me));
+            // Acquire on success: we now own the slot's spare copy.
+            if self
+                .state
+                .compare_exchange(state, mine, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                backoff.spin();
+                continue;
+            }
+            // Release fence: readers that see our data must also see our claim (so they
+            // reject a copy we are overwriting).
+            fence(Ordering::Release);
+            let next = (version(state) + 1) & VERSION_MASK;
+            self.write(next, value);
+            fail::fail_point!("list::set_before_publish");
+            // Release: publishes the new copy and the new version together.
+            self.state.store(pack(READY, next, None), Ordering::Release);
+            return Ok(true);
+        }
+    }
+}
+
+#[cfg(not(loom))]
+pub use handle::List;
+
+#[cfg(not(loom))]
+mod handle {
+    use super::RawSlot;
+    use bytemuck::Pod;
+    use shmarena_engine::sync::{AtomicU64, Ordering};
+    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use std::marker::PhantomData;
+    use std::ptr::NonNull;
+
+    const HEADER_WORDS: u64 = 8;
+
+    /// A named append-only list of `T`.
+    ///
+    /// ```
+    /// use shmarena::{Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-list-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let results = region.list::<[u64; 3]>("results", 1000)?;
+    /// let i = results.push([7, 8, 9])?; // any process; returns the index
+    /// assert_eq!(results.get(i)?, Some([7, 8, 9]));
+    /// results.set(i, [7, 8, 10])?; // never seen torn by readers
+    /// assert_eq!(results.snapshot()?, vec![[7, 8, 10]]);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    pub struct List<T: Pod> {
+        base: NonNull<AtomicU64>,
+        capacity: u64,
+        slot_words: u64,
+        object: Object,
+        _type: PhantomData<T>,
+    }
+
+    // SAFETY: the list's words are atomics in the shared mapping, which `object` keeps
+    // alive; elements are copied in and out, never referenced.
+    unsafe impl<T: Pod + Send> Send for List<T> {}
+    // SAFETY: as above.
+    unsafe impl<T: Pod + Send> Sync for List<T> {}
+
+    impl<T: Pod> Clone for List<T> {
+        fn clone(&self) -> Self {
+            Self {
+                base: self.base,
+                capacity: self.capacity,
+                slot_words: self.slot_words,
+                object: self.object.clone(),
+                _type: PhantomData,
+            }
+        }
+    }
+
+    impl<T: Pod> std::fmt::Debug for List<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("List")
+                .field("name", &self.object.info().name)
+                .field("len", &self.len())
+                .field("capacity", &self.capacity)
+                .finish_non_exhaustive()
+        }
+    }
+
+    fn element_words<T>() -> u64 {
+        (size_of::<T>() as u64).div_ceil(8).max(1)
+    }
+
+    fn data_words<T>() -> u64 {
+        let words = element_words::<T>();
+        if words == 1 {
+            1
+        } else {
+            2 * words
+        }
+    }
+
+    impl<T: Pod> List<T> {
+        /// The catalog descriptor of a list of `capacity` elements of `T` (identified by
+        /// size).
+        pub fn descriptor(capacity: u64) -> TypeDescriptor {
+            TypeDescriptor::new(ObjectKind::List, b'x', size_of::<T>() as u16, capacity)
+        }
+
+        /// Opens the list `name`, creating it empty with room for `capacity` elements.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
+        /// [`Error::TypeMismatch`] (also for another capacity); catalog and arena errors.
+        pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
+            if capacity == 0 || size_of::<T>() > usize::from(u16::MAX) {
+                return Err(Error::InvalidArgument(format!(
+                    "a list needs a capacity above 0 ({capacity} asked) and elements up to 65535 bytes ({} given)",
+                    size_of::<T>()
+                )));
+            }
+            let size = capacity
+                .checked_mul(8 * (1 + data_words::<T>()))
+                .and_then(|slots| slots.checked_add(8 * HEADER_WORDS))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("a list of {capacity} elements is too large"))
+                })?;
+            let (object, _) =
+                region.get_or_create_object(name, &Self::descriptor(capacity), size, |_| Ok(()))?;
+            let list = Self::from_object(object)?;
+            if list.capacity != capacity {
+                return Err(Error::TypeMismatch {
+                    name: name.to_owned(),
+                    expected: Self::descriptor(capacity).to_string(),
+                    found: Self::descriptor(list.capacity).to_string(),
+                });
+            }
+            Ok(list)
+        }
+
+        /// Opens the existing list `name`, whatever its capacity.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            Self::from_object(region.open_object(name, &Self::descriptor(0))?)
+        }
+
+        fn from_object(object: Object) -> Result<Self> {
+            let capacity = object.info().descriptor.capacity;
+            let slot_words = 1 + data_words::<T>();
+            let words = capacity
+                .checked_mul(slot_words)
+                .and_then(|w| w.checked_add(HEADER_WORDS))
+                .ok_or_else(|| Error::Corrupt {
+                    field: "list capacity",
+                    detail: capacity.to_string(),
+                })?;
+            // Checks that the header and every slot lie inside the body.
+            let base = object.atomics::<std::sync::atomic::AtomicU64>(0, words)?;
+            Ok(Self {
+                base,
+                capacity,
+                slot_words,
+                object,
+                _type: PhantomData,
+            })
+        }
+
+        fn claimed(&self) -> &AtomicU64 {
+            // SAFETY: word 0 of the checked range; the mapping outlives `self`.
+            unsafe { self.base.as_ref() }
+        }
+
+        fn slot(&self, index: u64) -> RawSlot<'_> {
+            debug_assert!(index < self.capacity);
+            let first = (HEADER_WORDS + index * self.slot_words) as usize;
+            // SAFETY: slot `index < capacity` lies inside the checked range; the mapping
+            // outlives `self`.
+            unsafe {
+                RawSlot {
+                    state: &*self.base.as_ptr().add(first),
+                    data: std::slice::from_raw_parts(
+                        self.base.as_ptr().add(first + 1),
+                        (self.slot_words - 1) as usize,
+                    ),
+                    words: element_words::<T>() as usize,
+                }
+            }
+        }
+
+        fn to_words(value: &T) -> Vec<u64> {
+            let mut words = vec![0u64; element_words::<T>() as usize];
+            bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size_of::<T>()]
+                .copy_from_slice(bytemuck::bytes_of(value));
+            words
+        }
+
+        fn from_words(words: &[u64]) -> T {
+            bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(words)[..size_of::<T>()])
+        }
+
+        /// Appends `value`; returns its index.
+        ///
+        /// # Errors
+        /// [`Error::Full`] at capacity.
+        pub fn push(&self, value: T) -> Result<usize> {
+            // Relaxed: the index is a claim; the slot's Release store publishes the element.
+            let mut claimed = self.claimed().load(Ordering::Relaxed);
+            let index = loop {
+                if claimed >= self.capacity {
+                    return Err(Error::Full {
+                        capacity: self.capacity,
+                    });
+                }
+                match self.claimed().compare_exchange_weak(
+                    claimed,
+                    claimed + 1,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break claimed,
+                    Err(actual) => claimed = actual, // another push took it: next index
+                }
+            };
+            self.slot(index).push(
+                &Self::to_words(&value),
+                self.object.region().participant_id(),
+            );
+            Ok(index as usize)
+        }
+
+        /// Appends every value (each its own push: not atomic as a whole); returns the
+        /// indices.
+        ///
+        /// # Errors
+        /// [`Error::Full`] when capacity runs out part-way (the earlier values stay).
+        pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<Vec<usize>> {
+            values.into_iter().map(|value| self.push(value)).collect()
+        }
+
+        /// The element at `index`: `None` if that push has not finished, or its process
+        /// died before it did.
+        ///
+        /// # Errors
+        /// [`Error::IndexOutOfBounds`] past the indices handed out.
+        pub fn get(&self, index: usize) -> Result<Option<T>> {
+            let len = self.len();
+            if index >= len {
+                return Err(Error::IndexOutOfBounds {
+                    index: index as u64,
+                    len: len as u64,
+                });
+            }
+            let mut words = vec![0u64; element_words::<T>() as usize];
+            let present = self
+                .slot(index as u64)
+                .get(&mut words, self.object.region())?;
+            Ok(present.then(|| Self::from_words(&words)))
+        }
+
+        /// Replaces the element at `index` (atomically for elements of up to 8 bytes;
+        /// never torn for wider ones).
+        ///
+        /// # Errors
+        /// [`Error::IndexOutOfBounds`] past the indices handed out, or at an index whose
+        /// push has not finished (or died).
+        pub fn set(&self, index: usize, value: T) -> Result<()> {
+            let len = self.len();
+            if index >= len {
+                return Err(Error::IndexOutOfBounds {
+                    index: index as u64,
+                    len: len as u64,
+                });
+            }
+            let region = self.object.region();
+            if self.slot(index as u64).set(
+                &Self::to_words(&value),
+                region.participant_id(),
+                region,
+            )? {
+                Ok(())
+            } else {
+                Err(Error::IndexOutOfBounds {
+                    index: index as u64,
+                    len: len as u64,
+                })
+            }
+        }
+
+        /// Indices handed out so far (including pushes still in progress).
+        pub fn len(&self) -> usize {
+            // Relaxed: a snapshot; bounded by capacity against a corrupted counter.
+            self.claimed().load(Ordering::Relaxed).min(self.capacity) as usize
+        }
+
+        /// Whether nothing has been pushed.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Most elements the list can hold.
+        pub fn capacity(&self) -> usize {
+            self.capacity as usize
+        }
+
+        /// Every present element in index order (not atomic as a whole).
+        ///
+        /// # Errors
+        /// [`Error::Contended`] in the theoretical case of endless concurrent sets.
+        pub fn snapshot(&self) -> Result<Vec<T>> {
+            self.iter().filter_map(Result::transpose).collect()
+        }
+
+        /// Iterates over the indices handed out when the iteration starts: `Ok(None)` for
+        /// unfinished or abandoned pushes.
+        pub fn iter(&self) -> impl Iterator<Item = Result<Option<T>>> + '_ {
+            (0..self.len()).map(move |index| self.get(index))
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+    }
+}

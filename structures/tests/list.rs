@@ -1,0 +1,129 @@
+//! List tests in one process: a `Vec` model, capacity, concurrent pushes, and wide
+//! elements never read torn while they are being set.
+
+#![cfg(not(loom))]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use shmarena::{Error, Region, RegionExt};
+
+fn temp_region(tag: &str) -> (Region, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("shmarena-list-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    (Region::create(&path, 4 << 20).unwrap(), path)
+}
+
+proptest! {
+    #[test]
+    fn list_matches_a_vec_model(capacity in 1u64..20, ops in prop::collection::vec((any::<bool>(), any::<u16>(), any::<u32>()), 1..60)) {
+        let (region, path) = temp_region(&format!("model-{capacity}"));
+        let list = region.list::<[u32; 3]>("l", capacity).unwrap();
+        let mut model: Vec<[u32; 3]> = Vec::new();
+        for (push, index, x) in ops {
+            let value = [x, !x, x.rotate_left(7)];
+            if push {
+                match list.push(value) {
+                    Ok(i) => { prop_assert_eq!(i, model.len()); model.push(value); }
+                    Err(Error::Full { .. }) => prop_assert_eq!(model.len() as u64, capacity),
+                    Err(other) => prop_assert!(false, "push: {}", other),
+                }
+            } else {
+                let index = usize::from(index) % (model.len() + 1);
+                match (list.set(index, value), model.get_mut(index)) {
+                    (Ok(()), Some(slot)) => *slot = value,
+                    (Err(Error::IndexOutOfBounds { .. }), None) => {}
+                    (got, _) => prop_assert!(false, "set({}) gave {:?}", index, got),
+                }
+            }
+            prop_assert_eq!(list.len(), model.len());
+        }
+        prop_assert_eq!(list.snapshot().unwrap(), model.clone());
+        prop_assert_eq!(region.open_list::<[u32; 3]>("l").unwrap().snapshot().unwrap(), model);
+        drop(list);
+        drop(region);
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
+#[test]
+fn concurrent_pushes_get_distinct_indices_and_all_land() {
+    let (region, path) = temp_region("pushes");
+    let list = Arc::new(region.list::<u64>("l", 40_000).unwrap());
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let list = Arc::clone(&list);
+            std::thread::spawn(move || {
+                (0..10_000u64)
+                    .map(|i| list.push(t << 32 | i).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut indices: Vec<usize> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..40_000).collect::<Vec<_>>());
+    assert!(matches!(
+        list.push(0),
+        Err(Error::Full { capacity: 40_000 })
+    ));
+    let mut values = list.snapshot().unwrap();
+    values.sort_unstable();
+    let expected: Vec<u64> = (0..4u64)
+        .flat_map(|t| (0..10_000).map(move |i| t << 32 | i))
+        .collect();
+    assert_eq!(values, expected);
+    drop(list);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn wide_elements_are_never_read_torn_while_being_set() {
+    let (region, path) = temp_region("torn");
+    let list = Arc::new(region.list::<[u64; 4]>("l", 4).unwrap());
+    for _ in 0..4 {
+        list.push([0; 4]).unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2u64)
+        .map(|w| {
+            let list = Arc::clone(&list);
+            std::thread::spawn(move || {
+                for i in 0..20_000u64 {
+                    let x = w << 40 | i;
+                    list.set((i % 4) as usize, [x, x, x, x]).unwrap();
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (list, stop) = (Arc::clone(&list), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for index in 0..4 {
+                        let value = list.get(index).unwrap().unwrap();
+                        assert!(value.iter().all(|&w| w == value[0]), "torn read {value:?}");
+                        reads += 1;
+                    }
+                }
+                reads
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(reads > 0);
+    drop(list);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
