@@ -42,6 +42,8 @@ pub mod condvar;
 pub mod event;
 pub mod list;
 pub mod mutex;
+#[cfg(not(loom))]
+mod namespace;
 pub mod queue;
 #[cfg(not(loom))]
 mod rlock;
@@ -65,6 +67,8 @@ pub use list::List;
 #[cfg(not(loom))]
 pub use mutex::{Lock, Mutex, MutexGuard};
 pub use mutex::{LockResult, OwnerDied, TryLockError};
+#[cfg(not(loom))]
+pub use namespace::Namespace;
 #[cfg(not(loom))]
 pub use queue::Queue;
 #[cfg(not(loom))]
@@ -167,6 +171,11 @@ pub trait RegionExt {
     /// # Errors
     /// See [`List::open`].
     fn open_list<T: bytemuck::Pod>(&self, name: &str) -> Result<List<T>>;
+    /// The [`Namespace`] `name`: attributes stored as values named `<name>.<attribute>`.
+    ///
+    /// # Errors
+    /// See [`Namespace::new`].
+    fn namespace(&self, name: &str) -> Result<Namespace>;
     /// Opens or creates the [`Queue`] `name` with room for `capacity` elements.
     ///
     /// # Errors
@@ -225,6 +234,9 @@ impl RegionExt for Region {
     }
     fn open_list<T: bytemuck::Pod>(&self, name: &str) -> Result<List<T>> {
         List::open(self, name)
+    }
+    fn namespace(&self, name: &str) -> Result<Namespace> {
+        Namespace::new(self, name)
     }
     fn queue<T: bytemuck::Pod>(&self, name: &str, capacity: u64) -> Result<Queue<T>> {
         Queue::get_or_create(self, name, capacity)
