@@ -28,6 +28,9 @@
 //! | `Condition()`, `Event()`        | `region.condvar("name")?`, `region.event("name")?` |
 //! | `Semaphore(n)`, `BoundedSemaphore(n)` | `region.semaphore("name", n)?`, `region.bounded_semaphore("name", n)?` |
 //! | `Barrier(n)`                    | `region.barrier("name", n)?`                     |
+//! | `Queue(maxsize)`                | `region.queue::<T>("name", capacity)?`           |
+//! | `Manager().list()`              | `region.list::<T>("name", capacity)?`            |
+//! | `Manager().Namespace()`         | `region.namespace("name")?`                      |
 //!
 //! Locks survive their holders: a process killed holding a [`Mutex`] is detected and its
 //! lock taken over, and the next owner is told ([`OwnerDied`]); a dead process's
