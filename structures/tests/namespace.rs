@@ -20,7 +20,10 @@ fn attributes_are_shared_listed_and_type_checked() {
 
     let seen = other.namespace("cfg").unwrap();
     assert_eq!(seen.get::<u32>("workers").unwrap(), 8);
-    assert_eq!(seen.get::<f64>("ratio").unwrap().to_bits(), 0.5f64.to_bits());
+    assert_eq!(
+        seen.get::<f64>("ratio").unwrap().to_bits(),
+        0.5f64.to_bits()
+    );
     assert!(seen.contains("ratio").unwrap());
     assert!(!seen.contains("missing").unwrap());
     assert!(matches!(
