@@ -33,6 +33,10 @@
 //!   operation is one hand-off (two make a round trip); each pair's turn counter must
 //!   equal its two workers' counts. Below the table: round trips/s and the mean hand-off
 //!   latency (the window over each pair's hand-offs), the wake-up cost of the locks.
+//! - `queue-push-pop`: every process alternately `try_push`es and `try_pop`s ONE shared
+//!   `Queue<u64>` of 1024 slots; one operation is one `try_push` plus one `try_pop` (either
+//!   may find the queue full or empty). Each worker reports its successful pushes and pops;
+//!   their difference must equal the elements left in the queue, drained and counted.
 //!
 //! The table gives total and per-process Mops/s, the ratio of the total to
 //! `private-atomic` at the same process count (when that workload was run), and `cpu%`:
@@ -61,6 +65,9 @@ pub const CHECK_EVERY: u64 = 4096;
 /// Elements of the `array-get-set` array (a power of two: indices are masked).
 const DATA_LEN: usize = 4096;
 
+/// Slots of the `queue-push-pop` queue.
+const QUEUE_CAPACITY: u64 = 1024;
+
 /// Bytes of each benchmark region (sparse: only touched pages cost memory).
 const REGION_SIZE: u64 = 8 << 20;
 
@@ -82,6 +89,9 @@ mod names {
     pub const SHARDED: &str = "bench.sharded";
     pub const DATA: &str = "bench.data";
     pub const MUTEX: &str = "bench.mutex";
+    pub const QUEUE: &str = "bench.queue";
+    pub const QUEUE_PUSHES: &str = "bench.queue.pushes";
+    pub const QUEUE_POPS: &str = "bench.queue.pops";
 
     /// The turn mutex of hand-off pair `pair`.
     pub fn turn(pair: usize) -> String {
@@ -110,17 +120,20 @@ pub enum Workload {
     MutexLockUnlock,
     /// Pairs of processes strictly alternate ownership of a `Mutex` (turn + `Condvar`).
     MutexHandoff,
+    /// Every process alternately `try_push`es and `try_pop`s one shared `Queue<u64>`.
+    QueuePushPop,
 }
 
 impl Workload {
     /// Every workload, in the default order (the baseline first).
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::PrivateAtomic,
         Workload::ValueFetchAdd,
         Workload::ShardedAdd,
         Workload::ArrayGetSet,
         Workload::MutexLockUnlock,
         Workload::MutexHandoff,
+        Workload::QueuePushPop,
     ];
 
     /// The name used on the command line and in the outputs.
@@ -132,6 +145,7 @@ impl Workload {
             Workload::ArrayGetSet => "array-get-set",
             Workload::MutexLockUnlock => "mutex-lock-unlock",
             Workload::MutexHandoff => "mutex-handoff",
+            Workload::QueuePushPop => "queue-push-pop",
         }
     }
 
@@ -562,6 +576,8 @@ struct Shared {
     mutex: Option<shmarena::Mutex<u64>>,
     /// `mutex-handoff`: the turn counter of each pair.
     turns: Vec<shmarena::Mutex<u64>>,
+    /// `queue-push-pop`: the queue, and each worker's successful pushes and pops.
+    queue: Option<(shmarena::Queue<u64>, Array<u64>, Array<u64>)>,
 }
 
 impl Shared {
@@ -571,6 +587,7 @@ impl Shared {
             sharded: None,
             mutex: None,
             turns: Vec::new(),
+            queue: None,
         };
         match workload {
             Workload::ValueFetchAdd => shared.counter = Some(region.value(names::COUNTER, 0)?),
@@ -590,6 +607,13 @@ impl Shared {
                     region.condvar(&names::turn_changed(pair))?;
                     shared.turns.push(region.mutex(&names::turn(pair), 0)?);
                 }
+            }
+            Workload::QueuePushPop => {
+                shared.queue = Some((
+                    region.queue(names::QUEUE, QUEUE_CAPACITY)?,
+                    region.array_zeroed(names::QUEUE_PUSHES, procs)?,
+                    region.array_zeroed(names::QUEUE_POPS, procs)?,
+                ));
             }
             Workload::PrivateAtomic => {}
         }
@@ -655,6 +679,28 @@ impl Shared {
                         )
                         .into());
                     }
+                }
+            }
+            Workload::QueuePushPop => {
+                let Some((queue, pushes, pops)) = &self.queue else {
+                    return Err("the queue-push-pop objects are missing".into());
+                };
+                let pushed: u64 = pushes.snapshot().iter().sum();
+                let popped: u64 = pops.snapshot().iter().sum();
+                let len = queue.len() as u64;
+                let mut drained = 0u64;
+                while queue.try_pop().is_some() {
+                    drained += 1;
+                }
+                let (lost, skipped) = (queue.lost(), queue.skipped());
+                if pushed.checked_sub(popped) != Some(len) || drained != len || lost + skipped != 0
+                {
+                    return Err(format!(
+                        "LOST ELEMENTS: queue-push-pop with {procs} processes: the workers \
+                         reported {pushed} pushes and {popped} pops, but the queue holds {len} \
+                         elements ({drained} drained, {lost} lost, {skipped} skipped)"
+                    )
+                    .into());
                 }
             }
             // Each worker checked its private atomic against its count before reporting.
@@ -931,6 +977,7 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
             result
         }
         Workload::MutexHandoff => handoff(&region, &control, args.index, give_up)?,
+        Workload::QueuePushPop => queue_push_pop(&region, &control, args.index, give_up)?,
     };
     control
         .cpu_nanos
@@ -940,6 +987,33 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
         .set(args.index, measured.elapsed.as_nanos() as u64)?;
     control.ops.set(args.index, measured.ops)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `queue-push-pop` worker: one `try_push` and one `try_pop` per operation; stores its
+/// successful pushes and pops for the parent's check.
+fn queue_push_pop(
+    region: &Region,
+    control: &Control,
+    index: usize,
+    give_up: Duration,
+) -> Result<Measured, BoxError> {
+    let queue = shmarena::Queue::<u64>::open(region, names::QUEUE)?;
+    let pushes = region.open_array::<u64>(names::QUEUE_PUSHES)?;
+    let pops = region.open_array::<u64>(names::QUEUE_POPS)?;
+    let (mut pushed, mut popped) = (0u64, 0u64);
+    let tag = (index as u64) << 40;
+    wait_for_start(control)?;
+    let result = measure(&control.stop, give_up, || {
+        if queue.try_push(tag | pushed).is_ok() {
+            pushed += 1;
+        }
+        if queue.try_pop().is_some() {
+            popped += 1;
+        }
+    })?;
+    pushes.set(index, pushed)?;
+    pops.set(index, popped)?;
+    Ok(result)
 }
 
 /// How long a hand-off worker sleeps at most before it looks at the stop flag again (its

@@ -195,6 +195,12 @@ impl RawQueue<'_> {
                     READING | WRITING => true,
                     _ => false, // EMPTY of the previous lap: impossible, look again
                 }
+            } else if is_for(current, ticket + self.capacity) {
+                // The slot serves the next lap: ticket `ticket` was claimed and is done
+                // (popped, or skipped by a consumer after its producer died before moving
+                // `tail`), so `tail` is stale: move it on.
+                advance(self.tail, ticket);
+                continue;
             } else {
                 false // tail moved on meanwhile: look again
             };

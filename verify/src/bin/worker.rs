@@ -55,16 +55,35 @@
 //!                                                     in Value "recoveries"
 //! ```
 //!
+//! Queue commands (the `Queue<u64>` "q", created by the test; items are `producer << 32 | seq`):
+//!
+//! ```text
+//!   queue-produce  <region> <producer> <from> <to>    push seq <from>..<to> (blocking), storing
+//!                                                     seq + 1 in element <producer> of Array
+//!                                                     "acked" after each push returned
+//!   queue-consume  <region> <out-file>                pop until the Event "stop" is set and a
+//!                                                     pop times out; append each item (8 bytes,
+//!                                                     little-endian, one write(2) per item) to
+//!                                                     <out-file> right after its pop returned
+//! ```
+//!
 //! `SHMARENA_KILL_AT=<failpoint>[:<n>]` makes the worker SIGKILL itself the n-th time (default
 //! first) it passes that failpoint: a death at an exact instruction of an algorithm.
+//! `SHMARENA_STOP_AT=<failpoint>[:<n>]` makes it SIGSTOP itself there instead (frozen at that
+//! instruction until someone sends SIGCONT).
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use shmarena::{Region, RegionExt};
 
-fn arm_failpoint() {
-    let Ok(spec) = std::env::var("SHMARENA_KILL_AT") else {
+fn arm_failpoints() {
+    arm_failpoint("SHMARENA_KILL_AT", libc::SIGKILL);
+    arm_failpoint("SHMARENA_STOP_AT", libc::SIGSTOP);
+}
+
+fn arm_failpoint(variable: &str, signal: libc::c_int) {
+    let Ok(spec) = std::env::var(variable) else {
         return;
     };
     // Failpoint names contain "::", so the count is whatever follows the last ':' if numeric.
@@ -77,9 +96,10 @@ fn arm_failpoint() {
     };
     let hits = AtomicU64::new(0);
     fail::cfg_callback(name, move || {
-        if hits.fetch_add(1, Ordering::Relaxed) + 1 >= nth {
+        // `==`: a stopped worker that is continued goes on past later passes.
+        if hits.fetch_add(1, Ordering::Relaxed) + 1 == nth {
             // SAFETY: kill(2) with our own pid and a valid signal number has no memory effects.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+            unsafe { libc::kill(libc::getpid(), signal) };
         }
     })
     .expect("failpoint callback");
@@ -181,6 +201,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 arena.free(block.offset, size)?;
             }
         }
+        "queue-produce" | "queue-consume" => queue_command(command, &region, args)?,
         "create" => {
             let prefix: String = arg(args, 2, "prefix")?;
             for i in 0..arg::<u64>(args, 3, "count")? {
@@ -193,6 +214,56 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("unknown command {other}").into()),
     }
     Ok(())
+}
+
+/// The queue commands.
+fn queue_command(
+    command: &str,
+    region: &Region,
+    args: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
+    if command == "queue-produce" {
+        queue_produce(region, args)
+    } else {
+        queue_consume(region, args)
+    }
+}
+
+/// `queue-produce`: push seq from..to, acknowledging each push that returned.
+fn queue_produce(region: &Region, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let producer: u64 = arg(args, 2, "producer")?;
+    let (from, to): (u64, u64) = (arg(args, 3, "from")?, arg(args, 4, "to")?);
+    let queue = shmarena::Queue::<u64>::open(region, "q")?;
+    let acked = region.open_array::<u64>("acked")?;
+    let ack = acked.at(producer as usize)?;
+    for seq in from..to {
+        queue.push((producer << 32) | seq);
+        ack.store(seq + 1);
+    }
+    Ok(())
+}
+
+/// `queue-consume`: pop until "stop" is set and a pop times out, reporting each item.
+fn queue_consume(region: &Region, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write;
+    let out: String = arg(args, 2, "out-file")?;
+    let queue = shmarena::Queue::<u64>::open(region, "q")?;
+    let stop = region.event("stop")?;
+    // Unbuffered: one write(2) per item, so a kill loses at most the item popped and not
+    // yet written.
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&out)?;
+    loop {
+        // Read before the pop: "stop" set and then an empty pop means the end.
+        let stopping = stop.is_set();
+        match queue.pop_timeout(std::time::Duration::from_millis(20)) {
+            Some(item) => file.write_all(&item.to_le_bytes())?,
+            None if stopping => return Ok(()),
+            None => {}
+        }
+    }
 }
 
 /// The lock commands.
@@ -516,7 +587,7 @@ mod locks {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    arm_failpoint();
+    arm_failpoints();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

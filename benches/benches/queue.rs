@@ -1,0 +1,62 @@
+//! Criterion micro-benchmark of `Queue<u64>`: one push and one pop (the queue stays
+//! near-empty), against in-process bounded queues doing the same pair: crossbeam's
+//! `ArrayQueue` (Vyukov's algorithm, the one shmarena's queue extends with owner ids) and
+//! `std::sync::mpsc::sync_channel`. One process, one thread: this is the cost of the
+//! operations themselves (claim CASes, owner stamps, the wake-up check), not contention;
+//! `shmarena bench --workloads queue-push-pop` measures many processes.
+//!
+//! `cargo bench -p shmarena-benches --bench queue -- --warm-up-time 1 --measurement-time 2`
+
+use std::hint::black_box;
+
+use criterion::Criterion;
+use crossbeam_queue::ArrayQueue;
+use shmarena::RegionExt;
+use shmarena_benches::TempRegion;
+
+/// Slots of every queue (the pair never fills more than one).
+const CAPACITY: usize = 1024;
+
+fn bench_queue(c: &mut Criterion, temp: &TempRegion) -> shmarena::Result<()> {
+    let region = temp.region();
+    let queue = region.queue::<u64>("queue_u64", CAPACITY as u64)?;
+    let array_queue = ArrayQueue::<u64>::new(CAPACITY);
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
+
+    let mut group = c.benchmark_group("queue_push_pop");
+    group.bench_function("shmarena", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            queue.try_push(black_box(i)).expect("room for one");
+            queue.try_pop().expect("the element just pushed")
+        });
+    });
+    group.bench_function("crossbeam_array_queue", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            array_queue.push(black_box(i)).expect("room for one");
+            array_queue.pop().expect("the element just pushed")
+        });
+    });
+    group.bench_function("std_sync_channel", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            sender.try_send(black_box(i)).expect("room for one");
+            receiver.try_recv().expect("the element just sent")
+        });
+    });
+    group.finish();
+    Ok(())
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    // Unlinked when `temp` drops, also when a benchmark panics.
+    let temp = TempRegion::create("criterion-queue", 4 << 20).expect("creating the bench region");
+    bench_queue(&mut criterion, &temp).expect("setting up the bench objects");
+    drop(temp);
+    criterion.final_summary();
+}
