@@ -56,6 +56,8 @@ pub mod semaphore;
 mod sharded_counter;
 #[cfg(not(loom))]
 mod value;
+#[cfg(not(loom))]
+mod words;
 
 #[cfg(not(loom))]
 pub use array::Array;

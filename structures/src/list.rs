@@ -226,6 +226,7 @@ pub use handle::List;
 #[cfg(not(loom))]
 mod handle {
     use super::RawSlot;
+    use crate::words::Words;
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU64, Ordering};
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -285,7 +286,7 @@ mod handle {
     }
 
     fn element_words<T>() -> u64 {
-        (size_of::<T>() as u64).div_ceil(8).max(1)
+        crate::words::word_count::<T>() as u64
     }
 
     fn data_words<T>() -> u64 {
@@ -386,17 +387,6 @@ mod handle {
             }
         }
 
-        fn to_words(value: &T) -> Vec<u64> {
-            let mut words = vec![0u64; element_words::<T>() as usize];
-            bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size_of::<T>()]
-                .copy_from_slice(bytemuck::bytes_of(value));
-            words
-        }
-
-        fn from_words(words: &[u64]) -> T {
-            bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(words)[..size_of::<T>()])
-        }
-
         /// Appends `value`; returns its index.
         ///
         /// # Errors
@@ -420,10 +410,8 @@ mod handle {
                     Err(actual) => claimed = actual, // another push took it: next index
                 }
             };
-            self.slot(index).push(
-                &Self::to_words(&value),
-                self.object.region().participant_id(),
-            );
+            self.slot(index)
+                .push(&Words::of(&value), self.object.region().participant_id());
             Ok(index as usize)
         }
 
@@ -449,11 +437,11 @@ mod handle {
                     len: len as u64,
                 });
             }
-            let mut words = vec![0u64; element_words::<T>() as usize];
+            let mut words = Words::zeroed::<T>();
             let present = self
                 .slot(index as u64)
                 .get(&mut words, self.object.region())?;
-            Ok(present.then(|| Self::from_words(&words)))
+            Ok(present.then(|| words.read::<T>()))
         }
 
         /// Replaces the element at `index` (atomically for elements of up to 8 bytes;
@@ -471,11 +459,10 @@ mod handle {
                 });
             }
             let region = self.object.region();
-            if self.slot(index as u64).set(
-                &Self::to_words(&value),
-                region.participant_id(),
-                region,
-            )? {
+            if self
+                .slot(index as u64)
+                .set(&Words::of(&value), region.participant_id(), region)?
+            {
                 Ok(())
             } else {
                 Err(Error::IndexOutOfBounds {

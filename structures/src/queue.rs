@@ -43,7 +43,7 @@
 use std::time::Instant;
 
 use shmarena_engine::futex;
-use shmarena_engine::sync::{AtomicU32, AtomicU64, Backoff, Ordering};
+use shmarena_engine::sync::{fence, AtomicU32, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Liveness, OwnerId};
 
 use crate::mutex::next_sleep;
@@ -138,15 +138,50 @@ fn advance(word: &AtomicU64, from: u64) {
 
 impl RawQueue<'_> {
     fn slot_for(&self, ticket: u64) -> RawSlot<'_> {
-        (self.slot)(ticket % self.capacity)
+        let index = if self.capacity.is_power_of_two() {
+            ticket & (self.capacity - 1)
+        } else {
+            ticket % self.capacity
+        };
+        (self.slot)(index)
     }
 
+    /// Wakes a sleeper on the other side, if there is one. Called right after a SeqCst
+    /// RMW on a stamp (the publication). No shared write when nobody sleeps: the fast path
+    /// of push and pop stays free of a common contended word.
     fn announce(sequence: &AtomicU32, sleepers: &AtomicU32) {
-        // SeqCst: Dekker with the sleeper's "announce, then look" (see Condvar).
-        sequence.fetch_add(1, Ordering::SeqCst);
+        // SeqCst: the caller's SeqCst stamp RMW precedes this load in the single total
+        // order (Dekker with the fence in `sleep`): either we see the sleeper, or its
+        // re-check after its fence sees our stamp.
         if sleepers.load(Ordering::SeqCst) != 0 {
+            // Release: a sleeper that reads the new value (Acquire) also sees our stamp.
+            sequence.fetch_add(1, Ordering::Release);
             futex::wake(sequence, 1);
         }
+    }
+
+    /// Sleeps on `sequence` unless `attempt` succeeds after the sleep is announced; the
+    /// outcome of the last attempt. Sleeps until `deadline` at most.
+    fn sleep(
+        sequence: &AtomicU32,
+        sleepers: &AtomicU32,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut() -> bool,
+    ) -> bool {
+        // SeqCst and the fence: announce the sleep before the last look (see `announce`).
+        sleepers.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the Release bump in `announce`.
+        let observed = sequence.load(Ordering::Acquire);
+        let done = attempt();
+        if !done {
+            if let Some(timeout) = next_sleep(deadline) {
+                futex::wait(sequence, observed, Some(timeout));
+            }
+        }
+        // Relaxed: only a hint for the other side.
+        sleepers.fetch_sub(1, Ordering::Relaxed);
+        done
     }
 
     /// Copies `words` of element data in (the caller owns the slot).
@@ -236,9 +271,9 @@ impl RawQueue<'_> {
             advance(self.tail, ticket);
             Self::write(slot, words);
             fail::fail_point!("queue::push_before_publish");
-            // Release: publishes the element to the consumer's Acquire claim.
-            slot.stamp
-                .store(stamp(FULL, ticket, None), Ordering::Release);
+            // SeqCst swap: publishes the element to the consumer's Acquire claim (Release),
+            // and is the store half of the Dekker pairing in `announce`.
+            slot.stamp.swap(stamp(FULL, ticket, None), Ordering::SeqCst);
             Self::announce(self.not_empty, self.pop_sleepers);
             return Ok(());
         }
@@ -287,14 +322,14 @@ impl RawQueue<'_> {
                         backoff.snooze();
                         continue;
                     }
-                    // The producer died before publishing: skip its slot. Release: as
-                    // for a consumed slot.
+                    // The producer died before publishing: skip its slot. SeqCst: as for
+                    // a consumed slot (Release, and the store half of `announce`'s pairing).
                     if slot
                         .stamp
                         .compare_exchange(
                             current,
                             stamp(EMPTY, ticket + self.capacity, None),
-                            Ordering::Release,
+                            Ordering::SeqCst,
                             Ordering::Relaxed,
                         )
                         .is_ok()
@@ -323,12 +358,10 @@ impl RawQueue<'_> {
                             // Relaxed: ordered after the claim's Acquire.
                             *word = cell.load(Ordering::Relaxed);
                         }
-                        // Release: our reads of the slot happen-before the next push's
-                        // writes.
-                        slot.stamp.store(
-                            stamp(EMPTY, ticket + self.capacity, None),
-                            Ordering::Release,
-                        );
+                        // SeqCst swap: our reads of the slot happen-before the next push's
+                        // writes (Release), and the store half of `announce`'s pairing.
+                        slot.stamp
+                            .swap(stamp(EMPTY, ticket + self.capacity, None), Ordering::SeqCst);
                         Self::announce(self.not_full, self.push_sleepers);
                         return true;
                     }
@@ -351,20 +384,17 @@ impl RawQueue<'_> {
         deadline: Option<Instant>,
     ) -> Result<(), PushError> {
         loop {
-            // SeqCst: read the sequence before the attempt, so a pop after it is seen.
-            let sequence = self.not_full.load(Ordering::SeqCst);
             if self.try_push(words, me, liveness).is_ok() {
                 return Ok(());
             }
-            self.push_sleepers.fetch_add(1, Ordering::SeqCst);
-            let timeout = next_sleep(deadline);
-            if let Some(timeout) = timeout {
-                futex::wait(self.not_full, sequence, Some(timeout));
+            let pushed = Self::sleep(self.not_full, self.push_sleepers, deadline, || {
+                self.try_push(words, me, liveness).is_ok()
+            });
+            if pushed {
+                return Ok(());
             }
-            // Relaxed: only a hint for poppers.
-            self.push_sleepers.fetch_sub(1, Ordering::Relaxed);
-            if timeout.is_none() {
-                return self.try_push(words, me, liveness);
+            if next_sleep(deadline).is_none() {
+                return Err(PushError::Full);
             }
         }
     }
@@ -378,20 +408,16 @@ impl RawQueue<'_> {
         deadline: Option<Instant>,
     ) -> bool {
         loop {
-            // SeqCst: read the sequence before the attempt, so a push after it is seen.
-            let sequence = self.not_empty.load(Ordering::SeqCst);
             if self.try_pop(words, me, liveness) {
                 return true;
             }
-            self.pop_sleepers.fetch_add(1, Ordering::SeqCst);
-            let timeout = next_sleep(deadline);
-            if let Some(timeout) = timeout {
-                futex::wait(self.not_empty, sequence, Some(timeout));
+            if Self::sleep(self.not_empty, self.pop_sleepers, deadline, || {
+                self.try_pop(words, me, liveness)
+            }) {
+                return true;
             }
-            // Relaxed: only a hint for pushers.
-            self.pop_sleepers.fetch_sub(1, Ordering::Relaxed);
-            if timeout.is_none() {
-                return self.try_pop(words, me, liveness);
+            if next_sleep(deadline).is_none() {
+                return false;
             }
         }
     }
@@ -421,6 +447,7 @@ pub use handle::Queue;
 #[cfg(not(loom))]
 mod handle {
     use super::{initial_stamp, PushError, RawQueue, RawSlot};
+    use crate::words::Words;
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -482,7 +509,7 @@ mod handle {
     }
 
     fn element_words<T>() -> u64 {
-        (size_of::<T>() as u64).div_ceil(8)
+        crate::words::word_count::<T>() as u64
     }
 
     impl<T: Pod> Queue<T> {
@@ -614,24 +641,13 @@ mod handle {
             f(&raw)
         }
 
-        fn to_words(value: &T) -> Vec<u64> {
-            let mut words = vec![0u64; element_words::<T>() as usize];
-            bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size_of::<T>()]
-                .copy_from_slice(bytemuck::bytes_of(value));
-            words
-        }
-
-        fn from_words(words: &[u64]) -> T {
-            bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(words)[..size_of::<T>()])
-        }
-
         /// Appends `value` unless the queue is full.
         ///
         /// # Errors
         /// [`Error::Full`] (Python's `queue.Full`).
         pub fn try_push(&self, value: T) -> Result<()> {
             let region = self.object.region();
-            let words = Self::to_words(&value);
+            let words = Words::of(&value);
             self.with_raw(|raw| raw.try_push(&words, region.participant_id(), region))
                 .map_err(|PushError::Full| Error::Full {
                     capacity: self.capacity,
@@ -641,7 +657,7 @@ mod handle {
         /// Appends `value`, waiting while the queue is full.
         pub fn push(&self, value: T) {
             let region = self.object.region();
-            let words = Self::to_words(&value);
+            let words = Words::of(&value);
             // Without a deadline the push only returns once it succeeded.
             let _ = self.with_raw(|raw| raw.push(&words, region.participant_id(), region, None));
         }
@@ -652,7 +668,7 @@ mod handle {
         /// [`Error::Full`] if it stayed full.
         pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<()> {
             let region = self.object.region();
-            let words = Self::to_words(&value);
+            let words = Words::of(&value);
             let deadline = Instant::now() + timeout;
             self.with_raw(|raw| raw.push(&words, region.participant_id(), region, Some(deadline)))
                 .map_err(|PushError::Full| Error::Full {
@@ -663,29 +679,29 @@ mod handle {
         /// Removes the oldest element, if one is ready.
         pub fn try_pop(&self) -> Option<T> {
             let region = self.object.region();
-            let mut words = vec![0u64; element_words::<T>() as usize];
+            let mut words = Words::zeroed::<T>();
             self.with_raw(|raw| raw.try_pop(&mut words, region.participant_id(), region))
-                .then(|| Self::from_words(&words))
+                .then(|| words.read::<T>())
         }
 
         /// Removes the oldest element, waiting while the queue is empty.
         pub fn pop(&self) -> T {
             let region = self.object.region();
-            let mut words = vec![0u64; element_words::<T>() as usize];
+            let mut words = Words::zeroed::<T>();
             while !self.with_raw(|raw| raw.pop(&mut words, region.participant_id(), region, None)) {
             }
-            Self::from_words(&words)
+            words.read::<T>()
         }
 
         /// Removes the oldest element, waiting at most `timeout`.
         pub fn pop_timeout(&self, timeout: Duration) -> Option<T> {
             let region = self.object.region();
-            let mut words = vec![0u64; element_words::<T>() as usize];
+            let mut words = Words::zeroed::<T>();
             let deadline = Instant::now() + timeout;
             self.with_raw(|raw| {
                 raw.pop(&mut words, region.participant_id(), region, Some(deadline))
             })
-            .then(|| Self::from_words(&words))
+            .then(|| words.read::<T>())
         }
 
         /// Elements in the queue, a snapshot (pushes still copying their element count).

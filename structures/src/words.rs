@@ -1,0 +1,65 @@
+//! Copying `Pod` elements in and out of shared memory as 64-bit words (the unit every
+//! shared slot is made of), without a heap allocation for elements up to 256 bytes.
+
+use std::ops::{Deref, DerefMut};
+
+use bytemuck::Pod;
+
+/// Words kept on the stack.
+const INLINE_WORDS: usize = 32;
+
+/// Number of 64-bit words that hold a `T` (at least one).
+pub(crate) fn word_count<T>() -> usize {
+    size_of::<T>().div_ceil(8).max(1)
+}
+
+/// An element's words: on the stack when they fit, else on the heap.
+#[allow(clippy::large_enum_variant)] // the inline variant is the point: no allocation
+pub(crate) enum Words {
+    Inline([u64; INLINE_WORDS], usize),
+    Heap(Vec<u64>),
+}
+
+impl Words {
+    /// Zeroed words for one `T`.
+    pub(crate) fn zeroed<T>() -> Self {
+        let count = word_count::<T>();
+        if count <= INLINE_WORDS {
+            Words::Inline([0; INLINE_WORDS], count)
+        } else {
+            Words::Heap(vec![0; count])
+        }
+    }
+
+    /// The words of `value` (padding bytes zero).
+    pub(crate) fn of<T: Pod>(value: &T) -> Self {
+        let mut words = Self::zeroed::<T>();
+        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size_of::<T>()]
+            .copy_from_slice(bytemuck::bytes_of(value));
+        words
+    }
+
+    /// The `T` these words hold.
+    pub(crate) fn read<T: Pod>(&self) -> T {
+        bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(self)[..size_of::<T>()])
+    }
+}
+
+impl Deref for Words {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        match self {
+            Words::Inline(words, count) => &words[..*count],
+            Words::Heap(words) => words,
+        }
+    }
+}
+
+impl DerefMut for Words {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        match self {
+            Words::Inline(words, count) => &mut words[..*count],
+            Words::Heap(words) => words,
+        }
+    }
+}
