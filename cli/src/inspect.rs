@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use shmarena::engine::layout::LAYOUT_VERSION;
-use shmarena::Region;
+use shmarena::engine::Memory;
+use shmarena::{EntryInfo, ObjectKind, OwnerId, Region};
 
 /// Arguments of `shmarena inspect`.
 #[derive(clap::Args)]
@@ -25,6 +26,52 @@ fn bytes(n: u64) -> String {
     } else {
         format!("{value:.1} {}", UNITS[unit])
     }
+}
+
+/// What the shared words of an object say, read with the layout constants the structures
+/// themselves use (a snapshot; other processes keep working).
+fn details(region: &Region, entry: &EntryInfo) -> String {
+    // Relaxed loads throughout: a snapshot for a person to read.
+    let word = |offset: u64| {
+        region
+            .memory()
+            .word(entry.offset + offset)
+            .map(|w| w.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    if !entry.ready {
+        return String::new();
+    }
+    let result = match entry.descriptor.kind {
+        ObjectKind::Queue => {
+            use shmarena::queue::layout;
+            (|| {
+                let head = word(layout::HEAD)?;
+                let tail = word(layout::TAIL)?;
+                Ok::<_, shmarena::Error>(format!(
+                    "len {}, lost with dead consumers {}, skipped for dead producers {}",
+                    tail.saturating_sub(head),
+                    word(layout::LOST)?,
+                    word(layout::SKIPPED)?
+                ))
+            })()
+        }
+        ObjectKind::List => word(0).map(|claimed| format!("len {claimed}")),
+        ObjectKind::Mutex => {
+            word(0).map(
+                |lock| match OwnerId::from_bits((lock as u32) & !(1 << 31)) {
+                    None => "unlocked".to_owned(),
+                    Some(owner) if region.is_alive(owner) => {
+                        format!("locked by participant {owner}")
+                    }
+                    Some(owner) => {
+                        format!("locked by DEAD participant {owner} (next locker takes over)")
+                    }
+                },
+            )
+        }
+        _ => Ok(String::new()),
+    };
+    result.unwrap_or_else(|error| format!("unreadable: {error}"))
 }
 
 /// Prints the report.
@@ -91,7 +138,7 @@ pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         header.catalog_capacity
     );
     println!(
-        "  {:<24} {:<32} {:>12} {:>10} {:>12}",
+        "  {:<24} {:<32} {:>12} {:>10} {:>12}  details",
         "name", "type", "offset", "size", "state"
     );
     for entry in objects {
@@ -106,12 +153,13 @@ pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             )
         };
         println!(
-            "  {:<24} {:<32} {:>12} {:>10} {:>12}",
+            "  {:<24} {:<32} {:>12} {:>10} {:>12}  {}",
             entry.name,
             entry.descriptor.to_string(),
             entry.offset,
             bytes(entry.size),
-            state
+            state,
+            details(&region, &entry)
         );
     }
     Ok(ExitCode::SUCCESS)

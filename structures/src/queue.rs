@@ -5,10 +5,10 @@
 //! body:
 //!   0    head: u64, the next ticket to pop           (own cache line)
 //!   64   tail: u64, the next ticket to push          (own cache line)
-//!   128  not-empty sequence (u32, futex) | sleeping poppers (u32) |
-//!        not-full sequence (u32, futex)  | sleeping pushers (u32)
-//!   136  lost: u64, elements whose consumer died after claiming them
-//!   144  skipped: u64, pushes abandoned by a producer that died before finishing
+//!   128  not-empty sequence (u32, futex) | 132 sleeping poppers (u32) |
+//!   136  not-full sequence (u32, futex)  | 140 sleeping pushers (u32)
+//!   144  lost: u64, elements whose consumer died after claiming them
+//!   152  skipped: u64, pushes abandoned by a producer that died before finishing
 //!   256  slots: capacity x (stamp: u64, then T in 8-byte words)
 //!
 //! stamp: | owner id: 31 bits | ticket: 31 bits (mod 2^31) | state: 2 bits |
@@ -47,6 +47,28 @@ use shmarena_engine::sync::{fence, AtomicU32, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Liveness, OwnerId};
 
 use crate::mutex::next_sleep;
+
+/// Byte offsets in a queue's body (the diagram above): what the handle and `inspect` read.
+pub mod layout {
+    /// Next ticket to pop (u64).
+    pub const HEAD: u64 = 0;
+    /// Next ticket to push (u64).
+    pub const TAIL: u64 = 64;
+    /// Not-empty futex sequence (u32).
+    pub const NOT_EMPTY: u64 = 128;
+    /// Sleeping poppers (u32).
+    pub const POP_SLEEPERS: u64 = 132;
+    /// Not-full futex sequence (u32).
+    pub const NOT_FULL: u64 = 136;
+    /// Sleeping pushers (u32).
+    pub const PUSH_SLEEPERS: u64 = 140;
+    /// Elements lost with a consumer that died holding them (u64).
+    pub const LOST: u64 = 144;
+    /// Pushes abandoned by producers that died before finishing them (u64).
+    pub const SKIPPED: u64 = 152;
+    /// First slot.
+    pub const SLOTS: u64 = 256;
+}
 
 const EMPTY: u64 = 0;
 const WRITING: u64 = 1;
@@ -446,7 +468,7 @@ pub use handle::Queue;
 
 #[cfg(not(loom))]
 mod handle {
-    use super::{initial_stamp, PushError, RawQueue, RawSlot};
+    use super::{initial_stamp, layout, PushError, RawQueue, RawSlot};
     use crate::words::Words;
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
@@ -455,7 +477,7 @@ mod handle {
     use std::ptr::NonNull;
     use std::time::{Duration, Instant};
 
-    const HEADER: u64 = 256;
+    const HEADER: u64 = layout::SLOTS;
 
     /// A named bounded queue of `T` shared by processes.
     ///
@@ -627,14 +649,14 @@ mod handle {
         fn with_raw<R>(&self, f: impl FnOnce(&RawQueue<'_>) -> R) -> R {
             let slot = |index: u64| self.raw_slot(index);
             let raw = RawQueue {
-                head: self.word(0),
-                tail: self.word(8),
-                not_empty: self.half_word(128),
-                pop_sleepers: self.half_word(132),
-                not_full: self.half_word(136),
-                push_sleepers: self.half_word(140),
-                lost: self.word(18),
-                skipped: self.word(19),
+                head: self.word(layout::HEAD / 8),
+                tail: self.word(layout::TAIL / 8),
+                not_empty: self.half_word(layout::NOT_EMPTY),
+                pop_sleepers: self.half_word(layout::POP_SLEEPERS),
+                not_full: self.half_word(layout::NOT_FULL),
+                push_sleepers: self.half_word(layout::PUSH_SLEEPERS),
+                lost: self.word(layout::LOST / 8),
+                skipped: self.word(layout::SKIPPED / 8),
                 slot: &slot,
                 capacity: self.capacity,
             };
@@ -725,13 +747,13 @@ mod handle {
         /// Elements lost because their consumer died after claiming them.
         pub fn lost(&self) -> u64 {
             // Relaxed: a statistic.
-            self.word(18).load(Ordering::Relaxed)
+            self.word(layout::LOST / 8).load(Ordering::Relaxed)
         }
 
         /// Pushes abandoned by producers that died before finishing them (never acknowledged).
         pub fn skipped(&self) -> u64 {
             // Relaxed: a statistic.
-            self.word(19).load(Ordering::Relaxed)
+            self.word(layout::SKIPPED / 8).load(Ordering::Relaxed)
         }
 
         /// The object's name.

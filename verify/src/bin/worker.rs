@@ -12,6 +12,7 @@
 //!                                                 ShardedCounter "total", then store the running
 //!                                                 count in element <index> of Array "acks"
 //!   alloc-churn  <region> <count>                 allocate, stamp and free arena blocks
+//!   list-append  <region> <worker> <count> <capacity>  push worker<<32|i onto List<u64> "results"
 //!   create       <region> <prefix> <count>        get_or_create Values <prefix>0.. and check them
 //! ```
 //!
@@ -202,6 +203,14 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         "queue-produce" | "queue-consume" => queue_command(command, &region, args)?,
+        "list-append" => {
+            // Appends `worker << 32 | i` for i in 0..count to List<u64> "results".
+            let worker: u64 = arg(args, 2, "worker")?;
+            let list = region.list::<u64>("results", arg(args, 4, "capacity")?)?;
+            for i in 0..arg::<u64>(args, 3, "count")? {
+                list.push(worker << 32 | i)?;
+            }
+        }
         "create" => {
             let prefix: String = arg(args, 2, "prefix")?;
             for i in 0..arg::<u64>(args, 3, "count")? {

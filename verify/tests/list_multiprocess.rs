@@ -1,0 +1,65 @@
+//! Workers appending results to one `List` from many processes: every append lands exactly
+//! once, and an append killed before publishing leaves a hole, never a torn or duplicate
+//! element.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+
+use common::{spawn, spawn_with_env, TempRegion};
+use shmarena::{Region, RegionExt};
+
+const CAPACITY: &str = "40000";
+
+#[test]
+fn processes_appending_results_land_every_element_exactly_once() {
+    let temp = TempRegion::new("list-append");
+    let region = Region::create(&temp.path, 4 << 20).unwrap();
+    let workers: Vec<_> = (0..4)
+        .map(|w| spawn(&["list-append", temp.arg(), &w.to_string(), "5000", CAPACITY]))
+        .collect();
+    for worker in workers {
+        assert!(worker.wait_with_output().unwrap().status.success());
+    }
+    let list = region.open_list::<u64>("results").unwrap();
+    assert_eq!(list.len(), 20_000);
+    let mut values = list.snapshot().unwrap();
+    assert_eq!(values.len(), 20_000, "no holes without deaths");
+    values.sort_unstable();
+    let expected: Vec<u64> = (0..4u64)
+        .flat_map(|w| (0..5000).map(move |i| w << 32 | i))
+        .collect();
+    assert_eq!(values, expected);
+}
+
+#[test]
+fn an_append_killed_before_publishing_leaves_one_hole() {
+    let temp = TempRegion::new("list-kill");
+    let region = Region::create(&temp.path, 4 << 20).unwrap();
+    // Dies inside its 100th push, after claiming index 99 and before publishing it.
+    let status = spawn_with_env(
+        &["list-append", temp.arg(), "1", "1000", CAPACITY],
+        &[("SHMARENA_KILL_AT", "list::push_before_publish:100")],
+    )
+    .wait()
+    .unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    let worker = spawn(&["list-append", temp.arg(), "2", "50", CAPACITY]);
+    assert!(worker.wait_with_output().unwrap().status.success());
+    let list = region.open_list::<u64>("results").unwrap();
+    assert_eq!(list.len(), 150, "99 + the claimed index + 50");
+    assert_eq!(list.get(99).unwrap(), None, "the dead push is a hole");
+    let values = list.snapshot().unwrap();
+    assert_eq!(values.len(), 149);
+    assert!(values[..99]
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v == 1 << 32 | i as u64));
+    assert!(values[99..]
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v == 2 << 32 | i as u64));
+    // Setting the hole is refused; the list goes on working.
+    assert!(list.set(99, 7).is_err());
+    assert_eq!(list.push(9).unwrap(), 150);
+}
