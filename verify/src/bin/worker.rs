@@ -113,6 +113,16 @@ fn arg<T: std::str::FromStr>(args: &[String], index: usize, what: &str) -> Resul
         .map_err(|_| format!("bad argument {what}: {:?}", args[index]))
 }
 
+/// Appends `worker << 32 | i` for i in 0..count to List<u64> "results".
+fn list_append(region: &Region, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let worker: u64 = arg(args, 2, "worker")?;
+    let list = region.list::<u64>("results", arg(args, 4, "capacity")?)?;
+    for i in 0..arg::<u64>(args, 3, "count")? {
+        list.push(worker << 32 | i)?;
+    }
+    Ok(())
+}
+
 fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let command = args.first().ok_or("missing command")?;
     let path: String = arg(args, 1, "region")?;
@@ -203,14 +213,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         "queue-produce" | "queue-consume" => queue_command(command, &region, args)?,
-        "list-append" => {
-            // Appends `worker << 32 | i` for i in 0..count to List<u64> "results".
-            let worker: u64 = arg(args, 2, "worker")?;
-            let list = region.list::<u64>("results", arg(args, 4, "capacity")?)?;
-            for i in 0..arg::<u64>(args, 3, "count")? {
-                list.push(worker << 32 | i)?;
-            }
-        }
+        "list-append" => list_append(&region, args)?,
         "create" => {
             let prefix: String = arg(args, 2, "prefix")?;
             for i in 0..arg::<u64>(args, 3, "count")? {
