@@ -113,6 +113,28 @@ fn arg<T: std::str::FromStr>(args: &[String], index: usize, what: &str) -> Resul
         .map_err(|_| format!("bad argument {what}: {:?}", args[index]))
 }
 
+/// Allocates, stamps and frees arena blocks; fails if a block is handed out twice.
+fn alloc_churn(region: &Region, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let arena = region.arena();
+    let mut state = u64::from(std::process::id()) | 1;
+    for _ in 0..arg::<u64>(args, 2, "count")? {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let size = 8 << (state % 10);
+        let block = arena.alloc(size)?;
+        // Stamp the block; a block handed out twice would show a foreign stamp.
+        let word = shmarena::engine::Memory::word(region.memory(), block.offset)?;
+        word.store(state, Ordering::Relaxed);
+        std::thread::yield_now();
+        if word.load(Ordering::Relaxed) != state {
+            return Err(format!("block {} was handed out twice", block.offset).into());
+        }
+        arena.free(block.offset, size)?;
+    }
+    Ok(())
+}
+
 /// Appends `worker << 32 | i` for i in 0..count to List<u64> "results".
 fn list_append(region: &Region, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let worker: u64 = arg(args, 2, "worker")?;
@@ -193,25 +215,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 ack.store(done);
             }
         }
-        "alloc-churn" => {
-            let arena = region.arena();
-            let mut state = u64::from(std::process::id()) | 1;
-            for _ in 0..arg::<u64>(args, 2, "count")? {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                let size = 8 << (state % 10);
-                let block = arena.alloc(size)?;
-                // Stamp the block; a block handed out twice would show a foreign stamp.
-                let word = shmarena::engine::Memory::word(region.memory(), block.offset)?;
-                word.store(state, Ordering::Relaxed);
-                std::thread::yield_now();
-                if word.load(Ordering::Relaxed) != state {
-                    return Err(format!("block {} was handed out twice", block.offset).into());
-                }
-                arena.free(block.offset, size)?;
-            }
-        }
+        "alloc-churn" => alloc_churn(&region, args)?,
         "queue-produce" | "queue-consume" => queue_command(command, &region, args)?,
         "list-append" => list_append(&region, args)?,
         "create" => {
