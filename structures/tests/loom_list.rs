@@ -19,43 +19,17 @@
 
 #![cfg(loom)]
 
+mod loom_owners;
 #[path = "../../engine/tests/loom_support/mod.rs"]
 mod loom_support;
 
 use loom::sync::Arc;
 use loom::thread;
+use loom_owners::{dead, live, Mock};
 use loom_support::{model, model_both_orders, pair};
 use shmarena::engine::sync::{AtomicU64, Ordering};
-use shmarena::engine::Liveness;
 use shmarena::list::RawSlot;
 use shmarena::OwnerId;
-
-// ---------------------------------------------------------------------------------------
-// Owners and liveness.
-
-/// Generation of every dead owner in these models; live owners have generation 1.
-const DEAD_GENERATION: u32 = 9;
-
-fn live(slot: u32) -> OwnerId {
-    OwnerId::new(slot, 1)
-}
-
-fn dead(slot: u32) -> OwnerId {
-    OwnerId::new(slot, DEAD_GENERATION)
-}
-
-/// Owners of generation [`DEAD_GENERATION`] are dead, all others alive.
-#[derive(Clone, Copy, Debug)]
-struct Mock;
-
-impl Liveness for Mock {
-    fn me(&self) -> OwnerId {
-        live(1)
-    }
-    fn is_alive(&self, owner: OwnerId) -> bool {
-        owner.generation() != DEAD_GENERATION
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // State words, from the layout documented in `list.rs`.
@@ -117,7 +91,7 @@ impl Slot {
     /// `get`: the element's words, `None` where the slot holds none.
     fn get(&self) -> Option<Vec<u64>> {
         let mut out = vec![u64::MAX; self.words];
-        let present = self.raw().get(&mut out, &Mock).expect("reads end");
+        let present = self.raw().get(&mut out, &Mock(live(1))).expect("reads end");
         present.then_some(out)
     }
 
@@ -129,7 +103,9 @@ impl Slot {
     /// `set` to `[x; words]` as `me`.
     fn set(&self, x: u64, me: OwnerId) -> bool {
         let value = vec![x; self.words];
-        self.raw().set(&value, me, &Mock).expect("sets end")
+        self.raw()
+            .set(&value, me, &Mock(live(1)))
+            .expect("sets end")
     }
 
     fn state(&self) -> u64 {

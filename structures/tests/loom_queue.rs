@@ -23,44 +23,18 @@
 
 #![cfg(loom)]
 
+mod loom_owners;
 #[path = "../../engine/tests/loom_support/mod.rs"]
 mod loom_support;
 
 use loom::sync::atomic::AtomicUsize;
 use loom::sync::Arc;
 use loom::thread;
+use loom_owners::{dead, live, Mock};
 use loom_support::{model, model_both_orders, pair};
 use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
-use shmarena::engine::Liveness;
 use shmarena::queue::{initial_stamp, PushError, RawQueue, RawSlot};
 use shmarena::OwnerId;
-
-// ---------------------------------------------------------------------------------------
-// Owners and liveness.
-
-/// Generation of every dead owner in these models; live owners have generation 1.
-const DEAD_GENERATION: u32 = 9;
-
-fn live(slot: u32) -> OwnerId {
-    OwnerId::new(slot, 1)
-}
-
-fn dead(slot: u32) -> OwnerId {
-    OwnerId::new(slot, DEAD_GENERATION)
-}
-
-/// Owners of generation [`DEAD_GENERATION`] are dead, all others alive.
-#[derive(Clone, Copy, Debug)]
-struct Mock(OwnerId);
-
-impl Liveness for Mock {
-    fn me(&self) -> OwnerId {
-        self.0
-    }
-    fn is_alive(&self, owner: OwnerId) -> bool {
-        owner.generation() != DEAD_GENERATION
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Stamps, from the documented layout: | owner: 31 bits | ticket: 31 bits | state: 2 bits |.

@@ -21,54 +21,22 @@
 
 #![cfg(loom)]
 
+mod loom_owners;
 #[path = "../../engine/tests/loom_support/mod.rs"]
 mod loom_support;
 
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
+use loom_owners::{dead, live, Mock};
 use loom_support::{model, model_both_orders, pair};
 use shmarena::barrier::RawBarrier;
 use shmarena::condvar::RawCondvar;
 use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
-use shmarena::engine::Liveness;
 use shmarena::event::RawEvent;
 use shmarena::mutex::{Acquired, RawMutex};
 use shmarena::semaphore::{RawSemaphore, FREE};
 use shmarena::{Error, OwnerId};
-
-// ---------------------------------------------------------------------------------------
-// Owners and liveness.
-
-/// Generation of every dead owner in these models; live owners have generation 1.
-const DEAD_GENERATION: u32 = 9;
-
-fn live(slot: u32) -> OwnerId {
-    OwnerId::new(slot, 1)
-}
-
-fn dead(slot: u32) -> OwnerId {
-    OwnerId::new(slot, DEAD_GENERATION)
-}
-
-/// Owners of generation [`DEAD_GENERATION`] are dead, all others alive.
-#[derive(Clone, Copy, Debug)]
-struct Mock(OwnerId);
-
-impl Mock {
-    fn slot(slot: u32) -> Self {
-        Self(live(slot))
-    }
-}
-
-impl Liveness for Mock {
-    fn me(&self) -> OwnerId {
-        self.0
-    }
-    fn is_alive(&self, owner: OwnerId) -> bool {
-        owner.generation() != DEAD_GENERATION
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Shared words.
