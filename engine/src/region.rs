@@ -108,10 +108,8 @@ impl Memory for MappedMemory {
     fn word(&self, offset: u64) -> Result<&AtomicU64> {
         check_word(offset, self.len())?;
         #[allow(clippy::cast_ptr_alignment)] // alignment checked above
-        // SAFETY: `offset + 8 <= len` and `offset` is 8-aligned (checked above), and the
-        // mapping is page-aligned, so the pointer is in bounds and aligned for AtomicU64.
-        // The mapping lives as long as `self`. Every bit pattern is a valid AtomicU64, and
-        // other processes only ever touch these bytes atomically.
+        // SAFETY: in bounds and 8-aligned (checked above; the mapping is page-aligned), alive
+        // as long as `self`; any bits are a valid AtomicU64, touched only atomically.
         Ok(unsafe { &*self.base().add(offset as usize).cast::<AtomicU64>() })
     }
 }
@@ -746,10 +744,9 @@ impl Object {
             ));
         }
         let offset = self.info.offset + byte_offset;
-        // SAFETY: the body was checked to lie inside the arena (and so the mapping) when
-        // this Object was made, and the range inside the body just above; the body offset
-        // is 64-aligned and `byte_offset` a multiple of `size` (the alignment of these
-        // atomics), so the pointer is in bounds and aligned. The base is non-null.
+        // SAFETY: in bounds: the body lies in the arena (checked when this Object was made)
+        // and the range in the body (checked above); aligned: 64-aligned body, offset a
+        // multiple of `size`.
         let ptr = unsafe { self.region.inner.memory.base().add(offset as usize) };
         Ok(NonNull::new(ptr.cast::<A>()).expect("mapping base is non-null"))
     }

@@ -167,10 +167,9 @@ impl<T: Scalar> Array<T> {
     /// All elements as atomic cells.
     #[inline]
     pub fn as_slice(&self) -> &[AtomicScalar<T>] {
-        // SAFETY: `len` cells starting at `cells` were bounds- and alignment-checked inside
-        // the object body by `Object::atomics`; they are atomics (valid for every bit
-        // pattern, shared mutation through `&` is their purpose); the mapping outlives
-        // `self` because `self.object` holds the region.
+        // SAFETY: `len` cells at `cells` were checked inside the body by `Object::atomics`;
+        // atomics are valid for any bits and meant for shared mutation; `self.object` keeps
+        // the mapping alive.
         unsafe { std::slice::from_raw_parts(self.cells.as_ptr(), self.len) }
     }
 
