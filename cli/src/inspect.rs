@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use shmarena::engine::layout::LAYOUT_VERSION;
-use shmarena::engine::Memory;
+use shmarena::engine::{Memory, Severity};
 use shmarena::{EntryInfo, ObjectKind, OwnerId, Region};
 
 /// Arguments of `shmarena inspect`.
@@ -11,6 +11,10 @@ use shmarena::{EntryInfo, ObjectKind, OwnerId, Region};
 pub struct Args {
     /// Region name (in /dev/shm) or path.
     region: String,
+    /// Also check every invariant (header, arena, catalog, each structure) while other
+    /// processes keep working; exit non-zero if anything is wrong.
+    #[arg(long)]
+    verify: bool,
 }
 
 fn bytes(n: u64) -> String {
@@ -131,6 +135,16 @@ pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         );
     }
 
+    print_catalog(&region)?;
+    if args.verify {
+        return Ok(print_verify(&region));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the catalog as a table, with what each object's words say.
+fn print_catalog(region: &Region) -> Result<(), Box<dyn std::error::Error>> {
+    let header = region.header();
     let objects = region.objects()?;
     println!(
         "\ncatalog ({} of {} entries used)",
@@ -159,8 +173,29 @@ pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             entry.offset,
             bytes(entry.size),
             state,
-            details(&region, &entry)
+            details(region, &entry)
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+/// Runs the full consistency check and prints its findings; failure if any is an error.
+fn print_verify(region: &Region) -> ExitCode {
+    let findings = shmarena::check::check_region(region);
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    println!(
+        "\nverify: {errors} errors, {} notes",
+        findings.len() - errors
+    );
+    for finding in &findings {
+        println!("  {finding}");
+    }
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

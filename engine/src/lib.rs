@@ -22,6 +22,8 @@ pub mod participants;
 #[cfg(not(loom))]
 mod region;
 pub mod sync;
+#[cfg(not(loom))]
+pub mod verify;
 
 pub use arena::{Arena, ArenaStats, Block};
 pub use catalog::{Catalog, EntryInfo, ObjectKind, Outcome, TypeDescriptor};
@@ -33,3 +35,5 @@ pub use memory::{HeapMemory, Memory};
 pub use participants::ParticipantInfo;
 #[cfg(not(loom))]
 pub use region::{resolve_path, MappedMemory, Object, Region, RegionOptions, SharedAtomic};
+#[cfg(not(loom))]
+pub use verify::{Finding, Severity};

@@ -41,6 +41,8 @@
 #[cfg(not(loom))]
 mod array;
 pub mod barrier;
+#[cfg(not(loom))]
+pub mod check;
 pub mod condvar;
 pub mod event;
 pub mod list;

@@ -97,9 +97,10 @@ impl RawSlot<'_> {
 
     /// Publishes the first value of a freshly claimed slot.
     pub fn push(&self, value: &[u64], me: OwnerId) {
-        // Relaxed: marks the claim for dead-pusher detection; nobody reads the data yet.
+        // Release: marks the claim for dead-pusher detection; whoever sees it also sees the
+        // claimed counter past this index (what `check` relies on). No data is read yet.
         self.state
-            .store(pack(PUSHING, 0, Some(me)), Ordering::Relaxed);
+            .store(pack(PUSHING, 0, Some(me)), Ordering::Release);
         self.write(0, value);
         fail::fail_point!("list::push_before_publish");
         // Release: publishes the element (the push's linearization point).
@@ -233,6 +234,7 @@ mod handle {
     use std::marker::PhantomData;
     use std::ptr::NonNull;
 
+    /// Words before the first slot (must match `check`'s 64 bytes).
     const HEADER_WORDS: u64 = 8;
 
     /// A named append-only list of `T`.
@@ -507,4 +509,61 @@ mod handle {
             &self.object.info().name
         }
     }
+}
+
+/// Checks a list's shared words (for `shmarena inspect --verify`).
+#[cfg(not(loom))]
+pub(crate) fn check(
+    region: &shmarena_engine::Region,
+    entry: &shmarena_engine::EntryInfo,
+    findings: &mut Vec<shmarena_engine::Finding>,
+) -> Result<()> {
+    use shmarena_engine::{Finding, Memory};
+    let place = format!("list {:?}", entry.name);
+    let capacity = entry.descriptor.capacity;
+    let words = crate::words::word_count_of(u64::from(entry.descriptor.elem_size));
+    let slot_words = 1 + if words == 1 { 1 } else { 2 * words };
+    // Relaxed loads throughout: a snapshot of a list others keep using.
+    let word = |offset: u64| {
+        region
+            .memory()
+            .word(entry.offset + offset)
+            .map(|w| w.load(Ordering::Relaxed))
+    };
+    let claimed = word(0)?;
+    if claimed > capacity {
+        findings.push(Finding::error(
+            &place,
+            format!("{claimed} indices handed out of {capacity}"),
+        ));
+    }
+    let mut dead_pushes = 0;
+    for index in 0..capacity {
+        // Acquire: a push's claim (Release) comes after its move of the claimed counter.
+        let state = region
+            .memory()
+            .word(entry.offset + 64 + 8 * index * slot_words)?
+            .load(Ordering::Acquire);
+        if index >= claimed && state != 0 {
+            // Pushes go on meanwhile: only an index beyond a fresh count is wrong.
+            let claimed_now = word(0)?;
+            if index >= claimed_now {
+                findings.push(Finding::error(
+                    &place,
+                    format!("index {index} is beyond the {claimed_now} handed out but holds state {state:#x}"),
+                ));
+                break;
+            }
+        }
+        if kind(state) == PUSHING && writer(state).is_none_or(|w| !region.is_alive(w)) {
+            dead_pushes += 1;
+        }
+    }
+    if dead_pushes != 0 {
+        findings.push(Finding::note(
+            &place,
+            format!("{dead_pushes} pushes of dead processes (read as holes)"),
+        ));
+    }
+    Ok(())
 }

@@ -762,3 +762,71 @@ mod handle {
         }
     }
 }
+
+/// Checks a queue's shared words (for `shmarena inspect --verify`).
+#[cfg(not(loom))]
+pub(crate) fn check(
+    region: &shmarena_engine::Region,
+    entry: &shmarena_engine::EntryInfo,
+    findings: &mut Vec<shmarena_engine::Finding>,
+) -> shmarena_engine::Result<()> {
+    use shmarena_engine::{Finding, Memory};
+    let place = format!("queue {:?}", entry.name);
+    let capacity = entry.descriptor.capacity;
+    let slot_words = 1 + crate::words::word_count_of(u64::from(entry.descriptor.elem_size));
+    // Relaxed loads throughout: a snapshot of a queue others keep using.
+    let word = |offset: u64| {
+        region
+            .memory()
+            .word(entry.offset + offset)
+            .map(|w| w.load(Ordering::Relaxed))
+    };
+    // Head and tail move while we read them: compare them only when head stood still
+    // across the read of tail.
+    for _ in 0..8 {
+        let head = word(layout::HEAD)?;
+        let tail = word(layout::TAIL)?;
+        if word(layout::HEAD)? != head {
+            continue;
+        }
+        if tail > head.saturating_add(capacity).saturating_add(1)
+            || head > tail.saturating_add(capacity)
+        {
+            findings.push(Finding::error(
+                &place,
+                format!("head {head} and tail {tail} are more than the capacity {capacity} apart"),
+            ));
+        }
+        break;
+    }
+    let mut dead_writers = 0;
+    let mut dead_readers = 0;
+    for slot in 0..capacity {
+        let current = word(layout::SLOTS + 8 * slot * slot_words)?;
+        if capacity.is_power_of_two()
+            && capacity <= 1 << 31
+            && ticket_of(current) & (capacity - 1) != slot
+        {
+            findings.push(Finding::error(
+                &place,
+                format!("slot {slot} has the stamp of ticket {}", ticket_of(current)),
+            ));
+        }
+        let dead = owner_of(current).is_none_or(|owner| !region.is_alive(owner));
+        match state_of(current) {
+            WRITING if dead => dead_writers += 1,
+            READING if dead => dead_readers += 1,
+            _ => {}
+        }
+    }
+    if dead_writers + dead_readers != 0 {
+        findings.push(Finding::note(
+            &place,
+            format!(
+                "{dead_writers} unfinished pushes and {dead_readers} unfinished pops of dead processes \
+                 (skipped or taken over by the next pop or push)"
+            ),
+        ));
+    }
+    Ok(())
+}

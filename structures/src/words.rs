@@ -10,7 +10,7 @@ const INLINE_WORDS: usize = 32;
 
 /// Number of 64-bit words that hold a `T` (at least one).
 pub(crate) fn word_count<T>() -> usize {
-    size_of::<T>().div_ceil(8).max(1)
+    word_count_of(size_of::<T>() as u64) as usize
 }
 
 /// An element's words: on the stack when they fit, else on the heap.
@@ -62,4 +62,9 @@ impl DerefMut for Words {
             Words::Heap(words) => words,
         }
     }
+}
+
+/// Number of 64-bit words that hold an element of `size` bytes (at least one).
+pub(crate) fn word_count_of(size: u64) -> u64 {
+    size.div_ceil(8).max(1)
 }
