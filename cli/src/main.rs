@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod demo;
 mod inspect;
+mod stress;
 
 /// Shared-memory data structures for many processes.
 #[derive(Parser)]
@@ -24,12 +25,17 @@ enum Command {
     Inspect(inspect::Args),
     /// Multi-process throughput benchmark (1, 2, 4, ... processes).
     Bench(bench::Args),
+    /// Worker processes over every structure, killed and frozen at random; then checks.
+    Stress(stress::Args),
     /// Internal: a child process of `demo`.
     #[command(hide = true)]
     DemoChild(demo::ChildArgs),
     /// Internal: a child process of `bench`.
     #[command(hide = true)]
     BenchWorker(bench::WorkerArgs),
+    /// Internal: a child process of `stress`.
+    #[command(hide = true)]
+    StressWorker(stress::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +46,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::DemoChild(args) => demo::child(&args),
         Command::BenchWorker(args) => bench::worker(&args),
+        Command::Stress(args) => stress::run(&args),
+        Command::StressWorker(args) => stress::worker(&args),
     };
     match result {
         Ok(code) => code,
