@@ -11,6 +11,7 @@
 //!   both halves; a section cut by a kill is repaired by the next owner, told by
 //!   `OwnerDied`);
 //! - queue: popped + left in the queue lies in `[pushed - lost - kills, pushed + kills]`;
+//! - list: acknowledged appends <= present elements + kills, indices <= appends + kills;
 //! - semaphore(2): never more than 2 holders at once;
 //! - `shmarena::check::check_region` finds no error.
 //!
@@ -19,6 +20,7 @@
 //! not moved, skipping the worker it just signalled. Waiting behind a frozen lock holder
 //! shows up here; it is the price of mutual exclusion, not a lost wake-up.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -56,8 +58,36 @@ pub struct WorkerArgs {
 }
 
 /// Operation kinds, each with its own acknowledgement array.
-const OPS: [&str; 5] = ["value", "sharded", "mutex", "push", "pop"];
+const OPS: [&str; 6] = ["value", "sharded", "mutex", "push", "pop", "append"];
+
+/// Failpoints a worker may die at (with the `failpoints` feature): one is armed per worker
+/// life, to fire after a random number of passes.
+const FAILPOINTS: [&str; 6] = [
+    "participants::after_lock",
+    "queue::push_after_claim",
+    "queue::push_before_publish",
+    "queue::pop_after_claim",
+    "list::push_before_publish",
+    "stress::inside_lock",
+];
+
+/// Arms one random failpoint to SIGKILL this worker after a random number of passes.
+fn arm_failpoint(rng: &mut u64) {
+    if !cfg!(feature = "failpoints") {
+        return;
+    }
+    let name = FAILPOINTS[(xorshift(rng) % FAILPOINTS.len() as u64) as usize];
+    let fire_at = 1 + xorshift(rng) % 20_000;
+    let passes = std::sync::atomic::AtomicU64::new(0);
+    let _ = fail::cfg_callback(name, move || {
+        if passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == fire_at {
+            // SAFETY: kill(2) on our own pid has no memory effects.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+    });
+}
 const MAX_WORKERS: usize = 64;
+const LIST_CAPACITY: u64 = 1 << 20;
 
 fn acks_name(op: &str) -> String {
     format!("acks.{op}")
@@ -79,6 +109,7 @@ fn create_objects(region: &Region, workers: usize) -> Result<(), shmarena::Error
     region.value::<u64>("inside", 0)?;
     region.value::<u64>("peak", 0)?;
     region.event("stop")?;
+    region.list::<u64>("results", LIST_CAPACITY)?;
     region.array_zeroed::<u64>("heartbeat", workers)?;
     for op in OPS {
         region.array_zeroed::<u64>(&acks_name(op), workers)?;
@@ -92,6 +123,8 @@ fn now_ns(started: Instant) -> u64 {
 
 /// Runs in a worker process until the stop event is set.
 pub fn worker(args: &WorkerArgs) -> Outcome {
+    let mut rng = ((args.index as u64 + 1) * 0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id());
+    arm_failpoint(&mut rng);
     let region = Region::open(&args.region)?;
     let i = args.index;
     let value = region.open_value::<u64>("value")?;
@@ -102,6 +135,7 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     let inside = region.open_value::<u64>("inside")?;
     let peak = region.open_value::<u64>("peak")?;
     let stop = region.event("stop")?;
+    let results = region.list::<u64>("results", LIST_CAPACITY)?;
     let heartbeat = region.open_array::<u64>("heartbeat")?;
     let acks: Vec<_> = OPS
         .iter()
@@ -109,11 +143,10 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
         .collect::<Result<_, _>>()?;
     let ack = |op: usize| acks[op].at(i).map(|cell| cell.fetch_add(1));
     let started = Instant::now();
-    let mut rng = ((i as u64 + 1) * 0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id());
     let mut seq = acks[3].at(i)?.load();
     while !stop.is_set() {
         heartbeat.set(i, now_ns(started))?;
-        match xorshift(&mut rng) % 6 {
+        match xorshift(&mut rng) % 7 {
             0 => {
                 value.fetch_add(1);
                 ack(0)?;
@@ -130,6 +163,7 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
                     guard
                 });
                 guard[0] += 1;
+                fail::fail_point!("stress::inside_lock");
                 std::hint::black_box(&mut *guard);
                 guard[1] += 1;
                 drop(guard);
@@ -147,6 +181,11 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
             4 => {
                 if queue.pop_timeout(Duration::from_millis(5)).is_some() {
                     ack(4)?;
+                }
+            }
+            5 => {
+                if results.push((i as u64) << 40 | seq).is_ok() {
+                    ack(5)?;
                 }
             }
             _ => {
@@ -183,6 +222,7 @@ fn signal(child: &Child, signal: i32) {
 struct Summary {
     operations: u64,
     kills: u64,
+    failpoint_kills: u64,
     freezes: u64,
     longest_stall_ms: u64,
     violations: Vec<String>,
@@ -194,17 +234,18 @@ pub fn run(args: &Args) -> Outcome {
         return Err(format!("--workers must be 1 to {MAX_WORKERS}").into());
     }
     let path = PathBuf::from(format!("/dev/shm/shmarena-stress-{}", std::process::id()));
-    let region = Region::create(&path, 16 << 20)?;
+    let region = Region::create(&path, 64 << 20)?;
     let result = drive(&region, &path, args);
     let _ = Region::unlink(&path);
     let summary = result?;
     let ok = summary.violations.is_empty();
     println!(
-        "stress: {} workers, {:.0} s, operations {}, kills {}, freezes {}, longest stall seen {} ms, violations {}",
+        "stress: {} workers, {:.0} s, operations {}, kills {} ({} at failpoints), freezes {}, longest stall seen {} ms, violations {}",
         args.workers,
         args.seconds,
         summary.operations,
         summary.kills,
+        summary.failpoint_kills,
         summary.freezes,
         summary.longest_stall_ms,
         summary.violations.len()
@@ -250,6 +291,19 @@ fn drive(
                 summary.longest_stall_ms = summary.longest_stall_ms.max(stalled);
             } else {
                 *last = (beat, Instant::now());
+            }
+        }
+        // Workers that died at a failpoint: count them as kills and start them again.
+        for (index, worker) in workers.iter_mut().enumerate() {
+            if let Some(status) = worker.try_wait()? {
+                if status.signal() != Some(libc::SIGKILL) {
+                    summary
+                        .violations
+                        .push(format!("worker {index} exited by itself: {status}"));
+                }
+                summary.kills += 1;
+                summary.failpoint_kills += 1;
+                *worker = spawn_worker(path, index)?;
             }
         }
         let victim = (xorshift(&mut rng) % args.workers as u64) as usize;
@@ -346,6 +400,15 @@ fn check_totals(region: &Region, summary: &mut Summary) -> Result<(), Box<dyn st
         summary.violations.push(format!(
             "queue: {pushed} pushes acknowledged, {popped} pops acknowledged, {left} left, {} lost, {kills} kills",
             queue.lost()
+        ));
+    }
+    let results = region.open_list::<u64>("results")?;
+    let appended = acked(region, "append")?;
+    let present = results.snapshot()?.len() as u64;
+    let handed_out = results.len() as u64;
+    if present < appended || present > appended + kills || handed_out > appended + kills {
+        summary.violations.push(format!(
+            "list: {appended} appends acknowledged, {handed_out} indices handed out, {present} present, {kills} kills"
         ));
     }
     let peak = region.open_value::<u64>("peak")?.load();
