@@ -123,6 +123,9 @@ fn now_ns(started: Instant) -> u64 {
 
 /// Runs in a worker process until the stop event is set.
 pub fn worker(args: &WorkerArgs) -> Outcome {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process: if the stress
+    // parent dies, its workers die with it instead of running on.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let mut rng = ((args.index as u64 + 1) * 0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id());
     arm_failpoint(&mut rng);
     let region = Region::open(&args.region)?;
