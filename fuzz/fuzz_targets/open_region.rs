@@ -49,6 +49,7 @@ const MODE_PATCH: u8 = 1;
 const MODE_FIX_CHECKSUM: u8 = 2;
 const MODE_RESIZE: u8 = 4;
 const MODE_LIVE: u8 = 8;
+const MODE_STRUCTURES: u8 = 16;
 
 /// Where this process's scratch files live: tmpfs when there is one.
 fn scratch_dir() -> PathBuf {
@@ -87,6 +88,68 @@ struct Base {
 fn base() -> &'static Base {
     static BASE: OnceLock<Base> = OnceLock::new();
     BASE.get_or_init(build_base)
+}
+
+/// The second image (mode bit 4): one object of every `shmarena` structure.
+fn structures_base() -> &'static Base {
+    static BASE: OnceLock<Base> = OnceLock::new();
+    BASE.get_or_init(build_structures_base)
+}
+
+/// Names of the objects in [`structures_base`].
+const STRUCTURE_NAMES: &[&str] = &[
+    "v.i64", "v.bool", "v.char", "v.f64", "v.u8", "a.i32", "a.f32", "counter", "lock",
+    "mutex", "rlock", "condvar", "event", "sem", "bsem", "barrier", "queue", "queue16",
+    "list", "list24",
+];
+
+fn structures_options() -> RegionOptions {
+    RegionOptions {
+        catalog_capacity: 32,
+        ..options()
+    }
+}
+
+fn build_structures_base() -> Base {
+    use shmarena::RegionExt;
+    let path = scratch_dir().join(format!("shmarena-fuzz-sbase-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let region = Region::create_with(&path, BASE_SIZE, &structures_options())
+        .expect("create structures base region");
+    let r = &region;
+    r.value::<i64>("v.i64", -5).expect("v.i64");
+    r.value::<bool>("v.bool", true).expect("v.bool");
+    r.value::<char>("v.char", 'z').expect("v.char");
+    r.value::<f64>("v.f64", 2.5).expect("v.f64");
+    r.value::<u8>("v.u8", 200).expect("v.u8");
+    r.array::<i32>("a.i32", &[1, -2, 3, -4, 5, -6, 7, -8]).expect("a.i32");
+    r.array::<f32>("a.f32", &[0.5, 1.5]).expect("a.f32");
+    r.sharded_counter("counter").expect("counter").add(3);
+    r.lock("lock").expect("lock");
+    r.mutex::<u64>("mutex", 99).expect("mutex");
+    r.rlock("rlock").expect("rlock");
+    r.condvar("condvar").expect("condvar");
+    r.event("event").expect("event").set();
+    r.semaphore("sem", 3).expect("sem");
+    r.bounded_semaphore("bsem", 2).expect("bsem");
+    r.barrier("barrier", 2).expect("barrier");
+    let queue = r.queue::<u64>("queue", 4).expect("queue");
+    queue.try_push(11).expect("queue push");
+    queue.try_push(12).expect("queue push");
+    let queue16 = r.queue::<[u8; 16]>("queue16", 3).expect("queue16");
+    queue16.try_push([7; 16]).expect("queue16 push");
+    let list = r.list::<u32>("list", 6).expect("list");
+    list.extend([1, 2, 3]).expect("list extend");
+    let list24 = r.list::<[u8; 24]>("list24", 2).expect("list24");
+    list24.push([9; 24]).expect("list24 push");
+    drop((queue, queue16, list, list24));
+    assert_eq!(
+        region.objects().expect("structures base objects").len(),
+        STRUCTURE_NAMES.len()
+    );
+    let fields = *region.header();
+    drop(region);
+    finish_base(&path, fields)
 }
 
 fn value_descriptor() -> TypeDescriptor {
@@ -152,8 +215,13 @@ fn build_base() -> Base {
     }
     let fields = *region.header();
     drop(region);
-    let mut bytes = std::fs::read(&path).expect("read base region");
-    let _ = std::fs::remove_file(&path);
+    finish_base(&path, fields)
+}
+
+/// Reads a base image back and makes it the same in every process.
+fn finish_base(path: &Path, fields: HeaderFields) -> Base {
+    let mut bytes = std::fs::read(path).expect("read base region");
+    let _ = std::fs::remove_file(path);
     assert_eq!(bytes.len() as u64, BASE_SIZE);
     // Make the image the same in every process, so crash inputs reproduce: fixed hash
     // seed, creation time, creator pid and participant timestamps.
@@ -289,7 +357,11 @@ fn build_file(mode: u8, rest: &[u8]) -> (Vec<u8>, Vec<Patch>) {
     let mut bytes = if mode & MODE_PATCH == 0 {
         rest.to_vec()
     } else {
-        let base = base();
+        let base = if mode & MODE_STRUCTURES != 0 {
+            structures_base()
+        } else {
+            base()
+        };
         let mut bytes = base.bytes.clone();
         let patches = parse_patches(rest);
         if mode & MODE_LIVE != 0 {
@@ -478,6 +550,243 @@ fn exercise(region: &Region, full: bool) {
     let _ = region.objects();
 }
 
+/// Error findings of a consistency check, as text.
+fn errors_of(findings: &[shmarena_engine::Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .filter(|f| f.severity == shmarena_engine::Severity::Error)
+        .map(|f| format!("{}: {}", f.place, f.message))
+        .collect()
+}
+
+/// Runs the `shmarena` consistency check, then opens every READY entry with the typed
+/// handle its descriptor names (where that needs no knowledge of the user's `T`) and
+/// drives its read paths; waits only with a zero timeout. Returns how many handles opened.
+fn exercise_structures(region: &Region) -> usize {
+    let findings = shmarena::check::check_region(region);
+    if trace() {
+        for finding in &findings {
+            eprintln!("  check: {:?} {}: {}", finding.severity, finding.place, finding.message);
+        }
+    }
+    std::hint::black_box(findings);
+    let Ok(entries) = region.objects() else {
+        return 0;
+    };
+    let mut opened = 0;
+    for entry in entries.iter().filter(|e| e.ready) {
+        let ok = open_typed(region, entry);
+        if trace() {
+            eprintln!("  typed {:?} {:?}: {}", entry.descriptor.kind, entry.name, if ok { "opened" } else { "refused" });
+        }
+        opened += usize::from(ok);
+    }
+    opened
+}
+
+fn typed_value<T: shmarena::Scalar>(region: &Region, name: &str) -> bool {
+    let Ok(value) = note("Value::open", shmarena::Value::<T>::open(region, name)) else {
+        return false;
+    };
+    let _ = std::hint::black_box(value.try_load().is_ok());
+    true
+}
+
+fn typed_array<T: shmarena::Scalar>(region: &Region, name: &str) -> bool {
+    let Ok(array) = note("Array::open", shmarena::Array::<T>::open(region, name)) else {
+        return false;
+    };
+    let len = array.len();
+    let _ = std::hint::black_box(array.try_snapshot().map(|v| v.len()));
+    if len > 0 {
+        let _ = array.try_get(0);
+        let _ = array.try_get(len - 1);
+    }
+    assert!(array.try_get(len).is_err(), "Array::try_get past the end");
+    assert!(array.at(len).is_err(), "Array::at past the end");
+    assert_eq!(array.as_slice().len(), len);
+    true
+}
+
+fn typed_mutex<T: bytemuck::Pod>(region: &Region, name: &str) -> bool {
+    let Ok(mutex) = note("Mutex::open", shmarena::Mutex::<T>::open(region, name)) else {
+        return false;
+    };
+    use shmarena::TryLockError;
+    match mutex.try_lock() {
+        Ok(guard) | Err(TryLockError::OwnerDied(guard)) => {
+            std::hint::black_box(*guard);
+        }
+        Err(TryLockError::WouldBlock) => {}
+    }
+    match mutex.lock_timeout(Duration::ZERO) {
+        Ok(guard) | Err(TryLockError::OwnerDied(guard)) => {
+            std::hint::black_box(*guard);
+        }
+        Err(TryLockError::WouldBlock) => {}
+    }
+    true
+}
+
+fn typed_queue<const N: usize>(region: &Region, name: &str) -> bool {
+    let Ok(queue) = note("Queue::open", shmarena::Queue::<[u8; N]>::open(region, name)) else {
+        return false;
+    };
+    let _ = std::hint::black_box((queue.len(), queue.is_empty(), queue.capacity()));
+    let _ = std::hint::black_box((queue.lost(), queue.skipped()));
+    let _ = std::hint::black_box(queue.try_pop());
+    let _ = std::hint::black_box(queue.pop_timeout(Duration::ZERO));
+    let _ = std::hint::black_box(queue.len());
+    true
+}
+
+fn typed_list<const N: usize>(region: &Region, name: &str) -> bool {
+    let Ok(list) = note("List::open", shmarena::List::<[u8; N]>::open(region, name)) else {
+        return false;
+    };
+    let (len, capacity) = (list.len(), list.capacity());
+    for index in [0, len.saturating_sub(1), len, capacity.saturating_sub(1)] {
+        let _ = std::hint::black_box(list.get(index));
+    }
+    assert!(list.get(capacity).is_err() || list.get(capacity).is_ok_and(|v| v.is_none()));
+    let _ = std::hint::black_box(list.snapshot().map(|v| v.len()));
+    let _ = std::hint::black_box(list.iter().take(capacity.min(1 << 16)).count());
+    true
+}
+
+/// Dispatches an element size to a `[u8; N]` handle (the sizes the fuzzer is likely to
+/// see: the base image's and a few common ones).
+macro_rules! by_size {
+    ($f:ident, $size:expr, $region:expr, $name:expr) => {
+        match $size {
+            1 => $f::<1>($region, $name),
+            2 => $f::<2>($region, $name),
+            4 => $f::<4>($region, $name),
+            8 => $f::<8>($region, $name),
+            16 => $f::<16>($region, $name),
+            24 => $f::<24>($region, $name),
+            32 => $f::<32>($region, $name),
+            64 => $f::<64>($region, $name),
+            _ => false,
+        }
+    };
+}
+
+/// Opens one entry with the handle its descriptor names; `false` when none applies or
+/// the handle refused it.
+fn open_typed(region: &Region, entry: &shmarena_engine::EntryInfo) -> bool {
+    use shmarena::{Barrier, Condvar, Event, RLock, Semaphore, ShardedCounter};
+    let name = entry.name.as_str();
+    let d = &entry.descriptor;
+    match d.kind {
+        ObjectKind::Value | ObjectKind::Array => {
+            let array = d.kind == ObjectKind::Array;
+            macro_rules! scalar {
+                ($t:ty) => {
+                    if array {
+                        typed_array::<$t>(region, name)
+                    } else {
+                        typed_value::<$t>(region, name)
+                    }
+                };
+            }
+            match d.elem_code {
+                b'b' => scalar!(i8),
+                b'B' => scalar!(u8),
+                b'h' => scalar!(i16),
+                b'H' => scalar!(u16),
+                b'i' => scalar!(i32),
+                b'I' => scalar!(u32),
+                b'q' => scalar!(i64),
+                b'Q' => scalar!(u64),
+                b'f' => scalar!(f32),
+                b'd' => scalar!(f64),
+                b'?' => scalar!(bool),
+                b'u' => scalar!(char),
+                _ => false,
+            }
+        }
+        ObjectKind::ShardedCounter => match note("ShardedCounter::open", ShardedCounter::open(region, name)) {
+            Ok(counter) => {
+                std::hint::black_box(counter.sum());
+                true
+            }
+            Err(_) => false,
+        },
+        ObjectKind::Mutex if d.elem_code == b'r' => {
+            match note("RLock", RLock::get_or_create(region, name)) {
+                Ok(lock) => {
+                    use shmarena::TryLockError;
+                    match lock.try_lock() {
+                        Ok(guard) | Err(TryLockError::OwnerDied(guard)) => {
+                            // Re-entrant: a second lock by the holder succeeds at once.
+                            let again = lock.lock_timeout(Duration::ZERO);
+                            drop(again);
+                            drop(guard);
+                        }
+                        Err(TryLockError::WouldBlock) => {}
+                    }
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        ObjectKind::Mutex => match (d.elem_size, d.capacity) {
+            (1, 0) => typed_mutex::<()>(region, name),
+            (4, 4) => typed_mutex::<u32>(region, name),
+            (8, 8) => typed_mutex::<u64>(region, name),
+            (8, 32) => typed_mutex::<[u64; 4]>(region, name),
+            (1, 16) => typed_mutex::<[u8; 16]>(region, name),
+            _ => false,
+        },
+        ObjectKind::Condvar => note("Condvar", Condvar::get_or_create(region, name)).is_ok(),
+        ObjectKind::Event => match note("Event", Event::get_or_create(region, name)) {
+            Ok(event) => {
+                std::hint::black_box(event.is_set());
+                std::hint::black_box(event.wait_timeout(Duration::ZERO));
+                true
+            }
+            Err(_) => false,
+        },
+        ObjectKind::Semaphore => {
+            // An existing semaphore opens whatever capacity is asked (the stored one wins).
+            let capacity = d.capacity.clamp(1, 1 << 16) as u32;
+            match note("Semaphore", Semaphore::get_or_create(region, name, 0, capacity)) {
+                Ok(semaphore) => {
+                    std::hint::black_box((semaphore.available(), semaphore.held(), semaphore.capacity()));
+                    if semaphore.try_acquire() {
+                        let _ = note("Semaphore::release", semaphore.release());
+                    }
+                    if semaphore.acquire_timeout(Duration::ZERO) {
+                        let _ = note("Semaphore::release", semaphore.release());
+                    }
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        ObjectKind::Barrier => {
+            let Ok(parties) = u32::try_from(d.capacity) else {
+                return false;
+            };
+            if parties == 0 || parties > shmarena::barrier::MAX_PARTIES {
+                return false;
+            }
+            match note("Barrier", Barrier::get_or_create(region, name, parties)) {
+                Ok(barrier) => {
+                    std::hint::black_box((barrier.n_waiting(), barrier.is_broken(), barrier.parties()));
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+        ObjectKind::Queue => by_size!(typed_queue, d.elem_size, region, name),
+        ObjectKind::List => by_size!(typed_list, d.elem_size, region, name),
+        _ => false,
+    }
+}
+
+
 /// `SHMARENA_FUZZ_TRACE=1` prints what each input does (for reading a finding or a seed).
 fn trace() -> bool {
     static TRACE: OnceLock<bool> = OnceLock::new();
@@ -535,6 +844,7 @@ fn run(data: &[u8]) {
             );
         }
         exercise(&region, true);
+        exercise_structures(&region);
         // A second attachment sees what the first one left (and takes another slot).
         if let Ok(second) = Region::open_with(path, &options()) {
             assert_ne!(second.participant_id(), region.participant_id());
@@ -570,6 +880,15 @@ fuzz_target!(
         let region = Region::open_with(region_path(), &options()).expect("the base region opens");
         assert_eq!(region.objects().expect("base objects").len(), 4);
         drop(region);
+        // The structures image: every object opens with its typed handle, and the
+        // consistency check finds nothing wrong.
+        std::fs::write(region_path(), &structures_base().bytes).expect("write the structures base");
+        let region = Region::open_with(region_path(), &options()).expect("the structures base opens");
+        let errors = errors_of(&shmarena::check::check_region(&region));
+        assert!(errors.is_empty(), "structures base: {errors:?}");
+        assert_eq!(exercise_structures(&region), STRUCTURE_NAMES.len());
+        drop(region);
+        run(&[MODE_PATCH | MODE_STRUCTURES]);
         let _ = std::fs::remove_file(region_path());
     },
     |data: &[u8]| run(data)

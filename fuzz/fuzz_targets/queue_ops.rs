@@ -1,0 +1,141 @@
+//! Fuzz target `queue_ops`: a `Queue<u32>` against `VecDeque` (differential).
+//!
+//! Byte 0 picks the capacity (`1 + b % 16`); the rest is a list of operations (an
+//! opcode byte `% 5`: try_push, try_pop, push_timeout(0), pop_timeout(0), len; pushes
+//! take 4 more value bytes, LE), each one on a `Queue<u32>` in a fresh small region and on a
+//! `VecDeque` model of the same capacity. Single-threaded, so every result is exact: a
+//! push fails with `Full { capacity }` exactly when the model is full, pops return the
+//! model's front (or `None` on an empty model), `len` equals the model's. At the end the
+//! queue's contents drain in model order and `check_region` reports no `Error`.
+
+#![no_main]
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use shmarena::{Error, Queue, Region, RegionExt, RegionOptions};
+
+fn region_path() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = Path::new("/dev/shm");
+        let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
+        dir.join(format!("shmarena-fuzz-queue-{}", std::process::id()))
+    })
+}
+
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    TryPush(u32),
+    TryPop,
+    PushTimeout(u32),
+    PopTimeout,
+    Len,
+}
+
+/// Decodes the operations: one opcode byte (`% 5`), and for pushes 4 value bytes (LE;
+/// missing bytes are zero).
+fn parse(mut data: &[u8]) -> Vec<Op> {
+    let mut ops = Vec::new();
+    while let Some((&code, rest)) = data.split_first() {
+        data = rest;
+        let mut value = || {
+            let mut bytes = [0u8; 4];
+            let n = data.len().min(4);
+            bytes[..n].copy_from_slice(&data[..n]);
+            data = &data[n..];
+            u32::from_le_bytes(bytes)
+        };
+        ops.push(match code % 5 {
+            0 => Op::TryPush(value()),
+            1 => Op::TryPop,
+            2 => Op::PushTimeout(value()),
+            3 => Op::PopTimeout,
+            _ => Op::Len,
+        });
+    }
+    ops
+}
+
+fn run(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let capacity = 1 + usize::from(first % 16);
+    let ops = parse(rest);
+    let path = region_path();
+    let _ = std::fs::remove_file(path);
+    let options = RegionOptions {
+        participant_capacity: 2,
+        catalog_capacity: 4,
+        ..RegionOptions::default()
+    };
+    let region = Region::create_with(path, 64 * 1024, &options).expect("create the region");
+    let queue: Queue<u32> = region.queue("q", capacity as u64).expect("create the queue");
+    assert_eq!(queue.capacity(), capacity);
+    let mut model = VecDeque::with_capacity(capacity);
+    let trace = std::env::var_os("SHMARENA_FUZZ_TRACE").is_some();
+    for (step, op) in ops.iter().enumerate() {
+        if trace {
+            eprintln!("{step}: {op:?} (model {model:?})");
+        }
+        match *op {
+            Op::TryPush(v) | Op::PushTimeout(v) => {
+                let result = match op {
+                    Op::TryPush(_) => queue.try_push(v),
+                    _ => queue.push_timeout(v, Duration::ZERO),
+                };
+                if model.len() == capacity {
+                    assert!(
+                        matches!(result, Err(Error::Full { capacity: c }) if c == capacity as u64),
+                        "step {step}: {op:?} on a full queue gave {result:?}"
+                    );
+                } else {
+                    assert!(result.is_ok(), "step {step}: {op:?} with {} of {capacity} gave {result:?}", model.len());
+                    model.push_back(v);
+                }
+            }
+            Op::TryPop | Op::PopTimeout => {
+                let got = match op {
+                    Op::TryPop => queue.try_pop(),
+                    _ => queue.pop_timeout(Duration::ZERO),
+                };
+                assert_eq!(got, model.pop_front(), "step {step}: {op:?}");
+            }
+            Op::Len => {}
+        }
+        assert_eq!(queue.len(), model.len(), "step {step}: len after {op:?}");
+        assert_eq!(queue.is_empty(), model.is_empty());
+    }
+    let findings = shmarena::check::check_region(&region);
+    let errors: Vec<_> = findings
+        .iter()
+        .filter(|f| f.severity == shmarena::engine::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "check_region: {errors:?}");
+    // Another handle sees the same queue; draining it yields the model in order.
+    let other: Queue<u32> = Queue::open(&region, "q").expect("reopen the queue");
+    assert_eq!(other.len(), model.len());
+    while let Some(expected) = model.pop_front() {
+        assert_eq!(other.try_pop(), Some(expected));
+    }
+    assert_eq!(other.try_pop(), None);
+    assert_eq!((queue.lost(), queue.skipped()), (0, 0));
+    drop((queue, other, region));
+    let _ = std::fs::remove_file(path);
+}
+
+fuzz_target!(
+    init: {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = std::fs::remove_file(region_path());
+            previous(info);
+        }));
+    },
+    |data: &[u8]| run(data)
+);
