@@ -12,7 +12,8 @@
 //!   `OwnerDied`);
 //! - queue: popped + left in the queue lies in `[pushed - lost - kills, pushed + kills]`;
 //! - list: acknowledged appends <= present elements + kills, indices <= appends + kills;
-//! - semaphore(2): never more than 2 holders at once;
+//! - semaphore(2): never more than 2 live holders at once (each holder sets its bit in a
+//!   shared mask and counts the other set bits whose owners are alive);
 //! - `shmarena::check::check_region` finds no error.
 //!
 //! "Longest stall seen" is sampled: at each signal the parent looks at every worker's
@@ -107,6 +108,7 @@ fn create_objects(region: &Region, workers: usize) -> Result<(), shmarena::Error
     region.queue::<u64>("queue", 256)?;
     region.bounded_semaphore("sem", 2)?;
     region.value::<u64>("inside", 0)?;
+    region.array_zeroed::<u32>("owners", workers)?;
     region.value::<u64>("peak", 0)?;
     region.event("stop")?;
     region.list::<u64>("results", LIST_CAPACITY)?;
@@ -135,7 +137,13 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     let pair = region.mutex::<[u64; 2]>("pair", [0, 0])?;
     let queue = region.queue::<u64>("queue", 256)?;
     let sem = region.bounded_semaphore("sem", 2)?;
+    // Who holds a semaphore permit: bit i for worker i. A worker killed while holding one
+    // leaves its bit set, so holders are counted only among live owners, and a new life of
+    // worker i clears bit i before it announces its owner id.
     let inside = region.open_value::<u64>("inside")?;
+    let owners = region.open_array::<u32>("owners")?;
+    inside.fetch_and(!(1 << i));
+    owners.set(i, region.participant_id().bits())?;
     let peak = region.open_value::<u64>("peak")?;
     let stop = region.event("stop")?;
     let results = region.list::<u64>("results", LIST_CAPACITY)?;
@@ -193,9 +201,19 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
             }
             _ => {
                 if sem.acquire_timeout(Duration::from_millis(5)) {
-                    let now = inside.fetch_add(1) + 1;
-                    peak.fetch_max(now);
-                    inside.fetch_sub(1);
+                    let others = inside.fetch_or(1 << i) & !(1 << i);
+                    let live_others = (0..owners.len())
+                        .filter(|&j| others & (1 << j) != 0)
+                        .filter(|&j| {
+                            owners
+                                .get(j)
+                                .ok()
+                                .and_then(shmarena::OwnerId::from_bits)
+                                .is_some_and(|o| region.is_alive(o))
+                        })
+                        .count() as u64;
+                    peak.fetch_max(1 + live_others);
+                    inside.fetch_and(!(1 << i));
                     sem.release()?;
                 }
             }
