@@ -202,17 +202,27 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
             _ => {
                 if sem.acquire_timeout(Duration::from_millis(5)) {
                     let others = inside.fetch_or(1 << i) & !(1 << i);
-                    let live_others = (0..owners.len())
-                        .filter(|&j| others & (1 << j) != 0)
-                        .filter(|&j| {
-                            owners
-                                .get(j)
-                                .ok()
-                                .and_then(shmarena::OwnerId::from_bits)
-                                .is_some_and(|o| region.is_alive(o))
-                        })
-                        .count() as u64;
-                    peak.fetch_max(1 + live_others);
+                    let live_others = |others: u64| {
+                        (0..owners.len())
+                            .filter(|&j| others & (1 << j) != 0)
+                            .filter(|&j| {
+                                owners
+                                    .get(j)
+                                    .ok()
+                                    .and_then(shmarena::OwnerId::from_bits)
+                                    .is_some_and(|o| region.is_alive(o))
+                            })
+                            .count() as u64
+                    };
+                    let mut holders = 1 + live_others(others);
+                    if holders > 2 {
+                        // `is_alive` answers "alive" for a dead owner while a new process
+                        // attaches to its participant slot; look again after that window.
+                        std::thread::sleep(Duration::from_millis(1));
+                        let still = inside.load() & others;
+                        holders = holders.min(1 + live_others(still));
+                    }
+                    peak.fetch_max(holders);
                     inside.fetch_and(!(1 << i));
                     sem.release()?;
                 }

@@ -147,15 +147,18 @@ impl<M: Memory> Participants<'_, M> {
             // Relaxed: we hold the slot's lock, so no other attacher writes this word.
             let generation =
                 OwnerId::next_generation(slot_generation(word.load(Ordering::Relaxed)));
+            // The new generation goes out first: until it does, `is_alive` of the slot's
+            // dead previous owner sees our lock and answers "alive" (harmless, it only
+            // delays recovery, but the window should be as short as possible).
+            // Release: nothing to publish yet beyond the word itself.
+            word.store(pack_slot(STATE_ACTIVE, generation, pid), Ordering::Release);
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64);
-            // Relaxed: informational fields, published by the Release store below.
+            // Relaxed: informational fields (read by `inspect` only).
             self.slot_word(slot, 8)?
                 .store(process_start_time(), Ordering::Relaxed);
             self.slot_word(slot, 16)?.store(now, Ordering::Relaxed);
-            // Release: readers that see the new generation also see the fields above.
-            word.store(pack_slot(STATE_ACTIVE, generation, pid), Ordering::Release);
             return Ok(OwnerId::new(slot, generation));
         }
         Err(Error::ParticipantsFull {
