@@ -48,6 +48,19 @@ const READY: u64 = 2;
 const HOLE: u64 = 3;
 const VERSION_MASK: u64 = (1 << 31) - 1;
 
+/// Byte offset of the first slot (after the claimed counter's cache line).
+const SLOTS: u64 = 64;
+
+/// Words of one slot for an element of `element_words` words: the state word, then the
+/// element once (one word) or twice (two copies).
+fn slot_words_for(element_words: u64) -> u64 {
+    1 + if element_words == 1 {
+        1
+    } else {
+        2 * element_words
+    }
+}
+
 /// Reads a wide element retries at most this often before reporting contention.
 const MAX_READ_RETRIES: u32 = 1 << 16;
 
@@ -230,12 +243,12 @@ mod handle {
     use crate::words::Words;
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU64, Ordering};
-    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    /// Words before the first slot.
     use std::marker::PhantomData;
     use std::ptr::NonNull;
 
     /// Words before the first slot (must match `check`'s 64 bytes).
-    const HEADER_WORDS: u64 = 8;
+    const HEADER_WORDS: u64 = super::SLOTS / 8;
 
     /// A named append-only list of `T`.
     ///
@@ -292,12 +305,7 @@ mod handle {
     }
 
     fn data_words<T>() -> u64 {
-        let words = element_words::<T>();
-        if words == 1 {
-            1
-        } else {
-            2 * words
-        }
+        super::slot_words_for(element_words::<T>()) - 1
     }
 
     impl<T: Pod> List<T> {
@@ -522,7 +530,7 @@ pub(crate) fn check(
     let place = format!("list {:?}", entry.name);
     let capacity = entry.descriptor.capacity;
     let words = crate::words::word_count_of(u64::from(entry.descriptor.elem_size));
-    let slot_words = 1 + if words == 1 { 1 } else { 2 * words };
+    let slot_words = slot_words_for(words);
     // Relaxed loads throughout: a snapshot of a list others keep using.
     let word = |offset: u64| {
         region
@@ -542,7 +550,7 @@ pub(crate) fn check(
         // Acquire: a push's claim (Release) comes after its move of the claimed counter.
         let state = region
             .memory()
-            .word(entry.offset + 64 + 8 * index * slot_words)?
+            .word(entry.offset + SLOTS + 8 * index * slot_words)?
             .load(Ordering::Acquire);
         if index >= claimed && state != 0 {
             // Pushes go on meanwhile: only an index beyond a fresh count is wrong.
