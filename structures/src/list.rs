@@ -49,10 +49,12 @@ const HOLE: u64 = 3;
 const VERSION_MASK: u64 = (1 << 31) - 1;
 
 /// Byte offset of the first slot (after the claimed counter's cache line).
+#[cfg(not(loom))]
 const SLOTS: u64 = 64;
 
 /// Words of one slot for an element of `element_words` words: the state word, then the
 /// element once (one word) or twice (two copies).
+#[cfg(not(loom))]
 fn slot_words_for(element_words: u64) -> u64 {
     1 + if element_words == 1 {
         1
