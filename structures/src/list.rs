@@ -245,11 +245,11 @@ mod handle {
     use crate::words::Words;
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU64, Ordering};
-    /// Words before the first slot.
+    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
     use std::marker::PhantomData;
     use std::ptr::NonNull;
 
-    /// Words before the first slot (must match `check`'s 64 bytes).
+    /// Words before the first slot.
     const HEADER_WORDS: u64 = super::SLOTS / 8;
 
     /// A named append-only list of `T`.
