@@ -175,6 +175,9 @@ pub enum Error {
         /// The bits found.
         bits: u64,
     },
+    /// This machine lacks something the structure needs (for example 128-bit atomics).
+    #[error("unsupported on this machine: {0}")]
+    Unsupported(&'static str),
 }
 
 /// `Result` with the engine's [`Error`].
@@ -189,7 +192,8 @@ impl Error {
         }
     }
 
-    pub(crate) fn corrupt(field: &'static str, detail: impl Into<String>) -> Self {
+    /// A [`Error::Corrupt`] for `field`.
+    pub fn corrupt(field: &'static str, detail: impl Into<String>) -> Self {
         Error::Corrupt {
             field,
             detail: detail.into(),

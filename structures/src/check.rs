@@ -36,6 +36,9 @@ fn check_object(region: &Region, entry: &EntryInfo, findings: &mut Vec<Finding>)
     match entry.descriptor.kind {
         ObjectKind::Queue => crate::queue::check(region, entry, findings)?,
         ObjectKind::List => crate::list::check(region, entry, findings)?,
+        ObjectKind::HashMap | ObjectKind::HashSet => {
+            crate::hash_map::check(region, entry, findings)?;
+        }
         ObjectKind::Mutex => {
             let lock = word(0)? as u32 & !(1 << 31);
             if let Some(owner) = OwnerId::from_bits(lock) {

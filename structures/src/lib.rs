@@ -29,6 +29,8 @@
 //! | `Semaphore(n)`, `BoundedSemaphore(n)` | `region.semaphore("name", n)?`, `region.bounded_semaphore("name", n)?` |
 //! | `Barrier(n)`                    | `region.barrier("name", n)?`                     |
 //! | `Queue(maxsize)`                | `region.queue::<T>("name", capacity)?`           |
+//! | `Manager().dict()`              | `region.hash_map::<K, V>("name", capacity)?`     |
+//! | `Manager().set()` (3.14)        | `region.hash_set::<K>("name", capacity)?`        |
 //! | `Manager().list()`              | `region.list::<T>("name", capacity)?`            |
 //! | `Manager().Namespace()`         | `region.namespace("name")?`                      |
 //!
@@ -45,6 +47,9 @@ pub mod barrier;
 pub mod check;
 pub mod condvar;
 pub mod event;
+#[cfg(not(loom))]
+mod fixed;
+pub mod hash_map;
 pub mod list;
 pub mod mutex;
 #[cfg(not(loom))]
@@ -69,6 +74,10 @@ pub use barrier::Barrier;
 pub use condvar::{Condvar, WaitTimeoutResult};
 #[cfg(not(loom))]
 pub use event::Event;
+#[cfg(not(loom))]
+pub use fixed::{FixedBytes, FixedStr};
+#[cfg(not(loom))]
+pub use hash_map::{HashMap, HashSet};
 #[cfg(not(loom))]
 pub use list::List;
 #[cfg(not(loom))]
@@ -188,6 +197,30 @@ pub trait RegionExt {
     /// # Errors
     /// See [`Queue::get_or_create`].
     fn queue<T: bytemuck::Pod>(&self, name: &str, capacity: u64) -> Result<Queue<T>>;
+    /// Opens or creates the [`HashMap`] `name` with `capacity` slots (rounded up to a
+    /// power of two).
+    ///
+    /// # Errors
+    /// See [`HashMap::get_or_create`].
+    fn hash_map<K: bytemuck::Pod, V: bytemuck::Pod>(
+        &self,
+        name: &str,
+        capacity: u64,
+    ) -> Result<HashMap<K, V>>;
+    /// Opens the existing [`HashMap`] `name`, whatever its capacity.
+    ///
+    /// # Errors
+    /// See [`HashMap::open`].
+    fn open_hash_map<K: bytemuck::Pod, V: bytemuck::Pod>(
+        &self,
+        name: &str,
+    ) -> Result<HashMap<K, V>>;
+    /// Opens or creates the [`HashSet`] `name` with `capacity` slots (rounded up to a
+    /// power of two).
+    ///
+    /// # Errors
+    /// See [`HashSet::get_or_create`].
+    fn hash_set<K: bytemuck::Pod>(&self, name: &str, capacity: u64) -> Result<HashSet<K>>;
     /// Opens or creates the [`Barrier`] `name` for `parties` processes.
     ///
     /// # Errors
@@ -250,5 +283,21 @@ impl RegionExt for Region {
     }
     fn barrier(&self, name: &str, parties: u32) -> Result<Barrier> {
         Barrier::get_or_create(self, name, parties)
+    }
+    fn hash_map<K: bytemuck::Pod, V: bytemuck::Pod>(
+        &self,
+        name: &str,
+        capacity: u64,
+    ) -> Result<HashMap<K, V>> {
+        HashMap::get_or_create(self, name, capacity)
+    }
+    fn open_hash_map<K: bytemuck::Pod, V: bytemuck::Pod>(
+        &self,
+        name: &str,
+    ) -> Result<HashMap<K, V>> {
+        HashMap::open(self, name)
+    }
+    fn hash_set<K: bytemuck::Pod>(&self, name: &str, capacity: u64) -> Result<HashSet<K>> {
+        HashSet::get_or_create(self, name, capacity)
     }
 }

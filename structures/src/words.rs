@@ -16,6 +16,8 @@ pub(crate) fn word_count<T>() -> usize {
 /// An element's words: on the stack when they fit, else on the heap.
 #[allow(clippy::large_enum_variant)] // the inline variant is the point: no allocation
 pub(crate) enum Words {
+    /// Up to four words: cheap to zero on hot paths (map keys and values).
+    Small([u64; 4], usize),
     Inline([u64; INLINE_WORDS], usize),
     Heap(Vec<u64>),
 }
@@ -24,7 +26,9 @@ impl Words {
     /// Zeroed words for one `T`.
     pub(crate) fn zeroed<T>() -> Self {
         let count = word_count::<T>();
-        if count <= INLINE_WORDS {
+        if count <= 4 {
+            Words::Small([0; 4], count)
+        } else if count <= INLINE_WORDS {
             Words::Inline([0; INLINE_WORDS], count)
         } else {
             Words::Heap(vec![0; count])
@@ -49,6 +53,7 @@ impl Deref for Words {
     type Target = [u64];
     fn deref(&self) -> &[u64] {
         match self {
+            Words::Small(words, count) => &words[..*count],
             Words::Inline(words, count) => &words[..*count],
             Words::Heap(words) => words,
         }
@@ -58,6 +63,7 @@ impl Deref for Words {
 impl DerefMut for Words {
     fn deref_mut(&mut self) -> &mut [u64] {
         match self {
+            Words::Small(words, count) => &mut words[..*count],
             Words::Inline(words, count) => &mut words[..*count],
             Words::Heap(words) => words,
         }

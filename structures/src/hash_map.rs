@@ -1,0 +1,1670 @@
+//! `HashMap<K, V>` and `HashSet<K>`: lock-free open addressing in shared memory (Python's
+//! `Manager().dict()` without the broker), where any process may be frozen or killed at
+//! any instruction.
+//!
+//! ```text
+//! body:
+//!   0      len counters: 16 shards, one per cache line (a shard per participant slot)
+//!   1024   slots: capacity x slot_words words, each slot 16-byte aligned:
+//!            word 0      state  | version: 37 | tag: 12 | bound: 12 | kind: 3 |
+//!            word 1      one-word values: the value; wider values: aux
+//!                        aux = | writer: 31 bits (top) | copy version: 32 bits |
+//!            key words   the key, zero-padded to whole words
+//!            [copies]    wider values only: two copies of the value
+//!          (u64 -> u64: 4 words = 32 bytes per slot)
+//! ```
+//!
+//! Words 0 and 1 form an [`AtomicPair`]: every change of a slot is one 128-bit
+//! compare-exchange of (state, value/aux), so a value can never be written into a slot that
+//! has meanwhile been removed and reused by another key (the version in the state word
+//! moved), and no slot is ever locked.
+//!
+//! # Slot states (`kind`)
+//! - `EMPTY`: never used. Probes stop here: a slot never becomes `EMPTY` again.
+//! - `BUSY`: claimed by an insert that is writing the key (and a wide value); word 1 holds
+//!   the inserter's owner id. A dead inserter's `BUSY` slot is freed by the first insert
+//!   that runs out of free slots near it (the only place that asks about liveness).
+//! - `INSERTING`: key and value written, uniqueness not yet settled. Anyone may settle it.
+//! - `MEMBER`: the key is in the map.
+//! - `DELETED`: removed, or an `INSERTING` copy that lost; free for reuse. Claiming bumps
+//!   the version, which invalidates every in-flight reader and writer of the old key.
+//!
+//! `bound` (in the state word of a *home* slot) is one more than the largest displacement
+//! of any key hashing there (Purcell and Harris's probe bound): lookups scan at most that
+//! many slots, so misses stay short whatever the load. It only grows.
+//!
+//! # Operations and linearization points
+//! - `get`: load the home pair, then scan up to `bound` slots (stopping at `EMPTY`) for a
+//!   `MEMBER` with the key's tag; read the key (and a wide value) and re-read the pair: same
+//!   version means the key and value belong together. Linearizes at the pair load. Never
+//!   waits, never writes.
+//! - `insert`: if the key is a `MEMBER`, replace its value with one compare-exchange (or, for
+//!   `try_insert`, report it). Otherwise claim the first free slot (`EMPTY`/`DELETED` ->
+//!   `BUSY`), write key and value, raise the home's bound, publish `INSERTING`, then
+//!   **settle** the key: scan its probe range; if a `MEMBER` exists, every `INSERTING` copy
+//!   loses; otherwise the earliest `INSERTING` copy in probe order is promoted to `MEMBER`
+//!   (by whoever gets there first: helpers finish a frozen inserter's work) and later copies
+//!   lose. An insert whose copy lost applies itself to the winner. Uniqueness follows from a
+//!   Dekker-style argument over the sequentially consistent state changes: of two copies,
+//!   the one promoted later was seen by its promoter, or its settle saw the other one, and
+//!   both cases stop the second promotion (module `tests` in verify/loom_map check it).
+//!   Linearizes at the promotion (new key) or at the replacing compare-exchange.
+//! - `remove`: one compare-exchange `MEMBER` -> `DELETED`; linearizes there.
+//! - `compare_exchange`, `fetch_update`, `fetch_add` on one-word values: compare-exchange
+//!   loops on the pair; no process ever waits for another.
+//! - Wider values (more than 8 bytes): two copies and a copy version in `aux`, as in
+//!   `List`. A writer takes the slot's writer field (waiting for a *live* writer of the
+//!   same key, taking over from a dead one), writes the spare copy and publishes the next
+//!   copy version. Readers never wait: they read the current copy and validate with the
+//!   pair. A removed slot keeps its writer field until that writer leaves, so it is not
+//!   reused under a live writer.
+//!
+//! # Deaths and freezes
+//! A process frozen or killed inside an operation holds at most one slot: a `BUSY` slot
+//! (freed once it is dead), an `INSERTING` copy (settled by the next operation on that key,
+//! or by an insert that runs out of room), or the writer field of a wide value (taken over
+//! once it is dead). `len` is kept in sharded counters updated right after the
+//! linearization point: a process killed between the two leaves `len` off by one until
+//! [`HashMap::recount`]; the contents are never affected.
+
+use shmarena_engine::sync::{fence, AtomicPair, AtomicU64, Backoff, Ordering};
+use shmarena_engine::{Error, Liveness, OwnerId, Result};
+
+const EMPTY: u64 = 0;
+const BUSY: u64 = 1;
+const INSERTING: u64 = 2;
+const MEMBER: u64 = 3;
+const DELETED: u64 = 4;
+
+const KIND_MASK: u64 = 7;
+const BOUND_SHIFT: u32 = 3;
+const BOUND_BITS: u32 = 12;
+const BOUND_MASK: u64 = ((1 << BOUND_BITS) - 1) << BOUND_SHIFT;
+const TAG_SHIFT: u32 = 15;
+const TAG_MASK: u64 = 0xfff << TAG_SHIFT;
+const VERSION_SHIFT: u32 = 27;
+
+/// The longest probe sequence: a key lives at most `MAX_PROBE - 1` slots past its home.
+pub const MAX_PROBE: u64 = (1 << BOUND_BITS) - 1;
+
+/// Number of len counter shards (one cache line each).
+pub const COUNTER_SHARDS: usize = 16;
+
+/// Bytes before the first slot.
+pub const SLOTS_OFFSET: u64 = COUNTER_SHARDS as u64 * 64;
+
+/// Retries of an operation whose slots keep changing under it before it reports
+/// [`Error::Contended`] (never reached without a corrupted or hostile table).
+const MAX_RETRIES: u32 = 1 << 16;
+
+fn kind(state: u64) -> u64 {
+    state & KIND_MASK
+}
+
+fn bound(state: u64) -> u64 {
+    (state & BOUND_MASK) >> BOUND_SHIFT
+}
+
+fn tag(state: u64) -> u64 {
+    (state & TAG_MASK) >> TAG_SHIFT
+}
+
+fn version(state: u64) -> u64 {
+    state >> VERSION_SHIFT
+}
+
+/// Everything but the bound: which key incarnation the slot holds, and in what state.
+fn identity(state: u64) -> u64 {
+    state & !BOUND_MASK
+}
+
+fn tag_of(hash: u64) -> u64 {
+    hash >> 52
+}
+
+/// A state of `kind` with `tag` and `version`, keeping the bound of `bound_from`.
+fn state(kind: u64, tag: u64, version: u64, bound_from: u64) -> u64 {
+    kind | (bound_from & BOUND_MASK) | (tag << TAG_SHIFT) | (version << VERSION_SHIFT)
+}
+
+fn with_kind(state: u64, kind: u64) -> u64 {
+    (state & !KIND_MASK) | kind
+}
+
+fn with_bound(state: u64, bound: u64) -> u64 {
+    (state & !BOUND_MASK) | (bound << BOUND_SHIFT)
+}
+
+fn aux(copy_version: u64, writer: Option<OwnerId>) -> u64 {
+    (copy_version & 0xffff_ffff) | u64::from(writer.map_or(0, OwnerId::bits)) << 32
+}
+
+fn aux_version(aux: u64) -> u64 {
+    aux & 0xffff_ffff
+}
+
+fn aux_writer(aux: u64) -> Option<OwnerId> {
+    OwnerId::from_bits((aux >> 32) as u32)
+}
+
+/// Where a reader of copy `before` may trust what it read, seeing `after` now: unchanged,
+/// or the next copy done (it wrote the other copy), or a writer at work on the other copy.
+fn copy_still_valid(before: u64, after: u64) -> bool {
+    after == before
+        || (aux_version(after) == (aux_version(before) + 1) & 0xffff_ffff
+            && aux_writer(after).is_none())
+        || (aux_version(after) == aux_version(before) && aux_writer(after).is_some())
+}
+
+/// The memory a map lives in: what the region (or a loom model) provides.
+pub trait Slots {
+    /// Number of slots, a power of two.
+    fn capacity(&self) -> u64;
+    /// The (state, value-or-aux) pair of `slot` (< capacity).
+    fn pair(&self, slot: u64) -> &AtomicPair;
+    /// The key words of `slot`, followed by the two value copies of a wide value.
+    fn data(&self, slot: u64) -> &[AtomicU64];
+    /// Len counter shard `shard` (< [`COUNTER_SHARDS`]).
+    fn counter(&self, shard: usize) -> &AtomicU64;
+}
+
+impl<T: Slots + ?Sized> Slots for &T {
+    fn capacity(&self) -> u64 {
+        (**self).capacity()
+    }
+    fn pair(&self, slot: u64) -> &AtomicPair {
+        (**self).pair(slot)
+    }
+    fn data(&self, slot: u64) -> &[AtomicU64] {
+        (**self).data(slot)
+    }
+    fn counter(&self, shard: usize) -> &AtomicU64 {
+        (**self).counter(shard)
+    }
+}
+
+/// What a key is compared with, or copied into, when a slot is read.
+enum KeyAccess<'k> {
+    Compare(&'k [u64]),
+    Copy(&'k mut [u64]),
+}
+
+/// What a validated read of one slot found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Read {
+    /// The slot held the key (and the value read belongs to it).
+    Match,
+    /// The slot held another key.
+    Mismatch,
+    /// The slot changed during the read: look again.
+    Changed,
+}
+
+/// Outcome of an update of one key's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Updated {
+    /// The key is not in the map.
+    Absent,
+    /// The closure declined; the current value was copied out.
+    Declined,
+    /// The value was replaced; the old one was copied out.
+    Done,
+}
+
+/// A slot claimed for an insert.
+#[derive(Clone, Copy, Debug)]
+struct Claim {
+    slot: u64,
+    /// Slots past the key's home.
+    displacement: u64,
+    /// The `BUSY` state written.
+    busy: u64,
+    /// Word 1 written with it: the inserter's owner id.
+    owner_word: u64,
+}
+
+/// Result of trying to change a slot that may have been removed under the caller.
+enum SlotChange {
+    Done,
+    Declined,
+    Gone,
+}
+
+/// The map algorithm over some [`Slots`]: what ships and what loom checks.
+#[derive(Clone, Copy, Debug)]
+pub struct RawMap<S> {
+    slots: S,
+    mask: u64,
+    max_probe: u64,
+    key_words: usize,
+    /// Words of one value copy; 1 means the value lives in the pair (no copies).
+    value_words: usize,
+    seed: u64,
+}
+
+impl<S: Slots> RawMap<S> {
+    /// A map over `slots` for keys and values of these many words, hashing with `seed`.
+    ///
+    /// # Panics
+    /// If the capacity is not a power of two (callers validate it first).
+    pub fn new(slots: S, key_words: usize, value_words: usize, seed: u64) -> Self {
+        let capacity = slots.capacity();
+        assert!(
+            capacity.is_power_of_two(),
+            "capacity must be a power of two"
+        );
+        Self {
+            mask: capacity - 1,
+            max_probe: capacity.min(MAX_PROBE),
+            slots,
+            key_words,
+            value_words,
+            seed,
+        }
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u64 {
+        self.mask + 1
+    }
+
+    /// The hash of a key (its words as bytes), the same in every process.
+    pub fn hash(&self, key: &[u64]) -> u64 {
+        xxhash_rust::xxh3::xxh3_64_with_seed(bytemuck::cast_slice(key), self.seed)
+    }
+
+    fn wide(&self) -> bool {
+        self.value_words > 1
+    }
+
+    fn pair(&self, slot: u64) -> &AtomicPair {
+        self.slots.pair(slot & self.mask)
+    }
+
+    fn copy(&self, slot: u64, copy_version: u64) -> &[AtomicU64] {
+        let start = self.key_words + (copy_version as usize & 1) * self.value_words;
+        &self.slots.data(slot & self.mask)[start..start + self.value_words]
+    }
+
+    fn count(&self, me: OwnerId, delta: i64) {
+        // Relaxed: a statistic; readers sum the shards without ordering.
+        self.slots
+            .counter(me.slot() as usize % COUNTER_SHARDS)
+            .fetch_add(delta as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the counters say the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entries in the map, from the counters (see the module docs on deaths).
+    pub fn len(&self) -> u64 {
+        let sum = (0..COUNTER_SHARDS).fold(0i64, |sum, shard| {
+            // Relaxed: a snapshot.
+            sum.wrapping_add(self.slots.counter(shard).load(Ordering::Relaxed) as i64)
+        });
+        (sum.max(0) as u64).min(self.capacity())
+    }
+
+    /// Reads slot `slot`, seen as `seen`: compares or copies the key and copies the value
+    /// (one-word values come from `seen` itself). True when everything read belongs to the
+    /// incarnation `seen` shows.
+    fn read_slot(
+        &self,
+        slot: u64,
+        seen: [u64; 2],
+        key: KeyAccess<'_>,
+        value: Option<&mut [u64]>,
+    ) -> Read {
+        let data = self.slots.data(slot & self.mask);
+        let mut matches = true;
+        match key {
+            KeyAccess::Compare(key) => {
+                for (cell, word) in data[..self.key_words].iter().zip(key) {
+                    // Relaxed: validated by the pair re-read below.
+                    matches &= cell.load(Ordering::Relaxed) == *word;
+                }
+            }
+            KeyAccess::Copy(out) => {
+                for (cell, word) in data[..self.key_words].iter().zip(out) {
+                    // Relaxed: validated by the pair re-read below.
+                    *word = cell.load(Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some(out) = value {
+            if self.wide() {
+                for (cell, word) in self.copy(slot, aux_version(seen[1])).iter().zip(out) {
+                    // Relaxed: validated by the pair re-read below.
+                    *word = cell.load(Ordering::Relaxed);
+                }
+            } else {
+                out[0] = seen[1];
+            }
+        }
+        // Acquire fence: the loads above happen before the re-read, so a claim (whose
+        // Release fence precedes the new key's stores) or a copy overwrite shows in it.
+        fence(Ordering::Acquire);
+        // Relaxed: ordered by the fence.
+        let now = self.pair(slot).load(Ordering::Relaxed);
+        if identity(now[0]) != identity(seen[0])
+            || (self.wide() && !copy_still_valid(seen[1], now[1]))
+        {
+            Read::Changed
+        } else if matches {
+            Read::Match
+        } else {
+            Read::Mismatch
+        }
+    }
+
+    /// Examines `slot` for `key` in the given kinds, re-reading it while it changes under
+    /// the read: the pair seen when it held the key, if it did.
+    fn examine(
+        &self,
+        slot: u64,
+        mut seen: [u64; 2],
+        key: &[u64],
+        wanted_tag: u64,
+        kinds: &[u64],
+        mut value: Option<&mut [u64]>,
+    ) -> Result<Option<[u64; 2]>> {
+        for _ in 0..MAX_RETRIES {
+            if !kinds.contains(&kind(seen[0])) || tag(seen[0]) != wanted_tag {
+                return Ok(None);
+            }
+            match self.read_slot(slot, seen, KeyAccess::Compare(key), value.as_deref_mut()) {
+                Read::Match => return Ok(Some(seen)),
+                Read::Mismatch => return Ok(None),
+                // SeqCst: what settle needs; as cheap as Acquire on x86-64.
+                Read::Changed => seen = self.pair(slot).load(Ordering::SeqCst),
+            }
+        }
+        Err(Error::Contended("hash map read"))
+    }
+
+    /// The `MEMBER` slot holding `key`, with its pair as read, copying out the value when
+    /// `value` is given.
+    fn find(
+        &self,
+        hash: u64,
+        key: &[u64],
+        mut value: Option<&mut [u64]>,
+    ) -> Result<Option<(u64, [u64; 2])>> {
+        let home = hash & self.mask;
+        let wanted = tag_of(hash);
+        // Acquire: pairs with the Release of the compare-exchange that published it.
+        let home_pair = self.pair(home).load(Ordering::Acquire);
+        let limit = bound(home_pair[0]).min(self.max_probe);
+        for displacement in 0..limit {
+            let slot = (home + displacement) & self.mask;
+            let seen = if displacement == 0 {
+                home_pair
+            } else {
+                // Acquire: as above.
+                self.pair(slot).load(Ordering::Acquire)
+            };
+            if kind(seen[0]) == EMPTY {
+                break;
+            }
+            let found = self.examine(slot, seen, key, wanted, &[MEMBER], value.as_deref_mut())?;
+            if let Some(seen) = found {
+                return Ok(Some((slot, seen)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Copies the value of `key` into `out`; whether the key is present. Never waits.
+    ///
+    /// # Errors
+    /// [`Error::Contended`] only if wide values keep being rewritten during the read.
+    pub fn get(&self, key: &[u64], out: &mut [u64]) -> Result<bool> {
+        Ok(self.find(self.hash(key), key, Some(out))?.is_some())
+    }
+
+    /// Whether `key` is present. Never waits.
+    ///
+    /// # Errors
+    /// As [`Self::get`].
+    pub fn contains(&self, key: &[u64]) -> Result<bool> {
+        Ok(self.find(self.hash(key), key, None)?.is_some())
+    }
+
+    /// Changes the kind of `slot` from what `seen` shows to `to` with word 1 `word`,
+    /// following bound changes (which do not change the slot's content).
+    fn transition(
+        &self,
+        slot: u64,
+        mut seen: [u64; 2],
+        to: u64,
+        word: u64,
+    ) -> Result<[u64; 2], [u64; 2]> {
+        loop {
+            let new = [with_kind(seen[0], to), word];
+            // SeqCst: state changes take part in the uniqueness argument (see module docs).
+            match self
+                .pair(slot)
+                .compare_exchange(seen, new, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return Ok(new),
+                Err(now) if identity(now[0]) == identity(seen[0]) && now[1] == seen[1] => {
+                    seen = now; // only the bound moved; it only grows, so this ends
+                }
+                Err(now) => return Err(now),
+            }
+        }
+    }
+
+    /// Raises the bound of `home` to at least `needed`.
+    fn raise_bound(&self, home: u64, needed: u64) {
+        // SeqCst: settle re-reads the bound to catch copies beyond what it scanned.
+        let mut seen = self.pair(home).load(Ordering::SeqCst);
+        while bound(seen[0]) < needed {
+            let new = [with_bound(seen[0], needed), seen[1]];
+            match self
+                .pair(home)
+                .compare_exchange(seen, new, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return,
+                Err(now) => seen = now,
+            }
+        }
+    }
+
+    /// Whether a slot seen as `seen` may be claimed.
+    fn is_free(&self, seen: [u64; 2], liveness: &impl Liveness) -> bool {
+        match kind(seen[0]) {
+            EMPTY => true,
+            // A removed wide value may still have its writer copying into a spare copy.
+            DELETED => !self.wide() || aux_writer(seen[1]).is_none_or(|w| !liveness.is_alive(w)),
+            _ => false,
+        }
+    }
+
+    /// Claims the first free slot in the probe range of `hash`: its index, displacement
+    /// and state.
+    fn claim(&self, hash: u64, liveness: &impl Liveness) -> Result<Option<Claim>> {
+        let home = hash & self.mask;
+        let me = liveness.me();
+        for pass in 0..2 {
+            for displacement in 0..self.max_probe {
+                let slot = (home + displacement) & self.mask;
+                // Acquire: see the state of a slot before judging it free.
+                let mut seen = self.pair(slot).load(Ordering::Acquire);
+                for _ in 0..MAX_RETRIES {
+                    if !self.is_free(seen, liveness) {
+                        break;
+                    }
+                    let busy = state(BUSY, 0, version(seen[0]) + 1, seen[0]);
+                    // SeqCst: a claim is a state change (module docs); Acquire on failure
+                    // to judge the slot again.
+                    match self.pair(slot).compare_exchange(
+                        seen,
+                        [busy, u64::from(me.bits())],
+                        Ordering::SeqCst,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => {
+                            // Release fence: readers that see our key words see the new
+                            // version first (their validation rejects them).
+                            fence(Ordering::Release);
+                            return Ok(Some(Claim {
+                                slot,
+                                displacement,
+                                busy,
+                                owner_word: u64::from(me.bits()),
+                            }));
+                        }
+                        Err(now) => seen = now,
+                    }
+                }
+            }
+            if pass == 0 && !self.recover(home, liveness)? {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Frees what dead inserters hold and settles abandoned copies in the probe range of
+    /// `home`; whether anything was freed.
+    fn recover(&self, home: u64, liveness: &impl Liveness) -> Result<bool> {
+        let mut freed = false;
+        let mut key = vec![0u64; self.key_words];
+        for displacement in 0..self.max_probe {
+            let slot = (home + displacement) & self.mask;
+            // Acquire: to read an abandoned copy's key below.
+            let seen = self.pair(slot).load(Ordering::Acquire);
+            match kind(seen[0]) {
+                BUSY => {
+                    let owner = OwnerId::from_bits(seen[1] as u32);
+                    if owner.is_none_or(|owner| !liveness.is_alive(owner))
+                        && self.transition(slot, seen, DELETED, 0).is_ok()
+                    {
+                        freed = true;
+                    }
+                }
+                INSERTING
+                    if self.read_slot(slot, seen, KeyAccess::Copy(&mut key), None)
+                        == Read::Match =>
+                {
+                    self.settle(self.hash(&key), &key, liveness)?;
+                    // Relaxed: only whether the copy lost matters here.
+                    freed |= kind(self.pair(slot).load(Ordering::Relaxed)[0]) == DELETED;
+                }
+                _ => {}
+            }
+        }
+        Ok(freed)
+    }
+
+    /// Writes key and value into a claimed slot and publishes it as `INSERTING`; returns
+    /// the pair published.
+    fn publish(&self, claim: Claim, hash: u64, key: &[u64], value: &[u64]) -> Result<[u64; 2]> {
+        let Claim {
+            slot,
+            displacement,
+            busy,
+            owner_word,
+        } = claim;
+        let data = self.slots.data(slot);
+        for (cell, word) in data[..self.key_words].iter().zip(key) {
+            // Relaxed: published by the compare-exchange to INSERTING.
+            cell.store(*word, Ordering::Relaxed);
+        }
+        if self.wide() {
+            for (cell, word) in self.copy(slot, 0).iter().zip(value) {
+                // Relaxed: as above.
+                cell.store(*word, Ordering::Relaxed);
+            }
+        }
+        fail::fail_point!("hash_map::insert_before_publish");
+        // Before the copy can be seen as INSERTING, settles must scan far enough to see it.
+        self.raise_bound(hash & self.mask, displacement + 1);
+        let word = if self.wide() { aux(0, None) } else { value[0] };
+        // Relaxed: compared by the compare-exchange.
+        let mut seen = self.pair(slot).load(Ordering::Relaxed);
+        for _ in 0..MAX_RETRIES {
+            if identity(seen[0]) != identity(busy) || seen[1] != owner_word {
+                break;
+            }
+            let inserting = [state(INSERTING, tag_of(hash), version(busy), seen[0]), word];
+            // SeqCst: releases the key and value, and is a state change of the uniqueness
+            // argument. Only the bound can move under a live inserter (raising our own
+            // home's bound did): then try again with it.
+            match self.pair(slot).compare_exchange(
+                seen,
+                inserting,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(inserting),
+                Err(now) => seen = now,
+            }
+        }
+        Err(Error::corrupt(
+            "hash map slot",
+            format!("claimed slot {slot} changed under its inserter"),
+        ))
+    }
+
+    /// Settles `key`: returns its `MEMBER` slot, promoting the earliest `INSERTING` copy if
+    /// there is none and turning every other copy into `DELETED`. `None` when the key has
+    /// neither (every copy lost, or was removed).
+    fn settle(
+        &self,
+        hash: u64,
+        key: &[u64],
+        liveness: &impl Liveness,
+    ) -> Result<Option<(u64, [u64; 2])>> {
+        let home = hash & self.mask;
+        let wanted = tag_of(hash);
+        'scan: for _ in 0..MAX_RETRIES {
+            // SeqCst: the loads of the uniqueness argument.
+            let home_pair = self.pair(home).load(Ordering::SeqCst);
+            let limit = bound(home_pair[0]).min(self.max_probe);
+            let mut member = None;
+            let mut earliest = None;
+            for displacement in 0..limit {
+                let slot = (home + displacement) & self.mask;
+                let seen = if displacement == 0 {
+                    home_pair
+                } else {
+                    // SeqCst: as above.
+                    self.pair(slot).load(Ordering::SeqCst)
+                };
+                if kind(seen[0]) == EMPTY {
+                    break;
+                }
+                let Some(seen) =
+                    self.examine(slot, seen, key, wanted, &[MEMBER, INSERTING], None)?
+                else {
+                    continue;
+                };
+                let k = kind(seen[0]);
+                if k == MEMBER {
+                    member.get_or_insert((slot, seen));
+                } else if member.is_some() || earliest.is_some() {
+                    // A later copy, or one beside a member: it can never win.
+                    if self.transition(slot, seen, DELETED, seen[1]).is_err() {
+                        continue 'scan;
+                    }
+                } else {
+                    earliest = Some((slot, seen));
+                }
+            }
+            // A bound raised during the scan may hide a copy beyond what we scanned.
+            // SeqCst: as above.
+            if bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe) > limit {
+                continue;
+            }
+            match (member, earliest) {
+                (Some(member), earliest) => {
+                    if let Some((slot, seen)) = earliest {
+                        if self.transition(slot, seen, DELETED, seen[1]).is_err() {
+                            continue;
+                        }
+                    }
+                    return Ok(Some(member));
+                }
+                (None, Some((slot, seen))) => {
+                    if let Ok(now) = self.transition(slot, seen, MEMBER, seen[1]) {
+                        fail::fail_point!("hash_map::promote_before_count");
+                        self.count(liveness.me(), 1);
+                        return Ok(Some((slot, now)));
+                    }
+                }
+                (None, None) => return Ok(None),
+            }
+        }
+        Err(Error::Contended("hash map settle"))
+    }
+
+    /// Inserts `key` with `value`. With `replace`, an existing value is replaced; without,
+    /// it is left alone. Either way the value found is copied into `old`; returns whether
+    /// there was one.
+    ///
+    /// # Errors
+    /// [`Error::Full`] when no slot is free within [`MAX_PROBE`] slots of the key's home
+    /// (the whole table below 4096 slots); [`Error::Contended`] on a hostile table.
+    pub fn insert(
+        &self,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
+        let hash = self.hash(key);
+        for _ in 0..MAX_RETRIES {
+            if let Some((slot, seen)) = self.find(hash, key, None)? {
+                if self.apply_insert(slot, seen, value, replace, old, liveness)? {
+                    return Ok(true);
+                }
+                continue; // removed under us: start over
+            }
+            let Some(claim) = self.claim(hash, liveness)? else {
+                return Err(Error::Full {
+                    capacity: self.capacity(),
+                });
+            };
+            fail::fail_point!("hash_map::insert_after_claim");
+            let slot = claim.slot;
+            let mine = self.publish(claim, hash, key, value)?;
+            fail::fail_point!("hash_map::insert_before_settle");
+            match self.settle(hash, key, liveness)? {
+                Some((winner, _)) if winner == slot => return Ok(false),
+                winner => {
+                    // Our copy lost (or was removed by a racing settle): make sure it is gone.
+                    let _ = self.transition(slot, mine, DELETED, mine[1]);
+                    if let Some((winner, seen)) = winner {
+                        if self.apply_insert(winner, seen, value, replace, old, liveness)? {
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+        }
+        Err(Error::Contended("hash map insert"))
+    }
+
+    /// Applies an insert to the existing member `slot`; false if it was removed first.
+    fn apply_insert(
+        &self,
+        slot: u64,
+        seen: [u64; 2],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
+        if !replace {
+            if self.wide() {
+                // `old` must hold the value of this very member.
+                return Ok(
+                    self.read_slot(slot, seen, KeyAccess::Copy(&mut []), Some(old)) == Read::Match,
+                );
+            }
+            old[0] = seen[1];
+            return Ok(true);
+        }
+        let change = self.change(slot, seen, liveness, &mut |current, new| {
+            old.copy_from_slice(current);
+            new.copy_from_slice(value);
+            true
+        })?;
+        Ok(matches!(change, SlotChange::Done))
+    }
+
+    /// Runs `f(current, new)` on the value of member `slot` (seen as `seen`) until its
+    /// result is stored or `f` declines.
+    fn change(
+        &self,
+        slot: u64,
+        seen: [u64; 2],
+        liveness: &impl Liveness,
+        f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Result<SlotChange> {
+        if self.wide() {
+            return self.change_wide(slot, seen, liveness, f);
+        }
+        let mut seen = seen;
+        let mut new = [0u64];
+        for _ in 0..MAX_RETRIES {
+            if !f(&[seen[1]], &mut new) {
+                return Ok(SlotChange::Declined);
+            }
+            // SeqCst: the update's linearization point; also orders it with state changes.
+            match self.pair(slot).compare_exchange(
+                seen,
+                [seen[0], new[0]],
+                Ordering::SeqCst,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(SlotChange::Done),
+                Err(now) if identity(now[0]) == identity(seen[0]) => seen = now,
+                Err(_) => return Ok(SlotChange::Gone),
+            }
+        }
+        Err(Error::Contended("hash map update"))
+    }
+
+    fn change_wide(
+        &self,
+        slot: u64,
+        first: [u64; 2],
+        liveness: &impl Liveness,
+        f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Result<SlotChange> {
+        let me = liveness.me();
+        let backoff = Backoff::new();
+        let mut current = vec![0u64; self.value_words];
+        let mut new = vec![0u64; self.value_words];
+        let (seen, mine) = loop {
+            // Acquire: see the last writer's copy before we overwrite the other one.
+            let seen = self.pair(slot).load(Ordering::Acquire);
+            if identity(seen[0]) != identity(first[0]) {
+                return Ok(SlotChange::Gone);
+            }
+            if let Some(writer) = aux_writer(seen[1]) {
+                // Writers of one key wait for a live writer; a dead one's claim is taken.
+                if writer == me || !backoff.is_completed() || liveness.is_alive(writer) {
+                    backoff.snooze();
+                    #[cfg(not(loom))]
+                    if backoff.is_completed() {
+                        std::thread::yield_now();
+                    }
+                    continue;
+                }
+            }
+            let mine = [seen[0], aux(aux_version(seen[1]), Some(me))];
+            // SeqCst: takes the writer field; Acquire on failure to look again.
+            if self
+                .pair(slot)
+                .compare_exchange(seen, mine, Ordering::SeqCst, Ordering::Acquire)
+                .is_ok()
+            {
+                break (seen, mine);
+            }
+        };
+        // Release fence: readers that see our copy words also see our writer field.
+        fence(Ordering::Release);
+        let copy_version = aux_version(seen[1]);
+        for (word, cell) in current.iter_mut().zip(self.copy(slot, copy_version)) {
+            // Relaxed: this copy is stable while we hold the writer field.
+            *word = cell.load(Ordering::Relaxed);
+        }
+        let write = f(&current, &mut new);
+        if write {
+            for (cell, word) in self.copy(slot, copy_version + 1).iter().zip(&new) {
+                // Relaxed: published by the compare-exchange below.
+                cell.store(*word, Ordering::Relaxed);
+            }
+            fail::fail_point!("hash_map::update_before_publish");
+        }
+        let done = aux(
+            if write {
+                copy_version + 1
+            } else {
+                copy_version
+            },
+            None,
+        );
+        let mut now = mine;
+        for _ in 0..MAX_RETRIES {
+            if identity(now[0]) != identity(mine[0]) {
+                // Removed while we wrote: leave the removed slot's writer field free.
+                if now[1] == mine[1] && version(now[0]) == version(mine[0]) {
+                    let _ = self.pair(slot).compare_exchange(
+                        now,
+                        [now[0], aux(copy_version, None)],
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    );
+                }
+                return Ok(SlotChange::Gone);
+            }
+            // SeqCst: publishes the new copy (the update's linearization point).
+            match self.pair(slot).compare_exchange(
+                now,
+                [now[0], done],
+                Ordering::SeqCst,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    return Ok(if write {
+                        SlotChange::Done
+                    } else {
+                        SlotChange::Declined
+                    })
+                }
+                Err(actual) => now = actual,
+            }
+        }
+        Err(Error::Contended("hash map update"))
+    }
+
+    /// Runs `f(current, new)` on the value of `key` until its result is stored (`Done`) or
+    /// it declines (`Declined`); the value seen last is copied into `old`.
+    ///
+    /// # Errors
+    /// [`Error::Contended`] on a hostile table.
+    pub fn update(
+        &self,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+        f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Result<Updated> {
+        let hash = self.hash(key);
+        for _ in 0..MAX_RETRIES {
+            let Some((slot, seen)) = self.find(hash, key, None)? else {
+                return Ok(Updated::Absent);
+            };
+            let mut wrap = |current: &[u64], new: &mut [u64]| {
+                old.copy_from_slice(current);
+                f(current, new)
+            };
+            match self.change(slot, seen, liveness, &mut wrap)? {
+                SlotChange::Done => return Ok(Updated::Done),
+                SlotChange::Declined => return Ok(Updated::Declined),
+                SlotChange::Gone => {}
+            }
+        }
+        Err(Error::Contended("hash map update"))
+    }
+
+    /// Removes `key`, copying its value into `old`; whether it was present.
+    ///
+    /// # Errors
+    /// [`Error::Contended`] on a hostile table.
+    pub fn remove(&self, key: &[u64], old: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
+        let hash = self.hash(key);
+        for _ in 0..MAX_RETRIES {
+            let Some((slot, seen)) = self.find(hash, key, Some(&mut *old))? else {
+                return Ok(false);
+            };
+            // The value copied belongs to `seen`; the compare-exchange succeeds only if
+            // nothing changed since (a wide copy is only rewritten after aux moves).
+            if self.transition(slot, seen, DELETED, seen[1]).is_ok() {
+                fail::fail_point!("hash_map::remove_before_count");
+                self.count(liveness.me(), -1);
+                return Ok(true);
+            }
+        }
+        Err(Error::Contended("hash map remove"))
+    }
+
+    /// Reads slot `slot` if it holds a member: its key and value. Weakly consistent.
+    ///
+    /// # Errors
+    /// [`Error::Contended`] on a hostile table.
+    pub fn read_member(&self, slot: u64, key: &mut [u64], value: &mut [u64]) -> Result<bool> {
+        for _ in 0..MAX_RETRIES {
+            // Acquire: pairs with the publication of the member.
+            let seen = self.pair(slot).load(Ordering::Acquire);
+            if kind(seen[0]) != MEMBER {
+                return Ok(false);
+            }
+            if self.read_slot(slot, seen, KeyAccess::Copy(key), Some(value)) == Read::Match {
+                return Ok(true);
+            }
+        }
+        Err(Error::Contended("hash map read"))
+    }
+
+    /// Removes every member, one by one (not atomic as a whole).
+    pub fn clear(&self, liveness: &impl Liveness) {
+        for slot in 0..self.capacity() {
+            // Acquire: as in read_member.
+            let seen = self.pair(slot).load(Ordering::Acquire);
+            if kind(seen[0]) == MEMBER && self.transition(slot, seen, DELETED, seen[1]).is_ok() {
+                self.count(liveness.me(), -1);
+            }
+        }
+    }
+
+    /// Recounts the members and resets the len counters to that count. Only exact while
+    /// no other process changes the map.
+    pub fn recount(&self) -> u64 {
+        let members = (0..self.capacity())
+            // Relaxed: a census; the caller keeps the map quiet.
+            .filter(|&slot| kind(self.pair(slot).load(Ordering::Relaxed)[0]) == MEMBER)
+            .count() as u64;
+        for shard in 0..COUNTER_SHARDS {
+            // Relaxed: as above.
+            self.slots
+                .counter(shard)
+                .store(if shard == 0 { members } else { 0 }, Ordering::Relaxed);
+        }
+        members
+    }
+
+    /// Census of slot kinds for checks: (members, inserting, busy, deleted, invalid).
+    pub fn census(&self) -> [u64; 5] {
+        let mut counts = [0; 5];
+        for slot in 0..self.capacity() {
+            // Relaxed: a snapshot.
+            let k = kind(self.pair(slot).load(Ordering::Relaxed)[0]);
+            let index = match k {
+                MEMBER => 0,
+                INSERTING => 1,
+                BUSY => 2,
+                DELETED => 3,
+                EMPTY => continue,
+                _ => 4,
+            };
+            counts[index] += 1;
+        }
+        counts
+    }
+
+    /// Busy slots whose inserter is dead (freed when an insert needs room).
+    pub fn dead_busy(&self, liveness: &impl Liveness) -> u64 {
+        (0..self.capacity())
+            .filter(|&slot| {
+                // Relaxed: a snapshot.
+                let seen = self.pair(slot).load(Ordering::Relaxed);
+                kind(seen[0]) == BUSY
+                    && OwnerId::from_bits(seen[1] as u32).is_none_or(|o| !liveness.is_alive(o))
+            })
+            .count() as u64
+    }
+}
+
+#[cfg(not(loom))]
+pub use handle::{HashMap, HashSet};
+
+#[cfg(not(loom))]
+mod handle {
+    use super::{RawMap, Slots, Updated, COUNTER_SHARDS, SLOTS_OFFSET};
+    use crate::words::{word_count, Words};
+    use bytemuck::Pod;
+    use shmarena_engine::sync::{AtomicPair, AtomicU64};
+    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use std::marker::PhantomData;
+    use std::ptr::NonNull;
+
+    /// Largest key, in bytes.
+    pub const MAX_KEY_SIZE: usize = 4096;
+    /// Largest value, in bytes.
+    pub const MAX_VALUE_SIZE: usize = 65535;
+
+    /// Words of one slot: the pair, the key, and two copies of a wide value; even, so
+    /// every pair is 16-byte aligned.
+    pub(crate) fn slot_words(key_size: u64, value_size: u64) -> u64 {
+        let key = crate::words::word_count_of(key_size);
+        let value = crate::words::word_count_of(value_size);
+        let words = 2 + key + if value > 1 { 2 * value } else { 0 };
+        words.next_multiple_of(2)
+    }
+
+    /// A map's slots in the mapping.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct MappedSlots {
+        base: NonNull<AtomicU64>,
+        capacity: u64,
+        slot_words: u64,
+    }
+
+    impl MappedSlots {
+        /// The slots of a map object, after checking that they lie in its body.
+        pub(crate) fn new(object: &Object, key_size: u64, value_size: u64) -> Result<Self> {
+            let capacity = object.info().descriptor.capacity;
+            if !capacity.is_power_of_two() {
+                return Err(Error::corrupt(
+                    "hash map capacity",
+                    format!("{capacity} is not a power of two"),
+                ));
+            }
+            let slot_words = slot_words(key_size, value_size);
+            let words = capacity
+                .checked_mul(slot_words)
+                .and_then(|words| words.checked_add(SLOTS_OFFSET / 8))
+                .ok_or_else(|| Error::corrupt("hash map capacity", capacity.to_string()))?;
+            let base = object.atomics::<std::sync::atomic::AtomicU64>(0, words)?;
+            if base.as_ptr() as usize % 16 != 0 {
+                return Err(Error::corrupt(
+                    "hash map body",
+                    "not 16-byte aligned".to_owned(),
+                ));
+            }
+            Ok(Self {
+                base,
+                capacity,
+                slot_words,
+            })
+        }
+    }
+
+    impl Slots for MappedSlots {
+        fn capacity(&self) -> u64 {
+            self.capacity
+        }
+
+        #[inline]
+        fn pair(&self, slot: u64) -> &AtomicPair {
+            debug_assert!(slot < self.capacity);
+            let word = SLOTS_OFFSET / 8 + slot * self.slot_words;
+            // SAFETY: slot < capacity, so the pair lies in the checked body; 16-aligned
+            // (aligned body, even slot words, SLOTS_OFFSET a multiple of 16); the
+            // mapping outlives `self`'s users (they hold the object); pairs are only
+            // accessed atomically.
+            unsafe { AtomicPair::from_ptr(self.base.as_ptr().add(word as usize).cast::<u64>()) }
+        }
+
+        #[inline]
+        fn data(&self, slot: u64) -> &[AtomicU64] {
+            debug_assert!(slot < self.capacity);
+            let word = SLOTS_OFFSET / 8 + slot * self.slot_words + 2;
+            // SAFETY: the words after the pair up to the slot's end lie in the checked
+            // body; atomics only.
+            unsafe {
+                std::slice::from_raw_parts(
+                    self.base.as_ptr().add(word as usize),
+                    (self.slot_words - 2) as usize,
+                )
+            }
+        }
+
+        #[inline]
+        fn counter(&self, shard: usize) -> &AtomicU64 {
+            debug_assert!(shard < COUNTER_SHARDS);
+            // SAFETY: shard lines lie before the slots, in the checked body.
+            unsafe { &*self.base.as_ptr().add(shard * 8) }
+        }
+    }
+
+    // SAFETY: the slots are atomics in the shared mapping, which the owning handle's
+    // `Object` keeps alive.
+    unsafe impl Send for MappedSlots {}
+    // SAFETY: as above.
+    unsafe impl Sync for MappedSlots {}
+
+    /// A named hash map from `K` to `V` in a region: Python's `Manager().dict()` with no
+    /// broker. Keys and values are `Pod` (compared and hashed by their bytes); use
+    /// [`FixedStr`](crate::FixedStr) or [`FixedBytes`](crate::FixedBytes) for strings.
+    ///
+    /// Lock-free: `get` never waits and never writes; with values of up to 8 bytes no
+    /// operation waits for another process. With wider values, readers still never wait,
+    /// and writers of the *same key* wait for a live writer of it (never a dead one).
+    /// See the [module docs](crate::hash_map) for the algorithm.
+    ///
+    /// ```
+    /// use shmarena::{FixedStr, Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-map-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let words = region.hash_map::<FixedStr<24>, u64>("word-count", 1024)?;
+    /// for word in "the cat saw the other cat".split(' ') {
+    ///     words.fetch_add(FixedStr::new(word)?, 1)?; // from any number of processes
+    /// }
+    /// assert_eq!(words.get(&FixedStr::new("cat")?)?, Some(2));
+    /// assert_eq!(words.insert(FixedStr::new("你好世界")?, 7)?, None);
+    /// assert_eq!(words.remove(&FixedStr::new("saw")?)?, Some(1));
+    /// assert_eq!(words.len(), 4);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    pub struct HashMap<K: Pod, V: Pod> {
+        raw: RawMap<MappedSlots>,
+        object: Object,
+        _types: PhantomData<(K, V)>,
+    }
+
+    impl<K: Pod, V: Pod> Clone for HashMap<K, V> {
+        fn clone(&self) -> Self {
+            Self {
+                raw: self.raw,
+                object: self.object.clone(),
+                _types: PhantomData,
+            }
+        }
+    }
+
+    impl<K: Pod, V: Pod> std::fmt::Debug for HashMap<K, V> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("HashMap")
+                .field("name", &self.object.info().name)
+                .field("len", &self.len())
+                .field("capacity", &self.capacity())
+                .finish_non_exhaustive()
+        }
+    }
+
+    fn check_sizes<K, V>() -> Result<()> {
+        if AtomicPair::is_lock_free() {
+            if size_of::<K>() <= MAX_KEY_SIZE && size_of::<V>() <= MAX_VALUE_SIZE {
+                return Ok(());
+            }
+            return Err(Error::InvalidArgument(format!(
+                "hash map keys take up to {MAX_KEY_SIZE} bytes ({} given) and values up to {MAX_VALUE_SIZE} ({} given)",
+                size_of::<K>(),
+                size_of::<V>()
+            )));
+        }
+        Err(Error::Unsupported(
+            "the hash map needs lock-free 128-bit atomics (cmpxchg16b)",
+        ))
+    }
+
+    impl<K: Pod, V: Pod> HashMap<K, V> {
+        /// The catalog descriptor of a map with `capacity` slots (types identified by size).
+        pub fn descriptor(capacity: u64) -> TypeDescriptor {
+            Self::descriptor_of(ObjectKind::HashMap, capacity)
+        }
+
+        fn descriptor_of(kind: ObjectKind, capacity: u64) -> TypeDescriptor {
+            TypeDescriptor {
+                kind,
+                elem_code: b'x',
+                elem_size: size_of::<V>() as u16,
+                key_code: b'x',
+                key_size: size_of::<K>() as u16,
+                capacity,
+            }
+        }
+
+        /// Opens the map `name`, creating it empty with `capacity` slots (rounded up to a
+        /// power of two). It holds up to that many entries; lookups and inserts stay short
+        /// below about 75% load.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for a zero capacity or oversized types;
+        /// [`Error::Unsupported`] without 128-bit atomics; [`Error::TypeMismatch`] (also
+        /// for another capacity); catalog and arena errors.
+        pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
+            Self::get_or_create_kind(region, name, capacity, ObjectKind::HashMap)
+        }
+
+        pub(crate) fn get_or_create_kind(
+            region: &Region,
+            name: &str,
+            capacity: u64,
+            kind: ObjectKind,
+        ) -> Result<Self> {
+            check_sizes::<K, V>()?;
+            let slots = capacity
+                .checked_next_power_of_two()
+                .filter(|_| capacity > 0);
+            let size = slots.and_then(|slots| {
+                slots
+                    .checked_mul(8 * slot_words(size_of::<K>() as u64, size_of::<V>() as u64))?
+                    .checked_add(SLOTS_OFFSET)
+            });
+            let (Some(slots), Some(size)) = (slots, size) else {
+                return Err(Error::InvalidArgument(format!(
+                    "a hash map needs a capacity from 1 to a size that fits ({capacity} asked)"
+                )));
+            };
+            let descriptor = Self::descriptor_of(kind, slots);
+            let (object, _) = region.get_or_create_object(name, &descriptor, size, |_| Ok(()))?;
+            let map = Self::from_object(object)?;
+            if map.raw.capacity() != slots {
+                return Err(Error::TypeMismatch {
+                    name: name.to_owned(),
+                    expected: descriptor.to_string(),
+                    found: Self::descriptor_of(kind, map.raw.capacity()).to_string(),
+                });
+            }
+            Ok(map)
+        }
+
+        /// Opens the existing map `name`, whatever its capacity.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`],
+        /// [`Error::Unsupported`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            Self::open_kind(region, name, ObjectKind::HashMap)
+        }
+
+        pub(crate) fn open_kind(region: &Region, name: &str, kind: ObjectKind) -> Result<Self> {
+            check_sizes::<K, V>()?;
+            Self::from_object(region.open_object(name, &Self::descriptor_of(kind, 0))?)
+        }
+
+        fn from_object(object: Object) -> Result<Self> {
+            let slots = MappedSlots::new(&object, size_of::<K>() as u64, size_of::<V>() as u64)?;
+            let raw = RawMap::new(
+                slots,
+                word_count::<K>(),
+                word_count::<V>(),
+                object.region().hash_seed(),
+            );
+            Ok(Self {
+                raw,
+                object,
+                _types: PhantomData,
+            })
+        }
+
+        /// The value of `key`. Never waits.
+        ///
+        /// # Errors
+        /// [`Error::Contended`] only on a table that keeps changing under a wide read.
+        pub fn get(&self, key: &K) -> Result<Option<V>> {
+            let mut value = Words::zeroed::<V>();
+            let found = self.raw.get(&Words::of(key), &mut value)?;
+            Ok(found.then(|| value.read::<V>()))
+        }
+
+        /// Whether `key` is present. Never waits.
+        ///
+        /// # Errors
+        /// As [`Self::get`].
+        pub fn contains_key(&self, key: &K) -> Result<bool> {
+            self.raw.contains(&Words::of(key))
+        }
+
+        /// Inserts or replaces; returns the value replaced.
+        ///
+        /// # Errors
+        /// [`Error::Full`] when no slot is free near the key's home.
+        pub fn insert(&self, key: K, value: V) -> Result<Option<V>> {
+            self.insert_with(&key, &value, true)
+        }
+
+        /// Inserts only if `key` is absent: `None` when inserted, else the value present
+        /// (left unchanged).
+        ///
+        /// # Errors
+        /// As [`Self::insert`].
+        pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>> {
+            self.insert_with(&key, &value, false)
+        }
+
+        fn insert_with(&self, key: &K, value: &V, replace: bool) -> Result<Option<V>> {
+            let mut old = Words::zeroed::<V>();
+            let region = self.object.region();
+            let had = self.raw.insert(
+                &Words::of(key),
+                &Words::of(value),
+                replace,
+                &mut old,
+                region,
+            )?;
+            Ok(had.then(|| old.read::<V>()))
+        }
+
+        /// Removes `key`; returns its value.
+        ///
+        /// # Errors
+        /// [`Error::Contended`] on a hostile table.
+        pub fn remove(&self, key: &K) -> Result<Option<V>> {
+            let mut old = Words::zeroed::<V>();
+            let had = self
+                .raw
+                .remove(&Words::of(key), &mut old, self.object.region())?;
+            Ok(had.then(|| old.read::<V>()))
+        }
+
+        /// Replaces the value of `key` with `new` if it is `current` (compared by bytes).
+        /// `Ok(Ok(current))` when replaced; `Ok(Err(Some(actual)))` when the value differs;
+        /// `Ok(Err(None))` when the key is absent.
+        ///
+        /// # Errors
+        /// [`Error::Contended`] on a hostile table.
+        pub fn compare_exchange(
+            &self,
+            key: &K,
+            current: V,
+            new: V,
+        ) -> Result<std::result::Result<V, Option<V>>> {
+            let (current, new) = (Words::of(&current), Words::of(&new));
+            self.fetch_update_words(key, &mut |seen, out| {
+                if seen != &*current {
+                    return false;
+                }
+                out.copy_from_slice(&new);
+                true
+            })
+        }
+
+        /// Applies `f` to the value of `key` until its result is stored (retried when
+        /// other processes change the value meanwhile; `f` may run several times).
+        /// `Ok(Ok(previous))` when stored; `Ok(Err(Some(value)))` when `f` returned `None`;
+        /// `Ok(Err(None))` when the key is absent.
+        ///
+        /// # Errors
+        /// [`Error::Contended`] on a hostile table.
+        pub fn fetch_update(
+            &self,
+            key: &K,
+            mut f: impl FnMut(V) -> Option<V>,
+        ) -> Result<std::result::Result<V, Option<V>>> {
+            self.fetch_update_words(key, &mut |seen, out| {
+                let current: V = bytemuck::pod_read_unaligned(
+                    &bytemuck::cast_slice::<u64, u8>(seen)[..size_of::<V>()],
+                );
+                match f(current) {
+                    Some(new) => {
+                        out.copy_from_slice(&Words::of(&new));
+                        true
+                    }
+                    None => false,
+                }
+            })
+        }
+
+        fn fetch_update_words(
+            &self,
+            key: &K,
+            f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
+        ) -> Result<std::result::Result<V, Option<V>>> {
+            let mut old = Words::zeroed::<V>();
+            let region = self.object.region();
+            Ok(
+                match self.raw.update(&Words::of(key), &mut old, region, f)? {
+                    Updated::Done => Ok(old.read::<V>()),
+                    Updated::Declined => Err(Some(old.read::<V>())),
+                    Updated::Absent => Err(None),
+                },
+            )
+        }
+
+        /// Entries (from sharded counters: exact while every process that changed the map
+        /// is alive; see [`Self::recount`]).
+        pub fn len(&self) -> usize {
+            self.raw.len() as usize
+        }
+
+        /// Whether the map has no entries.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Number of slots: the most entries the map can hold.
+        pub fn capacity(&self) -> usize {
+            self.raw.capacity() as usize
+        }
+
+        /// Iterates over the entries by slot. Weakly consistent: an entry present for the
+        /// whole iteration is seen exactly once; one inserted or removed meanwhile may or
+        /// may not be; no entry is ever seen torn.
+        pub fn iter(&self) -> impl Iterator<Item = Result<(K, V)>> + '_ {
+            (0..self.raw.capacity()).filter_map(move |slot| {
+                let mut key = Words::zeroed::<K>();
+                let mut value = Words::zeroed::<V>();
+                match self.raw.read_member(slot, &mut key, &mut value) {
+                    Ok(true) => Some(Ok((key.read::<K>(), value.read::<V>()))),
+                    Ok(false) => None,
+                    Err(error) => Some(Err(error)),
+                }
+            })
+        }
+
+        /// The keys (see [`Self::iter`]).
+        pub fn keys(&self) -> impl Iterator<Item = Result<K>> + '_ {
+            self.iter().map(|entry| entry.map(|(key, _)| key))
+        }
+
+        /// Removes every entry, one by one (not atomic as a whole).
+        pub fn clear(&self) {
+            self.raw.clear(self.object.region());
+        }
+
+        /// Counts the entries and resets the len counters to the count. A process killed
+        /// between an insert or remove and its counter update leaves `len` one off; this
+        /// repairs it. Exact only while no other process changes the map.
+        pub fn recount(&self) -> usize {
+            self.raw.recount() as usize
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+    }
+
+    impl<K: Pod, V: Pod + crate::Integer> HashMap<K, V> {
+        /// Adds `delta` to the value of `key`, inserting `delta` if it is absent; returns
+        /// the previous value (zero when absent). Many processes may count into one map
+        /// at once; no update is lost.
+        ///
+        /// # Errors
+        /// [`Error::Overflow`] (the value is left unchanged); [`Error::Full`].
+        pub fn fetch_add(&self, key: K, delta: V) -> Result<V> {
+            let zero: V = bytemuck::Zeroable::zeroed();
+            for _ in 0..1 << 16 {
+                let mut overflow = false;
+                match self.fetch_update(&key, |value| {
+                    let sum = value.checked_add_value(delta);
+                    overflow = sum.is_none();
+                    sum
+                })? {
+                    Ok(previous) => return Ok(previous),
+                    Err(Some(_)) if overflow => return Err(Error::Overflow),
+                    Err(_) => {}
+                }
+                if self.try_insert(key, delta)?.is_none() {
+                    return Ok(zero);
+                }
+            }
+            Err(Error::Contended("hash map fetch_add"))
+        }
+    }
+
+    /// A named hash set of `K` in a region (Python's `Manager().set()`); the same
+    /// lock-free table as [`HashMap`], without values.
+    ///
+    /// ```
+    /// use shmarena::{Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-set-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let seen = region.hash_set::<u64>("seen", 256)?;
+    /// assert!(seen.insert(42)?);
+    /// assert!(!seen.insert(42)?);
+    /// assert!(seen.contains(&42)?);
+    /// assert!(seen.remove(&42)?);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    pub struct HashSet<K: Pod> {
+        map: HashMap<K, ()>,
+    }
+
+    impl<K: Pod> Clone for HashSet<K> {
+        fn clone(&self) -> Self {
+            Self {
+                map: self.map.clone(),
+            }
+        }
+    }
+
+    impl<K: Pod> std::fmt::Debug for HashSet<K> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("HashSet")
+                .field("name", &self.map.name())
+                .field("len", &self.len())
+                .field("capacity", &self.capacity())
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl<K: Pod> HashSet<K> {
+        /// The catalog descriptor of a set with `capacity` slots.
+        pub fn descriptor(capacity: u64) -> TypeDescriptor {
+            HashMap::<K, ()>::descriptor_of(ObjectKind::HashSet, capacity)
+        }
+
+        /// Opens the set `name`, creating it empty with `capacity` slots (rounded up to a
+        /// power of two).
+        ///
+        /// # Errors
+        /// As [`HashMap::get_or_create`].
+        pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
+            HashMap::get_or_create_kind(region, name, capacity, ObjectKind::HashSet)
+                .map(|map| Self { map })
+        }
+
+        /// Opens the existing set `name`.
+        ///
+        /// # Errors
+        /// As [`HashMap::open`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            HashMap::open_kind(region, name, ObjectKind::HashSet).map(|map| Self { map })
+        }
+
+        /// Adds `key`; whether it was absent.
+        ///
+        /// # Errors
+        /// [`Error::Full`] when no slot is free near the key's home.
+        pub fn insert(&self, key: K) -> Result<bool> {
+            Ok(self.map.try_insert(key, ())?.is_none())
+        }
+
+        /// Removes `key`; whether it was present.
+        ///
+        /// # Errors
+        /// [`Error::Contended`] on a hostile table.
+        pub fn remove(&self, key: &K) -> Result<bool> {
+            Ok(self.map.remove(key)?.is_some())
+        }
+
+        /// Whether `key` is present. Never waits.
+        ///
+        /// # Errors
+        /// [`Error::Contended`] on a hostile table.
+        pub fn contains(&self, key: &K) -> Result<bool> {
+            self.map.contains_key(key)
+        }
+
+        /// Members (see [`HashMap::len`]).
+        pub fn len(&self) -> usize {
+            self.map.len()
+        }
+
+        /// Whether the set is empty.
+        pub fn is_empty(&self) -> bool {
+            self.map.is_empty()
+        }
+
+        /// Number of slots.
+        pub fn capacity(&self) -> usize {
+            self.map.capacity()
+        }
+
+        /// Iterates over the members (weakly consistent, see [`HashMap::iter`]).
+        pub fn iter(&self) -> impl Iterator<Item = Result<K>> + '_ {
+            self.map.keys()
+        }
+
+        /// Removes every member, one by one.
+        pub fn clear(&self) {
+            self.map.clear();
+        }
+
+        /// See [`HashMap::recount`].
+        pub fn recount(&self) -> usize {
+            self.map.recount()
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            self.map.name()
+        }
+    }
+}
+
+/// Checks a map's or set's slots (for `shmarena inspect --verify`).
+#[cfg(not(loom))]
+pub(crate) fn check(
+    region: &shmarena_engine::Region,
+    entry: &shmarena_engine::EntryInfo,
+    findings: &mut Vec<shmarena_engine::Finding>,
+) -> Result<()> {
+    use shmarena_engine::Finding;
+    let place = format!("{:?} {:?}", entry.descriptor.kind, entry.name);
+    let object = region.open_object(&entry.name, &entry.descriptor)?;
+    let key_size = u64::from(entry.descriptor.key_size);
+    let value_size = u64::from(entry.descriptor.elem_size);
+    let slots = handle::MappedSlots::new(&object, key_size, value_size)?;
+    let raw = RawMap::new(
+        slots,
+        crate::words::word_count_of(key_size) as usize,
+        crate::words::word_count_of(value_size) as usize,
+        region.hash_seed(),
+    );
+    let [members, inserting, busy, deleted, invalid] = raw.census();
+    if invalid != 0 {
+        findings.push(Finding::error(
+            &place,
+            format!("{invalid} slots hold an invalid state"),
+        ));
+    }
+    let dead = raw.dead_busy(region);
+    if dead != 0 {
+        findings.push(Finding::note(
+            &place,
+            format!("{dead} slots claimed by dead inserters (freed when an insert needs room)"),
+        ));
+    }
+    if inserting + busy > 0 {
+        findings.push(Finding::note(
+            &place,
+            format!("{inserting} inserts unsettled, {busy} in progress"),
+        ));
+    }
+    // Duplicate keys: members whose key also appears in an earlier member slot.
+    let key_words = crate::words::word_count_of(key_size) as usize;
+    let value_words = crate::words::word_count_of(value_size) as usize;
+    let mut seen = std::collections::HashSet::new();
+    let mut key = vec![0; key_words];
+    let mut value = vec![0; value_words];
+    let mut duplicates = 0;
+    for slot in 0..raw.capacity() {
+        if raw.read_member(slot, &mut key, &mut value)? && !seen.insert(key.clone()) {
+            duplicates += 1;
+        }
+    }
+    if duplicates != 0 {
+        findings.push(Finding::error(
+            &place,
+            format!("{duplicates} keys appear in more than one member slot"),
+        ));
+    }
+    let _ = (members, deleted);
+    Ok(())
+}

@@ -1,0 +1,379 @@
+//! HashMap/HashSet tests in one process: a `std::collections::HashMap` model (Full at
+//! capacity included), string keys, churn far beyond the capacity, concurrent inserts of
+//! the same keys, fetch_add totals, and wide values never read torn.
+
+#![cfg(not(loom))]
+
+use std::collections::HashMap as StdMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use shmarena::{Error, FixedStr, HashMap, Region, RegionExt};
+
+fn temp_region(tag: &str, size: u64) -> (Region, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("shmarena-map-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    (Region::create(&path, size).unwrap(), path)
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Insert(u8, u32),
+    TryInsert(u8, u32),
+    Remove(u8),
+    Get(u8),
+    CompareExchange(u8, u32, u32),
+    FetchAdd(u8, u32),
+    Clear,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (any::<u8>(), any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+        2 => (any::<u8>(), any::<u32>()).prop_map(|(k, v)| Op::TryInsert(k, v)),
+        3 => any::<u8>().prop_map(Op::Remove),
+        3 => any::<u8>().prop_map(Op::Get),
+        1 => (any::<u8>(), any::<u32>(), any::<u32>()).prop_map(|(k, a, b)| Op::CompareExchange(k, a % 4, b)),
+        2 => (any::<u8>(), 0u32..1000).prop_map(|(k, d)| Op::FetchAdd(k, d)),
+        1 => Just(Op::Clear),
+    ]
+}
+
+/// Runs `ops` on a map and on the model; keys are taken modulo `keys` so that small
+/// tables fill up.
+fn check_against_model<V: bytemuck::Pod + PartialEq + std::fmt::Debug>(
+    map: &HashMap<u64, V>,
+    ops: &[Op],
+    keys: u64,
+    to_value: impl Fn(u32) -> V,
+    add: Option<fn(V, u32) -> Option<V>>,
+) -> Result<(), TestCaseError> {
+    let capacity = map.capacity();
+    let mut model: StdMap<u64, V> = StdMap::new();
+    for op in ops {
+        match *op {
+            Op::Insert(k, v) => {
+                let k = u64::from(k) % keys;
+                match map.insert(k, to_value(v)) {
+                    Ok(old) => prop_assert_eq!(old, model.insert(k, to_value(v))),
+                    Err(Error::Full { .. }) => {
+                        prop_assert!(model.len() == capacity && !model.contains_key(&k));
+                    }
+                    Err(e) => prop_assert!(false, "insert: {}", e),
+                }
+            }
+            Op::TryInsert(k, v) => {
+                let k = u64::from(k) % keys;
+                match map.try_insert(k, to_value(v)) {
+                    Ok(found) => {
+                        let expected = model.get(&k).copied();
+                        if expected.is_none() {
+                            model.insert(k, to_value(v));
+                        }
+                        prop_assert_eq!(found, expected);
+                    }
+                    Err(Error::Full { .. }) => {
+                        prop_assert!(model.len() == capacity && !model.contains_key(&k));
+                    }
+                    Err(e) => prop_assert!(false, "try_insert: {}", e),
+                }
+            }
+            Op::Remove(k) => {
+                let k = u64::from(k) % keys;
+                prop_assert_eq!(map.remove(&k).unwrap(), model.remove(&k));
+            }
+            Op::Get(k) => {
+                let k = u64::from(k) % keys;
+                prop_assert_eq!(map.get(&k).unwrap(), model.get(&k).copied());
+                prop_assert_eq!(map.contains_key(&k).unwrap(), model.contains_key(&k));
+            }
+            Op::CompareExchange(k, a, b) => {
+                let k = u64::from(k) % keys;
+                let got = map.compare_exchange(&k, to_value(a), to_value(b)).unwrap();
+                match model.get_mut(&k) {
+                    None => prop_assert_eq!(got, Err(None)),
+                    Some(v) if *v == to_value(a) => {
+                        prop_assert_eq!(got, Ok(to_value(a)));
+                        *v = to_value(b);
+                    }
+                    Some(v) => prop_assert_eq!(got, Err(Some(*v))),
+                }
+            }
+            Op::FetchAdd(k, d) => {
+                let Some(add) = add else { continue };
+                let k = u64::from(k) % keys;
+                let got = map.fetch_update(&k, |v| add(v, d)).unwrap();
+                match model.get_mut(&k) {
+                    None => prop_assert_eq!(got, Err(None)),
+                    Some(v) => {
+                        let old = *v;
+                        if let Some(new) = add(old, d) {
+                            *v = new;
+                            prop_assert_eq!(got, Ok(old));
+                        } else {
+                            prop_assert_eq!(got, Err(Some(old)));
+                        }
+                    }
+                }
+            }
+            Op::Clear => {
+                map.clear();
+                model.clear();
+            }
+        }
+        prop_assert_eq!(map.len(), model.len());
+    }
+    let mut entries: Vec<(u64, V)> = map.iter().map(Result::unwrap).collect();
+    entries.sort_by_key(|(k, _)| *k);
+    let mut expected: Vec<(u64, V)> = model.into_iter().collect();
+    expected.sort_by_key(|(k, _)| *k);
+    prop_assert_eq!(entries, expected);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn one_word_values_match_the_model(capacity in prop::sample::select(vec![1u64, 2, 8, 16, 64]), keys in 1u64..80, ops in prop::collection::vec(op(), 1..200)) {
+        let (region, path) = temp_region(&format!("model1-{capacity}-{keys}"), 4 << 20);
+        let map = region.hash_map::<u64, u64>("m", capacity).unwrap();
+        check_against_model(&map, &ops, keys, u64::from, Some(|v: u64, d| v.checked_add(u64::from(d))))?;
+        drop(map);
+        drop(region);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn wide_values_match_the_model(capacity in prop::sample::select(vec![1u64, 4, 16, 32]), keys in 1u64..50, ops in prop::collection::vec(op(), 1..150)) {
+        let (region, path) = temp_region(&format!("model3-{capacity}-{keys}"), 4 << 20);
+        let map = region.hash_map::<u64, [u32; 5]>("m", capacity).unwrap();
+        check_against_model(&map, &ops, keys, |v| [v, !v, v ^ 0x5555, v.rotate_left(3), 7], Some(|v: [u32; 5], d| Some([v[0].wrapping_add(d), v[1], v[2], v[3], v[4]])))?;
+        drop(map);
+        drop(region);
+        std::fs::remove_file(path).unwrap();
+    }
+}
+
+#[test]
+fn string_keys_round_trip_and_count() {
+    let (region, path) = temp_region("strings", 4 << 20);
+    let map = region.hash_map::<FixedStr<32>, u64>("words", 64).unwrap();
+    for word in "to be or not to be 你好世界 你好世界".split(' ') {
+        map.fetch_add(FixedStr::new(word).unwrap(), 1).unwrap();
+    }
+    let mut counts: Vec<(String, u64)> = map
+        .iter()
+        .map(|entry| {
+            let (k, v) = entry.unwrap();
+            (k.as_str().unwrap().to_owned(), v)
+        })
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        vec![
+            ("be".to_owned(), 2),
+            ("not".to_owned(), 1),
+            ("or".to_owned(), 1),
+            ("to".to_owned(), 2),
+            ("你好世界".to_owned(), 2)
+        ]
+    );
+    assert!(matches!(
+        map.fetch_add(FixedStr::new("to").unwrap(), u64::MAX),
+        Err(Error::Overflow)
+    ));
+    assert_eq!(map.get(&FixedStr::new("to").unwrap()).unwrap(), Some(2));
+    // Reopened by name with the same types; other types are refused.
+    assert_eq!(
+        region
+            .open_hash_map::<FixedStr<32>, u64>("words")
+            .unwrap()
+            .len(),
+        5
+    );
+    assert!(matches!(
+        region.open_hash_map::<FixedStr<16>, u64>("words"),
+        Err(Error::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        region.hash_map::<FixedStr<32>, u64>("words", 128),
+        Err(Error::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        region.hash_set::<FixedStr<32>>("words", 64),
+        Err(Error::TypeMismatch { .. })
+    ));
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn churn_far_beyond_capacity_keeps_working() {
+    let (region, path) = temp_region("churn", 8 << 20);
+    let map = region.hash_map::<u64, u64>("m", 1024).unwrap();
+    // 100x the capacity in distinct keys, never more than half full.
+    let mut live = std::collections::VecDeque::new();
+    for key in 0..102_400u64 {
+        assert_eq!(map.insert(key, !key).unwrap(), None);
+        live.push_back(key);
+        if live.len() > 512 {
+            let old = live.pop_front().unwrap();
+            assert_eq!(map.remove(&old).unwrap(), Some(!old));
+        }
+    }
+    assert_eq!(map.len(), 512);
+    for key in &live {
+        assert_eq!(map.get(key).unwrap(), Some(!key));
+    }
+    assert_eq!(map.get(&0).unwrap(), None);
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn concurrent_inserts_of_the_same_keys_leave_one_entry_each() {
+    let (region, path) = temp_region("same-keys", 8 << 20);
+    let map = Arc::new(region.hash_map::<u64, u64>("m", 4096).unwrap());
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let map = Arc::clone(&map);
+            std::thread::spawn(move || {
+                let mut fresh = 0;
+                for round in 0..20u64 {
+                    for key in 0..1000u64 {
+                        if map.try_insert(key, t).unwrap().is_none() {
+                            fresh += 1;
+                        }
+                    }
+                    if round % 2 == 0 {
+                        for key in (t..1000).step_by(4) {
+                            map.remove(&key).unwrap();
+                        }
+                    }
+                }
+                fresh
+            })
+        })
+        .collect();
+    let fresh: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(fresh >= 1000);
+    let mut keys: Vec<u64> = map.keys().map(Result::unwrap).collect();
+    keys.sort_unstable();
+    let len = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), len, "a key appears twice");
+    assert_eq!(len, map.len());
+    assert!(shmarena::check::check_region(&region)
+        .iter()
+        .all(|f| f.severity != shmarena::engine::Severity::Error));
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn fetch_add_from_threads_is_exact() {
+    let (region, path) = temp_region("fetch-add", 8 << 20);
+    let map = Arc::new(region.hash_map::<u64, u64>("m", 256).unwrap());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let map = Arc::clone(&map);
+            std::thread::spawn(move || {
+                for i in 0..20_000u64 {
+                    map.fetch_add(i % 100, 1).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for key in 0..100 {
+        assert_eq!(map.get(&key).unwrap(), Some(800));
+    }
+    assert_eq!(map.len(), 100);
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn wide_values_are_never_read_torn() {
+    let (region, path) = temp_region("torn", 8 << 20);
+    let map = Arc::new(region.hash_map::<u64, [u64; 8]>("m", 64).unwrap());
+    for key in 0..8 {
+        map.insert(key, [0; 8]).unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|t| {
+            let map = Arc::clone(&map);
+            std::thread::spawn(move || {
+                for i in 1..20_000u64 {
+                    let key = i % 8;
+                    if i % 97 == 0 {
+                        map.remove(&key).unwrap();
+                    }
+                    map.insert(key, [i * 2 + t; 8]).unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let (map, stop) = (Arc::clone(&map), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for key in 0..8 {
+                    if let Some(v) = map.get(&key).unwrap() {
+                        assert!(v.iter().all(|w| *w == v[0]), "torn read {v:?}");
+                        reads += 1;
+                    }
+                }
+            }
+            reads
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn sets_and_bad_arguments() {
+    let (region, path) = temp_region("set", 4 << 20);
+    let set = region.hash_set::<FixedStr<8>>("s", 3).unwrap();
+    assert_eq!(set.capacity(), 4);
+    for word in ["a", "b", "c", "d"] {
+        assert!(set.insert(FixedStr::new(word).unwrap()).unwrap());
+    }
+    assert!(!set.insert(FixedStr::new("a").unwrap()).unwrap());
+    assert!(matches!(
+        set.insert(FixedStr::new("e").unwrap()),
+        Err(Error::Full { capacity: 4 })
+    ));
+    assert!(set.remove(&FixedStr::new("b").unwrap()).unwrap());
+    assert!(set.insert(FixedStr::new("e").unwrap()).unwrap());
+    assert_eq!(set.len(), 4);
+    assert!(matches!(
+        region.hash_map::<u64, u64>("zero", 0),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        region.hash_map::<u64, u64>("huge", u64::MAX),
+        Err(Error::InvalidArgument(_))
+    ));
+    drop(set);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
