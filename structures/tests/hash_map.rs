@@ -5,7 +5,7 @@
 #![cfg(not(loom))]
 
 use std::collections::HashMap as StdMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -305,45 +305,49 @@ fn fetch_add_from_threads_is_exact() {
 #[test]
 fn wide_values_are_never_read_torn() {
     let (region, path) = temp_region("torn", 8 << 20);
-    let map = Arc::new(region.hash_map::<u64, [u64; 8]>("m", 64).unwrap());
+    // Long values: a reader is often mid-copy when a writer publishes.
+    let map = Arc::new(region.hash_map::<u64, [u64; 64]>("m", 64).unwrap());
     for key in 0..8 {
-        map.insert(key, [0; 8]).unwrap();
+        map.insert(key, [0; 64]).unwrap();
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
     let writers: Vec<_> = (0..2)
         .map(|t| {
-            let map = Arc::clone(&map);
+            let (map, reads) = (Arc::clone(&map), Arc::clone(&reads));
             std::thread::spawn(move || {
-                for i in 1..20_000u64 {
+                // Until the reader has had its share of the two cores, too.
+                for i in 1.. {
+                    if i > 20_000 && reads.load(Ordering::Relaxed) > 10_000 {
+                        break;
+                    }
                     let key = i % 8;
                     if i % 97 == 0 {
                         map.remove(&key).unwrap();
                     }
-                    map.insert(key, [i * 2 + t; 8]).unwrap();
+                    map.insert(key, [i * 2 + t; 64]).unwrap();
                 }
             })
         })
         .collect();
     let reader = {
-        let (map, stop) = (Arc::clone(&map), Arc::clone(&stop));
+        let (map, stop, reads) = (Arc::clone(&map), Arc::clone(&stop), Arc::clone(&reads));
         std::thread::spawn(move || {
-            let mut reads = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 for key in 0..8 {
                     if let Some(v) = map.get(&key).unwrap() {
                         assert!(v.iter().all(|w| *w == v[0]), "torn read {v:?}");
-                        reads += 1;
                     }
+                    reads.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            reads
         })
     };
     for w in writers {
         w.join().unwrap();
     }
     stop.store(true, Ordering::Relaxed);
-    assert!(reader.join().unwrap() > 0);
+    reader.join().unwrap();
     drop(map);
     drop(region);
     std::fs::remove_file(path).unwrap();
@@ -374,6 +378,80 @@ fn sets_and_bad_arguments() {
         Err(Error::InvalidArgument(_))
     ));
     drop(set);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+/// Keys removed and re-inserted in a two-slot table, so slots are reused by other keys
+/// all the time, while readers check that every value read belongs to its key.
+#[test]
+fn readers_never_see_another_keys_value_across_slot_reuse() {
+    let (region, path) = temp_region("reuse", 4 << 20);
+    let narrow = Arc::new(region.hash_map::<u64, u64>("narrow", 2).unwrap());
+    let wide = Arc::new(region.hash_map::<u64, [u64; 16]>("wide", 2).unwrap());
+    // Three keys with one tag: only their key words and the slot version tell them apart.
+    let seed = region.hash_seed();
+    let tag = |key: u64| xxhash_rust::xxh3::xxh3_64_with_seed(&key.to_le_bytes(), seed) >> 52;
+    let keys: Arc<Vec<u64>> = Arc::new((1..).filter(|&k| tag(k) == tag(1)).take(3).collect());
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (narrow, wide, reads) =
+                (Arc::clone(&narrow), Arc::clone(&wide), Arc::clone(&reads));
+            let keys = Arc::clone(&keys);
+            std::thread::spawn(move || {
+                for i in 1u64.. {
+                    if i > 20_000 && reads.load(Ordering::Relaxed) > 20_000 {
+                        break;
+                    }
+                    let key = keys[((i + t) % 3) as usize];
+                    let _ = narrow.remove(&key).unwrap();
+                    let _ = wide.remove(&key).unwrap();
+                    // The table may be full with the other two keys: that is fine.
+                    let _ = narrow.insert(key, key << 32 | i);
+                    let _ = wide.insert(key, [key << 32 | i; 16]);
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let (narrow, wide, stop, reads) = (
+            Arc::clone(&narrow),
+            Arc::clone(&wide),
+            Arc::clone(&stop),
+            Arc::clone(&reads),
+        );
+        let keys = Arc::clone(&keys);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for &key in keys.iter() {
+                    if let Some(v) = narrow.get(&key).unwrap() {
+                        assert_eq!(
+                            v >> 32,
+                            key & 0xffff_ffff,
+                            "key {key} read another key's value"
+                        );
+                    }
+                    if let Some(v) = wide.get(&key).unwrap() {
+                        assert!(v.iter().all(|w| *w == v[0]), "torn read {v:?}");
+                        assert_eq!(
+                            v[0] >> 32,
+                            key & 0xffff_ffff,
+                            "key {key} read another key's value"
+                        );
+                    }
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    drop((narrow, wide));
     drop(region);
     std::fs::remove_file(path).unwrap();
 }

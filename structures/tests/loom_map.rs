@@ -1,0 +1,376 @@
+//! Loom models of the shipping hash map core, `RawMap` (insert, settle, remove, get,
+//! updates, and the recovery of dead inserters and writers), over loom atomics: each
+//! slot's (state, value) pair is loom's model of a 128-bit atomic (`AtomicPair` under
+//! `cfg(loom)`), keys and wide values are loom `AtomicU64`s. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom cargo test --release -p shmarena --test loom_map`.
+//!
+//! Tables have one or two slots, so that removal and reuse of a slot by another key, and
+//! two copies of one key racing for uniqueness, happen in few steps. Wide values are
+//! written with every word equal, so a torn read shows as unequal words.
+//!
+//! State words are built from the layout documented in `hash_map.rs`
+//! (`kind | bound << 3 | tag << 15 | version << 27`), so the models fail if it drifts.
+
+#![cfg(loom)]
+
+mod loom_owners;
+#[path = "../../engine/tests/loom_support/mod.rs"]
+mod loom_support;
+
+use loom::sync::Arc;
+use loom::thread;
+use loom_owners::{dead, Mock};
+use loom_support::{model, model_both_orders, pair};
+use shmarena::engine::sync::{AtomicPair, AtomicU64};
+use shmarena::hash_map::{RawMap, Slots, Updated, COUNTER_SHARDS};
+
+const BUSY: u64 = 1;
+const INSERTING: u64 = 2;
+const MEMBER: u64 = 3;
+
+const SEED: u64 = 7;
+
+struct HeapSlots {
+    pairs: Vec<AtomicPair>,
+    data: Vec<Vec<AtomicU64>>,
+    counters: Vec<AtomicU64>,
+}
+
+#[derive(Clone)]
+struct Table(Arc<HeapSlots>);
+
+impl Slots for Table {
+    fn capacity(&self) -> u64 {
+        self.0.pairs.len() as u64
+    }
+    fn pair(&self, slot: u64) -> &AtomicPair {
+        &self.0.pairs[slot as usize]
+    }
+    fn data(&self, slot: u64) -> &[AtomicU64] {
+        &self.0.data[slot as usize]
+    }
+    fn counter(&self, shard: usize) -> &AtomicU64 {
+        &self.0.counters[shard]
+    }
+}
+
+/// An empty table of `capacity` slots for one-word keys and `value_words`-word values.
+fn table(capacity: usize, value_words: usize) -> Table {
+    let data_words = 1 + if value_words > 1 { 2 * value_words } else { 0 };
+    Table(Arc::new(HeapSlots {
+        pairs: (0..capacity).map(|_| AtomicPair::new([0, 0])).collect(),
+        data: (0..capacity)
+            .map(|_| (0..data_words).map(|_| AtomicU64::new(0)).collect())
+            .collect(),
+        counters: (0..COUNTER_SHARDS).map(|_| AtomicU64::new(0)).collect(),
+    }))
+}
+
+fn map(table: &Table, value_words: usize) -> RawMap<Table> {
+    RawMap::new(table.clone(), 1, value_words, SEED)
+}
+
+/// The state word of a slot holding `key` (home `0` of a one-slot table, so bound 1).
+fn state_of(raw: &RawMap<Table>, kind: u64, key: u64, version: u64) -> u64 {
+    kind | 1 << 3 | (raw.hash(&[key]) >> 52) << 15 | version << 27
+}
+
+fn me(slot: u32) -> Mock {
+    Mock::slot(slot)
+}
+
+fn get(raw: &RawMap<Table>, key: u64) -> Option<u64> {
+    let mut out = [0];
+    raw.get(&[key], &mut out).unwrap().then_some(out[0])
+}
+
+/// Two processes insert the same absent key at once: one entry, one "fresh" insert.
+#[test]
+fn same_key_inserts_leave_one_entry() {
+    model(|| {
+        let table = table(2, 1);
+        let raw = map(&table, 1);
+        let t = table.clone();
+        let other = thread::spawn(move || {
+            let mut old = [0];
+            map(&t, 1)
+                .insert(&[5], &[20], false, &mut old, &me(2))
+                .unwrap()
+        });
+        let mut old = [0];
+        let mine = raw.insert(&[5], &[10], false, &mut old, &me(1)).unwrap();
+        let theirs = other.join().unwrap();
+        assert!(
+            mine ^ theirs,
+            "exactly one insert is fresh ({mine}, {theirs})"
+        );
+        let value = get(&raw, 5).unwrap();
+        assert_eq!(value, if mine { 20 } else { 10 });
+        assert_eq!(raw.census()[0], 1, "one member");
+        assert_eq!(raw.len(), 1);
+    });
+}
+
+/// Two upserts of one key: both land in order; the second returns the first's value.
+#[test]
+fn same_key_upserts_serialize() {
+    model(|| {
+        let table = table(2, 1);
+        let raw = map(&table, 1);
+        let t = table.clone();
+        let other = thread::spawn(move || {
+            let mut old = [0];
+            let had = map(&t, 1)
+                .insert(&[5], &[20], true, &mut old, &me(2))
+                .unwrap();
+            had.then_some(old[0])
+        });
+        let mut old = [0];
+        let mine = raw
+            .insert(&[5], &[10], true, &mut old, &me(1))
+            .unwrap()
+            .then_some(old[0]);
+        let theirs = other.join().unwrap();
+        let last = get(&raw, 5).unwrap();
+        match (mine, theirs) {
+            (None, Some(10)) => assert_eq!(last, 20),
+            (Some(20), None) => assert_eq!(last, 10),
+            other => panic!("not a serial order: {other:?}"),
+        }
+        assert_eq!(raw.census()[0], 1);
+    });
+}
+
+/// insert against get and remove of the same key.
+#[test]
+fn insert_remove_get() {
+    model_both_orders(|swap| {
+        let table = table(1, 1);
+        let raw = map(&table, 1);
+        let (a, b) = (table.clone(), table.clone());
+        let (inserted, (seen, removed)) = pair(
+            swap,
+            move || {
+                let mut old = [0];
+                map(&a, 1)
+                    .insert(&[3], &[30], true, &mut old, &me(1))
+                    .unwrap()
+            },
+            move || {
+                let raw = map(&b, 1);
+                let seen = get(&raw, 3);
+                let mut old = [0];
+                let removed = raw
+                    .remove(&[3], &mut old, &me(2))
+                    .unwrap()
+                    .then_some(old[0]);
+                (seen, removed)
+            },
+        );
+        assert!(!inserted);
+        assert!(seen.is_none() || seen == Some(30));
+        assert!(removed.is_none() || removed == Some(30));
+        // Present at the end exactly when the remove missed it.
+        assert_eq!(get(&raw, 3).is_some(), removed.is_none());
+        assert_eq!(raw.len(), u64::from(removed.is_none()));
+    });
+}
+
+/// The smallest key above 1 whose tag equals key 1's: two keys a reader can tell apart
+/// only by their key words and the slot's version.
+fn same_tag_key() -> u64 {
+    let tag = |key: u64| xxhash_rust::xxh3::xxh3_64_with_seed(&key.to_le_bytes(), SEED) >> 52;
+    (2..1 << 24).find(|&key| tag(key) == tag(1)).unwrap()
+}
+
+/// A slot removed and reused by another key (with the same tag) while a reader looks up
+/// both keys: the reader never gets one key's value for the other.
+#[test]
+fn reused_slot_never_leaks_another_keys_value() {
+    let other = same_tag_key();
+    model_both_orders(move |swap| {
+        let table = table(1, 1);
+        let raw = map(&table, 1);
+        let mut old = [0];
+        assert!(!raw.insert(&[1], &[100], true, &mut old, &me(1)).unwrap());
+        let (a, b) = (table.clone(), table.clone());
+        let ((), (first, second)) = pair(
+            swap,
+            move || {
+                let raw = map(&a, 1);
+                let mut old = [0];
+                assert!(raw.remove(&[1], &mut old, &me(1)).unwrap());
+                assert!(!raw
+                    .insert(&[other], &[200], true, &mut old, &me(1))
+                    .unwrap());
+            },
+            move || {
+                let raw = map(&b, 1);
+                (get(&raw, other), get(&raw, 1))
+            },
+        );
+        assert!(
+            first.is_none() || first == Some(200),
+            "new key read {first:?}"
+        );
+        assert!(
+            second.is_none() || second == Some(100),
+            "old key read {second:?}"
+        );
+    });
+}
+
+/// A wide value updated while another process reads it: never torn.
+#[test]
+fn wide_update_is_never_read_torn() {
+    model_both_orders(|swap| {
+        let table = table(1, 2);
+        let raw = map(&table, 2);
+        let mut old = [0, 0];
+        raw.insert(&[4], &[1, 1], true, &mut old, &me(1)).unwrap();
+        let (a, b) = (table.clone(), table.clone());
+        let ((), reads) = pair(
+            swap,
+            move || {
+                let raw = map(&a, 2);
+                let mut old = [0, 0];
+                raw.insert(&[4], &[2, 2], true, &mut old, &me(1)).unwrap();
+                assert_eq!(old, [1, 1]);
+                raw.insert(&[4], &[3, 3], true, &mut old, &me(1)).unwrap();
+                assert_eq!(old, [2, 2]);
+            },
+            move || {
+                let raw = map(&b, 2);
+                let mut out = [0, 0];
+                assert!(raw.get(&[4], &mut out).unwrap());
+                out
+            },
+        );
+        assert_eq!(reads[0], reads[1], "torn read {reads:?}");
+        assert!((1..=3).contains(&reads[0]));
+    });
+}
+
+/// Two processes add to one key's value: no update is lost.
+#[test]
+fn fetch_adds_do_not_lose_updates() {
+    model(|| {
+        let table = table(1, 1);
+        let raw = map(&table, 1);
+        let mut old = [0];
+        raw.insert(&[9], &[0], true, &mut old, &me(1)).unwrap();
+        let add = |raw: &RawMap<Table>, who: u32| {
+            let mut old = [0];
+            let outcome = raw
+                .update(&[9], &mut old, &me(who), &mut |current, new| {
+                    new[0] = current[0] + 1;
+                    true
+                })
+                .unwrap();
+            assert_eq!(outcome, Updated::Done);
+            old[0]
+        };
+        let t = table.clone();
+        let other = thread::spawn(move || add(&map(&t, 1), 2));
+        let mine = add(&raw, 1);
+        let theirs = other.join().unwrap();
+        assert_eq!(mine + theirs, 1, "the two saw 0 and 1");
+        assert_eq!(get(&raw, 9), Some(2));
+    });
+}
+
+/// A dead inserter's BUSY slot is freed for an insert that needs room, while another
+/// process looks the key up.
+#[test]
+fn dead_inserters_slot_is_recovered() {
+    model(|| {
+        let table = table(1, 1);
+        let raw = map(&table, 1);
+        let dead_owner = u64::from(dead(3).bits());
+        table
+            .pair(0)
+            .compare_exchange(
+                [0, 0],
+                [BUSY | 1 << 27, dead_owner],
+                loom::sync::atomic::Ordering::SeqCst,
+                loom::sync::atomic::Ordering::SeqCst,
+            )
+            .unwrap();
+        let t = table.clone();
+        let reader = thread::spawn(move || get(&map(&t, 1), 6));
+        let mut old = [0];
+        assert!(!raw.insert(&[6], &[60], true, &mut old, &me(1)).unwrap());
+        let seen = reader.join().unwrap();
+        assert!(seen.is_none() || seen == Some(60));
+        assert_eq!(get(&raw, 6), Some(60));
+    });
+}
+
+/// A copy left INSERTING by a dead process is settled by the next insert of its key (it
+/// wins: it was written completely) while another process reads.
+#[test]
+fn abandoned_copy_is_settled_by_the_next_insert() {
+    model(|| {
+        let table = table(2, 1);
+        let raw = map(&table, 1);
+        let home = raw.hash(&[8]) & 1;
+        table.data(home)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
+        let inserting = state_of(&raw, INSERTING, 8, 1);
+        table
+            .pair(home)
+            .compare_exchange(
+                [0, 0],
+                [inserting, 80],
+                loom::sync::atomic::Ordering::SeqCst,
+                loom::sync::atomic::Ordering::SeqCst,
+            )
+            .unwrap();
+        let t = table.clone();
+        let reader = thread::spawn(move || get(&map(&t, 1), 8));
+        let mut old = [0];
+        assert!(raw.insert(&[8], &[81], false, &mut old, &me(1)).unwrap());
+        assert_eq!(old, [80]);
+        let seen = reader.join().unwrap();
+        assert!(seen.is_none() || seen == Some(80));
+        assert_eq!(get(&raw, 8), Some(80));
+        assert_eq!(raw.census()[..2], [1, 0], "one member, nothing inserting");
+    });
+}
+
+/// A wide-value writer died holding the writer field: the next writer takes over, a
+/// reader meanwhile sees the old value whole.
+#[test]
+fn dead_wide_writer_is_taken_over() {
+    model(|| {
+        let table = table(1, 2);
+        let raw = map(&table, 2);
+        let mut old = [0, 0];
+        raw.insert(&[4], &[1, 1], true, &mut old, &me(1)).unwrap();
+        // The dead writer had taken the writer field and scribbled over the spare copy.
+        let seen = table.pair(0).load(loom::sync::atomic::Ordering::SeqCst);
+        assert_eq!(seen[0] & 7, MEMBER);
+        table
+            .pair(0)
+            .compare_exchange(
+                seen,
+                [seen[0], u64::from(dead(3).bits()) << 32],
+                loom::sync::atomic::Ordering::SeqCst,
+                loom::sync::atomic::Ordering::SeqCst,
+            )
+            .unwrap();
+        table.data(0)[3].store(0xBAD, loom::sync::atomic::Ordering::SeqCst);
+        let t = table.clone();
+        let reader = thread::spawn(move || {
+            let mut out = [0, 0];
+            assert!(map(&t, 2).get(&[4], &mut out).unwrap());
+            out
+        });
+        raw.insert(&[4], &[2, 2], true, &mut old, &me(1)).unwrap();
+        assert_eq!(old, [1, 1]);
+        let read = reader.join().unwrap();
+        assert!(read == [1, 1] || read == [2, 2], "read {read:?}");
+        let mut out = [0, 0];
+        assert!(raw.get(&[4], &mut out).unwrap());
+        assert_eq!(out, [2, 2]);
+    });
+}
