@@ -14,6 +14,7 @@
 //!   alloc-churn  <region> <count>                 allocate, stamp and free arena blocks
 //!   list-append  <region> <worker> <count> <capacity>  push worker<<32|i onto List<u64> "results"
 //!   create       <region> <prefix> <count>        get_or_create Values <prefix>0.. and check them
+//!   map-*        see "Map commands" below
 //! ```
 //!
 //! Lock commands (see `locks` below; times are CLOCK_MONOTONIC nanoseconds, comparable
@@ -66,6 +67,23 @@
 //!                                                     pop times out; append each item (8 bytes,
 //!                                                     little-endian, one write(2) per item) to
 //!                                                     <out-file> right after its pop returned
+//! ```
+//!
+//! Map commands (the `HashMap<u64, u64>` "m" and `HashMap<u64, [u64; 4]>` "w", with
+//! `MAP_CAPACITY` slots, and the `Array<u64>` "acked" of 16 elements, created by the
+//! test; the value stored for a key is `worker << 32 | key`, in every word for "w"):
+//!
+//! ```text
+//!   map-insert      <region> <worker> <from> <to> [wide]  insert keys from..to, storing key + 1
+//!                                                         in element <worker> of "acked" after
+//!                                                         each insert returned
+//!   map-try-insert  <region> <worker> <from> <to>         try_insert keys from..to; print the
+//!                                                         number that were fresh
+//!   map-remove      <region> <worker> <from> <to>         remove keys from..to, acking as above
+//!   map-count       <region> <count> <keys>               fetch_add(i % keys, 1) for i in 0..count
+//!   map-read        <region> <from> <to>                  get keys from..to of "m" and "w"; fail on
+//!                                                         a value of another key or a torn one;
+//!                                                         print how many were present
 //! ```
 //!
 //! `SHMARENA_KILL_AT=<failpoint>[:<n>]` makes the worker SIGKILL itself the n-th time (default
@@ -218,6 +236,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         "alloc-churn" => alloc_churn(&region, args)?,
         "queue-produce" | "queue-consume" => queue_command(command, &region, args)?,
         "list-append" => list_append(&region, args)?,
+        command if command.starts_with("map-") => map::run(command, &region, args)?,
         "create" => {
             let prefix: String = arg(args, 2, "prefix")?;
             for i in 0..arg::<u64>(args, 3, "count")? {
@@ -230,6 +249,78 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("unknown command {other}").into()),
     }
     Ok(())
+}
+
+/// The hash map commands.
+mod map {
+    use shmarena::{Region, RegionExt};
+
+    use super::arg;
+
+    /// Slots of the maps the commands use.
+    pub const MAP_CAPACITY: u64 = 1 << 16;
+
+    type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+    fn value(worker: u64, key: u64) -> u64 {
+        worker << 32 | key
+    }
+
+    pub fn run(command: &str, region: &Region, args: &[String]) -> Outcome {
+        let narrow = region.hash_map::<u64, u64>("m", MAP_CAPACITY)?;
+        let wide = region.hash_map::<u64, [u64; 4]>("w", MAP_CAPACITY)?;
+        match command {
+            "map-insert" | "map-try-insert" | "map-remove" => {
+                let worker: u64 = arg(args, 2, "worker")?;
+                let (from, to): (u64, u64) = (arg(args, 3, "from")?, arg(args, 4, "to")?);
+                let is_wide = args.get(5).is_some_and(|a| a == "wide");
+                let acked = region.open_array::<u64>("acked")?;
+                let ack = acked.at(worker as usize)?;
+                let mut fresh = 0u64;
+                for key in from..to {
+                    let v = value(worker, key);
+                    match (command, is_wide) {
+                        ("map-insert", false) => drop(narrow.insert(key, v)?),
+                        ("map-insert", true) => drop(wide.insert(key, [v; 4])?),
+                        ("map-try-insert", _) => {
+                            fresh += u64::from(narrow.try_insert(key, v)?.is_none())
+                        }
+                        _ => drop(narrow.remove(&key)?),
+                    }
+                    ack.store(key + 1);
+                }
+                if command == "map-try-insert" {
+                    println!("{fresh}");
+                }
+            }
+            "map-count" => {
+                let (count, keys): (u64, u64) = (arg(args, 2, "count")?, arg(args, 3, "keys")?);
+                for i in 0..count {
+                    narrow.fetch_add(i % keys, 1)?;
+                }
+            }
+            "map-read" => {
+                let (from, to): (u64, u64) = (arg(args, 2, "from")?, arg(args, 3, "to")?);
+                let mut present = 0;
+                for key in from..to {
+                    if let Some(v) = narrow.get(&key)? {
+                        if v & 0xffff_ffff != key {
+                            return Err(format!("key {key} holds {v:#x}").into());
+                        }
+                        present += 1;
+                    }
+                    if let Some(v) = wide.get(&key)? {
+                        if v[0] & 0xffff_ffff != key || v.iter().any(|w| *w != v[0]) {
+                            return Err(format!("key {key} holds {v:x?}").into());
+                        }
+                    }
+                }
+                println!("{present}");
+            }
+            other => return Err(format!("unknown command {other}").into()),
+        }
+        Ok(())
+    }
 }
 
 /// The queue commands.

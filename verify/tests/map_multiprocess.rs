@@ -1,0 +1,266 @@
+//! Many processes on one `HashMap`: disjoint and overlapping inserts, a word count with
+//! exact totals, SIGKILL inside insert, remove and update at every failpoint (survivors
+//! finish, no duplicate keys, every acknowledged insert present, len consistent), and
+//! SIGSTOP at each failpoint while the other processes' operations complete.
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use common::{run_ok, spawn, spawn_with_env, TempRegion};
+use shmarena::{HashMap, Region, RegionExt};
+
+const CAPACITY: u64 = 1 << 16;
+
+struct Maps {
+    region: Region,
+    narrow: HashMap<u64, u64>,
+    wide: HashMap<u64, [u64; 4]>,
+}
+
+fn maps(temp: &TempRegion) -> Maps {
+    let region = Region::create(&temp.path, 16 << 20).unwrap();
+    region.array_zeroed::<u64>("acked", 16).unwrap();
+    Maps {
+        narrow: region.hash_map("m", CAPACITY).unwrap(),
+        wide: region.hash_map("w", CAPACITY).unwrap(),
+        region,
+    }
+}
+
+fn acked(region: &Region, worker: usize) -> u64 {
+    region
+        .open_array::<u64>("acked")
+        .unwrap()
+        .at(worker)
+        .unwrap()
+        .load()
+}
+
+/// Every key appears once, and `len` is within one per death of the contents (exact after
+/// the repair a death between a linearization point and its count update needs).
+fn assert_consistent(map: &HashMap<u64, u64>, deaths: usize) -> Vec<(u64, u64)> {
+    let mut entries: Vec<(u64, u64)> = map.iter().map(Result::unwrap).collect();
+    entries.sort_unstable();
+    let keys = entries.len();
+    let mut distinct: Vec<u64> = entries.iter().map(|(k, _)| *k).collect();
+    distinct.dedup();
+    assert_eq!(distinct.len(), keys, "a key appears in two slots");
+    assert!(
+        map.len().abs_diff(keys) <= deaths,
+        "len {} for {keys} keys",
+        map.len()
+    );
+    assert_eq!(map.recount(), keys);
+    assert_eq!(map.len(), keys);
+    entries
+}
+
+fn no_check_errors(region: &Region) {
+    let errors: Vec<_> = shmarena::check::check_region(region)
+        .into_iter()
+        .filter(|f| f.severity == shmarena::engine::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[test]
+fn disjoint_inserts_from_four_processes_all_land() {
+    let temp = TempRegion::new("map-disjoint");
+    let m = maps(&temp);
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let (from, to) = ((w * 5000).to_string(), ((w + 1) * 5000).to_string());
+            spawn(&["map-insert", temp.arg(), &w.to_string(), &from, &to])
+        })
+        .collect();
+    for worker in workers {
+        assert!(worker.wait_with_output().unwrap().status.success());
+    }
+    assert_eq!(m.narrow.len(), 20_000);
+    let entries = assert_consistent(&m.narrow, 0);
+    for (key, value) in entries {
+        assert_eq!(value, (key / 5000) << 32 | key);
+    }
+    no_check_errors(&m.region);
+}
+
+#[test]
+fn overlapping_inserts_leave_each_key_once() {
+    let temp = TempRegion::new("map-overlap");
+    let m = maps(&temp);
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| spawn(&["map-try-insert", temp.arg(), &w.to_string(), "0", "5000"]))
+        .collect();
+    let fresh: u64 = workers
+        .into_iter()
+        .map(|worker| {
+            let output = worker.wait_with_output().unwrap();
+            assert!(output.status.success());
+            String::from_utf8(output.stdout)
+                .unwrap()
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(fresh, 5000, "each key inserted fresh exactly once");
+    let entries = assert_consistent(&m.narrow, 0);
+    assert_eq!(entries.len(), 5000);
+    for (key, value) in entries {
+        assert_eq!(value & 0xffff_ffff, key);
+    }
+    no_check_errors(&m.region);
+}
+
+#[test]
+fn word_count_from_four_processes_is_exact() {
+    let temp = TempRegion::new("map-count");
+    let m = maps(&temp);
+    let workers: Vec<_> = (0..4)
+        .map(|_| spawn(&["map-count", temp.arg(), "20000", "100"]))
+        .collect();
+    for worker in workers {
+        assert!(worker.wait_with_output().unwrap().status.success());
+    }
+    for key in 0..100 {
+        assert_eq!(m.narrow.get(&key).unwrap(), Some(800), "key {key}");
+    }
+    assert_eq!(m.narrow.len(), 100);
+}
+
+/// Insert, remove and update failpoints, with the command that passes them.
+const KILL_POINTS: &[(&str, &str)] = &[
+    ("hash_map::insert_after_claim", "map-insert"),
+    ("hash_map::insert_before_publish", "map-insert"),
+    ("hash_map::insert_before_settle", "map-insert"),
+    ("hash_map::promote_before_count", "map-insert"),
+    ("hash_map::remove_before_count", "map-remove"),
+    ("hash_map::update_before_publish", "map-insert"),
+];
+
+#[test]
+fn kills_inside_insert_remove_and_update_leave_the_map_consistent() {
+    for (n, (point, command)) in KILL_POINTS.iter().enumerate() {
+        let temp = TempRegion::new(&format!("map-kill-{n}"));
+        let m = maps(&temp);
+        let wide = point.contains("update");
+        let mut extra = vec![];
+        if wide {
+            extra.push("wide");
+            // Values to update: the dead writer replaces one of these.
+            run_ok(&["map-insert", temp.arg(), "3", "0", "2000", "wide"]);
+        }
+        if *command == "map-remove" {
+            run_ok(&["map-insert", temp.arg(), "3", "0", "2000"]);
+        }
+        // Dies the 700th time it passes the point; a survivor works the same keys at once.
+        let mut dying_args = vec![*command, temp.arg(), "1", "0", "2000"];
+        dying_args.extend(&extra);
+        let dying = spawn_with_env(
+            &dying_args,
+            &[("SHMARENA_KILL_AT", &format!("{point}:700"))],
+        );
+        let mut survivor_args = vec!["map-insert", temp.arg(), "2", "1000", "3000"];
+        survivor_args.extend(&extra);
+        let survivor = spawn(&survivor_args);
+        let status = dying.wait_with_output().unwrap().status;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}");
+        assert!(
+            survivor.wait_with_output().unwrap().status.success(),
+            "{point}"
+        );
+        let dead_acked = acked(&m.region, 1);
+        assert!(
+            dead_acked >= 699,
+            "{point}: the dead worker acked {dead_acked}"
+        );
+        // A later process redoes the dead worker's range: its in-flight slot is recovered.
+        let mut redo = vec![*command, temp.arg(), "4", "0", "2000"];
+        redo.extend(&extra);
+        run_ok(&redo);
+        if wide {
+            for key in 0..3000u64 {
+                let value = m.wide.get(&key).unwrap().unwrap();
+                assert!(
+                    value.iter().all(|w| *w == value[0]),
+                    "{point}: torn {value:?}"
+                );
+                assert_eq!(value[0] & 0xffff_ffff, key);
+            }
+            continue;
+        }
+        let entries = assert_consistent(&m.narrow, 1);
+        if *command == "map-remove" {
+            // Removed 0..2000 (twice), the survivor inserted 1000..3000.
+            let keys: Vec<u64> = entries.iter().map(|(k, _)| *k).collect();
+            assert!(keys.iter().all(|k| (1000..3000).contains(k)), "{point}");
+            assert!(
+                (2000..3000).all(|k| keys.binary_search(&k).is_ok()),
+                "{point}"
+            );
+        } else {
+            // Every key of 0..3000 acknowledged by someone is present, once.
+            assert_eq!(entries.len(), 3000, "{point}");
+            for (key, value) in entries {
+                assert_eq!(value & 0xffff_ffff, key, "{point}");
+            }
+        }
+        no_check_errors(&m.region);
+    }
+}
+
+#[test]
+fn a_process_frozen_at_any_failpoint_does_not_block_the_others() {
+    for (n, (point, command)) in KILL_POINTS.iter().enumerate() {
+        let temp = TempRegion::new(&format!("map-stop-{n}"));
+        let m = maps(&temp);
+        let wide = point.contains("update");
+        let mut extra = vec![];
+        if wide {
+            extra.push("wide");
+            run_ok(&["map-insert", temp.arg(), "3", "0", "2000", "wide"]);
+        }
+        if *command == "map-remove" {
+            run_ok(&["map-insert", temp.arg(), "3", "0", "2000"]);
+        }
+        let mut frozen_args = vec![*command, temp.arg(), "1", "0", "2000"];
+        frozen_args.extend(&extra);
+        let frozen = spawn_with_env(
+            &frozen_args,
+            &[("SHMARENA_STOP_AT", &format!("{point}:500"))],
+        );
+        // Wait until it is stopped at the failpoint.
+        let pid = frozen.id() as i32;
+        let stopped = (0..2000).any(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| stat.split(' ').nth(2) == Some("T"))
+        });
+        assert!(stopped, "{point}: the worker never stopped");
+        let frozen_key = acked(&m.region, 1);
+        // Others work on the same keys (narrow values: nobody waits) or, for a wide value
+        // whose writer is frozen, read it (readers never wait) and write every other key.
+        if wide {
+            let output = run_ok(&["map-read", temp.arg(), "0", "3000"]);
+            assert!(output.status.success());
+            let before = frozen_key.to_string();
+            run_ok(&["map-insert", temp.arg(), "2", "0", &before, "wide"]);
+        } else {
+            run_ok(&["map-insert", temp.arg(), "2", "0", "3000"]);
+            run_ok(&["map-read", temp.arg(), "0", "3000"]);
+            run_ok(&["map-remove", temp.arg(), "2", "2500", "3000"]);
+        }
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        assert!(
+            frozen.wait_with_output().unwrap().status.success(),
+            "{point}"
+        );
+        if !wide {
+            assert_consistent(&m.narrow, 0);
+        }
+        no_check_errors(&m.region);
+    }
+}
