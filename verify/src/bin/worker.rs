@@ -283,7 +283,7 @@ mod map {
                         ("map-insert", false) => drop(narrow.insert(key, v)?),
                         ("map-insert", true) => drop(wide.insert(key, [v; 4])?),
                         ("map-try-insert", _) => {
-                            fresh += u64::from(narrow.try_insert(key, v)?.is_none())
+                            fresh += u64::from(narrow.try_insert(key, v)?.is_none());
                         }
                         _ => drop(narrow.remove(&key)?),
                     }
