@@ -58,3 +58,62 @@ impl Drop for TempRegion {
         let _ = Region::unlink(&self.path);
     }
 }
+
+/// The hasher shmarena's map uses (one-shot xxh3 of the key's bytes with a seed), as a
+/// `BuildHasher` for the in-process peers, so every map in a comparison hashes alike.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Xxh3OneShot {
+    seed: u64,
+}
+
+impl Xxh3OneShot {
+    /// A builder hashing with `seed`.
+    pub fn with_seed(seed: u64) -> Self {
+        Self { seed }
+    }
+}
+
+/// The hasher [`Xxh3OneShot`] builds.
+#[derive(Clone, Copy, Debug)]
+pub struct Xxh3OneShotHasher {
+    seed: u64,
+    hash: u64,
+}
+
+impl std::hash::BuildHasher for Xxh3OneShot {
+    type Hasher = Xxh3OneShotHasher;
+    fn build_hasher(&self) -> Self::Hasher {
+        Xxh3OneShotHasher {
+            seed: self.seed,
+            hash: 0,
+        }
+    }
+}
+
+impl std::hash::Hasher for Xxh3OneShotHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.hash = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.seed ^ self.hash);
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.write(&value.to_le_bytes());
+    }
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// `count` distinct pseudo-random keys from `stream` (distinct streams do not overlap:
+/// the top byte is the stream).
+pub fn keys(stream: u8, count: usize) -> Vec<u64> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(stream);
+    (0..count)
+        .map(|i| {
+            // splitmix64 of the index: distinct inputs give distinct outputs.
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) >> 8 | u64::from(stream) << 56
+        })
+        .collect()
+}

@@ -1,0 +1,131 @@
+//! Fuzz target `map_ops`: a `HashMap<u16, u32>` against `std::collections::HashMap`
+//! (differential).
+//!
+//! Byte 0 picks the capacity (`1 << (b % 6)` slots: 1 to 32, so Full is reached often);
+//! the rest is a list of operations (an opcode byte `% 7`: insert, try_insert, remove, get,
+//! compare_exchange, fetch_add, clear), each followed by a key byte (keys `0..64`) and,
+//! where needed, a value byte. Single-threaded, so every result is exact: inserts fail with
+//! `Full` exactly when the model holds `capacity` other keys, every other result equals the
+//! model's, and `len` equals the model's after every step. At the end the entries equal the
+//! model's and `check_region` reports no `Error`.
+
+#![no_main]
+
+use std::collections::HashMap as StdMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use shmarena::{Error, HashMap, Region, RegionExt, RegionOptions};
+
+fn region_path() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = Path::new("/dev/shm");
+        let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
+        dir.join(format!("shmarena-fuzz-map-{}", std::process::id()))
+    })
+}
+
+fn run(data: &[u8]) {
+    let Some((&first, rest)) = data.split_first() else {
+        return;
+    };
+    let capacity = 1usize << (first % 6);
+    let path = region_path();
+    let _ = std::fs::remove_file(path);
+    let options = RegionOptions {
+        participant_capacity: 2,
+        catalog_capacity: 4,
+        ..RegionOptions::default()
+    };
+    let region = Region::create_with(path, 64 * 1024, &options).expect("create the region");
+    let map: HashMap<u16, u32> = region.hash_map("m", capacity as u64).expect("create the map");
+    assert_eq!(map.capacity(), capacity);
+    let mut model: StdMap<u16, u32> = StdMap::new();
+    let mut bytes = rest.iter().copied();
+    let mut next = move || bytes.next();
+    for step in 0.. {
+        let Some(code) = next() else { break };
+        let mut next = || next().unwrap_or(0);
+        let code = code % 7;
+        let key = u16::from(next() % 64);
+        let full = |model: &StdMap<u16, u32>| model.len() == capacity && !model.contains_key(&key);
+        match code {
+            0 | 1 => {
+                let value = u32::from(next());
+                let result = if code == 0 { map.insert(key, value) } else { map.try_insert(key, value) };
+                if full(&model) {
+                    assert!(matches!(result, Err(Error::Full { .. })), "step {step}: {result:?}");
+                } else if code == 0 {
+                    assert_eq!(result.unwrap(), model.insert(key, value), "step {step}");
+                } else {
+                    let present = model.get(&key).copied();
+                    model.entry(key).or_insert(value);
+                    assert_eq!(result.unwrap(), present, "step {step}");
+                }
+            }
+            2 => assert_eq!(map.remove(&key).unwrap(), model.remove(&key), "step {step}"),
+            3 => {
+                assert_eq!(map.get(&key).unwrap(), model.get(&key).copied(), "step {step}");
+                assert_eq!(map.contains_key(&key).unwrap(), model.contains_key(&key));
+            }
+            4 => {
+                let (current, new) = (u32::from(next() % 4), u32::from(next()));
+                let got = map.compare_exchange(&key, current, new).unwrap();
+                match model.get_mut(&key) {
+                    None => assert_eq!(got, Err(None), "step {step}"),
+                    Some(v) if *v == current => {
+                        assert_eq!(got, Ok(current), "step {step}");
+                        *v = new;
+                    }
+                    Some(v) => assert_eq!(got, Err(Some(*v)), "step {step}"),
+                }
+            }
+            5 => {
+                let delta = u32::from(next()) << 20;
+                let result = map.fetch_add(key, delta);
+                if full(&model) {
+                    assert!(matches!(result, Err(Error::Full { .. })), "step {step}: {result:?}");
+                } else {
+                    let entry = model.entry(key).or_insert(0);
+                    match entry.checked_add(delta) {
+                        Some(sum) => {
+                            assert_eq!(result.unwrap(), *entry, "step {step}");
+                            *entry = sum;
+                        }
+                        None => assert!(matches!(result, Err(Error::Overflow)), "step {step}"),
+                    }
+                }
+            }
+            _ => {
+                map.clear();
+                model.clear();
+            }
+        }
+        assert_eq!(map.len(), model.len(), "step {step}: len");
+    }
+    let mut entries: Vec<(u16, u32)> = map.iter().map(Result::unwrap).collect();
+    entries.sort_unstable();
+    let mut expected: Vec<(u16, u32)> = model.into_iter().collect();
+    expected.sort_unstable();
+    assert_eq!(entries, expected);
+    let errors: Vec<_> = shmarena::check::check_region(&region)
+        .into_iter()
+        .filter(|f| f.severity == shmarena::engine::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "check_region: {errors:?}");
+    drop((map, region));
+    let _ = std::fs::remove_file(path);
+}
+
+fuzz_target!(
+    init: {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = std::fs::remove_file(region_path());
+            previous(info);
+        }));
+    },
+    |data: &[u8]| run(data)
+);
