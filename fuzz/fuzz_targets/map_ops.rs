@@ -1,9 +1,10 @@
 //! Fuzz target `map_ops`: a `HashMap<u16, u32>` against `std::collections::HashMap`
 //! (differential).
 //!
-//! Byte 0 picks the capacity (`1 << (b % 6)` slots: 1 to 32, so Full is reached often);
+//! Byte 0 picks the capacity (`1 << (b % 8)` slots: 1 to 128, so Full is reached often, and
+//! both lookup paths run: by hint byte below 64 slots, by 8-byte hint groups from 64);
 //! the rest is a list of operations (an opcode byte `% 7`: insert, try_insert, remove, get,
-//! compare_exchange, fetch_add, clear), each followed by a key byte (keys `0..64`) and,
+//! compare_exchange, fetch_add, clear), each followed by a key byte (keys `0..160`) and,
 //! where needed, a value byte. Single-threaded, so every result is exact: inserts fail with
 //! `Full` exactly when the model holds `capacity` other keys, every other result equals the
 //! model's, and `len` equals the model's after every step. At the end the entries equal the
@@ -31,7 +32,7 @@ fn run(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else {
         return;
     };
-    let capacity = 1usize << (first % 6);
+    let capacity = 1usize << (first % 8);
     let path = region_path();
     let _ = std::fs::remove_file(path);
     let options = RegionOptions {
@@ -39,7 +40,7 @@ fn run(data: &[u8]) {
         catalog_capacity: 4,
         ..RegionOptions::default()
     };
-    let region = Region::create_with(path, 64 * 1024, &options).expect("create the region");
+    let region = Region::create_with(path, 256 * 1024, &options).expect("create the region");
     let map: HashMap<u16, u32> = region.hash_map("m", capacity as u64).expect("create the map");
     assert_eq!(map.capacity(), capacity);
     let mut model: StdMap<u16, u32> = StdMap::new();
@@ -49,7 +50,7 @@ fn run(data: &[u8]) {
         let Some(code) = next() else { break };
         let mut next = || next().unwrap_or(0);
         let code = code % 7;
-        let key = u16::from(next() % 64);
+        let key = u16::from(next() % 160);
         let full = |model: &StdMap<u16, u32>| model.len() == capacity && !model.contains_key(&key);
         match code {
             0 | 1 => {

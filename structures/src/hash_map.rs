@@ -5,7 +5,10 @@
 //! ```text
 //! body:
 //!   0      len counters: 16 shards, one per cache line (a shard per participant slot)
-//!   1024   slots: capacity x slot_words words, each slot 16-byte aligned:
+//!   1024   hints: one byte per slot, packed 8 to a word, padded to a cache line:
+//!            0x00 never claimed, 0x01 claimed (no tag yet), 0x80 | 7 hash bits: the tag
+//!            of the last key written into the slot (kept after removal)
+//!   1024 + hint bytes   slots: capacity x slot_words words, each slot 16-byte aligned:
 //!            word 0      state  | version: 37 | tag: 12 | bound: 12 | kind: 3 |
 //!            word 1      one-word values: the value; wider values: aux
 //!                        aux = | writer: 31 bits (top) | copy version: 32 bits |
@@ -28,6 +31,14 @@
 //! - `MEMBER`: the key is in the map.
 //! - `DELETED`: removed, or an `INSERTING` copy that lost; free for reuse. Claiming bumps
 //!   the version, which invalidates every in-flight reader and writer of the old key.
+//!
+//! The hint bytes are what lookups read first: a table of a million slots has a megabyte
+//! of hints, which stays in cache, so a lookup touches the slots (in memory) only where a
+//! hint matches, and its branches do not wait for memory. Hints are never authoritative
+//! for presence (a match is confirmed on the slot) but are for absence: a slot's hint
+//! becomes non-zero (compare-exchange from 0) before it is first claimed, and its claimer
+//! writes the key's tag before publishing `INSERTING`; nobody else writes it, so a
+//! `MEMBER` slot always shows its key's tag and a zero hint means "never claimed".
 //!
 //! `bound` (in the state word of a *home* slot) is one more than the largest displacement
 //! of any key hashing there (Purcell and Harris's probe bound): lookups scan at most that
@@ -90,8 +101,29 @@ pub const MAX_PROBE: u64 = (1 << BOUND_BITS) - 1;
 /// Number of len counter shards (one cache line each).
 pub const COUNTER_SHARDS: usize = 16;
 
-/// Bytes before the first slot.
-pub const SLOTS_OFFSET: u64 = COUNTER_SHARDS as u64 * 64;
+/// Bytes before the hint bytes.
+pub const HINTS_OFFSET: u64 = COUNTER_SHARDS as u64 * 64;
+
+/// Words of hint bytes for `capacity` slots (whole cache lines).
+pub fn hint_words(capacity: u64) -> u64 {
+    capacity.div_ceil(64) * 8
+}
+
+/// Bytes before the first slot of a table of `capacity` slots.
+pub fn slots_offset(capacity: u64) -> u64 {
+    HINTS_OFFSET + 8 * hint_words(capacity)
+}
+
+/// Hint of a slot claimed but not yet tagged.
+const HINT_CLAIMED: u64 = 0x01;
+
+/// Slots a lookup scans by hints alone before it also reads the home slot's bound.
+const HINT_ONLY_SCAN: u64 = 16;
+
+/// The hint byte of a key with this hash.
+fn hint_of(hash: u64) -> u64 {
+    0x80 | (hash >> 57)
+}
 
 /// Retries of an operation whose slots keep changing under it before it reports
 /// [`Error::Contended`] (never reached without a corrupted or hostile table).
@@ -166,6 +198,8 @@ pub trait Slots {
     fn data(&self, slot: u64) -> &[AtomicU64];
     /// Len counter shard `shard` (< [`COUNTER_SHARDS`]).
     fn counter(&self, shard: usize) -> &AtomicU64;
+    /// Word `word` of the hint bytes (slot `8 * word + i` in byte `i`, little-endian).
+    fn hints(&self, word: u64) -> &AtomicU64;
 }
 
 impl<T: Slots + ?Sized> Slots for &T {
@@ -180,6 +214,9 @@ impl<T: Slots + ?Sized> Slots for &T {
     }
     fn counter(&self, shard: usize) -> &AtomicU64 {
         (**self).counter(shard)
+    }
+    fn hints(&self, word: u64) -> &AtomicU64 {
+        (**self).hints(word)
     }
 }
 
@@ -247,6 +284,7 @@ impl<S: Slots> RawMap<S> {
     ///
     /// # Panics
     /// If the capacity is not a power of two (callers validate it first).
+    #[inline]
     pub fn new(slots: S, key_words: usize, value_words: usize, seed: u64) -> Self {
         let capacity = slots.capacity();
         assert!(
@@ -269,18 +307,22 @@ impl<S: Slots> RawMap<S> {
     }
 
     /// The hash of a key (its words as bytes), the same in every process.
+    #[inline]
     pub fn hash(&self, key: &[u64]) -> u64 {
         xxhash_rust::xxh3::xxh3_64_with_seed(bytemuck::cast_slice(key), self.seed)
     }
 
+    #[inline]
     fn wide(&self) -> bool {
         self.value_words > 1
     }
 
+    #[inline]
     fn pair(&self, slot: u64) -> &AtomicPair {
         self.slots.pair(slot & self.mask)
     }
 
+    #[inline]
     fn copy(&self, slot: u64, copy_version: u64) -> &[AtomicU64] {
         let start = self.key_words + (copy_version as usize & 1) * self.value_words;
         &self.slots.data(slot & self.mask)[start..start + self.value_words]
@@ -310,6 +352,7 @@ impl<S: Slots> RawMap<S> {
     /// Reads slot `slot`, seen as `seen`: compares or copies the key and copies the value
     /// (one-word values come from `seen` itself). True when everything read belongs to the
     /// incarnation `seen` shows.
+    #[inline]
     fn read_slot(
         &self,
         slot: u64,
@@ -361,6 +404,7 @@ impl<S: Slots> RawMap<S> {
 
     /// Examines `slot` for `key` in the given kinds, re-reading it while it changes under
     /// the read: the pair seen when it held the key, if it did.
+    #[inline]
     fn examine(
         &self,
         slot: u64,
@@ -385,41 +429,151 @@ impl<S: Slots> RawMap<S> {
     }
 
     /// The `MEMBER` slot holding `key`, with its pair as read, copying out the value when
-    /// `value` is given.
+    /// `value` is given. Reads hint bytes first and a slot only where its hint matches.
+    #[inline]
     fn find(
+        &self,
+        hash: u64,
+        key: &[u64],
+        value: Option<&mut [u64]>,
+    ) -> Result<Option<(u64, [u64; 2])>> {
+        if self.capacity() < 64 {
+            self.find_by_byte(hash, key, value)
+        } else {
+            self.find_by_group(hash, key, value)
+        }
+    }
+
+    /// Examines a slot whose hint matched.
+    #[inline]
+    fn examine_hinted(
+        &self,
+        slot: u64,
+        key: &[u64],
+        hash: u64,
+        value: Option<&mut [u64]>,
+    ) -> Result<Option<[u64; 2]>> {
+        // Acquire: pairs with the Release of the compare-exchange that published it.
+        let seen = self.pair(slot).load(Ordering::Acquire);
+        self.examine(slot, seen, key, tag_of(hash), &[MEMBER], value)
+    }
+
+    /// `find` for tables of under 64 slots, one hint byte at a time.
+    fn find_by_byte(
         &self,
         hash: u64,
         key: &[u64],
         mut value: Option<&mut [u64]>,
     ) -> Result<Option<(u64, [u64; 2])>> {
         let home = hash & self.mask;
-        let wanted = tag_of(hash);
-        // Acquire: pairs with the Release of the compare-exchange that published it.
-        let home_pair = self.pair(home).load(Ordering::Acquire);
-        let limit = bound(home_pair[0]).min(self.max_probe);
-        for displacement in 0..limit {
+        let hint = hint_of(hash);
+        for displacement in 0..self.max_probe {
             let slot = (home + displacement) & self.mask;
-            let seen = if displacement == 0 {
-                home_pair
-            } else {
-                // Acquire: as above.
-                self.pair(slot).load(Ordering::Acquire)
-            };
-            if kind(seen[0]) == EMPTY {
-                break;
+            // SeqCst: absence is read from hints (module docs); a plain load on x86-64.
+            let byte =
+                (self.slots.hints(slot / 8).load(Ordering::SeqCst) >> (8 * (slot % 8))) & 0xff;
+            if byte == 0 {
+                break; // never claimed: the key cannot lie beyond
             }
-            let found = self.examine(slot, seen, key, wanted, &[MEMBER], value.as_deref_mut())?;
-            if let Some(seen) = found {
-                return Ok(Some((slot, seen)));
+            if byte == hint {
+                if let Some(seen) = self.examine_hinted(slot, key, hash, value.as_deref_mut())? {
+                    return Ok(Some((slot, seen)));
+                }
             }
         }
         Ok(None)
+    }
+
+    /// The 8 hint bytes of slots `first..first + 8` (a capacity of at least 64 slots:
+    /// whole hint words, wrapping at the end).
+    #[inline]
+    fn hint_group(&self, first: u64) -> u64 {
+        let words = self.capacity() / 8;
+        let (word, offset) = (first / 8, first % 8);
+        // SeqCst: absence is read from hints (module docs); plain loads on x86-64.
+        let low = self.slots.hints(word).load(Ordering::SeqCst);
+        if offset == 0 {
+            return low;
+        }
+        // SeqCst: as above.
+        let high = self.slots.hints((word + 1) % words).load(Ordering::SeqCst);
+        low >> (8 * offset) | high << (64 - 8 * offset)
+    }
+
+    /// `find` for tables of 64 slots or more: 8 hint bytes at a time, so that which slot
+    /// to read is computed, not branched on (a lookup's branches then do not depend on a
+    /// load from memory, and the processor overlaps consecutive lookups).
+    #[inline]
+    fn find_by_group(
+        &self,
+        hash: u64,
+        key: &[u64],
+        mut value: Option<&mut [u64]>,
+    ) -> Result<Option<(u64, [u64; 2])>> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        /// 0x80 in every zero byte of `x`, 0 elsewhere (exact, no carries across bytes).
+        fn zero_bytes(x: u64) -> u64 {
+            !(((x & !(ONES << 7)).wrapping_add(!(ONES << 7))) | x | !(ONES << 7))
+        }
+        let home = hash & self.mask;
+        let hint = hint_of(hash);
+        let mut limit = self.max_probe;
+        let mut displacement = 0;
+        while displacement < limit {
+            let first = (home + displacement) & self.mask;
+            let group = self.hint_group(first);
+            let zeros = zero_bytes(group);
+            let mut matches = zero_bytes(group ^ hint.wrapping_mul(ONES));
+            if zeros != 0 {
+                // Only the bytes before the first never-claimed slot count.
+                let lowest = zeros & zeros.wrapping_neg();
+                matches &= (lowest >> 7).wrapping_sub(1);
+            }
+            while matches != 0 {
+                let index = u64::from(matches.trailing_zeros() / 8);
+                if displacement + index >= limit {
+                    break;
+                }
+                let slot = (first + index) & self.mask;
+                if let Some(seen) = self.examine_hinted(slot, key, hash, value.as_deref_mut())? {
+                    return Ok(Some((slot, seen)));
+                }
+                matches &= matches - 1;
+            }
+            if zeros != 0 {
+                break;
+            }
+            displacement += 8;
+            if displacement == HINT_ONLY_SCAN {
+                // A long run: the home slot's bound says how far keys of this home go.
+                // Acquire: pairs with the Release of the compare-exchange that raised it.
+                limit = limit.min(bound(self.pair(home).load(Ordering::Acquire)[0]));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sets the hint byte of `slot` to `to` if it is `from` (any value when `from` is
+    /// `None`).
+    fn set_hint(&self, slot: u64, from: Option<u64>, to: u64) {
+        let cell = self.slots.hints(slot / 8);
+        let shift = 8 * (slot % 8);
+        // SeqCst: hints take part in the absence argument (module docs). The closure only
+        // fails when the byte is not `from`, and then nothing is to be done.
+        let _ = cell.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |word| {
+            let byte = (word >> shift) & 0xff;
+            if from.is_some_and(|from| from != byte) || byte == to {
+                return None;
+            }
+            Some(word & !(0xff << shift) | to << shift)
+        });
     }
 
     /// Copies the value of `key` into `out`; whether the key is present. Never waits.
     ///
     /// # Errors
     /// [`Error::Contended`] only if wide values keep being rewritten during the read.
+    #[inline]
     pub fn get(&self, key: &[u64], out: &mut [u64]) -> Result<bool> {
         Ok(self.find(self.hash(key), key, Some(out))?.is_some())
     }
@@ -428,6 +582,7 @@ impl<S: Slots> RawMap<S> {
     ///
     /// # Errors
     /// As [`Self::get`].
+    #[inline]
     pub fn contains(&self, key: &[u64]) -> Result<bool> {
         Ok(self.find(self.hash(key), key, None)?.is_some())
     }
@@ -496,6 +651,11 @@ impl<S: Slots> RawMap<S> {
                 for _ in 0..MAX_RETRIES {
                     if !self.is_free(seen, liveness) {
                         break;
+                    }
+                    if kind(seen[0]) == EMPTY {
+                        // Before the slot can be claimed, lookups must stop taking it for
+                        // the end of the probe sequence.
+                        self.set_hint(slot, Some(0), HINT_CLAIMED);
                     }
                     let busy = state(BUSY, 0, version(seen[0]) + 1, seen[0]);
                     // SeqCst: a claim is a state change (module docs); Acquire on failure
@@ -580,6 +740,8 @@ impl<S: Slots> RawMap<S> {
                 cell.store(*word, Ordering::Relaxed);
             }
         }
+        // Before the copy can be a member, lookups must find its hint.
+        self.set_hint(slot, None, hint_of(hash));
         fail::fail_point!("hash_map::insert_before_publish");
         // Before the copy can be seen as INSERTING, settles must scan far enough to see it.
         self.raise_bound(hash & self.mask, displacement + 1);
@@ -1001,6 +1163,30 @@ impl<S: Slots> RawMap<S> {
         counts
     }
 
+    /// Member slots whose hint byte does not show their key's tag (must be none).
+    pub fn hint_mismatches(&self) -> u64 {
+        let mut key = vec![0u64; self.key_words];
+        let mut value = vec![0u64; self.value_words.max(1)];
+        (0..self.capacity())
+            .filter(|&slot| {
+                // Relaxed: a snapshot; a slot that changes meanwhile is skipped.
+                let word = self.slots.hints(slot / 8).load(Ordering::Relaxed);
+                let byte = (word >> (8 * (slot % 8))) & 0xff;
+                self.read_member(slot, &mut key, &mut value)
+                    .unwrap_or(false)
+                    && byte != hint_of(self.hash(&key))
+                    && self
+                        .read_member(slot, &mut key, &mut value)
+                        .unwrap_or(false)
+                    && {
+                        // Relaxed: as above.
+                        let again = self.slots.hints(slot / 8).load(Ordering::Relaxed);
+                        (again >> (8 * (slot % 8))) & 0xff != hint_of(self.hash(&key))
+                    }
+            })
+            .count() as u64
+    }
+
     /// Busy slots whose inserter is dead (freed when an insert needs room).
     pub fn dead_busy(&self, liveness: &impl Liveness) -> u64 {
         (0..self.capacity())
@@ -1019,7 +1205,7 @@ pub use handle::{HashMap, HashSet};
 
 #[cfg(not(loom))]
 mod handle {
-    use super::{RawMap, Slots, Updated, COUNTER_SHARDS, SLOTS_OFFSET};
+    use super::{hint_words, slots_offset, RawMap, Slots, Updated, COUNTER_SHARDS, HINTS_OFFSET};
     use crate::words::{word_count, Words};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicPair, AtomicU64};
@@ -1047,6 +1233,8 @@ mod handle {
         base: NonNull<AtomicU64>,
         capacity: u64,
         slot_words: u64,
+        /// Word index of slot 0.
+        first_slot: u64,
     }
 
     impl MappedSlots {
@@ -1062,7 +1250,7 @@ mod handle {
             let slot_words = slot_words(key_size, value_size);
             let words = capacity
                 .checked_mul(slot_words)
-                .and_then(|words| words.checked_add(SLOTS_OFFSET / 8))
+                .and_then(|words| words.checked_add(slots_offset(capacity) / 8))
                 .ok_or_else(|| Error::corrupt("hash map capacity", capacity.to_string()))?;
             let base = object.atomics::<std::sync::atomic::AtomicU64>(0, words)?;
             if base.as_ptr() as usize % 16 != 0 {
@@ -1075,6 +1263,7 @@ mod handle {
                 base,
                 capacity,
                 slot_words,
+                first_slot: slots_offset(capacity) / 8,
             })
         }
     }
@@ -1087,9 +1276,9 @@ mod handle {
         #[inline]
         fn pair(&self, slot: u64) -> &AtomicPair {
             debug_assert!(slot < self.capacity);
-            let word = SLOTS_OFFSET / 8 + slot * self.slot_words;
+            let word = self.first_slot + slot * self.slot_words;
             // SAFETY: slot < capacity, so the pair lies in the checked body; 16-aligned
-            // (aligned body, even slot words, SLOTS_OFFSET a multiple of 16); the
+            // (aligned body, even slot words, slots_offset a multiple of 64); the
             // mapping outlives `self`'s users (they hold the object); pairs are only
             // accessed atomically.
             unsafe { AtomicPair::from_ptr(self.base.as_ptr().add(word as usize).cast::<u64>()) }
@@ -1098,7 +1287,7 @@ mod handle {
         #[inline]
         fn data(&self, slot: u64) -> &[AtomicU64] {
             debug_assert!(slot < self.capacity);
-            let word = SLOTS_OFFSET / 8 + slot * self.slot_words + 2;
+            let word = self.first_slot + slot * self.slot_words + 2;
             // SAFETY: the words after the pair up to the slot's end lie in the checked
             // body; atomics only.
             unsafe {
@@ -1114,6 +1303,14 @@ mod handle {
             debug_assert!(shard < COUNTER_SHARDS);
             // SAFETY: shard lines lie before the slots, in the checked body.
             unsafe { &*self.base.as_ptr().add(shard * 8) }
+        }
+
+        #[inline]
+        fn hints(&self, word: u64) -> &AtomicU64 {
+            debug_assert!(word < hint_words(self.capacity));
+            // SAFETY: hint words lie between the counters and the slots, in the checked
+            // body.
+            unsafe { &*self.base.as_ptr().add((HINTS_OFFSET / 8 + word) as usize) }
         }
     }
 
@@ -1148,7 +1345,8 @@ mod handle {
     /// # Ok::<(), shmarena::Error>(())
     /// ```
     pub struct HashMap<K: Pod, V: Pod> {
-        raw: RawMap<MappedSlots>,
+        slots: MappedSlots,
+        seed: u64,
         object: Object,
         _types: PhantomData<(K, V)>,
     }
@@ -1156,7 +1354,8 @@ mod handle {
     impl<K: Pod, V: Pod> Clone for HashMap<K, V> {
         fn clone(&self) -> Self {
             Self {
-                raw: self.raw,
+                slots: self.slots,
+                seed: self.seed,
                 object: self.object.clone(),
                 _types: PhantomData,
             }
@@ -1231,7 +1430,7 @@ mod handle {
             let size = slots.and_then(|slots| {
                 slots
                     .checked_mul(8 * slot_words(size_of::<K>() as u64, size_of::<V>() as u64))?
-                    .checked_add(SLOTS_OFFSET)
+                    .checked_add(slots_offset(slots))
             });
             let (Some(slots), Some(size)) = (slots, size) else {
                 return Err(Error::InvalidArgument(format!(
@@ -1241,11 +1440,11 @@ mod handle {
             let descriptor = Self::descriptor_of(kind, slots);
             let (object, _) = region.get_or_create_object(name, &descriptor, size, |_| Ok(()))?;
             let map = Self::from_object(object)?;
-            if map.raw.capacity() != slots {
+            if map.raw().capacity() != slots {
                 return Err(Error::TypeMismatch {
                     name: name.to_owned(),
                     expected: descriptor.to_string(),
-                    found: Self::descriptor_of(kind, map.raw.capacity()).to_string(),
+                    found: Self::descriptor_of(kind, map.raw().capacity()).to_string(),
                 });
             }
             Ok(map)
@@ -1267,17 +1466,19 @@ mod handle {
 
         fn from_object(object: Object) -> Result<Self> {
             let slots = MappedSlots::new(&object, size_of::<K>() as u64, size_of::<V>() as u64)?;
-            let raw = RawMap::new(
-                slots,
-                word_count::<K>(),
-                word_count::<V>(),
-                object.region().hash_seed(),
-            );
             Ok(Self {
-                raw,
+                slots,
+                seed: object.region().hash_seed(),
                 object,
                 _types: PhantomData,
             })
+        }
+
+        /// The algorithm over this map's slots, built per call so that the key and value
+        /// sizes are constants the compiler specializes the probing code for.
+        #[inline]
+        fn raw(&self) -> RawMap<MappedSlots> {
+            RawMap::new(self.slots, word_count::<K>(), word_count::<V>(), self.seed)
         }
 
         /// The value of `key`. Never waits.
@@ -1285,8 +1486,22 @@ mod handle {
         /// # Errors
         /// [`Error::Contended`] only on a table that keeps changing under a wide read.
         pub fn get(&self, key: &K) -> Result<Option<V>> {
+            if word_count::<K>() <= 4 && word_count::<V>() <= 4 {
+                let (mut key_words, mut value_words) = ([0u64; 4], [0u64; 4]);
+                bytemuck::cast_slice_mut::<u64, u8>(&mut key_words)[..size_of::<K>()]
+                    .copy_from_slice(bytemuck::bytes_of(key));
+                let found = self.raw().get(
+                    &key_words[..word_count::<K>()],
+                    &mut value_words[..word_count::<V>()],
+                )?;
+                return Ok(found.then(|| {
+                    bytemuck::pod_read_unaligned(
+                        &bytemuck::cast_slice::<u64, u8>(&value_words)[..size_of::<V>()],
+                    )
+                }));
+            }
             let mut value = Words::zeroed::<V>();
-            let found = self.raw.get(&Words::of(key), &mut value)?;
+            let found = self.raw().get(&Words::of(key), &mut value)?;
             Ok(found.then(|| value.read::<V>()))
         }
 
@@ -1295,7 +1510,7 @@ mod handle {
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &K) -> Result<bool> {
-            self.raw.contains(&Words::of(key))
+            self.raw().contains(&Words::of(key))
         }
 
         /// Inserts or replaces; returns the value replaced.
@@ -1318,7 +1533,7 @@ mod handle {
         fn insert_with(&self, key: &K, value: &V, replace: bool) -> Result<Option<V>> {
             let mut old = Words::zeroed::<V>();
             let region = self.object.region();
-            let had = self.raw.insert(
+            let had = self.raw().insert(
                 &Words::of(key),
                 &Words::of(value),
                 replace,
@@ -1335,7 +1550,7 @@ mod handle {
         pub fn remove(&self, key: &K) -> Result<Option<V>> {
             let mut old = Words::zeroed::<V>();
             let had = self
-                .raw
+                .raw()
                 .remove(&Words::of(key), &mut old, self.object.region())?;
             Ok(had.then(|| old.read::<V>()))
         }
@@ -1396,7 +1611,7 @@ mod handle {
             let mut old = Words::zeroed::<V>();
             let region = self.object.region();
             Ok(
-                match self.raw.update(&Words::of(key), &mut old, region, f)? {
+                match self.raw().update(&Words::of(key), &mut old, region, f)? {
                     Updated::Done => Ok(old.read::<V>()),
                     Updated::Declined => Err(Some(old.read::<V>())),
                     Updated::Absent => Err(None),
@@ -1407,7 +1622,7 @@ mod handle {
         /// Entries (from sharded counters: exact while every process that changed the map
         /// is alive; see [`Self::recount`]).
         pub fn len(&self) -> usize {
-            self.raw.len() as usize
+            self.raw().len() as usize
         }
 
         /// Whether the map has no entries.
@@ -1417,17 +1632,17 @@ mod handle {
 
         /// Number of slots: the most entries the map can hold.
         pub fn capacity(&self) -> usize {
-            self.raw.capacity() as usize
+            self.raw().capacity() as usize
         }
 
         /// Iterates over the entries by slot. Weakly consistent: an entry present for the
         /// whole iteration is seen exactly once; one inserted or removed meanwhile may or
         /// may not be; no entry is ever seen torn.
         pub fn iter(&self) -> impl Iterator<Item = Result<(K, V)>> + '_ {
-            (0..self.raw.capacity()).filter_map(move |slot| {
+            (0..self.raw().capacity()).filter_map(move |slot| {
                 let mut key = Words::zeroed::<K>();
                 let mut value = Words::zeroed::<V>();
-                match self.raw.read_member(slot, &mut key, &mut value) {
+                match self.raw().read_member(slot, &mut key, &mut value) {
                     Ok(true) => Some(Ok((key.read::<K>(), value.read::<V>()))),
                     Ok(false) => None,
                     Err(error) => Some(Err(error)),
@@ -1442,14 +1657,14 @@ mod handle {
 
         /// Removes every entry, one by one (not atomic as a whole).
         pub fn clear(&self) {
-            self.raw.clear(self.object.region());
+            self.raw().clear(self.object.region());
         }
 
         /// Counts the entries and resets the len counters to the count. A process killed
         /// between an insert or remove and its counter update leaves `len` one off; this
         /// repairs it. Exact only while no other process changes the map.
         pub fn recount(&self) -> usize {
-            self.raw.recount() as usize
+            self.raw().recount() as usize
         }
 
         /// The object's name.
@@ -1645,6 +1860,13 @@ pub(crate) fn check(
         findings.push(Finding::note(
             &place,
             format!("{inserting} inserts unsettled, {busy} in progress"),
+        ));
+    }
+    let mismatched = raw.hint_mismatches();
+    if mismatched != 0 {
+        findings.push(Finding::error(
+            &place,
+            format!("{mismatched} members have a hint byte that is not their key's tag"),
         ));
     }
     // Duplicate keys: members whose key also appears in an earlier member slot.

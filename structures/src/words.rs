@@ -9,7 +9,8 @@ use bytemuck::Pod;
 const INLINE_WORDS: usize = 32;
 
 /// Number of 64-bit words that hold a `T` (at least one).
-pub(crate) fn word_count<T>() -> usize {
+#[inline]
+pub(crate) const fn word_count<T>() -> usize {
     word_count_of(size_of::<T>() as u64) as usize
 }
 
@@ -71,6 +72,11 @@ impl DerefMut for Words {
 }
 
 /// Number of 64-bit words that hold an element of `size` bytes (at least one).
-pub(crate) fn word_count_of(size: u64) -> u64 {
-    size.div_ceil(8).max(1)
+#[inline]
+pub(crate) const fn word_count_of(size: u64) -> u64 {
+    if size == 0 {
+        1
+    } else {
+        size.div_ceil(8)
+    }
 }

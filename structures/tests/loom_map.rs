@@ -34,6 +34,7 @@ struct HeapSlots {
     pairs: Vec<AtomicPair>,
     data: Vec<Vec<AtomicU64>>,
     counters: Vec<AtomicU64>,
+    hints: Vec<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -52,6 +53,9 @@ impl Slots for Table {
     fn counter(&self, shard: usize) -> &AtomicU64 {
         &self.0.counters[shard]
     }
+    fn hints(&self, word: u64) -> &AtomicU64 {
+        &self.0.hints[word as usize]
+    }
 }
 
 /// An empty table of `capacity` slots for one-word keys and `value_words`-word values.
@@ -63,6 +67,9 @@ fn table(capacity: usize, value_words: usize) -> Table {
             .map(|_| (0..data_words).map(|_| AtomicU64::new(0)).collect())
             .collect(),
         counters: (0..COUNTER_SHARDS).map(|_| AtomicU64::new(0)).collect(),
+        hints: (0..capacity.div_ceil(8))
+            .map(|_| AtomicU64::new(0))
+            .collect(),
     }))
 }
 
@@ -73,6 +80,14 @@ fn map(table: &Table, value_words: usize) -> RawMap<Table> {
 /// The state word of a slot holding `key` (home `0` of a one-slot table, so bound 1).
 fn state_of(raw: &RawMap<Table>, kind: u64, key: u64, version: u64) -> u64 {
     kind | 1 << 3 | (raw.hash(&[key]) >> 52) << 15 | version << 27
+}
+
+/// Writes the hint byte of `slot`, as an inserter does before it publishes.
+fn set_hint(table: &Table, slot: u64, byte: u64) {
+    table.hints(slot / 8).fetch_or(
+        byte << (8 * (slot % 8)),
+        loom::sync::atomic::Ordering::SeqCst,
+    );
 }
 
 fn me(slot: u32) -> Mock {
@@ -287,6 +302,7 @@ fn dead_inserters_slot_is_recovered() {
         let table = table(1, 1);
         let raw = map(&table, 1);
         let dead_owner = u64::from(dead(3).bits());
+        set_hint(&table, 0, 0x01);
         table
             .pair(0)
             .compare_exchange(
@@ -316,6 +332,7 @@ fn abandoned_copy_is_settled_by_the_next_insert() {
         let home = raw.hash(&[8]) & 1;
         table.data(home)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
         let inserting = state_of(&raw, INSERTING, 8, 1);
+        set_hint(&table, home, 0x80 | raw.hash(&[8]) >> 57);
         table
             .pair(home)
             .compare_exchange(
