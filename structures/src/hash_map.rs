@@ -435,53 +435,67 @@ impl<S: Slots> RawMap<S> {
         &self,
         hash: u64,
         key: &[u64],
-        value: Option<&mut [u64]>,
+        mut value: Option<&mut [u64]>,
     ) -> Result<Option<(u64, [u64; 2])>> {
+        let mut found = None;
+        self.walk_hinted(hash, self.max_probe, true, |slot| {
+            // Acquire: pairs with the Release of the compare-exchange that published it.
+            let seen = self.pair(slot).load(Ordering::Acquire);
+            let hit = self.examine(
+                slot,
+                seen,
+                key,
+                tag_of(hash),
+                &[MEMBER],
+                value.as_deref_mut(),
+            )?;
+            found = hit.map(|seen| (slot, seen));
+            Ok(found.is_some())
+        })?;
+        Ok(found)
+    }
+
+    /// Calls `visit` on every slot whose hint byte is the one of `hash`, in probe order,
+    /// from the key's home up to `limit` slots (with `bounded`, at most the home slot's
+    /// bound once the walk passes [`HINT_ONLY_SCAN`] slots), stopping at a never-claimed
+    /// slot or when `visit` returns true.
+    #[inline]
+    fn walk_hinted(
+        &self,
+        hash: u64,
+        limit: u64,
+        bounded: bool,
+        mut visit: impl FnMut(u64) -> Result<bool>,
+    ) -> Result<()> {
         if self.capacity() < 64 {
-            self.find_by_byte(hash, key, value)
+            self.walk_by_byte(hash, limit, visit)
         } else {
-            self.find_by_group(hash, key, value)
+            self.walk_by_group(hash, limit, bounded, &mut visit)
         }
     }
 
-    /// Examines a slot whose hint matched.
-    #[inline]
-    fn examine_hinted(
-        &self,
-        slot: u64,
-        key: &[u64],
-        hash: u64,
-        value: Option<&mut [u64]>,
-    ) -> Result<Option<[u64; 2]>> {
-        // Acquire: pairs with the Release of the compare-exchange that published it.
-        let seen = self.pair(slot).load(Ordering::Acquire);
-        self.examine(slot, seen, key, tag_of(hash), &[MEMBER], value)
-    }
-
-    /// `find` for tables of under 64 slots, one hint byte at a time.
-    fn find_by_byte(
+    /// `walk_hinted` for tables of under 64 slots, one hint byte at a time.
+    fn walk_by_byte(
         &self,
         hash: u64,
-        key: &[u64],
-        mut value: Option<&mut [u64]>,
-    ) -> Result<Option<(u64, [u64; 2])>> {
+        limit: u64,
+        mut visit: impl FnMut(u64) -> Result<bool>,
+    ) -> Result<()> {
         let home = hash & self.mask;
         let hint = hint_of(hash);
-        for displacement in 0..self.max_probe {
+        for displacement in 0..limit.min(self.max_probe) {
             let slot = (home + displacement) & self.mask;
             // SeqCst: absence is read from hints (module docs); a plain load on x86-64.
-            let byte =
-                (self.slots.hints(slot / 8).load(Ordering::SeqCst) >> (8 * (slot % 8))) & 0xff;
+            let word = self.slots.hints(slot / 8).load(Ordering::SeqCst);
+            let byte = (word >> (8 * (slot % 8))) & 0xff;
             if byte == 0 {
                 break; // never claimed: the key cannot lie beyond
             }
-            if byte == hint {
-                if let Some(seen) = self.examine_hinted(slot, key, hash, value.as_deref_mut())? {
-                    return Ok(Some((slot, seen)));
-                }
+            if byte == hint && visit(slot)? {
+                break;
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// The 8 hint bytes of slots `first..first + 8` (a capacity of at least 64 slots:
@@ -500,16 +514,17 @@ impl<S: Slots> RawMap<S> {
         low >> (8 * offset) | high << (64 - 8 * offset)
     }
 
-    /// `find` for tables of 64 slots or more: 8 hint bytes at a time, so that which slot
-    /// to read is computed, not branched on (a lookup's branches then do not depend on a
-    /// load from memory, and the processor overlaps consecutive lookups).
+    /// `walk_hinted` for tables of 64 slots or more: 8 hint bytes at a time, so that which
+    /// slot to read is computed, not branched on (a lookup's branches then do not depend
+    /// on a load from memory, and the processor overlaps consecutive lookups).
     #[inline]
-    fn find_by_group(
+    fn walk_by_group(
         &self,
         hash: u64,
-        key: &[u64],
-        mut value: Option<&mut [u64]>,
-    ) -> Result<Option<(u64, [u64; 2])>> {
+        limit: u64,
+        bounded: bool,
+        visit: &mut impl FnMut(u64) -> Result<bool>,
+    ) -> Result<()> {
         const ONES: u64 = 0x0101_0101_0101_0101;
         /// 0x80 in every zero byte of `x`, 0 elsewhere (exact, no carries across bytes).
         fn zero_bytes(x: u64) -> u64 {
@@ -517,7 +532,7 @@ impl<S: Slots> RawMap<S> {
         }
         let home = hash & self.mask;
         let hint = hint_of(hash);
-        let mut limit = self.max_probe;
+        let mut limit = limit.min(self.max_probe);
         let mut displacement = 0;
         while displacement < limit {
             let first = (home + displacement) & self.mask;
@@ -532,25 +547,24 @@ impl<S: Slots> RawMap<S> {
             while matches != 0 {
                 let index = u64::from(matches.trailing_zeros() / 8);
                 if displacement + index >= limit {
-                    break;
+                    return Ok(());
                 }
-                let slot = (first + index) & self.mask;
-                if let Some(seen) = self.examine_hinted(slot, key, hash, value.as_deref_mut())? {
-                    return Ok(Some((slot, seen)));
+                if visit((first + index) & self.mask)? {
+                    return Ok(());
                 }
                 matches &= matches - 1;
             }
             if zeros != 0 {
-                break;
+                return Ok(());
             }
             displacement += 8;
-            if displacement == HINT_ONLY_SCAN {
+            if bounded && displacement == HINT_ONLY_SCAN {
                 // A long run: the home slot's bound says how far keys of this home go.
                 // Acquire: pairs with the Release of the compare-exchange that raised it.
                 limit = limit.min(bound(self.pair(home).load(Ordering::Acquire)[0]));
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Sets the hint byte of `slot` to `to` if it is `from` (any value when `from` is
@@ -783,39 +797,37 @@ impl<S: Slots> RawMap<S> {
     ) -> Result<Option<(u64, [u64; 2])>> {
         let home = hash & self.mask;
         let wanted = tag_of(hash);
-        'scan: for _ in 0..MAX_RETRIES {
-            // SeqCst: the loads of the uniqueness argument.
-            let home_pair = self.pair(home).load(Ordering::SeqCst);
-            let limit = bound(home_pair[0]).min(self.max_probe);
+        for _ in 0..MAX_RETRIES {
+            // SeqCst: the loads of the uniqueness argument (hints included: a copy's hint
+            // is written before it is published, so a settle that reads the hint after the
+            // copy became INSERTING sees it).
+            let limit = bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe);
             let mut member = None;
             let mut earliest = None;
-            for displacement in 0..limit {
-                let slot = (home + displacement) & self.mask;
-                let seen = if displacement == 0 {
-                    home_pair
-                } else {
-                    // SeqCst: as above.
-                    self.pair(slot).load(Ordering::SeqCst)
-                };
-                if kind(seen[0]) == EMPTY {
-                    break;
-                }
+            let mut lost_race = false;
+            self.walk_hinted(hash, limit, false, |slot| {
+                // SeqCst: as above.
+                let seen = self.pair(slot).load(Ordering::SeqCst);
                 let Some(seen) =
                     self.examine(slot, seen, key, wanted, &[MEMBER, INSERTING], None)?
                 else {
-                    continue;
+                    return Ok(false);
                 };
-                let k = kind(seen[0]);
-                if k == MEMBER {
+                if kind(seen[0]) == MEMBER {
                     member.get_or_insert((slot, seen));
                 } else if member.is_some() || earliest.is_some() {
                     // A later copy, or one beside a member: it can never win.
                     if self.transition(slot, seen, DELETED, seen[1]).is_err() {
-                        continue 'scan;
+                        lost_race = true;
+                        return Ok(true);
                     }
                 } else {
                     earliest = Some((slot, seen));
                 }
+                Ok(false)
+            })?;
+            if lost_race {
+                continue;
             }
             // A bound raised during the scan may hide a copy beyond what we scanned.
             // SeqCst: as above.
