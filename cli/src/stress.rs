@@ -12,6 +12,10 @@
 //!   `OwnerDied`);
 //! - queue: popped + left in the queue lies in `[pushed - lost - kills, pushed + kills]`;
 //! - list: acknowledged appends <= present elements + kills, indices <= appends + kills;
+//! - hash map: every worker inserts and removes its own keys, recording after each
+//!   operation returned what the key should hold; at most one key per kill differs from
+//!   that record, no key appears twice, and `len` equals the entries after `recount`; the
+//!   shared word-count keys (fetch_add) total within `[acknowledged, acknowledged + kills]`;
 //! - semaphore(2): never more than 2 live holders at once (each holder sets its bit in a
 //!   shared mask and counts the other set bits whose owners are alive);
 //! - `shmarena::check::check_region` finds no error.
@@ -59,12 +63,20 @@ pub struct WorkerArgs {
 }
 
 /// Operation kinds, each with its own acknowledgement array.
-const OPS: [&str; 6] = ["value", "sharded", "mutex", "push", "pop", "append"];
+const OPS: [&str; 8] = [
+    "value", "sharded", "mutex", "push", "pop", "append", "map", "count",
+];
 
 /// Failpoints a worker may die at (with the `failpoints` feature): one is armed per worker
 /// life, to fire after a random number of passes.
-const FAILPOINTS: [&str; 6] = [
+const FAILPOINTS: [&str; 12] = [
     "participants::after_lock",
+    "hash_map::insert_after_claim",
+    "hash_map::insert_before_publish",
+    "hash_map::insert_before_settle",
+    "hash_map::promote_before_count",
+    "hash_map::remove_before_count",
+    "hash_map::update_before_publish",
     "queue::push_after_claim",
     "queue::push_before_publish",
     "queue::pop_after_claim",
@@ -89,6 +101,11 @@ fn arm_failpoint(rng: &mut u64) {
 }
 const MAX_WORKERS: usize = 64;
 const LIST_CAPACITY: u64 = 1 << 20;
+/// Keys each worker owns in the map "map" (at most half the slots in use).
+const MAP_KEYS_PER_WORKER: u64 = 32;
+const MAP_CAPACITY: u64 = 4096;
+/// Keys every worker counts into (fetch_add 1).
+const COUNT_KEYS: u64 = 16;
 
 fn acks_name(op: &str) -> String {
     format!("acks.{op}")
@@ -113,6 +130,9 @@ fn create_objects(region: &Region, workers: usize) -> Result<(), shmarena::Error
     region.event("stop")?;
     region.list::<u64>("results", LIST_CAPACITY)?;
     region.array_zeroed::<u64>("heartbeat", workers)?;
+    region.hash_map::<u64, u64>("map", MAP_CAPACITY)?;
+    region.hash_map::<u64, [u64; 3]>("wide", MAP_CAPACITY)?;
+    region.array_zeroed::<u64>("map.expect", workers * MAP_KEYS_PER_WORKER as usize)?;
     for op in OPS {
         region.array_zeroed::<u64>(&acks_name(op), workers)?;
     }
@@ -148,6 +168,9 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     let stop = region.event("stop")?;
     let results = region.list::<u64>("results", LIST_CAPACITY)?;
     let heartbeat = region.open_array::<u64>("heartbeat")?;
+    let map = region.hash_map::<u64, u64>("map", MAP_CAPACITY)?;
+    let wide = region.hash_map::<u64, [u64; 3]>("wide", MAP_CAPACITY)?;
+    let expect = region.open_array::<u64>("map.expect")?;
     let acks: Vec<_> = OPS
         .iter()
         .map(|op| region.open_array::<u64>(&acks_name(op)))
@@ -157,7 +180,7 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     let mut seq = acks[3].at(i)?.load();
     while !stop.is_set() {
         heartbeat.set(i, now_ns(started))?;
-        match xorshift(&mut rng) % 7 {
+        match xorshift(&mut rng) % 9 {
             0 => {
                 value.fetch_add(1);
                 ack(0)?;
@@ -198,6 +221,33 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
                 if results.push((i as u64) << 40 | seq).is_ok() {
                     ack(5)?;
                 }
+            }
+            7 => {
+                // Own keys: insert or remove, then record what the key holds now (0:
+                // absent, else value + 1). Wide values ride along (never torn, checked).
+                let r = xorshift(&mut rng);
+                let slot = (i as u64) * MAP_KEYS_PER_WORKER + r % MAP_KEYS_PER_WORKER;
+                let key = COUNT_KEYS + slot;
+                if (r >> 32).is_multiple_of(3) {
+                    map.remove(&key)?;
+                    wide.remove(&key)?;
+                    expect.set(slot as usize, 0)?;
+                } else {
+                    let v = (i as u64) << 40 | seq;
+                    seq += 1;
+                    map.insert(key, v)?;
+                    if let Some(old) = wide.insert(key, [v, !v, v])? {
+                        if old[1] != !old[0] || old[2] != old[0] {
+                            return Err(format!("torn wide value {old:x?}").into());
+                        }
+                    }
+                    expect.set(slot as usize, v + 1)?;
+                }
+                ack(6)?;
+            }
+            8 => {
+                map.fetch_add(xorshift(&mut rng) % COUNT_KEYS, 1)?;
+                ack(7)?;
             }
             _ => {
                 if sem.acquire_timeout(Duration::from_millis(5)) {
@@ -442,6 +492,7 @@ fn check_totals(region: &Region, summary: &mut Summary) -> Result<(), Box<dyn st
             "list: {appended} appends acknowledged, {handed_out} indices handed out, {present} present, {kills} kills"
         ));
     }
+    check_map(region, summary)?;
     let peak = region.open_value::<u64>("peak")?.load();
     if peak > 2 {
         summary
@@ -453,6 +504,64 @@ fn check_totals(region: &Region, summary: &mut Summary) -> Result<(), Box<dyn st
         .filter(|f| f.severity == Severity::Error)
     {
         summary.violations.push(format!("check: {finding}"));
+    }
+    Ok(())
+}
+
+fn check_map(region: &Region, summary: &mut Summary) -> Result<(), Box<dyn std::error::Error>> {
+    let kills = summary.kills;
+    let map = region.hash_map::<u64, u64>("map", MAP_CAPACITY)?;
+    let wide = region.hash_map::<u64, [u64; 3]>("wide", MAP_CAPACITY)?;
+    let expect = region.open_array::<u64>("map.expect")?.snapshot();
+    let entries: Vec<(u64, u64)> = map.iter().collect::<Result<_, _>>()?;
+    let mut keys: Vec<u64> = entries.iter().map(|(k, _)| *k).collect();
+    keys.sort_unstable();
+    let distinct = {
+        let mut d = keys.clone();
+        d.dedup();
+        d.len()
+    };
+    if distinct != keys.len() {
+        summary.violations.push(format!(
+            "hash map: {} keys appear twice",
+            keys.len() - distinct
+        ));
+    }
+    let counted = map.recount();
+    if counted != entries.len() {
+        summary.violations.push(format!(
+            "hash map: {counted} members counted, {} iterated",
+            entries.len()
+        ));
+    }
+    let mut differ = 0u64;
+    for (slot, &expected) in expect.iter().enumerate() {
+        let key = COUNT_KEYS + slot as u64;
+        let actual = map.get(&key)?.map_or(0, |v| v + 1);
+        if actual != expected {
+            differ += 1;
+        }
+        if let Some(v) = wide.get(&key)? {
+            if v[1] != !v[0] || v[2] != v[0] {
+                summary
+                    .violations
+                    .push(format!("hash map: torn wide value {v:x?}"));
+            }
+        }
+    }
+    if differ > kills {
+        summary.violations.push(format!(
+            "hash map: {differ} keys differ from their acknowledged state, {kills} kills"
+        ));
+    }
+    let total: u64 = (0..COUNT_KEYS)
+        .map(|key| map.get(&key).map(|v| v.unwrap_or(0)))
+        .sum::<Result<_, _>>()?;
+    let acknowledged = acked(region, "count")?;
+    if !(acknowledged..=acknowledged + kills).contains(&total) {
+        summary.violations.push(format!(
+            "hash map counts: total {total} outside acknowledged {acknowledged} + {kills} kills"
+        ));
     }
     Ok(())
 }
