@@ -223,63 +223,76 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
                 }
             }
             7 => {
-                // Own keys: insert or remove, then record what the key holds now (0:
-                // absent, else value + 1). Wide values ride along (never torn, checked).
-                let r = xorshift(&mut rng);
-                let slot = (i as u64) * MAP_KEYS_PER_WORKER + r % MAP_KEYS_PER_WORKER;
-                let key = COUNT_KEYS + slot;
-                if (r >> 32).is_multiple_of(3) {
-                    map.remove(&key)?;
-                    wide.remove(&key)?;
-                    expect.set(slot as usize, 0)?;
-                } else {
-                    let v = (i as u64) << 40 | seq;
-                    seq += 1;
-                    map.insert(key, v)?;
-                    if let Some(old) = wide.insert(key, [v, !v, v])? {
-                        if old[1] != !old[0] || old[2] != old[0] {
-                            return Err(format!("torn wide value {old:x?}").into());
-                        }
-                    }
-                    expect.set(slot as usize, v + 1)?;
-                }
+                map_step(&map, &wide, &expect, i, &mut seq, xorshift(&mut rng))?;
                 ack(6)?;
             }
             8 => {
                 map.fetch_add(xorshift(&mut rng) % COUNT_KEYS, 1)?;
                 ack(7)?;
             }
-            _ => {
-                if sem.acquire_timeout(Duration::from_millis(5)) {
-                    let others = inside.fetch_or(1 << i) & !(1 << i);
-                    let live_others = |others: u64| {
-                        (0..owners.len())
-                            .filter(|&j| others & (1 << j) != 0)
-                            .filter(|&j| {
-                                owners
-                                    .get(j)
-                                    .ok()
-                                    .and_then(shmarena::OwnerId::from_bits)
-                                    .is_some_and(|o| region.is_alive(o))
-                            })
-                            .count() as u64
-                    };
-                    let mut holders = 1 + live_others(others);
-                    if holders > 2 {
-                        // `is_alive` answers "alive" for a dead owner while a new process
-                        // attaches to its participant slot; look again after that window.
-                        std::thread::sleep(Duration::from_millis(1));
-                        let still = inside.load() & others;
-                        holders = holders.min(1 + live_others(still));
-                    }
-                    peak.fetch_max(holders);
-                    inside.fetch_and(!(1 << i));
-                    sem.release()?;
-                }
-            }
+            _ => semaphore_step(&region, &sem, &inside, &owners, &peak, i)?,
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Takes a permit of the bounded semaphore(2) if one comes within 5 ms, and records how
+/// many live workers held one at that moment (each holder sets its bit in "inside").
+fn semaphore_step(
+    region: &Region,
+    sem: &shmarena::Semaphore,
+    inside: &shmarena::Value<u64>,
+    owners: &shmarena::Array<u32>,
+    peak: &shmarena::Value<u64>,
+    i: usize,
+) -> Result<(), shmarena::Error> {
+    if !sem.acquire_timeout(Duration::from_millis(5)) {
+        return Ok(());
+    }
+    let others = inside.fetch_or(1 << i) & !(1 << i);
+    let live_others = (0..owners.len())
+        .filter(|&j| others & (1 << j) != 0)
+        .filter(|&j| {
+            owners
+                .get(j)
+                .ok()
+                .and_then(shmarena::OwnerId::from_bits)
+                .is_some_and(|o| region.is_alive(o))
+        })
+        .count() as u64;
+    peak.fetch_max(1 + live_others);
+    inside.fetch_and(!(1 << i));
+    sem.release()
+}
+
+/// One hash map step on worker `i`'s own keys: insert or remove, then record what the key
+/// holds now (0: absent, else value + 1). Wide values ride along (never torn, checked).
+fn map_step(
+    map: &shmarena::HashMap<u64, u64>,
+    wide: &shmarena::HashMap<u64, [u64; 3]>,
+    expect: &shmarena::Array<u64>,
+    i: usize,
+    seq: &mut u64,
+    r: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let slot = (i as u64) * MAP_KEYS_PER_WORKER + r % MAP_KEYS_PER_WORKER;
+    let key = COUNT_KEYS + slot;
+    if (r >> 32).is_multiple_of(3) {
+        map.remove(&key)?;
+        wide.remove(&key)?;
+        expect.set(slot as usize, 0)?;
+    } else {
+        let v = (i as u64) << 40 | *seq;
+        *seq += 1;
+        map.insert(key, v)?;
+        if let Some(old) = wide.insert(key, [v, !v, v])? {
+            if old[1] != !old[0] || old[2] != old[0] {
+                return Err(format!("torn wide value {old:x?}").into());
+            }
+        }
+        expect.set(slot as usize, v + 1)?;
+    }
+    Ok(())
 }
 
 fn spawn_worker(region: &std::path::Path, index: usize) -> std::io::Result<Child> {

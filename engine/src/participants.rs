@@ -12,11 +12,15 @@
 //! holder takes it before it writes the slot and keeps it for as long as it stays
 //! attached; the kernel drops it when the process dies, however it dies. So:
 //!
-//! - attach: try-lock slot after slot (non-blocking); the first lock won is ours, whatever
-//!   the slot word says (a stale word belongs to a dead process). Then bump the slot's
-//!   generation and publish `ACTIVE | generation | pid`.
-//! - `is_alive(owner)`: the slot word still shows the owner's generation as ACTIVE, and
-//!   some other open file description holds the slot's lock (`F_OFD_GETLK`).
+//! - attach: try-lock slot after slot (non-blocking), first the slot's claim lock (byte
+//!   `CLAIM_BASE + i`), then its slot lock; the first slot lock won is ours, whatever the
+//!   slot word says (a stale word belongs to a dead process). Then bump the slot's
+//!   generation, publish `ACTIVE | generation | pid`, and let go of the claim lock.
+//! - `is_alive(owner)`: the slot word shows the owner's generation as ACTIVE, some other
+//!   open file description holds the slot's lock (`F_OFD_GETLK`), nobody holds its claim
+//!   lock (else an attach is under way: look again shortly), and the word still shows that
+//!   generation after those checks. Without the claim lock, a dead owner would look alive
+//!   in the instant between a newcomer's lock and its generation.
 //! - a dead process's slot is reclaimed by the next attach that wins its lock; its
 //!   generation changes, so the dead owner id never looks alive again (no pid-reuse trap).
 //!
@@ -36,6 +40,11 @@ use crate::sync::Ordering;
 pub const LOCK_BASE: i64 = 1 << 46;
 /// Byte offset of the creator's initialization lock.
 pub const INIT_LOCK: i64 = LOCK_BASE - 1;
+/// Byte offset of slot 0's claim lock: held by a process only while it attaches to that
+/// slot (from before it takes the slot lock until it has published its generation), so
+/// `is_alive` can tell "the old owner holds the slot lock" from "a newcomer holds it and
+/// has not said so yet".
+pub const CLAIM_BASE: i64 = LOCK_BASE + (1 << 32);
 
 const STATE_FREE: u64 = 0;
 const STATE_ACTIVE: u64 = 1;
@@ -139,7 +148,12 @@ impl<M: Memory> Participants<'_, M> {
     pub(crate) fn attach(&self) -> Result<OwnerId> {
         let pid = std::process::id();
         for slot in 0..self.fields.participant_capacity as u32 {
+            let claim = CLAIM_BASE + i64::from(slot);
+            if !try_lock_byte(self.file, claim)? {
+                continue; // another process is attaching to it right now
+            }
             if !try_lock_byte(self.file, LOCK_BASE + i64::from(slot))? {
+                unlock_byte(self.file, claim);
                 continue; // a live process holds it
             }
             fail::fail_point!("participants::after_lock");
@@ -147,9 +161,6 @@ impl<M: Memory> Participants<'_, M> {
             // Relaxed: we hold the slot's lock, so no other attacher writes this word.
             let generation =
                 OwnerId::next_generation(slot_generation(word.load(Ordering::Relaxed)));
-            // The new generation goes out first: until it does, `is_alive` of the slot's
-            // dead previous owner sees our lock and answers "alive" (harmless, it only
-            // delays recovery, but the window should be as short as possible).
             // Release: nothing to publish yet beyond the word itself.
             word.store(pack_slot(STATE_ACTIVE, generation, pid), Ordering::Release);
             let now = std::time::SystemTime::now()
@@ -159,6 +170,8 @@ impl<M: Memory> Participants<'_, M> {
             self.slot_word(slot, 8)?
                 .store(process_start_time(), Ordering::Relaxed);
             self.slot_word(slot, 16)?.store(now, Ordering::Relaxed);
+            // The new generation is out: `is_alive` may judge this slot again.
+            unlock_byte(self.file, claim);
             return Ok(OwnerId::new(slot, generation));
         }
         Err(Error::ParticipantsFull {
@@ -186,11 +199,31 @@ impl<M: Memory> Participants<'_, M> {
         let Ok(word) = self.slot_word(owner.slot(), 0) else {
             return false;
         };
-        // Acquire: pairs with the Release store in attach.
-        let word = word.load(Ordering::Acquire);
-        word & 0xff == STATE_ACTIVE
-            && slot_generation(word) == owner.generation()
-            && byte_is_locked(self.file, LOCK_BASE + i64::from(owner.slot()))
+        let slot_lock = LOCK_BASE + i64::from(owner.slot());
+        let claim = CLAIM_BASE + i64::from(owner.slot());
+        // While a newcomer holds the claim lock, who holds the slot lock is unknown: look
+        // again shortly (an attach takes microseconds; a newcomer that dies there drops the
+        // claim lock with its others).
+        for _ in 0..100 {
+            // Acquire: pairs with the Release store in attach.
+            let before = word.load(Ordering::Acquire);
+            if before & 0xff != STATE_ACTIVE || slot_generation(before) != owner.generation() {
+                return false;
+            }
+            if !byte_is_locked(self.file, slot_lock) {
+                return false;
+            }
+            if byte_is_locked(self.file, claim) {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+                continue;
+            }
+            // The same generation after the claim lock was seen free: the slot lock's
+            // holder is `owner`, since a newcomer publishes its generation before it lets
+            // go of the claim lock.
+            // Acquire: as above.
+            return word.load(Ordering::Acquire) == before;
+        }
+        true // an attach that never ends: the conservative answer
     }
 
     /// Every slot that has ever been used.
