@@ -38,6 +38,11 @@
 //!   may find the queue full or empty). Each worker reports its successful pushes and pops;
 //!   their difference must equal the elements left in the queue, drained and counted.
 //!
+//! - `map-read-heavy`, `map-exchange`: `HashMap<u64, u64>` on the conc-map-bench mixes, and
+//!   `papaya-*`, `dashmap-*`, `mutex-map-*`: the same mixes on in-process maps driven by
+//!   threads of the parent (one thread per "process"); `map-probe-limit`: a read-only
+//!   linear probe over a plain table, the limit of a map get. See [`crate::bench_map`].
+//!
 //! The table gives total and per-process Mops/s, the ratio of the total to
 //! `private-atomic` at the same process count (when that workload was run), and `cpu%`:
 //! the workers' mean share of a CPU while measuring. Well under 100% means the P processes
@@ -55,6 +60,8 @@ use crossbeam_utils::CachePadded;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use shmarena::{Array, Region, RegionExt, RegionOptions, ShardedCounter, Value};
+
+use crate::bench_map::{self, Mix};
 
 type Outcome = Result<ExitCode, Box<dyn std::error::Error>>;
 type BoxError = Box<dyn std::error::Error>;
@@ -122,11 +129,29 @@ pub enum Workload {
     MutexHandoff,
     /// Every process alternately `try_push`es and `try_pop`s one shared `Queue<u64>`.
     QueuePushPop,
+    /// `HashMap<u64, u64>`, 98% get / 1% insert / 1% remove, load 0.75.
+    MapReadHeavy,
+    /// `HashMap<u64, u64>`, 10% get / 40% insert / 40% remove / 10% update.
+    MapExchange,
+    /// Read-only linear probes for present keys over a plain table: the limit of a get.
+    MapProbeLimit,
+    /// papaya (threads in one process), read-heavy.
+    PapayaReadHeavy,
+    /// papaya (threads in one process), exchange.
+    PapayaExchange,
+    /// dashmap (threads in one process), read-heavy.
+    DashmapReadHeavy,
+    /// dashmap (threads in one process), exchange.
+    DashmapExchange,
+    /// `Mutex<std::collections::HashMap>` (threads in one process), read-heavy.
+    MutexMapReadHeavy,
+    /// `Mutex<std::collections::HashMap>` (threads in one process), exchange.
+    MutexMapExchange,
 }
 
 impl Workload {
     /// Every workload, in the default order (the baseline first).
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 16] = [
         Workload::PrivateAtomic,
         Workload::ValueFetchAdd,
         Workload::ShardedAdd,
@@ -134,6 +159,15 @@ impl Workload {
         Workload::MutexLockUnlock,
         Workload::MutexHandoff,
         Workload::QueuePushPop,
+        Workload::MapProbeLimit,
+        Workload::MapReadHeavy,
+        Workload::PapayaReadHeavy,
+        Workload::DashmapReadHeavy,
+        Workload::MutexMapReadHeavy,
+        Workload::MapExchange,
+        Workload::PapayaExchange,
+        Workload::DashmapExchange,
+        Workload::MutexMapExchange,
     ];
 
     /// The name used on the command line and in the outputs.
@@ -146,6 +180,45 @@ impl Workload {
             Workload::MutexLockUnlock => "mutex-lock-unlock",
             Workload::MutexHandoff => "mutex-handoff",
             Workload::QueuePushPop => "queue-push-pop",
+            Workload::MapReadHeavy => "map-read-heavy",
+            Workload::MapExchange => "map-exchange",
+            Workload::MapProbeLimit => "map-probe-limit",
+            Workload::PapayaReadHeavy => "papaya-read-heavy",
+            Workload::PapayaExchange => "papaya-exchange",
+            Workload::DashmapReadHeavy => "dashmap-read-heavy",
+            Workload::DashmapExchange => "dashmap-exchange",
+            Workload::MutexMapReadHeavy => "mutex-map-read-heavy",
+            Workload::MutexMapExchange => "mutex-map-exchange",
+        }
+    }
+
+    /// The map mix this workload runs, if it is a map workload.
+    pub fn mix(self) -> Option<Mix> {
+        match self {
+            Workload::MapReadHeavy
+            | Workload::PapayaReadHeavy
+            | Workload::DashmapReadHeavy
+            | Workload::MutexMapReadHeavy => Some(Mix::ReadHeavy),
+            Workload::MapExchange
+            | Workload::PapayaExchange
+            | Workload::DashmapExchange
+            | Workload::MutexMapExchange => Some(Mix::Exchange),
+            _ => None,
+        }
+    }
+
+    /// Whether this workload runs threads in the parent (an in-process peer) instead of
+    /// worker processes.
+    pub fn in_process(self) -> bool {
+        self.mix().is_some() && self != Workload::MapReadHeavy && self != Workload::MapExchange
+    }
+
+    /// Bytes of the region a run of this workload needs (sparse).
+    fn region_size(self) -> u64 {
+        if self.mix().is_some() || self == Workload::MapProbeLimit {
+            256 << 20
+        } else {
+            REGION_SIZE
         }
     }
 
@@ -578,6 +651,8 @@ struct Shared {
     turns: Vec<shmarena::Mutex<u64>>,
     /// `queue-push-pop`: the queue, and each worker's successful pushes and pops.
     queue: Option<(shmarena::Queue<u64>, Array<u64>, Array<u64>)>,
+    /// The map of the map workloads, and its region (checked after the run).
+    map: Option<(shmarena::HashMap<u64, u64>, Region)>,
 }
 
 impl Shared {
@@ -588,6 +663,7 @@ impl Shared {
             mutex: None,
             turns: Vec::new(),
             queue: None,
+            map: None,
         };
         match workload {
             Workload::ValueFetchAdd => shared.counter = Some(region.value(names::COUNTER, 0)?),
@@ -615,7 +691,22 @@ impl Shared {
                     region.array_zeroed(names::QUEUE_POPS, procs)?,
                 ));
             }
-            Workload::PrivateAtomic => {}
+            Workload::MapReadHeavy | Workload::MapExchange => {
+                let map = region.hash_map::<u64, u64>(bench_map::MAP, bench_map::MAP_SLOTS)?;
+                let mix = workload.mix().expect("a map workload");
+                bench_map::prefill(&map, &bench_map::universe(), mix);
+                shared.map = Some((map, region.clone()));
+            }
+            Workload::MapProbeLimit => {
+                bench_map::create_probe_table(region, &bench_map::universe())?;
+            }
+            Workload::PrivateAtomic
+            | Workload::PapayaReadHeavy
+            | Workload::PapayaExchange
+            | Workload::DashmapReadHeavy
+            | Workload::DashmapExchange
+            | Workload::MutexMapReadHeavy
+            | Workload::MutexMapExchange => {}
         }
         Ok(shared)
     }
@@ -705,7 +796,20 @@ impl Shared {
             }
             // Each worker checked its private atomic against its count before reporting.
             Workload::PrivateAtomic => {}
-            Workload::ArrayGetSet => return Ok(false),
+            Workload::MapReadHeavy | Workload::MapExchange => {
+                // No total to compare; the table must still be sound.
+                let (_, region) = self.map.as_ref().ok_or("the bench map is missing")?;
+                let errors: Vec<String> = shmarena::check::check_region(region)
+                    .into_iter()
+                    .filter(|f| f.severity == shmarena::engine::Severity::Error)
+                    .map(|f| f.to_string())
+                    .collect();
+                if !errors.is_empty() {
+                    return Err(format!("the bench map is inconsistent: {errors:?}").into());
+                }
+                return Ok(false);
+            }
+            _ => return Ok(false),
         }
         Ok(true)
     }
@@ -724,9 +828,13 @@ fn run_one(
     let mut options = RegionOptions::default();
     // One participant slot per worker, plus this process.
     options.participant_capacity = options.participant_capacity.max(procs as u64 + 1);
-    let region = Region::create_with(&path, REGION_SIZE, &options)?;
+    let region = Region::create_with(&path, workload.region_size(), &options)?;
     let _unlink = Unlink(path.clone());
     let control = Control::create(&region, procs)?;
+    if workload.in_process() {
+        let window = run_threads(&region, &control, workload, procs, seconds)?;
+        return Ok(summarize(workload, window, &control, false));
+    }
     let shared = Shared::create(&region, workload, procs)?;
 
     let mut workers = Workers(Vec::with_capacity(procs));
@@ -935,31 +1043,7 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
             }
             result
         }
-        Workload::ArrayGetSet => {
-            let data = region.open_array::<u64>(names::DATA)?;
-            if data.len() != DATA_LEN {
-                return Err(format!(
-                    "{} has {} elements, not {DATA_LEN}",
-                    names::DATA,
-                    data.len()
-                )
-                .into());
-            }
-            let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (args.index as u64 + 1);
-            let mut sink = 0u64;
-            wait_for_start(&control)?;
-            let result = measure(&control.stop, give_up, || {
-                state = xorshift(state);
-                let index = state as usize & (DATA_LEN - 1);
-                if (state >> 32) < u64::from(u32::MAX / 10) {
-                    data.set(index, state).expect("index masked to the length");
-                } else {
-                    sink ^= data.get(index).expect("index masked to the length");
-                }
-            })?;
-            black_box(sink);
-            result
-        }
+        Workload::ArrayGetSet => array_worker(&region, &control, args.index, give_up)?,
         Workload::MutexLockUnlock => {
             let mutex = shmarena::Mutex::<u64>::open(&region, names::MUTEX)?;
             let mut owner_died = false;
@@ -978,6 +1062,13 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
         }
         Workload::MutexHandoff => handoff(&region, &control, args.index, give_up)?,
         Workload::QueuePushPop => queue_push_pop(&region, &control, args.index, give_up)?,
+        Workload::MapReadHeavy | Workload::MapExchange => {
+            let map = region.open_hash_map::<u64, u64>(bench_map::MAP)?;
+            let mix = args.workload.mix().expect("a map workload");
+            map_worker(&map, mix, &control, args.index, give_up)?
+        }
+        Workload::MapProbeLimit => probe_worker(&region, &control, args.index, give_up)?,
+        other => return Err(format!("{} runs in threads, not workers", other.name()).into()),
     };
     control
         .cpu_nanos
@@ -987,6 +1078,158 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
         .set(args.index, measured.elapsed.as_nanos() as u64)?;
     control.ops.set(args.index, measured.ops)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// An `array-get-set` worker: 90% get, 10% set at pseudo-random indices.
+fn array_worker(
+    region: &Region,
+    control: &Control,
+    index: usize,
+    give_up: Duration,
+) -> Result<Measured, BoxError> {
+    let data = region.open_array::<u64>(names::DATA)?;
+    if data.len() != DATA_LEN {
+        return Err(format!(
+            "{} has {} elements, not {DATA_LEN}",
+            names::DATA,
+            data.len()
+        )
+        .into());
+    }
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (index as u64 + 1);
+    let mut sink = 0u64;
+    wait_for_start(control)?;
+    let result = measure(&control.stop, give_up, || {
+        state = xorshift(state);
+        let index = state as usize & (DATA_LEN - 1);
+        if (state >> 32) < u64::from(u32::MAX / 10) {
+            data.set(index, state).expect("index masked to the length");
+        } else {
+            sink ^= data.get(index).expect("index masked to the length");
+        }
+    })?;
+    black_box(sink);
+    Ok(result)
+}
+
+/// A `map-probe-limit` worker: read-only probes for random present keys.
+fn probe_worker(
+    region: &Region,
+    control: &Control,
+    index: usize,
+    give_up: Duration,
+) -> Result<Measured, BoxError> {
+    let table = region.open_array::<u64>(bench_map::PROBE)?;
+    let keys = bench_map::universe();
+    let seed = region.hash_seed();
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (index as u64 + 1);
+    let mut sink = 0u64;
+    wait_for_start(control)?;
+    let result = measure(&control.stop, give_up, || {
+        state = xorshift(state);
+        let key = keys[(state % keys.len() as u64) as usize];
+        sink ^= bench_map::probe(&table, seed, key);
+    })?;
+    black_box(sink);
+    Ok(result)
+}
+
+/// Runs `mix` on a map until the stop flag; `index` seeds the key sequence.
+fn map_worker(
+    map: &impl bench_map::BenchMap,
+    mix: Mix,
+    control: &Control,
+    index: usize,
+    give_up: Duration,
+) -> Result<Measured, BoxError> {
+    let keys = bench_map::universe();
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ (index as u64 + 1);
+    let mut sink = 0u64;
+    wait_for_start(control)?;
+    let result = measure(&control.stop, give_up, || {
+        state = xorshift(state);
+        sink ^= bench_map::step(map, &keys, mix, state);
+    })?;
+    black_box(sink);
+    Ok(result)
+}
+
+/// Runs an in-process peer: `threads` threads of this process on one map, with the same
+/// start and stop flags and result slots as worker processes. Returns the window.
+fn run_threads(
+    region: &Region,
+    control: &Control,
+    workload: Workload,
+    threads: usize,
+    seconds: f64,
+) -> Result<f64, BoxError> {
+    let mix = workload.mix().ok_or("not a map workload")?;
+    let seed = region.hash_seed();
+    let keys = bench_map::universe();
+    match workload {
+        Workload::PapayaReadHeavy | Workload::PapayaExchange => {
+            let map = bench_map::papaya_map(seed);
+            bench_map::prefill(&map, &keys, mix);
+            drive_threads(&map, mix, control, threads, seconds)
+        }
+        Workload::DashmapReadHeavy | Workload::DashmapExchange => {
+            let map = bench_map::dash_map(seed);
+            bench_map::prefill(&map, &keys, mix);
+            drive_threads(&map, mix, control, threads, seconds)
+        }
+        _ => {
+            let map = bench_map::mutex_map(seed);
+            bench_map::prefill(&map, &keys, mix);
+            drive_threads(&map, mix, control, threads, seconds)
+        }
+    }
+}
+
+fn drive_threads(
+    map: &impl bench_map::BenchMap,
+    mix: Mix,
+    control: &Control,
+    threads: usize,
+    seconds: f64,
+) -> Result<f64, BoxError> {
+    let give_up = Duration::from_secs_f64(seconds * 4.0) + START_TIMEOUT;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|index| {
+                scope.spawn(move || -> Result<(), String> {
+                    let measured =
+                        map_worker(map, mix, control, index, give_up).map_err(|e| e.to_string())?;
+                    let store = |array: &Array<u64>, value: u64| {
+                        array.set(index, value).map_err(|e| e.to_string())
+                    };
+                    store(&control.cpu_nanos, measured.cpu.as_nanos() as u64)?;
+                    store(&control.nanos, measured.elapsed.as_nanos() as u64)?;
+                    store(&control.ops, measured.ops)
+                })
+            })
+            .collect();
+        let waiting = Instant::now();
+        while control.ready.load() < threads as u64 {
+            if waiting.elapsed() > START_TIMEOUT {
+                control.stop.store(1);
+                control.start.store(1);
+                return Err("the bench threads were not ready in time".into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let started = Instant::now();
+        control.start.store(1);
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        control.stop.store(1);
+        let window = started.elapsed().as_secs_f64();
+        for handle in handles {
+            handle
+                .join()
+                .map_err(|_| "a bench thread panicked")?
+                .map_err(|e| format!("a bench thread failed: {e}"))?;
+        }
+        Ok(window)
+    })
 }
 
 /// A `queue-push-pop` worker: one `try_push` and one `try_pop` per operation; stores its
