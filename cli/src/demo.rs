@@ -20,10 +20,18 @@
 //!
 //! Then a second round Python gets wrong without a lock: four processes each add one to
 //! a shared counter 100,000 times (`counter.value += 1` loses updates; `fetch_add` does not).
+//!
+//! And a third, Python's `Manager().dict()` without the broker: the same processes count
+//! words into one shared `HashMap<FixedStr<16>, u64>` (`d[w] = d.get(w, 0) + 1` loses
+//! updates even through a Manager; `fetch_add` does not).
 
 use std::process::{Command, ExitCode};
 
-use shmarena::{Region, RegionExt};
+use shmarena::{FixedStr, Region, RegionExt};
+
+/// The text every child counts the words of, `WORD_ROUNDS` times.
+const TEXT: &str = "the quick brown fox jumps over the lazy dog 你好世界 the end";
+const WORD_ROUNDS: u64 = 1000;
 
 /// Arguments of `shmarena demo`.
 #[derive(clap::Args)]
@@ -48,7 +56,7 @@ pub struct ChildArgs {
     /// Region to open.
     #[arg(long)]
     region: String,
-    /// `negate` (Python's `f`) or `count`.
+    /// `negate` (Python's `f`), `count` or `words`.
     #[arg(long)]
     task: String,
     /// Increments for `count`.
@@ -118,7 +126,38 @@ fn parent(region: &Region, name: &str, args: &Args) -> Outcome {
         args.processes,
         args.increments
     );
-    Ok(if counter.load() == expected {
+
+    // d = Manager().dict(): word counts from every process, no broker, no lost update.
+    let words = region.hash_map::<FixedStr<16>, u64>("words", 64)?;
+    let children = (0..args.processes)
+        .map(|_| spawn_child(name, "words", 0))
+        .collect::<Result<Vec<_>, _>>()?;
+    for mut child in children {
+        let status = child.wait()?;
+        if !status.success() {
+            return Err(format!("child process failed: {status}").into());
+        }
+    }
+    let mut counts: Vec<(String, u64)> = words
+        .iter()
+        .map(|entry| entry.and_then(|(w, n)| Ok((w.as_str()?.to_owned(), n))))
+        .collect::<Result<_, _>>()?;
+    counts.sort();
+    let per_round = u64::from(args.processes) * WORD_ROUNDS;
+    let words_ok = counts
+        .iter()
+        .all(|(word, n)| *n == per_round * TEXT.split(' ').filter(|w| w == word).count() as u64)
+        && counts.len() == 10;
+    println!(
+        "words: {} ({} processes x {WORD_ROUNDS} rounds of fetch_add)",
+        counts
+            .iter()
+            .map(|(w, n)| format!("{w}={n}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        args.processes
+    );
+    Ok(if counter.load() == expected && words_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -143,6 +182,14 @@ pub fn child(args: &ChildArgs) -> Outcome {
             let counter = region.open_value::<u64>("counter")?;
             for _ in 0..args.increments {
                 counter.fetch_add(1);
+            }
+        }
+        "words" => {
+            let words = region.hash_map::<FixedStr<16>, u64>("words", 64)?;
+            for _ in 0..WORD_ROUNDS {
+                for word in TEXT.split(' ') {
+                    words.fetch_add(FixedStr::new(word)?, 1)?;
+                }
             }
         }
         other => return Err(format!("unknown demo task {other:?}").into()),
