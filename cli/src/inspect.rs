@@ -60,6 +60,7 @@ fn details(region: &Region, entry: &EntryInfo) -> String {
             })()
         }
         ObjectKind::List => word(0).map(|claimed| format!("len {claimed}")),
+        ObjectKind::HashMap | ObjectKind::HashSet => shmarena::hash_map::describe(region, entry),
         ObjectKind::Mutex => {
             word(0).map(
                 |lock| match OwnerId::from_bits((lock as u32) & !(1 << 31)) {

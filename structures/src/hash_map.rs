@@ -1835,6 +1835,42 @@ mod handle {
     }
 }
 
+/// The algorithm over the slots of the map or set `entry` describes (for tools).
+#[cfg(not(loom))]
+fn raw_for(
+    region: &shmarena_engine::Region,
+    entry: &shmarena_engine::EntryInfo,
+) -> Result<RawMap<handle::MappedSlots>> {
+    let object = region.open_object(&entry.name, &entry.descriptor)?;
+    let key_size = u64::from(entry.descriptor.key_size);
+    let value_size = u64::from(entry.descriptor.elem_size);
+    let slots = handle::MappedSlots::new(&object, key_size, value_size)?;
+    Ok(RawMap::new(
+        slots,
+        crate::words::word_count_of(key_size) as usize,
+        crate::words::word_count_of(value_size) as usize,
+        region.hash_seed(),
+    ))
+}
+
+/// One line on the map or set `entry` (for `shmarena inspect`): len and slot states.
+///
+/// # Errors
+/// [`Error::Corrupt`] and friends when the object cannot be opened.
+#[cfg(not(loom))]
+pub fn describe(
+    region: &shmarena_engine::Region,
+    entry: &shmarena_engine::EntryInfo,
+) -> Result<String> {
+    let raw = raw_for(region, entry)?;
+    let [members, inserting, busy, deleted, invalid] = raw.census();
+    Ok(format!(
+        "len {} of {} slots ({members} members, {deleted} free after removal, {inserting} unsettled, {busy} being written, {invalid} invalid)",
+        raw.len(),
+        raw.capacity()
+    ))
+}
+
 /// Checks a map's or set's slots (for `shmarena inspect --verify`).
 #[cfg(not(loom))]
 pub(crate) fn check(
@@ -1844,16 +1880,9 @@ pub(crate) fn check(
 ) -> Result<()> {
     use shmarena_engine::Finding;
     let place = format!("{:?} {:?}", entry.descriptor.kind, entry.name);
-    let object = region.open_object(&entry.name, &entry.descriptor)?;
+    let raw = raw_for(region, entry)?;
     let key_size = u64::from(entry.descriptor.key_size);
     let value_size = u64::from(entry.descriptor.elem_size);
-    let slots = handle::MappedSlots::new(&object, key_size, value_size)?;
-    let raw = RawMap::new(
-        slots,
-        crate::words::word_count_of(key_size) as usize,
-        crate::words::word_count_of(value_size) as usize,
-        region.hash_seed(),
-    );
     let [members, inserting, busy, deleted, invalid] = raw.census();
     if invalid != 0 {
         findings.push(Finding::error(
