@@ -54,6 +54,11 @@ pub struct RegionOptions {
     /// How long `get_or_create` waits for a live process constructing the same object.
     /// Default 5 s.
     pub construct_timeout: Duration,
+    /// The seed of every hash in the region (catalog names, hash map keys); `None` (the
+    /// default) draws a random one at creation. A fixed seed makes a region's layout
+    /// reproducible (tests, fuzzing images); it also lets anyone who knows it craft keys
+    /// that collide.
+    pub hash_seed: Option<u64>,
 }
 
 impl Default for RegionOptions {
@@ -63,6 +68,7 @@ impl Default for RegionOptions {
             catalog_capacity: crate::layout::DEFAULT_CATALOG_ENTRIES,
             init_timeout: Duration::from_secs(2),
             construct_timeout: Duration::from_secs(5),
+            hash_seed: None,
         }
     }
 }
@@ -251,7 +257,7 @@ impl Region {
             size,
             options.participant_capacity,
             options.catalog_capacity,
-            random_seed(),
+            options.hash_seed.unwrap_or_else(random_seed),
             now_nanos(),
         )?;
         // Build the region under a private staging name, then link it into place: the

@@ -76,8 +76,14 @@ fn options() -> RegionOptions {
         init_timeout: Duration::ZERO,
         // Short: a forged owner that looks alive (it may even be us) makes lookups wait.
         construct_timeout: Duration::from_millis(1),
+        // The seed every base image has (see finish_base): maps hash alike before and
+        // after the image is made reproducible.
+        hash_seed: Some(BASE_SEED),
     }
 }
+
+/// The hash seed of every base image.
+const BASE_SEED: u64 = 0x5eed_5eed_5eed_5eed;
 
 /// The valid region image and its layout, built once per process.
 struct Base {
@@ -100,7 +106,7 @@ fn structures_base() -> &'static Base {
 const STRUCTURE_NAMES: &[&str] = &[
     "v.i64", "v.bool", "v.char", "v.f64", "v.u8", "a.i32", "a.f32", "counter", "lock",
     "mutex", "rlock", "condvar", "event", "sem", "bsem", "barrier", "queue", "queue16",
-    "list", "list24",
+    "list", "list24", "map", "set",
 ];
 
 fn structures_options() -> RegionOptions {
@@ -142,7 +148,14 @@ fn build_structures_base() -> Base {
     list.extend([1, 2, 3]).expect("list extend");
     let list24 = r.list::<[u8; 24]>("list24", 2).expect("list24");
     list24.push([9; 24]).expect("list24 push");
-    drop((queue, queue16, list, list24));
+    let map = r.hash_map::<u64, u64>("map", 16).expect("map");
+    for key in 0..10 {
+        map.insert(key, key * 3).expect("map insert");
+    }
+    map.remove(&4).expect("map remove");
+    let set = r.hash_set::<[u8; 24]>("set", 64).expect("set");
+    set.insert([7; 24]).expect("set insert");
+    drop((queue, queue16, list, list24, map, set));
     assert_eq!(
         region.objects().expect("structures base objects").len(),
         STRUCTURE_NAMES.len()
@@ -225,7 +238,7 @@ fn finish_base(path: &Path, fields: HeaderFields) -> Base {
     assert_eq!(bytes.len() as u64, BASE_SIZE);
     // Make the image the same in every process, so crash inputs reproduce: fixed hash
     // seed, creation time, creator pid and participant timestamps.
-    set_word(&mut bytes, 3 * 8, 0x5eed_5eed_5eed_5eed);
+    set_word(&mut bytes, 3 * 8, BASE_SEED);
     set_word(&mut bytes, 10 * 8, 1_700_000_000_000_000_000);
     set_word(&mut bytes, 136, 1);
     for slot in 0..fields.participant_capacity {
@@ -654,6 +667,30 @@ fn typed_list<const N: usize>(region: &Region, name: &str) -> bool {
     true
 }
 
+fn typed_map<const K: usize, const V: usize>(region: &Region, name: &str) -> bool {
+    let Ok(map) = note("HashMap::open", shmarena::HashMap::<[u8; K], [u8; V]>::open(region, name)) else {
+        return false;
+    };
+    let _ = std::hint::black_box((map.len(), map.capacity()));
+    for byte in [0u8, 1, 2, 3, 7, 255] {
+        let _ = std::hint::black_box(map.get(&[byte; K]));
+        let _ = std::hint::black_box(map.contains_key(&[byte; K]));
+    }
+    let _ = std::hint::black_box(map.iter().take(1 << 16).count());
+    true
+}
+
+fn typed_set<const K: usize>(region: &Region, name: &str) -> bool {
+    let Ok(set) = note("HashSet::open", shmarena::HashSet::<[u8; K]>::open(region, name)) else {
+        return false;
+    };
+    for byte in [0u8, 1, 7] {
+        let _ = std::hint::black_box(set.contains(&[byte; K]));
+    }
+    let _ = std::hint::black_box(set.iter().take(1 << 16).count());
+    true
+}
+
 /// Dispatches an element size to a `[u8; N]` handle (the sizes the fuzzer is likely to
 /// see: the base image's and a few common ones).
 macro_rules! by_size {
@@ -782,6 +819,13 @@ fn open_typed(region: &Region, entry: &shmarena_engine::EntryInfo) -> bool {
         }
         ObjectKind::Queue => by_size!(typed_queue, d.elem_size, region, name),
         ObjectKind::List => by_size!(typed_list, d.elem_size, region, name),
+        ObjectKind::HashMap => match (d.key_size, d.elem_size) {
+            (8, 8) => typed_map::<8, 8>(region, name),
+            (8, 24) => typed_map::<8, 24>(region, name),
+            (24, 8) => typed_map::<24, 8>(region, name),
+            _ => false,
+        },
+        ObjectKind::HashSet => by_size!(typed_set, d.key_size, region, name),
         _ => false,
     }
 }

@@ -455,3 +455,65 @@ fn readers_never_see_another_keys_value_across_slot_reuse() {
     drop(region);
     std::fs::remove_file(path).unwrap();
 }
+
+/// `check_region` names the damage done to a map's slots and hints.
+#[test]
+fn the_check_finds_corrupted_slots_and_hints() {
+    use shmarena::engine::{Memory, Severity};
+    let (region, path) = temp_region("check", 4 << 20);
+    let map = region.hash_map::<u64, u64>("m", 64).unwrap();
+    for key in 0..10 {
+        map.insert(key, key).unwrap();
+    }
+    let errors = |region: &Region| {
+        shmarena::check::check_region(region)
+            .into_iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(errors(&region).is_empty());
+    let entry = region.find_object("m").unwrap().unwrap();
+    let slots = entry.offset + shmarena::hash_map::slots_offset(64);
+    let memory = region.memory();
+    // Find a member slot (state kind 3) and clear its hint byte.
+    let member = (0..64u64)
+        .find(|slot| {
+            memory
+                .word(slots + slot * 32)
+                .unwrap()
+                .load(Ordering::Relaxed)
+                & 7
+                == 3
+        })
+        .unwrap();
+    let hints = memory
+        .word(entry.offset + shmarena::hash_map::HINTS_OFFSET + member / 8 * 8)
+        .unwrap();
+    let saved = hints.load(Ordering::Relaxed);
+    hints.store(
+        saved & !(0xff << (8 * (member % 8))) | 1 << (8 * (member % 8)),
+        Ordering::Relaxed,
+    );
+    let found = errors(&region);
+    assert!(found.iter().any(|e| e.contains("hint byte")), "{found:?}");
+    hints.store(saved, Ordering::Relaxed);
+    // An impossible state kind.
+    let state = memory.word(slots + member * 32).unwrap();
+    let saved = state.load(Ordering::Relaxed);
+    state.store(saved | 7, Ordering::Relaxed);
+    let found = errors(&region);
+    assert!(
+        found.iter().any(|e| e.contains("invalid state")),
+        "{found:?}"
+    );
+    // Lookups stay bounded and clear on a damaged table.
+    for key in 0..100 {
+        let _ = map.get(&key);
+    }
+    state.store(saved, Ordering::Relaxed);
+    assert!(errors(&region).is_empty());
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
