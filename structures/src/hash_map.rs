@@ -41,24 +41,30 @@
 //! `MEMBER` slot always shows its key's tag and a zero hint means "never claimed".
 //!
 //! `bound` (in the state word of a *home* slot) is one more than the largest displacement
-//! of any key hashing there (Purcell and Harris's probe bound): lookups scan at most that
-//! many slots, so misses stay short whatever the load. It only grows.
+//! of any key hashing there (Purcell and Harris's probe bound): settles scan at most that
+//! many slots, and lookups too once they pass 16 slots, so misses stay short whatever the
+//! load, also after heavy churn has left no never-claimed slot. It only grows.
 //!
 //! # Operations and linearization points
-//! - `get`: load the home pair, then scan up to `bound` slots (stopping at `EMPTY`) for a
-//!   `MEMBER` with the key's tag; read the key (and a wide value) and re-read the pair: same
-//!   version means the key and value belong together. Linearizes at the pair load. Never
-//!   waits, never writes.
+//! - `get`: walk the hint bytes from the key's home (8 at a time; stopping at a zero hint,
+//!   and at `bound` past 16 slots); at each slot whose hint matches, load the pair, and if it
+//!   is a `MEMBER` with the key's 12-bit tag, read the key (and a wide value) and re-read
+//!   the pair: the same version means key and value belong together. Linearizes at the pair
+//!   load. Never waits, never writes.
 //! - `insert`: if the key is a `MEMBER`, replace its value with one compare-exchange (or, for
 //!   `try_insert`, report it). Otherwise claim the first free slot (`EMPTY`/`DELETED` ->
 //!   `BUSY`), write key and value, raise the home's bound, publish `INSERTING`, then
-//!   **settle** the key: scan its probe range; if a `MEMBER` exists, every `INSERTING` copy
+//!   **settle** the key: scan its probe range (the slots whose hint matches, up to `bound`);
+//!   if a `MEMBER` exists, every `INSERTING` copy
 //!   loses; otherwise the earliest `INSERTING` copy in probe order is promoted to `MEMBER`
 //!   (by whoever gets there first: helpers finish a frozen inserter's work) and later copies
 //!   lose. An insert whose copy lost applies itself to the winner. Uniqueness follows from a
-//!   Dekker-style argument over the sequentially consistent state changes: of two copies,
-//!   the one promoted later was seen by its promoter, or its settle saw the other one, and
-//!   both cases stop the second promotion (module `tests` in verify/loom_map check it).
+//!   Dekker-style argument over the sequentially consistent state, bound and hint changes:
+//!   of two copies, the settle that promoted the later one read the other's slot after it
+//!   was published (and saw it, and killed it or deferred to it), or the other copy was
+//!   published after that settle read its bound, and then the other copy's own settle saw
+//!   the first one; both cases stop the second promotion. `structures/tests/loom_map.rs`
+//!   model-checks two racing inserts of one key on this code.
 //!   Linearizes at the promotion (new key) or at the replacing compare-exchange.
 //! - `remove`: one compare-exchange `MEMBER` -> `DELETED`; linearizes there.
 //! - `compare_exchange`, `fetch_update`, `fetch_add` on one-word values: compare-exchange
