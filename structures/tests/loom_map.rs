@@ -82,6 +82,15 @@ fn state_of(raw: &RawMap<Table>, kind: u64, key: u64, version: u64) -> u64 {
     kind | 1 << 3 | (raw.hash(&[key]) >> 52) << 15 | version << 27
 }
 
+/// Sets the pair of `slot` from `from` to `to`, as a process the model plays dead did.
+fn replace_pair(table: &Table, slot: u64, from: [u64; 2], to: [u64; 2]) {
+    let order = loom::sync::atomic::Ordering::SeqCst;
+    table
+        .pair(slot)
+        .compare_exchange(from, to, order, order)
+        .unwrap();
+}
+
 /// Writes the hint byte of `slot`, as an inserter does before it publishes.
 fn set_hint(table: &Table, slot: u64, byte: u64) {
     table.hints(slot / 8).fetch_or(
@@ -303,15 +312,7 @@ fn dead_inserters_slot_is_recovered() {
         let raw = map(&table, 1);
         let dead_owner = u64::from(dead(3).bits());
         set_hint(&table, 0, 0x01);
-        table
-            .pair(0)
-            .compare_exchange(
-                [0, 0],
-                [BUSY | 1 << 27, dead_owner],
-                loom::sync::atomic::Ordering::SeqCst,
-                loom::sync::atomic::Ordering::SeqCst,
-            )
-            .unwrap();
+        replace_pair(&table, 0, [0, 0], [BUSY | 1 << 27, dead_owner]);
         let t = table.clone();
         let reader = thread::spawn(move || get(&map(&t, 1), 6));
         let mut old = [0];
@@ -333,15 +334,7 @@ fn abandoned_copy_is_settled_by_the_next_insert() {
         table.data(home)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
         let inserting = state_of(&raw, INSERTING, 8, 1);
         set_hint(&table, home, 0x80 | raw.hash(&[8]) >> 57);
-        table
-            .pair(home)
-            .compare_exchange(
-                [0, 0],
-                [inserting, 80],
-                loom::sync::atomic::Ordering::SeqCst,
-                loom::sync::atomic::Ordering::SeqCst,
-            )
-            .unwrap();
+        replace_pair(&table, home, [0, 0], [inserting, 80]);
         let t = table.clone();
         let reader = thread::spawn(move || get(&map(&t, 1), 8));
         let mut old = [0];
@@ -366,15 +359,7 @@ fn dead_wide_writer_is_taken_over() {
         // The dead writer had taken the writer field and scribbled over the spare copy.
         let seen = table.pair(0).load(loom::sync::atomic::Ordering::SeqCst);
         assert_eq!(seen[0] & 7, MEMBER);
-        table
-            .pair(0)
-            .compare_exchange(
-                seen,
-                [seen[0], u64::from(dead(3).bits()) << 32],
-                loom::sync::atomic::Ordering::SeqCst,
-                loom::sync::atomic::Ordering::SeqCst,
-            )
-            .unwrap();
+        replace_pair(&table, 0, seen, [seen[0], u64::from(dead(3).bits()) << 32]);
         table.data(0)[3].store(0xBAD, loom::sync::atomic::Ordering::SeqCst);
         let t = table.clone();
         let reader = thread::spawn(move || {

@@ -140,28 +140,40 @@ const KILL_POINTS: &[(&str, &str)] = &[
     ("hash_map::update_before_publish", "map-insert"),
 ];
 
+/// Fills what the command at `point` works on (values to update, keys to remove) and
+/// starts worker 1 on keys 0..2000 with `signal_at` (`SHMARENA_KILL_AT` or `_STOP_AT`) set to
+/// the point's `nth` pass. Returns the worker and whether the point is in a wide update.
+fn start_at_failpoint(
+    temp: &TempRegion,
+    point: &str,
+    command: &str,
+    signal_at: &str,
+    nth: u32,
+) -> (std::process::Child, bool) {
+    let wide = point.contains("update");
+    if wide {
+        // Values to update: the stopped or dead writer replaces one of these.
+        run_ok(&["map-insert", temp.arg(), "3", "0", "2000", "wide"]);
+    }
+    if command == "map-remove" {
+        run_ok(&["map-insert", temp.arg(), "3", "0", "2000"]);
+    }
+    let mut args = vec![command, temp.arg(), "1", "0", "2000"];
+    if wide {
+        args.push("wide");
+    }
+    let child = spawn_with_env(&args, &[(signal_at, &format!("{point}:{nth}"))]);
+    (child, wide)
+}
+
 #[test]
 fn kills_inside_insert_remove_and_update_leave_the_map_consistent() {
     for (n, (point, command)) in KILL_POINTS.iter().enumerate() {
         let temp = TempRegion::new(&format!("map-kill-{n}"));
         let m = maps(&temp);
-        let wide = point.contains("update");
-        let mut extra = vec![];
-        if wide {
-            extra.push("wide");
-            // Values to update: the dead writer replaces one of these.
-            run_ok(&["map-insert", temp.arg(), "3", "0", "2000", "wide"]);
-        }
-        if *command == "map-remove" {
-            run_ok(&["map-insert", temp.arg(), "3", "0", "2000"]);
-        }
         // Dies the 700th time it passes the point; a survivor works the same keys at once.
-        let mut dying_args = vec![*command, temp.arg(), "1", "0", "2000"];
-        dying_args.extend(&extra);
-        let dying = spawn_with_env(
-            &dying_args,
-            &[("SHMARENA_KILL_AT", &format!("{point}:700"))],
-        );
+        let (dying, wide) = start_at_failpoint(&temp, point, command, "SHMARENA_KILL_AT", 700);
+        let extra: Vec<&str> = if wide { vec!["wide"] } else { vec![] };
         let mut survivor_args = vec!["map-insert", temp.arg(), "2", "1000", "3000"];
         survivor_args.extend(&extra);
         let survivor = spawn(&survivor_args);
@@ -216,21 +228,7 @@ fn a_process_frozen_at_any_failpoint_does_not_block_the_others() {
     for (n, (point, command)) in KILL_POINTS.iter().enumerate() {
         let temp = TempRegion::new(&format!("map-stop-{n}"));
         let m = maps(&temp);
-        let wide = point.contains("update");
-        let mut extra = vec![];
-        if wide {
-            extra.push("wide");
-            run_ok(&["map-insert", temp.arg(), "3", "0", "2000", "wide"]);
-        }
-        if *command == "map-remove" {
-            run_ok(&["map-insert", temp.arg(), "3", "0", "2000"]);
-        }
-        let mut frozen_args = vec![*command, temp.arg(), "1", "0", "2000"];
-        frozen_args.extend(&extra);
-        let frozen = spawn_with_env(
-            &frozen_args,
-            &[("SHMARENA_STOP_AT", &format!("{point}:500"))],
-        );
+        let (frozen, wide) = start_at_failpoint(&temp, point, command, "SHMARENA_STOP_AT", 500);
         // Wait until it is stopped at the failpoint.
         let pid = frozen.id() as i32;
         let stopped = (0..2000).any(|_| {
