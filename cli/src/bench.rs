@@ -867,13 +867,26 @@ fn drive(
     procs: usize,
     seconds: f64,
 ) -> Result<f64, BoxError> {
+    let window = run_window(control, procs, seconds, || workers.check_none_exited())?;
+    workers.wait_all(START_TIMEOUT)?;
+    Ok(window)
+}
+
+/// Waits until `runners` workers are ready (calling `check` meanwhile), sets the start
+/// flag, sleeps `seconds`, sets the stop flag; returns the window in seconds.
+fn run_window(
+    control: &Control,
+    runners: usize,
+    seconds: f64,
+    mut check: impl FnMut() -> Result<(), BoxError>,
+) -> Result<f64, BoxError> {
     // Start only when every worker is attached and spinning, so all run the same window.
     let waiting = Instant::now();
-    while control.ready.load() < procs as u64 {
-        workers.check_none_exited()?;
+    while control.ready.load() < runners as u64 {
+        check()?;
         if waiting.elapsed() > START_TIMEOUT {
             return Err(format!(
-                "only {} of {procs} bench workers were ready after {} s",
+                "only {} of {runners} bench workers were ready after {} s",
                 control.ready.load(),
                 START_TIMEOUT.as_secs()
             )
@@ -885,9 +898,7 @@ fn drive(
     control.start.store(1);
     std::thread::sleep(Duration::from_secs_f64(seconds));
     control.stop.store(1);
-    let window = started.elapsed().as_secs_f64();
-    workers.wait_all(START_TIMEOUT)?;
-    Ok(window)
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// The row of a finished run.
@@ -1208,20 +1219,11 @@ fn drive_threads(
                 })
             })
             .collect();
-        let waiting = Instant::now();
-        while control.ready.load() < threads as u64 {
-            if waiting.elapsed() > START_TIMEOUT {
-                control.stop.store(1);
-                control.start.store(1);
-                return Err("the bench threads were not ready in time".into());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let started = Instant::now();
-        control.start.store(1);
-        std::thread::sleep(Duration::from_secs_f64(seconds));
-        control.stop.store(1);
-        let window = started.elapsed().as_secs_f64();
+        let window = run_window(control, threads, seconds, || Ok(())).inspect_err(|_| {
+            // Let the threads go, so that the scope can end.
+            control.stop.store(1);
+            control.start.store(1);
+        })?;
         for handle in handles {
             handle
                 .join()
