@@ -13,8 +13,9 @@
 //!            word 1      one-word values: the value; wider values: aux
 //!                        aux = | writer: 31 bits (top) | copy version: 32 bits |
 //!            key words   the key, zero-padded to whole words
-//!            [copies]    wider values only: two copies of the value
-//!          (u64 -> u64: 4 words = 32 bytes per slot)
+//!            one-word values: a staging word (the value of an INSERTING copy);
+//!            wider values: two copies of the value
+//!          (u64 -> u64: 4 words = 32 bytes per slot, plus its hint byte)
 //! ```
 //!
 //! Words 0 and 1 form an [`AtomicPair`]: every change of a slot is one 128-bit
@@ -27,10 +28,15 @@
 //! - `BUSY`: claimed by an insert that is writing the key (and a wide value); word 1 holds
 //!   the inserter's owner id. A dead inserter's `BUSY` slot is freed by the first insert
 //!   that runs out of free slots near it (the only place that asks about liveness).
-//! - `INSERTING`: key and value written, uniqueness not yet settled. Anyone may settle it.
+//! - `INSERTING`: key and value written, uniqueness not yet settled; word 1 names the
+//!   inserter (a one-word value waits in the staging word). Anyone may settle it.
 //! - `MEMBER`: the key is in the map.
-//! - `DELETED`: removed, or an `INSERTING` copy that lost; free for reuse. Claiming bumps
-//!   the version, which invalidates every in-flight reader and writer of the old key.
+//! - `DELETED`: removed, or a lost copy its inserter has seen; free for reuse. Claiming
+//!   bumps the version, which invalidates every in-flight reader and writer of the old key.
+//! - `COLLIDED`: an `INSERTING` copy that lost, still naming its inserter. Not reusable
+//!   until the inserter has seen it (and frees it) or is dead: so an inserter that finds
+//!   its slot at another version knows its copy was promoted (and since removed), never
+//!   mistakes a slot reused by another insert for its own, and never applies itself twice.
 //!
 //! The hint bytes are what lookups read first: a table of a million slots has a megabyte
 //! of hints, which stays in cache, so a lookup touches the slots (in memory) only where a
@@ -58,7 +64,8 @@
 //!   if a `MEMBER` exists, every `INSERTING` copy
 //!   loses; otherwise the earliest `INSERTING` copy in probe order is promoted to `MEMBER`
 //!   (by whoever gets there first: helpers finish a frozen inserter's work) and later copies
-//!   lose. An insert whose copy lost applies itself to the winner. Uniqueness follows from a
+//!   lose (`COLLIDED`). The inserter then reads its own copy: promoted means done (whoever
+//!   promoted it); lost means it frees the copy and applies itself to the winner. Uniqueness follows from a
 //!   Dekker-style argument over the sequentially consistent state, bound and hint changes:
 //!   of two copies, the settle that promoted the later one read the other's slot after it
 //!   was published (and saw it, and killed it or deferred to it), or the other copy was
@@ -77,10 +84,11 @@
 //!   reused under a live writer.
 //!
 //! # Deaths and freezes
-//! A process frozen or killed inside an operation holds at most one slot: a `BUSY` slot
-//! (freed once it is dead), an `INSERTING` copy (settled by the next operation on that key,
-//! or by an insert that runs out of room), or the writer field of a wide value (taken over
-//! once it is dead). `len` is kept in sharded counters updated right after the
+//! A process frozen or killed inside an operation holds at most one slot: a `BUSY` slot or
+//! a `COLLIDED` copy (freed once it is dead, by the first insert that runs out of free
+//! slots near it), an `INSERTING` copy (settled by the next operation on that key, or by
+//! an insert that runs out of room), or the writer field of a wide value (taken over once
+//! it is dead). `len` is kept in sharded counters updated right after the
 //! linearization point: a process killed between the two leaves `len` off by one until
 //! [`HashMap::recount`]; the contents are never affected.
 
@@ -92,6 +100,7 @@ const BUSY: u64 = 1;
 const INSERTING: u64 = 2;
 const MEMBER: u64 = 3;
 const DELETED: u64 = 4;
+const COLLIDED: u64 = 5;
 
 const KIND_MASK: u64 = 7;
 const BOUND_SHIFT: u32 = 3;
@@ -273,6 +282,64 @@ enum SlotChange {
     Gone,
 }
 
+/// Rounds a writer of a wide value waits behind one unchanged, live writer field (after
+/// its backoff; each round asks whether the holder is alive and yields) before it gives up
+/// with [`Error::Contended`]: seconds, far beyond any write (the holder is frozen, or the
+/// table names a writer that never finishes).
+const MAX_WRITER_WAIT: u32 = 1 << 20;
+
+/// A wide value's writer field, held: `leave` publishes (or gives back) the field; if the
+/// holder unwinds first, drop gives it back with the copy version unchanged.
+struct WriterField<'m, S: Slots> {
+    map: &'m RawMap<S>,
+    slot: u64,
+    /// The pair as we took the field.
+    mine: [u64; 2],
+    copy_version: u64,
+    held: bool,
+}
+
+impl<S: Slots> WriterField<'_, S> {
+    /// Gives the field back, publishing the next copy version if `wrote` and the slot still
+    /// holds the same member. Whether it did (false: the member was removed meanwhile).
+    fn leave(&mut self, wrote: bool) -> Result<bool> {
+        let mut now = self.mine;
+        for _ in 0..MAX_RETRIES {
+            if now[1] != self.mine[1] {
+                // Somebody took the field, judging us dead: nothing of ours to give back.
+                self.held = false;
+                return Ok(false);
+            }
+            let member = identity(now[0]) == identity(self.mine[0]);
+            let version = self.copy_version + u64::from(wrote && member);
+            // SeqCst: publishes the new copy (the update's linearization point) or gives
+            // the field back; a removed slot keeps its state (only aux changes).
+            match self.map.pair(self.slot).compare_exchange(
+                now,
+                [now[0], aux(version, None)],
+                Ordering::SeqCst,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.held = false;
+                    return Ok(member);
+                }
+                // The bound moved, or the member was removed: look again.
+                Err(actual) => now = actual,
+            }
+        }
+        Err(Error::Contended("hash map value writer"))
+    }
+}
+
+impl<S: Slots> Drop for WriterField<'_, S> {
+    fn drop(&mut self) {
+        if self.held {
+            let _ = self.leave(false);
+        }
+    }
+}
+
 /// The map algorithm over some [`Slots`]: what ships and what loom checks.
 #[derive(Clone, Copy, Debug)]
 pub struct RawMap<S> {
@@ -332,6 +399,12 @@ impl<S: Slots> RawMap<S> {
     fn copy(&self, slot: u64, copy_version: u64) -> &[AtomicU64] {
         let start = self.key_words + (copy_version as usize & 1) * self.value_words;
         &self.slots.data(slot & self.mask)[start..start + self.value_words]
+    }
+
+    /// Where an `INSERTING` copy of a one-word value keeps the value (word 1 of the pair
+    /// names the inserter until the copy is promoted).
+    fn staging(&self, slot: u64) -> &AtomicU64 {
+        &self.slots.data(slot & self.mask)[self.key_words]
     }
 
     fn count(&self, me: OwnerId, delta: i64) {
@@ -445,8 +518,9 @@ impl<S: Slots> RawMap<S> {
     ) -> Result<Option<(u64, [u64; 2])>> {
         let mut found = None;
         self.walk_hinted(hash, self.max_probe, true, |slot| {
-            // Acquire: pairs with the Release of the compare-exchange that published it.
-            let seen = self.pair(slot).load(Ordering::Acquire);
+            // SeqCst (as cheap as Acquire on x86-64): pairs with the compare-exchange that
+            // published the member, and orders this lookup with the hint loads.
+            let seen = self.pair(slot).load(Ordering::SeqCst);
             let hit = self.examine(
                 slot,
                 seen,
@@ -566,8 +640,8 @@ impl<S: Slots> RawMap<S> {
             displacement += 8;
             if bounded && displacement == HINT_ONLY_SCAN {
                 // A long run: the home slot's bound says how far keys of this home go.
-                // Acquire: pairs with the Release of the compare-exchange that raised it.
-                limit = limit.min(bound(self.pair(home).load(Ordering::Acquire)[0]));
+                // SeqCst: the bound is raised (SeqCst) before a copy is published.
+                limit = limit.min(bound(self.pair(home).load(Ordering::SeqCst)[0]));
             }
         }
         Ok(())
@@ -718,7 +792,9 @@ impl<S: Slots> RawMap<S> {
             // Acquire: to read an abandoned copy's key below.
             let seen = self.pair(slot).load(Ordering::Acquire);
             match kind(seen[0]) {
-                BUSY => {
+                // A slot a dead inserter was writing, or a copy of a dead inserter that
+                // lost (its inserter would have freed it on seeing it lost).
+                BUSY | COLLIDED => {
                     let owner = OwnerId::from_bits(seen[1] as u32);
                     if owner.is_none_or(|owner| !liveness.is_alive(owner))
                         && self.transition(slot, seen, DELETED, 0).is_ok()
@@ -731,8 +807,13 @@ impl<S: Slots> RawMap<S> {
                         == Read::Match =>
                 {
                     self.settle(self.hash(&key), &key, liveness)?;
-                    // Relaxed: only whether the copy lost matters here.
-                    freed |= kind(self.pair(slot).load(Ordering::Relaxed)[0]) == DELETED;
+                    // Acquire: as above. A copy that lost is free once its inserter is gone.
+                    let now = self.pair(slot).load(Ordering::Acquire);
+                    if kind(now[0]) == COLLIDED
+                        && OwnerId::from_bits(now[1] as u32).is_none_or(|o| !liveness.is_alive(o))
+                    {
+                        freed |= self.transition(slot, now, DELETED, 0).is_ok();
+                    }
                 }
                 _ => {}
             }
@@ -759,13 +840,19 @@ impl<S: Slots> RawMap<S> {
                 // Relaxed: as above.
                 cell.store(*word, Ordering::Relaxed);
             }
+        } else {
+            // Relaxed: as above; the promotion moves it into the pair.
+            self.staging(slot).store(value[0], Ordering::Relaxed);
         }
         // Before the copy can be a member, lookups must find its hint.
         self.set_hint(slot, None, hint_of(hash));
         fail::fail_point!("hash_map::insert_before_publish");
         // Before the copy can be seen as INSERTING, settles must scan far enough to see it.
         self.raise_bound(hash & self.mask, displacement + 1);
-        let word = if self.wide() { aux(0, None) } else { value[0] };
+        // An INSERTING copy names its inserter, so a copy that lost can be told from one
+        // whose inserter has yet to see it lost (only the inserter, or recovery after its
+        // death, frees it).
+        let word = owner_word;
         // Relaxed: compared by the compare-exchange.
         let mut seen = self.pair(slot).load(Ordering::Relaxed);
         for _ in 0..MAX_RETRIES {
@@ -823,7 +910,7 @@ impl<S: Slots> RawMap<S> {
                     member.get_or_insert((slot, seen));
                 } else if member.is_some() || earliest.is_some() {
                     // A later copy, or one beside a member: it can never win.
-                    if self.transition(slot, seen, DELETED, seen[1]).is_err() {
+                    if self.transition(slot, seen, COLLIDED, seen[1]).is_err() {
                         lost_race = true;
                         return Ok(true);
                     }
@@ -843,14 +930,21 @@ impl<S: Slots> RawMap<S> {
             match (member, earliest) {
                 (Some(member), earliest) => {
                     if let Some((slot, seen)) = earliest {
-                        if self.transition(slot, seen, DELETED, seen[1]).is_err() {
+                        if self.transition(slot, seen, COLLIDED, seen[1]).is_err() {
                             continue;
                         }
                     }
                     return Ok(Some(member));
                 }
                 (None, Some((slot, seen))) => {
-                    if let Ok(now) = self.transition(slot, seen, MEMBER, seen[1]) {
+                    let word = if self.wide() {
+                        aux(0, None)
+                    } else {
+                        // Relaxed: written before the copy was published (SeqCst), which
+                        // our SeqCst load of the pair read.
+                        self.staging(slot).load(Ordering::Relaxed)
+                    };
+                    if let Ok(now) = self.transition(slot, seen, MEMBER, word) {
                         fail::fail_point!("hash_map::promote_before_count");
                         self.count(liveness.me(), 1);
                         return Ok(Some((slot, now)));
@@ -894,20 +988,50 @@ impl<S: Slots> RawMap<S> {
             let slot = claim.slot;
             let mine = self.publish(claim, hash, key, value)?;
             fail::fail_point!("hash_map::insert_before_settle");
-            match self.settle(hash, key, liveness)? {
-                Some((winner, _)) if winner == slot => return Ok(false),
-                winner => {
-                    // Our copy lost (or was removed by a racing settle): make sure it is gone.
-                    let _ = self.transition(slot, mine, DELETED, mine[1]);
-                    if let Some((winner, seen)) = winner {
-                        if self.apply_insert(winner, seen, value, replace, old, liveness)? {
-                            return Ok(true);
-                        }
-                    }
+            let winner = self.settle(hash, key, liveness)?;
+            // Our own copy says whether this insert took effect; the settle's answer may
+            // already be stale (another settle may have promoted or killed our copy).
+            if self.copy_won(slot, mine)? {
+                return Ok(false);
+            }
+            if let Some((winner, seen)) = winner {
+                if self.apply_insert(winner, seen, value, replace, old, liveness)? {
+                    return Ok(true);
                 }
             }
         }
         Err(Error::Contended("hash map insert"))
+    }
+
+    /// After its settle: whether the insert's own copy (published as `mine`) was promoted.
+    /// A copy that lost is freed here; one still `INSERTING` is made to lose first. A lost
+    /// copy stays `COLLIDED` (not reusable) until its inserter, here, has seen it, so a
+    /// changed version means the copy was promoted, removed and reused.
+    fn copy_won(&self, slot: u64, mine: [u64; 2]) -> Result<bool> {
+        for _ in 0..MAX_RETRIES {
+            // SeqCst: reads the outcome of the state changes of the uniqueness argument.
+            let now = self.pair(slot).load(Ordering::SeqCst);
+            if version(now[0]) != version(mine[0]) {
+                return Ok(true);
+            }
+            match kind(now[0]) {
+                MEMBER | DELETED => return Ok(true),
+                COLLIDED => {
+                    if self.transition(slot, now, DELETED, 0).is_ok() {
+                        return Ok(false);
+                    }
+                }
+                INSERTING => {
+                    // The settle found another member (or lost a race): ours must lose.
+                    let _ = self.transition(slot, now, COLLIDED, now[1]);
+                }
+                _ => break,
+            }
+        }
+        Err(Error::corrupt(
+            "hash map slot",
+            format!("slot {slot} left the states an insert's copy can be in"),
+        ))
     }
 
     /// Applies an insert to the existing member `slot`; false if it was removed first.
@@ -982,20 +1106,30 @@ impl<S: Slots> RawMap<S> {
         let backoff = Backoff::new();
         let mut current = vec![0u64; self.value_words];
         let mut new = vec![0u64; self.value_words];
+        // Rounds spent behind one unchanged writer field, once backing off is done.
+        let mut stuck = 0u32;
+        let mut last = first;
         let (seen, mine) = loop {
             // Acquire: see the last writer's copy before we overwrite the other one.
             let seen = self.pair(slot).load(Ordering::Acquire);
             if identity(seen[0]) != identity(first[0]) {
                 return Ok(SlotChange::Gone);
             }
+            if seen != last {
+                (last, stuck) = (seen, 0);
+            }
             if let Some(writer) = aux_writer(seen[1]) {
                 // Writers of one key wait for a live writer; a dead one's claim is taken.
                 if writer == me || !backoff.is_completed() || liveness.is_alive(writer) {
-                    backoff.snooze();
-                    #[cfg(not(loom))]
                     if backoff.is_completed() {
+                        stuck += 1;
+                        if stuck > MAX_WRITER_WAIT {
+                            return Err(Error::Contended("hash map value writer"));
+                        }
+                        #[cfg(not(loom))]
                         std::thread::yield_now();
                     }
+                    backoff.snooze();
                     continue;
                 }
             }
@@ -1012,6 +1146,14 @@ impl<S: Slots> RawMap<S> {
         // Release fence: readers that see our copy words also see our writer field.
         fence(Ordering::Release);
         let copy_version = aux_version(seen[1]);
+        // If `f` panics, the writer field is given back (unchanged copy version).
+        let mut held = WriterField {
+            map: self,
+            slot,
+            mine,
+            copy_version,
+            held: true,
+        };
         for (word, cell) in current.iter_mut().zip(self.copy(slot, copy_version)) {
             // Relaxed: this copy is stable while we hold the writer field.
             *word = cell.load(Ordering::Relaxed);
@@ -1019,51 +1161,16 @@ impl<S: Slots> RawMap<S> {
         let write = f(&current, &mut new);
         if write {
             for (cell, word) in self.copy(slot, copy_version + 1).iter().zip(&new) {
-                // Relaxed: published by the compare-exchange below.
+                // Relaxed: published by the compare-exchange in `leave`.
                 cell.store(*word, Ordering::Relaxed);
             }
             fail::fail_point!("hash_map::update_before_publish");
         }
-        let done = aux(
-            if write {
-                copy_version + 1
-            } else {
-                copy_version
-            },
-            None,
-        );
-        let mut now = mine;
-        for _ in 0..MAX_RETRIES {
-            if identity(now[0]) != identity(mine[0]) {
-                // Removed while we wrote: leave the removed slot's writer field free.
-                if now[1] == mine[1] && version(now[0]) == version(mine[0]) {
-                    let _ = self.pair(slot).compare_exchange(
-                        now,
-                        [now[0], aux(copy_version, None)],
-                        Ordering::SeqCst,
-                        Ordering::Relaxed,
-                    );
-                }
-                return Ok(SlotChange::Gone);
-            }
-            // SeqCst: publishes the new copy (the update's linearization point).
-            match self.pair(slot).compare_exchange(
-                now,
-                [now[0], done],
-                Ordering::SeqCst,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    return Ok(if write {
-                        SlotChange::Done
-                    } else {
-                        SlotChange::Declined
-                    })
-                }
-                Err(actual) => now = actual,
-            }
+        match held.leave(write)? {
+            false => Ok(SlotChange::Gone),
+            true if write => Ok(SlotChange::Done),
+            true => Ok(SlotChange::Declined),
         }
-        Err(Error::Contended("hash map update"))
     }
 
     /// Runs `f(current, new)` on the value of `key` until its result is stored (`Done`) or
@@ -1172,7 +1279,7 @@ impl<S: Slots> RawMap<S> {
                 MEMBER => 0,
                 INSERTING => 1,
                 BUSY => 2,
-                DELETED => 3,
+                DELETED | COLLIDED => 3,
                 EMPTY => continue,
                 _ => 4,
             };
@@ -1236,12 +1343,12 @@ mod handle {
     /// Largest value, in bytes.
     pub const MAX_VALUE_SIZE: usize = 65535;
 
-    /// Words of one slot: the pair, the key, and two copies of a wide value; even, so
-    /// every pair is 16-byte aligned.
+    /// Words of one slot: the pair, the key, then two copies of a wide value or the
+    /// staging word of a one-word value; even, so every pair is 16-byte aligned.
     pub(crate) fn slot_words(key_size: u64, value_size: u64) -> u64 {
         let key = crate::words::word_count_of(key_size);
         let value = crate::words::word_count_of(value_size);
-        let words = 2 + key + if value > 1 { 2 * value } else { 0 };
+        let words = 2 + key + if value > 1 { 2 * value } else { 1 };
         words.next_multiple_of(2)
     }
 

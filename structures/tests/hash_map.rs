@@ -517,3 +517,21 @@ fn the_check_finds_corrupted_slots_and_hints() {
     drop(region);
     std::fs::remove_file(path).unwrap();
 }
+
+/// A closure that panics inside `fetch_update` on a wide value gives the value's writer
+/// field back: later writers of that key do not wait for it.
+#[test]
+fn a_panicking_update_closure_releases_the_writer_field() {
+    let (region, path) = temp_region("panic", 4 << 20);
+    let map = region.hash_map::<u64, [u64; 4]>("m", 16).unwrap();
+    map.insert(1, [1; 4]).unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = map.fetch_update(&1, |_| -> Option<[u64; 4]> { panic!("user code") });
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(map.insert(1, [2; 4]).unwrap(), Some([1; 4]));
+    assert_eq!(map.get(&1).unwrap(), Some([2; 4]));
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}

@@ -60,7 +60,8 @@ impl Slots for Table {
 
 /// An empty table of `capacity` slots for one-word keys and `value_words`-word values.
 fn table(capacity: usize, value_words: usize) -> Table {
-    let data_words = 1 + if value_words > 1 { 2 * value_words } else { 0 };
+    // The key word, then two copies of a wide value or a one-word value's staging word.
+    let data_words = 1 + if value_words > 1 { 2 * value_words } else { 1 };
     Table(Arc::new(HeapSlots {
         pairs: (0..capacity).map(|_| AtomicPair::new([0, 0])).collect(),
         data: (0..capacity)
@@ -332,9 +333,11 @@ fn abandoned_copy_is_settled_by_the_next_insert() {
         let raw = map(&table, 1);
         let home = raw.hash(&[8]) & 1;
         table.data(home)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
+        // The copy's value waits in the staging word; word 1 names its (dead) inserter.
+        table.data(home)[1].store(80, loom::sync::atomic::Ordering::SeqCst);
         let inserting = state_of(&raw, INSERTING, 8, 1);
         set_hint(&table, home, 0x80 | raw.hash(&[8]) >> 57);
-        replace_pair(&table, home, [0, 0], [inserting, 80]);
+        replace_pair(&table, home, [0, 0], [inserting, u64::from(dead(3).bits())]);
         let t = table.clone();
         let reader = thread::spawn(move || get(&map(&t, 1), 8));
         let mut old = [0];
