@@ -16,8 +16,9 @@
 //!   operation returned what the key should hold; at most one key per kill differs from
 //!   that record, no key appears twice, and `len` equals the entries after `recount`; the
 //!   shared word-count keys (fetch_add) total within `[acknowledged, acknowledged + kills]`;
-//! - semaphore(2): never more than 2 live holders at once (each holder sets its bit in a
-//!   shared mask and counts the other set bits whose owners are alive);
+//! - semaphore(2): never more than 2 live holders at once (each holder reads the workers'
+//!   owner ids, then sets its bit in a shared mask, and counts the other set bits whose
+//!   owners are alive);
 //! - `shmarena::check::check_region` finds no error.
 //!
 //! "Longest stall seen" is sampled: at each signal the parent looks at every worker's
@@ -249,16 +250,15 @@ fn semaphore_step(
     if !sem.acquire_timeout(Duration::from_millis(5)) {
         return Ok(());
     }
+    // Owners first, then the holder bits in one atomic snapshot: a new life of worker j
+    // clears bit j before it publishes its owner id, so a bit in the snapshot was set by
+    // the owner read here or by a later life (which set it holding a permit). Read the
+    // other way round, a dead life's bit could be counted as its live successor's.
+    let owner_ids = owners.snapshot();
     let others = inside.fetch_or(1 << i) & !(1 << i);
-    let live_others = (0..owners.len())
+    let live_others = (0..owner_ids.len())
         .filter(|&j| others & (1 << j) != 0)
-        .filter(|&j| {
-            owners
-                .get(j)
-                .ok()
-                .and_then(shmarena::OwnerId::from_bits)
-                .is_some_and(|o| region.is_alive(o))
-        })
+        .filter(|&j| shmarena::OwnerId::from_bits(owner_ids[j]).is_some_and(|o| region.is_alive(o)))
         .count() as u64;
     peak.fetch_max(1 + live_others);
     inside.fetch_and(!(1 << i));
