@@ -1269,7 +1269,8 @@ impl<S: Slots> RawMap<S> {
         members
     }
 
-    /// Census of slot kinds for checks: (members, inserting, busy, deleted, invalid).
+    /// Census of slot kinds for checks: (members, inserting, busy, deleted or collided,
+    /// invalid).
     pub fn census(&self) -> [u64; 5] {
         let mut counts = [0; 5];
         for slot in 0..self.capacity() {
@@ -1978,7 +1979,7 @@ pub fn describe(
     let raw = raw_for(region, entry)?;
     let [members, inserting, busy, deleted, invalid] = raw.census();
     Ok(format!(
-        "len {} of {} slots ({members} members, {deleted} free after removal, {inserting} unsettled, {busy} being written, {invalid} invalid)",
+        "len {} of {} slots ({members} members, {deleted} removed or lost copies, {inserting} unsettled, {busy} being written, {invalid} invalid)",
         raw.len(),
         raw.capacity()
     ))
@@ -1996,7 +1997,7 @@ pub(crate) fn check(
     let raw = raw_for(region, entry)?;
     let key_size = u64::from(entry.descriptor.key_size);
     let value_size = u64::from(entry.descriptor.elem_size);
-    let [members, inserting, busy, deleted, invalid] = raw.census();
+    let [_, inserting, busy, _, invalid] = raw.census();
     if invalid != 0 {
         findings.push(Finding::error(
             &place,
@@ -2041,6 +2042,5 @@ pub(crate) fn check(
             format!("{duplicates} keys appear in more than one member slot"),
         ));
     }
-    let _ = (members, deleted);
     Ok(())
 }
