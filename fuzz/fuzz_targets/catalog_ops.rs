@@ -17,9 +17,9 @@
 
 #![no_main]
 
+mod common;
+
 use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use shmarena::{Array, Error, List, Lock, Queue, Region, RegionExt, RegionOptions, Value};
@@ -29,13 +29,8 @@ const NAMES: [&str; 12] = [
     "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "name.with.dots", "x",
 ];
 
-fn region_path() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = Path::new("/dev/shm");
-        let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
-        dir.join(format!("shmarena-fuzz-catalog-{}", std::process::id()))
-    })
+fn region_path() -> &'static std::path::Path {
+    common::region_path("catalog")
 }
 
 /// What the model holds under a name.
@@ -269,12 +264,7 @@ fn run(data: &[u8]) {
         }
         assert_eq!(region.objects().expect("objects").len(), model.len(), "step {step}: catalog size after");
     }
-    let findings = shmarena::check::check_region(&region);
-    let errors: Vec<_> = findings
-        .iter()
-        .filter(|f| f.severity == shmarena::engine::Severity::Error)
-        .collect();
-    assert!(errors.is_empty(), "check_region: {errors:?}");
+    common::assert_check_clean(&region);
     for (name, obj) in &model {
         let handle = open(&region, name, obj.kind()).expect("a model object opens");
         assert!(same_contents(&handle, obj), "{name:?} at the end");
@@ -290,12 +280,6 @@ fn run(data: &[u8]) {
 }
 
 fuzz_target!(
-    init: {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let _ = std::fs::remove_file(region_path());
-            previous(info);
-        }));
-    },
+    init: common::remove_region_on_panic(region_path()),
     |data: &[u8]| run(data)
 );

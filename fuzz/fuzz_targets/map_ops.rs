@@ -12,20 +12,15 @@
 
 #![no_main]
 
+mod common;
+
 use std::collections::HashMap as StdMap;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use shmarena::{Error, HashMap, Region, RegionExt, RegionOptions};
 
-fn region_path() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = Path::new("/dev/shm");
-        let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
-        dir.join(format!("shmarena-fuzz-map-{}", std::process::id()))
-    })
+fn region_path() -> &'static std::path::Path {
+    common::region_path("map")
 }
 
 fn run(data: &[u8]) {
@@ -111,22 +106,12 @@ fn run(data: &[u8]) {
     let mut expected: Vec<(u16, u32)> = model.into_iter().collect();
     expected.sort_unstable();
     assert_eq!(entries, expected);
-    let errors: Vec<_> = shmarena::check::check_region(&region)
-        .into_iter()
-        .filter(|f| f.severity == shmarena::engine::Severity::Error)
-        .collect();
-    assert!(errors.is_empty(), "check_region: {errors:?}");
+    common::assert_check_clean(&region);
     drop((map, region));
     let _ = std::fs::remove_file(path);
 }
 
 fuzz_target!(
-    init: {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let _ = std::fs::remove_file(region_path());
-            previous(info);
-        }));
-    },
+    init: common::remove_region_on_panic(region_path()),
     |data: &[u8]| run(data)
 );

@@ -10,21 +10,16 @@
 
 #![no_main]
 
+mod common;
+
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use shmarena::{Error, Queue, Region, RegionExt, RegionOptions};
 
-fn region_path() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = Path::new("/dev/shm");
-        let dir = if dir.is_dir() { dir.to_path_buf() } else { std::env::temp_dir() };
-        dir.join(format!("shmarena-fuzz-queue-{}", std::process::id()))
-    })
+fn region_path() -> &'static std::path::Path {
+    common::region_path("queue")
 }
 
 
@@ -111,12 +106,7 @@ fn run(data: &[u8]) {
         assert_eq!(queue.len(), model.len(), "step {step}: len after {op:?}");
         assert_eq!(queue.is_empty(), model.is_empty());
     }
-    let findings = shmarena::check::check_region(&region);
-    let errors: Vec<_> = findings
-        .iter()
-        .filter(|f| f.severity == shmarena::engine::Severity::Error)
-        .collect();
-    assert!(errors.is_empty(), "check_region: {errors:?}");
+    common::assert_check_clean(&region);
     // Another handle sees the same queue; draining it yields the model in order.
     let other: Queue<u32> = Queue::open(&region, "q").expect("reopen the queue");
     assert_eq!(other.len(), model.len());
@@ -130,12 +120,6 @@ fn run(data: &[u8]) {
 }
 
 fuzz_target!(
-    init: {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let _ = std::fs::remove_file(region_path());
-            previous(info);
-        }));
-    },
+    init: common::remove_region_on_panic(region_path()),
     |data: &[u8]| run(data)
 );
