@@ -38,13 +38,16 @@
 //!   may find the queue full or empty). Each worker reports its successful pushes and pops;
 //!   their difference must equal the elements left in the queue, drained and counted.
 //!
-//! - `map-read-heavy`, `map-exchange`: `HashMap<u64, u64>` on the conc-map-bench mixes, and
+//! - `map-read-heavy`, `map-exchange`, `map-rapid-grow`: `HashMap<u64, u64>` on the
+//!   conc-map-bench mixes, and
 //!   `papaya-*`, `dashmap-*`, `mutex-map-*`: the same mixes on in-process maps driven by
 //!   threads of the parent (one thread per "process"); `map-probe-limit`: a read-only
 //!   linear probe over a plain table, the limit of a map get. See [`crate::bench_map`].
 //!
 //! The table gives total and per-process Mops/s, the ratio of the total to
-//! `private-atomic` at the same process count (when that workload was run), and `cpu%`:
+//! `private-atomic` at the same process count (when that workload was run), for shmarena's
+//! map workloads the ratio to the best in-process peer on the same mix and count ("vs
+//! peers", when peers were run), and `cpu%`:
 //! the workers' mean share of a CPU while measuring. Well under 100% means the P processes
 //! were time-sliced rather than running at once (more processes than free cores), so the
 //! shared-cache-line workloads did not really contend.
@@ -147,11 +150,19 @@ pub enum Workload {
     MutexMapReadHeavy,
     /// `Mutex<std::collections::HashMap>` (threads in one process), exchange.
     MutexMapExchange,
+    /// `HashMap<u64, u64>`, 5% get / 80% insert / 5% remove / 10% update, from empty.
+    MapRapidGrow,
+    /// papaya (threads in one process), rapid-grow.
+    PapayaRapidGrow,
+    /// dashmap (threads in one process), rapid-grow.
+    DashmapRapidGrow,
+    /// `Mutex<std::collections::HashMap>` (threads in one process), rapid-grow.
+    MutexMapRapidGrow,
 }
 
 impl Workload {
     /// Every workload, in the default order (the baseline first).
-    pub const ALL: [Workload; 16] = [
+    pub const ALL: [Workload; 20] = [
         Workload::PrivateAtomic,
         Workload::ValueFetchAdd,
         Workload::ShardedAdd,
@@ -168,6 +179,10 @@ impl Workload {
         Workload::PapayaExchange,
         Workload::DashmapExchange,
         Workload::MutexMapExchange,
+        Workload::MapRapidGrow,
+        Workload::PapayaRapidGrow,
+        Workload::DashmapRapidGrow,
+        Workload::MutexMapRapidGrow,
     ];
 
     /// The name used on the command line and in the outputs.
@@ -189,6 +204,10 @@ impl Workload {
             Workload::DashmapExchange => "dashmap-exchange",
             Workload::MutexMapReadHeavy => "mutex-map-read-heavy",
             Workload::MutexMapExchange => "mutex-map-exchange",
+            Workload::MapRapidGrow => "map-rapid-grow",
+            Workload::PapayaRapidGrow => "papaya-rapid-grow",
+            Workload::DashmapRapidGrow => "dashmap-rapid-grow",
+            Workload::MutexMapRapidGrow => "mutex-map-rapid-grow",
         }
     }
 
@@ -203,14 +222,26 @@ impl Workload {
             | Workload::PapayaExchange
             | Workload::DashmapExchange
             | Workload::MutexMapExchange => Some(Mix::Exchange),
+            Workload::MapRapidGrow
+            | Workload::PapayaRapidGrow
+            | Workload::DashmapRapidGrow
+            | Workload::MutexMapRapidGrow => Some(Mix::RapidGrow),
             _ => None,
         }
+    }
+
+    /// Whether this is shmarena's own map workload (the one peers are compared with).
+    pub fn is_shmarena_map(self) -> bool {
+        matches!(
+            self,
+            Workload::MapReadHeavy | Workload::MapExchange | Workload::MapRapidGrow
+        )
     }
 
     /// Whether this workload runs threads in the parent (an in-process peer) instead of
     /// worker processes.
     pub fn in_process(self) -> bool {
-        self.mix().is_some() && self != Workload::MapReadHeavy && self != Workload::MapExchange
+        self.mix().is_some() && !self.is_shmarena_map()
     }
 
     /// Bytes of the region a run of this workload needs (sparse).
@@ -301,6 +332,9 @@ pub struct Row {
     pub max_proc_mops: f64,
     /// `total_mops` over `private-atomic`'s at the same `procs`, if that was run.
     pub ratio_vs_private: Option<f64>,
+    /// Map workloads of shmarena: `total_mops` over the best in-process peer's on the same
+    /// mix at the same count, if peers were run.
+    pub ratio_vs_best_peer: Option<f64>,
     /// Whether the shared state was checked against the reported counts exactly (all
     /// workloads but `array-get-set`, which has no total to check).
     pub checked_exact: bool,
@@ -416,11 +450,24 @@ fn fill_ratios(rows: &mut [Row]) {
         .filter(|row| row.workload == Workload::PrivateAtomic)
         .map(|row| (row.procs, row.total_mops))
         .collect();
+    let peers: Vec<(Option<Mix>, usize, f64)> = rows
+        .iter()
+        .filter(|row| row.workload.in_process())
+        .map(|row| (row.workload.mix(), row.procs, row.total_mops))
+        .collect();
     for row in rows {
         row.ratio_vs_private = private
             .iter()
             .find(|(procs, _)| *procs == row.procs)
             .map(|(_, mops)| row.total_mops / mops);
+        if row.workload.is_shmarena_map() {
+            let best = peers
+                .iter()
+                .filter(|(mix, procs, _)| *mix == row.workload.mix() && *procs == row.procs)
+                .map(|(_, _, mops)| *mops)
+                .fold(0.0, f64::max);
+            row.ratio_vs_best_peer = (best > 0.0).then(|| row.total_mops / best);
+        }
     }
 }
 
@@ -438,21 +485,20 @@ fn table(rows: &[Row], max_procs: usize, seconds: f64) -> String {
         .fold(16, usize::max);
     let _ = writeln!(
         out,
-        "{:<width$} {:>5} {:>14} {:>16} {:>11} {:>6}",
-        "workload", "procs", "total Mops/s", "per-proc Mops/s", "vs private", "cpu%"
+        "{:<width$} {:>5} {:>14} {:>16} {:>11} {:>10} {:>6}",
+        "workload", "procs", "total Mops/s", "per-proc Mops/s", "vs private", "vs peers", "cpu%"
     );
+    let show = |ratio: Option<f64>| ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.3}"));
     for row in rows {
-        let ratio = row
-            .ratio_vs_private
-            .map_or_else(|| "-".to_owned(), |r| format!("{r:.3}"));
         let _ = writeln!(
             out,
-            "{:<width$} {:>5} {:>14.2} {:>16.2} {:>11} {:>6.0}",
+            "{:<width$} {:>5} {:>14.2} {:>16.2} {:>11} {:>10} {:>6.0}",
             row.workload.name(),
             row.procs,
             row.total_mops,
             row.per_proc_mops,
-            ratio,
+            show(row.ratio_vs_private),
+            show(row.ratio_vs_best_peer),
             row.cpu_share_mean * 100.0
         );
     }
@@ -475,16 +521,16 @@ fn table(rows: &[Row], max_procs: usize, seconds: f64) -> String {
 fn csv(rows: &[Row]) -> String {
     let mut out = String::from(
         "workload,procs,seconds,total_ops,total_mops,per_proc_mops,min_proc_mops,\
-         max_proc_mops,ratio_vs_private,checked_exact,cpu_share_mean,cpu_share_min\n",
+         max_proc_mops,ratio_vs_private,ratio_vs_best_peer,checked_exact,cpu_share_mean,\
+         cpu_share_min\n",
     );
     for row in rows {
-        let ratio = row
-            .ratio_vs_private
-            .map(|r| r.to_string())
-            .unwrap_or_default();
+        let text = |ratio: Option<f64>| ratio.map(|r| r.to_string()).unwrap_or_default();
+        let ratio = text(row.ratio_vs_private);
+        let peer_ratio = text(row.ratio_vs_best_peer);
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
             row.workload.name(),
             row.procs,
             row.seconds,
@@ -494,6 +540,7 @@ fn csv(rows: &[Row]) -> String {
             row.min_proc_mops,
             row.max_proc_mops,
             ratio,
+            peer_ratio,
             row.checked_exact,
             row.cpu_share_mean,
             row.cpu_share_min
@@ -691,7 +738,7 @@ impl Shared {
                     region.array_zeroed(names::QUEUE_POPS, procs)?,
                 ));
             }
-            Workload::MapReadHeavy | Workload::MapExchange => {
+            Workload::MapReadHeavy | Workload::MapExchange | Workload::MapRapidGrow => {
                 let map = region.hash_map::<u64, u64>(bench_map::MAP, bench_map::MAP_SLOTS)?;
                 let mix = workload.mix().expect("a map workload");
                 bench_map::prefill(&map, &bench_map::universe(), mix);
@@ -706,7 +753,10 @@ impl Shared {
             | Workload::DashmapReadHeavy
             | Workload::DashmapExchange
             | Workload::MutexMapReadHeavy
-            | Workload::MutexMapExchange => {}
+            | Workload::MutexMapExchange
+            | Workload::PapayaRapidGrow
+            | Workload::DashmapRapidGrow
+            | Workload::MutexMapRapidGrow => {}
         }
         Ok(shared)
     }
@@ -796,7 +846,7 @@ impl Shared {
             }
             // Each worker checked its private atomic against its count before reporting.
             Workload::PrivateAtomic => {}
-            Workload::MapReadHeavy | Workload::MapExchange => {
+            Workload::MapReadHeavy | Workload::MapExchange | Workload::MapRapidGrow => {
                 // No total to compare; the table must still be sound.
                 let (_, region) = self.map.as_ref().ok_or("the bench map is missing")?;
                 let errors: Vec<String> = shmarena::check::check_region(region)
@@ -932,6 +982,7 @@ fn summarize(workload: Workload, window: f64, control: &Control, checked_exact: 
         min_proc_mops,
         max_proc_mops,
         ratio_vs_private: None,
+        ratio_vs_best_peer: None,
         checked_exact,
         cpu_share_mean,
         cpu_share_min,
@@ -1073,7 +1124,7 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
         }
         Workload::MutexHandoff => handoff(&region, &control, args.index, give_up)?,
         Workload::QueuePushPop => queue_push_pop(&region, &control, args.index, give_up)?,
-        Workload::MapReadHeavy | Workload::MapExchange => {
+        Workload::MapReadHeavy | Workload::MapExchange | Workload::MapRapidGrow => {
             let map = region.open_hash_map::<u64, u64>(bench_map::MAP)?;
             let mix = args.workload.mix().expect("a map workload");
             map_worker(&map, mix, &control, args.index, give_up)?
@@ -1178,12 +1229,12 @@ fn run_threads(
     let seed = region.hash_seed();
     let keys = bench_map::universe();
     match workload {
-        Workload::PapayaReadHeavy | Workload::PapayaExchange => {
+        Workload::PapayaReadHeavy | Workload::PapayaExchange | Workload::PapayaRapidGrow => {
             let map = bench_map::papaya_map(seed);
             bench_map::prefill(&map, &keys, mix);
             drive_threads(&map, mix, control, threads, seconds)
         }
-        Workload::DashmapReadHeavy | Workload::DashmapExchange => {
+        Workload::DashmapReadHeavy | Workload::DashmapExchange | Workload::DashmapRapidGrow => {
             let map = bench_map::dash_map(seed);
             bench_map::prefill(&map, &keys, mix);
             drive_threads(&map, mix, control, threads, seconds)

@@ -6,7 +6,9 @@
 //! one-shot xxh3 seeded from the region:
 //!
 //! - read-heavy: 98% get, 1% insert, 1% remove; the whole universe prefilled (load 0.75);
-//! - exchange: 10% get, 40% insert, 40% remove, 10% update (+1); half prefilled.
+//! - exchange: 10% get, 40% insert, 40% remove, 10% update (+1); half prefilled;
+//! - rapid-grow: 5% get, 80% insert, 5% remove, 10% update; starting empty (the universe
+//!   fits: the map never passes load 0.75).
 //!
 //! shmarena's `HashMap<u64, u64>` runs in worker processes; papaya, dashmap and a
 //! `Mutex<std::collections::HashMap>` run in threads of the parent, the way a program
@@ -37,12 +39,18 @@ pub enum Mix {
     ReadHeavy,
     /// 10% get, 40% insert, 40% remove, 10% update.
     Exchange,
+    /// 5% get, 80% insert, 5% remove, 10% update, from empty.
+    RapidGrow,
 }
 
 impl Mix {
     /// Whether key `index` of the universe is in the map before the run.
     fn prefilled(self, index: usize) -> bool {
-        self == Mix::ReadHeavy || index.is_multiple_of(2)
+        match self {
+            Mix::ReadHeavy => true,
+            Mix::Exchange => index.is_multiple_of(2),
+            Mix::RapidGrow => false,
+        }
     }
 }
 
@@ -145,16 +153,18 @@ pub fn step(map: &impl BenchMap, keys: &[u64], mix: Mix, state: u64) -> u64 {
     let key = keys[(state % UNIVERSE as u64) as usize];
     let roll = (state >> 40) % 100;
     match (mix, roll) {
-        (Mix::ReadHeavy, 0..98) | (Mix::Exchange, 0..10) => map.get(key).unwrap_or(0),
-        (Mix::ReadHeavy, 98) | (Mix::Exchange, 10..50) => {
+        (Mix::ReadHeavy, 0..98) | (Mix::Exchange, 0..10) | (Mix::RapidGrow, 0..5) => {
+            map.get(key).unwrap_or(0)
+        }
+        (Mix::ReadHeavy, 98) | (Mix::Exchange, 10..50) | (Mix::RapidGrow, 5..85) => {
             map.insert(key, state);
             0
         }
-        (Mix::ReadHeavy, _) | (Mix::Exchange, 50..90) => {
+        (Mix::ReadHeavy, _) | (Mix::Exchange, 50..90) | (Mix::RapidGrow, 85..90) => {
             map.remove(key);
             0
         }
-        (Mix::Exchange, _) => {
+        (Mix::Exchange | Mix::RapidGrow, _) => {
             map.update(key);
             0
         }
