@@ -5,7 +5,7 @@
 #
 #   benches/benchmarks.sh [SECONDS_PER_RUN] [MAX_PROCS]
 #
-# Raw outputs go to benches/results/<date>-<host>-*.{txt,csv,json}.
+# Raw outputs go to benches/results/<date>-<host>-*.{txt,csv,json,svg}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-2}"
@@ -14,7 +14,7 @@ stamp="$(date +%Y-%m-%d)-$(hostname -s)"
 raw="benches/results/$stamp"
 cargo build --release -q -p shmarena-cli
 target/release/shmarena bench --max-procs "$max_procs" --seconds "$seconds" \
-    --csv "$raw-bench.csv" --json "$raw-bench.json" | tee "$raw-bench.txt"
+    --csv "$raw-bench.csv" --json "$raw-bench.json" --svg "$raw-bench.svg" | tee "$raw-bench.txt"
 python_rows=""
 if command -v python3 >/dev/null 2>&1; then
     python3 benches/python/multiprocessing_baseline.py "$max_procs" "$seconds" \
@@ -29,6 +29,8 @@ cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
     echo
     echo "Machine: $cpu, $(nproc) CPUs, $(($(grep MemTotal /proc/meminfo | awk '{print $2}') / 1048576)) GiB;"
     echo "command: \`benches/benchmarks.sh $seconds $max_procs\` (raw files: \`$raw-*\`)."
+    echo
+    echo "![total M ops/s against processes, one line per workload]($raw-bench.svg)"
     echo
     echo '```text'
     cat "$raw-bench.txt"

@@ -284,6 +284,9 @@ pub struct Args {
     /// Also write every row as CSV to PATH.
     #[arg(long, value_name = "PATH")]
     csv: Option<PathBuf>,
+    /// Also draw total Mops/s against processes, one line per workload, as SVG to PATH.
+    #[arg(long, value_name = "PATH")]
+    svg: Option<PathBuf>,
     /// Pin worker i to CPU i (mod the number of CPUs), so runs do not depend on where the
     /// scheduler happens to place processes.
     #[arg(long)]
@@ -440,6 +443,15 @@ pub fn run(args: &Args) -> Outcome {
     }
     if let Some(path) = &args.csv {
         std::fs::write(path, csv(&rows)).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.svg {
+        let title = format!(
+            "shmarena bench: {} CPUs, {} s per run",
+            cpus(),
+            args.seconds
+        );
+        std::fs::write(path, crate::chart::svg(&rows, &title))
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_map;
+mod chart;
 mod demo;
 mod inspect;
 mod stress;
