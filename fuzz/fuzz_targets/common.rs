@@ -1,10 +1,13 @@
 //! What the differential fuzz targets share: one scratch region path per fuzzing process
 //! (removed when a finding aborts the run) and the "check_region finds no error" assertion.
+//! Each target uses what it needs.
+
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use shmarena::Region;
+use shmarena::{Region, RegionOptions};
 
 /// `/dev/shm/shmarena-fuzz-<target>-<pid>` (else in the temp dir), the same for the
 /// whole process.
@@ -33,4 +36,13 @@ pub fn assert_check_clean(region: &Region) {
         .filter(|f| f.severity == shmarena::engine::Severity::Error)
         .collect();
     assert!(errors.is_empty(), "check_region: {errors:?}");
+}
+
+/// Options for a scratch region holding one structure: few participants and entries.
+pub fn one_object_options() -> RegionOptions {
+    RegionOptions {
+        participant_capacity: 2,
+        catalog_capacity: 4,
+        ..RegionOptions::default()
+    }
 }

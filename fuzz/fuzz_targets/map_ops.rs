@@ -17,7 +17,7 @@ mod common;
 use std::collections::HashMap as StdMap;
 
 use libfuzzer_sys::fuzz_target;
-use shmarena::{Error, HashMap, Region, RegionExt, RegionOptions};
+use shmarena::{Error, HashMap, Region, RegionExt};
 
 fn region_path() -> &'static std::path::Path {
     common::region_path("map")
@@ -30,11 +30,7 @@ fn run(data: &[u8]) {
     let capacity = 1usize << (first % 8);
     let path = region_path();
     let _ = std::fs::remove_file(path);
-    let options = RegionOptions {
-        participant_capacity: 2,
-        catalog_capacity: 4,
-        ..RegionOptions::default()
-    };
+    let options = common::one_object_options();
     let region = Region::create_with(path, 256 * 1024, &options).expect("create the region");
     let map: HashMap<u16, u32> = region.hash_map("m", capacity as u64).expect("create the map");
     assert_eq!(map.capacity(), capacity);

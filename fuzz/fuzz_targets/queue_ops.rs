@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use shmarena::{Error, Queue, Region, RegionExt, RegionOptions};
+use shmarena::{Error, Queue, Region, RegionExt};
 
 fn region_path() -> &'static std::path::Path {
     common::region_path("queue")
@@ -64,11 +64,7 @@ fn run(data: &[u8]) {
     let ops = parse(rest);
     let path = region_path();
     let _ = std::fs::remove_file(path);
-    let options = RegionOptions {
-        participant_capacity: 2,
-        catalog_capacity: 4,
-        ..RegionOptions::default()
-    };
+    let options = common::one_object_options();
     let region = Region::create_with(path, 64 * 1024, &options).expect("create the region");
     let queue: Queue<u32> = region.queue("q", capacity as u64).expect("create the queue");
     assert_eq!(queue.capacity(), capacity);

@@ -1402,11 +1402,11 @@ mod handle {
         #[inline]
         fn pair(&self, slot: u64) -> &AtomicPair {
             debug_assert!(slot < self.capacity);
+            // Slot < capacity: the pair lies in the checked body, 16-aligned (aligned body,
+            // even slot words, slots_offset a multiple of 64), and the mapping outlives
+            // the handles that hold the object.
             let word = self.first_slot + slot * self.slot_words;
-            // SAFETY: slot < capacity, so the pair lies in the checked body; 16-aligned
-            // (aligned body, even slot words, slots_offset a multiple of 64); the
-            // mapping outlives `self`'s users (they hold the object); pairs are only
-            // accessed atomically.
+            // SAFETY: in bounds, aligned and alive (above); pairs are only accessed atomically.
             unsafe { AtomicPair::from_ptr(self.base.as_ptr().add(word as usize).cast::<u64>()) }
         }
 
@@ -1995,8 +1995,6 @@ pub(crate) fn check(
     use shmarena_engine::Finding;
     let place = format!("{:?} {:?}", entry.descriptor.kind, entry.name);
     let raw = raw_for(region, entry)?;
-    let key_size = u64::from(entry.descriptor.key_size);
-    let value_size = u64::from(entry.descriptor.elem_size);
     let [_, inserting, busy, _, invalid] = raw.census();
     if invalid != 0 {
         findings.push(Finding::error(
@@ -2025,11 +2023,9 @@ pub(crate) fn check(
         ));
     }
     // Duplicate keys: members whose key also appears in an earlier member slot.
-    let key_words = crate::words::word_count_of(key_size) as usize;
-    let value_words = crate::words::word_count_of(value_size) as usize;
     let mut seen = std::collections::HashSet::new();
-    let mut key = vec![0; key_words];
-    let mut value = vec![0; value_words];
+    let mut key = vec![0; raw.key_words];
+    let mut value = vec![0; raw.value_words];
     let mut duplicates = 0;
     for slot in 0..raw.capacity() {
         if raw.read_member(slot, &mut key, &mut value)? && !seen.insert(key.clone()) {
