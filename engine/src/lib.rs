@@ -13,6 +13,8 @@
 pub mod arena;
 pub mod catalog;
 mod error;
+#[cfg(not(loom))]
+pub mod fork;
 pub mod futex;
 pub mod layout;
 pub mod liveness;

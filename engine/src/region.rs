@@ -25,9 +25,11 @@
 
 use std::fs::File;
 use std::io::ErrorKind;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -151,18 +153,67 @@ struct Inner {
     file: File,
     memory: MappedMemory,
     fields: HeaderFields,
-    me: OwnerId,
+    /// Our participant id (`OwnerId::bits`), attached in fork generation `attached_in`.
+    me: AtomicU32,
+    attached_in: AtomicU64,
+    /// Serializes the re-attach of a forked child's threads.
+    reattach: std::sync::Mutex<()>,
+    /// Whether the child handler refreshes our descriptor after a fork.
+    registered: bool,
     created: bool,
     construct_timeout: Duration,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.participants().detach(self.me);
+        // A forked child that never used the region holds its parent's slot: not ours.
+        if *self.attached_in.get_mut() == crate::fork::generation() {
+            self.participants().detach(self.me());
+        }
+        if self.registered {
+            crate::fork::unregister(self.file.as_raw_fd());
+        }
     }
 }
 
 impl Inner {
+    /// Our participant id, attaching anew first if this process is a fork child of the
+    /// one that attached (see [`crate::fork`]).
+    #[inline]
+    fn me(&self) -> OwnerId {
+        // Acquire: pairs with the Release store in `reattach`, so `me` is the new id.
+        if self.attached_in.load(Ordering::Acquire) != crate::fork::generation() {
+            self.reattach();
+        }
+        // Relaxed: ordered by the Acquire above (or written by this thread). The word only
+        // ever holds the bits of an attached id, so the fallback is never taken.
+        OwnerId::from_bits(self.me.load(Ordering::Relaxed)).unwrap_or_else(|| OwnerId::new(0, 1))
+    }
+
+    #[cold]
+    fn reattach(&self) {
+        let _serial = self
+            .reattach
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let generation = crate::fork::generation();
+        // Acquire: as in `me`.
+        if self.attached_in.load(Ordering::Acquire) == generation {
+            return; // another thread of this child did it
+        }
+        // The child handler normally did this already; doing it again is harmless and
+        // covers a region that found no room in its table.
+        crate::fork::refresh(self.file.as_raw_fd());
+        // Without a free participant slot the child keeps acting under its parent's id
+        // (what every process did before fork awareness): rare, and reported by inspect.
+        if let Ok(me) = self.participants().attach() {
+            // Relaxed + Release below: published by the generation store.
+            self.me.store(me.bits(), Ordering::Relaxed);
+        }
+        // Release: see `me`.
+        self.attached_in.store(generation, Ordering::Release);
+    }
+
     fn participants(&self) -> Participants<'_, MappedMemory> {
         Participants {
             mem: &self.memory,
@@ -195,7 +246,7 @@ impl std::fmt::Debug for Region {
         f.debug_struct("Region")
             .field("path", &self.inner.path)
             .field("size", &self.inner.fields.region_size)
-            .field("participant", &self.inner.me)
+            .field("participant", &self.inner.me())
             .finish_non_exhaustive()
     }
 }
@@ -329,13 +380,18 @@ impl Region {
             fields: &fields,
         }
         .attach()?;
+        let attached_in = crate::fork::generation();
+        let registered = crate::fork::register(file.as_raw_fd());
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
                 file,
                 memory,
                 fields,
-                me,
+                me: AtomicU32::new(me.bits()),
+                attached_in: AtomicU64::new(attached_in),
+                reattach: std::sync::Mutex::new(()),
+                registered,
                 created,
                 construct_timeout: options.construct_timeout,
             }),
@@ -543,12 +599,12 @@ impl Region {
 
     /// This handle's participant id (its owner id in shared state).
     pub fn participant_id(&self) -> OwnerId {
-        self.inner.me
+        self.inner.me()
     }
 
     /// Whether `owner` is still attached and alive (a system call unless it is us).
     pub fn is_alive(&self, owner: OwnerId) -> bool {
-        self.inner.participants().is_alive(self.inner.me, owner)
+        self.inner.participants().is_alive(self.inner.me(), owner)
     }
 
     /// The participant table: every slot ever used, with liveness.
@@ -556,7 +612,7 @@ impl Region {
     /// # Errors
     /// [`Error::Corrupt`] (never for a validated region).
     pub fn participants(&self) -> Result<Vec<ParticipantInfo>> {
-        self.inner.participants().list(self.inner.me)
+        self.inner.participants().list(self.inner.me())
     }
 
     /// The region's memory, for algorithms written over [`Memory`].
@@ -631,7 +687,7 @@ impl Region {
                 offset: block.offset,
                 size: body_size,
                 ready: false,
-                owner: Some(self.inner.me),
+                owner: Some(self.inner.me()),
             });
             if !block.fresh {
                 object.zero()?;
@@ -699,7 +755,7 @@ impl Region {
 
 impl Liveness for Region {
     fn me(&self) -> OwnerId {
-        self.inner.me
+        self.inner.me()
     }
 
     fn is_alive(&self, owner: OwnerId) -> bool {

@@ -1327,7 +1327,7 @@ impl<S: Slots> RawMap<S> {
 }
 
 #[cfg(not(loom))]
-pub use handle::{HashMap, HashSet};
+pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 
 #[cfg(not(loom))]
 mod handle {
@@ -1498,15 +1498,13 @@ mod handle {
         }
     }
 
-    fn check_sizes<K, V>() -> Result<()> {
+    fn check_sizes(key_size: usize, value_size: usize) -> Result<()> {
         if AtomicPair::is_lock_free() {
-            if size_of::<K>() <= MAX_KEY_SIZE && size_of::<V>() <= MAX_VALUE_SIZE {
+            if key_size <= MAX_KEY_SIZE && value_size <= MAX_VALUE_SIZE {
                 return Ok(());
             }
             return Err(Error::InvalidArgument(format!(
-                "hash map keys take up to {MAX_KEY_SIZE} bytes ({} given) and values up to {MAX_VALUE_SIZE} ({} given)",
-                size_of::<K>(),
-                size_of::<V>()
+                "hash map keys take up to {MAX_KEY_SIZE} bytes ({key_size} given) and values up to {MAX_VALUE_SIZE} ({value_size} given)"
             )));
         }
         Err(Error::Unsupported(
@@ -1514,21 +1512,82 @@ mod handle {
         ))
     }
 
+    /// The catalog descriptor of a map (or set) of `capacity` slots; keys and values are
+    /// identified by size.
+    fn map_descriptor(
+        kind: ObjectKind,
+        capacity: u64,
+        key_size: usize,
+        value_size: usize,
+    ) -> TypeDescriptor {
+        TypeDescriptor {
+            kind,
+            elem_code: b'x',
+            elem_size: value_size as u16,
+            key_code: b'x',
+            key_size: key_size as u16,
+            capacity,
+        }
+    }
+
+    /// Opens the map object `name`, creating it empty with `capacity` slots (rounded up
+    /// to a power of two), and its slots.
+    fn create_map(
+        region: &Region,
+        name: &str,
+        capacity: u64,
+        (key_size, value_size): (usize, usize),
+        kind: ObjectKind,
+    ) -> Result<(Object, MappedSlots)> {
+        check_sizes(key_size, value_size)?;
+        let slots = capacity
+            .checked_next_power_of_two()
+            .filter(|_| capacity > 0);
+        let size = slots.and_then(|slots| {
+            slots
+                .checked_mul(8 * slot_words(key_size as u64, value_size as u64))?
+                .checked_add(slots_offset(slots))
+        });
+        let (Some(slots), Some(size)) = (slots, size) else {
+            return Err(Error::InvalidArgument(format!(
+                "a hash map needs a capacity from 1 to a size that fits ({capacity} asked)"
+            )));
+        };
+        let descriptor = map_descriptor(kind, slots, key_size, value_size);
+        let (object, _) = region.get_or_create_object(name, &descriptor, size, |_| Ok(()))?;
+        let mapped = MappedSlots::new(&object, key_size as u64, value_size as u64)?;
+        if mapped.capacity != slots {
+            return Err(Error::TypeMismatch {
+                name: name.to_owned(),
+                expected: descriptor.to_string(),
+                found: map_descriptor(kind, mapped.capacity, key_size, value_size).to_string(),
+            });
+        }
+        Ok((object, mapped))
+    }
+
+    /// Opens the existing map object `name` with keys and values of these sizes.
+    fn open_map(
+        region: &Region,
+        name: &str,
+        (key_size, value_size): (usize, usize),
+        kind: ObjectKind,
+    ) -> Result<(Object, MappedSlots)> {
+        check_sizes(key_size, value_size)?;
+        let object = region.open_object(name, &map_descriptor(kind, 0, key_size, value_size))?;
+        let mapped = MappedSlots::new(&object, key_size as u64, value_size as u64)?;
+        Ok((object, mapped))
+    }
+
     impl<K: Pod, V: Pod> HashMap<K, V> {
         /// The catalog descriptor of a map with `capacity` slots (types identified by size).
         pub fn descriptor(capacity: u64) -> TypeDescriptor {
-            Self::descriptor_of(ObjectKind::HashMap, capacity)
-        }
-
-        fn descriptor_of(kind: ObjectKind, capacity: u64) -> TypeDescriptor {
-            TypeDescriptor {
-                kind,
-                elem_code: b'x',
-                elem_size: size_of::<V>() as u16,
-                key_code: b'x',
-                key_size: size_of::<K>() as u16,
+            map_descriptor(
+                ObjectKind::HashMap,
                 capacity,
-            }
+                size_of::<K>(),
+                size_of::<V>(),
+            )
         }
 
         /// Opens the map `name`, creating it empty with `capacity` slots (rounded up to a
@@ -1549,31 +1608,8 @@ mod handle {
             capacity: u64,
             kind: ObjectKind,
         ) -> Result<Self> {
-            check_sizes::<K, V>()?;
-            let slots = capacity
-                .checked_next_power_of_two()
-                .filter(|_| capacity > 0);
-            let size = slots.and_then(|slots| {
-                slots
-                    .checked_mul(8 * slot_words(size_of::<K>() as u64, size_of::<V>() as u64))?
-                    .checked_add(slots_offset(slots))
-            });
-            let (Some(slots), Some(size)) = (slots, size) else {
-                return Err(Error::InvalidArgument(format!(
-                    "a hash map needs a capacity from 1 to a size that fits ({capacity} asked)"
-                )));
-            };
-            let descriptor = Self::descriptor_of(kind, slots);
-            let (object, _) = region.get_or_create_object(name, &descriptor, size, |_| Ok(()))?;
-            let map = Self::from_object(object)?;
-            if map.raw().capacity() != slots {
-                return Err(Error::TypeMismatch {
-                    name: name.to_owned(),
-                    expected: descriptor.to_string(),
-                    found: Self::descriptor_of(kind, map.raw().capacity()).to_string(),
-                });
-            }
-            Ok(map)
+            let sizes = (size_of::<K>(), size_of::<V>());
+            create_map(region, name, capacity, sizes, kind).map(Self::from_parts)
         }
 
         /// Opens the existing map `name`, whatever its capacity.
@@ -1586,18 +1622,16 @@ mod handle {
         }
 
         pub(crate) fn open_kind(region: &Region, name: &str, kind: ObjectKind) -> Result<Self> {
-            check_sizes::<K, V>()?;
-            Self::from_object(region.open_object(name, &Self::descriptor_of(kind, 0))?)
+            open_map(region, name, (size_of::<K>(), size_of::<V>()), kind).map(Self::from_parts)
         }
 
-        fn from_object(object: Object) -> Result<Self> {
-            let slots = MappedSlots::new(&object, size_of::<K>() as u64, size_of::<V>() as u64)?;
-            Ok(Self {
+        fn from_parts((object, slots): (Object, MappedSlots)) -> Self {
+            Self {
                 slots,
                 seed: object.region().hash_seed(),
                 object,
                 _types: PhantomData,
-            })
+            }
         }
 
         /// The algorithm over this map's slots, built per call so that the key and value
@@ -1867,7 +1901,7 @@ mod handle {
     impl<K: Pod> HashSet<K> {
         /// The catalog descriptor of a set with `capacity` slots.
         pub fn descriptor(capacity: u64) -> TypeDescriptor {
-            HashMap::<K, ()>::descriptor_of(ObjectKind::HashSet, capacity)
+            map_descriptor(ObjectKind::HashSet, capacity, size_of::<K>(), 0)
         }
 
         /// Opens the set `name`, creating it empty with `capacity` slots (rounded up to a
@@ -1945,6 +1979,403 @@ mod handle {
         /// The object's name.
         pub fn name(&self) -> &str {
             self.map.name()
+        }
+    }
+
+    /// A named hash map whose keys and values are byte strings of up to `key_size` and
+    /// `value_size` bytes, sizes chosen when it is created (for bindings whose types are
+    /// known only at run time, such as the Python package). The same lock-free table as
+    /// [`HashMap`]; a `HashMap<K, V>` and a `ByteMap` with `size_of::<K>()` and
+    /// `size_of::<V>()` open the same object.
+    ///
+    /// Shorter keys and values are padded with zero bytes, so `b"a"` and `b"a\0"` are one
+    /// key: an encoding that needs to tell them apart stores its own length. Reads return
+    /// all `key_size` / `value_size` bytes.
+    ///
+    /// ```
+    /// use shmarena::{ByteMap, Region};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-bytemap-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let map = ByteMap::get_or_create(&region, "config", 64, 16, 4)?;
+    /// map.insert(b"threads", &8u32.to_le_bytes())?;
+    /// assert_eq!(map.get(b"threads")?, Some(8u32.to_le_bytes().to_vec()));
+    /// assert!(map.insert(&[0; 17], b"").is_err()); // key over 16 bytes
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    #[derive(Clone)]
+    pub struct ByteMap {
+        slots: MappedSlots,
+        seed: u64,
+        key_size: usize,
+        value_size: usize,
+        object: Object,
+    }
+
+    impl std::fmt::Debug for ByteMap {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("ByteMap")
+                .field("name", &self.object.info().name)
+                .field("key_size", &self.key_size)
+                .field("value_size", &self.value_size)
+                .field("len", &self.len())
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl ByteMap {
+        /// Opens the map `name`, creating it empty with `capacity` slots (rounded up to a
+        /// power of two) for keys of up to `key_size` bytes and values of up to
+        /// `value_size`.
+        ///
+        /// # Errors
+        /// As [`HashMap::get_or_create`].
+        pub fn get_or_create(
+            region: &Region,
+            name: &str,
+            capacity: u64,
+            key_size: usize,
+            value_size: usize,
+        ) -> Result<Self> {
+            let sizes = (key_size, value_size);
+            create_map(region, name, capacity, sizes, ObjectKind::HashMap)
+                .map(|parts| Self::from_parts(parts, sizes))
+        }
+
+        /// Opens the existing map `name`, whatever its capacity and sizes.
+        ///
+        /// # Errors
+        /// As [`HashMap::open`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            Self::open_kind(region, name, ObjectKind::HashMap)
+        }
+
+        fn open_kind(region: &Region, name: &str, kind: ObjectKind) -> Result<Self> {
+            let info = region
+                .find_object(name)?
+                .ok_or_else(|| Error::ObjectNotFound(name.to_owned()))?;
+            let sizes = (
+                usize::from(info.descriptor.key_size),
+                usize::from(info.descriptor.elem_size),
+            );
+            open_map(region, name, sizes, kind).map(|parts| Self::from_parts(parts, sizes))
+        }
+
+        fn from_parts(
+            (object, slots): (Object, MappedSlots),
+            (key_size, value_size): (usize, usize),
+        ) -> Self {
+            Self {
+                slots,
+                seed: object.region().hash_seed(),
+                key_size,
+                value_size,
+                object,
+            }
+        }
+
+        fn raw(&self) -> RawMap<MappedSlots> {
+            RawMap::new(
+                self.slots,
+                crate::words::word_count_of(self.key_size as u64) as usize,
+                crate::words::word_count_of(self.value_size as u64) as usize,
+                self.seed,
+            )
+        }
+
+        fn words(bytes: &[u8], size: usize, what: &str) -> Result<Words> {
+            if bytes.len() > size {
+                return Err(Error::InvalidArgument(format!(
+                    "a {what} of {} bytes does not fit this map's {size}",
+                    bytes.len()
+                )));
+            }
+            Ok(Words::from_bytes(
+                bytes,
+                crate::words::word_count_of(size as u64) as usize,
+            ))
+        }
+
+        fn key(&self, key: &[u8]) -> Result<Words> {
+            Self::words(key, self.key_size, "key")
+        }
+
+        fn value(&self, value: &[u8]) -> Result<Words> {
+            Self::words(value, self.value_size, "value")
+        }
+
+        fn value_buffer(&self) -> Words {
+            Words::zeroed_words(crate::words::word_count_of(self.value_size as u64) as usize)
+        }
+
+        /// Largest key, in bytes.
+        pub fn key_size(&self) -> usize {
+            self.key_size
+        }
+
+        /// Largest value, in bytes.
+        pub fn value_size(&self) -> usize {
+            self.value_size
+        }
+
+        /// The value of `key`. Never waits.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for an oversized key; as [`HashMap::get`].
+        pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            let mut value = self.value_buffer();
+            let found = self.raw().get(&self.key(key)?, &mut value)?;
+            Ok(found.then(|| value.bytes(self.value_size)))
+        }
+
+        /// Whether `key` is present. Never waits.
+        ///
+        /// # Errors
+        /// As [`Self::get`].
+        pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
+            self.raw().contains(&self.key(key)?)
+        }
+
+        /// Inserts or replaces; returns the value replaced.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for an oversized key or value; [`Error::Full`].
+        pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
+            self.insert_with(key, value, true)
+        }
+
+        /// Inserts only if `key` is absent: `None` when inserted, else the value present.
+        ///
+        /// # Errors
+        /// As [`Self::insert`].
+        pub fn try_insert(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
+            self.insert_with(key, value, false)
+        }
+
+        fn insert_with(&self, key: &[u8], value: &[u8], replace: bool) -> Result<Option<Vec<u8>>> {
+            let (key, value) = (self.key(key)?, self.value(value)?);
+            let mut old = self.value_buffer();
+            let region = self.object.region();
+            let had = self.raw().insert(&key, &value, replace, &mut old, region)?;
+            Ok(had.then(|| old.bytes(self.value_size)))
+        }
+
+        /// Removes `key`; returns its value.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for an oversized key; [`Error::Contended`].
+        pub fn remove(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            let key = self.key(key)?;
+            let mut old = self.value_buffer();
+            let had = self.raw().remove(&key, &mut old, self.object.region())?;
+            Ok(had.then(|| old.bytes(self.value_size)))
+        }
+
+        /// Applies `f` to the value of `key` until its result is stored (`f` may run
+        /// several times). `Ok(Ok(previous))` when stored; `Ok(Err(Some(value)))` when `f`
+        /// returned `None`; `Ok(Err(None))` when the key is absent.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for an oversized key, or a value from `f` over
+        /// `value_size` (nothing is stored); [`Error::Contended`].
+        pub fn fetch_update(
+            &self,
+            key: &[u8],
+            mut f: impl FnMut(&[u8]) -> Option<Vec<u8>>,
+        ) -> Result<std::result::Result<Vec<u8>, Option<Vec<u8>>>> {
+            let key = self.key(key)?;
+            let mut old = self.value_buffer();
+            let mut oversized = None;
+            let size = self.value_size;
+            let outcome =
+                self.raw()
+                    .update(&key, &mut old, self.object.region(), &mut |seen, out| {
+                        let current = &bytemuck::cast_slice::<u64, u8>(seen)[..size];
+                        let Some(new) = f(current) else {
+                            return false;
+                        };
+                        if new.len() > size {
+                            oversized = Some(new.len());
+                            return false;
+                        }
+                        out.fill(0);
+                        bytemuck::cast_slice_mut::<u64, u8>(out)[..new.len()].copy_from_slice(&new);
+                        true
+                    })?;
+            if let Some(len) = oversized {
+                return Err(Error::InvalidArgument(format!(
+                    "a value of {len} bytes does not fit this map's {size}"
+                )));
+            }
+            Ok(match outcome {
+                Updated::Done => Ok(old.bytes(size)),
+                Updated::Declined => Err(Some(old.bytes(size))),
+                Updated::Absent => Err(None),
+            })
+        }
+
+        /// Entries (see [`HashMap::len`]).
+        pub fn len(&self) -> usize {
+            self.raw().len() as usize
+        }
+
+        /// Whether the map has no entries.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Number of slots: the most entries the map can hold.
+        pub fn capacity(&self) -> usize {
+            self.raw().capacity() as usize
+        }
+
+        /// Iterates over the entries by slot (weakly consistent, see [`HashMap::iter`]).
+        pub fn iter(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
+            let raw = self.raw();
+            (0..raw.capacity()).filter_map(move |slot| {
+                let mut key = Words::zeroed_words(raw.key_words);
+                let mut value = self.value_buffer();
+                match raw.read_member(slot, &mut key, &mut value) {
+                    Ok(true) => Some(Ok((key.bytes(self.key_size), value.bytes(self.value_size)))),
+                    Ok(false) => None,
+                    Err(error) => Some(Err(error)),
+                }
+            })
+        }
+
+        /// Removes every entry, one by one (not atomic as a whole).
+        pub fn clear(&self) {
+            self.raw().clear(self.object.region());
+        }
+
+        /// See [`HashMap::recount`].
+        pub fn recount(&self) -> usize {
+            self.raw().recount() as usize
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+
+        /// The region holding the map.
+        pub fn region(&self) -> &Region {
+            self.object.region()
+        }
+    }
+
+    /// A named hash set of byte strings of up to `key_size` bytes, chosen at creation: the
+    /// run-time-sized counterpart of [`HashSet`], as [`ByteMap`] is of [`HashMap`].
+    ///
+    /// ```
+    /// use shmarena::{ByteSet, Region};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-byteset-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let seen = ByteSet::get_or_create(&region, "seen", 64, 32)?;
+    /// assert!(seen.insert(b"alpha")?);
+    /// assert!(!seen.insert(b"alpha")?);
+    /// assert!(seen.contains(b"alpha")?);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    #[derive(Clone, Debug)]
+    pub struct ByteSet {
+        map: ByteMap,
+    }
+
+    impl ByteSet {
+        /// Opens the set `name`, creating it empty with `capacity` slots for keys of up to
+        /// `key_size` bytes.
+        ///
+        /// # Errors
+        /// As [`HashMap::get_or_create`].
+        pub fn get_or_create(
+            region: &Region,
+            name: &str,
+            capacity: u64,
+            key_size: usize,
+        ) -> Result<Self> {
+            let sizes = (key_size, 0);
+            create_map(region, name, capacity, sizes, ObjectKind::HashSet).map(|parts| Self {
+                map: ByteMap::from_parts(parts, sizes),
+            })
+        }
+
+        /// Opens the existing set `name`.
+        ///
+        /// # Errors
+        /// As [`HashMap::open`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            ByteMap::open_kind(region, name, ObjectKind::HashSet).map(|map| Self { map })
+        }
+
+        /// Adds `key`; whether it was absent.
+        ///
+        /// # Errors
+        /// As [`ByteMap::insert`].
+        pub fn insert(&self, key: &[u8]) -> Result<bool> {
+            Ok(self.map.try_insert(key, &[])?.is_none())
+        }
+
+        /// Removes `key`; whether it was present.
+        ///
+        /// # Errors
+        /// As [`ByteMap::remove`].
+        pub fn remove(&self, key: &[u8]) -> Result<bool> {
+            Ok(self.map.remove(key)?.is_some())
+        }
+
+        /// Whether `key` is present. Never waits.
+        ///
+        /// # Errors
+        /// As [`ByteMap::get`].
+        pub fn contains(&self, key: &[u8]) -> Result<bool> {
+            self.map.contains_key(key)
+        }
+
+        /// Largest key, in bytes.
+        pub fn key_size(&self) -> usize {
+            self.map.key_size()
+        }
+
+        /// Members (see [`HashMap::len`]).
+        pub fn len(&self) -> usize {
+            self.map.len()
+        }
+
+        /// Whether the set is empty.
+        pub fn is_empty(&self) -> bool {
+            self.map.is_empty()
+        }
+
+        /// Number of slots.
+        pub fn capacity(&self) -> usize {
+            self.map.capacity()
+        }
+
+        /// Iterates over the members (weakly consistent, see [`HashMap::iter`]).
+        pub fn iter(&self) -> impl Iterator<Item = Result<Vec<u8>>> + '_ {
+            self.map.iter().map(|entry| entry.map(|(key, _)| key))
+        }
+
+        /// Removes every member, one by one.
+        pub fn clear(&self) {
+            self.map.clear();
+        }
+
+        /// See [`HashMap::recount`].
+        pub fn recount(&self) -> usize {
+            self.map.recount()
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            self.map.name()
+        }
+
+        /// The region holding the set.
+        pub fn region(&self) -> &Region {
+            self.map.region()
         }
     }
 }

@@ -77,16 +77,16 @@ pub use event::Event;
 #[cfg(not(loom))]
 pub use fixed::{FixedBytes, FixedStr};
 #[cfg(not(loom))]
-pub use hash_map::{HashMap, HashSet};
+pub use hash_map::{ByteMap, ByteSet, HashMap, HashSet};
 #[cfg(not(loom))]
-pub use list::List;
+pub use list::{ByteList, List};
 #[cfg(not(loom))]
 pub use mutex::{Lock, Mutex, MutexGuard};
 pub use mutex::{LockResult, OwnerDied, TryLockError};
 #[cfg(not(loom))]
 pub use namespace::Namespace;
 #[cfg(not(loom))]
-pub use queue::Queue;
+pub use queue::{ByteQueue, Queue};
 #[cfg(not(loom))]
 pub use rlock::{RLock, RLockGuard};
 pub use scalar::{AtomicScalar, Integer, Numeric, Plain, Scalar};

@@ -237,12 +237,12 @@ impl RawSlot<'_> {
 }
 
 #[cfg(not(loom))]
-pub use handle::List;
+pub use handle::{ByteList, List};
 
 #[cfg(not(loom))]
 mod handle {
     use super::RawSlot;
-    use crate::words::Words;
+    use crate::words::{word_count_of, Words};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU64, Ordering};
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -252,113 +252,114 @@ mod handle {
     /// Words before the first slot.
     const HEADER_WORDS: u64 = super::SLOTS / 8;
 
-    /// A named append-only list of `T`.
+    fn descriptor(capacity: u64, elem_size: usize) -> TypeDescriptor {
+        TypeDescriptor::new(ObjectKind::List, b'x', elem_size as u16, capacity)
+    }
+
+    /// Words of one slot after its state word.
+    fn data_words(elem_size: usize) -> u64 {
+        super::slot_words_for(word_count_of(elem_size as u64)) - 1
+    }
+
+    /// A named append-only list of elements of `elem_size` bytes, the size chosen when it
+    /// is created (for bindings whose element types are known only at run time, such as
+    /// the Python package): the same list as [`List`], which is a typed view of it.
+    ///
+    /// Shorter elements are padded with zero bytes; reads return all `elem_size` bytes.
     ///
     /// ```
-    /// use shmarena::{Region, RegionExt};
-    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-list-{}", std::process::id()));
+    /// use shmarena::{ByteList, Region};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-bytelist-{}", std::process::id()));
     /// let region = Region::create(&path, 1 << 20)?;
-    /// let results = region.list::<[u64; 3]>("results", 1000)?;
-    /// let i = results.push([7, 8, 9])?; // any process; returns the index
-    /// assert_eq!(results.get(i)?, Some([7, 8, 9]));
-    /// results.set(i, [7, 8, 10])?; // never seen torn by readers
-    /// assert_eq!(results.snapshot()?, vec![[7, 8, 10]]);
+    /// let log = ByteList::get_or_create(&region, "log", 100, 3)?;
+    /// let i = log.push(b"abc")?;
+    /// log.set(i, b"xy")?;
+    /// assert_eq!(log.get(i)?, Some(b"xy\0".to_vec()));
     /// # Region::unlink(&path)?;
     /// # Ok::<(), shmarena::Error>(())
     /// ```
-    pub struct List<T: Pod> {
+    #[derive(Clone)]
+    pub struct ByteList {
         base: NonNull<AtomicU64>,
         capacity: u64,
         slot_words: u64,
+        elem_size: usize,
         object: Object,
-        _type: PhantomData<T>,
     }
 
     // SAFETY: the list's words are atomics in the shared mapping, which `object` keeps
     // alive; elements are copied in and out, never referenced.
-    unsafe impl<T: Pod + Send> Send for List<T> {}
+    unsafe impl Send for ByteList {}
     // SAFETY: as above.
-    unsafe impl<T: Pod + Send> Sync for List<T> {}
+    unsafe impl Sync for ByteList {}
 
-    impl<T: Pod> Clone for List<T> {
-        fn clone(&self) -> Self {
-            Self {
-                base: self.base,
-                capacity: self.capacity,
-                slot_words: self.slot_words,
-                object: self.object.clone(),
-                _type: PhantomData,
-            }
-        }
-    }
-
-    impl<T: Pod> std::fmt::Debug for List<T> {
+    impl std::fmt::Debug for ByteList {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_struct("List")
                 .field("name", &self.object.info().name)
                 .field("len", &self.len())
                 .field("capacity", &self.capacity)
+                .field("elem_size", &self.elem_size)
                 .finish_non_exhaustive()
         }
     }
 
-    fn element_words<T>() -> u64 {
-        crate::words::word_count::<T>() as u64
-    }
-
-    fn data_words<T>() -> u64 {
-        super::slot_words_for(element_words::<T>()) - 1
-    }
-
-    impl<T: Pod> List<T> {
-        /// The catalog descriptor of a list of `capacity` elements of `T` (identified by
-        /// size).
-        pub fn descriptor(capacity: u64) -> TypeDescriptor {
-            TypeDescriptor::new(ObjectKind::List, b'x', size_of::<T>() as u16, capacity)
-        }
-
-        /// Opens the list `name`, creating it empty with room for `capacity` elements.
+    impl ByteList {
+        /// Opens the list `name`, creating it empty with room for `capacity` elements of
+        /// `elem_size` bytes.
         ///
         /// # Errors
         /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
         /// [`Error::TypeMismatch`] (also for another capacity); catalog and arena errors.
-        pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
-            if capacity == 0 || size_of::<T>() > usize::from(u16::MAX) {
+        pub fn get_or_create(
+            region: &Region,
+            name: &str,
+            capacity: u64,
+            elem_size: usize,
+        ) -> Result<Self> {
+            if capacity == 0 || elem_size > usize::from(u16::MAX) {
                 return Err(Error::InvalidArgument(format!(
-                    "a list needs a capacity above 0 ({capacity} asked) and elements up to 65535 bytes ({} given)",
-                    size_of::<T>()
+                    "a list needs a capacity above 0 ({capacity} asked) and elements up to 65535 bytes ({elem_size} given)"
                 )));
             }
             let size = capacity
-                .checked_mul(8 * (1 + data_words::<T>()))
+                .checked_mul(8 * (1 + data_words(elem_size)))
                 .and_then(|slots| slots.checked_add(8 * HEADER_WORDS))
                 .ok_or_else(|| {
                     Error::InvalidArgument(format!("a list of {capacity} elements is too large"))
                 })?;
-            let (object, _) =
-                region.get_or_create_object(name, &Self::descriptor(capacity), size, |_| Ok(()))?;
+            let descriptor = descriptor(capacity, elem_size);
+            let (object, _) = region.get_or_create_object(name, &descriptor, size, |_| Ok(()))?;
             let list = Self::from_object(object)?;
             if list.capacity != capacity {
                 return Err(Error::TypeMismatch {
                     name: name.to_owned(),
-                    expected: Self::descriptor(capacity).to_string(),
-                    found: Self::descriptor(list.capacity).to_string(),
+                    expected: descriptor.to_string(),
+                    found: self::descriptor(list.capacity, elem_size).to_string(),
                 });
             }
             Ok(list)
         }
 
-        /// Opens the existing list `name`, whatever its capacity.
+        /// Opens the existing list `name`, whatever its capacity and element size.
         ///
         /// # Errors
         /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
         pub fn open(region: &Region, name: &str) -> Result<Self> {
-            Self::from_object(region.open_object(name, &Self::descriptor(0))?)
+            let info = region
+                .find_object(name)?
+                .ok_or_else(|| Error::ObjectNotFound(name.to_owned()))?;
+            Self::open_sized(region, name, usize::from(info.descriptor.elem_size))
+        }
+
+        fn open_sized(region: &Region, name: &str, elem_size: usize) -> Result<Self> {
+            Self::from_object(region.open_object(name, &descriptor(0, elem_size))?)
         }
 
         fn from_object(object: Object) -> Result<Self> {
             let capacity = object.info().descriptor.capacity;
-            let slot_words = 1 + data_words::<T>();
+            let elem_size = usize::from(object.info().descriptor.elem_size);
+            let slot_words = 1 + data_words(elem_size);
             let words = capacity
                 .checked_mul(slot_words)
                 .and_then(|w| w.checked_add(HEADER_WORDS))
@@ -372,14 +373,18 @@ mod handle {
                 base,
                 capacity,
                 slot_words,
+                elem_size,
                 object,
-                _type: PhantomData,
             })
         }
 
         fn claimed(&self) -> &AtomicU64 {
             // SAFETY: word 0 of the checked range; the mapping outlives `self`.
             unsafe { self.base.as_ref() }
+        }
+
+        fn element_words(&self) -> usize {
+            word_count_of(self.elem_size as u64) as usize
         }
 
         fn slot(&self, index: u64) -> RawSlot<'_> {
@@ -394,16 +399,34 @@ mod handle {
                         self.base.as_ptr().add(first + 1),
                         (self.slot_words - 1) as usize,
                     ),
-                    words: element_words::<T>() as usize,
+                    words: self.element_words(),
                 }
             }
         }
 
-        /// Appends `value`; returns its index.
-        ///
-        /// # Errors
-        /// [`Error::Full`] at capacity.
-        pub fn push(&self, value: T) -> Result<usize> {
+        fn element(&self, bytes: &[u8]) -> Result<Words> {
+            if bytes.len() > self.elem_size {
+                return Err(Error::InvalidArgument(format!(
+                    "an element of {} bytes does not fit this list's {}",
+                    bytes.len(),
+                    self.elem_size
+                )));
+            }
+            Ok(Words::from_bytes(bytes, self.element_words()))
+        }
+
+        fn in_bounds(&self, index: usize) -> Result<u64> {
+            let len = self.len();
+            if index >= len {
+                return Err(Error::IndexOutOfBounds {
+                    index: index as u64,
+                    len: len as u64,
+                });
+            }
+            Ok(index as u64)
+        }
+
+        fn push_words(&self, words: &[u64]) -> Result<usize> {
             // Relaxed: the index is a claim; the slot's Release store publishes the element.
             let mut claimed = self.claimed().load(Ordering::Relaxed);
             let index = loop {
@@ -423,17 +446,39 @@ mod handle {
                 }
             };
             self.slot(index)
-                .push(&Words::of(&value), self.object.region().participant_id());
+                .push(words, self.object.region().participant_id());
             Ok(index as usize)
         }
 
-        /// Appends every value (each its own push: not atomic as a whole); returns the
-        /// indices.
+        fn get_words(&self, index: usize, words: &mut [u64]) -> Result<bool> {
+            let index = self.in_bounds(index)?;
+            self.slot(index).get(words, self.object.region())
+        }
+
+        fn set_words(&self, index: usize, words: &[u64]) -> Result<()> {
+            let slot = self.in_bounds(index)?;
+            let region = self.object.region();
+            if self
+                .slot(slot)
+                .set(words, region.participant_id(), region)?
+            {
+                Ok(())
+            } else {
+                // The push at this index has not finished (or died): not an element yet.
+                Err(Error::IndexOutOfBounds {
+                    index: slot,
+                    len: self.len() as u64,
+                })
+            }
+        }
+
+        /// Appends `element`; returns its index.
         ///
         /// # Errors
-        /// [`Error::Full`] when capacity runs out part-way (the earlier values stay).
-        pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<Vec<usize>> {
-            values.into_iter().map(|value| self.push(value)).collect()
+        /// [`Error::Full`] at capacity; [`Error::InvalidArgument`] for an element over
+        /// `elem_size` bytes.
+        pub fn push(&self, element: &[u8]) -> Result<usize> {
+            self.push_words(&self.element(element)?)
         }
 
         /// The element at `index`: `None` if that push has not finished, or its process
@@ -441,47 +486,20 @@ mod handle {
         ///
         /// # Errors
         /// [`Error::IndexOutOfBounds`] past the indices handed out.
-        pub fn get(&self, index: usize) -> Result<Option<T>> {
-            let len = self.len();
-            if index >= len {
-                return Err(Error::IndexOutOfBounds {
-                    index: index as u64,
-                    len: len as u64,
-                });
-            }
-            let mut words = Words::zeroed::<T>();
-            let present = self
-                .slot(index as u64)
-                .get(&mut words, self.object.region())?;
-            Ok(present.then(|| words.read::<T>()))
+        pub fn get(&self, index: usize) -> Result<Option<Vec<u8>>> {
+            let mut words = Words::zeroed_words(self.element_words());
+            Ok(self
+                .get_words(index, &mut words)?
+                .then(|| words.bytes(self.elem_size)))
         }
 
-        /// Replaces the element at `index` (atomically for elements of up to 8 bytes;
-        /// never torn for wider ones).
+        /// Replaces the element at `index` (never seen torn by readers).
         ///
         /// # Errors
-        /// [`Error::IndexOutOfBounds`] past the indices handed out, or at an index whose
-        /// push has not finished (or died).
-        pub fn set(&self, index: usize, value: T) -> Result<()> {
-            let len = self.len();
-            if index >= len {
-                return Err(Error::IndexOutOfBounds {
-                    index: index as u64,
-                    len: len as u64,
-                });
-            }
-            let region = self.object.region();
-            if self
-                .slot(index as u64)
-                .set(&Words::of(&value), region.participant_id(), region)?
-            {
-                Ok(())
-            } else {
-                Err(Error::IndexOutOfBounds {
-                    index: index as u64,
-                    len: len as u64,
-                })
-            }
+        /// [`Error::IndexOutOfBounds`] as in [`List::set`]; [`Error::InvalidArgument`] for
+        /// an element over `elem_size` bytes.
+        pub fn set(&self, index: usize, element: &[u8]) -> Result<()> {
+            self.set_words(index, &self.element(element)?)
         }
 
         /// Indices handed out so far (including pushes still in progress).
@@ -500,6 +518,143 @@ mod handle {
             self.capacity as usize
         }
 
+        /// Bytes of one element.
+        pub fn elem_size(&self) -> usize {
+            self.elem_size
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+
+        /// The region holding the list.
+        pub fn region(&self) -> &Region {
+            self.object.region()
+        }
+    }
+
+    /// A named append-only list of `T`: a typed view of a [`ByteList`] of
+    /// `size_of::<T>()`-byte elements.
+    ///
+    /// ```
+    /// use shmarena::{Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-list-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let results = region.list::<[u64; 3]>("results", 1000)?;
+    /// let i = results.push([7, 8, 9])?; // any process; returns the index
+    /// assert_eq!(results.get(i)?, Some([7, 8, 9]));
+    /// results.set(i, [7, 8, 10])?; // never seen torn by readers
+    /// assert_eq!(results.snapshot()?, vec![[7, 8, 10]]);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    pub struct List<T: Pod> {
+        inner: ByteList,
+        _type: PhantomData<T>,
+    }
+
+    impl<T: Pod> Clone for List<T> {
+        fn clone(&self) -> Self {
+            Self {
+                inner: self.inner.clone(),
+                _type: PhantomData,
+            }
+        }
+    }
+
+    impl<T: Pod> std::fmt::Debug for List<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.inner.fmt(f)
+        }
+    }
+
+    impl<T: Pod> List<T> {
+        /// The catalog descriptor of a list of `capacity` elements of `T` (identified by
+        /// size).
+        pub fn descriptor(capacity: u64) -> TypeDescriptor {
+            descriptor(capacity, size_of::<T>())
+        }
+
+        /// Opens the list `name`, creating it empty with room for `capacity` elements.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
+        /// [`Error::TypeMismatch`] (also for another capacity); catalog and arena errors.
+        pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
+            ByteList::get_or_create(region, name, capacity, size_of::<T>()).map(Self::typed)
+        }
+
+        /// Opens the existing list `name`, whatever its capacity.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            ByteList::open_sized(region, name, size_of::<T>()).map(Self::typed)
+        }
+
+        fn typed(inner: ByteList) -> Self {
+            Self {
+                inner,
+                _type: PhantomData,
+            }
+        }
+
+        /// Appends `value`; returns its index.
+        ///
+        /// # Errors
+        /// [`Error::Full`] at capacity.
+        pub fn push(&self, value: T) -> Result<usize> {
+            self.inner.push_words(&Words::of(&value))
+        }
+
+        /// Appends every value (each its own push: not atomic as a whole); returns the
+        /// indices.
+        ///
+        /// # Errors
+        /// [`Error::Full`] when capacity runs out part-way (the earlier values stay).
+        pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<Vec<usize>> {
+            values.into_iter().map(|value| self.push(value)).collect()
+        }
+
+        /// The element at `index`: `None` if that push has not finished, or its process
+        /// died before it did.
+        ///
+        /// # Errors
+        /// [`Error::IndexOutOfBounds`] past the indices handed out.
+        pub fn get(&self, index: usize) -> Result<Option<T>> {
+            let mut words = Words::zeroed::<T>();
+            Ok(self
+                .inner
+                .get_words(index, &mut words)?
+                .then(|| words.read::<T>()))
+        }
+
+        /// Replaces the element at `index` (atomically for elements of up to 8 bytes;
+        /// never torn for wider ones).
+        ///
+        /// # Errors
+        /// [`Error::IndexOutOfBounds`] past the indices handed out, or at an index whose
+        /// push has not finished (or died).
+        pub fn set(&self, index: usize, value: T) -> Result<()> {
+            self.inner.set_words(index, &Words::of(&value))
+        }
+
+        /// Indices handed out so far (including pushes still in progress).
+        pub fn len(&self) -> usize {
+            self.inner.len()
+        }
+
+        /// Whether nothing has been pushed.
+        pub fn is_empty(&self) -> bool {
+            self.inner.is_empty()
+        }
+
+        /// Most elements the list can hold.
+        pub fn capacity(&self) -> usize {
+            self.inner.capacity()
+        }
+
         /// Every present element in index order (not atomic as a whole).
         ///
         /// # Errors
@@ -516,7 +671,7 @@ mod handle {
 
         /// The object's name.
         pub fn name(&self) -> &str {
-            &self.object.info().name
+            self.inner.name()
         }
     }
 }

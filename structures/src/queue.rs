@@ -464,12 +464,12 @@ pub fn initial_stamp(slot: u64) -> u64 {
 }
 
 #[cfg(not(loom))]
-pub use handle::Queue;
+pub use handle::{ByteQueue, Queue};
 
 #[cfg(not(loom))]
 mod handle {
     use super::{initial_stamp, layout, PushError, RawQueue, RawSlot};
-    use crate::words::Words;
+    use crate::words::{word_count_of, Words};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -479,121 +479,143 @@ mod handle {
 
     const HEADER: u64 = layout::SLOTS;
 
-    /// A named bounded queue of `T` shared by processes.
-    ///
-    /// ```
-    /// use shmarena::{Region, RegionExt};
-    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-queue-{}", std::process::id()));
-    /// let region = Region::create(&path, 1 << 20)?;
-    /// let jobs = region.queue::<[u32; 2]>("jobs", 128)?;
-    /// jobs.try_push([1, 10])?;
-    /// jobs.push([2, 20]); // waits while full
-    /// assert_eq!(jobs.try_pop(), Some([1, 10]));
-    /// assert_eq!(jobs.pop(), [2, 20]); // waits while empty
-    /// assert_eq!(jobs.try_pop(), None);
-    /// # Region::unlink(&path)?;
-    /// # Ok::<(), shmarena::Error>(())
-    /// ```
-    pub struct Queue<T: Pod> {
-        base: NonNull<AtomicU64>,
-        capacity: u64,
-        slot_words: u64,
-        object: Object,
-        _type: PhantomData<T>,
+    /// How long a push or pop waits for room or for an element.
+    #[derive(Clone, Copy)]
+    enum Wait {
+        No,
+        Until(Instant),
+        Forever,
     }
 
-    // SAFETY: the queue's words are atomics in the shared mapping, which `object` keeps
-    // alive; elements are copied in and out, never referenced.
-    unsafe impl<T: Pod + Send> Send for Queue<T> {}
-    // SAFETY: as above.
-    unsafe impl<T: Pod + Send> Sync for Queue<T> {}
-
-    impl<T: Pod> Clone for Queue<T> {
-        fn clone(&self) -> Self {
-            Self {
-                base: self.base,
-                capacity: self.capacity,
-                slot_words: self.slot_words,
-                object: self.object.clone(),
-                _type: PhantomData,
+    impl Wait {
+        /// Waits up to `timeout`, or forever with `None`.
+        fn after(timeout: Option<Duration>) -> Self {
+            match timeout {
+                None => Wait::Forever,
+                Some(timeout) if timeout.is_zero() => Wait::No,
+                // A deadline past what `Instant` can hold is no deadline.
+                Some(timeout) => Instant::now()
+                    .checked_add(timeout)
+                    .map_or(Wait::Forever, Wait::Until),
             }
         }
     }
 
-    impl<T: Pod> std::fmt::Debug for Queue<T> {
+    /// A named bounded queue of elements of `elem_size` bytes, the size chosen when it is
+    /// created (for bindings whose element types are known only at run time, such as the
+    /// Python package): the same queue as [`Queue`], which is a typed view of it.
+    ///
+    /// Shorter elements are padded with zero bytes; a pop returns all `elem_size` bytes.
+    ///
+    /// ```
+    /// use shmarena::{ByteQueue, Region};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-bytequeue-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let jobs = ByteQueue::get_or_create(&region, "jobs", 16, 4)?;
+    /// jobs.try_push(b"ab")?;
+    /// assert_eq!(jobs.try_pop(), Some(b"ab\0\0".to_vec()));
+    /// assert!(jobs.try_push(b"too long").is_err());
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    #[derive(Clone)]
+    pub struct ByteQueue {
+        base: NonNull<AtomicU64>,
+        capacity: u64,
+        slot_words: u64,
+        elem_size: usize,
+        object: Object,
+    }
+
+    // SAFETY: the queue's words are atomics in the shared mapping, which `object` keeps
+    // alive; elements are copied in and out, never referenced.
+    unsafe impl Send for ByteQueue {}
+    // SAFETY: as above.
+    unsafe impl Sync for ByteQueue {}
+
+    impl std::fmt::Debug for ByteQueue {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_struct("Queue")
                 .field("name", &self.object.info().name)
                 .field("len", &self.len())
                 .field("capacity", &self.capacity)
+                .field("elem_size", &self.elem_size)
                 .finish_non_exhaustive()
         }
     }
 
-    fn element_words<T>() -> u64 {
-        crate::words::word_count::<T>() as u64
+    fn descriptor(capacity: u64, elem_size: usize) -> TypeDescriptor {
+        TypeDescriptor::new(ObjectKind::Queue, b'x', elem_size as u16, capacity)
     }
 
-    impl<T: Pod> Queue<T> {
-        /// The catalog descriptor of a queue of `capacity` elements of `T` (identified by
-        /// size: a `Pod` type has no other identity across processes).
-        pub fn descriptor(capacity: u64) -> TypeDescriptor {
-            TypeDescriptor::new(ObjectKind::Queue, b'x', size_of::<T>() as u16, capacity)
-        }
-
-        /// Opens the queue `name`, creating it empty with room for `capacity` elements.
+    impl ByteQueue {
+        /// Opens the queue `name`, creating it empty with room for `capacity` elements of
+        /// `elem_size` bytes.
         ///
         /// # Errors
         /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
         /// [`Error::TypeMismatch`] (also for another capacity); catalog and arena errors.
-        pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
-            if capacity == 0 || capacity > 1 << 31 || size_of::<T>() > usize::from(u16::MAX) {
+        pub fn get_or_create(
+            region: &Region,
+            name: &str,
+            capacity: u64,
+            elem_size: usize,
+        ) -> Result<Self> {
+            if capacity == 0 || capacity > 1 << 31 || elem_size > usize::from(u16::MAX) {
                 return Err(Error::InvalidArgument(format!(
-                    "a queue needs 1 to 2^31 slots ({capacity} asked) of elements up to 65535 bytes ({} given)",
-                    size_of::<T>()
+                    "a queue needs 1 to 2^31 slots ({capacity} asked) of elements up to 65535 bytes ({elem_size} given)"
                 )));
             }
-            let slot_bytes = 8 * (1 + element_words::<T>());
+            let slot_bytes = 8 * (1 + word_count_of(elem_size as u64));
             let size = capacity
                 .checked_mul(slot_bytes)
                 .and_then(|slots| slots.checked_add(HEADER))
                 .ok_or_else(|| {
                     Error::InvalidArgument(format!("a queue of {capacity} slots is too large"))
                 })?;
-            let (object, _) =
-                region.get_or_create_object(name, &Self::descriptor(capacity), size, |object| {
-                    let queue = Self::from_object(object.clone())?;
-                    for slot in 0..capacity {
-                        // Relaxed: published by the catalog's Release.
-                        queue
-                            .raw_slot(slot)
-                            .stamp
-                            .store(initial_stamp(slot), Ordering::Relaxed);
-                    }
-                    Ok(())
-                })?;
+            let descriptor = descriptor(capacity, elem_size);
+            let (object, _) = region.get_or_create_object(name, &descriptor, size, |object| {
+                let queue = Self::from_object(object.clone())?;
+                for slot in 0..capacity {
+                    // Relaxed: published by the catalog's Release.
+                    queue
+                        .raw_slot(slot)
+                        .stamp
+                        .store(initial_stamp(slot), Ordering::Relaxed);
+                }
+                Ok(())
+            })?;
             let queue = Self::from_object(object)?;
             if queue.capacity != capacity {
                 return Err(Error::TypeMismatch {
                     name: name.to_owned(),
-                    expected: Self::descriptor(capacity).to_string(),
-                    found: Self::descriptor(queue.capacity).to_string(),
+                    expected: descriptor.to_string(),
+                    found: self::descriptor(queue.capacity, elem_size).to_string(),
                 });
             }
             Ok(queue)
         }
 
-        /// Opens the existing queue `name`, whatever its capacity.
+        /// Opens the existing queue `name`, whatever its capacity and element size.
         ///
         /// # Errors
         /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
         pub fn open(region: &Region, name: &str) -> Result<Self> {
-            Self::from_object(region.open_object(name, &Self::descriptor(0))?)
+            let info = region
+                .find_object(name)?
+                .ok_or_else(|| Error::ObjectNotFound(name.to_owned()))?;
+            let elem_size = usize::from(info.descriptor.elem_size);
+            Self::open_sized(region, name, elem_size)
+        }
+
+        fn open_sized(region: &Region, name: &str, elem_size: usize) -> Result<Self> {
+            Self::from_object(region.open_object(name, &descriptor(0, elem_size))?)
         }
 
         fn from_object(object: Object) -> Result<Self> {
             let capacity = object.info().descriptor.capacity;
-            let slot_words = 1 + element_words::<T>();
+            let elem_size = usize::from(object.info().descriptor.elem_size);
+            let slot_words = 1 + word_count_of(elem_size as u64);
             if capacity == 0 || capacity > 1 << 31 {
                 return Err(Error::Corrupt {
                     field: "queue capacity",
@@ -607,8 +629,8 @@ mod handle {
                 base,
                 capacity,
                 slot_words,
+                elem_size,
                 object,
-                _type: PhantomData,
             })
         }
 
@@ -663,67 +685,86 @@ mod handle {
             f(&raw)
         }
 
-        /// Appends `value` unless the queue is full.
-        ///
-        /// # Errors
-        /// [`Error::Full`] (Python's `queue.Full`).
-        pub fn try_push(&self, value: T) -> Result<()> {
-            let region = self.object.region();
-            let words = Words::of(&value);
-            self.with_raw(|raw| raw.try_push(&words, region.participant_id(), region))
-                .map_err(|PushError::Full| Error::Full {
-                    capacity: self.capacity,
-                })
+        fn element(&self, bytes: &[u8]) -> Result<Words> {
+            if bytes.len() > self.elem_size {
+                return Err(Error::InvalidArgument(format!(
+                    "an element of {} bytes does not fit this queue's {}",
+                    bytes.len(),
+                    self.elem_size
+                )));
+            }
+            Ok(Words::from_bytes(bytes, self.element_words()))
         }
 
-        /// Appends `value`, waiting while the queue is full.
-        pub fn push(&self, value: T) {
-            let region = self.object.region();
-            let words = Words::of(&value);
-            // Without a deadline the push only returns once it succeeded.
-            let _ = self.with_raw(|raw| raw.push(&words, region.participant_id(), region, None));
+        fn element_words(&self) -> usize {
+            (self.slot_words - 1) as usize
         }
 
-        /// Appends `value`, waiting at most `timeout` while the queue is full.
+        /// Appends an element, waiting as `wait` says while the queue is full.
+        fn push_words(&self, words: &[u64], wait: Wait) -> Result<()> {
+            let region = self.object.region();
+            let me = region.participant_id();
+            self.with_raw(|raw| match wait {
+                Wait::No => raw.try_push(words, me, region),
+                Wait::Until(deadline) => raw.push(words, me, region, Some(deadline)),
+                Wait::Forever => raw.push(words, me, region, None),
+            })
+            .map_err(|PushError::Full| Error::Full {
+                capacity: self.capacity,
+            })
+        }
+
+        /// Removes the oldest element into `words`, waiting as `wait` says while the
+        /// queue is empty; whether there was one.
+        fn pop_words(&self, words: &mut [u64], wait: Wait) -> bool {
+            let region = self.object.region();
+            let me = region.participant_id();
+            match wait {
+                Wait::No => self.with_raw(|raw| raw.try_pop(words, me, region)),
+                Wait::Until(deadline) => {
+                    self.with_raw(|raw| raw.pop(words, me, region, Some(deadline)))
+                }
+                Wait::Forever => {
+                    while !self.with_raw(|raw| raw.pop(words, me, region, None)) {}
+                    true
+                }
+            }
+        }
+
+        /// Appends `element` unless the queue is full.
         ///
         /// # Errors
-        /// [`Error::Full`] if it stayed full.
-        pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<()> {
-            let region = self.object.region();
-            let words = Words::of(&value);
-            let deadline = Instant::now() + timeout;
-            self.with_raw(|raw| raw.push(&words, region.participant_id(), region, Some(deadline)))
-                .map_err(|PushError::Full| Error::Full {
-                    capacity: self.capacity,
-                })
+        /// [`Error::Full`] (Python's `queue.Full`); [`Error::InvalidArgument`] for an
+        /// element over `elem_size` bytes.
+        pub fn try_push(&self, element: &[u8]) -> Result<()> {
+            self.push_words(&self.element(element)?, Wait::No)
+        }
+
+        /// Appends `element`, waiting at most `timeout` while the queue is full (forever
+        /// with `None`).
+        ///
+        /// # Errors
+        /// [`Error::Full`] if it stayed full; [`Error::InvalidArgument`] as in
+        /// [`Self::try_push`].
+        pub fn push_timeout(&self, element: &[u8], timeout: Option<Duration>) -> Result<()> {
+            let words = self.element(element)?;
+            self.push_words(&words, Wait::after(timeout))
         }
 
         /// Removes the oldest element, if one is ready.
-        pub fn try_pop(&self) -> Option<T> {
-            let region = self.object.region();
-            let mut words = Words::zeroed::<T>();
-            self.with_raw(|raw| raw.try_pop(&mut words, region.participant_id(), region))
-                .then(|| words.read::<T>())
+        pub fn try_pop(&self) -> Option<Vec<u8>> {
+            self.pop_bytes(Wait::No)
         }
 
-        /// Removes the oldest element, waiting while the queue is empty.
-        pub fn pop(&self) -> T {
-            let region = self.object.region();
-            let mut words = Words::zeroed::<T>();
-            while !self.with_raw(|raw| raw.pop(&mut words, region.participant_id(), region, None)) {
-            }
-            words.read::<T>()
+        /// Removes the oldest element, waiting at most `timeout` (forever with `None`).
+        pub fn pop_timeout(&self, timeout: Option<Duration>) -> Option<Vec<u8>> {
+            self.pop_bytes(Wait::after(timeout))
         }
 
-        /// Removes the oldest element, waiting at most `timeout`.
-        pub fn pop_timeout(&self, timeout: Duration) -> Option<T> {
-            let region = self.object.region();
-            let mut words = Words::zeroed::<T>();
-            let deadline = Instant::now() + timeout;
-            self.with_raw(|raw| {
-                raw.pop(&mut words, region.participant_id(), region, Some(deadline))
-            })
-            .then(|| words.read::<T>())
+        fn pop_bytes(&self, wait: Wait) -> Option<Vec<u8>> {
+            let mut words = Words::zeroed_words(self.element_words());
+            self.pop_words(&mut words, wait)
+                .then(|| words.bytes(self.elem_size))
         }
 
         /// Elements in the queue, a snapshot (pushes still copying their element count).
@@ -744,6 +785,11 @@ mod handle {
             self.capacity as usize
         }
 
+        /// Bytes of one element.
+        pub fn elem_size(&self) -> usize {
+            self.elem_size
+        }
+
         /// Elements lost because their consumer died after claiming them.
         pub fn lost(&self) -> u64 {
             // Relaxed: a statistic.
@@ -759,6 +805,155 @@ mod handle {
         /// The object's name.
         pub fn name(&self) -> &str {
             &self.object.info().name
+        }
+
+        /// The region holding the queue.
+        pub fn region(&self) -> &Region {
+            self.object.region()
+        }
+    }
+
+    /// A named bounded queue of `T` shared by processes: a typed view of a [`ByteQueue`]
+    /// of `size_of::<T>()`-byte elements.
+    ///
+    /// ```
+    /// use shmarena::{Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-queue-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let jobs = region.queue::<[u32; 2]>("jobs", 128)?;
+    /// jobs.try_push([1, 10])?;
+    /// jobs.push([2, 20]); // waits while full
+    /// assert_eq!(jobs.try_pop(), Some([1, 10]));
+    /// assert_eq!(jobs.pop(), [2, 20]); // waits while empty
+    /// assert_eq!(jobs.try_pop(), None);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    pub struct Queue<T: Pod> {
+        inner: ByteQueue,
+        _type: PhantomData<T>,
+    }
+
+    impl<T: Pod> Clone for Queue<T> {
+        fn clone(&self) -> Self {
+            Self {
+                inner: self.inner.clone(),
+                _type: PhantomData,
+            }
+        }
+    }
+
+    impl<T: Pod> std::fmt::Debug for Queue<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.inner.fmt(f)
+        }
+    }
+
+    impl<T: Pod> Queue<T> {
+        /// The catalog descriptor of a queue of `capacity` elements of `T` (identified by
+        /// size: a `Pod` type has no other identity across processes).
+        pub fn descriptor(capacity: u64) -> TypeDescriptor {
+            descriptor(capacity, size_of::<T>())
+        }
+
+        /// Opens the queue `name`, creating it empty with room for `capacity` elements.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
+        /// [`Error::TypeMismatch`] (also for another capacity); catalog and arena errors.
+        pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
+            ByteQueue::get_or_create(region, name, capacity, size_of::<T>()).map(Self::typed)
+        }
+
+        /// Opens the existing queue `name`, whatever its capacity.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            ByteQueue::open_sized(region, name, size_of::<T>()).map(Self::typed)
+        }
+
+        fn typed(inner: ByteQueue) -> Self {
+            Self {
+                inner,
+                _type: PhantomData,
+            }
+        }
+
+        /// Appends `value` unless the queue is full.
+        ///
+        /// # Errors
+        /// [`Error::Full`] (Python's `queue.Full`).
+        pub fn try_push(&self, value: T) -> Result<()> {
+            self.inner.push_words(&Words::of(&value), Wait::No)
+        }
+
+        /// Appends `value`, waiting while the queue is full.
+        pub fn push(&self, value: T) {
+            // Without a deadline the push only returns once it succeeded.
+            let _ = self.inner.push_words(&Words::of(&value), Wait::Forever);
+        }
+
+        /// Appends `value`, waiting at most `timeout` while the queue is full.
+        ///
+        /// # Errors
+        /// [`Error::Full`] if it stayed full.
+        pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<()> {
+            self.inner
+                .push_words(&Words::of(&value), Wait::after(Some(timeout)))
+        }
+
+        fn pop_until(&self, wait: Wait) -> Option<T> {
+            let mut words = Words::zeroed::<T>();
+            self.inner
+                .pop_words(&mut words, wait)
+                .then(|| words.read::<T>())
+        }
+
+        /// Removes the oldest element, if one is ready.
+        pub fn try_pop(&self) -> Option<T> {
+            self.pop_until(Wait::No)
+        }
+
+        /// Removes the oldest element, waiting while the queue is empty.
+        pub fn pop(&self) -> T {
+            self.pop_until(Wait::Forever)
+                .expect("a pop without a deadline returns an element")
+        }
+
+        /// Removes the oldest element, waiting at most `timeout`.
+        pub fn pop_timeout(&self, timeout: Duration) -> Option<T> {
+            self.pop_until(Wait::after(Some(timeout)))
+        }
+
+        /// Elements in the queue, a snapshot (pushes still copying their element count).
+        pub fn len(&self) -> usize {
+            self.inner.len()
+        }
+
+        /// Whether the queue looks empty.
+        pub fn is_empty(&self) -> bool {
+            self.inner.is_empty()
+        }
+
+        /// Slots in the queue.
+        pub fn capacity(&self) -> usize {
+            self.inner.capacity()
+        }
+
+        /// Elements lost because their consumer died after claiming them.
+        pub fn lost(&self) -> u64 {
+            self.inner.lost()
+        }
+
+        /// Pushes abandoned by producers that died before finishing them (never acknowledged).
+        pub fn skipped(&self) -> u64 {
+            self.inner.skipped()
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            self.inner.name()
         }
     }
 }

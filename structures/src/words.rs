@@ -26,7 +26,11 @@ pub(crate) enum Words {
 impl Words {
     /// Zeroed words for one `T`.
     pub(crate) fn zeroed<T>() -> Self {
-        let count = word_count::<T>();
+        Self::zeroed_words(word_count::<T>())
+    }
+
+    /// `count` zeroed words.
+    pub(crate) fn zeroed_words(count: usize) -> Self {
         if count <= 4 {
             Words::Small([0; 4], count)
         } else if count <= INLINE_WORDS {
@@ -34,6 +38,18 @@ impl Words {
         } else {
             Words::Heap(vec![0; count])
         }
+    }
+
+    /// `count` words holding `bytes` (at most `8 * count`), zero after them.
+    pub(crate) fn from_bytes(bytes: &[u8], count: usize) -> Self {
+        let mut words = Self::zeroed_words(count);
+        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
+        words
+    }
+
+    /// The first `len` bytes of these words.
+    pub(crate) fn bytes(&self, len: usize) -> Vec<u8> {
+        bytemuck::cast_slice::<u64, u8>(self)[..len].to_vec()
     }
 
     /// The words of `value` (padding bytes zero).
