@@ -163,6 +163,9 @@ pub enum Error {
         /// The most permits the semaphore can hold.
         capacity: u64,
     },
+    /// A lock was released (or marked consistent) by a process that does not hold it.
+    #[error("lock {0:?} is not held by this process")]
+    NotHeld(String),
     /// An arithmetic operation would overflow its type.
     #[error("arithmetic overflow")]
     Overflow,

@@ -329,6 +329,11 @@ mod handle {
     }
 
     impl Barrier {
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+
         /// The catalog descriptor of a barrier for `parties`.
         pub fn descriptor(parties: u32) -> TypeDescriptor {
             TypeDescriptor::new(ObjectKind::Barrier, 0, 0, u64::from(parties))

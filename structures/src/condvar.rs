@@ -151,6 +151,11 @@ mod handle {
     }
 
     impl Condvar {
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+
         /// The catalog descriptor.
         pub fn descriptor() -> TypeDescriptor {
             TypeDescriptor::new(ObjectKind::Condvar, 0, 0, 0)
@@ -175,6 +180,26 @@ mod handle {
                     sleepers: &*self.words.as_ptr().add(1),
                 }
             }
+        }
+
+        /// [`wait`](Self::wait) for a mutex this process took with
+        /// [`Mutex::acquire`](crate::Mutex::acquire) (no guard): releases it, waits for a
+        /// notification, a spurious wake-up or `timeout`, and takes it again. Returns how
+        /// the relock went and whether the time ran out.
+        ///
+        /// # Errors
+        /// [`Error::NotHeld`](crate::Error::NotHeld) if this process does not hold `mutex`.
+        pub fn wait_held<T: Pod>(
+            &self,
+            mutex: &crate::Mutex<T>,
+            timeout: Option<Duration>,
+        ) -> Result<(crate::mutex::Acquired, bool)> {
+            mutex.check_held()?;
+            let region = mutex.region();
+            let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+            Ok(self
+                .raw()
+                .wait(mutex.raw(), region.participant_id(), region, deadline))
         }
 
         /// Releases the guard's mutex, waits for a notification (or a spurious wake-up),

@@ -118,6 +118,11 @@ mod handle {
     }
 
     impl Event {
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+
         /// The catalog descriptor.
         pub fn descriptor() -> TypeDescriptor {
             TypeDescriptor::new(ObjectKind::Event, 0, 0, 0)

@@ -528,6 +528,62 @@ mod handle {
             )
         }
 
+        /// Takes the lock without a guard, waiting at most `timeout` (forever with `None`):
+        /// for bindings whose acquire and release are separate calls, such as Python's
+        /// `acquire()` / `release()`. `None` when the time ran out; release it with
+        /// [`Self::release`]. [`Acquired::OwnerDied`] as for [`Self::lock`].
+        pub fn acquire(&self, timeout: Option<Duration>) -> Option<Acquired> {
+            let region = self.region();
+            let me = region.participant_id();
+            match timeout {
+                Some(timeout) if timeout.is_zero() => self.raw().try_lock(me, region),
+                // A deadline past what `Instant` holds is no deadline.
+                Some(timeout) => self
+                    .raw()
+                    .lock(me, region, Instant::now().checked_add(timeout)),
+                None => self.raw().lock(me, region, None),
+            }
+        }
+
+        /// Releases a lock this process took with [`Self::acquire`].
+        ///
+        /// # Errors
+        /// [`Error::NotHeld`] if this process does not hold it (nothing changes).
+        pub fn release(&self) -> Result<()> {
+            self.check_held()?;
+            self.raw().unlock();
+            Ok(())
+        }
+
+        /// Marks the data consistent after an owner death, for a lock this process took
+        /// with [`Self::acquire`].
+        ///
+        /// # Errors
+        /// [`Error::NotHeld`] if this process does not hold it.
+        pub fn mark_consistent(&self) -> Result<()> {
+            self.check_held()?;
+            self.raw().mark_consistent();
+            Ok(())
+        }
+
+        /// Whether some process holds the lock (a snapshot).
+        pub fn is_locked(&self) -> bool {
+            self.raw().owner().is_some()
+        }
+
+        /// Whether this process holds the lock.
+        pub fn is_held(&self) -> bool {
+            self.raw().owner() == Some(self.region().participant_id())
+        }
+
+        pub(crate) fn check_held(&self) -> Result<()> {
+            if self.is_held() {
+                Ok(())
+            } else {
+                Err(Error::NotHeld(self.name().to_owned()))
+            }
+        }
+
         /// The object's name.
         pub fn name(&self) -> &str {
             &self.object.info().name

@@ -248,6 +248,11 @@ mod handle {
     }
 
     impl Semaphore {
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+
         /// The catalog descriptor of a semaphore with `capacity` tokens.
         pub fn descriptor(capacity: u32) -> TypeDescriptor {
             TypeDescriptor::new(ObjectKind::Semaphore, b's', 4, u64::from(capacity))

@@ -1,0 +1,410 @@
+"""shmarena: ``multiprocessing``'s shared objects in shared memory, with no broker.
+
+Change one import line::
+
+    from shmarena import Process, Value, Array, Manager
+
+and ``Value``, ``Array`` and every ``Manager()`` object (dict, list, set, Namespace, Lock,
+RLock, Condition, Event, Semaphore, BoundedSemaphore, Barrier, Queue) become direct
+operations on one shared memory region: no manager process, no pickled round trip per
+operation, atomic ``add`` instead of the ``+=`` race, and locks that tell the next owner
+when their holder died instead of deadlocking everyone.
+
+Objects live in a *region*, a file in ``/dev/shm``. By default each program gets one,
+created by its first process and found by its children (through the environment variable
+``SHMARENA_REGION``); the process that created it removes its name when it exits, and no
+other process ever does. Pass ``region=shmarena.Region(path, size)`` to use a region of
+your own (it is never removed for you: call ``region.unlink()``).
+
+Objects pickle as (region path, name), so they can be passed to ``Pool`` workers and to
+children started with spawn or forkserver, not only inherited through fork.
+"""
+
+import atexit as _atexit
+import collections.abc as _abc
+import multiprocessing as _mp
+import os as _os
+import secrets as _secrets
+import tempfile as _tempfile
+import threading as _threading
+
+from . import _shmarena
+from ._shmarena import (
+    CorruptError,
+    Error,
+    FullError,
+    OwnerDiedError,
+    Region,
+)
+
+# The standard process machinery works unchanged with shmarena objects.
+from multiprocessing import (  # noqa: F401  (re-exported)
+    Pool,
+    Process,
+    active_children,
+    cpu_count,
+    current_process,
+    freeze_support,
+    get_context,
+    get_start_method,
+    parent_process,
+    set_start_method,
+)
+
+__all__ = [
+    "Array",
+    "Barrier",
+    "BoundedSemaphore",
+    "Condition",
+    "CorruptError",
+    "Error",
+    "Event",
+    "FullError",
+    "Lock",
+    "Manager",
+    "Namespace",
+    "OwnerDiedError",
+    "Pool",
+    "Process",
+    "Queue",
+    "RLock",
+    "RawArray",
+    "RawValue",
+    "Region",
+    "Semaphore",
+    "SimpleQueue",
+    "Value",
+    "default_region",
+    "open_region",
+]
+
+#: Environment variable naming the program's default region (inherited by children).
+REGION_ENV = "SHMARENA_REGION"
+#: Environment variable with the size in bytes of a new default region.
+REGION_SIZE_ENV = "SHMARENA_REGION_SIZE"
+#: Size of a new default region: a sparse file, so only pages in use take memory.
+DEFAULT_REGION_SIZE = 1 << 30
+
+_regions = {}
+_default = None
+_lock = _threading.Lock()
+
+
+def open_region(path):
+    """The region at ``path`` (opened once per process and then reused)."""
+    path = _os.fspath(path)
+    with _lock:
+        region = _regions.get(path)
+        if region is None:
+            region = Region(path)
+            _regions[path] = region
+        return region
+
+
+def _remove_at_exit(path, creator):
+    # Only the creating process removes the name: a child exiting (or a child that
+    # inherited this handler through fork) never pulls the region from under the others.
+    if _os.getpid() == creator:
+        try:
+            _os.unlink(path)
+        except OSError:
+            pass
+
+
+def default_region():
+    """The program's region: the one named by ``$SHMARENA_REGION``, or a new one that
+    this process creates (and removes at exit) and its children inherit."""
+    global _default
+    if _default is not None:
+        return _default
+    with _lock:
+        if _default is not None:
+            return _default
+        path = _os.environ.get(REGION_ENV)
+        if path:
+            region = Region(path)
+        else:
+            directory = "/dev/shm" if _os.path.isdir("/dev/shm") else _tempfile.gettempdir()
+            path = _os.path.join(
+                directory, f"shmarena-py-{_os.getpid()}-{_secrets.token_hex(4)}"
+            )
+            size = int(_os.environ.get(REGION_SIZE_ENV, DEFAULT_REGION_SIZE))
+            region = Region(path, size)
+            _os.environ[REGION_ENV] = path
+            _atexit.register(_remove_at_exit, path, _os.getpid())
+        _regions[path] = region
+        _default = region
+        return region
+
+
+def _place(region, name, kind):
+    """The region and the object name to use (a fresh unique name when none is given)."""
+    region = default_region() if region is None else region
+    if name is None:
+        name = f"py.{kind}.{region.next_id()}"
+    return region, name
+
+
+def _typecode(typecode_or_type):
+    # ctypes types (c_int, c_double, ...) carry their typecode in `_type_`.
+    return getattr(typecode_or_type, "_type_", typecode_or_type)
+
+
+def Value(typecode_or_type, *args, lock=True, name=None, region=None):  # noqa: N802
+    """``multiprocessing.Value``: a shared scalar (``.value``); ``add``, ``fetch_add``
+    and ``compare_exchange`` are atomic. ``lock`` is accepted for compatibility:
+    ``get_lock()`` always returns a shared Lock."""
+    del lock
+    region, name = _place(region, name, "value")
+    initial = args[0] if args else None
+    return _shmarena.Value(region, name, _typecode(typecode_or_type), initial)
+
+
+def RawValue(typecode_or_type, *args, name=None, region=None):  # noqa: N802
+    """``multiprocessing.RawValue`` (the same object as ``Value``)."""
+    return Value(typecode_or_type, *args, name=name, region=region)
+
+
+def Array(typecode_or_type, size_or_initializer, *, lock=True, name=None, region=None):  # noqa: N802
+    """``multiprocessing.Array``: a fixed-length shared array with slices, atomic
+    ``fetch_add``/``compare_exchange`` per element and the buffer protocol
+    (``numpy.frombuffer(arr, dtype)`` is a writable view)."""
+    del lock
+    region, name = _place(region, name, "array")
+    return _shmarena.Array(region, name, _typecode(typecode_or_type), size_or_initializer)
+
+
+def RawArray(typecode_or_type, size_or_initializer, *, name=None, region=None):  # noqa: N802
+    """``multiprocessing.RawArray`` (the same object as ``Array``)."""
+    return Array(typecode_or_type, size_or_initializer, name=name, region=region)
+
+
+def Lock(*, name=None, region=None):  # noqa: N802
+    """A Lock with an owner: when its holder dies, the next ``acquire`` gets it and
+    raises ``OwnerDiedError`` (holding it) instead of waiting forever."""
+    region, name = _place(region, name, "lock")
+    return _shmarena.Lock(region, name)
+
+
+def RLock(*, name=None, region=None):  # noqa: N802
+    """``multiprocessing.RLock``: reentrant for the holding thread."""
+    region, name = _place(region, name, "rlock")
+    return _shmarena.RLock(region, name)
+
+
+def Condition(lock=None, *, name=None, region=None):  # noqa: N802
+    """``multiprocessing.Condition`` over ``lock`` (a new RLock by default)."""
+    region, name = _place(region, name, "condition")
+    if lock is None:
+        lock = RLock(region=region)
+    return _shmarena.Condition(region, name, lock)
+
+
+def Event(*, name=None, region=None):  # noqa: N802
+    """``multiprocessing.Event``."""
+    region, name = _place(region, name, "event")
+    return _shmarena.Event(region, name)
+
+
+def Semaphore(value=1, *, name=None, region=None):  # noqa: N802
+    """``multiprocessing.Semaphore``; a dead holder's permits come back. Holds at most
+    ``max(value, 64)`` permits (releases beyond raise ``ValueError``)."""
+    region, name = _place(region, name, "semaphore")
+    return _shmarena.Semaphore(region, name, value, False)
+
+
+def BoundedSemaphore(value=1, *, name=None, region=None):  # noqa: N802
+    """``multiprocessing.BoundedSemaphore``."""
+    region, name = _place(region, name, "semaphore")
+    return _shmarena.Semaphore(region, name, value, True)
+
+
+def Barrier(parties, action=None, timeout=None, *, name=None, region=None):  # noqa: N802
+    """``multiprocessing.Barrier``; a party that dies while others wait breaks it
+    (``threading.BrokenBarrierError``). ``action`` runs in the process that passed it."""
+    region, name = _place(region, name, "barrier")
+    return _shmarena.Barrier(region, name, parties, action, timeout)
+
+
+#: Slots of a Queue created with ``maxsize <= 0`` (``multiprocessing``'s "unbounded").
+DEFAULT_QUEUE_SIZE = 1024
+
+
+def Queue(maxsize=0, *, max_item_bytes=1024, pickle=True, name=None, region=None):  # noqa: N802
+    """``multiprocessing.Queue``: a bounded lock-free queue in shared memory (no feeder
+    thread, no pipe). Items are pickled (``pickle=False``: plain types only) and take up
+    to ``max_item_bytes``; ``maxsize <= 0`` means ``DEFAULT_QUEUE_SIZE`` slots."""
+    region, name = _place(region, name, "queue")
+    capacity = maxsize if maxsize > 0 else DEFAULT_QUEUE_SIZE
+    return _shmarena.Queue(region, name, capacity, max_item_bytes, pickle)
+
+
+SimpleQueue = Queue
+
+
+class Namespace:
+    """``Manager().Namespace()``: attributes stored in a shared dict."""
+
+    def __init__(self, _dict=None, **kwargs):
+        if _dict is None:
+            _dict = Manager().dict(max_key_bytes=64, max_value_bytes=256)
+        object.__setattr__(self, "_dict", _dict)
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    def __getattr__(self, attribute):
+        try:
+            return object.__getattribute__(self, "_dict")[attribute]
+        except KeyError:
+            raise AttributeError(attribute) from None
+
+    def __setattr__(self, attribute, value):
+        if attribute.startswith("_"):
+            raise AttributeError(f"Namespace attributes cannot start with '_': {attribute}")
+        self._dict[attribute] = value
+
+    def __delattr__(self, attribute):
+        try:
+            del self._dict[attribute]
+        except KeyError:
+            raise AttributeError(attribute) from None
+
+    def __reduce__(self):
+        return (Namespace, (self._dict,))
+
+    def __repr__(self):
+        items = sorted(self._dict.items(), key=lambda item: str(item[0]))
+        return "Namespace(" + ", ".join(f"{k}={v!r}" for k, v in items) + ")"
+
+
+class Manager:
+    """``multiprocessing.Manager()`` with no manager process: every object it makes lives
+    in the region (the default one unless ``region`` is given) and is used directly.
+
+    dict, list and set are fixed-capacity; their limits are keyword arguments:
+    ``capacity`` (entries), ``max_key_bytes`` / ``max_value_bytes`` / ``max_item_bytes``
+    (a str's UTF-8 bytes or a bytes' length; ints, floats, bools and None always fit).
+    They hold None, bool, int, float, str, bytes and tuples of them; ``pickle=True``
+    stores any picklable object (dict keys then compare by their pickled bytes).
+    Going over a limit raises (``ValueError``, ``FullError``); nothing is truncated.
+    """
+
+    def __init__(self, region=None):
+        self._region = region
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+    def start(self, *args, **kwargs):
+        """Nothing to start: there is no manager process."""
+
+    def shutdown(self):
+        """Nothing to stop: the objects live on in the region."""
+
+    def join(self, timeout=None):
+        """Nothing to join."""
+
+    @property
+    def address(self):
+        """The region's path (there is no server address)."""
+        return self._place_region().path
+
+    def _place_region(self):
+        return default_region() if self._region is None else self._region
+
+    def dict(self, *args, capacity=16384, max_key_bytes=64, max_value_bytes=256,
+             pickle=False, name=None, **kwargs):
+        """A shared dict, filled like ``dict(*args, **kwargs)``."""
+        region, name = _place(self._region, name, "dict")
+        shared = _shmarena.Dict(region, name, capacity, max_key_bytes, max_value_bytes, pickle)
+        if args or kwargs:
+            shared.update(*args, **kwargs)
+        return shared
+
+    def list(self, sequence=(), *, capacity=16384, max_item_bytes=256, pickle=False, name=None):
+        """A shared append-only list holding ``sequence``."""
+        region, name = _place(self._region, name, "list")
+        shared = _shmarena.List(region, name, capacity, max_item_bytes, pickle)
+        shared.extend(sequence)
+        return shared
+
+    def set(self, iterable=(), *, capacity=16384, max_item_bytes=64, pickle=False, name=None):
+        """A shared set holding ``iterable``'s members."""
+        region, name = _place(self._region, name, "set")
+        shared = _shmarena.Set(region, name, capacity, max_item_bytes, pickle)
+        shared.update(iterable)
+        return shared
+
+    def Namespace(self, **kwargs):  # noqa: N802
+        """A shared namespace with ``kwargs`` as its first attributes."""
+        return Namespace(self.dict(max_key_bytes=64), **kwargs)
+
+    def Lock(self, *, name=None):  # noqa: N802
+        return Lock(name=name, region=self._region)
+
+    def RLock(self, *, name=None):  # noqa: N802
+        return RLock(name=name, region=self._region)
+
+    def Condition(self, lock=None, *, name=None):  # noqa: N802
+        return Condition(lock, name=name, region=self._region)
+
+    def Event(self, *, name=None):  # noqa: N802
+        return Event(name=name, region=self._region)
+
+    def Semaphore(self, value=1, *, name=None):  # noqa: N802
+        return Semaphore(value, name=name, region=self._region)
+
+    def BoundedSemaphore(self, value=1, *, name=None):  # noqa: N802
+        return BoundedSemaphore(value, name=name, region=self._region)
+
+    def Barrier(self, parties, action=None, timeout=None, *, name=None):  # noqa: N802
+        return Barrier(parties, action, timeout, name=name, region=self._region)
+
+    def Queue(self, maxsize=0, **kwargs):  # noqa: N802
+        return Queue(maxsize, region=self._region, **kwargs)
+
+    JoinableQueue = None  # not provided: task_done/join need a counter per item
+
+    def Value(self, typecode, value, lock=True, *, name=None):  # noqa: N802
+        return Value(typecode, value, name=name, region=self._region)
+
+    def Array(self, typecode, sequence, lock=True, *, name=None):  # noqa: N802
+        return Array(typecode, sequence, name=name, region=self._region)
+
+
+def _rebuild(kind, path, name, *extra):
+    """Opens an object again in the process that unpickles it."""
+    region = open_region(path)
+    if kind == "Value":
+        return _shmarena.Value(region, name, extra[0])
+    if kind == "Array":
+        return _shmarena.Array(region, name, extra[0], extra[1])
+    if kind == "Dict":
+        return _shmarena.Dict(region, name, None, pickle=extra[0])
+    if kind == "List":
+        return _shmarena.List(region, name, None, pickle=extra[0])
+    if kind == "Set":
+        return _shmarena.Set(region, name, None, pickle=extra[0])
+    if kind == "Queue":
+        return _shmarena.Queue(region, name, None, pickle=extra[0])
+    if kind == "Lock":
+        return _shmarena.Lock(region, name)
+    if kind == "RLock":
+        return _shmarena.RLock(region, name)
+    if kind == "Condition":
+        return _shmarena.Condition(region, name, extra[0])
+    if kind == "Event":
+        return _shmarena.Event(region, name)
+    if kind == "Semaphore":
+        return _shmarena.Semaphore(region, name, extra[0], extra[1], extra[2])
+    if kind == "Barrier":
+        return _shmarena.Barrier(region, name, extra[0], extra[1], extra[2])
+    raise CorruptError(f"unknown shmarena object kind {kind!r}")
+
+
+_abc.MutableMapping.register(_shmarena.Dict)
+_abc.Sequence.register(_shmarena.List)
+_abc.Set.register(_shmarena.Set)

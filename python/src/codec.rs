@@ -1,0 +1,246 @@
+//! Python objects as bytes in shared memory: the encoding of dict keys and values, list
+//! elements, set members and queue items.
+//!
+//! ```text
+//! None   01                      int   04 i64 (LE)            str    07 len:u32 utf-8
+//! False  02                      int   05 len:u32 two's compl. bytes  08 len:u32 bytes
+//! True   03                      float 06 f64 (LE)            tuple  09 count:u32 items
+//!                                                             pickle 0a len:u32 bytes
+//! ```
+//!
+//! Keys are encoded canonically, so that keys Python calls equal are equal bytes: `True`
+//! and `1` and `1.0` are one key (stored as the int), as they are in a `dict`. Decoding
+//! trusts nothing: a tag or length that does not fit raises [`CorruptError`] and a pickle
+//! is only loaded by a handle created with `pickle=True`.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyString, PyTuple};
+
+use crate::errors::CorruptError;
+
+const NONE: u8 = 1;
+const FALSE: u8 = 2;
+const TRUE: u8 = 3;
+const INT: u8 = 4;
+const BIG_INT: u8 = 5;
+const FLOAT: u8 = 6;
+const STR: u8 = 7;
+const BYTES: u8 = 8;
+const TUPLE: u8 = 9;
+const PICKLE: u8 = 10;
+
+/// Bytes a record takes beyond its payload (tag and length): a `str` or `bytes` of
+/// `max_bytes` always fits a record of `max_bytes + HEADER` bytes.
+pub const HEADER: usize = 5;
+
+/// Tuples nest at most this deep (bounds the decoder's recursion on hostile input).
+const MAX_DEPTH: usize = 32;
+
+/// How an encoding is used.
+#[derive(Clone, Copy, Debug)]
+pub struct Codec {
+    /// Whether objects of other types are pickled (and pickles loaded).
+    pub pickle: bool,
+}
+
+impl Codec {
+    /// The bytes of `object` as a value (types kept as they are).
+    pub fn encode_value(self, object: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+        let mut out = Vec::with_capacity(16);
+        self.encode(object, false, 0, &mut out)?;
+        Ok(out)
+    }
+
+    /// The bytes of `object` as a key (canonical: equal keys give equal bytes).
+    pub fn encode_key(self, object: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+        let mut out = Vec::with_capacity(16);
+        self.encode(object, true, 0, &mut out)?;
+        Ok(out)
+    }
+
+    fn encode(
+        self,
+        object: &Bound<'_, PyAny>,
+        key: bool,
+        depth: usize,
+        out: &mut Vec<u8>,
+    ) -> PyResult<()> {
+        if depth > MAX_DEPTH {
+            return Err(PyValueError::new_err(format!(
+                "tuples nest deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        if object.is_none() {
+            out.push(NONE);
+        } else if object.is_instance_of::<PyBool>() {
+            let value = object.is_truthy()?;
+            if key {
+                encode_int(i64::from(value), out);
+            } else {
+                out.push(if value { TRUE } else { FALSE });
+            }
+        } else if object.is_instance_of::<PyInt>() {
+            match object.extract::<i64>() {
+                Ok(value) => encode_int(value, out),
+                Err(_) => encode_big_int(object, out)?,
+            }
+        } else if object.is_instance_of::<PyFloat>() {
+            let value: f64 = object.extract()?;
+            // An integral float is the int it equals, as a key (1.0 == 1 in a dict).
+            if key && value.fract() == 0.0 && value.abs() < 9.0e18 {
+                encode_int(value as i64, out);
+            } else {
+                out.push(FLOAT);
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+        } else if let Ok(text) = object.cast::<PyString>() {
+            let text = text.to_cow()?;
+            encode_blob(STR, text.as_bytes(), out)?;
+        } else if let Ok(bytes) = object.cast::<PyBytes>() {
+            encode_blob(BYTES, bytes.as_bytes(), out)?;
+        } else if let Ok(tuple) = object.cast::<PyTuple>() {
+            out.push(TUPLE);
+            out.extend_from_slice(&(tuple.len() as u32).to_le_bytes());
+            for item in tuple.iter() {
+                self.encode(&item, key, depth + 1, out)?;
+            }
+        } else if self.pickle {
+            let pickle = object.py().import("pickle")?;
+            let dumped = pickle.call_method1("dumps", (object,))?;
+            let dumped = dumped.cast::<PyBytes>()?;
+            encode_blob(PICKLE, dumped.as_bytes(), out)?;
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "shmarena stores None, bool, int, float, str, bytes and tuples of them, not {}; \
+                 create the object with pickle=True to store other picklable objects",
+                object.get_type().name()?
+            )));
+        }
+        Ok(())
+    }
+
+    /// The object `bytes` encode (padding after the record is ignored).
+    pub fn decode<'py>(self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let mut reader = Reader { bytes, at: 0 };
+        self.decode_one(py, &mut reader, 0)
+    }
+
+    fn decode_one<'py>(
+        self,
+        py: Python<'py>,
+        reader: &mut Reader<'_>,
+        depth: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if depth > MAX_DEPTH {
+            return Err(CorruptError::new_err("tuples nest too deep"));
+        }
+        let tag = reader.take(1)?[0];
+        Ok(match tag {
+            NONE => py.None().into_bound(py),
+            FALSE => PyBool::new(py, false).to_owned().into_any(),
+            TRUE => PyBool::new(py, true).to_owned().into_any(),
+            INT => {
+                let value = i64::from_le_bytes(reader.array()?);
+                value.into_pyobject(py)?.into_any()
+            }
+            BIG_INT => {
+                let digits = reader.blob()?;
+                let kwargs = pyo3::types::PyDict::new(py);
+                kwargs.set_item("signed", true)?;
+                py.get_type::<PyInt>()
+                    .getattr("from_bytes")?
+                    .call((PyBytes::new(py, digits), "little"), Some(&kwargs))?
+            }
+            FLOAT => {
+                let value = f64::from_le_bytes(reader.array()?);
+                PyFloat::new(py, value).into_any()
+            }
+            STR => {
+                let text = std::str::from_utf8(reader.blob()?)
+                    .map_err(|_| CorruptError::new_err("a stored str is not UTF-8"))?;
+                PyString::new(py, text).into_any()
+            }
+            BYTES => PyBytes::new(py, reader.blob()?).into_any(),
+            TUPLE => {
+                let count = u32::from_le_bytes(reader.array()?) as usize;
+                // Every item takes at least one byte: a count past the rest is corrupt.
+                if count > reader.bytes.len() - reader.at {
+                    return Err(CorruptError::new_err("a stored tuple's count is too large"));
+                }
+                let mut items = Vec::with_capacity(count);
+                for _ in 0..count {
+                    items.push(self.decode_one(py, reader, depth + 1)?);
+                }
+                PyTuple::new(py, items)?.into_any()
+            }
+            PICKLE if self.pickle => {
+                let pickle = py.import("pickle")?;
+                pickle.call_method1("loads", (PyBytes::new(py, reader.blob()?),))?
+            }
+            PICKLE => {
+                return Err(CorruptError::new_err(
+                    "a stored pickle met a handle opened without pickle=True (not loaded)",
+                ))
+            }
+            other => {
+                return Err(CorruptError::new_err(format!(
+                    "unknown stored type tag {other:#x}"
+                )))
+            }
+        })
+    }
+}
+
+fn encode_int(value: i64, out: &mut Vec<u8>) {
+    out.push(INT);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+fn encode_big_int(object: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+    // Two's complement, little-endian, the fewest bytes that hold it (canonical).
+    let bits: usize = object.call_method0("bit_length")?.extract()?;
+    let length = bits / 8 + 1;
+    let kwargs = pyo3::types::PyDict::new(object.py());
+    kwargs.set_item("signed", true)?;
+    let bytes = object.call_method("to_bytes", (length, "little"), Some(&kwargs))?;
+    encode_blob(BIG_INT, bytes.cast::<PyBytes>()?.as_bytes(), out)
+}
+
+fn encode_blob(tag: u8, bytes: &[u8], out: &mut Vec<u8>) -> PyResult<()> {
+    let length = u32::try_from(bytes.len())
+        .map_err(|_| PyValueError::new_err("objects over 4 GiB cannot be stored"))?;
+    out.push(tag);
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, count: usize) -> PyResult<&'a [u8]> {
+        let end = self
+            .at
+            .checked_add(count)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| CorruptError::new_err("a stored object runs past its slot"))?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn array<const N: usize>(&mut self) -> PyResult<[u8; N]> {
+        let mut array = [0; N];
+        array.copy_from_slice(self.take(N)?);
+        Ok(array)
+    }
+
+    fn blob(&mut self) -> PyResult<&'a [u8]> {
+        let length = u32::from_le_bytes(self.array()?) as usize;
+        self.take(length)
+    }
+}

@@ -1,0 +1,1095 @@
+//! `Manager().dict()`, `.list()`, `.set()` and `Queue()` on the lock-free shared
+//! structures, holding Python objects through [`crate::codec`].
+
+use pyo3::exceptions::{
+    PyIndexError, PyKeyError, PyNotImplementedError, PyTypeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PySet, PySlice, PyTuple};
+use shmarena::{ByteList, ByteMap, ByteQueue, ByteSet};
+
+use crate::codec::{Codec, HEADER};
+use crate::errors::{queue_error, IntoPy};
+use crate::region::PyRegion;
+use crate::wait::{blocking, timeout_of};
+
+/// Bytes of a record with room for a payload of `max_bytes`.
+fn record_size(max_bytes: usize, what: &str) -> PyResult<usize> {
+    max_bytes
+        .checked_add(HEADER)
+        .filter(|&size| u16::try_from(size).is_ok())
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{what} can be at most {} bytes",
+                usize::from(u16::MAX) - HEADER
+            ))
+        })
+}
+
+/// `ValueError` for a record over its limit.
+fn check_fits(encoded: &[u8], size: usize, what: &str, option: &str) -> PyResult<()> {
+    if encoded.len() > size {
+        return Err(PyValueError::new_err(format!(
+            "this {what} takes {} bytes at most ({option}={}); the object given needs {}",
+            what_limit(what),
+            size - HEADER,
+            encoded.len() - HEADER.min(encoded.len())
+        )));
+    }
+    Ok(())
+}
+
+fn what_limit(what: &str) -> &'static str {
+    match what {
+        "dict key" | "set member" => "keys of",
+        _ => "objects of",
+    }
+}
+
+/// Bytes before a dict value's encoding: the entry's insertion number, which orders
+/// iteration as a Python dict does (by first insertion; replacing keeps the place).
+const ORDER: usize = 8;
+
+/// `Manager().dict()` with no broker: a lock-free hash map in the region. Keys and values
+/// are None, bool, int, float, str, bytes or tuples of them (other objects with
+/// `pickle=True`), up to the byte limits chosen at creation. Iteration follows insertion
+/// order, as in a Python dict.
+#[pyclass(module = "shmarena._shmarena", name = "Dict", frozen, mapping)]
+pub struct PyDictProxy {
+    map: ByteMap,
+    /// Hands out insertion numbers.
+    order: shmarena::Value<u64>,
+    codec: Codec,
+    region: Py<PyRegion>,
+}
+
+/// An entry read from the map: insertion number, key bytes, value record.
+type Entry = (u64, Vec<u8>, Vec<u8>);
+
+/// A stored value: its insertion number, then its encoding.
+fn split_record(record: &[u8]) -> PyResult<(u64, &[u8])> {
+    if record.len() < ORDER {
+        return Err(crate::errors::CorruptError::new_err(
+            "a dict value is too short",
+        ));
+    }
+    let (order, value) = record.split_at(ORDER);
+    Ok((
+        u64::from_le_bytes(order.try_into().expect("8 bytes")),
+        value,
+    ))
+}
+
+fn record(order: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut record = Vec::with_capacity(ORDER + value.len());
+    record.extend_from_slice(order);
+    record.extend_from_slice(value);
+    record
+}
+
+impl PyDictProxy {
+    fn key(&self, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+        let encoded = self.codec.encode_key(key)?;
+        check_fits(&encoded, self.map.key_size(), "dict key", "max_key_bytes")?;
+        Ok(encoded)
+    }
+
+    /// The encoding of a value (without its insertion number).
+    fn value(&self, value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+        let encoded = self.codec.encode_value(value)?;
+        check_fits(
+            &encoded,
+            self.map.value_size() - ORDER,
+            "dict value",
+            "max_value_bytes",
+        )?;
+        Ok(encoded)
+    }
+
+    fn decode_record<'py>(&self, py: Python<'py>, record: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        self.codec.decode(py, split_record(record)?.1)
+    }
+
+    /// A record for a new entry: the next insertion number and `value`.
+    fn fresh(&self, value: &[u8]) -> Vec<u8> {
+        record(&self.order.fetch_add(1).to_le_bytes(), value)
+    }
+
+    /// Stores `value` (an encoding) at `key`, keeping the entry's place if it exists;
+    /// the value replaced.
+    fn store(&self, key: &[u8], value: &[u8]) -> PyResult<Option<Vec<u8>>> {
+        for _ in 0..1 << 16 {
+            let replaced = self
+                .map
+                .fetch_update(key, |current| Some(record(&current[..ORDER], value)))
+                .py()?;
+            match replaced {
+                Ok(old) => return Ok(Some(old)),
+                Err(_) => {
+                    if self.map.try_insert(key, &self.fresh(value)).py()?.is_none() {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        Err(crate::errors::ShmarenaError::new_err(
+            "dict store: the key kept changing",
+        ))
+    }
+
+    /// The entries as (insertion number, key, value), in insertion order.
+    fn ordered(&self) -> PyResult<Vec<Entry>> {
+        let mut entries = self
+            .map
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.py()?;
+                let order = split_record(&value)?.0;
+                Ok((order, key, value))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        entries.sort_unstable_by_key(|(order, _, _)| *order);
+        Ok(entries)
+    }
+
+    fn entries<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+        self.ordered()?
+            .iter()
+            .map(|(_, key, value)| {
+                Ok((self.codec.decode(py, key)?, self.decode_record(py, value)?))
+            })
+            .collect()
+    }
+}
+
+#[pymethods]
+impl PyDictProxy {
+    /// Opens the dict `name` in `region`, creating it if absent with room for `capacity`
+    /// entries (rounded up to a power of two), keys of up to `max_key_bytes` and values
+    /// of up to `max_value_bytes` (a str's UTF-8 bytes, a bytes' length). With
+    /// `capacity=None` the dict must exist.
+    #[new]
+    #[pyo3(signature = (region, name, capacity = None, max_key_bytes = 64, max_value_bytes = 256, pickle = false))]
+    fn new(
+        py: Python<'_>,
+        region: &Bound<'_, PyRegion>,
+        name: &str,
+        capacity: Option<u64>,
+        max_key_bytes: usize,
+        max_value_bytes: usize,
+        pickle: bool,
+    ) -> PyResult<Self> {
+        let rust_region = region.get().region();
+        let map = match capacity {
+            Some(capacity) => {
+                let key_size = record_size(max_key_bytes, "max_key_bytes")?;
+                let value_size = record_size(max_value_bytes + ORDER, "max_value_bytes")?;
+                py.detach(|| {
+                    ByteMap::get_or_create(rust_region, name, capacity, key_size, value_size)
+                })
+            }
+            None => ByteMap::open(rust_region, name),
+        }
+        .py()?;
+        if map.value_size() < ORDER + HEADER || map.key_size() < HEADER {
+            return Err(PyTypeError::new_err(format!(
+                "{name:?} is not a dict made by shmarena's Python package"
+            )));
+        }
+        let order =
+            shmarena::Value::get_or_create(rust_region, &format!("{name}.order"), 0u64).py()?;
+        Ok(Self {
+            map,
+            order,
+            codec: Codec { pickle },
+            region: region.clone().unbind(),
+        })
+    }
+
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match self.map.get(&self.key(key)?).py()? {
+            Some(value) => self.decode_record(py, &value),
+            None => Err(PyKeyError::new_err(key.clone().unbind())),
+        }
+    }
+
+    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.store(&self.key(key)?, &self.value(value)?)?;
+        Ok(())
+    }
+
+    fn __delitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        match self.map.remove(&self.key(key)?).py()? {
+            Some(_) => Ok(()),
+            None => Err(PyKeyError::new_err(key.clone().unbind())),
+        }
+    }
+
+    fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        match self.codec.encode_key(key) {
+            Ok(encoded) if encoded.len() <= self.map.key_size() => {
+                self.map.contains_key(&encoded).py()
+            }
+            Ok(_) => Ok(false), // too large to be a key here
+            Err(error) if error.is_instance_of::<PyTypeError>(key.py()) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.map.len()
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.keys(py)?.into_any().try_iter().map(Bound::into_any)
+    }
+
+    /// The keys, as a list (a snapshot, as `Manager().dict().keys()` returns).
+    fn keys<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let keys: Vec<_> = self
+            .ordered()?
+            .iter()
+            .map(|(_, key, _)| self.codec.decode(py, key))
+            .collect::<PyResult<_>>()?;
+        PyList::new(py, keys)
+    }
+
+    /// The values, as a list.
+    fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let values: Vec<_> = self
+            .ordered()?
+            .iter()
+            .map(|(_, _, value)| self.decode_record(py, value))
+            .collect::<PyResult<_>>()?;
+        PyList::new(py, values)
+    }
+
+    /// The (key, value) pairs, as a list.
+    fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.entries(py)?)
+    }
+
+    /// `d[key]` if present, else `default`.
+    #[pyo3(signature = (key, default = None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match self.map.get(&self.key(key)?).py()? {
+            Some(value) => self.decode_record(py, &value),
+            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
+        }
+    }
+
+    /// Removes `key` and returns its value; `default` (or `KeyError`) if absent.
+    #[pyo3(signature = (key, *default))]
+    fn pop<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        default: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match self.map.remove(&self.key(key)?).py()? {
+            Some(value) => self.decode_record(py, &value),
+            None if !default.is_empty() => default.get_item(0),
+            None => Err(PyKeyError::new_err(key.clone().unbind())),
+        }
+    }
+
+    /// Removes and returns the last inserted (key, value) pair; `KeyError` when empty.
+    fn popitem<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        for (_, key, _) in self.ordered()?.iter().rev() {
+            if let Some(value) = self.map.remove(key).py()? {
+                return Ok((self.codec.decode(py, key)?, self.decode_record(py, &value)?));
+            }
+        }
+        Err(PyKeyError::new_err("popitem(): dictionary is empty"))
+    }
+
+    /// The value of `key`, inserting `default` first if it is absent (atomically: of
+    /// many processes racing, one inserts and all see its value).
+    #[pyo3(signature = (key, default = None))]
+    fn setdefault<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        default: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let default = default.unwrap_or_else(|| py.None().into_bound(py));
+        let key = self.key(key)?;
+        if let Some(present) = self.map.get(&key).py()? {
+            return self.decode_record(py, &present);
+        }
+        match self
+            .map
+            .try_insert(&key, &self.fresh(&self.value(&default)?))
+            .py()?
+        {
+            Some(present) => self.decode_record(py, &present),
+            None => Ok(default),
+        }
+    }
+
+    /// Adds the entries of a mapping or of (key, value) pairs, then of `kwargs`.
+    #[pyo3(signature = (other = None, **kwargs))]
+    fn update(
+        &self,
+        other: Option<&Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        if let Some(other) = other {
+            if other.hasattr("keys")? {
+                for key in other.call_method0("keys")?.try_iter()? {
+                    let key = key?;
+                    let value = other.get_item(&key)?;
+                    self.__setitem__(&key, &value)?;
+                }
+            } else {
+                for pair in other.try_iter()? {
+                    let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair?.extract()?;
+                    self.__setitem__(&key, &value)?;
+                }
+            }
+        }
+        if let Some(kwargs) = kwargs {
+            for (key, value) in kwargs.iter() {
+                self.__setitem__(&key, &value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every entry (one by one: not atomic as a whole).
+    fn clear(&self) {
+        self.map.clear();
+    }
+
+    /// A plain dict with the entries (a snapshot).
+    fn copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        for (key, value) in self.entries(py)? {
+            dict.set_item(key, value)?;
+        }
+        Ok(dict)
+    }
+
+    /// Adds `delta` to the number at `key` atomically, starting from 0 when absent;
+    /// returns the new value. What `d[k] = d.get(k, 0) + delta` means, without the race.
+    #[pyo3(signature = (key, delta = None))]
+    fn add<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        delta: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let one = 1i64.into_pyobject(py)?.into_any();
+        let delta = delta.unwrap_or(&one);
+        let key = self.key(key)?;
+        for _ in 0..1 << 16 {
+            let mut failure: Option<PyErr> = None;
+            let mut new_value: Option<Bound<'py, PyAny>> = None;
+            let outcome = self
+                .map
+                .fetch_update(&key, |current| {
+                    let result = self
+                        .decode_record(py, current)
+                        .and_then(|current| current.add(delta))
+                        .and_then(|sum| Ok((self.value(&sum)?, sum)));
+                    match result {
+                        Ok((encoded, sum)) => {
+                            new_value = Some(sum);
+                            Some(record(&current[..ORDER], &encoded))
+                        }
+                        Err(error) => {
+                            failure = Some(error);
+                            None
+                        }
+                    }
+                })
+                .py()?;
+            if let Some(error) = failure {
+                return Err(error);
+            }
+            match outcome {
+                Ok(_) => return Ok(new_value.expect("a stored value was computed")),
+                Err(Some(_)) => {}
+                Err(None) => {
+                    let start = delta.add(0i64)?;
+                    if self
+                        .map
+                        .try_insert(&key, &self.fresh(&self.value(&start)?))
+                        .py()?
+                        .is_none()
+                    {
+                        return Ok(start);
+                    }
+                }
+            }
+        }
+        Err(crate::errors::ShmarenaError::new_err(
+            "dict add: the key kept changing",
+        ))
+    }
+
+    /// Stores `new` at `key` if its value is `expected`: `(True, expected)` when it did,
+    /// `(False, actual)` when the value differs, `KeyError` when the key is absent.
+    fn compare_exchange<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+        expected: &Bound<'py, PyAny>,
+        new: &Bound<'py, PyAny>,
+    ) -> PyResult<(bool, Bound<'py, PyAny>)> {
+        let expected_bytes = self.codec.encode_value(expected)?;
+        let new_bytes = self.value(new)?;
+        let outcome = self
+            .map
+            .fetch_update(&self.key(key)?, |current| {
+                let stored = &current[ORDER..];
+                let matches = stored.len() >= expected_bytes.len()
+                    && stored[..expected_bytes.len()] == expected_bytes[..]
+                    && stored[expected_bytes.len()..].iter().all(|&b| b == 0);
+                matches.then(|| record(&current[..ORDER], &new_bytes))
+            })
+            .py()?;
+        match outcome {
+            Ok(_) => Ok((true, expected.clone())),
+            Err(Some(actual)) => Ok((false, self.decode_record(py, &actual)?)),
+            Err(None) => Err(PyKeyError::new_err(key.clone().unbind())),
+        }
+    }
+
+    /// Counts the entries again (after a process died mid-insert, `len` may be one off).
+    fn recount(&self) -> usize {
+        self.map.recount()
+    }
+
+    /// Most entries the dict holds.
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.map.capacity()
+    }
+
+    /// Largest key payload, in bytes.
+    #[getter]
+    fn max_key_bytes(&self) -> usize {
+        self.map.key_size() - HEADER
+    }
+
+    /// Largest value payload, in bytes.
+    #[getter]
+    fn max_value_bytes(&self) -> usize {
+        self.map.value_size() - HEADER - ORDER
+    }
+
+    /// The object's name in its region.
+    #[getter]
+    fn name(&self) -> &str {
+        self.map.name()
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.copy(py)?.eq(other)
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        crate::region::reduce(
+            slf.py(),
+            "Dict",
+            &this.region,
+            this.map.name(),
+            (this.codec.pickle,),
+        )
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.copy(py)?.repr()?.to_string())
+    }
+}
+
+fn append_only(operation: &str) -> PyErr {
+    PyNotImplementedError::new_err(format!(
+        "shmarena lists are append-only (lock-free, fixed capacity): {operation} is not \
+         supported; append, extend, indexing, item assignment and iteration are"
+    ))
+}
+
+/// `Manager().list()` with no broker: an append-only, fixed-capacity shared list.
+/// Appends from any number of processes never wait; `l[i] = x` is atomic.
+#[pyclass(module = "shmarena._shmarena", name = "List", frozen, sequence)]
+pub struct PyListProxy {
+    list: ByteList,
+    codec: Codec,
+    region: Py<PyRegion>,
+}
+
+impl PyListProxy {
+    fn encode(&self, value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+        let encoded = self.codec.encode_value(value)?;
+        check_fits(
+            &encoded,
+            self.list.elem_size(),
+            "list item",
+            "max_item_bytes",
+        )?;
+        Ok(encoded)
+    }
+
+    fn index(&self, index: isize) -> PyResult<usize> {
+        let len = self.list.len() as isize;
+        let index = if index < 0 { index + len } else { index };
+        if (0..len).contains(&index) {
+            Ok(index as usize)
+        } else {
+            Err(PyIndexError::new_err("list index out of range"))
+        }
+    }
+
+    /// Element `index`, waiting out an append still being written (a dead writer's slot
+    /// is a hole: `None`).
+    fn element(&self, index: usize) -> PyResult<Option<Vec<u8>>> {
+        for _ in 0..1000 {
+            if let Some(bytes) = self.list.get(index).py()? {
+                return Ok(Some(bytes));
+            }
+            std::thread::yield_now();
+        }
+        Ok(None)
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        (0..self.list.len())
+            .filter_map(|index| self.element(index).transpose())
+            .map(|bytes| self.codec.decode(py, &bytes?))
+            .collect()
+    }
+}
+
+#[pymethods]
+impl PyListProxy {
+    /// Opens the list `name` in `region`, creating it if absent with room for `capacity`
+    /// items of up to `max_item_bytes` each. With `capacity=None` it must exist.
+    #[new]
+    #[pyo3(signature = (region, name, capacity = None, max_item_bytes = 256, pickle = false))]
+    fn new(
+        py: Python<'_>,
+        region: &Bound<'_, PyRegion>,
+        name: &str,
+        capacity: Option<u64>,
+        max_item_bytes: usize,
+        pickle: bool,
+    ) -> PyResult<Self> {
+        let rust_region = region.get().region();
+        let list = match capacity {
+            Some(capacity) => {
+                let size = record_size(max_item_bytes, "max_item_bytes")?;
+                py.detach(|| ByteList::get_or_create(rust_region, name, capacity, size))
+            }
+            None => ByteList::open(rust_region, name),
+        }
+        .py()?;
+        Ok(Self {
+            list,
+            codec: Codec { pickle },
+            region: region.clone().unbind(),
+        })
+    }
+
+    /// Appends `value` (`FullError` at capacity).
+    fn append(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.list.push(&self.encode(value)?).py()?;
+        Ok(())
+    }
+
+    /// Appends every item (each its own append).
+    fn extend(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        for value in values.try_iter()? {
+            self.append(&value?)?;
+        }
+        Ok(())
+    }
+
+    fn __iadd__(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.extend(values)
+    }
+
+    fn __len__(&self) -> usize {
+        self.list.len()
+    }
+
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Ok(slice) = key.cast::<PySlice>() {
+            return PyList::new(py, self.snapshot(py)?)?
+                .as_any()
+                .get_item(slice);
+        }
+        let index = self.index(key.extract()?)?;
+        match self.element(index)? {
+            Some(bytes) => self.codec.decode(py, &bytes),
+            None => Err(PyIndexError::new_err(format!(
+                "list item {index} was never completed: the process appending it died"
+            ))),
+        }
+    }
+
+    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        if key.is_instance_of::<PySlice>() {
+            return Err(append_only("slice assignment"));
+        }
+        let index = self.index(key.extract()?)?;
+        self.list.set(index, &self.encode(value)?).py()
+    }
+
+    fn __delitem__(&self, _key: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(append_only("del"))
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        PyList::new(py, self.snapshot(py)?)?
+            .into_any()
+            .try_iter()
+            .map(Bound::into_any)
+    }
+
+    fn __contains__(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+        for item in self.snapshot(py)? {
+            if item.eq(value)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Index of the first item equal to `value` (`ValueError` if none).
+    #[pyo3(name = "index")]
+    fn index_of(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<usize> {
+        PyList::new(py, self.snapshot(py)?)?.index(value)
+    }
+
+    /// Number of items equal to `value`.
+    fn count(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut count = 0;
+        for item in self.snapshot(py)? {
+            if item.eq(value)? {
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// A plain list with the items (a snapshot).
+    fn copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, self.snapshot(py)?)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn insert(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        Err(append_only("insert"))
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn pop(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        Err(append_only("pop"))
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn remove(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        Err(append_only("remove"))
+    }
+
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn sort(
+        &self,
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        Err(append_only("sort"))
+    }
+
+    fn reverse(&self) -> PyResult<()> {
+        Err(append_only("reverse"))
+    }
+
+    fn clear(&self) -> PyResult<()> {
+        Err(append_only("clear"))
+    }
+
+    /// Most items the list holds.
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.list.capacity()
+    }
+
+    /// The object's name in its region.
+    #[getter]
+    fn name(&self) -> &str {
+        self.list.name()
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.copy(py)?.eq(other)
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        crate::region::reduce(
+            slf.py(),
+            "List",
+            &this.region,
+            this.list.name(),
+            (this.codec.pickle,),
+        )
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.copy(py)?.repr()?.to_string())
+    }
+}
+
+/// `Manager().set()` with no broker: a lock-free hash set in the region.
+#[pyclass(module = "shmarena._shmarena", name = "Set", frozen)]
+pub struct PySetProxy {
+    set: ByteSet,
+    codec: Codec,
+    region: Py<PyRegion>,
+}
+
+impl PySetProxy {
+    fn key(&self, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+        let encoded = self.codec.encode_key(key)?;
+        check_fits(
+            &encoded,
+            self.set.key_size(),
+            "set member",
+            "max_item_bytes",
+        )?;
+        Ok(encoded)
+    }
+
+    fn members<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        self.set
+            .iter()
+            .map(|member| self.codec.decode(py, &member.py()?))
+            .collect()
+    }
+}
+
+#[pymethods]
+impl PySetProxy {
+    /// Opens the set `name` in `region`, creating it if absent with room for `capacity`
+    /// members of up to `max_item_bytes` each. With `capacity=None` it must exist.
+    #[new]
+    #[pyo3(signature = (region, name, capacity = None, max_item_bytes = 64, pickle = false))]
+    fn new(
+        py: Python<'_>,
+        region: &Bound<'_, PyRegion>,
+        name: &str,
+        capacity: Option<u64>,
+        max_item_bytes: usize,
+        pickle: bool,
+    ) -> PyResult<Self> {
+        let rust_region = region.get().region();
+        let set = match capacity {
+            Some(capacity) => {
+                let size = record_size(max_item_bytes, "max_item_bytes")?;
+                py.detach(|| ByteSet::get_or_create(rust_region, name, capacity, size))
+            }
+            None => ByteSet::open(rust_region, name),
+        }
+        .py()?;
+        Ok(Self {
+            set,
+            codec: Codec { pickle },
+            region: region.clone().unbind(),
+        })
+    }
+
+    /// Adds `member`.
+    fn add(&self, member: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.set.insert(&self.key(member)?).py()?;
+        Ok(())
+    }
+
+    /// Removes `member` if present.
+    fn discard(&self, member: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.set.remove(&self.key(member)?).py()?;
+        Ok(())
+    }
+
+    /// Removes `member`; `KeyError` if absent.
+    fn remove(&self, member: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.set.remove(&self.key(member)?).py()? {
+            Ok(())
+        } else {
+            Err(PyKeyError::new_err(member.clone().unbind()))
+        }
+    }
+
+    /// Removes and returns some member; `KeyError` when empty.
+    fn pop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        for member in self.set.iter() {
+            let member = member.py()?;
+            if self.set.remove(&member).py()? {
+                return self.codec.decode(py, &member);
+            }
+        }
+        Err(PyKeyError::new_err("pop from an empty set"))
+    }
+
+    /// Adds the members of every iterable.
+    #[pyo3(signature = (*others))]
+    fn update(&self, others: &Bound<'_, PyTuple>) -> PyResult<()> {
+        for other in others.iter() {
+            for member in other.try_iter()? {
+                self.add(&member?)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __contains__(&self, member: &Bound<'_, PyAny>) -> PyResult<bool> {
+        match self.codec.encode_key(member) {
+            Ok(encoded) if encoded.len() <= self.set.key_size() => self.set.contains(&encoded).py(),
+            Ok(_) => Ok(false),
+            Err(error) if error.is_instance_of::<PyTypeError>(member.py()) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.set.len()
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        PyList::new(py, self.members(py)?)?
+            .into_any()
+            .try_iter()
+            .map(Bound::into_any)
+    }
+
+    /// Removes every member (one by one).
+    fn clear(&self) {
+        self.set.clear();
+    }
+
+    /// A plain set with the members (a snapshot).
+    fn copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PySet>> {
+        PySet::new(py, self.members(py)?)
+    }
+
+    /// Most members the set holds.
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.set.capacity()
+    }
+
+    /// The object's name in its region.
+    #[getter]
+    fn name(&self) -> &str {
+        self.set.name()
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.copy(py)?.eq(other)
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        crate::region::reduce(
+            slf.py(),
+            "Set",
+            &this.region,
+            this.set.name(),
+            (this.codec.pickle,),
+        )
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("Set({})", self.copy(py)?.repr()?))
+    }
+}
+
+/// `multiprocessing.Queue` with no feeder thread and no pipe: a bounded lock-free queue
+/// in the region. Items are pickled by default (as `multiprocessing` does); with
+/// `pickle=False` only the plain types are accepted.
+#[pyclass(module = "shmarena._shmarena", name = "Queue", frozen)]
+pub struct PyQueue {
+    queue: ByteQueue,
+    codec: Codec,
+    region: Py<PyRegion>,
+}
+
+impl PyQueue {
+    fn encode(&self, item: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+        let encoded = self.codec.encode_value(item)?;
+        check_fits(
+            &encoded,
+            self.queue.elem_size(),
+            "queue item",
+            "max_item_bytes",
+        )?;
+        Ok(encoded)
+    }
+}
+
+#[pymethods]
+impl PyQueue {
+    /// Opens the queue `name` in `region`, creating it if absent with room for
+    /// `capacity` items of up to `max_item_bytes` each. With `capacity=None` it must
+    /// exist.
+    #[new]
+    #[pyo3(signature = (region, name, capacity = None, max_item_bytes = 1024, pickle = true))]
+    fn new(
+        py: Python<'_>,
+        region: &Bound<'_, PyRegion>,
+        name: &str,
+        capacity: Option<u64>,
+        max_item_bytes: usize,
+        pickle: bool,
+    ) -> PyResult<Self> {
+        let rust_region = region.get().region();
+        let queue = match capacity {
+            Some(capacity) => {
+                let size = record_size(max_item_bytes, "max_item_bytes")?;
+                py.detach(|| ByteQueue::get_or_create(rust_region, name, capacity, size))
+            }
+            None => ByteQueue::open(rust_region, name),
+        }
+        .py()?;
+        Ok(Self {
+            queue,
+            codec: Codec { pickle },
+            region: region.clone().unbind(),
+        })
+    }
+
+    /// Appends `item`, waiting while the queue is full; `queue.Full` if `block` is false
+    /// or `timeout` passes.
+    #[pyo3(signature = (item, block = true, timeout = None))]
+    fn put(
+        &self,
+        py: Python<'_>,
+        item: &Bound<'_, PyAny>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let encoded = self.encode(item)?;
+        let pushed = blocking(py, timeout_of(block, timeout)?, |slice| {
+            match self.queue.push_timeout(&encoded, Some(slice)) {
+                Ok(()) => Some(Ok(())),
+                Err(shmarena::Error::Full { .. }) => None,
+                Err(other) => Some(Err(other)),
+            }
+        })?;
+        match pushed {
+            Some(result) => result.py(),
+            None => Err(queue_error(py, "Full")),
+        }
+    }
+
+    /// Removes and returns the oldest item, waiting while the queue is empty;
+    /// `queue.Empty` if `block` is false or `timeout` passes.
+    #[pyo3(signature = (block = true, timeout = None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let popped = blocking(py, timeout_of(block, timeout)?, |slice| {
+            self.queue.pop_timeout(Some(slice))
+        })?;
+        match popped {
+            Some(bytes) => self.codec.decode(py, &bytes),
+            None => Err(queue_error(py, "Empty")),
+        }
+    }
+
+    /// `put(item, False)`.
+    fn put_nowait(&self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.put(py, item, false, None)
+    }
+
+    /// `get(False)`.
+    fn get_nowait<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.get(py, false, None)
+    }
+
+    /// Items in the queue (a snapshot).
+    fn qsize(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether the queue looks empty.
+    fn empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Whether the queue looks full.
+    fn full(&self) -> bool {
+        self.queue.len() >= self.queue.capacity()
+    }
+
+    /// Nothing to close: there is no feeder thread (kept for `multiprocessing` code).
+    fn close(&self) {}
+
+    /// Nothing to join (see `close`).
+    fn join_thread(&self) {}
+
+    /// Nothing to cancel (see `close`).
+    fn cancel_join_thread(&self) {}
+
+    /// Most items the queue holds.
+    #[getter]
+    fn capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+
+    /// The object's name in its region.
+    #[getter]
+    fn name(&self) -> &str {
+        self.queue.name()
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        crate::region::reduce(
+            slf.py(),
+            "Queue",
+            &this.region,
+            this.queue.name(),
+            (this.codec.pickle,),
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<shmarena.Queue {:?} {} of {}>",
+            self.queue.name(),
+            self.queue.len(),
+            self.queue.capacity()
+        )
+    }
+}

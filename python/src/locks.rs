@@ -1,0 +1,696 @@
+//! Lock, RLock, Condition, Event, Semaphore, BoundedSemaphore and Barrier, with the
+//! methods of their `multiprocessing` namesakes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use shmarena::mutex::Acquired;
+
+use crate::errors::{IntoPy, OwnerDiedError};
+use crate::region::PyRegion;
+use crate::wait::{blocking, timeout_of};
+
+fn owner_died(name: &str) -> PyErr {
+    OwnerDiedError::new_err(format!(
+        "lock {name:?}: its previous owner died holding it; this process holds it now \
+         (repair what it protects, then call mark_consistent())"
+    ))
+}
+
+/// Takes `lock`, waiting as Python's `acquire(block, timeout)` says; whether it did.
+fn acquire(py: Python<'_>, lock: &shmarena::Lock, timeout: Option<Duration>) -> PyResult<bool> {
+    match blocking(py, timeout, |slice| lock.acquire(Some(slice)))? {
+        None => Ok(false),
+        Some(Acquired::Clean) => Ok(true),
+        Some(Acquired::OwnerDied) => Err(owner_died(lock.name())),
+    }
+}
+
+/// A lock shared by processes, with an owner: `multiprocessing.Lock` that survives its
+/// holder's death. Any thread of the holding process may release it.
+#[pyclass(module = "shmarena._shmarena", name = "Lock", frozen)]
+pub struct PyLock {
+    pub(crate) lock: shmarena::Lock,
+    region: Py<PyRegion>,
+}
+
+impl PyLock {
+    pub(crate) fn create(region: &Bound<'_, PyRegion>, name: &str) -> PyResult<Self> {
+        Ok(Self {
+            lock: shmarena::Lock::get_or_create(region.get().region(), name, ()).py()?,
+            region: region.clone().unbind(),
+        })
+    }
+}
+
+#[pymethods]
+impl PyLock {
+    #[new]
+    fn new(region: &Bound<'_, PyRegion>, name: &str) -> PyResult<Self> {
+        Self::create(region, name)
+    }
+
+    /// Takes the lock; `False` if `block` is false or `timeout` passed first. Raises
+    /// `OwnerDiedError` (holding the lock) when its previous owner died holding it.
+    #[pyo3(signature = (block = true, timeout = None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        acquire(py, &self.lock, timeout_of(block, timeout)?)
+    }
+
+    /// Releases the lock; `RuntimeError` if this process does not hold it.
+    fn release(&self) -> PyResult<()> {
+        self.lock.release().py()
+    }
+
+    /// Whether some process holds the lock.
+    fn locked(&self) -> bool {
+        self.lock.is_locked()
+    }
+
+    /// After an `OwnerDiedError`: says that what the lock protects is whole again, so the
+    /// next owners are no longer told.
+    fn mark_consistent(&self) -> PyResult<()> {
+        self.lock.mark_consistent().py()
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+        acquire(py, &self.lock, None)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.lock.release().py()
+    }
+
+    /// The region and name, for pickling.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        crate::region::reduce(slf.py(), "Lock", &this.region, this.lock.name(), ())
+    }
+
+    /// The object's name in its region.
+    #[getter]
+    fn name(&self) -> &str {
+        self.lock.name()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<shmarena.Lock {:?} {}>",
+            self.lock.name(),
+            if self.lock.is_locked() {
+                "locked"
+            } else {
+                "unlocked"
+            }
+        )
+    }
+}
+
+fn current_thread() -> u64 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    u64::from(unsafe { libc::gettid() } as u32)
+}
+
+/// A reentrant lock: `multiprocessing.RLock`. The holding thread may acquire it again and
+/// must release it as often.
+#[pyclass(module = "shmarena._shmarena", name = "RLock", frozen)]
+pub struct PyRLock {
+    pub(crate) lock: shmarena::Lock,
+    /// The holding thread of this process (0: none) and its depth: process-local, because
+    /// only this process can hold the lock while they are set.
+    holder: AtomicU64,
+    depth: AtomicU64,
+    region: Py<PyRegion>,
+}
+
+impl PyRLock {
+    pub(crate) fn create(region: &Bound<'_, PyRegion>, name: &str) -> PyResult<Self> {
+        Ok(Self {
+            lock: shmarena::Lock::get_or_create(region.get().region(), name, ()).py()?,
+            holder: AtomicU64::new(0),
+            depth: AtomicU64::new(0),
+            region: region.clone().unbind(),
+        })
+    }
+
+    /// Whether the calling thread holds the lock.
+    fn held_here(&self) -> bool {
+        // Relaxed: only the holding thread writes `holder` while the lock is held.
+        self.lock.is_held() && self.holder.load(Ordering::Relaxed) == current_thread()
+    }
+
+    fn enter(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<bool> {
+        if self.held_here() {
+            // Relaxed: only this thread touches the depth while it holds the lock.
+            self.depth.fetch_add(1, Ordering::Relaxed);
+            return Ok(true);
+        }
+        let acquired = blocking(py, timeout, |slice| self.lock.acquire(Some(slice)))?;
+        if acquired.is_none() {
+            return Ok(false);
+        }
+        // Relaxed: as above; the lock's Acquire ordered the previous holder's writes.
+        self.holder.store(current_thread(), Ordering::Relaxed);
+        self.depth.store(1, Ordering::Relaxed);
+        match acquired {
+            Some(Acquired::OwnerDied) => Err(owner_died(self.lock.name())),
+            _ => Ok(true),
+        }
+    }
+
+    /// Forgets the calling thread's hold, keeping the lock itself (a Condition's wait
+    /// then releases and retakes it); the depth to restore.
+    pub(crate) fn forget_holder(&self) -> u64 {
+        // Relaxed: see `holder`.
+        let depth = self.depth.swap(0, Ordering::Relaxed);
+        self.holder.store(0, Ordering::Relaxed);
+        depth
+    }
+
+    /// Records the calling thread as holder at `depth` after a Condition's relock.
+    pub(crate) fn restore(&self, depth: u64) {
+        // Relaxed: see `holder`.
+        self.holder.store(current_thread(), Ordering::Relaxed);
+        self.depth.store(depth, Ordering::Relaxed);
+    }
+
+    pub(crate) fn held_by_this_thread(&self) -> bool {
+        self.held_here()
+    }
+}
+
+#[pymethods]
+impl PyRLock {
+    #[new]
+    fn new(region: &Bound<'_, PyRegion>, name: &str) -> PyResult<Self> {
+        Self::create(region, name)
+    }
+
+    /// Takes the lock (again, if this thread holds it); `False` on timeout. Raises
+    /// `OwnerDiedError` (holding the lock) when its previous owner died holding it.
+    #[pyo3(signature = (block = true, timeout = None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        self.enter(py, timeout_of(block, timeout)?)
+    }
+
+    /// Releases one level; `RuntimeError` unless this thread holds the lock.
+    fn release(&self) -> PyResult<()> {
+        if !self.held_here() {
+            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
+        }
+        // Relaxed: see `holder`.
+        if self.depth.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.holder.store(0, Ordering::Relaxed);
+            self.lock.release().py()?;
+        }
+        Ok(())
+    }
+
+    /// See `Lock.mark_consistent`.
+    fn mark_consistent(&self) -> PyResult<()> {
+        self.lock.mark_consistent().py()
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+        self.enter(py, None)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.release()
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        crate::region::reduce(slf.py(), "RLock", &this.region, this.lock.name(), ())
+    }
+
+    /// The object's name in its region.
+    #[getter]
+    fn name(&self) -> &str {
+        self.lock.name()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<shmarena.RLock {:?}>", self.lock.name())
+    }
+}
+
+/// A condition variable over a Lock or RLock: `multiprocessing.Condition`.
+#[pyclass(module = "shmarena._shmarena", name = "Condition", frozen)]
+pub struct PyCondition {
+    condvar: shmarena::Condvar,
+    lock: Py<PyAny>,
+    region: Py<PyRegion>,
+}
+
+/// The lock under a condition, and (for an RLock) the depth to restore.
+enum Held<'a> {
+    Plain(&'a shmarena::Lock),
+    Reentrant(&'a PyRLock),
+}
+
+impl PyCondition {
+    fn held<'a>(&self, lock: &'a Bound<'_, PyAny>) -> PyResult<Held<'a>> {
+        if let Ok(lock) = lock.cast::<PyLock>() {
+            let lock = &lock.get().lock;
+            if !lock.is_held() {
+                return Err(PyRuntimeError::new_err("cannot wait on un-acquired lock"));
+            }
+            Ok(Held::Plain(lock))
+        } else if let Ok(lock) = lock.cast::<PyRLock>() {
+            let lock = lock.get();
+            if !lock.held_by_this_thread() {
+                return Err(PyRuntimeError::new_err("cannot wait on un-acquired lock"));
+            }
+            Ok(Held::Reentrant(lock))
+        } else {
+            Err(PyTypeError::new_err(
+                "a Condition needs a shmarena Lock or RLock",
+            ))
+        }
+    }
+
+    fn check_held(&self, py: Python<'_>) -> PyResult<()> {
+        self.held(self.lock.bind(py)).map(|_| ())
+    }
+}
+
+#[pymethods]
+impl PyCondition {
+    #[new]
+    fn new(region: &Bound<'_, PyRegion>, name: &str, lock: Bound<'_, PyAny>) -> PyResult<Self> {
+        if !lock.is_instance_of::<PyLock>() && !lock.is_instance_of::<PyRLock>() {
+            return Err(PyTypeError::new_err(
+                "a Condition needs a shmarena Lock or RLock",
+            ));
+        }
+        Ok(Self {
+            condvar: shmarena::Condvar::get_or_create(region.get().region(), name).py()?,
+            lock: lock.unbind(),
+            region: region.clone().unbind(),
+        })
+    }
+
+    /// Releases the lock, waits for a notification or `timeout`, takes the lock again;
+    /// `False` if the time ran out.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let lock = self.lock.bind(py);
+        let held = self.held(lock)?;
+        let (mutex, depth) = match held {
+            Held::Plain(lock) => (lock, None),
+            Held::Reentrant(lock) => {
+                // Python's Condition releases every level and restores them after.
+                let depth = lock.forget_holder();
+                (&lock.lock, Some((lock, depth)))
+            }
+        };
+        let timeout = timeout_of(true, timeout)?;
+        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let mut result = Ok(true);
+        loop {
+            let slice = deadline.map_or(Duration::from_millis(50), |deadline| {
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(50))
+            });
+            let waited = py.detach(|| self.condvar.wait_held(mutex, Some(slice)));
+            match waited {
+                Err(error) => {
+                    result = Err(crate::errors::to_py(error));
+                    break;
+                }
+                Ok((Acquired::OwnerDied, _)) => {
+                    result = Err(owner_died(mutex.name()));
+                    break;
+                }
+                Ok((Acquired::Clean, false)) => break, // notified (or spuriously woken)
+                Ok((Acquired::Clean, true)) => {
+                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                        result = Ok(false);
+                        break;
+                    }
+                }
+            }
+            // We hold the lock here; notifiers must hold it too, so nothing is missed.
+            if let Err(error) = py.check_signals() {
+                result = Err(error);
+                break;
+            }
+        }
+        if let Some((lock, depth)) = depth {
+            lock.restore(depth);
+        }
+        result
+    }
+
+    /// Waits until `predicate()` is true (checked with the lock held); its last result.
+    #[pyo3(signature = (predicate, timeout = None))]
+    fn wait_for(
+        &self,
+        py: Python<'_>,
+        predicate: Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<Py<PyAny>> {
+        let deadline = timeout
+            .filter(|seconds| *seconds >= 0.0)
+            .map(|seconds| Instant::now() + Duration::from_secs_f64(seconds.min(1e9)));
+        loop {
+            let result = predicate.call0()?;
+            if result.is_truthy()? {
+                return Ok(result.unbind());
+            }
+            let left = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(result.unbind());
+                    }
+                    Some(left.as_secs_f64())
+                }
+                None => None,
+            };
+            self.wait(py, left)?;
+        }
+    }
+
+    /// Wakes up to `n` waiters; the lock must be held.
+    #[pyo3(signature = (n = 1))]
+    fn notify(&self, py: Python<'_>, n: usize) -> PyResult<()> {
+        self.check_held(py)?;
+        for _ in 0..n {
+            self.condvar.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Wakes every waiter; the lock must be held.
+    fn notify_all(&self, py: Python<'_>) -> PyResult<()> {
+        self.check_held(py)?;
+        self.condvar.notify_all();
+        Ok(())
+    }
+
+    /// Takes the underlying lock (`acquire(block, timeout)` of the lock).
+    #[pyo3(signature = (*args))]
+    fn acquire<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.lock.bind(py).call_method1("acquire", args)
+    }
+
+    /// Releases the underlying lock.
+    fn release<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.lock.bind(py).call_method0("release")
+    }
+
+    fn __enter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.lock.bind(py).call_method0("__enter__")
+    }
+
+    #[pyo3(signature = (*args))]
+    fn __exit__<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.lock.bind(py).call_method1("__exit__", args)
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        let py = slf.py();
+        crate::region::reduce(
+            py,
+            "Condition",
+            &this.region,
+            this.condvar.name(),
+            (this.lock.clone_ref(py),),
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<shmarena.Condition {:?}>", self.condvar.name())
+    }
+}
+
+/// `multiprocessing.Event`.
+#[pyclass(module = "shmarena._shmarena", name = "Event", frozen)]
+pub struct PyEvent {
+    event: shmarena::Event,
+    region: Py<PyRegion>,
+}
+
+#[pymethods]
+impl PyEvent {
+    #[new]
+    fn new(region: &Bound<'_, PyRegion>, name: &str) -> PyResult<Self> {
+        Ok(Self {
+            event: shmarena::Event::get_or_create(region.get().region(), name).py()?,
+            region: region.clone().unbind(),
+        })
+    }
+
+    fn is_set(&self) -> bool {
+        self.event.is_set()
+    }
+
+    fn set(&self) {
+        self.event.set();
+    }
+
+    fn clear(&self) {
+        self.event.clear();
+    }
+
+    /// Waits until the flag is set or `timeout` passes; the flag.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+        let set = blocking(py, timeout_of(true, timeout)?, |slice| {
+            self.event.wait_timeout(slice).then_some(())
+        })?;
+        Ok(set.is_some())
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        crate::region::reduce(slf.py(), "Event", &this.region, this.event.name(), ())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<shmarena.Event {:?} {}>",
+            self.event.name(),
+            if self.event.is_set() { "set" } else { "unset" }
+        )
+    }
+}
+
+/// `multiprocessing.Semaphore` / `BoundedSemaphore`, whose permits come back when a
+/// holder dies.
+#[pyclass(module = "shmarena._shmarena", name = "Semaphore", frozen)]
+pub struct PySemaphore {
+    semaphore: shmarena::Semaphore,
+    bounded: bool,
+    region: Py<PyRegion>,
+}
+
+#[pymethods]
+impl PySemaphore {
+    #[new]
+    #[pyo3(signature = (region, name, value = 1, bounded = false, capacity = None))]
+    fn new(
+        region: &Bound<'_, PyRegion>,
+        name: &str,
+        value: i64,
+        bounded: bool,
+        capacity: Option<u32>,
+    ) -> PyResult<Self> {
+        let value = u32::try_from(value)
+            .map_err(|_| PyValueError::new_err("semaphore initial value must be >= 0"))?;
+        // A bounded semaphore holds exactly its initial permits; an unbounded one has room
+        // for releases beyond them (at least 64 permits in all).
+        let capacity = capacity.unwrap_or(if bounded { value.max(1) } else { value.max(64) });
+        let semaphore =
+            shmarena::Semaphore::get_or_create(region.get().region(), name, value, capacity)
+                .py()?;
+        Ok(Self {
+            semaphore,
+            bounded,
+            region: region.clone().unbind(),
+        })
+    }
+
+    /// Takes a permit; `False` if `block` is false or `timeout` passed first.
+    #[pyo3(signature = (block = true, timeout = None))]
+    fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
+        let got = blocking(py, timeout_of(block, timeout)?, |slice| {
+            if slice.is_zero() {
+                self.semaphore.try_acquire()
+            } else {
+                self.semaphore.acquire_timeout(slice)
+            }
+            .then_some(())
+        })?;
+        Ok(got.is_some())
+    }
+
+    /// Returns a permit (`ValueError` when that would exceed the semaphore's capacity).
+    fn release(&self) -> PyResult<()> {
+        self.semaphore.release().py()
+    }
+
+    /// Free permits right now.
+    fn get_value(&self) -> usize {
+        self.semaphore.available()
+    }
+
+    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+        self.acquire(py, true, None)
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
+        self.release()
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        crate::region::reduce(
+            slf.py(),
+            "Semaphore",
+            &this.region,
+            this.semaphore.name(),
+            (0, this.bounded, this.semaphore.capacity()),
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<shmarena.{} {:?} value={}>",
+            if self.bounded {
+                "BoundedSemaphore"
+            } else {
+                "Semaphore"
+            },
+            self.semaphore.name(),
+            self.semaphore.available()
+        )
+    }
+}
+
+/// `multiprocessing.Barrier`; a party that dies while others wait breaks it.
+#[pyclass(module = "shmarena._shmarena", name = "Barrier", frozen)]
+pub struct PyBarrier {
+    barrier: shmarena::Barrier,
+    timeout: Option<f64>,
+    action: Option<Py<PyAny>>,
+    region: Py<PyRegion>,
+}
+
+#[pymethods]
+impl PyBarrier {
+    #[new]
+    #[pyo3(signature = (region, name, parties, action = None, timeout = None))]
+    fn new(
+        region: &Bound<'_, PyRegion>,
+        name: &str,
+        parties: u32,
+        action: Option<Py<PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        Ok(Self {
+            barrier: shmarena::Barrier::get_or_create(region.get().region(), name, parties).py()?,
+            timeout,
+            action,
+            region: region.clone().unbind(),
+        })
+    }
+
+    /// Waits until every party has called `wait`; returns this party's arrival index
+    /// (0 .. parties-1). Raises `threading.BrokenBarrierError` when the barrier breaks.
+    #[pyo3(signature = (timeout = None))]
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u32> {
+        let timeout = timeout_of(true, timeout.or(self.timeout))?;
+        // The Rust barrier times out by breaking, so it gets the whole timeout at once;
+        // signals are looked at when it returns.
+        let index = py
+            .detach(|| match timeout {
+                Some(timeout) => self.barrier.wait_timeout(timeout),
+                None => self.barrier.wait(),
+            })
+            .py()?;
+        py.check_signals()?;
+        if index == 0 {
+            if let Some(action) = &self.action {
+                action.call0(py)?;
+            }
+        }
+        Ok(index)
+    }
+
+    /// Breaks the barrier: waiters and later callers get `BrokenBarrierError`.
+    fn abort(&self) {
+        self.barrier.abort();
+    }
+
+    /// Returns the barrier to its initial, unbroken state.
+    fn reset(&self) {
+        self.barrier.reset();
+    }
+
+    #[getter]
+    fn parties(&self) -> u32 {
+        self.barrier.parties()
+    }
+
+    #[getter]
+    fn n_waiting(&self) -> u32 {
+        self.barrier.n_waiting()
+    }
+
+    #[getter]
+    fn broken(&self) -> bool {
+        self.barrier.is_broken()
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let this = slf.get();
+        let py = slf.py();
+        crate::region::reduce(
+            py,
+            "Barrier",
+            &this.region,
+            this.barrier.name(),
+            (this.barrier.parties(), py.None(), this.timeout),
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<shmarena.Barrier {:?} parties={} waiting={}>",
+            self.barrier.name(),
+            self.barrier.parties(),
+            self.barrier.n_waiting()
+        )
+    }
+}
