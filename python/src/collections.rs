@@ -1,15 +1,13 @@
 //! `Manager().dict()`, `.list()`, `.set()` and `Queue()` on the lock-free shared
 //! structures, holding Python objects through [`crate::codec`].
 
-use pyo3::exceptions::{
-    PyIndexError, PyKeyError, PyNotImplementedError, PyTypeError, PyValueError,
-};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PySlice, PyTuple};
-use shmarena::{ByteList, ByteMap, ByteQueue, ByteSet};
+use shmarena::{ByteMap, ByteQueue, ByteSet};
 
 use crate::codec::{Codec, HEADER};
-use crate::errors::{queue_error, IntoPy};
+use crate::errors::{queue_error, FullError, IntoPy};
 use crate::region::PyRegion;
 use crate::wait::{blocking, timeout_of};
 
@@ -519,20 +517,24 @@ impl PyDictProxy {
     }
 }
 
-fn append_only(operation: &str) -> PyErr {
-    PyNotImplementedError::new_err(format!(
-        "shmarena lists are append-only (lock-free, fixed capacity): {operation} is not \
-         supported; append, extend, indexing, item assignment and iteration are"
-    ))
-}
-
-/// `Manager().list()` with no broker: an append-only, fixed-capacity shared list.
-/// Appends from any number of processes never wait; `l[i] = x` is atomic.
+/// `Manager().list()` with no broker: a list in the region with every method of a
+/// Python list. Each call runs under the list's own lock, as each call to a manager's
+/// list is one request the manager serves alone: calls are atomic, without a round trip.
+/// The lock survives its holder: a process killed in the middle of a call leaves a
+/// well-formed list (a rewrite such as `sort` may be half applied), and the next caller
+/// carries on. `len()` never waits.
 #[pyclass(module = "shmarena._shmarena", name = "List", frozen, sequence)]
 pub struct PyListProxy {
-    list: ByteList,
+    /// Item `i` under the 8-byte key `i`.
+    items: ByteMap,
+    length: shmarena::Value<u64>,
+    lock: shmarena::Lock,
     codec: Codec,
     region: Py<PyRegion>,
+}
+
+fn index_key(index: u64) -> [u8; 8] {
+    index.to_le_bytes()
 }
 
 impl PyListProxy {
@@ -540,47 +542,123 @@ impl PyListProxy {
         let encoded = self.codec.encode_value(value)?;
         check_fits(
             &encoded,
-            self.list.elem_size(),
+            self.items.value_size(),
             "list item",
             "max_item_bytes",
         )?;
         Ok(encoded)
     }
 
-    fn index(&self, index: isize) -> PyResult<usize> {
-        let len = self.list.len() as isize;
+    /// Most items: the table's slots.
+    fn limit(&self) -> u64 {
+        self.items.capacity() as u64
+    }
+
+    /// The length, bounded by the table (a corrupted counter cannot send reads past it).
+    fn len_now(&self) -> u64 {
+        self.length.load().min(self.limit())
+    }
+
+    /// Runs `f` holding the list's lock. A holder that died mid-call left the list
+    /// well-formed (items are written before the length grows, and the length shrinks
+    /// before items go), so its death only needs acknowledging.
+    fn locked<R>(&self, py: Python<'_>, f: impl FnOnce() -> PyResult<R>) -> PyResult<R> {
+        let acquired = blocking(py, None, |slice| self.lock.acquire(Some(slice)))?;
+        if acquired == Some(shmarena::mutex::Acquired::OwnerDied) {
+            self.lock.mark_consistent().py()?;
+        }
+        let result = f();
+        self.lock.release().py()?;
+        result
+    }
+
+    fn item(&self, index: u64) -> PyResult<Vec<u8>> {
+        self.items.get(&index_key(index)).py()?.ok_or_else(|| {
+            crate::errors::CorruptError::new_err(format!("list item {index} is missing"))
+        })
+    }
+
+    /// Every item, as a plain list (call with the lock held).
+    fn read_all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items = (0..self.len_now())
+            .map(|index| self.codec.decode(py, &self.item(index)?))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Replaces the contents with `list`'s (call with the lock held): every item is
+    /// encoded first, so a bad one changes nothing.
+    fn write_all(&self, list: &Bound<'_, PyList>) -> PyResult<()> {
+        let encoded = list
+            .iter()
+            .map(|item| self.encode(&item))
+            .collect::<PyResult<Vec<_>>>()?;
+        let new_len = encoded.len() as u64;
+        if new_len > self.limit() {
+            return Err(FullError::new_err(format!(
+                "the list holds at most {} items",
+                self.limit()
+            )));
+        }
+        let old_len = self.len_now();
+        for (index, bytes) in encoded.iter().enumerate() {
+            self.items.insert(&index_key(index as u64), bytes).py()?;
+        }
+        self.length.store(new_len);
+        for index in new_len..old_len {
+            self.items.remove(&index_key(index)).py()?;
+        }
+        Ok(())
+    }
+
+    /// Applies `f` to the contents as a plain list and stores the result: what the
+    /// manager's list does for every method that moves items.
+    fn rewrite<'py, R>(
+        &self,
+        py: Python<'py>,
+        f: impl FnOnce(&Bound<'py, PyList>) -> PyResult<R>,
+    ) -> PyResult<R> {
+        self.locked(py, || {
+            let list = self.read_all(py)?;
+            let result = f(&list)?;
+            self.write_all(&list)?;
+            Ok(result)
+        })
+    }
+
+    fn index(&self, index: isize) -> PyResult<u64> {
+        let len = self.len_now() as isize;
         let index = if index < 0 { index + len } else { index };
         if (0..len).contains(&index) {
-            Ok(index as usize)
+            Ok(index as u64)
         } else {
             Err(PyIndexError::new_err("list index out of range"))
         }
     }
 
-    /// Element `index`, waiting out an append still being written (a dead writer's slot
-    /// is a hole: `None`).
-    fn element(&self, index: usize) -> PyResult<Option<Vec<u8>>> {
-        for _ in 0..1000 {
-            if let Some(bytes) = self.list.get(index).py()? {
-                return Ok(Some(bytes));
-            }
-            std::thread::yield_now();
+    fn push_all(&self, encoded: &[Vec<u8>]) -> PyResult<()> {
+        let len = self.len_now();
+        if len + encoded.len() as u64 > self.limit() {
+            return Err(FullError::new_err(format!(
+                "the list holds at most {} items",
+                self.limit()
+            )));
         }
-        Ok(None)
-    }
-
-    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        (0..self.list.len())
-            .filter_map(|index| self.element(index).transpose())
-            .map(|bytes| self.codec.decode(py, &bytes?))
-            .collect()
+        for (offset, bytes) in encoded.iter().enumerate() {
+            self.items
+                .insert(&index_key(len + offset as u64), bytes)
+                .py()?;
+        }
+        self.length.store(len + encoded.len() as u64);
+        Ok(())
     }
 }
 
 #[pymethods]
 impl PyListProxy {
     /// Opens the list `name` in `region`, creating it if absent with room for `capacity`
-    /// items of up to `max_item_bytes` each. With `capacity=None` it must exist.
+    /// items (rounded up to a power of two) of up to `max_item_bytes` each. With
+    /// `capacity=None` it must exist.
     #[new]
     #[pyo3(signature = (region, name, capacity = None, max_item_bytes = 256, pickle = false))]
     fn new(
@@ -592,41 +670,50 @@ impl PyListProxy {
         pickle: bool,
     ) -> PyResult<Self> {
         let rust_region = region.get().region();
-        let list = match capacity {
+        let items = match capacity {
             Some(capacity) => {
                 let size = record_size(max_item_bytes, "max_item_bytes")?;
-                py.detach(|| ByteList::get_or_create(rust_region, name, capacity, size))
+                py.detach(|| ByteMap::get_or_create(rust_region, name, capacity, 8, size))
             }
-            None => ByteList::open(rust_region, name),
+            None => ByteMap::open(rust_region, name),
         }
         .py()?;
+        if items.key_size() != 8 || items.value_size() < HEADER {
+            return Err(PyTypeError::new_err(format!(
+                "{name:?} is not a list made by shmarena's Python package"
+            )));
+        }
         Ok(Self {
-            list,
+            length: shmarena::Value::get_or_create(rust_region, &format!("{name}.len"), 0u64)
+                .py()?,
+            lock: shmarena::Lock::get_or_create(rust_region, &format!("{name}.lock"), ()).py()?,
+            items,
             codec: Codec { pickle },
             region: region.clone().unbind(),
         })
     }
 
     /// Appends `value` (`FullError` at capacity).
-    fn append(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.list.push(&self.encode(value)?).py()?;
-        Ok(())
+    fn append(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let encoded = self.encode(value)?;
+        self.locked(py, || self.push_all(std::slice::from_ref(&encoded)))
     }
 
-    /// Appends every item (each its own append).
-    fn extend(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
-        for value in values.try_iter()? {
-            self.append(&value?)?;
-        }
-        Ok(())
+    /// Appends every item (all or, when they do not fit, none).
+    fn extend(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        let encoded = values
+            .try_iter()?
+            .map(|value| self.encode(&value?))
+            .collect::<PyResult<Vec<_>>>()?;
+        self.locked(py, || self.push_all(&encoded))
     }
 
-    fn __iadd__(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.extend(values)
+    fn __iadd__(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.extend(py, values)
     }
 
     fn __len__(&self) -> usize {
-        self.list.len()
+        self.len_now() as usize
     }
 
     fn __getitem__<'py>(
@@ -634,112 +721,128 @@ impl PyListProxy {
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if let Ok(slice) = key.cast::<PySlice>() {
-            return PyList::new(py, self.snapshot(py)?)?
-                .as_any()
-                .get_item(slice);
-        }
-        let index = self.index(key.extract()?)?;
-        match self.element(index)? {
-            Some(bytes) => self.codec.decode(py, &bytes),
-            None => Err(PyIndexError::new_err(format!(
-                "list item {index} was never completed: the process appending it died"
-            ))),
-        }
-    }
-
-    fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         if key.is_instance_of::<PySlice>() {
-            return Err(append_only("slice assignment"));
+            let list = self.locked(py, || self.read_all(py))?;
+            return list.as_any().get_item(key);
         }
-        let index = self.index(key.extract()?)?;
-        self.list.set(index, &self.encode(value)?).py()
+        let index: isize = key.extract()?;
+        let bytes = self.locked(py, || self.item(self.index(index)?))?;
+        self.codec.decode(py, &bytes)
     }
 
-    fn __delitem__(&self, _key: &Bound<'_, PyAny>) -> PyResult<()> {
-        Err(append_only("del"))
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        if key.is_instance_of::<PySlice>() {
+            return self.rewrite(py, |list| list.as_any().set_item(key, value));
+        }
+        let index: isize = key.extract()?;
+        let encoded = self.encode(value)?;
+        self.locked(py, || {
+            let index = self.index(index)?;
+            self.items.insert(&index_key(index), &encoded).py()?;
+            Ok(())
+        })
+    }
+
+    fn __delitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.rewrite(py, |list| list.as_any().del_item(key))
+    }
+
+    /// Inserts `value` before `index`.
+    fn insert(&self, py: Python<'_>, index: isize, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.rewrite(py, |list| {
+            list.call_method1("insert", (index, value)).map(|_| ())
+        })
+    }
+
+    /// Removes and returns the item at `index` (the last by default).
+    #[pyo3(signature = (index = -1))]
+    fn pop<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyAny>> {
+        self.rewrite(py, |list| list.call_method1("pop", (index,)))
+    }
+
+    /// Removes the first item equal to `value` (`ValueError` if none).
+    fn remove(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.rewrite(py, |list| list.call_method1("remove", (value,)).map(|_| ()))
+    }
+
+    /// Reverses the list in place.
+    fn reverse(&self, py: Python<'_>) -> PyResult<()> {
+        self.rewrite(py, PyListMethods::reverse)
+    }
+
+    /// Sorts the list in place (`key`, `reverse` as for `list.sort`).
+    #[pyo3(signature = (*, key = None, reverse = false))]
+    fn sort(&self, py: Python<'_>, key: Option<&Bound<'_, PyAny>>, reverse: bool) -> PyResult<()> {
+        self.rewrite(py, |list| {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("key", key)?;
+            kwargs.set_item("reverse", reverse)?;
+            list.call_method("sort", (), Some(&kwargs)).map(|_| ())
+        })
+    }
+
+    /// Removes every item.
+    fn clear(&self, py: Python<'_>) -> PyResult<()> {
+        self.rewrite(py, |list| list.call_method0("clear").map(|_| ()))
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        PyList::new(py, self.snapshot(py)?)?
-            .into_any()
-            .try_iter()
-            .map(Bound::into_any)
+        self.copy(py)?.into_any().try_iter().map(Bound::into_any)
     }
 
     fn __contains__(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
-        for item in self.snapshot(py)? {
-            if item.eq(value)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        self.copy(py)?.contains(value)
     }
 
     /// Index of the first item equal to `value` (`ValueError` if none).
-    #[pyo3(name = "index")]
-    fn index_of(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<usize> {
-        PyList::new(py, self.snapshot(py)?)?.index(value)
+    #[pyo3(name = "index", signature = (value, *args))]
+    fn index_of(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<Py<PyAny>> {
+        let mut call = vec![value.clone()];
+        call.extend(args.iter());
+        Ok(self
+            .copy(py)?
+            .call_method1("index", PyTuple::new(py, call)?)?
+            .unbind())
     }
 
     /// Number of items equal to `value`.
     fn count(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut count = 0;
-        for item in self.snapshot(py)? {
-            if item.eq(value)? {
-                count += 1;
-            }
-        }
-        Ok(count)
+        self.copy(py)?.call_method1("count", (value,))?.extract()
     }
 
-    /// A plain list with the items (a snapshot).
+    /// A plain list with the items (one atomic snapshot).
     fn copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.snapshot(py)?)
+        self.locked(py, || self.read_all(py))
     }
 
-    #[pyo3(signature = (*_args))]
-    fn insert(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        Err(append_only("insert"))
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn pop(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        Err(append_only("pop"))
-    }
-
-    #[pyo3(signature = (*_args))]
-    fn remove(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        Err(append_only("remove"))
-    }
-
-    #[pyo3(signature = (*_args, **_kwargs))]
-    fn sort(
+    fn __add__<'py>(
         &self,
-        _args: &Bound<'_, PyTuple>,
-        _kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        Err(append_only("sort"))
-    }
-
-    fn reverse(&self) -> PyResult<()> {
-        Err(append_only("reverse"))
-    }
-
-    fn clear(&self) -> PyResult<()> {
-        Err(append_only("clear"))
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.copy(py)?.as_any().add(other)
     }
 
     /// Most items the list holds.
     #[getter]
-    fn capacity(&self) -> usize {
-        self.list.capacity()
+    fn capacity(&self) -> u64 {
+        self.limit()
     }
 
     /// The object's name in its region.
     #[getter]
     fn name(&self) -> &str {
-        self.list.name()
+        self.items.name()
     }
 
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -754,7 +857,7 @@ impl PyListProxy {
             slf.py(),
             "List",
             &this.region,
-            this.list.name(),
+            this.items.name(),
             (this.codec.pickle,),
         )
     }
