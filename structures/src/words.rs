@@ -1,12 +1,12 @@
 //! Copying `Pod` elements in and out of shared memory as 64-bit words (the unit every
-//! shared slot is made of), without a heap allocation for elements up to 256 bytes.
+//! shared slot is made of), without a heap allocation for elements up to 512 bytes.
 
 use std::ops::{Deref, DerefMut};
 
 use bytemuck::Pod;
 
 /// Words kept on the stack.
-const INLINE_WORDS: usize = 32;
+const INLINE_WORDS: usize = 64;
 
 /// Number of 64-bit words that hold a `T` (at least one).
 #[inline]
