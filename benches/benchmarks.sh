@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates BENCHMARKS.md: every `shmarena bench` workload (shmarena, its in-process
 # peers, the machine's limits) at 1, 2, 4, ... processes up to the number of cores, and
-# Python's multiprocessing on the same machine when python3 is there.
+# Python's multiprocessing against shmarena's Python package when python3 is there
+# (PYTHON=path/to/venv/bin/python to use an interpreter that has the package).
 #
 #   benches/benchmarks.sh [SECONDS_PER_RUN] [MAX_PROCS]
 #
@@ -17,9 +18,10 @@ target/release/shmarena bench --max-procs "$max_procs" --seconds "$seconds" \
     --csv "$raw-bench.csv" --json "$raw-bench.json" --svg "$raw-bench.svg" | tee "$raw-bench.txt"
 python_rows=""
 if command -v python3 >/dev/null 2>&1; then
-    python3 benches/python/multiprocessing_baseline.py "$max_procs" "$seconds" \
-        | tee "$raw-python.csv"
-    python_rows="$(cat "$raw-python.csv")"
+    # shmarena's Python rows need the package: PYTHON may name a venv's interpreter.
+    "${PYTHON:-python3}" benches/python/vs_multiprocessing.py "$max_procs" "$seconds" \
+        2> "$raw-python-ratios.txt" | tee "$raw-python.csv"
+    python_rows="$(cat "$raw-python.csv"; echo; cat "$raw-python-ratios.txt")"
 fi
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 {
@@ -37,7 +39,7 @@ cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
     echo '```'
     if [ -n "$python_rows" ]; then
         echo
-        echo "Python's \`multiprocessing\` on the same machine (workload, processes, total ops/s):"
+        echo "Python: \`multiprocessing\` and shmarena's package in one run (total ops/s, then ratios):"
         echo
         echo '```text'
         echo "$python_rows"

@@ -192,6 +192,21 @@ impl Codec {
     }
 }
 
+/// `encoded + delta` when `encoded` is an int that stays in 64 bits (what a counter
+/// holds): the sum's encoding, computed without Python objects. `None` sends the caller
+/// to Python's arithmetic (floats, big ints, other types).
+pub fn add_small_int(encoded: &[u8], delta: i64) -> Option<(i64, Vec<u8>)> {
+    let (&tag, rest) = encoded.split_first()?;
+    if tag != INT || rest.len() < 8 {
+        return None;
+    }
+    let value = i64::from_le_bytes(rest[..8].try_into().ok()?);
+    let sum = value.checked_add(delta)?;
+    let mut out = Vec::with_capacity(9);
+    encode_int(sum, &mut out);
+    Some((sum, out))
+}
+
 fn encode_int(value: i64, out: &mut Vec<u8>) {
     out.push(INT);
     out.extend_from_slice(&value.to_le_bytes());

@@ -392,12 +392,26 @@ impl PyDictProxy {
         let one = 1i64.into_pyobject(py)?.into_any();
         let delta = delta.unwrap_or(&one);
         let key = self.key(key)?;
+        // A counter's common case, an int delta on an int value, stays in Rust.
+        let small_delta = if delta.is_instance_of::<pyo3::types::PyBool>() {
+            None
+        } else {
+            delta.extract::<i64>().ok()
+        };
         for _ in 0..1 << 16 {
             let mut failure: Option<PyErr> = None;
             let mut new_value: Option<Bound<'py, PyAny>> = None;
+            let mut small_sum = None;
             let outcome = self
                 .map
                 .fetch_update(&key, |current| {
+                    if let Some((sum, encoded)) = small_delta
+                        .and_then(|delta| crate::codec::add_small_int(&current[ORDER..], delta))
+                    {
+                        small_sum = Some(sum);
+                        return Some(record(&current[..ORDER], &encoded));
+                    }
+                    small_sum = None;
                     let result = self
                         .decode_record(py, current)
                         .and_then(|current| current.add(delta))
@@ -418,7 +432,12 @@ impl PyDictProxy {
                 return Err(error);
             }
             match outcome {
-                Ok(_) => return Ok(new_value.expect("a stored value was computed")),
+                Ok(_) => {
+                    if let Some(sum) = small_sum {
+                        return Ok(sum.into_pyobject(py)?.into_any());
+                    }
+                    return Ok(new_value.expect("a stored value was computed"));
+                }
                 Err(Some(_)) => {}
                 Err(None) => {
                     let start = delta.add(0i64)?;
