@@ -629,15 +629,18 @@ impl PyBarrier {
     #[pyo3(signature = (timeout = None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<u32> {
         let timeout = timeout_of(true, timeout.or(self.timeout))?;
-        // The Rust barrier times out by breaking, so it gets the whole timeout at once;
-        // signals are looked at when it returns.
-        let index = py
-            .detach(|| match timeout {
-                Some(timeout) => self.barrier.wait_timeout(timeout),
-                None => self.barrier.wait(),
+        // Ctrl-C breaks the barrier (as a timeout does) and raises KeyboardInterrupt.
+        let mut signal: Option<PyErr> = None;
+        let waited = py.detach(|| {
+            self.barrier.wait_interruptible(timeout, &mut || {
+                signal = Python::attach(|py| py.check_signals().err());
+                signal.is_some()
             })
-            .py()?;
-        py.check_signals()?;
+        });
+        if let Some(signal) = signal {
+            return Err(signal);
+        }
+        let index = waited.py()?;
         if index == 0 {
             if let Some(action) = &self.action {
                 action.call0(py)?;

@@ -165,7 +165,8 @@ def victim_work(dict_, list_, lock, worker, n):
     k = 0
     while True:
         dict_[(worker, k % 50)] = k
-        list_.append(-1)
+        if k < 2000:  # bounded: five victims must leave the list room
+            list_.append(-1)
         k += 1
 
 
@@ -192,3 +193,30 @@ def test_processes_killed_mid_operation_leave_dict_and_list_usable(region):
     assert sorted(k for k in items if k >= 0) == sorted(list(range(300)) * 5)
     dict_.recount()
     assert len(dict_) == len(dict_.keys())
+
+
+def blocked_barrier(barrier, ready):
+    ready.set()
+    try:
+        barrier.wait()
+    except KeyboardInterrupt:
+        os._exit(7)
+    os._exit(1)
+
+
+def test_ctrl_c_interrupts_a_barrier_wait_and_breaks_the_barrier(region):
+    ctx = multiprocessing.get_context("fork")
+    barrier = shmarena.Barrier(2, region=region)
+    ready = shmarena.Event(region=region)
+    child = ctx.Process(target=blocked_barrier, args=(barrier, ready))
+    child.start()
+    assert ready.wait(30)
+    time.sleep(0.2)
+    os.kill(child.pid, signal.SIGINT)
+    child.join(10)
+    assert child.exitcode == 7
+    assert barrier.broken
+    import threading
+
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait(timeout=1)

@@ -22,7 +22,7 @@
 //! be mistaken for a live arrival after 65,536 more generations and then only if its
 //! owner died between the trip and the clearing.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use shmarena_engine::futex;
 use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
@@ -55,6 +55,9 @@ pub struct RawBarrier<'a> {
     pub marks: &'a [AtomicU64],
 }
 
+/// How often [`RawBarrier::wait_interruptible`] asks whether to give up.
+pub const INTERRUPT_CHECK: Duration = Duration::from_millis(50);
+
 impl RawBarrier<'_> {
     fn my_mark(&self, me: OwnerId) -> Result<&AtomicU64> {
         self.marks.get(me.slot() as usize).ok_or_else(|| {
@@ -75,6 +78,22 @@ impl RawBarrier<'_> {
         me: OwnerId,
         liveness: &impl Liveness,
         deadline: Option<Instant>,
+    ) -> Result<u32> {
+        self.wait_interruptible(me, liveness, deadline, &mut || false)
+    }
+
+    /// [`wait`](Self::wait) that also asks `interrupted` about every
+    /// [`INTERRUPT_CHECK`] while it sleeps and, when it says so, breaks the barrier as a
+    /// timeout would (for bindings whose users press Ctrl-C).
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    pub fn wait_interruptible(
+        &self,
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+        interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<u32> {
         let my_mark = self.my_mark(me)?;
         let (generation, index) = loop {
@@ -115,6 +134,7 @@ impl RawBarrier<'_> {
         };
 
         let mut last_check: Option<Instant> = None;
+        let mut last_interrupt_check = Instant::now();
         loop {
             // Acquire: the trip's writes happen-before our return.
             let state = self.state.load(Ordering::Acquire);
@@ -158,7 +178,17 @@ impl RawBarrier<'_> {
                 }
                 return Err(Error::BrokenBarrier("a wait timed out"));
             };
-            futex::wait(self.state, state, Some(timeout));
+            if last_interrupt_check.elapsed() >= INTERRUPT_CHECK {
+                last_interrupt_check = Instant::now();
+                if interrupted() {
+                    self.break_generation(state);
+                    if self.state.load(Ordering::Acquire) & GENERATION != generation {
+                        continue; // tripped just in time
+                    }
+                    return Err(Error::BrokenBarrier("a wait was interrupted"));
+                }
+            }
+            futex::wait(self.state, state, Some(timeout.min(INTERRUPT_CHECK)));
         }
     }
 
@@ -412,6 +442,23 @@ mod handle {
                 region,
                 Some(Instant::now() + timeout),
             )
+        }
+
+        /// As [`wait_timeout`](Self::wait_timeout) (with `None`: no timeout), also asking
+        /// `interrupted` every [`INTERRUPT_CHECK`](super::INTERRUPT_CHECK) while waiting;
+        /// when it says so, the barrier breaks as on a timeout.
+        ///
+        /// # Errors
+        /// As [`wait`](Self::wait).
+        pub fn wait_interruptible(
+            &self,
+            timeout: Option<Duration>,
+            interrupted: &mut dyn FnMut() -> bool,
+        ) -> Result<u32> {
+            let region = self.object.region();
+            let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+            self.raw()
+                .wait_interruptible(region.participant_id(), region, deadline, interrupted)
         }
 
         /// Breaks the barrier.

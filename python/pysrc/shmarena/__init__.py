@@ -60,6 +60,7 @@ __all__ = [
     "Error",
     "Event",
     "FullError",
+    "JoinableQueue",
     "Lock",
     "Manager",
     "Namespace",
@@ -242,6 +243,82 @@ def Queue(maxsize=0, *, max_item_bytes=1024, pickle=True, name=None, region=None
 SimpleQueue = Queue
 
 
+class JoinableQueue:
+    """``multiprocessing.JoinableQueue``: a Queue whose consumers call ``task_done()`` for
+    every item they got, so that ``join()`` can wait until all of them are processed."""
+
+    def __init__(self, maxsize=0, *, max_item_bytes=1024, pickle=True, name=None, region=None,
+                 _parts=None):
+        if _parts is None:
+            region, name = _place(region, name, "joinable-queue")
+            queue = Queue(maxsize, max_item_bytes=max_item_bytes, pickle=pickle, name=name,
+                          region=region)
+            unfinished = Value("q", 0, name=f"{name}.unfinished", region=region)
+            condition = Condition(Lock(name=f"{name}.lock", region=region),
+                                  name=f"{name}.condition", region=region)
+            _parts = (queue, unfinished, condition)
+        self._queue, self._unfinished, self._condition = _parts
+
+    def put(self, item, block=True, timeout=None):
+        # Counted first, so join() never sees an item as done before it is taken.
+        self._unfinished.add(1)
+        try:
+            self._queue.put(item, block, timeout)
+        except BaseException:
+            self._unfinished.add(-1)
+            raise
+
+    def put_nowait(self, item):
+        self.put(item, False)
+
+    def get(self, block=True, timeout=None):
+        return self._queue.get(block, timeout)
+
+    def get_nowait(self):
+        return self._queue.get(False)
+
+    def task_done(self):
+        """Says that an item taken with get() is processed."""
+        with self._condition:
+            if self._unfinished.value <= 0:
+                raise ValueError("task_done() called too many times")
+            if self._unfinished.add(-1) == 0:
+                self._condition.notify_all()
+
+    def join(self):
+        """Waits until every item put has been taken and marked done."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._unfinished.value == 0)
+
+    def qsize(self):
+        return self._queue.qsize()
+
+    def empty(self):
+        return self._queue.empty()
+
+    def full(self):
+        return self._queue.full()
+
+    def close(self):
+        """Nothing to close (kept for ``multiprocessing`` code)."""
+
+    def join_thread(self):
+        """Nothing to join (kept for ``multiprocessing`` code)."""
+
+    def cancel_join_thread(self):
+        """Nothing to cancel (kept for ``multiprocessing`` code)."""
+
+    def __reduce__(self):
+        return (_joinable_queue, (self._queue, self._unfinished, self._condition))
+
+    def __repr__(self):
+        return f"<shmarena.JoinableQueue {self._queue.name!r} unfinished={self._unfinished.value}>"
+
+
+def _joinable_queue(queue, unfinished, condition):
+    return JoinableQueue(_parts=(queue, unfinished, condition))
+
+
 class Namespace:
     """``Manager().Namespace()``: attributes stored in a shared dict."""
 
@@ -366,7 +443,8 @@ class Manager:
     def Queue(self, maxsize=0, **kwargs):  # noqa: N802
         return Queue(maxsize, region=self._region, **kwargs)
 
-    JoinableQueue = None  # not provided: task_done/join need a counter per item
+    def JoinableQueue(self, maxsize=0, **kwargs):  # noqa: N802
+        return JoinableQueue(maxsize, region=self._region, **kwargs)
 
     def Value(self, typecode, value, lock=True, *, name=None):  # noqa: N802
         return Value(typecode, value, name=name, region=self._region)
