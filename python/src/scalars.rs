@@ -512,6 +512,21 @@ impl PyArray {
         }
     }
 
+    /// Every byte of a 'c' array.
+    fn raw_bytes(&self, py: Python<'_>) -> PyResult<Vec<u8>> {
+        if self.code != Code::Byte {
+            return Err(PyTypeError::new_err(
+                "only a 'c' array has bytes value and raw",
+            ));
+        }
+        (0..self.array.len())
+            .map(|index| {
+                let item = self.array.cell(index)?.get(py, self.code)?;
+                Ok(item.cast::<PyBytes>()?.as_bytes()[0])
+            })
+            .collect()
+    }
+
     /// A slice's elements joined the way `multiprocessing` returns them: `bytes` for
     /// `c`, `str` for `u`, else a list.
     fn joined<'py>(
@@ -566,10 +581,23 @@ impl PyArray {
                 match length {
                     Some(length) => Array::<$t>::get_or_create_zeroed(rust_region, name, length),
                     None => {
-                        let items: Vec<$t> = initializer
-                            .try_iter()?
-                            .map(|item| <$t as PyScalar>::from_py(&item?, code))
-                            .collect::<PyResult<_>>()?;
+                        // Iterating bytes gives ints: a 'c' array takes each as one byte.
+                        let items: Vec<$t> = match initializer.cast::<PyBytes>() {
+                            Ok(bytes) if code == Code::Byte => bytes
+                                .as_bytes()
+                                .iter()
+                                .map(|&byte| {
+                                    <$t as PyScalar>::from_py(
+                                        PyBytes::new(initializer.py(), &[byte]).as_any(),
+                                        code,
+                                    )
+                                })
+                                .collect::<PyResult<_>>()?,
+                            _ => initializer
+                                .try_iter()?
+                                .map(|item| <$t as PyScalar>::from_py(&item?, code))
+                                .collect::<PyResult<_>>()?,
+                        };
                         Array::<$t>::get_or_create(rust_region, name, &items)
                     }
                 }
@@ -649,6 +677,41 @@ impl PyArray {
         }
         let index = self.index(key.extract()?)?;
         self.array.cell(index)?.set(value, self.code)
+    }
+
+    /// A 'c' array's bytes up to the first zero byte (ctypes' `value`).
+    #[getter]
+    fn get_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let raw = self.raw_bytes(py)?;
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        Ok(PyBytes::new(py, &raw[..end]).into_any())
+    }
+
+    /// Stores `value` in a 'c' array, followed by a zero byte when there is room.
+    #[setter]
+    fn set_value(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.code != Code::Byte {
+            return Err(PyTypeError::new_err("only a 'c' array has a bytes value"));
+        }
+        let bytes = value.cast::<PyBytes>()?.as_bytes();
+        if bytes.len() > self.array.len() {
+            return Err(PyValueError::new_err("byte string too long"));
+        }
+        let py = value.py();
+        for (index, &byte) in bytes.iter().chain([0u8].iter()).enumerate() {
+            if index < self.array.len() {
+                self.array
+                    .cell(index)?
+                    .set(PyBytes::new(py, &[byte]).as_any(), self.code)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A 'c' array's bytes, all of them (ctypes' `raw`).
+    #[getter]
+    fn raw<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.raw_bytes(py)?))
     }
 
     /// Adds `delta` to element `index` atomically; the previous value.

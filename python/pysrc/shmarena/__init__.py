@@ -83,7 +83,8 @@ __all__ = [
 REGION_ENV = "SHMARENA_REGION"
 #: Environment variable with the size in bytes of a new default region.
 REGION_SIZE_ENV = "SHMARENA_REGION_SIZE"
-#: Size of a new default region: a sparse file, so only pages in use take memory.
+#: Size of a new default region (at most half the free space of its file system): a
+#: sparse file, so only pages in use take memory.
 DEFAULT_REGION_SIZE = 1 << 30
 
 _regions = {}
@@ -112,6 +113,18 @@ def _remove_at_exit(path, creator):
             pass
 
 
+def _default_size(directory):
+    # The file is sparse, but a tmpfs fills up as pages are touched, and touching a page
+    # the tmpfs has no room for kills the process (SIGBUS): stay within half its free space
+    # (a container's /dev/shm is often 64 MiB).
+    try:
+        stat = _os.statvfs(directory)
+        free = stat.f_bavail * stat.f_frsize
+    except OSError:
+        return DEFAULT_REGION_SIZE
+    return max(min(DEFAULT_REGION_SIZE, free // 2) & ~0xFFFFF, 4 << 20)
+
+
 def default_region():
     """The program's region: the one named by ``$SHMARENA_REGION``, or a new one that
     this process creates (and removes at exit) and its children inherit."""
@@ -129,7 +142,7 @@ def default_region():
             path = _os.path.join(
                 directory, f"shmarena-py-{_os.getpid()}-{_secrets.token_hex(4)}"
             )
-            size = int(_os.environ.get(REGION_SIZE_ENV, DEFAULT_REGION_SIZE))
+            size = int(_os.environ.get(REGION_SIZE_ENV, 0)) or _default_size(directory)
             region = Region(path, size)
             _os.environ[REGION_ENV] = path
             _atexit.register(_remove_at_exit, path, _os.getpid())
