@@ -568,6 +568,18 @@ impl Region {
         }
     }
 
+    /// The metadata of the open region file (its identity, and whether its name still
+    /// links to it: `nlink` is 0 once it was unlinked).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if `fstat` fails.
+    pub fn file_metadata(&self) -> Result<std::fs::Metadata> {
+        self.inner
+            .file
+            .metadata()
+            .map_err(|e| Error::io(format!("fstat {}", self.inner.path.display()), e))
+    }
+
     /// The region file's path.
     pub fn path(&self) -> &Path {
         &self.inner.path

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Keys are encoded canonically, so that keys Python calls equal are equal bytes: `True`
-//! and `1` and `1.0` are one key (stored as the int), as they are in a `dict`. Decoding
+//! and `1` and `1.0` are one key (stored as the int), as they are in a `dict`, for every
+//! integral value within 64 bits. Beyond that range a float key and the int equal to it
+//! are two keys (the one documented difference from `dict`). Decoding
 //! trusts nothing: a tag or length that does not fit raises [`CorruptError`] and a pickle
 //! is only loaded by a handle created with `pickle=True`.
 
@@ -87,8 +89,12 @@ impl Codec {
             }
         } else if object.is_instance_of::<PyFloat>() {
             let value: f64 = object.extract()?;
-            // An integral float is the int it equals, as a key (1.0 == 1 in a dict).
-            if key && value.fract() == 0.0 && value.abs() < 9.0e18 {
+            // An integral float within 64 bits is the int it equals, as a key (1.0 == 1
+            // in a dict). Beyond, floats stay floats: 2.0**64 and 2**64 are two keys (a
+            // float key of 1e300 would otherwise take a 1000-bit int's 126 bytes).
+            // i64::MIN as f64 is exact; i64::MAX as f64 rounds up to 2^63, past the range.
+            if key && value.fract() == 0.0 && (i64::MIN as f64..-(i64::MIN as f64)).contains(&value)
+            {
                 encode_int(value as i64, out);
             } else {
                 out.push(FLOAT);

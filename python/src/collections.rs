@@ -11,9 +11,14 @@ use crate::errors::{queue_error, FullError, IntoPy};
 use crate::region::PyRegion;
 use crate::wait::{blocking, timeout_of};
 
-/// Bytes of a record with room for a payload of `max_bytes`.
+/// Payload room every record has, whatever the limit asked: an int or a float always
+/// fits.
+const MIN_PAYLOAD: usize = 8;
+
+/// Bytes of a record with room for a payload of `max_bytes` (at least [`MIN_PAYLOAD`]).
 fn record_size(max_bytes: usize, what: &str) -> PyResult<usize> {
     max_bytes
+        .max(MIN_PAYLOAD)
         .checked_add(HEADER)
         .filter(|&size| u16::try_from(size).is_ok())
         .ok_or_else(|| {
@@ -28,20 +33,13 @@ fn record_size(max_bytes: usize, what: &str) -> PyResult<usize> {
 fn check_fits(encoded: &[u8], size: usize, what: &str, option: &str) -> PyResult<()> {
     if encoded.len() > size {
         return Err(PyValueError::new_err(format!(
-            "this {what} takes {} bytes at most ({option}={}); the object given needs {}",
-            what_limit(what),
-            size - HEADER,
-            encoded.len() - HEADER.min(encoded.len())
+            "{what} too large: it takes {} bytes, and this object was created with \
+             {option}={} (a str counts its UTF-8 bytes)",
+            encoded.len().saturating_sub(HEADER),
+            size - HEADER
         )));
     }
     Ok(())
-}
-
-fn what_limit(what: &str) -> &'static str {
-    match what {
-        "dict key" | "set member" => "keys of",
-        _ => "objects of",
-    }
 }
 
 /// Bytes before a dict value's encoding: the entry's insertion number, which orders
@@ -90,6 +88,13 @@ impl PyDictProxy {
         let encoded = self.codec.encode_key(key)?;
         check_fits(&encoded, self.map.key_size(), "dict key", "max_key_bytes")?;
         Ok(encoded)
+    }
+
+    /// The encoding of `key` for a lookup: `None` when it is too large to be a key here
+    /// (so it is absent).
+    fn lookup_key(&self, key: &Bound<'_, PyAny>) -> PyResult<Option<Vec<u8>>> {
+        let encoded = self.codec.encode_key(key)?;
+        Ok((encoded.len() <= self.map.key_size()).then_some(encoded))
     }
 
     /// The encoding of a value (without its insertion number).
@@ -184,7 +189,8 @@ impl PyDictProxy {
         let map = match capacity {
             Some(capacity) => {
                 let key_size = record_size(max_key_bytes, "max_key_bytes")?;
-                let value_size = record_size(max_value_bytes + ORDER, "max_value_bytes")?;
+                let value_size =
+                    record_size(max_value_bytes.max(MIN_PAYLOAD) + ORDER, "max_value_bytes")?;
                 py.detach(|| {
                     ByteMap::get_or_create(rust_region, name, capacity, key_size, value_size)
                 })
@@ -212,7 +218,11 @@ impl PyDictProxy {
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.map.get(&self.key(key)?).py()? {
+        let found = match self.lookup_key(key)? {
+            Some(encoded) => self.map.get(&encoded).py()?,
+            None => None,
+        };
+        match found {
             Some(value) => self.decode_record(py, &value),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }
@@ -224,7 +234,11 @@ impl PyDictProxy {
     }
 
     fn __delitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        match self.map.remove(&self.key(key)?).py()? {
+        let removed = match self.lookup_key(key)? {
+            Some(encoded) => self.map.remove(&encoded).py()?,
+            None => None,
+        };
+        match removed {
             Some(_) => Ok(()),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }
@@ -282,7 +296,11 @@ impl PyDictProxy {
         key: &Bound<'py, PyAny>,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.map.get(&self.key(key)?).py()? {
+        let found = match self.lookup_key(key)? {
+            Some(encoded) => self.map.get(&encoded).py()?,
+            None => None,
+        };
+        match found {
             Some(value) => self.decode_record(py, &value),
             None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
         }
@@ -296,7 +314,11 @@ impl PyDictProxy {
         key: &Bound<'py, PyAny>,
         default: &Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.map.remove(&self.key(key)?).py()? {
+        let removed = match self.lookup_key(key)? {
+            Some(encoded) => self.map.remove(&encoded).py()?,
+            None => None,
+        };
+        match removed {
             Some(value) => self.decode_record(py, &value),
             None if !default.is_empty() => default.get_item(0),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
@@ -466,18 +488,28 @@ impl PyDictProxy {
         expected: &Bound<'py, PyAny>,
         new: &Bound<'py, PyAny>,
     ) -> PyResult<(bool, Bound<'py, PyAny>)> {
-        let expected_bytes = self.codec.encode_value(expected)?;
         let new_bytes = self.value(new)?;
+        let mut failure = None;
         let outcome = self
             .map
             .fetch_update(&self.key(key)?, |current| {
-                let stored = &current[ORDER..];
-                let matches = stored.len() >= expected_bytes.len()
-                    && stored[..expected_bytes.len()] == expected_bytes[..]
-                    && stored[expected_bytes.len()..].iter().all(|&b| b == 0);
-                matches.then(|| record(&current[..ORDER], &new_bytes))
+                // Compared as Python compares (a stored 1.0 equals an expected 1).
+                let equal = self
+                    .decode_record(py, current)
+                    .and_then(|current| current.eq(expected));
+                match equal {
+                    Ok(true) => Some(record(&current[..ORDER], &new_bytes)),
+                    Ok(false) => None,
+                    Err(error) => {
+                        failure = Some(error);
+                        None
+                    }
+                }
             })
             .py()?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
         match outcome {
             Ok(_) => Ok((true, expected.clone())),
             Err(Some(actual)) => Ok((false, self.decode_record(py, &actual)?)),
@@ -952,13 +984,17 @@ impl PySetProxy {
 
     /// Removes `member` if present.
     fn discard(&self, member: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.set.remove(&self.key(member)?).py()?;
+        let encoded = self.codec.encode_key(member)?;
+        if encoded.len() <= self.set.key_size() {
+            self.set.remove(&encoded).py()?;
+        }
         Ok(())
     }
 
     /// Removes `member`; `KeyError` if absent.
     fn remove(&self, member: &Bound<'_, PyAny>) -> PyResult<()> {
-        if self.set.remove(&self.key(member)?).py()? {
+        let encoded = self.codec.encode_key(member)?;
+        if encoded.len() <= self.set.key_size() && self.set.remove(&encoded).py()? {
             Ok(())
         } else {
             Err(PyKeyError::new_err(member.clone().unbind()))

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use shmarena::condvar::Waited;
 use shmarena::mutex::Acquired;
 
 use crate::errors::{IntoPy, OwnerDiedError};
@@ -315,38 +316,21 @@ impl PyCondition {
             }
         };
         let timeout = timeout_of(true, timeout)?;
-        let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        let mut result = Ok(true);
-        loop {
-            let slice = deadline.map_or(Duration::from_millis(50), |deadline| {
-                deadline
-                    .saturating_duration_since(Instant::now())
-                    .min(Duration::from_millis(50))
-            });
-            let waited = py.detach(|| self.condvar.wait_held(mutex, Some(slice)));
-            match waited {
-                Err(error) => {
-                    result = Err(crate::errors::to_py(error));
-                    break;
-                }
-                Ok((Acquired::OwnerDied, _)) => {
-                    result = Err(owner_died(mutex.name()));
-                    break;
-                }
-                Ok((Acquired::Clean, false)) => break, // notified (or spuriously woken)
-                Ok((Acquired::Clean, true)) => {
-                    if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                        result = Ok(false);
-                        break;
-                    }
-                }
-            }
-            // We hold the lock here; notifiers must hold it too, so nothing is missed.
-            if let Err(error) = py.check_signals() {
-                result = Err(error);
-                break;
-            }
-        }
+        // The lock stays released for the whole wait (no notification can slip between
+        // slices); Ctrl-C ends the wait with the lock taken again, as in Python.
+        let mut signal: Option<PyErr> = None;
+        let waited = py.detach(|| {
+            self.condvar.wait_held(mutex, timeout, &mut || {
+                signal = Python::attach(|py| py.check_signals().err());
+                signal.is_some()
+            })
+        });
+        let result = match (waited, signal) {
+            (_, Some(signal)) => Err(signal),
+            (Err(error), None) => Err(crate::errors::to_py(error)),
+            (Ok((Acquired::OwnerDied, _)), None) => Err(owner_died(mutex.name())),
+            (Ok((Acquired::Clean, waited)), None) => Ok(waited != Waited::TimedOut),
+        };
         if let Some((lock, depth)) = depth {
             lock.restore(depth);
         }
@@ -501,25 +485,31 @@ impl PyEvent {
     }
 }
 
-/// `multiprocessing.Semaphore` / `BoundedSemaphore`, whose permits come back when a
-/// holder dies.
+/// `multiprocessing.Semaphore` / `BoundedSemaphore`. Permits have no owner, as in
+/// Python (a process may release what another acquired, and a consumer's acquire is
+/// final); with `reclaim=True` every permit names its holder and a dead holder's permits
+/// come back (for `with semaphore:` code that must survive a killed worker).
 #[pyclass(module = "shmarena._shmarena", name = "Semaphore", frozen)]
 pub struct PySemaphore {
     semaphore: shmarena::Semaphore,
     bounded: bool,
+    reclaim: bool,
+    /// A BoundedSemaphore(0): never has a permit, refuses every release.
+    empty_bounded: bool,
     region: Py<PyRegion>,
 }
 
 #[pymethods]
 impl PySemaphore {
     #[new]
-    #[pyo3(signature = (region, name, value = 1, bounded = false, capacity = None))]
+    #[pyo3(signature = (region, name, value = 1, bounded = false, capacity = None, reclaim = false))]
     fn new(
         region: &Bound<'_, PyRegion>,
         name: &str,
         value: i64,
         bounded: bool,
         capacity: Option<u32>,
+        reclaim: bool,
     ) -> PyResult<Self> {
         let value = u32::try_from(value)
             .map_err(|_| PyValueError::new_err("semaphore initial value must be >= 0"))?;
@@ -532,6 +522,8 @@ impl PySemaphore {
         Ok(Self {
             semaphore,
             bounded,
+            reclaim,
+            empty_bounded: bounded && value == 0,
             region: region.clone().unbind(),
         })
     }
@@ -540,23 +532,35 @@ impl PySemaphore {
     #[pyo3(signature = (block = true, timeout = None))]
     fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
         let got = blocking(py, timeout_of(block, timeout)?, |slice| {
-            if slice.is_zero() {
+            if self.empty_bounded {
+                std::thread::sleep(slice);
+                return None;
+            }
+            let got = if !self.reclaim {
+                self.semaphore.acquire_unowned(Some(slice))
+            } else if slice.is_zero() {
                 self.semaphore.try_acquire()
             } else {
                 self.semaphore.acquire_timeout(slice)
-            }
-            .then_some(())
+            };
+            got.then_some(())
         })?;
         Ok(got.is_some())
     }
 
     /// Returns a permit (`ValueError` when that would exceed the semaphore's capacity).
     fn release(&self) -> PyResult<()> {
+        if self.empty_bounded {
+            return Err(PyValueError::new_err("Semaphore released too many times"));
+        }
         self.semaphore.release().py()
     }
 
     /// Free permits right now.
     fn get_value(&self) -> usize {
+        if self.empty_bounded {
+            return 0;
+        }
         self.semaphore.available()
     }
 
@@ -578,7 +582,12 @@ impl PySemaphore {
             "Semaphore",
             &this.region,
             this.semaphore.name(),
-            (0, this.bounded, this.semaphore.capacity()),
+            (
+                u32::from(!this.empty_bounded),
+                this.bounded,
+                this.semaphore.capacity(),
+                this.reclaim,
+            ),
         )
     }
 
@@ -591,7 +600,7 @@ impl PySemaphore {
                 "Semaphore"
             },
             self.semaphore.name(),
-            self.semaphore.available()
+            self.get_value()
         )
     }
 }

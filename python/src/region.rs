@@ -1,5 +1,8 @@
 //! The region as a Python object, and how objects pickle: as (region path, name).
 
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Mutex, PoisonError};
+
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use shmarena::RegionExt;
@@ -26,13 +29,22 @@ impl PyRegion {
     #[new]
     #[pyo3(signature = (path, size = None))]
     fn new(py: Python<'_>, path: std::path::PathBuf, size: Option<u64>) -> PyResult<Self> {
+        let resolved = shmarena::engine::resolve_path(&path).py()?;
+        if let Some(region) = std::fs::metadata(&resolved)
+            .ok()
+            .and_then(|metadata| attached(file_id(&metadata)))
+        {
+            return Ok(Self { region });
+        }
         let region = py
             .detach(|| match size {
-                Some(size) => shmarena::Region::open_or_create(&path, size),
-                None => shmarena::Region::open(&path),
+                Some(size) => shmarena::Region::open_or_create(&resolved, size),
+                None => shmarena::Region::open(&resolved),
             })
             .py()?;
-        Ok(Self { region })
+        Ok(Self {
+            region: remember(region),
+        })
     }
 
     /// The region file's path.
@@ -92,6 +104,52 @@ impl PyRegion {
             self.region.size() >> 20
         )
     }
+}
+
+/// Regions this process has open, by file identity: opening a region again (for example
+/// when unpickling an object) gives the same handle, so the process is one participant of
+/// the region, and a lock it took through one object is released through another.
+static ATTACHED: Mutex<Vec<((u64, u64), shmarena::Region)>> = Mutex::new(Vec::new());
+
+fn file_id(metadata: &std::fs::Metadata) -> (u64, u64) {
+    (metadata.dev(), metadata.ino())
+}
+
+/// The region this process has open as the file `id`, if its name still links to it (an
+/// unlinked file's inode number may come back for a new file).
+fn attached(id: (u64, u64)) -> Option<shmarena::Region> {
+    find(
+        &mut ATTACHED.lock().unwrap_or_else(PoisonError::into_inner),
+        id,
+    )
+}
+
+fn find(
+    open: &mut Vec<((u64, u64), shmarena::Region)>,
+    id: (u64, u64),
+) -> Option<shmarena::Region> {
+    open.retain(|(_, region)| {
+        region
+            .file_metadata()
+            .is_ok_and(|metadata| metadata.nlink() > 0)
+    });
+    open.iter()
+        .find(|(known, _)| *known == id)
+        .map(|(_, region)| region.clone())
+}
+
+/// Keeps `region` for later opens of the same file, or gives the handle already kept.
+fn remember(region: shmarena::Region) -> shmarena::Region {
+    let Ok(metadata) = region.file_metadata() else {
+        return region;
+    };
+    let id = file_id(&metadata);
+    let mut open = ATTACHED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(known) = find(&mut open, id) {
+        return known;
+    }
+    open.push((id, region.clone()));
+    region
 }
 
 /// What `__reduce__` returns for the object `name` of `kind` in `region`:

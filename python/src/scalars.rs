@@ -189,13 +189,13 @@ trait Cell: Send + Sync {
     fn set(&self, value: &Bound<'_, PyAny>, code: Code) -> PyResult<()>;
     /// Whether `value` can be stored (the error `set` would raise).
     fn check(&self, value: &Bound<'_, PyAny>, code: Code) -> PyResult<()>;
-    /// Adds atomically; the previous value.
+    /// Adds atomically; the previous value and the value stored.
     fn fetch_add<'py>(
         &self,
         py: Python<'py>,
         delta: &Bound<'py, PyAny>,
         code: Code,
-    ) -> PyResult<Bound<'py, PyAny>>;
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)>;
     /// Stores `new` if the value is `current`; (whether it did, the value seen).
     fn compare_exchange<'py>(
         &self,
@@ -225,14 +225,14 @@ impl<T: PyScalar> Cell for AtomicScalar<T> {
         py: Python<'py>,
         delta: &Bound<'py, PyAny>,
         code: Code,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         // A compare-exchange loop: exact for any delta, and overflow leaves the value as
         // it was. (The bounded `Err` case is only another process's change: retry.)
         let mut current = self.try_load().py()?;
         loop {
             let new = current.plus(delta, code)?;
             match self.try_compare_exchange(current, new).py()? {
-                Ok(previous) => return previous.to_py(py, code),
+                Ok(previous) => return Ok((previous.to_py(py, code)?, new.to_py(py, code)?)),
                 Err(actual) => current = actual,
             }
         }
@@ -393,12 +393,14 @@ impl PyValue {
         delta: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let one = 1i64.into_pyobject(py)?.into_any();
-        self.value
+        let (previous, _) = self
+            .value
             .cell()
-            .fetch_add(py, delta.unwrap_or(&one), self.code)
+            .fetch_add(py, delta.unwrap_or(&one), self.code)?;
+        Ok(previous)
     }
 
-    /// Adds `delta` atomically; the new value.
+    /// Adds `delta` atomically; the new value (as stored: an 'f' sum is rounded to 32 bits).
     #[pyo3(signature = (delta = None))]
     fn add<'py>(
         &self,
@@ -406,9 +408,11 @@ impl PyValue {
         delta: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let one = 1i64.into_pyobject(py)?.into_any();
-        let delta = delta.unwrap_or(&one);
-        let previous = self.value.cell().fetch_add(py, delta, self.code)?;
-        previous.add(delta)
+        let (_, stored) = self
+            .value
+            .cell()
+            .fetch_add(py, delta.unwrap_or(&one), self.code)?;
+        Ok(stored)
     }
 
     /// Stores `new` if the value is `expected`: `(True, expected)` when it did, else
@@ -723,9 +727,11 @@ impl PyArray {
         delta: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let one = 1i64.into_pyobject(py)?.into_any();
-        self.array
-            .cell(self.index(index)?)?
-            .fetch_add(py, delta.unwrap_or(&one), self.code)
+        let (previous, _) =
+            self.array
+                .cell(self.index(index)?)?
+                .fetch_add(py, delta.unwrap_or(&one), self.code)?;
+        Ok(previous)
     }
 
     /// Stores `new` at `index` if it holds `expected`: `(True, expected)` or

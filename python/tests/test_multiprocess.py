@@ -220,3 +220,25 @@ def test_ctrl_c_interrupts_a_barrier_wait_and_breaks_the_barrier(region):
 
     with pytest.raises(threading.BrokenBarrierError):
         barrier.wait(timeout=1)
+
+
+def take_permit_and_hang(semaphore, held):
+    semaphore.acquire()
+    held.set()
+    time.sleep(600)
+
+
+@pytest.mark.parametrize("reclaim", [False, True])
+def test_a_killed_holders_permit_comes_back_only_with_reclaim(region, reclaim):
+    ctx = multiprocessing.get_context("fork")
+    semaphore = shmarena.Semaphore(1, reclaim=reclaim, region=region)
+    held = shmarena.Event(region=region)
+    holder = ctx.Process(target=take_permit_and_hang, args=(semaphore, held))
+    holder.start()
+    assert held.wait(30)
+    assert not semaphore.acquire(timeout=0.1)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join(10)
+    # With reclaim the dead holder's permit returns within about 10 ms of the death;
+    # without (multiprocessing's semantics) it stays taken.
+    assert semaphore.acquire(timeout=2) == reclaim

@@ -26,6 +26,20 @@ use shmarena_engine::{Liveness, OwnerId};
 
 use crate::mutex::{Acquired, RawMutex};
 
+/// How long [`RawCondvar::wait_interruptible`] sleeps between questions to its caller.
+pub const INTERRUPT_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// How an interruptible wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    /// A notification came (or the sequence moved for another waiter's).
+    Notified,
+    /// The deadline passed first.
+    TimedOut,
+    /// The caller's `interrupted` said to stop.
+    Interrupted,
+}
+
 /// The condition-variable algorithm over its two words (shared by the handle and loom
 /// models).
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +82,51 @@ impl RawCondvar<'_> {
         }
         let acquired = mutex.lock(me, liveness, None).unwrap_or(Acquired::Clean);
         (acquired, timed_out)
+    }
+
+    /// [`wait`](Self::wait) that sleeps until the sequence moves (a notification), the
+    /// deadline passes, or `interrupted` (asked every [`INTERRUPT_CHECK`] of sleep) says
+    /// to give up; then it locks `mutex` again. The mutex stays released for the whole
+    /// wait, so no notification is missed between slices. For bindings whose users press
+    /// Ctrl-C.
+    pub fn wait_interruptible(
+        &self,
+        mutex: RawMutex<'_>,
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+        interrupted: &mut dyn FnMut() -> bool,
+    ) -> (Acquired, Waited) {
+        // Relaxed: read under the mutex; the futex compares it again in the kernel.
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        // SeqCst: as in `wait`.
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        mutex.unlock();
+        let waited = loop {
+            // SeqCst: pairs with the notifier's SeqCst bump of the sequence.
+            if self.sequence.load(Ordering::SeqCst) != sequence {
+                break Waited::Notified;
+            }
+            let slice = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left.min(INTERRUPT_CHECK),
+                    _ => break Waited::TimedOut,
+                },
+                None => INTERRUPT_CHECK,
+            };
+            futex::wait(self.sequence, sequence, Some(slice));
+            // SeqCst: as above.
+            if self.sequence.load(Ordering::SeqCst) != sequence {
+                break Waited::Notified;
+            }
+            if interrupted() {
+                break Waited::Interrupted;
+            }
+        };
+        // Relaxed: only a hint for notifiers.
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        let acquired = mutex.lock(me, liveness, None).unwrap_or(Acquired::Clean);
+        (acquired, waited)
     }
 
     /// Wakes one waiter.
@@ -184,8 +243,9 @@ mod handle {
 
         /// [`wait`](Self::wait) for a mutex this process took with
         /// [`Mutex::acquire`](crate::Mutex::acquire) (no guard): releases it, waits for a
-        /// notification, a spurious wake-up or `timeout`, and takes it again. Returns how
-        /// the relock went and whether the time ran out.
+        /// notification, for `timeout`, or until `interrupted` (asked every
+        /// [`INTERRUPT_CHECK`](super::INTERRUPT_CHECK)) says to stop, and takes it again.
+        /// Returns how the relock went and how the wait ended.
         ///
         /// # Errors
         /// [`Error::NotHeld`](crate::Error::NotHeld) if this process does not hold `mutex`.
@@ -193,13 +253,18 @@ mod handle {
             &self,
             mutex: &crate::Mutex<T>,
             timeout: Option<Duration>,
-        ) -> Result<(crate::mutex::Acquired, bool)> {
+            interrupted: &mut dyn FnMut() -> bool,
+        ) -> Result<(crate::mutex::Acquired, super::Waited)> {
             mutex.check_held()?;
             let region = mutex.region();
             let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-            Ok(self
-                .raw()
-                .wait(mutex.raw(), region.participant_id(), region, deadline))
+            Ok(self.raw().wait_interruptible(
+                mutex.raw(),
+                region.participant_id(),
+                region,
+                deadline,
+                interrupted,
+            ))
         }
 
         /// Releases the guard's mutex, waits for a notification (or a spurious wake-up),

@@ -65,12 +65,22 @@ impl RawSemaphore<'_> {
 
     /// Takes a permit if one is free.
     pub fn try_acquire(&self, me: OwnerId) -> bool {
+        self.try_take(me, true)
+    }
+
+    /// Takes a permit if one is free, as [`try_acquire`](Self::try_acquire) does when
+    /// `owned`; otherwise the permit leaves the semaphore with no holder recorded (its
+    /// token becomes ABSENT): a later release by anyone brings it back, a death does not.
+    /// That is a semaphore without owners, as Python's (whose users may release in one
+    /// process what another acquired, or never release what a consumer took).
+    pub fn try_take(&self, me: OwnerId, owned: bool) -> bool {
+        let taken = if owned { me.bits() } else { ABSENT };
         self.ring(me).any(|token| {
             // Relaxed load: a guess. Acquire on success: what the releaser did before its
             // release happens-before our holding the permit.
             token.load(Ordering::Relaxed) == FREE
                 && token
-                    .compare_exchange(FREE, me.bits(), Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(FREE, taken, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
         })
     }
@@ -116,15 +126,27 @@ impl RawSemaphore<'_> {
         liveness: &impl Liveness,
         deadline: Option<Instant>,
     ) -> bool {
+        self.acquire_as(me, liveness, deadline, true)
+    }
+
+    /// [`acquire`](Self::acquire), taking the permit owned or not (see
+    /// [`try_take`](Self::try_take)).
+    pub fn acquire_as(
+        &self,
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+        owned: bool,
+    ) -> bool {
         let mut last_check: Option<Instant> = None;
         loop {
-            if self.try_acquire(me) {
+            if self.try_take(me, owned) {
                 return true;
             }
             // SeqCst: read the sequence, then announce the sleep, then look once more.
             let sequence = self.sequence.load(Ordering::SeqCst);
             self.sleepers.fetch_add(1, Ordering::SeqCst);
-            let got = self.try_acquire(me);
+            let got = self.try_take(me, owned);
             let check = cfg!(loom) || last_check.is_none_or(|at| at.elapsed() >= CHECK_INTERVAL);
             let reclaimed = !got && check && {
                 last_check = Some(Instant::now());
@@ -347,6 +369,22 @@ mod handle {
                 region,
                 Some(Instant::now() + timeout),
             )
+        }
+
+        /// Takes a permit with no holder recorded, waiting at most `timeout` (forever
+        /// with `None`; not at all with zero): a holder's death does not return it, and
+        /// any process may release it (a semaphore without owners, as Python's; see
+        /// [`RawSemaphore::try_take`](super::RawSemaphore::try_take)). Whether it got one.
+        pub fn acquire_unowned(&self, timeout: Option<Duration>) -> bool {
+            let region = self.object.region();
+            let me = region.participant_id();
+            match timeout {
+                Some(timeout) if timeout.is_zero() => self.raw().try_take(me, false),
+                timeout => {
+                    let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+                    self.raw().acquire_as(me, region, deadline, false)
+                }
+            }
         }
 
         /// Returns a permit.

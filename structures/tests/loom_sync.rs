@@ -31,7 +31,7 @@ use loom::thread;
 use loom_owners::{dead, live, Mock};
 use loom_support::{model, model_both_orders, pair};
 use shmarena::barrier::RawBarrier;
-use shmarena::condvar::RawCondvar;
+use shmarena::condvar::{RawCondvar, Waited};
 use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena::event::RawEvent;
 use shmarena::mutex::{Acquired, RawMutex};
@@ -326,6 +326,57 @@ fn condvar_waiter_sees_the_predicate_set_under_the_mutex() {
 /// dead, sets `ready` (an atomic: a dead owner publishes nothing), notifies and never
 /// unlocks. The waiter's relock inside `wait` takes the lock over and reports `OwnerDied`;
 /// the waiter sees `ready` and ends holding the lock with the consistency flag set.
+/// The interruptible wait (what the Python package's `Condition.wait` runs) keeps the
+/// mutex released until the sequence moves: a notification sent under the mutex or after
+/// it is never missed, and the waiter returns `Notified` holding the mutex.
+#[test]
+fn condvar_interruptible_waiter_is_notified_without_missing_a_wake_up() {
+    for notify_under_lock in [false, true] {
+        model_both_orders(move |swap| {
+            let s = Arc::new(CondvarModel {
+                lock: MutexWords::new(0),
+                sequence: AtomicU32::new(0),
+                sleepers: AtomicU32::new(0),
+                ready: UnsafeCell::new(false),
+            });
+            let waiter_id = Mock::slot(1);
+            assert_eq!(
+                s.lock.raw().lock(waiter_id.0, &waiter_id, None),
+                Some(Acquired::Clean)
+            );
+            let (w, n) = (Arc::clone(&s), Arc::clone(&s));
+            let waiter = move || {
+                let me = waiter_id;
+                let mutex = w.lock.raw();
+                while !read(&w.ready) {
+                    let (acquired, waited) =
+                        w.condvar()
+                            .wait_interruptible(mutex, me.0, &me, None, &mut || false);
+                    assert_eq!(acquired, Acquired::Clean);
+                    assert_eq!(waited, Waited::Notified);
+                    assert_eq!(mutex.owner(), Some(me.0), "wait returns holding the mutex");
+                }
+                mutex.unlock();
+            };
+            let notifier = move || {
+                let me = Mock::slot(2);
+                let mutex = n.lock.raw();
+                assert_eq!(mutex.lock(me.0, &me, None), Some(Acquired::Clean));
+                write(&n.ready, true);
+                if notify_under_lock {
+                    n.condvar().notify_one();
+                    mutex.unlock();
+                } else {
+                    mutex.unlock();
+                    n.condvar().notify_one();
+                }
+            };
+            pair(swap, waiter, notifier);
+            assert_eq!(s.sleepers.load(Ordering::Relaxed), 0);
+        });
+    }
+}
+
 #[test]
 fn condvar_waiter_relocks_a_mutex_whose_owner_died() {
     model(|| {

@@ -220,17 +220,20 @@ def Event(*, name=None, region=None):  # noqa: N802
     return _shmarena.Event(region, name)
 
 
-def Semaphore(value=1, *, name=None, region=None):  # noqa: N802
-    """``multiprocessing.Semaphore``; a dead holder's permits come back. Holds at most
-    ``max(value, 64)`` permits (releases beyond raise ``ValueError``)."""
+def Semaphore(value=1, *, reclaim=False, name=None, region=None):  # noqa: N802
+    """``multiprocessing.Semaphore``: permits have no owner, as in Python. With
+    ``reclaim=True`` each permit names its holder and a killed holder's permits come back
+    (for ``with semaphore:`` code; not for a semaphore one process releases and another
+    acquires). Holds at most ``max(value, 64)`` permits (releases beyond raise
+    ``ValueError``)."""
     region, name = _place(region, name, "semaphore")
-    return _shmarena.Semaphore(region, name, value, False)
+    return _shmarena.Semaphore(region, name, value, False, None, reclaim)
 
 
-def BoundedSemaphore(value=1, *, name=None, region=None):  # noqa: N802
-    """``multiprocessing.BoundedSemaphore``."""
+def BoundedSemaphore(value=1, *, reclaim=False, name=None, region=None):  # noqa: N802
+    """``multiprocessing.BoundedSemaphore`` (``reclaim`` as for ``Semaphore``)."""
     region, name = _place(region, name, "semaphore")
-    return _shmarena.Semaphore(region, name, value, True)
+    return _shmarena.Semaphore(region, name, value, True, None, reclaim)
 
 
 def Barrier(parties, action=None, timeout=None, *, name=None, region=None):  # noqa: N802
@@ -444,11 +447,11 @@ class Manager:
     def Event(self, *, name=None):  # noqa: N802
         return Event(name=name, region=self._region)
 
-    def Semaphore(self, value=1, *, name=None):  # noqa: N802
-        return Semaphore(value, name=name, region=self._region)
+    def Semaphore(self, value=1, *, reclaim=False, name=None):  # noqa: N802
+        return Semaphore(value, reclaim=reclaim, name=name, region=self._region)
 
-    def BoundedSemaphore(self, value=1, *, name=None):  # noqa: N802
-        return BoundedSemaphore(value, name=name, region=self._region)
+    def BoundedSemaphore(self, value=1, *, reclaim=False, name=None):  # noqa: N802
+        return BoundedSemaphore(value, reclaim=reclaim, name=name, region=self._region)
 
     def Barrier(self, parties, action=None, timeout=None, *, name=None):  # noqa: N802
         return Barrier(parties, action, timeout, name=name, region=self._region)
@@ -490,7 +493,7 @@ def _rebuild(kind, path, name, *extra):
     if kind == "Event":
         return _shmarena.Event(region, name)
     if kind == "Semaphore":
-        return _shmarena.Semaphore(region, name, extra[0], extra[1], extra[2])
+        return _shmarena.Semaphore(region, name, extra[0], extra[1], extra[2], extra[3])
     if kind == "Barrier":
         return _shmarena.Barrier(region, name, extra[0], extra[1], extra[2])
     raise CorruptError(f"unknown shmarena object kind {kind!r}")

@@ -1,0 +1,684 @@
+"""Manager().dict(), Manager().set() and Manager().Namespace(): mapping semantics,
+insertion order, key canonicalisation, supported types, limits and atomic updates."""
+
+import collections.abc
+import multiprocessing
+
+import pytest
+
+import shmarena
+from helpers import join_all
+
+
+# ------------------------------------------------------------------ basic mapping
+
+
+def test_set_get_del_contains_len(manager):
+    d = manager.dict()
+    assert len(d) == 0
+    d["a"] = 1
+    d["b"] = 2
+    assert d["a"] == 1
+    assert d["b"] == 2
+    assert len(d) == 2
+    assert "a" in d
+    assert "c" not in d
+    del d["a"]
+    assert "a" not in d
+    assert len(d) == 1
+    with pytest.raises(KeyError):
+        d["a"]
+    with pytest.raises(KeyError):
+        del d["a"]
+    assert len(d) == 1
+    assert d.copy() == {"b": 2}
+
+
+def test_is_a_mutable_mapping(manager):
+    d = manager.dict({"x": 1})
+    assert isinstance(d, collections.abc.MutableMapping)
+    assert dict(d) == {"x": 1}
+
+
+def test_manager_dict_initial_contents(manager):
+    d = manager.dict({"a": 1, "b": 2}, c=3)
+    assert d.copy() == {"a": 1, "b": 2, "c": 3}
+    assert d.keys() == ["a", "b", "c"]
+    assert manager.dict([("x", 1), ("y", 2)]).copy() == {"x": 1, "y": 2}
+
+
+def test_iteration_order_is_insertion_order(manager):
+    d = manager.dict()
+    ref = {}
+    for k in ["z", "a", "m", 3, (1, 2), b"q", None, 2.5]:
+        d[k] = str(k)
+        ref[k] = str(k)
+    assert list(d) == list(ref)
+    # Replacing a key keeps its place.
+    d["a"] = "new"
+    ref["a"] = "new"
+    assert list(d) == list(ref)
+    assert d.items() == list(ref.items())
+    # Deleting then re-inserting moves it to the end.
+    del d["z"]
+    del ref["z"]
+    d["z"] = "back"
+    ref["z"] = "back"
+    assert list(d) == list(ref) == ["a", "m", 3, (1, 2), b"q", None, 2.5, "z"]
+    assert d.keys() == list(ref.keys())
+    assert d.values() == list(ref.values())
+    assert d.items() == list(ref.items())
+
+
+def test_keys_values_items_are_lists(manager):
+    d = manager.dict()
+    d["x"] = 1
+    d["y"] = 2
+    assert isinstance(d.keys(), list)
+    assert isinstance(d.values(), list)
+    assert isinstance(d.items(), list)
+    assert d.keys() == ["x", "y"]
+    assert d.values() == [1, 2]
+    assert d.items() == [("x", 1), ("y", 2)]
+    # A snapshot: changing the dict does not change the list returned before.
+    keys = d.keys()
+    d["z"] = 3
+    assert keys == ["x", "y"]
+
+
+def test_get_default(manager):
+    d = manager.dict(a=1)
+    assert d.get("a") == 1
+    assert d.get("a", 5) == 1
+    assert d.get("b") is None
+    assert d.get("b", 5) == 5
+    sentinel = object()
+    assert d.get("b", sentinel) is sentinel
+    assert len(d) == 1
+
+
+def test_pop(manager):
+    d = manager.dict(a=1, b=2)
+    assert d.pop("a") == 1
+    assert "a" not in d
+    with pytest.raises(KeyError):
+        d.pop("a")
+    assert d.pop("a", "dflt") == "dflt"
+    assert d.pop("a", None) is None
+    assert d.copy() == {"b": 2}
+
+
+def test_popitem_lifo(manager):
+    d = manager.dict()
+    for i, k in enumerate("abcd"):
+        d[k] = i
+    d["b"] = 10  # replacing keeps the place: "d" is still the last inserted
+    assert d.popitem() == ("d", 3)
+    assert d.popitem() == ("c", 2)
+    d["e"] = 4
+    assert d.popitem() == ("e", 4)
+    assert d.popitem() == ("b", 10)
+    assert d.popitem() == ("a", 0)
+    assert len(d) == 0
+    with pytest.raises(KeyError):
+        d.popitem()
+
+
+def test_setdefault(manager):
+    d = manager.dict(a=1)
+    assert d.setdefault("a", 9) == 1
+    assert d["a"] == 1
+    assert d.setdefault("b", 9) == 9
+    assert d["b"] == 9
+    assert d.setdefault("c") is None
+    assert "c" in d and d["c"] is None
+    assert d.keys() == ["a", "b", "c"]
+
+
+def test_update_forms(manager):
+    d = manager.dict()
+    d.update({"a": 1, "b": 2})
+    d.update([("c", 3), ("a", 10)])
+    d.update(e=5, b=20)
+    d.update({"f": 6}, g=7)
+    d.update()
+    assert d.copy() == {"a": 10, "b": 20, "c": 3, "e": 5, "f": 6, "g": 7}
+    assert d.keys() == ["a", "b", "c", "e", "f", "g"]
+    src = manager.dict(x=1)
+    d.update(src)
+    assert d["x"] == 1
+
+
+def test_clear(manager):
+    d = manager.dict(a=1, b=2)
+    d.clear()
+    assert len(d) == 0
+    assert d.copy() == {}
+    assert list(d) == []
+    d["c"] = 3
+    assert d.items() == [("c", 3)]
+
+
+def test_copy_repr_eq(manager):
+    plain = {"a": 1, 2: "b", (1, "x"): None, b"k": 1.5, None: True, -7: (1, (2,))}
+    d = manager.dict()
+    d.update(plain)
+    copy = d.copy()
+    assert type(copy) is dict
+    assert copy == plain
+    assert list(copy.items()) == list(plain.items())
+    assert repr(d) == repr(plain)
+    assert d == plain
+    assert not (d != plain)
+    assert d != {"a": 1}
+    assert not (d == {"a": 2})
+    other = manager.dict()
+    other.update(plain)
+    assert d == other
+
+
+# ------------------------------------------------------------------ keys and types
+
+
+def test_key_canonicalisation(manager):
+    d = manager.dict()
+    d[1] = "int"
+    assert d[1.0] == "int"
+    assert d[True] == "int"
+    d[1.0] = "float"
+    d[True] = "bool"
+    assert len(d) == 1
+    assert d[1] == "bool"
+    assert 1.0 in d and True in d
+    d[0] = "zero"
+    assert d[False] == "zero" and d[0.0] == "zero" and d[-0.0] == "zero"
+    assert len(d) == 2
+    del d[1.0]
+    assert 1 not in d and True not in d
+    # Tuples canonicalise element by element.
+    d[(1, 2)] = "t"
+    assert d[(True, 2.0)] == "t"
+    assert len(d) == 2
+    # Non-integral floats stay distinct from ints.
+    d[1.5] = "f"
+    assert 1 not in d
+    assert d[1.5] == "f"
+
+
+def test_integral_float_keys_are_ints_within_64_bits(manager):
+    d = manager.dict()
+    k = 9.1e18  # integral, below 2**63
+    d[int(k)] = "a"
+    d[k] = "b"
+    assert len(d) == 1
+    assert d[int(k)] == "b"
+    d[-(2.0**63)] = "min"
+    assert d[-(2**63)] == "min"
+
+
+def test_integral_float_keys_beyond_64_bits_stay_floats(manager):
+    # The documented difference from dict: beyond 64 bits a float key and the int equal
+    # to it are two keys (a float key like 1e300 stays 9 bytes).
+    d = manager.dict()
+    d[2**64] = "int"
+    d[2.0**64] = "float"
+    assert len(d) == 2
+    assert d[2**64] == "int" and d[2.0**64] == "float"
+    s = manager.set([2**64])
+    assert 2.0**64 not in s
+    s.add(2.0**64)
+    assert len(s) == 2
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "plain", "你好世界", "emoji \U0001F600", b"", b"\x00\xff bytes", None, 0, -1,
+     2**63 - 1, -(2**63), 2**64, -(2**64), 2**200, -(2**200), 1.5, -0.25, 1e300,
+     float("inf"), (), (1,), (1, "a", b"b", None, 2.5), ((1, (2, (3, ("deep",)))), ()),
+     (2**70, -(2**70))],
+    ids=repr,
+)
+def test_key_and_value_types_round_trip(manager, key):
+    d = manager.dict()
+    d[key] = key
+    assert key in d
+    assert d[key] == key
+    assert type(d[key]) is type(key)
+    assert d.keys() == [key]
+    assert d.values() == [key]
+    got = d.keys()[0]
+    assert got == key and type(got) is type(key)
+    d["v"] = key
+    assert d["v"] == key and type(d["v"]) is type(key)
+
+
+def test_bool_values_keep_their_type(manager):
+    d = manager.dict()
+    d["t"] = True
+    d["f"] = False
+    d["one"] = 1
+    assert d["t"] is True
+    assert d["f"] is False
+    assert type(d["one"]) is int
+    assert d.values() == [True, False, 1]
+
+
+def test_nested_tuple_values(manager):
+    d = manager.dict()
+    value = (1, (2.5, ("x", b"y", None, (True, False))), 2**80)
+    d[(("k",), 1)] = value
+    assert d[(("k",), 1)] == value
+    got = d[(("k",), 1)]
+    assert got[1][1][3][0] is True
+
+
+def test_tuples_nested_too_deep(manager):
+    d = manager.dict(capacity=64, max_key_bytes=1024, max_value_bytes=1024)
+    deep = ()
+    for _ in range(40):
+        deep = (deep,)
+    with pytest.raises(ValueError):
+        d["x"] = deep
+    assert len(d) == 0
+
+
+@pytest.mark.parametrize("bad", [[1, 2], {"a": 1}, {1}, object(), bytearray(b"x")],
+                         ids=["list", "dict", "set", "object", "bytearray"])
+def test_unsupported_types_raise_type_error(manager, bad):
+    d = manager.dict()
+    with pytest.raises(TypeError):
+        d["k"] = bad
+    assert len(d) == 0
+    if isinstance(bad, (list, dict, set, bytearray)):
+        with pytest.raises(TypeError):
+            d[bad] = 1
+    with pytest.raises(TypeError):
+        d[(1, bad)] = 1
+    with pytest.raises(TypeError):
+        d["k"] = (1, bad)
+    assert len(d) == 0
+    assert d.copy() == {}
+
+
+def test_pickle_true_stores_any_picklable(manager):
+    d = manager.dict(pickle=True)
+    d["list"] = [1, [2, 3], {"a": (4,)}]
+    assert d["list"] == [1, [2, 3], {"a": (4,)}]
+    assert type(d["list"]) is list
+    d[frozenset({1, 2})] = {"nested": [None]}
+    assert d[frozenset({1, 2})] == {"nested": [None]}
+    d["plain"] = 5
+    assert d["plain"] == 5
+    assert d.copy() == {"list": [1, [2, 3], {"a": (4,)}],
+                        frozenset({1, 2}): {"nested": [None]}, "plain": 5}
+    # A handle of the same dict opened without pickle=True refuses to load pickles.
+    plain = shmarena._shmarena.Dict(manager._place_region(), d.name, None, pickle=False)
+    assert plain["plain"] == 5
+    with pytest.raises(shmarena.CorruptError):
+        plain["list"]
+
+
+def test_set_pickle_true(manager):
+    s = manager.set(pickle=True)
+    s.add(frozenset({1}))
+    assert frozenset({1}) in s
+    assert s.copy() == {frozenset({1})}
+
+
+# ------------------------------------------------------------------ limits
+
+
+def test_key_size_limit(manager):
+    d = manager.dict(max_key_bytes=64)
+    assert d.max_key_bytes == 64
+    key = "你" * 21 + "a"  # 63 + 1 = 64 UTF-8 bytes
+    assert len(key.encode()) == 64
+    d[key] = 1
+    assert d[key] == 1
+    too_long = key + "b"
+    with pytest.raises(ValueError):
+        d[too_long] = 2
+    too_long_cjk = "你" * 22  # 66 bytes
+    with pytest.raises(ValueError):
+        d[too_long_cjk] = 2
+    with pytest.raises(ValueError):
+        d[b"x" * 65] = 2
+    d[b"x" * 64] = 3
+    assert d.copy() == {key: 1, b"x" * 64: 3}
+    assert too_long not in d
+    assert len(d) == 2
+
+
+def test_value_size_limit(manager):
+    d = manager.dict(max_value_bytes=256)
+    assert d.max_value_bytes == 256
+    d["ok"] = "é" * 128  # 256 UTF-8 bytes
+    assert d["ok"] == "é" * 128
+    d["keep"] = "old"
+    with pytest.raises(ValueError):
+        d["keep"] = "x" * 257
+    with pytest.raises(ValueError):
+        d["new"] = b"\x00" * 257
+    with pytest.raises(ValueError):
+        d.setdefault("new2", "y" * 257)
+    assert d["keep"] == "old"
+    assert "new" not in d and "new2" not in d
+    assert len(d) == 2
+    d["bytes"] = b"\x00" * 256
+    assert d["bytes"] == b"\x00" * 256
+    assert d.keys() == ["ok", "keep", "bytes"]
+
+
+def test_small_custom_limits(manager):
+    d = manager.dict(max_key_bytes=8, max_value_bytes=8)
+    d["12345678"] = "abcdefgh"
+    with pytest.raises(ValueError):
+        d["123456789"] = "x"
+    with pytest.raises(ValueError):
+        d["k"] = "abcdefghi"
+    assert d.copy() == {"12345678": "abcdefgh"}
+
+
+def test_small_limits_still_hold_ints_and_floats(manager):
+    d = manager.dict(max_key_bytes=1, max_value_bytes=1)
+    d[1] = 2.5
+    d[True] = None
+    assert d[1] is None
+
+
+def test_capacity_exhausted_raises_full_error(manager):
+    d = manager.dict(capacity=4)
+    assert d.capacity == 4
+    for i in range(4):
+        d[i] = i
+    with pytest.raises(shmarena.FullError):
+        d[4] = 4
+    with pytest.raises(shmarena.FullError):
+        d.setdefault(5, 5)
+    with pytest.raises(shmarena.FullError):
+        d.add(6)
+    assert issubclass(shmarena.FullError, shmarena.Error)
+    assert d.copy() == {0: 0, 1: 1, 2: 2, 3: 3}
+    # Replacing an existing key still works when full; a freed slot is reusable.
+    d[0] = "zero"
+    del d[1]
+    d[4] = 4
+    assert d.copy() == {0: "zero", 2: 2, 3: 3, 4: 4}
+    assert d.keys() == [0, 2, 3, 4]
+
+
+def test_deleted_slots_are_reused(manager):
+    d = manager.dict(capacity=4)
+    d.update(a=1, b=2, c=3)
+    for i in range(3000):
+        d[i] = i
+        del d[i]
+    assert d.copy() == {"a": 1, "b": 2, "c": 3}
+    s = manager.set(capacity=4)
+    s.update("abc")
+    for i in range(3000):
+        s.add(i)
+        s.remove(i)
+    assert s == {"a", "b", "c"}
+
+
+# ------------------------------------------------------------------ atomic updates
+
+
+def test_add_counter(manager):
+    d = manager.dict()
+    assert d.add("n") == 1
+    assert d.add("n") == 2
+    assert d.add("n", 10) == 12
+    assert d.add("n", -20) == -8
+    assert d["n"] == -8
+    assert d.add("f", 0.5) == 0.5
+    assert d.add("f", 0.25) == 0.75
+    assert d["f"] == 0.75
+    assert type(d["f"]) is float
+    d["i"] = 1
+    assert d.add("i", 0.5) == 1.5
+    assert d.add("big", 2**63 - 1) == 2**63 - 1
+    assert d.add("big", 1) == 2**63
+    assert d["big"] == 2**63
+    assert d.add("big", -(2**63)) == 0
+    # add keeps the entry's place.
+    assert d.keys() == ["n", "f", "i", "big"]
+
+
+def test_add_on_non_number_fails_and_changes_nothing(manager):
+    d = manager.dict(s="text")
+    with pytest.raises(TypeError):
+        d.add("s", 1)
+    assert d["s"] == "text"
+    with pytest.raises(TypeError):
+        d.add("new", "x")  # "x" + 0 is a TypeError
+    assert "new" not in d
+
+
+def test_compare_exchange(manager):
+    d = manager.dict(k=5, s="a")
+    assert d.compare_exchange("k", 5, 6) == (True, 5)
+    assert d["k"] == 6
+    assert d.compare_exchange("k", 5, 7) == (False, 6)
+    assert d["k"] == 6
+    assert d.compare_exchange("s", "a", ("t", 1)) == (True, "a")
+    assert d["s"] == ("t", 1)
+    assert d.compare_exchange("s", ("t", 1), None) == (True, ("t", 1))
+    assert d["s"] is None
+    with pytest.raises(KeyError):
+        d.compare_exchange("missing", 1, 2)
+    assert "missing" not in d
+    with pytest.raises(ValueError):
+        d.compare_exchange("k", 6, "x" * 1000)
+    assert d["k"] == 6
+    assert d.keys() == ["k", "s"]
+
+
+def _dict_adder(d, n):
+    for i in range(n):
+        d.add("total")
+        d.add(i % 4, 0.5)
+
+
+def _dict_setdefault(d, out, index):
+    out[index] = d.setdefault("winner", index)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_dict_add_across_processes(manager, method):
+    ctx = multiprocessing.get_context(method)
+    d = manager.dict()
+    n = 1000
+    procs = [ctx.Process(target=_dict_adder, args=(d, n)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    join_all(procs, 60)
+    assert d.copy() == {"total": 4 * n, 0: 500.0, 1: 500.0, 2: 500.0, 3: 500.0}
+
+
+def test_setdefault_race_single_winner(manager, fork_ctx):
+    d = manager.dict()
+    out = manager.dict()
+    procs = [fork_ctx.Process(target=_dict_setdefault, args=(d, out, i)) for i in range(6)]
+    for p in procs:
+        p.start()
+    join_all(procs, 30)
+    winner = d["winner"]
+    assert winner in range(6)
+    assert out.copy() == {i: winner for i in range(6)}
+
+
+# ------------------------------------------------------------------ set
+
+
+def test_set_basic(manager):
+    s = manager.set()
+    assert len(s) == 0
+    s.add("a")
+    s.add("b")
+    s.add("a")
+    assert len(s) == 2
+    assert "a" in s and "b" in s and "c" not in s
+    s.discard("a")
+    s.discard("zzz")  # absent: no error
+    assert "a" not in s
+    with pytest.raises(KeyError):
+        s.remove("a")
+    s.remove("b")
+    assert len(s) == 0
+    with pytest.raises(KeyError):
+        s.pop()
+
+
+def test_set_update_iter_copy_eq(manager):
+    s = manager.set([1, 2])
+    s.update([3, 4], (5,), "ab")
+    expected = {1, 2, 3, 4, 5, "a", "b"}
+    assert len(s) == 7
+    assert set(iter(s)) == expected
+    assert sorted(map(str, s)) == sorted(map(str, expected))
+    c = s.copy()
+    assert type(c) is set
+    assert c == expected
+    assert s == expected
+    assert not (s == {1})
+    assert s != {1}
+    assert isinstance(s, collections.abc.Set)
+
+
+def test_set_pop(manager):
+    s = manager.set(["x", "y", "z"])
+    popped = {s.pop(), s.pop(), s.pop()}
+    assert popped == {"x", "y", "z"}
+    assert len(s) == 0
+    with pytest.raises(KeyError):
+        s.pop()
+
+
+def test_set_clear(manager):
+    s = manager.set(range(10))
+    s.clear()
+    assert len(s) == 0
+    assert s.copy() == set()
+    s.add(1)
+    assert s == {1}
+
+
+def test_set_canonical_members(manager):
+    s = manager.set([1, True, 1.0, 0, False, 0.0, (1, 2), (True, 2.0)])
+    assert len(s) == 3
+    assert s == {1, 0, (1, 2)}
+    assert 1.0 in s and True in s and (1.0, 2) in s
+    s.discard(True)
+    assert 1 not in s
+    assert len(s) == 2
+
+
+def test_set_types_and_limits(manager):
+    s = manager.set(max_item_bytes=8)
+    s.add("12345678")
+    s.add(b"\x00")
+    s.add(None)
+    s.add(2**40)
+    with pytest.raises(ValueError):
+        s.add("123456789")
+    with pytest.raises(ValueError):
+        s.add(2**70)  # a big int's 9 payload bytes exceed 8
+    with pytest.raises(TypeError):
+        s.add([1])
+    assert [1] not in s
+    assert "123456789" not in s
+    assert s == {"12345678", b"\x00", None, 2**40}
+
+
+def test_set_capacity(manager):
+    s = manager.set(capacity=2)
+    s.add(1)
+    s.add(2)
+    s.add(1)  # already present: no error
+    with pytest.raises(shmarena.FullError):
+        s.add(3)
+    assert s == {1, 2}
+
+
+def _set_adder(s, start):
+    for i in range(start, start + 200):
+        s.add(i % 300)
+
+
+def test_set_across_processes(manager, fork_ctx):
+    s = manager.set()
+    procs = [fork_ctx.Process(target=_set_adder, args=(s, k * 100)) for k in range(3)]
+    for p in procs:
+        p.start()
+    join_all(procs, 30)
+    assert s == set(range(300))
+    assert len(s) == 300
+
+
+# ------------------------------------------------------------------ Namespace
+
+
+def test_namespace(manager):
+    ns = manager.Namespace(x=1, y="two")
+    assert ns.x == 1
+    assert ns.y == "two"
+    ns.z = (3, 4)
+    assert ns.z == (3, 4)
+    ns.x = 10
+    assert ns.x == 10
+    del ns.y
+    with pytest.raises(AttributeError):
+        ns.y
+    with pytest.raises(AttributeError):
+        del ns.y
+    with pytest.raises(AttributeError):
+        ns.missing
+    with pytest.raises(AttributeError):
+        ns._private = 1
+    assert repr(ns) == "Namespace(x=10, z=(3, 4))"
+
+
+def _namespace_child(ns):
+    ns.child = ns.parent + 1
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_namespace_across_processes(manager, method):
+    ctx = multiprocessing.get_context(method)
+    ns = manager.Namespace(parent=41)
+    p = ctx.Process(target=_namespace_child, args=(ns,))
+    p.start()
+    p.join(30)
+    assert p.exitcode == 0
+    assert ns.child == 42
+
+
+# ------------------------------------------------------------------ lookups of unstorable keys
+
+
+def test_get_and_pop_default_for_oversized_key(manager):
+    d = manager.dict(max_key_bytes=8)
+    assert ("x" * 9) not in d
+    assert d.get("x" * 9, "dflt") == "dflt"
+    assert d.pop("x" * 9, "dflt") == "dflt"
+
+
+def test_contains_unstorable_key_is_false(manager):
+    d = manager.dict(max_key_bytes=8)
+    assert ("x" * 9) not in d
+    assert [1] not in d
+    s = manager.set()
+    assert [1] not in s
+
+
+def test_capacity_rounds_up_to_power_of_two(manager):
+    d = manager.dict(capacity=5)
+    assert d.capacity == 8
+    for i in range(8):
+        d[i] = i
+    with pytest.raises(shmarena.FullError):
+        d[8] = 8
+    assert len(d) == 8
+    assert manager.set(capacity=3).capacity == 4

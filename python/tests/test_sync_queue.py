@@ -1,0 +1,670 @@
+"""Lock, RLock, Condition, Event, Semaphore, BoundedSemaphore, Barrier and Queue, within
+one process and across real processes (fork and spawn)."""
+
+import multiprocessing
+import queue
+import threading
+import time
+
+import pytest
+
+import shmarena
+from helpers import join_all, run_process
+
+METHODS = ["fork", "spawn"]
+
+
+def elapsed(start):
+    return time.monotonic() - start
+
+
+def start(ctx, target, *args):
+    p = ctx.Process(target=target, args=args)
+    p.start()
+    return p
+
+
+# ===================================================================== Lock
+
+
+def test_lock_basic(manager):
+    lock = manager.Lock()
+    assert lock.locked() is False
+    assert lock.acquire() is True
+    assert lock.locked() is True
+    assert lock.acquire(False) is False  # not reentrant
+    lock.release()
+    assert lock.locked() is False
+    with lock as got:
+        assert got is True
+        assert lock.locked()
+    assert not lock.locked()
+    assert lock.acquire(timeout=0.5) is True
+    lock.release()
+    assert lock.acquire(block=False) is True
+    lock.release()
+
+
+def test_lock_context_manager_releases_on_exception(manager):
+    lock = manager.Lock()
+    with pytest.raises(ZeroDivisionError):
+        with lock:
+            1 / 0
+    assert not lock.locked()
+
+
+def test_lock_release_when_not_held(manager):
+    lock = manager.Lock()
+    with pytest.raises(RuntimeError):
+        lock.release()
+    lock.acquire()
+    lock.release()
+    with pytest.raises(RuntimeError):
+        lock.release()
+    assert not lock.locked()
+
+
+def test_lock_acquire_timeout_in_same_process(manager):
+    lock = manager.Lock()
+    lock.acquire()
+    t = time.monotonic()
+    assert lock.acquire(timeout=0.1) is False
+    assert 0.09 <= elapsed(t) < 2.0
+    lock.release()
+
+
+def _hold_lock(lock, locked, release):
+    lock.acquire()
+    locked.set()
+    release.wait(30)
+    lock.release()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_lock_held_by_another_process(manager, method):
+    ctx = multiprocessing.get_context(method)
+    lock, locked, release = manager.Lock(), manager.Event(), manager.Event()
+    p = start(ctx, _hold_lock, lock, locked, release)
+    try:
+        assert locked.wait(30) is True
+        assert lock.locked() is True
+        assert lock.acquire(False) is False
+        t = time.monotonic()
+        assert lock.acquire(timeout=0.1) is False
+        assert 0.09 <= elapsed(t) < 2.0
+        # Held by the child, not by us.
+        with pytest.raises(RuntimeError):
+            lock.release()
+        assert lock.locked() is True
+    finally:
+        release.set()
+        join_all([p])
+    assert lock.locked() is False
+    assert lock.acquire(False) is True
+    lock.release()
+
+
+def test_lock_blocking_acquire_waits_for_other_process(manager, fork_ctx):
+    lock, locked, release = manager.Lock(), manager.Event(), manager.Event()
+    p = start(fork_ctx, _hold_lock, lock, locked, release)
+    assert locked.wait(30)
+    threading.Timer(0.2, release.set).start()
+    t = time.monotonic()
+    assert lock.acquire(timeout=20) is True
+    assert elapsed(t) >= 0.15
+    lock.release()
+    join_all([p])
+
+
+def _locked_increment(lock, v, n):
+    for _ in range(n):
+        with lock:
+            v.value = v.value + 1
+
+
+def test_lock_mutual_exclusion_processes_and_threads(manager, region, fork_ctx):
+    lock = manager.Lock()
+    v = shmarena.Value("i", 0, region=region)
+    n = 300
+    procs = [start(fork_ctx, _locked_increment, lock, v, n) for _ in range(3)]
+    threads = [threading.Thread(target=_locked_increment, args=(lock, v, n)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    join_all(procs, 60)
+    assert v.value == 5 * n
+
+
+def test_lock_other_thread_of_holder_blocks(manager):
+    lock = manager.Lock()
+    lock.acquire()
+    result = []
+    t = threading.Thread(target=lambda: result.append(lock.acquire(timeout=0.1)))
+    t.start()
+    t.join(10)
+    assert result == [False]
+    # Any thread of the holding process may release it (documented).
+    t = threading.Thread(target=lock.release)
+    t.start()
+    t.join(10)
+    assert not lock.locked()
+
+
+# ===================================================================== RLock
+
+
+def test_rlock_reentrancy(manager):
+    rl = manager.RLock()
+    assert rl.acquire() is True
+    assert rl.acquire() is True
+    assert rl.acquire(False) is True
+    rl.release()
+    rl.release()
+    rl.release()
+    with pytest.raises(RuntimeError):
+        rl.release()
+    with rl:
+        with rl:
+            with rl:
+                pass
+    with pytest.raises(RuntimeError):
+        rl.release()
+
+
+def test_rlock_release_by_non_owner_thread(manager):
+    rl = manager.RLock()
+    rl.acquire()
+    errors, acquired = [], []
+
+    def other():
+        try:
+            rl.release()
+        except RuntimeError:
+            errors.append("RuntimeError")
+        acquired.append(rl.acquire(timeout=0.1))
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(10)
+    assert errors == ["RuntimeError"]
+    assert acquired == [False]
+    rl.release()  # still held by this thread, once
+    with pytest.raises(RuntimeError):
+        rl.release()
+
+
+def _rlock_try(rl, out):
+    out["try"] = rl.acquire(False)
+    out["timed"] = rl.acquire(timeout=0.1)
+
+
+def test_rlock_across_processes(manager, fork_ctx):
+    rl = manager.RLock()
+    out = manager.dict()
+    with rl:
+        with rl:
+            run_process(fork_ctx, _rlock_try, rl, out)
+    assert out.copy() == {"try": False, "timed": False}
+    run_process(fork_ctx, _rlock_try, rl, out)
+    assert out["try"] is True
+
+
+# ===================================================================== Condition
+
+
+def _consumer(cond, d, out, count):
+    got = []
+    with cond:
+        for i in range(count):
+            ok = cond.wait_for(lambda: d.get("n", 0) > i, timeout=20)
+            assert ok is True
+            got.append(d[i])
+    out["got"] = tuple(got)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("lock_kind", ["rlock", "lock"])
+def test_condition_producer_consumer(manager, method, lock_kind):
+    ctx = multiprocessing.get_context(method)
+    cond = manager.Condition(manager.Lock() if lock_kind == "lock" else None)
+    d, out = manager.dict(), manager.dict()
+    p = start(ctx, _consumer, cond, d, out, 5)
+    for i in range(5):
+        time.sleep(0.02)
+        with cond:
+            d[i] = i * 10
+            d["n"] = i + 1
+            cond.notify()
+    join_all([p], 60)
+    assert out["got"] == (0, 10, 20, 30, 40)
+
+
+def _waiter(cond, ready, out, key, timeout=10):
+    with cond:
+        ready.set()
+        t = time.monotonic()
+        out[key] = cond.wait(timeout=timeout)
+        out[key + "_dt"] = time.monotonic() - t
+
+
+def test_condition_wait_notify_between_processes(manager, fork_ctx):
+    cond, ready, out = manager.Condition(), manager.Event(), manager.dict()
+    p = start(fork_ctx, _waiter, cond, ready, out, "w")
+    assert ready.wait(30)
+    with cond:  # the waiter is inside wait() once we hold the lock
+        cond.notify()
+    join_all([p])
+    assert out["w"] is True
+    assert out["w_dt"] < 5
+
+
+def test_condition_notify_all_wakes_every_waiter(manager, fork_ctx):
+    cond, out = manager.Condition(), manager.dict()
+    readies = [manager.Event() for _ in range(3)]
+    procs = [start(fork_ctx, _waiter, cond, readies[i], out, f"w{i}") for i in range(3)]
+    for r in readies:
+        assert r.wait(30)
+    with cond:
+        cond.notify_all()
+    join_all(procs)
+    assert [out[f"w{i}"] for i in range(3)] == [True, True, True]
+
+
+def test_condition_notify_after_long_critical_section_is_not_lost(manager, fork_ctx):
+    cond, ready, out = manager.Condition(), manager.Event(), manager.dict()
+    p = start(fork_ctx, _waiter, cond, ready, out, "w", 3)
+    assert ready.wait(30)
+    with cond:
+        time.sleep(0.2)
+        cond.notify()
+    join_all([p], 30)
+    assert out["w"] is True
+    assert out["w_dt"] < 2
+
+
+def test_condition_wait_for_timeout_returns_predicate_result(manager):
+    cond = manager.Condition()
+    with cond:
+        t = time.monotonic()
+        assert cond.wait_for(lambda: 0, timeout=0.1) == 0
+        assert 0.09 <= elapsed(t) < 2.0
+        t = time.monotonic()
+        assert cond.wait_for(lambda: [], timeout=0.1) == []
+        assert cond.wait_for(lambda: "yes", timeout=0.1) == "yes"
+        assert cond.wait_for(lambda: 7) == 7
+        assert elapsed(t) < 2.0
+        t = time.monotonic()
+        assert cond.wait(timeout=0.1) is False
+        assert 0.09 <= elapsed(t) < 2.0
+
+
+def test_condition_requires_lock(manager):
+    cond = manager.Condition()
+    with pytest.raises(RuntimeError):
+        cond.notify()
+    with pytest.raises(RuntimeError):
+        cond.notify_all()
+    with pytest.raises(RuntimeError):
+        cond.wait(0.01)
+    plain = manager.Condition(manager.Lock())
+    with pytest.raises(RuntimeError):
+        plain.notify()
+    with plain:
+        plain.notify()  # no waiters: fine
+        plain.notify_all()
+
+
+def test_condition_with_reentrant_lock_restores_depth(manager):
+    rl = manager.RLock()
+    cond = manager.Condition(rl)
+    with rl:
+        with cond:
+            assert cond.wait(timeout=0.05) is False
+        # Still held once after the inner `with`.
+        cond.notify()
+    with pytest.raises(RuntimeError):
+        rl.release()
+
+
+def test_condition_acquire_release(manager):
+    lock = manager.Lock()
+    cond = manager.Condition(lock)
+    assert cond.acquire() is True
+    assert lock.locked()
+    cond.release()
+    assert not lock.locked()
+    assert cond.acquire(False) is True
+    cond.release()
+
+
+def test_condition_rejects_other_locks(region):
+    with pytest.raises(TypeError):
+        shmarena.Condition(threading.Lock(), region=region)
+
+
+# ===================================================================== Event
+
+
+def _event_waiter(ev, out):
+    t = time.monotonic()
+    out["result"] = ev.wait(20)
+    out["dt"] = time.monotonic() - t
+
+
+def _event_setter(ev):
+    time.sleep(0.1)
+    ev.set()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_event_across_processes(manager, method):
+    ctx = multiprocessing.get_context(method)
+    ev, out = manager.Event(), manager.dict()
+    p = start(ctx, _event_waiter, ev, out)
+    time.sleep(0.1)
+    ev.set()
+    join_all([p])
+    assert out["result"] is True
+    assert out["dt"] < 10
+    ev.clear()
+    q = start(ctx, _event_setter, ev)
+    assert ev.wait(20) is True
+    join_all([q])
+
+
+def test_event_basic(manager):
+    ev = manager.Event()
+    assert ev.is_set() is False
+    t = time.monotonic()
+    assert ev.wait(0.1) is False
+    assert 0.09 <= elapsed(t) < 2.0
+    assert ev.wait(0) is False
+    ev.set()
+    assert ev.is_set() is True
+    assert ev.wait() is True
+    assert ev.wait(0.1) is True
+    ev.set()
+    assert ev.is_set()
+    ev.clear()
+    assert ev.is_set() is False
+    assert ev.wait(0.01) is False
+
+
+# ===================================================================== Semaphores
+
+
+def test_semaphore_counts(manager):
+    s = manager.Semaphore(2)
+    assert s.get_value() == 2
+    assert s.acquire(False) is True
+    assert s.acquire(False) is True
+    assert s.acquire(False) is False
+    assert s.get_value() == 0
+    t = time.monotonic()
+    assert s.acquire(timeout=0.1) is False
+    assert 0.09 <= elapsed(t) < 2.0
+    s.release()
+    assert s.get_value() == 1
+    with s:
+        assert s.get_value() == 0
+    assert s.get_value() == 1
+    s.release()
+    s.release()  # an unbounded semaphore may go above its initial value
+    assert s.get_value() == 3
+
+
+def test_semaphore_release_limit(manager):
+    s = manager.Semaphore(0)
+    for _ in range(64):
+        s.release()
+    assert s.get_value() == 64
+    with pytest.raises(ValueError):
+        s.release()  # documented: at most max(value, 64) permits
+    assert s.get_value() == 64
+
+
+def test_bounded_semaphore(manager):
+    b = manager.BoundedSemaphore(2)
+    assert b.get_value() == 2
+    with pytest.raises(ValueError):
+        b.release()
+    assert b.get_value() == 2
+    assert b.acquire() is True
+    assert b.get_value() == 1
+    b.release()
+    with pytest.raises(ValueError):
+        b.release()
+    assert b.get_value() == 2
+    assert b.acquire(False) and b.acquire(False)
+    assert b.acquire(False) is False
+    b.release()
+    b.release()
+    assert b.get_value() == 2
+
+
+def test_bounded_semaphore_zero(manager):
+    b = manager.BoundedSemaphore(0)
+    with pytest.raises(ValueError):
+        b.release()
+    assert b.get_value() == 0
+
+
+def _sem_release(s, n):
+    for _ in range(n):
+        s.release()
+
+
+def _sem_acquire(s, out):
+    out["acquired"] = s.acquire(timeout=10)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_semaphore_as_signal_across_processes(manager, method):
+    ctx = multiprocessing.get_context(method)
+    s = manager.Semaphore(0)
+    run_process(ctx, _sem_release, s, 3)
+    assert s.get_value() == 3
+    assert [s.acquire(timeout=5) for _ in range(3)] == [True, True, True]
+    assert s.acquire(timeout=0.2) is False
+
+
+def test_semaphore_permit_consumed_by_exited_process_stays_consumed(manager, fork_ctx):
+    s = manager.Semaphore(0)
+    s.release()
+    s.release()
+    out = manager.dict()
+    run_process(fork_ctx, _sem_acquire, s, out)
+    assert out["acquired"] is True
+    assert s.acquire(timeout=1) is True
+    # Two permits were released and two were taken: none may be left.
+    assert s.acquire(timeout=0.5) is False
+
+
+# ===================================================================== Barrier
+
+
+def _barrier_party(b, out, who, rounds):
+    for r in range(rounds):
+        out[(who, r)] = b.wait(timeout=30)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_barrier_three_processes_distinct_indices(manager, method):
+    ctx = multiprocessing.get_context(method)
+    b, out = manager.Barrier(3), manager.dict()
+    assert b.parties == 3
+    procs = [start(ctx, _barrier_party, b, out, who, 3) for who in range(3)]
+    join_all(procs, 60)
+    for r in range(3):
+        assert {out[(who, r)] for who in range(3)} == {0, 1, 2}
+    assert len(out) == 9
+    assert b.n_waiting == 0
+    assert b.broken is False
+
+
+def _barrier_expect_broken(b, out):
+    try:
+        b.wait(timeout=30)
+        out["result"] = "passed"
+    except threading.BrokenBarrierError:
+        out["result"] = "broken"
+
+
+def test_barrier_abort(manager, fork_ctx):
+    b, out = manager.Barrier(2), manager.dict()
+    p = start(fork_ctx, _barrier_expect_broken, b, out)
+    deadline = time.monotonic() + 20
+    while b.n_waiting < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert b.n_waiting == 1
+    b.abort()
+    join_all([p])
+    assert out["result"] == "broken"
+    assert b.broken is True
+    with pytest.raises(threading.BrokenBarrierError):
+        b.wait(timeout=1)
+    b.reset()
+    assert b.broken is False
+
+
+def test_barrier_timeout_breaks(manager):
+    b = manager.Barrier(2)
+    t = time.monotonic()
+    with pytest.raises(threading.BrokenBarrierError):
+        b.wait(timeout=0.1)
+    assert 0.09 <= elapsed(t) < 2.0
+    assert b.broken is True
+    b.reset()
+    assert b.broken is False
+    default_timeout = manager.Barrier(2, timeout=0.1)
+    with pytest.raises(threading.BrokenBarrierError):
+        default_timeout.wait()
+
+
+def test_barrier_single_party_and_action(manager):
+    calls = []
+    b = manager.Barrier(1, action=lambda: calls.append(1))
+    assert b.wait() == 0
+    assert b.wait() == 0
+    assert calls == [1, 1]
+
+
+# ===================================================================== Queue
+
+
+def test_queue_fifo_and_pickled_items(manager):
+    q = manager.Queue()
+    items = [1, "two", {"three": [3, 3.0]}, [4, (4,)], None, b"six", {7}, 2**100]
+    for item in items:
+        q.put(item)
+    assert q.qsize() == len(items)
+    got = [q.get() for _ in items]
+    assert got == items
+    assert type(got[2]) is dict and type(got[3]) is list and type(got[6]) is set
+    assert q.empty()
+
+
+def test_queue_full_and_empty(manager):
+    q = manager.Queue(2)
+    assert q.capacity == 2
+    assert q.empty() and not q.full() and q.qsize() == 0
+    q.put_nowait("a")
+    assert q.qsize() == 1 and not q.empty() and not q.full()
+    q.put("b", block=False)
+    assert q.full() and q.qsize() == 2
+    with pytest.raises(queue.Full):
+        q.put_nowait("c")
+    with pytest.raises(queue.Full):
+        q.put("c", False)
+    t = time.monotonic()
+    with pytest.raises(queue.Full):
+        q.put("c", timeout=0.1)
+    assert 0.09 <= elapsed(t) < 2.0
+    assert q.qsize() == 2
+    assert q.get_nowait() == "a"
+    assert q.get(False) == "b"
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+    with pytest.raises(queue.Empty):
+        q.get(block=False)
+    t = time.monotonic()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.1)
+    assert 0.09 <= elapsed(t) < 2.0
+    assert q.empty() and q.qsize() == 0
+
+
+def test_queue_default_size(manager):
+    q = manager.Queue()
+    assert q.capacity == shmarena.DEFAULT_QUEUE_SIZE == 1024
+    assert manager.Queue(-5).capacity == 1024
+
+
+def test_queue_pickle_false(manager):
+    q = manager.Queue(pickle=False)
+    with pytest.raises(TypeError):
+        q.put([1, 2])
+    with pytest.raises(TypeError):
+        q.put({"a": 1})
+    assert q.qsize() == 0
+    q.put((1, "a", b"b", None, 2.5, True))
+    assert q.get_nowait() == (1, "a", b"b", None, 2.5, True)
+
+
+def test_queue_item_size_limit(manager):
+    q = manager.Queue(max_item_bytes=64, pickle=False)
+    q.put("x" * 64)
+    with pytest.raises(ValueError):
+        q.put("x" * 65)
+    assert q.qsize() == 1
+    assert q.get() == "x" * 64
+    pq = manager.Queue(max_item_bytes=64)
+    with pytest.raises(ValueError):
+        pq.put(list(range(100)))
+    assert pq.empty()
+
+
+def test_queue_close_methods_are_noops(manager):
+    q = manager.Queue()
+    q.put(1)
+    q.close()
+    q.join_thread()
+    q.cancel_join_thread()
+    assert q.get() == 1
+
+
+def _producer(q, who, n):
+    for i in range(n):
+        q.put((who, i), timeout=30)
+
+
+def _queue_consumer(q, out, n):
+    out["items"] = tuple(q.get(timeout=30) for _ in range(n))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_queue_across_processes(manager, method):
+    ctx = multiprocessing.get_context(method)
+    q = manager.Queue(8)  # small: producers block while the parent consumes
+    n = 200
+    procs = [start(ctx, _producer, q, who, n) for who in range(3)]
+    got = [q.get(timeout=30) for _ in range(3 * n)]
+    join_all(procs, 60)
+    assert sorted(got) == sorted((who, i) for who in range(3) for i in range(n))
+    for who in range(3):  # FIFO per producer
+        assert [i for w, i in got if w == who] == list(range(n))
+    assert q.empty()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_queue_consumer_process_blocks_until_put(manager, method):
+    ctx = multiprocessing.get_context(method)
+    q, out = manager.Queue(), manager.dict(pickle=True)
+    p = start(ctx, _queue_consumer, q, out, 3)
+    time.sleep(0.2)
+    q.put({"a": [1]})
+    q.put([2])
+    q.put("three")
+    join_all([p])
+    assert out["items"] == ({"a": [1]}, [2], "three")
