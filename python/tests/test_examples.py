@@ -28,7 +28,7 @@ def regions():
     return {name for name in os.listdir("/dev/shm") if name.startswith("shmarena-py-")}
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
 @pytest.mark.parametrize("script", SCRIPTS, ids=os.path.basename)
 def test_example_prints_what_multiprocessing_prints(script, method, tmp_path):
     with open(script, encoding="utf-8") as f:
