@@ -25,10 +25,17 @@ impl PyRegion {
 #[pymethods]
 impl PyRegion {
     /// Opens the region at `path` (a name means a file in /dev/shm), creating it with
-    /// `size` bytes if it does not exist and a size is given.
+    /// `size` bytes if it does not exist and a size is given. A new region's catalog holds
+    /// `max_objects` named objects (by default one per 16 KiB of size, from 512 to 65536;
+    /// a dict takes two, a list three, anything else one, plus one for a `get_lock()`).
     #[new]
-    #[pyo3(signature = (path, size = None))]
-    fn new(py: Python<'_>, path: std::path::PathBuf, size: Option<u64>) -> PyResult<Self> {
+    #[pyo3(signature = (path, size = None, max_objects = None))]
+    fn new(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        size: Option<u64>,
+        max_objects: Option<u64>,
+    ) -> PyResult<Self> {
         let resolved = shmarena::engine::resolve_path(&path).py()?;
         if let Some(region) = std::fs::metadata(&resolved)
             .ok()
@@ -38,7 +45,13 @@ impl PyRegion {
         }
         let region = py
             .detach(|| match size {
-                Some(size) => shmarena::Region::open_or_create(&resolved, size),
+                Some(size) => {
+                    let options = shmarena::RegionOptions {
+                        catalog_capacity: max_objects.unwrap_or((size / 16384).clamp(512, 65536)),
+                        ..shmarena::RegionOptions::default()
+                    };
+                    shmarena::Region::open_or_create_with(&resolved, size, &options)
+                }
                 None => shmarena::Region::open(&resolved),
             })
             .py()?;
