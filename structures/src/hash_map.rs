@@ -589,8 +589,10 @@ impl<S: Slots> RawMap<S> {
         if offset == 0 {
             return low;
         }
-        // SeqCst: as above.
-        let high = self.slots.hints((word + 1) % words).load(Ordering::SeqCst);
+        // SeqCst: as above. `words` is a power of two (tables of 64 slots or more): a
+        // mask, not a division, wraps the index.
+        debug_assert!(words.is_power_of_two());
+        let high = self.slots.hints((word + 1) & (words - 1)).load(Ordering::SeqCst);
         low >> (8 * offset) | high << (64 - 8 * offset)
     }
 
