@@ -32,6 +32,12 @@ cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
     echo "Machine: $cpu, $(nproc) CPUs, $(($(grep MemTotal /proc/meminfo | awk '{print $2}') / 1048576)) GiB;"
     echo "command: \`benches/benchmarks.sh $seconds $max_procs\` (raw files: \`$raw-*\`)."
     echo
+    echo "### Goals"
+    echo
+    python3 benches/goals.py "$raw-bench.csv" ${python_rows:+"$raw-python.csv"}
+    echo
+    echo "### Every workload"
+    echo
     echo "![total M ops/s against processes, one line per workload]($raw-bench.svg)"
     echo
     echo '```text'
