@@ -87,7 +87,7 @@ REGION_SIZE_ENV = "SHMARENA_REGION_SIZE"
 #: sparse file, so only pages in use take memory.
 DEFAULT_REGION_SIZE = 1 << 30
 
-_regions = {}
+_regions: dict[str, Region] = {}
 _default = None
 _lock = _threading.Lock()
 
