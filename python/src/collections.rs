@@ -4,6 +4,7 @@
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PySlice, PyTuple};
+use shmarena::hash_map::Updated;
 use shmarena::{ByteMap, ByteQueue, ByteSet};
 
 use crate::codec::{Codec, HEADER};
@@ -118,21 +119,21 @@ impl PyDictProxy {
         record(&self.order.fetch_add(1).to_le_bytes(), value)
     }
 
-    /// Stores `value` (an encoding) at `key`, keeping the entry's place if it exists;
-    /// the value replaced.
-    fn store(&self, key: &[u8], value: &[u8]) -> PyResult<Option<Vec<u8>>> {
+    /// Stores `value` (an encoding) at `key`, keeping the entry's place if it exists.
+    fn store(&self, key: &[u8], value: &[u8]) -> PyResult<()> {
         for _ in 0..1 << 16 {
             let replaced = self
                 .map
-                .fetch_update(key, |current| Some(record(&current[..ORDER], value)))
+                .update_with(key, |current, new| {
+                    new[..ORDER].copy_from_slice(&current[..ORDER]);
+                    new[ORDER..ORDER + value.len()].copy_from_slice(value);
+                    true
+                })
                 .py()?;
-            match replaced {
-                Ok(old) => return Ok(Some(old)),
-                Err(_) => {
-                    if self.map.try_insert(key, &self.fresh(value)).py()?.is_none() {
-                        return Ok(None);
-                    }
-                }
+            if replaced == Updated::Done
+                || self.map.try_insert(key, &self.fresh(value)).py()?.is_none()
+            {
+                return Ok(());
             }
         }
         Err(crate::errors::ShmarenaError::new_err(
@@ -219,13 +220,14 @@ impl PyDictProxy {
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let found = match self.lookup_key(key)? {
-            Some(encoded) => self.map.get(&encoded).py()?,
+            Some(encoded) => self
+                .map
+                .get_with(&encoded, |value| self.decode_record(py, value))
+                .py()?
+                .transpose()?,
             None => None,
         };
-        match found {
-            Some(value) => self.decode_record(py, &value),
-            None => Err(PyKeyError::new_err(key.clone().unbind())),
-        }
+        found.ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
     }
 
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -297,13 +299,14 @@ impl PyDictProxy {
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let found = match self.lookup_key(key)? {
-            Some(encoded) => self.map.get(&encoded).py()?,
+            Some(encoded) => self
+                .map
+                .get_with(&encoded, |value| self.decode_record(py, value))
+                .py()?
+                .transpose()?,
             None => None,
         };
-        match found {
-            Some(value) => self.decode_record(py, &value),
-            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
-        }
+        Ok(found.unwrap_or_else(|| default.unwrap_or_else(|| py.None().into_bound(py))))
     }
 
     /// Removes `key` and returns its value; `default` (or `KeyError`) if absent.
@@ -426,12 +429,14 @@ impl PyDictProxy {
             let mut small_sum = None;
             let outcome = self
                 .map
-                .fetch_update(&key, |current| {
+                .update_with(&key, |current, new| {
+                    new[..ORDER].copy_from_slice(&current[..ORDER]);
                     if let Some((sum, encoded)) = small_delta
                         .and_then(|delta| crate::codec::add_small_int(&current[ORDER..], delta))
                     {
                         small_sum = Some(sum);
-                        return Some(record(&current[..ORDER], &encoded));
+                        new[ORDER..ORDER + encoded.len()].copy_from_slice(&encoded);
+                        return true;
                     }
                     small_sum = None;
                     let result = self
@@ -441,11 +446,12 @@ impl PyDictProxy {
                     match result {
                         Ok((encoded, sum)) => {
                             new_value = Some(sum);
-                            Some(record(&current[..ORDER], &encoded))
+                            new[ORDER..ORDER + encoded.len()].copy_from_slice(&encoded);
+                            true
                         }
                         Err(error) => {
                             failure = Some(error);
-                            None
+                            false
                         }
                     }
                 })
@@ -454,14 +460,14 @@ impl PyDictProxy {
                 return Err(error);
             }
             match outcome {
-                Ok(_) => {
+                Updated::Done => {
                     if let Some(sum) = small_sum {
                         return Ok(sum.into_pyobject(py)?.into_any());
                     }
                     return Ok(new_value.expect("a stored value was computed"));
                 }
-                Err(Some(_)) => {}
-                Err(None) => {
+                Updated::Declined => {}
+                Updated::Absent => {
                     let start = delta.add(0i64)?;
                     if self
                         .map
@@ -490,19 +496,27 @@ impl PyDictProxy {
     ) -> PyResult<(bool, Bound<'py, PyAny>)> {
         let new_bytes = self.value(new)?;
         let mut failure = None;
+        let mut actual = None;
         let outcome = self
             .map
-            .fetch_update(&self.key(key)?, |current| {
+            .update_with(&self.key(key)?, |current, out| {
                 // Compared as Python compares (a stored 1.0 equals an expected 1).
                 let equal = self
                     .decode_record(py, current)
                     .and_then(|current| current.eq(expected));
                 match equal {
-                    Ok(true) => Some(record(&current[..ORDER], &new_bytes)),
-                    Ok(false) => None,
+                    Ok(true) => {
+                        out[..ORDER].copy_from_slice(&current[..ORDER]);
+                        out[ORDER..ORDER + new_bytes.len()].copy_from_slice(&new_bytes);
+                        true
+                    }
+                    Ok(false) => {
+                        actual = Some(current.to_vec());
+                        false
+                    }
                     Err(error) => {
                         failure = Some(error);
-                        None
+                        false
                     }
                 }
             })
@@ -510,10 +524,10 @@ impl PyDictProxy {
         if let Some(error) = failure {
             return Err(error);
         }
-        match outcome {
-            Ok(_) => Ok((true, expected.clone())),
-            Err(Some(actual)) => Ok((false, self.decode_record(py, &actual)?)),
-            Err(None) => Err(PyKeyError::new_err(key.clone().unbind())),
+        match (outcome, actual) {
+            (Updated::Done, _) => Ok((true, expected.clone())),
+            (Updated::Declined, Some(actual)) => Ok((false, self.decode_record(py, &actual)?)),
+            _ => Err(PyKeyError::new_err(key.clone().unbind())),
         }
     }
 

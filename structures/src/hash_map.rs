@@ -592,7 +592,10 @@ impl<S: Slots> RawMap<S> {
         // SeqCst: as above. `words` is a power of two (tables of 64 slots or more): a
         // mask, not a division, wraps the index.
         debug_assert!(words.is_power_of_two());
-        let high = self.slots.hints((word + 1) & (words - 1)).load(Ordering::SeqCst);
+        let high = self
+            .slots
+            .hints((word + 1) & (words - 1))
+            .load(Ordering::SeqCst);
         low >> (8 * offset) | high << (64 - 8 * offset)
     }
 
@@ -1106,8 +1109,9 @@ impl<S: Slots> RawMap<S> {
     ) -> Result<SlotChange> {
         let me = liveness.me();
         let backoff = Backoff::new();
-        let mut current = vec![0u64; self.value_words];
-        let mut new = vec![0u64; self.value_words];
+        // On the stack for values of up to 512 bytes: an update allocates nothing.
+        let mut current = crate::words::Words::zeroed_words(self.value_words);
+        let mut new = crate::words::Words::zeroed_words(self.value_words);
         // Rounds spent behind one unchanged writer field, once backing off is done.
         let mut stuck = 0u32;
         let mut last = first;
@@ -1162,7 +1166,7 @@ impl<S: Slots> RawMap<S> {
         }
         let write = f(&current, &mut new);
         if write {
-            for (cell, word) in self.copy(slot, copy_version + 1).iter().zip(&new) {
+            for (cell, word) in self.copy(slot, copy_version + 1).iter().zip(new.iter()) {
                 // Relaxed: published by the compare-exchange in `leave`.
                 cell.store(*word, Ordering::Relaxed);
             }
@@ -2125,9 +2129,18 @@ mod handle {
         /// # Errors
         /// [`Error::InvalidArgument`] for an oversized key; as [`HashMap::get`].
         pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+            self.get_with(key, <[u8]>::to_vec)
+        }
+
+        /// The value of `key` lent to `f` (all `value_size` bytes) instead of copied into
+        /// a `Vec`: no allocation for values of up to 512 bytes. Never waits.
+        ///
+        /// # Errors
+        /// As [`Self::get`].
+        pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
             let mut value = self.value_buffer();
             let found = self.raw().get(&self.key(key)?, &mut value)?;
-            Ok(found.then(|| value.bytes(self.value_size)))
+            Ok(found.then(|| f(&bytemuck::cast_slice::<u64, u8>(&value)[..self.value_size])))
         }
 
         /// Whether `key` is present. Never waits.
@@ -2173,6 +2186,31 @@ mod handle {
             Ok(had.then(|| old.bytes(self.value_size)))
         }
 
+        /// Offers the value of `key` to `f(current, new)` until what `f` wrote into `new`
+        /// (`value_size` zero bytes to start with) is stored, or `f` returns false (`f`
+        /// may run several times): `Done`, `Declined`, or `Absent` when the key is not in
+        /// the map. [`Self::fetch_update`] without its allocations.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for an oversized key; [`Error::Contended`].
+        pub fn update_with(
+            &self,
+            key: &[u8],
+            mut f: impl FnMut(&[u8], &mut [u8]) -> bool,
+        ) -> Result<Updated> {
+            let key = self.key(key)?;
+            let mut old = self.value_buffer();
+            let size = self.value_size;
+            self.raw()
+                .update(&key, &mut old, self.object.region(), &mut |seen, out| {
+                    out.fill(0);
+                    f(
+                        &bytemuck::cast_slice::<u64, u8>(seen)[..size],
+                        &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..size],
+                    )
+                })
+        }
+
         /// Applies `f` to the value of `key` until its result is stored (`f` may run
         /// several times). `Ok(Ok(previous))` when stored; `Ok(Err(Some(value)))` when `f`
         /// returned `None`; `Ok(Err(None))` when the key is absent.
@@ -2185,33 +2223,30 @@ mod handle {
             key: &[u8],
             mut f: impl FnMut(&[u8]) -> Option<Vec<u8>>,
         ) -> Result<std::result::Result<Vec<u8>, Option<Vec<u8>>>> {
-            let key = self.key(key)?;
-            let mut old = self.value_buffer();
             let mut oversized = None;
-            let size = self.value_size;
-            let outcome =
-                self.raw()
-                    .update(&key, &mut old, self.object.region(), &mut |seen, out| {
-                        let current = &bytemuck::cast_slice::<u64, u8>(seen)[..size];
-                        let Some(new) = f(current) else {
-                            return false;
-                        };
-                        if new.len() > size {
-                            oversized = Some(new.len());
-                            return false;
-                        }
-                        out.fill(0);
-                        bytemuck::cast_slice_mut::<u64, u8>(out)[..new.len()].copy_from_slice(&new);
-                        true
-                    })?;
+            let mut previous = Vec::new();
+            let outcome = self.update_with(key, |current, out| {
+                previous.clear();
+                previous.extend_from_slice(current);
+                let Some(new) = f(current) else {
+                    return false;
+                };
+                if new.len() > out.len() {
+                    oversized = Some(new.len());
+                    return false;
+                }
+                out[..new.len()].copy_from_slice(&new);
+                true
+            })?;
             if let Some(len) = oversized {
                 return Err(Error::InvalidArgument(format!(
-                    "a value of {len} bytes does not fit this map's {size}"
+                    "a value of {len} bytes does not fit this map's {}",
+                    self.value_size
                 )));
             }
             Ok(match outcome {
-                Updated::Done => Ok(old.bytes(size)),
-                Updated::Declined => Err(Some(old.bytes(size))),
+                Updated::Done => Ok(previous),
+                Updated::Declined => Err(Some(previous)),
                 Updated::Absent => Err(None),
             })
         }
