@@ -11,10 +11,16 @@
 //! both async-signal-safe:
 //! - it bumps [`generation`]; a region handle compares it with the generation it attached
 //!   in and, on its next use in the child, attaches as a new participant;
-//! - for every registered region descriptor it opens `/proc/self/fd/<fd>` (a *new* open
-//!   file description of the same file, holding no locks) and `dup3`s it over the
-//!   inherited descriptor, dropping the child's reference to the parent's description.
-//!   The parent's locks then die with the parent, as they should.
+//! - for every registered region descriptor that still is the region file (checked with
+//!   `fstat` against the device and inode recorded at registration: a descriptor closed
+//!   behind our back and reused for another file is left alone) it opens
+//!   `/proc/self/fd/<fd>` (a *new* open file description of the same file, holding no
+//!   locks) and `dup3`s it over the inherited descriptor, dropping the child's reference
+//!   to the parent's description. The parent's locks then die with the parent.
+//!
+//! A child never attaches through a description it shares with its parent (the parent's
+//! locks would look free to it): when no fresh description can be had, it acts under
+//! [`ORPHAN`](crate::liveness::OwnerId) instead, an id no process holds.
 
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Once;
@@ -22,19 +28,35 @@ use std::sync::Once;
 /// Bumped in every forked child.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-/// Descriptors of open regions (-1: free entry). A fixed table: the child handler may
-/// not allocate or lock.
+/// A registered region descriptor and the file it was opened on.
+struct Registered {
+    /// -1: free; -2: being filled in; else the descriptor.
+    fd: AtomicI32,
+    dev: AtomicU64,
+    ino: AtomicU64,
+}
+
+const FREE: i32 = -1;
+const FILLING: i32 = -2;
+
+/// A fixed table: the child handler may not allocate or lock.
 const MAX_REGISTERED: usize = 256;
-static REGISTERED: [AtomicI32; MAX_REGISTERED] = [const { AtomicI32::new(-1) }; MAX_REGISTERED];
+static REGISTERED: [Registered; MAX_REGISTERED] = [const {
+    Registered {
+        fd: AtomicI32::new(FREE),
+        dev: AtomicU64::new(0),
+        ino: AtomicU64::new(0),
+    }
+}; MAX_REGISTERED];
 
 static INSTALL: Once = Once::new();
 
 /// The process's fork generation: 0 in a process that did not come from a fork since
 /// the first region opened, then one more per fork along the way.
 pub fn generation() -> u64 {
-    // Acquire: pairs with the child handler's bump (same thread in practice; the child
-    // starts single-threaded).
-    GENERATION.load(Ordering::Acquire)
+    // Relaxed: only this process's handler writes it, before any of the child's threads
+    // exist; a thread of the child reads a value written before it started.
+    GENERATION.load(Ordering::Relaxed)
 }
 
 /// Installs the child handler (once per process).
@@ -46,25 +68,49 @@ fn install() {
     });
 }
 
-/// Registers a region descriptor for the child handler; whether it found room (without
-/// room the child still gets its own participant, but keeps sharing the parent's open
-/// file description until it closes the region).
+/// The device and inode `fd` refers to, by `fstat` (async-signal-safe).
+fn identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: `stat` is a plain C struct for which all-zero is valid; fstat only writes it.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on any descriptor number is defined (EBADF for a closed one).
+    if unsafe { libc::fstat(fd, &raw mut stat) } != 0 {
+        return None;
+    }
+    Some((stat.st_dev, stat.st_ino))
+}
+
+/// Registers a region descriptor for the child handler; whether it found room. Call
+/// before attaching, so that no fork can come between the attach and the registration.
 pub(crate) fn register(fd: i32) -> bool {
     install();
+    let Some((dev, ino)) = identity(fd) else {
+        return false;
+    };
     REGISTERED.iter().any(|entry| {
-        // AcqRel/Acquire: an entry is claimed by exactly one registrant.
-        entry
-            .compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        // Acquire: the entry is ours from here; the Release below publishes dev and ino
+        // with the descriptor.
+        if entry
+            .fd
+            .compare_exchange(FREE, FILLING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // Relaxed: published by the Release store of the descriptor.
+        entry.dev.store(dev, Ordering::Relaxed);
+        entry.ino.store(ino, Ordering::Relaxed);
+        entry.fd.store(fd, Ordering::Release);
+        true
     })
 }
 
 /// Forgets a descriptor about to be closed.
 pub(crate) fn unregister(fd: i32) {
     for entry in &REGISTERED {
-        // AcqRel/Acquire: frees only our own entry.
+        // AcqRel/Relaxed: frees only our own entry.
         if entry
-            .compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Acquire)
+            .fd
+            .compare_exchange(fd, FREE, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
             return;
@@ -72,8 +118,9 @@ pub(crate) fn unregister(fd: i32) {
     }
 }
 
-/// Points `fd` at a fresh open file description of the same file (see the module docs);
-/// whether it did. Async-signal-safe: no allocation, no lock.
+/// Points `fd` at a fresh open file description of the same file, by reopening
+/// `/proc/self/fd/<fd>` (see the module docs); whether it did. Async-signal-safe: no
+/// allocation, no lock.
 pub(crate) fn refresh(fd: i32) -> bool {
     // "/proc/self/fd/" and up to 10 digits, NUL-terminated, built on the stack.
     const PREFIX: &[u8] = b"/proc/self/fd/";
@@ -96,13 +143,36 @@ pub(crate) fn refresh(fd: i32) -> bool {
     for i in 0..count {
         path[PREFIX.len() + i] = digits[count - 1 - i];
     }
-    // SAFETY: `path` is NUL-terminated (zeroed past the digits); open, dup3 and close are
-    // async-signal-safe and touch only descriptors.
+    // SAFETY: `path` is NUL-terminated (zeroed past the digits).
+    let fresh = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
+    replace(fd, fresh)
+}
+
+/// Points `fd` at a fresh open file description of `path`, if `path` still names the
+/// file `fd` refers to; whether it did. For a child whose `/proc` reopen failed.
+pub(crate) fn refresh_from_path(fd: i32, path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path; open has no other precondition.
+    let fresh = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fresh >= 0 && identity(fresh) != identity(fd) {
+        // SAFETY: closes the descriptor we just opened.
+        unsafe { libc::close(fresh) };
+        return false;
+    }
+    replace(fd, fresh)
+}
+
+/// `dup3`s `fresh` (a new descriptor, or negative for a failed open) over `fd` and closes
+/// it; whether `fd` now refers to `fresh`'s description. Async-signal-safe.
+fn replace(fd: i32, fresh: i32) -> bool {
+    if fresh < 0 {
+        return false;
+    }
+    // SAFETY: dup3 and close only touch descriptors; `fresh` is ours to close.
     unsafe {
-        let fresh = libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC);
-        if fresh < 0 {
-            return false;
-        }
         let moved = libc::dup3(fresh, fd, libc::O_CLOEXEC) == fd;
         libc::close(fresh);
         moved
@@ -110,12 +180,21 @@ pub(crate) fn refresh(fd: i32) -> bool {
 }
 
 extern "C" fn on_fork_child() {
-    // AcqRel: see `generation`.
-    GENERATION.fetch_add(1, Ordering::AcqRel);
+    // Relaxed: see `generation`.
+    GENERATION.fetch_add(1, Ordering::Relaxed);
     for entry in &REGISTERED {
-        // Relaxed: the child is single-threaded here.
-        let fd = entry.load(Ordering::Relaxed);
-        if fd >= 0 {
+        // Acquire: pairs with the Release in `register` (dev and ino are filled in).
+        let fd = entry.fd.load(Ordering::Acquire);
+        if fd < 0 {
+            continue;
+        }
+        // Relaxed: published with the descriptor.
+        let recorded = (
+            entry.dev.load(Ordering::Relaxed),
+            entry.ino.load(Ordering::Relaxed),
+        );
+        // A descriptor closed behind our back and reused for another file is not ours.
+        if identity(fd) == Some(recorded) {
             refresh(fd);
         }
     }

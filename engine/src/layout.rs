@@ -54,7 +54,7 @@ pub const MIN_ARENA_SIZE: u64 = 4 * PAGE_SIZE;
 /// Bytes per participant slot.
 pub const PARTICIPANT_SLOT_SIZE: u64 = 64;
 /// Largest participant table (owner ids keep the slot in 12 bits).
-pub const MAX_PARTICIPANTS: u64 = 4096;
+pub const MAX_PARTICIPANTS: u64 = 4095;
 /// Default participant table size.
 pub const DEFAULT_PARTICIPANTS: u64 = 256;
 
@@ -134,7 +134,8 @@ const _: () = {
     assert!(header::ARENA_USED + 128 <= header::FREE_HEADS);
     assert!(header::FREE_HEADS + 8 * SIZE_CLASSES as u64 <= header::FREE_COUNTS);
     assert!(header::FREE_COUNTS + 8 * SIZE_CLASSES as u64 <= HEADER_SIZE);
-    assert!(MAX_PARTICIPANTS <= 1 << crate::liveness::OwnerId::SLOT_BITS);
+    // The last slot number is OwnerId::ORPHAN's, which no table has.
+    assert!(MAX_PARTICIPANTS < 1 << crate::liveness::OwnerId::SLOT_BITS);
     assert!(MAX_NAME_LEN as u64 + 16 <= CATALOG_ENTRY_SIZE);
 };
 

@@ -16,6 +16,11 @@ impl OwnerId {
     /// Largest generation; generations run 1..=MAX_GENERATION and then wrap to 1.
     pub const MAX_GENERATION: u32 = (1 << (31 - Self::SLOT_BITS)) - 1;
 
+    /// An id no process holds: its slot lies beyond every participant table (at most
+    /// [`MAX_PARTICIPANTS`](crate::layout::MAX_PARTICIPANTS) slots), so every other
+    /// process sees it as dead. A forked child that cannot attach as itself acts under it.
+    pub const ORPHAN: OwnerId = OwnerId((1 << Self::SLOT_BITS) | ((1 << Self::SLOT_BITS) - 1));
+
     /// The owner holding `slot` in its `generation` (1..=[`Self::MAX_GENERATION`]).
     pub fn new(slot: u32, generation: u32) -> Self {
         debug_assert!(slot < 1 << Self::SLOT_BITS);

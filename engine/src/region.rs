@@ -29,7 +29,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -156,8 +156,16 @@ struct Inner {
     /// Our participant id (`OwnerId::bits`), attached in fork generation `attached_in`.
     me: AtomicU32,
     attached_in: AtomicU64,
-    /// Serializes the re-attach of a forked child's threads.
-    reattach: std::sync::Mutex<()>,
+    /// Whether `me` is a slot this handle attached in this process (and so detaches).
+    own_slot: AtomicBool,
+    /// The id whose slot lock our open file description may share (bits; 0: none): a
+    /// forked child that could not get a description of its own. Such a lock looks free
+    /// through the shared description, so that owner is taken to be alive.
+    shares_locks_of: AtomicU32,
+    /// The re-attach under way: `pid << 32 | (generation + 1)` of the claimer, 0 for none.
+    /// A claim of another pid is stale: a parent forked in the middle of its re-attach.
+    /// (An atomic, not a mutex: a mutex held at a fork stays locked in the child.)
+    reattaching: AtomicU64,
     /// Whether the child handler refreshes our descriptor after a fork.
     registered: bool,
     created: bool,
@@ -166,8 +174,9 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // A forked child that never used the region holds its parent's slot: not ours.
-        if *self.attached_in.get_mut() == crate::fork::generation() {
+        // A forked child that never used the region, or one that could not attach as
+        // itself, holds no slot of its own: the one named is its parent's, or nobody's.
+        if *self.attached_in.get_mut() == crate::fork::generation() && *self.own_slot.get_mut() {
             self.participants().detach(self.me());
         }
         if self.registered {
@@ -186,32 +195,63 @@ impl Inner {
             self.reattach();
         }
         // Relaxed: ordered by the Acquire above (or written by this thread). The word only
-        // ever holds the bits of an attached id, so the fallback is never taken.
-        OwnerId::from_bits(self.me.load(Ordering::Relaxed)).unwrap_or_else(|| OwnerId::new(0, 1))
+        // ever holds the bits of an attached id or of ORPHAN, so the fallback is never
+        // taken.
+        OwnerId::from_bits(self.me.load(Ordering::Relaxed)).unwrap_or(OwnerId::ORPHAN)
     }
 
     #[cold]
     fn reattach(&self) {
-        let _serial = self
-            .reattach
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let generation = crate::fork::generation();
-        // Acquire: as in `me`.
-        if self.attached_in.load(Ordering::Acquire) == generation {
-            return; // another thread of this child did it
-        }
-        // The child handler normally did this already; doing it again is harmless and
-        // covers a region that found no room in its table.
-        crate::fork::refresh(self.file.as_raw_fd());
-        // Without a free participant slot the child keeps acting under its parent's id
-        // (what every process did before fork awareness): rare, and reported by inspect.
-        if let Ok(me) = self.participants().attach() {
-            // Relaxed + Release below: published by the generation store.
+        let pid = u64::from(std::process::id());
+        loop {
+            let generation = crate::fork::generation();
+            // Acquire: as in `me`.
+            if self.attached_in.load(Ordering::Acquire) == generation {
+                return; // done, by us or another thread of this child
+            }
+            let claim = pid << 32 | ((generation + 1) & 0xffff_ffff);
+            // Acquire: a claim of ours by another thread is followed by its attach.
+            let current = self.reattaching.load(Ordering::Acquire);
+            if current == claim {
+                std::thread::yield_now(); // another thread of this child is at it
+                continue;
+            }
+            // AcqRel: one thread of this child wins the claim.
+            if self
+                .reattaching
+                .compare_exchange(current, claim, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            let inherited = self.me.load(Ordering::Relaxed);
+            let (me, own, fresh) = self.attach_in_child();
+            // Relaxed: published by the Release store of the generation.
+            self.shares_locks_of
+                .store(if fresh { 0 } else { inherited }, Ordering::Relaxed);
             self.me.store(me.bits(), Ordering::Relaxed);
+            self.own_slot.store(own, Ordering::Relaxed);
+            // Release: see `me`.
+            self.attached_in.store(generation, Ordering::Release);
+            return;
         }
-        // Release: see `me`.
-        self.attached_in.store(generation, Ordering::Release);
+    }
+
+    /// A forked child's own participant id, and whether it holds a slot. Never attaches
+    /// through the open file description shared with the parent (whose slot locks would
+    /// look free from it): without a fresh description of its own, or without a free
+    /// slot, the child acts as [`OwnerId::ORPHAN`], which no other process sees alive.
+    /// Also says whether the descriptor is now a fresh one.
+    fn attach_in_child(&self) -> (OwnerId, bool, bool) {
+        let fd = self.file.as_raw_fd();
+        // The child handler normally refreshed it already; doing it again is harmless.
+        let fresh = crate::fork::refresh(fd) || crate::fork::refresh_from_path(fd, &self.path);
+        if fresh {
+            if let Ok(me) = self.participants().attach() {
+                return (me, true, true);
+            }
+        }
+        (OwnerId::ORPHAN, false, fresh)
     }
 
     fn participants(&self) -> Participants<'_, MappedMemory> {
@@ -374,14 +414,25 @@ impl Region {
         options: &RegionOptions,
         created: bool,
     ) -> Result<Self> {
+        // Registered first: a fork between the attach and the registration would leave
+        // the child sharing our new slot lock.
+        let registered = crate::fork::register(file.as_raw_fd());
         let me = Participants {
             mem: &memory,
             file: &file,
             fields: &fields,
         }
-        .attach()?;
+        .attach();
+        let me = match me {
+            Ok(me) => me,
+            Err(error) => {
+                if registered {
+                    crate::fork::unregister(file.as_raw_fd());
+                }
+                return Err(error);
+            }
+        };
         let attached_in = crate::fork::generation();
-        let registered = crate::fork::register(file.as_raw_fd());
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
@@ -390,7 +441,9 @@ impl Region {
                 fields,
                 me: AtomicU32::new(me.bits()),
                 attached_in: AtomicU64::new(attached_in),
-                reattach: std::sync::Mutex::new(()),
+                own_slot: AtomicBool::new(true),
+                shares_locks_of: AtomicU32::new(0),
+                reattaching: AtomicU64::new(0),
                 registered,
                 created,
                 construct_timeout: options.construct_timeout,
@@ -616,7 +669,12 @@ impl Region {
 
     /// Whether `owner` is still attached and alive (a system call unless it is us).
     pub fn is_alive(&self, owner: OwnerId) -> bool {
-        self.inner.participants().is_alive(self.inner.me(), owner)
+        let me = self.inner.me();
+        // Relaxed: written before `me` was published (its Acquire in `me()`).
+        if owner.bits() == self.inner.shares_locks_of.load(Ordering::Relaxed) {
+            return true; // its lock looks free through the description we share with it
+        }
+        self.inner.participants().is_alive(me, owner)
     }
 
     /// The participant table: every slot ever used, with liveness.
