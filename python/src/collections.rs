@@ -37,7 +37,19 @@ fn check_fits(encoded: &[u8], size: usize, what: &str, option: &str) -> PyResult
             "{what} too large: it takes {} bytes, and this object was created with \
              {option}={} (a str counts its UTF-8 bytes)",
             encoded.len().saturating_sub(HEADER),
-            size - HEADER
+            size.saturating_sub(HEADER)
+        )));
+    }
+    Ok(())
+}
+
+/// `TypeError` for an object of the right kind but record sizes no Python object has
+/// (one a Rust program made with a small element type).
+fn check_records(name: &str, sizes: &[usize], least: usize) -> PyResult<()> {
+    if sizes.iter().any(|&size| size < least) {
+        return Err(PyTypeError::new_err(format!(
+            "{name:?} was not made by shmarena's Python package (its elements are too small \
+             to hold Python objects)"
         )));
     }
     Ok(())
@@ -141,6 +153,23 @@ impl PyDictProxy {
         ))
     }
 
+    /// Stores `value` (an encoding) at `key` if its record is still `seen`, keeping the
+    /// entry's place; whether it did (false: changed or removed meanwhile).
+    fn replace_if_unchanged(&self, key: &[u8], seen: &[u8], value: &[u8]) -> PyResult<bool> {
+        let outcome = self
+            .map
+            .update_with(key, |current, new| {
+                if current != seen {
+                    return false;
+                }
+                new[..ORDER].copy_from_slice(&current[..ORDER]);
+                new[ORDER..ORDER + value.len()].copy_from_slice(value);
+                true
+            })
+            .py()?;
+        Ok(outcome == Updated::Done)
+    }
+
     /// The entries as (insertion number, key, value), in insertion order.
     fn ordered(&self) -> PyResult<Vec<Entry>> {
         let mut entries = self
@@ -190,8 +219,11 @@ impl PyDictProxy {
         let map = match capacity {
             Some(capacity) => {
                 let key_size = record_size(max_key_bytes, "max_key_bytes")?;
-                let value_size =
-                    record_size(max_value_bytes.max(MIN_PAYLOAD) + ORDER, "max_value_bytes")?;
+                let payload = max_value_bytes
+                    .max(MIN_PAYLOAD)
+                    .checked_add(ORDER)
+                    .ok_or_else(|| PyValueError::new_err("max_value_bytes is too large"))?;
+                let value_size = record_size(payload, "max_value_bytes")?;
                 py.detach(|| {
                     ByteMap::get_or_create(rust_region, name, capacity, key_size, value_size)
                 })
@@ -199,11 +231,11 @@ impl PyDictProxy {
             None => ByteMap::open(rust_region, name),
         }
         .py()?;
-        if map.value_size() < ORDER + HEADER || map.key_size() < HEADER {
-            return Err(PyTypeError::new_err(format!(
-                "{name:?} is not a dict made by shmarena's Python package"
-            )));
-        }
+        check_records(
+            name,
+            &[map.value_size(), map.key_size() + ORDER],
+            ORDER + HEADER + MIN_PAYLOAD,
+        )?;
         let order =
             shmarena::Value::get_or_create(rust_region, &format!("{name}.order"), 0u64).py()?;
         Ok(Self {
@@ -417,57 +449,42 @@ impl PyDictProxy {
         let one = 1i64.into_pyobject(py)?.into_any();
         let delta = delta.unwrap_or(&one);
         let key = self.key(key)?;
-        // A counter's common case, an int delta on an int value, stays in Rust.
+        // A counter's common case, an int delta on an int value, stays in Rust inside
+        // the update; anything else is computed by Python outside it and stored only if
+        // the value is still the one it was computed from (no Python code runs while the
+        // update holds the key).
         let small_delta = if delta.is_instance_of::<pyo3::types::PyBool>() {
             None
         } else {
             delta.extract::<i64>().ok()
         };
         for _ in 0..1 << 16 {
-            let mut failure: Option<PyErr> = None;
-            let mut new_value: Option<Bound<'py, PyAny>> = None;
             let mut small_sum = None;
+            let mut seen: Option<Vec<u8>> = None;
             let outcome = self
                 .map
                 .update_with(&key, |current, new| {
-                    new[..ORDER].copy_from_slice(&current[..ORDER]);
                     if let Some((sum, encoded)) = small_delta
                         .and_then(|delta| crate::codec::add_small_int(&current[ORDER..], delta))
                     {
                         small_sum = Some(sum);
+                        new[..ORDER].copy_from_slice(&current[..ORDER]);
                         new[ORDER..ORDER + encoded.len()].copy_from_slice(&encoded);
                         return true;
                     }
-                    small_sum = None;
-                    let result = self
-                        .decode_record(py, current)
-                        .and_then(|current| current.add(delta))
-                        .and_then(|sum| Ok((self.value(&sum)?, sum)));
-                    match result {
-                        Ok((encoded, sum)) => {
-                            new_value = Some(sum);
-                            new[ORDER..ORDER + encoded.len()].copy_from_slice(&encoded);
-                            true
-                        }
-                        Err(error) => {
-                            failure = Some(error);
-                            false
-                        }
-                    }
+                    seen = Some(current.to_vec());
+                    false
                 })
                 .py()?;
-            if let Some(error) = failure {
-                return Err(error);
-            }
-            match outcome {
-                Updated::Done => {
-                    if let Some(sum) = small_sum {
-                        return Ok(sum.into_pyobject(py)?.into_any());
+            match (outcome, small_sum, seen) {
+                (Updated::Done, Some(sum), _) => return Ok(sum.into_pyobject(py)?.into_any()),
+                (Updated::Declined, _, Some(seen)) => {
+                    let sum = self.decode_record(py, &seen)?.add(delta)?;
+                    if self.replace_if_unchanged(&key, &seen, &self.value(&sum)?)? {
+                        return Ok(sum);
                     }
-                    return Ok(new_value.expect("a stored value was computed"));
                 }
-                Updated::Declined => {}
-                Updated::Absent => {
+                (Updated::Absent, _, _) => {
                     let start = delta.add(0i64)?;
                     if self
                         .map
@@ -478,6 +495,7 @@ impl PyDictProxy {
                         return Ok(start);
                     }
                 }
+                _ => {}
             }
         }
         Err(crate::errors::ShmarenaError::new_err(
@@ -486,7 +504,8 @@ impl PyDictProxy {
     }
 
     /// Stores `new` at `key` if its value is `expected`: `(True, expected)` when it did,
-    /// `(False, actual)` when the value differs, `KeyError` when the key is absent.
+    /// `(False, actual)` when the value differs (compared as Python compares: a stored
+    /// 1.0 equals an expected 1), `KeyError` when the key is absent.
     fn compare_exchange<'py>(
         &self,
         py: Python<'py>,
@@ -495,40 +514,22 @@ impl PyDictProxy {
         new: &Bound<'py, PyAny>,
     ) -> PyResult<(bool, Bound<'py, PyAny>)> {
         let new_bytes = self.value(new)?;
-        let mut failure = None;
-        let mut actual = None;
-        let outcome = self
-            .map
-            .update_with(&self.key(key)?, |current, out| {
-                // Compared as Python compares (a stored 1.0 equals an expected 1).
-                let equal = self
-                    .decode_record(py, current)
-                    .and_then(|current| current.eq(expected));
-                match equal {
-                    Ok(true) => {
-                        out[..ORDER].copy_from_slice(&current[..ORDER]);
-                        out[ORDER..ORDER + new_bytes.len()].copy_from_slice(&new_bytes);
-                        true
-                    }
-                    Ok(false) => {
-                        actual = Some(current.to_vec());
-                        false
-                    }
-                    Err(error) => {
-                        failure = Some(error);
-                        false
-                    }
-                }
-            })
-            .py()?;
-        if let Some(error) = failure {
-            return Err(error);
+        let key_bytes = self.key(key)?;
+        for _ in 0..1 << 16 {
+            let Some(seen) = self.map.get(&key_bytes).py()? else {
+                return Err(PyKeyError::new_err(key.clone().unbind()));
+            };
+            let current = self.decode_record(py, &seen)?;
+            if !current.eq(expected)? {
+                return Ok((false, current));
+            }
+            if self.replace_if_unchanged(&key_bytes, &seen, &new_bytes)? {
+                return Ok((true, expected.clone()));
+            }
         }
-        match (outcome, actual) {
-            (Updated::Done, _) => Ok((true, expected.clone())),
-            (Updated::Declined, Some(actual)) => Ok((false, self.decode_record(py, &actual)?)),
-            _ => Err(PyKeyError::new_err(key.clone().unbind())),
-        }
+        Err(crate::errors::ShmarenaError::new_err(
+            "dict compare_exchange: the key kept changing",
+        ))
     }
 
     /// Counts the entries again (after a process died mid-insert, `len` may be one off).
@@ -545,13 +546,13 @@ impl PyDictProxy {
     /// Largest key payload, in bytes.
     #[getter]
     fn max_key_bytes(&self) -> usize {
-        self.map.key_size() - HEADER
+        self.map.key_size().saturating_sub(HEADER)
     }
 
     /// Largest value payload, in bytes.
     #[getter]
     fn max_value_bytes(&self) -> usize {
-        self.map.value_size() - HEADER - ORDER
+        self.map.value_size().saturating_sub(HEADER + ORDER)
     }
 
     /// The object's name in its region.
@@ -583,16 +584,23 @@ impl PyDictProxy {
 }
 
 /// `Manager().list()` with no broker: a list in the region with every method of a
-/// Python list. Each call runs under the list's own lock, as each call to a manager's
-/// list is one request the manager serves alone: calls are atomic, without a round trip.
-/// The lock survives its holder: a process killed in the middle of a call leaves a
-/// well-formed list (a rewrite such as `sort` may be half applied), and the next caller
-/// carries on. `len()` never waits.
+/// Python list, each call atomic (as each call to a manager's list is one request the
+/// manager serves alone), without a round trip. Appends and item assignments take the
+/// list's lock for a few stores; methods that move items (`sort`, `reverse`, `insert`,
+/// `remove`, `pop`, `del`, slice assignment) compute on a snapshot outside the lock (so
+/// comparisons and key functions may use the list) and store the result only if the list
+/// did not change meanwhile. The lock survives its holder: a process killed in the middle
+/// of storing a rewrite leaves a list that is well-formed but holds some items from
+/// before and some from after that call; appends and item assignments are never torn.
+/// `len()` never waits.
 #[pyclass(module = "shmarena._shmarena", name = "List", frozen, sequence)]
 pub struct PyListProxy {
     /// Item `i` under the 8-byte key `i`.
     items: ByteMap,
     length: shmarena::Value<u64>,
+    /// Bumped by every change: a rewrite computed outside the lock is stored only if the
+    /// list did not change meanwhile.
+    version: shmarena::Value<u64>,
     lock: shmarena::Lock,
     codec: Codec,
     region: Py<PyRegion>,
@@ -624,9 +632,10 @@ impl PyListProxy {
         self.length.load().min(self.limit())
     }
 
-    /// Runs `f` holding the list's lock. A holder that died mid-call left the list
-    /// well-formed (items are written before the length grows, and the length shrinks
-    /// before items go), so its death only needs acknowledging.
+    /// Runs `f` holding the list's lock; `f` runs no Python code (so it cannot come back
+    /// to this list, and a Python exception never leaves the lock taken). A holder that
+    /// died mid-call left the list well-formed (items are written before the length grows,
+    /// and the length shrinks before items go), so its death only needs acknowledging.
     fn locked<R>(&self, py: Python<'_>, f: impl FnOnce() -> PyResult<R>) -> PyResult<R> {
         let acquired = blocking(py, None, |slice| self.lock.acquire(Some(slice)))?;
         if acquired == Some(shmarena::mutex::Acquired::OwnerDied) {
@@ -643,21 +652,26 @@ impl PyListProxy {
         })
     }
 
-    /// Every item, as a plain list (call with the lock held).
-    fn read_all<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    /// The version and every item's bytes (call with the lock held).
+    fn read_raw(&self) -> PyResult<(u64, Vec<Vec<u8>>)> {
         let items = (0..self.len_now())
-            .map(|index| self.codec.decode(py, &self.item(index)?))
+            .map(|index| self.item(index))
             .collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+        Ok((self.version.load(), items))
     }
 
-    /// Replaces the contents with `list`'s (call with the lock held): every item is
-    /// encoded first, so a bad one changes nothing.
-    fn write_all(&self, list: &Bound<'_, PyList>) -> PyResult<()> {
-        let encoded = list
+    /// Every item, as a plain list: one consistent snapshot, decoded outside the lock.
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<(u64, Bound<'py, PyList>)> {
+        let (version, raw) = self.locked(py, || self.read_raw())?;
+        let items = raw
             .iter()
-            .map(|item| self.encode(&item))
+            .map(|bytes| self.codec.decode(py, bytes))
             .collect::<PyResult<Vec<_>>>()?;
+        Ok((version, PyList::new(py, items)?))
+    }
+
+    /// Replaces the contents with `encoded` (call with the lock held).
+    fn write_all(&self, encoded: &[Vec<u8>]) -> PyResult<()> {
         let new_len = encoded.len() as u64;
         if new_len > self.limit() {
             return Err(FullError::new_err(format!(
@@ -673,22 +687,41 @@ impl PyListProxy {
         for index in new_len..old_len {
             self.items.remove(&index_key(index)).py()?;
         }
+        self.version.fetch_add(1);
         Ok(())
     }
 
     /// Applies `f` to the contents as a plain list and stores the result: what the
-    /// manager's list does for every method that moves items.
+    /// manager's list does for every method that moves items. `f` (and the comparisons
+    /// and key functions it calls) runs on a snapshot outside the lock; the result is
+    /// stored only if the list is still that snapshot, else `f` runs again on a new one.
     fn rewrite<'py, R>(
         &self,
         py: Python<'py>,
-        f: impl FnOnce(&Bound<'py, PyList>) -> PyResult<R>,
+        mut f: impl FnMut(&Bound<'py, PyList>) -> PyResult<R>,
     ) -> PyResult<R> {
-        self.locked(py, || {
-            let list = self.read_all(py)?;
+        for _ in 0..1 << 16 {
+            let (version, list) = self.snapshot(py)?;
             let result = f(&list)?;
-            self.write_all(&list)?;
-            Ok(result)
-        })
+            // Every item is encoded first, so a bad one changes nothing.
+            let encoded = list
+                .iter()
+                .map(|item| self.encode(&item))
+                .collect::<PyResult<Vec<_>>>()?;
+            let stored = self.locked(py, || {
+                if self.version.load() != version {
+                    return Ok(false);
+                }
+                self.write_all(&encoded)?;
+                Ok(true)
+            })?;
+            if stored {
+                return Ok(result);
+            }
+        }
+        Err(crate::errors::ShmarenaError::new_err(
+            "list: other processes kept changing it",
+        ))
     }
 
     fn index(&self, index: isize) -> PyResult<u64> {
@@ -715,6 +748,7 @@ impl PyListProxy {
                 .py()?;
         }
         self.length.store(len + encoded.len() as u64);
+        self.version.fetch_add(1);
         Ok(())
     }
 }
@@ -743,13 +777,16 @@ impl PyListProxy {
             None => ByteMap::open(rust_region, name),
         }
         .py()?;
-        if items.key_size() != 8 || items.value_size() < HEADER {
+        if items.key_size() != 8 {
             return Err(PyTypeError::new_err(format!(
                 "{name:?} is not a list made by shmarena's Python package"
             )));
         }
+        check_records(name, &[items.value_size()], HEADER + MIN_PAYLOAD)?;
         Ok(Self {
             length: shmarena::Value::get_or_create(rust_region, &format!("{name}.len"), 0u64)
+                .py()?,
+            version: shmarena::Value::get_or_create(rust_region, &format!("{name}.version"), 0u64)
                 .py()?,
             lock: shmarena::Lock::get_or_create(rust_region, &format!("{name}.lock"), ()).py()?,
             items,
@@ -787,8 +824,7 @@ impl PyListProxy {
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         if key.is_instance_of::<PySlice>() {
-            let list = self.locked(py, || self.read_all(py))?;
-            return list.as_any().get_item(key);
+            return self.copy(py)?.as_any().get_item(key);
         }
         let index: isize = key.extract()?;
         let bytes = self.locked(py, || self.item(self.index(index)?))?;
@@ -802,13 +838,16 @@ impl PyListProxy {
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         if key.is_instance_of::<PySlice>() {
-            return self.rewrite(py, |list| list.as_any().set_item(key, value));
+            // The items to assign, taken first (`l[1:2] = l` reads this very list).
+            let values = PyList::new(py, value.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+            return self.rewrite(py, |list| list.as_any().set_item(key, &values));
         }
         let index: isize = key.extract()?;
         let encoded = self.encode(value)?;
         self.locked(py, || {
             let index = self.index(index)?;
             self.items.insert(&index_key(index), &encoded).py()?;
+            self.version.fetch_add(1);
             Ok(())
         })
     }
@@ -887,7 +926,7 @@ impl PyListProxy {
 
     /// A plain list with the items (one atomic snapshot).
     fn copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.locked(py, || self.read_all(py))
+        Ok(self.snapshot(py)?.1)
     }
 
     fn __add__<'py>(
@@ -983,6 +1022,7 @@ impl PySetProxy {
             None => ByteSet::open(rust_region, name),
         }
         .py()?;
+        check_records(name, &[set.key_size()], HEADER + MIN_PAYLOAD)?;
         Ok(Self {
             set,
             codec: Codec { pickle },
@@ -1148,6 +1188,7 @@ impl PyQueue {
             None => ByteQueue::open(rust_region, name),
         }
         .py()?;
+        check_records(name, &[queue.elem_size()], HEADER + MIN_PAYLOAD)?;
         Ok(Self {
             queue,
             codec: Codec { pickle },

@@ -1,7 +1,9 @@
 //! Lock, RLock, Condition, Event, Semaphore, BoundedSemaphore and Barrier, with the
 //! methods of their `multiprocessing` namesakes.
 
+use std::os::unix::fs::MetadataExt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -118,24 +120,50 @@ fn current_thread() -> u64 {
     u64::from(unsafe { libc::gettid() } as u32)
 }
 
+/// Which thread of this process holds an RLock, and how deep: process-local, because
+/// only this process can hold the lock while they are set, and shared by every handle of
+/// the lock in the process (a lock unpickled twice is still one lock).
+#[derive(Default)]
+struct Reentry {
+    /// The holding thread (0: none).
+    holder: AtomicU64,
+    depth: AtomicU64,
+}
+
+/// Reentry records by region file (device, inode) and lock name.
+type Records = Vec<((u64, u64), String, Arc<Reentry>)>;
+
+/// The reentry record of the RLock `name` in the region file `file`, one per process.
+fn reentry(file: (u64, u64), name: &str) -> Arc<Reentry> {
+    static RECORDS: Mutex<Records> = Mutex::new(Vec::new());
+    let mut records = RECORDS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, _, record)) = records
+        .iter()
+        .find(|(known, known_name, _)| *known == file && known_name == name)
+    {
+        return Arc::clone(record);
+    }
+    let record = Arc::new(Reentry::default());
+    records.push((file, name.to_owned(), Arc::clone(&record)));
+    record
+}
+
 /// A reentrant lock: `multiprocessing.RLock`. The holding thread may acquire it again and
 /// must release it as often.
 #[pyclass(module = "shmarena._shmarena", name = "RLock", frozen)]
 pub struct PyRLock {
     pub(crate) lock: shmarena::Lock,
-    /// The holding thread of this process (0: none) and its depth: process-local, because
-    /// only this process can hold the lock while they are set.
-    holder: AtomicU64,
-    depth: AtomicU64,
+    reentry: Arc<Reentry>,
     region: Py<PyRegion>,
 }
 
 impl PyRLock {
     pub(crate) fn create(region: &Bound<'_, PyRegion>, name: &str) -> PyResult<Self> {
+        let rust_region = region.get().region();
+        let metadata = rust_region.file_metadata().py()?;
         Ok(Self {
-            lock: shmarena::Lock::get_or_create(region.get().region(), name, ()).py()?,
-            holder: AtomicU64::new(0),
-            depth: AtomicU64::new(0),
+            lock: shmarena::Lock::get_or_create(rust_region, name, ()).py()?,
+            reentry: reentry((metadata.dev(), metadata.ino()), name),
             region: region.clone().unbind(),
         })
     }
@@ -143,13 +171,13 @@ impl PyRLock {
     /// Whether the calling thread holds the lock.
     fn held_here(&self) -> bool {
         // Relaxed: only the holding thread writes `holder` while the lock is held.
-        self.lock.is_held() && self.holder.load(Ordering::Relaxed) == current_thread()
+        self.lock.is_held() && self.reentry.holder.load(Ordering::Relaxed) == current_thread()
     }
 
     fn enter(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<bool> {
         if self.held_here() {
             // Relaxed: only this thread touches the depth while it holds the lock.
-            self.depth.fetch_add(1, Ordering::Relaxed);
+            self.reentry.depth.fetch_add(1, Ordering::Relaxed);
             return Ok(true);
         }
         let acquired = blocking(py, timeout, |slice| self.lock.acquire(Some(slice)))?;
@@ -157,8 +185,10 @@ impl PyRLock {
             return Ok(false);
         }
         // Relaxed: as above; the lock's Acquire ordered the previous holder's writes.
-        self.holder.store(current_thread(), Ordering::Relaxed);
-        self.depth.store(1, Ordering::Relaxed);
+        self.reentry
+            .holder
+            .store(current_thread(), Ordering::Relaxed);
+        self.reentry.depth.store(1, Ordering::Relaxed);
         match acquired {
             Some(Acquired::OwnerDied) => Err(owner_died(self.lock.name())),
             _ => Ok(true),
@@ -169,16 +199,18 @@ impl PyRLock {
     /// then releases and retakes it); the depth to restore.
     pub(crate) fn forget_holder(&self) -> u64 {
         // Relaxed: see `holder`.
-        let depth = self.depth.swap(0, Ordering::Relaxed);
-        self.holder.store(0, Ordering::Relaxed);
+        let depth = self.reentry.depth.swap(0, Ordering::Relaxed);
+        self.reentry.holder.store(0, Ordering::Relaxed);
         depth
     }
 
     /// Records the calling thread as holder at `depth` after a Condition's relock.
     pub(crate) fn restore(&self, depth: u64) {
         // Relaxed: see `holder`.
-        self.holder.store(current_thread(), Ordering::Relaxed);
-        self.depth.store(depth, Ordering::Relaxed);
+        self.reentry
+            .holder
+            .store(current_thread(), Ordering::Relaxed);
+        self.reentry.depth.store(depth, Ordering::Relaxed);
     }
 
     pub(crate) fn held_by_this_thread(&self) -> bool {
@@ -206,8 +238,8 @@ impl PyRLock {
             return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
         }
         // Relaxed: see `holder`.
-        if self.depth.fetch_sub(1, Ordering::Relaxed) == 1 {
-            self.holder.store(0, Ordering::Relaxed);
+        if self.reentry.depth.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.reentry.holder.store(0, Ordering::Relaxed);
             self.lock.release().py()?;
         }
         Ok(())
@@ -650,7 +682,9 @@ impl PyBarrier {
             return Err(signal);
         }
         let index = waited.py()?;
-        if index == 0 {
+        // The last to arrive runs the action, as in Python (here after the others are
+        // already released).
+        if index + 1 == self.barrier.parties() {
             if let Some(action) = &self.action {
                 action.call0(py)?;
             }
@@ -693,7 +727,11 @@ impl PyBarrier {
             "Barrier",
             &this.region,
             this.barrier.name(),
-            (this.barrier.parties(), py.None(), this.timeout),
+            (
+                this.barrier.parties(),
+                this.action.as_ref().map(|action| action.clone_ref(py)),
+                this.timeout,
+            ),
         )
     }
 

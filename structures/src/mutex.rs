@@ -222,6 +222,32 @@ impl RawMutex<'_> {
         }
     }
 
+    /// Releases the lock if `me` holds it (one compare-exchange, so two releases racing
+    /// in one process cannot free a lock another process took in between); whether it
+    /// did.
+    pub fn unlock_if_held(&self, me: OwnerId) -> bool {
+        // Relaxed: a guess for the CAS.
+        let mut state = self.word.load(Ordering::Relaxed);
+        loop {
+            if state & !WAITERS != me.bits() {
+                return false;
+            }
+            // Release: publishes our writes to the data to the next owner's Acquire.
+            match self
+                .word
+                .compare_exchange_weak(state, 0, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    if state & WAITERS != 0 {
+                        futex::wake(self.word, 1);
+                    }
+                    return true;
+                }
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
     /// Marks the data consistent after an owner death (call while holding the lock).
     pub fn mark_consistent(&self) {
         // Relaxed: we hold the lock; the unlock's Release publishes it.
@@ -550,9 +576,11 @@ mod handle {
         /// # Errors
         /// [`Error::NotHeld`] if this process does not hold it (nothing changes).
         pub fn release(&self) -> Result<()> {
-            self.check_held()?;
-            self.raw().unlock();
-            Ok(())
+            if self.raw().unlock_if_held(self.region().participant_id()) {
+                Ok(())
+            } else {
+                Err(Error::NotHeld(self.name().to_owned()))
+            }
         }
 
         /// Marks the data consistent after an owner death, for a lock this process took

@@ -20,9 +20,9 @@ Objects pickle as (region path, name), so they can be passed to ``Pool`` workers
 children started with spawn or forkserver, not only inherited through fork.
 """
 
-import atexit as _atexit
 import collections.abc as _abc
 import multiprocessing as _mp
+import multiprocessing.util as _mp_util
 import os as _os
 import secrets as _secrets
 import tempfile as _tempfile
@@ -79,8 +79,14 @@ __all__ = [
     "open_region",
 ]
 
-#: Environment variable naming the program's default region (inherited by children).
+#: Environment variable naming a default region to use: set it to share one region
+#: between programs (every process that sees it uses it).
 REGION_ENV = "SHMARENA_REGION"
+#: Where a program's first process leaves its default region's path for its
+#: ``multiprocessing`` children (spawn and forkserver ones read it from their environment;
+#: an unrelated program that inherits the variable, through ``subprocess`` say, ignores
+#: it, because it is no ``multiprocessing`` child).
+PROGRAM_REGION_ENV = "_SHMARENA_PROGRAM_REGION"
 #: Environment variable with the size in bytes of a new default region.
 REGION_SIZE_ENV = "SHMARENA_REGION_SIZE"
 #: Size of a new default region (at most half the free space of its file system): a
@@ -105,12 +111,21 @@ def open_region(path):
 
 def _remove_at_exit(path, creator):
     # Only the creating process removes the name: a child exiting (or a child that
-    # inherited this handler through fork) never pulls the region from under the others.
+    # inherited this finalizer through fork) never pulls the region from under the others.
     if _os.getpid() == creator:
         try:
             _os.unlink(path)
         except OSError:
             pass
+
+
+def _after_fork_in_child():
+    # A lock another thread held at the fork would stay locked in the child.
+    global _lock
+    _lock = _threading.Lock()
+
+
+_os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _default_size(directory):
@@ -126,8 +141,9 @@ def _default_size(directory):
 
 
 def default_region():
-    """The program's region: the one named by ``$SHMARENA_REGION``, or a new one that
-    this process creates (and removes at exit) and its children inherit."""
+    """The program's region: the one named by ``$SHMARENA_REGION`` if set; in a
+    ``multiprocessing`` child, its program's; else a new one that this process creates
+    (and removes when it exits) and its ``multiprocessing`` children use."""
     global _default
     if _default is not None:
         return _default
@@ -135,6 +151,8 @@ def default_region():
         if _default is not None:
             return _default
         path = _os.environ.get(REGION_ENV)
+        if not path and _mp.parent_process() is not None:
+            path = _os.environ.get(PROGRAM_REGION_ENV)
         if path:
             region = Region(path)
         else:
@@ -144,8 +162,10 @@ def default_region():
             )
             size = int(_os.environ.get(REGION_SIZE_ENV, 0)) or _default_size(directory)
             region = Region(path, size)
-            _os.environ[REGION_ENV] = path
-            _atexit.register(_remove_at_exit, path, _os.getpid())
+            _os.environ[PROGRAM_REGION_ENV] = path
+            # A multiprocessing child skips atexit (it leaves with os._exit) but runs
+            # multiprocessing's finalizers; the main process runs them at exit too.
+            _mp_util.Finalize(None, _remove_at_exit, args=(path, _os.getpid()), exitpriority=0)
         _regions[path] = region
         _default = region
         return region
