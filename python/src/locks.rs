@@ -277,7 +277,11 @@ impl PyRLock {
     }
 }
 
-/// A condition variable over a Lock or RLock: `multiprocessing.Condition`.
+/// A condition variable over a Lock or RLock: `multiprocessing.Condition`. One
+/// difference: a waiter that wakes to look for Ctrl-C (every 50 ms) and finds that a
+/// notification happened returns as notified even if `notify()` meant another waiter, so
+/// `notify(n)` may wake more than `n` waiters. Check the condition after waking, as
+/// `wait_for` does.
 #[pyclass(module = "shmarena._shmarena", name = "Condition", frozen)]
 pub struct PyCondition {
     condvar: shmarena::Condvar,
