@@ -277,11 +277,9 @@ impl PyRLock {
     }
 }
 
-/// A condition variable over a Lock or RLock: `multiprocessing.Condition`. One
-/// difference: a waiter that wakes to look for Ctrl-C (every 50 ms) and finds that a
-/// notification happened returns as notified even if `notify()` meant another waiter, so
-/// `notify(n)` may wake more than `n` waiters. Check the condition after waking, as
-/// `wait_for` does.
+/// A condition variable over a Lock or RLock: `multiprocessing.Condition`. `notify(n)`
+/// wakes at most `n` of the waiters waiting at the time (a waiter that looks for Ctrl-C
+/// every 50 ms returns only with a notification it claimed).
 #[pyclass(module = "shmarena._shmarena", name = "Condition", frozen)]
 pub struct PyCondition {
     condvar: shmarena::Condvar,

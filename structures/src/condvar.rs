@@ -2,26 +2,43 @@
 //!
 //! ```text
 //! body (64 bytes):
-//!   0  sequence (u32, the futex word): bumped by every notify
-//!   4  sleepers (u32): processes inside wait (a hint that lets notify skip the system
-//!      call; a waiter that dies leaves it too high, which costs only wake-ups)
+//!   0  sequence (u32, the futex word): bumped by every notify that finds a waiter
+//!   4  unused (zero)
+//!   8  waiting (u64): sleepers << 32 | pending
+//!        sleepers: waiters inside wait; pending: notifications not yet claimed
+//!        (never more than the sleepers)
 //! ```
 //!
-//! `wait` reads the sequence while it still holds the mutex, then unlocks and sleeps on
-//! the futex *only while the sequence is unchanged*. A notify after the unlock bumps the
-//! sequence first, so the sleep either sees the new value and returns at once or is
-//! woken: no wake-up is lost. Both sides order "announce, then look" with SeqCst (the
-//! waiter: sleepers++ then the kernel's read of the sequence; the notifier: sequence++
-//! then its read of sleepers), so at least one of them sees the other.
+//! A notify adds a pending notification and bumps the sequence; a waiter returns
+//! notified only by *claiming* one (a compare-exchange on `waiting`), and only once the
+//! sequence moved since it last looked: so `notify_one` wakes one waiter (not every waiter
+//! that wakes up to look around, as the Python binding's do every 50 ms for Ctrl-C), and
+//! a waiter that arrived after a notification cannot take it from the waiters it was
+//! meant for. A waiter that finds the sequence moved but nothing left to claim (others
+//! claimed it) takes the new sequence as its own and sleeps on. `notify_all` makes one
+//! notification pending per sleeper.
 //!
-//! Wake-ups may be spurious, as everywhere; [`Condvar::wait_while`] loops on a predicate.
-//! A waiter whose mutex owner dies gets the mutex back through the mutex's own recovery
-//! and is told with [`OwnerDied`](crate::OwnerDied).
+//! A waiter whose time runs out (or whose caller gives up) claims a pending notification
+//! if every sleeper has one waiting (reporting "notified", as `pthread_cond_timedwait`
+//! may), else leaves by decrementing the sleepers: pending never outnumbers sleepers, so
+//! a later notify always finds room.
+//!
+//! No wake-up is lost: the waiter reads the sequence, then claims, then sleeps on the
+//! futex only while the sequence is the one it read; the notifier adds the pending
+//! notification, then bumps the sequence, then wakes. Both sides' steps are SeqCst, so a
+//! waiter that missed the claim read the sequence before the bump, and its sleep returns
+//! at once or is woken.
+//!
+//! A waiter that dies inside `wait` stays counted: later notifies may leave notifications
+//! pending for it, which the next waiters then claim (spurious wake-ups, never a lost
+//! one). [`Condvar::wait_while`] loops on a predicate. A waiter whose mutex owner dies gets
+//! the mutex back through the mutex's own recovery and is told with
+//! [`OwnerDied`](crate::OwnerDied).
 
 use std::time::Instant;
 
 use shmarena_engine::futex;
-use shmarena_engine::sync::{AtomicU32, Ordering};
+use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena_engine::{Liveness, OwnerId};
 
 use crate::mutex::{Acquired, RawMutex};
@@ -29,10 +46,26 @@ use crate::mutex::{Acquired, RawMutex};
 /// How long [`RawCondvar::wait_interruptible`] sleeps between questions to its caller.
 pub const INTERRUPT_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// One sleeper in the `waiting` word.
+const SLEEPER: u64 = 1 << 32;
+/// The pending notifications in the `waiting` word.
+const PENDING: u64 = SLEEPER - 1;
+
+/// `waiting` after a sleeper claimed a notification (`waiting` has one pending). A word
+/// with pending notifications and no sleepers (a corrupted one) loses the notification
+/// only.
+fn claimed(waiting: u64) -> u64 {
+    if waiting >= SLEEPER {
+        waiting - SLEEPER - 1
+    } else {
+        waiting - 1
+    }
+}
+
 /// How an interruptible wait ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Waited {
-    /// A notification came (or the sequence moved for another waiter's).
+    /// A notification came.
     Notified,
     /// The deadline passed first.
     TimedOut,
@@ -40,14 +73,14 @@ pub enum Waited {
     Interrupted,
 }
 
-/// The condition-variable algorithm over its two words (shared by the handle and loom
+/// The condition-variable algorithm over its words (shared by the handle and loom
 /// models).
 #[derive(Clone, Copy, Debug)]
 pub struct RawCondvar<'a> {
     /// Notification sequence (futex word).
     pub sequence: &'a AtomicU32,
-    /// Processes currently waiting.
-    pub sleepers: &'a AtomicU32,
+    /// Sleepers and pending notifications (see the module docs).
+    pub waiting: &'a AtomicU64,
 }
 
 impl RawCondvar<'_> {
@@ -61,34 +94,59 @@ impl RawCondvar<'_> {
         liveness: &impl Liveness,
         deadline: Option<Instant>,
     ) -> (Acquired, bool) {
-        // Relaxed: read under the mutex; the futex compares it again in the kernel.
-        let sequence = self.sequence.load(Ordering::Relaxed);
-        // SeqCst: "I sleep" must be ordered before the kernel's read of the sequence, and
-        // a notifier's "sequence changed" before its read of this count.
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        mutex.unlock();
-        let mut timed_out = false;
-        match deadline {
-            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
-                Some(left) => futex::wait(self.sequence, sequence, Some(left)),
-                None => timed_out = true,
-            },
-            None => futex::wait(self.sequence, sequence, None),
-        }
-        // Relaxed: only a hint for notifiers.
-        self.sleepers.fetch_sub(1, Ordering::Relaxed);
-        if let Some(deadline) = deadline {
-            timed_out |= Instant::now() >= deadline;
-        }
-        let acquired = mutex.lock(me, liveness, None).unwrap_or(Acquired::Clean);
-        (acquired, timed_out)
+        let (acquired, waited) =
+            self.wait_interruptible(mutex, me, liveness, deadline, &mut || false);
+        (acquired, waited == Waited::TimedOut)
     }
 
-    /// [`wait`](Self::wait) that sleeps until the sequence moves (a notification), the
-    /// deadline passes, or `interrupted` (asked every [`INTERRUPT_CHECK`] of sleep) says
-    /// to give up; then it locks `mutex` again. The mutex stays released for the whole
-    /// wait, so no notification is missed between slices. For bindings whose users press
-    /// Ctrl-C.
+    /// Claims a pending notification if there is one; whether it did.
+    fn claim(&self) -> bool {
+        // SeqCst: see the module docs.
+        let mut waiting = self.waiting.load(Ordering::SeqCst);
+        while waiting & PENDING != 0 {
+            // SeqCst: as above. A claim and its sleeper leave together.
+            match self.waiting.compare_exchange_weak(
+                waiting,
+                claimed(waiting),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => waiting = actual,
+            }
+        }
+        false
+    }
+
+    /// Leaves without a notification, unless every sleeper has one pending (then one
+    /// is ours: claims it); whether it claimed.
+    fn leave(&self) -> bool {
+        // SeqCst: see the module docs.
+        let mut waiting = self.waiting.load(Ordering::SeqCst);
+        loop {
+            let ours = waiting & PENDING != 0 && waiting & PENDING >= waiting >> 32;
+            let next = if ours {
+                claimed(waiting)
+            } else {
+                waiting.saturating_sub(SLEEPER)
+            };
+            // SeqCst: as above.
+            match self.waiting.compare_exchange_weak(
+                waiting,
+                next,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return ours,
+                Err(actual) => waiting = actual,
+            }
+        }
+    }
+
+    /// [`wait`](Self::wait) that sleeps until it claims a notification, the deadline
+    /// passes, or `interrupted` (asked every [`INTERRUPT_CHECK`] of sleep) says to give
+    /// up; then it locks `mutex` again. The mutex stays released for the whole wait, so
+    /// no notification is missed between slices. For bindings whose users press Ctrl-C.
     pub fn wait_interruptible(
         &self,
         mutex: RawMutex<'_>,
@@ -97,54 +155,99 @@ impl RawCondvar<'_> {
         deadline: Option<Instant>,
         interrupted: &mut dyn FnMut() -> bool,
     ) -> (Acquired, Waited) {
-        // Relaxed: read under the mutex; the futex compares it again in the kernel.
-        let sequence = self.sequence.load(Ordering::Relaxed);
-        // SeqCst: as in `wait`.
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        // Read under the mutex: notifications from here on are ours to claim. SeqCst:
+        // see the module docs; we count as a sleeper before the mutex lets a notifier in.
+        let mut seen = self.sequence.load(Ordering::SeqCst);
+        self.waiting.fetch_add(SLEEPER, Ordering::SeqCst);
         mutex.unlock();
         let waited = loop {
-            // SeqCst: pairs with the notifier's SeqCst bump of the sequence.
-            if self.sequence.load(Ordering::SeqCst) != sequence {
-                break Waited::Notified;
+            // SeqCst: the sequence is read before we claim (module docs).
+            let now = self.sequence.load(Ordering::SeqCst);
+            if now != seen {
+                if self.claim() {
+                    break Waited::Notified;
+                }
+                seen = now; // what came before `now` was claimed by others
             }
             let slice = match deadline {
                 Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => left.min(INTERRUPT_CHECK),
-                    _ => break Waited::TimedOut,
+                    _ => break self.give_up(Waited::TimedOut),
                 },
                 None => INTERRUPT_CHECK,
             };
-            futex::wait(self.sequence, sequence, Some(slice));
-            // SeqCst: as above.
-            if self.sequence.load(Ordering::SeqCst) != sequence {
-                break Waited::Notified;
-            }
             if interrupted() {
-                break Waited::Interrupted;
+                break self.give_up(Waited::Interrupted);
             }
+            futex::wait(self.sequence, seen, Some(slice));
         };
-        // Relaxed: only a hint for notifiers.
-        self.sleepers.fetch_sub(1, Ordering::Relaxed);
         let acquired = mutex.lock(me, liveness, None).unwrap_or(Acquired::Clean);
         (acquired, waited)
     }
 
-    /// Wakes one waiter.
-    pub fn notify_one(&self) {
-        // SeqCst: see the module docs (pairs with the waiter's sleepers increment).
-        self.sequence.fetch_add(1, Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) != 0 {
-            futex::wake(self.sequence, 1);
+    /// Leaves for `why`, or as notified if a notification was ours after all.
+    fn give_up(&self, why: Waited) -> Waited {
+        if self.leave() {
+            Waited::Notified
+        } else {
+            why
         }
+    }
+
+    /// Makes one notification pending (unless every sleeper has one already) and wakes a
+    /// waiter; nothing when nobody waits.
+    pub fn notify_one(&self) {
+        // SeqCst: see the module docs.
+        let mut waiting = self.waiting.load(Ordering::SeqCst);
+        loop {
+            let sleepers = waiting >> 32;
+            if sleepers == 0 {
+                return; // nobody to notify: the notification is lost, as it should be
+            }
+            let next = if waiting & PENDING < sleepers {
+                waiting + 1
+            } else {
+                waiting // every sleeper has one; the new sequence lets them claim it
+            };
+            // SeqCst: the notification is pending before the sequence moves.
+            match self.waiting.compare_exchange_weak(
+                waiting,
+                next,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => break,
+                Err(actual) => waiting = actual,
+            }
+        }
+        // SeqCst: as above.
+        self.sequence.fetch_add(1, Ordering::SeqCst);
+        futex::wake(self.sequence, 1);
     }
 
     /// Wakes every waiter.
     pub fn notify_all(&self) {
-        // SeqCst: as in notify_one.
-        self.sequence.fetch_add(1, Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) != 0 {
-            futex::wake_all(self.sequence);
+        // SeqCst: see the module docs.
+        let mut waiting = self.waiting.load(Ordering::SeqCst);
+        loop {
+            let sleepers = waiting >> 32;
+            if sleepers == 0 {
+                return;
+            }
+            // SeqCst: as in notify_one. One notification pending per sleeper.
+            match self.waiting.compare_exchange_weak(
+                waiting,
+                (sleepers << 32) | sleepers.min(PENDING),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => break,
+                Err(actual) => waiting = actual,
+            }
         }
+        // SeqCst: as above.
+        self.sequence.fetch_add(1, Ordering::SeqCst);
+        futex::wake_all(self.sequence);
     }
 }
 
@@ -156,7 +259,7 @@ mod handle {
     use super::RawCondvar;
     use crate::mutex::{wrap, LockResult, MutexGuard};
     use bytemuck::Pod;
-    use shmarena_engine::sync::AtomicU32;
+    use shmarena_engine::sync::{AtomicU32, AtomicU64};
     use shmarena_engine::{Object, ObjectKind, Region, Result, TypeDescriptor};
     use std::ptr::NonNull;
     use std::time::{Duration, Instant};
@@ -182,6 +285,7 @@ mod handle {
     #[derive(Clone)]
     pub struct Condvar {
         words: NonNull<AtomicU32>,
+        waiting: NonNull<AtomicU64>,
         object: Object,
     }
 
@@ -228,15 +332,21 @@ mod handle {
             let (object, _) =
                 region.get_or_create_object(name, &Self::descriptor(), 64, |_| Ok(()))?;
             let words = object.atomics::<std::sync::atomic::AtomicU32>(0, 2)?;
-            Ok(Self { words, object })
+            let waiting = object.atomics::<std::sync::atomic::AtomicU64>(8, 1)?;
+            Ok(Self {
+                words,
+                waiting,
+                object,
+            })
         }
 
         fn raw(&self) -> RawCondvar<'_> {
-            // SAFETY: two words were checked inside the body; the mapping outlives `self`.
+            // SAFETY: the words were checked inside the body (and aligned); the mapping
+            // outlives `self`.
             unsafe {
                 RawCondvar {
                     sequence: self.words.as_ref(),
-                    sleepers: &*self.words.as_ptr().add(1),
+                    waiting: self.waiting.as_ref(),
                 }
             }
         }

@@ -246,7 +246,7 @@ fn mutex_dead_owner_flag_stays_set_until_mark_consistent() {
 struct CondvarModel {
     lock: MutexWords,
     sequence: AtomicU32,
-    sleepers: AtomicU32,
+    waiting: AtomicU64,
     ready: UnsafeCell<bool>,
 }
 
@@ -258,7 +258,7 @@ impl CondvarModel {
     fn condvar(&self) -> RawCondvar<'_> {
         RawCondvar {
             sequence: &self.sequence,
-            sleepers: &self.sleepers,
+            waiting: &self.waiting,
         }
     }
 }
@@ -277,7 +277,7 @@ fn condvar_waiter_sees_the_predicate_set_under_the_mutex() {
             let s = Arc::new(CondvarModel {
                 lock: MutexWords::new(0),
                 sequence: AtomicU32::new(0),
-                sleepers: AtomicU32::new(0),
+                waiting: AtomicU64::new(0),
                 ready: UnsafeCell::new(false),
             });
             // The waiter holds the mutex before the notifier starts, so it always waits.
@@ -315,7 +315,7 @@ fn condvar_waiter_sees_the_predicate_set_under_the_mutex() {
                 }
             };
             pair(swap, waiter, notifier);
-            assert_eq!(s.sleepers.load(Ordering::Relaxed), 0);
+            assert_eq!(s.waiting.load(Ordering::Relaxed), 0);
             assert_eq!(s.sequence.load(Ordering::Relaxed), 1);
             assert_eq!(s.lock.word.load(Ordering::Relaxed), 0);
         });
@@ -336,7 +336,7 @@ fn condvar_interruptible_waiter_is_notified_without_missing_a_wake_up() {
             let s = Arc::new(CondvarModel {
                 lock: MutexWords::new(0),
                 sequence: AtomicU32::new(0),
-                sleepers: AtomicU32::new(0),
+                waiting: AtomicU64::new(0),
                 ready: UnsafeCell::new(false),
             });
             let waiter_id = Mock::slot(1);
@@ -372,9 +372,109 @@ fn condvar_interruptible_waiter_is_notified_without_missing_a_wake_up() {
                 }
             };
             pair(swap, waiter, notifier);
-            assert_eq!(s.sleepers.load(Ordering::Relaxed), 0);
+            assert_eq!(s.waiting.load(Ordering::Relaxed), 0);
         });
     }
+}
+
+/// One `notify_one` with two waiters that give up after a few looks: at most one of
+/// them returns notified, and no permit outlives its sleeper (the `waiting` word ends at
+/// zero whatever the interleaving).
+#[test]
+fn condvar_notify_one_wakes_at_most_one_waiter() {
+    model(|| {
+        let s = Arc::new(CondvarModel {
+            lock: MutexWords::new(0),
+            sequence: AtomicU32::new(0),
+            waiting: AtomicU64::new(0),
+            ready: UnsafeCell::new(false),
+        });
+        let notified = Arc::new(AtomicU32::new(0));
+        let waiters: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|slot| {
+                let (w, count) = (Arc::clone(&s), Arc::clone(&notified));
+                thread::spawn(move || {
+                    let me = Mock::slot(slot);
+                    let mutex = w.lock.raw();
+                    assert_eq!(mutex.lock(me.0, &me, None), Some(Acquired::Clean));
+                    let mut looks = 0;
+                    let (acquired, waited) =
+                        w.condvar()
+                            .wait_interruptible(mutex, me.0, &me, None, &mut || {
+                                looks += 1;
+                                looks > 2
+                            });
+                    assert_eq!(acquired, Acquired::Clean);
+                    if waited == Waited::Notified {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                    mutex.unlock();
+                })
+            })
+            .collect();
+        s.condvar().notify_one();
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+        assert!(notified.load(Ordering::Relaxed) <= 1);
+        assert_eq!(s.waiting.load(Ordering::Relaxed), 0);
+    });
+}
+
+/// A notification cannot be taken by a waiter that arrived after it: the one waiter of
+/// the time returns notified, the latecomer (who gives up after a few looks) does not.
+#[test]
+fn condvar_latecomer_cannot_take_an_earlier_notification() {
+    model(|| {
+        let s = Arc::new(CondvarModel {
+            lock: MutexWords::new(0),
+            sequence: AtomicU32::new(0),
+            waiting: AtomicU64::new(0),
+            ready: UnsafeCell::new(false),
+        });
+        let first = Mock::slot(1);
+        assert_eq!(
+            s.lock.raw().lock(first.0, &first, None),
+            Some(Acquired::Clean)
+        );
+        let w = Arc::clone(&s);
+        let early = thread::spawn(move || {
+            let mutex = w.lock.raw();
+            let (acquired, waited) =
+                w.condvar()
+                    .wait_interruptible(mutex, first.0, &first, None, &mut || false);
+            assert_eq!(acquired, Acquired::Clean);
+            mutex.unlock();
+            waited
+        });
+        // The notifier takes the mutex, so the early waiter is already waiting.
+        let notifier = Mock::slot(2);
+        let mutex = s.lock.raw();
+        assert_eq!(
+            mutex.lock(notifier.0, &notifier, None),
+            Some(Acquired::Clean)
+        );
+        s.condvar().notify_one();
+        mutex.unlock();
+        let late = Mock::slot(3);
+        assert_eq!(mutex.lock(late.0, &late, None), Some(Acquired::Clean));
+        let mut looks = 0;
+        let (_, waited) = s
+            .condvar()
+            .wait_interruptible(mutex, late.0, &late, None, &mut || {
+                looks += 1;
+                looks > 2
+            });
+        mutex.unlock();
+        assert_eq!(
+            waited,
+            Waited::Interrupted,
+            "the latecomer took the notification"
+        );
+        assert_eq!(early.join().unwrap(), Waited::Notified);
+        assert_eq!(s.waiting.load(Ordering::Relaxed), 0);
+    });
 }
 
 #[test]
@@ -383,21 +483,21 @@ fn condvar_waiter_relocks_a_mutex_whose_owner_died() {
         struct Shared {
             lock: MutexWords,
             sequence: AtomicU32,
-            sleepers: AtomicU32,
+            waiting: AtomicU64,
             ready: AtomicU32,
         }
         impl Shared {
             fn condvar(&self) -> RawCondvar<'_> {
                 RawCondvar {
                     sequence: &self.sequence,
-                    sleepers: &self.sleepers,
+                    waiting: &self.waiting,
                 }
             }
         }
         let s = Arc::new(Shared {
             lock: MutexWords::new(0),
             sequence: AtomicU32::new(0),
-            sleepers: AtomicU32::new(0),
+            waiting: AtomicU64::new(0),
             ready: AtomicU32::new(0),
         });
         // The waiter holds the lock before the doomed owner starts.
@@ -423,7 +523,7 @@ fn condvar_waiter_relocks_a_mutex_whose_owner_died() {
         assert_eq!(s.lock.consistency.load(Ordering::Relaxed), 1);
         mutex.unlock();
         doomed.join().unwrap();
-        assert_eq!(s.sleepers.load(Ordering::Relaxed), 0);
+        assert_eq!(s.waiting.load(Ordering::Relaxed), 0);
     });
 }
 
