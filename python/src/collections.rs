@@ -30,6 +30,25 @@ fn record_size(max_bytes: usize, what: &str) -> PyResult<usize> {
         })
 }
 
+/// The object a constructor asked for: opened when `capacity` is `None`, else opened or
+/// created by `create(capacity, record size for max_item_bytes)` (with the GIL released:
+/// creating may wait for another process creating the same name).
+fn open_or_create<T: Send>(
+    py: Python<'_>,
+    capacity: Option<u64>,
+    max_item_bytes: usize,
+    create: impl FnOnce(u64, usize) -> shmarena::Result<T> + Send,
+    open: impl FnOnce() -> shmarena::Result<T>,
+) -> PyResult<T> {
+    match capacity {
+        Some(capacity) => {
+            let size = record_size(max_item_bytes, "max_item_bytes")?;
+            py.detach(|| create(capacity, size)).py()
+        }
+        None => open().py(),
+    }
+}
+
 /// `ValueError` for a record over its limit.
 fn check_fits(encoded: &[u8], size: usize, what: &str, option: &str) -> PyResult<()> {
     if encoded.len() > size {
@@ -769,14 +788,13 @@ impl PyListProxy {
         pickle: bool,
     ) -> PyResult<Self> {
         let rust_region = region.get().region();
-        let items = match capacity {
-            Some(capacity) => {
-                let size = record_size(max_item_bytes, "max_item_bytes")?;
-                py.detach(|| ByteMap::get_or_create(rust_region, name, capacity, 8, size))
-            }
-            None => ByteMap::open(rust_region, name),
-        }
-        .py()?;
+        let items = open_or_create(
+            py,
+            capacity,
+            max_item_bytes,
+            |capacity, size| ByteMap::get_or_create(rust_region, name, capacity, 8, size),
+            || ByteMap::open(rust_region, name),
+        )?;
         if items.key_size() != 8 {
             return Err(PyTypeError::new_err(format!(
                 "{name:?} is not a list made by shmarena's Python package"
@@ -1014,14 +1032,13 @@ impl PySetProxy {
         pickle: bool,
     ) -> PyResult<Self> {
         let rust_region = region.get().region();
-        let set = match capacity {
-            Some(capacity) => {
-                let size = record_size(max_item_bytes, "max_item_bytes")?;
-                py.detach(|| ByteSet::get_or_create(rust_region, name, capacity, size))
-            }
-            None => ByteSet::open(rust_region, name),
-        }
-        .py()?;
+        let set = open_or_create(
+            py,
+            capacity,
+            max_item_bytes,
+            |capacity, size| ByteSet::get_or_create(rust_region, name, capacity, size),
+            || ByteSet::open(rust_region, name),
+        )?;
         check_records(name, &[set.key_size()], HEADER + MIN_PAYLOAD)?;
         Ok(Self {
             set,
@@ -1180,14 +1197,13 @@ impl PyQueue {
         pickle: bool,
     ) -> PyResult<Self> {
         let rust_region = region.get().region();
-        let queue = match capacity {
-            Some(capacity) => {
-                let size = record_size(max_item_bytes, "max_item_bytes")?;
-                py.detach(|| ByteQueue::get_or_create(rust_region, name, capacity, size))
-            }
-            None => ByteQueue::open(rust_region, name),
-        }
-        .py()?;
+        let queue = open_or_create(
+            py,
+            capacity,
+            max_item_bytes,
+            |capacity, size| ByteQueue::get_or_create(rust_region, name, capacity, size),
+            || ByteQueue::open(rust_region, name),
+        )?;
         check_records(name, &[queue.elem_size()], HEADER + MIN_PAYLOAD)?;
         Ok(Self {
             queue,
