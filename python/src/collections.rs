@@ -608,15 +608,18 @@ impl PyDictProxy {
 /// list's lock for a few stores; methods that move items (`sort`, `reverse`, `insert`,
 /// `remove`, `pop`, `del`, slice assignment) compute on a snapshot outside the lock (so
 /// comparisons and key functions may use the list) and store the result only if the list
-/// did not change meanwhile. The lock survives its holder: a process killed in the middle
-/// of storing a rewrite leaves a list that is well-formed but holds some items from
-/// before and some from after that call; appends and item assignments are never torn.
-/// `len()` never waits.
+/// did not change meanwhile. Every change becomes visible in one store of the header word
+/// (a rewrite writes the new items under the next generation first), so a process killed
+/// at any point leaves the list as it was before its call or as after it; the next caller
+/// takes the dead holder's lock and sweeps what the dead call left behind. `len()` never
+/// waits.
 #[pyclass(module = "shmarena._shmarena", name = "List", frozen, sequence)]
 pub struct PyListProxy {
-    /// Item `i` under the 8-byte key `i`.
+    /// Item `i` of generation `g` under the 8-byte key `g << 32 | i`; room for two
+    /// generations of a full list (a rewrite writes the next before dropping the last).
     items: ByteMap,
-    length: shmarena::Value<u64>,
+    /// `generation << 32 | length`: the one word a change is published by.
+    header: shmarena::Value<u64>,
     /// Bumped by every change: a rewrite computed outside the lock is stored only if the
     /// list did not change meanwhile.
     version: shmarena::Value<u64>,
@@ -625,8 +628,12 @@ pub struct PyListProxy {
     region: Py<PyRegion>,
 }
 
-fn index_key(index: u64) -> [u8; 8] {
-    index.to_le_bytes()
+fn item_key(generation: u64, index: u64) -> [u8; 8] {
+    ((generation & 0xffff_ffff) << 32 | (index & 0xffff_ffff)).to_le_bytes()
+}
+
+fn header(generation: u64, len: u64) -> u64 {
+    (generation & 0xffff_ffff) << 32 | (len & 0xffff_ffff)
 }
 
 impl PyListProxy {
@@ -641,40 +648,73 @@ impl PyListProxy {
         Ok(encoded)
     }
 
-    /// Most items: the table's slots.
+    /// Most items: half the table's slots (two generations fit).
     fn limit(&self) -> u64 {
-        self.items.capacity() as u64
+        (self.items.capacity() / 2) as u64
     }
 
-    /// The length, bounded by the table (a corrupted counter cannot send reads past it).
+    /// The published generation and length (the length bounded by the table, so a
+    /// corrupted header cannot send reads past it).
+    fn current(&self) -> (u64, u64) {
+        let word = self.header.load();
+        (word >> 32, (word & 0xffff_ffff).min(self.limit()))
+    }
+
     fn len_now(&self) -> u64 {
-        self.length.load().min(self.limit())
+        self.current().1
     }
 
     /// Runs `f` holding the list's lock; `f` runs no Python code (so it cannot come back
     /// to this list, and a Python exception never leaves the lock taken). A holder that
-    /// died mid-call left the list well-formed (items are written before the length grows,
-    /// and the length shrinks before items go), so its death only needs acknowledging.
+    /// died mid-call published all of its change or none of it: what it wrote outside
+    /// the published generation is swept first.
     fn locked<R>(&self, py: Python<'_>, f: impl FnOnce() -> PyResult<R>) -> PyResult<R> {
         let acquired = blocking(py, None, |slice| self.lock.acquire(Some(slice)))?;
-        if acquired == Some(shmarena::mutex::Acquired::OwnerDied) {
-            self.lock.mark_consistent().py()?;
-        }
-        let result = f();
+        let result = if acquired == Some(shmarena::mutex::Acquired::OwnerDied) {
+            self.sweep()
+                .and_then(|()| self.lock.mark_consistent().py())
+                .and_then(|()| f())
+        } else {
+            f()
+        };
         self.lock.release().py()?;
         result
     }
 
-    fn item(&self, index: u64) -> PyResult<Vec<u8>> {
-        self.items.get(&index_key(index)).py()?.ok_or_else(|| {
-            crate::errors::CorruptError::new_err(format!("list item {index} is missing"))
-        })
+    /// Removes every item outside the published generation and length (call with the
+    /// lock held, after a holder died).
+    fn sweep(&self) -> PyResult<()> {
+        let (generation, len) = self.current();
+        let stray: Vec<Vec<u8>> = self
+            .items
+            .iter()
+            .filter_map(|entry| {
+                let key = entry.ok()?.0;
+                let word = u64::from_le_bytes(key.get(..8)?.try_into().ok()?);
+                let current = word >> 32 == generation & 0xffff_ffff && word & 0xffff_ffff < len;
+                (!current).then_some(key)
+            })
+            .collect();
+        for key in stray {
+            self.items.remove(&key).py()?;
+        }
+        Ok(())
+    }
+
+    fn item(&self, generation: u64, index: u64) -> PyResult<Vec<u8>> {
+        self.items
+            .get(&item_key(generation, index))
+            .py()?
+            .ok_or_else(|| {
+                crate::errors::CorruptError::new_err(format!("list item {index} is missing"))
+            })
     }
 
     /// The version and every item's bytes (call with the lock held).
     fn read_raw(&self) -> PyResult<(u64, Vec<Vec<u8>>)> {
-        let items = (0..self.len_now())
-            .map(|index| self.item(index))
+        let (generation, len) = self.current();
+        let items = (0..len)
+            .map(|index| self.item(generation, index))
             .collect::<PyResult<Vec<_>>>()?;
         Ok((self.version.load(), items))
     }
@@ -689,7 +729,8 @@ impl PyListProxy {
         Ok((version, PyList::new(py, items)?))
     }
 
-    /// Replaces the contents with `encoded` (call with the lock held).
+    /// Replaces the contents with `encoded` (call with the lock held): the new items go
+    /// under the next generation, one header store publishes them, then the old go.
     fn write_all(&self, encoded: &[Vec<u8>]) -> PyResult<()> {
         let new_len = encoded.len() as u64;
         if new_len > self.limit() {
@@ -698,15 +739,18 @@ impl PyListProxy {
                 self.limit()
             )));
         }
-        let old_len = self.len_now();
+        let (generation, old_len) = self.current();
+        let next = (generation + 1) & 0xffff_ffff;
         for (index, bytes) in encoded.iter().enumerate() {
-            self.items.insert(&index_key(index as u64), bytes).py()?;
+            self.items
+                .insert(&item_key(next, index as u64), bytes)
+                .py()?;
         }
-        self.length.store(new_len);
-        for index in new_len..old_len {
-            self.items.remove(&index_key(index)).py()?;
-        }
+        self.header.store(header(next, new_len));
         self.version.fetch_add(1);
+        for index in 0..old_len {
+            self.items.remove(&item_key(generation, index)).py()?;
+        }
         Ok(())
     }
 
@@ -753,8 +797,10 @@ impl PyListProxy {
         }
     }
 
+    /// Appends `encoded` items (call with the lock held): written past the length, then
+    /// published by one header store.
     fn push_all(&self, encoded: &[Vec<u8>]) -> PyResult<()> {
-        let len = self.len_now();
+        let (generation, len) = self.current();
         if len + encoded.len() as u64 > self.limit() {
             return Err(FullError::new_err(format!(
                 "the list holds at most {} items",
@@ -763,10 +809,11 @@ impl PyListProxy {
         }
         for (offset, bytes) in encoded.iter().enumerate() {
             self.items
-                .insert(&index_key(len + offset as u64), bytes)
+                .insert(&item_key(generation, len + offset as u64), bytes)
                 .py()?;
         }
-        self.length.store(len + encoded.len() as u64);
+        self.header
+            .store(header(generation, len + encoded.len() as u64));
         self.version.fetch_add(1);
         Ok(())
     }
@@ -792,7 +839,15 @@ impl PyListProxy {
             py,
             capacity,
             max_item_bytes,
-            |capacity, size| ByteMap::get_or_create(rust_region, name, capacity, 8, size),
+            // Room for two generations of `capacity` items.
+            |capacity, size| {
+                let slots = capacity
+                    .checked_mul(2)
+                    .ok_or(shmarena::Error::InvalidArgument(
+                        "a list capacity that large does not fit".to_owned(),
+                    ))?;
+                ByteMap::get_or_create(rust_region, name, slots, 8, size)
+            },
             || ByteMap::open(rust_region, name),
         )?;
         if items.key_size() != 8 {
@@ -802,7 +857,7 @@ impl PyListProxy {
         }
         check_records(name, &[items.value_size()], HEADER + MIN_PAYLOAD)?;
         Ok(Self {
-            length: shmarena::Value::get_or_create(rust_region, &format!("{name}.len"), 0u64)
+            header: shmarena::Value::get_or_create(rust_region, &format!("{name}.len"), 0u64)
                 .py()?,
             version: shmarena::Value::get_or_create(rust_region, &format!("{name}.version"), 0u64)
                 .py()?,
@@ -845,7 +900,7 @@ impl PyListProxy {
             return self.copy(py)?.as_any().get_item(key);
         }
         let index: isize = key.extract()?;
-        let bytes = self.locked(py, || self.item(self.index(index)?))?;
+        let bytes = self.locked(py, || self.item(self.current().0, self.index(index)?))?;
         self.codec.decode(py, &bytes)
     }
 
@@ -864,7 +919,9 @@ impl PyListProxy {
         let encoded = self.encode(value)?;
         self.locked(py, || {
             let index = self.index(index)?;
-            self.items.insert(&index_key(index), &encoded).py()?;
+            self.items
+                .insert(&item_key(self.current().0, index), &encoded)
+                .py()?;
             self.version.fetch_add(1);
             Ok(())
         })

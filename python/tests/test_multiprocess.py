@@ -242,3 +242,25 @@ def test_a_killed_holders_permit_comes_back_only_with_reclaim(region, reclaim):
     # With reclaim the dead holder's permit returns within about 10 ms of the death;
     # without (multiprocessing's semantics) it stays taken.
     assert semaphore.acquire(timeout=2) == reclaim
+
+
+def reverse_forever(list_):
+    while True:
+        list_.reverse()
+
+
+def test_a_list_rewrite_killed_at_any_point_is_all_or_nothing(region):
+    ctx = multiprocessing.get_context("fork")
+    n = 4000
+    list_ = shmarena.Manager(region=region).list(range(n), capacity=8192)
+    forward, backward = list(range(n)), list(range(n - 1, -1, -1))
+    for trial in range(8):
+        worker = ctx.Process(target=reverse_forever, args=(list_,))
+        worker.start()
+        time.sleep(0.15 + trial * 0.031)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(10)
+        items = list_.copy()  # takes the dead holder's lock and sweeps
+        assert items in (forward, backward), f"trial {trial}: a torn rewrite"
+    list_.append("still usable")
+    assert len(list_) == n + 1
