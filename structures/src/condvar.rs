@@ -3,7 +3,7 @@
 //! ```text
 //! body (64 bytes):
 //!   0  sequence (u32, the futex word): bumped by every notify that finds a waiter
-//!   4  unused (zero)
+//!   4  broadcast (u32): bumped by every notify_all
 //!   8  waiting (u64): sleepers << 32 | pending
 //!        sleepers: waiters inside wait; pending: notifications not yet claimed
 //!        (never more than the sleepers)
@@ -15,8 +15,11 @@
 //! that wakes up to look around, as the Python binding's do every 50 ms for Ctrl-C), and
 //! a waiter that arrived after a notification cannot take it from the waiters it was
 //! meant for. A waiter that finds the sequence moved but nothing left to claim (others
-//! claimed it) takes the new sequence as its own and sleeps on. `notify_all` makes one
-//! notification pending per sleeper.
+//! claimed it) takes the new sequence as its own and sleeps on. `notify_all` bumps the
+//! broadcast epoch instead: every waiter that read the epoch before it (at entry, under
+//! the mutex) returns notified once it sees the sequence move, with nothing to claim, so
+//! a latecomer entering beside a `notify_all` made without the mutex cannot take an
+//! earlier waiter's wake-up.
 //!
 //! A waiter whose time runs out (or whose caller gives up) claims a pending notification
 //! if every sleeper has one waiting (reporting "notified", as `pthread_cond_timedwait`
@@ -81,6 +84,8 @@ pub struct RawCondvar<'a> {
     pub sequence: &'a AtomicU32,
     /// Sleepers and pending notifications (see the module docs).
     pub waiting: &'a AtomicU64,
+    /// Broadcast epoch: bumped by every `notify_all` (see the module docs).
+    pub broadcast: &'a AtomicU32,
 }
 
 impl RawCondvar<'_> {
@@ -158,12 +163,17 @@ impl RawCondvar<'_> {
         // Read under the mutex: notifications from here on are ours to claim. SeqCst:
         // see the module docs; we count as a sleeper before the mutex lets a notifier in.
         let mut seen = self.sequence.load(Ordering::SeqCst);
+        let epoch = self.broadcast.load(Ordering::SeqCst);
         self.waiting.fetch_add(SLEEPER, Ordering::SeqCst);
         mutex.unlock();
         let waited = loop {
             // SeqCst: the sequence is read before we claim (module docs).
             let now = self.sequence.load(Ordering::SeqCst);
             if now != seen {
+                if self.broadcast.load(Ordering::SeqCst) != epoch {
+                    self.leave();
+                    break Waited::Notified;
+                }
                 if self.claim() {
                     break Waited::Notified;
                 }
@@ -227,24 +237,11 @@ impl RawCondvar<'_> {
 
     /// Wakes every waiter.
     pub fn notify_all(&self) {
-        // SeqCst: see the module docs.
-        let mut waiting = self.waiting.load(Ordering::SeqCst);
-        loop {
-            let sleepers = waiting >> 32;
-            if sleepers == 0 {
-                return;
-            }
-            // SeqCst: as in notify_one. One notification pending per sleeper.
-            match self.waiting.compare_exchange_weak(
-                waiting,
-                (sleepers << 32) | sleepers.min(PENDING),
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => break,
-                Err(actual) => waiting = actual,
-            }
+        // Every waiter that read the old epoch returns notified (module docs).
+        if self.waiting.load(Ordering::SeqCst) >> 32 == 0 {
+            return;
         }
+        self.broadcast.fetch_add(1, Ordering::SeqCst);
         // SeqCst: as above.
         self.sequence.fetch_add(1, Ordering::SeqCst);
         futex::wake_all(self.sequence);
@@ -347,6 +344,7 @@ mod handle {
                 RawCondvar {
                     sequence: self.words.as_ref(),
                     waiting: self.waiting.as_ref(),
+                    broadcast: self.words.add(1).as_ref(),
                 }
             }
         }

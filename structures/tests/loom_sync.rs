@@ -247,6 +247,7 @@ struct CondvarModel {
     lock: MutexWords,
     sequence: AtomicU32,
     waiting: AtomicU64,
+    broadcast: AtomicU32,
     ready: UnsafeCell<bool>,
 }
 
@@ -259,6 +260,7 @@ impl CondvarModel {
         RawCondvar {
             sequence: &self.sequence,
             waiting: &self.waiting,
+            broadcast: &self.broadcast,
         }
     }
 }
@@ -278,6 +280,7 @@ fn condvar_waiter_sees_the_predicate_set_under_the_mutex() {
                 lock: MutexWords::new(0),
                 sequence: AtomicU32::new(0),
                 waiting: AtomicU64::new(0),
+                broadcast: AtomicU32::new(0),
                 ready: UnsafeCell::new(false),
             });
             // The waiter holds the mutex before the notifier starts, so it always waits.
@@ -337,6 +340,7 @@ fn condvar_interruptible_waiter_is_notified_without_missing_a_wake_up() {
                 lock: MutexWords::new(0),
                 sequence: AtomicU32::new(0),
                 waiting: AtomicU64::new(0),
+                broadcast: AtomicU32::new(0),
                 ready: UnsafeCell::new(false),
             });
             let waiter_id = Mock::slot(1);
@@ -387,6 +391,7 @@ fn condvar_notify_one_wakes_at_most_one_waiter() {
             lock: MutexWords::new(0),
             sequence: AtomicU32::new(0),
             waiting: AtomicU64::new(0),
+            broadcast: AtomicU32::new(0),
             ready: UnsafeCell::new(false),
         });
         let notified = Arc::new(AtomicU32::new(0));
@@ -403,7 +408,7 @@ fn condvar_notify_one_wakes_at_most_one_waiter() {
                         w.condvar()
                             .wait_interruptible(mutex, me.0, &me, None, &mut || {
                                 looks += 1;
-                                looks > 2
+                                looks > 1
                             });
                     assert_eq!(acquired, Acquired::Clean);
                     if waited == Waited::Notified {
@@ -431,6 +436,7 @@ fn condvar_latecomer_cannot_take_an_earlier_notification() {
             lock: MutexWords::new(0),
             sequence: AtomicU32::new(0),
             waiting: AtomicU64::new(0),
+            broadcast: AtomicU32::new(0),
             ready: UnsafeCell::new(false),
         });
         let first = Mock::slot(1);
@@ -464,7 +470,7 @@ fn condvar_latecomer_cannot_take_an_earlier_notification() {
             .condvar()
             .wait_interruptible(mutex, late.0, &late, None, &mut || {
                 looks += 1;
-                looks > 2
+                looks > 1
             });
         mutex.unlock();
         assert_eq!(
@@ -484,6 +490,7 @@ fn condvar_waiter_relocks_a_mutex_whose_owner_died() {
             lock: MutexWords,
             sequence: AtomicU32,
             waiting: AtomicU64,
+            broadcast: AtomicU32,
             ready: AtomicU32,
         }
         impl Shared {
@@ -491,6 +498,7 @@ fn condvar_waiter_relocks_a_mutex_whose_owner_died() {
                 RawCondvar {
                     sequence: &self.sequence,
                     waiting: &self.waiting,
+                    broadcast: &self.broadcast,
                 }
             }
         }
@@ -498,6 +506,7 @@ fn condvar_waiter_relocks_a_mutex_whose_owner_died() {
             lock: MutexWords::new(0),
             sequence: AtomicU32::new(0),
             waiting: AtomicU64::new(0),
+            broadcast: AtomicU32::new(0),
             ready: AtomicU32::new(0),
         });
         // The waiter holds the lock before the doomed owner starts.
@@ -901,5 +910,90 @@ fn barrier_reset_vs_two_arrivals_never_splits_the_parties() {
             (x, y) if is_broken(&x) && is_broken(&y) => {}
             other => panic!("one party passed and one failed: {other:?}"),
         }
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// notify_all beside a latecomer.
+
+fn new_cv() -> Arc<CondvarModel> {
+    Arc::new(CondvarModel {
+        lock: MutexWords::new(0),
+        sequence: AtomicU32::new(0),
+        waiting: AtomicU64::new(0),
+        broadcast: AtomicU32::new(0),
+        ready: UnsafeCell::new(false),
+    })
+}
+
+/// Waiter A is already asleep (preset: one sleeper, epoch 0). The notifier calls
+/// notify_all without the mutex while a latecomer enters wait and gives up once the
+/// notifier is done: A, still the one sleeper, must still have its wake-up (a pending
+/// notification or a new epoch), whatever the latecomer did.
+#[test]
+fn condvar_notify_all_beside_a_latecomer_reaches_the_sleeper() {
+    model(|| {
+        let s = new_cv();
+        s.waiting.store(1 << 32, Ordering::SeqCst); // A sleeps, seen = 0
+        let done = Arc::new(AtomicU32::new(0));
+        let (late_cv, flag) = (Arc::clone(&s), Arc::clone(&done));
+        let late = thread::spawn(move || {
+            let me = Mock::slot(3);
+            let mutex = late_cv.lock.raw();
+            mutex.lock(me.0, &me, None).unwrap();
+            let (_, waited) =
+                late_cv
+                    .condvar()
+                    .wait_interruptible(mutex, me.0, &me, None, &mut || {
+                        flag.load(Ordering::SeqCst) == 1
+                    });
+            mutex.unlock();
+            waited
+        });
+        s.condvar().notify_all();
+        done.store(1, Ordering::SeqCst);
+        late.join().unwrap();
+        let word = s.waiting.load(Ordering::SeqCst);
+        assert_eq!(word >> 32, 1, "A is still the one sleeper");
+        assert!(
+            word & 0xffff_ffff >= 1 || s.broadcast.load(Ordering::SeqCst) != 0,
+            "A's notify_all wake-up was taken by the latecomer: waiting = {word:#x}"
+        );
+    });
+}
+
+/// The same with the notify made under the mutex.
+#[test]
+fn condvar_notify_all_under_the_mutex_reaches_the_sleeper() {
+    model(|| {
+        let s = new_cv();
+        s.waiting.store(1 << 32, Ordering::SeqCst); // A sleeps, seen = 0
+        let done = Arc::new(AtomicU32::new(0));
+        let (late_cv, flag) = (Arc::clone(&s), Arc::clone(&done));
+        let late = thread::spawn(move || {
+            let me = Mock::slot(3);
+            let mutex = late_cv.lock.raw();
+            mutex.lock(me.0, &me, None).unwrap();
+            let (_, waited) =
+                late_cv
+                    .condvar()
+                    .wait_interruptible(mutex, me.0, &me, None, &mut || {
+                        flag.load(Ordering::SeqCst) == 1
+                    });
+            mutex.unlock();
+            waited
+        });
+        let notifier = Mock::slot(2);
+        s.lock.raw().lock(notifier.0, &notifier, None).unwrap();
+        s.condvar().notify_all();
+        s.lock.raw().unlock();
+        done.store(1, Ordering::SeqCst);
+        late.join().unwrap();
+        let word = s.waiting.load(Ordering::SeqCst);
+        assert_eq!(word >> 32, 1, "A is still the one sleeper");
+        assert!(
+            word & 0xffff_ffff >= 1 || s.broadcast.load(Ordering::SeqCst) != 0,
+            "A's notify_all wake-up was taken by the latecomer: waiting = {word:#x}"
+        );
     });
 }
