@@ -19,8 +19,9 @@
 //!   to the parent's description. The parent's locks then die with the parent.
 //!
 //! A child never attaches through a description it shares with its parent (the parent's
-//! locks would look free to it): when no fresh description can be had, it acts under
-//! [`ORPHAN`](crate::liveness::OwnerId) instead, an id no process holds.
+//! locks would look free to it): when no fresh description (or no free slot) can be had,
+//! it acts under [`OwnerId::ORPHAN`](crate::liveness::OwnerId::ORPHAN), which every
+//! process takes for alive.
 
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Once;

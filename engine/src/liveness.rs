@@ -16,9 +16,12 @@ impl OwnerId {
     /// Largest generation; generations run 1..=MAX_GENERATION and then wrap to 1.
     pub const MAX_GENERATION: u32 = (1 << (31 - Self::SLOT_BITS)) - 1;
 
-    /// An id no process holds: its slot lies beyond every participant table (at most
-    /// [`MAX_PARTICIPANTS`](crate::layout::MAX_PARTICIPANTS) slots), so every other
-    /// process sees it as dead. A forked child that cannot attach as itself acts under it.
+    /// The id of processes that could not attach as themselves (a forked child that found
+    /// no free participant slot or no file description of its own). Its slot lies beyond
+    /// every participant table (at most
+    /// [`MAX_PARTICIPANTS`](crate::layout::MAX_PARTICIPANTS) slots), so no death of it can
+    /// be seen: every process takes it for alive, and what an orphan holds is never taken
+    /// over (a lock an orphan dies holding stays held, as in a region without liveness).
     pub const ORPHAN: OwnerId = OwnerId((1 << Self::SLOT_BITS) | ((1 << Self::SLOT_BITS) - 1));
 
     /// The owner holding `slot` in its `generation` (1..=[`Self::MAX_GENERATION`]).

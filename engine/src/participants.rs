@@ -190,7 +190,9 @@ impl<M: Memory> Participants<'_, M> {
 
     /// Whether `owner` is attached and alive. `me` is answered without a system call.
     pub(crate) fn is_alive(&self, me: OwnerId, owner: OwnerId) -> bool {
-        if owner == me {
+        // An orphan's death cannot be seen (it holds no slot): taken for alive, so its locks
+        // are never taken from it while it may still hold them.
+        if owner == me || owner == OwnerId::ORPHAN {
             return true;
         }
         if u64::from(owner.slot()) >= self.fields.participant_capacity {

@@ -615,8 +615,9 @@ impl PyDictProxy {
 /// waits.
 #[pyclass(module = "shmarena._shmarena", name = "List", frozen, sequence)]
 pub struct PyListProxy {
-    /// Item `i` of generation `g` under the 8-byte key `g << 32 | i`; room for two
-    /// generations of a full list (a rewrite writes the next before dropping the last).
+    /// Item `i` of generation `g` under the 8-byte key `g << 32 | i`; four slots per item
+    /// of capacity: two generations of a full list (a rewrite writes the next before
+    /// dropping the last) at no more than half load.
     items: ByteMap,
     /// `generation << 32 | length`: the one word a change is published by.
     header: shmarena::Value<u64>,
@@ -648,9 +649,9 @@ impl PyListProxy {
         Ok(encoded)
     }
 
-    /// Most items: half the table's slots (two generations fit).
+    /// Most items: a quarter of the table's slots (two generations at half load).
     fn limit(&self) -> u64 {
-        (self.items.capacity() / 2) as u64
+        (self.items.capacity() / 4) as u64
     }
 
     /// The published generation and length (the length bounded by the table, so a
@@ -741,15 +742,34 @@ impl PyListProxy {
         }
         let (generation, old_len) = self.current();
         let next = (generation + 1) & 0xffff_ffff;
-        for (index, bytes) in encoded.iter().enumerate() {
-            self.items
-                .insert(&item_key(next, index as u64), bytes)
-                .py()?;
-        }
-        self.header.store(header(next, new_len));
+        let keys = (0..new_len).map(|index| item_key(next, index));
+        self.insert_or_undo(keys, encoded)?;
+        // The version moves before the header: a rewrite computed before this change can
+        // never be stored over it, even if we die between the two.
         self.version.fetch_add(1);
+        self.header.store(header(next, new_len));
         for index in 0..old_len {
             self.items.remove(&item_key(generation, index)).py()?;
+        }
+        Ok(())
+    }
+
+    /// Inserts `encoded[i]` under `keys[i]`; on a failure removes what it inserted (a live
+    /// caller's failed change leaves nothing behind) and returns the error.
+    fn insert_or_undo(
+        &self,
+        keys: impl Iterator<Item = [u8; 8]>,
+        encoded: &[Vec<u8>],
+    ) -> PyResult<()> {
+        let mut inserted: Vec<[u8; 8]> = Vec::with_capacity(encoded.len());
+        for (key, bytes) in keys.zip(encoded) {
+            if let Err(error) = self.items.insert(&key, bytes) {
+                for key in &inserted {
+                    let _ = self.items.remove(key);
+                }
+                return Err(crate::errors::to_py(error));
+            }
+            inserted.push(key);
         }
         Ok(())
     }
@@ -807,14 +827,12 @@ impl PyListProxy {
                 self.limit()
             )));
         }
-        for (offset, bytes) in encoded.iter().enumerate() {
-            self.items
-                .insert(&item_key(generation, len + offset as u64), bytes)
-                .py()?;
-        }
+        let keys = (len..).map(|index| item_key(generation, index));
+        self.insert_or_undo(keys, encoded)?;
+        // Version before header, as in `write_all`.
+        self.version.fetch_add(1);
         self.header
             .store(header(generation, len + encoded.len() as u64));
-        self.version.fetch_add(1);
         Ok(())
     }
 }
@@ -839,10 +857,10 @@ impl PyListProxy {
             py,
             capacity,
             max_item_bytes,
-            // Room for two generations of `capacity` items.
+            // Room for two generations of `capacity` items at half load.
             |capacity, size| {
                 let slots = capacity
-                    .checked_mul(2)
+                    .checked_mul(4)
                     .ok_or(shmarena::Error::InvalidArgument(
                         "a list capacity that large does not fit".to_owned(),
                     ))?;
@@ -919,10 +937,11 @@ impl PyListProxy {
         let encoded = self.encode(value)?;
         self.locked(py, || {
             let index = self.index(index)?;
+            // Version before the change, as in `write_all`.
+            self.version.fetch_add(1);
             self.items
                 .insert(&item_key(self.current().0, index), &encoded)
                 .py()?;
-            self.version.fetch_add(1);
             Ok(())
         })
     }

@@ -48,6 +48,9 @@ impl PyRegion {
                 Some(size) => {
                     let options = shmarena::RegionOptions {
                         catalog_capacity: max_objects.unwrap_or((size / 16384).clamp(512, 65536)),
+                        // Every process of a program (each fork child, each Pool worker) is a
+                        // participant: the largest table (4095 slots of 64 bytes).
+                        participant_capacity: shmarena::engine::layout::MAX_PARTICIPANTS,
                         ..shmarena::RegionOptions::default()
                     };
                     shmarena::Region::open_or_create_with(&resolved, size, &options)

@@ -174,7 +174,7 @@ def test_processes_killed_mid_operation_leave_dict_and_list_usable(region):
     ctx = multiprocessing.get_context("fork")
     manager = shmarena.Manager(region=region)
     dict_ = manager.dict(capacity=8192)
-    list_ = manager.list(capacity=1 << 16)
+    list_ = manager.list(capacity=1 << 14)
     lock = shmarena.Lock(region=region)
     for round_ in range(5):
         victim = ctx.Process(target=victim_work, args=(dict_, list_, lock, 100 + round_, 0))

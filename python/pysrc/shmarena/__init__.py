@@ -437,7 +437,7 @@ class Manager:
             shared.update(*args, **kwargs)
         return shared
 
-    def list(self, sequence=(), *, capacity=16384, max_item_bytes=256, pickle=False, name=None):
+    def list(self, sequence=(), *, capacity=4096, max_item_bytes=256, pickle=False, name=None):
         """A shared append-only list holding ``sequence``."""
         region, name = _place(self._region, name, "list")
         shared = _shmarena.List(region, name, capacity, max_item_bytes, pickle)
