@@ -169,7 +169,7 @@ impl PyRLock {
     }
 
     /// Whether the calling thread holds the lock.
-    fn held_here(&self) -> bool {
+    pub(crate) fn held_here(&self) -> bool {
         // Relaxed: only the holding thread writes `holder` while the lock is held.
         self.lock.is_held() && self.reentry.holder.load(Ordering::Relaxed) == current_thread()
     }
@@ -211,10 +211,6 @@ impl PyRLock {
             .holder
             .store(current_thread(), Ordering::Relaxed);
         self.reentry.depth.store(depth, Ordering::Relaxed);
-    }
-
-    pub(crate) fn held_by_this_thread(&self) -> bool {
-        self.held_here()
     }
 }
 
@@ -303,7 +299,7 @@ impl PyCondition {
             Ok(Held::Plain(lock))
         } else if let Ok(lock) = lock.cast::<PyRLock>() {
             let lock = lock.get();
-            if !lock.held_by_this_thread() {
+            if !lock.held_here() {
                 return Err(PyRuntimeError::new_err("cannot wait on un-acquired lock"));
             }
             Ok(Held::Reentrant(lock))

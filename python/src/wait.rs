@@ -34,15 +34,14 @@ pub fn blocking<T: Send>(
     timeout: Option<Duration>,
     mut attempt: impl FnMut(Duration) -> Option<T> + Send,
 ) -> PyResult<Option<T>> {
+    // No deadline (none asked, or one past what `Instant` holds) waits forever.
     let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-    let forever = timeout.is_some() && deadline.is_none() || timeout.is_none();
     loop {
-        let slice = match deadline {
-            Some(deadline) if !forever => deadline
+        let slice = deadline.map_or(SLICE, |deadline| {
+            deadline
                 .saturating_duration_since(Instant::now())
-                .min(SLICE),
-            _ => SLICE,
-        };
+                .min(SLICE)
+        });
         if slice.is_zero() {
             // No time left (or none asked): one attempt without releasing the GIL.
             return Ok(attempt(Duration::ZERO));

@@ -93,20 +93,14 @@ REGION_SIZE_ENV = "SHMARENA_REGION_SIZE"
 #: sparse file, so only pages in use take memory.
 DEFAULT_REGION_SIZE = 1 << 30
 
-_regions: dict[str, Region] = {}
 _default = None
 _lock = _threading.Lock()
 
 
 def open_region(path):
-    """The region at ``path`` (opened once per process and then reused)."""
-    path = _os.fspath(path)
-    with _lock:
-        region = _regions.get(path)
-        if region is None:
-            region = Region(path)
-            _regions[path] = region
-        return region
+    """The region at ``path``. Opening a file again in a process gives the same handle
+    (the native module keeps one per file), so the process is one participant of it."""
+    return Region(_os.fspath(path))
 
 
 def _remove_at_exit(path, creator):
@@ -166,7 +160,6 @@ def default_region():
             # A multiprocessing child skips atexit (it leaves with os._exit) but runs
             # multiprocessing's finalizers; the main process runs them at exit too.
             _mp_util.Finalize(None, _remove_at_exit, args=(path, _os.getpid()), exitpriority=0)
-        _regions[path] = region
         _default = region
         return region
 
