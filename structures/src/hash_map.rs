@@ -56,7 +56,8 @@
 //!   and at `bound` past 16 slots); at each slot whose hint matches, load the pair, and if it
 //!   is a `MEMBER` with the key's 12-bit tag, read the key (and a wide value) and re-read
 //!   the pair: the same version means key and value belong together. Linearizes at the pair
-//!   load. Never waits, never writes.
+//!   load. Never waits. Writes only when it meets a pending (`INSERTING`) copy of its key:
+//!   it settles the key first (below), as every operation on a key does.
 //! - `insert`: if the key is a `MEMBER`, replace its value with one compare-exchange (or, for
 //!   `try_insert`, report it). Otherwise claim the first free slot (`EMPTY`/`DELETED` ->
 //!   `BUSY`), write key and value, raise the home's bound, publish `INSERTING`, then
@@ -72,7 +73,12 @@
 //!   published after that settle read its bound, and then the other copy's own settle saw
 //!   the first one; both cases stop the second promotion. `structures/tests/loom_map.rs`
 //!   model-checks two racing inserts of one key on this code.
-//!   Linearizes at the promotion (new key) or at the replacing compare-exchange.
+//!   A new key linearizes at the first settle that promotes its copy, and no operation on
+//!   the key (lookup, insert, update, remove, an iteration passing the slot, `clear`)
+//!   answers while a copy of it is pending: each settles the key first. So between the
+//!   publication of a copy and that settle nobody observes the key, and the insert may be
+//!   taken to have happened at the publication, when its process was alive. A replacing
+//!   insert linearizes at its compare-exchange.
 //! - `remove`: one compare-exchange `MEMBER` -> `DELETED`; linearizes there.
 //! - `compare_exchange`, `fetch_update`, `fetch_add` on one-word values: compare-exchange
 //!   loops on the pair; no process ever waits for another.
@@ -84,13 +90,29 @@
 //!   reused under a live writer.
 //!
 //! # Deaths and freezes
-//! A process frozen or killed inside an operation holds at most one slot: a `BUSY` slot or
-//! a `COLLIDED` copy (freed once it is dead, by the first insert that runs out of free
-//! slots near it), an `INSERTING` copy (settled by the next operation on that key, or by
-//! an insert that runs out of room), or the writer field of a wide value (taken over once
-//! it is dead). `len` is kept in sharded counters updated right after the
+//! Kills are final: an operation of a process that dies took effect before its death or
+//! never, and no process sees it not done and later done. What a death leaves, by step:
+//! - after the claim, before publication (`BUSY`: key or wide value half written): never
+//!   takes effect. The slot names the dead inserter and is freed (`DELETED`) by the first
+//!   insert that runs out of free slots near it (the only place that asks about liveness).
+//! - after publishing `INSERTING`, before settling: the copy is complete, and the next
+//!   operation on that key settles it (or an insert that runs out of room): it wins if it is
+//!   the earliest copy and no member exists, else it loses. Nobody observed the key between
+//!   the publication and that settle (every operation settles first), so a win is the
+//!   insert taking effect before the death, a loss is the insert never taking effect.
+//! - a copy that lost (`COLLIDED`, naming its inserter): freed once the inserter is dead.
+//! - a wide-value writer holding the writer field, its new copy half written: never takes
+//!   effect; the next writer of the key takes the field over once the holder is dead and
+//!   writes over the spare copy (the dead writer's copy is never published).
+//! - replacing compare-exchanges, `remove`, `fetch_add` and the other one-word updates: one
+//!   compare-exchange, done or not.
+//!
+//! A frozen process holds the same at most one slot: its pending copy is settled by others
+//! (helping), its `BUSY` slot stays out of use until it resumes, and other writers of a
+//! wide value whose writer field it holds wait for it (readers never do). `len` is kept in sharded counters updated right after the
 //! linearization point: a process killed between the two leaves `len` off by one until
-//! [`HashMap::recount`]; the contents are never affected.
+//! [`HashMap::recount`], and a pending copy is counted when it is settled; the contents are
+//! never affected.
 
 use shmarena_engine::sync::{fence, AtomicPair, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
@@ -407,10 +429,10 @@ impl<S: Slots> RawMap<S> {
         &self.slots.data(slot & self.mask)[self.key_words]
     }
 
-    fn count(&self, me: OwnerId, delta: i64) {
+    fn count(&self, shard: usize, delta: i64) {
         // Relaxed: a statistic; readers sum the shards without ordering.
         self.slots
-            .counter(me.slot() as usize % COUNTER_SHARDS)
+            .counter(shard % COUNTER_SHARDS)
             .fetch_add(delta as u64, Ordering::Relaxed);
     }
 
@@ -509,6 +531,12 @@ impl<S: Slots> RawMap<S> {
 
     /// The `MEMBER` slot holding `key`, with its pair as read, copying out the value when
     /// `value` is given. Reads hint bytes first and a slot only where its hint matches.
+    ///
+    /// A pending (`INSERTING`) copy of the key is settled before the answer: no lookup
+    /// reports a key absent while a copy of it may still be promoted, so an insert whose
+    /// process dies after publishing its copy either took effect before the death (the
+    /// copy wins whichever settle comes first) or never (it loses), and nobody sees it
+    /// absent first and present later.
     #[inline]
     fn find(
         &self,
@@ -516,23 +544,42 @@ impl<S: Slots> RawMap<S> {
         key: &[u64],
         mut value: Option<&mut [u64]>,
     ) -> Result<Option<(u64, [u64; 2])>> {
-        let mut found = None;
-        self.walk_hinted(hash, self.max_probe, true, |slot| {
-            // SeqCst (as cheap as Acquire on x86-64): pairs with the compare-exchange that
-            // published the member, and orders this lookup with the hint loads.
-            let seen = self.pair(slot).load(Ordering::SeqCst);
-            let hit = self.examine(
-                slot,
-                seen,
-                key,
-                tag_of(hash),
-                &[MEMBER],
-                value.as_deref_mut(),
-            )?;
-            found = hit.map(|seen| (slot, seen));
-            Ok(found.is_some())
-        })?;
-        Ok(found)
+        for _ in 0..MAX_RETRIES {
+            let mut found = None;
+            let mut pending = false;
+            self.walk_hinted(hash, self.max_probe, true, |slot| {
+                // SeqCst (as cheap as Acquire on x86-64): pairs with the compare-exchange
+                // that published the member, and orders this lookup with the hint loads.
+                let seen = self.pair(slot).load(Ordering::SeqCst);
+                match self.examine(
+                    slot,
+                    seen,
+                    key,
+                    tag_of(hash),
+                    &[MEMBER, INSERTING],
+                    value.as_deref_mut(),
+                )? {
+                    Some(seen) if kind(seen[0]) == INSERTING => pending = true,
+                    hit => found = hit.map(|seen| (slot, seen)),
+                }
+                Ok(pending || found.is_some())
+            })?;
+            if !pending {
+                return Ok(found);
+            }
+            self.settle_pending(hash, key)?;
+        }
+        Err(Error::Contended("hash map read"))
+    }
+
+    /// Settles a key a lookup found a pending copy of (then the lookup starts over).
+    #[cold]
+    #[inline(never)]
+    fn settle_pending(&self, hash: u64, key: &[u64]) -> Result<()> {
+        // The promotion is counted in the shard of the key's home: a reader has no
+        // participant slot at hand, and any shard sums the same.
+        self.settle(hash, key, (hash & self.mask) as usize)
+            .map(drop)
     }
 
     /// Calls `visit` on every slot whose hint byte is the one of `hash`, in probe order,
@@ -807,11 +854,8 @@ impl<S: Slots> RawMap<S> {
                         freed = true;
                     }
                 }
-                INSERTING
-                    if self.read_slot(slot, seen, KeyAccess::Copy(&mut key), None)
-                        == Read::Match =>
-                {
-                    self.settle(self.hash(&key), &key, liveness)?;
+                INSERTING => {
+                    self.settle_copy(slot, seen, &mut key, liveness.me().slot() as usize)?;
                     // Acquire: as above. A copy that lost is free once its inserter is gone.
                     let now = self.pair(slot).load(Ordering::Acquire);
                     if kind(now[0]) == COLLIDED
@@ -887,12 +931,7 @@ impl<S: Slots> RawMap<S> {
     /// Settles `key`: returns its `MEMBER` slot, promoting the earliest `INSERTING` copy if
     /// there is none and turning every other copy into `DELETED`. `None` when the key has
     /// neither (every copy lost, or was removed).
-    fn settle(
-        &self,
-        hash: u64,
-        key: &[u64],
-        liveness: &impl Liveness,
-    ) -> Result<Option<(u64, [u64; 2])>> {
+    fn settle(&self, hash: u64, key: &[u64], shard: usize) -> Result<Option<(u64, [u64; 2])>> {
         let home = hash & self.mask;
         let wanted = tag_of(hash);
         for _ in 0..MAX_RETRIES {
@@ -951,7 +990,7 @@ impl<S: Slots> RawMap<S> {
                     };
                     if let Ok(now) = self.transition(slot, seen, MEMBER, word) {
                         fail::fail_point!("hash_map::promote_before_count");
-                        self.count(liveness.me(), 1);
+                        self.count(shard, 1);
                         return Ok(Some((slot, now)));
                     }
                 }
@@ -993,7 +1032,7 @@ impl<S: Slots> RawMap<S> {
             let slot = claim.slot;
             let mine = self.publish(claim, hash, key, value)?;
             fail::fail_point!("hash_map::insert_before_settle");
-            let winner = self.settle(hash, key, liveness)?;
+            let winner = self.settle(hash, key, liveness.me().slot() as usize)?;
             // Our own copy says whether this insert took effect; the settle's answer may
             // already be stale (another settle may have promoted or killed our copy).
             if self.copy_won(slot, mine)? {
@@ -1223,14 +1262,64 @@ impl<S: Slots> RawMap<S> {
             // nothing changed since (a wide copy is only rewritten after aux moves).
             if self.transition(slot, seen, DELETED, seen[1]).is_ok() {
                 fail::fail_point!("hash_map::remove_before_count");
-                self.count(liveness.me(), -1);
+                self.count(liveness.me().slot() as usize, -1);
                 return Ok(true);
             }
         }
         Err(Error::Contended("hash map remove"))
     }
 
-    /// Reads slot `slot` if it holds a member: its key and value. Weakly consistent.
+    /// Settles the key of the pending copy in `slot` (seen `INSERTING` as `seen`), reading
+    /// the key into `key`; nothing if the slot changed meanwhile. Counts a promotion in
+    /// `shard`.
+    fn settle_copy(&self, slot: u64, seen: [u64; 2], key: &mut [u64], shard: usize) -> Result<()> {
+        if self.read_slot(slot, seen, KeyAccess::Copy(key), None) == Read::Match {
+            self.settle(self.hash(key), key, shard)?;
+        }
+        Ok(())
+    }
+
+    /// Reads slot `slot` as an iteration does: if it holds a member, its key and value;
+    /// a pending copy found there is settled first, so an iteration never passes over an
+    /// insert that could still take effect after it (see [`Self::find`]).
+    ///
+    /// # Errors
+    /// [`Error::Contended`] on a hostile table; [`Error::Corrupt`] for a pending copy that
+    /// its key's settle does not reach (a table no process wrote).
+    pub fn read_entry(&self, slot: u64, key: &mut [u64], value: &mut [u64]) -> Result<bool> {
+        let mut settled = None;
+        for _ in 0..MAX_RETRIES {
+            // SeqCst: as in `find` (a pending copy is settled with SeqCst loads).
+            let seen = self.pair(slot).load(Ordering::SeqCst);
+            match kind(seen[0]) {
+                MEMBER => {
+                    if self.read_slot(slot, seen, KeyAccess::Copy(key), Some(value)) == Read::Match
+                    {
+                        return Ok(true);
+                    }
+                }
+                INSERTING => {
+                    // A settle resolves every copy in its key's probe range, this one too:
+                    // the same copy still pending after it is not a table we wrote.
+                    if settled == Some(identity(seen[0])) {
+                        return Err(Error::corrupt(
+                            "hash map slot",
+                            format!(
+                                "pending copy in slot {slot} lies outside its key's probe range"
+                            ),
+                        ));
+                    }
+                    self.settle_copy(slot, seen, key, slot as usize)?;
+                    settled = Some(identity(seen[0]));
+                }
+                _ => return Ok(false),
+            }
+        }
+        Err(Error::Contended("hash map read"))
+    }
+
+    /// Reads slot `slot` if it holds a member: its key and value, without settling a
+    /// pending copy (for checks, which must not write). Weakly consistent.
     ///
     /// # Errors
     /// [`Error::Contended`] on a hostile table.
@@ -1250,11 +1339,21 @@ impl<S: Slots> RawMap<S> {
 
     /// Removes every member, one by one (not atomic as a whole).
     pub fn clear(&self, liveness: &impl Liveness) {
+        let shard = liveness.me().slot() as usize;
+        let mut key = vec![0u64; self.key_words];
         for slot in 0..self.capacity() {
             // Acquire: as in read_member.
-            let seen = self.pair(slot).load(Ordering::Acquire);
+            let mut seen = self.pair(slot).load(Ordering::Acquire);
+            if kind(seen[0]) == INSERTING {
+                // A pending insert is settled first, as by any other operation: it must not
+                // survive a clear that passed it and become visible afterwards. (A hostile
+                // table's error leaves the slot as it is.)
+                let _ = self.settle_copy(slot, seen, &mut key, shard);
+                // SeqCst: as in `read_entry`.
+                seen = self.pair(slot).load(Ordering::SeqCst);
+            }
             if kind(seen[0]) == MEMBER && self.transition(slot, seen, DELETED, seen[1]).is_ok() {
-                self.count(liveness.me(), -1);
+                self.count(shard, -1);
             }
         }
     }
@@ -1808,7 +1907,7 @@ mod handle {
             (0..self.raw().capacity()).filter_map(move |slot| {
                 let mut key = Words::zeroed::<K>();
                 let mut value = Words::zeroed::<V>();
-                match self.raw().read_member(slot, &mut key, &mut value) {
+                match self.raw().read_entry(slot, &mut key, &mut value) {
                     Ok(true) => Some(Ok((key.read::<K>(), value.read::<V>()))),
                     Ok(false) => None,
                     Err(error) => Some(Err(error)),
@@ -2272,7 +2371,7 @@ mod handle {
             (0..raw.capacity()).filter_map(move |slot| {
                 let mut key = Words::zeroed_words(raw.key_words);
                 let mut value = self.value_buffer();
-                match raw.read_member(slot, &mut key, &mut value) {
+                match raw.read_entry(slot, &mut key, &mut value) {
                     Ok(true) => Some(Ok((key.bytes(self.key_size), value.bytes(self.value_size)))),
                     Ok(false) => None,
                     Err(error) => Some(Err(error)),

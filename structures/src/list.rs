@@ -30,10 +30,14 @@
 //! writer field (CAS; a live writer of the same index is waited for, a dead one's claim is
 //! taken over), write the other copy, then store READY with the next version (Release).
 //!
-//! Deaths: a pusher killed before READY leaves PUSHING(dead); the first reader or writer
-//! that notices turns it into a HOLE (`get` returns `None` there, `snapshot` skips it).
-//! A setter killed mid-write leaves its claim, which the next setter takes over; the
-//! current copy was never touched, so readers see the old value until then.
+//! Deaths: kills are final, nobody publishes another process's element. A pusher killed
+//! before READY leaves its index EMPTY (killed before marking it) or PUSHING(dead); the
+//! first reader or writer that notices PUSHING(dead) turns it into a HOLE (`get` returns
+//! `None` there, `snapshot` skips it): that push never takes effect, and `get` answers
+//! `None` there before and after. A setter killed mid-write leaves its claim, which the
+//! next setter takes over, writing over the dead setter's half-written copy; the current
+//! copy was never touched, so readers see the old value until then and the dead set never
+//! takes effect.
 //!
 //! Not offered: `insert` and `remove` in the middle, `sort`, `reverse`: they move elements
 //! between indices, which cannot be done without blocking readers or losing the stable

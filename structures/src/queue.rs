@@ -35,6 +35,11 @@
 //! nothing acknowledged is lost. A consumer killed after its claim loses that one element
 //! (counted in `lost`); the next producer for the slot takes `READING(h, dead)` over.
 //!
+//! Kills are final: nobody completes another process's operation. A push killed before
+//! its `FULL` store never takes effect (its slot is skipped, and no consumer can have seen
+//! the element first); after it, it is done. A pop killed after its claim took effect (the
+//! element left the queue with it, and is counted in `lost`); before it, it never did.
+//!
 //! Guarantees: every element whose `push` returned `Ok` is popped exactly once, except at
 //! most one per consumer killed inside `pop`. Elements come out in ticket order. A pusher
 //! frozen (SIGSTOP) between claim and `FULL` delays the consumers of that one slot until it

@@ -325,7 +325,8 @@ fn dead_inserters_slot_is_recovered() {
 }
 
 /// A copy left INSERTING by a dead process is settled by the next insert of its key (it
-/// wins: it was written completely) while another process reads.
+/// wins: it was written completely) while another process reads. The reader never sees the
+/// key absent: it settles the copy itself (a dead insert is done, or never).
 #[test]
 fn abandoned_copy_is_settled_by_the_next_insert() {
     model(|| {
@@ -344,9 +345,46 @@ fn abandoned_copy_is_settled_by_the_next_insert() {
         assert!(raw.insert(&[8], &[81], false, &mut old, &me(1)).unwrap());
         assert_eq!(old, [80]);
         let seen = reader.join().unwrap();
-        assert!(seen.is_none() || seen == Some(80));
+        assert_eq!(seen, Some(80), "the reader saw the dead insert not done");
         assert_eq!(get(&raw, 8), Some(80));
         assert_eq!(raw.census()[..2], [1, 0], "one member, nothing inserting");
+    });
+}
+
+/// A copy left INSERTING by a dead process, then two live processes: one removes the key,
+/// one reads it. Whatever the interleaving, the key is never seen absent and then present:
+/// the reader sees the dead insert done (80) unless the remove came first, and after both
+/// the key is absent for good.
+#[test]
+fn abandoned_copy_is_never_seen_absent_then_present() {
+    model(|| {
+        let table = table(2, 1);
+        let raw = map(&table, 1);
+        let home = raw.hash(&[8]) & 1;
+        table.data(home)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
+        table.data(home)[1].store(80, loom::sync::atomic::Ordering::SeqCst);
+        let inserting = state_of(&raw, INSERTING, 8, 1);
+        set_hint(&table, home, 0x80 | raw.hash(&[8]) >> 57);
+        replace_pair(&table, home, [0, 0], [inserting, u64::from(dead(3).bits())]);
+        let t = table.clone();
+        let reader = thread::spawn(move || {
+            let raw = map(&t, 1);
+            (get(&raw, 8), get(&raw, 8))
+        });
+        let mut old = [0];
+        let removed = raw.remove(&[8], &mut old, &me(1)).unwrap();
+        assert!(removed, "the remove saw the dead insert not done");
+        assert_eq!(old, [80]);
+        let (first, second) = reader.join().unwrap();
+        assert!(
+            !(first.is_none() && second.is_some()),
+            "absent, then present: {first:?} {second:?}"
+        );
+        for seen in [first, second] {
+            assert!(seen.is_none() || seen == Some(80), "{seen:?}");
+        }
+        assert_eq!(get(&raw, 8), None);
+        assert_eq!(raw.census()[..2], [0, 0], "nothing left pending");
     });
 }
 

@@ -262,3 +262,54 @@ fn a_process_frozen_at_any_failpoint_does_not_block_the_others() {
         no_check_errors(&m.region);
     }
 }
+
+/// Issue: an insert killed after publishing its copy (before settling it) must take effect
+/// before its death or never. Every later operation agrees on which: a lookup, a
+/// `contains_key`, an iteration and a later insert of the same key by a live process.
+#[test]
+fn an_insert_killed_before_settling_is_done_or_never_for_every_later_operation() {
+    for observer in ["get", "contains_key", "iter", "remove"] {
+        let temp = TempRegion::new(&format!("map-dead-insert-{observer}"));
+        let m = maps(&temp);
+        let dying = spawn_with_env(
+            &["map-try-insert", temp.arg(), "1", "7", "8"],
+            &[("SHMARENA_KILL_AT", "hash_map::insert_before_settle:1")],
+        );
+        let status = dying.wait_with_output().unwrap().status;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{observer}");
+        let dead_value = 1 << 32 | 7;
+        // What the first observer after the death sees decides, once and for all.
+        let seen = match observer {
+            "get" => m.narrow.get(&7).unwrap(),
+            "contains_key" => m.narrow.contains_key(&7).unwrap().then_some(dead_value),
+            "iter" => m
+                .narrow
+                .iter()
+                .map(Result::unwrap)
+                .find(|(k, _)| *k == 7)
+                .map(|e| e.1),
+            _ => m.narrow.remove(&7).unwrap(),
+        };
+        assert!(
+            seen.is_none() || seen == Some(dead_value),
+            "{observer}: {seen:?}"
+        );
+        if observer == "remove" {
+            // Removed (if it was done): absent for good, no live writer in between.
+            assert_eq!(m.narrow.get(&7).unwrap(), None, "{observer}");
+            assert_eq!(m.narrow.try_insert(7, 222).unwrap(), None, "{observer}");
+            assert_eq!(m.narrow.get(&7).unwrap(), Some(222), "{observer}");
+            continue;
+        }
+        // The same answer again, and then a live insert of the key agrees with it.
+        assert_eq!(m.narrow.get(&7).unwrap(), seen, "{observer}");
+        assert_eq!(m.narrow.try_insert(7, 222).unwrap(), seen, "{observer}");
+        assert_eq!(
+            m.narrow.get(&7).unwrap(),
+            Some(seen.unwrap_or(222)),
+            "{observer}"
+        );
+        assert_consistent(&m.narrow, 1);
+        no_check_errors(&m.region);
+    }
+}
