@@ -601,6 +601,21 @@ impl<'m, M: Memory> Catalog<'m, M> {
         Ok(None)
     }
 
+    /// Rewrites the creators of entries under construction by an owner of participant
+    /// slot `slot` to [`OwnerId::DEAD`] (a sweep of the retired slot: all its owners are
+    /// dead, and such entries are taken over as before).
+    ///
+    /// # Errors
+    /// [`Error::Contended`] if an entry keeps changing (a hostile region).
+    pub fn retire_owner_slot(&self, slot: u32) -> Result<()> {
+        for index in 0..self.capacity {
+            crate::liveness::retire_owner_field(self.word(index, WORD_STATE)?, 32, slot, |word| {
+                matches!(state_of(word), STATE_CLAIMED | STATE_CONSTRUCTING)
+            })?;
+        }
+        Ok(())
+    }
+
     /// Every named entry (ready or under construction), in table order.
     ///
     /// # Errors

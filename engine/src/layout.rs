@@ -26,6 +26,9 @@
 //!  88 checksum: xxh3 of bytes 0..88
 //! 128 state: 0 = zeroed, 1 = INITIALIZING, 2 = READY (stored with Release last)
 //! 136 creator pid
+//! 144 generation limit: attachments per participant slot before it is retired and swept
+//!     (0: OwnerId::MAX_GENERATION; a tuning word, not trusted beyond that range)
+//! 152 retired participant slots awaiting a sweep (at least their number)
 //! 256 arena bump pointer (own cache line)
 //! 384 arena bytes in use
 //! 512 free-list heads, one per size class: (ABA tag << 32) | (block offset / 64)
@@ -73,6 +76,12 @@ pub mod header {
     pub const STATE: u64 = 128;
     /// Pid of the creating process.
     pub const CREATOR_PID: u64 = 136;
+    /// Attachments a participant slot takes before it is retired and swept (0: the most
+    /// an owner id can count, `OwnerId::MAX_GENERATION`). Tests lower it to reach the
+    /// retirement quickly.
+    pub const GENERATION_LIMIT: u64 = 144;
+    /// Participant slots retired and not yet swept (never fewer than there are).
+    pub const RETIRED_SLOTS: u64 = 152;
     /// Arena bump pointer: offset of the first never-allocated byte.
     pub const ARENA_BUMP: u64 = 256;
     /// Bytes handed out and not freed.
@@ -129,7 +138,8 @@ const _: () = {
     assert!(std::mem::offset_of!(HeaderFields, checksum) == 88);
     assert!(96 <= header::STATE);
     assert!(header::STATE + 8 <= header::CREATOR_PID + 8);
-    assert!(header::CREATOR_PID + 8 <= header::ARENA_BUMP);
+    assert!(header::CREATOR_PID + 8 <= header::GENERATION_LIMIT);
+    assert!(header::RETIRED_SLOTS + 8 <= header::ARENA_BUMP);
     assert!(header::ARENA_BUMP + 128 <= header::ARENA_USED + 128);
     assert!(header::ARENA_USED + 128 <= header::FREE_HEADS);
     assert!(header::FREE_HEADS + 8 * SIZE_CLASSES as u64 <= header::FREE_COUNTS);

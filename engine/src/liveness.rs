@@ -4,6 +4,18 @@
 //! the slot's generation at the time. Shared state that a process holds "in flight" (a
 //! catalog entry under construction, later a lock or a slot being written) records the
 //! owner id, so a survivor can ask [`Liveness::is_alive`] and recover instead of waiting.
+//!
+//! # Ids never come back
+//! An owner id has 31 bits (a lock word is a 32-bit futex word with a flag bit), so a slot's
+//! generation runs out after [`OwnerId::MAX_GENERATION`] attachments. It never wraps
+//! while a dead owner's id may still be recorded: the attach that would reuse a generation
+//! retires the slot instead (it takes no new owner), and a retired slot returns to use only
+//! after a sweep has rewritten every owner field that names any of its attachments to
+//! [`OwnerId::DEAD`] (the catalog's, and each structure's, with one compare-exchange per
+//! field: see [`retire_owner_field`]). All its attachments are dead by then, so the sweep
+//! changes no live process's state, and what the dead held is recovered as before. So a
+//! dead owner's id never names a live process again, for the whole life of a region: no
+//! rate of attaches wears it out (a slot is swept once per `MAX_GENERATION` attaches).
 
 /// One process attachment: `generation << 12 | slot`. Never zero for a real owner, and
 /// always below 2^31, so a lock word can hold an owner and keep its top bit for a flag.
@@ -23,6 +35,11 @@ impl OwnerId {
     /// be seen: every process takes it for alive, and what an orphan holds is never taken
     /// over (a lock an orphan dies holding stays held, as in a region without liveness).
     pub const ORPHAN: OwnerId = OwnerId((1 << Self::SLOT_BITS) | ((1 << Self::SLOT_BITS) - 1));
+
+    /// What a sweep writes over the owner fields of a retired participant slot (see the
+    /// module docs): an owner that is never alive. It shares [`Self::ORPHAN`]'s slot beyond
+    /// every table, with another generation, so every process takes it for dead.
+    pub const DEAD: OwnerId = OwnerId((2 << Self::SLOT_BITS) | ((1 << Self::SLOT_BITS) - 1));
 
     /// The owner holding `slot` in its `generation` (1..=[`Self::MAX_GENERATION`]).
     pub fn new(slot: u32, generation: u32) -> Self {
@@ -77,3 +94,68 @@ pub trait Liveness {
     /// comes back (its slot's next holder gets a new generation).
     fn is_alive(&self, owner: OwnerId) -> bool;
 }
+
+/// Compare-exchanges a retiring slot's owner out of one shared field: while bits
+/// `shift..shift + 31` of `word` name an owner in participant slot `slot` (and `holds_owner`
+/// says the word's other bits make that field an owner), they are replaced by
+/// [`OwnerId::DEAD`]'s, the rest of the word kept. Whether a field was rewritten.
+///
+/// # Errors
+/// [`Error::Contended`](crate::Error::Contended) if the word keeps changing (a hostile
+/// region; live owners change such a word a bounded number of times).
+pub fn retire_owner_field(
+    word: &crate::sync::AtomicU64,
+    shift: u32,
+    slot: u32,
+    holds_owner: impl Fn(u64) -> bool,
+) -> crate::Result<bool> {
+    use crate::sync::Ordering;
+    let field = 0x7fff_ffffu64 << shift;
+    // Acquire: judge the field as its last writer left it.
+    let mut seen = word.load(Ordering::Acquire);
+    for _ in 0..RETIRE_ATTEMPTS {
+        let owner = OwnerId::from_bits(((seen & field) >> shift) as u32);
+        if !holds_owner(seen) || owner.is_none_or(|owner| owner.slot() != slot) {
+            return Ok(false);
+        }
+        let dead = (seen & !field) | u64::from(OwnerId::DEAD.bits()) << shift;
+        // SeqCst: the same order as the owners' own compare-exchanges on the word, so a
+        // recovery racing with the sweep sees one of the two first and acts on it.
+        match word.compare_exchange(seen, dead, Ordering::SeqCst, Ordering::Acquire) {
+            Ok(_) => return Ok(true),
+            Err(now) => seen = now,
+        }
+    }
+    Err(crate::Error::Contended(
+        "owner field during a participant sweep",
+    ))
+}
+
+/// [`retire_owner_field`] for a 32-bit word holding an owner in its low 31 bits (a lock
+/// word; the top bit is kept).
+///
+/// # Errors
+/// As [`retire_owner_field`].
+pub fn retire_owner_field_u32(word: &crate::sync::AtomicU32, slot: u32) -> crate::Result<bool> {
+    use crate::sync::Ordering;
+    // Acquire: as above.
+    let mut seen = word.load(Ordering::Acquire);
+    for _ in 0..RETIRE_ATTEMPTS {
+        let owner = OwnerId::from_bits(seen & 0x7fff_ffff);
+        if owner.is_none_or(|owner| owner.slot() != slot) {
+            return Ok(false);
+        }
+        let dead = (seen & 0x8000_0000) | OwnerId::DEAD.bits();
+        // SeqCst: as above.
+        match word.compare_exchange(seen, dead, Ordering::SeqCst, Ordering::Acquire) {
+            Ok(_) => return Ok(true),
+            Err(now) => seen = now,
+        }
+    }
+    Err(crate::Error::Contended(
+        "owner field during a participant sweep",
+    ))
+}
+
+/// Compare-exchanges a sweep tries on one field before it reports contention.
+const RETIRE_ATTEMPTS: u32 = 1 << 16;

@@ -23,6 +23,13 @@
 //!   in the instant between a newcomer's lock and its generation.
 //! - a dead process's slot is reclaimed by the next attach that wins its lock; its
 //!   generation changes, so the dead owner id never looks alive again (no pid-reuse trap).
+//! - a slot whose generation reached the region's limit is not reused: the attach that
+//!   finds it so marks it `RETIRED` (counted in the header) and moves on. `sweep` later
+//!   takes the slot's two locks, rewrites every owner field naming the slot to
+//!   `OwnerId::DEAD` (the caller's purge), and only then marks it `FREE` at generation 0,
+//!   so no id of a dead attachment ever names a live process. A sweeper that dies leaves
+//!   the slot `RETIRED` for the next one (the purge is idempotent). A `RETIRED` slot's
+//!   owners are dead to `is_alive` throughout.
 //!
 //! Like LMDB's reader table, the table is advisory and the lock is the truth.
 
@@ -30,7 +37,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 
 use crate::error::{Error, Result};
-use crate::layout::{HeaderFields, PARTICIPANT_SLOT_SIZE};
+use crate::layout::{header, HeaderFields, PARTICIPANT_SLOT_SIZE};
 use crate::liveness::OwnerId;
 use crate::memory::Memory;
 use crate::sync::Ordering;
@@ -48,6 +55,7 @@ pub const CLAIM_BASE: i64 = LOCK_BASE + (1 << 32);
 
 const STATE_FREE: u64 = 0;
 const STATE_ACTIVE: u64 = 1;
+const STATE_RETIRED: u64 = 2;
 
 fn pack_slot(state: u64, generation: u32, pid: u32) -> u64 {
     state | (u64::from(generation) << 12) | (u64::from(pid) << 32)
@@ -159,8 +167,24 @@ impl<M: Memory> Participants<'_, M> {
             fail::fail_point!("participants::after_lock");
             let word = self.slot_word(slot, 0)?;
             // Relaxed: we hold the slot's lock, so no other attacher writes this word.
-            let generation =
-                OwnerId::next_generation(slot_generation(word.load(Ordering::Relaxed)));
+            let seen = word.load(Ordering::Relaxed);
+            let used = slot_generation(seen);
+            if seen & 0xff == STATE_RETIRED || used >= self.generation_limit()? {
+                // Every generation of this slot may still be named somewhere: leave it to a
+                // sweep (module docs). Counted first, so the count is never too low.
+                if seen & 0xff != STATE_RETIRED {
+                    // Relaxed: a hint for sweepers; the slot word is what they trust.
+                    self.mem
+                        .word(header::RETIRED_SLOTS)?
+                        .fetch_add(1, Ordering::Relaxed);
+                    // Release: the retirement; nobody reads anything else with it.
+                    word.store(pack_slot(STATE_RETIRED, used, 0), Ordering::Release);
+                }
+                unlock_byte(self.file, LOCK_BASE + i64::from(slot));
+                unlock_byte(self.file, claim);
+                continue;
+            }
+            let generation = OwnerId::next_generation(used);
             // Release: nothing to publish yet beyond the word itself.
             word.store(pack_slot(STATE_ACTIVE, generation, pid), Ordering::Release);
             let now = std::time::SystemTime::now()
@@ -177,6 +201,66 @@ impl<M: Memory> Participants<'_, M> {
         Err(Error::ParticipantsFull {
             capacity: self.fields.participant_capacity,
         })
+    }
+
+    /// Generations a slot runs through before it is retired: the header's limit, within
+    /// `1..=OwnerId::MAX_GENERATION` (0 or anything beyond: the most).
+    fn generation_limit(&self) -> Result<u32> {
+        // Relaxed: a setting written before any attach that should heed it.
+        let limit = self
+            .mem
+            .word(header::GENERATION_LIMIT)?
+            .load(Ordering::Relaxed);
+        Ok(match limit {
+            1..=0x7fff_ffff => (limit as u32).min(OwnerId::MAX_GENERATION),
+            _ => OwnerId::MAX_GENERATION,
+        })
+    }
+
+    /// Returns retired slots to use: for each, with its claim and slot locks held, runs
+    /// `purge(slot)` (which must rewrite every owner field naming the slot to
+    /// `OwnerId::DEAD`), then marks the slot free at generation 0. Slots another process
+    /// is sweeping are left to it. How many slots were returned.
+    pub(crate) fn sweep(&self, purge: &mut dyn FnMut(u32) -> Result<()>) -> Result<u32> {
+        let retired = self.mem.word(header::RETIRED_SLOTS)?;
+        // Relaxed: a hint (never below the number of retired slots).
+        if retired.load(Ordering::Relaxed) == 0 {
+            return Ok(0);
+        }
+        let mut swept = 0;
+        for slot in 0..self.fields.participant_capacity as u32 {
+            let word = self.slot_word(slot, 0)?;
+            // Acquire: pairs with the retirement's Release store.
+            if word.load(Ordering::Acquire) & 0xff != STATE_RETIRED {
+                continue;
+            }
+            let claim = CLAIM_BASE + i64::from(slot);
+            if !try_lock_byte(self.file, claim)? {
+                continue; // another sweeper has it
+            }
+            if !try_lock_byte(self.file, LOCK_BASE + i64::from(slot))? {
+                unlock_byte(self.file, claim);
+                continue;
+            }
+            // Acquire: as above; under the locks nobody else changes the word.
+            let outcome = if word.load(Ordering::Acquire) & 0xff == STATE_RETIRED {
+                purge(slot).map(|()| {
+                    // Release: the purge's rewrites happen before the slot can be reused.
+                    word.store(pack_slot(STATE_FREE, 0, 0), Ordering::Release);
+                    // Relaxed: a hint, as above (decremented after the slot is free, so
+                    // it never drops below the number still retired).
+                    let _ = retired
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                    swept += 1;
+                })
+            } else {
+                Ok(())
+            };
+            unlock_byte(self.file, LOCK_BASE + i64::from(slot));
+            unlock_byte(self.file, claim);
+            outcome?;
+        }
+        Ok(swept)
     }
 
     /// Marks our slot free and drops its lock.

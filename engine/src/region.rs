@@ -685,6 +685,35 @@ impl Region {
         self.inner.participants().list(self.inner.me())
     }
 
+    /// Whether participant slots wait for a sweep (a hint: a cheap load, never `false`
+    /// while one waits). See [`Self::sweep_retired_participants`].
+    pub fn has_retired_participants(&self) -> bool {
+        self.inner
+            .memory
+            .word(header::RETIRED_SLOTS)
+            // Relaxed: a hint; the sweep reads each slot's word with Acquire.
+            .is_ok_and(|word| word.load(Ordering::Relaxed) != 0)
+    }
+
+    /// Returns retired participant slots to use (see [`crate::liveness`]: an owner id is
+    /// never reused while a dead owner's id may be recorded). For each retired slot, the
+    /// catalog's owner fields naming it and then `purge(slot)` (the structures' own: every
+    /// owner field in every object) are rewritten to [`OwnerId::DEAD`]; then the slot is
+    /// free again. Slots that another process is sweeping are left to it. How many slots
+    /// this call returned.
+    ///
+    /// # Errors
+    /// What `purge` returns; [`Error::Contended`] for fields that keep changing.
+    pub fn sweep_retired_participants(
+        &self,
+        mut purge: impl FnMut(u32) -> Result<()>,
+    ) -> Result<u32> {
+        self.inner.participants().sweep(&mut |slot| {
+            self.catalog().retire_owner_slot(slot)?;
+            purge(slot)
+        })
+    }
+
     /// The region's memory, for algorithms written over [`Memory`].
     pub fn memory(&self) -> &MappedMemory {
         &self.inner.memory
@@ -849,6 +878,18 @@ impl Object {
     /// The catalog entry.
     pub fn info(&self) -> &EntryInfo {
         &self.info
+    }
+
+    /// The `count` atomics of type `A` starting `byte_offset` bytes into the body, borrowed
+    /// from this handle (checked as [`Self::atomics`] checks them).
+    ///
+    /// # Errors
+    /// As [`Self::atomics`].
+    pub fn atomic_slice<A: SharedAtomic>(&self, byte_offset: u64, count: u64) -> Result<&[A]> {
+        let start = self.atomics::<A>(byte_offset, count)?;
+        // SAFETY: `atomics` checked that `count` aligned `A`s lie inside the body, which
+        // stays mapped while `self` (holding the region) lives; atomics may be shared.
+        Ok(unsafe { std::slice::from_raw_parts(start.as_ptr(), count as usize) })
     }
 
     /// Pointer to `count` atomics of type `A` starting `byte_offset` bytes into the body,

@@ -88,7 +88,8 @@ impl<T: Scalar> Array<T> {
     /// catalog and arena errors.
     pub fn get_or_create(region: &Region, name: &str, initial: &[T]) -> Result<Self> {
         let descriptor = Self::descriptor(initial.len());
-        let (object, _) = region.get_or_create_object(
+        let (object, _) = crate::sweep::get_or_create_object(
+            region,
             name,
             &descriptor,
             body_size::<T>(initial.len())?,
@@ -116,8 +117,13 @@ impl<T: Scalar> Array<T> {
     /// As [`get_or_create`](Self::get_or_create).
     pub fn get_or_create_zeroed(region: &Region, name: &str, len: usize) -> Result<Self> {
         let descriptor = Self::descriptor(len);
-        let (object, _) =
-            region.get_or_create_object(name, &descriptor, body_size::<T>(len)?, |_| Ok(()))?;
+        let (object, _) = crate::sweep::get_or_create_object(
+            region,
+            name,
+            &descriptor,
+            body_size::<T>(len)?,
+            |_| Ok(()),
+        )?;
         let array = Self::from_object(object)?;
         if array.len != len {
             return Err(Error::LengthMismatch {
@@ -133,7 +139,11 @@ impl<T: Scalar> Array<T> {
     /// # Errors
     /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
     pub fn open(region: &Region, name: &str) -> Result<Self> {
-        Self::from_object(region.open_object(name, &Self::descriptor(0))?)
+        Self::from_object(crate::sweep::open_object(
+            region,
+            name,
+            &Self::descriptor(0),
+        )?)
     }
 
     fn from_object(object: Object) -> Result<Self> {

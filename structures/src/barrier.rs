@@ -311,6 +311,8 @@ impl CorruptBarrier for Error {
 }
 
 #[cfg(not(loom))]
+pub(crate) use handle::retire_owner_slot;
+#[cfg(not(loom))]
 pub use handle::Barrier;
 
 #[cfg(not(loom))]
@@ -382,15 +384,20 @@ mod handle {
             }
             let slots = region.header().participant_capacity;
             let size = HEADER + 8 * slots;
-            let (object, _) =
-                region.get_or_create_object(name, &Self::descriptor(parties), size, |object| {
+            let (object, _) = crate::sweep::get_or_create_object(
+                region,
+                name,
+                &Self::descriptor(parties),
+                size,
+                |object| {
                     let words = object.atomics::<std::sync::atomic::AtomicU32>(0, 2)?;
                     // SAFETY: two words were checked inside the body just above.
                     let parties_word = unsafe { &*words.as_ptr().add(1) };
                     // Relaxed: published by the catalog's Release.
                     parties_word.store(parties, Ordering::Relaxed);
                     Ok(())
-                })?;
+                },
+            )?;
             if object.info().descriptor.capacity != u64::from(parties) {
                 return Err(Error::TypeMismatch {
                     name: name.to_owned(),
@@ -485,5 +492,16 @@ mod handle {
         pub fn n_waiting(&self) -> u32 {
             self.raw().n_waiting()
         }
+    }
+
+    /// Rewrites the arrival marks of owners of participant slot `slot` to
+    /// `OwnerId::DEAD` (a sweep of the retired slot: see `crate::sweep`): a dead party's
+    /// arrival, as before.
+    pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
+        let marks = (object.info().size.saturating_sub(HEADER)) / 8;
+        for mark in object.atomic_slice::<AtomicU64>(HEADER, marks)? {
+            shmarena_engine::liveness::retire_owner_field(mark, 32, slot, |_| true)?;
+        }
+        Ok(())
     }
 }

@@ -134,7 +134,9 @@ mod handle {
         /// [`Error::TypeMismatch`](crate::Error::TypeMismatch); catalog and arena errors.
         pub fn get_or_create(region: &Region, name: &str) -> Result<Self> {
             let (object, _) =
-                region.get_or_create_object(name, &Self::descriptor(), 64, |_| Ok(()))?;
+                crate::sweep::get_or_create_object(region, name, &Self::descriptor(), 64, |_| {
+                    Ok(())
+                })?;
             let words = object.atomics::<std::sync::atomic::AtomicU32>(0, 2)?;
             Ok(Self { words, object })
         }

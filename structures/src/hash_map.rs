@@ -846,28 +846,37 @@ impl<S: Slots> RawMap<S> {
             match kind(seen[0]) {
                 // A slot a dead inserter was writing, or a copy of a dead inserter that
                 // lost (its inserter would have freed it on seeing it lost).
-                BUSY | COLLIDED => {
-                    let owner = OwnerId::from_bits(seen[1] as u32);
-                    if owner.is_none_or(|owner| !liveness.is_alive(owner))
-                        && self.transition(slot, seen, DELETED, 0).is_ok()
-                    {
-                        freed = true;
-                    }
-                }
+                BUSY | COLLIDED => freed |= self.free_if_dead(slot, seen, liveness),
                 INSERTING => {
                     self.settle_copy(slot, seen, &mut key, liveness.me().slot() as usize)?;
                     // Acquire: as above. A copy that lost is free once its inserter is gone.
                     let now = self.pair(slot).load(Ordering::Acquire);
-                    if kind(now[0]) == COLLIDED
-                        && OwnerId::from_bits(now[1] as u32).is_none_or(|o| !liveness.is_alive(o))
-                    {
-                        freed |= self.transition(slot, now, DELETED, 0).is_ok();
-                    }
+                    freed |= self.free_if_dead(slot, now, liveness);
                 }
                 _ => {}
             }
         }
         Ok(freed)
+    }
+
+    /// Frees `slot` (seen as `seen`) if it is `BUSY` or `COLLIDED` and its inserter is dead;
+    /// whether the slot is free now (by us or by another process). A change of the owner
+    /// field alone (a participant sweep rewriting it) is judged again, not taken for a
+    /// slot that went back into use.
+    fn free_if_dead(&self, slot: u64, mut seen: [u64; 2], liveness: &impl Liveness) -> bool {
+        for _ in 0..MAX_RETRIES {
+            if !matches!(kind(seen[0]), BUSY | COLLIDED) {
+                return self.is_free(seen, liveness);
+            }
+            if OwnerId::from_bits(seen[1] as u32).is_some_and(|owner| liveness.is_alive(owner)) {
+                return false;
+            }
+            match self.transition(slot, seen, DELETED, 0) {
+                Ok(_) => return true,
+                Err(now) => seen = now,
+            }
+        }
+        false
     }
 
     /// Writes key and value into a claimed slot and publishes it as `INSERTING`; returns
@@ -1418,6 +1427,46 @@ impl<S: Slots> RawMap<S> {
             .count() as u64
     }
 
+    /// Rewrites every owner field naming an owner of participant slot `owner_slot` to
+    /// [`OwnerId::DEAD`] (a sweep of the retired slot: see `crate::sweep`): the inserter
+    /// of a `BUSY`, `INSERTING` or `COLLIDED` slot, the writer field of a wide value. All
+    /// such owners are dead; what they left is recovered as before.
+    ///
+    /// # Errors
+    /// [`Error::Contended`] if a slot keeps changing (a hostile table).
+    pub fn retire_owner_slot(&self, owner_slot: u32) -> Result<()> {
+        let names_it = |owner: Option<OwnerId>| owner.is_some_and(|o| o.slot() == owner_slot);
+        for slot in 0..self.capacity() {
+            // Acquire: judge the slot as its last writer left it.
+            let mut seen = self.pair(slot).load(Ordering::Acquire);
+            for attempt in 0.. {
+                let dead = match kind(seen[0]) {
+                    BUSY | INSERTING | COLLIDED if names_it(OwnerId::from_bits(seen[1] as u32)) => {
+                        u64::from(OwnerId::DEAD.bits())
+                    }
+                    MEMBER | DELETED if self.wide() && names_it(aux_writer(seen[1])) => {
+                        aux(aux_version(seen[1]), Some(OwnerId::DEAD))
+                    }
+                    _ => break,
+                };
+                if attempt == MAX_RETRIES {
+                    return Err(Error::Contended("hash map slot during a participant sweep"));
+                }
+                // SeqCst: a change of word 1 like the owners' own (module docs).
+                match self.pair(slot).compare_exchange(
+                    seen,
+                    [seen[0], dead],
+                    Ordering::SeqCst,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => seen = now,
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Busy slots whose inserter is dead (freed when an insert needs room).
     pub fn dead_busy(&self, liveness: &impl Liveness) -> u64 {
         (0..self.capacity())
@@ -1659,7 +1708,8 @@ mod handle {
             )));
         };
         let descriptor = map_descriptor(kind, slots, key_size, value_size);
-        let (object, _) = region.get_or_create_object(name, &descriptor, size, |_| Ok(()))?;
+        let (object, _) =
+            crate::sweep::get_or_create_object(region, name, &descriptor, size, |_| Ok(()))?;
         let mapped = MappedSlots::new(&object, key_size as u64, value_size as u64)?;
         if mapped.capacity != slots {
             return Err(Error::TypeMismatch {
@@ -1679,7 +1729,11 @@ mod handle {
         kind: ObjectKind,
     ) -> Result<(Object, MappedSlots)> {
         check_sizes(key_size, value_size)?;
-        let object = region.open_object(name, &map_descriptor(kind, 0, key_size, value_size))?;
+        let object = crate::sweep::open_object(
+            region,
+            name,
+            &map_descriptor(kind, 0, key_size, value_size),
+        )?;
         let mapped = MappedSlots::new(&object, key_size as u64, value_size as u64)?;
         Ok((object, mapped))
     }
@@ -2514,6 +2568,17 @@ mod handle {
             self.map.region()
         }
     }
+}
+
+/// Rewrites the owner fields naming participant slot `slot` in the map or set `entry`
+/// (see [`RawMap::retire_owner_slot`]).
+#[cfg(not(loom))]
+pub(crate) fn retire_owner_slot(
+    region: &shmarena_engine::Region,
+    entry: &shmarena_engine::EntryInfo,
+    slot: u32,
+) -> Result<()> {
+    raw_for(region, entry)?.retire_owner_slot(slot)
 }
 
 /// The algorithm over the slots of the map or set `entry` describes (for tools).

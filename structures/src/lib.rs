@@ -62,6 +62,8 @@ pub mod semaphore;
 #[cfg(not(loom))]
 mod sharded_counter;
 #[cfg(not(loom))]
+pub mod sweep;
+#[cfg(not(loom))]
 mod value;
 #[cfg_attr(loom, allow(dead_code))] // the handles use most of it; the map core some
 mod words;

@@ -78,12 +78,16 @@ fn version(state: u64) -> u64 {
     (state >> 2) & VERSION_MASK
 }
 
+/// Where the writer field starts in a state word.
+const WRITER_SHIFT: u32 = 33;
+
 fn writer(state: u64) -> Option<OwnerId> {
-    OwnerId::from_bits((state >> 33) as u32)
+    OwnerId::from_bits((state >> WRITER_SHIFT) as u32)
 }
 
 fn pack(kind: u64, version: u64, writer: Option<OwnerId>) -> u64 {
-    kind | ((version & VERSION_MASK) << 2) | (u64::from(writer.map_or(0, OwnerId::bits)) << 33)
+    kind | ((version & VERSION_MASK) << 2)
+        | (u64::from(writer.map_or(0, OwnerId::bits)) << WRITER_SHIFT)
 }
 
 /// One slot of the list: its state word and its data words (one word, or two copies).
@@ -241,6 +245,8 @@ impl RawSlot<'_> {
 }
 
 #[cfg(not(loom))]
+pub(crate) use handle::retire_owner_slot;
+#[cfg(not(loom))]
 pub use handle::{ByteList, List};
 
 #[cfg(not(loom))]
@@ -333,7 +339,8 @@ mod handle {
                     Error::InvalidArgument(format!("a list of {capacity} elements is too large"))
                 })?;
             let descriptor = descriptor(capacity, elem_size);
-            let (object, _) = region.get_or_create_object(name, &descriptor, size, |_| Ok(()))?;
+            let (object, _) =
+                crate::sweep::get_or_create_object(region, name, &descriptor, size, |_| Ok(()))?;
             let list = Self::from_object(object)?;
             if list.capacity != capacity {
                 return Err(Error::TypeMismatch {
@@ -357,7 +364,11 @@ mod handle {
         }
 
         fn open_sized(region: &Region, name: &str, elem_size: usize) -> Result<Self> {
-            Self::from_object(region.open_object(name, &descriptor(0, elem_size))?)
+            Self::from_object(crate::sweep::open_object(
+                region,
+                name,
+                &descriptor(0, elem_size),
+            )?)
         }
 
         fn from_object(object: Object) -> Result<Self> {
@@ -677,6 +688,22 @@ mod handle {
         pub fn name(&self) -> &str {
             self.inner.name()
         }
+    }
+
+    /// Rewrites the writer fields of owners of participant slot `slot` to
+    /// `OwnerId::DEAD` (a sweep of the retired slot: see `crate::sweep`): a dead pusher's
+    /// index becomes a hole and a dead setter's claim is taken over, as before.
+    pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
+        let list = ByteList::from_object(object.clone())?;
+        for index in 0..list.capacity {
+            shmarena_engine::liveness::retire_owner_field(
+                list.slot(index).state,
+                super::WRITER_SHIFT,
+                slot,
+                |_| true,
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -341,6 +341,8 @@ pub(crate) fn wrap_try<G>(
 #[cfg(not(loom))]
 pub(crate) use handle::body_size;
 #[cfg(not(loom))]
+pub(crate) use handle::retire_owner_slot;
+#[cfg(not(loom))]
 pub use handle::{Lock, Mutex, MutexGuard};
 
 #[cfg(not(loom))]
@@ -447,14 +449,19 @@ mod handle {
         pub fn get_or_create(region: &Region, name: &str, initial: T) -> Result<Self> {
             let () = Self::LAYOUT_OK;
             let size = body_size::<T>();
-            let (object, _) =
-                region.get_or_create_object(name, &Self::descriptor(), size, |object| {
+            let (object, _) = crate::sweep::get_or_create_object(
+                region,
+                name,
+                &Self::descriptor(),
+                size,
+                |object| {
                     let mutex = Self::from_object(object.clone())?;
                     // SAFETY: the object is not yet published: no other process can reach the
                     // data, and `data` points at size_of::<T>() checked bytes.
                     unsafe { mutex.data.as_ptr().cast::<T>().write(initial) };
                     Ok(())
-                })?;
+                },
+            )?;
             Self::from_object(object)
         }
 
@@ -464,7 +471,11 @@ mod handle {
         /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
         pub fn open(region: &Region, name: &str) -> Result<Self> {
             let () = Self::LAYOUT_OK;
-            Self::from_object(region.open_object(name, &Self::descriptor())?)
+            Self::from_object(crate::sweep::open_object(
+                region,
+                name,
+                &Self::descriptor(),
+            )?)
         }
 
         pub(crate) fn from_object(object: Object) -> Result<Self> {
@@ -665,5 +676,13 @@ mod handle {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             std::fmt::Debug::fmt(&**self, f)
         }
+    }
+
+    /// Rewrites the lock word of a mutex (or `RLock`) held by an owner of participant slot
+    /// `slot` to `OwnerId::DEAD` (a sweep of the retired slot: see `crate::sweep`): the
+    /// next locker takes it over and is told the owner died, as before.
+    pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
+        let word = &object.atomic_slice::<AtomicU32>(0, 1)?[0];
+        shmarena_engine::liveness::retire_owner_field_u32(word, slot).map(drop)
     }
 }

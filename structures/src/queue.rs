@@ -88,8 +88,19 @@ const WRITER_SPINS: u32 = 64;
 /// contention alone never needs this many, and a corrupted stamp must not spin forever.
 const MAX_ATTEMPTS: u32 = 1 << 16;
 
+/// Where the owner field starts in a stamp.
+const OWNER_SHIFT: u32 = 33;
+
 fn stamp(state: u64, ticket: u64, owner: Option<OwnerId>) -> u64 {
-    state | ((ticket & TICKET_MASK) << 2) | (u64::from(owner.map_or(0, OwnerId::bits)) << 33)
+    state
+        | ((ticket & TICKET_MASK) << 2)
+        | (u64::from(owner.map_or(0, OwnerId::bits)) << OWNER_SHIFT)
+}
+
+/// Whether a stamp is a claim (its owner field names the claimant).
+#[cfg(not(loom))]
+fn holds_claim(stamp: u64) -> bool {
+    matches!(state_of(stamp), WRITING | READING)
 }
 
 fn state_of(stamp: u64) -> u64 {
@@ -101,7 +112,7 @@ fn ticket_of(stamp: u64) -> u64 {
 }
 
 fn owner_of(stamp: u64) -> Option<OwnerId> {
-    OwnerId::from_bits((stamp >> 33) as u32)
+    OwnerId::from_bits((stamp >> OWNER_SHIFT) as u32)
 }
 
 /// Whether `stamp` belongs to ticket `ticket` (compared mod 2^31).
@@ -469,6 +480,8 @@ pub fn initial_stamp(slot: u64) -> u64 {
 }
 
 #[cfg(not(loom))]
+pub(crate) use handle::retire_owner_slot;
+#[cfg(not(loom))]
 pub use handle::{ByteQueue, Queue};
 
 #[cfg(not(loom))]
@@ -579,17 +592,18 @@ mod handle {
                     Error::InvalidArgument(format!("a queue of {capacity} slots is too large"))
                 })?;
             let descriptor = descriptor(capacity, elem_size);
-            let (object, _) = region.get_or_create_object(name, &descriptor, size, |object| {
-                let queue = Self::from_object(object.clone())?;
-                for slot in 0..capacity {
-                    // Relaxed: published by the catalog's Release.
-                    queue
-                        .raw_slot(slot)
-                        .stamp
-                        .store(initial_stamp(slot), Ordering::Relaxed);
-                }
-                Ok(())
-            })?;
+            let (object, _) =
+                crate::sweep::get_or_create_object(region, name, &descriptor, size, |object| {
+                    let queue = Self::from_object(object.clone())?;
+                    for slot in 0..capacity {
+                        // Relaxed: published by the catalog's Release.
+                        queue
+                            .raw_slot(slot)
+                            .stamp
+                            .store(initial_stamp(slot), Ordering::Relaxed);
+                    }
+                    Ok(())
+                })?;
             let queue = Self::from_object(object)?;
             if queue.capacity != capacity {
                 return Err(Error::TypeMismatch {
@@ -614,7 +628,11 @@ mod handle {
         }
 
         fn open_sized(region: &Region, name: &str, elem_size: usize) -> Result<Self> {
-            Self::from_object(region.open_object(name, &descriptor(0, elem_size))?)
+            Self::from_object(crate::sweep::open_object(
+                region,
+                name,
+                &descriptor(0, elem_size),
+            )?)
         }
 
         fn from_object(object: Object) -> Result<Self> {
@@ -960,6 +978,22 @@ mod handle {
         pub fn name(&self) -> &str {
             self.inner.name()
         }
+    }
+
+    /// Rewrites the claims (`WRITING`, `READING`) of owners of participant slot `slot` to
+    /// `OwnerId::DEAD` (a sweep of the retired slot: see `crate::sweep`): a dead producer's
+    /// slot is skipped and a dead consumer's taken over, as before.
+    pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
+        let queue = ByteQueue::from_object(object.clone())?;
+        for index in 0..queue.capacity {
+            shmarena_engine::liveness::retire_owner_field(
+                queue.raw_slot(index).stamp,
+                super::OWNER_SHIFT,
+                slot,
+                super::holds_claim,
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -60,7 +60,8 @@ impl RLock {
     /// # Errors
     /// [`Error::TypeMismatch`](crate::Error::TypeMismatch); catalog and arena errors.
     pub fn get_or_create(region: &Region, name: &str) -> Result<Self> {
-        let (object, _) = region.get_or_create_object(
+        let (object, _) = crate::sweep::get_or_create_object(
+            region,
             name,
             &Self::descriptor(),
             crate::mutex::body_size::<()>(),

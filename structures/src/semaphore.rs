@@ -218,6 +218,8 @@ impl RawSemaphore<'_> {
 }
 
 #[cfg(not(loom))]
+pub(crate) use handle::retire_owner_slot;
+#[cfg(not(loom))]
 pub use handle::Semaphore;
 
 #[cfg(not(loom))]
@@ -298,8 +300,12 @@ mod handle {
                 )));
             }
             let size = HEADER + 4 * u64::from(capacity);
-            let (object, _) =
-                region.get_or_create_object(name, &Self::descriptor(capacity), size, |object| {
+            let (object, _) = crate::sweep::get_or_create_object(
+                region,
+                name,
+                &Self::descriptor(capacity),
+                size,
+                |object| {
                     let semaphore = Self::from_object(object.clone())?;
                     // Relaxed: published by the catalog's Release.
                     semaphore.word(2).store(capacity, Ordering::Relaxed);
@@ -307,7 +313,8 @@ mod handle {
                         token.store(ABSENT, Ordering::Relaxed);
                     }
                     Ok(())
-                })?;
+                },
+            )?;
             Self::from_object(object)
         }
 
@@ -410,5 +417,16 @@ mod handle {
         pub fn capacity(&self) -> usize {
             self.capacity
         }
+    }
+
+    /// Rewrites the permits held by owners of participant slot `slot` to
+    /// `OwnerId::DEAD` (a sweep of the retired slot: see `crate::sweep`); with `reclaim`
+    /// they are given back as before.
+    pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
+        let capacity = object.info().descriptor.capacity;
+        for token in object.atomic_slice::<AtomicU32>(HEADER, capacity)? {
+            shmarena_engine::liveness::retire_owner_field_u32(token, slot)?;
+        }
+        Ok(())
     }
 }

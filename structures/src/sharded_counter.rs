@@ -83,7 +83,8 @@ impl ShardedCounter {
     /// [`Error::TypeMismatch`]; catalog and arena errors.
     pub fn get_or_create(region: &Region, name: &str) -> Result<Self> {
         let shards = region.header().participant_capacity;
-        let (object, _) = region.get_or_create_object(
+        let (object, _) = crate::sweep::get_or_create_object(
+            region,
             name,
             &Self::descriptor(shards),
             // One spare line so the cells can start on a 128-byte boundary.
@@ -99,7 +100,11 @@ impl ShardedCounter {
     /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
     pub fn open(region: &Region, name: &str) -> Result<Self> {
         let shards = region.header().participant_capacity;
-        Self::from_object(region.open_object(name, &Self::descriptor(shards))?)
+        Self::from_object(crate::sweep::open_object(
+            region,
+            name,
+            &Self::descriptor(shards),
+        )?)
     }
 
     fn from_object(object: Object) -> Result<Self> {

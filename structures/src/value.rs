@@ -74,11 +74,16 @@ impl<T: Scalar> Value<T> {
     /// # Errors
     /// [`Error::TypeMismatch`](crate::Error::TypeMismatch) if `name` holds another type; catalog and arena errors.
     pub fn get_or_create(region: &Region, name: &str, initial: T) -> Result<Self> {
-        let (object, _) =
-            region.get_or_create_object(name, &Self::descriptor(), BODY_SIZE, |object| {
+        let (object, _) = crate::sweep::get_or_create_object(
+            region,
+            name,
+            &Self::descriptor(),
+            BODY_SIZE,
+            |object| {
                 Self::from_object(object.clone())?.store(initial);
                 Ok(())
-            })?;
+            },
+        )?;
         Self::from_object(object)
     }
 
@@ -87,7 +92,11 @@ impl<T: Scalar> Value<T> {
     /// # Errors
     /// [`Error::ObjectNotFound`](crate::Error::ObjectNotFound), [`Error::TypeMismatch`](crate::Error::TypeMismatch), [`Error::Corrupt`](crate::Error::Corrupt).
     pub fn open(region: &Region, name: &str) -> Result<Self> {
-        Self::from_object(region.open_object(name, &Self::descriptor())?)
+        Self::from_object(crate::sweep::open_object(
+            region,
+            name,
+            &Self::descriptor(),
+        )?)
     }
 
     fn from_object(object: Object) -> Result<Self> {

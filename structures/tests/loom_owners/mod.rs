@@ -1,5 +1,5 @@
 //! Owners and a mock liveness shared by the structures' loom models: owners of generation
-//! [`DEAD_GENERATION`] are dead, all others alive.
+//! [`DEAD_GENERATION`] are dead, and so is [`OwnerId::DEAD`]; all others are alive.
 
 #![allow(dead_code)]
 
@@ -35,6 +35,6 @@ impl Liveness for Mock {
         self.0
     }
     fn is_alive(&self, owner: OwnerId) -> bool {
-        owner.generation() != DEAD_GENERATION
+        owner.generation() != DEAD_GENERATION && owner != OwnerId::DEAD
     }
 }

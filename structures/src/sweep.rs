@@ -1,0 +1,73 @@
+//! The sweep of retired participant slots: the structures' half of "an owner id never
+//! names a live process once its owner died" (the engine's half, and why, is in
+//! [`shmarena_engine::liveness`]).
+//!
+//! A participant slot whose generations are used up is retired by the attach that finds
+//! it so, and takes no new owner until a sweep has rewritten every owner field that names
+//! any of its (dead) owners to [`OwnerId::DEAD`](shmarena_engine::OwnerId::DEAD): the
+//! catalog's (the engine does those) and every structure's, listed here by kind. Each
+//! rewrite is one compare-exchange of the field as the structure's own recovery would
+//! find it, so what the dead owner held is recovered exactly as before: a lock is taken
+//! over with `OwnerDied`, a permit given back, a claimed queue slot skipped, a pushed list
+//! index made a hole, a map slot freed or settled. Kinds without owner fields (values,
+//! arrays, counters, condition variables, events) have nothing to sweep.
+//!
+//! Every object handle's constructor calls [`sweep_if_needed`] (one load when no slot waits),
+//! so a retired slot returns to use as soon as any process opens any object.
+
+use shmarena_engine::{ObjectKind, Region, Result, TypeDescriptor};
+
+/// Sweeps the region's retired participant slots, if any wait.
+///
+/// # Errors
+/// [`Error::Contended`](shmarena_engine::Error::Contended) for an owner field that keeps
+/// changing; catalog and object errors of a corrupted region. The slots stay retired (a
+/// later sweep tries again).
+pub fn sweep_if_needed(region: &Region) -> Result<()> {
+    if region.has_retired_participants() {
+        region.sweep_retired_participants(|slot| retire_owner_slot(region, slot))?;
+    }
+    Ok(())
+}
+
+/// Rewrites every owner field naming participant slot `slot` in every ready object.
+fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
+    for entry in region.objects()?.iter().filter(|entry| entry.ready) {
+        let object = || region.open_object(&entry.name, &entry.descriptor);
+        match entry.descriptor.kind {
+            ObjectKind::Mutex => crate::mutex::retire_owner_slot(&object()?, slot)?,
+            ObjectKind::Semaphore => crate::semaphore::retire_owner_slot(&object()?, slot)?,
+            ObjectKind::Barrier => crate::barrier::retire_owner_slot(&object()?, slot)?,
+            ObjectKind::Queue => crate::queue::retire_owner_slot(&object()?, slot)?,
+            ObjectKind::List => crate::list::retire_owner_slot(&object()?, slot)?,
+            ObjectKind::HashMap | ObjectKind::HashSet => {
+                crate::hash_map::retire_owner_slot(region, entry, slot)?;
+            }
+            // Values, arrays, counters, condition variables and events hold no owners.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// [`Region::get_or_create_object`] after a sweep of retired participant slots.
+pub(crate) fn get_or_create_object(
+    region: &Region,
+    name: &str,
+    descriptor: &TypeDescriptor,
+    body_size: u64,
+    init: impl Fn(&shmarena_engine::Object) -> Result<()>,
+) -> Result<(shmarena_engine::Object, shmarena_engine::Outcome)> {
+    sweep_if_needed(region)?;
+    region.get_or_create_object(name, descriptor, body_size, init)
+}
+
+/// [`Region::open_object`] after a sweep of retired participant slots.
+pub(crate) fn open_object(
+    region: &Region,
+    name: &str,
+    expected: &TypeDescriptor,
+) -> Result<shmarena_engine::Object> {
+    sweep_if_needed(region)?;
+    region.open_object(name, expected)
+}
