@@ -12,8 +12,8 @@
 //! index made a hole, a map slot freed or settled. Kinds without owner fields (values,
 //! arrays, counters, condition variables, events) have nothing to sweep.
 //!
-//! Every object handle's constructor calls [`sweep_if_needed`] (one load when no slot waits),
-//! so a retired slot returns to use as soon as any process opens any object.
+//! Every object handle's constructor runs pending sweeps first (one load when no slot
+//! waits), so a retired slot returns to use as soon as any process opens any object.
 
 use shmarena_engine::{ObjectKind, Region, Result, TypeDescriptor};
 
@@ -50,6 +50,31 @@ fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
     Ok(())
 }
 
+/// Runs pending sweeps before an object is opened. A sweep that fails (a corrupted object
+/// somewhere in the region) leaves its slot retired and the open goes on: one bad object
+/// must not keep every process from opening the others. After a failure this process
+/// tries again at most once a second.
+fn sweep_before_open(region: &Region) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    /// When this process's last sweep failed (ms since the epoch; 0: never).
+    static LAST_FAILURE_MS: AtomicU64 = AtomicU64::new(0);
+    if !region.has_retired_participants() {
+        return;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // Relaxed: a process-local rate limit.
+    if now.saturating_sub(LAST_FAILURE_MS.load(Ordering::Relaxed)) < 1000 {
+        return;
+    }
+    if sweep_if_needed(region).is_err() {
+        // Relaxed: as above.
+        LAST_FAILURE_MS.store(now.max(1), Ordering::Relaxed);
+    }
+}
+
 /// [`Region::get_or_create_object`] after a sweep of retired participant slots.
 pub(crate) fn get_or_create_object(
     region: &Region,
@@ -58,7 +83,7 @@ pub(crate) fn get_or_create_object(
     body_size: u64,
     init: impl Fn(&shmarena_engine::Object) -> Result<()>,
 ) -> Result<(shmarena_engine::Object, shmarena_engine::Outcome)> {
-    sweep_if_needed(region)?;
+    sweep_before_open(region);
     region.get_or_create_object(name, descriptor, body_size, init)
 }
 
@@ -68,6 +93,6 @@ pub(crate) fn open_object(
     name: &str,
     expected: &TypeDescriptor,
 ) -> Result<shmarena_engine::Object> {
-    sweep_if_needed(region)?;
+    sweep_before_open(region);
     region.open_object(name, expected)
 }
