@@ -125,6 +125,8 @@ const DELETED: u64 = 4;
 const COLLIDED: u64 = 5;
 
 const KIND_MASK: u64 = 7;
+/// The kinds that hold a key (as a mask of `1 << kind`): members and pending copies.
+const LIVE_KINDS: u64 = 1 << MEMBER | 1 << INSERTING;
 const BOUND_SHIFT: u32 = 3;
 const BOUND_BITS: u32 = 12;
 const BOUND_MASK: u64 = ((1 << BOUND_BITS) - 1) << BOUND_SHIFT;
@@ -272,6 +274,16 @@ enum Read {
     Mismatch,
     /// The slot changed during the read: look again.
     Changed,
+}
+
+/// What one lookup walk found.
+enum Found {
+    /// The key's member slot, with its pair as read.
+    Member(u64, [u64; 2]),
+    /// Neither a member nor a pending copy of the key.
+    Absent,
+    /// A pending (`INSERTING`) copy of the key, before any member: settle, then look again.
+    Pending,
 }
 
 /// Outcome of an update of one key's value.
@@ -503,7 +515,8 @@ impl<S: Slots> RawMap<S> {
         }
     }
 
-    /// Examines `slot` for `key` in the given kinds, re-reading it while it changes under
+    /// Examines `slot` for `key` in the kinds of the mask `kinds` (bit `1 << kind`: see
+    /// [`LIVE_KINDS`]), re-reading it while it changes under
     /// the read: the pair seen when it held the key, if it did.
     #[inline]
     fn examine(
@@ -512,11 +525,11 @@ impl<S: Slots> RawMap<S> {
         mut seen: [u64; 2],
         key: &[u64],
         wanted_tag: u64,
-        kinds: &[u64],
+        kinds: u64,
         mut value: Option<&mut [u64]>,
     ) -> Result<Option<[u64; 2]>> {
         for _ in 0..MAX_RETRIES {
-            if !kinds.contains(&kind(seen[0])) || tag(seen[0]) != wanted_tag {
+            if kinds & 1 << kind(seen[0]) == 0 || tag(seen[0]) != wanted_tag {
                 return Ok(None);
             }
             match self.read_slot(slot, seen, KeyAccess::Compare(key), value.as_deref_mut()) {
@@ -544,42 +557,60 @@ impl<S: Slots> RawMap<S> {
         key: &[u64],
         mut value: Option<&mut [u64]>,
     ) -> Result<Option<(u64, [u64; 2])>> {
-        for _ in 0..MAX_RETRIES {
-            let mut found = None;
-            let mut pending = false;
-            self.walk_hinted(hash, self.max_probe, true, |slot| {
-                // SeqCst (as cheap as Acquire on x86-64): pairs with the compare-exchange
-                // that published the member, and orders this lookup with the hint loads.
-                let seen = self.pair(slot).load(Ordering::SeqCst);
-                match self.examine(
-                    slot,
-                    seen,
-                    key,
-                    tag_of(hash),
-                    &[MEMBER, INSERTING],
-                    value.as_deref_mut(),
-                )? {
-                    Some(seen) if kind(seen[0]) == INSERTING => pending = true,
-                    hit => found = hit.map(|seen| (slot, seen)),
-                }
-                Ok(pending || found.is_some())
-            })?;
-            if !pending {
-                return Ok(found);
-            }
-            self.settle_pending(hash, key)?;
+        match self.find_once(hash, key, value.as_deref_mut())? {
+            Found::Member(slot, seen) => Ok(Some((slot, seen))),
+            Found::Absent => Ok(None),
+            Found::Pending => self.find_settled(hash, key, value),
         }
-        Err(Error::Contended("hash map read"))
     }
 
-    /// Settles a key a lookup found a pending copy of (then the lookup starts over).
+    /// One walk of `find`: the member, its absence, or a pending copy met first.
+    #[inline]
+    fn find_once(&self, hash: u64, key: &[u64], mut value: Option<&mut [u64]>) -> Result<Found> {
+        let mut found = Found::Absent;
+        self.walk_hinted(hash, self.max_probe, true, |slot| {
+            // SeqCst (as cheap as Acquire on x86-64): pairs with the compare-exchange that
+            // published the member, and orders this lookup with the hint loads.
+            let seen = self.pair(slot).load(Ordering::SeqCst);
+            let hit = self.examine(
+                slot,
+                seen,
+                key,
+                tag_of(hash),
+                LIVE_KINDS,
+                value.as_deref_mut(),
+            )?;
+            found = match hit {
+                None => return Ok(false),
+                Some(seen) if kind(seen[0]) == INSERTING => Found::Pending,
+                Some(seen) => Found::Member(slot, seen),
+            };
+            Ok(true)
+        })?;
+        Ok(found)
+    }
+
+    /// `find` after it met a pending copy: settles the key and walks again, until a walk
+    /// meets none (each further round needs another insert of the key to publish a copy).
     #[cold]
     #[inline(never)]
-    fn settle_pending(&self, hash: u64, key: &[u64]) -> Result<()> {
-        // The promotion is counted in the shard of the key's home: a reader has no
-        // participant slot at hand, and any shard sums the same.
-        self.settle(hash, key, (hash & self.mask) as usize)
-            .map(drop)
+    fn find_settled(
+        &self,
+        hash: u64,
+        key: &[u64],
+        mut value: Option<&mut [u64]>,
+    ) -> Result<Option<(u64, [u64; 2])>> {
+        for _ in 0..MAX_RETRIES {
+            // The promotion is counted in the shard of the key's home: a reader has no
+            // participant slot at hand, and any shard sums the same.
+            self.settle(hash, key, (hash & self.mask) as usize)?;
+            match self.find_once(hash, key, value.as_deref_mut())? {
+                Found::Member(slot, seen) => return Ok(Some((slot, seen))),
+                Found::Absent => return Ok(None),
+                Found::Pending => {}
+            }
+        }
+        Err(Error::Contended("hash map read"))
     }
 
     /// Calls `visit` on every slot whose hint byte is the one of `hash`, in probe order,
@@ -954,9 +985,7 @@ impl<S: Slots> RawMap<S> {
             self.walk_hinted(hash, limit, false, |slot| {
                 // SeqCst: as above.
                 let seen = self.pair(slot).load(Ordering::SeqCst);
-                let Some(seen) =
-                    self.examine(slot, seen, key, wanted, &[MEMBER, INSERTING], None)?
-                else {
+                let Some(seen) = self.examine(slot, seen, key, wanted, LIVE_KINDS, None)? else {
                     return Ok(false);
                 };
                 if kind(seen[0]) == MEMBER {
