@@ -592,10 +592,10 @@ fn open_message_within_5s(path: &Path) -> String {
     std::thread::spawn(move || {
         let _ = sender.send(Region::open(&owned).map(|_| ()).map_err(|e| e.to_string()));
     });
-    match receiver.recv_timeout(Duration::from_secs(5)) {
-        Ok(result) => result.expect_err("must not open"),
-        Err(_) => panic!("opening {} blocked", path.display()),
-    }
+    receiver
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|_| panic!("opening {} blocked", path.display()))
+        .expect_err("must not open")
 }
 
 #[test]
@@ -727,7 +727,7 @@ fn names_of_up_to_255_bytes_work_and_longer_ones_name_the_users_path() {
     );
     let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
-        .filter_map(|entry| entry.ok())
+        .filter_map(Result::ok)
         .filter(|entry| {
             let name = entry.file_name();
             let name = name.to_string_lossy();

@@ -271,7 +271,11 @@ fn staging_files(temp: &TempRegion) -> Vec<std::path::PathBuf> {
 /// Removes the `.<name>.creating-*` files a killed creator left beside the region name.
 fn remove_staging_files(temp: &TempRegion) {
     let found = staging_files(temp);
-    assert_eq!(found.len(), 1, "the killed creator left exactly its staging file");
+    assert_eq!(
+        found.len(),
+        1,
+        "the killed creator left exactly its staging file"
+    );
     for path in found {
         std::fs::remove_file(path).unwrap();
     }
