@@ -929,6 +929,14 @@ fn as_another_user_foreign_writable_region_is_refused_and_readonly_files_tell_th
         eprintln!("skipped: only root can run a test as another user");
         return;
     }
+    let temp_mode = std::fs::metadata(std::env::temp_dir())
+        .unwrap()
+        .permissions()
+        .mode();
+    if temp_mode & 0o001 == 0 {
+        eprintln!("skipped: other users cannot reach the temp directory");
+        return;
+    }
     let prefix = std::env::temp_dir().join(format!("shmarena-test-{}-nobody", std::process::id()));
     let prefix = prefix.to_string_lossy().into_owned();
     let world_writable = TempPath(PathBuf::from(format!("{prefix}-world-writable")));
