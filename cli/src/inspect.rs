@@ -15,6 +15,11 @@ pub struct Args {
     /// processes keep working; exit non-zero if anything is wrong.
     #[arg(long)]
     verify: bool,
+    /// Open the region even if another user can write it (it belongs to another user, or
+    /// its group or others may write it): root looking at a user's region, say. Such a
+    /// user can change what is shown, or truncate the file and crash this inspect.
+    #[arg(long)]
+    allow_shared: bool,
 }
 
 fn bytes(n: u64) -> String {
@@ -81,7 +86,11 @@ fn details(region: &Region, entry: &EntryInfo) -> String {
 
 /// Prints the report.
 pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let region = Region::open(&args.region)?;
+    let options = shmarena::RegionOptions {
+        allow_shared: args.allow_shared,
+        ..shmarena::RegionOptions::default()
+    };
+    let region = Region::open_with(&args.region, &options)?;
     let header = region.header();
     println!("region {}", region.path().display());
     println!(
@@ -198,5 +207,34 @@ fn print_verify(region: &Region) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn inspect_refuses_a_region_others_can_write_unless_allow_shared() {
+        let path = std::env::temp_dir().join(format!("shmarena-inspect-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        drop(Region::create(&path, 1 << 20).unwrap());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let mut args = Args {
+            region: path.to_string_lossy().into_owned(),
+            verify: false,
+            allow_shared: false,
+        };
+        let refused = run(&args).map(|_| ()).map_err(|e| e.to_string());
+        args.allow_shared = true;
+        let opened = run(&args).map(|_| ()).map_err(|e| e.to_string());
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains("allow_shared")),
+            "{refused:?}"
+        );
+        opened.unwrap();
     }
 }

@@ -23,9 +23,32 @@ pub enum Error {
     /// `open` found no such file.
     #[error("region {0} does not exist")]
     RegionNotFound(PathBuf),
-    /// The file does not start with the shmarena magic number.
-    #[error("{0} is not a shmarena region (bad magic number)")]
-    NotARegion(PathBuf),
+    /// The path leads to something that is not a shmarena region: not a regular file (a
+    /// device, a FIFO, a directory, a socket, a dangling symbolic link), or a file that
+    /// does not start with the shmarena magic number.
+    #[error("{path} is not a shmarena region: it is {what}")]
+    NotARegion {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead ("a character device", "a file without the shmarena magic
+        /// number", ...).
+        what: String,
+    },
+    /// The region file can be written by another user: it belongs to another user, or its
+    /// mode lets group or others write it. Such a user could read and change every object
+    /// and truncate the file (which kills this process with SIGBUS on its next access), so
+    /// it is opened only with [`RegionOptions::allow_shared`](crate::RegionOptions::allow_shared).
+    #[error("{}", writable_by_others_message(path, *owner_uid, *mode, *euid))]
+    WritableByOthers {
+        /// The region file.
+        path: PathBuf,
+        /// The file's owner.
+        owner_uid: u32,
+        /// The file's permission bits (`st_mode & 0o7777`).
+        mode: u32,
+        /// This process's effective uid.
+        euid: u32,
+    },
     /// The region was written by another layout version.
     #[error(
         "region {path} was created by layout version {found}; this build reads version {expected}"
@@ -181,6 +204,39 @@ pub enum Error {
     /// This machine lacks something the structure needs (for example 128-bit atomics).
     #[error("unsupported on this machine: {0}")]
     Unsupported(&'static str),
+}
+
+/// The message of [`Error::WritableByOthers`]: who can write, and what to do.
+fn writable_by_others_message(
+    path: &std::path::Path,
+    owner_uid: u32,
+    mode: u32,
+    euid: u32,
+) -> String {
+    let path = path.display();
+    let (who, fix) = if owner_uid == euid {
+        let writers = match mode & 0o022 {
+            0o020 => "its group",
+            0o002 => "every user",
+            _ => "its group and every user",
+        };
+        (
+            format!("its mode {mode:04o} lets {writers} write it"),
+            format!("`chmod go-w {path}`"),
+        )
+    } else {
+        (
+            format!(
+                "it belongs to uid {owner_uid}, not to this process's uid {euid} (mode {mode:04o})"
+            ),
+            "use another name, or have its owner remove it".to_owned(),
+        )
+    };
+    format!(
+        "region {path} can be written by another user: {who}. That user can read and change \
+         every object in it, and truncate it to crash this process (SIGBUS). If that is not \
+         meant, {fix}; to share a region between users on purpose, open it with allow_shared"
+    )
 }
 
 /// `Result` with the engine's [`Error`].

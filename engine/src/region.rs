@@ -8,25 +8,39 @@
 //!    hard-links the staging file to the name. `link(2)` fails if the name exists, so of
 //!    any number of racing creators exactly one succeeds, and the name never shows a
 //!    half-built region: a creator that dies at any point leaves either no region or a
-//!    READY one (and at worst a stale `.<name>.creating-<pid>-<ns>` file).
-//! 2. An opener loads the state (Acquire), copies the immutable header fields into process
-//!    memory, validates them and never reads them from the mapping again. A file at the
-//!    name that is not READY was not made by this protocol (or by a writer still sizing
-//!    it in place); the opener waits for it a bounded time, and reports at once when no
-//!    process holds the file's initialization lock (an OFD lock the kernel drops when its
-//!    holder dies), so nothing waits on a dead creator.
+//!    READY one (and at worst a stale `.<name>.creating-<pid>-<ns>` file; a name longer
+//!    than 200 bytes is cut there, so every name the file system takes
+//!    works). The creator holds the staging file's initialization lock until READY.
+//! 2. An opener first makes sure the path leads to a regular file, without opening
+//!    anything else for reading or writing (a FIFO would block, a device may act on an
+//!    open): it opens the path with `O_PATH`, checks the type with `fstat`, and reopens
+//!    that very file through `/proc/self/fd`. It refuses a file another user can write
+//!    (see [`RegionOptions::allow_shared`]), checked with `fstat` on the descriptor it
+//!    maps, so no rename can slip another file in between.
+//! 3. It reads the magic number before anything else: a file without it is no region,
+//!    whatever its size. Then it loads the state (Acquire), copies the immutable header
+//!    fields into process memory, validates them and never reads them from the mapping
+//!    again. A file at the name that is not READY was not made by this protocol (or by a
+//!    writer still sizing it in place); the opener waits for it a bounded time, and
+//!    reports at once when no process holds the file's initialization lock (an OFD lock
+//!    the kernel drops when its holder dies), so nothing waits on a dead creator. Only a
+//!    file with the magic number is then called a half-built region (to unlink); an empty
+//!    or zeroed one is no region.
 //!
 //! No reference to the mapped bytes is ever formed; every shared word is reached as an
 //! atomic through a bounds-checked offset.
 //!
 //! One limit no mapping can escape: if some process truncates the region file while others
 //! have it mapped, their next access beyond the new end raises SIGBUS. Region files are
-//! mode 0600 and never resized by shmarena after creation.
+//! mode 0600 (whatever the umask), never resized by shmarena after creation, and not
+//! opened when another user could write them unless the opener says so.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::ErrorKind;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU32};
@@ -61,6 +75,18 @@ pub struct RegionOptions {
     /// reproducible (tests, fuzzing images); it also lets anyone who knows it craft keys
     /// that collide.
     pub hash_seed: Option<u64>,
+    /// Whether opening accepts a region file that another user can write: one owned by
+    /// another user (root included: an opener running as root refuses another user's file
+    /// too), or one whose mode lets its group or others write it. Default `false`: such a
+    /// file is refused with [`Error::WritableByOthers`], as ssh's `StrictModes` refuses
+    /// such keys. Set it only to share a region between users on purpose, and know what
+    /// every user who can write the file can then do to every process that opens it:
+    /// read every object, change any of them (break the invariants of maps, queues and
+    /// locks, make unpickling consumers run code of their choosing), and truncate the file
+    /// so that the next access past its new end kills the process with SIGBUS. Regions
+    /// are created with mode 0600 regardless: sharing one means changing its owner or mode
+    /// on purpose. Creating is unaffected.
+    pub allow_shared: bool,
 }
 
 impl Default for RegionOptions {
@@ -71,6 +97,7 @@ impl Default for RegionOptions {
             init_timeout: Duration::from_secs(2),
             construct_timeout: Duration::from_secs(5),
             hash_seed: None,
+            allow_shared: false,
         }
     }
 }
@@ -305,18 +332,228 @@ fn random_seed() -> u64 {
     hasher.finish()
 }
 
-/// A unique name beside `path` for building a region before it is linked into place.
+/// The most bytes of the region's name that its staging name repeats. With the dot and
+/// `.creating-<pid>-<ns>` (at most 42 bytes) the staging name stays within `NAME_MAX` (255
+/// bytes on every Linux file system), so any name the file system accepts can be created.
+const STAGING_NAME_MAX: usize = 200;
+
+/// A unique name beside `path` for building a region before it is linked into place:
+/// `.<name>.creating-<pid>-<ns>`, with the name cut to [`STAGING_NAME_MAX`] bytes (at a
+/// UTF-8 character boundary when it is UTF-8). Uniqueness comes from the pid and the clock.
 fn staging_path(path: &Path) -> Result<PathBuf> {
     let name = path
         .file_name()
-        .ok_or_else(|| Error::InvalidArgument(format!("{} names no file", path.display())))?;
-    let staging = format!(
-        ".{}.creating-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        now_nanos()
-    );
+        .ok_or_else(|| Error::InvalidArgument(format!("{} names no file", path.display())))?
+        .as_bytes();
+    let mut kept = name.len().min(STAGING_NAME_MAX);
+    // Back up over UTF-8 continuation bytes (at most 3), so a UTF-8 name stays UTF-8.
+    while kept > 0 && kept < name.len() && name[kept] & 0xc0 == 0x80 {
+        kept -= 1;
+    }
+    let mut staging = OsString::from(".");
+    staging.push(OsStr::from_bytes(&name[..kept]));
+    staging.push(format!(".creating-{}-{}", std::process::id(), now_nanos()));
     Ok(path.with_file_name(staging))
+}
+
+/// What a file that is not a regular file is, in words.
+fn describe_file_type(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// This process's effective uid.
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Refuses (unless `allow_shared`) a region file another user can write: owned by another
+/// uid than ours, or writable by its group or by others. `metadata` comes from `fstat` on
+/// the descriptor that is (or will be) mapped, never from the path, so it describes the
+/// file actually used.
+fn check_owner_and_mode(
+    path: &Path,
+    metadata: &std::fs::Metadata,
+    allow_shared: bool,
+) -> Result<()> {
+    let euid = effective_uid();
+    let mode = metadata.mode() & 0o7777;
+    if allow_shared || (metadata.uid() == euid && mode & 0o022 == 0) {
+        return Ok(());
+    }
+    Err(Error::WritableByOthers {
+        path: path.to_path_buf(),
+        owner_uid: metadata.uid(),
+        mode,
+        euid,
+    })
+}
+
+/// `Error::NotARegion` for a path that names no file: a dangling symbolic link is said to
+/// be one (`open_or_create` cannot create through it), anything else is not found.
+fn missing(path: PathBuf) -> Error {
+    match std::fs::symlink_metadata(&path) {
+        Ok(metadata) if metadata.file_type().is_symlink() => {
+            let target = std::fs::read_link(&path)
+                .map_or_else(|_| "?".to_owned(), |target| target.display().to_string());
+            Error::NotARegion {
+                path,
+                what: format!(
+                    "a dangling symbolic link to {target}, which does not exist (remove the \
+                     link, or give the path of the region itself)"
+                ),
+            }
+        }
+        _ => Error::RegionNotFound(path),
+    }
+}
+
+/// Opens `path` for reading and writing if it leads to a regular file. Nothing else is
+/// ever opened for reading or writing: the path is opened with `O_PATH` (no permission
+/// needed, no side effect, never blocks), its type checked with `fstat`, and the same
+/// file reopened through `/proc/self/fd`. Without `/proc`, the path is opened again
+/// (with `O_NONBLOCK | O_NOCTTY`, so a FIFO or terminal swapped in meanwhile neither
+/// blocks nor becomes the controlling terminal) and its type checked again.
+fn open_regular_file(path: &Path) -> Result<File> {
+    let probe = match File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)
+    {
+        Ok(probe) => probe,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(missing(path.to_path_buf())),
+        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+    };
+    let not_regular = |metadata: &std::fs::Metadata| {
+        (!metadata.file_type().is_file()).then(|| Error::NotARegion {
+            path: path.to_path_buf(),
+            what: describe_file_type(metadata.file_type()).to_owned(),
+        })
+    };
+    let metadata = probe
+        .metadata()
+        .map_err(|e| Error::io(format!("fstat {}", path.display()), e))?;
+    if let Some(error) = not_regular(&metadata) {
+        return Err(error);
+    }
+    let read_write = |at: &Path, flags: i32| {
+        File::options()
+            .read(true)
+            .write(true)
+            .custom_flags(flags)
+            .open(at)
+    };
+    let reopened = read_write(
+        Path::new(&format!("/proc/self/fd/{}", probe.as_raw_fd())),
+        0,
+    );
+    let file = match reopened {
+        Ok(file) => file,
+        // No /proc: open the path again (see above) and check what it is now.
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            match read_write(path, libc::O_NONBLOCK | libc::O_NOCTTY) {
+                Ok(file) => file,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    return Err(missing(path.to_path_buf()))
+                }
+                Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+            }
+        }
+        // Not ours to write: still say so when it is no region at all (a file of /proc, say).
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+            let proc_path = format!("/proc/self/fd/{}", probe.as_raw_fd());
+            if let Ok(readable) = File::open(&proc_path) {
+                if let Ok(Magic::Absent) = read_magic(path, &readable) {
+                    return Err(not_magic(path));
+                }
+            }
+            return Err(Error::io(
+                format!("opening {} for reading and writing", path.display()),
+                e,
+            ));
+        }
+        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+    };
+    let metadata = file
+        .metadata()
+        .map_err(|e| Error::io(format!("fstat {}", path.display()), e))?;
+    match not_regular(&metadata) {
+        Some(error) => Err(error),
+        None => Ok(file),
+    }
+}
+
+/// [`Error::NotARegion`] for a regular file without the magic number.
+fn not_magic(path: &Path) -> Error {
+    Error::NotARegion {
+        path: path.to_path_buf(),
+        what: "a file that does not start with the shmarena magic number".to_owned(),
+    }
+}
+
+/// Where a regular file stands, from the bytes where the magic number goes.
+enum Magic {
+    /// The magic number.
+    Present,
+    /// No bytes, or zeros only: nothing written yet.
+    Blank,
+    /// Fewer bytes than the magic number, all of them its first ones.
+    Cut,
+    /// Anything else: not a region.
+    Absent,
+}
+
+/// Reads the magic number's bytes with `pread` (a file's size says nothing for some
+/// files: those of `/proc` have size 0 and text to read).
+fn read_magic(path: &Path, file: &File) -> Result<Magic> {
+    let expected = MAGIC.to_ne_bytes();
+    let mut bytes = [0u8; 8];
+    let mut got = 0;
+    while got < bytes.len() {
+        match file.read_at(&mut bytes[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        }
+    }
+    let bytes = &bytes[..got];
+    Ok(if bytes.iter().all(|&b| b == 0) {
+        Magic::Blank
+    } else if bytes == expected {
+        Magic::Present
+    } else if bytes == &expected[..got] {
+        Magic::Cut
+    } else {
+        Magic::Absent
+    })
+}
+
+/// What one look at a region file found.
+enum Look {
+    /// A READY region, mapped and validated.
+    Ready(MappedMemory, HeaderFields),
+    /// A region of ours (its magic number is there) not READY yet.
+    HalfBuilt,
+    /// A file of `file_len` bytes with nothing where the magic number goes.
+    Blank {
+        /// Bytes in the file.
+        file_len: u64,
+    },
 }
 
 fn map_file(file: &File, path: &Path) -> Result<MappedMemory> {
@@ -363,18 +600,33 @@ impl Region {
             .open(&staging)
         {
             Ok(file) => file,
-            Err(e) => return Err(Error::io(format!("creating {}", staging.display()), e)),
-        };
-        let result = Self::initialize(&staging, &file, fields).and_then(|memory| {
-            fail::fail_point!("region::before_link");
-            match std::fs::hard_link(&staging, &path) {
-                Ok(()) => Ok(memory),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    Err(Error::AlreadyExists(path.clone()))
-                }
-                Err(e) => Err(Error::io(format!("linking {}", path.display()), e)),
+            Err(e) => {
+                return Err(Error::io(
+                    format!(
+                        "creating {} (as the staging file {})",
+                        path.display(),
+                        staging.display()
+                    ),
+                    e,
+                ))
             }
-        });
+        };
+        // The mode given to open(2) is cut by the umask (0400 under umask 0277, say, which
+        // another process of ours could not open for writing): set it exactly.
+        let result = file
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(format!("chmod 0600 {}", staging.display()), e))
+            .and_then(|()| Self::initialize(&staging, &file, fields))
+            .and_then(|memory| {
+                fail::fail_point!("region::before_link");
+                match std::fs::hard_link(&staging, &path) {
+                    Ok(()) => Ok(memory),
+                    Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                        Err(Error::AlreadyExists(path.clone()))
+                    }
+                    Err(e) => Err(Error::io(format!("linking {}", path.display()), e)),
+                }
+            });
         let _ = std::fs::remove_file(&staging);
         Self::attach(path, file, result?, fields, options, true)
     }
@@ -382,6 +634,16 @@ impl Region {
     /// Writes the header of a new region into `file` (not yet visible under its name) and
     /// marks it READY.
     fn initialize(path: &Path, file: &File, fields: HeaderFields) -> Result<MappedMemory> {
+        // Held until READY, so that an opener of the staging file (a person looking at a
+        // leftover) can tell a creator at work from a dead one. A brand-new file: nobody
+        // else holds it; a failure only costs that distinction.
+        let _ = participants::try_lock_byte(file, participants::INIT_LOCK);
+        let result = Self::write_header(path, file, fields);
+        participants::unlock_byte(file, participants::INIT_LOCK);
+        result
+    }
+
+    fn write_header(path: &Path, file: &File, fields: HeaderFields) -> Result<MappedMemory> {
         file.set_len(fields.region_size)
             .map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
         let memory = map_file(file, path)?;
@@ -460,60 +722,91 @@ impl Region {
     /// Opens an existing region with default options.
     ///
     /// # Errors
-    /// [`Error::RegionNotFound`], [`Error::NotARegion`], [`Error::VersionMismatch`],
-    /// [`Error::Truncated`], [`Error::Corrupt`], [`Error::Initializing`], [`Error::Io`].
+    /// [`Error::RegionNotFound`], [`Error::NotARegion`] (a device, FIFO, directory,
+    /// socket, dangling symbolic link, or a file without the magic number),
+    /// [`Error::WritableByOthers`], [`Error::VersionMismatch`], [`Error::Truncated`],
+    /// [`Error::Corrupt`], [`Error::Initializing`], [`Error::Io`].
     pub fn open(name_or_path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(name_or_path, &RegionOptions::default())
     }
 
-    /// Opens an existing region; only the timeouts of `options` apply.
+    /// Opens an existing region; only the timeouts and
+    /// [`allow_shared`](RegionOptions::allow_shared) of `options` apply.
     ///
     /// # Errors
     /// As [`open`](Self::open).
     pub fn open_with(name_or_path: impl AsRef<Path>, options: &RegionOptions) -> Result<Self> {
         let path = resolve_path(name_or_path)?;
-        let file = match File::options().read(true).write(true).open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::RegionNotFound(path)),
-            Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
-        };
+        let file = open_regular_file(&path)?;
         let started = Instant::now();
         let mut creator_gone_once = false;
         loop {
-            if let Some((memory, fields)) = Self::try_open(&path, &file)? {
-                return Self::attach(path, file, memory, fields, options, false);
-            }
-            {
-                {
-                    // Not ready yet. A creator that holds its lock is alive; one that does
-                    // not may not have taken it yet, so it must be missing twice, 20 ms apart.
-                    let creator_alive =
-                        participants::byte_is_locked(&file, participants::INIT_LOCK);
-                    let creator_dead = !creator_alive && creator_gone_once;
-                    creator_gone_once = !creator_alive;
-                    if creator_dead || started.elapsed() >= options.init_timeout {
-                        return Err(Error::Initializing {
-                            path,
-                            waited_ms: started.elapsed().as_millis() as u64,
-                            creator_dead: !creator_alive,
-                        });
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
+            let blank_len = match Self::look(&path, &file, options)? {
+                Look::Ready(memory, fields) => {
+                    return Self::attach(path, file, memory, fields, options, false)
                 }
+                Look::HalfBuilt => None,
+                Look::Blank { file_len } => Some(file_len),
+            };
+            // Not ready yet. A creator that holds its lock is alive; one that does not may
+            // not have taken it yet, so it must be missing twice, 20 ms apart.
+            let creator_alive = participants::byte_is_locked(&file, participants::INIT_LOCK);
+            let creator_dead = !creator_alive && creator_gone_once;
+            creator_gone_once = !creator_alive;
+            if creator_dead || started.elapsed() >= options.init_timeout {
+                if let (Some(file_len), false) = (blank_len, creator_alive) {
+                    // Our creators show a region under its name only once READY: an empty
+                    // or zeroed file nobody is writing was never one of ours.
+                    let what = if file_len == 0 {
+                        "an empty file, and no process is initializing it".to_owned()
+                    } else {
+                        format!(
+                            "a file of {file_len} bytes with zeros where the magic number \
+                             goes, and no process is initializing it"
+                        )
+                    };
+                    return Err(Error::NotARegion { path, what });
+                }
+                return Err(Error::Initializing {
+                    path,
+                    waited_ms: started.elapsed().as_millis() as u64,
+                    creator_dead: !creator_alive,
+                });
             }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// One look at the file: `Ok(None)` while the creator is still at work.
-    fn try_open(path: &Path, file: &File) -> Result<Option<(MappedMemory, HeaderFields)>> {
-        let file_len = file
+    /// Re-checks, with `fstat` on the open region file, what opening checks unless
+    /// [`RegionOptions::allow_shared`] is set: that the file belongs to this process's
+    /// effective uid and that neither its group nor others may write it. For a handle kept
+    /// and handed out again (a cache of open regions), since the owner or mode may have
+    /// changed since it was opened, or it may have been opened with `allow_shared`.
+    ///
+    /// # Errors
+    /// [`Error::WritableByOthers`], [`Error::Io`] if `fstat` fails.
+    pub fn check_owner_and_mode(&self) -> Result<()> {
+        check_owner_and_mode(&self.inner.path, &self.file_metadata()?, false)
+    }
+
+    /// One look at the file (a regular one, see [`open_regular_file`]).
+    fn look(path: &Path, file: &File, options: &RegionOptions) -> Result<Look> {
+        let metadata = file
             .metadata()
-            .map_err(|e| Error::io(format!("reading the size of {}", path.display()), e))?
-            .len();
-        if file_len == 0 {
-            return Ok(None); // created, not yet sized
+            .map_err(|e| Error::io(format!("fstat {}", path.display()), e))?;
+        let file_len = metadata.len();
+        // The magic number first: a file without it is no region, whatever its size.
+        let magic = read_magic(path, file)?;
+        if let Magic::Absent = magic {
+            return Err(not_magic(path));
         }
+        // Before anything is mapped: a file another user can write is refused.
+        check_owner_and_mode(path, &metadata, options.allow_shared)?;
         if file_len < HEADER_SIZE {
+            if let Magic::Blank = magic {
+                return Ok(Look::Blank { file_len }); // nothing written (yet?)
+            }
+            // The magic number, or its first bytes: a region cut short.
             return Err(Error::Truncated {
                 path: path.to_path_buf(),
                 file_len,
@@ -535,12 +828,15 @@ impl Region {
         let state = memory.word(header::STATE)?.load(Ordering::Acquire);
         // Relaxed: ordered by the Acquire above (or irrelevant when not ready).
         let magic = memory.word(0)?.load(Ordering::Relaxed);
-        if magic != MAGIC && !(magic == 0 && state != header::STATE_READY) {
-            return Err(Error::NotARegion(path.to_path_buf()));
+        if magic == 0 && state != header::STATE_READY {
+            return Ok(Look::Blank { file_len });
+        }
+        if magic != MAGIC {
+            return Err(not_magic(path));
         }
         match state {
             header::STATE_READY => {}
-            header::STATE_ZERO | header::STATE_INITIALIZING => return Ok(None),
+            header::STATE_ZERO | header::STATE_INITIALIZING => return Ok(Look::HalfBuilt),
             other => {
                 return Err(Error::corrupt(
                     "region state",
@@ -569,10 +865,13 @@ impl Region {
             });
         }
         fields.validate(file_len)?;
-        Ok(Some((memory, fields)))
+        Ok(Look::Ready(memory, fields))
     }
 
     /// Opens the region if it exists, else creates it; racing callers agree on one creator.
+    /// What is found under the name is checked as by [`open`](Self::open): a file another
+    /// user can write is refused (see [`RegionOptions::allow_shared`]), and a dangling
+    /// symbolic link is reported as one.
     ///
     /// # Errors
     /// As [`create`](Self::create) and [`open`](Self::open).
@@ -580,7 +879,8 @@ impl Region {
         Self::open_or_create_with(name_or_path, size, &RegionOptions::default())
     }
 
-    /// [`open_or_create`](Self::open_or_create) with options (used when creating).
+    /// [`open_or_create`](Self::open_or_create) with options (all used when creating; the
+    /// timeouts and [`allow_shared`](RegionOptions::allow_shared) when opening).
     ///
     /// # Errors
     /// As [`open_or_create`](Self::open_or_create).

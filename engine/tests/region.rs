@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicUsize};
 use std::sync::{Arc, Barrier};
@@ -151,7 +152,7 @@ fn random_bytes_are_not_a_region() {
         .collect();
     std::fs::write(&*path, &bytes).unwrap();
     assert_ne!(&bytes[..8], &[0; 8]);
-    assert!(matches!(open_error(&path), Error::NotARegion(p) if p == *path));
+    assert!(matches!(open_error(&path), Error::NotARegion { path: p, .. } if p == *path));
 }
 
 #[test]
@@ -248,33 +249,6 @@ fn unknown_state_is_corrupt() {
         ),
         "state word 7"
     );
-}
-
-/// A file that was created but never sized or written, and whose creator is gone: the
-/// opener says so at once instead of waiting out its timeout.
-#[test]
-fn unsized_file_without_creator_is_initializing_creator_dead() {
-    for (name, len) in [("init_empty", 0), ("init_zeroed", SIZE)] {
-        let path = TempPath::new(name);
-        File::create(&*path).unwrap().set_len(len).unwrap();
-        let started = Instant::now();
-        let error = open_error(&path);
-        let elapsed = started.elapsed();
-        assert!(
-            matches!(
-                error,
-                Error::Initializing {
-                    creator_dead: true,
-                    ..
-                }
-            ),
-            "{name}: {error:?}"
-        );
-        assert!(
-            elapsed < Duration::from_millis(500),
-            "{name}: took {elapsed:?}"
-        );
-    }
 }
 
 /// Takes the creator's initialization lock on `file`, as a creator still at work does.
@@ -602,4 +576,388 @@ fn failed_init_is_retried_and_init_sees_zeroed_memory() {
     assert_eq!(runs.load(Ordering::Relaxed), 1);
     assert_eq!(read_first_word(&object), 42);
     assert!(region.find_object("flaky").unwrap().unwrap().ready);
+}
+
+// ---- Opens that tell the truth: what a file that is no region is reported as ----
+
+fn open_message(path: &Path) -> String {
+    open_error(path).to_string()
+}
+
+/// Opens `path` on another thread and gives up after 5 s: an open that blocks (a FIFO
+/// opened for reading) fails the test instead of hanging it.
+fn open_message_within_5s(path: &Path) -> String {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let owned = path.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = sender.send(Region::open(&owned).map(|_| ()).map_err(|e| e.to_string()));
+    });
+    receiver
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap_or_else(|_| panic!("opening {} blocked", path.display()))
+        .expect_err("must not open")
+}
+
+#[test]
+fn character_devices_are_not_a_region_and_say_so() {
+    for device in ["/dev/zero", "/dev/null", "/dev/urandom"] {
+        let message = open_message_within_5s(Path::new(device));
+        assert!(
+            message.contains("not a shmarena region") && message.contains("character device"),
+            "{device}: {message}"
+        );
+        assert!(!message.contains("unlink"), "{device}: {message}");
+    }
+}
+
+#[test]
+fn fifo_is_not_a_region_and_opening_it_does_not_block() {
+    let path = TempPath::new("fifo");
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let message = open_message_within_5s(&path);
+    assert!(
+        message.contains("not a shmarena region") && message.contains("FIFO"),
+        "{message}"
+    );
+}
+
+#[test]
+fn directory_and_socket_are_not_a_region_and_say_what_they_are() {
+    let dir = TempPath::new("dir");
+    std::fs::create_dir(&*dir).unwrap();
+    let message = open_message_within_5s(&dir);
+    std::fs::remove_dir(&*dir).unwrap();
+    assert!(
+        message.contains("not a shmarena region") && message.contains("directory"),
+        "{message}"
+    );
+
+    let socket = TempPath::new("socket");
+    let _listener = std::os::unix::net::UnixListener::bind(&*socket).unwrap();
+    let message = open_message_within_5s(&socket);
+    assert!(
+        message.contains("not a shmarena region") && message.contains("socket"),
+        "{message}"
+    );
+}
+
+/// `/proc/self/status` is a regular file of size 0 whose reads give text.
+#[test]
+fn proc_file_is_not_a_region() {
+    let message = open_message_within_5s(Path::new("/proc/self/status"));
+    assert!(
+        message.contains("not a shmarena region") && message.contains("magic"),
+        "{message}"
+    );
+    assert!(!message.contains("unlink"), "{message}");
+}
+
+/// A file without the magic number is no region, also when it is shorter than a header;
+/// a short file that starts with (part of) the magic number is a truncated region.
+#[test]
+fn short_text_file_is_not_a_region_but_short_file_with_magic_is_truncated() {
+    let path = TempPath::new("text");
+    std::fs::write(&*path, "hello, world\n").unwrap();
+    let message = open_message(&path);
+    assert!(
+        message.contains("not a shmarena region") && message.contains("magic"),
+        "{message}"
+    );
+    for len in [3, 8, 100] {
+        let mut bytes = MAGIC.to_le_bytes().to_vec();
+        bytes.resize(len, 0);
+        std::fs::write(&*path, &bytes[..len]).unwrap();
+        match open_error(&path) {
+            Error::Truncated {
+                file_len, needed, ..
+            } => assert_eq!((file_len, needed), (len as u64, 4096)),
+            other => panic!("{len} bytes of magic: expected Truncated, got {other:?}"),
+        }
+    }
+}
+
+/// A dangling symbolic link at the name: `open` and `open_or_create` say so (the latter
+/// used to give up with "the region keeps being unlinked").
+#[test]
+fn dangling_symlink_is_named_by_open_and_open_or_create() {
+    let path = TempPath::new("dangling");
+    let target = TempPath::new("dangling-target");
+    std::os::unix::fs::symlink(&*target, &*path).unwrap();
+    let messages = [
+        open_message(&path),
+        Region::open_or_create(&*path, SIZE)
+            .expect_err("cannot create through a dangling link")
+            .to_string(),
+    ];
+    for message in messages {
+        assert!(
+            message.contains("dangling symbolic link")
+                && message.contains(&*target.to_string_lossy()),
+            "{message}"
+        );
+    }
+    assert!(!target.exists(), "nothing was created at the link's target");
+}
+
+/// Names as long as the file system takes (255 bytes) create, open and unlink; a longer
+/// one fails naming the user's path, not a private staging file.
+#[test]
+fn names_of_up_to_255_bytes_work_and_longer_ones_name_the_users_path() {
+    for len in [200, 221, 240, 255] {
+        let name = format!("shmarena-test-{}-long-", std::process::id());
+        let name = format!("{name}{}", "n".repeat(len - name.len()));
+        let path = TempPath(std::env::temp_dir().join(&name));
+        let region =
+            Region::create(&*path, SIZE).unwrap_or_else(|e| panic!("a {len}-byte name: {e}"));
+        let again = Region::open_or_create(&*path, SIZE).unwrap();
+        assert_eq!(again.hash_seed(), region.hash_seed());
+        Region::unlink(&*path).unwrap();
+    }
+    let name = format!("shmarena-test-{}-long-", std::process::id());
+    let name = format!("{name}{}", "n".repeat(256 - name.len()));
+    let path = std::env::temp_dir().join(&name);
+    let message = Region::create(&path, SIZE)
+        .expect_err("longer than NAME_MAX")
+        .to_string();
+    assert!(
+        message.contains(&name) && !message.contains(".creating-"),
+        "{message}"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.contains(&format!("shmarena-test-{}-long-", std::process::id()))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "no staging file is left behind");
+}
+
+/// An empty file, or one of zeros, that no process is initializing was never a region of
+/// ours (a creator shows its region under the name only when it is READY): it is no region,
+/// and no advice to unlink is given.
+#[test]
+fn blank_file_without_creator_is_not_a_region() {
+    for (name, len) in [("init_empty", 0), ("init_zeroed", SIZE)] {
+        let path = TempPath::new(name);
+        File::create(&*path).unwrap().set_len(len).unwrap();
+        let started = Instant::now();
+        let message = open_message(&path);
+        let elapsed = started.elapsed();
+        assert!(
+            message.contains("not a shmarena region") && !message.contains("unlink"),
+            "{name}: {message}"
+        );
+        assert!(
+            elapsed < Duration::from_millis(500),
+            "{name}: took {elapsed:?}"
+        );
+    }
+}
+
+/// A region of ours left INITIALIZING (magic written, never READY) with no creator alive:
+/// the opener says so at once and advises to unlink it.
+#[test]
+fn half_built_region_without_creator_is_initializing_creator_dead() {
+    let path = TempPath::new("half_built");
+    closed_region(&path);
+    write_word(&path, 128, 1); // state INITIALIZING
+    let started = Instant::now();
+    let error = open_error(&path);
+    assert!(
+        matches!(
+            error,
+            Error::Initializing {
+                creator_dead: true,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("unlink it"), "{error}");
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+// ---- Opening a region someone else can write ----
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn group_or_other_writable_region_is_refused() {
+    let path = TempPath::new("writable");
+    closed_region(&path);
+    for mode in [0o620, 0o602, 0o666] {
+        chmod(&path, mode);
+        let message = open_message(&path);
+        assert!(
+            message.contains(&*path.to_string_lossy())
+                && message.contains(&format!("{mode:o}"))
+                && message.contains("allow_shared"),
+            "mode {mode:o}: {message}"
+        );
+        let message = Region::open_or_create(&*path, SIZE)
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("allow_shared"), "{message}");
+    }
+    chmod(&path, 0o644); // readable by others: they cannot change anything
+    let private = Region::open(&*path).unwrap();
+    private.check_owner_and_mode().unwrap();
+    // Made writable after the open: a kept handle's re-check sees it.
+    chmod(&path, 0o660);
+    assert!(matches!(
+        private.check_owner_and_mode(),
+        Err(Error::WritableByOthers { mode: 0o660, .. })
+    ));
+}
+
+#[test]
+fn allow_shared_opens_a_region_others_can_write() {
+    let path = TempPath::new("allow_shared");
+    closed_region(&path);
+    chmod(&path, 0o666);
+    match open_error(&path) {
+        Error::WritableByOthers {
+            path: p,
+            owner_uid,
+            mode,
+            euid,
+        } => {
+            assert_eq!((p, mode), (path.to_path_buf(), 0o666));
+            assert_eq!(owner_uid, euid, "our own file");
+        }
+        other => panic!("expected WritableByOthers, got {other:?}"),
+    }
+    let shared = RegionOptions {
+        allow_shared: true,
+        ..RegionOptions::default()
+    };
+    let opened = Region::open_with(&*path, &shared).unwrap();
+    let again = Region::open_or_create_with(&*path, SIZE, &shared).unwrap();
+    assert!(!again.is_creator());
+    assert_eq!(again.hash_seed(), opened.hash_seed());
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Root opening a region file owned by another user (chowned with fchown, as only root
+/// can): refused like any other user's file.
+#[test]
+fn region_owned_by_another_user_is_refused_even_for_root() {
+    if !is_root() {
+        eprintln!("skipped: only root can give a file away (chown)");
+        return;
+    }
+    let path = TempPath::new("foreign");
+    closed_region(&path);
+    let file = File::open(&*path).unwrap();
+    // SAFETY: a valid descriptor; fchown has no other precondition.
+    assert_eq!(unsafe { libc::fchown(file.as_raw_fd(), 65534, 65534) }, 0);
+    let message = open_message(&path);
+    assert!(
+        message.contains(&*path.to_string_lossy())
+            && message.contains("uid 65534")
+            && message.contains("allow_shared"),
+        "{message}"
+    );
+    assert!(matches!(
+        Region::open_or_create(&*path, SIZE),
+        Err(Error::WritableByOthers {
+            owner_uid: 65534,
+            euid: 0,
+            ..
+        })
+    ));
+    let shared = RegionOptions {
+        allow_shared: true,
+        ..RegionOptions::default()
+    };
+    Region::open_with(&*path, &shared).expect("opted in");
+}
+
+/// Set in the copy of this test binary that `as_another_user_*` starts as uid 65534; holds
+/// the temp-file prefix of the parent.
+const AS_NOBODY: &str = "SHMARENA_TEST_AS_NOBODY";
+
+/// Another user (uid 65534, a root parent prepared the files) opening: a region of root's
+/// that every user may write is refused (a pre-created file, say); one it may only read is
+/// a permission error; a file it may only read that is no region (a text file, a file of
+/// /proc) is still "not a region", not a permission error.
+#[test]
+fn as_another_user_foreign_writable_region_is_refused_and_readonly_files_tell_the_truth() {
+    if let Ok(prefix) = std::env::var(AS_NOBODY) {
+        let path = |name: &str| PathBuf::from(format!("{prefix}-{name}"));
+        match open_error(&path("world-writable")) {
+            Error::WritableByOthers {
+                owner_uid: 0,
+                mode: 0o666,
+                euid: 65534,
+                ..
+            } => {}
+            other => panic!("world-writable: {other:?}"),
+        }
+        let shared = RegionOptions {
+            allow_shared: true,
+            ..RegionOptions::default()
+        };
+        Region::open_with(path("world-writable"), &shared).expect("opted in");
+        for not_ours in [path("text"), PathBuf::from("/proc/self/status")] {
+            let error = open_error(&not_ours);
+            assert!(
+                matches!(error, Error::NotARegion { .. }),
+                "{}: {error:?}",
+                not_ours.display()
+            );
+        }
+        let error = open_error(&path("readonly"));
+        assert!(
+            matches!(&error, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied),
+            "{error:?}"
+        );
+        return;
+    }
+    if !is_root() {
+        eprintln!("skipped: only root can run a test as another user");
+        return;
+    }
+    let temp_mode = std::fs::metadata(std::env::temp_dir())
+        .unwrap()
+        .permissions()
+        .mode();
+    if temp_mode & 0o001 == 0 {
+        eprintln!("skipped: other users cannot reach the temp directory");
+        return;
+    }
+    let prefix = std::env::temp_dir().join(format!("shmarena-test-{}-nobody", std::process::id()));
+    let prefix = prefix.to_string_lossy().into_owned();
+    let world_writable = TempPath(PathBuf::from(format!("{prefix}-world-writable")));
+    closed_region(&world_writable);
+    chmod(&world_writable, 0o666);
+    let readonly = TempPath(PathBuf::from(format!("{prefix}-readonly")));
+    closed_region(&readonly);
+    chmod(&readonly, 0o644);
+    let text = TempPath(PathBuf::from(format!("{prefix}-text")));
+    std::fs::write(&*text, "not a region\n").unwrap();
+    chmod(&text, 0o644);
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "as_another_user_foreign_writable_region_is_refused_and_readonly_files_tell_the_truth",
+            "--test-threads=1",
+        ])
+        .env(AS_NOBODY, &prefix)
+        .uid(65534)
+        .gid(65534)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the run as uid 65534 failed: {status}");
 }

@@ -79,6 +79,9 @@ fn options() -> RegionOptions {
         // The seed every base image has (see finish_base): maps hash alike before and
         // after the image is made reproducible.
         hash_seed: Some(BASE_SEED),
+        // The fuzzer's own scratch file, whose mode follows the umask (0666 under umask
+        // 0): the bytes, not the owner and mode, are under test.
+        allow_shared: true,
     }
 }
 

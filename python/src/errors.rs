@@ -1,8 +1,8 @@
 //! shmarena's errors as Python exceptions.
 
 use pyo3::exceptions::{
-    PyException, PyIndexError, PyOverflowError, PyRuntimeError, PyTimeoutError, PyTypeError,
-    PyValueError,
+    PyException, PyIndexError, PyOverflowError, PyPermissionError, PyRuntimeError, PyTimeoutError,
+    PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 use shmarena::Error;
@@ -45,6 +45,7 @@ pub fn to_py(error: Error) -> PyErr {
         Error::Overflow => PyOverflowError::new_err(message),
         Error::IndexOutOfBounds { .. } => PyIndexError::new_err(message),
         Error::Timeout { .. } => PyTimeoutError::new_err(message),
+        Error::WritableByOthers { .. } => PyPermissionError::new_err(message),
         Error::NotHeld(_) => PyRuntimeError::new_err(message),
         Error::TooManyReleases { .. } => PyValueError::new_err("Semaphore released too many times"),
         Error::Full { .. } => FullError::new_err(message),

@@ -13,6 +13,8 @@ use crate::errors::IntoPy;
 #[pyclass(module = "shmarena._shmarena", name = "Region", frozen)]
 pub struct PyRegion {
     region: shmarena::Region,
+    /// Whether this handle was opened with `allow_shared=True` (pickles carry it).
+    allow_shared: bool,
 }
 
 impl PyRegion {
@@ -28,21 +30,39 @@ impl PyRegion {
     /// `size` bytes if it does not exist and a size is given. A new region's catalog holds
     /// `max_objects` named objects (by default one per 16 KiB of size, from 512 to 65536;
     /// a dict takes two, a list three, anything else one, plus one for a `get_lock()`).
+    ///
+    /// A region file that another user can write (owned by another user, or writable by
+    /// its group or others) is refused with `PermissionError` unless `allow_shared` is
+    /// true: such a user can read and change every object, and truncate the file to kill
+    /// every process using it (SIGBUS).
     #[new]
-    #[pyo3(signature = (path, size = None, max_objects = None))]
+    #[pyo3(signature = (path, size = None, max_objects = None, *, allow_shared = false))]
     fn new(
         py: Python<'_>,
         path: std::path::PathBuf,
         size: Option<u64>,
         max_objects: Option<u64>,
+        allow_shared: bool,
     ) -> PyResult<Self> {
         let resolved = shmarena::engine::resolve_path(&path).py()?;
         if let Some(region) = std::fs::metadata(&resolved)
             .ok()
             .and_then(|metadata| attached(file_id(&metadata)))
         {
-            return Ok(Self { region });
+            // The handle kept may have been opened with allow_shared, or the file's owner
+            // or mode changed since: this call's choice is checked again.
+            if !allow_shared {
+                region.check_owner_and_mode().py()?;
+            }
+            return Ok(Self {
+                region,
+                allow_shared,
+            });
         }
+        let opening = shmarena::RegionOptions {
+            allow_shared,
+            ..shmarena::RegionOptions::default()
+        };
         let region = py
             .detach(|| match size {
                 Some(size) => {
@@ -51,16 +71,23 @@ impl PyRegion {
                         // Every process of a program (each fork child, each Pool worker) is a
                         // participant: the largest table (4095 slots of 64 bytes).
                         participant_capacity: shmarena::engine::layout::MAX_PARTICIPANTS,
-                        ..shmarena::RegionOptions::default()
+                        ..opening
                     };
                     shmarena::Region::open_or_create_with(&resolved, size, &options)
                 }
-                None => shmarena::Region::open(&resolved),
+                None => shmarena::Region::open_with(&resolved, &opening),
             })
             .py()?;
         Ok(Self {
             region: remember(region),
+            allow_shared,
         })
+    }
+
+    /// Whether this handle accepts a region file other users can write.
+    #[getter]
+    fn allow_shared(&self) -> bool {
+        self.allow_shared
     }
 
     /// The region file's path.
@@ -106,11 +133,16 @@ impl PyRegion {
             .fetch_add(1))
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyAny>, (std::path::PathBuf,)) {
-        (
-            slf.get_type().into_any(),
-            (slf.get().region.path().to_owned(),),
-        )
+    /// Pickles as `shmarena.open_region(path, allow_shared)`: the unpickling process opens
+    /// the same file, with the same choice about files other users can write.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (std::path::PathBuf, bool))> {
+        let this = slf.get();
+        Ok((
+            slf.py().import("shmarena")?.getattr("open_region")?,
+            (this.region.path().to_owned(), this.allow_shared),
+        ))
     }
 
     fn __repr__(&self) -> String {
@@ -169,7 +201,8 @@ fn remember(region: shmarena::Region) -> shmarena::Region {
 }
 
 /// What `__reduce__` returns for the object `name` of `kind` in `region`:
-/// `shmarena._rebuild(kind, path, name, *extra)` opens it again in the unpickling process.
+/// `shmarena._rebuild(kind, region, name, *extra)` opens it again in the unpickling process
+/// (the region pickles itself, as its path and its `allow_shared`).
 pub fn reduce<'py>(
     py: Python<'py>,
     kind: &str,
@@ -178,8 +211,7 @@ pub fn reduce<'py>(
     extra: impl IntoPyObject<'py, Target = PyTuple>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
     let rebuild = py.import("shmarena")?.getattr("_rebuild")?;
-    let path = region.get().region.path().to_owned();
-    let head = (kind, path, name).into_pyobject(py)?;
+    let head = (kind, region.clone_ref(py), name).into_pyobject(py)?;
     let extra = pyo3::BoundObject::into_bound(extra.into_pyobject(py).map_err(Into::into)?);
     let args = head.add(extra)?.cast_into::<PyTuple>()?;
     Ok((rebuild, args))

@@ -97,10 +97,12 @@ _default = None
 _lock = _threading.Lock()
 
 
-def open_region(path):
+def open_region(path, allow_shared=False):
     """The region at ``path``. Opening a file again in a process gives the same handle
-    (the native module keeps one per file), so the process is one participant of it."""
-    return Region(_os.fspath(path))
+    (the native module keeps one per file), so the process is one participant of it.
+    ``allow_shared`` as for :class:`Region`: a file another user can write is refused
+    without it (regions pickle as ``open_region(path, allow_shared)``)."""
+    return Region(_os.fspath(path), allow_shared=allow_shared)
 
 
 def _remove_at_exit(path, creator):
@@ -482,9 +484,11 @@ class Manager:
         return Array(typecode, sequence, name=name, region=self._region)
 
 
-def _rebuild(kind, path, name, *extra):
-    """Opens an object again in the process that unpickles it."""
-    region = open_region(path)
+def _rebuild(kind, region, name, *extra):
+    """Opens an object again in the process that unpickles it (``region``: the unpickled
+    region, or its path)."""
+    if not isinstance(region, Region):
+        region = open_region(region)
     if kind == "Value":
         return _shmarena.Value(region, name, extra[0])
     if kind == "Array":

@@ -14,8 +14,15 @@ class OwnerDiedError(RuntimeError): ...
 @final
 class Region:
     def __new__(
-        cls, path: str | PathLike[str], size: int | None = None, max_objects: int | None = None
+        cls,
+        path: str | PathLike[str],
+        size: int | None = None,
+        max_objects: int | None = None,
+        *,
+        allow_shared: bool = False,
     ) -> Self: ...
+    @property
+    def allow_shared(self) -> bool: ...
     @property
     def path(self) -> str: ...
     @property
