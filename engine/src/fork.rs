@@ -53,7 +53,9 @@ static REGISTERED: [Registered; MAX_REGISTERED] = [const {
 static INSTALL: Once = Once::new();
 
 /// The process's fork generation: 0 in a process that did not come from a fork since
-/// the first region opened, then one more per fork along the way.
+/// the first region opened, then one more per fork along the way. Inlined: lock guards
+/// compare it on every release (see `shmarena::mutex`).
+#[inline]
 pub fn generation() -> u64 {
     // Relaxed: only this process's handler writes it, before any of the child's threads
     // exist; a thread of the child reads a value written before it started.

@@ -36,7 +36,9 @@
 //! pending for it, which the next waiters then claim (spurious wake-ups, never a lost
 //! one). [`Condvar::wait_while`] loops on a predicate. A waiter whose mutex owner dies gets
 //! the mutex back through the mutex's own recovery and is told with
-//! [`OwnerDied`](crate::OwnerDied).
+//! [`OwnerDied`](crate::OwnerDied). A waiter releases the mutex with
+//! [`RawMutex::unlock_if_held`]: one whose lock was taken over (a holder wrongly deemed
+//! dead) leaves the new holder's lock alone, and still returns holding the mutex.
 
 use std::time::Instant;
 
@@ -89,9 +91,11 @@ pub struct RawCondvar<'a> {
 }
 
 impl RawCondvar<'_> {
-    /// Atomically releases `mutex` (held by the caller) and waits for a notification or
-    /// `deadline`; then locks `mutex` again. Returns how the relock went and whether the
-    /// deadline passed.
+    /// Atomically releases `mutex` (held by the caller as `me`) and waits for a
+    /// notification or `deadline`; then locks `mutex` again as `me`. Returns how the relock
+    /// went and whether the deadline passed. The release is
+    /// [`RawMutex::unlock_if_held`]: if the lock was taken over from `me`, the new holder
+    /// keeps it, and the wait still ends with `me` holding the lock.
     pub fn wait(
         &self,
         mutex: RawMutex<'_>,
@@ -165,7 +169,8 @@ impl RawCondvar<'_> {
         let mut seen = self.sequence.load(Ordering::SeqCst);
         let epoch = self.broadcast.load(Ordering::SeqCst);
         self.waiting.fetch_add(SLEEPER, Ordering::SeqCst);
-        mutex.unlock();
+        // Never frees a lock taken over from us (see `wait`).
+        mutex.unlock_if_held(me);
         let waited = loop {
             // SeqCst: the sequence is read before we claim (module docs).
             let now = self.sequence.load(Ordering::SeqCst);
@@ -378,7 +383,12 @@ mod handle {
         }
 
         /// Releases the guard's mutex, waits for a notification (or a spurious wake-up),
-        /// and locks it again.
+        /// and locks it again. A lock that was taken over from the guard's holder is not
+        /// released (the new holder keeps it); the wait still ends with the lock taken.
+        ///
+        /// # Panics
+        /// In a child forked while the guard's lock was held (the child does not hold it;
+        /// the same for every wait below).
         pub fn wait<'a, T: Pod>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
             let (guard, acquired, _) = self.wait_until(guard, None);
             wrap(guard, acquired)
@@ -423,19 +433,23 @@ mod handle {
             )
         }
 
+        /// # Panics
+        /// In a child forked while the guard's lock was held: the child does not hold it.
         fn wait_until<'a, T: Pod>(
             &self,
             guard: MutexGuard<'a, T>,
             deadline: Option<Instant>,
         ) -> (MutexGuard<'a, T>, crate::mutex::Acquired, bool) {
             let mutex = guard.mutex();
-            // The wait unlocks and relocks the mutex itself: the guard must not unlock.
+            let taken = guard.taken();
+            taken.assert_this_process();
+            // The wait unlocks (only if the lock is still ours) and relocks the mutex
+            // itself: the guard must not unlock.
             std::mem::forget(guard);
-            let region = mutex.region();
             let (acquired, timed_out) =
                 self.raw()
-                    .wait(mutex.raw(), region.participant_id(), region, deadline);
-            (mutex.relocked_guard(), acquired, timed_out)
+                    .wait(mutex.raw(), taken.owner(), mutex.region(), deadline);
+            (mutex.relocked_guard(taken.owner()), acquired, timed_out)
         }
 
         /// Wakes one waiting process.

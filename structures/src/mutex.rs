@@ -12,14 +12,17 @@
 //! States of the lock word and their transitions:
 //!
 //! ```text
-//! 0 --CAS(0 -> me)--> me --swap(0)--> 0                      uncontended: no system call
+//! 0 --CAS(0 -> me)--> me --CAS(me -> 0)--> 0                 uncontended: no system call
 //! me --CAS(set WAITERS)--> me|WAITERS   a waiter before it sleeps on the futex
-//! me|WAITERS --swap(0) + futex wake--> 0
+//! me|WAITERS --CAS(me|WAITERS -> 0) + futex wake--> 0
 //! 0 --CAS(0 -> me|WAITERS)--> ...       a woken waiter (others may still sleep)
 //! dead|w --CAS(dead|w -> me|w)--> me|w  owner found dead: the lock is taken over
 //! ```
 //!
-//! Linearization points: the successful CAS (acquire) and the swap (release).
+//! Linearization points: the successful CAS (acquire) and the successful CAS to 0
+//! (release). A release is a compare-and-swap *from the releaser's owner id*
+//! ([`RawMutex::unlock_if_held`]): it frees the lock only while the word still names that
+//! owner, never a lock that has changed hands.
 //!
 //! A process that dies holding the lock leaves its owner id in the word. Waiters sleep on
 //! the futex at most [`CHECK_INTERVAL`] at a time; each time they wake they ask the
@@ -28,6 +31,32 @@
 //! owner is told ([`OwnerDied`]) so it can repair the data and call
 //! [`MutexGuard::mark_consistent`]. Until someone does, every later locker is told too:
 //! the mutex is never poisoned forever, never deadlocked by a death.
+//!
+//! # Deaths and forks
+//!
+//! A guard never releases a lock its process no longer holds. Every guard
+//! ([`MutexGuard`], [`RLockGuard`](crate::RLockGuard), and the guards a
+//! [`Condvar`](crate::Condvar) wait hands back) records the owner id it acquired under and
+//! the fork generation of the process that acquired
+//! ([`shmarena_engine::fork::generation`]); its drop releases only if
+//! - the dropping process is the one that acquired: a child forked while its parent held
+//!   the lock inherits a copy of the guard, but not the lock (the child has its own owner
+//!   id, see [`shmarena_engine::fork`]), so its drop does nothing; and
+//! - the lock word still names that owner (the release is one CAS from it): a holder whose
+//!   lock was taken over by another process (a holder wrongly deemed dead) leaves the new
+//!   holder's lock alone.
+//!
+//! The first check is one load of a process-global counter and a comparison; the second is
+//! the release CAS itself, so the uncontended release stays one atomic operation.
+//!
+//! A child of a holder must not use the guard it inherited: reading or writing the data
+//! through it, marking it consistent or waiting on a condition variable with it panics in
+//! the child (the parent may be writing the data meanwhile). To take the lock, the child
+//! locks the mutex itself, as its own owner. A holder whose lock was taken over is not
+//! told until its release finds the word changed; what it writes through the guard in the
+//! meantime races the new holder, which is why a lock is taken over only from an owner the
+//! participant table reports dead. [`Mutex::release`] (the unguarded release of bindings
+//! such as Python's) compares with the calling process's current owner id in the same way.
 //!
 //! Threads of one process share the process's participant id: the mutex excludes them
 //! from each other as well (a second thread waits), but a thread that locks twice
@@ -212,7 +241,9 @@ impl RawMutex<'_> {
         }
     }
 
-    /// Releases the lock, waking one sleeper if there may be any.
+    /// Releases the lock unconditionally, waking one sleeper if there may be any. For a
+    /// caller that knows it holds the lock; guards and bindings use
+    /// [`unlock_if_held`](Self::unlock_if_held), which never frees a lock that changed hands.
     #[inline]
     pub fn unlock(&self) {
         // Release: publishes our writes to the data to the next owner's Acquire.
@@ -222,20 +253,35 @@ impl RawMutex<'_> {
         }
     }
 
-    /// Releases the lock if `me` holds it (one compare-exchange, so two releases racing
-    /// in one process cannot free a lock another process took in between); whether it
-    /// did.
+    /// Releases the lock if the word names `me`, waking one sleeper if there may be any;
+    /// whether it did. One compare-exchange from `me` when nobody waits: a lock that
+    /// changed hands (taken over from us, or released by another thread of ours and taken
+    /// by someone else) is never freed.
+    #[inline]
     pub fn unlock_if_held(&self, me: OwnerId) -> bool {
-        // Relaxed: a guess for the CAS.
-        let mut state = self.word.load(Ordering::Relaxed);
+        // Release: publishes our writes to the data to the next owner's Acquire. Relaxed on
+        // failure: we only look at who holds the lock now.
+        match self
+            .word
+            .compare_exchange(me.bits(), 0, Ordering::Release, Ordering::Relaxed)
+        {
+            Ok(_) => true,
+            Err(state) => self.unlock_if_held_slow(me, state),
+        }
+    }
+
+    /// [`unlock_if_held`](Self::unlock_if_held) once the word was found to be `state`,
+    /// not plain `me`: WAITERS set, or another owner, or free.
+    #[cold]
+    fn unlock_if_held_slow(&self, me: OwnerId, mut state: u32) -> bool {
         loop {
             if state & !WAITERS != me.bits() {
-                return false;
+                return false; // free, or someone else's: not ours to release
             }
-            // Release: publishes our writes to the data to the next owner's Acquire.
+            // Release, and Relaxed on failure: as in unlock_if_held.
             match self
                 .word
-                .compare_exchange_weak(state, 0, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(state, 0, Ordering::Release, Ordering::Relaxed)
             {
                 Ok(_) => {
                     if state & WAITERS != 0 {
@@ -243,7 +289,7 @@ impl RawMutex<'_> {
                     }
                     return true;
                 }
-                Err(actual) => state = actual,
+                Err(actual) => state = actual, // a waiter set WAITERS meanwhile: look again
             }
         }
     }
@@ -339,7 +385,7 @@ pub(crate) fn wrap_try<G>(
 }
 
 #[cfg(not(loom))]
-pub(crate) use handle::body_size;
+pub(crate) use handle::{body_size, Taken};
 #[cfg(not(loom))]
 pub(crate) use handle::retire_owner_slot;
 #[cfg(not(loom))]
@@ -351,7 +397,8 @@ mod handle {
     use super::{Duration, Instant};
     use crate::mutex::AtomicU32;
     use bytemuck::Pod;
-    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use shmarena_engine::fork;
+    use shmarena_engine::{Error, Object, ObjectKind, OwnerId, Region, Result, TypeDescriptor};
     use std::cell::UnsafeCell;
     use std::marker::PhantomData;
     use std::ops::{Deref, DerefMut};
@@ -363,6 +410,64 @@ mod handle {
     /// Body size of a mutex holding a `T`.
     pub(crate) fn body_size<T>() -> u64 {
         HEADER + size_of::<T>() as u64
+    }
+
+    /// Who took the lock a guard stands for: the owner id it was taken under, and the fork
+    /// generation of the process that took it (module docs, "Deaths and forks").
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Taken {
+        owner: OwnerId,
+        fork_generation: u64,
+    }
+
+    impl Taken {
+        /// A lock this process has just taken as `owner`. (No fork can come between the
+        /// acquisition and this: a forked child has only the forking thread.)
+        #[inline]
+        pub(crate) fn now(owner: OwnerId) -> Self {
+            Self {
+                owner,
+                fork_generation: fork::generation(),
+            }
+        }
+
+        /// The owner id the lock was taken under.
+        pub(crate) fn owner(self) -> OwnerId {
+            self.owner
+        }
+
+        /// Whether the calling process took the lock: false in a child forked since (its
+        /// generation is higher), whatever owner id it has.
+        #[inline]
+        pub(crate) fn by_this_process(self) -> bool {
+            fork::generation() == self.fork_generation
+        }
+
+        /// Panics in a forked child of the process that took the lock.
+        #[inline]
+        #[track_caller]
+        pub(crate) fn assert_this_process(self) {
+            if !self.by_this_process() {
+                inherited_guard();
+            }
+        }
+
+        /// Releases the lock if this process took it and the word still names the owner
+        /// it took it as; whether it did.
+        #[inline]
+        pub(crate) fn release(self, raw: RawMutex<'_>) -> bool {
+            self.by_this_process() && raw.unlock_if_held(self.owner)
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn inherited_guard() -> ! {
+        panic!(
+            "a lock guard used in a child forked while its parent held the lock: the child \
+             does not hold it (lock the mutex in the child instead)"
+        )
     }
 
     /// A named mutex protecting a `T` stored in the region.
@@ -523,32 +628,35 @@ mod handle {
             self.object.region()
         }
 
-        fn guard(&self) -> MutexGuard<'_, T> {
+        /// A guard for the lock this process has just taken as `owner`.
+        fn guard(&self, owner: OwnerId) -> MutexGuard<'_, T> {
             MutexGuard {
                 mutex: self,
+                taken: Taken::now(owner),
                 _not_send: PhantomData,
             }
         }
 
-        /// A guard for a lock the caller has just taken through the raw algorithm.
-        pub(crate) fn relocked_guard(&self) -> MutexGuard<'_, T> {
-            self.guard()
+        /// A guard for a lock the caller has just taken as `owner` through the raw
+        /// algorithm.
+        pub(crate) fn relocked_guard(&self, owner: OwnerId) -> MutexGuard<'_, T> {
+            self.guard(owner)
         }
 
         /// Locks, waiting as long as it takes; a dead owner's lock is taken over within
         /// about [`CHECK_INTERVAL`](crate::mutex::CHECK_INTERVAL) of its death.
         pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
             let region = self.region();
-            let acquired = self.raw().lock(region.participant_id(), region, None);
-            wrap(self.guard(), acquired.unwrap_or(Acquired::Clean))
+            let me = region.participant_id();
+            let acquired = self.raw().lock(me, region, None);
+            wrap(self.guard(me), acquired.unwrap_or(Acquired::Clean))
         }
 
         /// Locks if the lock is free (or its owner dead), without waiting.
         pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
             let region = self.region();
-            wrap_try(self.raw().try_lock(region.participant_id(), region), || {
-                self.guard()
-            })
+            let me = region.participant_id();
+            wrap_try(self.raw().try_lock(me, region), || self.guard(me))
         }
 
         /// Locks, waiting at most `timeout`.
@@ -557,12 +665,11 @@ mod handle {
             timeout: Duration,
         ) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
             let region = self.region();
+            let me = region.participant_id();
             let deadline = Instant::now() + timeout;
-            wrap_try(
-                self.raw()
-                    .lock(region.participant_id(), region, Some(deadline)),
-                || self.guard(),
-            )
+            wrap_try(self.raw().lock(me, region, Some(deadline)), || {
+                self.guard(me)
+            })
         }
 
         /// Takes the lock without a guard, waiting at most `timeout` (forever with `None`):
@@ -582,7 +689,9 @@ mod handle {
             }
         }
 
-        /// Releases a lock this process took with [`Self::acquire`].
+        /// Releases a lock this process took with [`Self::acquire`]: one compare-exchange
+        /// from this process's owner id, so a lock taken over from us (or one we never
+        /// took, as in a forked child of the holder) is left alone.
         ///
         /// # Errors
         /// [`Error::NotHeld`] if this process does not hold it (nothing changes).
@@ -629,9 +738,12 @@ mod handle {
         }
     }
 
-    /// Holds the lock; derefs to the data. Unlocks when dropped.
+    /// Holds the lock; derefs to the data. Unlocks when dropped, if its process still
+    /// holds the lock (see the module docs, "Deaths and forks": a child forked while the
+    /// lock was held must not use the guard it inherited; its drop releases nothing).
     pub struct MutexGuard<'a, T: Pod> {
         mutex: &'a Mutex<T>,
+        taken: Taken,
         // The guard may move between threads of a process (the owner is the process), but
         // keeping it !Send matches std and keeps RLock's thread bookkeeping simple.
         _not_send: PhantomData<*const ()>,
@@ -640,35 +752,55 @@ mod handle {
     impl<'a, T: Pod> MutexGuard<'a, T> {
         /// Marks the data consistent after a previous owner's death, so later lockers are
         /// no longer told about it.
+        ///
+        /// # Panics
+        /// In a child forked while the lock was held (it does not hold the lock).
         pub fn mark_consistent(&self) {
+            self.taken.assert_this_process();
             self.mutex.raw().mark_consistent();
         }
 
         pub(crate) fn mutex(&self) -> &'a Mutex<T> {
             self.mutex
         }
+
+        /// Who took the lock this guard stands for.
+        pub(crate) fn taken(&self) -> Taken {
+            self.taken
+        }
     }
 
     impl<T: Pod> Deref for MutexGuard<'_, T> {
         type Target = T;
+        /// # Panics
+        /// In a child forked while the lock was held (it does not hold the lock).
+        #[inline]
         fn deref(&self) -> &T {
+            self.taken.assert_this_process();
             // SAFETY: the data lies inside the body (checked), is aligned (body 64-aligned,
             // header 64 bytes, align_of::<T>() <= 64), any bits are a valid `T: Pod`, and
-            // we hold the lock: no cooperating process touches it meanwhile.
+            // this process took the lock (checked just now): no cooperating process
+            // touches it meanwhile.
             unsafe { &*self.mutex.data.as_ref().get() }
         }
     }
 
     impl<T: Pod> DerefMut for MutexGuard<'_, T> {
+        /// # Panics
+        /// As [`deref`](Deref::deref).
+        #[inline]
         fn deref_mut(&mut self) -> &mut T {
+            self.taken.assert_this_process();
             // SAFETY: as in deref; `&mut self` makes this the only reference in this process.
             unsafe { &mut *self.mutex.data.as_ref().get() }
         }
     }
 
     impl<T: Pod> Drop for MutexGuard<'_, T> {
+        #[inline]
         fn drop(&mut self) {
-            self.mutex.raw().unlock();
+            // Nothing in a forked child, nothing if the lock changed hands.
+            self.taken.release(self.mutex.raw());
         }
     }
 

@@ -12,6 +12,12 @@
 //! its thread id in the holder word) only bumps the count; anyone else locks the mutex.
 //! A holder that dies leaves the lock to be taken over exactly as for a `Mutex`; the new
 //! holder overwrites thread id and count.
+//!
+//! A guard touches the words only while its process still holds the lock as the owner it
+//! took it as, and its thread is still the holder (the `Mutex` rule, see "Deaths and
+//! forks" in [`crate::mutex`]): the guards a forked child inherits change nothing when
+//! dropped (neither the parent's count nor its lock), and a holder whose lock was taken
+//! over leaves the new holder's thread id, count and lock alone.
 
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
@@ -19,7 +25,9 @@ use std::time::{Duration, Instant};
 use shmarena_engine::sync::Ordering;
 use shmarena_engine::{Object, ObjectKind, Region, Result, TypeDescriptor};
 
-use crate::mutex::{wrap, wrap_try, Acquired, LockResult, Mutex, TryLockError};
+use shmarena_engine::OwnerId;
+
+use crate::mutex::{wrap, wrap_try, Acquired, LockResult, Mutex, Taken, TryLockError};
 
 const HOLDER: usize = 2;
 const COUNT: usize = 3;
@@ -76,56 +84,59 @@ impl RLock {
         })
     }
 
-    /// Whether this thread holds the lock.
-    fn held_here(&self) -> bool {
-        let raw = self.mutex.raw();
+    /// Whether the thread `thread` of this process, owner `me`, holds the lock.
+    fn held_by(&self, me: OwnerId, thread: u32) -> bool {
         // Relaxed: the holder word is only written by the holder; if this thread is the
         // holder it wrote it itself, and any other value means "not us".
-        raw.owner() == Some(self.mutex.region().participant_id())
-            && self.mutex.word(HOLDER).load(Ordering::Relaxed) == thread_id()
+        self.mutex.raw().owner() == Some(me)
+            && self.mutex.word(HOLDER).load(Ordering::Relaxed) == thread
     }
 
-    fn enter(&self) -> RLockGuard<'_> {
+    /// A guard for the first level, the lock just taken as `me` by `thread`.
+    fn enter(&self, me: OwnerId, thread: u32) -> RLockGuard<'_> {
         // Relaxed: these words are only touched by the holding thread.
-        self.mutex
-            .word(HOLDER)
-            .store(thread_id(), Ordering::Relaxed);
+        self.mutex.word(HOLDER).store(thread, Ordering::Relaxed);
         self.mutex.word(COUNT).store(1, Ordering::Relaxed);
-        RLockGuard {
-            lock: self,
-            _not_send: PhantomData,
-        }
+        self.guard(me, thread)
     }
 
-    fn reenter(&self) -> RLockGuard<'_> {
+    /// A guard for one more level of a lock `thread` holds as `me`.
+    fn reenter(&self, me: OwnerId, thread: u32) -> RLockGuard<'_> {
         // Relaxed: only the holding thread touches the count.
         self.mutex.word(COUNT).fetch_add(1, Ordering::Relaxed);
+        self.guard(me, thread)
+    }
+
+    fn guard(&self, me: OwnerId, thread: u32) -> RLockGuard<'_> {
         RLockGuard {
             lock: self,
+            taken: Taken::now(me),
+            thread,
             _not_send: PhantomData,
         }
     }
 
     /// Locks, waiting as long as it takes; reentrant for the holding thread.
     pub fn lock(&self) -> LockResult<RLockGuard<'_>> {
-        if self.held_here() {
-            return Ok(self.reenter());
-        }
         let region = self.mutex.region();
-        let acquired = self.mutex.raw().lock(region.participant_id(), region, None);
-        wrap(self.enter(), acquired.unwrap_or(Acquired::Clean))
+        let (me, thread) = (region.participant_id(), thread_id());
+        if self.held_by(me, thread) {
+            return Ok(self.reenter(me, thread));
+        }
+        let acquired = self.mutex.raw().lock(me, region, None);
+        wrap(self.enter(me, thread), acquired.unwrap_or(Acquired::Clean))
     }
 
     /// Locks without waiting.
     pub fn try_lock(&self) -> Result<RLockGuard<'_>, TryLockError<RLockGuard<'_>>> {
-        if self.held_here() {
-            return Ok(self.reenter());
-        }
         let region = self.mutex.region();
-        wrap_try(
-            self.mutex.raw().try_lock(region.participant_id(), region),
-            || self.enter(),
-        )
+        let (me, thread) = (region.participant_id(), thread_id());
+        if self.held_by(me, thread) {
+            return Ok(self.reenter(me, thread));
+        }
+        wrap_try(self.mutex.raw().try_lock(me, region), || {
+            self.enter(me, thread)
+        })
     }
 
     /// Locks, waiting at most `timeout`.
@@ -133,29 +144,36 @@ impl RLock {
         &self,
         timeout: Duration,
     ) -> Result<RLockGuard<'_>, TryLockError<RLockGuard<'_>>> {
-        if self.held_here() {
-            return Ok(self.reenter());
-        }
         let region = self.mutex.region();
+        let (me, thread) = (region.participant_id(), thread_id());
+        if self.held_by(me, thread) {
+            return Ok(self.reenter(me, thread));
+        }
         let deadline = Instant::now() + timeout;
-        wrap_try(
-            self.mutex
-                .raw()
-                .lock(region.participant_id(), region, Some(deadline)),
-            || self.enter(),
-        )
+        wrap_try(self.mutex.raw().lock(me, region, Some(deadline)), || {
+            self.enter(me, thread)
+        })
     }
 }
 
 /// One level of an [`RLock`] acquisition; the lock is released with the outermost guard.
+/// A child forked while the lock was held must not use the guards it inherited (their
+/// drop changes nothing); see the module docs.
 pub struct RLockGuard<'a> {
     lock: &'a RLock,
+    /// Who took the lock, and the holding thread's id.
+    taken: Taken,
+    thread: u32,
     _not_send: PhantomData<*const ()>,
 }
 
 impl RLockGuard<'_> {
     /// Marks the protected state consistent after a previous holder's death.
+    ///
+    /// # Panics
+    /// In a child forked while the lock was held (it does not hold the lock).
     pub fn mark_consistent(&self) {
+        self.taken.assert_this_process();
         self.lock.mutex.raw().mark_consistent();
     }
 }
@@ -168,11 +186,16 @@ impl std::fmt::Debug for RLockGuard<'_> {
 
 impl Drop for RLockGuard<'_> {
     fn drop(&mut self) {
+        // In a forked child, or after the lock was taken over from us, the words are
+        // someone else's: leave them (module docs).
+        if !self.taken.by_this_process() || !self.lock.held_by(self.taken.owner(), self.thread) {
+            return;
+        }
         let mutex = &self.lock.mutex;
         // Relaxed: only the holding thread touches these words.
         if mutex.word(COUNT).fetch_sub(1, Ordering::Relaxed) == 1 {
             mutex.word(HOLDER).store(0, Ordering::Relaxed);
-            mutex.raw().unlock();
+            mutex.raw().unlock_if_held(self.taken.owner());
         }
     }
 }

@@ -3,10 +3,12 @@
 
 #![cfg(not(loom))]
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shmarena::{Error, Region, RegionExt, TryLockError};
+use shmarena::engine::TypeDescriptor;
+use shmarena::{Error, RLock, Region, RegionExt, TryLockError};
 
 fn temp_region(tag: &str) -> (Region, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("shmarena-locks-{}-{tag}", std::process::id()));
@@ -215,5 +217,120 @@ fn barrier_trips_for_its_parties_and_breaks_on_timeout_and_reset() {
         Err(Error::TypeMismatch { .. })
     ));
     drop((barrier, region));
+    std::fs::remove_file(path).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// A guard never releases a lock its process no longer holds (issue 13, item 3). A live
+// holder's lock can be taken over only if the holder is wrongly deemed dead; these tests
+// make that happen by writing the lock words as a take-over by `other` would.
+
+/// The lock word and the three words after it (consistency, RLock holder thread, RLock
+/// count) of the object `name`.
+fn lock_words<'r>(
+    region: &'r Region,
+    name: &str,
+    descriptor: &TypeDescriptor,
+) -> [&'r AtomicU32; 4] {
+    let object = region.open_object(name, descriptor).unwrap();
+    let words = object.atomics::<AtomicU32>(0, 4).unwrap();
+    // SAFETY: four words checked inside the object's body; the mapping stays alive as
+    // long as `region` does.
+    std::array::from_fn(|i| unsafe { &*words.as_ptr().add(i) })
+}
+
+#[test]
+fn a_mutex_guard_whose_lock_was_taken_over_does_not_release_the_new_holder() {
+    let (region, path) = temp_region("taken-over-mutex");
+    let other = Region::open(&path).unwrap(); // the taker, alive
+    let mine = region.mutex::<u64>("m", 0).unwrap();
+    let theirs = other.mutex::<u64>("m", 0).unwrap();
+    let [word, ..] = lock_words(&region, "m", &shmarena::Mutex::<u64>::descriptor());
+    let guard = mine.lock().unwrap();
+    // Taken over while we are inside, as if we had been deemed dead.
+    word.store(other.participant_id().bits(), Ordering::SeqCst);
+    assert!(theirs.is_held());
+    drop(guard);
+    assert!(
+        theirs.is_held(),
+        "the old holder's guard released the new holder's lock"
+    );
+    assert!(matches!(mine.try_lock(), Err(TryLockError::WouldBlock)));
+    theirs.release().unwrap();
+    drop(
+        mine.try_lock()
+            .expect("free once the new holder released it"),
+    );
+    drop((mine, theirs, other, region));
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn an_rlock_guard_whose_lock_was_taken_over_leaves_the_new_holders_words_alone() {
+    let (region, path) = temp_region("taken-over-rlock");
+    let other = Region::open(&path).unwrap();
+    let mine = region.rlock("r").unwrap();
+    let [word, _, holder, count] = lock_words(&region, "r", &RLock::descriptor());
+    let outer = mine.lock().unwrap();
+    let inner = mine.lock().unwrap();
+    // Taken over by a thread (id 1) of `other`, which entered once.
+    let taker = other.participant_id().bits();
+    word.store(taker, Ordering::SeqCst);
+    holder.store(1, Ordering::SeqCst);
+    count.store(1, Ordering::SeqCst);
+    drop(inner);
+    drop(outer);
+    assert_eq!(
+        word.load(Ordering::SeqCst),
+        taker,
+        "the old holder's guards released the new holder's lock"
+    );
+    assert_eq!(holder.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "the new holder's recursion count"
+    );
+    assert!(matches!(mine.try_lock(), Err(TryLockError::WouldBlock)));
+    drop((mine, other, region));
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn a_condvar_wait_on_a_taken_over_guard_does_not_release_the_new_holder() {
+    let (region, path) = temp_region("taken-over-condvar");
+    let other = Region::open(&path).unwrap();
+    let mine = region.mutex::<u64>("m", 0).unwrap();
+    let theirs = other.mutex::<u64>("m", 0).unwrap();
+    let changed = region.condvar("c").unwrap();
+    let [word, ..] = lock_words(&region, "m", &shmarena::Mutex::<u64>::descriptor());
+    let (locked, proceed) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let guard = mine.lock().unwrap();
+            locked.wait();
+            proceed.wait(); // taken over meanwhile
+            let (guard, _) = changed
+                .wait_timeout(guard, Duration::from_millis(20))
+                .unwrap();
+            // The wait ends with the lock taken again, by us, after the new holder's release.
+            assert!(mine.is_held());
+            drop(guard);
+        });
+        locked.wait();
+        word.store(other.participant_id().bits(), Ordering::SeqCst);
+        proceed.wait();
+        std::thread::sleep(Duration::from_millis(100)); // the waiter is in wait_timeout
+        let still_held = theirs.is_held();
+        // Let the waiter finish either way (its relock waits for the new holder).
+        let released = theirs.release().is_ok();
+        waiter.join().unwrap();
+        assert!(
+            still_held && released,
+            "the wait released the new holder's lock"
+        );
+    });
+    assert!(!mine.is_locked());
+    drop((mine, theirs, changed, other, region));
     std::fs::remove_file(path).unwrap();
 }

@@ -102,13 +102,13 @@ impl Guarded {
         })
     }
 
-    /// Locks as `slot`, bumps the data, unlocks; returns how the lock went and the data
-    /// seen inside (before the bump).
+    /// Locks as `slot`, bumps the data, unlocks as a guard does (`unlock_if_held`);
+    /// returns how the lock went and the data seen inside (before the bump).
     fn locked_bump(&self, slot: u32) -> (Acquired, u32) {
         let me = Mock::slot(slot);
         let acquired = self.lock.raw().lock(me.0, &me, None).expect("no deadline");
         let seen = self.bump();
-        self.lock.raw().unlock();
+        assert!(self.lock.raw().unlock_if_held(me.0), "lost the lock inside");
         (acquired, seen)
     }
 
@@ -156,7 +156,7 @@ fn mutex_unlock_with_waiters_set_vs_a_new_locker_loses_no_lock() {
         let (h, w) = (Arc::clone(&g), Arc::clone(&g));
         let holder_then_new_locker = move || {
             let first = h.bump();
-            h.lock.raw().unlock();
+            assert!(h.lock.raw().unlock_if_held(holder));
             (first, h.locked_bump(1))
         };
         let waiter = move || w.locked_bump(2);
@@ -199,6 +199,53 @@ fn mutex_dead_owner_is_taken_over_by_exactly_one_try_locker() {
             };
             assert_eq!(g.lock.word.load(Ordering::Relaxed), winner.bits() | waiters);
             assert_eq!(g.lock.consistency.load(Ordering::Relaxed), 1);
+        });
+    }
+}
+
+/// A holder wrongly deemed dead (it runs on, as the mock's dead owner 5) writes the data
+/// and releases as a guard does (`unlock_if_held`) while a `try_lock` takes its lock over,
+/// with WAITERS set or not. Never both: the release comes first and the locker gets the
+/// lock clean and sees the write (Release/Acquire), or finds it free only after its CAS
+/// and gives up; or the take-over comes first and the release leaves the new holder's lock
+/// alone. (The locker reads the data only after a clean acquisition: after a take-over the
+/// two were inside at once, which is why only owners the table reports dead are taken
+/// over. `try_lock`, not `lock`: under loom the locker's spins would yield to the holder
+/// until it released, and the take-over would never be explored.)
+#[test]
+fn mutex_release_racing_a_take_over_never_frees_the_new_holders_lock() {
+    for waiters in [0, WAITERS] {
+        model_both_orders(move |swap| {
+            let g = Guarded::new(dead(5).bits() | waiters);
+            let (old, new) = (Arc::clone(&g), Arc::clone(&g));
+            let old_holder = move || {
+                write(&old.data, 7);
+                old.lock.raw().unlock_if_held(dead(5))
+            };
+            let taker = move || {
+                let me = Mock::slot(1);
+                let acquired = new.lock.raw().try_lock(me.0, &me);
+                if acquired == Some(Acquired::Clean) {
+                    assert_eq!(new.data(), 7, "the released holder's write");
+                }
+                acquired
+            };
+            let (released, acquired) = pair(swap, old_holder, taker);
+            let owner = g.lock.raw().owner();
+            match acquired {
+                Some(Acquired::OwnerDied) => {
+                    assert!(!released, "released the new holder's lock");
+                    assert_eq!(owner, Some(live(1)), "the new holder lost its lock");
+                }
+                Some(Acquired::Clean) => {
+                    assert!(released);
+                    assert_eq!(owner, Some(live(1)));
+                }
+                None => {
+                    assert!(released, "refused a lock nobody else took");
+                    assert_eq!(owner, None);
+                }
+            }
         });
     }
 }
@@ -479,6 +526,52 @@ fn condvar_latecomer_cannot_take_an_earlier_notification() {
             "the latecomer took the notification"
         );
         assert_eq!(early.join().unwrap(), Waited::Notified);
+        assert_eq!(s.waiting.load(Ordering::Relaxed), 0);
+    });
+}
+
+/// A waiter wrongly deemed dead (the mock's dead owner 5, running on) enters `wait` while
+/// a locker takes its lock over (`try_lock`, retried until it gets the lock), waits for the
+/// waiter to count as a sleeper, notifies and releases. The waiter's release on entering
+/// the wait is `unlock_if_held`: it never frees the taker's lock, so the taker's release
+/// finds the lock still its own, and the waiter returns holding the lock again.
+#[test]
+fn condvar_wait_entered_after_a_take_over_never_frees_the_new_holders_lock() {
+    model(|| {
+        let s = Arc::new(CondvarModel {
+            lock: MutexWords::new(dead(5).bits()),
+            sequence: AtomicU32::new(0),
+            waiting: AtomicU64::new(0),
+            broadcast: AtomicU32::new(0),
+            ready: UnsafeCell::new(false),
+        });
+        let t = Arc::clone(&s);
+        let taker = thread::spawn(move || {
+            let me = Mock::slot(1);
+            let mutex = t.lock.raw();
+            while mutex.try_lock(me.0, &me).is_none() {
+                thread::yield_now();
+            }
+            // SeqCst: as the condvar's own reads of `waiting`.
+            while t.waiting.load(Ordering::SeqCst) >> 32 == 0 {
+                thread::yield_now(); // let the waiter count itself (else the notify is lost)
+            }
+            t.condvar().notify_one();
+            mutex.unlock_if_held(me.0)
+        });
+        let me = Mock(dead(5));
+        let mutex = s.lock.raw();
+        s.condvar().wait(mutex, me.0, &me, None);
+        assert_eq!(
+            mutex.owner(),
+            Some(me.0),
+            "the wait returns holding the lock"
+        );
+        assert!(mutex.unlock_if_held(me.0));
+        assert!(
+            taker.join().unwrap(),
+            "the waiter's release freed the new holder's lock"
+        );
         assert_eq!(s.waiting.load(Ordering::Relaxed), 0);
     });
 }
