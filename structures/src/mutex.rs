@@ -385,9 +385,9 @@ pub(crate) fn wrap_try<G>(
 }
 
 #[cfg(not(loom))]
-pub(crate) use handle::{body_size, Taken};
-#[cfg(not(loom))]
 pub(crate) use handle::retire_owner_slot;
+#[cfg(not(loom))]
+pub(crate) use handle::{body_size, Taken};
 #[cfg(not(loom))]
 pub use handle::{Lock, Mutex, MutexGuard};
 

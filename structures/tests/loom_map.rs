@@ -16,63 +16,19 @@
 mod loom_owners;
 #[path = "../../engine/tests/loom_support/mod.rs"]
 mod loom_support;
+mod loom_table;
 
-use loom::sync::Arc;
 use loom::thread;
 use loom_owners::{dead, Mock};
 use loom_support::{model, model_both_orders, pair};
-use shmarena::engine::sync::{AtomicPair, AtomicU64};
-use shmarena::hash_map::{RawMap, Slots, Updated, COUNTER_SHARDS};
+use loom_table::{table, Table};
+use shmarena::hash_map::{RawMap, Slots, Updated};
 
 const BUSY: u64 = 1;
 const INSERTING: u64 = 2;
 const MEMBER: u64 = 3;
 
 const SEED: u64 = 7;
-
-struct HeapSlots {
-    pairs: Vec<AtomicPair>,
-    data: Vec<Vec<AtomicU64>>,
-    counters: Vec<AtomicU64>,
-    hints: Vec<AtomicU64>,
-}
-
-#[derive(Clone)]
-struct Table(Arc<HeapSlots>);
-
-impl Slots for Table {
-    fn capacity(&self) -> u64 {
-        self.0.pairs.len() as u64
-    }
-    fn pair(&self, slot: u64) -> &AtomicPair {
-        &self.0.pairs[slot as usize]
-    }
-    fn data(&self, slot: u64) -> &[AtomicU64] {
-        &self.0.data[slot as usize]
-    }
-    fn counter(&self, shard: usize) -> &AtomicU64 {
-        &self.0.counters[shard]
-    }
-    fn hints(&self, word: u64) -> &AtomicU64 {
-        &self.0.hints[word as usize]
-    }
-}
-
-/// An empty table of `capacity` slots for one-word keys and `value_words`-word values.
-fn table(capacity: usize, value_words: usize) -> Table {
-    // The key word, then two copies of a wide value or a one-word value's staging word.
-    let data_words = 1 + if value_words > 1 { 2 * value_words } else { 1 };
-    Table(Arc::new(HeapSlots {
-        pairs: (0..capacity).map(|_| AtomicPair::new([0, 0])).collect(),
-        data: (0..capacity)
-            .map(|_| (0..data_words).map(|_| AtomicU64::new(0)).collect())
-            .collect(),
-        counters: (0..COUNTER_SHARDS).map(|_| AtomicU64::new(0)).collect(),
-        hints: (0..capacity.div_ceil(8))
-            .map(|_| AtomicU64::new(0))
-            .collect(),
-    }))
-}
 
 fn map(table: &Table, value_words: usize) -> RawMap<Table> {
     RawMap::new(table.clone(), 1, value_words, SEED)
@@ -324,21 +280,27 @@ fn dead_inserters_slot_is_recovered() {
     });
 }
 
+/// A two-slot table holding key 8 with value 80 as a copy a dead process left INSERTING.
+fn abandoned_copy() -> (Table, RawMap<Table>) {
+    let table = table(2, 1);
+    let raw = map(&table, 1);
+    let home = raw.hash(&[8]) & 1;
+    table.data(home)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
+    // The copy's value waits in the staging word; word 1 names its (dead) inserter.
+    table.data(home)[1].store(80, loom::sync::atomic::Ordering::SeqCst);
+    let inserting = state_of(&raw, INSERTING, 8, 1);
+    set_hint(&table, home, 0x80 | raw.hash(&[8]) >> 57);
+    replace_pair(&table, home, [0, 0], [inserting, u64::from(dead(3).bits())]);
+    (table, raw)
+}
+
 /// A copy left INSERTING by a dead process is settled by the next insert of its key (it
 /// wins: it was written completely) while another process reads. The reader never sees the
 /// key absent: it settles the copy itself (a dead insert is done, or never).
 #[test]
 fn abandoned_copy_is_settled_by_the_next_insert() {
     model(|| {
-        let table = table(2, 1);
-        let raw = map(&table, 1);
-        let home = raw.hash(&[8]) & 1;
-        table.data(home)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
-        // The copy's value waits in the staging word; word 1 names its (dead) inserter.
-        table.data(home)[1].store(80, loom::sync::atomic::Ordering::SeqCst);
-        let inserting = state_of(&raw, INSERTING, 8, 1);
-        set_hint(&table, home, 0x80 | raw.hash(&[8]) >> 57);
-        replace_pair(&table, home, [0, 0], [inserting, u64::from(dead(3).bits())]);
+        let (table, raw) = abandoned_copy();
         let t = table.clone();
         let reader = thread::spawn(move || get(&map(&t, 1), 8));
         let mut old = [0];
@@ -358,14 +320,7 @@ fn abandoned_copy_is_settled_by_the_next_insert() {
 #[test]
 fn abandoned_copy_is_never_seen_absent_then_present() {
     model(|| {
-        let table = table(2, 1);
-        let raw = map(&table, 1);
-        let home = raw.hash(&[8]) & 1;
-        table.data(home)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
-        table.data(home)[1].store(80, loom::sync::atomic::Ordering::SeqCst);
-        let inserting = state_of(&raw, INSERTING, 8, 1);
-        set_hint(&table, home, 0x80 | raw.hash(&[8]) >> 57);
-        replace_pair(&table, home, [0, 0], [inserting, u64::from(dead(3).bits())]);
+        let (table, raw) = abandoned_copy();
         let t = table.clone();
         let reader = thread::spawn(move || {
             let raw = map(&t, 1);

@@ -10,13 +10,15 @@
 mod loom_owners;
 #[path = "../../engine/tests/loom_support/mod.rs"]
 mod loom_support;
+mod loom_table;
 
 use loom::sync::Arc;
 use loom_owners::{dead, live, Mock};
 use loom_support::{model_both_orders, pair};
+use loom_table::table;
 use shmarena::engine::liveness::retire_owner_field_u32;
-use shmarena::engine::sync::{AtomicPair, AtomicU32, AtomicU64, Ordering};
-use shmarena::hash_map::{RawMap, Slots, COUNTER_SHARDS};
+use shmarena::engine::sync::{AtomicU32, Ordering};
+use shmarena::hash_map::{RawMap, Slots};
 use shmarena::mutex::{Acquired, RawMutex};
 use shmarena::OwnerId;
 
@@ -65,46 +67,20 @@ fn sweep_and_take_over_of_a_dead_owners_lock() {
     });
 }
 
-struct HeapSlots {
-    pairs: Vec<AtomicPair>,
-    data: Vec<Vec<AtomicU64>>,
-    counters: Vec<AtomicU64>,
-    hints: Vec<AtomicU64>,
-}
-
-#[derive(Clone)]
-struct Table(Arc<HeapSlots>);
-
-impl Slots for Table {
-    fn capacity(&self) -> u64 {
-        self.0.pairs.len() as u64
-    }
-    fn pair(&self, slot: u64) -> &AtomicPair {
-        &self.0.pairs[slot as usize]
-    }
-    fn data(&self, slot: u64) -> &[AtomicU64] {
-        &self.0.data[slot as usize]
-    }
-    fn counter(&self, shard: usize) -> &AtomicU64 {
-        &self.0.counters[shard]
-    }
-    fn hints(&self, word: u64) -> &AtomicU64 {
-        &self.0.hints[word as usize]
-    }
-}
-
 /// A one-slot map whose only slot a dead inserter of participant slot 3 left `BUSY`: a
 /// sweep of slot 3 and an insert that needs the room race. The insert always lands, the
 /// slot's owner field ends up as the insert left it.
 #[test]
 fn sweep_and_recovery_of_a_dead_inserters_slot() {
     model_both_orders(|swap| {
-        let table = Table(Arc::new(HeapSlots {
-            pairs: vec![AtomicPair::new([BUSY | 1 << 27, u64::from(dead(3).bits())])],
-            data: vec![(0..2).map(|_| AtomicU64::new(0)).collect()],
-            counters: (0..COUNTER_SHARDS).map(|_| AtomicU64::new(0)).collect(),
-            hints: vec![AtomicU64::new(0x01)],
-        }));
+        let table = table(1, 1);
+        let order = Ordering::SeqCst;
+        table.hints(0).fetch_or(0x01, order);
+        let busy = [BUSY | 1 << 27, u64::from(dead(3).bits())];
+        table
+            .pair(0)
+            .compare_exchange([0, 0], busy, order, order)
+            .unwrap();
         let (sweeper, inserter) = (table.clone(), table.clone());
         let (_, inserted) = pair(
             swap,
