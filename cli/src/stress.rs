@@ -69,8 +69,8 @@
 //!   have run after `x` was seen: then the dead remove took effect after its death.
 //! - **late list push**: a dead life had a push of `u` onto "results" in flight, with the
 //!   list's length `lo` read before it. Its index lies in `[lo, hi)`, `hi` read after the
-//!   death; if the supervisor finds `u` at no index there after the death, `u` must not be
-//!   there at the end.
+//!   death; if the supervisor finds `u` at no index there after the death, `u` must be
+//!   nowhere in the list at the end (no other index can hold the dead push's value).
 //! - **late queue push**: the queue is read only by popping, so "seen not there" is FIFO
 //!   order: an element pushed by a life spawned after the death (the supervisor numbers
 //!   lives in spawn order and records, when it reaps a life, the first id handed out
@@ -120,10 +120,16 @@ pub struct Args {
     /// Mean time between two signals, in milliseconds (each a SIGKILL or a freeze).
     #[arg(long, default_value_t = 100)]
     signal_every_ms: u64,
+    /// Share of signals that are SIGKILLs (the others freeze), in percent.
+    #[arg(long, default_value_t = 50)]
+    kill_percent: u64,
     /// Share of worker lives that arm a failpoint to kill themselves at, in percent
     /// (with the `failpoints` feature).
     #[arg(long, default_value_t = 80)]
     failpoint_percent: u64,
+    /// Failpoints lives may arm (comma-separated names; default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    failpoints: Vec<String>,
 }
 
 /// Arguments of a stress worker process.
@@ -144,6 +150,9 @@ pub struct WorkerArgs {
     /// Share of lives that arm a failpoint, in percent.
     #[arg(long, default_value_t = 80)]
     failpoint_percent: u64,
+    /// Failpoints this life may arm (default: all).
+    #[arg(long, value_delimiter = ',')]
+    failpoints: Vec<String>,
 }
 
 /// Operation kinds, each with its own acknowledgement array.
@@ -181,14 +190,22 @@ const FAILPOINTS: [(&str, u64, u64); 13] = [
     ("stress::inside_lock", 1, 5_000),
 ];
 
-/// Arms (in `percent` of lives) one failpoint to SIGKILL this worker at a random pass.
-fn arm_failpoint(rng: &mut u64, percent: u64) {
+/// Arms (in `percent` of lives) one failpoint of `allowed` (empty: any) to SIGKILL this
+/// worker at a random pass.
+fn arm_failpoint(rng: &mut u64, percent: u64, allowed: &[String]) {
     if !cfg!(feature = "failpoints") || xorshift(rng) % 100 >= percent {
         return;
     }
-    let total: u64 = FAILPOINTS.iter().map(|f| f.1).sum();
+    let choices: Vec<_> = FAILPOINTS
+        .iter()
+        .filter(|f| allowed.is_empty() || allowed.iter().any(|a| a == f.0))
+        .collect();
+    let total: u64 = choices.iter().map(|f| f.1).sum();
+    if total == 0 {
+        return;
+    }
     let mut pick = xorshift(rng) % total;
-    let Some(&(name, _, most)) = FAILPOINTS.iter().find(|f| {
+    let Some(&&(name, _, most)) = choices.iter().find(|f| {
         let hit = pick < f.1;
         pick = pick.saturating_sub(f.1);
         hit
@@ -260,7 +277,7 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     // parent dies, its workers die with it instead of running on.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let mut rng = ((args.index as u64 + 1) * 0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id());
-    arm_failpoint(&mut rng, args.failpoint_percent);
+    arm_failpoint(&mut rng, args.failpoint_percent, &args.failpoints);
     let region = Region::open(&args.region)?;
     let i = args.index;
     let mut tracker = Tracker::new(&region, i, args.life, args.workers)?;
@@ -315,34 +332,17 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
                 ack(2)?;
             }
             3 => {
-                let element = tracker.next_value();
-                let op = tracker.begin(Target::Queue, Verb::Push, 0, element, 0);
-                let pushed = queue
-                    .push_timeout(element, Duration::from_millis(5))
-                    .is_ok();
-                tracker.end(op);
-                if pushed {
+                if queue_push_step(&mut tracker, &queue) {
                     ack(3)?;
                 }
             }
             4 => {
-                let frontier = tracker.frontier();
-                let op = tracker.begin(Target::Queue, Verb::Pop, 0, 0, 0);
-                if let Some(element) = queue.pop_timeout(Duration::from_millis(5)) {
-                    tracker.popped(frontier, element);
-                    tracker.end(op);
+                if queue_pop_step(&mut tracker, &queue) {
                     ack(4)?;
-                } else {
-                    tracker.end(op);
                 }
             }
             5 => {
-                let element = tracker.next_value();
-                let lo = shared.results.len() as u64;
-                let op = tracker.begin(Target::Results, Verb::Push, 0, element, lo);
-                let pushed = shared.results.push(element).is_ok();
-                tracker.end(op);
-                if pushed {
+                if results_push_step(&mut tracker, &shared.results) {
                     ack(5)?;
                 }
             }
@@ -370,6 +370,39 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes a unique value onto the queue (5 ms at most); whether it went in.
+fn queue_push_step(tracker: &mut Tracker, queue: &shmarena::Queue<u64>) -> bool {
+    let element = tracker.next_value();
+    let op = tracker.begin(Target::Queue, Verb::Push, 0, element, 0);
+    let pushed = queue
+        .push_timeout(element, Duration::from_millis(5))
+        .is_ok();
+    tracker.end(&op);
+    pushed
+}
+
+/// Pops an element from the queue (5 ms at most) and checks it; whether there was one.
+fn queue_pop_step(tracker: &mut Tracker, queue: &shmarena::Queue<u64>) -> bool {
+    let frontier = tracker.frontier();
+    let op = tracker.begin(Target::Queue, Verb::Pop, 0, 0, 0);
+    let popped = queue.pop_timeout(Duration::from_millis(5));
+    if let Some(element) = popped {
+        tracker.popped(frontier, element);
+    }
+    tracker.end(&op);
+    popped.is_some()
+}
+
+/// Appends a unique value to the list "results"; whether it went in.
+fn results_push_step(tracker: &mut Tracker, results: &shmarena::List<u64>) -> bool {
+    let element = tracker.next_value();
+    let lo = results.len() as u64;
+    let op = tracker.begin(Target::Results, Verb::Push, 0, element, lo);
+    let pushed = results.push(element).is_ok();
+    tracker.end(&op);
+    pushed
 }
 
 /// The verb of a shared-key map step: reads 3 in 10, the rest split between removes,
@@ -416,7 +449,7 @@ fn shared_map_step(tracker: &mut Tracker, map: &shmarena::HashMap<u64, u64>, r: 
         tracker.took_out(&op, taken);
     }
     tracker.observed(&op, seen);
-    tracker.end(op);
+    tracker.end(&op);
     Ok(())
 }
 
@@ -472,7 +505,7 @@ fn shared_wide_step(
         tracker.took_out(&op, taken);
     }
     tracker.observed(&op, seen);
-    tracker.end(op);
+    tracker.end(&op);
     Ok(())
 }
 
@@ -486,12 +519,12 @@ fn shared_list_step(tracker: &mut Tracker, list: &shmarena::List<[u64; 2]>, r: u
             v => v.map(|v| v[0]),
         };
         tracker.observed(&op, seen);
-        tracker.end(op);
+        tracker.end(&op);
     } else {
         let value = tracker.next_value();
         let op = tracker.begin(Target::List, Verb::Set, index, value, 0);
         list.set(index as usize, [value, !value])?;
-        tracker.end(op);
+        tracker.end(&op);
     }
     Ok(())
 }
@@ -568,6 +601,10 @@ fn spawn_worker(
         .args(["--life", &life.to_string()])
         .args(["--workers", &args.workers.to_string()])
         .args(["--failpoint-percent", &args.failpoint_percent.to_string()])
+        .args(
+            (!args.failpoints.is_empty())
+                .then(|| format!("--failpoints={}", args.failpoints.join(","))),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -602,6 +639,13 @@ struct Summary {
 pub fn run(args: &Args) -> Outcome {
     if args.workers == 0 || args.workers > MAX_WORKERS {
         return Err(format!("--workers must be 1 to {MAX_WORKERS}").into());
+    }
+    if let Some(unknown) = args
+        .failpoints
+        .iter()
+        .find(|name| !FAILPOINTS.iter().any(|f| f.0 == name.as_str()))
+    {
+        return Err(format!("--failpoints: no failpoint {unknown}").into());
     }
     let path = PathBuf::from(format!("/dev/shm/shmarena-stress-{}", std::process::id()));
     let region = Region::create(&path, REGION_SIZE)?;
@@ -686,6 +730,37 @@ impl Workers<'_> {
         }
         Ok(())
     }
+
+    /// Waits for every worker to stop (after the stop event), killing any that takes over
+    /// 10 s; a worker killed meanwhile counts as a kill.
+    fn stop(&mut self, summary: &mut Summary) -> Fallible {
+        for index in 0..self.children.len() {
+            let waited = Instant::now();
+            let mut killed = false;
+            let status = loop {
+                if let Some(status) = self.children[index].try_wait()? {
+                    break status;
+                }
+                if !killed && waited.elapsed() > Duration::from_secs(10) {
+                    summary.violations.push(format!(
+                        "worker {index} (pid {}) did not stop within 10 s",
+                        self.children[index].id()
+                    ));
+                    self.children[index].kill()?;
+                    killed = true;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            if status.signal() == Some(libc::SIGKILL) {
+                // Killed while stopping (at a failpoint, or by us above): its operation in
+                // flight counts as a kill's.
+                summary.kills += 1;
+                summary.failpoint_kills += u64::from(!killed);
+                self.supervisor.reaped(index, &self.shared)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn drive(
@@ -742,7 +817,7 @@ fn drive(
             }
         }
         let victim = (xorshift(&mut rng) % args.workers as u64) as usize;
-        if xorshift(&mut rng).is_multiple_of(2) {
+        if xorshift(&mut rng) % 100 < args.kill_percent {
             workers.children[victim].kill()?;
             workers.children[victim].wait()?;
             workers.replace(victim, &mut summary)?;
@@ -762,45 +837,29 @@ fn drive(
     progress.finish_and_clear();
     summary.elapsed_s = started.elapsed().as_secs_f64();
     region.event("stop")?.set();
-    for index in 0..args.workers {
-        let waited = Instant::now();
-        let status = loop {
-            if let Some(status) = workers.children[index].try_wait()? {
-                break status;
-            }
-            if waited.elapsed() > Duration::from_secs(10) {
-                summary.violations.push(format!(
-                    "worker {index} (pid {}) did not stop within 10 s",
-                    workers.children[index].id()
-                ));
-                workers.children[index].kill()?;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        if status.signal() == Some(libc::SIGKILL) {
-            // Killed at a failpoint while stopping (or by us, above): its op counts as a kill.
-            summary.kills += 1;
-            summary.failpoint_kills += 1;
-            workers.supervisor.reaped(index, &workers.shared)?;
-        }
-    }
+    workers.stop(&mut summary)?;
     workers.supervisor.finish(&workers.shared)?;
     summary.lives = workers.supervisor.lives();
     check_totals(region, &workers.supervisor, &mut summary)?;
     let records = workers.supervisor.records();
     summary.late = records.counts();
     summary.late_details = records.details();
-    summary.exercised = workers
-        .supervisor
+    summary.exercised = describe_exercised(&workers.supervisor);
+    Ok(summary)
+}
+
+/// What the checks of linearizability under kills had to work on, per target.
+fn describe_exercised(supervisor: &Supervisor) -> String {
+    supervisor
         .exercised()
         .into_iter()
         .map(|(target, e)| match target {
             Target::Map | Target::Wide => format!(
-                "{target:?} {} writes ({} seen undone), {} removes ({} watched)",
+                "{target:?} {} writes ({} seen without their value after the death), {} removes ({} watched)",
                 e.dead_writes, e.seen_undone, e.dead_removes, e.watched
             ),
             Target::List => format!(
-                "List {} sets ({} seen undone)",
+                "List {} sets ({} seen without their value after the death)",
                 e.dead_writes, e.seen_undone
             ),
             Target::Results => format!(
@@ -810,8 +869,7 @@ fn drive(
             Target::Queue => format!("Queue {} pushes", e.dead_writes),
         })
         .collect::<Vec<_>>()
-        .join("; ");
-    Ok(summary)
+        .join("; ")
 }
 
 fn acked(region: &Region, op: &str) -> Result<u64, shmarena::Error> {

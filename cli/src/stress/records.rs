@@ -574,7 +574,7 @@ impl Tracker {
     }
 
     /// Marks the op finished (everything it reports is recorded).
-    pub fn end(&self, op: Op) {
+    pub fn end(&self, op: &Op) {
         self.records.store(self.life, OP, op.word & !IN_FLIGHT);
     }
 }
@@ -634,8 +634,8 @@ enum Watch {
 /// A dead push onto the results list not found after the death.
 struct ResultsGhost {
     value: u64,
+    /// The list's length before the push.
     lo: u64,
-    hi: u64,
 }
 
 /// Dead in-flight operations seen by the supervisor, per target.
@@ -787,7 +787,7 @@ impl Supervisor {
                 let lo = self.records.load(life, AUX);
                 let hi = shared.results.len() as u64;
                 if !Self::results_hold(shared, value, lo, hi)? {
-                    self.ghosts.push(ResultsGhost { value, lo, hi });
+                    self.ghosts.push(ResultsGhost { value, lo });
                 }
             }
             _ => {}
@@ -971,8 +971,12 @@ impl Supervisor {
         // Twice: an armed watch found gone is judged on the second pass.
         self.observe_all(shared, true)?;
         self.observe_all(shared, true)?;
-        for ghost in &self.ghosts {
-            if Self::results_hold(shared, ghost.value, ghost.lo, ghost.hi)? {
+        // A dead push's index lies in [lo, hi): anywhere else, its value was written by
+        // someone else or later still. So look at the whole list.
+        if !self.ghosts.is_empty() {
+            let present: std::collections::HashSet<u64> =
+                shared.results.snapshot()?.into_iter().collect();
+            for ghost in self.ghosts.iter().filter(|g| present.contains(&g.value)) {
                 let life = life_of(ghost.value).unwrap_or(0);
                 self.records
                     .report(Check::ResultsPush, life, ghost.lo, ghost.value, SUPERVISOR);
