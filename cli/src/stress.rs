@@ -78,10 +78,18 @@
 //!   the dead push's element must not come out of a pop that starts later. Poppers publish
 //!   the largest life popped (after the pop returns) and read it before each pop.
 //!
-//! No check flags a correct history: each violation names a value observed after an
-//! earlier observation, complete before the later one began, proved it absent for good.
-//! Not checked this way: queue pops (no read leaves an element in place) and list sets
-//! not done (a set returns no old value, so a vanished value has no reporter).
+//! No check flags a correct history: a write violation needs a unique value seen by an
+//! operation that began after another operation, begun after the writer's death, had
+//! ended without seeing it; a remove violation needs a value seen twice after the
+//! remover's death to vanish while every operation that could have taken it out either
+//! reported another value or died before it was seen. Not checked this way: queue pops
+//! (no read leaves an element in place) and list sets not done (a set returns no old
+//! value, so a vanished value has no reporter).
+//!
+//! The checks can fail: on the map before its fix (settles promoted a dead insert's
+//! copy), a 60 s run counts dozens of late map and wide writes; with dead queue pushes,
+//! results pushes and list sets landed later by hand, and removers' reports suppressed,
+//! the other five fire too.
 //!
 //! "Longest stall seen" is sampled: at each signal the parent looks at every worker's
 //! heartbeat (stamped before each operation) and records how long the slowest one has
@@ -185,7 +193,7 @@ const FAILPOINTS: [(&str, u64, u64); 13] = [
     ("queue::push_after_claim", 1, 5_000),
     ("queue::push_before_publish", 2, 5_000),
     ("queue::pop_after_claim", 1, 5_000),
-    ("list::push_before_publish", 1, 5_000),
+    ("list::push_before_publish", 1, 100),
     ("list::set_before_publish", 2, 2_000),
     ("stress::inside_lock", 1, 5_000),
 ];
@@ -341,7 +349,8 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
                     ack(4)?;
                 }
             }
-            5 => {
+            // Appends are rare enough that the list lasts a 30-minute run on 2 cores.
+            5 if (r >> 8).is_multiple_of(128) => {
                 if results_push_step(&mut tracker, &shared.results) {
                     ack(5)?;
                 }
