@@ -2,6 +2,8 @@
 //! SIGKILLs them (and restarts them) and freezes them (SIGSTOP, then SIGCONT) at random
 //! times; at the end every invariant is checked.
 //!
+//! # Totals
+//!
 //! Each worker acknowledges an operation in its own cell of a shared array only after the
 //! operation returned, so a worker killed mid-operation leaves at most one unacknowledged
 //! effect. The checks allow exactly that slack:
@@ -21,10 +23,80 @@
 //!   owners are alive);
 //! - `shmarena::check::check_region` finds no error.
 //!
+//! # Linearizability under kills
+//!
+//! Totals cannot tell an operation that took effect before its process died from one that
+//! took effect later. Wanted (issue 13): an operation of a process that dies takes effect
+//! before the death or never; a frozen process's operation may still be completed by
+//! helpers. So workers also share keys: 32 keys of the map "map" and of the wide map
+//! "wide" (three-word values, two copies), and 16 indices of the list "shared.list"
+//! (two-word elements), on which every worker reads, inserts, inserts-if-absent,
+//! compare-exchanges, removes (maps) and sets (list); and the queue and the list
+//! "results" carry such values too. Every write carries a value unique to that one
+//! operation (`1 << 63 | life << 32 | seq`; a *life* is one worker process, numbered by
+//! the supervisor at spawn, never reused).
+//!
+//! Before each such operation a worker records its intent in its life's record in the
+//! region (`records`: target, verb, key, the unique value, a start time from a shared
+//! logical clock, one `fetch_add` per timestamp); after it returns, it records what it
+//! saw, then clears the in-flight bit. A life that dies leaves its record frozen, in flight
+//! exactly when an operation may have been cut short. Timestamps order operations in real
+//! time: an operation that starts after another's end timestamp linearizes after it.
+//!
+//! An *observation* of a shared key is any result that tells what the key held when the
+//! operation took effect: `get`, the old value returned by `insert`, `try_insert`,
+//! `remove` and `compare_exchange`, a list `get`, and the supervisor's own reads (right
+//! after it reaps a worker, before every signal, and at the end). What each check proves:
+//!
+//! - **late map write, late wide write, late list set**: a dead life had a write of value
+//!   `u` in flight on a key. An observation that began after the death was certain (the
+//!   observer found the dead life's owner id dead, or the supervisor had waited for the
+//!   process) and saw the key without `u` marks `u` *gone* at its end time. From then on
+//!   no observation that begins later may see `u`: if the write took effect before the
+//!   death, `u` was since replaced or removed, and values are never written twice; if it
+//!   had not, it must never. A later sighting is counted once per dead life: the dead
+//!   write landed after its death (the issue's `try_insert` killed at
+//!   `hash_map::insert_before_settle`, whose copy a later insert promotes).
+//! - **late map remove, late wide remove** (the reverse): a dead life had a remove of a key
+//!   in flight; after the death the supervisor reads the key, publishes the value `x` it
+//!   holds as *watched*, and reads again: `x` both times means the remove had not taken
+//!   `x` out. Every operation that takes a value out of a shared key (`remove`, replacing
+//!   `insert`, `compare_exchange`) reports it on the watch if it is `x` (a SeqCst fence on
+//!   both sides: a remover that linearized after the second read sees the watch). When
+//!   the supervisor later finds `x` gone, it waits until every operation then in flight
+//!   has finished or died, and counts a violation if nobody reported taking `x` out and no
+//!   life that died with a remove, insert or compare-exchange of that key in flight could
+//!   have run after `x` was seen: then the dead remove took effect after its death.
+//! - **late list push**: a dead life had a push of `u` onto "results" in flight, with the
+//!   list's length `lo` read before it. Its index lies in `[lo, hi)`, `hi` read after the
+//!   death; if the supervisor finds `u` at no index there after the death, `u` must be
+//!   nowhere in the list at the end (no other index can hold the dead push's value).
+//! - **late queue push**: the queue is read only by popping, so "seen not there" is FIFO
+//!   order: an element pushed by a life spawned after the death (the supervisor numbers
+//!   lives in spawn order and records, when it reaps a life, the first id handed out
+//!   after) was pushed after the dead push, so once a pop of such an element has returned,
+//!   the dead push's element must not come out of a pop that starts later. Poppers publish
+//!   the largest life popped (after the pop returns) and read it before each pop.
+//!
+//! No check flags a correct history: a write violation needs a unique value seen by an
+//! operation that began after another operation, begun after the writer's death, had
+//! ended without seeing it; a remove violation needs a value seen twice after the
+//! remover's death to vanish while every operation that could have taken it out either
+//! reported another value or died before it was seen. Not checked this way: queue pops
+//! (no read leaves an element in place) and list sets not done (a set returns no old
+//! value, so a vanished value has no reporter).
+//!
+//! The checks can fail: on the map before its fix (settles promoted a dead insert's
+//! copy), a 60 s run counts dozens of late map and wide writes; with dead queue pushes,
+//! results pushes and list sets landed later by hand, and removers' reports suppressed,
+//! the other five fire too.
+//!
 //! "Longest stall seen" is sampled: at each signal the parent looks at every worker's
 //! heartbeat (stamped before each operation) and records how long the slowest one has
 //! not moved, skipping the worker it just signalled. Waiting behind a frozen lock holder
 //! shows up here; it is the price of mutual exclusion, not a lost wake-up.
+
+mod records;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -36,7 +108,13 @@ use shmarena::check::check_region;
 use shmarena::engine::Severity;
 use shmarena::{Region, RegionExt};
 
+use records::{
+    Records, Shared, Supervisor, Target, Tracker, Verb, CHECKS, LIST_SLOTS, SHARED_KEYS,
+    SHARED_KEY_BASE,
+};
+
 type Outcome = Result<ExitCode, Box<dyn std::error::Error>>;
+type Fallible = Result<(), Box<dyn std::error::Error>>;
 
 /// Arguments of `shmarena stress`.
 #[derive(clap::Args, Debug)]
@@ -47,9 +125,19 @@ pub struct Args {
     /// How long to run, in seconds.
     #[arg(long, default_value_t = 60.0)]
     seconds: f64,
-    /// Mean time between two signals, in milliseconds.
+    /// Mean time between two signals, in milliseconds (each a SIGKILL or a freeze).
     #[arg(long, default_value_t = 100)]
     signal_every_ms: u64,
+    /// Share of signals that are SIGKILLs (the others freeze), in percent.
+    #[arg(long, default_value_t = 50)]
+    kill_percent: u64,
+    /// Share of worker lives that arm a failpoint to kill themselves at, in percent
+    /// (with the `failpoints` feature).
+    #[arg(long, default_value_t = 80)]
+    failpoint_percent: u64,
+    /// Failpoints lives may arm (comma-separated names; default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    failpoints: Vec<String>,
 }
 
 /// Arguments of a stress worker process.
@@ -61,37 +149,78 @@ pub struct WorkerArgs {
     /// This worker's index.
     #[arg(long)]
     index: usize,
+    /// This life's id (one per spawn).
+    #[arg(long)]
+    life: u64,
+    /// Number of workers.
+    #[arg(long)]
+    workers: usize,
+    /// Share of lives that arm a failpoint, in percent.
+    #[arg(long, default_value_t = 80)]
+    failpoint_percent: u64,
+    /// Failpoints this life may arm (default: all).
+    #[arg(long, value_delimiter = ',')]
+    failpoints: Vec<String>,
 }
 
 /// Operation kinds, each with its own acknowledgement array.
-const OPS: [&str; 8] = [
-    "value", "sharded", "mutex", "push", "pop", "append", "map", "count",
+const OPS: [&str; 11] = [
+    "value",
+    "sharded",
+    "mutex",
+    "push",
+    "pop",
+    "append",
+    "map",
+    "count",
+    "map.shared",
+    "wide.shared",
+    "list.shared",
 ];
 
-/// Failpoints a worker may die at (with the `failpoints` feature): one is armed per worker
-/// life, to fire after a random number of passes.
-const FAILPOINTS: [&str; 12] = [
-    "participants::after_lock",
-    "hash_map::insert_after_claim",
-    "hash_map::insert_before_publish",
-    "hash_map::insert_before_settle",
-    "hash_map::promote_before_count",
-    "hash_map::remove_before_count",
-    "hash_map::update_before_publish",
-    "queue::push_after_claim",
-    "queue::push_before_publish",
-    "queue::pop_after_claim",
-    "list::push_before_publish",
-    "stress::inside_lock",
+/// Failpoints a worker may die at (with the `failpoints` feature), with a weight and the
+/// largest pass to fire at: a life that arms one picks it by weight and dies at a random
+/// pass up to that one. The map's insert path before its settle is weighted up: a death
+/// there leaves an unsettled copy, the state issue 13's late write comes from.
+const FAILPOINTS: [(&str, u64, u64); 13] = [
+    ("participants::after_lock", 1, 20_000),
+    ("hash_map::insert_after_claim", 1, 2_000),
+    ("hash_map::insert_before_publish", 1, 2_000),
+    ("hash_map::insert_before_settle", 6, 500),
+    ("hash_map::promote_before_count", 1, 2_000),
+    ("hash_map::remove_before_count", 2, 2_000),
+    ("hash_map::update_before_publish", 2, 2_000),
+    ("queue::push_after_claim", 1, 5_000),
+    ("queue::push_before_publish", 2, 5_000),
+    ("queue::pop_after_claim", 1, 5_000),
+    ("list::push_before_publish", 1, 100),
+    ("list::set_before_publish", 2, 2_000),
+    ("stress::inside_lock", 1, 5_000),
 ];
 
-/// Arms one random failpoint to SIGKILL this worker after a random number of passes.
-fn arm_failpoint(rng: &mut u64) {
-    if !cfg!(feature = "failpoints") {
+/// Arms (in `percent` of lives) one failpoint of `allowed` (empty: any) to SIGKILL this
+/// worker at a random pass.
+fn arm_failpoint(rng: &mut u64, percent: u64, allowed: &[String]) {
+    if !cfg!(feature = "failpoints") || xorshift(rng) % 100 >= percent {
         return;
     }
-    let name = FAILPOINTS[(xorshift(rng) % FAILPOINTS.len() as u64) as usize];
-    let fire_at = 1 + xorshift(rng) % 20_000;
+    let choices: Vec<_> = FAILPOINTS
+        .iter()
+        .filter(|f| allowed.is_empty() || allowed.iter().any(|a| a == f.0))
+        .collect();
+    let total: u64 = choices.iter().map(|f| f.1).sum();
+    if total == 0 {
+        return;
+    }
+    let mut pick = xorshift(rng) % total;
+    let Some(&&(name, _, most)) = choices.iter().find(|f| {
+        let hit = pick < f.1;
+        pick = pick.saturating_sub(f.1);
+        hit
+    }) else {
+        return;
+    };
+    let fire_at = 1 + xorshift(rng) % most;
     let passes = std::sync::atomic::AtomicU64::new(0);
     let _ = fail::cfg_callback(name, move || {
         if passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == fire_at {
@@ -107,6 +236,8 @@ const MAP_KEYS_PER_WORKER: u64 = 32;
 const MAP_CAPACITY: u64 = 4096;
 /// Keys every worker counts into (fetch_add 1).
 const COUNT_KEYS: u64 = 16;
+/// Region size: the per-life records take 9.4 MiB, the results list 16 MiB.
+const REGION_SIZE: u64 = 96 << 20;
 
 fn acks_name(op: &str) -> String {
     format!("acks.{op}")
@@ -134,10 +265,14 @@ fn create_objects(region: &Region, workers: usize) -> Result<(), shmarena::Error
     region.hash_map::<u64, u64>("map", MAP_CAPACITY)?;
     region.hash_map::<u64, [u64; 3]>("wide", MAP_CAPACITY)?;
     region.array_zeroed::<u64>("map.expect", workers * MAP_KEYS_PER_WORKER as usize)?;
+    let list = region.list::<[u64; 2]>("shared.list", LIST_SLOTS)?;
+    for _ in 0..LIST_SLOTS {
+        list.push([0, !0])?;
+    }
     for op in OPS {
         region.array_zeroed::<u64>(&acks_name(op), workers)?;
     }
-    Ok(())
+    Records::create(region, workers)
 }
 
 fn now_ns(started: Instant) -> u64 {
@@ -150,9 +285,11 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     // parent dies, its workers die with it instead of running on.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let mut rng = ((args.index as u64 + 1) * 0x9e37_79b9_7f4a_7c15) ^ u64::from(std::process::id());
-    arm_failpoint(&mut rng);
+    arm_failpoint(&mut rng, args.failpoint_percent, &args.failpoints);
     let region = Region::open(&args.region)?;
     let i = args.index;
+    let mut tracker = Tracker::new(&region, i, args.life, args.workers)?;
+    let shared = Shared::open(&region, MAP_CAPACITY)?;
     let value = region.open_value::<u64>("value")?;
     let sharded = region.sharded_counter("sharded")?;
     let pair = region.mutex::<[u64; 2]>("pair", [0, 0])?;
@@ -167,10 +304,7 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     owners.set(i, region.participant_id().bits())?;
     let peak = region.open_value::<u64>("peak")?;
     let stop = region.event("stop")?;
-    let results = region.list::<u64>("results", LIST_CAPACITY)?;
     let heartbeat = region.open_array::<u64>("heartbeat")?;
-    let map = region.hash_map::<u64, u64>("map", MAP_CAPACITY)?;
-    let wide = region.hash_map::<u64, [u64; 3]>("wide", MAP_CAPACITY)?;
     let expect = region.open_array::<u64>("map.expect")?;
     let acks: Vec<_> = OPS
         .iter()
@@ -178,10 +312,11 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
         .collect::<Result<_, _>>()?;
     let ack = |op: usize| acks[op].at(i).map(|cell| cell.fetch_add(1));
     let started = Instant::now();
-    let mut seq = acks[3].at(i)?.load();
+    let mut seq = acks[6].at(i)?.load();
     while !stop.is_set() {
         heartbeat.set(i, now_ns(started))?;
-        match xorshift(&mut rng) % 9 {
+        let r = xorshift(&mut rng);
+        match r % 16 {
             0 => {
                 value.fetch_add(1);
                 ack(0)?;
@@ -205,36 +340,202 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
                 ack(2)?;
             }
             3 => {
-                if queue
-                    .push_timeout((i as u64) << 40 | seq, Duration::from_millis(5))
-                    .is_ok()
-                {
-                    seq += 1;
+                if queue_push_step(&mut tracker, &queue) {
                     ack(3)?;
                 }
             }
             4 => {
-                if queue.pop_timeout(Duration::from_millis(5)).is_some() {
+                if queue_pop_step(&mut tracker, &queue) {
                     ack(4)?;
                 }
             }
-            5 => {
-                if results.push((i as u64) << 40 | seq).is_ok() {
+            // Appends are rare enough that the list lasts a 30-minute run on 2 cores.
+            5 if (r >> 8).is_multiple_of(128) => {
+                if results_push_step(&mut tracker, &shared.results) {
                     ack(5)?;
                 }
             }
+            6 => semaphore_step(&region, &sem, &inside, &owners, &peak, i)?,
             7 => {
-                map_step(&map, &wide, &expect, i, &mut seq, xorshift(&mut rng))?;
+                map_step(&shared.map, &shared.wide, &expect, i, &mut seq, r >> 8)?;
                 ack(6)?;
             }
             8 => {
-                map.fetch_add(xorshift(&mut rng) % COUNT_KEYS, 1)?;
+                shared.map.fetch_add((r >> 8) % COUNT_KEYS, 1)?;
                 ack(7)?;
             }
-            _ => semaphore_step(&region, &sem, &inside, &owners, &peak, i)?,
+            9..=12 => {
+                shared_map_step(&mut tracker, &shared.map, r >> 8)?;
+                ack(8)?;
+            }
+            13 | 14 => {
+                shared_wide_step(&mut tracker, &shared.wide, r >> 8)?;
+                ack(9)?;
+            }
+            _ => {
+                shared_list_step(&mut tracker, &shared.list, r >> 8)?;
+                ack(10)?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes a unique value onto the queue (5 ms at most); whether it went in.
+fn queue_push_step(tracker: &mut Tracker, queue: &shmarena::Queue<u64>) -> bool {
+    let element = tracker.next_value();
+    let op = tracker.begin(Target::Queue, Verb::Push, 0, element, 0);
+    let pushed = queue
+        .push_timeout(element, Duration::from_millis(5))
+        .is_ok();
+    tracker.end(&op);
+    pushed
+}
+
+/// Pops an element from the queue (5 ms at most) and checks it; whether there was one.
+fn queue_pop_step(tracker: &mut Tracker, queue: &shmarena::Queue<u64>) -> bool {
+    let frontier = tracker.frontier();
+    let op = tracker.begin(Target::Queue, Verb::Pop, 0, 0, 0);
+    let popped = queue.pop_timeout(Duration::from_millis(5));
+    if let Some(element) = popped {
+        tracker.popped(frontier, element);
+    }
+    tracker.end(&op);
+    popped.is_some()
+}
+
+/// Appends a unique value to the list "results"; whether it went in.
+fn results_push_step(tracker: &mut Tracker, results: &shmarena::List<u64>) -> bool {
+    let element = tracker.next_value();
+    let lo = results.len() as u64;
+    let op = tracker.begin(Target::Results, Verb::Push, 0, element, lo);
+    let pushed = results.push(element).is_ok();
+    tracker.end(&op);
+    pushed
+}
+
+/// The verb of a shared-key map step: reads 3 in 10, the rest split between removes,
+/// inserts-if-absent, inserts and compare-exchanges.
+fn map_verb(r: u64) -> Verb {
+    match r % 10 {
+        0..=2 => Verb::Get,
+        3 | 4 => Verb::Remove,
+        5 | 6 => Verb::TryInsert,
+        7 | 8 => Verb::Insert,
+        _ => Verb::Cas,
+    }
+}
+
+/// One operation on a shared key of "map", recorded in the life's record.
+fn shared_map_step(tracker: &mut Tracker, map: &shmarena::HashMap<u64, u64>, r: u64) -> Fallible {
+    let key = r % SHARED_KEYS;
+    let k = SHARED_KEY_BASE + key;
+    let verb = map_verb(r / SHARED_KEYS);
+    let value = if verb == Verb::Get || verb == Verb::Remove {
+        0
+    } else {
+        tracker.next_value()
+    };
+    let expected = tracker.last_seen(Target::Map, key);
+    let op = tracker.begin(Target::Map, verb, key, value, 0);
+    let (seen, taken) = match verb {
+        Verb::Get => (map.get(&k)?, None),
+        Verb::Remove => {
+            let old = map.remove(&k)?;
+            (old, old)
+        }
+        Verb::TryInsert => (map.try_insert(k, value)?, None),
+        Verb::Insert => {
+            let old = map.insert(k, value)?;
+            (old, old)
+        }
+        _ => match map.compare_exchange(&k, expected, value)? {
+            Ok(previous) => (Some(previous), Some(previous)),
+            Err(actual) => (actual, None),
+        },
+    };
+    if let Some(taken) = taken {
+        tracker.took_out(&op, taken);
+    }
+    tracker.observed(&op, seen);
+    tracker.end(&op);
+    Ok(())
+}
+
+/// A wide value: `[v, !v, v]`, so a torn read shows.
+fn wide_of(v: u64) -> [u64; 3] {
+    [v, !v, v]
+}
+
+/// The first word of a wide value read back, or an error if it is torn.
+fn unwide(value: Option<[u64; 3]>) -> Result<Option<u64>, Box<dyn std::error::Error>> {
+    match value {
+        Some(v) if v[1] != !v[0] || v[2] != v[0] => Err(format!("torn wide value {v:x?}").into()),
+        v => Ok(v.map(|v| v[0])),
+    }
+}
+
+/// One operation on a shared key of "wide", recorded in the life's record.
+fn shared_wide_step(
+    tracker: &mut Tracker,
+    wide: &shmarena::HashMap<u64, [u64; 3]>,
+    r: u64,
+) -> Fallible {
+    let key = r % SHARED_KEYS;
+    let k = SHARED_KEY_BASE + key;
+    let verb = map_verb(r / SHARED_KEYS);
+    let value = if verb == Verb::Get || verb == Verb::Remove {
+        0
+    } else {
+        tracker.next_value()
+    };
+    let expected = wide_of(tracker.last_seen(Target::Wide, key));
+    let op = tracker.begin(Target::Wide, verb, key, value, 0);
+    let (seen, taken) = match verb {
+        Verb::Get => (unwide(wide.get(&k)?)?, None),
+        Verb::Remove => {
+            let old = unwide(wide.remove(&k)?)?;
+            (old, old)
+        }
+        Verb::TryInsert => (unwide(wide.try_insert(k, wide_of(value))?)?, None),
+        Verb::Insert => {
+            let old = unwide(wide.insert(k, wide_of(value))?)?;
+            (old, old)
+        }
+        _ => match wide.compare_exchange(&k, expected, wide_of(value))? {
+            Ok(previous) => {
+                let previous = unwide(Some(previous))?;
+                (previous, previous)
+            }
+            Err(actual) => (unwide(actual)?, None),
+        },
+    };
+    if let Some(taken) = taken {
+        tracker.took_out(&op, taken);
+    }
+    tracker.observed(&op, seen);
+    tracker.end(&op);
+    Ok(())
+}
+
+/// One read or set of a shared index of "shared.list", recorded in the life's record.
+fn shared_list_step(tracker: &mut Tracker, list: &shmarena::List<[u64; 2]>, r: u64) -> Fallible {
+    let index = r % LIST_SLOTS;
+    if (r / LIST_SLOTS).is_multiple_of(2) {
+        let op = tracker.begin(Target::List, Verb::Get, index, 0, 0);
+        let seen = match list.get(index as usize)? {
+            Some(v) if v[1] != !v[0] => return Err(format!("torn list element {v:x?}").into()),
+            v => v.map(|v| v[0]),
+        };
+        tracker.observed(&op, seen);
+        tracker.end(&op);
+    } else {
+        let value = tracker.next_value();
+        let op = tracker.begin(Target::List, Verb::Set, index, value, 0);
+        list.set(index as usize, [value, !value])?;
+        tracker.end(&op);
+    }
+    Ok(())
 }
 
 /// Takes a permit of the bounded semaphore(2) if one comes within 5 ms, and records how
@@ -295,12 +596,24 @@ fn map_step(
     Ok(())
 }
 
-fn spawn_worker(region: &std::path::Path, index: usize) -> std::io::Result<Child> {
+fn spawn_worker(
+    region: &std::path::Path,
+    index: usize,
+    life: u64,
+    args: &Args,
+) -> std::io::Result<Child> {
     Command::new(std::env::current_exe()?)
         .arg("stress-worker")
         .arg("--region")
         .arg(region)
         .args(["--index", &index.to_string()])
+        .args(["--life", &life.to_string()])
+        .args(["--workers", &args.workers.to_string()])
+        .args(["--failpoint-percent", &args.failpoint_percent.to_string()])
+        .args(
+            (!args.failpoints.is_empty())
+                .then(|| format!("--failpoints={}", args.failpoints.join(","))),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -319,7 +632,16 @@ struct Summary {
     failpoint_kills: u64,
     freezes: u64,
     longest_stall_ms: u64,
+    lives: u64,
+    elapsed_s: f64,
+    /// Violations of the totals and other checks, described.
     violations: Vec<String>,
+    /// Violations per check of linearizability under kills, in the order of `CHECKS`.
+    late: Vec<u64>,
+    /// Descriptions of the first of those.
+    late_details: Vec<String>,
+    /// What those checks had to work on.
+    exercised: String,
 }
 
 /// Runs the stress test.
@@ -327,31 +649,127 @@ pub fn run(args: &Args) -> Outcome {
     if args.workers == 0 || args.workers > MAX_WORKERS {
         return Err(format!("--workers must be 1 to {MAX_WORKERS}").into());
     }
+    if let Some(unknown) = args
+        .failpoints
+        .iter()
+        .find(|name| !FAILPOINTS.iter().any(|f| f.0 == name.as_str()))
+    {
+        return Err(format!("--failpoints: no failpoint {unknown}").into());
+    }
     let path = PathBuf::from(format!("/dev/shm/shmarena-stress-{}", std::process::id()));
-    let region = Region::create(&path, 64 << 20)?;
+    let region = Region::create(&path, REGION_SIZE)?;
     let result = drive(&region, &path, args);
     let _ = Region::unlink(&path);
     let summary = result?;
-    let ok = summary.violations.is_empty();
+    let late_total: u64 = summary.late.iter().sum();
+    let total = late_total + summary.violations.len() as u64;
+    let per_check: Vec<String> = CHECKS
+        .iter()
+        .zip(&summary.late)
+        .map(|(check, n)| format!("{} {n}", check.name()))
+        .chain(std::iter::once(format!(
+            "totals and others {}",
+            summary.violations.len()
+        )))
+        .collect();
     println!(
-        "stress: {} workers, {:.0} s, operations {}, kills {} ({} at failpoints), freezes {}, longest stall seen {} ms, violations {}",
+        "stress: {} workers, {:.0} s, operations {}, kills {} ({} at failpoints), freezes {}, {:.1} kills+freezes/s, lives {}, longest stall seen {} ms, violations {total} ({})",
         args.workers,
-        args.seconds,
+        summary.elapsed_s,
         summary.operations,
         summary.kills,
         summary.failpoint_kills,
         summary.freezes,
+        (summary.kills + summary.freezes) as f64 / summary.elapsed_s.max(1e-3),
+        summary.lives,
         summary.longest_stall_ms,
-        summary.violations.len()
+        per_check.join(", ")
     );
+    println!("  deaths checked: {}", summary.exercised);
+    for detail in summary.late_details.iter().take(10) {
+        println!("  VIOLATION: {detail}");
+    }
+    if late_total > summary.late_details.len().min(10) as u64 {
+        println!(
+            "  ... {} more violations of linearizability under kills",
+            late_total - summary.late_details.len().min(10) as u64
+        );
+    }
     for violation in &summary.violations {
         println!("  VIOLATION: {violation}");
     }
-    Ok(if ok {
+    Ok(if total == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The supervisor's view of the workers.
+struct Workers<'a> {
+    path: &'a std::path::Path,
+    args: &'a Args,
+    children: Vec<Child>,
+    supervisor: Supervisor,
+    shared: Shared,
+}
+
+impl Workers<'_> {
+    /// Worker `index` died (waited for): records its life's end and starts the next one.
+    fn replace(&mut self, index: usize, summary: &mut Summary) -> Fallible {
+        self.supervisor.reaped(index, &self.shared)?;
+        let life = self.supervisor.next_life(index);
+        self.children[index] = spawn_worker(self.path, index, life, self.args)?;
+        summary.kills += 1;
+        Ok(())
+    }
+
+    /// Workers that died by themselves (at a failpoint): count them and start them again.
+    fn reap(&mut self, summary: &mut Summary) -> Fallible {
+        for index in 0..self.children.len() {
+            if let Some(status) = self.children[index].try_wait()? {
+                if status.signal() != Some(libc::SIGKILL) {
+                    summary
+                        .violations
+                        .push(format!("worker {index} exited by itself: {status}"));
+                }
+                summary.failpoint_kills += 1;
+                self.replace(index, summary)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for every worker to stop (after the stop event), killing any that takes over
+    /// 10 s; a worker killed meanwhile counts as a kill.
+    fn stop(&mut self, summary: &mut Summary) -> Fallible {
+        for index in 0..self.children.len() {
+            let waited = Instant::now();
+            let mut killed = false;
+            let status = loop {
+                if let Some(status) = self.children[index].try_wait()? {
+                    break status;
+                }
+                if !killed && waited.elapsed() > Duration::from_secs(10) {
+                    summary.violations.push(format!(
+                        "worker {index} (pid {}) did not stop within 10 s",
+                        self.children[index].id()
+                    ));
+                    self.children[index].kill()?;
+                    killed = true;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            if status.signal() == Some(libc::SIGKILL) {
+                // Killed while stopping (at a failpoint, or by us above): its operation in
+                // flight counts as a kill's.
+                summary.kills += 1;
+                summary.failpoint_kills += u64::from(!killed);
+                self.supervisor.reaped(index, &self.shared)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn drive(
@@ -361,9 +779,19 @@ fn drive(
 ) -> Result<Summary, Box<dyn std::error::Error>> {
     create_objects(region, args.workers)?;
     let heartbeat = region.open_array::<u64>("heartbeat")?;
-    let mut workers: Vec<Child> = (0..args.workers)
-        .map(|i| spawn_worker(path, i))
-        .collect::<Result<_, _>>()?;
+    let mut supervisor = Supervisor::new(region, args.workers)?;
+    let mut children = Vec::with_capacity(args.workers);
+    for index in 0..args.workers {
+        let life = supervisor.next_life(index);
+        children.push(spawn_worker(path, index, life, args)?);
+    }
+    let mut workers = Workers {
+        path,
+        args,
+        children,
+        supervisor,
+        shared: Shared::open(region, MAP_CAPACITY)?,
+    };
     let mut summary = Summary::default();
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.seconds);
@@ -374,9 +802,19 @@ fn drive(
     let mut rng = u64::from(std::process::id()) | 1;
     let mut last_beats = vec![(0u64, Instant::now()); args.workers];
     while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(
-            1 + xorshift(&mut rng) % (2 * args.signal_every_ms.max(1)),
-        ));
+        // Until the next signal, reap workers that die at failpoints within 2 ms, so the
+        // next life starts soon and the reap-time observation is close to the death.
+        let next = Instant::now()
+            + Duration::from_millis(1 + xorshift(&mut rng) % (2 * args.signal_every_ms.max(1)));
+        loop {
+            workers.reap(&mut summary)?;
+            let now = Instant::now();
+            if now >= next {
+                break;
+            }
+            std::thread::sleep((next - now).min(Duration::from_millis(2)));
+        }
+        workers.supervisor.observe(&workers.shared)?;
         // Longest gap between two heartbeats of a worker that was neither frozen nor dead.
         for (i, last) in last_beats.iter_mut().enumerate() {
             let beat = heartbeat.get(i)?;
@@ -387,29 +825,15 @@ fn drive(
                 *last = (beat, Instant::now());
             }
         }
-        // Workers that died at a failpoint: count them as kills and start them again.
-        for (index, worker) in workers.iter_mut().enumerate() {
-            if let Some(status) = worker.try_wait()? {
-                if status.signal() != Some(libc::SIGKILL) {
-                    summary
-                        .violations
-                        .push(format!("worker {index} exited by itself: {status}"));
-                }
-                summary.kills += 1;
-                summary.failpoint_kills += 1;
-                *worker = spawn_worker(path, index)?;
-            }
-        }
         let victim = (xorshift(&mut rng) % args.workers as u64) as usize;
-        if xorshift(&mut rng).is_multiple_of(2) {
-            workers[victim].kill()?;
-            workers[victim].wait()?;
-            summary.kills += 1;
-            workers[victim] = spawn_worker(path, victim)?;
+        if xorshift(&mut rng) % 100 < args.kill_percent {
+            workers.children[victim].kill()?;
+            workers.children[victim].wait()?;
+            workers.replace(victim, &mut summary)?;
         } else {
-            signal(&workers[victim], libc::SIGSTOP);
+            signal(&workers.children[victim], libc::SIGSTOP);
             std::thread::sleep(Duration::from_millis(1 + xorshift(&mut rng) % 50));
-            signal(&workers[victim], libc::SIGCONT);
+            signal(&workers.children[victim], libc::SIGCONT);
             summary.freezes += 1;
         }
         last_beats[victim] = (heartbeat.get(victim)?, Instant::now());
@@ -420,21 +844,41 @@ fn drive(
         ));
     }
     progress.finish_and_clear();
+    summary.elapsed_s = started.elapsed().as_secs_f64();
     region.event("stop")?.set();
-    for worker in &mut workers {
-        let waited = Instant::now();
-        while worker.try_wait()?.is_none() {
-            if waited.elapsed() > Duration::from_secs(10) {
-                summary
-                    .violations
-                    .push(format!("worker {} did not stop within 10 s", worker.id()));
-                worker.kill()?;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    check_totals(region, &mut summary)?;
+    workers.stop(&mut summary)?;
+    workers.supervisor.finish(&workers.shared)?;
+    summary.lives = workers.supervisor.lives();
+    check_totals(region, &workers.supervisor, &mut summary)?;
+    let records = workers.supervisor.records();
+    summary.late = records.counts();
+    summary.late_details = records.details();
+    summary.exercised = describe_exercised(&workers.supervisor);
     Ok(summary)
+}
+
+/// What the checks of linearizability under kills had to work on, per target.
+fn describe_exercised(supervisor: &Supervisor) -> String {
+    supervisor
+        .exercised()
+        .into_iter()
+        .map(|(target, e)| match target {
+            Target::Map | Target::Wide => format!(
+                "{target:?} {} writes ({} seen without their value after the death), {} removes ({} watched)",
+                e.dead_writes, e.seen_undone, e.dead_removes, e.watched
+            ),
+            Target::List => format!(
+                "List {} sets ({} seen without their value after the death)",
+                e.dead_writes, e.seen_undone
+            ),
+            Target::Results => format!(
+                "Results {} pushes ({} not found after the death)",
+                e.dead_writes, e.seen_undone
+            ),
+            Target::Queue => format!("Queue {} pushes", e.dead_writes),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn acked(region: &Region, op: &str) -> Result<u64, shmarena::Error> {
@@ -445,7 +889,7 @@ fn acked(region: &Region, op: &str) -> Result<u64, shmarena::Error> {
         .sum())
 }
 
-fn check_totals(region: &Region, summary: &mut Summary) -> Result<(), Box<dyn std::error::Error>> {
+fn check_totals(region: &Region, supervisor: &Supervisor, summary: &mut Summary) -> Fallible {
     let kills = summary.kills;
     for op in OPS {
         summary.operations += acked(region, op)?;
@@ -485,7 +929,8 @@ fn check_totals(region: &Region, summary: &mut Summary) -> Result<(), Box<dyn st
     }
     let queue = region.queue::<u64>("queue", 256)?;
     let mut left = 0;
-    while queue.try_pop().is_some() {
+    while let Some(element) = queue.try_pop() {
+        supervisor.popped(element);
         left += 1;
     }
     let (pushed, popped) = (acked(region, "push")?, acked(region, "pop")?);
