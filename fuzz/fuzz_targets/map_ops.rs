@@ -16,11 +16,15 @@ mod common;
 
 use std::collections::HashMap as StdMap;
 
-use libfuzzer_sys::fuzz_target;
-use shmarena::{Error, HashMap, Region, RegionExt};
+use std::sync::OnceLock;
 
-fn region_path() -> &'static std::path::Path {
-    common::region_path("map")
+use libfuzzer_sys::fuzz_target;
+use shmarena::{Error, HashMap, RegionExt};
+
+/// The process's scratch region (256 KiB, reset before every input).
+fn scratch() -> &'static common::Scratch {
+    static SCRATCH: OnceLock<common::Scratch> = OnceLock::new();
+    SCRATCH.get_or_init(|| common::Scratch::new("map", 256 * 1024, &common::one_object_options()))
 }
 
 fn run(data: &[u8]) {
@@ -28,11 +32,10 @@ fn run(data: &[u8]) {
         return;
     };
     let capacity = 1usize << (first % 8);
-    let path = region_path();
-    let _ = std::fs::remove_file(path);
-    let options = common::one_object_options();
-    let region = Region::create_with(path, 256 * 1024, &options).expect("create the region");
-    let map: HashMap<u16, u32> = region.hash_map("m", capacity as u64).expect("create the map");
+    let region = scratch().reset();
+    let map: HashMap<u16, u32> = region
+        .hash_map("m", capacity as u64)
+        .expect("create the map");
     assert_eq!(map.capacity(), capacity);
     let mut model: StdMap<u16, u32> = StdMap::new();
     let mut bytes = rest.iter().copied();
@@ -46,9 +49,16 @@ fn run(data: &[u8]) {
         match code {
             0 | 1 => {
                 let value = u32::from(next());
-                let result = if code == 0 { map.insert(key, value) } else { map.try_insert(key, value) };
+                let result = if code == 0 {
+                    map.insert(key, value)
+                } else {
+                    map.try_insert(key, value)
+                };
                 if full(&model) {
-                    assert!(matches!(result, Err(Error::Full { .. })), "step {step}: {result:?}");
+                    assert!(
+                        matches!(result, Err(Error::Full { .. })),
+                        "step {step}: {result:?}"
+                    );
                 } else if code == 0 {
                     assert_eq!(result.unwrap(), model.insert(key, value), "step {step}");
                 } else {
@@ -59,7 +69,11 @@ fn run(data: &[u8]) {
             }
             2 => assert_eq!(map.remove(&key).unwrap(), model.remove(&key), "step {step}"),
             3 => {
-                assert_eq!(map.get(&key).unwrap(), model.get(&key).copied(), "step {step}");
+                assert_eq!(
+                    map.get(&key).unwrap(),
+                    model.get(&key).copied(),
+                    "step {step}"
+                );
                 assert_eq!(map.contains_key(&key).unwrap(), model.contains_key(&key));
             }
             4 => {
@@ -78,7 +92,10 @@ fn run(data: &[u8]) {
                 let delta = u32::from(next()) << 20;
                 let result = map.fetch_add(key, delta);
                 if full(&model) {
-                    assert!(matches!(result, Err(Error::Full { .. })), "step {step}: {result:?}");
+                    assert!(
+                        matches!(result, Err(Error::Full { .. })),
+                        "step {step}: {result:?}"
+                    );
                 } else {
                     let entry = model.entry(key).or_insert(0);
                     match entry.checked_add(delta) {
@@ -103,11 +120,22 @@ fn run(data: &[u8]) {
     expected.sort_unstable();
     assert_eq!(entries, expected);
     common::assert_check_clean(&region);
-    drop((map, region));
-    let _ = std::fs::remove_file(path);
 }
 
 fuzz_target!(
-    init: common::remove_region_on_panic(region_path()),
+    init: {
+        // Every operation on a full 64-slot table, then a reset: the region must be as new.
+        let mut input = vec![6];
+        for key in 0..70u8 {
+            input.extend_from_slice(&[0, key, key, 5, key, 1, 4, key, 1, 2]);
+        }
+        for key in 0..100u8 {
+            input.extend_from_slice(&[2, key, 1, key, 3, 3, key, 6, 0]);
+        }
+        run(&input);
+        run(&[]);
+        scratch().reset();
+        scratch().assert_pristine();
+    },
     |data: &[u8]| run(data)
 );
