@@ -294,11 +294,11 @@ mod tests {
             let child = process_start_time();
             let ok = child != ours && child == read_process_start_time();
             // SAFETY: ends the child without running the parent's exit handlers.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            unsafe { libc::_exit(i32::from(!ok)) };
         }
         let mut status = 0;
         // SAFETY: waits for the child forked above.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert_eq!(unsafe { libc::waitpid(pid, &raw mut status, 0) }, pid);
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "child status {status}"
