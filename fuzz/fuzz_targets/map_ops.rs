@@ -14,7 +14,6 @@
 
 mod common;
 
-
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
@@ -38,7 +37,10 @@ struct Model {
 
 impl Model {
     fn new() -> Self {
-        Self { values: [None; KEYS], len: 0 }
+        Self {
+            values: [None; KEYS],
+            len: 0,
+        }
     }
 
     fn get(&self, key: u16) -> Option<u32> {
@@ -63,7 +65,9 @@ impl Model {
 
     /// The entries in key order.
     fn entries(&self) -> Vec<(u16, u32)> {
-        (0..KEYS as u16).filter_map(|key| Some((key, self.get(key)?))).collect()
+        (0..KEYS as u16)
+            .filter_map(|key| Some((key, self.get(key)?)))
+            .collect()
     }
 }
 
@@ -86,6 +90,22 @@ fn run(data: &[u8]) {
         let code = code % 7;
         let key = u16::from(next()) % KEYS as u16;
         let full = |model: &Model| model.len == capacity && model.get(key).is_none();
+        if common::trace() {
+            let ops = [
+                "insert",
+                "try_insert",
+                "remove",
+                "get",
+                "compare_exchange",
+                "fetch_add",
+                "clear",
+            ];
+            eprintln!(
+                "{step}: {} key {key} (model holds {})",
+                ops[usize::from(code)],
+                model.len
+            );
+        }
         match code {
             0 | 1 => {
                 let value = u32::from(next());
