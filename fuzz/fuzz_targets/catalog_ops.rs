@@ -242,9 +242,9 @@ fn run(data: &[u8]) {
         let before = model.len();
         let mut mutated = false;
         let result = if create {
-            get_or_create(&region, name, kind, param)
+            get_or_create(region, name, kind, param)
         } else {
-            open(&region, name, kind)
+            open(region, name, kind)
         };
         if trace {
             eprintln!(
@@ -337,9 +337,9 @@ fn run(data: &[u8]) {
         };
         assert_eq!(now, model.len(), "step {step}: catalog size after");
     }
-    common::assert_check_clean(&region);
+    common::assert_check_clean(region);
     for (name, obj) in &model {
-        let handle = open(&region, name, obj.kind()).expect("a model object opens");
+        let handle = open(region, name, obj.kind()).expect("a model object opens");
         assert!(same_contents(&handle, obj), "{name:?} at the end");
         if let (Handle::Queue(q), Obj::Queue { items, .. }) = (&handle, obj) {
             for item in items {

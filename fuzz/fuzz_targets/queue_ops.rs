@@ -107,9 +107,9 @@ fn run(data: &[u8]) {
         assert_eq!(queue.len(), model.len(), "step {step}: len after {op:?}");
         assert_eq!(queue.is_empty(), model.is_empty());
     }
-    common::assert_check_clean(&region);
+    common::assert_check_clean(region);
     // Another handle sees the same queue; draining it yields the model in order.
-    let other: Queue<u32> = Queue::open(&region, "q").expect("reopen the queue");
+    let other: Queue<u32> = Queue::open(region, "q").expect("reopen the queue");
     assert_eq!(other.len(), model.len());
     while let Some(expected) = model.pop_front() {
         assert_eq!(other.try_pop(), Some(expected));
