@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# Smoke-runs every fuzz target for a few seconds each; fails on any crash, panic,
-# timeout (hang) or leak. CI calls this; see README.md for deeper runs.
+# Smoke-runs every fuzz target for a few seconds each; fails on any crash, panic or
+# timeout (hang). CI calls this; see README.md for deeper runs.
 #
 #   fuzz/smoke.sh [SECONDS_PER_TARGET]   (default 20)
+#
+# Builds without a sanitizer and without comparison tracing by default (fastest; see
+# README.md, "Throughput"). FUZZ_SANITIZER=address adds AddressSanitizer and leak checks,
+# FUZZ_TRACE_COMPARES=1 comparison tracing (libFuzzer's CMP-guided mutations); each makes
+# the targets several times slower.
 #
 # Works on the stable toolchain: RUSTC_BOOTSTRAP=1 unlocks the -Z sanitizer flags
 # cargo-fuzz passes. Installs cargo-fuzz when it is missing.
 set -euo pipefail
 
 seconds="${1:-20}"
+build=(--sanitizer "${FUZZ_SANITIZER:-none}")
+if [ "${FUZZ_TRACE_COMPARES:-0}" = 0 ]; then
+    build+=(--no-trace-compares)
+fi
 cd "$(dirname "$0")"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -20,7 +29,8 @@ export RUSTC_BOOTSTRAP=1
 
 # Fuzz a scratch copy of the corpus: what libFuzzer finds in a smoke run is not
 # committed (corpus/ keeps only the seed-* files in git).
-work="$(mktemp -d)"
+# On tmpfs when there is one: libFuzzer writes every new input there.
+work="$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 status=0
@@ -31,7 +41,7 @@ for target in $(cargo fuzz list); do
         cp -r "corpus/$target/." "$work/$target/"
     fi
     # -timeout: an input that runs longer than 10 s counts as a hang (a finding).
-    if ! cargo fuzz run "$target" "$work/$target" -- \
+    if ! cargo fuzz run "${build[@]}" "$target" "$work/$target" -- \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
         echo "smoke.sh: $target FAILED: the crashing input is in fuzz/artifacts/$target/" >&2
         status=1

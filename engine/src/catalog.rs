@@ -329,7 +329,8 @@ impl<'m, M: Memory> Catalog<'m, M> {
             ));
         }
         let mut bytes = Vec::with_capacity(MAX_NAME_LEN);
-        for w in 0..(MAX_NAME_LEN as u64 / 8) {
+        // Only the words the name reaches into (the rest is padding).
+        for w in 0..len.div_ceil(8) {
             // Relaxed: as above.
             let word = self.word(index, WORD_NAME + 8 * w)?.load(Ordering::Relaxed);
             bytes.extend_from_slice(&word.to_le_bytes());

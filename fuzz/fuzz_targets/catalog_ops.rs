@@ -20,17 +20,38 @@
 mod common;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use shmarena::{Array, Error, List, Lock, Queue, Region, RegionExt, RegionOptions, Value};
 
 const CATALOG: usize = 8;
 const NAMES: [&str; 12] = [
-    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "name.with.dots", "x",
+    "a",
+    "b",
+    "c",
+    "d",
+    "e",
+    "f",
+    "g",
+    "h",
+    "i",
+    "j",
+    "name.with.dots",
+    "x",
 ];
 
-fn region_path() -> &'static std::path::Path {
-    common::region_path("catalog")
+/// The process's scratch region (256 KiB, an 8-entry catalog, reset before every input).
+fn scratch() -> &'static common::Scratch {
+    static SCRATCH: OnceLock<common::Scratch> = OnceLock::new();
+    SCRATCH.get_or_init(|| {
+        let options = RegionOptions {
+            participant_capacity: 2,
+            catalog_capacity: CATALOG as u64,
+            ..RegionOptions::default()
+        };
+        common::Scratch::new("catalog", 256 * 1024, &options)
+    })
 }
 
 /// What the model holds under a name.
@@ -39,8 +60,14 @@ enum Obj {
     U64(u64),
     I32(i32),
     Bytes(Vec<u8>),
-    List { capacity: usize, items: Vec<u64> },
-    Queue { capacity: usize, items: VecDeque<u64> },
+    List {
+        capacity: usize,
+        items: Vec<u64>,
+    },
+    Queue {
+        capacity: usize,
+        items: VecDeque<u64>,
+    },
     Lock,
 }
 
@@ -62,8 +89,14 @@ impl Obj {
             0 => Obj::U64(u64::from(param) * 0x0101_0101),
             1 => Obj::I32(i32::from(param as i8)),
             2 => Obj::Bytes((0..param % 5).map(|i| param.wrapping_add(i)).collect()),
-            3 => Obj::List { capacity: 1 + usize::from(param % 4), items: Vec::new() },
-            4 => Obj::Queue { capacity: 1 + usize::from(param % 4), items: VecDeque::new() },
+            3 => Obj::List {
+                capacity: 1 + usize::from(param % 4),
+                items: Vec::new(),
+            },
+            4 => Obj::Queue {
+                capacity: 1 + usize::from(param % 4),
+                items: VecDeque::new(),
+            },
             _ => Obj::Lock,
         }
     }
@@ -110,13 +143,12 @@ fn read(handle: &Handle) -> Obj {
         Handle::Bytes(a) => Obj::Bytes(a.snapshot()),
         Handle::List(l) => Obj::List {
             capacity: l.capacity(),
-            items: l
-                .snapshot()
-                .expect("list snapshot")
-                .into_iter()
-                .collect(),
+            items: l.snapshot().expect("list snapshot").into_iter().collect(),
         },
-        Handle::Queue(q) => Obj::Queue { capacity: q.capacity(), items: VecDeque::new() },
+        Handle::Queue(q) => Obj::Queue {
+            capacity: q.capacity(),
+            items: VecDeque::new(),
+        },
         Handle::Lock(_) => Obj::Lock,
     }
 }
@@ -124,7 +156,9 @@ fn read(handle: &Handle) -> Obj {
 fn same_contents(handle: &Handle, model: &Obj) -> bool {
     match (read(handle), model) {
         (Obj::Queue { capacity, .. }, Obj::Queue { capacity: c, items }) => {
-            let Handle::Queue(q) = handle else { unreachable!() };
+            let Handle::Queue(q) = handle else {
+                unreachable!()
+            };
             capacity == *c && q.len() == items.len()
         }
         (got, want) => got == *want,
@@ -145,7 +179,10 @@ fn mutate(handle: &Handle, model: &mut Obj, param: u8) {
         }
         (Handle::Bytes(a), Obj::Bytes(m)) => {
             if m.is_empty() {
-                assert!(matches!(a.set(0, param), Err(Error::IndexOutOfBounds { index: 0, len: 0 })));
+                assert!(matches!(
+                    a.set(0, param),
+                    Err(Error::IndexOutOfBounds { index: 0, len: 0 })
+                ));
             } else {
                 a.set(0, param).expect("array set");
                 m[0] = param;
@@ -154,7 +191,10 @@ fn mutate(handle: &Handle, model: &mut Obj, param: u8) {
         (Handle::List(l), Obj::List { capacity, items }) => {
             let result = l.push(u64::from(param));
             if items.len() == *capacity {
-                assert!(matches!(result, Err(Error::Full { .. })), "list push on full: {result:?}");
+                assert!(
+                    matches!(result, Err(Error::Full { .. })),
+                    "list push on full: {result:?}"
+                );
             } else {
                 assert_eq!(result.expect("list push"), items.len());
                 items.push(u64::from(param));
@@ -164,7 +204,10 @@ fn mutate(handle: &Handle, model: &mut Obj, param: u8) {
             if param & 1 == 0 {
                 let result = q.try_push(u64::from(param));
                 if items.len() == *capacity {
-                    assert!(matches!(result, Err(Error::Full { .. })), "queue push on full: {result:?}");
+                    assert!(
+                        matches!(result, Err(Error::Full { .. })),
+                        "queue push on full: {result:?}"
+                    );
                 } else {
                     result.expect("queue push");
                     items.push_back(u64::from(param));
@@ -175,7 +218,10 @@ fn mutate(handle: &Handle, model: &mut Obj, param: u8) {
         }
         (Handle::Lock(l), Obj::Lock) => {
             let guard = l.try_lock().expect("an unheld lock locks");
-            assert!(matches!(l.try_lock(), Err(shmarena::TryLockError::WouldBlock)));
+            assert!(matches!(
+                l.try_lock(),
+                Err(shmarena::TryLockError::WouldBlock)
+            ));
             drop(guard);
         }
         _ => unreachable!("handle and model kinds differ"),
@@ -183,26 +229,22 @@ fn mutate(handle: &Handle, model: &mut Obj, param: u8) {
 }
 
 fn run(data: &[u8]) {
-    let path = region_path();
-    let _ = std::fs::remove_file(path);
-    let options = RegionOptions {
-        participant_capacity: 2,
-        catalog_capacity: CATALOG as u64,
-        ..RegionOptions::default()
-    };
-    let region = Region::create_with(path, 256 * 1024, &options).expect("create the region");
+    let region = scratch().reset();
     let mut model: HashMap<&str, Obj> = HashMap::new();
-    let trace = std::env::var_os("SHMARENA_FUZZ_TRACE").is_some();
+    let trace = common::trace();
+    assert!(region.objects().expect("objects").is_empty());
     for (step, op) in data.chunks_exact(3).enumerate() {
         let (code, name, param) = (op[0], NAMES[usize::from(op[1]) % NAMES.len()], op[2]);
         let kind = (code >> 1) % 6;
         let create = code & 1 == 0;
-        let before = region.objects().expect("objects").len();
-        assert_eq!(before, model.len(), "step {step}: catalog size");
+        // The catalog held as many entries as the model after the last step (checked
+        // there, or above).
+        let before = model.len();
+        let mut mutated = false;
         let result = if create {
-            get_or_create(&region, name, kind, param)
+            get_or_create(region, name, kind, param)
         } else {
-            open(&region, name, kind)
+            open(region, name, kind)
         };
         if trace {
             eprintln!(
@@ -214,7 +256,10 @@ fn run(data: &[u8]) {
         let after = region.objects().expect("objects").len();
         match model.get(name) {
             None if !create => {
-                assert!(matches!(&result, Err(Error::ObjectNotFound(n)) if n == name), "step {step}");
+                assert!(
+                    matches!(&result, Err(Error::ObjectNotFound(n)) if n == name),
+                    "step {step}"
+                );
             }
             None if model.len() == CATALOG => {
                 assert!(
@@ -223,17 +268,29 @@ fn run(data: &[u8]) {
                 );
             }
             None => {
-                let handle = result.unwrap_or_else(|e| panic!("step {step}: create {name:?} failed: {e}"));
-                assert_eq!(after, before + 1, "step {step}: created, but the catalog did not grow");
+                let handle =
+                    result.unwrap_or_else(|e| panic!("step {step}: create {name:?} failed: {e}"));
+                assert_eq!(
+                    after,
+                    before + 1,
+                    "step {step}: created, but the catalog did not grow"
+                );
                 let mut obj = Obj::initial(kind, param);
-                assert!(same_contents(&handle, &obj), "step {step}: fresh {name:?} holds no initial contents");
+                assert!(
+                    same_contents(&handle, &obj),
+                    "step {step}: fresh {name:?} holds no initial contents"
+                );
                 if code & 0x80 != 0 {
                     mutate(&handle, &mut obj, param);
+                    mutated = true;
                 }
                 model.insert(name, obj);
             }
             Some(existing) if existing.kind() != kind => {
-                assert!(matches!(&result, Err(Error::TypeMismatch { name: n, .. }) if n == name), "step {step}: expected TypeMismatch");
+                assert!(
+                    matches!(&result, Err(Error::TypeMismatch { name: n, .. }) if n == name),
+                    "step {step}: expected TypeMismatch"
+                );
             }
             Some(existing) => {
                 let wanted = Obj::initial(kind, param);
@@ -241,7 +298,9 @@ fn run(data: &[u8]) {
                     && match (existing, &wanted) {
                         (Obj::Bytes(a), Obj::Bytes(b)) => a.len() != b.len(),
                         (Obj::List { capacity: a, .. }, Obj::List { capacity: b, .. })
-                        | (Obj::Queue { capacity: a, .. }, Obj::Queue { capacity: b, .. }) => a != b,
+                        | (Obj::Queue { capacity: a, .. }, Obj::Queue { capacity: b, .. }) => {
+                            a != b
+                        }
                         _ => false,
                     };
                 if shape_differs {
@@ -250,23 +309,37 @@ fn run(data: &[u8]) {
                             matches!(result, Err(Error::LengthMismatch { expected, found }) if expected == b.len() as u64 && found == a.len() as u64),
                             "step {step}: expected LengthMismatch"
                         ),
-                        _ => assert!(matches!(&result, Err(Error::TypeMismatch { name: n, .. }) if n == name), "step {step}: expected TypeMismatch"),
+                        _ => assert!(
+                            matches!(&result, Err(Error::TypeMismatch { name: n, .. }) if n == name),
+                            "step {step}: expected TypeMismatch"
+                        ),
                     }
                 } else {
-                    let handle = result.unwrap_or_else(|e| panic!("step {step}: open {name:?} failed: {e}"));
-                    assert!(same_contents(&handle, existing), "step {step}: {name:?} does not hold the model's contents");
+                    let handle =
+                        result.unwrap_or_else(|e| panic!("step {step}: open {name:?} failed: {e}"));
+                    assert!(
+                        same_contents(&handle, existing),
+                        "step {step}: {name:?} does not hold the model's contents"
+                    );
                     if code & 0x80 != 0 {
                         let obj = model.get_mut(name).expect("in the model");
                         mutate(&handle, obj, param);
+                        mutated = true;
                     }
                 }
             }
         }
-        assert_eq!(region.objects().expect("objects").len(), model.len(), "step {step}: catalog size after");
+        // A mutation must not change the catalog either.
+        let now = if mutated {
+            region.objects().expect("objects").len()
+        } else {
+            after
+        };
+        assert_eq!(now, model.len(), "step {step}: catalog size after");
     }
-    common::assert_check_clean(&region);
+    common::assert_check_clean(region);
     for (name, obj) in &model {
-        let handle = open(&region, name, obj.kind()).expect("a model object opens");
+        let handle = open(region, name, obj.kind()).expect("a model object opens");
         assert!(same_contents(&handle, obj), "{name:?} at the end");
         if let (Handle::Queue(q), Obj::Queue { items, .. }) = (&handle, obj) {
             for item in items {
@@ -275,11 +348,20 @@ fn run(data: &[u8]) {
             assert_eq!(q.try_pop(), None);
         }
     }
-    drop(region);
-    let _ = std::fs::remove_file(path);
 }
 
 fuzz_target!(
-    init: common::remove_region_on_panic(region_path()),
+    init: {
+        // Every kind created, mutated and reopened until the catalog is full, then a reset:
+        // the region must be as new.
+        let mut input = Vec::new();
+        for name in 0..12u8 {
+            let kind = name % 6;
+            input.extend_from_slice(&[0x80 | kind << 1, name, name + 1, 0x81 | kind << 1, name, 2]);
+        }
+        run(&input);
+        scratch().reset();
+        scratch().assert_pristine();
+    },
     |data: &[u8]| run(data)
 );

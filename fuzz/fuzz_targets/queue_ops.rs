@@ -13,15 +13,17 @@
 mod common;
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use shmarena::{Error, Queue, Region, RegionExt};
+use shmarena::{Error, Queue, RegionExt};
 
-fn region_path() -> &'static std::path::Path {
-    common::region_path("queue")
+/// The process's scratch region (64 KiB, reset before every input).
+fn scratch() -> &'static common::Scratch {
+    static SCRATCH: OnceLock<common::Scratch> = OnceLock::new();
+    SCRATCH.get_or_init(|| common::Scratch::new("queue", 64 * 1024, &common::one_object_options()))
 }
-
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -62,14 +64,13 @@ fn run(data: &[u8]) {
     };
     let capacity = 1 + usize::from(first % 16);
     let ops = parse(rest);
-    let path = region_path();
-    let _ = std::fs::remove_file(path);
-    let options = common::one_object_options();
-    let region = Region::create_with(path, 64 * 1024, &options).expect("create the region");
-    let queue: Queue<u32> = region.queue("q", capacity as u64).expect("create the queue");
+    let region = scratch().reset();
+    let queue: Queue<u32> = region
+        .queue("q", capacity as u64)
+        .expect("create the queue");
     assert_eq!(queue.capacity(), capacity);
     let mut model = VecDeque::with_capacity(capacity);
-    let trace = std::env::var_os("SHMARENA_FUZZ_TRACE").is_some();
+    let trace = common::trace();
     for (step, op) in ops.iter().enumerate() {
         if trace {
             eprintln!("{step}: {op:?} (model {model:?})");
@@ -86,7 +87,11 @@ fn run(data: &[u8]) {
                         "step {step}: {op:?} on a full queue gave {result:?}"
                     );
                 } else {
-                    assert!(result.is_ok(), "step {step}: {op:?} with {} of {capacity} gave {result:?}", model.len());
+                    assert!(
+                        result.is_ok(),
+                        "step {step}: {op:?} with {} of {capacity} gave {result:?}",
+                        model.len()
+                    );
                     model.push_back(v);
                 }
             }
@@ -102,20 +107,30 @@ fn run(data: &[u8]) {
         assert_eq!(queue.len(), model.len(), "step {step}: len after {op:?}");
         assert_eq!(queue.is_empty(), model.is_empty());
     }
-    common::assert_check_clean(&region);
+    common::assert_check_clean(region);
     // Another handle sees the same queue; draining it yields the model in order.
-    let other: Queue<u32> = Queue::open(&region, "q").expect("reopen the queue");
+    let other: Queue<u32> = Queue::open(region, "q").expect("reopen the queue");
     assert_eq!(other.len(), model.len());
     while let Some(expected) = model.pop_front() {
         assert_eq!(other.try_pop(), Some(expected));
     }
     assert_eq!(other.try_pop(), None);
     assert_eq!((queue.lost(), queue.skipped()), (0, 0));
-    drop((queue, other, region));
-    let _ = std::fs::remove_file(path);
 }
 
 fuzz_target!(
-    init: common::remove_region_on_panic(region_path()),
+    init: {
+        // Wrap around a 16-slot queue a few times, then reset: the region must be as new.
+        let mut input = vec![15];
+        for round in 0..3u8 {
+            for i in 0..17u8 {
+                input.extend_from_slice(&[0, i, round, 0, 0]);
+            }
+            input.extend_from_slice(&[1, 3, 4, 1]);
+        }
+        run(&input);
+        scratch().reset();
+        scratch().assert_pristine();
+    },
     |data: &[u8]| run(data)
 );

@@ -3,7 +3,7 @@
 //! read from the same layout its module writes. Read-only; other processes keep working.
 
 use shmarena_engine::sync::Ordering;
-use shmarena_engine::{EntryInfo, Finding, Memory, ObjectKind, OwnerId, Region, Result};
+use shmarena_engine::{EntryInfo, Error, Finding, Memory, ObjectKind, OwnerId, Region, Result};
 
 /// Everything [`Region::verify`] finds, plus the findings of every structure.
 pub fn check_region(region: &Region) -> Vec<Finding> {
@@ -26,11 +26,17 @@ pub fn check_region(region: &Region) -> Vec<Finding> {
 
 fn check_object(region: &Region, entry: &EntryInfo, findings: &mut Vec<Finding>) -> Result<()> {
     // Relaxed loads throughout: a snapshot.
+    // The entry's offset comes from the mapping and can be anything (this check also reads
+    // entries whose bodies the engine found outside the arena): a sum past u64::MAX is a
+    // corruption error, not an overflow.
     let word = |offset: u64| {
-        region
-            .memory()
-            .word(entry.offset + offset)
-            .map(|w| w.load(Ordering::Relaxed))
+        let at = entry.offset.checked_add(offset).ok_or_else(|| {
+            Error::corrupt(
+                "object body",
+                format!("offset {} + {offset} overflows", entry.offset),
+            )
+        })?;
+        region.memory().word(at).map(|w| w.load(Ordering::Relaxed))
     };
     let place = format!("{:?} {:?}", entry.descriptor.kind, entry.name);
     match entry.descriptor.kind {

@@ -170,8 +170,11 @@ impl std::fmt::Debug for RawQueue<'_> {
 
 /// Moves `word` from `from` to `from + 1` unless someone already did.
 fn advance(word: &AtomicU64, from: u64) {
+    // Wrapping: a ticket is read from the mapping and can be anything; stamps compare
+    // tickets mod 2^31 anyway.
+    let to = from.wrapping_add(1);
     // Relaxed: head and tail are hints for where to look; the stamps carry the data.
-    let _ = word.compare_exchange(from, from + 1, Ordering::Relaxed, Ordering::Relaxed);
+    let _ = word.compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed);
 }
 
 impl RawQueue<'_> {
@@ -268,7 +271,7 @@ impl RawQueue<'_> {
                     READING | WRITING => true,
                     _ => false, // EMPTY of the previous lap: impossible, look again
                 }
-            } else if is_for(current, ticket + self.capacity) {
+            } else if is_for(current, ticket.wrapping_add(self.capacity)) {
                 // The slot serves the next lap: ticket `ticket` was claimed and is done
                 // (popped, or skipped by a consumer after its producer died before moving
                 // `tail`), so `tail` is stale: move it on.
@@ -329,7 +332,7 @@ impl RawQueue<'_> {
             // Acquire: pairs with the producer's Release store of FULL.
             let current = slot.stamp.load(Ordering::Acquire);
             if !is_for(current, ticket) {
-                if is_for(current, ticket + self.capacity) {
+                if is_for(current, ticket.wrapping_add(self.capacity)) {
                     advance(self.head, ticket); // already consumed: head is stale
                     continue;
                 }
@@ -366,7 +369,7 @@ impl RawQueue<'_> {
                         .stamp
                         .compare_exchange(
                             current,
-                            stamp(EMPTY, ticket + self.capacity, None),
+                            stamp(EMPTY, ticket.wrapping_add(self.capacity), None),
                             Ordering::SeqCst,
                             Ordering::Relaxed,
                         )
@@ -398,8 +401,10 @@ impl RawQueue<'_> {
                         }
                         // SeqCst swap: our reads of the slot happen-before the next push's
                         // writes (Release), and the store half of `announce`'s pairing.
-                        slot.stamp
-                            .swap(stamp(EMPTY, ticket + self.capacity, None), Ordering::SeqCst);
+                        slot.stamp.swap(
+                            stamp(EMPTY, ticket.wrapping_add(self.capacity), None),
+                            Ordering::SeqCst,
+                        );
                         Self::announce(self.not_full, self.push_sleepers);
                         return true;
                     }

@@ -88,3 +88,38 @@ fn a_busy_region_checks_clean_and_corruption_is_named() {
     drop((queue, list, region));
     std::fs::remove_file(path).unwrap();
 }
+
+/// Fuzz finding (`open_region`, a live patch of a catalog word): the check of a semaphore
+/// whose entry's body offset was near `u64::MAX` added its token offset past it and
+/// panicked. It is a corruption error naming the object now.
+#[test]
+fn a_body_offset_near_u64_max_is_reported_not_an_overflow() {
+    let path = std::env::temp_dir().join(format!("shmarena-check-max-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let region = Region::create(&path, 1 << 20).unwrap();
+    region.bounded_semaphore("s", 2).unwrap();
+    let memory = region.memory();
+    let header = *region.header();
+    // The entry's word that holds the body offset (the only one equal to it).
+    let info = region.find_object("s").unwrap().unwrap();
+    let entry_size = shmarena::engine::layout::CATALOG_ENTRY_SIZE;
+    let entry = header.catalog_offset + info.index * entry_size;
+    let words: Vec<u64> = (0..entry_size / 8)
+        .map(|w| entry + 8 * w)
+        .filter(|&at| memory.word(at).unwrap().load(Ordering::Relaxed) == info.offset)
+        .collect();
+    assert_eq!(words.len(), 1, "the offset word is ambiguous");
+    memory
+        .word(words[0])
+        .unwrap()
+        .store(u64::MAX - 7, Ordering::Relaxed);
+    let found = errors(&region);
+    assert!(
+        found
+            .iter()
+            .any(|e| e.contains("\"s\"") && e.contains("overflows")),
+        "{found:?}"
+    );
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}

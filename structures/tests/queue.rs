@@ -122,3 +122,28 @@ fn a_wrong_capacity_or_element_size_is_a_type_mismatch() {
     drop(region);
     std::fs::remove_file(path).unwrap();
 }
+
+/// Fuzz finding (`open_region`, a live patch): a head ticket near `u64::MAX` (the mapping
+/// can hold anything) made `try_pop` add the capacity past it and panic. Tickets wrap:
+/// pops, pushes and the length give answers, and none panics.
+#[test]
+fn a_head_ticket_near_u64_max_wraps_instead_of_overflowing() {
+    use shmarena::engine::Memory;
+    let (region, path) = temp_region("ticket-max");
+    let queue = region.queue::<u64>("q", 4).unwrap();
+    queue.try_push(1).unwrap();
+    let body = region.find_object("q").unwrap().unwrap().offset;
+    let head = region
+        .memory()
+        .word(body + shmarena::queue::layout::HEAD)
+        .unwrap();
+    for ticket in [u64::MAX, u64::MAX - 2] {
+        head.store(ticket, std::sync::atomic::Ordering::Relaxed);
+        let _ = queue.try_pop();
+        let _ = queue.pop_timeout(Duration::ZERO);
+        let _ = queue.try_push(2);
+        assert!(queue.len() <= 4);
+    }
+    drop((queue, region));
+    std::fs::remove_file(path).unwrap();
+}
