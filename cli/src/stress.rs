@@ -182,13 +182,14 @@ const OPS: [&str; 11] = [
 /// largest pass to fire at: a life that arms one picks it by weight and dies at a random
 /// pass up to that one. The map's insert path before its settle is weighted up: a death
 /// there leaves an unsettled copy, the state issue 13's late write comes from.
-const FAILPOINTS: [(&str, u64, u64); 13] = [
+const FAILPOINTS: [(&str, u64, u64); 14] = [
     ("participants::after_lock", 1, 20_000),
     ("hash_map::insert_after_claim", 1, 2_000),
     ("hash_map::insert_before_publish", 1, 2_000),
     ("hash_map::insert_before_settle", 6, 500),
     ("hash_map::promote_before_count", 1, 2_000),
     ("hash_map::remove_before_count", 2, 2_000),
+    ("hash_map::remove_before_finish", 2, 2_000),
     ("hash_map::update_before_publish", 2, 2_000),
     ("queue::push_after_claim", 1, 5_000),
     ("queue::push_before_publish", 2, 5_000),

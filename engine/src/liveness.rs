@@ -11,11 +11,16 @@
 //! while a dead owner's id may still be recorded: the attach that would reuse a generation
 //! retires the slot instead (it takes no new owner), and a retired slot returns to use only
 //! after a sweep has rewritten every owner field that names any of its attachments to
-//! [`OwnerId::DEAD`] (the catalog's, and each structure's, with one compare-exchange per
-//! field: see [`retire_owner_field`]). All its attachments are dead by then, so the sweep
-//! changes no live process's state, and what the dead held is recovered as before. So a
-//! dead owner's id never names a live process again, for the whole life of a region: no
-//! rate of attaches wears it out (a slot is swept once per `MAX_GENERATION` attaches).
+//! [`OwnerId::DEAD`] (the catalog's entries under construction, and each structure's
+//! fields that recovery asks about, with one compare-exchange per field: see
+//! [`retire_owner_field`]). All its attachments are dead by then, so the sweep changes no
+//! live process's state, and what the dead held is recovered as before. So a dead owner's
+//! id never names a live process again, for the whole life of a region: no rate of
+//! attaches wears it out (a slot is swept once per `MAX_GENERATION` attaches).
+//!
+//! The promise covers the owner fields the library keeps. A ready catalog entry keeps its
+//! creator's id as a record nobody judges, and an id a program stores itself (in a value
+//! or an array, say) is not swept: such copies may name a later attachment.
 
 /// One process attachment: `generation << 12 | slot`. Never zero for a real owner, and
 /// always below 2^31, so a lock word can hold an owner and keep its top bit for a flag.
@@ -25,7 +30,8 @@ pub struct OwnerId(u32);
 impl OwnerId {
     /// Bits of the participant slot index.
     pub const SLOT_BITS: u32 = 12;
-    /// Largest generation; generations run 1..=MAX_GENERATION and then wrap to 1.
+    /// Largest generation; generations run 1..=MAX_GENERATION, then the slot is retired
+    /// until a sweep (module docs) starts it again at 1.
     pub const MAX_GENERATION: u32 = (1 << (31 - Self::SLOT_BITS)) - 1;
 
     /// The id of processes that could not attach as themselves (a forked child that found

@@ -61,7 +61,8 @@ use crate::sync::{AtomicU64, Ordering};
 /// Settings for creating or opening a region. `Default` gives sensible values.
 #[derive(Clone, Debug)]
 pub struct RegionOptions {
-    /// Participant slots (processes attached at once), 1 to 4096. Default 256.
+    /// Participant slots (processes attached at once), 1 to
+    /// [`MAX_PARTICIPANTS`](crate::layout::MAX_PARTICIPANTS) (4095). Default 256.
     pub participant_capacity: u64,
     /// Catalog entries (named objects), 1 to 2^20. Default 512.
     pub catalog_capacity: u64,

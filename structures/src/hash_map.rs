@@ -37,6 +37,8 @@
 //!   until the inserter has seen it (and frees it) or is dead: so an inserter that finds
 //!   its slot at another version knows its copy was promoted (and since removed), never
 //!   mistakes a slot reused by another insert for its own, and never applies itself twice.
+//! - `REMOVING`: removed (the key is absent), but copies of the key published while it was
+//!   a member may still be pending: they are made to lose, then the slot is `DELETED`.
 //!
 //! The hint bytes are what lookups read first: a table of a million slots has a megabyte
 //! of hints, which stays in cache, so a lookup touches the slots (in memory) only where a
@@ -79,7 +81,13 @@
 //!   publication of a copy and that settle nobody observes the key, and the insert may be
 //!   taken to have happened at the publication, when its process was alive. A replacing
 //!   insert linearizes at its compare-exchange.
-//! - `remove`: one compare-exchange `MEMBER` -> `DELETED`; linearizes there.
+//!   A copy published while its key is a member never wins: every settle that meets the
+//!   member kills it, and a removal kills it before the member's slot is free.
+//! - `remove`: one compare-exchange `MEMBER` -> `REMOVING`; linearizes there. It then
+//!   finishes: every copy of the key still `INSERTING` is made to lose (a copy published
+//!   while the key was a member came too late, and must not land once the member is
+//!   gone), then `REMOVING` -> `DELETED`. Lookups take a `REMOVING` slot for what it is
+//!   (the key absent) but, like a pending copy, finish it before they answer.
 //! - `compare_exchange`, `fetch_update`, `fetch_add` on one-word values: compare-exchange
 //!   loops on the pair; no process ever waits for another.
 //! - Wider values (more than 8 bytes): two copies and a copy version in `aux`, as in
@@ -104,12 +112,15 @@
 //! - a wide-value writer holding the writer field, its new copy half written: never takes
 //!   effect; the next writer of the key takes the field over once the holder is dead and
 //!   writes over the spare copy (the dead writer's copy is never published).
-//! - replacing compare-exchanges, `remove`, `fetch_add` and the other one-word updates: one
+//! - replacing compare-exchanges, `fetch_add` and the other one-word updates: one
 //!   compare-exchange, done or not.
+//! - `remove` after its compare-exchange to `REMOVING`: done. The next operation on the
+//!   key, `clear`, or an insert that runs out of free slots near it finishes the removal.
 //!
-//! A frozen process holds the same at most one slot: its pending copy is settled by others
-//! (helping), its `BUSY` slot stays out of use until it resumes, and other writers of a
-//! wide value whose writer field it holds wait for it (readers never do). `len` is kept in sharded counters updated right after the
+//! A frozen process holds the same at most one slot: its pending copy is settled and its
+//! removal finished by others (helping), its `BUSY` slot stays out of use until it
+//! resumes, and other writers of a wide value whose writer field it holds wait for it
+//! (readers never do). `len` is kept in sharded counters updated right after the
 //! linearization point: a process killed between the two leaves `len` off by one until
 //! [`HashMap::recount`], and a pending copy is counted when it is settled; the contents are
 //! never affected.
@@ -123,10 +134,12 @@ const INSERTING: u64 = 2;
 const MEMBER: u64 = 3;
 const DELETED: u64 = 4;
 const COLLIDED: u64 = 5;
+const REMOVING: u64 = 6;
 
 const KIND_MASK: u64 = 7;
-/// The kinds that hold a key (as a mask of `1 << kind`): members and pending copies.
-const LIVE_KINDS: u64 = 1 << MEMBER | 1 << INSERTING;
+/// The kinds a key operation stops at (as a mask of `1 << kind`): members, pending copies,
+/// and removals whose late copies may still wait to be killed.
+const KEY_KINDS: u64 = 1 << MEMBER | 1 << INSERTING | 1 << REMOVING;
 const BOUND_SHIFT: u32 = 3;
 const BOUND_BITS: u32 = 12;
 const BOUND_MASK: u64 = ((1 << BOUND_BITS) - 1) << BOUND_SHIFT;
@@ -282,7 +295,8 @@ enum Found {
     Member(u64, [u64; 2]),
     /// Neither a member nor a pending copy of the key.
     Absent,
-    /// A pending (`INSERTING`) copy of the key, before any member: settle, then look again.
+    /// A pending (`INSERTING`) copy of the key or an unfinished removal, before any member:
+    /// settle, then look again.
     Pending,
 }
 
@@ -516,7 +530,7 @@ impl<S: Slots> RawMap<S> {
     }
 
     /// Examines `slot` for `key` in the kinds of the mask `kinds` (bit `1 << kind`: see
-    /// [`LIVE_KINDS`]), re-reading it while it changes under
+    /// [`KEY_KINDS`]), re-reading it while it changes under
     /// the read: the pair seen when it held the key, if it did.
     #[inline]
     fn examine(
@@ -577,13 +591,13 @@ impl<S: Slots> RawMap<S> {
                 seen,
                 key,
                 tag_of(hash),
-                LIVE_KINDS,
+                KEY_KINDS,
                 value.as_deref_mut(),
             )?;
             found = match hit {
                 None => return Ok(false),
-                Some(seen) if kind(seen[0]) == INSERTING => Found::Pending,
-                Some(seen) => Found::Member(slot, seen),
+                Some(seen) if kind(seen[0]) == MEMBER => Found::Member(slot, seen),
+                Some(_) => Found::Pending,
             };
             Ok(true)
         })?;
@@ -765,7 +779,8 @@ impl<S: Slots> RawMap<S> {
     }
 
     /// Changes the kind of `slot` from what `seen` shows to `to` with word 1 `word`,
-    /// following bound changes (which do not change the slot's content).
+    /// following bound changes (which do not change the slot's content). A bound that keeps
+    /// moving (only a hostile table's: it only grows) is reported as a change.
     fn transition(
         &self,
         slot: u64,
@@ -773,7 +788,7 @@ impl<S: Slots> RawMap<S> {
         to: u64,
         word: u64,
     ) -> Result<[u64; 2], [u64; 2]> {
-        loop {
+        for _ in 0..MAX_RETRIES {
             let new = [with_kind(seen[0], to), word];
             // SeqCst: state changes take part in the uniqueness argument (see module docs).
             match self
@@ -782,27 +797,35 @@ impl<S: Slots> RawMap<S> {
             {
                 Ok(_) => return Ok(new),
                 Err(now) if identity(now[0]) == identity(seen[0]) && now[1] == seen[1] => {
-                    seen = now; // only the bound moved; it only grows, so this ends
+                    seen = now; // only the bound moved
                 }
                 Err(now) => return Err(now),
             }
         }
+        Err(seen)
     }
 
     /// Raises the bound of `home` to at least `needed`.
-    fn raise_bound(&self, home: u64, needed: u64) {
+    ///
+    /// # Errors
+    /// [`Error::Contended`] when the home slot keeps changing (a hostile table).
+    fn raise_bound(&self, home: u64, needed: u64) -> Result<()> {
         // SeqCst: settle re-reads the bound to catch copies beyond what it scanned.
         let mut seen = self.pair(home).load(Ordering::SeqCst);
-        while bound(seen[0]) < needed {
+        for _ in 0..MAX_RETRIES {
+            if bound(seen[0]) >= needed {
+                return Ok(());
+            }
             let new = [with_bound(seen[0], needed), seen[1]];
             match self
                 .pair(home)
                 .compare_exchange(seen, new, Ordering::SeqCst, Ordering::SeqCst)
             {
-                Ok(_) => return,
+                Ok(_) => return Ok(()),
                 Err(now) => seen = now,
             }
         }
+        Err(Error::Contended("hash map probe bound"))
     }
 
     /// Whether a slot seen as `seen` may be claimed.
@@ -878,9 +901,10 @@ impl<S: Slots> RawMap<S> {
                 // A slot a dead inserter was writing, or a copy of a dead inserter that
                 // lost (its inserter would have freed it on seeing it lost).
                 BUSY | COLLIDED => freed |= self.free_if_dead(slot, seen, liveness),
-                INSERTING => {
+                INSERTING | REMOVING => {
                     self.settle_copy(slot, seen, &mut key, liveness.me().slot() as usize)?;
-                    // Acquire: as above. A copy that lost is free once its inserter is gone.
+                    // Acquire: as above. A copy that lost is free once its inserter is gone
+                    // (a finished removal is free at once).
                     let now = self.pair(slot).load(Ordering::Acquire);
                     freed |= self.free_if_dead(slot, now, liveness);
                 }
@@ -937,7 +961,7 @@ impl<S: Slots> RawMap<S> {
         self.set_hint(slot, None, hint_of(hash));
         fail::fail_point!("hash_map::insert_before_publish");
         // Before the copy can be seen as INSERTING, settles must scan far enough to see it.
-        self.raise_bound(hash & self.mask, displacement + 1);
+        self.raise_bound(hash & self.mask, displacement + 1)?;
         // An INSERTING copy names its inserter, so a copy that lost can be told from one
         // whose inserter has yet to see it lost (only the inserter, or recovery after its
         // death, frees it).
@@ -969,8 +993,9 @@ impl<S: Slots> RawMap<S> {
     }
 
     /// Settles `key`: returns its `MEMBER` slot, promoting the earliest `INSERTING` copy if
-    /// there is none and turning every other copy into `DELETED`. `None` when the key has
-    /// neither (every copy lost, or was removed).
+    /// there is none and turning every other copy into `COLLIDED`; an unfinished removal
+    /// of the key met on the way is finished first. `None` when the key has neither (every
+    /// copy lost, or was removed).
     fn settle(&self, hash: u64, key: &[u64], shard: usize) -> Result<Option<(u64, [u64; 2])>> {
         let home = hash & self.mask;
         let wanted = tag_of(hash);
@@ -980,28 +1005,35 @@ impl<S: Slots> RawMap<S> {
             // copy became INSERTING sees it).
             let limit = bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe);
             let mut member = None;
+            let mut removing = None;
             let mut earliest = None;
             let mut lost_race = false;
             self.walk_hinted(hash, limit, false, |slot| {
                 // SeqCst: as above.
                 let seen = self.pair(slot).load(Ordering::SeqCst);
-                let Some(seen) = self.examine(slot, seen, key, wanted, LIVE_KINDS, None)? else {
+                let Some(seen) = self.examine(slot, seen, key, wanted, KEY_KINDS, None)? else {
                     return Ok(false);
                 };
-                if kind(seen[0]) == MEMBER {
-                    member.get_or_insert((slot, seen));
-                } else if member.is_some() || earliest.is_some() {
+                match kind(seen[0]) {
+                    MEMBER => _ = member.get_or_insert((slot, seen)),
+                    REMOVING => _ = removing.get_or_insert((slot, seen)),
                     // A later copy, or one beside a member: it can never win.
-                    if self.transition(slot, seen, COLLIDED, seen[1]).is_err() {
-                        lost_race = true;
-                        return Ok(true);
+                    _ if member.is_some() || earliest.is_some() => {
+                        if self.transition(slot, seen, COLLIDED, seen[1]).is_err() {
+                            lost_race = true;
+                            return Ok(true);
+                        }
                     }
-                } else {
-                    earliest = Some((slot, seen));
+                    _ => earliest = Some((slot, seen)),
                 }
                 Ok(false)
             })?;
             if lost_race {
+                continue;
+            }
+            if let Some((slot, seen)) = removing {
+                // Copies published before that removal must lose first; then look again.
+                self.finish_removal(hash, key, slot, seen)?;
                 continue;
             }
             // A bound raised during the scan may hide a copy beyond what we scanned.
@@ -1036,6 +1068,44 @@ impl<S: Slots> RawMap<S> {
             }
         }
         Err(Error::Contended("hash map settle"))
+    }
+
+    /// Finishes the removal of `key` from `slot` (seen `REMOVING` as `seen`): every copy of
+    /// the key still `INSERTING` loses (`COLLIDED`), then the slot becomes `DELETED`. The
+    /// removal took effect at `MEMBER` -> `REMOVING`; a copy published before then came while
+    /// the key was a member, so it must never be promoted once the member is gone. This
+    /// walk starts after `seen` was read, so it reads every such copy (the copies published
+    /// since may lose too: their live inserters publish again). Anyone may finish a
+    /// removal: its remover, or any operation that meets it after the remover's death.
+    fn finish_removal(&self, hash: u64, key: &[u64], slot: u64, mut seen: [u64; 2]) -> Result<()> {
+        let home = hash & self.mask;
+        let wanted = tag_of(hash);
+        for _ in 0..MAX_RETRIES {
+            // SeqCst: as in `settle`.
+            let limit = bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe);
+            let mut lost_race = false;
+            self.walk_hinted(hash, limit, false, |copy| {
+                // SeqCst: as in `settle`.
+                let now = self.pair(copy).load(Ordering::SeqCst);
+                let Some(now) = self.examine(copy, now, key, wanted, 1 << INSERTING, None)? else {
+                    return Ok(false);
+                };
+                lost_race = self.transition(copy, now, COLLIDED, now[1]).is_err();
+                Ok(lost_race)
+            })?;
+            // SeqCst: as in `settle`.
+            let raised =
+                bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe) > limit;
+            if !lost_race && !raised {
+                match self.transition(slot, seen, DELETED, seen[1]) {
+                    // A wide value's writer left meanwhile (word 1 moved): again.
+                    Err(now) if identity(now[0]) == identity(seen[0]) => seen = now,
+                    // Done, by us or by another process.
+                    _ => return Ok(()),
+                }
+            }
+        }
+        Err(Error::Contended("hash map remove"))
     }
 
     /// Inserts `key` with `value`. With `replace`, an existing value is replaced; without,
@@ -1097,7 +1167,7 @@ impl<S: Slots> RawMap<S> {
                 return Ok(true);
             }
             match kind(now[0]) {
-                MEMBER | DELETED => return Ok(true),
+                MEMBER | REMOVING | DELETED => return Ok(true),
                 COLLIDED => {
                     if self.transition(slot, now, DELETED, 0).is_ok() {
                         return Ok(false);
@@ -1192,7 +1262,13 @@ impl<S: Slots> RawMap<S> {
         // Rounds spent behind one unchanged writer field, once backing off is done.
         let mut stuck = 0u32;
         let mut last = first;
+        // Every round: a pair that changes for ever (a hostile table) ends too.
+        let mut rounds = 0u32;
         let (seen, mine) = loop {
+            rounds += 1;
+            if rounds > MAX_WRITER_WAIT + MAX_RETRIES {
+                return Err(Error::Contended("hash map value writer"));
+            }
             // Acquire: see the last writer's copy before we overwrite the other one.
             let seen = self.pair(slot).load(Ordering::Acquire);
             if identity(seen[0]) != identity(first[0]) {
@@ -1298,23 +1374,34 @@ impl<S: Slots> RawMap<S> {
             };
             // The value copied belongs to `seen`; the compare-exchange succeeds only if
             // nothing changed since (a wide copy is only rewritten after aux moves).
-            if self.transition(slot, seen, DELETED, seen[1]).is_ok() {
+            if let Ok(removing) = self.transition(slot, seen, REMOVING, seen[1]) {
                 fail::fail_point!("hash_map::remove_before_count");
                 self.count(liveness.me().slot() as usize, -1);
+                fail::fail_point!("hash_map::remove_before_finish");
+                // The removal is done; an error here (a hostile table) leaves finishing it
+                // to the next operation on the key.
+                let _ = self.finish_removal(hash, key, slot, removing);
                 return Ok(true);
             }
         }
         Err(Error::Contended("hash map remove"))
     }
 
-    /// Settles the key of the pending copy in `slot` (seen `INSERTING` as `seen`), reading
-    /// the key into `key`; nothing if the slot changed meanwhile. Counts a promotion in
-    /// `shard`.
-    fn settle_copy(&self, slot: u64, seen: [u64; 2], key: &mut [u64], shard: usize) -> Result<()> {
-        if self.read_slot(slot, seen, KeyAccess::Copy(key), None) == Read::Match {
-            self.settle(self.hash(key), key, shard)?;
+    /// Settles the key of the pending copy or unfinished removal in `slot` (seen
+    /// `INSERTING` or `REMOVING` as `seen`), reading the key into `key`; nothing if the slot
+    /// changed meanwhile. Counts a promotion in `shard`. Whether the key was settled.
+    fn settle_copy(
+        &self,
+        slot: u64,
+        seen: [u64; 2],
+        key: &mut [u64],
+        shard: usize,
+    ) -> Result<bool> {
+        if self.read_slot(slot, seen, KeyAccess::Copy(key), None) != Read::Match {
+            return Ok(false);
         }
-        Ok(())
+        self.settle(self.hash(key), key, shard)?;
+        Ok(true)
     }
 
     /// Reads slot `slot` as an iteration does: if it holds a member, its key and value;
@@ -1347,8 +1434,11 @@ impl<S: Slots> RawMap<S> {
                             ),
                         ));
                     }
-                    self.settle_copy(slot, seen, key, slot as usize)?;
-                    settled = Some(identity(seen[0]));
+                    // Only a settle that ran counts (the slot may have changed under the
+                    // key's read: a sweep rewriting the inserter's id, for one).
+                    if self.settle_copy(slot, seen, key, slot as usize)? {
+                        settled = Some(identity(seen[0]));
+                    }
                 }
                 _ => return Ok(false),
             }
@@ -1390,8 +1480,13 @@ impl<S: Slots> RawMap<S> {
                 // SeqCst: as in `read_entry`.
                 seen = self.pair(slot).load(Ordering::SeqCst);
             }
-            if kind(seen[0]) == MEMBER && self.transition(slot, seen, DELETED, seen[1]).is_ok() {
+            if kind(seen[0]) != MEMBER {
+                continue;
+            }
+            // Removed as by `remove`: late copies of the key lose before the slot is free.
+            if let Ok(removing) = self.transition(slot, seen, REMOVING, seen[1]) {
                 self.count(shard, -1);
+                let _ = self.settle_copy(slot, removing, &mut key, shard);
             }
         }
     }
@@ -1423,7 +1518,7 @@ impl<S: Slots> RawMap<S> {
                 MEMBER => 0,
                 INSERTING => 1,
                 BUSY => 2,
-                DELETED | COLLIDED => 3,
+                DELETED | COLLIDED | REMOVING => 3,
                 EMPTY => continue,
                 _ => 4,
             };
@@ -1473,7 +1568,7 @@ impl<S: Slots> RawMap<S> {
                     BUSY | INSERTING | COLLIDED if names_it(OwnerId::from_bits(seen[1] as u32)) => {
                         u64::from(OwnerId::DEAD.bits())
                     }
-                    MEMBER | DELETED if self.wide() && names_it(aux_writer(seen[1])) => {
+                    MEMBER | REMOVING | DELETED if self.wide() && names_it(aux_writer(seen[1])) => {
                         aux(aux_version(seen[1]), Some(OwnerId::DEAD))
                     }
                     _ => break,

@@ -27,6 +27,7 @@ use shmarena::hash_map::{RawMap, Slots, Updated};
 const BUSY: u64 = 1;
 const INSERTING: u64 = 2;
 const MEMBER: u64 = 3;
+const REMOVING: u64 = 6;
 
 const SEED: u64 = 7;
 
@@ -340,6 +341,88 @@ fn abandoned_copy_is_never_seen_absent_then_present() {
         }
         assert_eq!(get(&raw, 8), None);
         assert_eq!(raw.census()[..2], [0, 0], "nothing left pending");
+    });
+}
+
+/// A two-slot table holding key 8 as a member (value 1, in its home slot, whose bound is 2)
+/// and, one slot further, a copy of key 8 (value 2) that a dead process published while
+/// the member existed: its insert came too late and must never take effect. With
+/// `removing`, the member's remover died after its removal took effect.
+fn copy_behind_a_member(removing: bool) -> (Table, RawMap<Table>) {
+    let table = table(2, 1);
+    let raw = map(&table, 1);
+    let hash = raw.hash(&[8]);
+    let (home, next) = (hash & 1, (hash + 1) & 1);
+    let tag = (hash >> 52) << 15;
+    let hint = 0x80 | hash >> 57;
+    for (slot, value) in [(home, 1), (next, 2)] {
+        table.data(slot)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
+        table.data(slot)[1].store(value, loom::sync::atomic::Ordering::SeqCst);
+        set_hint(&table, slot, hint);
+    }
+    let kind = if removing { REMOVING } else { MEMBER };
+    replace_pair(&table, home, [0, 0], [kind | 2 << 3 | tag | 1 << 27, 1]);
+    replace_pair(
+        &table,
+        next,
+        [0, 0],
+        [INSERTING | tag | 1 << 27, u64::from(dead(3).bits())],
+    );
+    table
+        .counter(0)
+        .store(u64::from(!removing), loom::sync::atomic::Ordering::SeqCst);
+    (table, raw)
+}
+
+/// A dead process's copy that came after the member of its key loses when that member is
+/// removed: the remove returns the member's value and, whatever a concurrent reader does,
+/// the key is never seen again (the late copy never lands after its inserter's death).
+#[test]
+fn copy_behind_a_member_never_lands_after_the_remove() {
+    model(|| {
+        let (table, raw) = copy_behind_a_member(false);
+        let t = table.clone();
+        let reader = thread::spawn(move || {
+            let raw = map(&t, 1);
+            (get(&raw, 8), get(&raw, 8))
+        });
+        let mut old = [0];
+        assert!(raw.remove(&[8], &mut old, &me(1)).unwrap());
+        assert_eq!(old, [1]);
+        let (first, second) = reader.join().unwrap();
+        for seen in [first, second] {
+            assert!(
+                seen.is_none() || seen == Some(1),
+                "the dead copy landed: {seen:?}"
+            );
+        }
+        assert!(
+            !(first.is_none() && second.is_some()),
+            "{first:?} {second:?}"
+        );
+        assert_eq!(get(&raw, 8), None, "the dead copy landed after the remove");
+        assert_eq!(raw.census()[..2], [0, 0], "nothing left pending");
+        assert_eq!(raw.len(), 0);
+    });
+}
+
+/// The remover of key 8 died after its removal took effect (the slot left `REMOVING`),
+/// with a dead process's late copy of key 8 behind it: a live insert and a live reader
+/// finish the removal; the late copy never lands, the live insert does.
+#[test]
+fn dead_removers_removal_is_finished_by_the_next_operation() {
+    model(|| {
+        let (table, raw) = copy_behind_a_member(true);
+        let t = table.clone();
+        let reader = thread::spawn(move || get(&map(&t, 1), 8));
+        let mut old = [0];
+        let existed = raw.insert(&[8], &[3], false, &mut old, &me(1)).unwrap();
+        assert!(!existed, "the insert found {old:?}");
+        let seen = reader.join().unwrap();
+        assert!(seen.is_none() || seen == Some(3), "the reader saw {seen:?}");
+        assert_eq!(get(&raw, 8), Some(3));
+        assert_eq!(raw.census()[..2], [1, 0], "one member, nothing pending");
+        assert_eq!(raw.len(), 1);
     });
 }
 

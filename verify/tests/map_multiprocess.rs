@@ -137,6 +137,7 @@ const KILL_POINTS: &[(&str, &str)] = &[
     ("hash_map::insert_before_settle", "map-insert"),
     ("hash_map::promote_before_count", "map-insert"),
     ("hash_map::remove_before_count", "map-remove"),
+    ("hash_map::remove_before_finish", "map-remove"),
     ("hash_map::update_before_publish", "map-insert"),
 ];
 
