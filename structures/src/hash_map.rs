@@ -58,8 +58,9 @@
 //!   and at `bound` past 16 slots); at each slot whose hint matches, load the pair, and if it
 //!   is a `MEMBER` with the key's 12-bit tag, read the key (and a wide value) and re-read
 //!   the pair: the same version means key and value belong together. Linearizes at the pair
-//!   load. Never waits. Writes only when it meets a pending (`INSERTING`) copy of its key:
-//!   it settles the key first (below), as every operation on a key does.
+//!   load. Never waits. Writes only when it meets a pending (`INSERTING`) copy of its key
+//!   or an unfinished removal of it: it settles the key first (below), as every operation
+//!   on a key does.
 //! - `insert`: if the key is a `MEMBER`, replace its value with one compare-exchange (or, for
 //!   `try_insert`, report it). Otherwise claim the first free slot (`EMPTY`/`DELETED` ->
 //!   `BUSY`), write key and value, raise the home's bound, publish `INSERTING`, then
@@ -68,21 +69,27 @@
 //!   loses; otherwise the earliest `INSERTING` copy in probe order is promoted to `MEMBER`
 //!   (by whoever gets there first: helpers finish a frozen inserter's work) and later copies
 //!   lose (`COLLIDED`). The inserter then reads its own copy: promoted means done (whoever
-//!   promoted it); lost means it frees the copy and applies itself to the winner. Uniqueness follows from a
-//!   Dekker-style argument over the sequentially consistent state, bound and hint changes:
-//!   of two copies, the settle that promoted the later one read the other's slot after it
-//!   was published (and saw it, and killed it or deferred to it), or the other copy was
-//!   published after that settle read its bound, and then the other copy's own settle saw
-//!   the first one; both cases stop the second promotion. `structures/tests/loom_map.rs`
-//!   model-checks two racing inserts of one key on this code.
+//!   promoted it); lost means it frees the copy and applies itself to the winner.
+//!   A settle promotes only a copy it saw pending before its walk began (its own, the one
+//!   its caller met, or one an earlier walk of the same settle saw; otherwise it walks
+//!   again): so the walk that promotes a copy reads every other slot after that copy's
+//!   publication. Uniqueness then follows from a Dekker-style argument over the
+//!   sequentially consistent state, bound and hint changes: if walks W1 and W2 promoted
+//!   copies C1 and C2 of one key, W1 did not see C2, so it read C2's slot before C2 was
+//!   published (a copy whose bound raise W1 missed makes it walk again), and W1 began after
+//!   C1 was published: C1 was published first. Symmetrically C2 was: a contradiction.
+//!   `structures/tests/loom_map.rs` model-checks two racing inserts of one key on
+//!   this code; `hash_map_settle_race.rs` replays a settle that met a copy published
+//!   behind its walk.
 //!   A new key linearizes at the first settle that promotes its copy, and no operation on
 //!   the key (lookup, insert, update, remove, an iteration passing the slot, `clear`)
 //!   answers while a copy of it is pending: each settles the key first. So between the
 //!   publication of a copy and that settle nobody observes the key, and the insert may be
 //!   taken to have happened at the publication, when its process was alive. A replacing
 //!   insert linearizes at its compare-exchange.
-//!   A copy published while its key is a member never wins: every settle that meets the
-//!   member kills it, and a removal kills it before the member's slot is free.
+//!   A copy published while its key is a member never wins: any walk that begins after its
+//!   publication meets the member (or its unfinished removal, and finishes it first) and
+//!   kills it, and a removal kills it before the member's slot is free.
 //! - `remove`: one compare-exchange `MEMBER` -> `REMOVING`; linearizes there. It then
 //!   finishes: every copy of the key still `INSERTING` is made to lose (a copy published
 //!   while the key was a member came too late, and must not land once the member is
@@ -115,7 +122,8 @@
 //! - replacing compare-exchanges, `fetch_add` and the other one-word updates: one
 //!   compare-exchange, done or not.
 //! - `remove` after its compare-exchange to `REMOVING`: done. The next operation on the
-//!   key, `clear`, or an insert that runs out of free slots near it finishes the removal.
+//!   key, `clear`, or an insert that runs out of free slots near it finishes the removal
+//!   (until then the slot is not reused; the key is absent either way).
 //!
 //! A frozen process holds the same at most one slot: its pending copy is settled and its
 //! removal finished by others (helping), its `BUSY` slot stays out of use until it
@@ -295,9 +303,9 @@ enum Found {
     Member(u64, [u64; 2]),
     /// Neither a member nor a pending copy of the key.
     Absent,
-    /// A pending (`INSERTING`) copy of the key or an unfinished removal, before any member:
-    /// settle, then look again.
-    Pending,
+    /// A pending (`INSERTING`) copy of the key or an unfinished removal, before any member,
+    /// with its slot and identity as seen: settle, then look again.
+    Pending(Seen),
 }
 
 /// Outcome of an update of one key's value.
@@ -309,6 +317,22 @@ pub enum Updated {
     Declined,
     /// The value was replaced; the old one was copied out.
     Done,
+}
+
+/// A slot and the identity (state without the bound) it was seen in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen {
+    slot: u64,
+    identity: u64,
+}
+
+impl Seen {
+    fn new(slot: u64, pair: [u64; 2]) -> Self {
+        Self {
+            slot,
+            identity: identity(pair[0]),
+        }
+    }
 }
 
 /// A slot claimed for an insert.
@@ -574,7 +598,7 @@ impl<S: Slots> RawMap<S> {
         match self.find_once(hash, key, value.as_deref_mut())? {
             Found::Member(slot, seen) => Ok(Some((slot, seen))),
             Found::Absent => Ok(None),
-            Found::Pending => self.find_settled(hash, key, value),
+            Found::Pending(seen) => self.find_settled(hash, key, value, seen),
         }
     }
 
@@ -597,7 +621,7 @@ impl<S: Slots> RawMap<S> {
             found = match hit {
                 None => return Ok(false),
                 Some(seen) if kind(seen[0]) == MEMBER => Found::Member(slot, seen),
-                Some(_) => Found::Pending,
+                Some(seen) => Found::Pending(Seen::new(slot, seen)),
             };
             Ok(true)
         })?;
@@ -613,15 +637,16 @@ impl<S: Slots> RawMap<S> {
         hash: u64,
         key: &[u64],
         mut value: Option<&mut [u64]>,
+        mut pending: Seen,
     ) -> Result<Option<(u64, [u64; 2])>> {
         for _ in 0..MAX_RETRIES {
             // The promotion is counted in the shard of the key's home: a reader has no
             // participant slot at hand, and any shard sums the same.
-            self.settle(hash, key, (hash & self.mask) as usize)?;
+            self.settle(hash, key, (hash & self.mask) as usize, Some(pending))?;
             match self.find_once(hash, key, value.as_deref_mut())? {
                 Found::Member(slot, seen) => return Ok(Some((slot, seen))),
                 Found::Absent => return Ok(None),
-                Found::Pending => {}
+                Found::Pending(seen) => pending = seen,
             }
         }
         Err(Error::Contended("hash map read"))
@@ -961,7 +986,15 @@ impl<S: Slots> RawMap<S> {
         self.set_hint(slot, None, hint_of(hash));
         fail::fail_point!("hash_map::insert_before_publish");
         // Before the copy can be seen as INSERTING, settles must scan far enough to see it.
-        self.raise_bound(hash & self.mask, displacement + 1)?;
+        if let Err(error) = self.raise_bound(hash & self.mask, displacement + 1) {
+            // A hostile table: give the slot back rather than hold it while we live.
+            // Relaxed: compared by the compare-exchange.
+            let seen = self.pair(slot).load(Ordering::Relaxed);
+            if identity(seen[0]) == identity(busy) && seen[1] == owner_word {
+                let _ = self.transition(slot, seen, DELETED, 0);
+            }
+            return Err(error);
+        }
         // An INSERTING copy names its inserter, so a copy that lost can be told from one
         // whose inserter has yet to see it lost (only the inserter, or recovery after its
         // death, frees it).
@@ -996,7 +1029,19 @@ impl<S: Slots> RawMap<S> {
     /// there is none and turning every other copy into `COLLIDED`; an unfinished removal
     /// of the key met on the way is finished first. `None` when the key has neither (every
     /// copy lost, or was removed).
-    fn settle(&self, hash: u64, key: &[u64], shard: usize) -> Result<Option<(u64, [u64; 2])>> {
+    ///
+    /// Only a walk that began after the copy it promotes was published may promote it: a
+    /// walk may have passed a slot before a member of the key appeared there and meet the
+    /// copy, published meanwhile, only later. So the earliest copy is promoted when it is
+    /// `seen_before` (the caller saw it pending before calling) or was seen by an earlier
+    /// walk of this settle; otherwise the settle walks again.
+    fn settle(
+        &self,
+        hash: u64,
+        key: &[u64],
+        shard: usize,
+        mut seen_before: Option<Seen>,
+    ) -> Result<Option<(u64, [u64; 2])>> {
         let home = hash & self.mask;
         let wanted = tag_of(hash);
         for _ in 0..MAX_RETRIES {
@@ -1051,6 +1096,12 @@ impl<S: Slots> RawMap<S> {
                     return Ok(Some(member));
                 }
                 (None, Some((slot, seen))) => {
+                    let copy = Seen::new(slot, seen);
+                    if seen_before != Some(copy) {
+                        // Published after this walk began, perhaps: walk again.
+                        seen_before = Some(copy);
+                        continue;
+                    }
                     let word = if self.wide() {
                         aux(0, None)
                     } else {
@@ -1140,7 +1191,9 @@ impl<S: Slots> RawMap<S> {
             let slot = claim.slot;
             let mine = self.publish(claim, hash, key, value)?;
             fail::fail_point!("hash_map::insert_before_settle");
-            let winner = self.settle(hash, key, liveness.me().slot() as usize)?;
+            // Our copy was published before the settle: it may be promoted at once.
+            let published = Some(Seen::new(slot, mine));
+            let winner = self.settle(hash, key, liveness.me().slot() as usize, published)?;
             // Our own copy says whether this insert took effect; the settle's answer may
             // already be stale (another settle may have promoted or killed our copy).
             if self.copy_won(slot, mine)? {
@@ -1400,7 +1453,7 @@ impl<S: Slots> RawMap<S> {
         if self.read_slot(slot, seen, KeyAccess::Copy(key), None) != Read::Match {
             return Ok(false);
         }
-        self.settle(self.hash(key), key, shard)?;
+        self.settle(self.hash(key), key, shard, Some(Seen::new(slot, seen)))?;
         Ok(true)
     }
 
@@ -1472,10 +1525,11 @@ impl<S: Slots> RawMap<S> {
         for slot in 0..self.capacity() {
             // Acquire: as in read_member.
             let mut seen = self.pair(slot).load(Ordering::Acquire);
-            if kind(seen[0]) == INSERTING {
+            if matches!(kind(seen[0]), INSERTING | REMOVING) {
                 // A pending insert is settled first, as by any other operation: it must not
-                // survive a clear that passed it and become visible afterwards. (A hostile
-                // table's error leaves the slot as it is.)
+                // survive a clear that passed it and become visible afterwards; an
+                // unfinished removal is finished. (A hostile table's error leaves the slot
+                // as it is.)
                 let _ = self.settle_copy(slot, seen, &mut key, shard);
                 // SeqCst: as in `read_entry`.
                 seen = self.pair(slot).load(Ordering::SeqCst);
@@ -1507,8 +1561,8 @@ impl<S: Slots> RawMap<S> {
         members
     }
 
-    /// Census of slot kinds for checks: (members, inserting, busy, deleted or collided,
-    /// invalid).
+    /// Census of slot kinds for checks: (members, inserting, busy, deleted, collided or
+    /// removing, invalid).
     pub fn census(&self) -> [u64; 5] {
         let mut counts = [0; 5];
         for slot in 0..self.capacity() {
@@ -1728,7 +1782,8 @@ mod handle {
     /// broker. Keys and values are `Pod` (compared and hashed by their bytes); use
     /// [`FixedStr`](crate::FixedStr) or [`FixedBytes`](crate::FixedBytes) for strings.
     ///
-    /// Lock-free: `get` never waits and never writes; with values of up to 8 bytes no
+    /// Lock-free: `get` never waits (it writes only to settle what a killed or frozen
+    /// writer of its key left unfinished); with values of up to 8 bytes no
     /// operation waits for another process. With wider values, readers still never wait,
     /// and writers of the *same key* wait for a live writer of it (never a dead one).
     /// See the [module docs](crate::hash_map) for the algorithm.
