@@ -26,10 +26,19 @@
 //! - a slot whose generation reached the region's limit is not reused: the attach that
 //!   finds it so marks it `RETIRED` (counted in the header) and moves on. `sweep` later
 //!   takes the slot's two locks, rewrites every owner field naming the slot to
-//!   `OwnerId::DEAD` (the caller's purge), and only then marks it `FREE` at generation 0,
-//!   so no id of a dead attachment ever names a live process. A sweeper that dies leaves
-//!   the slot `RETIRED` for the next one (the purge is idempotent). A `RETIRED` slot's
-//!   owners are dead to `is_alive` throughout.
+//!   `OwnerId::DEAD` (the caller's purge), and only then compare-exchanges the `RETIRED`
+//!   word it saw under the locks to `FREE` at generation 0, so no id of a dead attachment
+//!   ever names a live process. A sweeper that dies leaves the slot `RETIRED` for the
+//!   next one (the purge is idempotent). A `RETIRED` slot's owners are dead to `is_alive`
+//!   throughout.
+//!
+//! OFD locks exclude open file descriptions, not threads or processes: two threads using
+//! one description, or a forked child still sharing its parent's, both get every lock.
+//! So whoever holds a `Participants` makes sure that nothing else locks through its
+//! description while it attaches or sweeps (the region lets one thread of a handle sweep
+//! at a time, and a handle whose description another process may share never sweeps nor
+//! attaches). The sweep's compare-exchange is the last guard should that fail: it changes
+//! no slot word it did not see retired under the locks, and counts only what it returned.
 //!
 //! Like LMDB's reader table, the table is advisory and the lock is the truth.
 
@@ -241,8 +250,15 @@ impl<M: Memory> Participants<'_, M> {
 
     /// Returns retired slots to use: for each, with its claim and slot locks held, runs
     /// `purge(slot)` (which must rewrite every owner field naming the slot to
-    /// `OwnerId::DEAD`), then marks the slot free at generation 0. Slots another process
-    /// is sweeping are left to it. How many slots were returned.
+    /// `OwnerId::DEAD`), then compare-exchanges the slot word from the `RETIRED` word seen
+    /// under the locks to `FREE` at generation 0. Slots another process is sweeping are
+    /// left to it. How many slots were returned.
+    ///
+    /// The caller makes sure that nothing else uses our open file description's locks
+    /// meanwhile (no other sweep or attach of this process through it, no other process
+    /// sharing it): OFD locks exclude other descriptions only. The compare-exchange is the
+    /// last guard: a sweep whose locks were not exclusive after all changes no slot word
+    /// it did not see retired, and counts only the slots it returned.
     pub(crate) fn sweep(&self, purge: &mut dyn FnMut(u32) -> Result<()>) -> Result<u32> {
         let retired = self.mem.word(header::RETIRED_SLOTS)?;
         // Relaxed: a hint (never below the number of retired slots).
@@ -260,25 +276,39 @@ impl<M: Memory> Participants<'_, M> {
             if !try_lock_byte(self.file, claim)? {
                 continue; // another sweeper has it
             }
-            if !try_lock_byte(self.file, LOCK_BASE + i64::from(slot))? {
+            let slot_lock = LOCK_BASE + i64::from(slot);
+            if !try_lock_byte(self.file, slot_lock)? {
                 unlock_byte(self.file, claim);
                 continue;
             }
-            // Acquire: as above; under the locks nobody else changes the word.
-            let outcome = if word.load(Ordering::Acquire) & 0xff == STATE_RETIRED {
-                purge(slot).map(|()| {
-                    // Release: the purge's rewrites happen before the slot can be reused.
-                    word.store(pack_slot(STATE_FREE, 0, 0), Ordering::Release);
-                    // Relaxed: a hint, as above (decremented after the slot is free, so
-                    // it never drops below the number still retired).
-                    let _ = retired
-                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-                    swept += 1;
-                })
-            } else {
-                Ok(())
-            };
-            unlock_byte(self.file, LOCK_BASE + i64::from(slot));
+            // Acquire: as above. Under the locks nobody else changes the word: this is the
+            // word the slot's return to use compare-exchanges from.
+            let seen = word.load(Ordering::Acquire);
+            if seen & 0xff != STATE_RETIRED {
+                unlock_byte(self.file, slot_lock);
+                unlock_byte(self.file, claim);
+                continue; // swept meanwhile
+            }
+            let outcome = purge(slot);
+            // Release: the purge's rewrites happen before the slot can be reused.
+            // Relaxed on failure: the word is someone else's now (see above).
+            if outcome.is_ok()
+                && word
+                    .compare_exchange(
+                        seen,
+                        pack_slot(STATE_FREE, 0, 0),
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+            {
+                // Relaxed: a hint, as above (decremented after the slot is free, so it
+                // never drops below the number still retired).
+                let _ = retired
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                swept += 1;
+            }
+            unlock_byte(self.file, slot_lock);
             unlock_byte(self.file, claim);
             outcome?;
         }

@@ -189,6 +189,16 @@ struct Inner {
     /// forked child that could not get a description of its own. Such a lock looks free
     /// through the shared description, so that owner is taken to be alive.
     shares_locks_of: AtomicU32,
+    /// Whether our open file description may be shared with another process (a forked
+    /// child that could not get a description of its own). Its OFD locks then exclude
+    /// nothing that process does, so this handle never sweeps.
+    shared_description: AtomicBool,
+    /// The thread of this process that sweeps through our description: `fork generation
+    /// + 1`, 0 for none. OFD locks do not exclude one description from itself, so two
+    /// threads of a handle must not both hold a slot's sweep locks; a claim of another
+    /// fork generation is stale (a parent forked while sweeping). An atomic, not a mutex,
+    /// for the reason `reattaching` gives.
+    sweeping: AtomicU64,
     /// The re-attach under way: `pid << 32 | (generation + 1)` of the claimer, 0 for none.
     /// A claim of another pid is stale: a parent forked in the middle of its re-attach.
     /// (An atomic, not a mutex: a mutex held at a fork stays locked in the child.)
@@ -256,6 +266,7 @@ impl Inner {
             // Relaxed: published by the Release store of the generation.
             self.shares_locks_of
                 .store(if fresh { 0 } else { inherited }, Ordering::Relaxed);
+            self.shared_description.store(!fresh, Ordering::Relaxed);
             self.me.store(me.bits(), Ordering::Relaxed);
             self.own_slot.store(own, Ordering::Relaxed);
             // Release: see `me`.
@@ -287,6 +298,41 @@ impl Inner {
             file: &self.file,
             fields: &self.fields,
         }
+    }
+
+    /// The right to use our open file description's sweep locks (see `sweeping`), if no
+    /// other thread of this process has it and no other process may share the
+    /// description. Any re-attach of a fork child (which locks through the description
+    /// too) is over first.
+    fn begin_sweep(&self) -> Option<SweepClaim<'_>> {
+        // Finishes a fork child's re-attach.
+        let _ = self.me();
+        // Relaxed: written by `reattach` before its Release store of `attached_in`, which
+        // `me` loaded with Acquire.
+        if self.shared_description.load(Ordering::Relaxed) {
+            return None;
+        }
+        let ours = crate::fork::generation() + 1;
+        // Acquire: see the Release in `SweepClaim::drop`.
+        let current = self.sweeping.load(Ordering::Acquire);
+        if current == ours {
+            return None; // another thread of this process sweeps
+        }
+        // Acquire: the previous claimer's sweep (its slot words) comes before ours.
+        self.sweeping
+            .compare_exchange(current, ours, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        Some(SweepClaim(self))
+    }
+}
+
+/// A thread's exclusive use of a handle's sweep locks (see `Inner::sweeping`).
+struct SweepClaim<'a>(&'a Inner);
+
+impl Drop for SweepClaim<'_> {
+    fn drop(&mut self) {
+        // Release: see `begin_sweep`.
+        self.0.sweeping.store(0, Ordering::Release);
     }
 }
 
@@ -705,6 +751,8 @@ impl Region {
                 attached_in: AtomicU64::new(attached_in),
                 own_slot: AtomicBool::new(true),
                 shares_locks_of: AtomicU32::new(0),
+                shared_description: AtomicBool::new(false),
+                sweeping: AtomicU64::new(0),
                 reattaching: AtomicU64::new(0),
                 registered,
                 created,
@@ -999,15 +1047,24 @@ impl Region {
     /// never reused while a dead owner's id may be recorded). For each retired slot, the
     /// catalog's owner fields naming it and then `purge(slot)` (the structures' own: every
     /// owner field in every object) are rewritten to [`OwnerId::DEAD`]; then the slot is
-    /// free again. Slots that another process is sweeping are left to it. How many slots
-    /// this call returned.
+    /// free again. How many slots this call returned.
+    ///
+    /// Slots that another process is sweeping are left to it, and so is the whole sweep
+    /// when another thread of this process sweeps through this handle (the two would share
+    /// its open file description, whose locks do not exclude each other), or when this
+    /// handle is a forked child's that shares its parent's description: those calls
+    /// return 0 at once.
     ///
     /// # Errors
-    /// What `purge` returns; [`Error::Contended`] for fields that keep changing.
+    /// What `purge` returns; [`Error::Contended`] for fields that keep changing;
+    /// [`Error::Io`] when a lock cannot be asked for.
     pub fn sweep_retired_participants(
         &self,
         mut purge: impl FnMut(u32) -> Result<()>,
     ) -> Result<u32> {
+        let Some(_claim) = self.inner.begin_sweep() else {
+            return Ok(0);
+        };
         self.inner.participants().sweep(&mut |slot| {
             self.catalog().retire_owner_slot(slot)?;
             purge(slot)

@@ -30,8 +30,15 @@ pub fn sweep_if_needed(region: &Region) -> Result<()> {
     Ok(())
 }
 
-/// Rewrites every owner field naming participant slot `slot` in every ready object.
-fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
+/// The structures' purge of participant slot `slot`, what [`sweep_if_needed`] hands
+/// [`Region::sweep_retired_participants`]: rewrites every owner field naming the slot in
+/// every ready object to [`OwnerId::DEAD`](shmarena_engine::OwnerId::DEAD). Only for a
+/// slot that is retired and whose sweep locks the caller holds (that is, from inside a
+/// purge callback); anywhere else it would rewrite a live owner's fields.
+///
+/// # Errors
+/// As [`sweep_if_needed`].
+pub fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
     for entry in region.objects()?.iter().filter(|entry| entry.ready) {
         let object = || region.open_object(&entry.name, &entry.descriptor);
         match entry.descriptor.kind {

@@ -43,6 +43,29 @@ fn run_until_killed(args: &[&str], env: &[(&str, &str)], kill_after_line: bool) 
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{args:?}");
 }
 
+/// How many participant slots of `region` are retired, read from their slot words.
+fn retired_slots(region: &Region) -> u64 {
+    let fields = region.header();
+    (0..fields.participant_capacity)
+        .filter(|slot| {
+            let word = region
+                .memory()
+                .word(fields.participants_offset + slot * 64)
+                .unwrap();
+            word.load(Ordering::SeqCst) & 0xff == 2
+        })
+        .count() as u64
+}
+
+/// The header's count of retired slots (a hint the sweeps keep exact).
+fn retired_count(region: &Region) -> u64 {
+    region
+        .memory()
+        .word(header::RETIRED_SLOTS)
+        .unwrap()
+        .load(Ordering::SeqCst)
+}
+
 /// Opens and drops the region until an attachment gets `id`, sweeping retired slots after
 /// each (as opening any object does). At most one slot's whole generation space.
 fn attach_until(path: &str, main: &Region, id: OwnerId) -> Region {
@@ -195,4 +218,65 @@ fn retired_slots_take_no_owner_until_swept_and_sweeps_are_idempotent() {
     // A swept slot starts again at generation 1: ids repeat only now, with nothing named.
     let again = Region::open(temp.arg()).unwrap();
     assert_eq!(again.participant_id().generation(), 1);
+}
+
+/// Two threads of one region handle share its open file description, and OFD locks do not
+/// exclude one description from itself: a second thread of the handle must leave a slot
+/// that the first is sweeping alone. Before it did, the second swept the slot too and
+/// freed it under the first; a newcomer attached to it and took a lock; the first then
+/// purged the newcomer's lock to `DEAD` and stored `FREE` over its live slot word.
+#[test]
+fn a_second_thread_of_one_handle_leaves_a_slot_the_first_is_sweeping_alone() {
+    let temp = TempRegion::new("owner-ids-threads");
+    let main = Region::create(&temp.path, 4 << 20).unwrap();
+    main.memory()
+        .word(header::GENERATION_LIMIT)
+        .unwrap()
+        .store(GENERATION_LIMIT, Ordering::SeqCst);
+    drop(main.mutex::<u64>("lock", 0).unwrap());
+    // Slot 1 runs through its generations and retires; the last opener gets slot 2.
+    for _ in 0..=GENERATION_LIMIT {
+        drop(Region::open(temp.arg()).unwrap());
+    }
+    assert_eq!((retired_slots(&main), retired_count(&main)), (1, 1));
+
+    // The first sweeper stops inside its purge, with the slot's locks held.
+    let (in_purge, purging) = std::sync::mpsc::channel();
+    let (go, wait_for_go) = std::sync::mpsc::channel::<()>();
+    let first = {
+        let region = main.clone();
+        std::thread::spawn(move || {
+            region.sweep_retired_participants(|slot| {
+                in_purge.send(slot).unwrap();
+                wait_for_go.recv().unwrap();
+                shmarena::sweep::retire_owner_slot(&region, slot)
+            })
+        })
+    };
+    assert_eq!(purging.recv().unwrap(), 1);
+    let second = main
+        .sweep_retired_participants(|slot| shmarena::sweep::retire_owner_slot(&main, slot))
+        .unwrap();
+    // A newcomer attaches (to the swept slot, if the second sweep freed it) and locks.
+    let newcomer = Region::open(temp.arg()).unwrap();
+    let id = newcomer.participant_id();
+    // Another handle of this process has a description of its own: the locks keep it out.
+    let by_newcomer = newcomer
+        .sweep_retired_participants(|slot| shmarena::sweep::retire_owner_slot(&newcomer, slot))
+        .unwrap();
+    assert_eq!(by_newcomer, 0);
+    let mutex = shmarena::Mutex::<u64>::open(&newcomer, "lock").unwrap();
+    let guard = mutex.lock().map_err(|_| ()).unwrap();
+    go.send(()).unwrap();
+    let first = first.join().unwrap().unwrap();
+
+    assert_eq!(
+        lock_owner(&main, "lock"),
+        Some(id),
+        "a sweep rewrote a live owner's lock"
+    );
+    assert!(main.is_alive(id), "a sweep freed a live process's slot");
+    assert_eq!((first, second), (1, 0), "the slot was swept twice");
+    assert_eq!((retired_slots(&main), retired_count(&main)), (0, 0));
+    drop(guard);
 }
