@@ -12,19 +12,26 @@
 //! index made a hole, a map slot freed or settled. Kinds without owner fields (values,
 //! arrays, counters, condition variables, events) have nothing to sweep.
 //!
-//! Every object handle's constructor runs pending sweeps first (one load when no slot
-//! waits), so a retired slot returns to use as soon as any process opens any object.
+//! Every object handle's constructor runs pending sweeps first (a few loads when no slot
+//! waits), so a retired slot returns to use as soon as any process opens any object. That
+//! is also how a process gets in when every participant slot is retired (or held):
+//! [`Region::open`] then returns a handle that waits for a slot, and its first object open
+//! sweeps a retired slot and takes it (or takes one freed meanwhile). An object open that
+//! finds no slot for it fails with
+//! [`Error::ParticipantsFull`](shmarena_engine::Error::ParticipantsFull): creating an
+//! object records its creator's owner id, and most structures record their users'.
 
 use shmarena_engine::{ObjectKind, Region, Result, TypeDescriptor};
 
-/// Sweeps the region's retired participant slots, if any wait.
+/// Sweeps the region's retired participant slots, if any wait, and gives a handle that
+/// waits for a participant slot (see [`Region::open`]) one if it can.
 ///
 /// # Errors
 /// [`Error::Contended`](shmarena_engine::Error::Contended) for an owner field that keeps
 /// changing; catalog and object errors of a corrupted region. The slots stay retired (a
 /// later sweep tries again).
 pub fn sweep_if_needed(region: &Region) -> Result<()> {
-    if region.has_retired_participants() {
+    if region.has_retired_participants() || region.is_waiting_for_slot() {
         region.sweep_retired_participants(|slot| retire_owner_slot(region, slot))?;
     }
     Ok(())
@@ -57,29 +64,41 @@ pub fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
     Ok(())
 }
 
-/// Runs pending sweeps before an object is opened. A sweep that fails (a corrupted object
-/// somewhere in the region) leaves its slot retired and the open goes on: one bad object
-/// must not keep every process from opening the others. After a failure this process
-/// tries again at most once a second.
-fn sweep_before_open(region: &Region) {
+/// Runs pending sweeps before an object is opened, and gives a handle that waits for a
+/// participant slot (see [`Region::open`]) one: a slot free by now, or one it sweeps.
+/// A sweep that fails (a corrupted object somewhere in the region) leaves its slot retired
+/// and the open goes on: one bad object must not keep every process from opening the
+/// others. After a failure this process tries again at most once a second.
+///
+/// # Errors
+/// [`Error::ParticipantsFull`](shmarena_engine::Error::ParticipantsFull) when the handle
+/// still waits for a slot (creating an object records its creator's owner id, and most
+/// structures record their users').
+fn sweep_before_open(region: &Region) -> Result<()> {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{SystemTime, UNIX_EPOCH};
     /// When this process's last sweep failed (ms since the epoch; 0: never).
     static LAST_FAILURE_MS: AtomicU64 = AtomicU64::new(0);
-    if !region.has_retired_participants() {
-        return;
+    if region.has_retired_participants() || region.is_waiting_for_slot() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        // Relaxed: a process-local rate limit.
+        if now.saturating_sub(LAST_FAILURE_MS.load(Ordering::Relaxed)) >= 1000
+            && region
+                .sweep_retired_participants(|slot| retire_owner_slot(region, slot))
+                .is_err()
+        {
+            // Relaxed: as above.
+            LAST_FAILURE_MS.store(now.max(1), Ordering::Relaxed);
+        }
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    // Relaxed: a process-local rate limit.
-    if now.saturating_sub(LAST_FAILURE_MS.load(Ordering::Relaxed)) < 1000 {
-        return;
+    if region.is_waiting_for_slot() {
+        return Err(shmarena_engine::Error::ParticipantsFull {
+            capacity: region.header().participant_capacity,
+        });
     }
-    if sweep_if_needed(region).is_err() {
-        // Relaxed: as above.
-        LAST_FAILURE_MS.store(now.max(1), Ordering::Relaxed);
-    }
+    Ok(())
 }
 
 /// [`Region::get_or_create_object`] after a sweep of retired participant slots.
@@ -90,7 +109,7 @@ pub(crate) fn get_or_create_object(
     body_size: u64,
     init: impl Fn(&shmarena_engine::Object) -> Result<()>,
 ) -> Result<(shmarena_engine::Object, shmarena_engine::Outcome)> {
-    sweep_before_open(region);
+    sweep_before_open(region)?;
     region.get_or_create_object(name, descriptor, body_size, init)
 }
 
@@ -100,6 +119,6 @@ pub(crate) fn open_object(
     name: &str,
     expected: &TypeDescriptor,
 ) -> Result<shmarena_engine::Object> {
-    sweep_before_open(region);
+    sweep_before_open(region)?;
     region.open_object(name, expected)
 }

@@ -16,7 +16,7 @@ use common::{spawn_with_env, TempRegion};
 use shmarena::engine::layout::header;
 use shmarena::engine::sync::Ordering;
 use shmarena::engine::Memory;
-use shmarena::{HashMap, OwnerId, Queue, Region, RegionExt, TryLockError};
+use shmarena::{HashMap, OwnerId, Queue, Region, RegionExt, RegionOptions, TryLockError};
 
 /// Attaches per participant slot before it is retired, in these regions.
 const GENERATION_LIMIT: u64 = 4;
@@ -279,4 +279,51 @@ fn a_second_thread_of_one_handle_leaves_a_slot_the_first_is_sweeping_alone() {
     assert_eq!((first, second), (1, 0), "the slot was swept twice");
     assert_eq!((retired_slots(&main), retired_count(&main)), (0, 0));
     drop(guard);
+}
+
+/// A region whose every participant slot is retired (here its only one) still lets a
+/// process in: the open waits for a slot, the first object open sweeps the retired slot
+/// and takes it, and what the slot's dead owners held is recovered as before (a lock is
+/// taken over with `OwnerDied`). Before, the open failed with `ParticipantsFull`, and
+/// since only an attached process sweeps, the region was locked out for good.
+#[test]
+fn a_newcomer_gets_in_when_every_slot_is_retired_and_takes_over_a_dead_owners_lock() {
+    let temp = TempRegion::new("owner-ids-one-slot");
+    let options = RegionOptions {
+        participant_capacity: 1,
+        ..RegionOptions::default()
+    };
+    let creator = Region::create_with(&temp.path, 4 << 20, &options).unwrap();
+    creator
+        .memory()
+        .word(header::GENERATION_LIMIT)
+        .unwrap()
+        .store(2, Ordering::SeqCst);
+    drop(creator.mutex::<u64>("lock", 0).unwrap());
+    drop(creator);
+    // The slot's second and last generation dies holding the lock.
+    run_until_killed(&["hold-mutex", temp.arg(), "lock"], &[], true);
+
+    let newcomer = Region::open(temp.arg()).unwrap();
+    assert_eq!(lock_owner(&newcomer, "lock"), Some(OwnerId::new(0, 2)));
+    let mutex = shmarena::Mutex::<u64>::open(&newcomer, "lock").unwrap();
+    assert_eq!(
+        newcomer.participant_id(),
+        OwnerId::new(0, 1),
+        "the swept slot"
+    );
+    assert_eq!((retired_slots(&newcomer), retired_count(&newcomer)), (0, 0));
+    assert_eq!(lock_owner(&newcomer, "lock"), Some(OwnerId::DEAD));
+    let mut guard = match mutex.lock_timeout(Duration::from_secs(5)) {
+        Err(TryLockError::OwnerDied(guard)) => guard,
+        Ok(_) => panic!("the dead owner's death went unreported"),
+        Err(TryLockError::WouldBlock) => panic!("the dead owner's lock was not taken over"),
+    };
+    assert_eq!(*guard, 0xdead_beef, "what the dead owner left");
+    *guard = 1;
+    guard.mark_consistent();
+    drop(guard);
+    let queue = newcomer.queue::<u64>("q", 4).unwrap();
+    queue.try_push(5).unwrap();
+    assert_eq!(queue.try_pop(), Some(5));
 }
