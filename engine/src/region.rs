@@ -201,6 +201,8 @@ struct Inner {
     /// sweep locks; a claim of another fork generation is stale (a parent forked while
     /// sweeping). An atomic, not a mutex, for the reason `reattaching` gives.
     sweeping: AtomicU64,
+    /// When a sweep through this handle last failed (ms since the epoch; 0: never).
+    sweep_failed_ms: AtomicU64,
     /// The re-attach under way: `pid << 32 | (generation + 1)` of the claimer, 0 for none.
     /// A claim of another pid is stale: a parent forked in the middle of its re-attach.
     /// (An atomic, not a mutex: a mutex held at a fork stays locked in the child.)
@@ -790,6 +792,7 @@ impl Region {
                 shares_locks_of: AtomicU32::new(0),
                 shared_description: AtomicBool::new(false),
                 sweeping: AtomicU64::new(0),
+                sweep_failed_ms: AtomicU64::new(0),
                 reattaching: AtomicU64::new(0),
                 registered,
                 created,
@@ -1144,7 +1147,23 @@ impl Region {
         if let Some(id) = swept.taken {
             self.inner.take_id(id);
         }
+        if result.is_err() {
+            // Relaxed: a note for this process's threads, which order nothing by it.
+            self.inner
+                .sweep_failed_ms
+                .store((now_nanos() / 1_000_000).max(1), Ordering::Relaxed);
+        }
         result.map(|()| swept.returned)
+    }
+
+    /// Whether a [`sweep_retired_participants`](Self::sweep_retired_participants) through
+    /// this handle (or a clone of it) failed less than `within` ago: for callers that sweep
+    /// before every object open, so that a region with a corrupted object is not rescanned
+    /// on each (while other regions of the process still are swept).
+    pub fn sweep_failed_within(&self, within: Duration) -> bool {
+        // Relaxed: as where it is stored.
+        let failed = self.inner.sweep_failed_ms.load(Ordering::Relaxed);
+        failed != 0 && (now_nanos() / 1_000_000).saturating_sub(failed) < within.as_millis() as u64
     }
 
     /// The region's memory, for algorithms written over [`Memory`].

@@ -470,6 +470,9 @@ fn a_waiting_handle_keeps_the_slot_its_sweep_took_when_a_later_slot_fails() {
         _ => Ok(()),
     });
     assert!(failed.is_err());
+    // The failure is noted in this handle (and its clones) only.
+    assert!(waiting.clone().sweep_failed_within(Duration::from_secs(60)));
+    assert!(!first.sweep_failed_within(Duration::from_secs(60)));
     assert_eq!(waiting.participant_id(), OwnerId::new(1, 1));
     assert!(first.is_alive(waiting.participant_id()));
     assert!(first.has_retired_participants());

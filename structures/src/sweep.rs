@@ -68,30 +68,19 @@ pub fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
 /// participant slot (see [`Region::open`]) one: a slot free by now, or one it sweeps.
 /// A sweep that fails (a corrupted object somewhere in the region) leaves its slot retired
 /// and the open goes on: one bad object must not keep every process from opening the
-/// others. After a failure this process tries again at most once a second.
+/// others. After a failure this handle (and its clones) tries again at most once a second;
+/// other handles, of this region or others, are not held back.
 ///
 /// # Errors
 /// [`Error::ParticipantsFull`](shmarena_engine::Error::ParticipantsFull) when the handle
 /// still waits for a slot (creating an object records its creator's owner id, and most
 /// structures record their users').
 fn sweep_before_open(region: &Region) -> Result<()> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
-    /// When this process's last sweep failed (ms since the epoch; 0: never).
-    static LAST_FAILURE_MS: AtomicU64 = AtomicU64::new(0);
-    if region.has_retired_participants() || region.is_waiting_for_slot() {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        // Relaxed: a process-local rate limit.
-        if now.saturating_sub(LAST_FAILURE_MS.load(Ordering::Relaxed)) >= 1000
-            && region
-                .sweep_retired_participants(|slot| retire_owner_slot(region, slot))
-                .is_err()
-        {
-            // Relaxed: as above.
-            LAST_FAILURE_MS.store(now.max(1), Ordering::Relaxed);
-        }
+    if (region.has_retired_participants() || region.is_waiting_for_slot())
+        && !region.sweep_failed_within(std::time::Duration::from_secs(1))
+    {
+        // A failure is noted in the handle, for the rate limit.
+        let _ = region.sweep_retired_participants(|slot| retire_owner_slot(region, slot));
     }
     if region.is_waiting_for_slot() {
         return Err(shmarena_engine::Error::ParticipantsFull {
