@@ -122,10 +122,14 @@ pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         println!("  free: {count} blocks of {}", bytes(*size));
     }
 
-    println!(
-        "\nparticipants (this inspect is slot {})",
-        region.participant_id().slot()
-    );
+    if region.is_waiting_for_slot() {
+        println!("\nparticipants (this inspect waits for a slot: all are held or retired)");
+    } else {
+        println!(
+            "\nparticipants (this inspect is slot {})",
+            region.participant_id().slot()
+        );
+    }
     println!(
         "  {:>5} {:>10} {:>8} {:>8} {:>6}",
         "slot", "generation", "pid", "state", "alive"

@@ -114,8 +114,10 @@ pub enum Error {
         /// Catalog capacity.
         capacity: u64,
     },
-    /// Every participant slot is held by a live process.
-    #[error("all {capacity} participant slots are held by live processes")]
+    /// Every participant slot is held by a live process, or retired and not swept yet
+    /// (a handle that waits for a slot, see `Region::open`, creates nothing until a sweep
+    /// gives it one).
+    #[error("all {capacity} participant slots are held by live processes or wait for a sweep")]
     ParticipantsFull {
         /// Participant table capacity.
         capacity: u64,

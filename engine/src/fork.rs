@@ -21,7 +21,8 @@
 //! A child never attaches through a description it shares with its parent (the parent's
 //! locks would look free to it): when no fresh description (or no free slot) can be had,
 //! it acts under [`OwnerId::ORPHAN`](crate::liveness::OwnerId::ORPHAN), which every
-//! process takes for alive.
+//! process takes for alive. Nor does it sweep retired participant slots through such a
+//! description: its sweep could run beside its parent's on the same slot.
 
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Once;

@@ -26,10 +26,20 @@
 //! - a slot whose generation reached the region's limit is not reused: the attach that
 //!   finds it so marks it `RETIRED` (counted in the header) and moves on. `sweep` later
 //!   takes the slot's two locks, rewrites every owner field naming the slot to
-//!   `OwnerId::DEAD` (the caller's purge), and only then marks it `FREE` at generation 0,
-//!   so no id of a dead attachment ever names a live process. A sweeper that dies leaves
-//!   the slot `RETIRED` for the next one (the purge is idempotent). A `RETIRED` slot's
-//!   owners are dead to `is_alive` throughout.
+//!   `OwnerId::DEAD` (the caller's purge), and only then compare-exchanges the `RETIRED`
+//!   word it saw under the locks to `FREE` at generation 0 (or to `ACTIVE` at generation 1
+//!   for a process that found no slot and sweeps to get one), so no id of a dead
+//!   attachment ever names a live process. A sweeper that dies leaves the slot `RETIRED`
+//!   for the next one (the purge is idempotent). A `RETIRED` slot's owners are dead to
+//!   `is_alive` throughout.
+//!
+//! OFD locks exclude open file descriptions, not threads or processes: two threads using
+//! one description, or a forked child still sharing its parent's, both get every lock.
+//! So whoever holds a `Participants` makes sure that nothing else locks through its
+//! description while it attaches or sweeps (the region lets one thread of a handle sweep
+//! at a time, and a handle whose description another process may share never sweeps nor
+//! attaches). The sweep's compare-exchange is the last guard should that fail: it changes
+//! no slot word it did not see retired under the locks, and counts only what it returned.
 //!
 //! Like LMDB's reader table, the table is advisory and the lock is the truth.
 
@@ -161,6 +171,15 @@ fn read_process_start_time() -> u64 {
         .unwrap_or(0)
 }
 
+/// What a [`Participants::sweep`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Swept {
+    /// Slots returned to use (freed, or taken).
+    pub(crate) returned: u32,
+    /// The slot taken for this process, as its new id (when asked to take one).
+    pub(crate) taken: Option<OwnerId>,
+}
+
 /// The participant table of one region, seen through one open file description.
 pub(crate) struct Participants<'a, M: Memory> {
     pub(crate) mem: &'a M,
@@ -209,19 +228,36 @@ impl<M: Memory> Participants<'_, M> {
             let generation = OwnerId::next_generation(used);
             // Release: nothing to publish yet beyond the word itself.
             word.store(pack_slot(STATE_ACTIVE, generation, pid), Ordering::Release);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            // Relaxed: informational fields (read by `inspect` only).
-            self.slot_word(slot, 8)?
-                .store(process_start_time(), Ordering::Relaxed);
-            self.slot_word(slot, 16)?.store(now, Ordering::Relaxed);
+            self.record_attach(slot);
             // The new generation is out: `is_alive` may judge this slot again.
             unlock_byte(self.file, claim);
             return Ok(OwnerId::new(slot, generation));
         }
         Err(Error::ParticipantsFull {
             capacity: self.fields.participant_capacity,
+        })
+    }
+
+    /// Writes the informational fields of a slot just attached: our start time and the
+    /// time of attach.
+    fn record_attach(&self, slot: u32) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        // Relaxed: informational fields (read by `inspect` only). Inside the table (the
+        // slot word was reached), so the words exist.
+        if let (Ok(start), Ok(at)) = (self.slot_word(slot, 8), self.slot_word(slot, 16)) {
+            start.store(process_start_time(), Ordering::Relaxed);
+            at.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether some slot's word says `RETIRED` (waiting for a sweep).
+    pub(crate) fn any_retired(&self) -> bool {
+        (0..self.fields.participant_capacity as u32).any(|slot| {
+            self.slot_word(slot, 0)
+                // Relaxed: a look; whoever acts on it reads the word again under the locks.
+                .is_ok_and(|word| word.load(Ordering::Relaxed) & 0xff == STATE_RETIRED)
         })
     }
 
@@ -241,15 +277,31 @@ impl<M: Memory> Participants<'_, M> {
 
     /// Returns retired slots to use: for each, with its claim and slot locks held, runs
     /// `purge(slot)` (which must rewrite every owner field naming the slot to
-    /// `OwnerId::DEAD`), then marks the slot free at generation 0. Slots another process
-    /// is sweeping are left to it. How many slots were returned.
-    pub(crate) fn sweep(&self, purge: &mut dyn FnMut(u32) -> Result<()>) -> Result<u32> {
+    /// `OwnerId::DEAD`), then compare-exchanges the slot word from the `RETIRED` word seen
+    /// under the locks to `FREE` at generation 0, or, when `take` and no slot was taken
+    /// yet, to `ACTIVE` at generation 1 for this process, keeping its slot lock (an attach
+    /// for a handle that found no slot: see `Region::open`). Slots another process is
+    /// sweeping are left to it.
+    ///
+    /// What it did goes into `swept`, also when it fails part way (a slot it took is ours
+    /// whatever the later slots do).
+    ///
+    /// The caller makes sure that nothing else uses our open file description's locks
+    /// meanwhile (no other sweep or attach of this process through it, no other process
+    /// sharing it): OFD locks exclude other descriptions only. The compare-exchange is the
+    /// last guard: a sweep whose locks were not exclusive after all changes no slot word
+    /// it did not see retired, and counts only the slots it returned.
+    pub(crate) fn sweep(
+        &self,
+        purge: &mut dyn FnMut(u32) -> Result<()>,
+        take: bool,
+        swept: &mut Swept,
+    ) -> Result<()> {
         let retired = self.mem.word(header::RETIRED_SLOTS)?;
         // Relaxed: a hint (never below the number of retired slots).
         if retired.load(Ordering::Relaxed) == 0 {
-            return Ok(0);
+            return Ok(());
         }
-        let mut swept = 0;
         for slot in 0..self.fields.participant_capacity as u32 {
             let word = self.slot_word(slot, 0)?;
             // Acquire: pairs with the retirement's Release store.
@@ -260,29 +312,56 @@ impl<M: Memory> Participants<'_, M> {
             if !try_lock_byte(self.file, claim)? {
                 continue; // another sweeper has it
             }
-            if !try_lock_byte(self.file, LOCK_BASE + i64::from(slot))? {
+            let slot_lock = LOCK_BASE + i64::from(slot);
+            if !try_lock_byte(self.file, slot_lock)? {
                 unlock_byte(self.file, claim);
                 continue;
             }
-            // Acquire: as above; under the locks nobody else changes the word.
-            let outcome = if word.load(Ordering::Acquire) & 0xff == STATE_RETIRED {
-                purge(slot).map(|()| {
-                    // Release: the purge's rewrites happen before the slot can be reused.
-                    word.store(pack_slot(STATE_FREE, 0, 0), Ordering::Release);
+            // Acquire: as above. Under the locks nobody else changes the word: this is the
+            // word the slot's return to use compare-exchanges from.
+            let seen = word.load(Ordering::Acquire);
+            if seen & 0xff != STATE_RETIRED {
+                unlock_byte(self.file, slot_lock);
+                unlock_byte(self.file, claim);
+                continue; // swept meanwhile
+            }
+            let outcome = purge(slot);
+            let mut keep_slot_lock = false;
+            if outcome.is_ok() {
+                let taking = take && swept.taken.is_none();
+                let pid = std::process::id();
+                let next = if taking {
+                    pack_slot(STATE_ACTIVE, OwnerId::next_generation(0), pid)
+                } else {
+                    pack_slot(STATE_FREE, 0, 0)
+                };
+                // Release: the purge's rewrites happen before the slot can be reused.
+                // Relaxed on failure: the word is someone else's now (see above).
+                if word
+                    .compare_exchange(seen, next, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+                {
                     // Relaxed: a hint, as above (decremented after the slot is free, so
                     // it never drops below the number still retired).
                     let _ = retired
                         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-                    swept += 1;
-                })
-            } else {
-                Ok(())
-            };
-            unlock_byte(self.file, LOCK_BASE + i64::from(slot));
+                    swept.returned += 1;
+                    if taking {
+                        self.record_attach(slot);
+                        swept.taken = Some(OwnerId::new(slot, OwnerId::next_generation(0)));
+                        keep_slot_lock = true;
+                    }
+                }
+            }
+            if !keep_slot_lock {
+                unlock_byte(self.file, slot_lock);
+            }
+            // The slot's word is final (a taken slot's generation is out): `is_alive` may
+            // judge this slot again.
             unlock_byte(self.file, claim);
             outcome?;
         }
-        Ok(swept)
+        Ok(())
     }
 
     /// Marks our slot free and drops its lock.

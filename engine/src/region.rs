@@ -55,7 +55,7 @@ use crate::error::{Error, Result};
 use crate::layout::{header, HeaderFields, HEADER_FIELD_WORDS, HEADER_SIZE, LAYOUT_VERSION, MAGIC};
 use crate::liveness::{Liveness, OwnerId};
 use crate::memory::{check_word, Memory};
-use crate::participants::{self, ParticipantInfo, Participants};
+use crate::participants::{self, ParticipantInfo, Participants, Swept};
 use crate::sync::{AtomicU64, Ordering};
 
 /// Settings for creating or opening a region. `Default` gives sensible values.
@@ -181,7 +181,9 @@ struct Inner {
     file: File,
     memory: MappedMemory,
     fields: HeaderFields,
-    /// Our participant id (`OwnerId::bits`), attached in fork generation `attached_in`.
+    /// Our participant id (`OwnerId::bits`), attached in fork generation `attached_in`;
+    /// 0 while the handle waits for a slot (see [`Region::open`]), and only in the process
+    /// that opened it (a fork child attaches as itself or acts as `ORPHAN`).
     me: AtomicU32,
     attached_in: AtomicU64,
     /// Whether `me` is a slot this handle attached in this process (and so detaches).
@@ -190,6 +192,18 @@ struct Inner {
     /// forked child that could not get a description of its own. Such a lock looks free
     /// through the shared description, so that owner is taken to be alive.
     shares_locks_of: AtomicU32,
+    /// Whether our open file description may be shared with another process (a forked
+    /// child that could not get a description of its own). Its OFD locks then exclude
+    /// nothing that process does, so this handle never sweeps.
+    shared_description: AtomicBool,
+    /// The thread of this process that sweeps (or attaches a waiting handle) through our
+    /// description: `fork generation + 1`, 0 for none. OFD locks do not exclude one
+    /// description from itself, so two threads of a handle must not both hold a slot's
+    /// sweep locks; a claim of another fork generation is stale (a parent forked while
+    /// sweeping). An atomic, not a mutex, for the reason `reattaching` gives.
+    sweeping: AtomicU64,
+    /// When a sweep through this handle last failed (ms since the epoch; 0: never).
+    sweep_failed_ms: AtomicU64,
     /// The re-attach under way: `pid << 32 | (generation + 1)` of the claimer, 0 for none.
     /// A claim of another pid is stale: a parent forked in the middle of its re-attach.
     /// (An atomic, not a mutex: a mutex held at a fork stays locked in the child.)
@@ -214,18 +228,28 @@ impl Drop for Inner {
 }
 
 impl Inner {
-    /// Our participant id, attaching anew first if this process is a fork child of the
-    /// one that attached (see [`crate::fork`]).
+    /// Our participant id; [`OwnerId::ORPHAN`] while the handle waits for a slot, which
+    /// names no slot (so no sweep rewrites it and no liveness check takes it for a slot's
+    /// owner). Nothing records it then: what records owners refuses a waiting handle
+    /// ([`Region::get_or_create_object`], the structures' constructors).
     #[inline]
     fn me(&self) -> OwnerId {
+        self.id().unwrap_or(OwnerId::ORPHAN)
+    }
+
+    /// Our participant id, `None` while the handle waits for a slot; attaching anew first
+    /// if this process is a fork child of the one that attached (see [`crate::fork`]).
+    #[inline]
+    fn id(&self) -> Option<OwnerId> {
         // Acquire: pairs with the Release store in `reattach`, so `me` is the new id.
         if self.attached_in.load(Ordering::Acquire) != crate::fork::generation() {
             self.reattach();
         }
-        // Relaxed: ordered by the Acquire above (or written by this thread). The word only
-        // ever holds the bits of an attached id or of ORPHAN, so the fallback is never
-        // taken.
-        OwnerId::from_bits(self.me.load(Ordering::Relaxed)).unwrap_or(OwnerId::ORPHAN)
+        // Acquire: pairs with the Release store of a waiting handle's new id
+        // (`take_id`), so the slot word that shows it ACTIVE comes before any use
+        // of the id by this thread (other processes judge our owner fields by that word).
+        // Otherwise ordered by the Acquire above, or written by this thread.
+        OwnerId::from_bits(self.me.load(Ordering::Acquire))
     }
 
     #[cold]
@@ -257,6 +281,7 @@ impl Inner {
             // Relaxed: published by the Release store of the generation.
             self.shares_locks_of
                 .store(if fresh { 0 } else { inherited }, Ordering::Relaxed);
+            self.shared_description.store(!fresh, Ordering::Relaxed);
             self.me.store(me.bits(), Ordering::Relaxed);
             self.own_slot.store(own, Ordering::Relaxed);
             // Release: see `me`.
@@ -289,6 +314,65 @@ impl Inner {
             fields: &self.fields,
         }
     }
+
+    /// The right to use our open file description's sweep locks (see `sweeping`), if no
+    /// other thread of this process has it and no other process may share the
+    /// description. Any re-attach of a fork child (which locks through the description
+    /// too) is over first.
+    fn begin_sweep(&self) -> Option<SweepClaim<'_>> {
+        // Finishes a fork child's re-attach.
+        let _ = self.id();
+        // Relaxed: written by `reattach` before its Release store of `attached_in`, which
+        // `id` loaded with Acquire.
+        if self.shared_description.load(Ordering::Relaxed) {
+            return None;
+        }
+        let ours = crate::fork::generation() + 1;
+        // Acquire: see the Release in `SweepClaim::drop`.
+        let current = self.sweeping.load(Ordering::Acquire);
+        if current == ours {
+            return None; // another thread of this process sweeps
+        }
+        // Acquire: the previous claimer's sweep (its slot words, its id) comes before ours.
+        self.sweeping
+            .compare_exchange(current, ours, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        Some(SweepClaim(self))
+    }
+
+    /// Attaches a handle that waits for a slot to a slot that is free now (one a process
+    /// left, or one another process swept), if there is one. Holds the sweep claim.
+    fn attach_waiting(&self, _claim: &SweepClaim<'_>) -> Result<()> {
+        if self.id().is_some() {
+            return Ok(());
+        }
+        match self.participants().attach() {
+            Ok(id) => {
+                self.take_id(id);
+                Ok(())
+            }
+            Err(Error::ParticipantsFull { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Makes `id` (a slot just attached in this process) a waiting handle's own.
+    fn take_id(&self, id: OwnerId) {
+        // Relaxed: read on drop only (after every other use of the handle).
+        self.own_slot.store(true, Ordering::Relaxed);
+        // Release: see `id`.
+        self.me.store(id.bits(), Ordering::Release);
+    }
+}
+
+/// A thread's exclusive use of a handle's sweep locks (see `Inner::sweeping`).
+struct SweepClaim<'a>(&'a Inner);
+
+impl Drop for SweepClaim<'_> {
+    fn drop(&mut self) {
+        // Release: see `begin_sweep`.
+        self.0.sweeping.store(0, Ordering::Release);
+    }
 }
 
 /// A handle to an attached region. Cheap to clone; every object handle keeps the
@@ -314,7 +398,7 @@ impl std::fmt::Debug for Region {
         f.debug_struct("Region")
             .field("path", &self.inner.path)
             .field("size", &self.inner.fields.region_size)
-            .field("participant", &self.inner.me())
+            .field("participant", &self.inner.id())
             .finish_non_exhaustive()
     }
 }
@@ -680,14 +764,15 @@ impl Region {
         // Registered first: a fork between the attach and the registration would leave
         // the child sharing our new slot lock.
         let registered = crate::fork::register(file.as_raw_fd());
-        let me = Participants {
+        let participants = Participants {
             mem: &memory,
             file: &file,
             fields: &fields,
-        }
-        .attach();
-        let me = match me {
-            Ok(me) => me,
+        };
+        // Every slot held or retired, some retired: wait for a slot (see `open`).
+        let me = match participants.attach() {
+            Ok(me) => Some(me),
+            Err(Error::ParticipantsFull { .. }) if participants.any_retired() => None,
             Err(error) => {
                 if registered {
                     crate::fork::unregister(file.as_raw_fd());
@@ -702,10 +787,13 @@ impl Region {
                 file,
                 memory,
                 fields,
-                me: AtomicU32::new(me.bits()),
+                me: AtomicU32::new(me.map_or(0, OwnerId::bits)),
                 attached_in: AtomicU64::new(attached_in),
-                own_slot: AtomicBool::new(true),
+                own_slot: AtomicBool::new(me.is_some()),
                 shares_locks_of: AtomicU32::new(0),
+                shared_description: AtomicBool::new(false),
+                sweeping: AtomicU64::new(0),
+                sweep_failed_ms: AtomicU64::new(0),
                 reattaching: AtomicU64::new(0),
                 registered,
                 created,
@@ -722,11 +810,22 @@ impl Region {
 
     /// Opens an existing region with default options.
     ///
+    /// The handle attaches to a free participant slot. When every slot is held by a live
+    /// process or retired (its generations used up, see [`crate::liveness`]) and at least
+    /// one is retired, it opens *waiting for a slot* instead
+    /// ([`is_waiting_for_slot`](Self::is_waiting_for_slot)): retired slots are returned
+    /// to use only by a sweep, which needs the structures' purge and so runs when an
+    /// object is opened through them, not here. The sweep that follows gives the handle a
+    /// slot (see [`sweep_retired_participants`](Self::sweep_retired_participants)); until
+    /// then it reads the region (objects, participants, statistics) but creates nothing.
+    /// So a region whose every slot retired never locks new processes out.
+    ///
     /// # Errors
     /// [`Error::RegionNotFound`], [`Error::NotARegion`] (a device, FIFO, directory,
     /// socket, dangling symbolic link, or a file without the magic number),
     /// [`Error::WritableByOthers`], [`Error::VersionMismatch`], [`Error::Truncated`],
-    /// [`Error::Corrupt`], [`Error::Initializing`], [`Error::Io`].
+    /// [`Error::Corrupt`], [`Error::Initializing`], [`Error::Io`];
+    /// [`Error::ParticipantsFull`] when every participant slot is held by a live process.
     pub fn open(name_or_path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(name_or_path, &RegionOptions::default())
     }
@@ -963,9 +1062,20 @@ impl Region {
             .map_or(0, |w| w.load(Ordering::Relaxed) as u32)
     }
 
-    /// This handle's participant id (its owner id in shared state).
+    /// This handle's participant id (its owner id in shared state). [`OwnerId::ORPHAN`]
+    /// while the handle waits for a slot (see [`open`](Self::open)), as in a forked child
+    /// that found none.
     pub fn participant_id(&self) -> OwnerId {
         self.inner.me()
+    }
+
+    /// Whether this handle waits for a participant slot: it was opened when every slot
+    /// was held by a live process or retired (see [`open`](Self::open)), and no sweep has
+    /// given it one yet. While it waits it reads the region but records no owner:
+    /// [`get_or_create_object`](Self::get_or_create_object) (and every structure's
+    /// constructor) fails with [`Error::ParticipantsFull`].
+    pub fn is_waiting_for_slot(&self) -> bool {
+        self.inner.id().is_none()
     }
 
     /// Whether `owner` is still attached and alive (a system call unless it is us).
@@ -1000,19 +1110,61 @@ impl Region {
     /// never reused while a dead owner's id may be recorded). For each retired slot, the
     /// catalog's owner fields naming it and then `purge(slot)` (the structures' own: every
     /// owner field in every object) are rewritten to [`OwnerId::DEAD`]; then the slot is
-    /// free again. Slots that another process is sweeping are left to it. How many slots
-    /// this call returned.
+    /// free again. How many slots this call returned.
+    ///
+    /// A handle that waits for a slot (see [`open`](Self::open)) attaches here: to a slot
+    /// that is free by now, else to the first slot it sweeps (which it takes straight
+    /// from retired to its own, under the sweep's locks, at generation 1; counted among
+    /// the slots returned). A slot it took stays its own if the sweep then fails.
+    ///
+    /// Slots that another process is sweeping are left to it, and so is the whole sweep
+    /// when another thread of this process sweeps through this handle (the two would share
+    /// its open file description, whose locks do not exclude each other), or when this
+    /// handle is a forked child's that shares its parent's description: those calls
+    /// return 0 at once.
     ///
     /// # Errors
-    /// What `purge` returns; [`Error::Contended`] for fields that keep changing.
+    /// What `purge` returns; [`Error::Contended`] for fields that keep changing;
+    /// [`Error::Io`] when a lock cannot be asked for.
     pub fn sweep_retired_participants(
         &self,
         mut purge: impl FnMut(u32) -> Result<()>,
     ) -> Result<u32> {
-        self.inner.participants().sweep(&mut |slot| {
-            self.catalog().retire_owner_slot(slot)?;
-            purge(slot)
-        })
+        let Some(claim) = self.inner.begin_sweep() else {
+            return Ok(0);
+        };
+        let mut swept = Swept::default();
+        let result = self.inner.attach_waiting(&claim).and_then(|()| {
+            let take = self.inner.id().is_none();
+            self.inner.participants().sweep(
+                &mut |slot| {
+                    self.catalog().retire_owner_slot(slot)?;
+                    purge(slot)
+                },
+                take,
+                &mut swept,
+            )
+        });
+        if let Some(id) = swept.taken {
+            self.inner.take_id(id);
+        }
+        if result.is_err() {
+            // Relaxed: a note for this process's threads, which order nothing by it.
+            self.inner
+                .sweep_failed_ms
+                .store((now_nanos() / 1_000_000).max(1), Ordering::Relaxed);
+        }
+        result.map(|()| swept.returned)
+    }
+
+    /// Whether a [`sweep_retired_participants`](Self::sweep_retired_participants) through
+    /// this handle (or a clone of it) failed less than `within` ago: for callers that sweep
+    /// before every object open, so that a region with a corrupted object is not rescanned
+    /// on each (while other regions of the process still are swept).
+    pub fn sweep_failed_within(&self, within: Duration) -> bool {
+        // Relaxed: as where it is stored.
+        let failed = self.inner.sweep_failed_ms.load(Ordering::Relaxed);
+        failed != 0 && (now_nanos() / 1_000_000).saturating_sub(failed) < within.as_millis() as u64
     }
 
     /// The region's memory, for algorithms written over [`Memory`].
@@ -1068,9 +1220,13 @@ impl Region {
     /// The returned object's body is checked to lie inside the arena; the caller checks
     /// that the descriptor's capacity and body size fit its own layout.
     ///
+    /// The catalog records who constructs: a handle that waits for a participant slot
+    /// (see [`open`](Self::open)) first attaches to a slot that is free by now, else fails.
+    ///
     /// # Errors
     /// [`Error::TypeMismatch`], [`Error::InvalidName`], [`Error::CatalogFull`],
-    /// [`Error::OutOfMemory`], [`Error::Timeout`], [`Error::Corrupt`].
+    /// [`Error::OutOfMemory`], [`Error::Timeout`], [`Error::Corrupt`];
+    /// [`Error::ParticipantsFull`] while the handle waits for a slot and none is free.
     pub fn get_or_create_object(
         &self,
         name: &str,
@@ -1078,6 +1234,17 @@ impl Region {
         body_size: u64,
         init: impl Fn(&Object) -> Result<()>,
     ) -> Result<(Object, Outcome)> {
+        // The catalog records its constructor's owner id: none while the handle waits.
+        if self.is_waiting_for_slot() {
+            if let Some(claim) = self.inner.begin_sweep() {
+                self.inner.attach_waiting(&claim)?;
+            }
+            if self.is_waiting_for_slot() {
+                return Err(Error::ParticipantsFull {
+                    capacity: self.inner.fields.participant_capacity,
+                });
+            }
+        }
         let mut construct = || {
             let block = self.arena().alloc(body_size)?;
             let object = self.object_unchecked(EntryInfo {

@@ -19,7 +19,8 @@ use shmarena_engine::layout::{HeaderFields, LAYOUT_VERSION, MAGIC, MAX_NAME_LEN,
 use shmarena_engine::participants::INIT_LOCK;
 use shmarena_engine::sync::Ordering;
 use shmarena_engine::{
-    resolve_path, Error, ObjectKind, Outcome, Region, RegionOptions, TypeDescriptor,
+    resolve_path, Error, Memory, ObjectKind, Outcome, OwnerId, Region, RegionOptions,
+    TypeDescriptor,
 };
 
 const SIZE: u64 = 1 << 20;
@@ -375,6 +376,112 @@ fn participants_see_each_other_and_their_deaths() {
     assert!(first.is_alive(c));
     assert!(!first.is_alive(b));
     assert!(!third.is_alive(b));
+}
+
+/// An open that finds every participant slot held or retired (and one retired) waits for
+/// a slot instead of failing: the handle reads the region but records no owner (it creates
+/// nothing and names no slot), dropping it changes no slot, and it gets a slot a process
+/// left, or takes the retired one from its own sweep. With no slot retired, the open
+/// fails as before.
+#[test]
+fn an_open_that_finds_only_held_and_retired_slots_waits_for_a_slot() {
+    let path = TempPath::new("waiting");
+    let options = RegionOptions {
+        participant_capacity: 3,
+        ..RegionOptions::default()
+    };
+    let first = Region::create_with(&*path, SIZE, &options).unwrap();
+    first
+        .memory()
+        .word(shmarena_engine::layout::header::GENERATION_LIMIT)
+        .unwrap()
+        .store(2, Ordering::SeqCst);
+    let make = |region: &Region, name: &str| {
+        region.get_or_create_object(name, &value_descriptor(), 8, |_| Ok(()))
+    };
+    make(&first, "v").unwrap();
+    let second = Region::open(&*path).unwrap(); // slot 1
+    for _ in 0..2 {
+        drop(Region::open(&*path).unwrap()); // slot 2, both its generations
+    }
+
+    let waiting = Region::open(&*path).unwrap(); // retires slot 2
+    assert!(waiting.is_waiting_for_slot());
+    assert_eq!(waiting.participant_id(), OwnerId::ORPHAN, "names no slot");
+    assert!(waiting.find_object("v").unwrap().is_some(), "it reads");
+    assert_eq!(waiting.participants().unwrap().len(), 3);
+    assert!(matches!(
+        make(&waiting, "w"),
+        Err(Error::ParticipantsFull { capacity: 3 })
+    ));
+    drop(Region::open(&*path).unwrap()); // another waiting handle: drops nothing
+    assert!(first.has_retired_participants());
+    assert!(first.is_alive(second.participant_id()));
+
+    // A slot a process left: taken by the next object creation.
+    drop(second);
+    make(&waiting, "w").unwrap();
+    assert_eq!(waiting.participant_id(), OwnerId::new(1, 2));
+    assert!(first.is_alive(waiting.participant_id()));
+
+    // The retired slot: taken by the sweep of a handle that waits, at generation 1.
+    let third = Region::open(&*path).unwrap();
+    assert!(third.is_waiting_for_slot());
+    assert_eq!(third.sweep_retired_participants(|_| Ok(())).unwrap(), 1);
+    assert!(!third.is_waiting_for_slot());
+    assert_eq!(third.participant_id(), OwnerId::new(2, 1));
+    assert!(first.is_alive(third.participant_id()));
+    assert!(!first.has_retired_participants());
+    make(&third, "x").unwrap();
+
+    // Every slot held by a live process, none retired: no way in.
+    assert!(matches!(
+        Region::open(&*path),
+        Err(Error::ParticipantsFull { capacity: 3 })
+    ));
+    drop(third);
+    assert!(
+        !first.is_alive(OwnerId::new(2, 1)),
+        "its slot is let go on drop"
+    );
+}
+
+/// A waiting handle keeps the slot its sweep took even when the sweep then fails on
+/// another retired slot (which stays retired for a later sweep).
+#[test]
+fn a_waiting_handle_keeps_the_slot_its_sweep_took_when_a_later_slot_fails() {
+    let path = TempPath::new("waiting-failure");
+    let options = RegionOptions {
+        participant_capacity: 3,
+        ..RegionOptions::default()
+    };
+    let first = Region::create_with(&*path, SIZE, &options).unwrap();
+    first
+        .memory()
+        .word(shmarena_engine::layout::header::GENERATION_LIMIT)
+        .unwrap()
+        .store(1, Ordering::SeqCst);
+    drop(Region::open(&*path).unwrap()); // slot 1's only generation
+    drop(Region::open(&*path).unwrap()); // retires slot 1; slot 2's only generation
+    let waiting = Region::open(&*path).unwrap(); // retires slot 2
+    assert!(waiting.is_waiting_for_slot());
+    let failed = waiting.sweep_retired_participants(|slot| match slot {
+        2 => Err(Error::Contended("test")),
+        _ => Ok(()),
+    });
+    assert!(failed.is_err());
+    // The failure is noted in this handle (and its clones) only.
+    assert!(waiting.clone().sweep_failed_within(Duration::from_secs(60)));
+    assert!(!first.sweep_failed_within(Duration::from_secs(60)));
+    assert_eq!(waiting.participant_id(), OwnerId::new(1, 1));
+    assert!(first.is_alive(waiting.participant_id()));
+    assert!(first.has_retired_participants());
+    assert_eq!(first.sweep_retired_participants(|_| Ok(())).unwrap(), 1);
+    drop(waiting);
+    assert!(
+        !first.is_alive(OwnerId::new(1, 1)),
+        "its slot is let go on drop"
+    );
 }
 
 /// Eight threads race `open_or_create` on one path: all succeed on one region (one hash

@@ -12,26 +12,40 @@
 //! index made a hole, a map slot freed or settled. Kinds without owner fields (values,
 //! arrays, counters, condition variables, events) have nothing to sweep.
 //!
-//! Every object handle's constructor runs pending sweeps first (one load when no slot
-//! waits), so a retired slot returns to use as soon as any process opens any object.
+//! Every object handle's constructor runs pending sweeps first (a few loads when no slot
+//! waits), so a retired slot returns to use as soon as any process opens any object. That
+//! is also how a process gets in when every participant slot is retired (or held):
+//! [`Region::open`] then returns a handle that waits for a slot, and its first object open
+//! sweeps a retired slot and takes it (or takes one freed meanwhile). An object open that
+//! finds no slot for it fails with
+//! [`Error::ParticipantsFull`](shmarena_engine::Error::ParticipantsFull): creating an
+//! object records its creator's owner id, and most structures record their users'.
 
 use shmarena_engine::{ObjectKind, Region, Result, TypeDescriptor};
 
-/// Sweeps the region's retired participant slots, if any wait.
+/// Sweeps the region's retired participant slots, if any wait, and gives a handle that
+/// waits for a participant slot (see [`Region::open`]) one if it can.
 ///
 /// # Errors
 /// [`Error::Contended`](shmarena_engine::Error::Contended) for an owner field that keeps
 /// changing; catalog and object errors of a corrupted region. The slots stay retired (a
 /// later sweep tries again).
 pub fn sweep_if_needed(region: &Region) -> Result<()> {
-    if region.has_retired_participants() {
+    if region.has_retired_participants() || region.is_waiting_for_slot() {
         region.sweep_retired_participants(|slot| retire_owner_slot(region, slot))?;
     }
     Ok(())
 }
 
-/// Rewrites every owner field naming participant slot `slot` in every ready object.
-fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
+/// The structures' purge of participant slot `slot`, what [`sweep_if_needed`] hands
+/// [`Region::sweep_retired_participants`]: rewrites every owner field naming the slot in
+/// every ready object to [`OwnerId::DEAD`](shmarena_engine::OwnerId::DEAD). Only for a
+/// slot that is retired and whose sweep locks the caller holds (that is, from inside a
+/// purge callback); anywhere else it would rewrite a live owner's fields.
+///
+/// # Errors
+/// As [`sweep_if_needed`].
+pub fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
     for entry in region.objects()?.iter().filter(|entry| entry.ready) {
         let object = || region.open_object(&entry.name, &entry.descriptor);
         match entry.descriptor.kind {
@@ -50,29 +64,30 @@ fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
     Ok(())
 }
 
-/// Runs pending sweeps before an object is opened. A sweep that fails (a corrupted object
-/// somewhere in the region) leaves its slot retired and the open goes on: one bad object
-/// must not keep every process from opening the others. After a failure this process
-/// tries again at most once a second.
-fn sweep_before_open(region: &Region) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
-    /// When this process's last sweep failed (ms since the epoch; 0: never).
-    static LAST_FAILURE_MS: AtomicU64 = AtomicU64::new(0);
-    if !region.has_retired_participants() {
-        return;
+/// Runs pending sweeps before an object is opened, and gives a handle that waits for a
+/// participant slot (see [`Region::open`]) one: a slot free by now, or one it sweeps.
+/// A sweep that fails (a corrupted object somewhere in the region) leaves its slot retired
+/// and the open goes on: one bad object must not keep every process from opening the
+/// others. After a failure this handle (and its clones) tries again at most once a second;
+/// other handles, of this region or others, are not held back.
+///
+/// # Errors
+/// [`Error::ParticipantsFull`](shmarena_engine::Error::ParticipantsFull) when the handle
+/// still waits for a slot (creating an object records its creator's owner id, and most
+/// structures record their users').
+fn sweep_before_open(region: &Region) -> Result<()> {
+    if (region.has_retired_participants() || region.is_waiting_for_slot())
+        && !region.sweep_failed_within(std::time::Duration::from_secs(1))
+    {
+        // A failure is noted in the handle, for the rate limit.
+        let _ = region.sweep_retired_participants(|slot| retire_owner_slot(region, slot));
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    // Relaxed: a process-local rate limit.
-    if now.saturating_sub(LAST_FAILURE_MS.load(Ordering::Relaxed)) < 1000 {
-        return;
+    if region.is_waiting_for_slot() {
+        return Err(shmarena_engine::Error::ParticipantsFull {
+            capacity: region.header().participant_capacity,
+        });
     }
-    if sweep_if_needed(region).is_err() {
-        // Relaxed: as above.
-        LAST_FAILURE_MS.store(now.max(1), Ordering::Relaxed);
-    }
+    Ok(())
 }
 
 /// [`Region::get_or_create_object`] after a sweep of retired participant slots.
@@ -83,7 +98,7 @@ pub(crate) fn get_or_create_object(
     body_size: u64,
     init: impl Fn(&shmarena_engine::Object) -> Result<()>,
 ) -> Result<(shmarena_engine::Object, shmarena_engine::Outcome)> {
-    sweep_before_open(region);
+    sweep_before_open(region)?;
     region.get_or_create_object(name, descriptor, body_size, init)
 }
 
@@ -93,6 +108,6 @@ pub(crate) fn open_object(
     name: &str,
     expected: &TypeDescriptor,
 ) -> Result<shmarena_engine::Object> {
-    sweep_before_open(region);
+    sweep_before_open(region)?;
     region.open_object(name, expected)
 }

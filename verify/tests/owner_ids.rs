@@ -16,7 +16,7 @@ use common::{spawn_with_env, TempRegion};
 use shmarena::engine::layout::header;
 use shmarena::engine::sync::Ordering;
 use shmarena::engine::Memory;
-use shmarena::{HashMap, OwnerId, Queue, Region, RegionExt, TryLockError};
+use shmarena::{HashMap, OwnerId, Queue, Region, RegionExt, RegionOptions, TryLockError};
 
 /// Attaches per participant slot before it is retired, in these regions.
 const GENERATION_LIMIT: u64 = 4;
@@ -41,6 +41,29 @@ fn run_until_killed(args: &[&str], env: &[(&str, &str)], kill_after_line: bool) 
     }
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGKILL), "{args:?}");
+}
+
+/// How many participant slots of `region` are retired, read from their slot words.
+fn retired_slots(region: &Region) -> u64 {
+    let fields = region.header();
+    (0..fields.participant_capacity)
+        .filter(|slot| {
+            let word = region
+                .memory()
+                .word(fields.participants_offset + slot * 64)
+                .unwrap();
+            word.load(Ordering::SeqCst) & 0xff == 2
+        })
+        .count() as u64
+}
+
+/// The header's count of retired slots (a hint the sweeps keep exact).
+fn retired_count(region: &Region) -> u64 {
+    region
+        .memory()
+        .word(header::RETIRED_SLOTS)
+        .unwrap()
+        .load(Ordering::SeqCst)
 }
 
 /// Opens and drops the region until an attachment gets `id`, sweeping retired slots after
@@ -195,4 +218,112 @@ fn retired_slots_take_no_owner_until_swept_and_sweeps_are_idempotent() {
     // A swept slot starts again at generation 1: ids repeat only now, with nothing named.
     let again = Region::open(temp.arg()).unwrap();
     assert_eq!(again.participant_id().generation(), 1);
+}
+
+/// Two threads of one region handle share its open file description, and OFD locks do not
+/// exclude one description from itself: a second thread of the handle must leave a slot
+/// that the first is sweeping alone. Before it did, the second swept the slot too and
+/// freed it under the first; a newcomer attached to it and took a lock; the first then
+/// purged the newcomer's lock to `DEAD` and stored `FREE` over its live slot word.
+#[test]
+fn a_second_thread_of_one_handle_leaves_a_slot_the_first_is_sweeping_alone() {
+    let temp = TempRegion::new("owner-ids-threads");
+    let main = Region::create(&temp.path, 4 << 20).unwrap();
+    main.memory()
+        .word(header::GENERATION_LIMIT)
+        .unwrap()
+        .store(GENERATION_LIMIT, Ordering::SeqCst);
+    drop(main.mutex::<u64>("lock", 0).unwrap());
+    // Slot 1 runs through its generations and retires; the last opener gets slot 2.
+    for _ in 0..=GENERATION_LIMIT {
+        drop(Region::open(temp.arg()).unwrap());
+    }
+    assert_eq!((retired_slots(&main), retired_count(&main)), (1, 1));
+
+    // The first sweeper stops inside its purge, with the slot's locks held.
+    let (in_purge, purging) = std::sync::mpsc::channel();
+    let (go, wait_for_go) = std::sync::mpsc::channel::<()>();
+    let first = {
+        let region = main.clone();
+        std::thread::spawn(move || {
+            region.sweep_retired_participants(|slot| {
+                in_purge.send(slot).unwrap();
+                wait_for_go.recv().unwrap();
+                shmarena::sweep::retire_owner_slot(&region, slot)
+            })
+        })
+    };
+    assert_eq!(purging.recv().unwrap(), 1);
+    let second = main
+        .sweep_retired_participants(|slot| shmarena::sweep::retire_owner_slot(&main, slot))
+        .unwrap();
+    // A newcomer attaches (to the swept slot, if the second sweep freed it) and locks.
+    let newcomer = Region::open(temp.arg()).unwrap();
+    let id = newcomer.participant_id();
+    // Another handle of this process has a description of its own: the locks keep it out.
+    let by_newcomer = newcomer
+        .sweep_retired_participants(|slot| shmarena::sweep::retire_owner_slot(&newcomer, slot))
+        .unwrap();
+    assert_eq!(by_newcomer, 0);
+    let mutex = shmarena::Mutex::<u64>::open(&newcomer, "lock").unwrap();
+    let guard = mutex.lock().map_err(|_| ()).unwrap();
+    go.send(()).unwrap();
+    let first = first.join().unwrap().unwrap();
+
+    assert_eq!(
+        lock_owner(&main, "lock"),
+        Some(id),
+        "a sweep rewrote a live owner's lock"
+    );
+    assert!(main.is_alive(id), "a sweep freed a live process's slot");
+    assert_eq!((first, second), (1, 0), "the slot was swept twice");
+    assert_eq!((retired_slots(&main), retired_count(&main)), (0, 0));
+    drop(guard);
+}
+
+/// A region whose every participant slot is retired (here its only one) still lets a
+/// process in: the open waits for a slot, the first object open sweeps the retired slot
+/// and takes it, and what the slot's dead owners held is recovered as before (a lock is
+/// taken over with `OwnerDied`). Before, the open failed with `ParticipantsFull`, and
+/// since only an attached process sweeps, the region was locked out for good.
+#[test]
+fn a_newcomer_gets_in_when_every_slot_is_retired_and_takes_over_a_dead_owners_lock() {
+    let temp = TempRegion::new("owner-ids-one-slot");
+    let options = RegionOptions {
+        participant_capacity: 1,
+        ..RegionOptions::default()
+    };
+    let creator = Region::create_with(&temp.path, 4 << 20, &options).unwrap();
+    creator
+        .memory()
+        .word(header::GENERATION_LIMIT)
+        .unwrap()
+        .store(2, Ordering::SeqCst);
+    drop(creator.mutex::<u64>("lock", 0).unwrap());
+    drop(creator);
+    // The slot's second and last generation dies holding the lock.
+    run_until_killed(&["hold-mutex", temp.arg(), "lock"], &[], true);
+
+    let newcomer = Region::open(temp.arg()).unwrap();
+    assert_eq!(lock_owner(&newcomer, "lock"), Some(OwnerId::new(0, 2)));
+    let mutex = shmarena::Mutex::<u64>::open(&newcomer, "lock").unwrap();
+    assert_eq!(
+        newcomer.participant_id(),
+        OwnerId::new(0, 1),
+        "the swept slot"
+    );
+    assert_eq!((retired_slots(&newcomer), retired_count(&newcomer)), (0, 0));
+    assert_eq!(lock_owner(&newcomer, "lock"), Some(OwnerId::DEAD));
+    let mut guard = match mutex.lock_timeout(Duration::from_secs(5)) {
+        Err(TryLockError::OwnerDied(guard)) => guard,
+        Ok(_) => panic!("the dead owner's death went unreported"),
+        Err(TryLockError::WouldBlock) => panic!("the dead owner's lock was not taken over"),
+    };
+    assert_eq!(*guard, 0xdead_beef, "what the dead owner left");
+    *guard = 1;
+    guard.mark_consistent();
+    drop(guard);
+    let queue = newcomer.queue::<u64>("q", 4).unwrap();
+    queue.try_push(5).unwrap();
+    assert_eq!(queue.try_pop(), Some(5));
 }
