@@ -427,16 +427,22 @@ fn map_verb(r: u64) -> Verb {
     }
 }
 
-/// One operation on a shared key of "map", recorded in the life's record.
-fn shared_map_step(tracker: &mut Tracker, map: &shmarena::HashMap<u64, u64>, r: u64) -> Fallible {
+/// The operation `r` picks on a shared map key: the key's index, the key, the verb, and
+/// the life's next unique value for a verb that writes one (0 otherwise).
+fn shared_map_op(tracker: &mut Tracker, r: u64) -> (u64, u64, Verb, u64) {
     let key = r % SHARED_KEYS;
-    let k = SHARED_KEY_BASE + key;
     let verb = map_verb(r / SHARED_KEYS);
     let value = if verb == Verb::Get || verb == Verb::Remove {
         0
     } else {
         tracker.next_value()
     };
+    (key, SHARED_KEY_BASE + key, verb, value)
+}
+
+/// One operation on a shared key of "map", recorded in the life's record.
+fn shared_map_step(tracker: &mut Tracker, map: &shmarena::HashMap<u64, u64>, r: u64) -> Fallible {
+    let (key, k, verb, value) = shared_map_op(tracker, r);
     let expected = tracker.last_seen(Target::Map, key);
     let op = tracker.begin(Target::Map, verb, key, value, 0);
     let (seen, taken) = match verb {
@@ -482,14 +488,7 @@ fn shared_wide_step(
     wide: &shmarena::HashMap<u64, [u64; 3]>,
     r: u64,
 ) -> Fallible {
-    let key = r % SHARED_KEYS;
-    let k = SHARED_KEY_BASE + key;
-    let verb = map_verb(r / SHARED_KEYS);
-    let value = if verb == Verb::Get || verb == Verb::Remove {
-        0
-    } else {
-        tracker.next_value()
-    };
+    let (key, k, verb, value) = shared_map_op(tracker, r);
     let expected = wide_of(tracker.last_seen(Target::Wide, key));
     let op = tracker.begin(Target::Wide, verb, key, value, 0);
     let (seen, taken) = match verb {

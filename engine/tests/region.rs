@@ -378,6 +378,21 @@ fn participants_see_each_other_and_their_deaths() {
     assert!(!third.is_alive(b));
 }
 
+/// A region of three participant slots, each retired after `limit` attachments.
+fn three_slots_with_generation_limit(path: &TempPath, limit: u64) -> Region {
+    let options = RegionOptions {
+        participant_capacity: 3,
+        ..RegionOptions::default()
+    };
+    let first = Region::create_with(&**path, SIZE, &options).unwrap();
+    first
+        .memory()
+        .word(shmarena_engine::layout::header::GENERATION_LIMIT)
+        .unwrap()
+        .store(limit, Ordering::SeqCst);
+    first
+}
+
 /// An open that finds every participant slot held or retired (and one retired) waits for
 /// a slot instead of failing: the handle reads the region but records no owner (it creates
 /// nothing and names no slot), dropping it changes no slot, and it gets a slot a process
@@ -386,16 +401,7 @@ fn participants_see_each_other_and_their_deaths() {
 #[test]
 fn an_open_that_finds_only_held_and_retired_slots_waits_for_a_slot() {
     let path = TempPath::new("waiting");
-    let options = RegionOptions {
-        participant_capacity: 3,
-        ..RegionOptions::default()
-    };
-    let first = Region::create_with(&*path, SIZE, &options).unwrap();
-    first
-        .memory()
-        .word(shmarena_engine::layout::header::GENERATION_LIMIT)
-        .unwrap()
-        .store(2, Ordering::SeqCst);
+    let first = three_slots_with_generation_limit(&path, 2);
     let make = |region: &Region, name: &str| {
         region.get_or_create_object(name, &value_descriptor(), 8, |_| Ok(()))
     };
@@ -451,16 +457,7 @@ fn an_open_that_finds_only_held_and_retired_slots_waits_for_a_slot() {
 #[test]
 fn a_waiting_handle_keeps_the_slot_its_sweep_took_when_a_later_slot_fails() {
     let path = TempPath::new("waiting-failure");
-    let options = RegionOptions {
-        participant_capacity: 3,
-        ..RegionOptions::default()
-    };
-    let first = Region::create_with(&*path, SIZE, &options).unwrap();
-    first
-        .memory()
-        .word(shmarena_engine::layout::header::GENERATION_LIMIT)
-        .unwrap()
-        .store(1, Ordering::SeqCst);
+    let first = three_slots_with_generation_limit(&path, 1);
     drop(Region::open(&*path).unwrap()); // slot 1's only generation
     drop(Region::open(&*path).unwrap()); // retires slot 1; slot 2's only generation
     let waiting = Region::open(&*path).unwrap(); // retires slot 2
