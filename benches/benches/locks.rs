@@ -9,11 +9,10 @@
 //! `cargo bench -p shmarena-benches --bench locks -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use shmarena::{Condvar, Event, Lock, Mutex, RegionExt, Semaphore};
-use shmarena_benches::TempRegion;
+use shmarena_benches::{summary_line as line, time_per_op, TempRegion};
 
 /// The shmarena objects under test.
 struct Objects {
@@ -158,26 +157,6 @@ fn bench_locks(c: &mut Criterion, o: &Objects, b: &Baselines) {
     });
     group.bench_function("event_is_set", |bench| bench.iter(|| shm_event_is_set(o)));
     group.finish();
-}
-
-/// Nanoseconds per call of `op`: the best of `RUNS` runs of `ITERS` calls.
-fn time_per_op(mut op: impl FnMut()) -> f64 {
-    const RUNS: usize = 7;
-    const ITERS: u32 = 2_000_000;
-    let mut best = Duration::MAX;
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        for _ in 0..ITERS {
-            op();
-        }
-        best = best.min(started.elapsed());
-    }
-    best.as_nanos() as f64 / f64::from(ITERS)
-}
-
-/// One line of the summary.
-fn line(operation: &str, name: &str, ns: f64, base: f64) {
-    println!("{operation:<24} {name:<22} {ns:>8.2} {:>8.2}", ns / base);
 }
 
 /// Prints each operation's time and its ratio to `parking_lot`'s (closures, not trait

@@ -8,6 +8,7 @@
 //! This library holds what the benchmark targets share.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use shmarena::Region;
 
@@ -116,4 +117,26 @@ pub fn keys(stream: u8, count: usize) -> Vec<u64> {
             (z ^ (z >> 31)) >> 8 | u64::from(stream) << 56
         })
         .collect()
+}
+
+/// Nanoseconds per call of `op`: the best of 7 runs of 2 million calls (for the summaries
+/// the criterion targets print after their groups).
+pub fn time_per_op(mut op: impl FnMut()) -> f64 {
+    const RUNS: usize = 7;
+    const ITERS: u32 = 2_000_000;
+    let mut best = Duration::MAX;
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        for _ in 0..ITERS {
+            op();
+        }
+        best = best.min(started.elapsed());
+    }
+    best.as_nanos() as f64 / f64::from(ITERS)
+}
+
+/// One line of such a summary: an operation, an implementation, its time and its ratio to
+/// `base`.
+pub fn summary_line(operation: &str, name: &str, ns: f64, base: f64) {
+    println!("{operation:<24} {name:<22} {ns:>8.2} {:>8.2}", ns / base);
 }

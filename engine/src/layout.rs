@@ -33,6 +33,7 @@
 //! 384 arena bytes in use
 //! 512 free-list heads, one per size class: (ABA tag << 32) | (block offset / 64)
 //! 768 free-list lengths, one per size class (statistics)
+//! 1024 grace epoch (own cache line; see crate::grace)
 //! ```
 
 use bytemuck::{Pod, Zeroable};
@@ -90,6 +91,8 @@ pub mod header {
     pub const FREE_HEADS: u64 = 512;
     /// First free-list length counter.
     pub const FREE_COUNTS: u64 = 768;
+    /// The grace epoch (see [`crate::grace`]), on a cache line of its own.
+    pub const GRACE_EPOCH: u64 = 1024;
 
     /// Region state: all zero, the creator has not written anything yet.
     pub const STATE_ZERO: u64 = 0;

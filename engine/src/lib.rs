@@ -16,6 +16,7 @@ mod error;
 #[cfg(not(loom))]
 pub mod fork;
 pub mod futex;
+pub mod grace;
 pub mod layout;
 pub mod liveness;
 pub mod memory;
@@ -36,6 +37,8 @@ pub use memory::{HeapMemory, Memory};
 #[cfg(not(loom))]
 pub use participants::ParticipantInfo;
 #[cfg(not(loom))]
-pub use region::{resolve_path, MappedMemory, Object, Region, RegionOptions, SharedAtomic};
+pub use region::{
+    resolve_path, GracePin, MappedMemory, Object, Region, RegionOptions, SharedAtomic,
+};
 #[cfg(not(loom))]
 pub use verify::{Finding, Severity};

@@ -5,6 +5,9 @@
 //!   word 0  | pid: 32 bits | unused: 1 | generation: 19 bits | unused: 4 | state: 8 bits |
 //!   word 1  process start time (clock ticks since boot, from /proc/self/stat; 0 if unknown)
 //!   word 2  attach time (unix ns)
+//!   word 3  unused
+//!   words 4..8  grace-period lanes: pins of the holder's threads (see crate::grace);
+//!           cleared by each attach before it publishes its generation
 //! ```
 //!
 //! Liveness does not trust the table. Each slot `i` has a companion byte-range lock,
@@ -226,7 +229,8 @@ impl<M: Memory> Participants<'_, M> {
                 continue;
             }
             let generation = OwnerId::next_generation(used);
-            // Release: nothing to publish yet beyond the word itself.
+            self.grace().clear_lanes(slot)?;
+            // Release: publishes the cleared lanes with the generation.
             word.store(pack_slot(STATE_ACTIVE, generation, pid), Ordering::Release);
             self.record_attach(slot);
             // The new generation is out: `is_alive` may judge this slot again.
@@ -236,6 +240,14 @@ impl<M: Memory> Participants<'_, M> {
         Err(Error::ParticipantsFull {
             capacity: self.fields.participant_capacity,
         })
+    }
+
+    fn grace(&self) -> crate::grace::Grace<'_, M> {
+        crate::grace::Grace::new(
+            self.mem,
+            self.fields.participants_offset,
+            self.fields.participant_capacity,
+        )
     }
 
     /// Writes the informational fields of a slot just attached: our start time and the
@@ -325,7 +337,8 @@ impl<M: Memory> Participants<'_, M> {
                 unlock_byte(self.file, claim);
                 continue; // swept meanwhile
             }
-            let outcome = purge(slot);
+            // A retired slot's holders are dead: their pins count for nobody.
+            let outcome = purge(slot).and_then(|()| self.grace().clear_lanes(slot));
             let mut keep_slot_lock = false;
             if outcome.is_ok() {
                 let taking = take && swept.taken.is_none();

@@ -1062,6 +1062,74 @@ impl Region {
             .map_or(0, |w| w.load(Ordering::Relaxed) as u32)
     }
 
+    /// Pins this process for a grace period (see [`crate::grace`]): until the returned
+    /// guard drops, nothing this thread reaches after the call is freed by a process that
+    /// follows the protocol (it retires what it unlinks with [`Self::grace_epoch`] and
+    /// frees it once [`Self::grace_has_passed`]). One read-modify-write and a fence, no
+    /// system call. Pins nest and may be held by many threads at once.
+    ///
+    /// ```
+    /// # use shmarena_engine::Region;
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-pin-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let reader = region.pin()?;
+    /// // ... another process unlinks a block the reader may still be reading ...
+    /// let retired_at = region.grace_epoch()?;
+    /// assert!(!region.grace_has_passed(retired_at)?, "a live reader is pinned");
+    /// drop(reader);
+    /// assert!(region.grace_has_passed(retired_at)?); // now it may be freed
+    /// # drop(region); std::fs::remove_file(&path).unwrap();
+    /// # Ok::<(), shmarena_engine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ParticipantsFull`] for a handle waiting for a participant slot (it cannot
+    /// announce anything); [`Error::Corrupt`] (never for a validated region).
+    #[inline]
+    pub fn pin(&self) -> Result<GracePin<'_>> {
+        let me = self.inner.me();
+        if me == OwnerId::ORPHAN {
+            return Err(Error::ParticipantsFull {
+                capacity: self.inner.fields.participant_capacity,
+            });
+        }
+        let token = self.grace().pin(me.slot(), thread_lane())?;
+        Ok(GracePin {
+            region: self,
+            owner: me,
+            fork_generation: crate::fork::generation(),
+            token,
+        })
+    }
+
+    /// The current grace epoch (see [`crate::grace`]): what to record with something just
+    /// retired.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] (never for a validated region).
+    pub fn grace_epoch(&self) -> Result<u64> {
+        self.grace().epoch()
+    }
+
+    /// Whether something retired at grace epoch `retired` may be freed or reused now:
+    /// every live process pinned when it was retired has unpinned since. Moves the epoch
+    /// on where it can; dead processes' pins are skipped.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] (never for a validated region).
+    pub fn grace_has_passed(&self, retired: u64) -> Result<bool> {
+        self.grace().has_passed(retired, self)
+    }
+
+    #[inline]
+    fn grace(&self) -> crate::grace::Grace<'_, MappedMemory> {
+        crate::grace::Grace::new(
+            &self.inner.memory,
+            self.inner.fields.participants_offset,
+            self.inner.fields.participant_capacity,
+        )
+    }
+
     /// This handle's participant id (its owner id in shared state). [`OwnerId::ORPHAN`]
     /// while the handle waits for a slot (see [`open`](Self::open)), as in a forked child
     /// that found none.
@@ -1318,6 +1386,50 @@ impl Region {
         }
         Ok(self.object_unchecked(info))
     }
+}
+
+/// A grace-period pin of one region handle (see [`Region::pin`]); unpins on drop.
+///
+/// A pin belongs to the process that took it: dropped in a forked child (which inherited
+/// a copy), or after its handle attached anew, it gives back nothing, so the pin of the
+/// process that took it stays in place until that process drops its own copy.
+#[derive(Debug)]
+#[must_use = "a pin protects only while it is held"]
+pub struct GracePin<'r> {
+    region: &'r Region,
+    owner: OwnerId,
+    fork_generation: u64,
+    token: crate::grace::PinToken,
+}
+
+impl GracePin<'_> {
+    /// The epoch read when pinning (the parity the pin counts at).
+    pub fn epoch(&self) -> u64 {
+        self.token.epoch
+    }
+}
+
+impl Drop for GracePin<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if crate::fork::generation() == self.fork_generation && self.region.inner.me() == self.owner
+        {
+            self.region.grace().unpin(self.owner.slot(), self.token);
+        }
+    }
+}
+
+/// The grace lane of the calling thread: threads take lanes in turn, so a process's
+/// threads spread their pins over a slot's lanes.
+#[inline]
+fn thread_lane() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        // Relaxed: a process-local round robin.
+        static LANE: u64 = NEXT.fetch_add(1, StdOrdering::Relaxed) % crate::grace::LANES;
+    }
+    LANE.with(|lane| *lane)
 }
 
 impl Liveness for Region {

@@ -236,6 +236,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         "alloc-churn" => alloc_churn(&region, args)?,
         "queue-produce" | "queue-consume" => queue_command(command, &region, args)?,
         "list-append" => list_append(&region, args)?,
+        "grace-read" | "grace-hold" | "grace-churn" => grace::run(command, &region, args)?,
         command if command.starts_with("map-") => map::run(command, &region, args)?,
         "create" => {
             let prefix: String = arg(args, 2, "prefix")?;
@@ -249,6 +250,113 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("unknown command {other}").into()),
     }
     Ok(())
+}
+
+/// Grace periods: readers that follow a shared pointer to an arena block while pinned, and
+/// a churner that replaces the block, retires the old one and frees it (stamping it
+/// `FREED`) once its grace period has passed. Block word 0 holds a stamp unique to the
+/// block's life; a reader that sees it change while pinned read a freed or reused block.
+mod grace {
+    use shmarena::engine::Memory;
+    use shmarena::{Region, RegionExt};
+    use std::sync::atomic::Ordering;
+
+    use super::arg;
+
+    /// What a freed block holds.
+    pub const FREED: u64 = u64::MAX;
+    const BLOCK: u64 = 64;
+
+    type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+    pub fn run(command: &str, region: &Region, args: &[String]) -> Outcome {
+        let pointer = region.value::<u64>("grace-pointer", 0)?;
+        match command {
+            // grace-read <region> <millis>: pinned reads until the time is up.
+            "grace-read" => {
+                let deadline = std::time::Instant::now()
+                    + std::time::Duration::from_millis(arg(args, 2, "millis")?);
+                let mut reads = 0u64;
+                while std::time::Instant::now() < deadline {
+                    let _pin = region.pin()?;
+                    check_block(region, pointer.load(), 16)?;
+                    reads += 1;
+                }
+                println!("{reads}");
+            }
+            // grace-hold <region>: pins once and reads the same block until killed.
+            "grace-hold" => {
+                let _pin = region.pin()?;
+                let block = pointer.load();
+                println!("pinned {block}");
+                loop {
+                    check_block(region, block, 1 << 10)?;
+                }
+            }
+            // grace-churn <region> <count>: replaces the block count times; prints how
+            // many old blocks it freed.
+            "grace-churn" => {
+                let mut waiting = Vec::new();
+                let mut freed = 0u64;
+                for stamp in 1..=arg::<u64>(args, 2, "count")? {
+                    let block = region.arena().alloc(BLOCK)?.offset;
+                    // Relaxed: published by the pointer's store below.
+                    word(region, block)?.store(
+                        stamp << 20 | u64::from(std::process::id()),
+                        Ordering::Relaxed,
+                    );
+                    let old = pointer.swap(block);
+                    if old != 0 {
+                        waiting.push((old, region.grace_epoch()?));
+                    }
+                    let mut kept = Vec::new();
+                    for (old, retired) in waiting.drain(..) {
+                        if region.grace_has_passed(retired)? {
+                            // Relaxed: every reader that could reach it has unpinned.
+                            word(region, old)?.store(FREED, Ordering::Relaxed);
+                            region.arena().free(old, BLOCK)?;
+                            freed += 1;
+                        } else {
+                            kept.push((old, retired));
+                        }
+                    }
+                    waiting = kept;
+                }
+                println!("{freed}");
+            }
+            other => return Err(format!("unknown command {other}").into()),
+        }
+        Ok(())
+    }
+
+    fn word(
+        region: &Region,
+        offset: u64,
+    ) -> Result<&shmarena::engine::sync::AtomicU64, shmarena::Error> {
+        region.memory().word(offset)
+    }
+
+    /// Reads the stamp of `block` `times` times (yielding between): it must not change,
+    /// nor be `FREED`.
+    fn check_block(region: &Region, block: u64, times: u32) -> Outcome {
+        if block == 0 {
+            return Ok(());
+        }
+        // Relaxed: the pin keeps the block from being freed; the stamp's value is what
+        // is checked.
+        let stamp = word(region, block)?.load(Ordering::Relaxed);
+        for _ in 0..times {
+            let now = word(region, block)?.load(Ordering::Relaxed);
+            if stamp == FREED || now != stamp {
+                return Err(format!(
+                    "block {block} freed or reused under a pin: {stamp:#x} then {now:#x}"
+                )
+                .into());
+            }
+            std::thread::yield_now();
+        }
+        Ok(())
+    }
 }
 
 /// The hash map commands.

@@ -1,0 +1,163 @@
+//! Loom models of the shipping grace-period protocol ([`Grace`]) over [`HeapMemory`]: a
+//! reader that pins and follows a shared pointer never reads a block after a reclaimer
+//! that unlinked and retired it has freed it, a dead participant's pin holds nothing
+//! back, and a live one's does.
+//!
+//! Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p shmarena-engine --release --test loom_grace`.
+
+#![cfg(loom)]
+
+mod loom_support;
+
+use loom::sync::Arc;
+use loom_support::{model, pair};
+use shmarena_engine::grace::Grace;
+use shmarena_engine::sync::Ordering;
+use shmarena_engine::{HeapMemory, Liveness, Memory, OwnerId};
+
+/// The participant table right after the header page: two slots of 64 bytes.
+const PARTICIPANTS: u64 = 4096;
+const SLOTS: u64 = 2;
+/// The shared pointer, then two one-word blocks it may point at.
+const POINTER: u64 = PARTICIPANTS + 64 * SLOTS;
+const BLOCK_A: u64 = POINTER + 64;
+const BLOCK_B: u64 = BLOCK_A + 64;
+const END: u64 = BLOCK_B + 64;
+/// What a freed block holds.
+const FREED: u64 = 0xDEAD;
+
+/// Liveness in the model: every participant alive but `dead`.
+struct Mock {
+    me: OwnerId,
+    dead: Option<u32>,
+}
+
+impl Liveness for Mock {
+    fn me(&self) -> OwnerId {
+        self.me
+    }
+    fn is_alive(&self, owner: OwnerId) -> bool {
+        Some(owner.slot()) != self.dead
+    }
+}
+
+fn grace(mem: &HeapMemory) -> Grace<'_, HeapMemory> {
+    Grace::new(mem, PARTICIPANTS, SLOTS)
+}
+
+/// Both slots ACTIVE at generation 1, the pointer at block A, both blocks live (1).
+fn fresh() -> Arc<HeapMemory> {
+    let mem = Arc::new(HeapMemory::new(END));
+    for slot in 0..SLOTS {
+        let word = mem.word(PARTICIPANTS + 64 * slot).unwrap();
+        word.store(1 | 1 << 12, Ordering::SeqCst);
+    }
+    mem.word(POINTER).unwrap().store(BLOCK_A, Ordering::SeqCst);
+    mem.word(BLOCK_A).unwrap().store(1, Ordering::SeqCst);
+    mem.word(BLOCK_B).unwrap().store(1, Ordering::SeqCst);
+    mem
+}
+
+/// A reader in slot 0: pins, follows the pointer, reads the block, unpins. What it read.
+fn read(mem: &HeapMemory) -> u64 {
+    let grace = grace(mem);
+    let token = grace.pin(0, 0).unwrap();
+    // Acquire: the block a writer published before the pointer.
+    let block = mem.word(POINTER).unwrap().load(Ordering::Acquire);
+    // Relaxed: the pin, not this load's ordering, keeps the block from being freed.
+    let value = mem.word(block).unwrap().load(Ordering::Relaxed);
+    grace.unpin(0, token);
+    value
+}
+
+/// A reclaimer in slot 1: points the pointer at block B, retires block A with the epoch,
+/// and frees it (writes `FREED`) once its grace period has passed, trying `rounds` times.
+/// Whether it freed it.
+fn unlink_and_reclaim(mem: &HeapMemory, rounds: usize, liveness: &Mock) -> bool {
+    // Release: block B's contents before the pointer to it.
+    mem.word(POINTER).unwrap().store(BLOCK_B, Ordering::Release);
+    let grace = grace(mem);
+    let retired = grace.epoch().unwrap();
+    for _ in 0..rounds {
+        if grace.has_passed(retired, liveness).unwrap() {
+            // Relaxed: the grace period orders every pinned reader's loads before this.
+            mem.word(BLOCK_A).unwrap().store(FREED, Ordering::Relaxed);
+            return true;
+        }
+        loom::thread::yield_now();
+    }
+    false
+}
+
+/// A reader racing a reclaimer never reads the block freed under it.
+#[test]
+fn a_pinned_reader_never_reads_a_freed_block() {
+    for swap in [false, true] {
+        model(move || {
+            let mem = fresh();
+            let (m1, m2) = (mem.clone(), mem.clone());
+            let (value, _freed) = pair(
+                swap,
+                move || read(&m1),
+                move || {
+                    let me = Mock {
+                        me: OwnerId::new(1, 1),
+                        dead: None,
+                    };
+                    unlink_and_reclaim(&m2, 2, &me)
+                },
+            );
+            assert_eq!(value, 1, "the reader read a freed block");
+        });
+    }
+}
+
+/// Two readers in turn (the second pins after the first unpinned) against a reclaimer that
+/// keeps trying: neither reads a freed block, and once both are gone the block is freed.
+#[test]
+fn readers_in_turn_never_read_a_freed_block_and_it_is_freed_after() {
+    model(|| {
+        let mem = fresh();
+        let m1 = mem.clone();
+        let reader = loom::thread::spawn(move || (read(&m1), read(&m1)));
+        let me = Mock {
+            me: OwnerId::new(1, 1),
+            dead: None,
+        };
+        let freed = unlink_and_reclaim(&mem, 2, &me);
+        let (first, second) = reader.join().unwrap();
+        assert_eq!((first, second), (1, 1), "a reader read a freed block");
+        if !freed {
+            // Nobody pinned any more: the grace period passes now.
+            assert!(unlink_and_reclaim(&mem, 1, &me));
+        }
+    });
+}
+
+/// A participant that died pinned holds nothing back; a live one does.
+#[test]
+fn a_dead_participants_pin_holds_nothing_back() {
+    model(|| {
+        let mem = fresh();
+        let grace = grace(&mem);
+        let _left_behind = grace.pin(0, 3).unwrap();
+        let retired = grace.epoch().unwrap();
+        let alive = Mock {
+            me: OwnerId::new(1, 1),
+            dead: None,
+        };
+        assert!(
+            !grace.has_passed(retired, &alive).unwrap(),
+            "a live pin was skipped"
+        );
+        let dead = Mock {
+            me: OwnerId::new(1, 1),
+            dead: Some(0),
+        };
+        assert!(
+            grace.has_passed(retired, &dead).unwrap(),
+            "a dead pin held it back"
+        );
+    });
+}

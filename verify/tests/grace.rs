@@ -1,0 +1,86 @@
+//! Grace periods across real processes: readers pinned while they follow a shared pointer
+//! never read an arena block another process freed or reused; a frozen pinned reader
+//! holds reclamation back (never anyone's progress) and a killed one does not.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use common::{run_ok, spawn, TempRegion};
+use shmarena::{Region, RegionExt};
+
+#[test]
+fn pinned_readers_never_read_a_block_freed_or_reused_under_them() {
+    let temp = TempRegion::new("grace-churn");
+    let region = Region::create(&temp.path, 8 << 20).unwrap();
+    region.value::<u64>("grace-pointer", 0).unwrap();
+    let readers: Vec<_> = (0..2)
+        .map(|_| spawn(&["grace-read", temp.arg(), "1500"]))
+        .collect();
+    let churn = run_ok(&["grace-churn", temp.arg(), "20000"]);
+    let freed: u64 = String::from_utf8_lossy(&churn.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    for reader in readers {
+        let output = reader.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "a reader read a freed or reused block"
+        );
+        let reads: u64 = String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(reads > 0);
+    }
+    // Blocks were freed and reused all along (a stuck epoch would free none).
+    assert!(freed > 10_000, "only {freed} of 20000 blocks freed");
+}
+
+#[test]
+fn a_frozen_pinned_reader_holds_reclamation_back_and_a_killed_one_does_not() {
+    let temp = TempRegion::new("grace-frozen");
+    let region = Region::create(&temp.path, 8 << 20).unwrap();
+    let pointer = region.value::<u64>("grace-pointer", 0).unwrap();
+    let block = region.arena().alloc(64).unwrap().offset;
+    pointer.store(block);
+
+    let mut reader = spawn(&["grace-hold", temp.arg()]);
+    let mut line = String::new();
+    BufReader::new(reader.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), format!("pinned {block}"));
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    assert_eq!(unsafe { libc::kill(reader.id() as i32, libc::SIGSTOP) }, 0);
+
+    // Unlink the block the frozen reader is inside of, and retire it.
+    pointer.store(region.arena().alloc(64).unwrap().offset);
+    let retired = region.grace_epoch().unwrap();
+    for _ in 0..100 {
+        assert!(
+            !region.grace_has_passed(retired).unwrap(),
+            "the grace period passed under a frozen, pinned reader"
+        );
+    }
+    // Others keep working meanwhile: the churn allocates, retires and finishes.
+    run_ok(&["grace-churn", temp.arg(), "1000"]);
+    assert!(!region.grace_has_passed(retired).unwrap());
+
+    // Resumed, the reader still finds its block intact; killed, it holds nothing back.
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(reader.id() as i32, libc::SIGCONT) }, 0);
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!region.grace_has_passed(retired).unwrap());
+    reader.kill().unwrap();
+    let status = reader.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "the reader failed: {status}"
+    );
+    assert!(region.grace_has_passed(retired).unwrap());
+}
