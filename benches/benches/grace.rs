@@ -34,7 +34,7 @@ fn main() {
     group.bench_function("crossbeam_epoch", |bench| bench.iter(crossbeam_pin));
     group.finish();
     let mut group = criterion.benchmark_group("reclaim");
-    group.bench_function("shmarena_advance_twice", |bench| {
+    group.bench_function("shmarena_grace_has_passed", |bench| {
         bench.iter(|| shm_advance(region));
     });
     group.finish();
@@ -46,7 +46,7 @@ fn main() {
         summary_line("pin+unpin", "crossbeam-epoch", base, base);
         summary_line("", "shmarena", time_per_op(|| shm_pin(region)), base);
         summary_line(
-            "advance twice",
+            "grace_has_passed",
             "shmarena (256 slots)",
             time_per_op(|| shm_advance(region)),
             base,

@@ -147,6 +147,8 @@ const _: () = {
     assert!(header::ARENA_USED + 128 <= header::FREE_HEADS);
     assert!(header::FREE_HEADS + 8 * SIZE_CLASSES as u64 <= header::FREE_COUNTS);
     assert!(header::FREE_COUNTS + 8 * SIZE_CLASSES as u64 <= HEADER_SIZE);
+    assert!(header::FREE_COUNTS + 8 * SIZE_CLASSES as u64 <= header::GRACE_EPOCH);
+    assert!(header::GRACE_EPOCH % 64 == 0 && header::GRACE_EPOCH + 64 <= HEADER_SIZE);
     // The last slot number is OwnerId::ORPHAN's, which no table has.
     assert!(MAX_PARTICIPANTS < 1 << crate::liveness::OwnerId::SLOT_BITS);
     assert!(MAX_NAME_LEN as u64 + 16 <= CATALOG_ENTRY_SIZE);

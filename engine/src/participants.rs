@@ -6,8 +6,8 @@
 //!   word 1  process start time (clock ticks since boot, from /proc/self/stat; 0 if unknown)
 //!   word 2  attach time (unix ns)
 //!   word 3  unused
-//!   words 4..8  grace-period lanes: pins of the holder's threads (see crate::grace);
-//!           cleared by each attach before it publishes its generation
+//!   word 4  grace-period pins of the holder's threads (see crate::grace), cleared by each
+//!           attach before it publishes its generation
 //! ```
 //!
 //! Liveness does not trust the table. Each slot `i` has a companion byte-range lock,
@@ -229,7 +229,7 @@ impl<M: Memory> Participants<'_, M> {
                 continue;
             }
             let generation = OwnerId::next_generation(used);
-            self.grace().clear_lanes(slot)?;
+            self.grace().clear_pins(slot)?;
             // Release: publishes the cleared lanes with the generation.
             word.store(pack_slot(STATE_ACTIVE, generation, pid), Ordering::Release);
             self.record_attach(slot);
@@ -338,7 +338,7 @@ impl<M: Memory> Participants<'_, M> {
                 continue; // swept meanwhile
             }
             // A retired slot's holders are dead: their pins count for nobody.
-            let outcome = purge(slot).and_then(|()| self.grace().clear_lanes(slot));
+            let outcome = purge(slot).and_then(|()| self.grace().clear_pins(slot));
             let mut keep_slot_lock = false;
             if outcome.is_ok() {
                 let taking = take && swept.taken.is_none();

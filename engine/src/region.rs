@@ -1065,8 +1065,9 @@ impl Region {
     /// Pins this process for a grace period (see [`crate::grace`]): until the returned
     /// guard drops, nothing this thread reaches after the call is freed by a process that
     /// follows the protocol (it retires what it unlinks with [`Self::grace_epoch`] and
-    /// frees it once [`Self::grace_has_passed`]). One read-modify-write and a fence, no
-    /// system call. Pins nest and may be held by many threads at once.
+    /// frees it once [`Self::grace_has_passed`]). One read-modify-write and a fence (no
+    /// system call, but for the re-attach of a forked child's first use). Pins nest and
+    /// may be held by many threads at once.
     ///
     /// ```
     /// # use shmarena_engine::Region;
@@ -1084,7 +1085,8 @@ impl Region {
     ///
     /// # Errors
     /// [`Error::ParticipantsFull`] for a handle waiting for a participant slot (it cannot
-    /// announce anything); [`Error::Corrupt`] (never for a validated region).
+    /// announce anything), as for a forked child that found no slot; [`Error::Corrupt`]
+    /// (never for a validated region).
     #[inline]
     pub fn pin(&self) -> Result<GracePin<'_>> {
         let me = self.inner.me();
@@ -1093,12 +1095,9 @@ impl Region {
                 capacity: self.inner.fields.participant_capacity,
             });
         }
-        let token = self.grace().pin(me.slot(), thread_lane())?;
         Ok(GracePin {
-            region: self,
-            owner: me,
+            token: self.grace().pin(me.slot())?,
             fork_generation: crate::fork::generation(),
-            token,
         })
     }
 
@@ -1390,46 +1389,34 @@ impl Region {
 
 /// A grace-period pin of one region handle (see [`Region::pin`]); unpins on drop.
 ///
-/// A pin belongs to the process that took it: dropped in a forked child (which inherited
-/// a copy), or after its handle attached anew, it gives back nothing, so the pin of the
-/// process that took it stays in place until that process drops its own copy.
+/// A pin belongs to the process that took it. A forked child inherits a copy that
+/// protects nothing there (the parent may unpin, or die, at any time: pin again in the
+/// child); dropping that copy gives back nothing, so the parent's pin stays in place
+/// until the parent drops its own. A pin that is forgotten (`mem::forget`) holds
+/// reclamation back until its process exits.
 #[derive(Debug)]
 #[must_use = "a pin protects only while it is held"]
 pub struct GracePin<'r> {
-    region: &'r Region,
-    owner: OwnerId,
+    token: crate::grace::PinToken<'r>,
     fork_generation: u64,
-    token: crate::grace::PinToken,
 }
 
 impl GracePin<'_> {
-    /// The epoch read when pinning (the parity the pin counts at).
+    /// The epoch read when pinning (the parity the pin counts at). It may be stale: never
+    /// use it as the epoch of a retirement (that is [`Region::grace_epoch`], read after
+    /// the unlink).
     pub fn epoch(&self) -> u64 {
-        self.token.epoch
+        self.token.epoch()
     }
 }
 
 impl Drop for GracePin<'_> {
     #[inline]
     fn drop(&mut self) {
-        if crate::fork::generation() == self.fork_generation && self.region.inner.me() == self.owner
-        {
-            self.region.grace().unpin(self.owner.slot(), self.token);
+        if crate::fork::generation() == self.fork_generation {
+            self.token.unpin();
         }
     }
-}
-
-/// The grace lane of the calling thread: threads take lanes in turn, so a process's
-/// threads spread their pins over a slot's lanes.
-#[inline]
-fn thread_lane() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        // Relaxed: a process-local round robin.
-        static LANE: u64 = NEXT.fetch_add(1, StdOrdering::Relaxed) % crate::grace::LANES;
-    }
-    LANE.with(|lane| *lane)
 }
 
 impl Liveness for Region {

@@ -34,6 +34,10 @@ fn a_forked_child_dropping_an_inherited_pin_leaves_the_parents_pin_in_place() {
     let mut status = 0;
     // SAFETY: waits for our own child.
     unsafe { libc::waitpid(child, &raw mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status),
+        "the child did not exit: {status:#x}"
+    );
     assert_eq!(
         libc::WEXITSTATUS(status),
         0,

@@ -61,13 +61,13 @@ fn fresh() -> Arc<HeapMemory> {
 
 /// A reader in slot 0: pins, follows the pointer, reads the block, unpins. What it read.
 fn read(mem: &HeapMemory) -> u64 {
-    let grace = grace(mem);
-    let token = grace.pin(0, 0).unwrap();
+    let token = grace(mem).pin(0).unwrap();
     // Acquire: the block a writer published before the pointer.
     let block = mem.word(POINTER).unwrap().load(Ordering::Acquire);
+    loom::thread::yield_now();
     // Relaxed: the pin, not this load's ordering, keeps the block from being freed.
     let value = mem.word(block).unwrap().load(Ordering::Relaxed);
-    grace.unpin(0, token);
+    token.unpin();
     value
 }
 
@@ -135,13 +135,41 @@ fn readers_in_turn_never_read_a_freed_block_and_it_is_freed_after() {
     });
 }
 
+/// A reader whose count lands between another reclaimer's scan and its compare-exchange
+/// (the scan missed it, the move still happens) while a third process unlinks, retires
+/// and frees: the reader still never reads the block freed.
+#[test]
+fn a_pin_landing_inside_an_advance_still_protects() {
+    model(|| {
+        let mem = fresh();
+        let (m1, m2) = (mem.clone(), mem.clone());
+        let reader = loom::thread::spawn(move || read(&m1));
+        let advancer = loom::thread::spawn(move || {
+            let me = Mock {
+                me: OwnerId::new(1, 1),
+                dead: None,
+            };
+            for _ in 0..2 {
+                let _ = grace(&m2).try_advance(&me).unwrap();
+            }
+        });
+        let me = Mock {
+            me: OwnerId::new(1, 1),
+            dead: None,
+        };
+        unlink_and_reclaim(&mem, 2, &me);
+        assert_eq!(reader.join().unwrap(), 1, "the reader read a freed block");
+        advancer.join().unwrap();
+    });
+}
+
 /// A participant that died pinned holds nothing back; a live one does.
 #[test]
 fn a_dead_participants_pin_holds_nothing_back() {
     model(|| {
         let mem = fresh();
         let grace = grace(&mem);
-        let _left_behind = grace.pin(0, 3).unwrap();
+        let _left_behind = grace.pin(0).unwrap();
         let retired = grace.epoch().unwrap();
         let alive = Mock {
             me: OwnerId::new(1, 1),

@@ -293,8 +293,8 @@ mod grace {
                     check_block(region, block, 1 << 10)?;
                 }
             }
-            // grace-churn <region> <count>: replaces the block count times; prints how
-            // many old blocks it freed.
+            // grace-churn <region> <count> [seconds]: replaces the block count times, then
+            // waits (at most 20 s) for what it retired; prints how many blocks it freed.
             "grace-churn" => {
                 let mut waiting = Vec::new();
                 let mut freed = 0u64;
@@ -321,6 +321,21 @@ mod grace {
                         }
                     }
                     waiting = kept;
+                }
+                // The readers pin briefly: what still waits passes soon.
+                let wait = args.get(3).map_or(Ok(20), |s| s.parse())?;
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
+                while !waiting.is_empty() && std::time::Instant::now() < deadline {
+                    let (old, retired) = waiting[0];
+                    if region.grace_has_passed(retired)? {
+                        // Relaxed: as above.
+                        word(region, old)?.store(FREED, Ordering::Relaxed);
+                        region.arena().free(old, BLOCK)?;
+                        freed += 1;
+                        waiting.remove(0);
+                    } else {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
                 }
                 println!("{freed}");
             }
