@@ -318,6 +318,20 @@ mod handle {
             Self::from_object(object)
         }
 
+        /// Opens the existing semaphore `name` (bounded or not), whatever its capacity.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`] if `name` is another kind,
+        /// [`Error::Corrupt`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            // The capacity is the descriptor's, which the kind check ignores.
+            Self::from_object(crate::sweep::open_object(
+                region,
+                name,
+                &Self::descriptor(1),
+            )?)
+        }
+
         fn from_object(object: Object) -> Result<Self> {
             let capacity = object.info().descriptor.capacity;
             if capacity == 0 || capacity > u64::from(MAX_CAPACITY) {
