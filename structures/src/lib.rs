@@ -92,7 +92,7 @@ pub use mutex::{LockResult, OwnerDied, TryLockError};
 #[cfg(not(loom))]
 pub use namespace::Namespace;
 #[cfg(not(loom))]
-pub use queue::{ByteQueue, Queue};
+pub use queue::{ByteQueue, PushError, Queue};
 #[cfg(not(loom))]
 pub use rlock::{RLock, RLockGuard};
 pub use scalar::{AtomicScalar, Integer, Numeric, Plain, Scalar};
