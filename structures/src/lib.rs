@@ -97,7 +97,7 @@ pub use queue::{ByteQueue, PushError, Queue};
 pub use rlock::{RLock, RLockGuard};
 pub use scalar::{AtomicScalar, Integer, Numeric, Plain, Scalar};
 #[cfg(not(loom))]
-pub use semaphore::Semaphore;
+pub use semaphore::{Semaphore, SemaphorePermit};
 #[cfg(not(loom))]
 pub use sharded_counter::ShardedCounter;
 #[cfg(not(loom))]
