@@ -41,6 +41,42 @@
 //! Locks survive their holders: a process killed holding a [`Mutex`] is detected and its
 //! lock taken over, and the next owner is told ([`OwnerDied`]); a dead process's
 //! [`Semaphore`] permits come back; a party that dies at a [`Barrier`] breaks it.
+//!
+//! # Your own types
+//!
+//! Mutexes, queues, lists, maps and sets hold any [`Pod`] type: plain bytes, no pointers
+//! and no padding, the same in every process. Derive it with `shmarena` as the only
+//! dependency: [`Pod`] and [`Zeroable`] are bytemuck's derives, re-exported, and the
+//! `bytemuck(crate = ...)` attribute tells them where bytemuck is
+//! ([`shmarena::bytemuck`](bytemuck); without it they look for a `bytemuck` dependency of
+//! your own):
+//!
+//! ```
+//! use shmarena::{Region, RegionExt};
+//!
+//! #[derive(Clone, Copy, Debug, PartialEq, shmarena::Pod, shmarena::Zeroable)]
+//! #[bytemuck(crate = "shmarena::bytemuck")]
+//! #[repr(C)]
+//! struct Job {
+//!     id: u64,
+//!     cost: f64,
+//!     tags: [u8; 8],
+//! }
+//!
+//! # let path = std::env::temp_dir().join(format!("shmarena-doc-pod-{}", std::process::id()));
+//! let region = Region::open_or_create(&path, 16 << 20)?;
+//! let jobs = region.queue::<Job>("jobs", 64)?;
+//! jobs.push(Job { id: 1, cost: 2.5, tags: *b"urgent\0\0" });
+//! assert_eq!(jobs.pop().id, 1);
+//! let latest = region.mutex::<Job>("latest", Job { id: 0, cost: 0.0, tags: [0; 8] })?;
+//! latest.lock().unwrap_or_else(shmarena::OwnerDied::into_inner).cost = 4.0;
+//! # Region::unlink(&path)?;
+//! # Ok::<(), shmarena::Error>(())
+//! ```
+//!
+//! A structure is identified across processes by the size (and, for a mutex, the
+//! alignment) of its type, so two programs sharing one must agree on the type's layout:
+//! `#[repr(C)]`, and the derive refuses padding.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -109,8 +145,17 @@ pub use shmarena_engine::{
 #[cfg(not(loom))]
 pub use shmarena_engine::{ParticipantInfo, Region, RegionOptions};
 
-#[cfg(not(loom))]
-use bytemuck::Pod;
+/// `bytemuck`, the crate behind [`Pod`] and [`Zeroable`], for the derives' `crate`
+/// attribute: `#[bytemuck(crate = "shmarena::bytemuck")]` (see "Your own types" in the
+/// crate docs) lets a crate that depends on `shmarena` alone derive them.
+pub use bytemuck;
+/// Types that are plain bytes, for [`Mutex`], [`Queue`], [`List`], [`HashMap`] and the
+/// other structures of user types; also the derive macro of the same name (bytemuck's),
+/// so `#[derive(shmarena::Pod)]` works. See "Your own types" in the crate docs.
+pub use bytemuck::Pod;
+/// Types whose all-zero bytes are a valid value (a supertrait of [`Pod`]); also the derive
+/// macro of the same name (bytemuck's).
+pub use bytemuck::Zeroable;
 
 /// The engine, for tools and structures built outside this crate.
 pub use shmarena_engine as engine;
