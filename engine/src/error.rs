@@ -182,6 +182,11 @@ pub enum Error {
         /// The structure's capacity.
         capacity: u64,
     },
+    /// A queue had no free slot for a push. The push itself hands its element back in
+    /// the structures crate's `queue::PushError::Full`; this is what that converts to
+    /// (with `?`), the element dropped.
+    #[error("the queue is full: every slot holds an element")]
+    QueueFull,
     /// A semaphore was released more often than it was acquired.
     #[error("semaphore released too many times: it holds at most {capacity} permits")]
     TooManyReleases {

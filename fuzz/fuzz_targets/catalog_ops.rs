@@ -23,7 +23,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use shmarena::{Array, Error, List, Lock, Queue, Region, RegionExt, RegionOptions, Value};
+use shmarena::{
+    Array, Error, List, Lock, PushError, Queue, Region, RegionExt, RegionOptions, Value,
+};
 
 const CATALOG: usize = 8;
 const NAMES: [&str; 12] = [
@@ -205,7 +207,7 @@ fn mutate(handle: &Handle, model: &mut Obj, param: u8) {
                 let result = q.try_push(u64::from(param));
                 if items.len() == *capacity {
                     assert!(
-                        matches!(result, Err(Error::Full { .. })),
+                        matches!(result, Err(PushError::Full(back)) if back == u64::from(param)),
                         "queue push on full: {result:?}"
                     );
                 } else {

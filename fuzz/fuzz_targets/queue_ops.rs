@@ -4,7 +4,7 @@
 //! opcode byte `% 5`: try_push, try_pop, push_timeout(0), pop_timeout(0), len; pushes
 //! take 4 more value bytes, LE), each one on a `Queue<u32>` in a fresh small region and on a
 //! `VecDeque` model of the same capacity. Single-threaded, so every result is exact: a
-//! push fails with `Full { capacity }` exactly when the model is full, pops return the
+//! push fails with `Full`, handing its value back, exactly when the model is full, pops return the
 //! model's front (or `None` on an empty model), `len` equals the model's. At the end the
 //! queue's contents drain in model order and `check_region` reports no `Error`.
 
@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use shmarena::{Error, Queue, RegionExt};
+use shmarena::{PushError, Queue, RegionExt};
 
 /// The process's scratch region (64 KiB, reset before every input).
 fn scratch() -> &'static common::Scratch {
@@ -83,7 +83,7 @@ fn run(data: &[u8]) {
                 };
                 if model.len() == capacity {
                     assert!(
-                        matches!(result, Err(Error::Full { capacity: c }) if c == capacity as u64),
+                        matches!(result, Err(PushError::Full(back)) if back == v),
                         "step {step}: {op:?} on a full queue gave {result:?}"
                     );
                 } else {

@@ -1302,8 +1302,8 @@ impl PyQueue {
         let pushed = blocking(py, timeout_of(block, timeout)?, |slice| {
             match self.queue.push_timeout(&encoded, Some(slice)) {
                 Ok(()) => Some(Ok(())),
-                Err(shmarena::Error::Full { .. }) => None,
-                Err(other) => Some(Err(other)),
+                Err(shmarena::PushError::Full(_)) => None,
+                Err(other) => Some(Err(shmarena::Error::from(other))),
             }
         })?;
         match pushed {

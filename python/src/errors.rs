@@ -48,7 +48,7 @@ pub fn to_py(error: Error) -> PyErr {
         Error::WritableByOthers { .. } => PyPermissionError::new_err(message),
         Error::NotHeld(_) => PyRuntimeError::new_err(message),
         Error::TooManyReleases { .. } => PyValueError::new_err("Semaphore released too many times"),
-        Error::Full { .. } => FullError::new_err(message),
+        Error::Full { .. } | Error::QueueFull => FullError::new_err(message),
         Error::Corrupt { .. } | Error::InvalidValue { .. } => CorruptError::new_err(message),
         Error::BrokenBarrier(_) => broken_barrier(message),
         _ => ShmarenaError::new_err(message),

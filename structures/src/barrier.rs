@@ -405,6 +405,35 @@ mod handle {
                     found: object.info().descriptor.to_string(),
                 });
             }
+            Self::from_object(object)
+        }
+
+        /// Opens the existing barrier `name`, for however many parties it was created.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`] if `name` is another kind,
+        /// [`Error::Corrupt`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            // The party count is the descriptor's capacity, which the kind check ignores.
+            Self::from_object(crate::sweep::open_object(
+                region,
+                name,
+                &Self::descriptor(1),
+            )?)
+        }
+
+        fn from_object(object: Object) -> Result<Self> {
+            let parties = object.info().descriptor.capacity;
+            let parties = match u32::try_from(parties) {
+                Ok(parties) if (1..=MAX_PARTIES).contains(&parties) => parties,
+                _ => {
+                    return Err(Error::Corrupt {
+                        field: "barrier parties",
+                        detail: format!("object {:?}: {parties}", object.info().name),
+                    })
+                }
+            };
+            let slots = object.region().header().participant_capacity;
             let state = object.atomics::<std::sync::atomic::AtomicU32>(0, 1)?;
             let marks = object.atomics::<std::sync::atomic::AtomicU64>(HEADER, slots)?;
             Ok(Self {

@@ -335,6 +335,24 @@ mod handle {
                 crate::sweep::get_or_create_object(region, name, &Self::descriptor(), 64, |_| {
                     Ok(())
                 })?;
+            Self::from_object(object)
+        }
+
+        /// Opens the existing condition variable `name`.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`](crate::Error::ObjectNotFound),
+        /// [`Error::TypeMismatch`](crate::Error::TypeMismatch) if `name` is another kind,
+        /// [`Error::Corrupt`](crate::Error::Corrupt).
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            Self::from_object(crate::sweep::open_object(
+                region,
+                name,
+                &Self::descriptor(),
+            )?)
+        }
+
+        fn from_object(object: Object) -> Result<Self> {
             let words = object.atomics::<std::sync::atomic::AtomicU32>(0, 2)?;
             let waiting = object.atomics::<std::sync::atomic::AtomicU64>(8, 1)?;
             Ok(Self {

@@ -472,18 +472,41 @@ mod handle {
 
     /// A named mutex protecting a `T` stored in the region.
     ///
+    /// [`lock`](Self::lock) returns `Err(`[`OwnerDied`](crate::OwnerDied)`)` when a
+    /// previous holder died holding the lock: the lock is taken all the same (the error
+    /// carries the guard), but the data may be half updated. Handle it as below:
+    /// `lock().unwrap()` would panic in exactly the case this mutex exists to survive.
+    /// With nothing to repair, `lock().unwrap_or_else(OwnerDied::into_inner)` takes the
+    /// guard either way.
+    ///
     /// ```
     /// use shmarena::{Region, RegionExt};
     /// # let path = std::env::temp_dir().join(format!("shmarena-doc-mutex-{}", std::process::id()));
     /// let region = Region::create(&path, 1 << 20)?;
+    /// // [count, total], with total == 10 * count.
     /// let totals = region.mutex::<[u64; 2]>("totals", [0, 0])?;
-    /// {
-    ///     // A previous holder's death is reported, not fatal: repair and carry on.
-    ///     let mut guard = totals.lock().unwrap_or_else(|died| died.into_inner());
-    ///     guard[0] += 1;
-    ///     guard[1] += 10;
-    /// } // unlocked here
-    /// assert_eq!(*totals.lock().unwrap(), [1, 10]);
+    /// # { // Another process is killed holding the lock, half-way through an update.
+    /// #     let other = Region::open(&path)?;
+    /// #     let theirs = other.open_mutex::<[u64; 2]>("totals")?;
+    /// #     let mut guard = theirs.lock().unwrap();
+    /// #     guard[0] += 1;
+    /// #     std::mem::forget(guard);
+    /// # }
+    /// let mut guard = match totals.lock() {
+    ///     Ok(guard) => guard,
+    ///     // Its holder was killed: the lock is ours now, the data perhaps half updated.
+    ///     // Repair it and say so (until then, every later locker is told too).
+    ///     Err(died) => {
+    ///         let mut guard = died.into_inner();
+    ///         guard[1] = 10 * guard[0];
+    ///         guard.mark_consistent();
+    ///         guard
+    ///     }
+    /// };
+    /// guard[0] += 1;
+    /// guard[1] += 10;
+    /// drop(guard); // unlocks
+    /// assert_eq!(*totals.lock().expect("consistent since the repair"), [2, 20]);
     /// # Region::unlink(&path)?;
     /// # Ok::<(), shmarena::Error>(())
     /// ```

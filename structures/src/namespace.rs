@@ -56,6 +56,52 @@ impl Namespace {
         })
     }
 
+    /// Opens the existing namespace `name`: one that holds at least one attribute (a
+    /// namespace is a name prefix, so it exists once something was stored under it).
+    ///
+    /// ```
+    /// use shmarena::{Error, Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-ns-open-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// region.namespace("config")?.set("workers", 8u32)?;
+    /// // Another process:
+    /// let config = region.open_namespace("config")?;
+    /// assert_eq!(config.get::<u32>("workers")?, 8);
+    /// assert!(matches!(region.open_namespace("nothing-here"), Err(Error::ObjectNotFound(_))));
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ObjectNotFound`] when no object is named `<name>.<anything>`;
+    /// [`Error::TypeMismatch`] when none is but `name` itself names an object (a value
+    /// called `config` is no namespace `config`); [`Error::InvalidName`] as for
+    /// [`new`](Self::new); [`Error::Corrupt`] for undecodable catalog entries.
+    pub fn open(region: &Region, name: &str) -> Result<Self> {
+        let namespace = Self::new(region, name)?;
+        let holds_any = region
+            .objects()?
+            .iter()
+            .any(|entry| entry.ready && entry.name.starts_with(&namespace.prefix));
+        if holds_any {
+            return Ok(namespace);
+        }
+        // The empty name (the whole catalog) names no object of its own.
+        let itself = if name.is_empty() {
+            None
+        } else {
+            region.find_object(name)?
+        };
+        match itself {
+            Some(entry) => Err(Error::TypeMismatch {
+                name: name.to_owned(),
+                expected: format!("namespace (objects named \"{name}.<attribute>\")"),
+                found: entry.descriptor.to_string(),
+            }),
+            None => Err(Error::ObjectNotFound(name.to_owned())),
+        }
+    }
+
     fn full_name(&self, attribute: &str) -> String {
         format!("{}{attribute}", self.prefix)
     }

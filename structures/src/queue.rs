@@ -120,13 +120,6 @@ fn is_for(stamp: u64, ticket: u64) -> bool {
     ticket_of(stamp) == ticket & TICKET_MASK
 }
 
-/// Why a push did not happen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PushError {
-    /// Every slot holds an element (or one being read by a live consumer).
-    Full,
-}
-
 /// One slot: its stamp and the words of its element.
 #[derive(Clone, Copy, Debug)]
 pub struct RawSlot<'a> {
@@ -233,16 +226,10 @@ impl RawQueue<'_> {
         }
     }
 
-    /// Appends an element given as words, unless the queue is full.
-    ///
-    /// # Errors
-    /// [`PushError::Full`].
-    pub fn try_push(
-        &self,
-        words: &[u64],
-        me: OwnerId,
-        liveness: &impl Liveness,
-    ) -> Result<(), PushError> {
+    /// Appends an element given as words; `false` (nothing pushed) if the queue is full:
+    /// every slot holds an element or one a live consumer is reading.
+    #[must_use = "a push into a full queue pushes nothing"]
+    pub fn try_push(&self, words: &[u64], me: OwnerId, liveness: &impl Liveness) -> bool {
         let backoff = Backoff::new();
         for _ in 0..MAX_ATTEMPTS {
             // Relaxed: a hint; the stamp decides.
@@ -260,11 +247,11 @@ impl RawQueue<'_> {
             } else if is_for(current, ticket.wrapping_sub(self.capacity)) {
                 // The slot still serves the previous lap.
                 match state {
-                    FULL => return Err(PushError::Full),
+                    FULL => return false, // the queue is full
                     READING | WRITING
                         if owner_of(current).is_some_and(|o| liveness.is_alive(o)) =>
                     {
-                        return Err(PushError::Full);
+                        return false; // full until that live claimant finishes
                     }
                     // A consumer died holding the element (lost), or a producer died before
                     // finishing it and no consumer has skipped it yet: take the slot over.
@@ -316,9 +303,9 @@ impl RawQueue<'_> {
             // and is the store half of the Dekker pairing in `announce`.
             slot.stamp.swap(stamp(FULL, ticket, None), Ordering::SeqCst);
             Self::announce(self.not_empty, self.pop_sleepers);
-            return Ok(());
+            return true;
         }
-        Err(PushError::Full)
+        false
     }
 
     /// Removes the oldest element into `words`; `false` if there is none ready.
@@ -415,29 +402,28 @@ impl RawQueue<'_> {
         false
     }
 
-    /// As [`try_push`](Self::try_push), sleeping while full until `deadline`.
-    ///
-    /// # Errors
-    /// [`PushError::Full`] if still full at the deadline.
+    /// As [`try_push`](Self::try_push), sleeping while full until `deadline`; `false`
+    /// (nothing pushed) if still full at the deadline.
+    #[must_use = "a push into a full queue pushes nothing"]
     pub fn push(
         &self,
         words: &[u64],
         me: OwnerId,
         liveness: &impl Liveness,
         deadline: Option<Instant>,
-    ) -> Result<(), PushError> {
+    ) -> bool {
         loop {
-            if self.try_push(words, me, liveness).is_ok() {
-                return Ok(());
+            if self.try_push(words, me, liveness) {
+                return true;
             }
             let pushed = Self::sleep(self.not_full, self.push_sleepers, deadline, || {
-                self.try_push(words, me, liveness).is_ok()
+                self.try_push(words, me, liveness)
             });
             if pushed {
-                return Ok(());
+                return true;
             }
             if next_sleep(deadline).is_none() {
-                return Err(PushError::Full);
+                return false;
             }
         }
     }
@@ -489,6 +475,92 @@ pub(crate) use handle::retire_owner_slot;
 #[cfg(not(loom))]
 pub use handle::{ByteQueue, Queue};
 
+/// Why a push into a [`Queue`] or [`ByteQueue`] did not happen. Nothing was pushed, and
+/// the element comes back, as from crossbeam's `ArrayQueue::push` and std's
+/// `SyncSender::try_send`: a producer can keep it, retry later or hand it elsewhere.
+///
+/// It converts to [`Error`](shmarena_engine::Error) for `?` (dropping the element):
+/// `Full` to [`Error::QueueFull`](shmarena_engine::Error::QueueFull), `Failed` to its
+/// error.
+///
+/// ```
+/// use shmarena::PushError;
+/// use shmarena::{Region, RegionExt};
+/// # let path = std::env::temp_dir().join(format!("shmarena-doc-pusherror-{}", std::process::id()));
+/// let region = Region::create(&path, 1 << 20)?;
+/// let jobs = region.queue::<[u32; 2]>("jobs", 1)?;
+/// jobs.try_push([1, 10])?;
+/// match jobs.try_push([2, 20]) {
+///     Ok(()) => unreachable!("one slot, and it is taken"),
+///     Err(PushError::Full(job)) => assert_eq!(job, [2, 20]), // ours again: retry later
+///     Err(other) => return Err(other.into()),
+/// }
+/// # Region::unlink(&path)?;
+/// # Ok::<(), shmarena::Error>(())
+/// ```
+pub enum PushError<T> {
+    /// Every slot held an element (or one a live consumer was still reading), for all of
+    /// a timed push's wait.
+    Full(T),
+    /// The push was refused for the reason the error gives: for a [`ByteQueue`], an
+    /// element longer than its slots
+    /// ([`Error::InvalidArgument`](shmarena_engine::Error::InvalidArgument)). A typed
+    /// [`Queue`] has no such case today (a hostile region's stamps read as `Full`).
+    Failed(shmarena_engine::Error, T),
+}
+
+impl<T> PushError<T> {
+    /// The element that was not pushed.
+    pub fn into_inner(self) -> T {
+        match self {
+            PushError::Full(element) | PushError::Failed(_, element) => element,
+        }
+    }
+
+    /// Whether the queue was full (and nothing else went wrong).
+    pub fn is_full(&self) -> bool {
+        matches!(self, PushError::Full(_))
+    }
+}
+
+// By hand, as std's `TrySendError` does: no `T: Debug` bound, so `unwrap` and `expect`
+// work for any element type.
+impl<T> std::fmt::Debug for PushError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushError::Full(_) => f.write_str("Full(..)"),
+            PushError::Failed(error, _) => f.debug_tuple("Failed").field(error).finish(),
+        }
+    }
+}
+
+impl<T> std::fmt::Display for PushError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushError::Full(_) => std::fmt::Display::fmt(&shmarena_engine::Error::QueueFull, f),
+            PushError::Failed(error, _) => std::fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl<T> std::error::Error for PushError<T> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PushError::Full(_) => None,
+            PushError::Failed(error, _) => Some(error),
+        }
+    }
+}
+
+impl<T> From<PushError<T>> for shmarena_engine::Error {
+    fn from(error: PushError<T>) -> Self {
+        match error {
+            PushError::Full(_) => shmarena_engine::Error::QueueFull,
+            PushError::Failed(error, _) => error,
+        }
+    }
+}
+
 #[cfg(not(loom))]
 mod handle {
     use super::{initial_stamp, layout, PushError, RawQueue, RawSlot};
@@ -531,13 +603,15 @@ mod handle {
     /// Shorter elements are padded with zero bytes; a pop returns all `elem_size` bytes.
     ///
     /// ```
-    /// use shmarena::{ByteQueue, Region};
+    /// use shmarena::PushError;
+    /// use shmarena::{ByteQueue, Error, Region};
     /// # let path = std::env::temp_dir().join(format!("shmarena-doc-bytequeue-{}", std::process::id()));
     /// let region = Region::create(&path, 1 << 20)?;
     /// let jobs = ByteQueue::get_or_create(&region, "jobs", 16, 4)?;
     /// jobs.try_push(b"ab")?;
     /// assert_eq!(jobs.try_pop(), Some(b"ab\0\0".to_vec()));
-    /// assert!(jobs.try_push(b"too long").is_err());
+    /// let refused = jobs.try_push(b"too long").unwrap_err();
+    /// assert!(matches!(refused, PushError::Failed(Error::InvalidArgument(_), b"too long")));
     /// # Region::unlink(&path)?;
     /// # Ok::<(), shmarena::Error>(())
     /// ```
@@ -728,8 +802,9 @@ mod handle {
             (self.slot_words - 1) as usize
         }
 
-        /// Appends an element, waiting as `wait` says while the queue is full.
-        fn push_words(&self, words: &[u64], wait: Wait) -> Result<()> {
+        /// Appends an element, waiting as `wait` says while the queue is full; whether
+        /// it went in.
+        fn push_words(&self, words: &[u64], wait: Wait) -> bool {
             let region = self.object.region();
             let me = region.participant_id();
             self.with_raw(|raw| match wait {
@@ -737,9 +812,19 @@ mod handle {
                 Wait::Until(deadline) => raw.push(words, me, region, Some(deadline)),
                 Wait::Forever => raw.push(words, me, region, None),
             })
-            .map_err(|PushError::Full| Error::Full {
-                capacity: self.capacity,
-            })
+        }
+
+        /// Appends `element` (bytes), waiting as `wait` says while the queue is full.
+        fn push_bytes<'e>(&self, element: &'e [u8], wait: Wait) -> Result<(), PushError<&'e [u8]>> {
+            let words = match self.element(element) {
+                Ok(words) => words,
+                Err(error) => return Err(PushError::Failed(error, element)),
+            };
+            if self.push_words(&words, wait) {
+                Ok(())
+            } else {
+                Err(PushError::Full(element))
+            }
         }
 
         /// Removes the oldest element into `words`, waiting as `wait` says while the
@@ -762,21 +847,25 @@ mod handle {
         /// Appends `element` unless the queue is full.
         ///
         /// # Errors
-        /// [`Error::Full`] (Python's `queue.Full`); [`Error::InvalidArgument`] for an
-        /// element over `elem_size` bytes.
-        pub fn try_push(&self, element: &[u8]) -> Result<()> {
-            self.push_words(&self.element(element)?, Wait::No)
+        /// [`PushError::Full`] (Python's `queue.Full`); [`PushError::Failed`] with
+        /// [`Error::InvalidArgument`] for an element over `elem_size` bytes. Either hands
+        /// `element` back.
+        pub fn try_push<'e>(&self, element: &'e [u8]) -> Result<(), PushError<&'e [u8]>> {
+            self.push_bytes(element, Wait::No)
         }
 
         /// Appends `element`, waiting at most `timeout` while the queue is full (forever
         /// with `None`).
         ///
         /// # Errors
-        /// [`Error::Full`] if it stayed full; [`Error::InvalidArgument`] as in
+        /// [`PushError::Full`] if it stayed full; [`PushError::Failed`] as in
         /// [`Self::try_push`].
-        pub fn push_timeout(&self, element: &[u8], timeout: Option<Duration>) -> Result<()> {
-            let words = self.element(element)?;
-            self.push_words(&words, Wait::after(timeout))
+        pub fn push_timeout<'e>(
+            &self,
+            element: &'e [u8],
+            timeout: Option<Duration>,
+        ) -> Result<(), PushError<&'e [u8]>> {
+            self.push_bytes(element, Wait::after(timeout))
         }
 
         /// Removes the oldest element, if one is ready.
@@ -910,25 +999,47 @@ mod handle {
 
         /// Appends `value` unless the queue is full.
         ///
+        /// ```
+        /// use shmarena::PushError;
+        /// use shmarena::{Region, RegionExt};
+        /// # let path = std::env::temp_dir().join(format!("shmarena-doc-trypush-{}", std::process::id()));
+        /// let region = Region::create(&path, 1 << 20)?;
+        /// let jobs = region.queue::<u64>("jobs", 2)?;
+        /// jobs.try_push(1)?; // `?` converts a full queue to `Error::QueueFull`
+        /// jobs.try_push(2)?;
+        /// let Err(PushError::Full(job)) = jobs.try_push(3) else { panic!("two slots") };
+        /// assert_eq!(job, 3); // handed back, not dropped
+        /// # Region::unlink(&path)?;
+        /// # Ok::<(), shmarena::Error>(())
+        /// ```
+        ///
         /// # Errors
-        /// [`Error::Full`] (Python's `queue.Full`).
-        pub fn try_push(&self, value: T) -> Result<()> {
-            self.inner.push_words(&Words::of(&value), Wait::No)
+        /// [`PushError::Full`] with `value` (Python's `queue.Full`).
+        pub fn try_push(&self, value: T) -> Result<(), PushError<T>> {
+            self.push_until(value, Wait::No)
         }
 
         /// Appends `value`, waiting while the queue is full.
         pub fn push(&self, value: T) {
             // Without a deadline the push only returns once it succeeded.
-            let _ = self.inner.push_words(&Words::of(&value), Wait::Forever);
+            let pushed = self.inner.push_words(&Words::of(&value), Wait::Forever);
+            debug_assert!(pushed, "a push without a deadline waits until it succeeds");
         }
 
         /// Appends `value`, waiting at most `timeout` while the queue is full.
         ///
         /// # Errors
-        /// [`Error::Full`] if it stayed full.
-        pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<()> {
-            self.inner
-                .push_words(&Words::of(&value), Wait::after(Some(timeout)))
+        /// [`PushError::Full`] with `value` if it stayed full.
+        pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<(), PushError<T>> {
+            self.push_until(value, Wait::after(Some(timeout)))
+        }
+
+        fn push_until(&self, value: T, wait: Wait) -> Result<(), PushError<T>> {
+            if self.inner.push_words(&Words::of(&value), wait) {
+                Ok(())
+            } else {
+                Err(PushError::Full(value))
+            }
         }
 
         fn pop_until(&self, wait: Wait) -> Option<T> {

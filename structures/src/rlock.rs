@@ -78,6 +78,20 @@ impl RLock {
         Self::from_object(object)
     }
 
+    /// Opens the existing lock `name`.
+    ///
+    /// # Errors
+    /// [`Error::ObjectNotFound`](crate::Error::ObjectNotFound),
+    /// [`Error::TypeMismatch`](crate::Error::TypeMismatch) if `name` is another kind (a
+    /// [`Mutex`] or [`Lock`](crate::Lock) included), [`Error::Corrupt`](crate::Error::Corrupt).
+    pub fn open(region: &Region, name: &str) -> Result<Self> {
+        Self::from_object(crate::sweep::open_object(
+            region,
+            name,
+            &Self::descriptor(),
+        )?)
+    }
+
     fn from_object(object: Object) -> Result<Self> {
         Ok(Self {
             mutex: Mutex::from_object_unchecked_kind(object)?,

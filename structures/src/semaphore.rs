@@ -26,6 +26,24 @@
 //! The number of FREE plus HELD tokens never exceeds the capacity, so no interleaving and
 //! no death can create a permit. A process dying between its CAS and its return keeps the
 //! permit until its death is noticed.
+//!
+//! # Guards, deaths and forks
+//!
+//! [`Semaphore::acquire_guard`] and its `try_`/`_timeout` forms hand back a
+//! [`SemaphorePermit`] that gives the permit back when dropped, so an early return (`?`)
+//! between acquire and release does not keep it until the process dies. Like a
+//! [`MutexGuard`](crate::MutexGuard) (see "Deaths and forks" in [`crate::mutex`]), a
+//! permit guard remembers the owner id it acquired under and the fork generation of the
+//! process that acquired, and its drop gives back only a token that still names that
+//! owner ([`RawSemaphore::release_held`], one CAS), and only in that process:
+//! - a child forked while its parent held a guard inherits the guard, not the permit
+//!   (the token names the parent): its drop does nothing;
+//! - a permit reclaimed from its holder (a holder wrongly deemed dead) or rewritten by a
+//!   sweep is not its holder's any more: the drop leaves the token alone, and never falls
+//!   back to another process's permit as the unguarded [`Semaphore::release`] may.
+//!
+//! A process's permits are interchangeable: a guard's drop gives back one token naming its
+//! process, which is the guard's own unless the process also released by hand.
 
 use std::time::Instant;
 
@@ -198,6 +216,27 @@ impl RawSemaphore<'_> {
         })
     }
 
+    /// Returns a permit held by `owner`, and only such a permit; whether there was one.
+    /// What a permit guard's drop does: a permit reclaimed from a holder wrongly deemed
+    /// dead, or swept after its slot retired, is no longer `owner`'s, and a guard must
+    /// not give back a permit its process no longer holds.
+    pub fn release_held(&self, owner: OwnerId) -> bool {
+        let mine = owner.bits();
+        for token in self.ring(owner) {
+            // Relaxed: a guess for the CAS. Release on success: publishes what we did
+            // under the permit to the next acquirer.
+            if token.load(Ordering::Relaxed) == mine
+                && token
+                    .compare_exchange(mine, FREE, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.announce(1);
+                return true;
+            }
+        }
+        false
+    }
+
     /// Permits free right now (a snapshot).
     pub fn available(&self) -> usize {
         // Relaxed: a snapshot.
@@ -220,13 +259,14 @@ impl RawSemaphore<'_> {
 #[cfg(not(loom))]
 pub(crate) use handle::retire_owner_slot;
 #[cfg(not(loom))]
-pub use handle::Semaphore;
+pub use handle::{Semaphore, SemaphorePermit};
 
 #[cfg(not(loom))]
 mod handle {
     use super::{RawSemaphore, ABSENT};
+    use crate::mutex::Taken;
     use shmarena_engine::sync::{AtomicU32, Ordering};
-    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use shmarena_engine::{Error, Object, ObjectKind, OwnerId, Region, Result, TypeDescriptor};
     use std::ptr::NonNull;
     use std::time::{Duration, Instant};
 
@@ -241,6 +281,13 @@ mod handle {
     /// # let path = std::env::temp_dir().join(format!("shmarena-doc-sem-{}", std::process::id()));
     /// let region = Region::create(&path, 1 << 20)?;
     /// let slots = region.bounded_semaphore("gpu-slots", 2)?;
+    /// {
+    ///     let _permit = slots.acquire_guard(); // waits for a free permit
+    ///     assert_eq!(slots.available(), 1);
+    ///     // ... use the GPU; a `?` or a panic here still gives the permit back ...
+    /// } // given back here
+    /// assert_eq!(slots.available(), 2);
+    /// // The manual pair (Python's acquire() / release()):
     /// assert!(slots.try_acquire());
     /// assert!(slots.try_acquire());
     /// assert!(!slots.try_acquire()); // both taken
@@ -316,6 +363,20 @@ mod handle {
                 },
             )?;
             Self::from_object(object)
+        }
+
+        /// Opens the existing semaphore `name` (bounded or not), whatever its capacity.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`] if `name` is another kind,
+        /// [`Error::Corrupt`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            // The capacity is the descriptor's, which the kind check ignores.
+            Self::from_object(crate::sweep::open_object(
+                region,
+                name,
+                &Self::descriptor(1),
+            )?)
         }
 
         fn from_object(object: Object) -> Result<Self> {
@@ -394,6 +455,54 @@ mod handle {
             }
         }
 
+        /// A guard for the permit this process has just taken as `owner`.
+        fn permit(&self, owner: OwnerId) -> SemaphorePermit<'_> {
+            SemaphorePermit {
+                semaphore: self,
+                taken: Taken::now(owner),
+            }
+        }
+
+        /// Takes a permit, waiting as long as it takes, and returns a guard that gives it
+        /// back when dropped (see the module docs, "Guards, deaths and forks").
+        pub fn acquire_guard(&self) -> SemaphorePermit<'_> {
+            let region = self.object.region();
+            let me = region.participant_id();
+            self.raw().acquire(me, region, None);
+            self.permit(me)
+        }
+
+        /// Takes a permit if one is free now, as a guard that gives it back when dropped.
+        ///
+        /// ```
+        /// use shmarena::{Region, RegionExt};
+        /// # let path = std::env::temp_dir().join(format!("shmarena-doc-sem-try-{}", std::process::id()));
+        /// let region = Region::create(&path, 1 << 20)?;
+        /// let workers = region.bounded_semaphore("workers", 1)?;
+        /// let permit = workers.try_acquire_guard().expect("one permit is free");
+        /// assert!(workers.try_acquire_guard().is_none()); // taken
+        /// drop(permit);
+        /// assert!(workers.try_acquire_guard().is_some());
+        /// # Region::unlink(&path)?;
+        /// # Ok::<(), shmarena::Error>(())
+        /// ```
+        pub fn try_acquire_guard(&self) -> Option<SemaphorePermit<'_>> {
+            let me = self.object.region().participant_id();
+            self.raw().try_acquire(me).then(|| self.permit(me))
+        }
+
+        /// Takes a permit, waiting at most `timeout`, as a guard that gives it back when
+        /// dropped; `None` if none came free in time.
+        pub fn acquire_guard_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
+            let region = self.object.region();
+            let me = region.participant_id();
+            // A deadline past what `Instant` holds is no deadline.
+            let deadline = Instant::now().checked_add(timeout);
+            self.raw()
+                .acquire(me, region, deadline)
+                .then(|| self.permit(me))
+        }
+
         /// Returns a permit.
         ///
         /// # Errors
@@ -416,6 +525,65 @@ mod handle {
         /// The most permits the semaphore can hold.
         pub fn capacity(&self) -> usize {
             self.capacity
+        }
+    }
+
+    /// A permit of a [`Semaphore`], given back when dropped: what
+    /// [`Semaphore::acquire_guard`] and its `try_`/`_timeout` forms return.
+    ///
+    /// Its drop gives back a permit only in the process that acquired it, and only one
+    /// that still names the owner id it acquired under (module docs, "Guards, deaths and
+    /// forks"): a child forked while its parent held the guard inherits it, not the
+    /// permit, and dropping it there does nothing.
+    #[must_use = "dropping the guard gives the permit back at once"]
+    pub struct SemaphorePermit<'a> {
+        semaphore: &'a Semaphore,
+        /// Who took the permit: the owner id and the fork generation of the process.
+        taken: Taken,
+    }
+
+    impl SemaphorePermit<'_> {
+        /// Keeps the permit without a guard: this process holds it until it calls
+        /// [`Semaphore::release`] or dies (when it comes back as any dead holder's does).
+        ///
+        /// ```
+        /// use shmarena::{Region, RegionExt};
+        /// # let path = std::env::temp_dir().join(format!("shmarena-doc-sem-forget-{}", std::process::id()));
+        /// let region = Region::create(&path, 1 << 20)?;
+        /// let slots = region.bounded_semaphore("slots", 1)?;
+        /// slots.acquire_guard().forget();
+        /// assert_eq!((slots.available(), slots.held()), (0, 1));
+        /// slots.release()?;
+        /// assert_eq!(slots.available(), 1);
+        /// # Region::unlink(&path)?;
+        /// # Ok::<(), shmarena::Error>(())
+        /// ```
+        pub fn forget(self) {
+            std::mem::forget(self);
+        }
+
+        /// The semaphore the permit belongs to.
+        pub fn semaphore(&self) -> &Semaphore {
+            self.semaphore
+        }
+    }
+
+    impl Drop for SemaphorePermit<'_> {
+        fn drop(&mut self) {
+            // Nothing in a forked child (the token names the parent), nothing if the
+            // permit is no longer this owner's: a reclaimed or swept token is left alone.
+            if self.taken.by_this_process() {
+                self.semaphore.raw().release_held(self.taken.owner());
+            }
+        }
+    }
+
+    impl std::fmt::Debug for SemaphorePermit<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("SemaphorePermit")
+                .field("semaphore", &self.semaphore.name())
+                .field("owner", &self.taken.owner())
+                .finish()
         }
     }
 

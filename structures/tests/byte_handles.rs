@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use shmarena::{ByteList, ByteMap, ByteQueue, ByteSet, Error, Queue, Region, RegionExt};
+use shmarena::{ByteList, ByteMap, ByteQueue, ByteSet, Error, PushError, Queue, Region, RegionExt};
 
 /// A region in a fresh temporary file, unlinked when the guard drops (also when a test
 /// fails half-way).
@@ -697,18 +697,16 @@ fn byte_queue_is_fifo_with_full_and_empty() {
         queue.try_push(element).unwrap();
     }
     assert_eq!(queue.len(), 4);
-    assert!(matches!(
-        queue.try_push(b"x"),
-        Err(Error::Full { capacity: 4 })
-    ));
+    // Full: the element comes back.
+    assert!(matches!(queue.try_push(b"x"), Err(PushError::Full(b"x"))));
     assert!(matches!(
         queue.push_timeout(b"x", Some(Duration::ZERO)),
-        Err(Error::Full { capacity: 4 })
+        Err(PushError::Full(b"x"))
     ));
     let start = Instant::now();
     assert!(matches!(
         queue.push_timeout(b"x", Some(Duration::from_millis(10))),
-        Err(Error::Full { capacity: 4 })
+        Err(PushError::Full(b"x"))
     ));
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(10), "{waited:?}");
@@ -716,16 +714,21 @@ fn byte_queue_is_fifo_with_full_and_empty() {
     // Oversized: refused whether or not there is room.
     assert!(matches!(
         queue.try_push(b"abcd"),
-        Err(Error::InvalidArgument(_))
+        Err(PushError::Failed(Error::InvalidArgument(_), b"abcd"))
     ));
     assert_eq!(queue.try_pop(), Some(b"a\0\0".to_vec()));
     assert!(matches!(
         queue.try_push(b"abcd"),
-        Err(Error::InvalidArgument(_))
+        Err(PushError::Failed(Error::InvalidArgument(_), b"abcd"))
     ));
     assert!(matches!(
         queue.push_timeout(b"abcd", None),
-        Err(Error::InvalidArgument(_))
+        Err(PushError::Failed(Error::InvalidArgument(_), _))
+    ));
+    // `?` turns them into the crate's error.
+    assert!(matches!(
+        Error::from(queue.try_push(b"abcd").unwrap_err()),
+        Error::InvalidArgument(_)
     ));
     assert_eq!(queue.len(), 3);
     queue.push_timeout(b"g", Some(Duration::ZERO)).unwrap();
@@ -759,13 +762,10 @@ fn byte_queue_of_empty_elements() {
     for _ in 0..3 {
         queue.try_push(b"").unwrap();
     }
-    assert!(matches!(
-        queue.try_push(b""),
-        Err(Error::Full { capacity: 3 })
-    ));
+    assert!(matches!(queue.try_push(b""), Err(PushError::Full(b""))));
     assert!(matches!(
         queue.try_push(b"x"),
-        Err(Error::InvalidArgument(_))
+        Err(PushError::Failed(Error::InvalidArgument(_), _))
     ));
     assert_eq!(queue.len(), 3);
     for _ in 0..3 {

@@ -190,6 +190,90 @@ fn semaphore_counts_permits_and_returns_a_dead_holders() {
 }
 
 #[test]
+fn a_semaphore_permit_guard_gives_its_permit_back_when_dropped() {
+    let (region, path) = temp_region("permit-guard");
+    let sem = region.bounded_semaphore("s", 2).unwrap();
+    let first = sem.acquire_guard();
+    let second = sem.try_acquire_guard().expect("a second permit is free");
+    assert_eq!((sem.available(), sem.held()), (0, 2));
+    assert!(sem.try_acquire_guard().is_none());
+    let started = Instant::now();
+    assert!(sem
+        .acquire_guard_timeout(Duration::from_millis(20))
+        .is_none());
+    assert!(started.elapsed() >= Duration::from_millis(20));
+    assert_eq!(first.semaphore().name(), "s");
+    drop(first);
+    assert_eq!((sem.available(), sem.held()), (1, 1));
+    drop(second);
+    assert_eq!((sem.available(), sem.held()), (2, 0));
+
+    // An early return between acquire and release gives the permit back.
+    let work = |fail: bool| -> shmarena::Result<()> {
+        let _permit = sem
+            .acquire_guard_timeout(Duration::from_secs(5))
+            .expect("free");
+        if fail {
+            return Err(Error::Overflow);
+        }
+        Ok(())
+    };
+    assert!(work(true).is_err());
+    work(false).unwrap();
+    assert_eq!(sem.available(), 2);
+
+    // `forget` keeps the permit for the manual release.
+    sem.acquire_guard().forget();
+    assert_eq!((sem.available(), sem.held()), (1, 1));
+    sem.release().unwrap();
+    assert_eq!(sem.available(), 2);
+
+    // Another process waiting on a guard gets the permit when the guard drops.
+    let other = Region::open(&path).unwrap();
+    let theirs = other.open_semaphore("s").unwrap();
+    let both = [sem.acquire_guard(), sem.acquire_guard()];
+    let waiter = std::thread::spawn(move || {
+        let permit = theirs.acquire_guard_timeout(Duration::from_secs(10));
+        let got = permit.is_some();
+        drop(permit);
+        got
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    drop(both);
+    assert!(
+        waiter.join().unwrap(),
+        "the waiter got the permit given back"
+    );
+    assert_eq!(sem.available(), 2);
+    drop((sem, other, region));
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn a_semaphore_permit_guard_never_gives_back_a_permit_its_process_no_longer_holds() {
+    let (region, path) = temp_region("permit-not-held");
+    let sem = region.bounded_semaphore("s", 1).unwrap();
+    let other = Region::open(&path).unwrap(); // another process
+    let theirs = other.open_semaphore("s").unwrap();
+    let guard = sem.acquire_guard();
+    // Our permit goes back by hand (as a reclaim of a holder deemed dead would take it),
+    // and the other process takes it.
+    sem.release().unwrap();
+    assert!(theirs.try_acquire());
+    assert_eq!((theirs.held(), sem.held(), sem.available()), (1, 0, 0));
+    drop(guard);
+    assert_eq!(
+        (theirs.held(), sem.available()),
+        (1, 0),
+        "the guard gave back the other process's permit"
+    );
+    theirs.release().unwrap();
+    assert_eq!(sem.available(), 1);
+    drop((sem, theirs, other, region));
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
 fn barrier_trips_for_its_parties_and_breaks_on_timeout_and_reset() {
     let (region, path) = temp_region("barrier");
     let barrier = Arc::new(region.barrier("b", 3).unwrap());

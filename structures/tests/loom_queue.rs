@@ -33,7 +33,7 @@ use loom::thread;
 use loom_owners::{dead, live, Mock};
 use loom_support::{model, model_both_orders, pair};
 use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
-use shmarena::queue::{initial_stamp, PushError, RawQueue, RawSlot};
+use shmarena::queue::{initial_stamp, RawQueue, RawSlot};
 use shmarena::OwnerId;
 
 // ---------------------------------------------------------------------------------------
@@ -50,6 +50,10 @@ fn stamp(state: u64, ticket: u64, owner: Option<OwnerId>) -> u64 {
 
 // ---------------------------------------------------------------------------------------
 // The queue's words.
+
+/// The raw queue's "full, nothing pushed" answer, as an error for the assertions below.
+#[derive(Debug, PartialEq, Eq)]
+struct QueueFull;
 
 /// Every word of a queue of one-word elements.
 struct Words {
@@ -127,13 +131,14 @@ impl Words {
         f(&raw)
     }
 
-    fn try_push(&self, value: u64, me: OwnerId) -> Result<(), PushError> {
-        let result = self.with_raw(|raw| raw.try_push(&[value], me, &Mock(me)));
-        if result.is_ok() {
-            // SeqCst: a counter the other threads judge their answers by.
-            self.pushed.fetch_add(1, Ordering::SeqCst);
+    fn try_push(&self, value: u64, me: OwnerId) -> Result<(), QueueFull> {
+        let pushed = self.with_raw(|raw| raw.try_push(&[value], me, &Mock(me)));
+        if !pushed {
+            return Err(QueueFull);
         }
-        result
+        // SeqCst: a counter the other threads judge their answers by.
+        self.pushed.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     fn try_pop(&self, me: OwnerId) -> Option<u64> {
@@ -159,17 +164,15 @@ impl Words {
             // SeqCst: pairs with the counters' SeqCst increments.
             let popped = self.popped.load(Ordering::SeqCst);
             let pushed = self.pushed.load(Ordering::SeqCst);
-            match self.try_push(value, me) {
-                Ok(()) => return,
-                Err(PushError::Full) => {
-                    assert!(
-                        !judge || pushed.saturating_sub(popped) >= self.capacity() as usize,
-                        "Full with {pushed} pushed and {popped} popped of capacity {}",
-                        self.capacity()
-                    );
-                    thread::yield_now();
-                }
+            if self.try_push(value, me).is_ok() {
+                return;
             }
+            assert!(
+                !judge || pushed.saturating_sub(popped) >= self.capacity() as usize,
+                "Full with {pushed} pushed and {popped} popped of capacity {}",
+                self.capacity()
+            );
+            thread::yield_now();
         }
     }
 
@@ -276,7 +279,7 @@ fn capacity_two_blocking_push_vs_pop_wraps_in_order() {
             let me = live(1);
             for value in 1..=3 {
                 let pushed = qp.with_raw(|raw| raw.push(&[value], me, &Mock(me), None));
-                assert_eq!(pushed, Ok(()));
+                assert!(pushed, "a push without a deadline returns once it pushed");
             }
         };
         let consumer = move || {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use shmarena::{Error, Region, RegionExt};
+use shmarena::{Error, PushError, Region, RegionExt};
 
 fn temp_region(tag: &str) -> (Region, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("shmarena-queue-{}-{tag}", std::process::id()));
@@ -28,8 +28,8 @@ proptest! {
                     let item = [x, i as u32, !x];
                     match queue.try_push(item) {
                         Ok(()) => model.push_back(item),
-                        Err(Error::Full { capacity: c }) => {
-                            prop_assert_eq!(c, capacity);
+                        Err(PushError::Full(back)) => {
+                            prop_assert_eq!(back, item, "the element comes back");
                             prop_assert_eq!(model.len() as u64, capacity);
                         }
                         Err(other) => prop_assert!(false, "push: {}", other),
@@ -62,8 +62,57 @@ fn blocking_pop_waits_for_a_push_and_times_out_when_none_comes() {
     queue.try_push(2).unwrap();
     assert!(matches!(
         queue.push_timeout(3, Duration::from_millis(20)),
-        Err(Error::Full { .. })
+        Err(PushError::Full(3))
     ));
+    drop(queue);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+/// A job type with no `Debug`: a push error still unwraps and prints.
+#[derive(Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct Job {
+    id: u64,
+    cost: f64,
+}
+
+#[test]
+fn a_push_into_a_full_queue_hands_the_element_back() {
+    let (region, path) = temp_region("hands-back");
+    let queue = region.queue::<Job>("q", 1).unwrap();
+    let first = Job { id: 1, cost: 0.5 };
+    let second = Job { id: 2, cost: 1.5 };
+    queue.try_push(first).unwrap();
+    let refused = queue.try_push(second).unwrap_err();
+    assert!(refused.is_full());
+    assert_eq!(format!("{refused:?}"), "Full(..)");
+    assert_eq!(refused.to_string(), Error::QueueFull.to_string());
+    assert!(std::error::Error::source(&refused).is_none());
+    assert!(refused.into_inner() == second, "the element comes back");
+    let Err(PushError::Full(back)) = queue.push_timeout(second, Duration::from_millis(5)) else {
+        panic!("still full")
+    };
+    assert!(back == second);
+    // For `?`: the crate's error, and a boxed one.
+    let converted = || -> shmarena::Result<()> {
+        queue.try_push(second)?;
+        Ok(())
+    };
+    assert!(matches!(converted(), Err(Error::QueueFull)));
+    let boxed = || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        queue.try_push(second)?;
+        Ok(())
+    };
+    assert_eq!(
+        boxed().unwrap_err().to_string(),
+        "the queue is full: every slot holds an element"
+    );
+    // Nothing was pushed by the refused attempts.
+    assert!(queue.try_pop() == Some(first));
+    assert!(queue.try_pop().is_none());
+    queue.try_push(back).unwrap();
+    assert!(queue.pop() == second);
     drop(queue);
     drop(region);
     std::fs::remove_file(path).unwrap();
