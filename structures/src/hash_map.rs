@@ -1459,7 +1459,7 @@ impl<S: Slots> RawMap<S> {
 
     /// Reads slot `slot` as an iteration does: if it holds a member, its key and value;
     /// a pending copy found there is settled first, so an iteration never passes over an
-    /// insert that could still take effect after it (see [`Self::find`]).
+    /// insert that could still take effect after it (see the module docs on settling).
     ///
     /// # Errors
     /// [`Error::Contended`] on a hostile table; [`Error::Corrupt`] for a pending copy that

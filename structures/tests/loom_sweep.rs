@@ -82,7 +82,7 @@ fn sweep_and_recovery_of_a_dead_inserters_slot() {
             .compare_exchange([0, 0], busy, order, order)
             .unwrap();
         let (sweeper, inserter) = (table.clone(), table.clone());
-        let (_, inserted) = pair(
+        let ((), inserted) = pair(
             swap,
             move || RawMap::new(sweeper, 1, 1, 7).retire_owner_slot(3).unwrap(),
             move || {

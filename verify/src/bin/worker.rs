@@ -153,7 +153,7 @@ fn alloc_churn(region: &Region, args: &[String]) -> Result<(), Box<dyn std::erro
     Ok(())
 }
 
-/// Appends `worker << 32 | i` for i in 0..count to List<u64> "results".
+/// Appends `worker << 32 | i` for i in 0..count to the `List<u64>` "results".
 fn list_append(region: &Region, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let worker: u64 = arg(args, 2, "worker")?;
     let list = region.list::<u64>("results", arg(args, 4, "capacity")?)?;
