@@ -76,7 +76,8 @@ fn run(region: &Region, name: &str) -> Result {
         }
     }
     println!("started after the signal: {}", passed.load());
-    println!("saw what the parent wrote before the signal: {}", saw_signal.load());
+    let saw = saw_signal.load();
+    println!("saw the write made before the signal: {saw}");
     Ok(())
 }
 

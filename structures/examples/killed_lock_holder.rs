@@ -82,7 +82,9 @@ fn child(name: &str) -> Result {
     let stats = region.open_mutex::<[u64; 2]>("stats")?;
     let holding = region.open_event("child-holds-the-lock")?;
 
-    let mut guard = stats.lock().map_err(|_| "the lock was inconsistent already")?;
+    let mut guard = stats
+        .lock()
+        .map_err(|_| "the lock was inconsistent already")?;
     guard[0] += 1; // half of the update...
     holding.set(); // ...and the parent kills us here
     loop {

@@ -73,7 +73,11 @@ fn run(region: &Region, name: &str) -> Result {
     let mut children = vec![Command::new(&exe).args(["consumer", name]).spawn()?];
     for index in 0..PRODUCERS {
         let index = index.to_string();
-        children.push(Command::new(&exe).args(["producer", name, &index]).spawn()?);
+        children.push(
+            Command::new(&exe)
+                .args(["producer", name, &index])
+                .spawn()?,
+        );
     }
     for mut child in children {
         let status = child.wait()?;
@@ -120,7 +124,9 @@ fn consumer(name: &str) -> Result {
         quantity += u64::from(order.quantity);
         value += u64::from(order.quantity) * u64::from(order.price_cents);
     }
-    region.open_value::<u64>("count")?.store(PRODUCERS * PER_PRODUCER);
+    region
+        .open_value::<u64>("count")?
+        .store(PRODUCERS * PER_PRODUCER);
     region.open_value::<u64>("quantity")?.store(quantity);
     region.open_value::<u64>("value-cents")?.store(value);
     region.open_value::<bool>("in-order")?.store(in_order);
