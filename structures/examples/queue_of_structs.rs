@@ -12,9 +12,9 @@
 //!         ...
 //! ```
 //!
-//! where Python pickles each object, a shmarena queue holds any `Pod` type: a
-//! `#[repr(C)]` struct of plain fields, copied in and out as bytes. Its derives come from
-//! shmarena, so `shmarena` is the only dependency.
+//! Where Python pickles each object, a shmarena queue holds any `Pod` type: a
+//! `#[repr(C)]` struct of plain fields, copied in and out as bytes, lock-free. Its derives
+//! come from shmarena, so `shmarena` is the only dependency.
 //!
 //! Run it with `cargo run -p shmarena --example queue_of_structs`.
 

@@ -76,7 +76,7 @@ fn worker(name: &str) -> Result {
     let most = region.open_value::<u64>("most-inside")?;
 
     // `with sem:`. The guard gives the permit back when dropped, also on an early return
-    // (`?`); a process killed holding it gets it back to the others too.
+    // (`?`), and the permit of a process killed holding it comes back to the others.
     let permit = permits.acquire_guard();
     // fetch_add returns the value before: +1 is the count with us in it.
     most.fetch_max(inside.fetch_add(1) + 1);
