@@ -206,23 +206,138 @@ impl TypeDescriptor {
     }
 }
 
+/// The Rust scalar stored under Python typecode `code` with `size` bytes, if any.
+fn scalar_name(code: u8, size: u16) -> Option<&'static str> {
+    Some(match (code, size) {
+        (b'b', 1) => "i8",
+        (b'B', 1) => "u8",
+        (b'h', 2) => "i16",
+        (b'H', 2) => "u16",
+        (b'i', 4) => "i32",
+        (b'I', 4) => "u32",
+        (b'q', 8) => "i64",
+        (b'Q', 8) => "u64",
+        (b'f', 4) => "f32",
+        (b'd', 8) => "f64",
+        (b'?', 1) => "bool",
+        (b'u', 4) => "char",
+        _ => return None,
+    })
+}
+
+/// One key or element type, as a Rust user writes it: the scalar's name where the code is
+/// a scalar's (`u64`), otherwise its size (`16-byte type`: user types are recorded by size).
+struct TypeName {
+    code: u8,
+    size: u16,
+}
+
+impl std::fmt::Display for TypeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match scalar_name(self.code, self.size) {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}-byte type", self.size),
+        }
+    }
+}
+
+/// ` (Python typecode 'i')` after a scalar's name, for Python users; nothing otherwise.
+struct PythonCode {
+    code: u8,
+    size: u16,
+}
+
+impl std::fmt::Display for PythonCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // 'bool' and 'char' are Rust-only scalars: Python has no typecode for them.
+        if scalar_name(self.code, self.size).is_some() && !matches!(self.code, b'?' | b'u') {
+            write!(f, " (Python typecode '{}')", char::from(self.code))?;
+        }
+        Ok(())
+    }
+}
+
+/// Rust types, as a Rust user writes them: `Value<i32> (Python typecode 'i')`,
+/// `Array<f64> of length 10 (Python typecode 'd')`, `HashMap<u64, 16-byte type> with 64
+/// slots`, `Mutex<8-byte type, align 8>`. Where the catalog records a user (`Pod`) type by
+/// size only, the size is spelled out (and, for a `Mutex`, the alignment). The Python
+/// typecode follows where there is one, so Python users recognise theirs.
+///
+/// ```
+/// use shmarena_engine::{ObjectKind, TypeDescriptor};
+/// let value = TypeDescriptor::new(ObjectKind::Value, b'i', 4, 1);
+/// assert_eq!(value.to_string(), "Value<i32> (Python typecode 'i')");
+/// let mutex = TypeDescriptor::new(ObjectKind::Mutex, b'x', 8, 24);
+/// assert_eq!(mutex.to_string(), "Mutex<24-byte type, align 8>");
+/// ```
 impl std::fmt::Display for TypeDescriptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let code = |c: u8| {
-            if c.is_ascii_graphic() {
-                char::from(c)
-            } else {
-                '?'
+        self.write(f, true)
+    }
+}
+
+impl TypeDescriptor {
+    /// The type without its capacity (`Array<f64>`, `Semaphore`), for an open that takes
+    /// any capacity; the capacity of a `Mutex` is its data's size, which stays.
+    ///
+    /// ```
+    /// use shmarena_engine::{ObjectKind, TypeDescriptor};
+    /// let array = TypeDescriptor::new(ObjectKind::Array, b'd', 8, 0);
+    /// assert_eq!(array.type_name().to_string(), "Array<f64> (Python typecode 'd')");
+    /// ```
+    pub fn type_name(&self) -> impl std::fmt::Display + '_ {
+        struct TypeOnly<'d>(&'d TypeDescriptor);
+        impl std::fmt::Display for TypeOnly<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.write(f, false)
             }
+        }
+        TypeOnly(self)
+    }
+
+    fn write(&self, f: &mut std::fmt::Formatter<'_>, with_capacity: bool) -> std::fmt::Result {
+        let elem = TypeName {
+            code: self.elem_code,
+            size: self.elem_size,
         };
-        write!(f, "{:?}", self.kind)?;
-        if self.key_size != 0 {
-            write!(f, "<key '{}' {}B>", code(self.key_code), self.key_size)?;
+        let python = PythonCode {
+            code: self.elem_code,
+            size: self.elem_size,
+        };
+        let key = TypeName {
+            code: self.key_code,
+            size: self.key_size,
+        };
+        let n = self.capacity;
+        let kind = self.kind;
+        match (kind, self.elem_code) {
+            (ObjectKind::Value, _) => write!(f, "Value<{elem}>")?,
+            (ObjectKind::Array, _) => write!(f, "Array<{elem}>")?,
+            (ObjectKind::HashMap, _) => write!(f, "HashMap<{key}, {elem}>")?,
+            (ObjectKind::HashSet, _) => write!(f, "HashSet<{key}>")?,
+            (ObjectKind::Queue, _) => write!(f, "Queue<{elem}>")?,
+            (ObjectKind::List, _) => write!(f, "List<{elem}>")?,
+            (ObjectKind::Mutex, b'r') => f.write_str("RLock")?,
+            (ObjectKind::Mutex, _) if n == 0 => f.write_str("Lock (a Mutex<()>)")?,
+            // A mutex records its data's alignment as the element size, its size as capacity.
+            (ObjectKind::Mutex, _) => write!(f, "Mutex<{n}-byte type, align {}>", self.elem_size)?,
+            _ => write!(f, "{kind:?}")?,
         }
-        if self.elem_size != 0 {
-            write!(f, "<'{}' {}B>", code(self.elem_code), self.elem_size)?;
+        if with_capacity {
+            match kind {
+                ObjectKind::Array => write!(f, " of length {n}")?,
+                ObjectKind::ShardedCounter => write!(f, " with {n} shards")?,
+                ObjectKind::HashMap | ObjectKind::HashSet => write!(f, " with {n} slots")?,
+                ObjectKind::Queue | ObjectKind::List => write!(f, " of capacity {n}")?,
+                ObjectKind::Semaphore => write!(f, " of {n} permits")?,
+                ObjectKind::Barrier => write!(f, " for {n} parties")?,
+                _ => {}
+            }
         }
-        write!(f, "[{}]", self.capacity)
+        if matches!(kind, ObjectKind::Value | ObjectKind::Array) {
+            write!(f, "{python}")?;
+        }
+        Ok(())
     }
 }
 

@@ -133,8 +133,12 @@ pub enum Error {
     /// No object of that name exists.
     #[error("no object named {0:?} in the region")]
     ObjectNotFound(String),
-    /// The named object exists with another type or shape.
-    #[error("object {name:?} is a {found}, not a {expected}")]
+    /// The named object exists with another type or shape. The types read as Rust types
+    /// (`Value<i32>`, `Mutex<16-byte type, align 8>`; see [`TypeDescriptor`]'s `Display`),
+    /// with the Python typecode where there is one.
+    ///
+    /// [`TypeDescriptor`]: crate::TypeDescriptor
+    #[error("object {name:?} has type {found}, not {expected}")]
     TypeMismatch {
         /// The object name.
         name: String,

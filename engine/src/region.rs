@@ -1351,7 +1351,8 @@ impl Region {
         if !info.descriptor.same_type(expected) {
             return Err(Error::TypeMismatch {
                 name: name.to_owned(),
-                expected: expected.to_string(),
+                // The capacity is no part of what an open asks for.
+                expected: expected.type_name().to_string(),
                 found: info.descriptor.to_string(),
             });
         }

@@ -95,7 +95,7 @@ impl Namespace {
         match itself {
             Some(entry) => Err(Error::TypeMismatch {
                 name: name.to_owned(),
-                expected: format!("namespace (objects named \"{name}.<attribute>\")"),
+                expected: format!("a namespace (objects named \"{name}.<attribute>\")"),
                 found: entry.descriptor.to_string(),
             }),
             None => Err(Error::ObjectNotFound(name.to_owned())),

@@ -284,3 +284,74 @@ fn openers_refuse_another_type_of_the_same_kind() {
         assert_mismatch(other.open_array::<u32>("array"), "array");
     });
 }
+
+/// The message of opening `name` with the wrong type, after the object's name.
+fn mismatch_message<T: std::fmt::Debug>(result: Result<T>) -> String {
+    match result {
+        Err(error @ Error::TypeMismatch { .. }) => error.to_string(),
+        other => panic!("expected TypeMismatch, got {other:?}"),
+    }
+}
+
+#[derive(Clone, Copy, Debug, shmarena::Pod, shmarena::Zeroable)]
+#[bytemuck(crate = "shmarena::bytemuck")]
+#[repr(C)]
+struct Pair {
+    a: u64,
+    b: u64,
+}
+
+#[test]
+fn type_mismatch_messages_name_rust_types() {
+    with_two_handles("messages", |region, other| {
+        region.value::<i32>("v", 1).unwrap();
+        assert_eq!(
+            mismatch_message(other.open_value::<f64>("v")),
+            "object \"v\" has type Value<i32> (Python typecode 'i'), \
+             not Value<f64> (Python typecode 'd')"
+        );
+        assert_eq!(
+            mismatch_message(other.value::<bool>("v", true)),
+            "object \"v\" has type Value<i32> (Python typecode 'i'), not Value<bool>"
+        );
+
+        region.array::<u16>("a", &[1, 2, 3]).unwrap();
+        assert_eq!(
+            mismatch_message(other.open_array::<i16>("a")),
+            "object \"a\" has type Array<u16> of length 3 (Python typecode 'H'), \
+             not Array<i16> (Python typecode 'h')"
+        );
+
+        region.mutex::<Pair>("m", Pair { a: 1, b: 2 }).unwrap();
+        assert_eq!(
+            mismatch_message(other.open_mutex::<u32>("m")),
+            "object \"m\" has type Mutex<16-byte type, align 8>, not Mutex<4-byte type, align 4>"
+        );
+        assert_eq!(
+            mismatch_message(other.open_lock("m")),
+            "object \"m\" has type Mutex<16-byte type, align 8>, not Lock (a Mutex<()>)"
+        );
+
+        region.hash_map::<u64, Pair>("h", 16).unwrap();
+        let message = mismatch_message(other.open_hash_map::<u64, u64>("h"));
+        assert!(
+            message.starts_with("object \"h\" has type HashMap<8-byte type, 16-byte type>"),
+            "{message}"
+        );
+        assert!(
+            message.contains("not HashMap<8-byte type, 8-byte type>"),
+            "{message}"
+        );
+
+        region.queue::<Pair>("q", 4).unwrap();
+        assert_eq!(
+            mismatch_message(other.queue::<Pair>("q", 8)),
+            "object \"q\" has type Queue<16-byte type> of capacity 4, \
+             not Queue<16-byte type> of capacity 8"
+        );
+        assert_eq!(
+            mismatch_message(other.open_semaphore("q")),
+            "object \"q\" has type Queue<16-byte type> of capacity 4, not Semaphore"
+        );
+    });
+}
