@@ -2136,6 +2136,33 @@ mod handle {
         /// Iterates over the entries by slot. Weakly consistent: an entry present for the
         /// whole iteration is seen exactly once; one inserted or removed meanwhile may or
         /// may not be; no entry is ever seen torn.
+        ///
+        /// Why slot order and `Result`s, where `std`'s `iter` gives plain pairs: other
+        /// processes change the map while this one walks it, and nothing stops them (no
+        /// lock is taken, so a killed process never blocks a reader), so there is no
+        /// moment at which "the map" has one order or one content to hand out; the walk
+        /// visits the slots once each, which is what bounds its work and makes the
+        /// guarantee above hold. An item is an `Err` only when a slot cannot be read: a
+        /// region corrupted by something other than shmarena ([`Error::Corrupt`]), or
+        /// [`Error::Contended`] on a table changing faster than the walk can retry. For a
+        /// plain collection, take a [`snapshot`](Self::snapshot) or
+        /// [`to_std_map`](Self::to_std_map), which stop at the first error.
+        ///
+        /// ```
+        /// use shmarena::{Region, RegionExt};
+        /// # let path = std::env::temp_dir().join(format!("shmarena-doc-map-iter-{}", std::process::id()));
+        /// let region = Region::create(&path, 1 << 20)?;
+        /// let map = region.hash_map::<u32, u64>("sizes", 64)?;
+        /// map.extend([(1, 10), (2, 20)])?;
+        /// let mut total = 0;
+        /// for entry in map.iter() {
+        ///     let (_key, value) = entry?;
+        ///     total += value;
+        /// }
+        /// assert_eq!(total, 30);
+        /// # Region::unlink(&path)?;
+        /// # Ok::<(), shmarena::Error>(())
+        /// ```
         pub fn iter(&self) -> impl Iterator<Item = Result<(K, V)>> + '_ {
             (0..self.raw().capacity()).filter_map(move |slot| {
                 let mut key = Words::zeroed::<K>();
@@ -2151,6 +2178,92 @@ mod handle {
         /// The keys (see [`Self::iter`]).
         pub fn keys(&self) -> impl Iterator<Item = Result<K>> + '_ {
             self.iter().map(|entry| entry.map(|(key, _)| key))
+        }
+
+        /// The values (see [`Self::iter`]).
+        pub fn values(&self) -> impl Iterator<Item = Result<V>> + '_ {
+            self.iter().map(|entry| entry.map(|(_, value)| value))
+        }
+
+        /// The entries in a `Vec`, in slot order: one weakly consistent walk (see
+        /// [`Self::iter`]), collected.
+        ///
+        /// # Errors
+        /// The first error of the walk ([`Error::Corrupt`], [`Error::Contended`]).
+        pub fn snapshot(&self) -> Result<Vec<(K, V)>> {
+            self.iter().collect()
+        }
+
+        /// The entries in a `std` [`HashMap`](std::collections::HashMap), for the
+        /// operations of a process-local map (taken as [`Self::snapshot`] takes them).
+        ///
+        /// ```
+        /// use shmarena::{Region, RegionExt};
+        /// # let path = std::env::temp_dir().join(format!("shmarena-doc-map-std-{}", std::process::id()));
+        /// let region = Region::create(&path, 1 << 20)?;
+        /// let map = region.hash_map::<u32, u64>("scores", 64)?;
+        /// map.extend([(1, 10), (2, 20)])?;
+        /// let local = map.to_std_map()?;
+        /// assert_eq!(local[&2], 20);
+        /// # Region::unlink(&path)?;
+        /// # Ok::<(), shmarena::Error>(())
+        /// ```
+        ///
+        /// # Errors
+        /// As [`Self::snapshot`].
+        pub fn to_std_map(&self) -> Result<std::collections::HashMap<K, V>>
+        where
+            K: Eq + std::hash::Hash,
+        {
+            self.iter().collect()
+        }
+
+        /// Inserts (or replaces) each pair in turn, as [`Self::insert`]; not atomic as a
+        /// whole: other processes may see some pairs before the others.
+        ///
+        /// # Errors
+        /// The first error of an insert ([`Error::Full`]); the pairs before it stay in.
+        pub fn extend(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()> {
+            for (key, value) in pairs {
+                self.insert(key, value)?;
+            }
+            Ok(())
+        }
+
+        /// The value of `key`, inserting `value` first if the key is absent (what
+        /// `std`'s `entry(key).or_insert(value)` gives, by value): the value present
+        /// after the call, whichever process inserted it. One [`Self::try_insert`]: of
+        /// processes racing to insert one key, exactly one inserts and all get its value.
+        ///
+        /// ```
+        /// use shmarena::{Region, RegionExt};
+        /// # let path = std::env::temp_dir().join(format!("shmarena-doc-map-goi-{}", std::process::id()));
+        /// let region = Region::create(&path, 1 << 20)?;
+        /// let owners = region.hash_map::<u64, u32>("owners", 64)?;
+        /// assert_eq!(owners.get_or_insert(7, 100)?, 100); // inserted
+        /// assert_eq!(owners.get_or_insert(7, 200)?, 100); // already there
+        /// # Region::unlink(&path)?;
+        /// # Ok::<(), shmarena::Error>(())
+        /// ```
+        ///
+        /// # Errors
+        /// As [`Self::insert`].
+        pub fn get_or_insert(&self, key: K, value: V) -> Result<V> {
+            Ok(self.try_insert(key, value)?.unwrap_or(value))
+        }
+
+        /// As [`Self::get_or_insert`], computing the value only if `key` is absent when
+        /// first looked up (`entry(key).or_insert_with(f)`). If another process inserts
+        /// the key between the look-up and the insert, its value is returned and `f`'s
+        /// result is dropped.
+        ///
+        /// # Errors
+        /// As [`Self::insert`].
+        pub fn get_or_insert_with(&self, key: K, f: impl FnOnce() -> V) -> Result<V> {
+            match self.get(&key)? {
+                Some(value) => Ok(value),
+                None => self.get_or_insert(key, f()),
+            }
         }
 
         /// Removes every entry, one by one (not atomic as a whole).
@@ -2302,6 +2415,48 @@ mod handle {
         /// Iterates over the members (weakly consistent, see [`HashMap::iter`]).
         pub fn iter(&self) -> impl Iterator<Item = Result<K>> + '_ {
             self.map.keys()
+        }
+
+        /// The members in a `Vec`, in slot order (one walk, see [`HashMap::snapshot`]).
+        ///
+        /// # Errors
+        /// As [`HashMap::snapshot`].
+        pub fn snapshot(&self) -> Result<Vec<K>> {
+            self.iter().collect()
+        }
+
+        /// The members in a `std` [`HashSet`](std::collections::HashSet).
+        ///
+        /// ```
+        /// use shmarena::{Region, RegionExt};
+        /// # let path = std::env::temp_dir().join(format!("shmarena-doc-set-std-{}", std::process::id()));
+        /// let region = Region::create(&path, 1 << 20)?;
+        /// let seen = region.hash_set::<u64>("seen", 64)?;
+        /// seen.extend([3, 5, 3])?;
+        /// assert_eq!(seen.to_std_set()?, [3, 5].into());
+        /// # Region::unlink(&path)?;
+        /// # Ok::<(), shmarena::Error>(())
+        /// ```
+        ///
+        /// # Errors
+        /// As [`HashMap::snapshot`].
+        pub fn to_std_set(&self) -> Result<std::collections::HashSet<K>>
+        where
+            K: Eq + std::hash::Hash,
+        {
+            self.iter().collect()
+        }
+
+        /// Adds each key in turn (not atomic as a whole); how many were absent.
+        ///
+        /// # Errors
+        /// The first error of an insert ([`Error::Full`]); the keys before it stay in.
+        pub fn extend(&self, keys: impl IntoIterator<Item = K>) -> Result<usize> {
+            let mut added = 0;
+            for key in keys {
+                added += usize::from(self.insert(key)?);
+            }
+            Ok(added)
         }
 
         /// Removes every member, one by one.

@@ -535,3 +535,111 @@ fn a_panicking_update_closure_releases_the_writer_field() {
     drop(region);
     std::fs::remove_file(path).unwrap();
 }
+
+#[test]
+fn std_style_helpers_agree_with_iter() {
+    let (region, path) = temp_region("std-helpers", 1 << 20);
+    let map = region.hash_map::<u32, u64>("m", 64).unwrap();
+    map.extend((0..10u32).map(|k| (k, u64::from(k) * 10)))
+        .unwrap();
+    map.extend([(3, 333)]).unwrap(); // extend replaces, as insert does
+    let expected: StdMap<u32, u64> = (0..10u32)
+        .map(|k| (k, if k == 3 { 333 } else { u64::from(k) * 10 }))
+        .collect();
+    assert_eq!(map.to_std_map().unwrap(), expected);
+    let mut snapshot = map.snapshot().unwrap();
+    snapshot.sort_unstable();
+    let mut from_std: Vec<(u32, u64)> = expected.iter().map(|(&k, &v)| (k, v)).collect();
+    from_std.sort_unstable();
+    assert_eq!(snapshot, from_std);
+    let mut values: Vec<u64> = map.values().map(Result::unwrap).collect();
+    values.sort_unstable();
+    let mut expected_values: Vec<u64> = expected.values().copied().collect();
+    expected_values.sort_unstable();
+    assert_eq!(values, expected_values);
+    // Keys, values and snapshot walk the slots in the same order.
+    let keys: Vec<u32> = map.keys().map(Result::unwrap).collect();
+    let in_order: Vec<(u32, u64)> = keys.iter().map(|k| (*k, expected[k])).collect();
+    assert_eq!(map.snapshot().unwrap(), in_order);
+
+    // A full map: extend stops at the first error, keeping what it inserted.
+    let small = region.hash_map::<u32, u32>("small", 4).unwrap();
+    assert!(matches!(
+        small.extend((0..10u32).map(|k| (k, k))),
+        Err(Error::Full { .. })
+    ));
+    assert_eq!(small.len(), 4);
+    assert_eq!(small.snapshot().unwrap().len(), 4);
+    drop(map);
+    drop(small);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn get_or_insert_returns_the_value_present_after_the_call() {
+    let (region, path) = temp_region("get-or-insert", 1 << 20);
+    let map = region.hash_map::<u64, u64>("m", 64).unwrap();
+    assert_eq!(map.get_or_insert(1, 10).unwrap(), 10);
+    assert_eq!(map.get_or_insert(1, 20).unwrap(), 10);
+    assert_eq!(map.get(&1).unwrap(), Some(10));
+    let mut called = false;
+    let got = map
+        .get_or_insert_with(1, || {
+            called = true;
+            30
+        })
+        .unwrap();
+    assert_eq!((got, called), (10, false));
+    assert_eq!(map.get_or_insert_with(2, || 40).unwrap(), 40);
+    assert_eq!(map.len(), 2);
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn racing_get_or_insert_calls_all_get_the_one_inserted_value() {
+    let (region, path) = temp_region("get-or-insert-race", 8 << 20);
+    let map = Arc::new(region.hash_map::<u64, u64>("m", 1024).unwrap());
+    let threads: Vec<_> = (1..=4u64)
+        .map(|t| {
+            let map = Arc::clone(&map);
+            std::thread::spawn(move || {
+                (0..500u64)
+                    .map(|key| map.get_or_insert(key, t).unwrap())
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let seen: Vec<Vec<u64>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    for key in 0..500u64 {
+        let stored = map.get(&key).unwrap().unwrap();
+        assert!((1..=4).contains(&stored));
+        for got in &seen {
+            assert_eq!(got[key as usize], stored, "key {key}");
+        }
+    }
+    assert_eq!(map.len(), 500);
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn set_extend_counts_new_members_and_collects() {
+    let (region, path) = temp_region("set-helpers", 1 << 20);
+    let set = region.hash_set::<u64>("s", 64).unwrap();
+    assert_eq!(set.extend([1, 2, 3, 2]).unwrap(), 3);
+    assert_eq!(set.extend([3, 4]).unwrap(), 1);
+    assert_eq!(
+        set.to_std_set().unwrap(),
+        std::collections::HashSet::from([1, 2, 3, 4])
+    );
+    let mut members = set.snapshot().unwrap();
+    members.sort_unstable();
+    assert_eq!(members, [1, 2, 3, 4]);
+    drop(set);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
