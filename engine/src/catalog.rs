@@ -264,7 +264,8 @@ impl std::fmt::Display for PythonCode {
 /// typecode follows where there is one, so Python users recognise theirs.
 ///
 /// ```
-/// use shmarena_engine::{ObjectKind, TypeDescriptor};
+/// # use shmarena_engine as shmarena;
+/// use shmarena::{ObjectKind, TypeDescriptor};
 /// let value = TypeDescriptor::new(ObjectKind::Value, b'i', 4, 1);
 /// assert_eq!(value.to_string(), "Value<i32> (Python typecode 'i')");
 /// let mutex = TypeDescriptor::new(ObjectKind::Mutex, b'x', 8, 24);
@@ -281,7 +282,8 @@ impl TypeDescriptor {
     /// any capacity; the capacity of a `Mutex` is its data's size, which stays.
     ///
     /// ```
-    /// use shmarena_engine::{ObjectKind, TypeDescriptor};
+    /// # use shmarena_engine as shmarena;
+    /// use shmarena::{ObjectKind, TypeDescriptor};
     /// let array = TypeDescriptor::new(ObjectKind::Array, b'd', 8, 0);
     /// assert_eq!(array.type_name().to_string(), "Array<f64> (Python typecode 'd')");
     /// ```

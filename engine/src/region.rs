@@ -58,7 +58,25 @@ use crate::memory::{check_word, Memory};
 use crate::participants::{self, ParticipantInfo, Participants, Swept};
 use crate::sync::{AtomicU64, Ordering};
 
-/// Settings for creating or opening a region. `Default` gives sensible values.
+/// Settings for creating or opening a region. `Default` gives sensible values: 256
+/// processes attached at once and **512 named objects** per region (the catalog, fixed at
+/// creation; objects are never deleted, so a program that creates more names, a
+/// namespace attribute each, sets [`catalog_capacity`](Self::catalog_capacity)).
+///
+/// ```
+/// # use shmarena_engine as shmarena; // users depend on `shmarena`, which re-exports these
+/// use shmarena::{Region, RegionOptions};
+/// # let path = std::env::temp_dir().join(format!("shmarena-doc-options-{}", std::process::id()));
+/// assert_eq!(RegionOptions::default().catalog_capacity, 512);
+/// let options = RegionOptions {
+///     catalog_capacity: 4096,
+///     ..RegionOptions::default()
+/// };
+/// let region = Region::create_with(&path, 16 << 20, &options)?;
+/// # drop(region);
+/// # Region::unlink(&path)?;
+/// # Ok::<(), shmarena::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct RegionOptions {
     /// Participant slots (processes attached at once), 1 to
@@ -379,15 +397,21 @@ impl Drop for SweepClaim<'_> {
 /// region (and so the mapping) alive.
 ///
 /// ```
-/// use shmarena_engine::Region;
+/// # use shmarena_engine as shmarena; // users depend on `shmarena`, which re-exports `Region`
+/// use shmarena::Region;
 /// let path = std::env::temp_dir().join(format!("shmarena-doc-region-{}", std::process::id()));
 /// let region = Region::create(&path, 1 << 20)?;
 /// assert_eq!(region.size(), 1 << 20);
 /// let again = Region::open(&path)?; // another process would do the same
 /// assert_eq!(again.hash_seed(), region.hash_seed());
 /// Region::unlink(&path)?;
-/// # Ok::<(), shmarena_engine::Error>(())
+/// # Ok::<(), shmarena::Error>(())
 /// ```
+///
+/// Object names are at most [`MAX_NAME_LEN`](crate::layout::MAX_NAME_LEN) (64) bytes of
+/// UTF-8 (`shmarena::MAX_NAME_LEN`); a longer one is [`Error::InvalidName`]. A region
+/// holds at most [`RegionOptions::catalog_capacity`] named objects, 512 by default
+/// ([`Error::CatalogFull`] past it): [`Region::create_with`] sets another.
 #[derive(Clone)]
 pub struct Region {
     inner: Arc<Inner>,

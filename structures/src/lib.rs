@@ -160,6 +160,22 @@ pub use bytemuck::Zeroable;
 /// The engine, for tools and structures built outside this crate.
 pub use shmarena_engine as engine;
 
+/// The longest object name, in bytes of UTF-8 (64): every name given to a [`RegionExt`]
+/// constructor or opener, a namespace's `<name>.<attribute>` included. A longer, empty or
+/// NUL-holding name is [`Error::InvalidName`].
+///
+/// ```
+/// use shmarena::{Error, Region, RegionExt, MAX_NAME_LEN};
+/// # let path = std::env::temp_dir().join(format!("shmarena-doc-maxname-{}", std::process::id()));
+/// let region = Region::create(&path, 1 << 20)?;
+/// region.value::<u64>(&"n".repeat(MAX_NAME_LEN), 0)?;
+/// let too_long = region.value::<u64>(&"n".repeat(MAX_NAME_LEN + 1), 0);
+/// assert!(matches!(too_long, Err(Error::InvalidName { .. })));
+/// # Region::unlink(&path)?;
+/// # Ok::<(), shmarena::Error>(())
+/// ```
+pub use shmarena_engine::layout::MAX_NAME_LEN;
+
 /// Named-object constructors on [`Region`]: `use shmarena::RegionExt`.
 ///
 /// Every kind of object has the same pair of methods:
@@ -170,6 +186,11 @@ pub use shmarena_engine as engine;
 ///   object that must exist already, whatever size it was created with, and fails with
 ///   [`Error::ObjectNotFound`] if there is none of that name and with
 ///   [`Error::TypeMismatch`] if the name is another kind of object or holds another type.
+///
+/// Names are 1 to [`MAX_NAME_LEN`] (64) bytes of UTF-8 without NUL ([`Error::InvalidName`]
+/// otherwise). Every object takes one entry of the region's catalog, 512 by default
+/// ([`RegionOptions::catalog_capacity`]; [`Error::CatalogFull`] past it), and objects are
+/// never deleted: size the catalog for every name the program will ever create.
 ///
 /// ```
 /// use shmarena::{Error, Region, RegionExt};
