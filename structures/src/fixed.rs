@@ -4,6 +4,44 @@
 //! Both are a two-byte length and `N` bytes, zero past the length, so equal contents are
 //! equal bytes (what the hash map hashes and compares). Reads validate what they find:
 //! a length past `N`, or bytes that are not UTF-8 in a [`FixedStr`], give an error.
+//!
+//! # Layout, and putting one in your own struct
+//! `FixedStr<N>` and `FixedBytes<N>` are `N + 2` bytes with alignment 1 (the length is two
+//! little-endian bytes, so the layout is the same on every machine and in Python). A
+//! `#[repr(C)]` struct derives `Pod` only without padding, so inside a struct with 8-byte
+//! fields pick `N` such that `N + 2` is a multiple of 8 (`FixedStr<6>`, `<14>`, `<30>`,
+//! `<62>`, ...), or pad explicitly:
+//!
+//! ```
+//! use shmarena::{FixedStr, Pod, Zeroable};
+//!
+//! #[derive(Clone, Copy, Pod, Zeroable)]
+//! #[bytemuck(crate = "shmarena::bytemuck")]
+//! #[repr(C)]
+//! struct Order {
+//!     id: u64,
+//!     price: f64,
+//!     symbol: FixedStr<14>, // 16 bytes: the struct is 32, no padding
+//! }
+//!
+//! #[derive(Clone, Copy, Pod, Zeroable)]
+//! #[bytemuck(crate = "shmarena::bytemuck")]
+//! #[repr(C)]
+//! struct Named {
+//!     id: u64,
+//!     name: FixedStr<16>, // 18 bytes...
+//!     _pad: [u8; 6],      // ...so 6 explicit bytes make the struct 32
+//! }
+//!
+//! assert_eq!(size_of::<Order>(), 32);
+//! assert_eq!(size_of::<Named>(), 32);
+//! let order = Order { id: 7, price: 1.5, symbol: FixedStr::new("SHMA")? };
+//! assert_eq!(order.symbol.as_str()?, "SHMA");
+//! # Ok::<(), shmarena::Error>(())
+//! ```
+//!
+//! The alignment stays 1 so that the layout has no hidden bytes and existing regions keep
+//! theirs; padding is the user's choice.
 
 use bytemuck::{Pod, Zeroable};
 use shmarena_engine::{Error, Result};
