@@ -8,29 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use common::{spawn, TempRegion};
+use common::{exit_child, fork, spawn, wait_child as wait, TempRegion};
 use shmarena::{Region, RegionExt, TryLockError};
-
-fn fork() -> i32 {
-    // SAFETY: the child only drops the guards it inherited, reads through one, and exits
-    // with `_exit`.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    pid
-}
-
-fn exit_child(code: i32) -> ! {
-    // SAFETY: ends the child without running the parent's destructors or test harness.
-    unsafe { libc::_exit(code) }
-}
-
-/// The child's exit code.
-fn wait(pid: i32) -> i32 {
-    let mut status = 0;
-    // SAFETY: waits for our own child.
-    unsafe { libc::waitpid(pid, &raw mut status, 0) };
-    libc::WEXITSTATUS(status)
-}
 
 /// The child's exit codes.
 const CHILD_OK: i32 = 0;

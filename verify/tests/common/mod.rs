@@ -67,3 +67,31 @@ pub fn run_ok(args: &[&str]) -> Output {
 pub fn exists(path: &Path) -> bool {
     path.exists()
 }
+
+/// Forks this test process. The child must only touch shared state and end with
+/// [`exit_child`]: forking is well defined only from a process whose other threads are
+/// idle (one test per file that forks).
+pub fn fork() -> i32 {
+    // SAFETY: the callers' children only use the region and exit with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    pid
+}
+
+/// Ends a forked child without running the parent's destructors or test harness.
+pub fn exit_child(code: i32) -> ! {
+    // SAFETY: `_exit` ends the process at once; nothing of the parent's state runs.
+    unsafe { libc::_exit(code) }
+}
+
+/// Waits for a forked child: its exit code (a child killed by a signal fails the test).
+pub fn wait_child(pid: i32) -> i32 {
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    unsafe { libc::waitpid(pid, &raw mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status),
+        "the child did not exit: {status:#x}"
+    );
+    libc::WEXITSTATUS(status)
+}
