@@ -130,13 +130,14 @@ pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
             region.participant_id().slot()
         );
     }
+    println!("  grace epoch {}", region.grace_epoch()?);
     println!(
-        "  {:>5} {:>10} {:>8} {:>8} {:>6}",
-        "slot", "generation", "pid", "state", "alive"
+        "  {:>5} {:>10} {:>8} {:>8} {:>6} {:>5}",
+        "slot", "generation", "pid", "state", "alive", "pins"
     );
     for p in region.participants()? {
         println!(
-            "  {:>5} {:>10} {:>8} {:>8} {:>6}",
+            "  {:>5} {:>10} {:>8} {:>8} {:>6} {:>5}",
             p.slot,
             p.generation,
             p.pid,
@@ -145,7 +146,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 (true, true) => "yes",
                 (true, false) => "dead",
                 (false, _) => "-",
-            }
+            },
+            p.pins
         );
     }
 

@@ -93,6 +93,9 @@ pub struct ParticipantInfo {
     pub alive: bool,
     /// Recorded process start time in clock ticks since boot (0 if unknown).
     pub start_time: u64,
+    /// Grace-period pins the slot's threads hold (see [`crate::grace`]): a frozen process
+    /// that holds one keeps reclamation waiting.
+    pub pins: u64,
 }
 
 fn flock(kind: i32, byte: i64) -> libc::flock {
@@ -445,6 +448,12 @@ impl<M: Memory> Participants<'_, M> {
                 alive,
                 // Relaxed: informational.
                 start_time: self.slot_word(slot, 8)?.load(Ordering::Relaxed),
+                // Relaxed: informational; both parities' counts.
+                pins: {
+                    let word = self.slot_word(slot, crate::grace::PIN_WORD)?;
+                    let pins = word.load(Ordering::Relaxed);
+                    (pins & 0xffff_ffff) + (pins >> 32)
+                },
             });
         }
         Ok(rows)
