@@ -1,7 +1,9 @@
 //! `Manager().dict()`, `.list()`, `.set()` and `Queue()` on the lock-free shared
 //! structures, holding Python objects through [`crate::codec`].
 
-use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use pyo3::exceptions::{PyAssertionError, PyIndexError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PySlice, PyTuple};
 use shmarena::hash_map::Updated;
@@ -905,6 +907,24 @@ impl PyListProxy {
         self.extend(py, values)
     }
 
+    /// `l *= n`: the items repeated `n` times, in place (all or, when they do not fit,
+    /// nothing).
+    fn __imul__(&self, py: Python<'_>, n: isize) -> PyResult<()> {
+        self.rewrite(py, |list| {
+            list.as_any().call_method1("__imul__", (n,)).map(|_| ())
+        })
+    }
+
+    /// `l * n`: a plain list, as the manager's list returns.
+    fn __mul__<'py>(&self, py: Python<'py>, n: isize) -> PyResult<Bound<'py, PyAny>> {
+        self.copy(py)?.as_any().mul(n)
+    }
+
+    /// `n * l`: a plain list.
+    fn __rmul__<'py>(&self, py: Python<'py>, n: isize) -> PyResult<Bound<'py, PyAny>> {
+        self.__mul__(py, n)
+    }
+
     fn __len__(&self) -> usize {
         self.len_now() as usize
     }
@@ -1241,10 +1261,27 @@ impl PySetProxy {
 pub struct PyQueue {
     queue: ByteQueue,
     codec: Codec,
+    /// The process that closed this handle (0: open). A closed queue refuses `put` and
+    /// `get` in that process only, as `multiprocessing`'s does (a forked child, or one
+    /// that unpickles the queue, gets it open).
+    closed_by: AtomicU32,
     region: Py<PyRegion>,
 }
 
 impl PyQueue {
+    /// `ValueError` if this process closed the queue.
+    fn check_open(&self) -> PyResult<()> {
+        // Relaxed: only this process's own close matters, and it happened before on
+        // the thread that sees it (or races with this call, as in `multiprocessing`).
+        if self.closed_by.load(Ordering::Relaxed) == std::process::id() {
+            return Err(PyValueError::new_err(format!(
+                "Queue {} is closed",
+                self.__repr__()
+            )));
+        }
+        Ok(())
+    }
+
     fn encode(&self, item: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         let encoded = self.codec.encode_value(item)?;
         check_fits(
@@ -1284,12 +1321,13 @@ impl PyQueue {
         Ok(Self {
             queue,
             codec: Codec { pickle },
+            closed_by: AtomicU32::new(0),
             region: region.clone().unbind(),
         })
     }
 
     /// Appends `item`, waiting while the queue is full; `queue.Full` if `block` is false
-    /// or `timeout` passes.
+    /// or `timeout` passes; `ValueError` after `close()`.
     #[pyo3(signature = (item, block = true, timeout = None))]
     fn put(
         &self,
@@ -1298,6 +1336,7 @@ impl PyQueue {
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<()> {
+        self.check_open()?;
         let encoded = self.encode(item)?;
         let pushed = blocking(py, timeout_of(block, timeout)?, |slice| {
             match self.queue.push_timeout(&encoded, Some(slice)) {
@@ -1313,7 +1352,8 @@ impl PyQueue {
     }
 
     /// Removes and returns the oldest item, waiting while the queue is empty;
-    /// `queue.Empty` if `block` is false or `timeout` passes.
+    /// `queue.Empty` if `block` is false or `timeout` passes; `ValueError` after
+    /// `close()`.
     #[pyo3(signature = (block = true, timeout = None))]
     fn get<'py>(
         &self,
@@ -1321,6 +1361,7 @@ impl PyQueue {
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        self.check_open()?;
         let popped = blocking(py, timeout_of(block, timeout)?, |slice| {
             self.queue.pop_timeout(Some(slice))
         })?;
@@ -1355,11 +1396,26 @@ impl PyQueue {
         self.queue.len() >= self.queue.capacity()
     }
 
-    /// Nothing to close: there is no feeder thread (kept for `multiprocessing` code).
-    fn close(&self) {}
+    /// Closes this handle in this process: its `put` and `get` raise `ValueError` from
+    /// now on (the queue itself, and other processes' handles, stay open). There is no
+    /// feeder thread to stop.
+    fn close(&self) {
+        // Relaxed: see `check_open`.
+        self.closed_by.store(std::process::id(), Ordering::Relaxed);
+    }
 
-    /// Nothing to join (see `close`).
-    fn join_thread(&self) {}
+    /// Nothing to join (there is no feeder thread); as in `multiprocessing`,
+    /// `AssertionError` unless `close()` was called first.
+    fn join_thread(&self) -> PyResult<()> {
+        // Relaxed: see `check_open`.
+        if self.closed_by.load(Ordering::Relaxed) != std::process::id() {
+            return Err(PyAssertionError::new_err(format!(
+                "Queue {} not closed",
+                self.__repr__()
+            )));
+        }
+        Ok(())
+    }
 
     /// Nothing to cancel (see `close`).
     fn cancel_join_thread(&self) {}

@@ -32,11 +32,33 @@ fn acquire(py: Python<'_>, lock: &shmarena::Lock, timeout: Option<Duration>) -> 
     }
 }
 
+/// The owner `multiprocessing`'s reprs name for a lock held by the calling thread: the
+/// process's name, then `|` and the thread's unless it is the main thread.
+fn owner_here(py: Python<'_>) -> PyResult<String> {
+    let mut name: String = py
+        .import("multiprocessing")?
+        .call_method0("current_process")?
+        .getattr("name")?
+        .extract()?;
+    let thread: String = py
+        .import("threading")?
+        .call_method0("current_thread")?
+        .getattr("name")?
+        .extract()?;
+    if thread != "MainThread" {
+        name.push('|');
+        name.push_str(&thread);
+    }
+    Ok(name)
+}
+
 /// A lock shared by processes, with an owner: `multiprocessing.Lock` that survives its
 /// holder's death. Any thread of the holding process may release it.
 #[pyclass(module = "shmarena._shmarena", name = "Lock", frozen)]
 pub struct PyLock {
     pub(crate) lock: shmarena::Lock,
+    /// The thread that took the lock through this handle (0: none), for the repr only.
+    holder: AtomicU64,
     region: Py<PyRegion>,
 }
 
@@ -44,8 +66,25 @@ impl PyLock {
     pub(crate) fn create(region: &Bound<'_, PyRegion>, name: &str) -> PyResult<Self> {
         Ok(Self {
             lock: shmarena::Lock::get_or_create(region.get().region(), name, ()).py()?,
+            holder: AtomicU64::new(0),
             region: region.clone().unbind(),
         })
+    }
+
+    /// Takes the lock as `acquire` does, noting the thread for the repr.
+    fn take(&self, py: Python<'_>, timeout: Option<Duration>) -> PyResult<bool> {
+        let taken = acquire(py, &self.lock, timeout);
+        if self.lock.is_held() {
+            // Relaxed: a hint for the repr, read by this process only.
+            self.holder.store(current_thread(), Ordering::Relaxed);
+        }
+        taken
+    }
+
+    fn give_back(&self) -> PyResult<()> {
+        self.lock.release().py()?;
+        self.holder.store(0, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -60,12 +99,12 @@ impl PyLock {
     /// `OwnerDiedError` (holding the lock) when its previous owner died holding it.
     #[pyo3(signature = (block = true, timeout = None))]
     fn acquire(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<bool> {
-        acquire(py, &self.lock, timeout_of(block, timeout)?)
+        self.take(py, timeout_of(block, timeout)?)
     }
 
     /// Releases the lock; `RuntimeError` if this process does not hold it.
     fn release(&self) -> PyResult<()> {
-        self.lock.release().py()
+        self.give_back()
     }
 
     /// Whether some process holds the lock.
@@ -80,12 +119,12 @@ impl PyLock {
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        acquire(py, &self.lock, None)
+        self.take(py, None)
     }
 
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, _args: &Bound<'_, PyTuple>) -> PyResult<()> {
-        self.lock.release().py()
+        self.give_back()
     }
 
     /// The region and name, for pickling.
@@ -102,16 +141,22 @@ impl PyLock {
         self.lock.name()
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "<shmarena.Lock {:?} {}>",
-            self.lock.name(),
-            if self.lock.is_locked() {
-                "locked"
+    /// As `multiprocessing`'s: `<Lock(owner=None)>`, `<Lock(owner=MainProcess)>` (the
+    /// calling thread holds it), `SomeOtherThread`, `SomeOtherProcess`.
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let owner = if self.lock.is_held() {
+            // Relaxed: see `holder`.
+            if self.holder.load(Ordering::Relaxed) == current_thread() {
+                owner_here(py).unwrap_or_else(|_| "unknown".to_owned())
             } else {
-                "unlocked"
+                "SomeOtherThread".to_owned()
             }
-        )
+        } else if self.lock.is_locked() {
+            "SomeOtherProcess".to_owned()
+        } else {
+            "None".to_owned()
+        };
+        format!("<Lock(owner={owner})>")
     }
 }
 
@@ -268,8 +313,24 @@ impl PyRLock {
         self.lock.name()
     }
 
-    fn __repr__(&self) -> String {
-        format!("<shmarena.RLock {:?}>", self.lock.name())
+    /// As `multiprocessing`'s: `<RLock(None, 0)>`, `<RLock(MainProcess, 2)>` (the
+    /// calling thread holds it twice), `<RLock(SomeOtherThread, nonzero)>`,
+    /// `<RLock(SomeOtherProcess, nonzero)>`.
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let (owner, count) = if self.held_here() {
+            (
+                owner_here(py).unwrap_or_else(|_| "unknown".to_owned()),
+                // Relaxed: see `holder`.
+                self.reentry.depth.load(Ordering::Relaxed).to_string(),
+            )
+        } else if self.lock.is_held() {
+            ("SomeOtherThread".to_owned(), "nonzero".to_owned())
+        } else if self.lock.is_locked() {
+            ("SomeOtherProcess".to_owned(), "nonzero".to_owned())
+        } else {
+            ("None".to_owned(), "0".to_owned())
+        };
+        format!("<RLock({owner}, {count})>")
     }
 }
 
@@ -456,8 +517,13 @@ impl PyCondition {
         )
     }
 
-    fn __repr__(&self) -> String {
-        format!("<shmarena.Condition {:?}>", self.condvar.name())
+    /// As `multiprocessing`'s, `<Condition(<Lock(owner=None)>, unknown)>`, but for the
+    /// number of waiters, which the shared condition variable does not count.
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "<Condition({}, unknown)>",
+            self.lock.bind(py).repr()?
+        ))
     }
 }
 
@@ -506,11 +572,16 @@ impl PyEvent {
         crate::region::reduce(slf.py(), "Event", &this.region, this.event.name(), ())
     }
 
-    fn __repr__(&self) -> String {
+    /// As `multiprocessing`'s: `<Event at 0x7f5e2c1d0b50 unset>`.
+    fn __repr__(slf: &Bound<'_, Self>) -> String {
         format!(
-            "<shmarena.Event {:?} {}>",
-            self.event.name(),
-            if self.event.is_set() { "set" } else { "unset" }
+            "<Event at {:#x} {}>",
+            slf.as_ptr() as usize,
+            if slf.get().event.is_set() {
+                "set"
+            } else {
+                "unset"
+            }
         )
     }
 }
@@ -621,17 +692,22 @@ impl PySemaphore {
         )
     }
 
+    /// As `multiprocessing`'s: `<Semaphore(value=2)>`,
+    /// `<BoundedSemaphore(value=1, maxvalue=2)>`.
     fn __repr__(&self) -> String {
-        format!(
-            "<shmarena.{} {:?} value={}>",
-            if self.bounded {
-                "BoundedSemaphore"
+        if self.bounded {
+            let most = if self.empty_bounded {
+                0
             } else {
-                "Semaphore"
-            },
-            self.semaphore.name(),
-            self.get_value()
-        )
+                self.semaphore.capacity()
+            };
+            format!(
+                "<BoundedSemaphore(value={}, maxvalue={most})>",
+                self.get_value()
+            )
+        } else {
+            format!("<Semaphore(value={})>", self.get_value())
+        }
     }
 }
 
@@ -733,12 +809,19 @@ impl PyBarrier {
         )
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "<shmarena.Barrier {:?} parties={} waiting={}>",
-            self.barrier.name(),
-            self.barrier.parties(),
-            self.barrier.n_waiting()
-        )
+    /// As `multiprocessing`'s (`threading.Barrier`'s):
+    /// `<shmarena._shmarena.Barrier at 0x7f5e2c1d0b50: waiters=1/3>`, or `: broken>`.
+    fn __repr__(slf: &Bound<'_, Self>) -> String {
+        let this = slf.get();
+        let address = slf.as_ptr() as usize;
+        if this.barrier.is_broken() {
+            format!("<shmarena._shmarena.Barrier at {address:#x}: broken>")
+        } else {
+            format!(
+                "<shmarena._shmarena.Barrier at {address:#x}: waiters={}/{}>",
+                this.barrier.n_waiting(),
+                this.barrier.parties()
+            )
+        }
     }
 }

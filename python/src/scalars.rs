@@ -385,6 +385,16 @@ impl PyValue {
         self.value.cell().set(value, self.code)
     }
 
+    /// The current value (`Manager().Value`'s proxy method; the same as `.value`).
+    fn get<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.get_value(py)
+    }
+
+    /// Stores a value (`Manager().Value`'s proxy method; the same as `.value = value`).
+    fn set(&self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.set_value(value)
+    }
+
     /// Adds `delta` atomically; the previous value. `OverflowError` leaves it unchanged.
     #[pyo3(signature = (delta = None))]
     fn fetch_add<'py>(

@@ -3,11 +3,12 @@ insertion order, key canonicalisation, supported types, limits and atomic update
 
 import collections.abc
 import multiprocessing
+import pickle
 
 import pytest
 
 import shmarena
-from helpers import join_all
+from helpers import join_all, run_process
 
 
 # ------------------------------------------------------------------ basic mapping
@@ -635,9 +636,70 @@ def test_namespace(manager):
         del ns.y
     with pytest.raises(AttributeError):
         ns.missing
-    with pytest.raises(AttributeError):
-        ns._private = 1
     assert repr(ns) == "Namespace(x=10, z=(3, 4))"
+
+
+def _namespace_private_child(ns, inherited):
+    # `_` names are the parent's own: not shared and not pickled (a forked child has a
+    # copy of the parent's object, as with the manager's proxy).
+    assert getattr(ns, "_private", None) == (1 if inherited else None)
+    ns._private = "child"
+    assert ns._private == "child"
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_namespace_underscore_attributes_stay_local(manager, method):
+    # As the manager's NamespaceProxy: a name starting with '_' is set on the proxy
+    # object itself, in this process only.
+    ns = manager.Namespace(x=1)
+    ns._private = 1
+    assert ns._private == 1
+    assert "_private" not in ns._dict
+    assert repr(ns) == "Namespace(x=1)"
+    other = pickle.loads(pickle.dumps(ns))
+    assert not hasattr(other, "_private")
+    assert other.x == 1
+    run_process(multiprocessing.get_context(method), _namespace_private_child, ns,
+                method == "fork")
+    assert ns._private == 1
+    del ns._private
+    with pytest.raises(AttributeError):
+        ns._private
+    with pytest.raises(AttributeError):
+        del ns._private
+    # Namespace(**kwargs) stores every name, as the manager's Namespace does; an `_`
+    # one is then not seen through the proxy (nor in its repr).
+    hidden = manager.Namespace(_hidden=1, shown=2)
+    with pytest.raises(AttributeError):
+        hidden._hidden
+    assert repr(hidden) == "Namespace(shown=2)"
+
+
+# ------------------------------------------------------------------ list repetition
+
+
+def test_list_imul_mul_rmul(manager):
+    l = manager.list([1, "a"])
+    alias = l
+    l *= 3
+    assert l is alias
+    assert l == [1, "a"] * 3
+    # `*` gives a plain list, as the manager's ListProxy returns.
+    doubled = l * 2
+    assert type(doubled) is list and doubled == [1, "a"] * 6
+    assert 2 * l == doubled
+    assert l * 0 == [] and l * -1 == []
+    with pytest.raises(TypeError):
+        l * "x"
+    with pytest.raises(TypeError):
+        l *= 1.5
+    assert l == [1, "a"] * 3
+    l *= 0
+    assert l == [] and len(l) == 0
+    small = manager.list([1, 2], capacity=4)
+    with pytest.raises(shmarena.FullError):
+        small *= 3
+    assert small == [1, 2]
 
 
 def _namespace_child(ns):

@@ -2,6 +2,7 @@
 one process and across real processes (fork and spawn)."""
 
 import multiprocessing
+import pickle
 import queue
 import threading
 import time
@@ -625,13 +626,39 @@ def test_queue_item_size_limit(manager):
     assert pq.empty()
 
 
-def test_queue_close_methods_are_noops(manager):
-    q = manager.Queue()
+def _queue_is_open_in_child(q):
+    # A forked child inherits the closed handle, but (as in multiprocessing, whose queue
+    # resets after a fork) the close belongs to the process that made it.
+    q.put("from child")
+
+
+@pytest.mark.parametrize("kind", ["Queue", "JoinableQueue"])
+def test_closed_queue_refuses_put_and_get_in_the_closing_process(manager, fork_ctx, kind):
+    q = getattr(manager, kind)()
+    joinable = kind == "JoinableQueue"
+    with pytest.raises(AssertionError, match="not closed"):
+        q.join_thread()
     q.put(1)
+    other = pickle.loads(pickle.dumps(q))
     q.close()
+    # multiprocessing: ValueError(f"Queue {self!r} is closed") from put and get.
+    for call in (lambda: q.put(2), lambda: q.put_nowait(2), q.get, q.get_nowait,
+                 lambda: q.get(timeout=0.1)):
+        with pytest.raises(ValueError, match=r"^Queue .* is closed$"):
+            call()
     q.join_thread()
     q.cancel_join_thread()
-    assert q.get() == 1
+    q.close()  # again: still closed, no error
+    assert q.qsize() == 1
+    # The item is still in the shared queue, for every other handle.
+    assert other.get(timeout=5) == 1
+    if joinable:
+        other.task_done()
+    run_process(fork_ctx, _queue_is_open_in_child, q)
+    assert other.get(timeout=5) == "from child"
+    if joinable:
+        other.task_done()
+        other.join()
 
 
 def _producer(q, who, n):
@@ -668,3 +695,65 @@ def test_queue_consumer_process_blocks_until_put(manager, method):
     q.put("three")
     join_all([p])
     assert out["items"] == ({"a": [1]}, [2], "three")
+
+
+# ------------------------------------------------------------------ reprs, as multiprocessing's
+
+
+def _lock_repr_in_child(lock, expected):
+    assert repr(lock) == expected, repr(lock)
+
+
+def test_lock_and_rlock_reprs_match_multiprocessing(manager, fork_ctx):
+    lock = manager.Lock()
+    assert repr(lock) == "<Lock(owner=None)>"
+    with lock:
+        assert repr(lock) == "<Lock(owner=MainProcess)>"
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(repr(lock)))
+        t.start()
+        t.join()
+        assert seen == ["<Lock(owner=SomeOtherThread)>"]
+        run_process(fork_ctx, _lock_repr_in_child, lock, "<Lock(owner=SomeOtherProcess)>")
+
+    def in_thread():
+        with lock:
+            seen.append(repr(lock))
+
+    t = threading.Thread(target=in_thread, name="worker")
+    t.start()
+    t.join()
+    assert seen[-1] == "<Lock(owner=MainProcess|worker)>"
+
+    rlock = manager.RLock()
+    assert repr(rlock) == "<RLock(None, 0)>"
+    with rlock, rlock:
+        assert repr(rlock) == "<RLock(MainProcess, 2)>"
+        t = threading.Thread(target=lambda: seen.append(repr(rlock)))
+        t.start()
+        t.join()
+        assert seen[-1] == "<RLock(SomeOtherThread, nonzero)>"
+        run_process(fork_ctx, _lock_repr_in_child, rlock, "<RLock(SomeOtherProcess, nonzero)>")
+    assert repr(rlock) == "<RLock(None, 0)>"
+
+
+def test_semaphore_condition_event_barrier_reprs_match_multiprocessing(manager):
+    semaphore = manager.Semaphore(3)
+    semaphore.acquire()
+    assert repr(semaphore) == "<Semaphore(value=2)>"
+    bounded = manager.BoundedSemaphore(2)
+    bounded.acquire()
+    assert repr(bounded) == "<BoundedSemaphore(value=1, maxvalue=2)>"
+    assert repr(manager.BoundedSemaphore(0)) == "<BoundedSemaphore(value=0, maxvalue=0)>"
+    # The number of waiters is not counted by the shared condition variable.
+    assert repr(manager.Condition()) == "<Condition(<RLock(None, 0)>, unknown)>"
+    assert repr(manager.Condition(manager.Lock())) == "<Condition(<Lock(owner=None)>, unknown)>"
+    event = manager.Event()
+    assert repr(event) == f"<Event at {id(event):#x} unset>"
+    event.set()
+    assert repr(event) == f"<Event at {id(event):#x} set>"
+    barrier = manager.Barrier(3)
+    module = type(barrier).__module__
+    assert repr(barrier) == f"<{module}.Barrier at {id(barrier):#x}: waiters=0/3>"
+    barrier.abort()
+    assert repr(barrier) == f"<{module}.Barrier at {id(barrier):#x}: broken>"

@@ -664,3 +664,22 @@ def test_float32_add_returns_stored_value(region):
     v = shmarena.Value("f", 0.1, region=region)
     result = v.add(0.2)
     assert result == v.value
+
+
+def _value_proxy_child(v):
+    assert v.get() == 2.5
+    v.set(v.get() + 1)
+
+
+def test_manager_value_has_the_proxys_get_and_set(manager, fork_ctx):
+    # multiprocessing.managers.ValueProxy: get(), set(value) and the value property.
+    v = manager.Value("d", 1.5)
+    assert v.get() == 1.5
+    assert v.set(2.5) is None
+    assert v.value == 2.5 and v.get() == 2.5
+    run_process(fork_ctx, _value_proxy_child, v)
+    assert v.get() == 3.5
+    counter = manager.Value("i", 0)
+    with pytest.raises(OverflowError):
+        counter.set(1 << 40)
+    assert counter.get() == 0

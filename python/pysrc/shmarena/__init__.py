@@ -289,8 +289,15 @@ class JoinableQueue:
                                   name=f"{name}.condition", region=region)
             _parts = (queue, unfinished, condition)
         self._queue, self._unfinished, self._condition = _parts
+        # The process that closed this handle (None: open), as for Queue.
+        self._closed_by = None
+
+    def _check_closed(self):
+        if self._closed_by == _os.getpid():
+            raise ValueError(f"Queue {self!r} is closed")
 
     def put(self, item, block=True, timeout=None):
+        self._check_closed()
         # Counted first, so join() never sees an item as done before it is taken.
         self._unfinished.add(1)
         try:
@@ -303,10 +310,11 @@ class JoinableQueue:
         self.put(item, False)
 
     def get(self, block=True, timeout=None):
+        self._check_closed()
         return self._queue.get(block, timeout)
 
     def get_nowait(self):
-        return self._queue.get(False)
+        return self.get(False)
 
     def task_done(self):
         """Says that an item taken with get() is processed."""
@@ -331,10 +339,15 @@ class JoinableQueue:
         return self._queue.full()
 
     def close(self):
-        """Nothing to close (kept for ``multiprocessing`` code)."""
+        """Closes this handle in this process: ``put`` and ``get`` raise ``ValueError``
+        from now on (other processes' handles stay open; there is no feeder thread)."""
+        self._closed_by = _os.getpid()
+        self._queue.close()
 
     def join_thread(self):
-        """Nothing to join (kept for ``multiprocessing`` code)."""
+        """Nothing to join (there is no feeder thread); ``AssertionError`` unless
+        ``close()`` was called first, as in ``multiprocessing``."""
+        self._queue.join_thread()
 
     def cancel_join_thread(self):
         """Nothing to cancel (kept for ``multiprocessing`` code)."""
@@ -351,16 +364,23 @@ def _joinable_queue(queue, unfinished, condition):
 
 
 class Namespace:
-    """``Manager().Namespace()``: attributes stored in a shared dict."""
+    """``Manager().Namespace()``: attributes stored in a shared dict. As with the
+    manager's proxy, a name starting with ``_`` is an attribute of this object only, in
+    this process: never shared, nor pickled."""
 
     def __init__(self, _dict=None, **kwargs):
         if _dict is None:
             _dict = Manager().dict(max_key_bytes=64, max_value_bytes=256)
         object.__setattr__(self, "_dict", _dict)
         for key, value in kwargs.items():
-            setattr(self, key, value)
+            # The manager's Namespace(**kwargs) stores every one, even an `_` name
+            # (which its proxy then never shows).
+            _dict[key] = value
 
     def __getattr__(self, attribute):
+        # Only called for names not found on the object itself.
+        if attribute.startswith("_"):
+            return object.__getattribute__(self, attribute)
         try:
             return object.__getattribute__(self, "_dict")[attribute]
         except KeyError:
@@ -368,10 +388,14 @@ class Namespace:
 
     def __setattr__(self, attribute, value):
         if attribute.startswith("_"):
-            raise AttributeError(f"Namespace attributes cannot start with '_': {attribute}")
+            object.__setattr__(self, attribute, value)
+            return
         self._dict[attribute] = value
 
     def __delattr__(self, attribute):
+        if attribute.startswith("_"):
+            object.__delattr__(self, attribute)
+            return
         try:
             del self._dict[attribute]
         except KeyError:
@@ -381,8 +405,9 @@ class Namespace:
         return (Namespace, (self._dict,))
 
     def __repr__(self):
-        items = sorted(self._dict.items(), key=lambda item: str(item[0]))
-        return "Namespace(" + ", ".join(f"{k}={v!r}" for k, v in items) + ")"
+        # As multiprocessing.managers.Namespace: the public attributes, by name.
+        shown = sorted(f"{k}={v!r}" for k, v in self._dict.items() if not str(k).startswith("_"))
+        return "Namespace(" + ", ".join(shown) + ")"
 
 
 class Manager:
@@ -478,6 +503,8 @@ class Manager:
         return JoinableQueue(maxsize, region=self._region, **kwargs)
 
     def Value(self, typecode, value, lock=True, *, name=None):  # noqa: N802
+        """A shared Value with the proxy's ``get()`` and ``set(value)`` as well as
+        ``.value``."""
         return Value(typecode, value, name=name, region=self._region)
 
     def Array(self, typecode, sequence, lock=True, *, name=None):  # noqa: N802
