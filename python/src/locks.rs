@@ -52,8 +52,9 @@ fn owner_here(py: Python<'_>) -> PyResult<String> {
     Ok(name)
 }
 
-/// A lock shared by processes, with an owner: `multiprocessing.Lock` that survives its
-/// holder's death. Any thread of the holding process may release it.
+/// A lock shared by processes: `multiprocessing.Lock` that survives its holder's death.
+/// It records its holder, so that a lock whose holder died unreleased is taken over by the
+/// next acquirer, but any thread of any process may release it, as Python's may.
 #[pyclass(module = "shmarena._shmarena", name = "Lock", frozen)]
 pub struct PyLock {
     pub(crate) lock: shmarena::Lock,
@@ -81,8 +82,16 @@ impl PyLock {
         taken
     }
 
+    /// Releases the lock whoever holds it, as `multiprocessing.Lock` (a semaphore with no
+    /// owner) does: this thread, another thread, or another process, alive or exited.
+    /// `ValueError` with CPython's message if it is not locked.
     fn give_back(&self) -> PyResult<()> {
-        self.lock.release().py()?;
+        if !self.lock.release_any() {
+            return Err(PyValueError::new_err(
+                "semaphore or lock released too many times",
+            ));
+        }
+        // Relaxed: see `holder`.
         self.holder.store(0, Ordering::Relaxed);
         Ok(())
     }
@@ -102,7 +111,7 @@ impl PyLock {
         self.take(py, timeout_of(block, timeout)?)
     }
 
-    /// Releases the lock; `RuntimeError` if this process does not hold it.
+    /// Releases the lock, whoever holds it; `ValueError` if it is not locked.
     fn release(&self) -> PyResult<()> {
         self.give_back()
     }

@@ -54,15 +54,112 @@ def test_lock_context_manager_releases_on_exception(manager):
     assert not lock.locked()
 
 
-def test_lock_release_when_not_held(manager):
+def test_lock_release_when_not_locked(manager):
+    # As multiprocessing's (a semaphore with maxvalue 1).
     lock = manager.Lock()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match="^semaphore or lock released too many times$"):
         lock.release()
     lock.acquire()
     lock.release()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match="^semaphore or lock released too many times$"):
         lock.release()
     assert not lock.locked()
+    with lock:
+        pass
+    with pytest.raises(ValueError):
+        lock.release()
+
+
+def test_lock_acquired_by_another_thread_is_released_by_this_one(manager):
+    lock = manager.Lock()
+    t = threading.Thread(target=lock.acquire)
+    t.start()
+    t.join(10)
+    assert lock.locked()
+    assert "SomeOtherThread" in repr(lock)
+    lock.release()  # Lock has no owner: any thread may release it
+    assert not lock.locked()
+    assert repr(lock) == "<Lock(owner=None)>"
+    assert lock.acquire(False) is True
+    lock.release()
+
+
+def test_a_release_by_another_thread_wakes_a_blocked_acquirer(manager):
+    lock = manager.Lock()
+    assert lock.acquire()
+    got = []
+    t = threading.Thread(target=lambda: got.append(lock.acquire(timeout=20)))
+    t.start()
+    time.sleep(0.2)  # the acquirer sleeps on the lock word
+    assert got == []
+    releaser = threading.Thread(target=lock.release)
+    releaser.start()
+    releaser.join(10)
+    t.join(20)
+    assert got == [True]
+    lock.release()
+    assert not lock.locked()
+
+
+def _acquire_and_exit(lock):
+    assert lock.acquire(False)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_lock_acquired_by_an_exited_child_is_released_by_the_parent(manager, method):
+    ctx = multiprocessing.get_context(method)
+    lock = manager.Lock()
+    p = start(ctx, _acquire_and_exit, lock)
+    join_all([p])
+    assert lock.locked()
+    lock.release()  # as multiprocessing's: the parent may release it
+    assert not lock.locked()
+    assert lock.acquire(timeout=5) is True  # clean: no OwnerDiedError
+    lock.release()
+    with pytest.raises(ValueError):
+        lock.release()
+
+
+def test_lock_of_an_exited_child_nobody_released_is_still_taken_over(manager, fork_ctx):
+    lock = manager.Lock()
+    p = start(fork_ctx, _acquire_and_exit, lock)
+    join_all([p])
+    with pytest.raises(shmarena.OwnerDiedError):
+        lock.acquire(timeout=5)
+    assert lock.locked()  # held by this process now
+    lock.mark_consistent()
+    lock.release()
+    assert lock.acquire(timeout=5) is True
+    lock.release()
+
+
+def _hold_lock_until(lock, locked, release, out):
+    lock.acquire()
+    locked.set()
+    release.wait(30)
+    try:
+        lock.release()
+        out["child"] = "released"
+    except ValueError:
+        out["child"] = "ValueError"
+
+
+def test_lock_held_by_a_live_process_is_released_by_another(manager, fork_ctx):
+    lock, locked, release = manager.Lock(), manager.Event(), manager.Event()
+    out = manager.dict()
+    p = start(fork_ctx, _hold_lock_until, lock, locked, release, out)
+    try:
+        assert locked.wait(30)
+        assert repr(lock) == "<Lock(owner=SomeOtherProcess)>"
+        lock.release()
+        assert not lock.locked()
+    finally:
+        release.set()
+        join_all([p])
+    # The child's own release found it unlocked, as with multiprocessing.
+    assert out["child"] == "ValueError"
+    assert lock.acquire(False) is True
+    lock.release()
 
 
 def test_lock_acquire_timeout_in_same_process(manager):
@@ -93,9 +190,6 @@ def test_lock_held_by_another_process(manager, method):
         t = time.monotonic()
         assert lock.acquire(timeout=0.1) is False
         assert 0.09 <= elapsed(t) < 2.0
-        # Held by the child, not by us.
-        with pytest.raises(RuntimeError):
-            lock.release()
         assert lock.locked() is True
     finally:
         release.set()
@@ -191,6 +285,25 @@ def test_rlock_release_by_non_owner_thread(manager):
     assert errors == ["RuntimeError"]
     assert acquired == [False]
     rl.release()  # still held by this thread, once
+    with pytest.raises(RuntimeError):
+        rl.release()
+
+
+def _rlock_acquire_and_exit(rl):
+    assert rl.acquire(False)
+
+
+def test_rlock_held_by_another_process_is_not_released_by_this_one(manager, fork_ctx):
+    # An RLock keeps its owner (multiprocessing's raises AssertionError there).
+    rl = manager.RLock()
+    p = start(fork_ctx, _rlock_acquire_and_exit, rl)
+    join_all([p])
+    with pytest.raises(RuntimeError):
+        rl.release()
+    with pytest.raises(shmarena.OwnerDiedError):
+        rl.acquire(timeout=5)
+    rl.mark_consistent()
+    rl.release()
     with pytest.raises(RuntimeError):
         rl.release()
 

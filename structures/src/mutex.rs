@@ -22,7 +22,9 @@
 //! Linearization points: the successful CAS (acquire) and the successful CAS to 0
 //! (release). A release is a compare-and-swap *from the releaser's owner id*
 //! ([`RawMutex::unlock_if_held`]): it frees the lock only while the word still names that
-//! owner, never a lock that has changed hands.
+//! owner, never a lock that has changed hands. The one exception is
+//! [`Mutex::release_any`] ([`RawMutex::unlock_any`]), the release of an ownerless lock
+//! (Python's `Lock`): a swap to 0 whoever holds it, waking a sleeper as any release does.
 //!
 //! A process that dies holding the lock leaves its owner id in the word. Waiters sleep on
 //! the futex at most [`CHECK_INTERVAL`] at a time; each time they wake they ask the
@@ -246,11 +248,23 @@ impl RawMutex<'_> {
     /// [`unlock_if_held`](Self::unlock_if_held), which never frees a lock that changed hands.
     #[inline]
     pub fn unlock(&self) {
-        // Release: publishes our writes to the data to the next owner's Acquire.
+        self.unlock_any();
+    }
+
+    /// Releases the lock whoever holds it (this process, another one, alive or dead),
+    /// waking one sleeper if there may be any, as [`unlock`](Self::unlock) does; whether it
+    /// was locked (a free lock stays free). For locks without an owner on release, such as
+    /// Python's `multiprocessing.Lock`, which any thread of any process may release.
+    #[inline]
+    pub fn unlock_any(&self) -> bool {
+        // Release: publishes the caller's writes to the next owner's Acquire (the holder's
+        // own writes reach it only if the caller synchronized with the holder, as with any
+        // lock released by another thread). On a free word the swap writes 0 over 0.
         let state = self.word.swap(0, Ordering::Release);
         if state & WAITERS != 0 {
             futex::wake(self.word, 1);
         }
+        state != 0
     }
 
     /// Releases the lock if the word names `me`, waking one sleeper if there may be any;
@@ -724,6 +738,17 @@ mod handle {
             } else {
                 Err(Error::NotHeld(self.name().to_owned()))
             }
+        }
+
+        /// Releases the lock whoever holds it: this process, another one, or one that
+        /// exited or died holding it; `false` (and nothing changes) if it was not locked.
+        /// A sleeper waiting for it is woken as by [`Self::release`]. This is the release
+        /// of an ownerless lock such as Python's `multiprocessing.Lock`; a lock whose
+        /// holder died and that nobody releases is still taken over by the next locker.
+        /// Use it only where the holder cannot be inside the protected data (its guard,
+        /// if any, would go on as if it held the lock).
+        pub fn release_any(&self) -> bool {
+            self.raw().unlock_any()
         }
 
         /// Marks the data consistent after an owner death, for a lock this process took

@@ -418,3 +418,28 @@ fn a_condvar_wait_on_a_taken_over_guard_does_not_release_the_new_holder() {
     drop((mine, theirs, changed, other, region));
     std::fs::remove_file(path).unwrap();
 }
+
+#[test]
+fn release_any_frees_a_lock_held_by_another_owner_and_wakes_its_waiter() {
+    let (region, path) = temp_region("release-any");
+    let other = Region::open(&path).unwrap(); // stands in for another process
+    let theirs = other.lock("l").unwrap();
+    let mine = Arc::new(region.lock("l").unwrap());
+    assert!(!mine.release_any(), "a free lock stays free");
+    std::mem::forget(theirs.lock().unwrap()); // held by the other owner, never released
+    let waiter = {
+        let mine = Arc::clone(&mine);
+        std::thread::spawn(move || mine.lock().map(drop).is_ok())
+    };
+    std::thread::sleep(Duration::from_millis(50)); // let the waiter sleep on the futex
+    assert!(mine.release_any());
+    assert!(waiter.join().unwrap(), "woken, and told of no death");
+    assert!(!mine.is_locked());
+    // Our own acquisition, released the same way.
+    assert!(mine.acquire(None).is_some());
+    assert!(mine.release_any());
+    assert!(!mine.release_any());
+    assert!(matches!(mine.release(), Err(Error::NotHeld(_))));
+    drop((theirs, other, mine, region));
+    std::fs::remove_file(path).unwrap();
+}

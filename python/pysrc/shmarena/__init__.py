@@ -210,7 +210,8 @@ def RawArray(typecode_or_type, size_or_initializer, *, name=None, region=None): 
 
 def Lock(*, name=None, region=None):  # noqa: N802
     """A Lock with an owner: when its holder dies, the next ``acquire`` gets it and
-    raises ``OwnerDiedError`` (holding it) instead of waiting forever."""
+    raises ``OwnerDiedError`` (holding it) instead of waiting forever. As
+    ``multiprocessing.Lock``, any thread of any process may release it."""
     region, name = _place(region, name, "lock")
     return _shmarena.Lock(region, name)
 
