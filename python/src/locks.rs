@@ -755,24 +755,39 @@ impl PyBarrier {
         let timeout = timeout_of(true, timeout.or(self.timeout))?;
         // Ctrl-C breaks the barrier (as a timeout does) and raises KeyboardInterrupt.
         let mut signal: Option<PyErr> = None;
+        // The last to arrive runs the action before any party leaves, as in Python; an
+        // exception it raises breaks the barrier and is raised here.
+        let mut raised: Option<PyErr> = None;
         let waited = py.detach(|| {
-            self.barrier.wait_interruptible(timeout, &mut || {
-                signal = Python::attach(|py| py.check_signals().err());
-                signal.is_some()
-            })
+            let mut run_action = || {
+                Python::attach(|py| match &self.action {
+                    Some(action) => action.call0(py).map(drop).map_err(|error| {
+                        raised = Some(error);
+                        shmarena::Error::BrokenBarrier("the barrier's action raised")
+                    }),
+                    None => Ok(()),
+                })
+            };
+            let action: Option<&mut dyn FnMut() -> shmarena::Result<()>> = match self.action {
+                Some(_) => Some(&mut run_action),
+                None => None,
+            };
+            self.barrier.wait_with_action(
+                timeout,
+                &mut || {
+                    signal = Python::attach(|py| py.check_signals().err());
+                    signal.is_some()
+                },
+                action,
+            )
         });
         if let Some(signal) = signal {
             return Err(signal);
         }
-        let index = waited.py()?;
-        // The last to arrive runs the action, as in Python (here after the others are
-        // already released).
-        if index + 1 == self.barrier.parties() {
-            if let Some(action) = &self.action {
-                action.call0(py)?;
-            }
+        if let Some(raised) = raised {
+            return Err(raised);
         }
-        Ok(index)
+        waited.py()
     }
 
     /// Breaks the barrier: waiters and later callers get `BrokenBarrierError`.

@@ -1,6 +1,7 @@
 """Lock, RLock, Condition, Event, Semaphore, BoundedSemaphore, Barrier and Queue, within
 one process and across real processes (fork and spawn)."""
 
+import functools
 import multiprocessing
 import pickle
 import queue
@@ -654,6 +655,49 @@ def test_barrier_timeout_breaks(manager):
     default_timeout = manager.Barrier(2, timeout=0.1)
     with pytest.raises(threading.BrokenBarrierError):
         default_timeout.wait()
+
+
+def _count_action(counter):
+    counter.value += 1
+
+
+def _barrier_party_seeing_action(b, counter, out, who, rounds):
+    for r in range(rounds):
+        b.wait(timeout=30)
+        out[(who, r)] = counter.value
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_barrier_action_runs_before_any_party_leaves(manager, method):
+    # As in Python: the action runs once per round, in the last party to arrive, before
+    # any party returns from wait(), so every party sees this round's action done.
+    ctx = multiprocessing.get_context(method)
+    counter, out = manager.Value("i", 0), manager.dict()
+    b = manager.Barrier(3, action=functools.partial(_count_action, counter))
+    procs = [
+        start(ctx, _barrier_party_seeing_action, b, counter, out, who, 3) for who in range(3)
+    ]
+    join_all(procs, 60)
+    for r in range(3):
+        assert [out[(who, r)] for who in range(3)] == [r + 1] * 3
+    assert counter.value == 3
+
+
+def _raise_action():
+    raise KeyError("from the action")
+
+
+def test_barrier_action_that_raises_breaks_the_barrier(manager, fork_ctx):
+    b, out = manager.Barrier(2, action=_raise_action), manager.dict()
+    p = start(fork_ctx, _barrier_expect_broken, b, out)
+    deadline = time.monotonic() + 20
+    while b.n_waiting < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(KeyError):
+        b.wait(timeout=30)
+    join_all([p])
+    assert out["result"] == "broken"
+    assert b.broken is True
 
 
 def test_barrier_single_party_and_action(manager):

@@ -17,6 +17,14 @@
 //! finding one, they CAS BROKEN into the state (only if it still shows generation g) and
 //! wake everyone. A broken barrier fails every `wait` until [`Barrier::reset`].
 //!
+//! With an action ([`RawBarrier::wait_with_action`]), the last arrival instead CASes
+//! `arrived = parties` (publishing its mark), runs the action while the others still wait,
+//! and then trips from that state, as Python runs a barrier's action before any party
+//! leaves `wait()`. An action that fails breaks the barrier; an arrival that dies running
+//! it is a dead arrival like any other (its mark is published), so the others break the
+//! barrier. An arrival that finds `arrived = parties` (a party beyond `parties`, while an
+//! action runs) waits for the trip and arrives in the next generation.
+//!
 //! A timed-out wait breaks the barrier too, as in Python. Marks are cleared by their
 //! owner after it passes and by the tripper for its generation, so a stale mark can only
 //! be mistaken for a live arrival after 65,536 more generations and then only if its
@@ -95,6 +103,24 @@ impl RawBarrier<'_> {
         deadline: Option<Instant>,
         interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<u32> {
+        self.wait_with_action(me, liveness, deadline, interrupted, None)
+    }
+
+    /// [`wait_interruptible`](Self::wait_interruptible) where the last arrival runs
+    /// `action` before any party is released (module docs). An action's error breaks the
+    /// barrier and is returned to the last arrival; the others get
+    /// [`Error::BrokenBarrier`].
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait), and the action's.
+    pub fn wait_with_action(
+        &self,
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+        interrupted: &mut dyn FnMut() -> bool,
+        mut action: Option<&mut dyn FnMut() -> Result<()>>,
+    ) -> Result<u32> {
         let my_mark = self.my_mark(me)?;
         let (generation, index) = loop {
             // Acquire: see the marks and state of whoever changed it last.
@@ -104,18 +130,27 @@ impl RawBarrier<'_> {
             }
             let generation = state & GENERATION;
             let arrived = (state >> ARRIVED_SHIFT) & MAX_ARRIVED;
-            if arrived >= self.parties {
+            if arrived > self.parties {
                 return Err(Error::corrupt_barrier(format!(
                     "{arrived} arrived of {} parties",
                     self.parties
                 )));
             }
+            if arrived == self.parties {
+                // An action runs: this arrival belongs to the next generation.
+                if next_sleep(deadline).is_none() {
+                    return Err(Error::BrokenBarrier("a wait timed out"));
+                }
+                futex::wait(self.state, state, Some(CHECK_INTERVAL));
+                continue;
+            }
             // Relaxed: published by the Release of the CAS below.
             my_mark.store(mark(me, generation), Ordering::Relaxed);
-            let (next, tripping) = if arrived + 1 == self.parties {
-                ((generation + 1) & GENERATION, true)
-            } else {
-                (state + (1 << ARRIVED_SHIFT), false)
+            let last = arrived + 1 == self.parties;
+            let (next, tripping) = match (last, action.is_some()) {
+                (true, false) => ((generation + 1) & GENERATION, true),
+                // The last arrival with an action: all arrived, the trip waits for it.
+                _ => (state + (1 << ARRIVED_SHIFT), false),
             };
             // AcqRel: publishes our mark (Release) and sees the others' (Acquire).
             if self
@@ -129,6 +164,9 @@ impl RawBarrier<'_> {
                 self.clear_marks(generation);
                 futex::wake_all(self.state);
                 return Ok(arrived);
+            }
+            if let (true, Some(action)) = (last, action.as_mut()) {
+                return self.run_action_and_trip(next, generation, arrived, action);
             }
             break (generation, arrived);
         };
@@ -190,6 +228,39 @@ impl RawBarrier<'_> {
             }
             futex::wait(self.state, state, Some(timeout.min(INTERRUPT_CHECK)));
         }
+    }
+
+    /// The last arrival with an action, all parties arrived (`state`): runs the action, then
+    /// trips, or breaks the barrier if the action fails.
+    fn run_action_and_trip(
+        &self,
+        state: u32,
+        generation: u32,
+        index: u32,
+        action: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<u32> {
+        if let Err(error) = action() {
+            self.break_generation(state);
+            futex::wake_all(self.state);
+            return Err(error);
+        }
+        // AcqRel: the action's writes happen before every waiter's return (Release), as the
+        // trip's do; fails if the barrier broke or was reset meanwhile.
+        if self
+            .state
+            .compare_exchange(
+                state,
+                (generation + 1) & GENERATION,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return Err(Error::BrokenBarrier("broken while the action ran"));
+        }
+        self.clear_marks(generation);
+        futex::wake_all(self.state);
+        Ok(index)
     }
 
     fn has_dead_arrival(&self, generation: u32, liveness: &impl Liveness) -> bool {
@@ -491,10 +562,31 @@ mod handle {
             timeout: Option<Duration>,
             interrupted: &mut dyn FnMut() -> bool,
         ) -> Result<u32> {
+            self.wait_with_action(timeout, interrupted, None)
+        }
+
+        /// As [`wait_interruptible`](Self::wait_interruptible), where the last party to
+        /// arrive runs `action` before any party leaves (Python's `Barrier(action=...)`).
+        /// If the action fails the barrier breaks: its error goes to the last party, the
+        /// others get [`Error::BrokenBarrier`].
+        ///
+        /// # Errors
+        /// As [`wait`](Self::wait), and the action's.
+        pub fn wait_with_action(
+            &self,
+            timeout: Option<Duration>,
+            interrupted: &mut dyn FnMut() -> bool,
+            action: Option<&mut dyn FnMut() -> Result<()>>,
+        ) -> Result<u32> {
             let region = self.object.region();
             let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-            self.raw()
-                .wait_interruptible(region.participant_id(), region, deadline, interrupted)
+            self.raw().wait_with_action(
+                region.participant_id(),
+                region,
+                deadline,
+                interrupted,
+                action,
+            )
         }
 
         /// Breaks the barrier.

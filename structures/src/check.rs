@@ -89,7 +89,8 @@ fn check_object(region: &Region, entry: &EntryInfo, findings: &mut Vec<Finding>)
         ObjectKind::Barrier => {
             let state = word(0)? as u32;
             let arrived = (state >> 16) & 0x7fff;
-            if u64::from(arrived) >= entry.descriptor.capacity {
+            // `arrived == parties` while the last arrival runs an action.
+            if u64::from(arrived) > entry.descriptor.capacity {
                 findings.push(Finding::error(
                     place,
                     format!("{arrived} arrived of {} parties", entry.descriptor.capacity),

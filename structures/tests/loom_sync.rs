@@ -872,6 +872,83 @@ fn barrier_two_parties_get_distinct_indexes_and_the_generation_advances() {
     });
 }
 
+/// A closure that waits as `slot` with an action that counts its runs in `ran`: what each
+/// party saw of `ran` when its wait returned.
+fn wait_with_action_as(
+    b: &Arc<BarrierModel>,
+    slot: u32,
+    ran: &Arc<AtomicU32>,
+) -> impl FnOnce() -> (Result<u32, Error>, u32) {
+    let (b, ran) = (Arc::clone(b), Arc::clone(ran));
+    move || {
+        let me = Mock::slot(slot);
+        let mut action = || {
+            // Relaxed: the trip's Release publishes it to the released parties.
+            ran.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        };
+        let result =
+            b.barrier()
+                .wait_with_action(me.0, &me, None, &mut || false, Some(&mut action));
+        // Relaxed: ordered by the Acquire load that saw the trip.
+        (result, ran.load(Ordering::Relaxed))
+    }
+}
+
+/// With an action, the last party runs it exactly once before either party leaves:
+/// both see it done when their wait returns.
+#[test]
+fn barrier_action_runs_once_before_any_party_leaves() {
+    model_both_orders(|swap| {
+        let b = BarrierModel::new(0, 2, &[0, 0]);
+        let ran = Arc::new(AtomicU32::new(0));
+        let ((x, seen_x), (y, seen_y)) = pair(
+            swap,
+            wait_with_action_as(&b, 0, &ran),
+            wait_with_action_as(&b, 1, &ran),
+        );
+        let mut indexes = [x.unwrap(), y.unwrap()];
+        indexes.sort_unstable();
+        assert_eq!(indexes, [0, 1]);
+        assert_eq!(
+            (seen_x, seen_y),
+            (1, 1),
+            "a party left before the action ran"
+        );
+        assert_eq!(
+            b.state.load(Ordering::Relaxed),
+            1,
+            "generation 1, none arrived"
+        );
+    });
+}
+
+/// An action that fails breaks the barrier: its error goes to the last party, the other
+/// gets BrokenBarrier.
+#[test]
+fn barrier_failing_action_breaks_it() {
+    model_both_orders(|swap| {
+        let b = BarrierModel::new(0, 2, &[0, 0]);
+        let wait = |slot: u32| {
+            let b = Arc::clone(&b);
+            move || {
+                let me = Mock::slot(slot);
+                let mut action = || Err(Error::InvalidArgument("the action failed".into()));
+                b.barrier()
+                    .wait_with_action(me.0, &me, None, &mut || false, Some(&mut action))
+            }
+        };
+        let (x, y) = pair(swap, wait(0), wait(1));
+        let failed = [&x, &y]
+            .iter()
+            .filter(|r| matches!(r, Err(Error::InvalidArgument(_))))
+            .count();
+        assert_eq!(failed, 1, "{x:?} {y:?}");
+        assert!(is_broken(&x) || is_broken(&y), "{x:?} {y:?}");
+        assert_ne!(b.state.load(Ordering::Relaxed) & BROKEN, 0);
+    });
+}
+
 /// Two parties, two rounds each: the tripper's clearing of round 0's marks races the
 /// released party's arrival mark for round 1 (and vice versa). Every round trips with
 /// indexes {0, 1}; the generation ends at 2 and no mark survives.

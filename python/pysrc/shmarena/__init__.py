@@ -254,7 +254,9 @@ def BoundedSemaphore(value=1, *, reclaim=False, name=None, region=None):  # noqa
 
 def Barrier(parties, action=None, timeout=None, *, name=None, region=None):  # noqa: N802
     """``multiprocessing.Barrier``; a party that dies while others wait breaks it
-    (``threading.BrokenBarrierError``). ``action`` runs in the process that passed it."""
+    (``threading.BrokenBarrierError``). ``action`` runs in the last party to arrive, before
+    any party leaves ``wait()`` (in that party's process: handles passed to other processes
+    carry it); if it raises, the barrier breaks."""
     region, name = _place(region, name, "barrier")
     return _shmarena.Barrier(region, name, parties, action, timeout)
 
