@@ -53,9 +53,6 @@ pub const PIN_WORD: u64 = 32;
 /// Advances past a retirement's epoch after which it may be freed (module docs).
 pub const GRACE_ADVANCES: u64 = 3;
 
-/// A participant slot's word 0: ACTIVE in its low byte, the generation above.
-const STATE_ACTIVE: u64 = 1;
-
 /// The grace-period protocol over a region's memory (or a loom model's).
 #[derive(Clone, Copy, Debug)]
 pub struct Grace<'a, M: Memory> {
@@ -212,11 +209,8 @@ impl<'a, M: Memory> Grace<'a, M> {
     fn holder_is_alive(&self, slot: u32, liveness: &impl Liveness) -> Result<bool> {
         // Acquire: the slot word as its holder published it.
         let word = self.slot_word(slot, 0)?.load(Ordering::Acquire);
-        if word & 0xff != STATE_ACTIVE {
-            return Ok(false);
-        }
-        let generation = ((word >> 12) as u32) & OwnerId::MAX_GENERATION;
-        Ok(generation != 0 && liveness.is_alive(OwnerId::new(slot, generation)))
+        Ok(crate::layout::slot_word::active_generation(word)
+            .is_some_and(|generation| liveness.is_alive(OwnerId::new(slot, generation))))
     }
 
     /// Clears the pins of participant `slot`, for the process attaching to it under the

@@ -71,6 +71,31 @@ pub const DEFAULT_CATALOG_ENTRIES: u64 = 512;
 /// Longest object name in bytes.
 pub const MAX_NAME_LEN: usize = 64;
 
+/// Word 0 of a participant slot (see [`crate::participants`]): one encoding for the table
+/// and for the grace periods that read it.
+#[cfg_attr(loom, allow(dead_code))] // the participant table is not built under loom
+pub(crate) mod slot_word {
+    use crate::liveness::OwnerId;
+
+    pub(crate) const STATE_FREE: u64 = 0;
+    pub(crate) const STATE_ACTIVE: u64 = 1;
+    pub(crate) const STATE_RETIRED: u64 = 2;
+
+    pub(crate) fn pack_slot(state: u64, generation: u32, pid: u32) -> u64 {
+        state | (u64::from(generation) << 12) | (u64::from(pid) << 32)
+    }
+
+    pub(crate) fn slot_generation(word: u64) -> u32 {
+        ((word >> 12) as u32) & OwnerId::MAX_GENERATION
+    }
+
+    /// The generation of an `ACTIVE` slot's holder; `None` for a slot without one.
+    pub(crate) fn active_generation(word: u64) -> Option<u32> {
+        let generation = slot_generation(word);
+        (word & 0xff == STATE_ACTIVE && generation != 0).then_some(generation)
+    }
+}
+
 /// Offsets of the header's mutable words.
 pub mod header {
     /// Initialization state word.

@@ -66,17 +66,9 @@ pub const INIT_LOCK: i64 = LOCK_BASE - 1;
 /// has not said so yet".
 pub const CLAIM_BASE: i64 = LOCK_BASE + (1 << 32);
 
-const STATE_FREE: u64 = 0;
-const STATE_ACTIVE: u64 = 1;
-const STATE_RETIRED: u64 = 2;
-
-fn pack_slot(state: u64, generation: u32, pid: u32) -> u64 {
-    state | (u64::from(generation) << 12) | (u64::from(pid) << 32)
-}
-
-fn slot_generation(word: u64) -> u32 {
-    ((word >> 12) as u32) & OwnerId::MAX_GENERATION
-}
+use crate::layout::slot_word::{
+    pack_slot, slot_generation, STATE_ACTIVE, STATE_FREE, STATE_RETIRED,
+};
 
 /// A row of the participant table, for `inspect`.
 #[derive(Clone, Debug, PartialEq, Eq)]

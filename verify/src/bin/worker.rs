@@ -296,7 +296,7 @@ mod grace {
             // grace-churn <region> <count> [seconds]: replaces the block count times, then
             // waits (at most 20 s) for what it retired; prints how many blocks it freed.
             "grace-churn" => {
-                let mut waiting = Vec::new();
+                let mut waiting = std::collections::VecDeque::new();
                 let mut freed = 0u64;
                 for stamp in 1..=arg::<u64>(args, 2, "count")? {
                     let block = region.arena().alloc(BLOCK)?.offset;
@@ -307,41 +307,43 @@ mod grace {
                     );
                     let old = pointer.swap(block);
                     if old != 0 {
-                        waiting.push((old, region.grace_epoch()?));
+                        waiting.push_back((old, region.grace_epoch()?));
                     }
-                    let mut kept = Vec::new();
-                    for (old, retired) in waiting.drain(..) {
-                        if region.grace_has_passed(retired)? {
-                            // Relaxed: every reader that could reach it has unpinned.
-                            word(region, old)?.store(FREED, Ordering::Relaxed);
-                            region.arena().free(old, BLOCK)?;
-                            freed += 1;
-                        } else {
-                            kept.push((old, retired));
-                        }
-                    }
-                    waiting = kept;
+                    freed += free_passed(region, &mut waiting)?;
                 }
                 // The readers pin briefly: what still waits passes soon.
                 let wait = args.get(3).map_or(Ok(20), |s| s.parse())?;
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait);
                 while !waiting.is_empty() && std::time::Instant::now() < deadline {
-                    let (old, retired) = waiting[0];
-                    if region.grace_has_passed(retired)? {
-                        // Relaxed: as above.
-                        word(region, old)?.store(FREED, Ordering::Relaxed);
-                        region.arena().free(old, BLOCK)?;
-                        freed += 1;
-                        waiting.remove(0);
-                    } else {
-                        std::thread::sleep(std::time::Duration::from_millis(1));
-                    }
+                    freed += free_passed(region, &mut waiting)?;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
                 }
                 println!("{freed}");
             }
             other => return Err(format!("unknown command {other}").into()),
         }
         Ok(())
+    }
+
+    /// Frees (stamping `FREED`) the retired blocks at the front of `waiting` whose grace
+    /// period has passed; how many. Retirement epochs only grow along the queue, so the
+    /// first that has not passed ends the round.
+    fn free_passed(
+        region: &Region,
+        waiting: &mut std::collections::VecDeque<(u64, u64)>,
+    ) -> Result<u64, shmarena::Error> {
+        let mut freed = 0;
+        while let Some(&(old, retired)) = waiting.front() {
+            if !region.grace_has_passed(retired)? {
+                break;
+            }
+            // Relaxed: every reader that could reach it has unpinned.
+            word(region, old)?.store(FREED, Ordering::Relaxed);
+            region.arena().free(old, BLOCK)?;
+            waiting.pop_front();
+            freed += 1;
+        }
+        Ok(freed)
     }
 
     fn word(
