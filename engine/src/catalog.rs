@@ -10,7 +10,8 @@
 //!   word 11 capacity (elements, slots ...; meaning depends on the kind)
 //!   word 12 body offset
 //!   word 13 body size
-//!   word 14..16 unused
+//!   word 14 key type tag (0: none recorded)
+//!   word 15 element type tag (0: none recorded)
 //! ```
 //!
 //! States and transitions (each a single CAS or a Release store on word 0):
@@ -57,9 +58,11 @@ const WORD_DESCRIPTOR: u64 = 80;
 const WORD_CAPACITY: u64 = 88;
 const WORD_OFFSET: u64 = 96;
 const WORD_SIZE: u64 = 104;
+const WORD_KEY_TAG: u64 = 112;
+const WORD_ELEM_TAG: u64 = 120;
 
 const _: () = assert!(WORD_NAME + MAX_NAME_LEN as u64 == WORD_DESCRIPTOR);
-const _: () = assert!(WORD_SIZE + 8 <= CATALOG_ENTRY_SIZE);
+const _: () = assert!(WORD_ELEM_TAG + 8 <= CATALOG_ENTRY_SIZE);
 
 fn pack_state(state: u64, owner: Option<OwnerId>) -> u64 {
     state | (u64::from(owner.map_or(0, OwnerId::bits)) << 32)
@@ -140,7 +143,18 @@ impl ObjectKind {
     }
 }
 
+/// The type code of an element or key known by its size and tag alone (a user's `Pod`
+/// type, or bytes): not one of Python's scalar typecodes.
+pub const USER_TYPE_CODE: u8 = b'x';
+
 /// The stable, cross-process identity of an object's type: what `TypeId` cannot give.
+///
+/// Keys and elements are each identified by a code (a Python typecode for scalars,
+/// [`USER_TYPE_CODE`] otherwise), a size, and a tag: a fingerprint of a user type's name
+/// and layout, so a `HashMap<u64, Point>` does not open as a `HashMap<u64, Rect>` of the
+/// same size. A key or element with code [`USER_TYPE_CODE`] and tag 0 is *untyped* (byte
+/// views, Python's encoded objects, objects of regions made before tags): it matches any
+/// type of its size, in either direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TypeDescriptor {
     /// Kind of object.
@@ -149,23 +163,29 @@ pub struct TypeDescriptor {
     pub elem_code: u8,
     /// Element size in bytes.
     pub elem_size: u16,
+    /// Element type tag (0: none recorded).
+    pub elem_tag: u64,
     /// Key type code for maps and sets (0 for none).
     pub key_code: u8,
     /// Key size in bytes (0 for none).
     pub key_size: u16,
+    /// Key type tag (0: none recorded).
+    pub key_tag: u64,
     /// Elements, slots or cells; checked by each structure as it needs.
     pub capacity: u64,
 }
 
 impl TypeDescriptor {
-    /// A descriptor without a key type.
+    /// A descriptor without a key type and without tags.
     pub fn new(kind: ObjectKind, elem_code: u8, elem_size: u16, capacity: u64) -> Self {
         Self {
             kind,
             elem_code,
             elem_size,
+            elem_tag: 0,
             key_code: 0,
             key_size: 0,
+            key_tag: 0,
             capacity,
         }
     }
@@ -178,7 +198,7 @@ impl TypeDescriptor {
             | u64::from(self.key_size) << 48
     }
 
-    fn unpack(word: u64, capacity: u64) -> Result<Self> {
+    fn unpack(word: u64, capacity: u64, (key_tag, elem_tag): (u64, u64)) -> Result<Self> {
         let kind_code = (word >> 32) as u8;
         let kind = ObjectKind::from_code(kind_code).ok_or_else(|| {
             Error::corrupt(
@@ -190,19 +210,40 @@ impl TypeDescriptor {
             kind,
             elem_code: (word >> 8) as u8,
             elem_size: (word >> 16) as u16,
+            elem_tag,
             key_code: (word >> 40) as u8,
             key_size: (word >> 48) as u16,
+            key_tag,
             capacity,
         })
     }
 
-    /// Whether `other` has the same kind and element and key types (capacity aside).
+    /// Whether `other` has the same kind and element and key types (capacity aside); an
+    /// untyped key or element matches any of its size.
+    ///
+    /// ```
+    /// # use shmarena_engine as shmarena;
+    /// use shmarena::{ObjectKind, TypeDescriptor, USER_TYPE_CODE};
+    /// let bytes = TypeDescriptor::new(ObjectKind::Queue, USER_TYPE_CODE, 16, 8);
+    /// let point = TypeDescriptor { elem_tag: 0x5eed, ..bytes };
+    /// let rect = TypeDescriptor { elem_tag: 0xbeef, ..bytes };
+    /// assert!(bytes.same_type(&point) && point.same_type(&bytes));
+    /// assert!(!point.same_type(&rect));
+    /// ```
     pub fn same_type(&self, other: &Self) -> bool {
+        fn same(a: (u8, u16, u64), b: (u8, u16, u64)) -> bool {
+            let untyped = |(code, _, tag): (u8, u16, u64)| code == USER_TYPE_CODE && tag == 0;
+            a.1 == b.1 && (a == b || untyped(a) || untyped(b))
+        }
         self.kind == other.kind
-            && self.elem_code == other.elem_code
-            && self.elem_size == other.elem_size
-            && self.key_code == other.key_code
-            && self.key_size == other.key_size
+            && same(
+                (self.elem_code, self.elem_size, self.elem_tag),
+                (other.elem_code, other.elem_size, other.elem_tag),
+            )
+            && same(
+                (self.key_code, self.key_size, self.key_tag),
+                (other.key_code, other.key_size, other.key_tag),
+            )
     }
 }
 
@@ -226,17 +267,20 @@ fn scalar_name(code: u8, size: u16) -> Option<&'static str> {
 }
 
 /// One key or element type, as a Rust user writes it: the scalar's name where the code is
-/// a scalar's (`u64`), otherwise its size (`16-byte type`: user types are recorded by size).
+/// a scalar's (`u64`), otherwise its size and tag (`16-byte type`, `16-byte type #5eed`:
+/// the catalog records a user type by its size and a fingerprint, not its name).
 struct TypeName {
     code: u8,
     size: u16,
+    tag: u64,
 }
 
 impl std::fmt::Display for TypeName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match scalar_name(self.code, self.size) {
             Some(name) => f.write_str(name),
-            None => write!(f, "{}-byte type", self.size),
+            None if self.tag == 0 => write!(f, "{}-byte type", self.size),
+            None => write!(f, "{}-byte type #{:08x}", self.size, self.tag >> 32),
         }
     }
 }
@@ -301,6 +345,7 @@ impl TypeDescriptor {
         let elem = TypeName {
             code: self.elem_code,
             size: self.elem_size,
+            tag: self.elem_tag,
         };
         let python = PythonCode {
             code: self.elem_code,
@@ -309,6 +354,7 @@ impl TypeDescriptor {
         let key = TypeName {
             code: self.key_code,
             size: self.key_size,
+            tag: self.key_tag,
         };
         let n = self.capacity;
         let kind = self.kind;
@@ -322,7 +368,15 @@ impl TypeDescriptor {
             (ObjectKind::Mutex, b'r') => f.write_str("RLock")?,
             (ObjectKind::Mutex, _) if n == 0 => f.write_str("Lock (a Mutex<()>)")?,
             // A mutex records its data's alignment as the element size, its size as capacity.
-            (ObjectKind::Mutex, _) => write!(f, "Mutex<{n}-byte type, align {}>", self.elem_size)?,
+            (ObjectKind::Mutex, _) if self.elem_tag == 0 => {
+                write!(f, "Mutex<{n}-byte type, align {}>", self.elem_size)?;
+            }
+            (ObjectKind::Mutex, _) => write!(
+                f,
+                "Mutex<{n}-byte type #{:08x}, align {}>",
+                self.elem_tag >> 32,
+                self.elem_size
+            )?,
             _ => write!(f, "{kind:?}")?,
         }
         if with_capacity {
@@ -475,7 +529,9 @@ impl<'m, M: Memory> Catalog<'m, M> {
         // Relaxed: ordered by the caller's Acquire load of the state word.
         let word = self.word(index, WORD_DESCRIPTOR)?.load(Ordering::Relaxed);
         let capacity = self.word(index, WORD_CAPACITY)?.load(Ordering::Relaxed);
-        TypeDescriptor::unpack(word, capacity)
+        let key_tag = self.word(index, WORD_KEY_TAG)?.load(Ordering::Relaxed);
+        let elem_tag = self.word(index, WORD_ELEM_TAG)?.load(Ordering::Relaxed);
+        TypeDescriptor::unpack(word, capacity, (key_tag, elem_tag))
     }
 
     fn name_hash(name: &str) -> u64 {
@@ -529,6 +585,10 @@ impl<'m, M: Memory> Catalog<'m, M> {
                                 .store(descriptor.pack(), Ordering::Relaxed);
                             self.word(index, WORD_CAPACITY)?
                                 .store(descriptor.capacity, Ordering::Relaxed);
+                            self.word(index, WORD_KEY_TAG)?
+                                .store(descriptor.key_tag, Ordering::Relaxed);
+                            self.word(index, WORD_ELEM_TAG)?
+                                .store(descriptor.elem_tag, Ordering::Relaxed);
                             // Release: publishes name and descriptor to lookups.
                             state_word
                                 .store(pack_state(STATE_CONSTRUCTING, Some(me)), Ordering::Release);

@@ -29,7 +29,7 @@ pub mod sync;
 pub mod verify;
 
 pub use arena::{Arena, ArenaStats, Block};
-pub use catalog::{Catalog, EntryInfo, ObjectKind, Outcome, TypeDescriptor};
+pub use catalog::{Catalog, EntryInfo, ObjectKind, Outcome, TypeDescriptor, USER_TYPE_CODE};
 pub use error::{Error, Result};
 pub use layout::HeaderFields;
 pub use liveness::{Liveness, OwnerId};

@@ -1664,6 +1664,7 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 #[cfg(not(loom))]
 mod handle {
     use super::{hint_words, slots_offset, RawMap, Slots, Updated, COUNTER_SHARDS, HINTS_OFFSET};
+    use crate::identity::{name_expected, short_type_name, ElementType};
     use crate::words::{word_count, Words};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicPair, AtomicU64};
@@ -1845,20 +1846,21 @@ mod handle {
         ))
     }
 
-    /// The catalog descriptor of a map (or set) of `capacity` slots; keys and values are
-    /// identified by size.
+    /// The catalog descriptor of a map (or set) of `capacity` slots with these key and value
+    /// types.
     fn map_descriptor(
         kind: ObjectKind,
         capacity: u64,
-        key_size: usize,
-        value_size: usize,
+        (key, value): (ElementType, ElementType),
     ) -> TypeDescriptor {
         TypeDescriptor {
             kind,
-            elem_code: b'x',
-            elem_size: value_size as u16,
-            key_code: b'x',
-            key_size: key_size as u16,
+            elem_code: value.code,
+            elem_size: value.size,
+            elem_tag: value.tag,
+            key_code: key.code,
+            key_size: key.size,
+            key_tag: key.tag,
             capacity,
         }
     }
@@ -1869,9 +1871,10 @@ mod handle {
         region: &Region,
         name: &str,
         capacity: u64,
-        (key_size, value_size): (usize, usize),
+        types: (ElementType, ElementType),
         kind: ObjectKind,
     ) -> Result<(Object, MappedSlots)> {
+        let (key_size, value_size) = (usize::from(types.0.size), usize::from(types.1.size));
         check_sizes(key_size, value_size)?;
         let slots = capacity
             .checked_next_power_of_two()
@@ -1886,7 +1889,7 @@ mod handle {
                 "a hash map needs a capacity from 1 to a size that fits ({capacity} asked)"
             )));
         };
-        let descriptor = map_descriptor(kind, slots, key_size, value_size);
+        let descriptor = map_descriptor(kind, slots, types);
         let (object, _) =
             crate::sweep::get_or_create_object(region, name, &descriptor, size, |_| Ok(()))?;
         let mapped = MappedSlots::new(&object, key_size as u64, value_size as u64)?;
@@ -1894,37 +1897,54 @@ mod handle {
             return Err(Error::TypeMismatch {
                 name: name.to_owned(),
                 expected: descriptor.to_string(),
-                found: map_descriptor(kind, mapped.capacity, key_size, value_size).to_string(),
+                found: object.info().descriptor.to_string(),
             });
         }
         Ok((object, mapped))
     }
 
-    /// Opens the existing map object `name` with keys and values of these sizes.
+    /// Opens the existing map object `name` with keys and values of these types.
     fn open_map(
         region: &Region,
         name: &str,
-        (key_size, value_size): (usize, usize),
+        types: (ElementType, ElementType),
         kind: ObjectKind,
     ) -> Result<(Object, MappedSlots)> {
+        let (key_size, value_size) = (usize::from(types.0.size), usize::from(types.1.size));
         check_sizes(key_size, value_size)?;
-        let object = crate::sweep::open_object(
-            region,
-            name,
-            &map_descriptor(kind, 0, key_size, value_size),
-        )?;
+        let object = crate::sweep::open_object(region, name, &map_descriptor(kind, 0, types))?;
         let mapped = MappedSlots::new(&object, key_size as u64, value_size as u64)?;
         Ok((object, mapped))
     }
 
+    /// The key and value types of a typed map, as the catalog records them. Sizes over `u16::MAX` are refused by `check_sizes` first.
+    fn typed<K: Pod, V: Pod>() -> Result<(ElementType, ElementType)> {
+        check_sizes(size_of::<K>(), size_of::<V>())?;
+        Ok((ElementType::of::<K>(), ElementType::of::<V>()))
+    }
+
+    /// `error` with a type mismatch's expected type spelled with the Rust names of `K` and
+    /// `V` (and `slots`, for an open that asked for them).
+    fn name_types<K: Pod, V: Pod>(error: Error, kind: ObjectKind, slots: Option<u64>) -> Error {
+        name_expected(error, || {
+            let (key, value) = (short_type_name::<K>(), short_type_name::<V>());
+            let slots = slots.map_or(String::new(), |n| format!(" with {n} slots"));
+            if kind == ObjectKind::HashSet {
+                format!("HashSet<{key}>{slots}")
+            } else {
+                format!("HashMap<{key}, {value}>{slots}")
+            }
+        })
+    }
+
     impl<K: Pod, V: Pod> HashMap<K, V> {
-        /// The catalog descriptor of a map with `capacity` slots (types identified by size).
+        /// The catalog descriptor of a map with `capacity` slots: key and value types as
+        /// [`identity`](crate::identity) describes.
         pub fn descriptor(capacity: u64) -> TypeDescriptor {
             map_descriptor(
                 ObjectKind::HashMap,
                 capacity,
-                size_of::<K>(),
-                size_of::<V>(),
+                (ElementType::of::<K>(), ElementType::of::<V>()),
             )
         }
 
@@ -1946,8 +1966,10 @@ mod handle {
             capacity: u64,
             kind: ObjectKind,
         ) -> Result<Self> {
-            let sizes = (size_of::<K>(), size_of::<V>());
-            create_map(region, name, capacity, sizes, kind).map(Self::from_parts)
+            let slots = capacity.checked_next_power_of_two().unwrap_or(capacity);
+            create_map(region, name, capacity, typed::<K, V>()?, kind)
+                .map(Self::from_parts)
+                .map_err(|error| name_types::<K, V>(error, kind, Some(slots)))
         }
 
         /// Opens the existing map `name`, whatever its capacity.
@@ -1960,7 +1982,9 @@ mod handle {
         }
 
         pub(crate) fn open_kind(region: &Region, name: &str, kind: ObjectKind) -> Result<Self> {
-            open_map(region, name, (size_of::<K>(), size_of::<V>()), kind).map(Self::from_parts)
+            open_map(region, name, typed::<K, V>()?, kind)
+                .map(Self::from_parts)
+                .map_err(|error| name_types::<K, V>(error, kind, None))
         }
 
         fn from_parts((object, slots): (Object, MappedSlots)) -> Self {
@@ -2352,7 +2376,11 @@ mod handle {
     impl<K: Pod> HashSet<K> {
         /// The catalog descriptor of a set with `capacity` slots.
         pub fn descriptor(capacity: u64) -> TypeDescriptor {
-            map_descriptor(ObjectKind::HashSet, capacity, size_of::<K>(), 0)
+            map_descriptor(
+                ObjectKind::HashSet,
+                capacity,
+                (ElementType::of::<K>(), ElementType::of::<()>()),
+            )
         }
 
         /// Opens the set `name`, creating it empty with `capacity` slots (rounded up to a
@@ -2530,9 +2558,10 @@ mod handle {
             key_size: usize,
             value_size: usize,
         ) -> Result<Self> {
-            let sizes = (key_size, value_size);
-            create_map(region, name, capacity, sizes, ObjectKind::HashMap)
-                .map(|parts| Self::from_parts(parts, sizes))
+            check_sizes(key_size, value_size)?;
+            let types = (ElementType::bytes(key_size), ElementType::bytes(value_size));
+            create_map(region, name, capacity, types, ObjectKind::HashMap)
+                .map(|parts| Self::from_parts(parts, (key_size, value_size)))
         }
 
         /// Opens the existing map `name`, whatever its capacity and sizes.
@@ -2551,7 +2580,8 @@ mod handle {
                 usize::from(info.descriptor.key_size),
                 usize::from(info.descriptor.elem_size),
             );
-            open_map(region, name, sizes, kind).map(|parts| Self::from_parts(parts, sizes))
+            let types = (ElementType::bytes(sizes.0), ElementType::bytes(sizes.1));
+            open_map(region, name, types, kind).map(|parts| Self::from_parts(parts, sizes))
         }
 
         fn from_parts(
@@ -2819,9 +2849,10 @@ mod handle {
             capacity: u64,
             key_size: usize,
         ) -> Result<Self> {
-            let sizes = (key_size, 0);
-            create_map(region, name, capacity, sizes, ObjectKind::HashSet).map(|parts| Self {
-                map: ByteMap::from_parts(parts, sizes),
+            check_sizes(key_size, 0)?;
+            let types = (ElementType::bytes(key_size), ElementType::bytes(0));
+            create_map(region, name, capacity, types, ObjectKind::HashSet).map(|parts| Self {
+                map: ByteMap::from_parts(parts, (key_size, 0)),
             })
         }
 

@@ -74,9 +74,14 @@
 //! # Ok::<(), shmarena::Error>(())
 //! ```
 //!
-//! A structure is identified across processes by the size (and, for a mutex, the
-//! alignment) of its type, so two programs sharing one must agree on the type's layout:
-//! `#[repr(C)]`, and the derive refuses padding.
+//! Two programs sharing an object must agree on its type's layout: `#[repr(C)]`, and the
+//! derive refuses padding. The catalog records each type (see [`identity`]): Rust's
+//! scalars by their Python typecode, so a `HashMap<u64, u64>` does not open as a
+//! `HashMap<i64, f64>`, and your types by a fingerprint of their name (without module
+//! path), size and alignment, so a queue of `Job`s opens as a `Queue<Job>` in any program
+//! that declares `Job` with this layout, and as nothing else
+//! ([`Error::TypeMismatch`]). The byte views ([`ByteQueue`], [`ByteMap`], ...) open any
+//! type of their size.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -90,6 +95,7 @@ pub mod event;
 #[cfg(not(loom))]
 mod fixed;
 pub mod hash_map;
+pub mod identity;
 pub mod list;
 pub mod mutex;
 #[cfg(not(loom))]

@@ -252,6 +252,7 @@ pub use handle::{ByteList, List};
 #[cfg(not(loom))]
 mod handle {
     use super::RawSlot;
+    use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::words::{word_count_of, Words};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU64, Ordering};
@@ -262,8 +263,11 @@ mod handle {
     /// Words before the first slot.
     const HEADER_WORDS: u64 = super::SLOTS / 8;
 
-    fn descriptor(capacity: u64, elem_size: usize) -> TypeDescriptor {
-        TypeDescriptor::new(ObjectKind::List, b'x', elem_size as u16, capacity)
+    fn descriptor(capacity: u64, elem: ElementType) -> TypeDescriptor {
+        TypeDescriptor {
+            elem_tag: elem.tag,
+            ..TypeDescriptor::new(ObjectKind::List, elem.code, elem.size, capacity)
+        }
     }
 
     /// Words of one slot after its state word.
@@ -327,6 +331,23 @@ mod handle {
             capacity: u64,
             elem_size: usize,
         ) -> Result<Self> {
+            Self::create(
+                region,
+                name,
+                capacity,
+                elem_size,
+                ElementType::bytes(elem_size),
+            )
+        }
+
+        /// As `get_or_create`, for elements of type `elem` (`elem_size` bytes).
+        fn create(
+            region: &Region,
+            name: &str,
+            capacity: u64,
+            elem_size: usize,
+            elem: ElementType,
+        ) -> Result<Self> {
             if capacity == 0 || elem_size > usize::from(u16::MAX) {
                 return Err(Error::InvalidArgument(format!(
                     "a list needs a capacity above 0 ({capacity} asked) and elements up to 65535 bytes ({elem_size} given)"
@@ -338,7 +359,7 @@ mod handle {
                 .ok_or_else(|| {
                     Error::InvalidArgument(format!("a list of {capacity} elements is too large"))
                 })?;
-            let descriptor = descriptor(capacity, elem_size);
+            let descriptor = descriptor(capacity, elem);
             let (object, _) =
                 crate::sweep::get_or_create_object(region, name, &descriptor, size, |_| Ok(()))?;
             let list = Self::from_object(object)?;
@@ -346,7 +367,7 @@ mod handle {
                 return Err(Error::TypeMismatch {
                     name: name.to_owned(),
                     expected: descriptor.to_string(),
-                    found: self::descriptor(list.capacity, elem_size).to_string(),
+                    found: list.object.info().descriptor.to_string(),
                 });
             }
             Ok(list)
@@ -360,14 +381,15 @@ mod handle {
             let info = region
                 .find_object(name)?
                 .ok_or_else(|| Error::ObjectNotFound(name.to_owned()))?;
-            Self::open_sized(region, name, usize::from(info.descriptor.elem_size))
+            let elem_size = usize::from(info.descriptor.elem_size);
+            Self::open_typed(region, name, ElementType::bytes(elem_size))
         }
 
-        fn open_sized(region: &Region, name: &str, elem_size: usize) -> Result<Self> {
+        fn open_typed(region: &Region, name: &str, elem: ElementType) -> Result<Self> {
             Self::from_object(crate::sweep::open_object(
                 region,
                 name,
-                &descriptor(0, elem_size),
+                &descriptor(0, elem),
             )?)
         }
 
@@ -585,10 +607,10 @@ mod handle {
     }
 
     impl<T: Pod> List<T> {
-        /// The catalog descriptor of a list of `capacity` elements of `T` (identified by
-        /// size).
+        /// The catalog descriptor of a list of `capacity` elements of `T` (its identity as
+        /// [`identity`](crate::identity) describes).
         pub fn descriptor(capacity: u64) -> TypeDescriptor {
-            descriptor(capacity, size_of::<T>())
+            descriptor(capacity, ElementType::of::<T>())
         }
 
         /// Opens the list `name`, creating it empty with room for `capacity` elements.
@@ -597,7 +619,19 @@ mod handle {
         /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
         /// [`Error::TypeMismatch`] (also for another capacity); catalog and arena errors.
         pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
-            ByteList::get_or_create(region, name, capacity, size_of::<T>()).map(Self::typed)
+            ByteList::create(
+                region,
+                name,
+                capacity,
+                size_of::<T>(),
+                ElementType::of::<T>(),
+            )
+            .map(Self::typed)
+            .map_err(|error| {
+                name_expected(error, || {
+                    format!("List<{}> of capacity {capacity}", short_type_name::<T>())
+                })
+            })
         }
 
         /// Opens the existing list `name`, whatever its capacity.
@@ -605,7 +639,14 @@ mod handle {
         /// # Errors
         /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
         pub fn open(region: &Region, name: &str) -> Result<Self> {
-            ByteList::open_sized(region, name, size_of::<T>()).map(Self::typed)
+            check_elem_size::<T>()?;
+            ByteList::open_typed(region, name, ElementType::of::<T>())
+                .map(Self::typed)
+                .map_err(Self::name_type)
+        }
+
+        fn name_type(error: Error) -> Error {
+            name_expected(error, || format!("List<{}>", short_type_name::<T>()))
         }
 
         fn typed(inner: ByteList) -> Self {

@@ -409,10 +409,13 @@ pub use handle::{Lock, Mutex, MutexGuard};
 mod handle {
     use super::{wrap, wrap_try, Acquired, LockResult, RawMutex, TryLockError};
     use super::{Duration, Instant};
+    use crate::identity::{fingerprint, name_expected, short_type_name};
     use crate::mutex::AtomicU32;
     use bytemuck::Pod;
     use shmarena_engine::fork;
-    use shmarena_engine::{Error, Object, ObjectKind, OwnerId, Region, Result, TypeDescriptor};
+    use shmarena_engine::{
+        Error, Object, ObjectKind, OwnerId, Region, Result, TypeDescriptor, USER_TYPE_CODE,
+    };
     use std::cell::UnsafeCell;
     use std::marker::PhantomData;
     use std::ops::{Deref, DerefMut};
@@ -572,15 +575,19 @@ mod handle {
     impl<T: Pod> Mutex<T> {
         const LAYOUT_OK: () = check_layout::<T>();
 
-        /// The catalog descriptor: the data's identity across processes is its size and
-        /// alignment (a `Pod` type has no other stable identity).
+        /// The catalog descriptor: the data's size and alignment, and its type's tag as
+        /// [`identity`](crate::identity) describes.
         pub fn descriptor() -> TypeDescriptor {
-            TypeDescriptor::new(
-                ObjectKind::Mutex,
-                b'x',
-                align_of::<T>() as u16,
-                size_of::<T>() as u64,
-            )
+            TypeDescriptor {
+                // The code marks the kind of lock, so the tag names every type.
+                elem_tag: fingerprint::<T>(),
+                ..TypeDescriptor::new(
+                    ObjectKind::Mutex,
+                    USER_TYPE_CODE,
+                    align_of::<T>() as u16,
+                    size_of::<T>() as u64,
+                )
+            }
         }
 
         /// Opens the mutex `name`, creating it holding `initial` (unlocked) if absent.
@@ -603,7 +610,8 @@ mod handle {
                     unsafe { mutex.data.as_ptr().cast::<T>().write(initial) };
                     Ok(())
                 },
-            )?;
+            )
+            .map_err(Self::name_type)?;
             Self::from_object(object)
         }
 
@@ -613,19 +621,35 @@ mod handle {
         /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
         pub fn open(region: &Region, name: &str) -> Result<Self> {
             let () = Self::LAYOUT_OK;
-            Self::from_object(crate::sweep::open_object(
-                region,
-                name,
-                &Self::descriptor(),
-            )?)
+            let object = crate::sweep::open_object(region, name, &Self::descriptor())
+                .map_err(Self::name_type)?;
+            Self::from_object(object)
+        }
+
+        fn name_type(error: Error) -> Error {
+            name_expected(error, Self::rust_name)
+        }
+
+        /// This type as a Rust user writes it.
+        fn rust_name() -> String {
+            match size_of::<T>() {
+                0 => "Lock (a Mutex<()>)".to_owned(),
+                _ => format!("Mutex<{}>", short_type_name::<T>()),
+            }
         }
 
         pub(crate) fn from_object(object: Object) -> Result<Self> {
-            if object.info().descriptor != Self::descriptor() {
+            let expected = Self::descriptor();
+            let found = &object.info().descriptor;
+            // The code tells a `Mutex` from an `RLock` (which an untyped match would not).
+            if !found.same_type(&expected)
+                || found.elem_code != expected.elem_code
+                || found.capacity != expected.capacity
+            {
                 return Err(Error::TypeMismatch {
                     name: object.info().name.clone(),
-                    expected: Self::descriptor().to_string(),
-                    found: object.info().descriptor.to_string(),
+                    expected: Self::rust_name(),
+                    found: found.to_string(),
                 });
             }
             Self::from_object_unchecked_kind(object)

@@ -564,6 +564,7 @@ impl<T> From<PushError<T>> for shmarena_engine::Error {
 #[cfg(not(loom))]
 mod handle {
     use super::{initial_stamp, layout, PushError, RawQueue, RawSlot};
+    use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::words::{word_count_of, Words};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
@@ -641,8 +642,11 @@ mod handle {
         }
     }
 
-    fn descriptor(capacity: u64, elem_size: usize) -> TypeDescriptor {
-        TypeDescriptor::new(ObjectKind::Queue, b'x', elem_size as u16, capacity)
+    fn descriptor(capacity: u64, elem: ElementType) -> TypeDescriptor {
+        TypeDescriptor {
+            elem_tag: elem.tag,
+            ..TypeDescriptor::new(ObjectKind::Queue, elem.code, elem.size, capacity)
+        }
     }
 
     impl ByteQueue {
@@ -658,6 +662,23 @@ mod handle {
             capacity: u64,
             elem_size: usize,
         ) -> Result<Self> {
+            Self::create(
+                region,
+                name,
+                capacity,
+                elem_size,
+                ElementType::bytes(elem_size),
+            )
+        }
+
+        /// As `get_or_create`, for elements of type `elem` (`elem_size` bytes).
+        fn create(
+            region: &Region,
+            name: &str,
+            capacity: u64,
+            elem_size: usize,
+            elem: ElementType,
+        ) -> Result<Self> {
             if capacity == 0 || capacity > 1 << 31 || elem_size > usize::from(u16::MAX) {
                 return Err(Error::InvalidArgument(format!(
                     "a queue needs 1 to 2^31 slots ({capacity} asked) of elements up to 65535 bytes ({elem_size} given)"
@@ -670,7 +691,7 @@ mod handle {
                 .ok_or_else(|| {
                     Error::InvalidArgument(format!("a queue of {capacity} slots is too large"))
                 })?;
-            let descriptor = descriptor(capacity, elem_size);
+            let descriptor = descriptor(capacity, elem);
             let (object, _) =
                 crate::sweep::get_or_create_object(region, name, &descriptor, size, |object| {
                     let queue = Self::from_object(object.clone())?;
@@ -688,7 +709,7 @@ mod handle {
                 return Err(Error::TypeMismatch {
                     name: name.to_owned(),
                     expected: descriptor.to_string(),
-                    found: self::descriptor(queue.capacity, elem_size).to_string(),
+                    found: queue.object.info().descriptor.to_string(),
                 });
             }
             Ok(queue)
@@ -703,14 +724,14 @@ mod handle {
                 .find_object(name)?
                 .ok_or_else(|| Error::ObjectNotFound(name.to_owned()))?;
             let elem_size = usize::from(info.descriptor.elem_size);
-            Self::open_sized(region, name, elem_size)
+            Self::open_typed(region, name, ElementType::bytes(elem_size))
         }
 
-        fn open_sized(region: &Region, name: &str, elem_size: usize) -> Result<Self> {
+        fn open_typed(region: &Region, name: &str, elem: ElementType) -> Result<Self> {
             Self::from_object(crate::sweep::open_object(
                 region,
                 name,
-                &descriptor(0, elem_size),
+                &descriptor(0, elem),
             )?)
         }
 
@@ -967,10 +988,10 @@ mod handle {
     }
 
     impl<T: Pod> Queue<T> {
-        /// The catalog descriptor of a queue of `capacity` elements of `T` (identified by
-        /// size: a `Pod` type has no other identity across processes).
+        /// The catalog descriptor of a queue of `capacity` elements of `T` (its identity as
+        /// [`identity`](crate::identity) describes).
         pub fn descriptor(capacity: u64) -> TypeDescriptor {
-            descriptor(capacity, size_of::<T>())
+            descriptor(capacity, ElementType::of::<T>())
         }
 
         /// Opens the queue `name`, creating it empty with room for `capacity` elements.
@@ -979,7 +1000,19 @@ mod handle {
         /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
         /// [`Error::TypeMismatch`] (also for another capacity); catalog and arena errors.
         pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
-            ByteQueue::get_or_create(region, name, capacity, size_of::<T>()).map(Self::typed)
+            ByteQueue::create(
+                region,
+                name,
+                capacity,
+                size_of::<T>(),
+                ElementType::of::<T>(),
+            )
+            .map(Self::typed)
+            .map_err(|error| {
+                name_expected(error, || {
+                    format!("Queue<{}> of capacity {capacity}", short_type_name::<T>())
+                })
+            })
         }
 
         /// Opens the existing queue `name`, whatever its capacity.
@@ -987,7 +1020,14 @@ mod handle {
         /// # Errors
         /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
         pub fn open(region: &Region, name: &str) -> Result<Self> {
-            ByteQueue::open_sized(region, name, size_of::<T>()).map(Self::typed)
+            check_elem_size::<T>()?;
+            ByteQueue::open_typed(region, name, ElementType::of::<T>())
+                .map(Self::typed)
+                .map_err(Self::name_type)
+        }
+
+        fn name_type(error: Error) -> Error {
+            name_expected(error, || format!("Queue<{}>", short_type_name::<T>()))
         }
 
         fn typed(inner: ByteQueue) -> Self {

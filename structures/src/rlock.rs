@@ -93,6 +93,16 @@ impl RLock {
     }
 
     fn from_object(object: Object) -> Result<Self> {
+        let found = &object.info().descriptor;
+        // The code tells an `RLock` from a `Mutex<()>` of a region made before type tags,
+        // which is untyped and so matches by size.
+        if found.elem_code != Self::descriptor().elem_code {
+            return Err(crate::Error::TypeMismatch {
+                name: object.info().name.clone(),
+                expected: Self::descriptor().to_string(),
+                found: found.to_string(),
+            });
+        }
         Ok(Self {
             mutex: Mutex::from_object_unchecked_kind(object)?,
         })

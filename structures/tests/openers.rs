@@ -282,18 +282,112 @@ fn openers_refuse_another_type_of_the_same_kind() {
         assert_mismatch(other.open_byte_map("set"), "set");
         assert_mismatch(other.open_value::<i32>("value"), "value");
         assert_mismatch(other.open_array::<u32>("array"), "array");
+
+        // Types of one size: scalars by their typecodes, user types by name.
+        assert_mismatch(other.open_hash_map::<i64, f64>("map"), "map");
+        assert_mismatch(other.open_hash_map::<u64, [u8; 8]>("map"), "map");
+        assert_mismatch(other.open_hash_set::<f64>("set"), "set");
+        assert_mismatch(other.open_queue::<i64>("queue"), "queue");
+        assert_mismatch(other.open_list::<f64>("list"), "list");
+        assert_mismatch(other.open_mutex::<i64>("mutex"), "mutex");
+        region.queue::<Pair>("pairs", 4).unwrap();
+        region.list::<Pair>("pair-list", 4).unwrap();
+        region
+            .mutex::<Pair>("pair-mutex", Pair { a: 1, b: 2 })
+            .unwrap();
+        region.hash_map::<Pair, Pair>("pair-map", 4).unwrap();
+        assert_mismatch(other.open_queue::<[u64; 2]>("pairs"), "pairs");
+        assert_mismatch(other.open_queue::<other_crate::Span>("pairs"), "pairs");
+        assert_mismatch(
+            other.open_list::<other_crate::Span>("pair-list"),
+            "pair-list",
+        );
+        assert_mismatch(
+            other.open_mutex::<other_crate::Span>("pair-mutex"),
+            "pair-mutex",
+        );
+        assert_mismatch(
+            other.open_hash_map::<Pair, other_crate::Span>("pair-map"),
+            "pair-map",
+        );
     });
 }
 
-/// The message of opening `name` with the wrong type, after the object's name.
+/// A program that declares the same struct under the same name elsewhere (another crate,
+/// another module) shares its objects; byte views open any type of their size, and typed
+/// handles open objects made by byte views.
+#[test]
+fn a_type_is_known_by_its_name_and_layout_not_its_path() {
+    with_two_handles("identity", |region, other| {
+        let pairs = region.queue::<Pair>("pairs", 4).unwrap();
+        pairs.push(Pair { a: 1, b: 2 });
+        let theirs = other.open_queue::<other_crate::Pair>("pairs").unwrap();
+        assert_eq!(theirs.try_pop(), Some(other_crate::Pair { a: 1, b: 2 }));
+        let map = region.hash_map::<u64, Pair>("map", 16).unwrap();
+        map.insert(7, Pair { a: 3, b: 4 }).unwrap();
+        let their_map = other
+            .open_hash_map::<u64, other_crate::Pair>("map")
+            .unwrap();
+        assert_eq!(
+            their_map.get(&7).unwrap(),
+            Some(other_crate::Pair { a: 3, b: 4 })
+        );
+
+        // Byte views match any type of their size, both ways.
+        let bytes = other.open_byte_map("map").unwrap();
+        assert_eq!(bytes.len(), 1);
+        let raw = other.byte_queue("raw", 4, 16).unwrap();
+        raw.try_push(&[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0])
+            .unwrap();
+        assert_eq!(
+            region.open_queue::<Pair>("raw").unwrap().try_pop(),
+            Some(Pair { a: 1, b: 2 })
+        );
+        assert_eq!(region.open_queue::<[u64; 2]>("raw").unwrap().len(), 0);
+    });
+}
+
+/// Types another program declares: `Pair` under the same name, `Span` of the same layout.
+mod other_crate {
+    #[derive(Clone, Copy, Debug, PartialEq, shmarena::Pod, shmarena::Zeroable)]
+    #[bytemuck(crate = "shmarena::bytemuck")]
+    #[repr(C)]
+    pub struct Pair {
+        pub a: u64,
+        pub b: u64,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, shmarena::Pod, shmarena::Zeroable)]
+    #[bytemuck(crate = "shmarena::bytemuck")]
+    #[repr(C)]
+    pub struct Span {
+        pub start: u64,
+        pub end: u64,
+    }
+}
+
+/// The message of opening `name` with the wrong type, after the object's name, with each
+/// user type's tag (`#` and 8 hex digits, a fingerprint of its name) shown as `#tag`.
 fn mismatch_message<T: std::fmt::Debug>(result: Result<T>) -> String {
     match result {
-        Err(error @ Error::TypeMismatch { .. }) => error.to_string(),
+        Err(error @ Error::TypeMismatch { .. }) => {
+            let message = error.to_string();
+            let mut out = String::new();
+            let mut rest = message.as_str();
+            while let Some(at) = rest.find('#') {
+                let tag = rest.get(at + 1..at + 9).unwrap_or_default();
+                assert!(tag.chars().all(|c| c.is_ascii_hexdigit()) && tag.len() == 8);
+                out.push_str(&rest[..at]);
+                out.push_str("#tag");
+                rest = &rest[at + 9..];
+            }
+            out + rest
+        }
         other => panic!("expected TypeMismatch, got {other:?}"),
     }
 }
 
-#[derive(Clone, Copy, Debug, shmarena::Pod, shmarena::Zeroable)]
+#[derive(Clone, Copy, Debug, PartialEq, shmarena::Pod, shmarena::Zeroable)]
 #[bytemuck(crate = "shmarena::bytemuck")]
 #[repr(C)]
 struct Pair {
@@ -325,33 +419,44 @@ fn type_mismatch_messages_name_rust_types() {
         region.mutex::<Pair>("m", Pair { a: 1, b: 2 }).unwrap();
         assert_eq!(
             mismatch_message(other.open_mutex::<u32>("m")),
-            "object \"m\" has type Mutex<16-byte type, align 8>, not Mutex<4-byte type, align 4>"
+            "object \"m\" has type Mutex<16-byte type #tag, align 8>, not Mutex<u32>"
         );
         assert_eq!(
             mismatch_message(other.open_lock("m")),
-            "object \"m\" has type Mutex<16-byte type, align 8>, not Lock (a Mutex<()>)"
+            "object \"m\" has type Mutex<16-byte type #tag, align 8>, not Lock (a Mutex<()>)"
         );
 
         region.hash_map::<u64, Pair>("h", 16).unwrap();
-        let message = mismatch_message(other.open_hash_map::<u64, u64>("h"));
-        assert!(
-            message.starts_with("object \"h\" has type HashMap<8-byte type, 16-byte type>"),
-            "{message}"
+        assert_eq!(
+            mismatch_message(other.open_hash_map::<u64, u64>("h")),
+            "object \"h\" has type HashMap<u64, 16-byte type #tag> with 16 slots, \
+             not HashMap<u64, u64>"
         );
-        assert!(
-            message.contains("not HashMap<8-byte type, 8-byte type>"),
-            "{message}"
+        region.hash_map::<u64, u64>("scalars", 16).unwrap();
+        assert_eq!(
+            mismatch_message(other.open_hash_map::<i64, f64>("scalars")),
+            "object \"scalars\" has type HashMap<u64, u64> with 16 slots, \
+             not HashMap<i64, f64>"
+        );
+        assert_eq!(
+            mismatch_message(other.hash_set::<[u8; 8]>("scalars", 16)),
+            "object \"scalars\" has type HashMap<u64, u64> with 16 slots, \
+             not HashSet<[u8; 8]> with 16 slots"
         );
 
         region.queue::<Pair>("q", 4).unwrap();
         assert_eq!(
             mismatch_message(other.queue::<Pair>("q", 8)),
-            "object \"q\" has type Queue<16-byte type> of capacity 4, \
-             not Queue<16-byte type> of capacity 8"
+            "object \"q\" has type Queue<16-byte type #tag> of capacity 4, \
+             not Queue<Pair> of capacity 8"
+        );
+        assert_eq!(
+            mismatch_message(other.open_queue::<[u64; 2]>("q")),
+            "object \"q\" has type Queue<16-byte type #tag> of capacity 4, not Queue<[u64; 2]>"
         );
         assert_eq!(
             mismatch_message(other.open_semaphore("q")),
-            "object \"q\" has type Queue<16-byte type> of capacity 4, not Semaphore"
+            "object \"q\" has type Queue<16-byte type #tag> of capacity 4, not Semaphore"
         );
     });
 }

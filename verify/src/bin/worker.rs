@@ -163,6 +163,47 @@ fn list_append(region: &Region, args: &[String]) -> Result<(), Box<dyn std::erro
     Ok(())
 }
 
+/// A struct this binary declares under the name another program's test uses, and one of the
+/// same layout under another name.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Pair {
+    a: u64,
+    b: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Span {
+    start: u64,
+    end: u64,
+}
+
+/// `type-identity`: pops a `Pair` from the `Queue<Pair>` "pairs" and pushes it back with
+/// its fields summed into `b`; prints whether "pairs" opens as a `Queue<Span>` and as a
+/// `HashMap<i64, f64>` the map "scalars" (a `HashMap<u64, u64>`).
+fn type_identity(region: &Region) -> Result<(), Box<dyn std::error::Error>> {
+    let pairs = region.open_queue::<Pair>("pairs")?;
+    let pair = pairs.try_pop().ok_or("no pair queued")?;
+    pairs.push(Pair {
+        a: pair.a,
+        b: pair.a + pair.b,
+    });
+    let refused = |result: Result<(), shmarena::Error>| match result {
+        Err(shmarena::Error::TypeMismatch { .. }) => "refused".to_owned(),
+        other => format!("{other:?}"),
+    };
+    println!(
+        "span {}",
+        refused(region.open_queue::<Span>("pairs").map(drop))
+    );
+    println!(
+        "scalars {}",
+        refused(region.open_hash_map::<i64, f64>("scalars").map(drop))
+    );
+    Ok(())
+}
+
 fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let command = args.first().ok_or("missing command")?;
     let path: String = arg(args, 1, "region")?;
@@ -236,6 +277,7 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         "alloc-churn" => alloc_churn(&region, args)?,
         "queue-produce" | "queue-consume" => queue_command(command, &region, args)?,
         "list-append" => list_append(&region, args)?,
+        "type-identity" => type_identity(&region)?,
         "grace-read" | "grace-hold" | "grace-churn" => grace::run(command, &region, args)?,
         command if command.starts_with("map-") => map::run(command, &region, args)?,
         "create" => {
