@@ -26,6 +26,12 @@
 //! - `mutex-lock-unlock`: every process locks ONE shared `Mutex<u64>`, increments the
 //!   value inside, and unlocks (the contended lock). The final value must equal the sum
 //!   of the reported counts.
+//! - `mutex-yield`: as `mutex-lock-unlock`, but each process yields its CPU (`sched_yield`)
+//!   while it holds the lock, so that nearly every lock finds it taken: the contended path
+//!   (spinning, sleeping, waking) rather than the uncontended CAS.
+//! - `std-mutex-lock-unlock`, `std-mutex-yield`: the same two on `std::sync::Mutex<u64>`,
+//!   driven by threads of the parent (one thread per "process"), as a peer; its final
+//!   value is checked against the counts as well.
 //! - `mutex-handoff`: processes in pairs (P/2 pairs; P is rounded down to an even number,
 //!   and at least one pair runs, so `--max-procs 1` still starts two) strictly alternate
 //!   ownership of their pair's `Mutex` through a turn counter and a `Condvar`: a process
@@ -128,6 +134,12 @@ pub enum Workload {
     ArrayGetSet,
     /// Every process locks one shared `Mutex<u64>`, increments it, unlocks (contended).
     MutexLockUnlock,
+    /// `std::sync::Mutex<u64>` (threads in one process), as `mutex-lock-unlock`.
+    StdMutexLockUnlock,
+    /// As `mutex-lock-unlock`, yielding the CPU while holding the lock (every lock waits).
+    MutexYield,
+    /// `std::sync::Mutex<u64>` (threads in one process), as `mutex-yield`.
+    StdMutexYield,
     /// Pairs of processes strictly alternate ownership of a `Mutex` (turn + `Condvar`).
     MutexHandoff,
     /// Every process alternately `try_push`es and `try_pop`s one shared `Queue<u64>`.
@@ -162,12 +174,15 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the default order (the baseline first).
-    pub const ALL: [Workload; 20] = [
+    pub const ALL: [Workload; 23] = [
         Workload::PrivateAtomic,
         Workload::ValueFetchAdd,
         Workload::ShardedAdd,
         Workload::ArrayGetSet,
         Workload::MutexLockUnlock,
+        Workload::StdMutexLockUnlock,
+        Workload::MutexYield,
+        Workload::StdMutexYield,
         Workload::MutexHandoff,
         Workload::QueuePushPop,
         Workload::MapProbeLimit,
@@ -193,6 +208,9 @@ impl Workload {
             Workload::PrivateAtomic => "private-atomic",
             Workload::ArrayGetSet => "array-get-set",
             Workload::MutexLockUnlock => "mutex-lock-unlock",
+            Workload::StdMutexLockUnlock => "std-mutex-lock-unlock",
+            Workload::MutexYield => "mutex-yield",
+            Workload::StdMutexYield => "std-mutex-yield",
             Workload::MutexHandoff => "mutex-handoff",
             Workload::QueuePushPop => "queue-push-pop",
             Workload::MapReadHeavy => "map-read-heavy",
@@ -241,7 +259,8 @@ impl Workload {
     /// Whether this workload runs threads in the parent (an in-process peer) instead of
     /// worker processes.
     pub fn in_process(self) -> bool {
-        self.mix().is_some() && !self.is_shmarena_map()
+        (self.mix().is_some() && !self.is_shmarena_map())
+            || matches!(self, Workload::StdMutexLockUnlock | Workload::StdMutexYield)
     }
 
     /// Bytes of the region a run of this workload needs (sparse).
@@ -731,7 +750,9 @@ impl Shared {
                 let initial: Vec<u64> = (0..DATA_LEN as u64).collect();
                 region.array(names::DATA, &initial)?;
             }
-            Workload::MutexLockUnlock => shared.mutex = Some(region.mutex(names::MUTEX, 0)?),
+            Workload::MutexLockUnlock | Workload::MutexYield => {
+                shared.mutex = Some(region.mutex(names::MUTEX, 0)?);
+            }
             Workload::MutexHandoff => {
                 if procs & 1 != 0 {
                     return Err(
@@ -760,6 +781,8 @@ impl Shared {
                 bench_map::create_probe_table(region, &bench_map::universe())?;
             }
             Workload::PrivateAtomic
+            | Workload::StdMutexLockUnlock
+            | Workload::StdMutexYield
             | Workload::PapayaReadHeavy
             | Workload::PapayaExchange
             | Workload::DashmapReadHeavy
@@ -801,7 +824,7 @@ impl Shared {
                     .into());
                 }
             }
-            Workload::MutexLockUnlock => {
+            Workload::MutexLockUnlock | Workload::MutexYield => {
                 let found = match self.mutex.as_ref().map(shmarena::Mutex::lock) {
                     Some(Ok(guard)) => *guard,
                     Some(Err(_)) => {
@@ -811,9 +834,10 @@ impl Shared {
                 };
                 if found != total_ops {
                     return Err(format!(
-                        "LOST UPDATES: mutex-lock-unlock with {procs} processes: the value \
+                        "LOST UPDATES: {} with {procs} processes: the value \
                          under the mutex is {found}, but the workers reported {total_ops} \
                          locked increments (difference {})",
+                        workload.name(),
                         i128::from(total_ops) - i128::from(found)
                     )
                     .into());
@@ -1118,9 +1142,10 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
             result
         }
         Workload::ArrayGetSet => array_worker(&region, &control, args.index, give_up)?,
-        Workload::MutexLockUnlock => {
+        Workload::MutexLockUnlock | Workload::MutexYield => {
             let mutex = shmarena::Mutex::<u64>::open(&region, names::MUTEX)?;
             let mut owner_died = false;
+            let hold_yields = args.workload == Workload::MutexYield;
             wait_for_start(&control)?;
             let result = measure(&control.stop, give_up, || {
                 let mut guard = mutex.lock().unwrap_or_else(|died| {
@@ -1128,6 +1153,9 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
                     died.into_inner()
                 });
                 *guard += 1;
+                if hold_yields {
+                    std::thread::yield_now();
+                }
             })?;
             if owner_died {
                 return Err("a process died holding the bench mutex".into());
@@ -1237,6 +1265,39 @@ fn run_threads(
     threads: usize,
     seconds: f64,
 ) -> Result<f64, BoxError> {
+    if matches!(
+        workload,
+        Workload::StdMutexLockUnlock | Workload::StdMutexYield
+    ) {
+        let mutex = std::sync::Mutex::new(0u64);
+        let hold_yields = workload == Workload::StdMutexYield;
+        let window = drive_threads(control, threads, seconds, |_, give_up| {
+            wait_for_start(control)?;
+            measure(&control.stop, give_up, || {
+                let mut guard = mutex
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                *guard += 1;
+                if hold_yields {
+                    std::thread::yield_now();
+                }
+            })
+        })?;
+        let counted: u64 = (0..threads)
+            .map(|index| control.ops.get(index))
+            .sum::<Result<u64, _>>()?;
+        let found = *mutex
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if found != counted {
+            return Err(format!(
+                "LOST UPDATES: {} holds {found}, {counted} counted",
+                workload.name()
+            )
+            .into());
+        }
+        return Ok(window);
+    }
     let mix = workload.mix().ok_or("not a map workload")?;
     let seed = region.hash_seed();
     let keys = bench_map::universe();
@@ -1244,35 +1305,42 @@ fn run_threads(
         Workload::PapayaReadHeavy | Workload::PapayaExchange | Workload::PapayaRapidGrow => {
             let map = bench_map::papaya_map(seed);
             bench_map::prefill(&map, &keys, mix);
-            drive_threads(&map, mix, control, threads, seconds)
+            drive_threads(control, threads, seconds, |index, give_up| {
+                map_worker(&map, mix, control, index, give_up)
+            })
         }
         Workload::DashmapReadHeavy | Workload::DashmapExchange | Workload::DashmapRapidGrow => {
             let map = bench_map::dash_map(seed);
             bench_map::prefill(&map, &keys, mix);
-            drive_threads(&map, mix, control, threads, seconds)
+            drive_threads(control, threads, seconds, |index, give_up| {
+                map_worker(&map, mix, control, index, give_up)
+            })
         }
         _ => {
             let map = bench_map::mutex_map(seed);
             bench_map::prefill(&map, &keys, mix);
-            drive_threads(&map, mix, control, threads, seconds)
+            drive_threads(control, threads, seconds, |index, give_up| {
+                map_worker(&map, mix, control, index, give_up)
+            })
         }
     }
 }
 
+/// Runs `work(index, give_up)` on `threads` threads inside the start/stop window, storing
+/// each thread's measurement in its result slots. Returns the window.
 fn drive_threads(
-    map: &impl bench_map::BenchMap,
-    mix: Mix,
     control: &Control,
     threads: usize,
     seconds: f64,
+    work: impl Fn(usize, Duration) -> Result<Measured, BoxError> + Sync,
 ) -> Result<f64, BoxError> {
     let give_up = Duration::from_secs_f64(seconds * 4.0) + START_TIMEOUT;
+    let work = &work;
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|index| {
                 scope.spawn(move || -> Result<(), String> {
-                    let measured =
-                        map_worker(map, mix, control, index, give_up).map_err(|e| e.to_string())?;
+                    let measured = work(index, give_up).map_err(|e| e.to_string())?;
                     let store = |array: &Array<u64>, value: u64| {
                         array.set(index, value).map_err(|e| e.to_string())
                     };

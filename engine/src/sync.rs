@@ -15,6 +15,16 @@ pub use std::sync::atomic::{
     AtomicU8, Ordering,
 };
 
+/// One short pause of a spin-wait loop (`pause` on x86); under loom, a yield to the model
+/// scheduler, so spin loops stay finite there.
+#[inline]
+pub fn spin_hint() {
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
 /// Exponential backoff for retry loops: spins first, then yields the thread.
 ///
 /// Under loom every step yields to the model scheduler, so spin loops stay finite there.

@@ -237,8 +237,10 @@ fn build_base() -> Base {
         kind: ObjectKind::HashMap,
         elem_code: b'd',
         elem_size: 8,
+        elem_tag: 0,
         key_code: b'q',
         key_size: 8,
+        key_tag: 0,
         capacity: 16,
     };
     region

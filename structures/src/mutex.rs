@@ -26,9 +26,12 @@
 //! [`Mutex::release_any`] ([`RawMutex::unlock_any`]), the release of an ownerless lock
 //! (Python's `Lock`): a swap to 0 whoever holds it, waking a sleeper as any release does.
 //!
-//! A process that dies holding the lock leaves its owner id in the word. Waiters sleep on
-//! the futex at most [`CHECK_INTERVAL`] at a time; each time they wake they ask the
-//! participant table whether the owner still lives (a kernel lock, immune to pid reuse).
+//! A contended locker spins briefly (about a hundred pauses, and not at all once others
+//! sleep: spinning then only takes CPU from a holder that shares it), then sleeps on the
+//! futex. A process that dies holding the lock leaves its owner id in the word. Waiters
+//! sleep at most [`CHECK_INTERVAL`] at a time; once they have waited that long they ask
+//! the participant table whether the owner still lives (a kernel lock, immune to pid
+//! reuse; two system calls, which is why a waiter does not ask on first sight).
 //! A dead owner's lock is taken over with one CAS, the consistency word is set, and the new
 //! owner is told ([`OwnerDied`]) so it can repair the data and call
 //! [`MutexGuard::mark_consistent`]. Until someone does, every later locker is told too:
@@ -67,7 +70,7 @@
 use std::time::{Duration, Instant};
 
 use shmarena_engine::futex;
-use shmarena_engine::sync::{AtomicU32, Backoff, Ordering};
+use shmarena_engine::sync::{spin_hint, AtomicU32, Ordering};
 use shmarena_engine::{Liveness, OwnerId};
 
 /// The top bit of the lock word: some process may be asleep waiting for the lock.
@@ -88,8 +91,10 @@ pub(crate) fn next_sleep(deadline: Option<Instant>) -> Option<Duration> {
     }
 }
 
-/// Spins before a locker starts sleeping.
-const SPINS: u32 = 40;
+/// Pauses a locker spins for before it sleeps: a few microseconds, enough for a holder on
+/// another CPU to leave a short critical section; longer spins take the CPU from a holder
+/// that shares it (more lockers than CPUs).
+const SPINS: u32 = 100;
 
 /// How an acquisition went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,22 +194,29 @@ impl RawMutex<'_> {
         liveness: &impl Liveness,
         deadline: Option<Instant>,
     ) -> Option<Acquired> {
-        let backoff = Backoff::new();
         for _ in 0..SPINS {
             // Relaxed: a guess for the CAS.
-            if self.word.load(Ordering::Relaxed) == 0
-                && self
+            let state = self.word.load(Ordering::Relaxed);
+            if state == 0 {
+                // Acquire on success: as in try_lock.
+                if self
                     .word
                     .compare_exchange_weak(0, me.bits(), Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
-            {
-                return Some(self.acquired());
+                {
+                    return Some(self.acquired());
+                }
+            } else if state & WAITERS != 0 {
+                break; // others sleep already: spinning would only take CPU from the holder
             }
-            backoff.spin();
+            spin_hint();
         }
         // Once we have slept, other sleepers may exist: keep WAITERS set when we take it.
         let mut slept = false;
-        let mut last_check: Option<Instant> = None;
+        // The owner's liveness costs system calls: ask only once a sleep of CHECK_INTERVAL
+        // has passed without the lock coming free (under loom every time: a wait there is
+        // only a yield). A dead owner's lock is taken over that much later.
+        let mut last_check = Instant::now();
         loop {
             // Relaxed: a guess for the CASes below.
             let state = self.word.load(Ordering::Relaxed);
@@ -220,11 +232,8 @@ impl RawMutex<'_> {
                 }
                 continue; // taken meanwhile
             }
-            // Ask about the owner on first sight and then every CHECK_INTERVAL (under loom
-            // every time: a wait there is only a yield).
-            let check = cfg!(loom) || last_check.is_none_or(|at| at.elapsed() >= CHECK_INTERVAL);
-            if check {
-                last_check = Some(Instant::now());
+            if cfg!(loom) || last_check.elapsed() >= CHECK_INTERVAL {
+                last_check = Instant::now();
                 if let Some(acquired) = self.take_over_if_dead(state, me, liveness) {
                     return Some(acquired);
                 }
