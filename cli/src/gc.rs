@@ -90,6 +90,6 @@ pub fn hold(args: &HoldArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     println!("ready {}", region.path().display());
     std::io::Write::flush(&mut std::io::stdout())?;
     loop {
-        std::thread::sleep(std::time::Duration::from_secs(3600));
+        std::thread::sleep(std::time::Duration::from_hours(1));
     }
 }
