@@ -27,6 +27,14 @@
 //!    file with the magic number is then called a half-built region (to unlink); an empty
 //!    or zeroed one is no region.
 //!
+//! 4. Every process holds the region's open lock ([`participants::OPEN_LOCK`]) shared for
+//!    as long as it has the region open: the creator from its staging file on, an opener
+//!    from before it checks that the name still leads to the file it opened (if not, a
+//!    collector removed it meanwhile, or it was replaced: the opener opens the name again)
+//!    until it closes it. The collector of killed programs' default regions
+//!    ([`crate::gc`]) holds it exclusive from its check to its unlink, so no process ends
+//!    up attached to a region it removed.
+//!
 //! No reference to the mapped bytes is ever formed; every shared word is reached as an
 //! atomic through a bounds-checked offset.
 //!
@@ -902,12 +910,19 @@ impl Region {
     /// then it reads the region (objects, participants, statistics) but creates nothing.
     /// So a region whose every slot retired never locks new processes out.
     ///
+    /// A file whose name is unlinked (or replaced) while it is being opened is not
+    /// attached to: the name is opened again, so the handle is of the file the name leads
+    /// to once the region's open lock is held (see [`crate::gc`]).
+    ///
     /// # Errors
     /// [`Error::RegionNotFound`], [`Error::NotARegion`] (a device, FIFO, directory,
     /// socket, dangling symbolic link, or a file without the magic number),
     /// [`Error::WritableByOthers`], [`Error::VersionMismatch`], [`Error::Truncated`],
     /// [`Error::Corrupt`], [`Error::Initializing`], [`Error::Io`];
-    /// [`Error::ParticipantsFull`] when every participant slot is held by a live process.
+    /// [`Error::ParticipantsFull`] when every participant slot is held by a live process;
+    /// [`Error::Contended`] when a collector keeps the region's open lock past
+    /// [`RegionOptions::init_timeout`] (it holds it for a few system calls: one stopped
+    /// in between), or the name keeps being replaced.
     pub fn open(name_or_path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(name_or_path, &RegionOptions::default())
     }
