@@ -200,6 +200,55 @@ fn corrupt_and_foreign_files_are_kept_with_a_reason() {
     assert!(!verdicts.iter().any(|v| v.path == renamed));
 }
 
+/// Random words written over a leftover's header and participant table, and random
+/// lengths: every file is judged (kept with a reason, or removed when the damage is
+/// outside what the checks read), with no panic and no hang.
+#[test]
+fn damaged_leftovers_never_crash_the_collector() {
+    let dir = Dir::new("damaged");
+    let dead = dead_pid();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
+    let mut next = move || {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let (mut kept, mut removed) = (0, 0);
+    for round in 0..150u64 {
+        let path = leftover(&dir, dead, &format!("{round:08x}"));
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        for _ in 0..1 + next() % 4 {
+            // A word of the header (immutable fields, state, creator, flags) or of the
+            // first participant slots; sometimes a small value, sometimes any.
+            let offset = if next() % 2 == 0 {
+                8 * (next() % 24)
+            } else {
+                4096 + 8 * (next() % 64)
+            };
+            let value = if next() % 2 == 0 { next() % 8 } else { next() };
+            file.write_all_at(&value.to_le_bytes(), offset).unwrap();
+        }
+        if next() % 5 == 0 {
+            file.set_len(next() % (2 << 20)).unwrap();
+        }
+        drop(file);
+        for dry_run in [true, false] {
+            for v in gc::collect(&dir.0, dry_run).unwrap() {
+                assert!(!v.reason.is_empty());
+                match v.action {
+                    Action::Kept => kept += 1,
+                    Action::Removed => removed += 1,
+                    Action::WouldRemove => {}
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    eprintln!("{kept} kept, {removed} removed");
+}
+
 #[test]
 fn stale_staging_files_are_removed_and_live_ones_kept() {
     let dir = Dir::new("staging");
