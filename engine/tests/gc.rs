@@ -8,6 +8,17 @@ use shmarena_engine::gc::{self, Action, Verdict};
 use shmarena_engine::layout::header;
 use shmarena_engine::{Error, Region, RegionOptions};
 
+/// Held by every test of this file: a process spawned by one test's thread inherits,
+/// until it execs, the descriptors another test's thread has open, and so keeps that
+/// test's region open (and not collectable) for a moment.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 struct Dir(PathBuf);
 
 impl Dir {
@@ -68,6 +79,7 @@ fn verdict<'a>(verdicts: &'a [Verdict], path: &Path) -> &'a Verdict {
 
 #[test]
 fn names_of_the_default_pattern_only() {
+    let _serial = serial();
     assert_eq!(
         gc::is_default_region_name(b"shmarena-py-123-0a1b2c3d"),
         Some(123)
@@ -103,23 +115,26 @@ fn names_of_the_default_pattern_only() {
 
 #[test]
 fn a_leftover_is_removed_and_one_of_a_running_creator_kept() {
+    let _serial = serial();
     let dir = Dir::new("creator");
     let dead = leftover(&dir, dead_pid(), "00000001");
     // Our own pid in the name and the header: a running creator (nobody has it open).
     let ours = leftover(&dir, std::process::id(), "00000002");
     let dry = gc::collect(&dir.0, true).unwrap();
-    assert_eq!(verdict(&dry, &dead).action, Action::WouldRemove);
+    let v = verdict(&dry, &dead);
+    assert_eq!(v.action, Action::WouldRemove, "{}", v.reason);
     assert!(dead.exists());
     let verdicts = gc::collect(&dir.0, false).unwrap();
     assert_eq!(verdict(&verdicts, &dead).action, Action::Removed);
     let kept = verdict(&verdicts, &ours);
-    assert_eq!(kept.action, Action::Kept);
+    assert_eq!(kept.action, Action::Kept, "{}", kept.reason);
     assert!(kept.reason.contains("is running"), "{}", kept.reason);
     assert!(!dead.exists() && ours.exists());
 }
 
 #[test]
 fn an_open_handle_keeps_its_region() {
+    let _serial = serial();
     let dir = Dir::new("open");
     let path = leftover(&dir, dead_pid(), "00000003");
     let region = Region::open(&path).unwrap();
@@ -134,6 +149,7 @@ fn an_open_handle_keeps_its_region() {
 
 #[test]
 fn corrupt_and_foreign_files_are_kept_with_a_reason() {
+    let _serial = serial();
     let dir = Dir::new("corrupt");
     let dead = dead_pid();
     let file = |hex: &str, bytes: &[u8]| {
@@ -205,6 +221,7 @@ fn corrupt_and_foreign_files_are_kept_with_a_reason() {
 /// outside what the checks read), with no panic and no hang.
 #[test]
 fn damaged_leftovers_never_crash_the_collector() {
+    let _serial = serial();
     let dir = Dir::new("damaged");
     let dead = dead_pid();
     let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
@@ -219,7 +236,7 @@ fn damaged_leftovers_never_crash_the_collector() {
     for round in 0..150u64 {
         let path = leftover(&dir, dead, &format!("{round:08x}"));
         let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        for _ in 0..1 + next() % 4 {
+        for _ in 0..=next() % 4 {
             // A word of the header (immutable fields, state, creator, flags) or of the
             // first participant slots; sometimes a small value, sometimes any.
             let offset = if next() % 2 == 0 {
@@ -251,6 +268,7 @@ fn damaged_leftovers_never_crash_the_collector() {
 
 #[test]
 fn stale_staging_files_are_removed_and_live_ones_kept() {
+    let _serial = serial();
     let dir = Dir::new("staging");
     let dead = dead_pid();
     let stale = dir.0.join(format!(
@@ -286,6 +304,7 @@ fn stagger(round: u32) {
 /// still there (and so kept); one that fails found the region already removed.
 #[test]
 fn an_opener_racing_a_collector_never_holds_a_removed_region() {
+    let _serial = serial();
     let dir = Dir::new("race");
     let dead = dead_pid();
     let (mut opened, mut collected) = (0, 0);
