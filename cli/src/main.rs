@@ -1,4 +1,5 @@
-//! `shmarena`: run the demo, inspect a region, benchmark across processes.
+//! `shmarena`: run the demo, inspect a region, benchmark across processes, remove the
+//! default regions of killed programs.
 
 use std::process::ExitCode;
 
@@ -8,6 +9,7 @@ mod bench;
 mod bench_map;
 mod chart;
 mod demo;
+mod gc;
 mod inspect;
 mod stress;
 
@@ -29,6 +31,8 @@ enum Command {
     Bench(bench::Args),
     /// Worker processes over every structure, killed and frozen at random; then checks.
     Stress(stress::Args),
+    /// Remove the default regions of killed programs (no live process attached).
+    Gc(gc::Args),
     /// Internal: a child process of `demo`.
     #[command(hide = true)]
     DemoChild(demo::ChildArgs),
@@ -38,6 +42,9 @@ enum Command {
     /// Internal: a child process of `stress`.
     #[command(hide = true)]
     StressWorker(stress::WorkerArgs),
+    /// Internal: holds a region open until killed (for gc's tests).
+    #[command(hide = true)]
+    GcHold(gc::HoldArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +57,8 @@ fn main() -> ExitCode {
         Command::BenchWorker(args) => bench::worker(&args),
         Command::Stress(args) => stress::run(&args),
         Command::StressWorker(args) => stress::worker(&args),
+        Command::Gc(args) => gc::run(&args),
+        Command::GcHold(args) => gc::hold(&args),
     };
     match result {
         Ok(code) => code,

@@ -171,17 +171,54 @@ pub(crate) fn refresh_from_path(fd: i32, path: &std::path::Path) -> bool {
 
 /// `dup3`s `fresh` (a new descriptor, or negative for a failed open) over `fd` and closes
 /// it; whether `fd` now refers to `fresh`'s description. Async-signal-safe.
+///
+/// First `fresh` takes the region's shared open lock
+/// ([`OPEN_LOCK`](crate::participants::OPEN_LOCK)), so that this process keeps a collector
+/// away from the region without a gap: the inherited description holds the open lock (and
+/// any slot lock of the parent) until the `dup3` drops our reference to it, and `fresh`
+/// holds it from before that. A collector cannot hold the lock exclusive while the
+/// inherited description holds it shared, so this normally succeeds at once; if it does
+/// not (the region was opened by a build without the open lock), `fd` keeps the inherited
+/// description, as when no fresh one can be had.
 fn replace(fd: i32, fresh: i32) -> bool {
     if fresh < 0 {
         return false;
     }
+    let mut locked = false;
+    for _ in 0..OPEN_LOCK_ATTEMPTS {
+        match crate::participants::try_lock_fd(
+            fresh,
+            libc::F_RDLCK,
+            crate::participants::OPEN_LOCK,
+            1,
+        ) {
+            Ok(true) => {
+                locked = true;
+                break;
+            }
+            Ok(false) => {
+                let pause = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 1_000_000,
+                };
+                // SAFETY: nanosleep is async-signal-safe; `pause` outlives the call and a
+                // null remainder is allowed.
+                unsafe { libc::nanosleep(&raw const pause, std::ptr::null_mut()) };
+            }
+            Err(_) => break,
+        }
+    }
     // SAFETY: dup3 and close only touch descriptors; `fresh` is ours to close.
     unsafe {
-        let moved = libc::dup3(fresh, fd, libc::O_CLOEXEC) == fd;
+        let moved = locked && libc::dup3(fresh, fd, libc::O_CLOEXEC) == fd;
         libc::close(fresh);
         moved
     }
 }
+
+/// Tries (1 ms apart) at the shared open lock before a child keeps its inherited
+/// description.
+const OPEN_LOCK_ATTEMPTS: u32 = 100;
 
 extern "C" fn on_fork_child() {
     // Relaxed: see `generation`.

@@ -29,6 +29,8 @@
 //! 144 generation limit: attachments per participant slot before it is retired and swept
 //!     (0: OwnerId::MAX_GENERATION; a tuning word, not trusted beyond that range)
 //! 152 retired participant slots awaiting a sweep (at least their number)
+//! 160 flags, written by the creator before READY: bit 0 = collectable (a program's
+//!     default region, which `crate::gc` may remove once no process has it open)
 //! 256 arena bump pointer (own cache line)
 //! 384 arena bytes in use
 //! 512 free-list heads, one per size class: (ABA tag << 32) | (block offset / 64)
@@ -108,6 +110,12 @@ pub mod header {
     pub const GENERATION_LIMIT: u64 = 144;
     /// Participant slots retired and not yet swept (never fewer than there are).
     pub const RETIRED_SLOTS: u64 = 152;
+    /// Flags the creator writes before READY (see [`FLAG_COLLECTABLE`]); zero in regions
+    /// of builds before the flags existed.
+    pub const FLAGS: u64 = 160;
+    /// [`FLAGS`] bit: a program's default region (`RegionOptions::collectable`), which
+    /// `crate::gc` may remove once no process has it open.
+    pub const FLAG_COLLECTABLE: u64 = 1;
     /// Arena bump pointer: offset of the first never-allocated byte.
     pub const ARENA_BUMP: u64 = 256;
     /// Bytes handed out and not freed.
@@ -167,7 +175,8 @@ const _: () = {
     assert!(96 <= header::STATE);
     assert!(header::STATE + 8 <= header::CREATOR_PID + 8);
     assert!(header::CREATOR_PID + 8 <= header::GENERATION_LIMIT);
-    assert!(header::RETIRED_SLOTS + 8 <= header::ARENA_BUMP);
+    assert!(header::RETIRED_SLOTS + 8 <= header::FLAGS);
+    assert!(header::FLAGS + 8 <= header::ARENA_BUMP);
     assert!(header::ARENA_BUMP + 128 <= header::ARENA_USED + 128);
     assert!(header::ARENA_USED + 128 <= header::FREE_HEADS);
     assert!(header::FREE_HEADS + 8 * SIZE_CLASSES as u64 <= header::FREE_COUNTS);

@@ -16,6 +16,8 @@ mod error;
 #[cfg(not(loom))]
 pub mod fork;
 pub mod futex;
+#[cfg(not(loom))]
+pub mod gc;
 pub mod grace;
 pub mod layout;
 pub mod liveness;

@@ -60,6 +60,14 @@ use crate::sync::Ordering;
 pub const LOCK_BASE: i64 = 1 << 46;
 /// Byte offset of the creator's initialization lock.
 pub const INIT_LOCK: i64 = LOCK_BASE - 1;
+/// Byte offset of the region's open lock: every open file description through which a
+/// process uses the region holds it *shared* from before it attaches until it is closed
+/// (the creator from the moment it created its staging file; an opener from before it
+/// checks that the name still leads to the file it opened; a forked child on its fresh
+/// description before it lets go of the inherited one). A collector (`crate::gc`) takes it
+/// *exclusive* while it decides whether to unlink the region's name: it can only get it
+/// while no process has the region open. See `crate::gc` for the argument.
+pub const OPEN_LOCK: i64 = LOCK_BASE - 2;
 /// Byte offset of slot 0's claim lock: held by a process only while it attaches to that
 /// slot (from before it takes the slot lock until it has published its generation), so
 /// `is_alive` can tell "the old owner holds the slot lock" from "a newcomer holds it and
@@ -91,12 +99,16 @@ pub struct ParticipantInfo {
 }
 
 fn flock(kind: i32, byte: i64) -> libc::flock {
+    flock_range(kind, byte, 1)
+}
+
+fn flock_range(kind: i32, start: i64, len: i64) -> libc::flock {
     // SAFETY: `flock` is a plain C struct for which all-zero is a valid value.
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
     lock.l_type = kind as libc::c_short;
     lock.l_whence = libc::SEEK_SET as libc::c_short;
-    lock.l_start = byte;
-    lock.l_len = 1;
+    lock.l_start = start;
+    lock.l_len = len;
     lock.l_pid = 0; // required for OFD locks
     lock
 }
@@ -104,17 +116,40 @@ fn flock(kind: i32, byte: i64) -> libc::flock {
 /// Tries to take the exclusive OFD lock on `byte` without blocking. `Ok(false)` when
 /// another open file description holds it.
 pub(crate) fn try_lock_byte(file: &File, byte: i64) -> Result<bool> {
-    let lock = flock(libc::F_WRLCK, byte);
-    // SAFETY: the fd is open for the lifetime of `file`; `lock` is a valid flock struct
-    // that outlives the call.
-    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+    try_lock_range(file, libc::F_WRLCK, byte, 1)
+}
+
+/// Tries to take an OFD lock of `kind` (`F_RDLCK` shared, `F_WRLCK` exclusive) on the
+/// `len` bytes from `start`, without blocking. `Ok(false)` when another open file
+/// description holds a conflicting lock on any of them (then none is taken).
+pub(crate) fn try_lock_range(file: &File, kind: i32, start: i64, len: i64) -> Result<bool> {
+    try_lock_fd(file.as_raw_fd(), kind, start, len).map_err(|errno| {
+        Error::io(
+            "fcntl(F_OFD_SETLK) on the region file",
+            std::io::Error::from_raw_os_error(errno),
+        )
+    })
+}
+
+/// [`try_lock_range`] on a raw descriptor, with the `errno` of a failure other than a
+/// conflict. Async-signal-safe (no allocation, no lock): the fork child handler uses it.
+pub(crate) fn try_lock_fd(
+    fd: i32,
+    kind: i32,
+    start: i64,
+    len: i64,
+) -> std::result::Result<bool, i32> {
+    let lock = flock_range(kind, start, len);
+    // SAFETY: fcntl on any descriptor number is defined (EBADF for a closed one); `lock`
+    // is a valid flock struct that outlives the call.
+    let rc = unsafe { libc::fcntl(fd, libc::F_OFD_SETLK, &lock) };
     if rc == 0 {
         return Ok(true);
     }
-    let err = std::io::Error::last_os_error();
-    match err.raw_os_error() {
+    match std::io::Error::last_os_error().raw_os_error() {
         Some(libc::EAGAIN | libc::EACCES) => Ok(false),
-        _ => Err(Error::io("fcntl(F_OFD_SETLK) on the region file", err)),
+        Some(errno) => Err(errno),
+        None => Err(libc::EIO),
     }
 }
 
@@ -124,6 +159,19 @@ pub(crate) fn unlock_byte(file: &File, byte: i64) {
     // SAFETY: as in `try_lock_byte`. Failure leaves the lock until the file is closed,
     // which is harmless.
     unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock) };
+}
+
+/// The first byte of `start..start + len` on which another open file description holds
+/// a lock, if any (one `F_OFD_GETLK` for the whole range). `Some(start)` when the kernel
+/// cannot be asked (the conservative answer, as in [`byte_is_locked`]).
+pub(crate) fn first_locked_in(file: &File, start: i64, len: i64) -> Option<i64> {
+    let mut lock = flock_range(libc::F_WRLCK, start, len);
+    // SAFETY: as in `try_lock_byte`; GETLK writes the first conflicting lock into `lock`.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut lock) };
+    if rc != 0 {
+        return Some(start);
+    }
+    (lock.l_type != libc::F_UNLCK as libc::c_short).then_some(lock.l_start.max(start))
 }
 
 /// Whether another open file description holds a lock on `byte`.

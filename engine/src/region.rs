@@ -27,6 +27,14 @@
 //!    file with the magic number is then called a half-built region (to unlink); an empty
 //!    or zeroed one is no region.
 //!
+//! 4. Every process holds the region's open lock ([`participants::OPEN_LOCK`]) shared for
+//!    as long as it has the region open: the creator from its staging file on, an opener
+//!    from before it checks that the name still leads to the file it opened (if not, a
+//!    collector removed it meanwhile, or it was replaced: the opener opens the name again)
+//!    until it closes it. The collector of killed programs' default regions
+//!    ([`crate::gc`]) holds it exclusive from its check to its unlink, so no process ends
+//!    up attached to a region it removed.
+//!
 //! No reference to the mapped bytes is ever formed; every shared word is reached as an
 //! atomic through a bounds-checked offset.
 //!
@@ -106,6 +114,13 @@ pub struct RegionOptions {
     /// are created with mode 0600 regardless: sharing one means changing its owner or mode
     /// on purpose. Creating is unaffected.
     pub allow_shared: bool,
+    /// Whether a new region is a program's *default region* (the Python package's, named
+    /// `shmarena-py-<pid>-<hex>`), which [`crate::gc`] may remove once no live process has
+    /// it open, as after its program was killed. Recorded in the header at creation;
+    /// the collector removes only regions that have both this mark and a name of that
+    /// pattern. Default `false`: a region a program names itself is never collected.
+    /// Opening ignores it.
+    pub collectable: bool,
 }
 
 impl Default for RegionOptions {
@@ -117,6 +132,7 @@ impl Default for RegionOptions {
             construct_timeout: Duration::from_secs(5),
             hash_seed: None,
             allow_shared: false,
+            collectable: false,
         }
     }
 }
@@ -606,6 +622,37 @@ fn open_regular_file(path: &Path) -> Result<File> {
     }
 }
 
+/// Takes the shared open lock ([`participants::OPEN_LOCK`]) on `file` for as long as it
+/// stays open, waiting up to `timeout` while a collector holds it exclusive (it does so for
+/// a few system calls, while it decides about a region nobody had open: see `crate::gc`).
+fn take_open_lock(file: &File, timeout: Duration) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        if participants::try_lock_range(file, libc::F_RDLCK, participants::OPEN_LOCK, 1)? {
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            return Err(Error::Contended(
+                "taking the region's open lock: a collector (shmarena gc) kept it",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whether `path` (followed as the open followed it) still leads to the file `file` has
+/// open: `false` once its name was unlinked, or replaced by another file.
+fn still_named(path: &Path, file: &File) -> Result<bool> {
+    let ours = file
+        .metadata()
+        .map_err(|e| Error::io(format!("fstat {}", path.display()), e))?;
+    match std::fs::metadata(path) {
+        Ok(named) => Ok(named.dev() == ours.dev() && named.ino() == ours.ino()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(format!("stat {}", path.display()), e)),
+    }
+}
+
 /// [`Error::NotARegion`] for a regular file without the magic number.
 fn not_magic(path: &Path) -> Error {
     Error::NotARegion {
@@ -721,11 +768,19 @@ impl Region {
             }
         };
         // The mode given to open(2) is cut by the umask (0400 under umask 0277, say, which
-        // another process of ours could not open for writing): set it exactly.
+        // another process of ours could not open for writing): set it exactly. The open
+        // lock is ours from here for as long as the handle lives, so no collector takes the
+        // region while we link and attach it (see `crate::gc`).
+        let flags = if options.collectable {
+            header::FLAG_COLLECTABLE
+        } else {
+            0
+        };
         let result = file
             .set_permissions(std::fs::Permissions::from_mode(0o600))
             .map_err(|e| Error::io(format!("chmod 0600 {}", staging.display()), e))
-            .and_then(|()| Self::initialize(&staging, &file, fields))
+            .and_then(|()| take_open_lock(&file, options.init_timeout))
+            .and_then(|()| Self::initialize(&staging, &file, fields, flags))
             .and_then(|memory| {
                 fail::fail_point!("region::before_link");
                 match std::fs::hard_link(&staging, &path) {
@@ -742,17 +797,27 @@ impl Region {
 
     /// Writes the header of a new region into `file` (not yet visible under its name) and
     /// marks it READY.
-    fn initialize(path: &Path, file: &File, fields: HeaderFields) -> Result<MappedMemory> {
+    fn initialize(
+        path: &Path,
+        file: &File,
+        fields: HeaderFields,
+        flags: u64,
+    ) -> Result<MappedMemory> {
         // Held until READY, so that an opener of the staging file (a person looking at a
         // leftover) can tell a creator at work from a dead one. A brand-new file: nobody
         // else holds it; a failure only costs that distinction.
         let _ = participants::try_lock_byte(file, participants::INIT_LOCK);
-        let result = Self::write_header(path, file, fields);
+        let result = Self::write_header(path, file, fields, flags);
         participants::unlock_byte(file, participants::INIT_LOCK);
         result
     }
 
-    fn write_header(path: &Path, file: &File, fields: HeaderFields) -> Result<MappedMemory> {
+    fn write_header(
+        path: &Path,
+        file: &File,
+        fields: HeaderFields,
+        flags: u64,
+    ) -> Result<MappedMemory> {
         file.set_len(fields.region_size)
             .map_err(|e| Error::io(format!("sizing {}", path.display()), e))?;
         let memory = map_file(file, path)?;
@@ -764,6 +829,7 @@ impl Region {
         memory
             .word(header::CREATOR_PID)?
             .store(u64::from(std::process::id()), Ordering::Relaxed);
+        memory.word(header::FLAGS)?.store(flags, Ordering::Relaxed);
         let words: [u64; HEADER_FIELD_WORDS] = bytemuck::cast(fields);
         for (i, value) in words.iter().enumerate() {
             memory.word(8 * i as u64)?.store(*value, Ordering::Relaxed);
@@ -844,12 +910,19 @@ impl Region {
     /// then it reads the region (objects, participants, statistics) but creates nothing.
     /// So a region whose every slot retired never locks new processes out.
     ///
+    /// A file whose name is unlinked (or replaced) while it is being opened is not
+    /// attached to: the name is opened again, so the handle is of the file the name leads
+    /// to once the region's open lock is held (see [`crate::gc`]).
+    ///
     /// # Errors
     /// [`Error::RegionNotFound`], [`Error::NotARegion`] (a device, FIFO, directory,
     /// socket, dangling symbolic link, or a file without the magic number),
     /// [`Error::WritableByOthers`], [`Error::VersionMismatch`], [`Error::Truncated`],
     /// [`Error::Corrupt`], [`Error::Initializing`], [`Error::Io`];
-    /// [`Error::ParticipantsFull`] when every participant slot is held by a live process.
+    /// [`Error::ParticipantsFull`] when every participant slot is held by a live process;
+    /// [`Error::Contended`] when a collector keeps the region's open lock past
+    /// [`RegionOptions::init_timeout`] (it holds it for a few system calls: one stopped
+    /// in between), or the name keeps being replaced.
     pub fn open(name_or_path: impl AsRef<Path>) -> Result<Self> {
         Self::open_with(name_or_path, &RegionOptions::default())
     }
@@ -861,13 +934,38 @@ impl Region {
     /// As [`open`](Self::open).
     pub fn open_with(name_or_path: impl AsRef<Path>, options: &RegionOptions) -> Result<Self> {
         let path = resolve_path(name_or_path)?;
-        let file = open_regular_file(&path)?;
+        // Bounded: each round needs the name to be unlinked or replaced meanwhile.
+        for _ in 0..16 {
+            let file = open_regular_file(&path)?;
+            if let Some(region) = Self::open_file(&path, file, options)? {
+                return Ok(region);
+            }
+        }
+        Err(Error::Contended(
+            "open: the region's name keeps being unlinked or replaced",
+        ))
+    }
+
+    /// Opens the region file `file`, opened from `path`. `None` when the name no longer
+    /// leads to that file once we hold its open lock (a collector removed it, or it was
+    /// replaced): the caller opens the name again.
+    fn open_file(path: &Path, file: File, options: &RegionOptions) -> Result<Option<Self>> {
+        let path = path.to_path_buf();
         let started = Instant::now();
         let mut creator_gone_once = false;
         loop {
             let blank_len = match Self::look(&path, &file, options)? {
                 Look::Ready(memory, fields) => {
-                    return Self::attach(path, file, memory, fields, options, false)
+                    // The open lock first, then the name: a collector that unlinked the
+                    // name did so before we got the lock (it holds the lock exclusive from
+                    // its check to its unlink), and then the name leads elsewhere, or
+                    // nowhere. Once we hold it no collector can start deciding, so a
+                    // region we attach to keeps its name (see `crate::gc`).
+                    take_open_lock(&file, options.init_timeout)?;
+                    if !still_named(&path, &file)? {
+                        return Ok(None);
+                    }
+                    return Self::attach(path, file, memory, fields, options, false).map(Some);
                 }
                 Look::HalfBuilt => None,
                 Look::Blank { file_len } => Some(file_len),

@@ -117,6 +117,8 @@ fn options() -> RegionOptions {
         // The fuzzer's own scratch file, whose mode follows the umask (0666 under umask
         // 0): the bytes, not the owner and mode, are under test.
         allow_shared: true,
+        // Opening ignores it; nothing here is a default region.
+        collectable: false,
     }
 }
 

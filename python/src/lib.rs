@@ -23,6 +23,7 @@ use pyo3::prelude::*;
 fn _shmarena(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
     module.add_class::<region::PyRegion>()?;
+    module.add_function(wrap_pyfunction!(region::collect_default_regions, module)?)?;
     module.add_class::<scalars::PyValue>()?;
     module.add_class::<scalars::PyArray>()?;
     module.add_class::<collections::PyDictProxy>()?;

@@ -35,14 +35,22 @@ impl PyRegion {
     /// its group or others) is refused with `PermissionError` unless `allow_shared` is
     /// true: such a user can read and change every object, and truncate the file to kill
     /// every process using it (SIGBUS).
+    ///
+    /// `_collectable` (private, for the package's default region) marks a new region as a
+    /// program's default region, which `collect_default_regions` (and `shmarena gc`) may
+    /// remove once no live process has it open.
     #[new]
-    #[pyo3(signature = (path, size = None, max_objects = None, *, allow_shared = false))]
+    #[pyo3(signature = (path, size = None, max_objects = None, *, allow_shared = false, _collectable = false))]
+    // The Python keyword is private (leading underscore), and PyO3 takes its name from
+    // the binding's.
+    #[allow(clippy::used_underscore_binding)]
     fn new(
         py: Python<'_>,
         path: std::path::PathBuf,
         size: Option<u64>,
         max_objects: Option<u64>,
         allow_shared: bool,
+        _collectable: bool,
     ) -> PyResult<Self> {
         let resolved = shmarena::engine::resolve_path(&path).py()?;
         if let Some(region) = std::fs::metadata(&resolved)
@@ -71,6 +79,7 @@ impl PyRegion {
                         // Every process of a program (each fork child, each Pool worker) is a
                         // participant: the largest table (4095 slots of 64 bytes).
                         participant_capacity: shmarena::engine::layout::MAX_PARTICIPANTS,
+                        collectable: _collectable,
                         ..opening
                     };
                     shmarena::Region::open_or_create_with(&resolved, size, &options)
@@ -198,6 +207,34 @@ fn remember(region: shmarena::Region) -> shmarena::Region {
     }
     open.push((id, region.clone()));
     region
+}
+
+/// Removes the default regions (`shmarena-py-<pid>-<hex>`) in `directory` that no live
+/// process has open, as a killed program leaves them, and stale staging files of such
+/// regions; with `dry_run`, removes nothing. One `(path, action, reason)` per file of
+/// those names found, `action` being "removed", "would remove" or "kept". Never touches
+/// another name, nor a region a process has open or whose creator runs (see the engine's
+/// `gc` module).
+#[pyfunction]
+#[pyo3(signature = (directory, dry_run = false))]
+pub fn collect_default_regions(
+    py: Python<'_>,
+    directory: std::path::PathBuf,
+    dry_run: bool,
+) -> PyResult<Vec<(std::path::PathBuf, &'static str, String)>> {
+    use shmarena::engine::gc::{collect, Action};
+    let verdicts = py.detach(|| collect(&directory, dry_run)).py()?;
+    Ok(verdicts
+        .into_iter()
+        .map(|verdict| {
+            let action = match verdict.action {
+                Action::Removed => "removed",
+                Action::WouldRemove => "would remove",
+                Action::Kept => "kept",
+            };
+            (verdict.path, action, verdict.reason)
+        })
+        .collect())
 }
 
 /// What `__reduce__` returns for the object `name` of `kind` in `region`:

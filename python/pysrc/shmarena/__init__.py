@@ -12,9 +12,11 @@ when their holder died instead of deadlocking everyone.
 
 Objects live in a *region*, a file in ``/dev/shm``. By default each program gets one,
 created by its first process and found by its children (through the environment variable
-``SHMARENA_REGION``); the process that created it removes its name when it exits, and no
-other process ever does. Pass ``region=shmarena.Region(path, size)`` to use a region of
-your own (it is never removed for you: call ``region.unlink()``).
+``SHMARENA_REGION``); the process that created it removes its name when it exits. If that
+process is killed (SIGKILL, the OOM killer), the next program that creates a default region
+(or ``shmarena gc``, or :func:`collect_default_regions`) removes it once no live process
+has it open. Pass ``region=shmarena.Region(path, size)`` to use a region of your own (it
+is never removed for you: call ``region.unlink()``).
 
 Objects pickle as (region path, name), so they can be passed to ``Pool`` workers and to
 children started with spawn or forkserver, not only inherited through fork.
@@ -75,6 +77,7 @@ __all__ = [
     "Semaphore",
     "SimpleQueue",
     "Value",
+    "collect_default_regions",
     "default_region",
     "open_region",
 ]
@@ -87,6 +90,10 @@ REGION_ENV = "SHMARENA_REGION"
 #: an unrelated program that inherits the variable, through ``subprocess`` say, ignores
 #: it, because it is no ``multiprocessing`` child).
 PROGRAM_REGION_ENV = "_SHMARENA_PROGRAM_REGION"
+#: Environment variable naming the directory of new default regions (default
+#: ``/dev/shm``, else the temporary directory); ``collect_default_regions`` and
+#: ``shmarena gc`` look there too.
+REGION_DIR_ENV = "SHMARENA_REGION_DIR"
 #: Environment variable with the size in bytes of a new default region.
 REGION_SIZE_ENV = "SHMARENA_REGION_SIZE"
 #: Size of a new default region (at most half the free space of its file system): a
@@ -124,6 +131,28 @@ def _after_fork_in_child():
 _os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _default_directory():
+    directory = _os.environ.get(REGION_DIR_ENV)
+    if directory:
+        return directory
+    return "/dev/shm" if _os.path.isdir("/dev/shm") else _tempfile.gettempdir()
+
+
+def collect_default_regions(directory=None, dry_run=False):
+    """Removes the default regions that killed programs left behind: files named
+    ``shmarena-py-<pid>-<hex>`` in ``directory`` (default: where default regions go) that
+    were created as a default region, that no live process has open, and whose creating
+    process is gone; and stale staging files of such regions. A region a live process has
+    open (or is opening), whose creator still runs, or any other file is never touched;
+    a file that is not a sound region is kept. With ``dry_run`` nothing is removed.
+    Returns one ``(path, action, reason)`` per file of those names, ``action`` being
+    ``"removed"``, ``"would remove"`` or ``"kept"``. Each program that creates a default
+    region runs it first; the ``shmarena gc`` command does the same."""
+    if directory is None:
+        directory = _default_directory()
+    return _shmarena.collect_default_regions(_os.fspath(directory), dry_run)
+
+
 def _default_size(directory):
     # The file is sparse, but a tmpfs fills up as pages are touched, and touching a page
     # the tmpfs has no room for kills the process (SIGBUS): stay within half its free space
@@ -152,12 +181,18 @@ def default_region():
         if path:
             region = Region(path)
         else:
-            directory = "/dev/shm" if _os.path.isdir("/dev/shm") else _tempfile.gettempdir()
+            directory = _default_directory()
+            # Killed programs' default regions go first (a sweep that fails costs nothing
+            # but the space it would have freed).
+            try:
+                collect_default_regions(directory)
+            except Exception:  # noqa: BLE001
+                pass
             path = _os.path.join(
                 directory, f"shmarena-py-{_os.getpid()}-{_secrets.token_hex(4)}"
             )
             size = int(_os.environ.get(REGION_SIZE_ENV, 0)) or _default_size(directory)
-            region = Region(path, size)
+            region = Region(path, size, _collectable=True)
             _os.environ[PROGRAM_REGION_ENV] = path
             # A multiprocessing child skips atexit (it leaves with os._exit) but runs
             # multiprocessing's finalizers; the main process runs them at exit too.

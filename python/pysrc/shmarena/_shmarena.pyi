@@ -2,9 +2,14 @@
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from os import PathLike
+from pathlib import Path
 from typing import Any, Self, final
 
 RECORD_HEADER: int
+
+def collect_default_regions(
+    directory: str | PathLike[str], dry_run: bool = False
+) -> list[tuple[Path, str, str]]: ...
 
 class Error(Exception): ...
 class CorruptError(Error): ...
@@ -20,6 +25,7 @@ class Region:
         max_objects: int | None = None,
         *,
         allow_shared: bool = False,
+        _collectable: bool = False,
     ) -> Self: ...
     @property
     def allow_shared(self) -> bool: ...
