@@ -11,6 +11,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod arena;
+pub mod barrier;
 pub mod catalog;
 mod error;
 #[cfg(not(loom))]

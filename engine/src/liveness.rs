@@ -56,11 +56,13 @@ impl OwnerId {
 
     /// Reinterprets raw bits read from the region. `None` for zero (no owner) and for
     /// patterns no owner has (top bit set).
+    #[inline]
     pub fn from_bits(bits: u32) -> Option<Self> {
         (bits >> Self::SLOT_BITS != 0 && bits >> 31 == 0).then_some(Self(bits))
     }
 
     /// The raw bits, for storing in a shared word.
+    #[inline]
     pub fn bits(self) -> u32 {
         self.0
     }

@@ -267,6 +267,7 @@ impl Inner {
     /// owner). Nothing records it then: what records owners refuses a waiting handle
     /// ([`Region::get_or_create_object`], the structures' constructors).
     #[inline]
+    #[inline]
     fn me(&self) -> OwnerId {
         self.id().unwrap_or(OwnerId::ORPHAN)
     }
@@ -851,6 +852,9 @@ impl Region {
         options: &RegionOptions,
         created: bool,
     ) -> Result<Self> {
+        // The cheap side of the wake-up pairings (see `crate::barrier`), before any
+        // structure of this region can be used.
+        crate::barrier::register();
         // Registered first: a fork between the attach and the registration would leave
         // the child sharing our new slot lock.
         let registered = crate::fork::register(file.as_raw_fd());
@@ -1254,6 +1258,7 @@ impl Region {
     /// This handle's participant id (its owner id in shared state). [`OwnerId::ORPHAN`]
     /// while the handle waits for a slot (see [`open`](Self::open)), as in a forked child
     /// that found none.
+    #[inline]
     pub fn participant_id(&self) -> OwnerId {
         self.inner.me()
     }
@@ -1543,6 +1548,7 @@ impl Drop for GracePin<'_> {
 }
 
 impl Liveness for Region {
+    #[inline]
     fn me(&self) -> OwnerId {
         self.inner.me()
     }

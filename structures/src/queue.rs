@@ -47,8 +47,9 @@
 
 use std::time::Instant;
 
+use shmarena_engine::barrier;
 use shmarena_engine::futex;
-use shmarena_engine::sync::{fence, AtomicU32, AtomicU64, Backoff, Ordering};
+use shmarena_engine::sync::{AtomicU32, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Liveness, OwnerId};
 
 use crate::mutex::next_sleep;
@@ -91,6 +92,7 @@ const MAX_ATTEMPTS: u32 = 1 << 16;
 /// Where the owner field starts in a stamp.
 const OWNER_SHIFT: u32 = 33;
 
+#[inline]
 fn stamp(state: u64, ticket: u64, owner: Option<OwnerId>) -> u64 {
     state
         | ((ticket & TICKET_MASK) << 2)
@@ -99,23 +101,28 @@ fn stamp(state: u64, ticket: u64, owner: Option<OwnerId>) -> u64 {
 
 /// Whether a stamp is a claim (its owner field names the claimant).
 #[cfg(not(loom))]
+#[inline]
 fn holds_claim(stamp: u64) -> bool {
     matches!(state_of(stamp), WRITING | READING)
 }
 
+#[inline]
 fn state_of(stamp: u64) -> u64 {
     stamp & 3
 }
 
+#[inline]
 fn ticket_of(stamp: u64) -> u64 {
     (stamp >> 2) & TICKET_MASK
 }
 
+#[inline]
 fn owner_of(stamp: u64) -> Option<OwnerId> {
     OwnerId::from_bits((stamp >> OWNER_SHIFT) as u32)
 }
 
 /// Whether `stamp` belongs to ticket `ticket` (compared mod 2^31).
+#[inline]
 fn is_for(stamp: u64, ticket: u64) -> bool {
     ticket_of(stamp) == ticket & TICKET_MASK
 }
@@ -129,8 +136,9 @@ pub struct RawSlot<'a> {
     pub words: &'a [AtomicU64],
 }
 
-/// The queue algorithm over its shared words (used by the handle and by loom models).
-pub struct RawQueue<'a> {
+/// The header words of a queue (see the module docs), as the algorithm uses them.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueHeader<'a> {
     /// Next ticket to pop.
     pub head: &'a AtomicU64,
     /// Next ticket to push.
@@ -147,10 +155,35 @@ pub struct RawQueue<'a> {
     pub lost: &'a AtomicU64,
     /// Pushes abandoned by producers that died before finishing them.
     pub skipped: &'a AtomicU64,
-    /// Slot `i` serves tickets `t` with `t % capacity == i`.
-    pub slot: &'a dyn Fn(u64) -> RawSlot<'a>,
-    /// Number of slots.
-    pub capacity: u64,
+}
+
+/// The queue algorithm over its shared words (used by the handle and by loom models).
+pub struct RawQueue<'a> {
+    header: QueueHeader<'a>,
+    /// Every slot's words, `slot_words` apiece: the stamp, then the element's words. Slot
+    /// `i` serves tickets `t` with `t % capacity == i`.
+    slots: &'a [AtomicU64],
+    slot_words: usize,
+    capacity: u64,
+}
+
+impl<'a> RawQueue<'a> {
+    /// The queue of `slots.len() / slot_words` slots of `slot_words` words each (a stamp,
+    /// then the element); `None` unless that is a whole number from 1 to 2^31 of slots of
+    /// at least one word.
+    #[inline]
+    pub fn new(header: QueueHeader<'a>, slots: &'a [AtomicU64], slot_words: usize) -> Option<Self> {
+        if slot_words == 0 || slots.is_empty() || slots.len() % slot_words != 0 {
+            return None;
+        }
+        let capacity = (slots.len() / slot_words) as u64;
+        (capacity <= 1 << 31).then_some(Self {
+            header,
+            slots,
+            slot_words,
+            capacity,
+        })
+    }
 }
 
 impl std::fmt::Debug for RawQueue<'_> {
@@ -162,6 +195,10 @@ impl std::fmt::Debug for RawQueue<'_> {
 }
 
 /// Moves `word` from `from` to `from + 1` unless someone already did.
+///
+/// A compare-exchange, so the hints never move back: `len` (and so Python's `qsize` and
+/// `empty`) reads them, and must not count a present element out.
+#[inline]
 fn advance(word: &AtomicU64, from: u64) {
     // Wrapping: a ticket is read from the mapping and can be anything; stamps compare
     // tickets mod 2^31 anyway.
@@ -171,23 +208,33 @@ fn advance(word: &AtomicU64, from: u64) {
 }
 
 impl RawQueue<'_> {
+    #[inline]
     fn slot_for(&self, ticket: u64) -> RawSlot<'_> {
         let index = if self.capacity.is_power_of_two() {
             ticket & (self.capacity - 1)
         } else {
             ticket % self.capacity
         };
-        (self.slot)(index)
+        let first = index as usize * self.slot_words;
+        // SAFETY: index < capacity, and `new` checked that `slots` holds capacity slots
+        // of slot_words (>= 1) words: first + slot_words <= slots.len().
+        let words = unsafe { self.slots.get_unchecked(first..first + self.slot_words) };
+        RawSlot {
+            stamp: &words[0],
+            words: &words[1..],
+        }
     }
 
-    /// Wakes a sleeper on the other side, if there is one. Called right after a SeqCst
-    /// RMW on a stamp (the publication). No shared write when nobody sleeps: the fast path
-    /// of push and pop stays free of a common contended word.
+    /// Wakes a sleeper on the other side, if there is one. Called right after the store
+    /// of a stamp (the publication). No shared write when nobody sleeps: the fast path of
+    /// push and pop stays free of a common contended word.
+    #[inline]
     fn announce(sequence: &AtomicU32, sleepers: &AtomicU32) {
-        // SeqCst: the caller's SeqCst stamp RMW precedes this load in the single total
-        // order (Dekker with the fence in `sleep`): either we see the sleeper, or its
-        // re-check after its fence sees our stamp.
-        if sleepers.load(Ordering::SeqCst) != 0 {
+        // The light side of the Dekker pairing with the heavy barrier in `sleep` (see
+        // `shmarena_engine::barrier`): either we see the sleeper, or its re-check after its
+        // barrier sees our stamp. Relaxed: the barriers order it.
+        barrier::light();
+        if sleepers.load(Ordering::Relaxed) != 0 {
             // Release: a sleeper that reads the new value (Acquire) also sees our stamp.
             sequence.fetch_add(1, Ordering::Release);
             futex::wake(sequence, 1);
@@ -202,9 +249,10 @@ impl RawQueue<'_> {
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> bool,
     ) -> bool {
-        // SeqCst and the fence: announce the sleep before the last look (see `announce`).
-        sleepers.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
+        // The heavy barrier: announce the sleep before the last look (see `announce`).
+        // Relaxed: the barrier orders it.
+        sleepers.fetch_add(1, Ordering::Relaxed);
+        barrier::heavy();
         // Acquire: pairs with the Release bump in `announce`.
         let observed = sequence.load(Ordering::Acquire);
         let done = attempt();
@@ -219,6 +267,7 @@ impl RawQueue<'_> {
     }
 
     /// Copies `words` of element data in (the caller owns the slot).
+    #[inline]
     fn write(slot: RawSlot<'_>, words: &[u64]) {
         for (cell, word) in slot.words.iter().zip(words) {
             // Relaxed: published by the Release store of FULL.
@@ -229,18 +278,19 @@ impl RawQueue<'_> {
     /// Appends an element given as words; `false` (nothing pushed) if the queue is full:
     /// every slot holds an element or one a live consumer is reading.
     #[must_use = "a push into a full queue pushes nothing"]
+    #[inline]
     pub fn try_push(&self, words: &[u64], me: OwnerId, liveness: &impl Liveness) -> bool {
         let backoff = Backoff::new();
         for _ in 0..MAX_ATTEMPTS {
             // Relaxed: a hint; the stamp decides.
-            let ticket = self.tail.load(Ordering::Relaxed);
+            let ticket = self.header.tail.load(Ordering::Relaxed);
             let slot = self.slot_for(ticket);
             // Acquire: a consumer's EMPTY store (Release) ends its reads of the slot.
             let current = slot.stamp.load(Ordering::Acquire);
             let state = state_of(current);
             let claimable = if is_for(current, ticket) {
                 if state != EMPTY {
-                    advance(self.tail, ticket); // claimed by another push: move on
+                    advance(self.header.tail, ticket); // claimed by another push: move on
                     continue;
                 }
                 true
@@ -262,7 +312,7 @@ impl RawQueue<'_> {
                 // The slot serves the next lap: ticket `ticket` was claimed and is done
                 // (popped, or skipped by a consumer after its producer died before moving
                 // `tail`), so `tail` is stale: move it on.
-                advance(self.tail, ticket);
+                advance(self.header.tail, ticket);
                 continue;
             } else {
                 false // tail moved on meanwhile: look again
@@ -288,45 +338,47 @@ impl RawQueue<'_> {
             match state_of(current) {
                 READING if !is_for(current, ticket) => {
                     // Relaxed: a statistic.
-                    self.lost.fetch_add(1, Ordering::Relaxed);
+                    self.header.lost.fetch_add(1, Ordering::Relaxed);
                 }
                 WRITING if !is_for(current, ticket) => {
-                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    self.header.skipped.fetch_add(1, Ordering::Relaxed);
                 }
                 _ => {}
             }
             fail::fail_point!("queue::push_after_claim");
-            advance(self.tail, ticket);
+            advance(self.header.tail, ticket);
             Self::write(slot, words);
             fail::fail_point!("queue::push_before_publish");
-            // SeqCst swap: publishes the element to the consumer's Acquire claim (Release),
-            // and is the store half of the Dekker pairing in `announce`.
-            slot.stamp.swap(stamp(FULL, ticket, None), Ordering::SeqCst);
-            Self::announce(self.not_empty, self.pop_sleepers);
+            // Release: publishes the element to the consumer's Acquire claim; the store
+            // half of the pairing in `announce`.
+            slot.stamp
+                .store(stamp(FULL, ticket, None), Ordering::Release);
+            Self::announce(self.header.not_empty, self.header.pop_sleepers);
             return true;
         }
         false
     }
 
     /// Removes the oldest element into `words`; `false` if there is none ready.
+    #[inline]
     pub fn try_pop(&self, words: &mut [u64], me: OwnerId, liveness: &impl Liveness) -> bool {
         let backoff = Backoff::new();
         let mut writer_spins = 0;
         for _ in 0..MAX_ATTEMPTS {
             // Relaxed: a hint; the stamp decides.
-            let ticket = self.head.load(Ordering::Relaxed);
+            let ticket = self.header.head.load(Ordering::Relaxed);
             let slot = self.slot_for(ticket);
             // Acquire: pairs with the producer's Release store of FULL.
             let current = slot.stamp.load(Ordering::Acquire);
             if !is_for(current, ticket) {
                 if is_for(current, ticket.wrapping_add(self.capacity)) {
-                    advance(self.head, ticket); // already consumed: head is stale
+                    advance(self.header.head, ticket); // already consumed: head is stale
                     continue;
                 }
                 // The previous lap is still being read, or head moved on: nothing for us
                 // at this ticket unless head moved.
                 // Relaxed: a hint.
-                if self.head.load(Ordering::Relaxed) == ticket {
+                if self.header.head.load(Ordering::Relaxed) == ticket {
                     return false;
                 }
                 continue;
@@ -334,11 +386,11 @@ impl RawQueue<'_> {
             match state_of(current) {
                 EMPTY => {
                     // Relaxed: a hint.
-                    if self.head.load(Ordering::Relaxed) == ticket {
+                    if self.header.head.load(Ordering::Relaxed) == ticket {
                         return false; // nothing pushed at this ticket yet: empty
                     }
                 }
-                READING => advance(self.head, ticket), // another consumer has it
+                READING => advance(self.header.head, ticket), // another consumer has it
                 WRITING => {
                     let owner = owner_of(current);
                     if owner.is_some_and(|o| liveness.is_alive(o)) {
@@ -363,9 +415,9 @@ impl RawQueue<'_> {
                         .is_ok()
                     {
                         // Relaxed: a statistic.
-                        self.skipped.fetch_add(1, Ordering::Relaxed);
-                        advance(self.head, ticket);
-                        Self::announce(self.not_full, self.push_sleepers);
+                        self.header.skipped.fetch_add(1, Ordering::Relaxed);
+                        advance(self.header.head, ticket);
+                        Self::announce(self.header.not_full, self.header.push_sleepers);
                     }
                 }
                 _ => {
@@ -381,18 +433,18 @@ impl RawQueue<'_> {
                         .is_ok()
                     {
                         fail::fail_point!("queue::pop_after_claim");
-                        advance(self.head, ticket);
+                        advance(self.header.head, ticket);
                         for (word, cell) in words.iter_mut().zip(slot.words) {
                             // Relaxed: ordered after the claim's Acquire.
                             *word = cell.load(Ordering::Relaxed);
                         }
-                        // SeqCst swap: our reads of the slot happen-before the next push's
-                        // writes (Release), and the store half of `announce`'s pairing.
-                        slot.stamp.swap(
+                        // Release: our reads of the slot happen-before the next push's
+                        // writes; the store half of `announce`'s pairing.
+                        slot.stamp.store(
                             stamp(EMPTY, ticket.wrapping_add(self.capacity), None),
-                            Ordering::SeqCst,
+                            Ordering::Release,
                         );
-                        Self::announce(self.not_full, self.push_sleepers);
+                        Self::announce(self.header.not_full, self.header.push_sleepers);
                         return true;
                     }
                 }
@@ -416,9 +468,12 @@ impl RawQueue<'_> {
             if self.try_push(words, me, liveness) {
                 return true;
             }
-            let pushed = Self::sleep(self.not_full, self.push_sleepers, deadline, || {
-                self.try_push(words, me, liveness)
-            });
+            let pushed = Self::sleep(
+                self.header.not_full,
+                self.header.push_sleepers,
+                deadline,
+                || self.try_push(words, me, liveness),
+            );
             if pushed {
                 return true;
             }
@@ -440,9 +495,12 @@ impl RawQueue<'_> {
             if self.try_pop(words, me, liveness) {
                 return true;
             }
-            if Self::sleep(self.not_empty, self.pop_sleepers, deadline, || {
-                self.try_pop(words, me, liveness)
-            }) {
+            if Self::sleep(
+                self.header.not_empty,
+                self.header.pop_sleepers,
+                deadline,
+                || self.try_pop(words, me, liveness),
+            ) {
                 return true;
             }
             if next_sleep(deadline).is_none() {
@@ -454,8 +512,8 @@ impl RawQueue<'_> {
     /// Elements in the queue (pushes claimed and not yet popped), a snapshot.
     pub fn len(&self) -> u64 {
         // Relaxed: a snapshot; tail is read last so the result is never negative.
-        let head = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.load(Ordering::Relaxed);
+        let head = self.header.head.load(Ordering::Relaxed);
+        let tail = self.header.tail.load(Ordering::Relaxed);
         tail.saturating_sub(head).min(self.capacity)
     }
 
@@ -563,9 +621,9 @@ impl<T> From<PushError<T>> for shmarena_engine::Error {
 
 #[cfg(not(loom))]
 mod handle {
-    use super::{initial_stamp, layout, PushError, RawQueue, RawSlot};
+    use super::{initial_stamp, layout, PushError, QueueHeader, RawQueue, RawSlot};
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
-    use crate::words::{word_count_of, Words};
+    use crate::words::{read_words_into, with_words_of, word_count_of, Words};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -791,9 +849,9 @@ mod handle {
             }
         }
 
+        #[inline]
         fn with_raw<R>(&self, f: impl FnOnce(&RawQueue<'_>) -> R) -> R {
-            let slot = |index: u64| self.raw_slot(index);
-            let raw = RawQueue {
+            let header = QueueHeader {
                 head: self.word(layout::HEAD / 8),
                 tail: self.word(layout::TAIL / 8),
                 not_empty: self.half_word(layout::NOT_EMPTY),
@@ -802,10 +860,21 @@ mod handle {
                 push_sleepers: self.half_word(layout::PUSH_SLEEPERS),
                 lost: self.word(layout::LOST / 8),
                 skipped: self.word(layout::SKIPPED / 8),
-                slot: &slot,
-                capacity: self.capacity,
             };
-            f(&raw)
+            // SAFETY: from_object checked HEADER/8 + capacity*slot_words words inside the
+            // body; the slots are the capacity*slot_words after the header, and the mapping
+            // outlives `self`.
+            let slots = unsafe {
+                std::slice::from_raw_parts(
+                    self.base.as_ptr().add((HEADER / 8) as usize),
+                    (self.capacity * self.slot_words) as usize,
+                )
+            };
+            match RawQueue::new(header, slots, self.slot_words as usize) {
+                Some(raw) => f(&raw),
+                // from_object checked 1 <= capacity <= 2^31 and slot_words >= 2.
+                None => unreachable!("a queue handle's slots were checked when it was made"),
+            }
         }
 
         fn element(&self, bytes: &[u8]) -> Result<Words> {
@@ -825,6 +894,7 @@ mod handle {
 
         /// Appends an element, waiting as `wait` says while the queue is full; whether
         /// it went in.
+        #[inline]
         fn push_words(&self, words: &[u64], wait: Wait) -> bool {
             let region = self.object.region();
             let me = region.participant_id();
@@ -850,6 +920,7 @@ mod handle {
 
         /// Removes the oldest element into `words`, waiting as `wait` says while the
         /// queue is empty; whether there was one.
+        #[inline]
         fn pop_words(&self, words: &mut [u64], wait: Wait) -> bool {
             let region = self.object.region();
             let me = region.participant_id();
@@ -1062,7 +1133,7 @@ mod handle {
         /// Appends `value`, waiting while the queue is full.
         pub fn push(&self, value: T) {
             // Without a deadline the push only returns once it succeeded.
-            let pushed = self.inner.push_words(&Words::of(&value), Wait::Forever);
+            let pushed = with_words_of(&value, |words| self.inner.push_words(words, Wait::Forever));
             debug_assert!(pushed, "a push without a deadline waits until it succeeds");
         }
 
@@ -1075,18 +1146,16 @@ mod handle {
         }
 
         fn push_until(&self, value: T, wait: Wait) -> Result<(), PushError<T>> {
-            if self.inner.push_words(&Words::of(&value), wait) {
+            if with_words_of(&value, |words| self.inner.push_words(words, wait)) {
                 Ok(())
             } else {
                 Err(PushError::Full(value))
             }
         }
 
+        #[inline]
         fn pop_until(&self, wait: Wait) -> Option<T> {
-            let mut words = Words::zeroed::<T>();
-            self.inner
-                .pop_words(&mut words, wait)
-                .then(|| words.read::<T>())
+            read_words_into(|words| self.inner.pop_words(words, wait))
         }
 
         /// Removes the oldest element, if one is ready.

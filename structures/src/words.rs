@@ -87,6 +87,41 @@ impl DerefMut for Words {
     }
 }
 
+/// Words a hot path keeps in a plain stack array (no `Words` to build and move).
+const STACK_WORDS: usize = 8;
+
+/// Runs `f` on the words of `value` (padding bytes zero): in a stack array for types of up
+/// to 64 bytes (the choice is made at compile time), else in [`Words`].
+#[inline]
+pub(crate) fn with_words_of<T: Pod, R>(value: &T, f: impl FnOnce(&[u64]) -> R) -> R {
+    if word_count::<T>() <= STACK_WORDS {
+        let mut words = [0u64; STACK_WORDS];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size_of::<T>()]
+            .copy_from_slice(bytemuck::bytes_of(value));
+        f(&words[..word_count::<T>()])
+    } else {
+        f(&Words::of(value))
+    }
+}
+
+/// The `T` that `fill` writes into zeroed words, if it says it did: in a stack array for
+/// types of up to 64 bytes, else in [`Words`].
+#[inline]
+pub(crate) fn read_words_into<T: Pod>(fill: impl FnOnce(&mut [u64]) -> bool) -> Option<T> {
+    if word_count::<T>() <= STACK_WORDS {
+        let mut words = [0u64; STACK_WORDS];
+        if !fill(&mut words[..word_count::<T>()]) {
+            return None;
+        }
+        Some(bytemuck::pod_read_unaligned(
+            &bytemuck::cast_slice::<u64, u8>(&words)[..size_of::<T>()],
+        ))
+    } else {
+        let mut words = Words::zeroed::<T>();
+        fill(&mut words).then(|| words.read::<T>())
+    }
+}
+
 /// Number of 64-bit words that hold an element of `size` bytes (at least one).
 #[inline]
 pub(crate) const fn word_count_of(size: u64) -> u64 {

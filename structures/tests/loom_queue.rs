@@ -33,7 +33,7 @@ use loom::thread;
 use loom_owners::{dead, live, Mock};
 use loom_support::{model, model_both_orders, pair};
 use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
-use shmarena::queue::{initial_stamp, RawQueue, RawSlot};
+use shmarena::queue::{initial_stamp, QueueHeader, RawQueue};
 use shmarena::OwnerId;
 
 // ---------------------------------------------------------------------------------------
@@ -65,8 +65,8 @@ struct Words {
     push_sleepers: AtomicU32,
     lost: AtomicU64,
     skipped: AtomicU64,
-    stamps: Vec<AtomicU64>,
-    data: Vec<AtomicU64>,
+    /// Slot `i` is words `2i` (its stamp) and `2i + 1` (its one data word).
+    slots: Vec<AtomicU64>,
     /// Pushes that returned `Ok` / pops that returned an element, counted by the model
     /// threads after each call (SeqCst) to judge `Full` and empty answers.
     pushed: AtomicUsize,
@@ -85,10 +85,9 @@ impl Words {
             push_sleepers: AtomicU32::new(0),
             lost: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
-            stamps: (0..capacity)
-                .map(|i| AtomicU64::new(initial_stamp(i)))
+            slots: (0..2 * capacity)
+                .map(|i| AtomicU64::new(if i % 2 == 0 { initial_stamp(i / 2) } else { 0 }))
                 .collect(),
-            data: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             pushed: AtomicUsize::new(0),
             popped: AtomicUsize::new(0),
         }
@@ -100,23 +99,19 @@ impl Words {
         words.head.store(head, Ordering::Relaxed);
         words.tail.store(tail, Ordering::Relaxed);
         for (i, &(s, d)) in slots.iter().enumerate() {
-            words.stamps[i].store(s, Ordering::Relaxed);
-            words.data[i].store(d, Ordering::Relaxed);
+            words.slots[2 * i].store(s, Ordering::Relaxed);
+            words.slots[2 * i + 1].store(d, Ordering::Relaxed);
         }
         words
     }
 
     fn capacity(&self) -> u64 {
-        self.stamps.len() as u64
+        self.slots.len() as u64 / 2
     }
 
     /// Runs `f` on the shipping algorithm over these words.
     fn with_raw<R>(&self, f: impl FnOnce(&RawQueue<'_>) -> R) -> R {
-        let slot = |index: u64| RawSlot {
-            stamp: &self.stamps[index as usize],
-            words: std::slice::from_ref(&self.data[index as usize]),
-        };
-        let raw = RawQueue {
+        let header = QueueHeader {
             head: &self.head,
             tail: &self.tail,
             not_empty: &self.not_empty,
@@ -125,9 +120,8 @@ impl Words {
             push_sleepers: &self.push_sleepers,
             lost: &self.lost,
             skipped: &self.skipped,
-            slot: &slot,
-            capacity: self.capacity(),
         };
+        let raw = RawQueue::new(header, &self.slots, 2).expect("whole slots");
         f(&raw)
     }
 
@@ -210,7 +204,7 @@ impl Words {
     }
 
     fn stamp(&self, slot: usize) -> u64 {
-        self.stamps[slot].load(Ordering::Relaxed)
+        self.slots[2 * slot].load(Ordering::Relaxed)
     }
 
     fn lost(&self) -> u64 {
