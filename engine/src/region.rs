@@ -267,7 +267,6 @@ impl Inner {
     /// owner). Nothing records it then: what records owners refuses a waiting handle
     /// ([`Region::get_or_create_object`], the structures' constructors).
     #[inline]
-    #[inline]
     fn me(&self) -> OwnerId {
         self.id().unwrap_or(OwnerId::ORPHAN)
     }
