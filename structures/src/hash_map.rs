@@ -1682,7 +1682,7 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 mod handle {
     use super::{hint_words, slots_offset, RawMap, Slots, Updated, COUNTER_SHARDS, HINTS_OFFSET};
     use crate::identity::{name_expected, short_type_name, ElementType};
-    use crate::words::{word_count, Words};
+    use crate::words::{read_words_into, with_words_of, word_count, Words};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicPair, AtomicU64};
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -2039,9 +2039,14 @@ mod handle {
                     )
                 }));
             }
-            let mut value = Words::zeroed::<V>();
-            let found = self.raw().get(&Words::of(key), &mut value)?;
-            Ok(found.then(|| value.read::<V>()))
+            with_words_of(key, |key| {
+                let mut result = Ok(false);
+                let value = read_words_into::<V>(|value| {
+                    result = self.raw().get(key, value);
+                    matches!(result, Ok(true))
+                });
+                result.map(|_| value)
+            })
         }
 
         /// Whether `key` is present. Never waits.
@@ -2049,7 +2054,7 @@ mod handle {
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &K) -> Result<bool> {
-            self.raw().contains(&Words::of(key))
+            with_words_of(key, |key| self.raw().contains(key))
         }
 
         /// Inserts or replaces; returns the value replaced.
@@ -2070,16 +2075,17 @@ mod handle {
         }
 
         fn insert_with(&self, key: &K, value: &V, replace: bool) -> Result<Option<V>> {
-            let mut old = Words::zeroed::<V>();
             let region = self.object.region();
-            let had = self.raw().insert(
-                &Words::of(key),
-                &Words::of(value),
-                replace,
-                &mut old,
-                region,
-            )?;
-            Ok(had.then(|| old.read::<V>()))
+            with_words_of(key, |key| {
+                with_words_of(value, |value| {
+                    let mut result = Ok(false);
+                    let old = read_words_into::<V>(|old| {
+                        result = self.raw().insert(key, value, replace, old, region);
+                        matches!(result, Ok(true))
+                    });
+                    result.map(|_| old)
+                })
+            })
         }
 
         /// Removes `key`; returns its value.
@@ -2087,11 +2093,15 @@ mod handle {
         /// # Errors
         /// [`Error::Contended`] on a hostile table.
         pub fn remove(&self, key: &K) -> Result<Option<V>> {
-            let mut old = Words::zeroed::<V>();
-            let had = self
-                .raw()
-                .remove(&Words::of(key), &mut old, self.object.region())?;
-            Ok(had.then(|| old.read::<V>()))
+            let region = self.object.region();
+            with_words_of(key, |key| {
+                let mut result = Ok(false);
+                let old = read_words_into::<V>(|old| {
+                    result = self.raw().remove(key, old, region);
+                    matches!(result, Ok(true))
+                });
+                result.map(|_| old)
+            })
         }
 
         /// Replaces the value of `key` with `new` if it is `current` (compared by bytes).
@@ -2106,13 +2116,16 @@ mod handle {
             current: V,
             new: V,
         ) -> Result<std::result::Result<V, Option<V>>> {
-            let (current, new) = (Words::of(&current), Words::of(&new));
-            self.fetch_update_words(key, &mut |seen, out| {
-                if seen != &*current {
-                    return false;
-                }
-                out.copy_from_slice(&new);
-                true
+            with_words_of(&current, |current| {
+                with_words_of(&new, |new| {
+                    self.fetch_update_words(key, &mut |seen, out| {
+                        if seen != current {
+                            return false;
+                        }
+                        out.copy_from_slice(new);
+                        true
+                    })
+                })
             })
         }
 
@@ -2134,7 +2147,7 @@ mod handle {
                 );
                 match f(current) {
                     Some(new) => {
-                        out.copy_from_slice(&Words::of(&new));
+                        with_words_of(&new, |new| out.copy_from_slice(new));
                         true
                     }
                     None => false,
@@ -2147,15 +2160,19 @@ mod handle {
             key: &K,
             f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
         ) -> Result<std::result::Result<V, Option<V>>> {
-            let mut old = Words::zeroed::<V>();
             let region = self.object.region();
-            Ok(
-                match self.raw().update(&Words::of(key), &mut old, region, f)? {
-                    Updated::Done => Ok(old.read::<V>()),
-                    Updated::Declined => Err(Some(old.read::<V>())),
-                    Updated::Absent => Err(None),
-                },
-            )
+            with_words_of(key, |key| {
+                let mut result = Ok(Updated::Absent);
+                let old = read_words_into::<V>(|old| {
+                    result = self.raw().update(key, old, region, f);
+                    matches!(result, Ok(Updated::Done | Updated::Declined))
+                });
+                Ok(match (result?, old) {
+                    (Updated::Done, Some(old)) => Ok(old),
+                    (Updated::Declined, old) => Err(old),
+                    _ => Err(None),
+                })
+            })
         }
 
         /// Entries (from sharded counters: exact while every process that changed the map
