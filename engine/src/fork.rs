@@ -16,7 +16,11 @@
 //!   behind our back and reused for another file is left alone) it opens
 //!   `/proc/self/fd/<fd>` (a *new* open file description of the same file, holding no
 //!   locks) and `dup3`s it over the inherited descriptor, dropping the child's reference
-//!   to the parent's description. The parent's locks then die with the parent.
+//!   to the parent's description. The parent's locks then die with the parent. Before
+//!   the `dup3` the fresh description takes the region's shared open lock
+//!   ([`OPEN_LOCK`](crate::participants::OPEN_LOCK)), which keeps the collector of
+//!   killed programs' regions ([`crate::gc`]) away; the inherited description holds it
+//!   until then, so the child is never without it.
 //!
 //! A child never attaches through a description it shares with its parent (the parent's
 //! locks would look free to it): when no fresh description (or no free slot) can be had,
@@ -177,9 +181,11 @@ pub(crate) fn refresh_from_path(fd: i32, path: &std::path::Path) -> bool {
 /// away from the region without a gap: the inherited description holds the open lock (and
 /// any slot lock of the parent) until the `dup3` drops our reference to it, and `fresh`
 /// holds it from before that. A collector cannot hold the lock exclusive while the
-/// inherited description holds it shared, so this normally succeeds at once; if it does
-/// not (the region was opened by a build without the open lock), `fd` keeps the inherited
-/// description, as when no fresh one can be had.
+/// inherited description holds it shared (every registered description took it before it
+/// was registered), so this succeeds at once. It fails only when `fcntl` itself fails, or
+/// when the descriptor was swapped behind the engine's back for another description of
+/// the same file, one holding no open lock (a collector may then hold it exclusive): then
+/// `fd` keeps the inherited description, as when no fresh one can be had.
 fn replace(fd: i32, fresh: i32) -> bool {
     if fresh < 0 {
         return false;

@@ -17,7 +17,11 @@
 //! 1. nobody holds the region's open lock ([`OPEN_LOCK`]): we take it exclusive, which
 //!    fails while any process has the region open (every process holds it shared, from
 //!    before it attaches until it closes the region; a forked child takes it on its own
-//!    description before it lets go of the inherited one);
+//!    description before it lets go of the inherited one). The lock lives on a
+//!    descriptor: a forked child that closes all its descriptors but keeps the inherited
+//!    mapping no longer holds it (nor its slot lock, check 4), so once the program's other
+//!    processes are gone its region may be removed under it (its mapping stays usable;
+//!    only the name goes);
 //! 2. it is a READY region of this layout with a valid header, and nobody holds its
 //!    initialization lock;
 //! 3. no attach is under way: we take every slot's claim lock exclusive (one lock over the
@@ -27,7 +31,11 @@
 //!    kernel drops a process's slot lock when it dies, however it dies;
 //! 5. the creator is dead: neither the header's creator pid nor the pid in the name is a
 //!    running process (a pid now used by a process that started later than the one
-//!    recorded in a participant slot with that pid counts as dead);
+//!    recorded in a participant slot with that pid counts as dead). Pids are read in our
+//!    pid namespace: a creator in another namespace sharing the directory (a container
+//!    sharing `/dev/shm`) reads as gone, or as an unrelated process of ours. Checks 1 and
+//!    4 still protect any region a process has open, wherever it runs; what this check
+//!    adds is lost across namespaces;
 //! 6. the name still leads to the file we judged (no rename put another file there).
 //!
 //! Locks 1 and 3 are kept until after the unlink. Anything else matching the pattern (a
@@ -39,8 +47,20 @@
 //!
 //! Stale staging files (`.shmarena-py-<pid>-<hex>.creating-<pid>-<ns>`, left by a
 //! creator that died between creating its staging file and linking it into place) are
-//! removed when nobody holds their open or initialization lock and the creating pid of the
-//! name is not running.
+//! removed when they are at least 60 s old (by `fstat` on our descriptor: the earlier of
+//! their change and modification times), nobody holds their open or initialization lock,
+//! and the creating pid of the name is not running. A creator takes the open lock right
+//! after its `O_EXCL` open, before anything else; the age rule covers the moment between,
+//! whatever the pids say (a creator in another pid namespace reads as not running), so a
+//! collector never takes a staging file a creator is about to lock.
+//!
+//! # When protection starts
+//! A region is protected from the moment a process opens it (takes the open lock), not
+//! from the moment a process is started to use it. A child of a killed program that has
+//! not opened the region yet, say a spawn or forkserver child still starting up, holds
+//! nothing: if another program sweeps before it opens the region and no other process
+//! of the program has it open, the region goes, and the child's open fails with
+//! [`Error::RegionNotFound`] (in Python, `shmarena.Error`, "does not exist").
 //!
 //! # The check/unlink race
 //! A process that opens the region just as a collector judges it must not end up attached
@@ -49,14 +69,21 @@
 //!
 //! - an opener opens the file, takes the open lock *shared* (waiting while a collector
 //!   holds it exclusive), then checks that the name still leads to the file it opened,
-//!   then attaches, and keeps the lock until it closes the region;
-//! - a creator takes the open lock shared on its staging file before it links it under
-//!   the name, and keeps it;
+//!   then attaches, and keeps the lock until it closes the region (or the descriptor:
+//!   see check 1);
+//! - a creator takes the open lock shared on its staging file right after its `O_EXCL`
+//!   open (before anything else, so before it links it under the name), and keeps it;
 //! - a collector takes the open lock *exclusive* before it looks at anything and keeps it
 //!   until after its unlink.
 //!
 //! The shared and the exclusive lock exclude each other (OFD locks between distinct open
-//! file descriptions; ours is our own, never shared with an attached process). So either
+//! file descriptions). Ours is opened with `O_CLOEXEC` and never handed to an attached
+//! process, but a process that forks while a sweep runs in another of its threads (a
+//! Rust program; the Python package sweeps holding the GIL, so no Python-level fork
+//! happens during its sweep) gives the child a reference to our description, and with it
+//! the exclusive open lock and the claim-lock range: a region we removed keeps its memory
+//! and a region we kept refuses every opener (which gives up with [`Error::Contended`]
+//! after its init timeout) until the child exits or execs. So either
 //! the opener's lock came first: the collector cannot get the exclusive lock while the
 //! opener has the region open, and keeps the region; or the collector's came first: its
 //! unlink happened before the opener held the lock, the opener's check then sees the name
@@ -68,12 +95,15 @@
 //! short; an opener gives up with [`Error::Contended`] after its init timeout if a
 //! collector were stopped in between.
 //!
-//! Checks 3 to 5 also cover processes of builds older than the open lock: their live
+//! Checks 3 to 5 cover some processes of builds older than the open lock: their live
 //! participants hold slot locks, an attach holds a claim lock (which we hold exclusive
 //! across the unlink, so none can start), and a creator between its link and its attach is
 //! alive. What they do not cover is an old build's opener between its `open` and its
-//! attach, or an old build's forked child between dropping its parent's description and
-//! attaching: run one build per program.
+//! attach, an old build's process waiting for a free participant slot (it holds no claim
+//! or slot lock while it waits), an old build's forked child between dropping its
+//! parent's description and attaching, and an old build's child acting as
+//! [`ORPHAN`](crate::liveness::OwnerId::ORPHAN) (it holds no slot lock): run one build
+//! per program.
 //!
 //! One window no file system call closes: `unlink(2)` takes a name, not a descriptor, so a
 //! process of our own uid that renamed another file onto the name between our last check
@@ -86,6 +116,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::layout::{
@@ -239,9 +270,11 @@ enum Judged {
 /// for reading or writing (as `Region::open` does: `O_PATH`, `fstat`, then a reopen of
 /// that very file through `/proc/self/fd`).
 fn open_own_file(path: &Path) -> std::result::Result<File, Judged> {
+    // O_CLOEXEC on both (std adds it anyway): a process another thread starts meanwhile
+    // must not keep our description, and with it our locks, past its exec.
     let probe = match File::options()
         .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
     {
         Ok(probe) => probe,
@@ -276,6 +309,7 @@ fn open_own_file(path: &Path) -> std::result::Result<File, Judged> {
     let file = File::options()
         .read(true)
         .write(true)
+        .custom_flags(libc::O_CLOEXEC)
         .open(format!("/proc/self/fd/{}", probe.as_raw_fd()))
         .map_err(|e| Judged::Keep(format!("cannot open it for reading and writing: {e}")))?;
     let reopened = file
@@ -316,11 +350,42 @@ fn unlink_if_same(path: &Path, file: &File, dry_run: bool, reason: String) -> Ju
     }
 }
 
+/// How long a staging file is left alone whatever its pids say (see the module docs).
+const STAGING_GRACE: Duration = Duration::from_secs(60);
+
+/// How long ago `file` was made, by `fstat` on the descriptor: the time since the earlier
+/// of its change and modification times (setting the modification time back, as tests
+/// do, moves the change time to now). `None` if that lies in the future (a clock set
+/// back) or cannot be read: taken as young.
+fn age(file: &File) -> Option<Duration> {
+    let metadata = file.metadata().ok()?;
+    let mtime = (metadata.mtime(), metadata.mtime_nsec());
+    let ctime = (metadata.ctime(), metadata.ctime_nsec());
+    let (secs, nanos) = mtime.min(ctime);
+    let made = UNIX_EPOCH.checked_add(Duration::new(
+        u64::try_from(secs).ok()?,
+        u32::try_from(nanos).ok()?,
+    ))?;
+    SystemTime::now().duration_since(made).ok()
+}
+
 fn judge_staging(path: &Path, creating_pid: u32, dry_run: bool) -> Judged {
     let file = match open_own_file(path) {
         Ok(file) => file,
         Err(judged) => return judged,
     };
+    // Young: its creator may be between its O_EXCL open and its open lock, or run in
+    // another pid namespace (where its pid reads as not running). Judged before we lock,
+    // so a creator never waits on us.
+    match age(&file) {
+        Some(age) if age >= STAGING_GRACE => {}
+        _ => {
+            return Judged::Keep(format!(
+                "made less than {} s ago: its creator may still be building it",
+                STAGING_GRACE.as_secs()
+            ))
+        }
+    }
     if let Err(judged) = lock_open_exclusive(&file, "its creator is building it") {
         return judged;
     }

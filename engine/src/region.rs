@@ -28,12 +28,17 @@
 //!    or zeroed one is no region.
 //!
 //! 4. Every process holds the region's open lock ([`participants::OPEN_LOCK`]) shared for
-//!    as long as it has the region open: the creator from its staging file on, an opener
-//!    from before it checks that the name still leads to the file it opened (if not, a
-//!    collector removed it meanwhile, or it was replaced: the opener opens the name again)
-//!    until it closes it. The collector of killed programs' default regions
-//!    ([`crate::gc`]) holds it exclusive from its check to its unlink, so no process ends
-//!    up attached to a region it removed.
+//!    as long as it has the region open: the creator from right after the `O_EXCL` open of
+//!    its staging file (before anything else), an opener from before it checks that the
+//!    name still leads to the file it opened (if not, a collector removed it meanwhile, or
+//!    it was replaced: the opener opens the name again) until it closes it. The collector
+//!    of killed programs' default regions ([`crate::gc`]) holds it exclusive from its
+//!    check to its unlink, so no process ends up attached to a region it removed. The
+//!    lock lives on the region's descriptor, not on its mapping: a forked child that
+//!    closes every descriptor (a daemonizing library, say) but keeps the inherited mapping
+//!    no longer holds it, and a collector may remove the region's name under it once its
+//!    other processes are gone (its participant slot lock, on the same descriptor, has
+//!    the same limit).
 //!
 //! No reference to the mapped bytes is ever formed; every shared word is reached as an
 //! atomic through a bounds-checked offset.
@@ -767,19 +772,24 @@ impl Region {
                 ))
             }
         };
-        // The mode given to open(2) is cut by the umask (0400 under umask 0277, say, which
-        // another process of ours could not open for writing): set it exactly. The open
-        // lock is ours from here for as long as the handle lives, so no collector takes the
-        // region while we link and attach it (see `crate::gc`).
+        // The open lock first, before anything else: it is ours from here for as long as
+        // the handle lives, so no collector takes the staging file (nor, later, the region)
+        // while we build, link and attach it (see `crate::gc`). Between the open and this
+        // lock a collector could take it exclusive, but it leaves staging files younger
+        // than a minute alone whatever their pids, so this succeeds at once.
+        // Then the mode: the one given to open(2) is cut by the umask (0400 under umask
+        // 0277, say, which another process of ours could not open for writing): set it
+        // exactly.
         let flags = if options.collectable {
             header::FLAG_COLLECTABLE
         } else {
             0
         };
-        let result = file
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io(format!("chmod 0600 {}", staging.display()), e))
-            .and_then(|()| take_open_lock(&file, options.init_timeout))
+        let result = take_open_lock(&file, options.init_timeout)
+            .and_then(|()| {
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| Error::io(format!("chmod 0600 {}", staging.display()), e))
+            })
             .and_then(|()| Self::initialize(&staging, &file, fields, flags))
             .and_then(|memory| {
                 fail::fail_point!("region::before_link");

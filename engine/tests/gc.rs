@@ -266,6 +266,17 @@ fn damaged_leftovers_never_crash_the_collector() {
     eprintln!("{kept} kept, {removed} removed");
 }
 
+/// A staging file of 100 zero bytes at `path`, mode 0600, last modified `age` ago.
+fn staging_file(path: &Path, age: std::time::Duration) {
+    std::fs::write(path, [0u8; 100]).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - age)
+        .unwrap();
+}
+
+const OLD: std::time::Duration = std::time::Duration::from_secs(120);
+
 #[test]
 fn stale_staging_files_are_removed_and_live_ones_kept() {
     let _serial = serial();
@@ -274,20 +285,64 @@ fn stale_staging_files_are_removed_and_live_ones_kept() {
     let stale = dir.0.join(format!(
         ".shmarena-py-{dead}-0000000b.creating-{dead}-12345"
     ));
-    std::fs::write(&stale, [0u8; 100]).unwrap();
-    std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o600)).unwrap();
+    staging_file(&stale, OLD);
     let live = dir.0.join(format!(
         ".shmarena-py-{dead}-0000000c.creating-{}-12345",
         std::process::id()
     ));
-    std::fs::write(&live, [0u8; 100]).unwrap();
-    std::fs::set_permissions(&live, std::fs::Permissions::from_mode(0o600)).unwrap();
+    staging_file(&live, OLD);
     let verdicts = gc::collect(&dir.0, false).unwrap();
     let v = verdict(&verdicts, &stale);
     assert!(v.staging && v.action == Action::Removed, "{v:?}");
     let v = verdict(&verdicts, &live);
     assert!(v.staging && v.action == Action::Kept, "{v:?}");
     assert!(!stale.exists() && live.exists());
+}
+
+/// A creator takes its staging file's open lock only after its `O_EXCL` open, and its pid
+/// may read as not running (another pid namespace): a staging file younger than a minute
+/// is kept whatever its pids say, an older one with a dead creator removed.
+#[test]
+fn young_staging_files_are_kept_whatever_their_pids() {
+    let _serial = serial();
+    let dir = Dir::new("staging-young");
+    let dead = dead_pid();
+    let young = dir.0.join(format!(
+        ".shmarena-py-{dead}-0000000d.creating-{dead}-12345"
+    ));
+    staging_file(&young, std::time::Duration::from_secs(5));
+    let old = dir.0.join(format!(
+        ".shmarena-py-{dead}-0000000e.creating-{dead}-12345"
+    ));
+    staging_file(&old, std::time::Duration::from_secs(61));
+    // In the future (a clock set back): young.
+    let future = dir.0.join(format!(
+        ".shmarena-py-{dead}-0000000f.creating-{dead}-12345"
+    ));
+    std::fs::write(&future, [0u8; 100]).unwrap();
+    std::fs::set_permissions(&future, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&future)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + OLD)
+        .unwrap();
+    for dry_run in [true, false] {
+        let verdicts = gc::collect(&dir.0, dry_run).unwrap();
+        for path in [&young, &future] {
+            let v = verdict(&verdicts, path);
+            assert!(v.staging && v.action == Action::Kept, "{v:?}");
+            assert!(v.reason.contains("less than 60 s"), "{v:?}");
+        }
+        let v = verdict(&verdicts, &old);
+        let expected = if dry_run {
+            Action::WouldRemove
+        } else {
+            Action::Removed
+        };
+        assert!(v.staging && v.action == expected, "{v:?}");
+    }
+    assert!(young.exists() && future.exists() && !old.exists());
 }
 
 /// Spins for a few hundred microseconds at most, differently each round, so that both

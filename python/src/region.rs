@@ -218,12 +218,17 @@ fn remember(region: shmarena::Region) -> shmarena::Region {
 #[pyfunction]
 #[pyo3(signature = (directory, dry_run = false))]
 pub fn collect_default_regions(
-    py: Python<'_>,
+    _py: Python<'_>,
     directory: std::path::PathBuf,
     dry_run: bool,
 ) -> PyResult<Vec<(std::path::PathBuf, &'static str, String)>> {
     use shmarena::engine::gc::{collect, Action};
-    let verdicts = py.detach(|| collect(&directory, dry_run)).py()?;
+    // Holding the GIL (no detach): a thread of this program that forked while the sweep
+    // ran would hand the child the collector's descriptors, with their exclusive locks,
+    // keeping a removed region's memory alive and turning away every opener of a kept one
+    // until the child exits or execs (see the engine's `gc` module). A sweep takes a few
+    // system calls per file of a default region's name. (`_py`: the GIL, held throughout.)
+    let verdicts = collect(&directory, dry_run).py()?;
     Ok(verdicts
         .into_iter()
         .map(|verdict| {

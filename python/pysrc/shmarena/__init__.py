@@ -144,7 +144,11 @@ def collect_default_regions(directory=None, dry_run=False):
     were created as a default region, that no live process has open, and whose creating
     process is gone; and stale staging files of such regions. A region a live process has
     open (or is opening), whose creator still runs, or any other file is never touched;
-    a file that is not a sound region is kept. With ``dry_run`` nothing is removed.
+    a file that is not a sound region is kept. Protection starts when a process opens the
+    region: a child of a killed program that has not opened it yet (a spawn or forkserver
+    child still starting) finds it gone if the sweep comes first. Stale staging files are
+    removed only once they are a minute old. With ``dry_run`` nothing is removed. The
+    sweep holds the GIL.
     Returns one ``(path, action, reason)`` per file of those names, ``action`` being
     ``"removed"``, ``"would remove"`` or ``"kept"``. Each program that creates a default
     region runs it first; the ``shmarena gc`` command does the same."""
