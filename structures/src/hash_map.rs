@@ -426,7 +426,7 @@ pub struct RawMap<S> {
 
 /// Asks the CPU to start loading the cache line at `ptr` (a hint: never faults, whatever
 /// the address).
-#[inline(always)]
+#[inline]
 fn prefetch(ptr: *const u8) {
     #[cfg(all(target_arch = "x86_64", not(loom)))]
     // SAFETY: a prefetch is a hint that never faults or changes memory; SSE is part of
