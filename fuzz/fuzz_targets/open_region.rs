@@ -722,7 +722,7 @@ fn typed_queue<const N: usize>(region: &Region, name: &str) -> bool {
         "Queue::open",
         shmarena::Queue::<[u8; N]>::open(region, name),
     ) else {
-        return false;
+        return byte_queue(region, name);
     };
     let _ = std::hint::black_box((queue.len(), queue.is_empty(), queue.capacity()));
     let _ = std::hint::black_box((queue.lost(), queue.skipped()));
@@ -734,7 +734,7 @@ fn typed_queue<const N: usize>(region: &Region, name: &str) -> bool {
 
 fn typed_list<const N: usize>(region: &Region, name: &str) -> bool {
     let Ok(list) = note("List::open", shmarena::List::<[u8; N]>::open(region, name)) else {
-        return false;
+        return byte_list(region, name);
     };
     let (len, capacity) = (list.len(), list.capacity());
     for index in [0, len.saturating_sub(1), len, capacity.saturating_sub(1)] {
@@ -751,7 +751,7 @@ fn typed_map<const K: usize, const V: usize>(region: &Region, name: &str) -> boo
         "HashMap::open",
         shmarena::HashMap::<[u8; K], [u8; V]>::open(region, name),
     ) else {
-        return false;
+        return byte_map(region, name);
     };
     let _ = std::hint::black_box((map.len(), map.capacity()));
     for byte in [0u8, 1, 2, 3, 7, 255] {
@@ -767,10 +767,60 @@ fn typed_set<const K: usize>(region: &Region, name: &str) -> bool {
         "HashSet::open",
         shmarena::HashSet::<[u8; K]>::open(region, name),
     ) else {
-        return false;
+        return byte_set(region, name);
     };
     for byte in [0u8, 1, 7] {
         let _ = std::hint::black_box(set.contains(&[byte; K]));
+    }
+    let _ = std::hint::black_box(set.iter().take(1 << 16).count());
+    true
+}
+
+/// A queue of a type other than bytes (a `Queue<u64>`, whose `u64` a `[u8; 8]` handle is
+/// refused as), through its byte view.
+fn byte_queue(region: &Region, name: &str) -> bool {
+    let Ok(queue) = note("ByteQueue::open", shmarena::ByteQueue::open(region, name)) else {
+        return false;
+    };
+    let _ = std::hint::black_box((queue.len(), queue.is_empty(), queue.capacity()));
+    let _ = std::hint::black_box((queue.lost(), queue.skipped()));
+    let _ = std::hint::black_box(queue.try_pop());
+    let _ = std::hint::black_box(queue.pop_timeout(Some(Duration::ZERO)));
+    true
+}
+
+/// A list of a type other than bytes, through its byte view.
+fn byte_list(region: &Region, name: &str) -> bool {
+    let Ok(list) = note("ByteList::open", shmarena::ByteList::open(region, name)) else {
+        return false;
+    };
+    let (len, capacity) = (list.len(), list.capacity());
+    for index in [0, len.saturating_sub(1), len, capacity.saturating_sub(1)] {
+        let _ = std::hint::black_box(list.get(index));
+    }
+    true
+}
+
+/// A map of types other than bytes, through its byte view.
+fn byte_map(region: &Region, name: &str) -> bool {
+    let Ok(map) = note("ByteMap::open", shmarena::ByteMap::open(region, name)) else {
+        return false;
+    };
+    let _ = std::hint::black_box(map.len());
+    for byte in [0u8, 1, 2, 3, 7, 255] {
+        let _ = std::hint::black_box(map.get(&[byte; 8]));
+    }
+    let _ = std::hint::black_box(map.iter().take(1 << 16).count());
+    true
+}
+
+/// A set of a type other than bytes, through its byte view.
+fn byte_set(region: &Region, name: &str) -> bool {
+    let Ok(set) = note("ByteSet::open", shmarena::ByteSet::open(region, name)) else {
+        return false;
+    };
+    for byte in [0u8, 1, 7] {
+        let _ = std::hint::black_box(set.contains(&[byte; 8]));
     }
     let _ = std::hint::black_box(set.iter().take(1 << 16).count());
     true
