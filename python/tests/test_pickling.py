@@ -40,7 +40,15 @@ def test_value_pickles(region, protocol):
     v.add(10)
     assert v2.value == 15
     with v2.get_lock():
-        assert v.get_lock().locked()
+        assert v.get_lock().acquire(True) is True  # the same RLock: reentrant here
+        v.get_lock().release()
+        import threading
+
+        got = []
+        thread = threading.Thread(target=lambda: got.append(v.get_lock().acquire(False)))
+        thread.start()
+        thread.join()
+        assert got == [False]
     for code, init in [("d", 1.5), ("c", b"x"), ("u", "\u00e9"), ("Q", 2**64 - 1)]:
         w = roundtrip(shmarena.Value(code, init, region=region), protocol)
         assert w.value == init
