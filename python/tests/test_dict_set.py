@@ -744,3 +744,56 @@ def test_capacity_rounds_up_to_power_of_two(manager):
         d[8] = 8
     assert len(d) == 8
     assert manager.set(capacity=3).capacity == 4
+
+
+def test_dict_iterator_raises_when_the_dict_changes(manager):
+    # As a dict's (and a manager's DictProxy's) iterator.
+    d = manager.dict()
+    for i in range(65, 70):
+        d[i] = chr(i)
+    it = iter(d)
+    assert iter(it) is it
+    assert list(it) == [65, 66, 67, 68, 69]
+    assert list(it) == []  # exhausted, and stays so
+    d[70] = "F"
+    assert list(it) == []
+    # A change of size after the iterator was made: RuntimeError, at every later next.
+    it = iter(d)
+    assert next(it) == 65
+    d.clear()
+    with pytest.raises(RuntimeError, match="dictionary changed size during iteration"):
+        next(it)
+    with pytest.raises(RuntimeError, match="dictionary changed size during iteration"):
+        next(it)
+    # The same size, other keys: RuntimeError too.
+    d.update({1: "a", 2: "b"})
+    it = iter(d)
+    del d[2]
+    d[3] = "c"
+    assert next(it) == 1
+    with pytest.raises(RuntimeError, match="dictionary keys changed during iteration"):
+        next(it)
+    # A value changed meanwhile is no change of the keys.
+    it = iter(d)
+    d[1] = "z"
+    assert list(it) == [1, 3]
+
+
+def test_list_iterator_sees_later_changes(manager):
+    # As a list's (and a manager's ListProxy's) iterator: by index, over the live list.
+    a = manager.list(range(3))
+    it = iter(a)
+    assert iter(it) is it
+    assert it.__length_hint__() == 3
+    a[0] = 100
+    assert next(it) == 100
+    a.append(3)
+    assert list(it) == [1, 2, 3]
+    assert it.__length_hint__() == 0
+    a.append(4)
+    assert list(it) == []  # ended, and stays so
+    it = iter(a)
+    assert next(it) == 100
+    a.clear()
+    assert list(it) == []
+    assert list(a) == []
