@@ -1144,9 +1144,7 @@ impl PyDictIter {
             IterState::Running => {}
         }
         let dict = self.dict.get();
-        if dict.map.len() != self.size {
-            self.state = IterState::Broken("dictionary changed size during iteration");
-        } else {
+        if dict.map.len() == self.size {
             match self.keys.next() {
                 None => {
                     self.state = IterState::Exhausted;
@@ -1159,6 +1157,8 @@ impl PyDictIter {
                     self.state = IterState::Broken("dictionary keys changed during iteration");
                 }
             }
+        } else {
+            self.state = IterState::Broken("dictionary changed size during iteration");
         }
         match self.state {
             IterState::Broken(message) => Err(PyRuntimeError::new_err(message)),
@@ -1194,15 +1194,12 @@ impl PyListIter {
                 Ok(None)
             }
         })?;
-        match bytes {
-            Some(bytes) => {
-                self.next = Some(index + 1);
-                list.codec.decode(py, &bytes).map(Some)
-            }
-            None => {
-                self.next = None;
-                Ok(None)
-            }
+        if let Some(bytes) = bytes {
+            self.next = Some(index + 1);
+            list.codec.decode(py, &bytes).map(Some)
+        } else {
+            self.next = None;
+            Ok(None)
         }
     }
 

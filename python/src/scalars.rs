@@ -494,7 +494,13 @@ impl Arrays {
 /// `multiprocessing.Array`: a fixed-length shared array of one typecode, with the
 /// sequence protocol, slices, atomic element arithmetic and the buffer protocol
 /// (`numpy.frombuffer(arr, dtype)` is a writable view of the shared memory).
-#[pyclass(module = "shmarena._shmarena", name = "Array", frozen, sequence, subclass)]
+#[pyclass(
+    module = "shmarena._shmarena",
+    name = "Array",
+    frozen,
+    sequence,
+    subclass
+)]
 pub struct PyArray {
     array: Arrays,
     code: Code,

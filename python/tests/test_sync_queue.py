@@ -762,10 +762,12 @@ def test_queue_default_size(manager):
 def test_queue_pickle_false(manager):
     q = manager.Queue(pickle=False)
     with pytest.raises(TypeError):
-        q.put([1, 2])
+        q.put({1, 2})
     with pytest.raises(TypeError):
-        q.put({"a": 1})
+        q.put(object())
     assert q.qsize() == 0
+    q.put([1, {"a": 2}])
+    assert q.get_nowait() == [1, {"a": 2}]
     q.put((1, "a", b"b", None, 2.5, True))
     assert q.get_nowait() == (1, "a", b"b", None, 2.5, True)
 
