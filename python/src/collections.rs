@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use pyo3::exceptions::{
-    PyAssertionError, PyIndexError, PyKeyError, PyRuntimeError, PyTypeError, PyValueError,
+    PyAssertionError, PyIndexError, PyKeyError, PyOSError, PyRuntimeError, PyTypeError,
+    PyValueError,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PySlice, PyTuple};
@@ -1391,6 +1392,10 @@ pub struct PyQueue {
     /// `get` in that process only, as `multiprocessing`'s does (a forked child, or one
     /// that unpickles the queue, gets it open).
     closed_by: AtomicU32,
+    /// The last process that put an item through this handle (0: none): once such a
+    /// process closed it, `empty()` raises there, as `multiprocessing`'s, whose `close()`
+    /// closes the reading end once a `put` has started the feeder thread.
+    put_by: AtomicU32,
     region: Py<PyRegion>,
 }
 
@@ -1448,6 +1453,7 @@ impl PyQueue {
             queue,
             codec: Codec { pickle },
             closed_by: AtomicU32::new(0),
+            put_by: AtomicU32::new(0),
             region: region.clone().unbind(),
         })
     }
@@ -1472,7 +1478,12 @@ impl PyQueue {
             }
         })?;
         match pushed {
-            Some(result) => result.py(),
+            Some(result) => {
+                result.py()?;
+                // Relaxed: see `check_open`.
+                self.put_by.store(std::process::id(), Ordering::Relaxed);
+                Ok(())
+            }
             None => Err(queue_error(py, "Full")),
         }
     }
@@ -1512,9 +1523,17 @@ impl PyQueue {
         self.queue.len()
     }
 
-    /// Whether the queue looks empty.
-    fn empty(&self) -> bool {
-        self.queue.is_empty()
+    /// Whether the queue looks empty. After `close()` in a process that put items
+    /// through this handle, `OSError('handle is closed')`, as `multiprocessing`'s (a
+    /// handle closed before any `put` still answers).
+    fn empty(&self) -> PyResult<bool> {
+        let me = std::process::id();
+        // Relaxed: see `check_open`.
+        if self.closed_by.load(Ordering::Relaxed) == me && self.put_by.load(Ordering::Relaxed) == me
+        {
+            return Err(PyOSError::new_err("handle is closed"));
+        }
+        Ok(self.queue.is_empty())
     }
 
     /// Whether the queue looks full.

@@ -916,3 +916,31 @@ def test_semaphore_condition_event_barrier_reprs_match_multiprocessing(manager):
     assert repr(barrier) == f"<{module}.Barrier at {id(barrier):#x}: waiters=0/3>"
     barrier.abort()
     assert repr(barrier) == f"<{module}.Barrier at {id(barrier):#x}: broken>"
+
+
+def _empty_in_child(q, out):
+    out["empty"] = q.empty()
+
+
+@pytest.mark.parametrize("kind", ["Queue", "JoinableQueue"])
+def test_closed_queue_empty_raises_once_used(manager, fork_ctx, kind):
+    # As multiprocessing's (3.13's test_closed_queue_empty_exceptions): close() before
+    # any put leaves empty() answering; after a put, close() makes empty() raise OSError
+    # in this process.
+    q = getattr(manager, kind)()
+    q.close()
+    q.join_thread()
+    assert q.empty() is True
+    q = getattr(manager, kind)()
+    q.put("foo")
+    other = pickle.loads(pickle.dumps(q))
+    q.close()
+    q.join_thread()
+    with pytest.raises(OSError, match="^handle is closed$"):
+        q.empty()
+    assert q.qsize() == 1 and q.full() is False
+    # Other handles, and a forked child's copy, still answer.
+    assert other.empty() is False
+    out = manager.dict(capacity=8)
+    run_process(fork_ctx, _empty_in_child, q, out)
+    assert out["empty"] is False
