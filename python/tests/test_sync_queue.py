@@ -944,3 +944,26 @@ def test_closed_queue_empty_raises_once_used(manager, fork_ctx, kind):
     out = manager.dict(capacity=8)
     run_process(fork_ctx, _empty_in_child, q, out)
     assert out["empty"] is False
+
+
+def test_not_owned_is_assertion_error_and_runtime_error(manager, fork_ctx):
+    # multiprocessing's RLock and Condition raise AssertionError for a thread that does
+    # not hold the lock, threading's (so a manager's) RuntimeError: NotOwnedError is both.
+    assert issubclass(shmarena.NotOwnedError, AssertionError)
+    assert issubclass(shmarena.NotOwnedError, RuntimeError)
+    rl = manager.RLock()
+    for catch in (AssertionError, RuntimeError, shmarena.NotOwnedError):
+        with pytest.raises(catch, match="^attempt to release recursive lock not owned by "
+                                        "thread$"):
+            rl.release()
+    p = start(fork_ctx, _rlock_acquire_and_exit, rl)
+    join_all([p])
+    with pytest.raises(AssertionError):
+        rl.release()  # held by an exited process: still not this thread's
+    cond = manager.Condition()
+    for call in (cond.wait, cond.notify, cond.notify_all):
+        with pytest.raises(AssertionError, match="^cannot wait on un-acquired lock$"):
+            call()
+    plain = manager.Condition(manager.Lock())
+    with pytest.raises(RuntimeError, match="^cannot wait on un-acquired lock$"):
+        plain.wait(0.01)

@@ -34,6 +34,7 @@ from ._shmarena import (
     CorruptError,
     Error,
     FullError,
+    NotOwnedError,
     OwnerDiedError,
     Region,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "Lock",
     "Manager",
     "Namespace",
+    "NotOwnedError",
     "OwnerDiedError",
     "Pool",
     "Process",
@@ -276,7 +278,7 @@ def _synchronized(kind, lock, region, name, *extra):
 # ctypes Structures (and Unions) in shared memory: a 'B' Array of the structure's bytes,
 # seen through a subclass of the user's type made with from_buffer (so every field
 # access reads and writes the shared bytes) that pickles as that Array, not as a copy.
-_shared_struct_types = {}
+_shared_struct_types: dict[type, type] = {}
 
 
 def _struct_reduce(obj):
@@ -340,7 +342,7 @@ class SynchronizedStruct(_Synchronizing):
         return f"<SynchronizedStruct wrapper for {self._obj!r}>"
 
 
-_synchronized_struct_types = {}
+_synchronized_struct_types: dict[type, type] = {}
 
 
 def _field(field):
