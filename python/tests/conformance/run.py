@@ -45,7 +45,7 @@ import unittest
 import multiprocessing
 
 TARGET_ENV = "SHMARENA_CONFORMANCE_TARGET"
-TARGET = os.environ.get(TARGET_ENV, "shmarena")
+TARGET = os.environ.get(TARGET_ENV) or ("stock" if "--stock" in sys.argv else "shmarena")
 
 try:
     from test import _test_multiprocessing as tm
