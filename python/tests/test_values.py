@@ -868,3 +868,41 @@ def test_synchronized_pickles_with_its_given_lock(region):
     # Without a given lock, the copy finds the same RLock by name.
     c = pickle.loads(pickle.dumps(shmarena.Value("i", 1, region=region)))
     assert isinstance(c.get_lock(), shmarena._shmarena.RLock)
+
+
+def _shift_points(points):
+    for i in range(len(points)):
+        points[i].x += 10
+    points[0] = Point(-1, -1.5, -2)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("lock", [True, False])
+def test_array_of_structures(region, method, lock):
+    import multiprocessing
+    import pickle
+
+    points = shmarena.Array(Point, [(1, 0.5), Point(2, 1.5, 3), (3,)], lock=lock,
+                            region=region)
+    assert len(points) == 3
+    assert [(p.x, p.y, p.z) for p in points[:]] == [(1, 0.5, 0), (2, 1.5, 3), (3, 0.0, 0)]
+    if lock:
+        assert isinstance(points, shmarena.SynchronizedStructArray)
+        assert isinstance(points.get_lock(), shmarena._shmarena.RLock)
+        raw = points.get_obj()
+    else:
+        assert not hasattr(points, "get_lock")
+        raw = points
+    run_process(multiprocessing.get_context(method), _shift_points, points)
+    assert [(p.x, p.y, p.z) for p in raw] == [(-1, -1.5, -2), (12, 1.5, 3), (13, 0.0, 0)]
+    # An element is a view of the shared bytes, and copies share them too.
+    raw[1].y = 9.0
+    assert points[1].y == 9.0
+    again = pickle.loads(pickle.dumps(points))
+    again[2].z = 7
+    assert points[2].z == 7
+    # By size: zeroed.
+    zeros = shmarena.RawArray(Point, 2, region=region)
+    assert [(p.x, p.y, p.z) for p in zeros] == [(0, 0.0, 0)] * 2
+    with pytest.raises(ValueError):
+        shmarena.RawArray(Point, 0, region=region)

@@ -80,6 +80,7 @@ __all__ = [
     "Synchronized",
     "SynchronizedArray",
     "SynchronizedStruct",
+    "SynchronizedStructArray",
     "Value",
     "default_region",
     "open_region",
@@ -314,10 +315,52 @@ def _raw_struct(struct_type, args, name, region):
     return _shared_struct(struct_type, _shmarena.Array(region, name, "B", initial))
 
 
-class SynchronizedStruct(_Synchronizing):
-    """``Value(StructureType, ...)`` with a lock: each field of the shared structure is an
-    attribute read and written under the lock (as ``multiprocessing.sharedctypes``'
-    wrapper); ``get_obj()`` is the structure itself."""
+# Arrays of structures: the same, through a subclass of StructType * length.
+_shared_struct_array_types: dict[tuple[type, int], type] = {}
+
+
+def _struct_array_reduce(obj):
+    return (_shared_struct_array, (obj._type_, len(obj), obj._shmarena_bytes))
+
+
+def _shared_struct_array(struct_type, length, shared_bytes):
+    shared_type = _shared_struct_array_types.get((struct_type, length))
+    if shared_type is None:
+        array_type = struct_type * length
+        shared_type = type(array_type)(
+            array_type.__name__, (array_type,), {"__reduce__": _struct_array_reduce}
+        )
+        _shared_struct_array_types[(struct_type, length)] = shared_type
+    if len(shared_bytes) != _ctypes.sizeof(shared_type):
+        raise TypeError(
+            f"object {shared_bytes.name!r} holds {len(shared_bytes)} bytes, not "
+            f"{length} {struct_type.__name__} ({_ctypes.sizeof(shared_type)} bytes)"
+        )
+    obj = shared_type.from_buffer(shared_bytes)
+    obj._shmarena_bytes = shared_bytes
+    return obj
+
+
+def _raw_struct_array(struct_type, size_or_initializer, name, region):
+    if isinstance(size_or_initializer, int):
+        length = size_or_initializer
+        if length <= 0:
+            raise ValueError("an Array of structures needs at least one element")
+        initial = bytes(_ctypes.sizeof(struct_type) * length)
+    else:
+        items = list(size_or_initializer)
+        length = len(items)
+        if length == 0:
+            raise ValueError("an Array of structures needs at least one element")
+        initial = bytes((struct_type * length)(*items))
+    region, name = _place(region, name, "array")
+    return _shared_struct_array(
+        struct_type, length, _shmarena.Array(region, name, "B", initial)
+    )
+
+
+class _SynchronizedShared(_Synchronizing):
+    """A ctypes object in the region, with a lock."""
 
     def __init__(self, obj, lock=None):
         self._obj = obj
@@ -332,14 +375,41 @@ class SynchronizedStruct(_Synchronizing):
         return self._obj._shmarena_bytes.region
 
     def get_obj(self):
-        """The shared structure itself (fields read and written without the lock)."""
+        """The shared ctypes object itself (read and written without the lock)."""
         return self._obj
+
+    def __repr__(self):
+        return f"<{type(self).__name__} wrapper for {self._obj!r}>"
+
+
+class SynchronizedStruct(_SynchronizedShared):
+    """``Value(StructureType, ...)`` with a lock: each field of the shared structure is an
+    attribute read and written under the lock (as ``multiprocessing.sharedctypes``'
+    wrapper); ``get_obj()`` is the structure itself."""
 
     def __reduce__(self):
         return (_synchronized_struct, (self._obj, self._given_lock))
 
-    def __repr__(self):
-        return f"<SynchronizedStruct wrapper for {self._obj!r}>"
+
+class SynchronizedStructArray(_SynchronizedShared):
+    """``Array(StructureType, ...)`` with a lock: ``len``, ``a[i]`` (a structure viewing
+    the shared bytes), ``a[i] = structure`` and slices under the lock, as
+    ``multiprocessing.sharedctypes.SynchronizedArray``; ``get_obj()`` is the ctypes
+    array itself."""
+
+    def __len__(self):
+        return len(self._obj)
+
+    def __getitem__(self, index):
+        with self.get_lock():
+            return self._obj[index]
+
+    def __setitem__(self, index, value):
+        with self.get_lock():
+            self._obj[index] = value
+
+    def __reduce__(self):
+        return (SynchronizedStructArray, (self._obj, self._given_lock))
 
 
 _synchronized_struct_types: dict[type, type] = {}
@@ -402,6 +472,9 @@ def Array(typecode_or_type, size_or_initializer, *, lock=True, name=None, region
     if lock is False:
         return RawArray(typecode_or_type, size_or_initializer, name=name, region=region)
     lock = _check_lock(lock)
+    if _is_ctypes_struct(typecode_or_type):
+        raw = _raw_struct_array(typecode_or_type, size_or_initializer, name, region)
+        return SynchronizedStructArray(raw, lock)
     region, name = _place(region, name, "array")
     return SynchronizedArray(
         region, name, _typecode(typecode_or_type), size_or_initializer, lock=lock
@@ -409,7 +482,10 @@ def Array(typecode_or_type, size_or_initializer, *, lock=True, name=None, region
 
 
 def RawArray(typecode_or_type, size_or_initializer, *, name=None, region=None):  # noqa: N802
-    """``multiprocessing.RawArray``: a shared array without a lock."""
+    """``multiprocessing.RawArray``: a shared array without a lock (of a ctypes
+    ``Structure`` type: a ctypes array of the structures, in the region)."""
+    if _is_ctypes_struct(typecode_or_type):
+        return _raw_struct_array(typecode_or_type, size_or_initializer, name, region)
     region, name = _place(region, name, "array")
     return _shmarena.Array(region, name, _typecode(typecode_or_type), size_or_initializer)
 
