@@ -5,8 +5,17 @@
 //! None   01                      int   04 i64 (LE)            str    07 len:u32 utf-8
 //! False  02                      int   05 len:u32 two's compl. bytes  08 len:u32 bytes
 //! True   03                      float 06 f64 (LE)            tuple  09 count:u32 items
-//!                                                             pickle 0a len:u32 bytes
+//! list   0b count:u32 items      dict  0c count:u32 key,value pickle 0a len:u32 bytes
+//! ref    0d a tuple: (function name, args...)
 //! ```
+//!
+//! A list or dict value is stored by value (it comes back as a plain list or dict, as a
+//! manager's list gives back a list it holds). A shmarena object (a shared dict, list,
+//! set, queue, value, lock, ..., or its region) is stored as a reference: the name of the
+//! `shmarena` function its `__reduce__` names and that function's arguments (objects and
+//! regions again as references, a region by its path), so that reading it back opens the
+//! same shared object and changes through it show everywhere, as a manager's nested proxy.
+//! Decoding calls only the functions of [`REBUILDERS`], whatever the bytes say.
 //!
 //! Keys are encoded canonically, so that keys Python calls equal are equal bytes: `True`
 //! and `1` and `1.0` are one key (stored as the int), as they are in a `dict`, for every
@@ -17,9 +26,10 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::errors::CorruptError;
+use crate::region::PyRegion;
 
 const NONE: u8 = 1;
 const FALSE: u8 = 2;
@@ -31,6 +41,19 @@ const STR: u8 = 7;
 const BYTES: u8 = 8;
 const TUPLE: u8 = 9;
 const PICKLE: u8 = 10;
+const LIST: u8 = 11;
+const DICT: u8 = 12;
+const REF: u8 = 13;
+
+/// The `shmarena` functions a reference may name: each opens a shared object (or a
+/// region) again from plain arguments and references.
+const REBUILDERS: [&str; 5] = [
+    "open_region",
+    "_rebuild",
+    "_synchronized",
+    "_joinable_queue",
+    "Namespace",
+];
 
 /// Bytes a record takes beyond its payload (tag and length): a `str` or `bytes` of
 /// `max_bytes` always fits a record of `max_bytes + HEADER` bytes.
@@ -70,7 +93,7 @@ impl Codec {
     ) -> PyResult<()> {
         if depth > MAX_DEPTH {
             return Err(PyValueError::new_err(format!(
-                "tuples nest deeper than {MAX_DEPTH} levels"
+                "tuples, lists, dicts and references nest deeper than {MAX_DEPTH} levels"
             )));
         }
         if object.is_none() {
@@ -111,16 +134,40 @@ impl Codec {
             for item in tuple.iter() {
                 self.encode(&item, key, depth + 1, out)?;
             }
+        } else if let (false, Ok(list)) = (key, object.cast::<PyList>()) {
+            // A snapshot of the items (the list may change while they are encoded).
+            let items = list.to_tuple();
+            out.push(LIST);
+            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+            for item in items.iter() {
+                self.encode(&item, key, depth + 1, out)?;
+            }
+        } else if let (false, Ok(dict)) = (key, object.cast::<PyDict>()) {
+            let items = dict.items();
+            out.push(DICT);
+            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+            for pair in items.iter() {
+                let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair.extract()?;
+                self.encode(&k, true, depth + 1, out)?;
+                self.encode(&v, false, depth + 1, out)?;
+            }
+        } else if let Some(reference) = if key { None } else { reference(object)? } {
+            out.push(REF);
+            self.encode(reference.as_any(), false, depth + 1, out)?;
         } else if self.pickle {
             let pickle = object.py().import("pickle")?;
             let dumped = pickle.call_method1("dumps", (object,))?;
             let dumped = dumped.cast::<PyBytes>()?;
             encode_blob(PICKLE, dumped.as_bytes(), out)?;
         } else {
+            let what = object.get_type().name()?;
+            if key && (object.is_instance_of::<PyList>() || object.is_instance_of::<PyDict>()) {
+                return Err(PyTypeError::new_err(format!("unhashable type: '{what}'")));
+            }
             return Err(PyTypeError::new_err(format!(
-                "shmarena stores None, bool, int, float, str, bytes and tuples of them, not {}; \
-                 create the object with pickle=True to store other picklable objects",
-                object.get_type().name()?
+                "shmarena stores None, bool, int, float, str, bytes, tuples, lists and dicts \
+                 of them and shmarena objects (as references), not {what}; create the object \
+                 with pickle=True to store other picklable objects"
             )));
         }
         Ok(())
@@ -180,6 +227,45 @@ impl Codec {
                 }
                 PyTuple::new(py, items)?.into_any()
             }
+            LIST | DICT => {
+                let count = u32::from_le_bytes(reader.array()?) as usize;
+                // Every item takes at least one byte: a count past the rest is corrupt.
+                if count > reader.bytes.len() - reader.at {
+                    return Err(CorruptError::new_err("a stored list's count is too large"));
+                }
+                if tag == LIST {
+                    let list = PyList::empty(py);
+                    for _ in 0..count {
+                        list.append(self.decode_one(py, reader, depth + 1)?)?;
+                    }
+                    list.into_any()
+                } else {
+                    let dict = PyDict::new(py);
+                    for _ in 0..count {
+                        let key = self.decode_one(py, reader, depth + 1)?;
+                        let value = self.decode_one(py, reader, depth + 1)?;
+                        dict.set_item(key, value)?;
+                    }
+                    dict.into_any()
+                }
+            }
+            REF => {
+                let call = self.decode_one(py, reader, depth + 1)?;
+                let call = call
+                    .cast::<PyTuple>()
+                    .map_err(|_| CorruptError::new_err("a stored reference is not a tuple"))?;
+                let function: String = call
+                    .get_item(0)
+                    .and_then(|name| name.extract())
+                    .map_err(|_| CorruptError::new_err("a stored reference has no function"))?;
+                if !REBUILDERS.contains(&function.as_str()) {
+                    return Err(CorruptError::new_err(format!(
+                        "a stored reference names {function:?}, no shmarena rebuilder"
+                    )));
+                }
+                let args = call.get_slice(1, call.len());
+                py.import("shmarena")?.getattr(function)?.call1(args)?
+            }
             PICKLE if self.pickle => {
                 let pickle = py.import("pickle")?;
                 pickle.call_method1("loads", (PyBytes::new(py, reader.blob()?),))?
@@ -196,6 +282,42 @@ impl Codec {
             }
         })
     }
+}
+
+/// `(function name, args...)` when `object` is a shmarena object (or region) that pickles
+/// as a call of one of [`REBUILDERS`]; `None` for any other object.
+fn reference<'py>(object: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let py = object.py();
+    if let Ok(region) = object.cast::<PyRegion>() {
+        let region = region.get();
+        let path = region.region().path().to_string_lossy().into_owned();
+        return Ok(Some(PyTuple::new(
+            py,
+            [
+                "open_region".into_pyobject(py)?.into_any(),
+                path.into_pyobject(py)?.into_any(),
+                PyBool::new(py, region.allows_shared())
+                    .to_owned()
+                    .into_any(),
+            ],
+        )?));
+    }
+    let module: String = object.get_type().getattr("__module__")?.extract()?;
+    if module != "shmarena" && module != "shmarena._shmarena" {
+        return Ok(None);
+    }
+    let reduced = object.call_method0("__reduce__")?;
+    let Ok((function, args)) = reduced.extract::<(Bound<'py, PyAny>, Bound<'py, PyTuple>)>() else {
+        return Ok(None);
+    };
+    let shmarena = py.import("shmarena")?;
+    for name in REBUILDERS {
+        if shmarena.getattr(name)?.is(&function) {
+            let head = PyTuple::new(py, [name])?;
+            return Ok(Some(head.add(args)?.cast_into::<PyTuple>()?));
+        }
+    }
+    Ok(None)
 }
 
 /// `encoded + delta` when `encoded` is an int that stays in 64 bits (what a counter

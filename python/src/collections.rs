@@ -3,7 +3,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use pyo3::exceptions::{PyAssertionError, PyIndexError, PyKeyError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyAssertionError, PyIndexError, PyKeyError, PyOSError, PyRuntimeError, PyTypeError,
+    PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PySlice, PyTuple};
 use shmarena::hash_map::Updated;
@@ -314,8 +317,17 @@ impl PyDictProxy {
         self.map.len()
     }
 
-    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.keys(py)?.into_any().try_iter().map(Bound::into_any)
+    /// An iterator over the keys, as a dict's: `RuntimeError` once the dict's size (or
+    /// its keys) changed since the iterator was made.
+    fn __iter__(slf: &Bound<'_, Self>) -> PyResult<PyDictIter> {
+        let this = slf.get();
+        let keys: Vec<Vec<u8>> = this.ordered()?.into_iter().map(|(_, key, _)| key).collect();
+        Ok(PyDictIter {
+            size: keys.len(),
+            keys: keys.into_iter(),
+            dict: slf.clone().unbind(),
+            state: IterState::Running,
+        })
     }
 
     /// The keys, as a list (a snapshot, as `Manager().dict().keys()` returns).
@@ -1009,8 +1021,13 @@ impl PyListProxy {
         self.rewrite(py, |list| list.call_method0("clear").map(|_| ()))
     }
 
-    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.copy(py)?.into_any().try_iter().map(Bound::into_any)
+    /// An iterator by index, as a list's: it sees items set or appended after it was
+    /// made, and ends at the first index past the end (then stays ended).
+    fn __iter__(slf: &Bound<'_, Self>) -> PyListIter {
+        PyListIter {
+            list: slf.clone().unbind(),
+            next: Some(0),
+        }
     }
 
     fn __contains__(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -1051,6 +1068,15 @@ impl PyListProxy {
         self.copy(py)?.as_any().add(other)
     }
 
+    /// `other + self` for a plain list on the left: a plain list.
+    fn __radd__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        other.add(self.copy(py)?)
+    }
+
     /// Most items the list holds.
     #[getter]
     fn capacity(&self) -> u64 {
@@ -1086,6 +1112,107 @@ impl PyListProxy {
 }
 
 /// `Manager().set()` with no broker: a lock-free hash set in the region.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IterState {
+    Running,
+    /// Every key given: stays exhausted, whatever happens to the dict.
+    Exhausted,
+    /// The dict changed: every later `next` raises again, as a dict iterator's.
+    Broken(&'static str),
+}
+
+/// Iterator of a shared dict's keys (a snapshot of them, in insertion order, checked
+/// against the dict at each step).
+#[pyclass(module = "shmarena._shmarena", name = "DictIterator")]
+pub struct PyDictIter {
+    dict: Py<PyDictProxy>,
+    keys: std::vec::IntoIter<Vec<u8>>,
+    /// The dict's length when the iterator was made.
+    size: usize,
+    state: IterState,
+}
+
+#[pymethods]
+impl PyDictIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        match self.state {
+            IterState::Exhausted => return Ok(None),
+            IterState::Broken(message) => return Err(PyRuntimeError::new_err(message)),
+            IterState::Running => {}
+        }
+        let dict = self.dict.get();
+        if dict.map.len() == self.size {
+            match self.keys.next() {
+                None => {
+                    self.state = IterState::Exhausted;
+                    return Ok(None);
+                }
+                Some(key) if dict.map.contains_key(&key).py()? => {
+                    return dict.codec.decode(py, &key).map(Some);
+                }
+                Some(_) => {
+                    self.state = IterState::Broken("dictionary keys changed during iteration");
+                }
+            }
+        } else {
+            self.state = IterState::Broken("dictionary changed size during iteration");
+        }
+        match self.state {
+            IterState::Broken(message) => Err(PyRuntimeError::new_err(message)),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Iterator of a shared list, by index.
+#[pyclass(module = "shmarena._shmarena", name = "ListIterator")]
+pub struct PyListIter {
+    list: Py<PyListProxy>,
+    /// The next index (None: ended).
+    next: Option<u64>,
+}
+
+#[pymethods]
+impl PyListIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(index) = self.next else {
+            return Ok(None);
+        };
+        let list = self.list.get();
+        let bytes = list.locked(py, || {
+            let (generation, len) = list.current();
+            if index < len {
+                list.item(generation, index).map(Some)
+            } else {
+                Ok(None)
+            }
+        })?;
+        if let Some(bytes) = bytes {
+            self.next = Some(index + 1);
+            list.codec.decode(py, &bytes).map(Some)
+        } else {
+            self.next = None;
+            Ok(None)
+        }
+    }
+
+    /// Items left, as far as the list's length now tells.
+    fn __length_hint__(&self) -> usize {
+        match self.next {
+            Some(index) => self.list.get().len_now().saturating_sub(index) as usize,
+            None => 0,
+        }
+    }
+}
+
 #[pyclass(module = "shmarena._shmarena", name = "Set", frozen)]
 pub struct PySetProxy {
     set: ByteSet,
@@ -1265,6 +1392,10 @@ pub struct PyQueue {
     /// `get` in that process only, as `multiprocessing`'s does (a forked child, or one
     /// that unpickles the queue, gets it open).
     closed_by: AtomicU32,
+    /// The last process that put an item through this handle (0: none): once such a
+    /// process closed it, `empty()` raises there, as `multiprocessing`'s, whose `close()`
+    /// closes the reading end once a `put` has started the feeder thread.
+    put_by: AtomicU32,
     region: Py<PyRegion>,
 }
 
@@ -1322,6 +1453,7 @@ impl PyQueue {
             queue,
             codec: Codec { pickle },
             closed_by: AtomicU32::new(0),
+            put_by: AtomicU32::new(0),
             region: region.clone().unbind(),
         })
     }
@@ -1346,7 +1478,12 @@ impl PyQueue {
             }
         })?;
         match pushed {
-            Some(result) => result.py(),
+            Some(result) => {
+                result.py()?;
+                // Relaxed: see `check_open`.
+                self.put_by.store(std::process::id(), Ordering::Relaxed);
+                Ok(())
+            }
             None => Err(queue_error(py, "Full")),
         }
     }
@@ -1386,9 +1523,17 @@ impl PyQueue {
         self.queue.len()
     }
 
-    /// Whether the queue looks empty.
-    fn empty(&self) -> bool {
-        self.queue.is_empty()
+    /// Whether the queue looks empty. After `close()` in a process that put items
+    /// through this handle, `OSError('handle is closed')`, as `multiprocessing`'s (a
+    /// handle closed before any `put` still answers).
+    fn empty(&self) -> PyResult<bool> {
+        let me = std::process::id();
+        // Relaxed: see `check_open`.
+        if self.closed_by.load(Ordering::Relaxed) == me && self.put_by.load(Ordering::Relaxed) == me
+        {
+            return Err(PyOSError::new_err("handle is closed"));
+        }
+        Ok(self.queue.is_empty())
     }
 
     /// Whether the queue looks full.

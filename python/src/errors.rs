@@ -34,6 +34,43 @@ pyo3::create_exception!(
      release without it, and the next owner is told again)."
 );
 
+static NOT_OWNED: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
+
+/// `NotOwnedError`, a subclass of both `AssertionError` (what `multiprocessing`'s RLock
+/// and Condition raise for a thread that does not hold the lock) and `RuntimeError`
+/// (what `threading`'s, and so a manager's, raise): code written for either catches it.
+pub fn not_owned_type(py: Python<'_>) -> PyResult<&Bound<'_, pyo3::types::PyType>> {
+    NOT_OWNED
+        .get_or_try_init(py, || {
+            let builtins = py.import("builtins")?;
+            let bases = (
+                builtins.getattr("AssertionError")?,
+                builtins.getattr("RuntimeError")?,
+            );
+            let namespace = pyo3::types::PyDict::new(py);
+            namespace.set_item("__module__", "shmarena._shmarena")?;
+            namespace.set_item(
+                "__doc__",
+                "A lock released, or a condition used, by a thread that does not hold the \
+                 lock: an AssertionError as multiprocessing's and a RuntimeError as \
+                 threading's.",
+            )?;
+            let class = builtins
+                .getattr("type")?
+                .call1(("NotOwnedError", bases, namespace))?;
+            Ok(class.cast_into::<pyo3::types::PyType>()?.unbind())
+        })
+        .map(|class| class.bind(py))
+}
+
+/// A `NotOwnedError` with `message`.
+pub fn not_owned(message: &'static str) -> PyErr {
+    Python::attach(|py| match not_owned_type(py) {
+        Ok(class) => PyErr::from_type(class.clone(), message),
+        Err(error) => error,
+    })
+}
+
 /// The Python exception for a shmarena error.
 pub fn to_py(error: Error) -> PyErr {
     let message = error.to_string();

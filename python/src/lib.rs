@@ -40,6 +40,7 @@ fn _shmarena(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("CorruptError", py.get_type::<errors::CorruptError>())?;
     module.add("FullError", py.get_type::<errors::FullError>())?;
     module.add("OwnerDiedError", py.get_type::<errors::OwnerDiedError>())?;
+    module.add("NotOwnedError", errors::not_owned_type(py)?)?;
     module.add("RECORD_HEADER", codec::HEADER)?;
     Ok(())
 }

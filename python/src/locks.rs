@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use shmarena::condvar::Waited;
@@ -282,10 +282,13 @@ impl PyRLock {
         self.enter(py, timeout_of(block, timeout)?)
     }
 
-    /// Releases one level; `RuntimeError` unless this thread holds the lock.
+    /// Releases one level; `NotOwnedError` (an `AssertionError` and a `RuntimeError`)
+    /// unless this thread holds the lock.
     fn release(&self) -> PyResult<()> {
         if !self.held_here() {
-            return Err(PyRuntimeError::new_err("cannot release un-acquired lock"));
+            return Err(crate::errors::not_owned(
+                "attempt to release recursive lock not owned by thread",
+            ));
         }
         // Relaxed: see `holder`.
         if self.reentry.depth.fetch_sub(1, Ordering::Relaxed) == 1 {
@@ -364,13 +367,13 @@ impl PyCondition {
         if let Ok(lock) = lock.cast::<PyLock>() {
             let lock = &lock.get().lock;
             if !lock.is_held() {
-                return Err(PyRuntimeError::new_err("cannot wait on un-acquired lock"));
+                return Err(crate::errors::not_owned("cannot wait on un-acquired lock"));
             }
             Ok(Held::Plain(lock))
         } else if let Ok(lock) = lock.cast::<PyRLock>() {
             let lock = lock.get();
             if !lock.held_here() {
-                return Err(PyRuntimeError::new_err("cannot wait on un-acquired lock"));
+                return Err(crate::errors::not_owned("cannot wait on un-acquired lock"));
             }
             Ok(Held::Reentrant(lock))
         } else {

@@ -22,6 +22,11 @@ impl PyRegion {
     pub fn region(&self) -> &shmarena::Region {
         &self.region
     }
+
+    /// Whether this handle accepts a region file other users can write.
+    pub fn allows_shared(&self) -> bool {
+        self.allow_shared
+    }
 }
 
 #[pymethods]

@@ -11,7 +11,6 @@ use pyo3::types::{PyBytes, PySlice, PyString, PyTuple};
 use shmarena::{Array, AtomicScalar, Scalar, Value};
 
 use crate::errors::IntoPy;
-use crate::locks::PyLock;
 use crate::region::PyRegion;
 
 /// A typecode: the Rust type, and how Python sees it.
@@ -323,16 +322,11 @@ impl Values {
 
 /// `multiprocessing.Value`: one shared scalar. `.value` reads and writes it; `add`,
 /// `fetch_add` and `compare_exchange` change it atomically (no `+=` race, no lock).
-#[pyclass(module = "shmarena._shmarena", name = "Value", frozen)]
+#[pyclass(module = "shmarena._shmarena", name = "Value", frozen, subclass)]
 pub struct PyValue {
     value: Values,
     code: Code,
     region: Py<PyRegion>,
-}
-
-/// The lock of `get_lock()` for the object `name`.
-fn lock_of(region: &Py<PyRegion>, py: Python<'_>, name: &str) -> PyResult<PyLock> {
-    PyLock::create(region.bind(py), &format!("{name}.lock"))
 }
 
 #[pymethods]
@@ -438,15 +432,10 @@ impl PyValue {
             .compare_exchange(py, expected, new, self.code)
     }
 
-    /// A shared Lock for code written for `multiprocessing`'s synchronized Value (each
-    /// operation here is atomic without it).
-    fn get_lock(&self, py: Python<'_>) -> PyResult<PyLock> {
-        lock_of(&self.region, py, self.value.name())
-    }
-
-    /// The object itself (`multiprocessing` returns the raw ctypes object).
-    fn get_obj(slf: Py<Self>) -> Py<Self> {
-        slf
+    /// The region holding the object.
+    #[getter]
+    fn region(&self, py: Python<'_>) -> Py<PyRegion> {
+        self.region.clone_ref(py)
     }
 
     /// The typecode.
@@ -505,7 +494,13 @@ impl Arrays {
 /// `multiprocessing.Array`: a fixed-length shared array of one typecode, with the
 /// sequence protocol, slices, atomic element arithmetic and the buffer protocol
 /// (`numpy.frombuffer(arr, dtype)` is a writable view of the shared memory).
-#[pyclass(module = "shmarena._shmarena", name = "Array", frozen, sequence)]
+#[pyclass(
+    module = "shmarena._shmarena",
+    name = "Array",
+    frozen,
+    sequence,
+    subclass
+)]
 pub struct PyArray {
     array: Arrays,
     code: Code,
@@ -758,14 +753,10 @@ impl PyArray {
             .compare_exchange(py, expected, new, self.code)
     }
 
-    /// A shared Lock for code written for `multiprocessing`'s synchronized Array.
-    fn get_lock(&self, py: Python<'_>) -> PyResult<PyLock> {
-        lock_of(&self.region, py, self.array.name())
-    }
-
-    /// The object itself.
-    fn get_obj(slf: Py<Self>) -> Py<Self> {
-        slf
+    /// The region holding the object.
+    #[getter]
+    fn region(&self, py: Python<'_>) -> Py<PyRegion> {
+        self.region.clone_ref(py)
     }
 
     /// The typecode.

@@ -283,14 +283,15 @@ def test_tuples_nested_too_deep(manager):
     assert len(d) == 0
 
 
-@pytest.mark.parametrize("bad", [[1, 2], {"a": 1}, {1}, object(), bytearray(b"x")],
-                         ids=["list", "dict", "set", "object", "bytearray"])
+# (Lists and dicts are stored by value: test_plain_lists_and_dicts_are_stored_by_value.)
+@pytest.mark.parametrize("bad", [{1}, object(), bytearray(b"x")],
+                         ids=["set", "object", "bytearray"])
 def test_unsupported_types_raise_type_error(manager, bad):
     d = manager.dict()
     with pytest.raises(TypeError):
         d["k"] = bad
     assert len(d) == 0
-    if isinstance(bad, (list, dict, set, bytearray)):
+    if isinstance(bad, (set, bytearray)):
         with pytest.raises(TypeError):
             d[bad] = 1
     with pytest.raises(TypeError):
@@ -310,13 +311,15 @@ def test_pickle_true_stores_any_picklable(manager):
     assert d[frozenset({1, 2})] == {"nested": [None]}
     d["plain"] = 5
     assert d["plain"] == 5
+    d["set"] = {1, 2}
     assert d.copy() == {"list": [1, [2, 3], {"a": (4,)}],
-                        frozenset({1, 2}): {"nested": [None]}, "plain": 5}
+                        frozenset({1, 2}): {"nested": [None]}, "plain": 5, "set": {1, 2}}
     # A handle of the same dict opened without pickle=True refuses to load pickles.
     plain = shmarena._shmarena.Dict(manager._place_region(), d.name, None, pickle=False)
     assert plain["plain"] == 5
+    assert plain["list"] == [1, [2, 3], {"a": (4,)}]  # no pickle: lists are stored as such
     with pytest.raises(shmarena.CorruptError):
-        plain["list"]
+        plain["set"]
 
 
 def test_set_pickle_true(manager):
@@ -744,3 +747,181 @@ def test_capacity_rounds_up_to_power_of_two(manager):
         d[8] = 8
     assert len(d) == 8
     assert manager.set(capacity=3).capacity == 4
+
+
+def test_dict_iterator_raises_when_the_dict_changes(manager):
+    # As a dict's (and a manager's DictProxy's) iterator.
+    d = manager.dict()
+    for i in range(65, 70):
+        d[i] = chr(i)
+    it = iter(d)
+    assert iter(it) is it
+    assert list(it) == [65, 66, 67, 68, 69]
+    assert list(it) == []  # exhausted, and stays so
+    d[70] = "F"
+    assert list(it) == []
+    # A change of size after the iterator was made: RuntimeError, at every later next.
+    it = iter(d)
+    assert next(it) == 65
+    d.clear()
+    with pytest.raises(RuntimeError, match="dictionary changed size during iteration"):
+        next(it)
+    with pytest.raises(RuntimeError, match="dictionary changed size during iteration"):
+        next(it)
+    # The same size, other keys: RuntimeError too.
+    d.update({1: "a", 2: "b"})
+    it = iter(d)
+    del d[2]
+    d[3] = "c"
+    assert next(it) == 1
+    with pytest.raises(RuntimeError, match="dictionary keys changed during iteration"):
+        next(it)
+    # A value changed meanwhile is no change of the keys.
+    it = iter(d)
+    d[1] = "z"
+    assert list(it) == [1, 3]
+
+
+def test_list_iterator_sees_later_changes(manager):
+    # As a list's (and a manager's ListProxy's) iterator: by index, over the live list.
+    a = manager.list(range(3))
+    it = iter(a)
+    assert iter(it) is it
+    assert it.__length_hint__() == 3
+    a[0] = 100
+    assert next(it) == 100
+    a.append(3)
+    assert list(it) == [1, 2, 3]
+    assert it.__length_hint__() == 0
+    a.append(4)
+    assert list(it) == []  # ended, and stays so
+    it = iter(a)
+    assert next(it) == 100
+    a.clear()
+    assert list(it) == []
+    assert list(a) == []
+
+
+def test_nested_dicts_are_references(manager):
+    # CPython's test_dict_proxy_nested, with exact results: a shared dict stored in a dict
+    # or list is a reference; changes through either handle show in both.
+    pets = manager.dict(capacity=64, ferrets=2, hamsters=4)
+    supplies = manager.dict(capacity=64, water=10, feed=3)
+    d = manager.dict(capacity=64, pets=pets, supplies=supplies)
+    inner = d["supplies"]
+    assert type(inner) is shmarena._shmarena.Dict
+    assert inner.name == supplies.name
+    d["supplies"]["blankets"] = 5
+    assert supplies["blankets"] == 5
+    supplies["water"] = 7
+    assert d["supplies"]["water"] == 7
+    d.clear()
+    assert len(d) == 0
+    assert supplies.copy() == {"water": 7, "feed": 3, "blankets": 5}
+    l = manager.list([pets, supplies], capacity=64)
+    l[0]["marmots"] = 1
+    assert pets["marmots"] == 1
+    outer = manager.list([[88, 99], l], capacity=64)
+    assert type(outer[0]) is list and outer[0] == [88, 99]
+    assert outer[-1][-1]["feed"] == 3
+
+
+def test_nested_lists_and_queues_are_references(manager, region):
+    a = manager.list([manager.list(range(3), capacity=64) for _ in range(3)])
+    assert [inner[:] for inner in a] == [[0, 1, 2]] * 3
+    a[0][-1] = 55
+    assert [inner[:] for inner in a] == [[0, 1, 55], [0, 1, 2], [0, 1, 2]]
+    assert a[1].pop() == 2
+    assert [len(inner) for inner in a] == [3, 2, 3]
+    # A list holding itself.
+    b = manager.list(capacity=64)
+    b.append(b)
+    b.append(1)
+    assert b[0][0][0][1] == 1
+    # Queues (and a JoinableQueue, a Value, a Lock, a Namespace) inside a list and a dict.
+    q = manager.list(capacity=64)
+    q.append(manager.Queue())
+    q[0].put(123)
+    assert q[0].get() == 123
+    # A JoinableQueue's reference (its queue, counter, condition and lock) takes more
+    # than the default 256 bytes.
+    d = manager.dict(capacity=64, max_value_bytes=1024)
+    d[0] = manager.Queue()
+    d[0].put(456)
+    assert d[0].get() == 456
+    d["jq"] = manager.JoinableQueue()
+    d["jq"].put("x")
+    assert d["jq"].get() == "x"
+    d["jq"].task_done()
+    d["jq"].join()
+    d["v"] = manager.Value("i", 1)
+    d["v"].value += 41
+    assert d["v"].value == 42
+    assert isinstance(d["v"], shmarena.Synchronized)
+    d["lock"] = manager.Lock()
+    with d["lock"]:
+        assert d["lock"].locked()
+    d["ns"] = shmarena.Namespace(manager.dict(capacity=64), x=1)
+    d["ns"].y = 2
+    assert (d["ns"].x, d["ns"].y) == (1, 2)
+    d["region"] = region
+    assert d["region"].path == region.path
+    # Tuples holding references.
+    d["pair"] = (q, 5)
+    assert d["pair"][0][0].qsize() == 0 and d["pair"][1] == 5
+
+
+def test_plain_lists_and_dicts_are_stored_by_value(manager):
+    l = manager.list(capacity=64)
+    l.append([1, [2, "three"], {"k": (4, None)}])
+    got = l[0]
+    assert got == [1, [2, "three"], {"k": (4, None)}]
+    assert type(got) is list and type(got[2]) is dict
+    got.append("local")  # a copy: the shared item is unchanged
+    assert l[0] == [1, [2, "three"], {"k": (4, None)}]
+    d = manager.dict(capacity=64)
+    d["m"] = {1: [], 2.5: {}}
+    assert d["m"] == {1: [], 2.5: {}}
+    # Lists and dicts are no keys or set members (unhashable, as in Python).
+    with pytest.raises(TypeError, match="unhashable type: 'list'"):
+        d[[1]] = 1
+    with pytest.raises(TypeError, match="unhashable type: 'dict'"):
+        manager.set(capacity=64).add({})
+    with pytest.raises(TypeError, match="unhashable type: 'list'"):
+        d[(1, [2])] = 1
+    # Other objects still need pickle=True.
+    with pytest.raises(TypeError, match="pickle=True"):
+        l.append(object())
+
+
+def _grow_nested(outer):
+    outer["inner"]["from_child"] = 1
+    outer["items"][0].append("child")
+    outer["queue"].put("child")
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_nested_references_across_processes(manager, method):
+    outer = manager.dict(capacity=64)
+    inner = manager.dict(capacity=64, a=1)
+    outer["inner"] = inner
+    outer["items"] = manager.list([manager.list(capacity=64)])
+    outer["queue"] = manager.Queue()
+    run_process(multiprocessing.get_context(method), _grow_nested, outer)
+    assert inner.copy() == {"a": 1, "from_child": 1}
+    assert outer["items"][0][:] == ["child"]
+    assert outer["queue"].get(timeout=5) == "child"
+
+
+def test_a_reference_to_anything_but_a_rebuilder_is_refused(region):
+    manager = shmarena.Manager(region=region)
+    l = manager.list(capacity=64)
+    l.append(manager.dict(capacity=64))
+    with open(region.path, "r+b") as f:
+        data = f.read()
+        at = data.index(b"_rebuild")
+        assert data.count(b"_rebuild") == 1
+        f.seek(at)
+        f.write(b"__import")
+    with pytest.raises(shmarena.CorruptError, match='"__import", no shmarena rebuilder'):
+        l[0]

@@ -40,7 +40,15 @@ def test_value_pickles(region, protocol):
     v.add(10)
     assert v2.value == 15
     with v2.get_lock():
-        assert v.get_lock().locked()
+        assert v.get_lock().acquire(True) is True  # the same RLock: reentrant here
+        v.get_lock().release()
+        import threading
+
+        got = []
+        thread = threading.Thread(target=lambda: got.append(v.get_lock().acquire(False)))
+        thread.start()
+        thread.join()
+        assert got == [False]
     for code, init in [("d", 1.5), ("c", b"x"), ("u", "\u00e9"), ("Q", 2**64 - 1)]:
         w = roundtrip(shmarena.Value(code, init, region=region), protocol)
         assert w.value == init
@@ -80,11 +88,11 @@ def test_dict_pickles(manager, protocol):
     assert d2.capacity == d.capacity
     # The pickle flag travels with the handle.
     with pytest.raises(TypeError):
-        d2["l"] = [1]
+        d2["s"] = {1}
     dp = manager.dict(pickle=True)
     dp2 = roundtrip(dp, protocol)
-    dp2["l"] = [1, {"x": 2}]
-    assert dp["l"] == [1, {"x": 2}]
+    dp2["l"] = [1, {"x": {2}}]  # a set: pickled
+    assert dp["l"] == [1, {"x": {2}}]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -130,7 +138,7 @@ def test_queue_pickles(manager, protocol):
     assert [q2.get_nowait() for _ in range(3)] == [1, 2, 3]
     plain = roundtrip(manager.Queue(pickle=False), protocol)
     with pytest.raises(TypeError):
-        plain.put([1])
+        plain.put({1})
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -762,10 +762,12 @@ def test_queue_default_size(manager):
 def test_queue_pickle_false(manager):
     q = manager.Queue(pickle=False)
     with pytest.raises(TypeError):
-        q.put([1, 2])
+        q.put({1, 2})
     with pytest.raises(TypeError):
-        q.put({"a": 1})
+        q.put(object())
     assert q.qsize() == 0
+    q.put([1, {"a": 2}])
+    assert q.get_nowait() == [1, {"a": 2}]
     q.put((1, "a", b"b", None, 2.5, True))
     assert q.get_nowait() == (1, "a", b"b", None, 2.5, True)
 
@@ -914,3 +916,54 @@ def test_semaphore_condition_event_barrier_reprs_match_multiprocessing(manager):
     assert repr(barrier) == f"<{module}.Barrier at {id(barrier):#x}: waiters=0/3>"
     barrier.abort()
     assert repr(barrier) == f"<{module}.Barrier at {id(barrier):#x}: broken>"
+
+
+def _empty_in_child(q, out):
+    out["empty"] = q.empty()
+
+
+@pytest.mark.parametrize("kind", ["Queue", "JoinableQueue"])
+def test_closed_queue_empty_raises_once_used(manager, fork_ctx, kind):
+    # As multiprocessing's (3.13's test_closed_queue_empty_exceptions): close() before
+    # any put leaves empty() answering; after a put, close() makes empty() raise OSError
+    # in this process.
+    q = getattr(manager, kind)()
+    q.close()
+    q.join_thread()
+    assert q.empty() is True
+    q = getattr(manager, kind)()
+    q.put("foo")
+    other = pickle.loads(pickle.dumps(q))
+    q.close()
+    q.join_thread()
+    with pytest.raises(OSError, match="^handle is closed$"):
+        q.empty()
+    assert q.qsize() == 1 and q.full() is False
+    # Other handles, and a forked child's copy, still answer.
+    assert other.empty() is False
+    out = manager.dict(capacity=8)
+    run_process(fork_ctx, _empty_in_child, q, out)
+    assert out["empty"] is False
+
+
+def test_not_owned_is_assertion_error_and_runtime_error(manager, fork_ctx):
+    # multiprocessing's RLock and Condition raise AssertionError for a thread that does
+    # not hold the lock, threading's (so a manager's) RuntimeError: NotOwnedError is both.
+    assert issubclass(shmarena.NotOwnedError, AssertionError)
+    assert issubclass(shmarena.NotOwnedError, RuntimeError)
+    rl = manager.RLock()
+    for catch in (AssertionError, RuntimeError, shmarena.NotOwnedError):
+        with pytest.raises(catch, match="^attempt to release recursive lock not owned by "
+                                        "thread$"):
+            rl.release()
+    p = start(fork_ctx, _rlock_acquire_and_exit, rl)
+    join_all([p])
+    with pytest.raises(AssertionError):
+        rl.release()  # held by an exited process: still not this thread's
+    cond = manager.Condition()
+    for call in (cond.wait, cond.notify, cond.notify_all):
+        with pytest.raises(AssertionError, match="^cannot wait on un-acquired lock$"):
+            call()
+    plain = manager.Condition(manager.Lock())
+    with pytest.raises(RuntimeError, match="^cannot wait on un-acquired lock$"):
+        plain.wait(0.01)

@@ -295,31 +295,95 @@ def test_float_value_wrong_type(region, code):
     assert v.value == 1.5
 
 
+def _free_elsewhere(lock):
+    """Whether another thread can take ``lock`` now (it gives it back at once)."""
+    import threading
+
+    got = []
+
+    def attempt():
+        taken = lock.acquire(False)
+        got.append(taken)
+        if taken:
+            lock.release()
+
+    thread = threading.Thread(target=attempt)
+    thread.start()
+    thread.join()
+    return got[0]
+
+
 def test_value_get_lock_is_a_working_context_manager(region):
     v = shmarena.Value("i", 0, region=region)
     lock = v.get_lock()
-    assert not lock.locked()
+    # As multiprocessing.Value's: lock=True gives a recursive lock, the same object each
+    # time.
+    assert isinstance(lock, shmarena._shmarena.RLock)
+    assert v.get_lock() is lock
+    assert _free_elsewhere(lock) is True
     with lock as got:
         assert got is True
-        assert lock.locked()
-        # Another handle to the same Value's lock sees it held.
-        assert v.get_lock().locked()
-        assert v.get_lock().acquire(False) is False
-    assert not lock.locked()
-    assert not v.get_lock().locked()
+        assert _free_elsewhere(lock) is False
+        # Another handle to the same Value finds the same shared lock held.
+        again = shmarena.Value("i", name=v.name, region=region)
+        assert again.get_lock() is not lock
+        assert _free_elsewhere(again.get_lock()) is False
+        with lock:  # recursive
+            pass
+    assert _free_elsewhere(lock) is True
     assert lock.acquire(timeout=1) is True
     lock.release()
-    assert not lock.locked()
     # Values have distinct locks.
     w = shmarena.Value("i", 0, region=region)
     with v.get_lock():
-        assert not w.get_lock().locked()
+        assert _free_elsewhere(w.get_lock()) is True
+    # The wrapper's own acquire/release and with use the lock.
+    with v:
+        assert _free_elsewhere(lock) is False
+    assert v.acquire() is True
+    assert _free_elsewhere(lock) is False
+    v.release()
+    assert _free_elsewhere(lock) is True
+
+
+def test_value_lock_argument_as_sharedctypes(region):
+    # lock=False: the raw value, without get_lock or get_obj (as RawValue).
+    raw = shmarena.Value("i", 5, lock=False, region=region)
+    assert type(raw) is shmarena._shmarena.Value
+    assert not hasattr(raw, "get_lock")
+    assert not hasattr(raw, "get_obj")
+    raw2 = shmarena.RawValue("i", 5, region=region)
+    assert type(raw2) is shmarena._shmarena.Value
+    assert not hasattr(raw2, "get_lock")
+    # A given lock is the one get_lock returns, a stdlib one too.
+    lock = shmarena.Lock(region=region)
+    v = shmarena.Value("i", 5, lock=lock, region=region)
+    assert v.get_lock() is lock
+    import multiprocessing
+
+    stdlib_lock = multiprocessing.Lock()
+    assert shmarena.Value("d", 1.5, lock=stdlib_lock, region=region).get_lock() is stdlib_lock
+    # lock=None is lock=True.
+    assert isinstance(shmarena.Value("i", 5, lock=None, region=region).get_lock(),
+                      shmarena._shmarena.RLock)
+    # Anything else without acquire: AttributeError, as sharedctypes raises.
+    with pytest.raises(AttributeError, match="'navalue' has no method 'acquire'"):
+        shmarena.Value("i", 5, lock="navalue", region=region)
+    with pytest.raises(AttributeError, match="0 has no method 'acquire'"):
+        shmarena.Value("i", 5, lock=0, region=region)
 
 
 def test_value_get_obj_and_name(region):
     v = shmarena.Value("i", 4, name="answer", region=region)
-    assert v.get_obj() is v
+    raw = v.get_obj()
+    # The raw value, sharing the memory (multiprocessing gives the ctypes object).
+    assert type(raw) is shmarena._shmarena.Value
+    raw.value = 6
+    assert v.value == 6
+    v.value = 4
+    assert raw.value == 4
     assert v.name == "answer"
+    assert v.region is region
     # Opening the same name again gives the same shared value (initial ignored).
     again = shmarena.Value("i", 99, name="answer", region=region)
     assert again.value == 4
@@ -615,10 +679,37 @@ def test_memoryview_read_write(region, code):
 
 def test_array_get_lock_and_obj(region):
     a = shmarena.Array("i", 3, region=region)
-    assert a.get_obj() is a
+    raw = a.get_obj()
+    assert type(raw) is shmarena._shmarena.Array
+    raw[1] = 9
+    assert a[:] == [0, 9, 0]
+    assert not hasattr(raw, "get_lock")
+    lock = a.get_lock()
+    assert isinstance(lock, shmarena._shmarena.RLock)
     with a.get_lock():
-        assert a.get_lock().locked()
-    assert not a.get_lock().locked()
+        assert _free_elsewhere(lock) is False
+    assert _free_elsewhere(lock) is True
+    with a:
+        assert _free_elsewhere(lock) is False
+
+
+def test_array_lock_argument_as_sharedctypes(region):
+    raw = shmarena.Array("i", range(3), lock=False, region=region)
+    assert type(raw) is shmarena._shmarena.Array
+    assert not hasattr(raw, "get_lock") and not hasattr(raw, "get_obj")
+    assert not hasattr(shmarena.RawArray("i", 3, region=region), "get_lock")
+    lock = shmarena.RLock(region=region)
+    a = shmarena.Array("i", [1, 2], lock=lock, region=region)
+    assert a.get_lock() is lock
+    assert a[:] == [1, 2]
+    with pytest.raises(AttributeError, match="'notalock' has no method 'acquire'"):
+        shmarena.Array("i", range(10), lock="notalock", region=region)
+    # A synchronized array is still a buffer (numpy views it).
+    import numpy
+
+    view = numpy.frombuffer(a, dtype=numpy.int32)
+    view[0] = 7
+    assert a[0] == 7
 
 
 def _array_worker(a, index, n):
@@ -683,3 +774,135 @@ def test_manager_value_has_the_proxys_get_and_set(manager, fork_ctx):
     with pytest.raises(OverflowError):
         counter.set(1 << 40)
     assert counter.get() == 0
+
+
+class Point(ctypes.Structure):
+    """A ctypes structure for the shared-structure tests (module level: spawned children
+    unpickle it by name)."""
+
+    _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_double), ("z", ctypes.c_longlong)]
+
+
+def _double_point(point):
+    point.x *= 2
+    point.y *= 2
+    point.z *= 2
+
+
+def test_value_of_structure(region):
+    # As multiprocessing.sharedctypes: Value(StructType, *fields) with attribute access.
+    p = shmarena.Value(Point, 3, 2, region=region)
+    assert (p.x, p.y, p.z) == (3, 2.0, 0)
+    assert type(p).__name__ == "SynchronizedPoint"
+    assert isinstance(p, shmarena.SynchronizedStruct)
+    assert isinstance(p.get_lock(), shmarena._shmarena.RLock)
+    p.x *= 2
+    p.z = 2**33
+    raw = p.get_obj()
+    assert isinstance(raw, Point)
+    assert (raw.x, raw.y, raw.z) == (6, 2.0, 2**33)
+    raw.y = 0.5
+    assert p.y == 0.5
+    # Field access goes through the lock: another thread cannot take it meanwhile.
+    with p:
+        assert _free_elsewhere(p.get_lock()) is False
+    # lock=False and RawValue give the shared structure itself, without a lock.
+    for plain in (shmarena.Value(Point, 1, lock=False, region=region),
+                  shmarena.RawValue(Point, 1, region=region)):
+        assert isinstance(plain, Point)
+        assert not hasattr(plain, "get_lock")
+        assert (plain.x, plain.y, plain.z) == (1, 0.0, 0)
+    # A given lock, and a bad one.
+    lock = shmarena.Lock(region=region)
+    assert shmarena.Value(Point, lock=lock, region=region).get_lock() is lock
+    with pytest.raises(AttributeError, match="has no method 'acquire'"):
+        shmarena.Value(Point, lock="navalue", region=region)
+    # Too many initializers: ctypes' own error.
+    with pytest.raises(TypeError):
+        shmarena.Value(Point, 1, 2, 3, 4, region=region)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("lock", [True, False])
+def test_structure_shared_with_child(region, method, lock):
+    import multiprocessing
+
+    p = shmarena.Value(Point, 3, 2, 2**33, lock=lock, region=region)
+    run_process(multiprocessing.get_context(method), _double_point, p)
+    assert (p.x, p.y, p.z) == (6, 4.0, 2**34)
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_structure_pickles_as_shared_memory(region, protocol):
+    import pickle
+
+    p = shmarena.Value(Point, 1, region=region)
+    q = pickle.loads(pickle.dumps(p, protocol))
+    q.x = 42
+    assert p.x == 42
+    assert q.get_lock().name == p.get_lock().name
+    raw = pickle.loads(pickle.dumps(p.get_obj(), protocol))
+    raw.y = 1.25
+    assert p.y == 1.25
+    assert isinstance(raw, Point)
+    # A plain Point still pickles by value (nothing changed for the user's type).
+    copy = pickle.loads(pickle.dumps(Point(7), protocol))
+    copy.x = 8
+    assert type(copy) is Point and copy.x == 8
+
+
+def test_synchronized_pickles_with_its_given_lock(region):
+    import pickle
+
+    lock = shmarena.Lock(region=region)
+    v = shmarena.Value("i", 1, lock=lock, region=region)
+    w = pickle.loads(pickle.dumps(v))
+    assert type(w) is shmarena.Synchronized
+    assert w.get_lock().name == lock.name
+    a = shmarena.Array("d", [1.0], lock=lock, region=region)
+    b = pickle.loads(pickle.dumps(a))
+    assert type(b) is shmarena.SynchronizedArray
+    assert b.get_lock().name == lock.name
+    b[0] = 2.5
+    assert a[:] == [2.5]
+    # Without a given lock, the copy finds the same RLock by name.
+    c = pickle.loads(pickle.dumps(shmarena.Value("i", 1, region=region)))
+    assert isinstance(c.get_lock(), shmarena._shmarena.RLock)
+
+
+def _shift_points(points):
+    for i in range(len(points)):
+        points[i].x += 10
+    points[0] = Point(-1, -1.5, -2)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("lock", [True, False])
+def test_array_of_structures(region, method, lock):
+    import multiprocessing
+    import pickle
+
+    points = shmarena.Array(Point, [(1, 0.5), Point(2, 1.5, 3), (3,)], lock=lock,
+                            region=region)
+    assert len(points) == 3
+    assert [(p.x, p.y, p.z) for p in points[:]] == [(1, 0.5, 0), (2, 1.5, 3), (3, 0.0, 0)]
+    if lock:
+        assert isinstance(points, shmarena.SynchronizedStructArray)
+        assert isinstance(points.get_lock(), shmarena._shmarena.RLock)
+        raw = points.get_obj()
+    else:
+        assert not hasattr(points, "get_lock")
+        raw = points
+    run_process(multiprocessing.get_context(method), _shift_points, points)
+    assert [(p.x, p.y, p.z) for p in raw] == [(-1, -1.5, -2), (12, 1.5, 3), (13, 0.0, 0)]
+    # An element is a view of the shared bytes, and copies share them too.
+    raw[1].y = 9.0
+    assert points[1].y == 9.0
+    again = pickle.loads(pickle.dumps(points))
+    again[2].z = 7
+    assert points[2].z == 7
+    # By size: zeroed.
+    zeros = shmarena.RawArray(Point, 2, region=region)
+    assert [(p.x, p.y, p.z) for p in zeros] == [(0, 0.0, 0)] * 2
+    with pytest.raises(ValueError):
+        shmarena.RawArray(Point, 0, region=region)

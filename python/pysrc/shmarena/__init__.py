@@ -23,6 +23,7 @@ children started with spawn or forkserver, not only inherited through fork.
 """
 
 import collections.abc as _abc
+import ctypes as _ctypes
 import multiprocessing as _mp
 import multiprocessing.util as _mp_util
 import os as _os
@@ -35,6 +36,7 @@ from ._shmarena import (
     CorruptError,
     Error,
     FullError,
+    NotOwnedError,
     OwnerDiedError,
     Region,
 )
@@ -66,6 +68,7 @@ __all__ = [
     "Lock",
     "Manager",
     "Namespace",
+    "NotOwnedError",
     "OwnerDiedError",
     "Pool",
     "Process",
@@ -76,6 +79,10 @@ __all__ = [
     "Region",
     "Semaphore",
     "SimpleQueue",
+    "Synchronized",
+    "SynchronizedArray",
+    "SynchronizedStruct",
+    "SynchronizedStructArray",
     "Value",
     "collect_default_regions",
     "default_region",
@@ -218,33 +225,308 @@ def _typecode(typecode_or_type):
     return getattr(typecode_or_type, "_type_", typecode_or_type)
 
 
+def _is_ctypes_struct(typecode_or_type):
+    return isinstance(typecode_or_type, type) and issubclass(
+        typecode_or_type, (_ctypes.Structure, _ctypes.Union)
+    )
+
+
+def _check_lock(lock):
+    """The lock a synchronized object gets (None: its own RLock), as sharedctypes
+    decides it."""
+    if lock in (True, None):
+        return None
+    if not hasattr(lock, "acquire"):
+        raise AttributeError(f"{lock!r} has no method 'acquire'")
+    return lock
+
+
+class _Synchronizing:
+    """What ``multiprocessing.sharedctypes``' synchronized wrappers add to an object: the
+    lock (``get_lock``, ``acquire``, ``release``, ``with``) and the raw object
+    (``get_obj``). The lock is the one given, or an RLock in the object's region named
+    after it (every handle, in every process, finds the same one)."""
+
+    def _set_lock(self, lock):
+        self._given_lock = lock
+        self._lock = lock
+
+    def get_lock(self):
+        """The lock of this object."""
+        if self._lock is None:
+            self._lock = RLock(name=f"{self.name}.lock", region=self.region)
+        return self._lock
+
+    def acquire(self, *args, **kwargs):
+        return self.get_lock().acquire(*args, **kwargs)
+
+    def release(self):
+        return self.get_lock().release()
+
+    def __enter__(self):
+        return self.get_lock().__enter__()
+
+    def __exit__(self, *args):
+        return self.get_lock().__exit__(*args)
+
+
+class Synchronized(_Synchronizing, _shmarena.Value):
+    """``Value(...)`` with a lock (``multiprocessing.sharedctypes.Synchronized``): the
+    shared scalar of ``RawValue`` plus ``get_lock()`` and ``get_obj()`` (that raw
+    value). ``add``, ``fetch_add`` and ``compare_exchange`` are atomic without the lock."""
+
+    def __new__(cls, region, name, typecode, initial=None, lock=None):
+        self = super().__new__(cls, region, name, typecode, initial)
+        self._set_lock(lock)
+        return self
+
+    def get_obj(self):
+        """The raw value (no lock), sharing this one's memory."""
+        return _shmarena.Value(self.region, self.name, self.typecode)
+
+    def __reduce__(self):
+        return (_synchronized, ("Value", self._given_lock, self.region, self.name, self.typecode))
+
+
+class SynchronizedArray(_Synchronizing, _shmarena.Array):
+    """``Array(...)`` with a lock (``multiprocessing.sharedctypes.SynchronizedArray``):
+    the shared array of ``RawArray`` plus ``get_lock()`` and ``get_obj()``."""
+
+    def __new__(cls, region, name, typecode, initializer, lock=None):
+        self = super().__new__(cls, region, name, typecode, initializer)
+        self._set_lock(lock)
+        return self
+
+    def get_obj(self):
+        """The raw array (no lock), sharing this one's memory."""
+        return _shmarena.Array(self.region, self.name, self.typecode, len(self))
+
+    def __reduce__(self):
+        return (
+            _synchronized,
+            ("Array", self._given_lock, self.region, self.name, self.typecode, len(self)),
+        )
+
+
+def _synchronized(kind, lock, region, name, *extra):
+    if not isinstance(region, Region):
+        region = open_region(region)
+    cls = Synchronized if kind == "Value" else SynchronizedArray
+    return cls(region, name, *extra, lock=lock)
+
+
+# ctypes Structures (and Unions) in shared memory: a 'B' Array of the structure's bytes,
+# seen through a subclass of the user's type made with from_buffer (so every field
+# access reads and writes the shared bytes) that pickles as that Array, not as a copy.
+_shared_struct_types: dict[type, type] = {}
+
+
+def _struct_reduce(obj):
+    return (_shared_struct, (type(obj).__bases__[0], obj._shmarena_bytes))
+
+
+def _shared_struct(struct_type, shared_bytes):
+    shared_type = _shared_struct_types.get(struct_type)
+    if shared_type is None:
+        shared_type = type(struct_type)(
+            struct_type.__name__,
+            (struct_type,),
+            {
+                "__module__": struct_type.__module__,
+                "__qualname__": struct_type.__qualname__,
+                "__reduce__": _struct_reduce,
+            },
+        )
+        _shared_struct_types[struct_type] = shared_type
+    if len(shared_bytes) != _ctypes.sizeof(struct_type):
+        raise TypeError(
+            f"object {shared_bytes.name!r} holds {len(shared_bytes)} bytes, "
+            f"not a {struct_type.__name__} ({_ctypes.sizeof(struct_type)} bytes)"
+        )
+    obj = shared_type.from_buffer(shared_bytes)
+    obj._shmarena_bytes = shared_bytes
+    return obj
+
+
+def _raw_struct(struct_type, args, name, region):
+    region, name = _place(region, name, "value")
+    initial = bytes(struct_type(*args))
+    return _shared_struct(struct_type, _shmarena.Array(region, name, "B", initial))
+
+
+# Arrays of structures: the same, through a subclass of StructType * length.
+_shared_struct_array_types: dict[tuple[type, int], type] = {}
+
+
+def _struct_array_reduce(obj):
+    return (_shared_struct_array, (obj._type_, len(obj), obj._shmarena_bytes))
+
+
+def _shared_struct_array(struct_type, length, shared_bytes):
+    shared_type = _shared_struct_array_types.get((struct_type, length))
+    if shared_type is None:
+        array_type = struct_type * length
+        shared_type = type(array_type)(
+            array_type.__name__, (array_type,), {"__reduce__": _struct_array_reduce}
+        )
+        _shared_struct_array_types[(struct_type, length)] = shared_type
+    if len(shared_bytes) != _ctypes.sizeof(shared_type):
+        raise TypeError(
+            f"object {shared_bytes.name!r} holds {len(shared_bytes)} bytes, not "
+            f"{length} {struct_type.__name__} ({_ctypes.sizeof(shared_type)} bytes)"
+        )
+    obj = shared_type.from_buffer(shared_bytes)
+    obj._shmarena_bytes = shared_bytes
+    return obj
+
+
+def _raw_struct_array(struct_type, size_or_initializer, name, region):
+    if isinstance(size_or_initializer, int):
+        length = size_or_initializer
+        if length <= 0:
+            raise ValueError("an Array of structures needs at least one element")
+        initial = bytes(_ctypes.sizeof(struct_type) * length)
+    else:
+        items = list(size_or_initializer)
+        length = len(items)
+        if length == 0:
+            raise ValueError("an Array of structures needs at least one element")
+        initial = bytes((struct_type * length)(*items))
+    region, name = _place(region, name, "array")
+    return _shared_struct_array(
+        struct_type, length, _shmarena.Array(region, name, "B", initial)
+    )
+
+
+class _SynchronizedShared(_Synchronizing):
+    """A ctypes object in the region, with a lock."""
+
+    def __init__(self, obj, lock=None):
+        self._obj = obj
+        self._set_lock(lock)
+
+    @property
+    def name(self):
+        return self._obj._shmarena_bytes.name
+
+    @property
+    def region(self):
+        return self._obj._shmarena_bytes.region
+
+    def get_obj(self):
+        """The shared ctypes object itself (read and written without the lock)."""
+        return self._obj
+
+    def __repr__(self):
+        return f"<{type(self).__name__} wrapper for {self._obj!r}>"
+
+
+class SynchronizedStruct(_SynchronizedShared):
+    """``Value(StructureType, ...)`` with a lock: each field of the shared structure is an
+    attribute read and written under the lock (as ``multiprocessing.sharedctypes``'
+    wrapper); ``get_obj()`` is the structure itself."""
+
+    def __reduce__(self):
+        return (_synchronized_struct, (self._obj, self._given_lock))
+
+
+class SynchronizedStructArray(_SynchronizedShared):
+    """``Array(StructureType, ...)`` with a lock: ``len``, ``a[i]`` (a structure viewing
+    the shared bytes), ``a[i] = structure`` and slices under the lock, as
+    ``multiprocessing.sharedctypes.SynchronizedArray``; ``get_obj()`` is the ctypes
+    array itself."""
+
+    def __len__(self):
+        return len(self._obj)
+
+    def __getitem__(self, index):
+        with self.get_lock():
+            return self._obj[index]
+
+    def __setitem__(self, index, value):
+        with self.get_lock():
+            self._obj[index] = value
+
+    def __reduce__(self):
+        return (SynchronizedStructArray, (self._obj, self._given_lock))
+
+
+_synchronized_struct_types: dict[type, type] = {}
+
+
+def _field(field):
+    def get(self):
+        with self.get_lock():
+            return getattr(self._obj, field)
+
+    def set(self, value):
+        with self.get_lock():
+            setattr(self._obj, field, value)
+
+    return property(get, set)
+
+
+def _synchronized_struct(obj, lock=None):
+    struct_type = type(obj).__bases__[0]
+    cls = _synchronized_struct_types.get(struct_type)
+    if cls is None:
+        fields = {field[0]: _field(field[0]) for field in struct_type._fields_}
+        cls = type(f"Synchronized{struct_type.__name__}", (SynchronizedStruct,), fields)
+        _synchronized_struct_types[struct_type] = cls
+    return cls(obj, lock)
+
+
 def Value(typecode_or_type, *args, lock=True, name=None, region=None):  # noqa: N802
-    """``multiprocessing.Value``: a shared scalar (``.value``); ``add``, ``fetch_add``
-    and ``compare_exchange`` are atomic. ``lock`` is accepted for compatibility:
-    ``get_lock()`` always returns a shared Lock."""
-    del lock
+    """``multiprocessing.Value``: a shared scalar (``.value``) with a lock, as
+    ``multiprocessing.sharedctypes.Value``: ``lock=True`` (or None) gives it an RLock of
+    its own, a lock object gives it that lock (``get_lock()`` returns it), ``lock=False``
+    gives the raw value (``RawValue``: no ``get_lock``). ``add``, ``fetch_add`` and
+    ``compare_exchange`` are atomic without any lock. A ctypes ``Structure`` type gives a
+    shared structure whose fields are attributes."""
+    if lock is False:
+        return RawValue(typecode_or_type, *args, name=name, region=region)
+    lock = _check_lock(lock)
+    if _is_ctypes_struct(typecode_or_type):
+        return _synchronized_struct(_raw_struct(typecode_or_type, args, name, region), lock)
+    region, name = _place(region, name, "value")
+    initial = args[0] if args else None
+    return Synchronized(region, name, _typecode(typecode_or_type), initial, lock=lock)
+
+
+def RawValue(typecode_or_type, *args, name=None, region=None):  # noqa: N802
+    """``multiprocessing.RawValue``: a shared scalar without a lock (a ctypes
+    ``Structure`` type: the shared structure itself)."""
+    if _is_ctypes_struct(typecode_or_type):
+        return _raw_struct(typecode_or_type, args, name, region)
     region, name = _place(region, name, "value")
     initial = args[0] if args else None
     return _shmarena.Value(region, name, _typecode(typecode_or_type), initial)
 
 
-def RawValue(typecode_or_type, *args, name=None, region=None):  # noqa: N802
-    """``multiprocessing.RawValue`` (the same object as ``Value``)."""
-    return Value(typecode_or_type, *args, name=name, region=region)
-
-
 def Array(typecode_or_type, size_or_initializer, *, lock=True, name=None, region=None):  # noqa: N802
     """``multiprocessing.Array``: a fixed-length shared array with slices, atomic
     ``fetch_add``/``compare_exchange`` per element and the buffer protocol
-    (``numpy.frombuffer(arr, dtype)`` is a writable view)."""
-    del lock
+    (``numpy.frombuffer(arr, dtype)`` is a writable view). ``lock`` as for ``Value``:
+    ``lock=False`` gives the raw array (``RawArray``)."""
+    if lock is False:
+        return RawArray(typecode_or_type, size_or_initializer, name=name, region=region)
+    lock = _check_lock(lock)
+    if _is_ctypes_struct(typecode_or_type):
+        raw = _raw_struct_array(typecode_or_type, size_or_initializer, name, region)
+        return SynchronizedStructArray(raw, lock)
     region, name = _place(region, name, "array")
-    return _shmarena.Array(region, name, _typecode(typecode_or_type), size_or_initializer)
+    return SynchronizedArray(
+        region, name, _typecode(typecode_or_type), size_or_initializer, lock=lock
+    )
 
 
 def RawArray(typecode_or_type, size_or_initializer, *, name=None, region=None):  # noqa: N802
-    """``multiprocessing.RawArray`` (the same object as ``Array``)."""
-    return Array(typecode_or_type, size_or_initializer, name=name, region=region)
+    """``multiprocessing.RawArray``: a shared array without a lock (of a ctypes
+    ``Structure`` type: a ctypes array of the structures, in the region)."""
+    if _is_ctypes_struct(typecode_or_type):
+        return _raw_struct_array(typecode_or_type, size_or_initializer, name, region)
+    region, name = _place(region, name, "array")
+    return _shmarena.Array(region, name, _typecode(typecode_or_type), size_or_initializer)
 
 
 def Lock(*, name=None, region=None):  # noqa: N802
