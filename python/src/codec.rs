@@ -67,6 +67,10 @@ const MAX_DEPTH: usize = 32;
 pub struct Codec {
     /// Whether objects of other types are pickled (and pickles loaded).
     pub pickle: bool,
+    /// Whether the region holding the encoded objects was opened with `allow_shared`: a
+    /// stored reference may open another region with `allow_shared` only then (the bytes
+    /// are the region's, and whoever can write them must not lift the check for us).
+    pub allow_shared: bool,
 }
 
 impl Codec {
@@ -263,7 +267,14 @@ impl Codec {
                         "a stored reference names {function:?}, no shmarena rebuilder"
                     )));
                 }
-                let args = call.get_slice(1, call.len());
+                let mut args = call.get_slice(1, call.len());
+                if function == "open_region" && !self.allow_shared {
+                    // (path, allow_shared): never more than this handle's region was given.
+                    let path = args.get_item(0).map_err(|_| {
+                        CorruptError::new_err("a stored region reference has no path")
+                    })?;
+                    args = PyTuple::new(py, [path, PyBool::new(py, false).to_owned().into_any()])?;
+                }
                 py.import("shmarena")?.getattr(function)?.call1(args)?
             }
             PICKLE if self.pickle => {

@@ -265,7 +265,10 @@ impl PyDictProxy {
         Ok(Self {
             map,
             order,
-            codec: Codec { pickle },
+            codec: Codec {
+                pickle,
+                allow_shared: region.get().allows_shared(),
+            },
             region: region.clone().unbind(),
         })
     }
@@ -895,7 +898,10 @@ impl PyListProxy {
                 .py()?,
             lock: shmarena::Lock::get_or_create(rust_region, &format!("{name}.lock"), ()).py()?,
             items,
-            codec: Codec { pickle },
+            codec: Codec {
+                pickle,
+                allow_shared: region.get().allows_shared(),
+            },
             region: region.clone().unbind(),
         })
     }
@@ -1265,7 +1271,10 @@ impl PySetProxy {
         check_records(name, &[set.key_size()], HEADER + MIN_PAYLOAD)?;
         Ok(Self {
             set,
-            codec: Codec { pickle },
+            codec: Codec {
+                pickle,
+                allow_shared: region.get().allows_shared(),
+            },
             region: region.clone().unbind(),
         })
     }
@@ -1451,7 +1460,10 @@ impl PyQueue {
         check_records(name, &[queue.elem_size()], HEADER + MIN_PAYLOAD)?;
         Ok(Self {
             queue,
-            codec: Codec { pickle },
+            codec: Codec {
+                pickle,
+                allow_shared: region.get().allows_shared(),
+            },
             closed_by: AtomicU32::new(0),
             put_by: AtomicU32::new(0),
             region: region.clone().unbind(),

@@ -98,3 +98,28 @@ def test_files_that_are_no_region_say_what_they_are(tmp_path):
             shmarena.Region(path)
         assert "not a shmarena region" in str(raised.value)
         assert "unlink" not in str(raised.value)
+
+
+def test_a_stored_reference_cannot_lift_allow_shared(region):
+    # A reference to an object of a region others can write, stored in a dict, names that
+    # region with allow_shared: whoever can write the dict's bytes could name any file so.
+    # Read back through a handle of a region opened without allow_shared, it is refused;
+    # through one opened with it, it opens.
+    from conftest import _new_path
+
+    other_path = _new_path()
+    shmarena.Region(other_path, REGION_SIZE)
+    os.chmod(other_path, 0o660)
+    try:
+        shared = shmarena.Region(other_path, allow_shared=True)
+        value = shmarena.Value("i", 5, name="v", region=shared)
+        d = shmarena.Manager(region=region).dict(name="holder")
+        d["v"] = value
+        with pytest.raises(PermissionError, match="allow_shared"):
+            d["v"]
+        os.chmod(region.path, 0o660)
+        trusting = shmarena.Region(region.path, allow_shared=True)
+        assert shmarena.Manager(region=trusting).dict(name="holder")["v"].value == 5
+    finally:
+        os.chmod(region.path, 0o600)
+        os.unlink(other_path)
