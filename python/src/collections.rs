@@ -1238,6 +1238,30 @@ impl PySetProxy {
         Ok(encoded)
     }
 
+    /// `op(other)` on a snapshot of the members (a plain set); `NotImplemented` where a set
+    /// gives it.
+    fn on_snapshot<'py>(
+        &self,
+        py: Python<'py>,
+        op: &str,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.copy(py)?.call_method1(op, (other,))
+    }
+
+    /// `TypeError` unless `other` is a set (`collections.abc.Set`), as an in-place operator
+    /// of a set requires.
+    fn require_set(py: Python<'_>, other: &Bound<'_, PyAny>, op: &str) -> PyResult<()> {
+        let abstract_set = py.import("collections.abc")?.getattr("Set")?;
+        if other.is_instance(&abstract_set)? {
+            return Ok(());
+        }
+        Err(PyTypeError::new_err(format!(
+            "unsupported operand type(s) for {op}: 'Set' and '{}'",
+            other.get_type().name()?
+        )))
+    }
+
     fn members<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
         self.set
             .iter()
@@ -1370,6 +1394,245 @@ impl PySetProxy {
 
     fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
         self.copy(py)?.eq(other)
+    }
+
+    // The rest of Python 3.14's `SetProxy`: what reads the set answers from a snapshot (a
+    // plain set, as the proxy's results are); what changes it adds and discards members
+    // one by one, each atomic.
+
+    fn __lt__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__lt__", other)
+    }
+
+    fn __le__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__le__", other)
+    }
+
+    fn __gt__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__gt__", other)
+    }
+
+    fn __ge__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__ge__", other)
+    }
+
+    fn __and__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__and__", other)
+    }
+
+    fn __rand__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__rand__", other)
+    }
+
+    fn __or__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__or__", other)
+    }
+
+    fn __ror__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__ror__", other)
+    }
+
+    fn __sub__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__sub__", other)
+    }
+
+    fn __rsub__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__rsub__", other)
+    }
+
+    fn __xor__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__xor__", other)
+    }
+
+    fn __rxor__<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.on_snapshot(py, "__rxor__", other)
+    }
+
+    /// `s |= other` (`other` a set, as for a set): adds its members.
+    fn __ior__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::require_set(py, other, "|=")?;
+        self.update(&PyTuple::new(py, [other])?)
+    }
+
+    /// `s &= other`: keeps the members also in `other`.
+    fn __iand__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::require_set(py, other, "&=")?;
+        self.intersection_update(py, &PyTuple::new(py, [other])?)
+    }
+
+    /// `s -= other`: discards `other`'s members.
+    fn __isub__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::require_set(py, other, "-=")?;
+        self.difference_update(&PyTuple::new(py, [other])?)
+    }
+
+    /// `s ^= other`: members in exactly one of the two.
+    fn __ixor__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        Self::require_set(py, other, "^=")?;
+        self.symmetric_difference_update(other)
+    }
+
+    /// A plain set: the members and every iterable's.
+    #[pyo3(signature = (*others))]
+    fn union<'py>(
+        &self,
+        py: Python<'py>,
+        others: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.copy(py)?.call_method1("union", others)
+    }
+
+    /// A plain set: the members in every iterable too.
+    #[pyo3(signature = (*others))]
+    fn intersection<'py>(
+        &self,
+        py: Python<'py>,
+        others: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.copy(py)?.call_method1("intersection", others)
+    }
+
+    /// A plain set: the members in none of the iterables.
+    #[pyo3(signature = (*others))]
+    fn difference<'py>(
+        &self,
+        py: Python<'py>,
+        others: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.copy(py)?.call_method1("difference", others)
+    }
+
+    /// A plain set: the members in exactly one of the set and `other`.
+    fn symmetric_difference<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.copy(py)?
+            .call_method1("symmetric_difference", (other,))
+    }
+
+    /// Whether no member is in `other`.
+    fn isdisjoint<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.copy(py)?.call_method1("isdisjoint", (other,))
+    }
+
+    /// Whether every member is in `other`.
+    fn issubset<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.copy(py)?.call_method1("issubset", (other,))
+    }
+
+    /// Whether every member of `other` is in the set.
+    fn issuperset<'py>(
+        &self,
+        py: Python<'py>,
+        other: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.copy(py)?.call_method1("issuperset", (other,))
+    }
+
+    /// Discards the members of every iterable.
+    #[pyo3(signature = (*others))]
+    fn difference_update(&self, others: &Bound<'_, PyTuple>) -> PyResult<()> {
+        for other in others.iter() {
+            for member in other.try_iter()? {
+                self.discard(&member?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps only the members in every iterable.
+    #[pyo3(signature = (*others))]
+    fn intersection_update(&self, py: Python<'_>, others: &Bound<'_, PyTuple>) -> PyResult<()> {
+        let keep = self.copy(py)?.call_method1("intersection", others)?;
+        for member in self.members(py)? {
+            if !keep.contains(&member)? {
+                self.discard(&member)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the members in exactly one of the set and `other`.
+    fn symmetric_difference_update(&self, other: &Bound<'_, PyAny>) -> PyResult<()> {
+        let other = PySet::new(other.py(), other.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+        for member in other.iter() {
+            if self.__contains__(&member)? {
+                self.discard(&member)?;
+            } else {
+                self.add(&member)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `Set[int]` in annotations, as `set[int]`.
+    #[classmethod]
+    fn __class_getitem__<'py>(
+        cls: &Bound<'py, pyo3::types::PyType>,
+        item: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = cls.py();
+        py.import("types")?
+            .getattr("GenericAlias")?
+            .call1((cls, item))
     }
 
     fn __reduce__<'py>(
