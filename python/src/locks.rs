@@ -170,8 +170,22 @@ impl PyLock {
 }
 
 fn current_thread() -> u64 {
-    // SAFETY: gettid has no preconditions and cannot fail.
-    u64::from(unsafe { libc::gettid() } as u32)
+    thread_local! {
+        /// This thread's id and the fork generation it was read in (a forked child's
+        /// thread has another id, and inherits the parent thread's cache).
+        static TID: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((u64::MAX, 0)) };
+    }
+    let generation = shmarena::engine::fork::generation();
+    TID.with(|cached| {
+        let (seen_in, tid) = cached.get();
+        if seen_in == generation {
+            return tid;
+        }
+        // SAFETY: gettid has no preconditions and cannot fail.
+        let tid = u64::from(unsafe { libc::gettid() } as u32);
+        cached.set((generation, tid));
+        tid
+    })
 }
 
 /// Which thread of this process holds an RLock, and how deep: process-local, because

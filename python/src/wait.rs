@@ -34,6 +34,12 @@ pub fn blocking<T: Send>(
     timeout: Option<Duration>,
     mut attempt: impl FnMut(Duration) -> Option<T> + Send,
 ) -> PyResult<Option<T>> {
+    // First one attempt that does not wait, keeping the GIL: an uncontended lock, a
+    // queue with an item, costs no release and retake of the GIL (which cost more than the
+    // operation itself).
+    if let Some(done) = attempt(Duration::ZERO) {
+        return Ok(Some(done));
+    }
     // No deadline (none asked, or one past what `Instant` holds) waits forever.
     let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
     loop {

@@ -246,7 +246,11 @@ impl RawMutex<'_> {
             {
                 continue; // the word changed: look again
             }
-            let timeout = next_sleep(deadline)?;
+            let Some(timeout) = next_sleep(deadline) else {
+                // Out of time (a try with no wait, say): a dead owner's lock is still ours
+                // to take, as `try_lock`'s.
+                return self.take_over_if_dead(state | WAITERS, me, liveness);
+            };
             futex::wait(self.word, state | WAITERS, Some(timeout));
             slept = true;
         }

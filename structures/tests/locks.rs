@@ -75,6 +75,27 @@ fn a_lock_held_by_a_detached_owner_is_taken_over_and_reported() {
 }
 
 #[test]
+fn a_try_with_no_wait_takes_over_a_dead_owners_lock() {
+    // A waiter asks about the owner only after sleeping a while; a try that may not wait
+    // (Python's acquire(False)) still asks once before it gives up.
+    let (region, path) = temp_region("try-dead");
+    let other = Region::open(&path).unwrap();
+    let theirs = other.mutex::<u64>("m", 7).unwrap();
+    std::mem::forget(theirs.lock().unwrap()); // "dies" holding the lock
+    drop(theirs);
+    drop(other);
+    let mine = region.mutex::<u64>("m", 0).unwrap();
+    match mine.lock_timeout(Duration::ZERO) {
+        Err(TryLockError::OwnerDied(guard)) => assert_eq!(*guard, 7),
+        Err(TryLockError::WouldBlock) => panic!("a dead owner's lock must be taken over"),
+        Ok(_) => panic!("the new owner must be told the previous one died"),
+    }
+    drop(mine);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
 fn lock_timeout_gives_up_on_a_live_owner() {
     let (region, path) = temp_region("timeout");
     let other = Region::open(&path).unwrap();
