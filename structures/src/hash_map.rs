@@ -1324,11 +1324,25 @@ impl<S: Slots> RawMap<S> {
         liveness: &impl Liveness,
         f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<SlotChange> {
+        // On the stack for values of up to 512 bytes: an update allocates nothing.
+        crate::words::with_buffer(self.value_words, |current| {
+            crate::words::with_buffer(self.value_words, |new| {
+                self.change_wide_with(slot, first, liveness, f, (current, new))
+            })
+        })
+    }
+
+    /// `change_wide` with buffers for the current and the new value.
+    fn change_wide_with(
+        &self,
+        slot: u64,
+        first: [u64; 2],
+        liveness: &impl Liveness,
+        f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
+        (current, new): (&mut [u64], &mut [u64]),
+    ) -> Result<SlotChange> {
         let me = liveness.me();
         let backoff = Backoff::new();
-        // On the stack for values of up to 512 bytes: an update allocates nothing.
-        let mut current = crate::words::Words::zeroed_words(self.value_words);
-        let mut new = crate::words::Words::zeroed_words(self.value_words);
         // Rounds spent behind one unchanged writer field, once backing off is done.
         let mut stuck = 0u32;
         let mut last = first;
@@ -1387,7 +1401,7 @@ impl<S: Slots> RawMap<S> {
             // Relaxed: this copy is stable while we hold the writer field.
             *word = cell.load(Ordering::Relaxed);
         }
-        let write = f(&current, &mut new);
+        let write = f(current, new);
         if write {
             for (cell, word) in self.copy(slot, copy_version + 1).iter().zip(new.iter()) {
                 // Relaxed: published by the compare-exchange in `leave`.
@@ -1682,7 +1696,7 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 mod handle {
     use super::{hint_words, slots_offset, RawMap, Slots, Updated, COUNTER_SHARDS, HINTS_OFFSET};
     use crate::identity::{name_expected, short_type_name, ElementType};
-    use crate::words::{read_words_into, with_words_of, word_count, Words};
+    use crate::words::{read_words_into, with_buffer, with_words_of, word_count, Words};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicPair, AtomicU64};
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -2640,25 +2654,26 @@ mod handle {
             )
         }
 
-        fn words(bytes: &[u8], size: usize, what: &str) -> Result<Words> {
+        /// Runs `f` on the words of `bytes` (zero-padded to `size` bytes' worth), built in
+        /// place on the stack (for up to 512 bytes): no `Words` to move.
+        #[inline]
+        fn with_words<R>(
+            bytes: &[u8],
+            size: usize,
+            what: &str,
+            f: impl FnOnce(&[u64]) -> Result<R>,
+        ) -> Result<R> {
             if bytes.len() > size {
                 return Err(Error::InvalidArgument(format!(
                     "a {what} of {} bytes does not fit this map's {size}",
                     bytes.len()
                 )));
             }
-            Ok(Words::from_bytes(
-                bytes,
-                crate::words::word_count_of(size as u64) as usize,
-            ))
-        }
-
-        fn key(&self, key: &[u8]) -> Result<Words> {
-            Self::words(key, self.key_size, "key")
-        }
-
-        fn value(&self, value: &[u8]) -> Result<Words> {
-            Self::words(value, self.value_size, "value")
+            let count = crate::words::word_count_of(size as u64) as usize;
+            with_buffer(count, |words| {
+                bytemuck::cast_slice_mut::<u64, u8>(words)[..bytes.len()].copy_from_slice(bytes);
+                f(words)
+            })
         }
 
         fn value_buffer(&self) -> Words {
@@ -2689,9 +2704,16 @@ mod handle {
         /// # Errors
         /// As [`Self::get`].
         pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
-            let mut value = self.value_buffer();
-            let found = self.raw().get(&self.key(key)?, &mut value)?;
-            Ok(found.then(|| f(&bytemuck::cast_slice::<u64, u8>(&value)[..self.value_size])))
+            let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
+            Self::with_words(key, self.key_size, "key", |key| {
+                with_buffer(value_words, |value| {
+                    let found = self.raw().get(key, value)?;
+                    Ok(
+                        found
+                            .then(|| f(&bytemuck::cast_slice::<u64, u8>(value)[..self.value_size])),
+                    )
+                })
+            })
         }
 
         /// Whether `key` is present. Never waits.
@@ -2699,7 +2721,7 @@ mod handle {
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
-            self.raw().contains(&self.key(key)?)
+            Self::with_words(key, self.key_size, "key", |key| self.raw().contains(key))
         }
 
         /// Inserts or replaces; returns the value replaced.
@@ -2719,11 +2741,18 @@ mod handle {
         }
 
         fn insert_with(&self, key: &[u8], value: &[u8], replace: bool) -> Result<Option<Vec<u8>>> {
-            let (key, value) = (self.key(key)?, self.value(value)?);
-            let mut old = self.value_buffer();
             let region = self.object.region();
-            let had = self.raw().insert(&key, &value, replace, &mut old, region)?;
-            Ok(had.then(|| old.bytes(self.value_size)))
+            let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
+            Self::with_words(key, self.key_size, "key", |key| {
+                Self::with_words(value, self.value_size, "value", |value| {
+                    with_buffer(value_words, |old| {
+                        let had = self.raw().insert(key, value, replace, old, region)?;
+                        Ok(had.then(|| {
+                            bytemuck::cast_slice::<u64, u8>(old)[..self.value_size].to_vec()
+                        }))
+                    })
+                })
+            })
         }
 
         /// Removes `key`; returns its value.
@@ -2731,10 +2760,14 @@ mod handle {
         /// # Errors
         /// [`Error::InvalidArgument`] for an oversized key; [`Error::Contended`].
         pub fn remove(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-            let key = self.key(key)?;
-            let mut old = self.value_buffer();
-            let had = self.raw().remove(&key, &mut old, self.object.region())?;
-            Ok(had.then(|| old.bytes(self.value_size)))
+            let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
+            Self::with_words(key, self.key_size, "key", |key| {
+                with_buffer(value_words, |old| {
+                    let had = self.raw().remove(key, old, self.object.region())?;
+                    Ok(had
+                        .then(|| bytemuck::cast_slice::<u64, u8>(old)[..self.value_size].to_vec()))
+                })
+            })
         }
 
         /// Offers the value of `key` to `f(current, new)` until what `f` wrote into `new`
@@ -2749,17 +2782,20 @@ mod handle {
             key: &[u8],
             mut f: impl FnMut(&[u8], &mut [u8]) -> bool,
         ) -> Result<Updated> {
-            let key = self.key(key)?;
-            let mut old = self.value_buffer();
             let size = self.value_size;
-            self.raw()
-                .update(&key, &mut old, self.object.region(), &mut |seen, out| {
-                    out.fill(0);
-                    f(
-                        &bytemuck::cast_slice::<u64, u8>(seen)[..size],
-                        &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..size],
-                    )
+            let value_words = crate::words::word_count_of(size as u64) as usize;
+            Self::with_words(key, self.key_size, "key", |key| {
+                with_buffer(value_words, |old| {
+                    self.raw()
+                        .update(key, old, self.object.region(), &mut |seen, out| {
+                            out.fill(0);
+                            f(
+                                &bytemuck::cast_slice::<u64, u8>(seen)[..size],
+                                &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..size],
+                            )
+                        })
                 })
+            })
         }
 
         /// Applies `f` to the value of `key` until its result is stored (`f` may run

@@ -122,6 +122,25 @@ pub(crate) fn read_words_into<T: Pod>(fill: impl FnOnce(&mut [u64]) -> bool) -> 
     }
 }
 
+/// Runs `f` on `count` zeroed words: on the stack for up to 512 bytes (the buffer is built
+/// in place, never moved), on the heap beyond.
+#[inline]
+pub(crate) fn with_buffer<R>(count: usize, f: impl FnOnce(&mut [u64]) -> R) -> R {
+    if count <= INLINE_WORDS {
+        // Only the words asked for are zeroed (a 33-word value does not pay for 64).
+        let mut storage = [std::mem::MaybeUninit::<u64>::uninit(); INLINE_WORDS];
+        for word in &mut storage[..count] {
+            word.write(0);
+        }
+        // SAFETY: the first `count` (<= INLINE_WORDS) elements were just initialized, and
+        // `MaybeUninit<u64>` has the layout of `u64`.
+        let words = unsafe { std::slice::from_raw_parts_mut(storage.as_mut_ptr().cast(), count) };
+        f(words)
+    } else {
+        f(&mut vec![0u64; count])
+    }
+}
+
 /// Number of 64-bit words that hold an element of `size` bytes (at least one).
 #[inline]
 pub(crate) const fn word_count_of(size: u64) -> u64 {
