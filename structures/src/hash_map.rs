@@ -616,6 +616,13 @@ impl<S: Slots> RawMap<S> {
         }
     }
 
+    /// `find` without a value, out of line: the updates, generic over their closures, each
+    /// call it (copies of the walk in each of them would crowd it out of `get`).
+    #[inline(never)]
+    fn find_slot(&self, hash: u64, key: &[u64]) -> Result<Option<(u64, [u64; 2])>> {
+        self.find(hash, key, None)
+    }
+
     /// One walk of `find`: the member, its absence, or a pending copy met first.
     #[inline]
     fn find_once(&self, hash: u64, key: &[u64], mut value: Option<&mut [u64]>) -> Result<Found> {
@@ -1286,12 +1293,13 @@ impl<S: Slots> RawMap<S> {
 
     /// Runs `f(current, new)` on the value of member `slot` (seen as `seen`) until its
     /// result is stored or `f` declines.
+    #[inline]
     fn change(
         &self,
         slot: u64,
         seen: [u64; 2],
         liveness: &impl Liveness,
-        f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
+        f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<SlotChange> {
         if self.wide() {
             return self.change_wide(slot, seen, liveness, f);
@@ -1421,16 +1429,17 @@ impl<S: Slots> RawMap<S> {
     ///
     /// # Errors
     /// [`Error::Contended`] on a hostile table.
+    #[inline]
     pub fn update(
         &self,
         key: &[u64],
         old: &mut [u64],
         liveness: &impl Liveness,
-        f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
+        mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<Updated> {
         let hash = self.hash(key);
         for _ in 0..MAX_RETRIES {
-            let Some((slot, seen)) = self.find(hash, key, None)? else {
+            let Some((slot, seen)) = self.find_slot(hash, key)? else {
                 return Ok(Updated::Absent);
             };
             let mut wrap = |current: &[u64], new: &mut [u64]| {
@@ -2132,7 +2141,7 @@ mod handle {
         ) -> Result<std::result::Result<V, Option<V>>> {
             with_words_of(&current, |current| {
                 with_words_of(&new, |new| {
-                    self.fetch_update_words(key, &mut |seen, out| {
+                    self.fetch_update_words(key, |seen: &[u64], out: &mut [u64]| {
                         if seen != current {
                             return false;
                         }
@@ -2155,7 +2164,7 @@ mod handle {
             key: &K,
             mut f: impl FnMut(V) -> Option<V>,
         ) -> Result<std::result::Result<V, Option<V>>> {
-            self.fetch_update_words(key, &mut |seen, out| {
+            self.fetch_update_words(key, |seen: &[u64], out: &mut [u64]| {
                 let current: V = bytemuck::pod_read_unaligned(
                     &bytemuck::cast_slice::<u64, u8>(seen)[..size_of::<V>()],
                 );
@@ -2169,10 +2178,11 @@ mod handle {
             })
         }
 
+        #[inline]
         fn fetch_update_words(
             &self,
             key: &K,
-            f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
+            f: impl FnMut(&[u64], &mut [u64]) -> bool,
         ) -> Result<std::result::Result<V, Option<V>>> {
             let region = self.object.region();
             with_words_of(key, |key| {
@@ -2786,14 +2796,18 @@ mod handle {
             let value_words = crate::words::word_count_of(size as u64) as usize;
             Self::with_words(key, self.key_size, "key", |key| {
                 with_buffer(value_words, |old| {
-                    self.raw()
-                        .update(key, old, self.object.region(), &mut |seen, out| {
+                    self.raw().update(
+                        key,
+                        old,
+                        self.object.region(),
+                        |seen: &[u64], out: &mut [u64]| {
                             out.fill(0);
                             f(
                                 &bytemuck::cast_slice::<u64, u8>(seen)[..size],
                                 &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..size],
                             )
-                        })
+                        },
+                    )
                 })
             })
         }

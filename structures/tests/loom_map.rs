@@ -244,10 +244,15 @@ fn fetch_adds_do_not_lose_updates() {
         let add = |raw: &RawMap<Table>, who: u32| {
             let mut old = [0];
             let outcome = raw
-                .update(&[9], &mut old, &me(who), &mut |current, new| {
-                    new[0] = current[0] + 1;
-                    true
-                })
+                .update(
+                    &[9],
+                    &mut old,
+                    &me(who),
+                    |current: &[u64], new: &mut [u64]| {
+                        new[0] = current[0] + 1;
+                        true
+                    },
+                )
                 .unwrap();
             assert_eq!(outcome, Updated::Done);
             old[0]
