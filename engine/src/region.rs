@@ -1382,6 +1382,37 @@ impl Region {
             .expect("validated at open: the arena lies inside the mapping")
     }
 
+    /// Pointer to `count` atomics of type `A` at byte `offset` of the region, after
+    /// checking that they lie inside the arena and are aligned: for structures that keep
+    /// parts of themselves in arena blocks of their own (a list's later segments), whose
+    /// offsets they read from the mapping.
+    ///
+    /// The pointer stays valid as long as any clone of the region lives.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the range leaves the arena or is misaligned.
+    pub fn arena_atomics<A: SharedAtomic>(&self, offset: u64, count: u64) -> Result<NonNull<A>> {
+        let fields = &self.inner.fields;
+        let size = size_of::<A>() as u64;
+        let fits = offset >= fields.arena_offset
+            && offset % size == 0
+            && count
+                .checked_mul(size)
+                .and_then(|len| len.checked_add(offset))
+                .is_some_and(|end| end <= fields.arena_end);
+        if !fits {
+            return Err(Error::corrupt(
+                "arena block",
+                format!("{count} x {size} bytes at {offset} do not fit in the arena"),
+            ));
+        }
+        // SAFETY: in bounds (the arena lies inside the mapping, validated at open, and the
+        // range inside the arena, checked above) and aligned (the mapping is page-aligned,
+        // the offset a multiple of `size`).
+        let ptr = unsafe { self.inner.memory.base().add(offset as usize) };
+        Ok(NonNull::new(ptr.cast::<A>()).expect("mapping base is non-null"))
+    }
+
     /// Arena statistics.
     ///
     /// # Errors

@@ -1,12 +1,18 @@
-//! `List<T>`: a named append-only list of fixed capacity (Python's `Manager().list()` for
-//! its common use: workers appending results), with lock-free `push` and readers that never
-//! wait.
+//! `List<T>`: a named append-only list that grows (Python's `Manager().list()` for its
+//! common use: workers appending results), with lock-free `push`, indices that never move
+//! and readers that never wait.
 //!
 //! ```text
 //! body:
-//!   0    claimed: u64, indices handed out by push (<= capacity)   (own cache line)
-//!   64   slots: capacity x (state: u64, then the element: one word if T fits in 8 bytes,
-//!        else two copies of ceil(size_of T / 8) words)
+//!   0    claimed: u64, indices handed out by push                 (own cache line)
+//!   8    directory: u64, region offset of the segment directory (0: not made yet)
+//!   64   segment 0: capacity x slot (state: u64, then the element: one word if T fits in
+//!        8 bytes, else two copies of ceil(size_of T / 8) words)
+//! directory (an arena block of 32 words): word j - 1 = region offset of segment j
+//!   (0: not made yet); segment j, an arena block, holds capacity << (j - 1) slots, so
+//!   index i lives in segment 0 below capacity, else in segment floor(log2(i / capacity))
+//!   + 1: every segment doubles what the list holds, and an index, once handed out, stays
+//!   where it is.
 //!
 //! state: | writer: 31 bits | version: 31 bits | kind: 2 bits |
 //!   EMPTY               index not handed out yet
@@ -16,9 +22,14 @@
 //!   HOLE                a push whose process died before publishing: no element, ever
 //! ```
 //!
-//! `push`: CAS `claimed` up by one (fails with `Error::Full` at capacity), mark the slot
-//! PUSHING, copy the element, store READY (Release: the linearization point). Indices are
-//! stable and returned by `push`.
+//! `push`: make sure the segment of the next index exists (else make it: allocate a block
+//! from the arena, zero it, publish it in the directory with one compare-exchange; a
+//! process that loses the race frees its block), then CAS `claimed` up by one, mark the
+//! slot PUSHING, copy the element, store READY (Release: the linearization point). Indices
+//! are stable and returned by `push`. When the region has no room for the next segment,
+//! `push` fails with `Error::OutOfMemory` before claiming anything, and the list stays as
+//! it was. A process killed between allocating a segment and publishing it leaks that
+//! block; one killed after publishing it has left a whole segment.
 //!
 //! `get(i)`: one-word elements are read with a single atomic load. Wide elements are read
 //! seqlock-style from the current copy and validated by re-reading the state: valid if
@@ -263,6 +274,13 @@ mod handle {
     /// Words before the first slot.
     const HEADER_WORDS: u64 = super::SLOTS / 8;
 
+    /// Header word holding the region offset of the segment directory (0: not made yet).
+    const DIRECTORY_WORD: usize = 1;
+
+    /// Segments after the first (the slots in the body). Segment `j` (1-based) holds
+    /// `capacity << (j - 1)` slots, so each doubles what the list holds.
+    const MAX_SEGMENTS: u32 = 32;
+
     fn descriptor(capacity: u64, elem: ElementType) -> TypeDescriptor {
         TypeDescriptor {
             elem_tag: elem.tag,
@@ -320,7 +338,7 @@ mod handle {
 
     impl ByteList {
         /// Opens the list `name`, creating it empty with room for `capacity` elements of
-        /// `elem_size` bytes.
+        /// `elem_size` bytes (it grows past them).
         ///
         /// # Errors
         /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
@@ -393,8 +411,14 @@ mod handle {
             )?)
         }
 
-        fn from_object(object: Object) -> Result<Self> {
+        pub(crate) fn from_object(object: Object) -> Result<Self> {
             let capacity = object.info().descriptor.capacity;
+            if capacity == 0 {
+                return Err(Error::Corrupt {
+                    field: "list capacity",
+                    detail: format!("object {:?}: 0", object.info().name),
+                });
+            }
             let elem_size = usize::from(object.info().descriptor.elem_size);
             let slot_words = 1 + data_words(elem_size);
             let words = capacity
@@ -424,21 +448,196 @@ mod handle {
             word_count_of(self.elem_size as u64) as usize
         }
 
-        fn slot(&self, index: u64) -> RawSlot<'_> {
-            debug_assert!(index < self.capacity);
-            let first = (HEADER_WORDS + index * self.slot_words) as usize;
-            // SAFETY: slot `index < capacity` lies inside the checked range; the mapping
-            // outlives `self`.
+        /// The slot at `index` among `slots` consecutive slots from `first` (a checked
+        /// pointer to them).
+        fn slot_in(&self, first: NonNull<AtomicU64>, index: u64) -> RawSlot<'_> {
+            let start = (index * self.slot_words) as usize;
+            // SAFETY: callers pass `first` checked for the slots of its segment and an
+            // index below that segment's slot count; the mapping outlives `self`.
             unsafe {
                 RawSlot {
-                    state: &*self.base.as_ptr().add(first),
+                    state: &*first.as_ptr().add(start),
                     data: std::slice::from_raw_parts(
-                        self.base.as_ptr().add(first + 1),
+                        first.as_ptr().add(start + 1),
                         (self.slot_words - 1) as usize,
                     ),
                     words: self.element_words(),
                 }
             }
+        }
+
+        /// Segment and index in it of list index `index`, with the segment's slot count;
+        /// `None` past the last segment.
+        fn locate(&self, index: u64) -> Option<(u32, u64, u64)> {
+            if index < self.capacity {
+                return Some((0, index, self.capacity));
+            }
+            let lap = index / self.capacity; // >= 1
+            let segment = u64::BITS - lap.leading_zeros(); // floor(log2(lap)) + 1
+            if segment > MAX_SEGMENTS {
+                return None;
+            }
+            let start = self.capacity.checked_mul(1 << (segment - 1))?;
+            Some((segment, index - start, start))
+        }
+
+        /// Slots the list has room for with segments `0..=segment`, if that fits a u64.
+        fn room_through(&self, segment: u32) -> Option<u64> {
+            self.capacity.checked_mul(1 << segment)
+        }
+
+        /// The slot at `index`; `None` when its segment does not exist (and `grow` is
+        /// false).
+        ///
+        /// # Errors
+        /// [`Error::Full`] past the last segment; [`Error::OutOfMemory`] when growing finds
+        /// the region full; [`Error::Corrupt`] for a segment directory that does not fit.
+        fn slot_at(&self, index: u64, grow: bool) -> Result<Option<RawSlot<'_>>> {
+            let Some((segment, within, slots)) = self.locate(index) else {
+                return Err(Error::Full {
+                    capacity: self.room_through(MAX_SEGMENTS).unwrap_or(u64::MAX),
+                });
+            };
+            let first = if segment == 0 {
+                // SAFETY: the body's slots follow its header; checked in from_object.
+                unsafe { NonNull::new_unchecked(self.base.as_ptr().add(HEADER_WORDS as usize)) }
+            } else {
+                match self.segment(segment, slots, grow)? {
+                    Some(first) => first,
+                    None => return Ok(None),
+                }
+            };
+            Ok(Some(self.slot_in(first, within)))
+        }
+
+        /// The first word of segment `segment` (of `slots` slots), made (zeroed, then
+        /// published with one compare-exchange) when `grow` asks and it is missing.
+        ///
+        /// A process killed between making a block and publishing it leaks that block;
+        /// nothing else is left half done: a published segment is whole.
+        fn segment(
+            &self,
+            segment: u32,
+            slots: u64,
+            grow: bool,
+        ) -> Result<Option<NonNull<AtomicU64>>> {
+            let region = self.object.region();
+            let Some(directory) = self.directory(grow)? else {
+                return Ok(None);
+            };
+            let words = slots.checked_mul(self.slot_words).ok_or_else(|| {
+                Error::corrupt("list segment", format!("{slots} slots do not fit a u64"))
+            })?;
+            // SAFETY: `directory` points at MAX_SEGMENTS checked words.
+            let entry = unsafe { &*directory.as_ptr().add(segment as usize - 1) };
+            // Acquire: pairs with the Release publication below, so the zeroed slots are
+            // seen before any use.
+            let mut offset = entry.load(Ordering::Acquire);
+            if offset == 0 {
+                if !grow {
+                    return Ok(None);
+                }
+                let made = self.zeroed_block(words)?;
+                fail::fail_point!("list::grow_before_publish");
+                // AcqRel: Release publishes the zeroed slots; Acquire on failure sees the
+                // winner's.
+                match entry.compare_exchange(0, made, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => offset = made,
+                    Err(winner) => {
+                        // Another process published first: ours goes back.
+                        let _ = region.arena().free(made, 8 * words);
+                        offset = winner;
+                    }
+                }
+            }
+            region
+                .arena_atomics::<std::sync::atomic::AtomicU64>(offset, words)
+                .map(Some)
+        }
+
+        /// The segment directory, made when `grow` asks and it is missing.
+        fn directory(&self, grow: bool) -> Result<Option<NonNull<AtomicU64>>> {
+            let region = self.object.region();
+            // SAFETY: header word 1 of the checked range; the mapping outlives `self`.
+            let word = unsafe { &*self.base.as_ptr().add(DIRECTORY_WORD) };
+            // Acquire: pairs with the Release publication below.
+            let mut offset = word.load(Ordering::Acquire);
+            if offset == 0 {
+                if !grow {
+                    return Ok(None);
+                }
+                let made = self.zeroed_block(u64::from(MAX_SEGMENTS))?;
+                // AcqRel: as for a segment.
+                match word.compare_exchange(0, made, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => offset = made,
+                    Err(winner) => {
+                        let _ = region.arena().free(made, 8 * u64::from(MAX_SEGMENTS));
+                        offset = winner;
+                    }
+                }
+            }
+            region
+                .arena_atomics::<std::sync::atomic::AtomicU64>(offset, u64::from(MAX_SEGMENTS))
+                .map(Some)
+        }
+
+        /// A new arena block of `words` zero words (not yet reachable by anyone); its
+        /// region offset.
+        fn zeroed_block(&self, words: u64) -> Result<u64> {
+            let region = self.object.region();
+            let bytes = words.checked_mul(8).ok_or(Error::OutOfMemory {
+                requested: u64::MAX,
+                available: 0,
+            })?;
+            let block = region.arena().alloc(bytes)?;
+            if !block.fresh {
+                let first =
+                    region.arena_atomics::<std::sync::atomic::AtomicU64>(block.offset, words)?;
+                for i in 0..words as usize {
+                    // SAFETY: `first` points at `words` checked words.
+                    // Relaxed: published by the caller's Release compare-exchange.
+                    unsafe { &*first.as_ptr().add(i) }.store(0, Ordering::Relaxed);
+                }
+            }
+            Ok(block.offset)
+        }
+
+        /// The state words of every slot of every segment that exists, segment by segment,
+        /// with each segment's slot count (for `check`).
+        pub(crate) fn segment_slots(&self) -> Result<Vec<(Vec<&AtomicU64>, u64)>> {
+            Ok(self
+                .segments()?
+                .into_iter()
+                .map(|(first, slots)| {
+                    let states = (0..slots).map(|i| self.slot_in(first, i).state).collect();
+                    (states, slots)
+                })
+                .collect())
+        }
+
+        /// The claimed counter as stored (unbounded: for `check`).
+        pub(crate) fn claimed_count(&self) -> u64 {
+            // Acquire: pairs with the claim's Release, so the segments of the indices
+            // counted are seen.
+            self.claimed().load(Ordering::Acquire)
+        }
+
+        /// The segments that exist, with their first word and slot count (segment 0 first).
+        fn segments(&self) -> Result<Vec<(NonNull<AtomicU64>, u64)>> {
+            // SAFETY: as in slot_at.
+            let body =
+                unsafe { NonNull::new_unchecked(self.base.as_ptr().add(HEADER_WORDS as usize)) };
+            let mut found = vec![(body, self.capacity)];
+            for segment in 1..=MAX_SEGMENTS {
+                let Some(slots) = self.room_through(segment - 1) else {
+                    break;
+                };
+                match self.segment(segment, slots, false)? {
+                    Some(first) => found.push((first, slots)),
+                    None => break,
+                }
+            }
+            Ok(found)
         }
 
         fn element(&self, bytes: &[u8]) -> Result<Words> {
@@ -464,41 +663,51 @@ mod handle {
         }
 
         fn push_words(&self, words: &[u64]) -> Result<usize> {
-            // Relaxed: the index is a claim; the slot's Release store publishes the element.
+            // Relaxed: a guess for the claim below; the slot's Release store publishes the
+            // element.
             let mut claimed = self.claimed().load(Ordering::Relaxed);
-            let index = loop {
-                if claimed >= self.capacity {
-                    return Err(Error::Full {
-                        capacity: self.capacity,
-                    });
+            loop {
+                // The segment of the index about to be claimed exists before the claim (made
+                // here if it does not), so a claimed index always has its slot: a push
+                // that fails for want of memory claims nothing.
+                if self.slot_at(claimed, true)?.is_none() {
+                    return Err(Error::corrupt("list segment", "missing after being made"));
                 }
+                // Release on success: whoever reads the count with Acquire (`check`) sees
+                // the segment made above. Relaxed on failure: we look again.
                 match self.claimed().compare_exchange_weak(
                     claimed,
                     claimed + 1,
-                    Ordering::Relaxed,
+                    Ordering::Release,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => break claimed,
+                    Ok(_) => break,
                     Err(actual) => claimed = actual, // another push took it: next index
                 }
+            }
+            let Some(slot) = self.slot_at(claimed, false)? else {
+                return Err(Error::corrupt("list segment", "missing after being made"));
             };
-            self.slot(index)
-                .push(words, self.object.region().participant_id());
-            Ok(index as usize)
+            slot.push(words, self.object.region().participant_id());
+            Ok(claimed as usize)
         }
 
         fn get_words(&self, index: usize, words: &mut [u64]) -> Result<bool> {
             let index = self.in_bounds(index)?;
-            self.slot(index).get(words, self.object.region())
+            match self.slot_at(index, false)? {
+                Some(slot) => slot.get(words, self.object.region()),
+                None => Ok(false), // no segment: no element (only a damaged list)
+            }
         }
 
         fn set_words(&self, index: usize, words: &[u64]) -> Result<()> {
             let slot = self.in_bounds(index)?;
             let region = self.object.region();
-            if self
-                .slot(slot)
-                .set(words, region.participant_id(), region)?
-            {
+            let set = match self.slot_at(slot, false)? {
+                Some(raw) => raw.set(words, region.participant_id(), region)?,
+                None => false,
+            };
+            if set {
                 Ok(())
             } else {
                 // The push at this index has not finished (or died): not an element yet.
@@ -512,8 +721,8 @@ mod handle {
         /// Appends `element`; returns its index.
         ///
         /// # Errors
-        /// [`Error::Full`] at capacity; [`Error::InvalidArgument`] for an element over
-        /// `elem_size` bytes.
+        /// [`Error::OutOfMemory`] when the list must grow and the region has no room;
+        /// [`Error::InvalidArgument`] for an element over `elem_size` bytes.
         pub fn push(&self, element: &[u8]) -> Result<usize> {
             self.push_words(&self.element(element)?)
         }
@@ -541,8 +750,10 @@ mod handle {
 
         /// Indices handed out so far (including pushes still in progress).
         pub fn len(&self) -> usize {
-            // Relaxed: a snapshot; bounded by capacity against a corrupted counter.
-            self.claimed().load(Ordering::Relaxed).min(self.capacity) as usize
+            // Relaxed: a snapshot; bounded by what the segments can hold against a
+            // corrupted counter (reads past the segments that exist find nothing).
+            let most = self.room_through(MAX_SEGMENTS).unwrap_or(u64::MAX);
+            self.claimed().load(Ordering::Relaxed).min(most) as usize
         }
 
         /// Whether nothing has been pushed.
@@ -550,8 +761,16 @@ mod handle {
             self.len() == 0
         }
 
-        /// Most elements the list can hold.
+        /// Elements the list has room for now; it grows (doubling) when a push needs more,
+        /// as long as the region has room.
         pub fn capacity(&self) -> usize {
+            self.segments().map_or(self.capacity, |segments| {
+                segments.iter().map(|(_, n)| n).sum()
+            }) as usize
+        }
+
+        /// Elements the list was created with room for.
+        pub fn initial_capacity(&self) -> usize {
             self.capacity as usize
         }
 
@@ -613,7 +832,8 @@ mod handle {
             descriptor(capacity, ElementType::of::<T>())
         }
 
-        /// Opens the list `name`, creating it empty with room for `capacity` elements.
+        /// Opens the list `name`, creating it empty with room for `capacity` elements (it
+        /// grows past them).
         ///
         /// # Errors
         /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
@@ -659,7 +879,7 @@ mod handle {
         /// Appends `value`; returns its index.
         ///
         /// # Errors
-        /// [`Error::Full`] at capacity.
+        /// [`Error::OutOfMemory`] when the list must grow and the region has no room.
         pub fn push(&self, value: T) -> Result<usize> {
             self.inner.push_words(&Words::of(&value))
         }
@@ -668,7 +888,7 @@ mod handle {
         /// indices.
         ///
         /// # Errors
-        /// [`Error::Full`] when capacity runs out part-way (the earlier values stay).
+        /// [`Error::OutOfMemory`] when the region runs out part-way (the earlier values stay).
         pub fn extend(&self, values: impl IntoIterator<Item = T>) -> Result<Vec<usize>> {
             values.into_iter().map(|value| self.push(value)).collect()
         }
@@ -706,7 +926,8 @@ mod handle {
             self.inner.is_empty()
         }
 
-        /// Most elements the list can hold.
+        /// Elements the list has room for now; it grows (doubling) when a push needs more,
+        /// as long as the region has room.
         pub fn capacity(&self) -> usize {
             self.inner.capacity()
         }
@@ -736,13 +957,15 @@ mod handle {
     /// index becomes a hole and a dead setter's claim is taken over, as before.
     pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
         let list = ByteList::from_object(object.clone())?;
-        for index in 0..list.capacity {
-            shmarena_engine::liveness::retire_owner_field(
-                list.slot(index).state,
-                super::WRITER_SHIFT,
-                slot,
-                |_| true,
-            )?;
+        for (first, slots) in list.segments()? {
+            for index in 0..slots {
+                shmarena_engine::liveness::retire_owner_field(
+                    list.slot_in(first, index).state,
+                    super::WRITER_SHIFT,
+                    slot,
+                    |_| true,
+                )?;
+            }
         }
         Ok(())
     }
@@ -755,45 +978,42 @@ pub(crate) fn check(
     entry: &shmarena_engine::EntryInfo,
     findings: &mut Vec<shmarena_engine::Finding>,
 ) -> Result<()> {
-    use shmarena_engine::{Finding, Memory};
+    use shmarena_engine::Finding;
     let place = format!("list {:?}", entry.name);
-    let capacity = entry.descriptor.capacity;
-    let words = crate::words::word_count_of(u64::from(entry.descriptor.elem_size));
-    let slot_words = slot_words_for(words);
-    // Relaxed loads throughout: a snapshot of a list others keep using.
-    let word = |offset: u64| {
-        region
-            .memory()
-            .word(entry.offset + offset)
-            .map(|w| w.load(Ordering::Relaxed))
-    };
-    let claimed = word(0)?;
+    let list = ByteList::from_object(region.open_object(&entry.name, &entry.descriptor)?)?;
+    // A snapshot of a list others keep using. The count first (Acquire, see claimed_count):
+    // every index below it had its segment made before it was claimed, so the segments
+    // read next hold it.
+    let claimed = list.claimed_count();
+    let segments = list.segment_slots()?;
+    let capacity: u64 = segments.iter().map(|(_, slots)| slots).sum();
     if claimed > capacity {
         findings.push(Finding::error(
             &place,
-            format!("{claimed} indices handed out of {capacity}"),
+            format!("{claimed} indices handed out of the {capacity} its segments hold"),
         ));
     }
     let mut dead_pushes = 0;
-    for index in 0..capacity {
-        // Acquire: a push's claim (Release) comes after its move of the claimed counter.
-        let state = region
-            .memory()
-            .word(entry.offset + SLOTS + 8 * index * slot_words)?
-            .load(Ordering::Acquire);
-        if index >= claimed && state != 0 {
-            // Pushes go on meanwhile: only an index beyond a fresh count is wrong.
-            let claimed_now = word(0)?;
-            if index >= claimed_now {
-                findings.push(Finding::error(
-                    &place,
-                    format!("index {index} is beyond the {claimed_now} handed out but holds state {state:#x}"),
-                ));
-                break;
+    let mut index = 0u64;
+    'segments: for (states, _) in &segments {
+        for state in states {
+            // Acquire: a push's claim (Release) comes after its move of the claimed counter.
+            let state = state.load(Ordering::Acquire);
+            if index >= claimed && state != 0 {
+                // Pushes go on meanwhile: only an index beyond a fresh count is wrong.
+                let claimed_now = list.claimed_count();
+                if index >= claimed_now {
+                    findings.push(Finding::error(
+                        &place,
+                        format!("index {index} is beyond the {claimed_now} handed out but holds state {state:#x}"),
+                    ));
+                    break 'segments;
+                }
             }
-        }
-        if kind(state) == PUSHING && writer(state).is_none_or(|w| !region.is_alive(w)) {
-            dead_pushes += 1;
+            if kind(state) == PUSHING && writer(state).is_none_or(|w| !region.is_alive(w)) {
+                dead_pushes += 1;
+            }
+            index += 1;
         }
     }
     if dead_pushes != 0 {

@@ -1,5 +1,6 @@
-//! List tests in one process: a `Vec` model, capacity, concurrent pushes, and wide
-//! elements never read torn while they are being set.
+//! List tests in one process: a `Vec` model (growing past the first capacity), concurrent
+//! pushes across segment boundaries, a region too small to grow into, and wide elements
+//! never read torn while they are being set.
 
 #![cfg(not(loom))]
 
@@ -26,7 +27,6 @@ proptest! {
             if push {
                 match list.push(value) {
                     Ok(i) => { prop_assert_eq!(i, model.len()); model.push(value); }
-                    Err(Error::Full { .. }) => prop_assert_eq!(model.len() as u64, capacity),
                     Err(other) => prop_assert!(false, "push: {}", other),
                 }
             } else {
@@ -38,6 +38,7 @@ proptest! {
                 }
             }
             prop_assert_eq!(list.len(), model.len());
+            prop_assert!(list.capacity() >= model.len());
         }
         prop_assert_eq!(list.snapshot().unwrap(), model.clone());
         prop_assert_eq!(region.open_list::<[u32; 3]>("l").unwrap().snapshot().unwrap(), model);
@@ -50,7 +51,9 @@ proptest! {
 #[test]
 fn concurrent_pushes_get_distinct_indices_and_all_land() {
     let (region, path) = temp_region("pushes");
-    let list = Arc::new(region.list::<u64>("l", 40_000).unwrap());
+    // Room for 1,000 at first: the pushes grow it (segments of 1,000, 2,000, ... 32,000)
+    // while they race.
+    let list = Arc::new(region.list::<u64>("l", 1_000).unwrap());
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
             let list = Arc::clone(&list);
@@ -67,10 +70,11 @@ fn concurrent_pushes_get_distinct_indices_and_all_land() {
         .collect();
     indices.sort_unstable();
     assert_eq!(indices, (0..40_000).collect::<Vec<_>>());
-    assert!(matches!(
-        list.push(0),
-        Err(Error::Full { capacity: 40_000 })
-    ));
+    assert_eq!((list.len(), list.capacity()), (40_000, 64_000));
+    for (index, value) in list.iter().enumerate() {
+        let value = value.unwrap().unwrap();
+        assert_eq!(list.get(index).unwrap(), Some(value));
+    }
     let mut values = list.snapshot().unwrap();
     values.sort_unstable();
     let expected: Vec<u64> = (0..4u64)
@@ -123,6 +127,63 @@ fn wide_elements_are_never_read_torn_while_being_set() {
     stop.store(true, Ordering::Relaxed);
     let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
     assert!(reads > 0);
+    drop(list);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn a_list_grows_and_its_indices_stay() {
+    let (region, path) = temp_region("grow");
+    let list = region.list::<[u64; 2]>("l", 3).unwrap();
+    assert_eq!(list.capacity(), 3);
+    for i in 0..1_000u64 {
+        assert_eq!(list.push([i, !i]).unwrap(), i as usize);
+    }
+    // 3 + 3 + 6 + 12 + ... + 768: ten segments.
+    assert_eq!((list.len(), list.capacity()), (1_000, 1_536));
+    let other = region.open_list::<[u64; 2]>("l").unwrap();
+    for i in [0u64, 2, 3, 5, 6, 11, 12, 767, 768, 999] {
+        assert_eq!(other.get(i as usize).unwrap(), Some([i, !i]));
+    }
+    other.set(500, [1, 2]).unwrap();
+    assert_eq!(list.get(500).unwrap(), Some([1, 2]));
+    assert!(matches!(
+        list.get(1_000),
+        Err(Error::IndexOutOfBounds {
+            index: 1_000,
+            len: 1_000
+        })
+    ));
+    drop((list, other));
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn a_list_that_cannot_grow_says_so_and_stays_usable() {
+    let path = std::env::temp_dir().join(format!("shmarena-list-{}-oom", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let region = Region::create(&path, 1 << 20).unwrap();
+    let list = region.list::<[u64; 4]>("l", 64).unwrap();
+    let mut pushed = 0u64;
+    let error = loop {
+        match list.push([pushed; 4]) {
+            Ok(index) => {
+                assert_eq!(index as u64, pushed);
+                pushed += 1;
+            }
+            Err(error) => break error,
+        }
+    };
+    assert!(matches!(error, Error::OutOfMemory { .. }), "{error}");
+    assert!(pushed >= 64);
+    // Nothing half done: every index handed out holds its element.
+    assert_eq!(list.len() as u64, pushed);
+    assert_eq!(list.snapshot().unwrap().len() as u64, pushed);
+    assert!(matches!(list.push([0; 4]), Err(Error::OutOfMemory { .. })));
+    list.set(0, [7; 4]).unwrap();
+    assert_eq!(list.get(0).unwrap(), Some([7; 4]));
     drop(list);
     drop(region);
     std::fs::remove_file(path).unwrap();

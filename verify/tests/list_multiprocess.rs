@@ -1,6 +1,6 @@
 //! Workers appending results to one `List` from many processes: every append lands exactly
-//! once, and an append killed before publishing leaves a hole, never a torn or duplicate
-//! element.
+//! once, also while the list grows, and an append killed before publishing leaves a hole,
+//! never a torn or duplicate element; one killed while growing the list leaves it whole.
 
 mod common;
 
@@ -62,4 +62,63 @@ fn an_append_killed_before_publishing_leaves_one_hole() {
     // Setting the hole is refused; the list goes on working.
     assert!(list.set(99, 7).is_err());
     assert_eq!(list.push(9).unwrap(), 150);
+}
+
+#[test]
+fn processes_growing_one_list_land_every_element_exactly_once() {
+    let temp = TempRegion::new("list-grow");
+    let region = Region::create(&temp.path, 4 << 20).unwrap();
+    // Room for 8 at first: the four processes grow it through eleven segments together.
+    let workers: Vec<_> = (0..4)
+        .map(|w| spawn(&["list-append", temp.arg(), &w.to_string(), "3000", "8"]))
+        .collect();
+    for worker in workers {
+        assert!(worker.wait_with_output().unwrap().status.success());
+    }
+    let list = region.open_list::<u64>("results").unwrap();
+    assert_eq!((list.len(), list.capacity()), (12_000, 16_384));
+    let mut values = list.snapshot().unwrap();
+    values.sort_unstable();
+    let expected: Vec<u64> = (0..4u64)
+        .flat_map(|w| (0..3000).map(move |i| w << 32 | i))
+        .collect();
+    assert_eq!(values, expected);
+}
+
+#[test]
+fn an_append_killed_while_growing_the_list_leaves_it_whole() {
+    let temp = TempRegion::new("list-grow-kill");
+    let region = Region::create(&temp.path, 4 << 20).unwrap();
+    // Dies in its 9th push, having made the second segment and before publishing it.
+    let status = spawn_with_env(
+        &["list-append", temp.arg(), "1", "100", "8"],
+        &[("SHMARENA_KILL_AT", "list::grow_before_publish:1")],
+    )
+    .wait()
+    .unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    let list = region.open_list::<u64>("results").unwrap();
+    assert_eq!(
+        (list.len(), list.capacity()),
+        (8, 8),
+        "nothing claimed past the first segment"
+    );
+    let worker = spawn(&["list-append", temp.arg(), "2", "50", "8"]);
+    assert!(worker.wait_with_output().unwrap().status.success());
+    assert_eq!(list.len(), 58);
+    let values = list.snapshot().unwrap();
+    assert_eq!(values.len(), 58);
+    assert!(values[..8]
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v == 1 << 32 | i as u64));
+    assert!(values[8..]
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v == 2 << 32 | i as u64));
+    let errors: Vec<_> = shmarena::check::check_region(&region)
+        .into_iter()
+        .filter(|finding| finding.severity == shmarena::engine::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
 }
