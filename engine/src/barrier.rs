@@ -20,9 +20,10 @@
 //! side is a full fence instead, which pairs with any heavy side. The heavy side always
 //! issues a full fence and the membarrier, registered or not (other processes may be);
 //! where the kernel lacks the command no process could register, so every light side is a
-//! full fence. Only a seccomp filter that refuses the membarrier to a sleeper and not to
-//! the publishers could break the pairing; such a sleeper is still woken by its bounded
-//! sleep.
+//! full fence. Only a membarrier that fails for the sleeper (a seccomp filter that refuses
+//! it to the sleeper and not to the publishers, or the kernel's ENOMEM) could break the
+//! pairing for that wait; such a sleeper is still woken by its bounded sleep (every sleep
+//! of the structures lasts at most `CHECK_INTERVAL`, 10 ms).
 //!
 //! Registration survives `fork` (the child's memory map inherits it, and so does the
 //! process-global flag) and is lost on `exec` (and so is the flag: the new program

@@ -40,6 +40,9 @@ pub fn blocking<T: Send>(
     if let Some(done) = attempt(Duration::ZERO) {
         return Ok(Some(done));
     }
+    if timeout == Some(Duration::ZERO) {
+        return Ok(None); // no wait asked: that was the one attempt
+    }
     // No deadline (none asked, or one past what `Instant` holds) waits forever.
     let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
     loop {

@@ -11,6 +11,10 @@
 //! ([`ByteMap`](crate::ByteMap), [`ByteQueue`](crate::ByteQueue), ...), which match any type
 //! of their size.
 //!
+//! An object keeps the identity it was created with. One created untyped (through a byte
+//! view, by Python, or in a region made before tags) stays untyped: any type of its size
+//! opens it, as before.
+//!
 //! The name is the identity a user controls: no trait to implement, nothing to derive.
 //! Rust's `type_name` output is stable in practice for the names it prints here; were a
 //! compiler to print one differently, two programs built by the two compilers would refuse

@@ -238,6 +238,11 @@ impl RawMutex<'_> {
                     return Some(acquired);
                 }
             }
+            let Some(timeout) = next_sleep(deadline) else {
+                // Out of time (a try with no wait, say): a dead owner's lock is still ours
+                // to take, as `try_lock`'s. (Before WAITERS: no sleeper to announce.)
+                return self.take_over_if_dead(state, me, liveness);
+            };
             if state & WAITERS == 0
                 && self
                     .word
@@ -246,11 +251,6 @@ impl RawMutex<'_> {
             {
                 continue; // the word changed: look again
             }
-            let Some(timeout) = next_sleep(deadline) else {
-                // Out of time (a try with no wait, say): a dead owner's lock is still ours
-                // to take, as `try_lock`'s.
-                return self.take_over_if_dead(state | WAITERS, me, liveness);
-            };
             futex::wait(self.word, state | WAITERS, Some(timeout));
             slept = true;
         }

@@ -230,7 +230,7 @@ impl RawQueue<'_> {
     /// push and pop stays free of a common contended word.
     #[inline]
     fn announce(sequence: &AtomicU32, sleepers: &AtomicU32) {
-        // The light side of the Dekker pairing with the heavy barrier in `sleep` (see
+        // The light side of the Dekker pairing with the heavy barrier in `wait_until` (see
         // `shmarena_engine::barrier`): either we see the sleeper, or its re-check after its
         // barrier sees our stamp. Relaxed: the barriers order it.
         barrier::light();
@@ -241,26 +241,33 @@ impl RawQueue<'_> {
         }
     }
 
-    /// Sleeps on `sequence` unless `attempt` succeeds after the sleep is announced; the
-    /// outcome of the last attempt. Sleeps until `deadline` at most.
-    fn sleep(
+    /// Waits on `sequence` until `attempt` succeeds or `deadline` passes; whether it
+    /// succeeded. The wait is announced once (the sleeper count raised, then the heavy
+    /// barrier), and stays announced for every sleep of the call: once the barrier is
+    /// past, every publisher sees the count and bumps the sequence, so each round only
+    /// reads the sequence before its attempt and sleeps while it is unchanged. (One
+    /// membarrier per blocking call, not per sleep: it interrupts every CPU running an
+    /// attached process.)
+    fn wait_until(
         sequence: &AtomicU32,
         sleepers: &AtomicU32,
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> bool,
     ) -> bool {
-        // The heavy barrier: announce the sleep before the last look (see `announce`).
-        // Relaxed: the barrier orders it.
+        // Relaxed: the barrier orders it (see `announce`).
         sleepers.fetch_add(1, Ordering::Relaxed);
         barrier::heavy();
-        // Acquire: pairs with the Release bump in `announce`.
-        let observed = sequence.load(Ordering::Acquire);
-        let done = attempt();
-        if !done {
-            if let Some(timeout) = next_sleep(deadline) {
-                futex::wait(sequence, observed, Some(timeout));
+        let done = loop {
+            // Acquire: pairs with the Release bump in `announce`.
+            let observed = sequence.load(Ordering::Acquire);
+            if attempt() {
+                break true;
             }
-        }
+            let Some(timeout) = next_sleep(deadline) else {
+                break false;
+            };
+            futex::wait(sequence, observed, Some(timeout));
+        };
         // Relaxed: only a hint for the other side.
         sleepers.fetch_sub(1, Ordering::Relaxed);
         done
@@ -464,23 +471,13 @@ impl RawQueue<'_> {
         liveness: &impl Liveness,
         deadline: Option<Instant>,
     ) -> bool {
-        loop {
-            if self.try_push(words, me, liveness) {
-                return true;
-            }
-            let pushed = Self::sleep(
+        self.try_push(words, me, liveness)
+            || Self::wait_until(
                 self.header.not_full,
                 self.header.push_sleepers,
                 deadline,
                 || self.try_push(words, me, liveness),
-            );
-            if pushed {
-                return true;
-            }
-            if next_sleep(deadline).is_none() {
-                return false;
-            }
-        }
+            )
     }
 
     /// As [`try_pop`](Self::try_pop), sleeping while empty until `deadline`.
@@ -491,22 +488,13 @@ impl RawQueue<'_> {
         liveness: &impl Liveness,
         deadline: Option<Instant>,
     ) -> bool {
-        loop {
-            if self.try_pop(words, me, liveness) {
-                return true;
-            }
-            if Self::sleep(
+        self.try_pop(words, me, liveness)
+            || Self::wait_until(
                 self.header.not_empty,
                 self.header.pop_sleepers,
                 deadline,
                 || self.try_pop(words, me, liveness),
-            ) {
-                return true;
-            }
-            if next_sleep(deadline).is_none() {
-                return false;
-            }
-        }
+            )
     }
 
     /// Elements in the queue (pushes claimed and not yet popped), a snapshot.
