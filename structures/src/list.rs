@@ -932,6 +932,11 @@ mod handle {
             self.inner.capacity()
         }
 
+        /// Elements the list was created with room for.
+        pub fn initial_capacity(&self) -> usize {
+            self.inner.initial_capacity()
+        }
+
         /// Every present element in index order (not atomic as a whole).
         ///
         /// # Errors
