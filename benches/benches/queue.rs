@@ -1,9 +1,11 @@
 //! Criterion micro-benchmark of `Queue<u64>`: one push and one pop (the queue stays
 //! near-empty), against in-process bounded queues doing the same pair: crossbeam's
 //! `ArrayQueue` (Vyukov's algorithm, the one shmarena's queue extends with owner ids) and
-//! `std::sync::mpsc::sync_channel`. One process, one thread: this is the cost of the
-//! operations themselves (claim CASes, owner stamps, the wake-up check), not contention;
-//! `shmarena bench --workloads queue-push-pop` measures many processes.
+//! `std::sync::mpsc::sync_channel`. One thread (`queue_push_pop`): the cost of the
+//! operations themselves (claim CASes, owner stamps, the wake-up check); two threads
+//! (`queue_push_pop_2_threads`, shmarena and crossbeam): each thread does the pair on one
+//! shared queue, the time is per pair and thread, so contention on the head, tail and slot
+//! lines shows. `shmarena bench --workloads queue-push-pop` measures many processes.
 //!
 //! `cargo bench -p shmarena-benches --bench queue -- --warm-up-time 1 --measurement-time 2`
 
@@ -49,7 +51,46 @@ fn bench_queue(c: &mut Criterion, temp: &TempRegion) -> shmarena::Result<()> {
         });
     });
     group.finish();
+
+    let mut group = c.benchmark_group("queue_push_pop_2_threads");
+    group.bench_function("shmarena", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |i| {
+                // The other thread may have taken the element, or be about to push one.
+                let _ = queue.try_push(black_box(i));
+                black_box(queue.try_pop());
+            })
+        });
+    });
+    group.bench_function("crossbeam_array_queue", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |i| {
+                let _ = array_queue.push(black_box(i));
+                black_box(array_queue.pop());
+            })
+        });
+    });
+    group.finish();
     Ok(())
+}
+
+/// Runs `pair(i)` for i in 0..iters on each of two threads at once; the slower thread's
+/// time (per pair, as criterion divides by `iters`).
+fn two_threads(iters: u64, pair: impl Fn(u64) + Sync) -> std::time::Duration {
+    let start = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        let run = || {
+            start.wait();
+            let began = std::time::Instant::now();
+            for i in 0..iters {
+                pair(i);
+            }
+            began.elapsed()
+        };
+        let other = scope.spawn(run);
+        let mine = run();
+        mine.max(other.join().expect("bench thread"))
+    })
 }
 
 fn main() {
