@@ -44,15 +44,53 @@ pub fn wake(word: &AtomicU32, count: u32) {
     }
 }
 
-/// Loom: a wait is a yield (a spurious wake-up).
 #[cfg(loom)]
-pub fn wait(_word: &AtomicU32, _expected: u32, _timeout: Option<Duration>) {
-    loom::thread::yield_now();
+loom::lazy_static! {
+    /// Whether waits of this model execution block until woken (see [`block_waits`]).
+    static ref BLOCKING: crate::sync::AtomicBool = crate::sync::AtomicBool::new(false);
+    /// Held while a waiter compares its word and starts waiting, and by wakers.
+    static ref GATE: loom::sync::Mutex<()> = loom::sync::Mutex::new(());
+    /// Where blocked waiters wait.
+    static ref WOKEN: loom::sync::Condvar = loom::sync::Condvar::new();
 }
 
-/// Loom: waking is implicit (waiters only yield).
+/// Loom: from now on in this model execution, waits block until a wake comes and their
+/// word differs, ignoring timeouts, instead of returning at once. A model whose code must
+/// never lose a wake-up calls it first: a lost one then leaves a waiter blocked for good,
+/// which loom reports as a deadlock. (Every real wait is timed, so a lost wake-up costs
+/// latency, not a hang; by default waits return at once, as a timed wait may.)
 #[cfg(loom)]
-pub fn wake(_word: &AtomicU32, _count: u32) {}
+pub fn block_waits() {
+    // Relaxed: set before the model's threads are spawned (the spawn orders it).
+    BLOCKING.store(true, crate::sync::Ordering::Relaxed);
+}
+
+/// Loom: a yield (a spurious wake-up), or with [`block_waits`] a futex wait: blocks while
+/// `word` holds `expected` until a wake.
+#[cfg(loom)]
+pub fn wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
+    // Relaxed: see `block_waits`.
+    if !BLOCKING.load(crate::sync::Ordering::Relaxed) {
+        loom::thread::yield_now();
+        return;
+    }
+    let mut gate = GATE.lock().expect("gate");
+    // SeqCst: the kernel compares the word inside its own lock; the gate is that lock.
+    while word.load(crate::sync::Ordering::SeqCst) == expected {
+        gate = WOKEN.wait(gate).expect("gate");
+    }
+}
+
+/// Loom: nothing (waiters only yield), or with [`block_waits`] wakes every blocked waiter
+/// (each compares its word again).
+#[cfg(loom)]
+pub fn wake(_word: &AtomicU32, _count: u32) {
+    // Relaxed: see `block_waits`.
+    if BLOCKING.load(crate::sync::Ordering::Relaxed) {
+        let _gate = GATE.lock().expect("gate");
+        WOKEN.notify_all();
+    }
+}
 
 /// Wakes every waiter on `word`.
 pub fn wake_all(word: &AtomicU32) {

@@ -263,10 +263,13 @@ fn capacity_one_push_vs_pop_across_three_laps_in_order() {
 
 /// As above on a capacity-2 queue, through the blocking `push` and `pop` (their sequence
 /// and sleeper words included): one producer pushes 1, 2, 3 (the third wraps to slot 0,
-/// so it waits for the consumer when the queue is full), the consumer pops 1, 2, 3.
+/// so it waits for the consumer when the queue is full), the consumer pops 1, 2, 3. Waits
+/// block until woken (`futex::block_waits`): a wake-up the publication's announcement
+/// misses leaves a side blocked for good, which loom reports as a deadlock.
 #[test]
 fn capacity_two_blocking_push_vs_pop_wraps_in_order() {
     model_both_orders(|swap| {
+        shmarena::engine::futex::block_waits();
         let q = Arc::new(Words::new(2));
         let (qp, qc) = (Arc::clone(&q), Arc::clone(&q));
         let producer = move || {
