@@ -75,8 +75,9 @@ pub fn wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
         return;
     }
     let mut gate = GATE.lock().expect("gate");
-    // SeqCst: the kernel compares the word inside its own lock; the gate is that lock.
-    while word.load(crate::sync::Ordering::SeqCst) == expected {
+    // The kernel compares the word's current value inside its own lock (the gate stands
+    // for it): an RMW that changes nothing reads the latest value, as that compare does.
+    while word.fetch_add(0, crate::sync::Ordering::SeqCst) == expected {
         gate = WOKEN.wait(gate).expect("gate");
     }
 }

@@ -16,7 +16,7 @@
 use std::time::Instant;
 
 use shmarena_engine::futex;
-use shmarena_engine::sync::{AtomicU32, Ordering};
+use shmarena_engine::sync::{fence, AtomicU32, Ordering};
 
 use crate::mutex::next_sleep;
 
@@ -38,10 +38,15 @@ impl RawEvent<'_> {
 
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
-        // SeqCst: publishes the setter's writes (Release) and orders the flag before the
-        // read of sleepers (pairs with the waiter's increment).
-        if self.flag.swap(1, Ordering::SeqCst) == 0 && self.sleepers.load(Ordering::SeqCst) != 0 {
-            futex::wake_all(self.flag);
+        // SeqCst: publishes the setter's writes (Release). The fence orders the flag
+        // before the read of sleepers (a store-load pairing with the waiter's fence: what
+        // loom, which models SeqCst accesses as AcqRel, checks such a pairing by; a set is
+        // rare and the fence cheap beside the wake it guards).
+        if self.flag.swap(1, Ordering::SeqCst) == 0 {
+            fence(Ordering::SeqCst);
+            if self.sleepers.load(Ordering::SeqCst) != 0 {
+                futex::wake_all(self.flag);
+            }
         }
     }
 
@@ -57,8 +62,10 @@ impl RawEvent<'_> {
             if self.is_set() {
                 return true;
             }
-            // SeqCst: announce the sleep before the final look at the flag.
+            // SeqCst and the fence: announce the sleep before the final look at the flag
+            // (pairs with the setter's fence).
             self.sleepers.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             let Some(timeout) = next_sleep(deadline) else {
                 self.sleepers.fetch_sub(1, Ordering::Relaxed);
                 return self.is_set();

@@ -48,7 +48,7 @@
 use std::time::Instant;
 
 use shmarena_engine::futex;
-use shmarena_engine::sync::{AtomicU32, Ordering};
+use shmarena_engine::sync::{fence, AtomicU32, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
 use crate::mutex::next_sleep;
@@ -129,9 +129,11 @@ impl RawSemaphore<'_> {
     }
 
     fn announce(&self, permits: u32) {
-        // SeqCst: the new permit must be visible before we read sleepers, and a sleeper's
-        // announcement before its futex compare (Dekker with acquire's sleeper increment).
+        // SeqCst and the fence: the new permit must be visible before we read sleepers, and
+        // a sleeper's announcement before its futex compare (Dekker with acquire's sleeper
+        // increment and fence; fences are what loom checks such a pairing by).
         self.sequence.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) != 0 {
             futex::wake(self.sequence, permits);
         }
@@ -164,6 +166,7 @@ impl RawSemaphore<'_> {
             // SeqCst: read the sequence, then announce the sleep, then look once more.
             let sequence = self.sequence.load(Ordering::SeqCst);
             self.sleepers.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             let got = self.try_take(me, owned);
             let check = cfg!(loom) || last_check.is_none_or(|at| at.elapsed() >= CHECK_INTERVAL);
             let reclaimed = !got && check && {

@@ -130,6 +130,8 @@ impl Guarded {
 #[test]
 fn mutex_two_lockers_exclude_each_other_and_see_the_last_owners_write() {
     model_both_orders(|swap| {
+        // No deaths here: a sleeper must be woken by an unlock, not by a timeout.
+        shmarena::engine::futex::block_waits();
         let g = Guarded::new(0);
         let (ga, gb) = (Arc::clone(&g), Arc::clone(&g));
         let (a, b) = pair(swap, move || ga.locked_bump(1), move || gb.locked_bump(2));
@@ -151,6 +153,8 @@ fn mutex_two_lockers_exclude_each_other_and_see_the_last_owners_write() {
 #[test]
 fn mutex_unlock_with_waiters_set_vs_a_new_locker_loses_no_lock() {
     model_both_orders(|swap| {
+        // No deaths here: a sleeper must be woken by an unlock, not by a timeout.
+        shmarena::engine::futex::block_waits();
         let holder = live(1);
         let g = Guarded::new(holder.bits() | WAITERS);
         let (h, w) = (Arc::clone(&g), Arc::clone(&g));
@@ -323,6 +327,7 @@ impl CondvarModel {
 fn condvar_waiter_sees_the_predicate_set_under_the_mutex() {
     for notify_under_lock in [false, true] {
         model_both_orders(move |swap| {
+            shmarena::engine::futex::block_waits();
             let s = Arc::new(CondvarModel {
                 lock: MutexWords::new(0),
                 sequence: AtomicU32::new(0),
@@ -656,6 +661,7 @@ impl EventModel {
 #[test]
 fn event_wait_vs_set_returns_and_sees_the_setters_writes() {
     model_both_orders(|swap| {
+        shmarena::engine::futex::block_waits();
         let s = Arc::new(EventModel {
             flag: AtomicU32::new(0),
             sleepers: AtomicU32::new(0),
@@ -732,6 +738,7 @@ impl SemaphoreModel {
 #[test]
 fn semaphore_one_permit_two_acquirers_never_both_hold() {
     model_both_orders(|swap| {
+        shmarena::engine::futex::block_waits();
         let s = SemaphoreModel::new(FREE);
         let (sa, sb) = (Arc::clone(&s), Arc::clone(&s));
         let (a, b) = pair(
@@ -856,6 +863,7 @@ fn is_broken(result: &Result<u32, Error>) -> bool {
 #[test]
 fn barrier_two_parties_get_distinct_indexes_and_the_generation_advances() {
     model_both_orders(|swap| {
+        shmarena::engine::futex::block_waits();
         let b = BarrierModel::new(0, 2, &[0, 0]);
         let (x, y) = pair(swap, wait_as(&b, 0), wait_as(&b, 1));
         let mut indexes = [x.unwrap(), y.unwrap()];
@@ -900,6 +908,7 @@ fn wait_with_action_as(
 #[test]
 fn barrier_action_runs_once_before_any_party_leaves() {
     model_both_orders(|swap| {
+        shmarena::engine::futex::block_waits();
         let b = BarrierModel::new(0, 2, &[0, 0]);
         let ran = Arc::new(AtomicU32::new(0));
         let ((x, seen_x), (y, seen_y)) = pair(
@@ -928,6 +937,7 @@ fn barrier_action_runs_once_before_any_party_leaves() {
 #[test]
 fn barrier_failing_action_breaks_it() {
     model_both_orders(|swap| {
+        shmarena::engine::futex::block_waits();
         let b = BarrierModel::new(0, 2, &[0, 0]);
         let wait = |slot: u32| {
             let b = Arc::clone(&b);
@@ -955,6 +965,7 @@ fn barrier_failing_action_breaks_it() {
 #[test]
 fn barrier_two_rounds_clearing_races_the_next_arrival() {
     model_both_orders(|swap| {
+        shmarena::engine::futex::block_waits();
         let b = BarrierModel::new(0, 2, &[0, 0]);
         let twice = |slot: u32| {
             let round = wait_as(&b, slot);
@@ -1018,6 +1029,7 @@ fn barrier_lone_waiter_breaks_on_a_dead_arrival() {
 #[test]
 fn barrier_reset_vs_wait_fails_the_waiter() {
     model_both_orders(|swap| {
+        shmarena::engine::futex::block_waits();
         // Slot 2: a dead party's arrival mark for generation 1 (not counted in arrived).
         let b = BarrierModel::new(0, 2, &[0, 0, mark(dead(2), 1)]);
         let r = Arc::clone(&b);
@@ -1035,6 +1047,7 @@ fn barrier_reset_vs_wait_fails_the_waiter() {
 #[test]
 fn barrier_reset_vs_trip_is_linearizable() {
     model_both_orders(|swap| {
+        shmarena::engine::futex::block_waits();
         let parked = live(1);
         let b = BarrierModel::new(
             1 << ARRIVED_SHIFT,
@@ -1067,6 +1080,7 @@ fn barrier_reset_vs_trip_is_linearizable() {
 #[test]
 fn barrier_reset_vs_two_arrivals_never_splits_the_parties() {
     model(|| {
+        shmarena::engine::futex::block_waits();
         let b = BarrierModel::new(0, 2, &[0, 0, mark(dead(2), 1)]);
         let x = thread::spawn(wait_as(&b, 0));
         let y = thread::spawn(wait_as(&b, 1));
