@@ -64,7 +64,14 @@ fn details(region: &Region, entry: &EntryInfo) -> String {
                 ))
             })()
         }
-        ObjectKind::List => word(0).map(|claimed| format!("len {claimed}")),
+        ObjectKind::List => shmarena::ByteList::open(region, &entry.name).map(|list| {
+            format!(
+                "len {}, room for {} (grows from {})",
+                list.len(),
+                list.capacity(),
+                list.initial_capacity()
+            )
+        }),
         ObjectKind::HashMap | ObjectKind::HashSet => shmarena::hash_map::describe(region, entry),
         ObjectKind::Mutex => {
             word(0).map(

@@ -384,7 +384,9 @@ impl TypeDescriptor {
                 ObjectKind::Array => write!(f, " of length {n}")?,
                 ObjectKind::ShardedCounter => write!(f, " with {n} shards")?,
                 ObjectKind::HashMap | ObjectKind::HashSet => write!(f, " with {n} slots")?,
-                ObjectKind::Queue | ObjectKind::List => write!(f, " of capacity {n}")?,
+                ObjectKind::Queue => write!(f, " of capacity {n}")?,
+                // A list grows past it.
+                ObjectKind::List => write!(f, " of initial capacity {n}")?,
                 ObjectKind::Semaphore => write!(f, " of {n} permits")?,
                 ObjectKind::Barrier => write!(f, " for {n} parties")?,
                 _ => {}

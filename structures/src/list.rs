@@ -849,7 +849,10 @@ mod handle {
             .map(Self::typed)
             .map_err(|error| {
                 name_expected(error, || {
-                    format!("List<{}> of capacity {capacity}", short_type_name::<T>())
+                    format!(
+                        "List<{}> of initial capacity {capacity}",
+                        short_type_name::<T>()
+                    )
                 })
             })
         }
