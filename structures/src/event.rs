@@ -15,8 +15,9 @@
 
 use std::time::Instant;
 
+use shmarena_engine::barrier;
 use shmarena_engine::futex;
-use shmarena_engine::sync::{fence, AtomicU32, Ordering};
+use shmarena_engine::sync::{AtomicU32, Ordering};
 
 use crate::mutex::next_sleep;
 
@@ -38,13 +39,13 @@ impl RawEvent<'_> {
 
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
-        // SeqCst: publishes the setter's writes (Release). The fence orders the flag
-        // before the read of sleepers (a store-load pairing with the waiter's fence: what
-        // loom, which models SeqCst accesses as AcqRel, checks such a pairing by; a set is
-        // rare and the fence cheap beside the wake it guards).
+        // SeqCst: publishes the setter's writes (Release). Then the light side of the
+        // pairing with a waiter's heavy barrier (see `shmarena_engine::barrier`): either we
+        // see its announcement, or its look after the barrier sees the flag.
         if self.flag.swap(1, Ordering::SeqCst) == 0 {
-            fence(Ordering::SeqCst);
-            if self.sleepers.load(Ordering::SeqCst) != 0 {
+            barrier::light();
+            // Relaxed: ordered by the barriers.
+            if self.sleepers.load(Ordering::Relaxed) != 0 {
                 futex::wake_all(self.flag);
             }
         }
@@ -57,25 +58,33 @@ impl RawEvent<'_> {
     }
 
     /// Waits until the flag is set or `deadline` passes; returns whether it is set.
+    ///
+    /// A wait that has to sleep announces itself once (the sleeper count, then the heavy
+    /// barrier) and stays announced for all its sleeps; one with no time left never
+    /// announces.
     pub fn wait(&self, deadline: Option<Instant>) -> bool {
-        loop {
+        let mut announced = false;
+        let set = loop {
             if self.is_set() {
-                return true;
+                break true;
             }
-            // SeqCst and the fence: announce the sleep before the final look at the flag
-            // (pairs with the setter's fence).
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
             let Some(timeout) = next_sleep(deadline) else {
-                self.sleepers.fetch_sub(1, Ordering::Relaxed);
-                return self.is_set();
+                break false;
             };
-            if self.flag.load(Ordering::SeqCst) == 0 {
-                futex::wait(self.flag, 0, Some(timeout));
+            if !announced {
+                // Relaxed: the barrier orders it (see `set`); then look again.
+                self.sleepers.fetch_add(1, Ordering::Relaxed);
+                barrier::heavy();
+                announced = true;
+                continue;
             }
+            futex::wait(self.flag, 0, Some(timeout));
+        };
+        if announced {
             // Relaxed: only a hint for setters.
             self.sleepers.fetch_sub(1, Ordering::Relaxed);
         }
+        set
     }
 }
 

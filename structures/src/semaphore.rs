@@ -47,8 +47,9 @@
 
 use std::time::Instant;
 
+use shmarena_engine::barrier;
 use shmarena_engine::futex;
-use shmarena_engine::sync::{fence, AtomicU32, Ordering};
+use shmarena_engine::sync::{AtomicU32, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
 use crate::mutex::next_sleep;
@@ -129,12 +130,14 @@ impl RawSemaphore<'_> {
     }
 
     fn announce(&self, permits: u32) {
-        // SeqCst and the fence: the new permit must be visible before we read sleepers, and
-        // a sleeper's announcement before its futex compare (Dekker with acquire's sleeper
-        // increment and fence; fences are what loom checks such a pairing by).
+        // SeqCst: a sleeper that reads the new sequence (Acquire) sees the permit. Then the
+        // light side of the pairing with a sleeper's heavy barrier (see
+        // `shmarena_engine::barrier`): either we see its announcement, or its look after
+        // the barrier sees the permit.
         self.sequence.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) != 0 {
+        barrier::light();
+        // Relaxed: ordered by the barriers.
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
             futex::wake(self.sequence, permits);
         }
     }
@@ -159,33 +162,44 @@ impl RawSemaphore<'_> {
         owned: bool,
     ) -> bool {
         let mut last_check: Option<Instant> = None;
-        loop {
+        // A wait that has to sleep announces itself once (the sleeper count, then the heavy
+        // barrier) and stays announced for all its sleeps; a try with no time left never
+        // announces.
+        let mut announced = false;
+        let got = loop {
             if self.try_take(me, owned) {
-                return true;
+                break true;
             }
-            // SeqCst: read the sequence, then announce the sleep, then look once more.
-            let sequence = self.sequence.load(Ordering::SeqCst);
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let got = self.try_take(me, owned);
             let check = cfg!(loom) || last_check.is_none_or(|at| at.elapsed() >= CHECK_INTERVAL);
-            let reclaimed = !got && check && {
+            if check {
                 last_check = Some(Instant::now());
-                self.reclaim_dead(liveness) != 0
-            };
-            if !got && !reclaimed {
-                let Some(timeout) = next_sleep(deadline) else {
-                    self.sleepers.fetch_sub(1, Ordering::Relaxed);
-                    return false;
-                };
-                futex::wait(self.sequence, sequence, Some(timeout));
+                if self.reclaim_dead(liveness) != 0 {
+                    continue; // a dead holder's permit came back: try for it
+                }
             }
+            let Some(timeout) = next_sleep(deadline) else {
+                break false;
+            };
+            if !announced {
+                // Relaxed: the barrier orders it (see `announce`); then look again.
+                self.sleepers.fetch_add(1, Ordering::Relaxed);
+                barrier::heavy();
+                announced = true;
+                continue;
+            }
+            // Acquire: pairs with the releaser's bump, so a permit released before it is
+            // seen by the look below; a bump after it ends the sleep.
+            let sequence = self.sequence.load(Ordering::Acquire);
+            if self.try_take(me, owned) {
+                break true;
+            }
+            futex::wait(self.sequence, sequence, Some(timeout));
+        };
+        if announced {
             // Relaxed: only a hint for releasers.
             self.sleepers.fetch_sub(1, Ordering::Relaxed);
-            if got {
-                return true;
-            }
         }
+        got
     }
 
     /// Returns a permit (see the module docs for whose).
