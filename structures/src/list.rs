@@ -510,18 +510,14 @@ mod handle {
             Ok(Some(self.slot_in(first, within)))
         }
 
-        /// The first word of segment `segment` (of `slots` slots), made (zeroed, then
-        /// published with one compare-exchange) when `grow` asks and it is missing.
-        ///
-        /// A process killed between making a block and publishing it leaks that block;
-        /// nothing else is left half done: a published segment is whole.
+        /// The first word of segment `segment` (of `slots` slots), made when `grow` asks
+        /// and it is missing.
         fn segment(
             &self,
             segment: u32,
             slots: u64,
             grow: bool,
         ) -> Result<Option<NonNull<AtomicU64>>> {
-            let region = self.object.region();
             let Some(directory) = self.directory(grow)? else {
                 return Ok(None);
             };
@@ -530,18 +526,42 @@ mod handle {
             })?;
             // SAFETY: `directory` points at MAX_SEGMENTS checked words.
             let entry = unsafe { &*directory.as_ptr().add(segment as usize - 1) };
-            // Acquire: pairs with the Release publication below, so the zeroed slots are
+            self.block_in(entry, words, grow, true)
+        }
+
+        /// The segment directory, made when `grow` asks and it is missing.
+        fn directory(&self, grow: bool) -> Result<Option<NonNull<AtomicU64>>> {
+            // SAFETY: header word 1 of the checked range; the mapping outlives `self`.
+            let word = unsafe { &*self.base.as_ptr().add(DIRECTORY_WORD) };
+            self.block_in(word, u64::from(MAX_SEGMENTS), grow, false)
+        }
+
+        /// The block of `words` words whose region offset `word` holds; when it holds 0
+        /// and `grow` asks, a new zeroed block published there with one compare-exchange
+        /// (a process that loses the race frees its own). A process killed between making
+        /// a block and publishing it leaks that block; nothing else is left half done.
+        fn block_in(
+            &self,
+            word: &AtomicU64,
+            words: u64,
+            grow: bool,
+            segment: bool,
+        ) -> Result<Option<NonNull<AtomicU64>>> {
+            let region = self.object.region();
+            // Acquire: pairs with the Release publication below, so the zeroed words are
             // seen before any use.
-            let mut offset = entry.load(Ordering::Acquire);
+            let mut offset = word.load(Ordering::Acquire);
             if offset == 0 {
                 if !grow {
                     return Ok(None);
                 }
                 let made = self.zeroed_block(words)?;
-                fail::fail_point!("list::grow_before_publish");
-                // AcqRel: Release publishes the zeroed slots; Acquire on failure sees the
+                if segment {
+                    fail::fail_point!("list::grow_before_publish");
+                }
+                // AcqRel: Release publishes the zeroed words; Acquire on failure sees the
                 // winner's.
-                match entry.compare_exchange(0, made, Ordering::AcqRel, Ordering::Acquire) {
+                match word.compare_exchange(0, made, Ordering::AcqRel, Ordering::Acquire) {
                     Ok(_) => offset = made,
                     Err(winner) => {
                         // Another process published first: ours goes back.
@@ -552,32 +572,6 @@ mod handle {
             }
             region
                 .arena_atomics::<std::sync::atomic::AtomicU64>(offset, words)
-                .map(Some)
-        }
-
-        /// The segment directory, made when `grow` asks and it is missing.
-        fn directory(&self, grow: bool) -> Result<Option<NonNull<AtomicU64>>> {
-            let region = self.object.region();
-            // SAFETY: header word 1 of the checked range; the mapping outlives `self`.
-            let word = unsafe { &*self.base.as_ptr().add(DIRECTORY_WORD) };
-            // Acquire: pairs with the Release publication below.
-            let mut offset = word.load(Ordering::Acquire);
-            if offset == 0 {
-                if !grow {
-                    return Ok(None);
-                }
-                let made = self.zeroed_block(u64::from(MAX_SEGMENTS))?;
-                // AcqRel: as for a segment.
-                match word.compare_exchange(0, made, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => offset = made,
-                    Err(winner) => {
-                        let _ = region.arena().free(made, 8 * u64::from(MAX_SEGMENTS));
-                        offset = winner;
-                    }
-                }
-            }
-            region
-                .arena_atomics::<std::sync::atomic::AtomicU64>(offset, u64::from(MAX_SEGMENTS))
                 .map(Some)
         }
 
