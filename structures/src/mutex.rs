@@ -862,10 +862,10 @@ mod handle {
         #[inline]
         fn deref(&self) -> &T {
             self.taken.assert_this_process();
-            // SAFETY: the data lies inside the body (checked), is aligned (body 64-aligned,
-            // header 64 bytes, align_of::<T>() <= 64), any bits are a valid `T: Pod`, and
-            // this process took the lock (checked just now): no cooperating process
-            // touches it meanwhile.
+            // Why the data may be read: it lies inside the body (checked), is aligned (body
+            // 64-aligned, header 64 bytes, align_of::<T>() <= 64), any bits are a valid
+            // `T: Pod`, and this process took the lock (checked just now).
+            // SAFETY: as above: no cooperating process touches the data meanwhile.
             unsafe { &*self.mutex.data.as_ref().get() }
         }
     }
