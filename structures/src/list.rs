@@ -660,13 +660,13 @@ mod handle {
             // Relaxed: a guess for the claim below; the slot's Release store publishes the
             // element.
             let mut claimed = self.claimed().load(Ordering::Relaxed);
-            loop {
+            let slot = loop {
                 // The segment of the index about to be claimed exists before the claim (made
                 // here if it does not), so a claimed index always has its slot: a push
                 // that fails for want of memory claims nothing.
-                if self.slot_at(claimed, true)?.is_none() {
+                let Some(slot) = self.slot_at(claimed, true)? else {
                     return Err(Error::corrupt("list segment", "missing after being made"));
-                }
+                };
                 // Release on success: whoever reads the count with Acquire (`check`) sees
                 // the segment made above. Relaxed on failure: we look again.
                 match self.claimed().compare_exchange_weak(
@@ -675,12 +675,9 @@ mod handle {
                     Ordering::Release,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => break,
+                    Ok(_) => break slot,
                     Err(actual) => claimed = actual, // another push took it: next index
                 }
-            }
-            let Some(slot) = self.slot_at(claimed, false)? else {
-                return Err(Error::corrupt("list segment", "missing after being made"));
             };
             slot.push(words, self.object.region().participant_id());
             Ok(claimed as usize)
