@@ -425,34 +425,32 @@ fn byte_map_refuses_oversized_keys_and_values() {
 }
 
 #[test]
-fn byte_map_is_full_at_its_rounded_up_capacity() {
-    let temp = temp_region("full");
+fn byte_map_grows_past_its_initial_capacity() {
+    let temp = temp_region("grow");
     let map = ByteMap::get_or_create(&temp.region, "m", 5, 2, 1).unwrap();
     assert_eq!(map.capacity(), 8);
     for i in 0..8u8 {
         assert_eq!(map.insert(&[i], &[i]).unwrap(), None);
     }
-    assert!(matches!(
-        map.insert(&[8], &[8]),
-        Err(Error::Full { capacity: 8 })
-    ));
-    assert!(matches!(
-        map.try_insert(&[8], &[8]),
-        Err(Error::Full { capacity: 8 })
-    ));
-    assert_eq!(map.get(&[8]).unwrap(), None);
-    // Present keys still take new values.
+    // The ninth key grows the table instead of failing.
+    assert_eq!(map.insert(&[8], &[8]).unwrap(), None);
+    assert_eq!(map.try_insert(&[9], &[9]).unwrap(), None);
+    assert!(map.capacity() >= 16, "capacity {}", map.capacity());
+    for i in 0..10u8 {
+        assert_eq!(map.get(&[i]).unwrap(), Some(vec![i]), "key {i}");
+    }
+    // Present keys still take new values, in whichever table they are.
     assert_eq!(map.insert(&[3], &[30]).unwrap(), Some(vec![3]));
     assert_eq!(map.try_insert(&[4], &[40]).unwrap(), Some(vec![4]));
-    assert_eq!(map.len(), 8);
-    // A removal makes room for exactly one new key.
     assert_eq!(map.remove(&[0]).unwrap(), Some(vec![0]));
-    assert_eq!(map.insert(&[8], &[8]).unwrap(), None);
-    assert!(matches!(
-        map.insert(&[9], &[9]),
-        Err(Error::Full { capacity: 8 })
-    ));
-    assert_eq!(map.len(), 8);
+    assert_eq!(map.len(), 9);
+    let mut keys: Vec<u8> = map.iter().map(|e| e.unwrap().0[0]).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, (1..10).collect::<Vec<u8>>());
+    // Another handle opened afterwards sees the grown map.
+    let again = ByteMap::open(&temp.region, "m").unwrap();
+    assert_eq!(again.get(&[3]).unwrap(), Some(vec![30]));
+    assert_eq!(again.capacity(), map.capacity());
 }
 
 /// Threads (on two region handles, as two processes would have) add to wide values with
@@ -955,16 +953,17 @@ fn byte_set_members() {
         Err(Error::InvalidArgument(_))
     ));
     assert_eq!(set.len(), 2);
-    // Full at capacity.
+    // Past its initial capacity the set grows.
     for i in 0..6u8 {
         assert!(set.insert(&[b'x', i]).unwrap());
     }
     assert_eq!(set.len(), 8);
-    assert!(matches!(set.insert(b"y"), Err(Error::Full { capacity: 8 })));
+    assert!(set.insert(b"y").unwrap());
+    assert!(set.capacity() >= 16);
     assert!(!set.insert(b"alpha").unwrap());
     let again = ByteSet::open(&temp.region, "s").unwrap();
-    assert_eq!((again.len(), again.key_size()), (8, 6));
-    assert_eq!(again.recount(), 8);
+    assert_eq!((again.len(), again.key_size()), (9, 6));
+    assert_eq!(again.recount(), 9);
     again.clear();
     assert!(set.is_empty());
     assert_eq!(set.iter().count(), 0);

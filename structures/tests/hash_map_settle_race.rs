@@ -22,6 +22,7 @@ struct Hooked {
     data: Vec<Vec<AtomicU64>>,
     counters: Vec<AtomicU64>,
     hints: Vec<AtomicU64>,
+    header: Vec<AtomicU64>,
     armed: AtomicBool,
     watch: u64,
     watch_reads: AtomicU32,
@@ -54,6 +55,9 @@ impl Slots for Hooked {
             hook(self); // other processes act while this walk is paused
         }
         &self.hints[word as usize]
+    }
+    fn header(&self, word: u64) -> &AtomicU64 {
+        &self.header[word as usize]
     }
 }
 
@@ -101,7 +105,7 @@ fn dead_copy(t: &Hooked, slot: u64, key: u64, value: u64) {
     );
     let version = (seen[0] >> 27) + 1;
     let bound_bits = seen[0] & (0xfff << 3);
-    let busy = BUSY | bound_bits | version << 27;
+    let busy = BUSY | bound_bits | version << 30;
     t.pairs[slot as usize]
         .compare_exchange(seen, [busy, owner], Ordering::SeqCst, Ordering::SeqCst)
         .unwrap();
@@ -127,7 +131,7 @@ fn dead_copy(t: &Hooked, slot: u64, key: u64, value: u64) {
     let now = t.pairs[slot as usize].load(Ordering::SeqCst);
     let tag = hash >> 52;
     let inserting = [
-        INSERTING | (now[0] & (0xfff << 3)) | tag << 15 | version << 27,
+        INSERTING | (now[0] & (0xfff << 3)) | tag << 15 | version << 30,
         owner,
     ];
     t.pairs[slot as usize]
@@ -149,6 +153,7 @@ fn a_settle_never_promotes_a_copy_published_behind_its_walk() {
             .collect(),
         counters: (0..16).map(|_| AtomicU64::new(0)).collect(),
         hints: (0..8).map(|_| AtomicU64::new(0)).collect(),
+        header: (0..16).map(|_| AtomicU64::new(0)).collect(),
         armed: AtomicBool::new(false),
         watch: 0,
         watch_reads: AtomicU32::new(0),

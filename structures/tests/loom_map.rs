@@ -9,7 +9,7 @@
 //! written with every word equal, so a torn read shows as unequal words.
 //!
 //! State words are built from the layout documented in `hash_map.rs`
-//! (`kind | bound << 3 | tag << 15 | version << 27`), so the models fail if it drifts.
+//! (`kind | bound << 3 | tag << 15 | version << 30`), so the models fail if it drifts.
 
 #![cfg(loom)]
 
@@ -37,7 +37,7 @@ fn map(table: &Table, value_words: usize) -> RawMap<Table> {
 
 /// The state word of a slot holding `key` (home `0` of a one-slot table, so bound 1).
 fn state_of(raw: &RawMap<Table>, kind: u64, key: u64, version: u64) -> u64 {
-    kind | 1 << 3 | (raw.hash(&[key]) >> 52) << 15 | version << 27
+    kind | 1 << 3 | (raw.hash(&[key]) >> 52) << 15 | version << 30
 }
 
 /// Sets the pair of `slot` from `from` to `to`, as a process the model plays dead did.
@@ -275,7 +275,7 @@ fn dead_inserters_slot_is_recovered() {
         let raw = map(&table, 1);
         let dead_owner = u64::from(dead(3).bits());
         set_hint(&table, 0, 0x01);
-        replace_pair(&table, 0, [0, 0], [BUSY | 1 << 27, dead_owner]);
+        replace_pair(&table, 0, [0, 0], [BUSY | 1 << 30, dead_owner]);
         let t = table.clone();
         let reader = thread::spawn(move || get(&map(&t, 1), 6));
         let mut old = [0];
@@ -366,12 +366,12 @@ fn copy_behind_a_member(removing: bool) -> (Table, RawMap<Table>) {
         set_hint(&table, slot, hint);
     }
     let kind = if removing { REMOVING } else { MEMBER };
-    replace_pair(&table, home, [0, 0], [kind | 2 << 3 | tag | 1 << 27, 1]);
+    replace_pair(&table, home, [0, 0], [kind | 2 << 3 | tag | 1 << 30, 1]);
     replace_pair(
         &table,
         next,
         [0, 0],
-        [INSERTING | tag | 1 << 27, u64::from(dead(3).bits())],
+        [INSERTING | tag | 1 << 30, u64::from(dead(3).bits())],
     );
     table
         .counter(0)

@@ -76,7 +76,7 @@ fn sweep_and_recovery_of_a_dead_inserters_slot() {
         let table = table(1, 1);
         let order = Ordering::SeqCst;
         table.hints(0).fetch_or(0x01, order);
-        let busy = [BUSY | 1 << 27, u64::from(dead(3).bits())];
+        let busy = [BUSY | 1 << 30, u64::from(dead(3).bits())];
         table
             .pair(0)
             .compare_exchange([0, 0], busy, order, order)

@@ -5,13 +5,14 @@
 
 use loom::sync::Arc;
 use shmarena::engine::sync::{AtomicPair, AtomicU64};
-use shmarena::hash_map::{Slots, COUNTER_SHARDS};
+use shmarena::hash_map::{header_words, Slots, COUNTER_SHARDS};
 
 struct HeapSlots {
     pairs: Vec<AtomicPair>,
     data: Vec<Vec<AtomicU64>>,
-    counters: Vec<AtomicU64>,
+    counters: Arc<Vec<AtomicU64>>,
     hints: Vec<AtomicU64>,
+    header: Vec<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -33,10 +34,23 @@ impl Slots for Table {
     fn hints(&self, word: u64) -> &AtomicU64 {
         &self.0.hints[word as usize]
     }
+    fn header(&self, word: u64) -> &AtomicU64 {
+        &self.0.header[word as usize]
+    }
 }
 
 /// An empty table of `capacity` slots for one-word keys and `value_words`-word values.
 pub fn table(capacity: usize, value_words: usize) -> Table {
+    let counters = Arc::new((0..COUNTER_SHARDS).map(|_| AtomicU64::new(0)).collect());
+    table_counting_in(capacity, value_words, counters)
+}
+
+/// A later table of the map `first` belongs to: the len counters are the map's.
+pub fn next_table(first: &Table, capacity: usize, value_words: usize) -> Table {
+    table_counting_in(capacity, value_words, Arc::clone(&first.0.counters))
+}
+
+fn table_counting_in(capacity: usize, value_words: usize, counters: Arc<Vec<AtomicU64>>) -> Table {
     // The key word, then two copies of a wide value or a one-word value's staging word.
     let data_words = 1 + if value_words > 1 { 2 * value_words } else { 1 };
     Table(Arc::new(HeapSlots {
@@ -44,8 +58,11 @@ pub fn table(capacity: usize, value_words: usize) -> Table {
         data: (0..capacity)
             .map(|_| (0..data_words).map(|_| AtomicU64::new(0)).collect())
             .collect(),
-        counters: (0..COUNTER_SHARDS).map(|_| AtomicU64::new(0)).collect(),
+        counters,
         hints: (0..capacity.div_ceil(8))
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+        header: (0..header_words(capacity as u64))
             .map(|_| AtomicU64::new(0))
             .collect(),
     }))

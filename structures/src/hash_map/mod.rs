@@ -136,6 +136,12 @@
 use shmarena_engine::sync::{fence, AtomicPair, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
+pub mod grow;
+pub mod migrate;
+
+pub use grow::{GrowingMap, Tables};
+pub use migrate::header_words;
+
 const EMPTY: u64 = 0;
 const BUSY: u64 = 1;
 const INSERTING: u64 = 2;
@@ -143,6 +149,9 @@ const MEMBER: u64 = 3;
 const DELETED: u64 = 4;
 const COLLIDED: u64 = 5;
 const REMOVING: u64 = 6;
+/// A member's copy in the next table, written by a migration before it is committed (see
+/// `migrate.rs`); word 1 names the mover and the source slot.
+const MOVING: u64 = 7;
 
 const KIND_MASK: u64 = 7;
 /// The kinds a key operation stops at (as a mask of `1 << kind`): members, pending copies,
@@ -153,7 +162,16 @@ const BOUND_BITS: u32 = 12;
 const BOUND_MASK: u64 = ((1 << BOUND_BITS) - 1) << BOUND_SHIFT;
 const TAG_SHIFT: u32 = 15;
 const TAG_MASK: u64 = 0xfff << TAG_SHIFT;
-const VERSION_SHIFT: u32 = 27;
+/// The slot's table is being migrated and the slot has been taken out of use: only the
+/// migration changes it any more (see `migrate.rs`).
+const FROZEN: u64 = 1 << 27;
+/// On a frozen member: its copy in the next table is the key's only entry, and word 1
+/// names that copy (slot and version) instead of holding the value.
+const COMMITTED: u64 = 1 << 28;
+/// On a member: it arrived by migration (its key was counted, and an iteration that
+/// walked the previous table has seen it there).
+const ARRIVED: u64 = 1 << 29;
+const VERSION_SHIFT: u32 = 30;
 
 /// The longest probe sequence: a key lives at most `MAX_PROBE - 1` slots past its home.
 pub const MAX_PROBE: u64 = (1 << BOUND_BITS) - 1;
@@ -161,17 +179,32 @@ pub const MAX_PROBE: u64 = (1 << BOUND_BITS) - 1;
 /// Number of len counter shards (one cache line each).
 pub const COUNTER_SHARDS: usize = 16;
 
-/// Bytes before the hint bytes.
-pub const HINTS_OFFSET: u64 = COUNTER_SHARDS as u64 * 64;
+/// Byte offset in a map's body of its root word (the id of its oldest table in use).
+pub const ROOT_OFFSET: u64 = COUNTER_SHARDS as u64 * 64;
+
+/// Byte offset in a map's body of its first table.
+pub const FIRST_TABLE_OFFSET: u64 = ROOT_OFFSET + 64;
 
 /// Words of hint bytes for `capacity` slots (whole cache lines).
 pub fn hint_words(capacity: u64) -> u64 {
     capacity.div_ceil(64) * 8
 }
 
-/// Bytes before the first slot of a table of `capacity` slots.
+/// Words of a table of `capacity` slots of `slot_words` words each: header, hints, slots.
+pub fn table_words(capacity: u64, slot_words: u64) -> Option<u64> {
+    capacity
+        .checked_mul(slot_words)?
+        .checked_add(header_words(capacity) + hint_words(capacity))
+}
+
+/// Byte offset in a map's body of the hint bytes of its first table, of `capacity` slots.
+pub fn hints_offset(capacity: u64) -> u64 {
+    FIRST_TABLE_OFFSET + 8 * header_words(capacity)
+}
+
+/// Byte offset in a map's body of the first slot of its first table, of `capacity` slots.
 pub fn slots_offset(capacity: u64) -> u64 {
-    HINTS_OFFSET + 8 * hint_words(capacity)
+    hints_offset(capacity) + 8 * hint_words(capacity)
 }
 
 /// Hint of a slot claimed but not yet tagged.
@@ -210,6 +243,10 @@ fn identity(state: u64) -> u64 {
     state & !BOUND_MASK
 }
 
+fn frozen(state: u64) -> bool {
+    state & FROZEN != 0
+}
+
 fn tag_of(hash: u64) -> u64 {
     hash >> 52
 }
@@ -239,6 +276,23 @@ fn aux_writer(aux: u64) -> Option<OwnerId> {
     OwnerId::from_bits((aux >> 32) as u32)
 }
 
+/// The hash of a key (its words as bytes) with `seed`, the same in every process.
+#[inline]
+fn hash_key(key: &[u64], seed: u64) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(bytemuck::cast_slice(key), seed)
+}
+
+/// The answer of an operation on a map of one table, which is never migrated.
+fn single<T>(step: Step<T>) -> Result<T> {
+    match step {
+        Step::Done(done) => Ok(done),
+        Step::Moved => Err(Error::corrupt(
+            "hash map slot",
+            "a frozen slot in a table that is not being migrated".to_owned(),
+        )),
+    }
+}
+
 /// Where a reader of copy `before` may trust what it read, seeing `after` now: unchanged,
 /// or the next copy done (it wrote the other copy), or a writer at work on the other copy.
 fn copy_still_valid(before: u64, after: u64) -> bool {
@@ -260,6 +314,9 @@ pub trait Slots {
     fn counter(&self, shard: usize) -> &AtomicU64;
     /// Word `word` of the hint bytes (slot `8 * word + i` in byte `i`, little-endian).
     fn hints(&self, word: u64) -> &AtomicU64;
+    /// Word `word` (< [`header_words`]) of the table's header: the link to the next
+    /// table and the migration's progress (see [`migrate`]).
+    fn header(&self, word: u64) -> &AtomicU64;
 }
 
 impl<T: Slots + ?Sized> Slots for &T {
@@ -277,6 +334,9 @@ impl<T: Slots + ?Sized> Slots for &T {
     }
     fn hints(&self, word: u64) -> &AtomicU64 {
         (**self).hints(word)
+    }
+    fn header(&self, word: u64) -> &AtomicU64 {
+        (**self).header(word)
     }
 }
 
@@ -301,11 +361,24 @@ enum Read {
 enum Found {
     /// The key's member slot, with its pair as read.
     Member(u64, [u64; 2]),
+    /// The key's member, frozen by a migration (uncommitted: the value read is the key's;
+    /// committed: word 1 names its copy in the next table), with its pair.
+    Moved([u64; 2]),
     /// Neither a member nor a pending copy of the key.
     Absent,
     /// A pending (`INSERTING`) copy of the key or an unfinished removal, before any member,
     /// with its slot and identity as seen: settle, then look again.
     Pending(Seen),
+}
+
+/// What an operation on one table of a growing map came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step<T> {
+    /// Done in this table.
+    Done(T),
+    /// The key's slots in this table are taken out of use by a migration: the operation
+    /// goes on in the next table (after the key's slots here are migrated).
+    Moved,
 }
 
 /// Outcome of an update of one key's value.
@@ -345,6 +418,15 @@ struct Claim {
     busy: u64,
     /// Word 1 written with it: the inserter's owner id.
     owner_word: u64,
+}
+
+/// What a claim found.
+enum Claimed {
+    Slot(Claim),
+    /// No free slot within the limit.
+    Full,
+    /// A frozen slot on the way: the table is being migrated.
+    Moved,
 }
 
 /// Result of trying to change a slot that may have been removed under the caller.
@@ -468,7 +550,7 @@ impl<S: Slots> RawMap<S> {
     /// The hash of a key (its words as bytes), the same in every process.
     #[inline]
     pub fn hash(&self, key: &[u64]) -> u64 {
-        xxhash_rust::xxh3::xxh3_64_with_seed(bytemuck::cast_slice(key), self.seed)
+        hash_key(key, self.seed)
     }
 
     #[inline]
@@ -602,24 +684,20 @@ impl<S: Slots> RawMap<S> {
     /// process dies after publishing its copy either took effect before the death (the
     /// copy wins whichever settle comes first) or never (it loses), and nobody sees it
     /// absent first and present later.
+    ///
+    /// Never `Found::Pending`.
     #[inline]
-    fn find(
-        &self,
-        hash: u64,
-        key: &[u64],
-        mut value: Option<&mut [u64]>,
-    ) -> Result<Option<(u64, [u64; 2])>> {
+    fn find(&self, hash: u64, key: &[u64], mut value: Option<&mut [u64]>) -> Result<Found> {
         match self.find_once(hash, key, value.as_deref_mut())? {
-            Found::Member(slot, seen) => Ok(Some((slot, seen))),
-            Found::Absent => Ok(None),
             Found::Pending(seen) => self.find_settled(hash, key, value, seen),
+            found => Ok(found),
         }
     }
 
     /// `find` without a value, out of line: the updates, generic over their closures, each
     /// call it (copies of the walk in each of them would crowd it out of `get`).
     #[inline(never)]
-    fn find_slot(&self, hash: u64, key: &[u64]) -> Result<Option<(u64, [u64; 2])>> {
+    fn find_slot(&self, hash: u64, key: &[u64]) -> Result<Found> {
         self.find(hash, key, None)
     }
 
@@ -644,6 +722,7 @@ impl<S: Slots> RawMap<S> {
             )?;
             found = match hit {
                 None => return Ok(false),
+                Some(seen) if kind(seen[0]) == MEMBER && frozen(seen[0]) => Found::Moved(seen),
                 Some(seen) if kind(seen[0]) == MEMBER => Found::Member(slot, seen),
                 Some(seen) => Found::Pending(Seen::new(slot, seen)),
             };
@@ -662,15 +741,14 @@ impl<S: Slots> RawMap<S> {
         key: &[u64],
         mut value: Option<&mut [u64]>,
         mut pending: Seen,
-    ) -> Result<Option<(u64, [u64; 2])>> {
+    ) -> Result<Found> {
         for _ in 0..MAX_RETRIES {
             // The promotion is counted in the shard of the key's home: a reader has no
             // participant slot at hand, and any shard sums the same.
             self.settle(hash, key, (hash & self.mask) as usize, Some(pending))?;
             match self.find_once(hash, key, value.as_deref_mut())? {
-                Found::Member(slot, seen) => return Ok(Some((slot, seen))),
-                Found::Absent => return Ok(None),
                 Found::Pending(seen) => pending = seen,
+                found => return Ok(found),
             }
         }
         Err(Error::Contended("hash map read"))
@@ -815,7 +893,24 @@ impl<S: Slots> RawMap<S> {
     /// [`Error::Contended`] only if wide values keep being rewritten during the read.
     #[inline]
     pub fn get(&self, key: &[u64], out: &mut [u64]) -> Result<bool> {
-        Ok(self.find(self.hash(key), key, Some(out))?.is_some())
+        single(self.get_step(self.hash(key), key, out)?)
+    }
+
+    /// [`Self::get`] in one table of a growing map: `Done(false)` when the key is not in
+    /// this table, `Moved` when its copy in the next table is where to read it.
+    ///
+    /// # Errors
+    /// As [`Self::get`].
+    #[inline]
+    pub fn get_step(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Result<Step<bool>> {
+        Ok(match self.find(hash, key, Some(out))? {
+            Found::Member(..) => Step::Done(true),
+            // Frozen but not committed: the value read is the key's (nothing changes it
+            // until its copy in the next table is published).
+            Found::Moved(seen) if seen[0] & COMMITTED == 0 => Step::Done(true),
+            Found::Moved(..) => Step::Moved,
+            _ => Step::Done(false),
+        })
     }
 
     /// Whether `key` is present. Never waits.
@@ -824,7 +919,22 @@ impl<S: Slots> RawMap<S> {
     /// As [`Self::get`].
     #[inline]
     pub fn contains(&self, key: &[u64]) -> Result<bool> {
-        Ok(self.find(self.hash(key), key, None)?.is_some())
+        Ok(matches!(
+            self.find(self.hash(key), key, None)?,
+            Found::Member(..) | Found::Moved(..)
+        ))
+    }
+
+    /// [`Self::contains`] in one table of a growing map: a frozen member is present.
+    ///
+    /// # Errors
+    /// As [`Self::get`].
+    #[inline]
+    pub fn contains_step(&self, hash: u64, key: &[u64]) -> Result<bool> {
+        Ok(matches!(
+            self.find(hash, key, None)?,
+            Found::Member(..) | Found::Moved(..)
+        ))
     }
 
     /// Changes the kind of `slot` from what `seen` shows to `to` with word 1 `word`,
@@ -879,6 +989,9 @@ impl<S: Slots> RawMap<S> {
 
     /// Whether a slot seen as `seen` may be claimed.
     fn is_free(&self, seen: [u64; 2], liveness: &impl Liveness) -> bool {
+        if frozen(seen[0]) {
+            return false;
+        }
         match kind(seen[0]) {
             EMPTY => true,
             // A removed wide value may still have its writer copying into a spare copy.
@@ -887,17 +1000,24 @@ impl<S: Slots> RawMap<S> {
         }
     }
 
-    /// Claims the first free slot in the probe range of `hash`: its index, displacement
-    /// and state.
-    fn claim(&self, hash: u64, liveness: &impl Liveness) -> Result<Option<Claim>> {
+    /// Claims the first free slot in the probe range of `hash` (its first `limit` slots):
+    /// its index, displacement and state.
+    ///
+    /// A claim never passes a frozen slot: a migration freezes a key's probe range in probe
+    /// order before the key's operations go on in the next table, so no claim of that range
+    /// can succeed behind it (see `migrate.rs`).
+    fn claim(&self, hash: u64, limit: u64, liveness: &impl Liveness) -> Result<Claimed> {
         let home = hash & self.mask;
         let me = liveness.me();
         for pass in 0..2 {
-            for displacement in 0..self.max_probe {
+            for displacement in 0..limit.min(self.max_probe) {
                 let slot = (home + displacement) & self.mask;
                 // Acquire: see the state of a slot before judging it free.
                 let mut seen = self.pair(slot).load(Ordering::Acquire);
                 for _ in 0..MAX_RETRIES {
+                    if frozen(seen[0]) {
+                        return Ok(Claimed::Moved);
+                    }
                     if !self.is_free(seen, liveness) {
                         break;
                     }
@@ -919,7 +1039,7 @@ impl<S: Slots> RawMap<S> {
                             // Release fence: readers that see our key words see the new
                             // version first (their validation rejects them).
                             fence(Ordering::Release);
-                            return Ok(Some(Claim {
+                            return Ok(Claimed::Slot(Claim {
                                 slot,
                                 displacement,
                                 busy,
@@ -934,7 +1054,7 @@ impl<S: Slots> RawMap<S> {
                 break;
             }
         }
-        Ok(None)
+        Ok(Claimed::Full)
     }
 
     /// Frees what dead inserters hold and settles abandoned copies in the probe range of
@@ -984,8 +1104,29 @@ impl<S: Slots> RawMap<S> {
     }
 
     /// Writes key and value into a claimed slot and publishes it as `INSERTING`; returns
-    /// the pair published.
-    fn publish(&self, claim: Claim, hash: u64, key: &[u64], value: &[u64]) -> Result<[u64; 2]> {
+    /// the pair published, or `None` if a migration froze the slot first (the insert goes
+    /// on in the next table).
+    fn publish(
+        &self,
+        claim: Claim,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+    ) -> Result<Option<[u64; 2]>> {
+        self.publish_as(claim, hash, key, value, INSERTING, claim.owner_word)
+    }
+
+    /// `publish` of a copy of kind `published` (`INSERTING`, or a migration's `MOVING`)
+    /// with word 1 `word`.
+    fn publish_as(
+        &self,
+        claim: Claim,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        published: u64,
+        word: u64,
+    ) -> Result<Option<[u64; 2]>> {
         let Claim {
             slot,
             displacement,
@@ -1022,14 +1163,16 @@ impl<S: Slots> RawMap<S> {
         // An INSERTING copy names its inserter, so a copy that lost can be told from one
         // whose inserter has yet to see it lost (only the inserter, or recovery after its
         // death, frees it).
-        let word = owner_word;
         // Relaxed: compared by the compare-exchange.
         let mut seen = self.pair(slot).load(Ordering::Relaxed);
         for _ in 0..MAX_RETRIES {
+            if identity(seen[0]) == identity(busy | FROZEN) && seen[1] == owner_word {
+                return Ok(None); // a migration took the slot out of use
+            }
             if identity(seen[0]) != identity(busy) || seen[1] != owner_word {
                 break;
             }
-            let inserting = [state(INSERTING, tag_of(hash), version(busy), seen[0]), word];
+            let inserting = [state(published, tag_of(hash), version(busy), seen[0]), word];
             // SeqCst: releases the key and value, and is a state change of the uniqueness
             // argument. Only the bound can move under a live inserter (raising our own
             // home's bound did): then try again with it.
@@ -1039,7 +1182,7 @@ impl<S: Slots> RawMap<S> {
                 Ordering::SeqCst,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(inserting),
+                Ok(_) => return Ok(Some(inserting)),
                 Err(now) => seen = now,
             }
         }
@@ -1199,21 +1342,50 @@ impl<S: Slots> RawMap<S> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
+        single(self.insert_step(hash, key, value, replace, old, MAX_PROBE, liveness)?)
+    }
+
+    /// [`Self::insert`] in one table of a growing map, claiming a free slot only within
+    /// `limit` slots of the key's home ([`Error::Full`] past them).
+    ///
+    /// # Errors
+    /// As [`Self::insert`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_step(
+        &self,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        limit: u64,
+        liveness: &impl Liveness,
+    ) -> Result<Step<bool>> {
         for _ in 0..MAX_RETRIES {
-            if let Some((slot, seen)) = self.find(hash, key, None)? {
-                if self.apply_insert(slot, seen, value, replace, old, liveness)? {
-                    return Ok(true);
+            match self.find(hash, key, None)? {
+                Found::Member(slot, seen) => {
+                    if self.apply_insert(slot, seen, value, replace, old, liveness)? {
+                        return Ok(Step::Done(true));
+                    }
+                    continue; // removed or frozen under us: start over
                 }
-                continue; // removed under us: start over
+                Found::Moved(..) => return Ok(Step::Moved),
+                _ => {}
             }
-            let Some(claim) = self.claim(hash, liveness)? else {
-                return Err(Error::Full {
-                    capacity: self.capacity(),
-                });
+            let claim = match self.claim(hash, limit, liveness)? {
+                Claimed::Slot(claim) => claim,
+                Claimed::Moved => return Ok(Step::Moved),
+                Claimed::Full => {
+                    return Err(Error::Full {
+                        capacity: self.capacity(),
+                    })
+                }
             };
             fail::fail_point!("hash_map::insert_after_claim");
             let slot = claim.slot;
-            let mine = self.publish(claim, hash, key, value)?;
+            let Some(mine) = self.publish(claim, hash, key, value)? else {
+                return Ok(Step::Moved);
+            };
             fail::fail_point!("hash_map::insert_before_settle");
             // Our copy was published before the settle: it may be promoted at once.
             let published = Some(Seen::new(slot, mine));
@@ -1221,11 +1393,11 @@ impl<S: Slots> RawMap<S> {
             // Our own copy says whether this insert took effect; the settle's answer may
             // already be stale (another settle may have promoted or killed our copy).
             if self.copy_won(slot, mine)? {
-                return Ok(false);
+                return Ok(Step::Done(false));
             }
             if let Some((winner, seen)) = winner {
                 if self.apply_insert(winner, seen, value, replace, old, liveness)? {
-                    return Ok(true);
+                    return Ok(Step::Done(true));
                 }
             }
         }
@@ -1273,6 +1445,9 @@ impl<S: Slots> RawMap<S> {
         old: &mut [u64],
         liveness: &impl Liveness,
     ) -> Result<bool> {
+        if frozen(seen[0]) {
+            return Ok(false); // migrated: the caller looks again
+        }
         if !replace {
             if self.wide() {
                 // `old` must hold the value of this very member.
@@ -1301,6 +1476,9 @@ impl<S: Slots> RawMap<S> {
         liveness: &impl Liveness,
         f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<SlotChange> {
+        if frozen(seen[0]) {
+            return Ok(SlotChange::Gone); // migrated: the caller looks again
+        }
         if self.wide() {
             return self.change_wide(slot, seen, liveness, f);
         }
@@ -1435,20 +1613,37 @@ impl<S: Slots> RawMap<S> {
         key: &[u64],
         old: &mut [u64],
         liveness: &impl Liveness,
-        mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
+        f: impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<Updated> {
-        let hash = self.hash(key);
+        single(self.update_step(self.hash(key), key, old, liveness, f)?)
+    }
+
+    /// [`Self::update`] in one table of a growing map (`Absent`: not in this table).
+    ///
+    /// # Errors
+    /// As [`Self::update`].
+    #[inline]
+    pub fn update_step(
+        &self,
+        hash: u64,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+        mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Result<Step<Updated>> {
         for _ in 0..MAX_RETRIES {
-            let Some((slot, seen)) = self.find_slot(hash, key)? else {
-                return Ok(Updated::Absent);
+            let (slot, seen) = match self.find_slot(hash, key)? {
+                Found::Member(slot, seen) => (slot, seen),
+                Found::Moved(..) => return Ok(Step::Moved),
+                _ => return Ok(Step::Done(Updated::Absent)),
             };
             let mut wrap = |current: &[u64], new: &mut [u64]| {
                 old.copy_from_slice(current);
                 f(current, new)
             };
             match self.change(slot, seen, liveness, &mut wrap)? {
-                SlotChange::Done => return Ok(Updated::Done),
-                SlotChange::Declined => return Ok(Updated::Declined),
+                SlotChange::Done => return Ok(Step::Done(Updated::Done)),
+                SlotChange::Declined => return Ok(Step::Done(Updated::Declined)),
                 SlotChange::Gone => {}
             }
         }
@@ -1460,10 +1655,25 @@ impl<S: Slots> RawMap<S> {
     /// # Errors
     /// [`Error::Contended`] on a hostile table.
     pub fn remove(&self, key: &[u64], old: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
-        let hash = self.hash(key);
+        single(self.remove_step(self.hash(key), key, old, liveness)?)
+    }
+
+    /// [`Self::remove`] in one table of a growing map (`Done(false)`: not in this table).
+    ///
+    /// # Errors
+    /// As [`Self::remove`].
+    pub fn remove_step(
+        &self,
+        hash: u64,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Result<Step<bool>> {
         for _ in 0..MAX_RETRIES {
-            let Some((slot, seen)) = self.find(hash, key, Some(&mut *old))? else {
-                return Ok(false);
+            let (slot, seen) = match self.find(hash, key, Some(&mut *old))? {
+                Found::Member(slot, seen) => (slot, seen),
+                Found::Moved(..) => return Ok(Step::Moved),
+                _ => return Ok(Step::Done(false)),
             };
             // The value copied belongs to `seen`; the compare-exchange succeeds only if
             // nothing changed since (a wide copy is only rewritten after aux moves).
@@ -1474,7 +1684,7 @@ impl<S: Slots> RawMap<S> {
                 // The removal is done; an error here (a hostile table) leaves finishing it
                 // to the next operation on the key.
                 let _ = self.finish_removal(hash, key, slot, removing);
-                return Ok(true);
+                return Ok(Step::Done(true));
             }
         }
         Err(Error::Contended("hash map remove"))
@@ -1510,6 +1720,8 @@ impl<S: Slots> RawMap<S> {
             // SeqCst: as in `find` (a pending copy is settled with SeqCst loads).
             let seen = self.pair(slot).load(Ordering::SeqCst);
             match kind(seen[0]) {
+                // A committed member's value is in its copy in the next table.
+                MEMBER if seen[0] & COMMITTED != 0 => return Ok(false),
                 MEMBER => {
                     if self.read_slot(slot, seen, KeyAccess::Copy(key), Some(value)) == Read::Match
                     {
@@ -1548,8 +1760,8 @@ impl<S: Slots> RawMap<S> {
         for _ in 0..MAX_RETRIES {
             // Acquire: pairs with the publication of the member.
             let seen = self.pair(slot).load(Ordering::Acquire);
-            if kind(seen[0]) != MEMBER {
-                return Ok(false);
+            if kind(seen[0]) != MEMBER || seen[0] & COMMITTED != 0 {
+                return Ok(false); // a committed member is read in the next table
             }
             if self.read_slot(slot, seen, KeyAccess::Copy(key), Some(value)) == Read::Match {
                 return Ok(true);
@@ -1574,8 +1786,8 @@ impl<S: Slots> RawMap<S> {
                 // SeqCst: as in `read_entry`.
                 seen = self.pair(slot).load(Ordering::SeqCst);
             }
-            if kind(seen[0]) != MEMBER {
-                continue;
+            if kind(seen[0]) != MEMBER || frozen(seen[0]) {
+                continue; // a frozen member lives on in the next table
             }
             // Removed as by `remove`: late copies of the key lose before the slot is free.
             if let Ok(removing) = self.transition(slot, seen, REMOVING, seen[1]) {
@@ -1607,12 +1819,17 @@ impl<S: Slots> RawMap<S> {
         let mut counts = [0; 5];
         for slot in 0..self.capacity() {
             // Relaxed: a snapshot.
-            let k = kind(self.pair(slot).load(Ordering::Relaxed)[0]);
+            let state = self.pair(slot).load(Ordering::Relaxed)[0];
+            let (k, committed) = (kind(state), state & COMMITTED != 0);
+            let impossible = (frozen(state) && matches!(k, INSERTING | REMOVING))
+                || (committed && !(frozen(state) && k == MEMBER))
+                || (state & ARRIVED != 0 && !matches!(k, MEMBER | REMOVING | DELETED));
             let index = match k {
-                MEMBER => 0,
+                _ if impossible => 4,
+                MEMBER if !committed => 0,
                 INSERTING => 1,
-                BUSY => 2,
-                DELETED | COLLIDED | REMOVING => 3,
+                BUSY | MOVING => 2,
+                MEMBER | DELETED | COLLIDED | REMOVING => 3,
                 EMPTY => continue,
                 _ => 4,
             };
@@ -1662,6 +1879,12 @@ impl<S: Slots> RawMap<S> {
                     BUSY | INSERTING | COLLIDED if names_it(OwnerId::from_bits(seen[1] as u32)) => {
                         u64::from(OwnerId::DEAD.bits())
                     }
+                    // A migration's copy: the mover in the low half, the source above.
+                    MOVING if names_it(OwnerId::from_bits(seen[1] as u32)) => {
+                        seen[1] & !0xffff_ffff | u64::from(OwnerId::DEAD.bits())
+                    }
+                    // A committed member's word 1 names its copy, not a writer.
+                    MEMBER if seen[0] & COMMITTED != 0 => break,
                     MEMBER | REMOVING | DELETED if self.wide() && names_it(aux_writer(seen[1])) => {
                         aux(aux_version(seen[1]), Some(OwnerId::DEAD))
                     }
@@ -1703,11 +1926,15 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 
 #[cfg(not(loom))]
 mod handle {
-    use super::{hint_words, slots_offset, RawMap, Slots, Updated, COUNTER_SHARDS, HINTS_OFFSET};
+    use super::grow::{GrowingMap, Tables, MAX_CAPACITY};
+    use super::{
+        header_words, hint_words, migrate, table_words, Slots, Updated, COUNTER_SHARDS,
+        FIRST_TABLE_OFFSET, ROOT_OFFSET,
+    };
     use crate::identity::{name_expected, short_type_name, ElementType};
     use crate::words::{read_words_into, with_buffer, with_words_of, word_count, Words};
     use bytemuck::Pod;
-    use shmarena_engine::sync::{AtomicPair, AtomicU64};
+    use shmarena_engine::sync::{AtomicPair, AtomicU64, Ordering};
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
     use std::marker::PhantomData;
     use std::ptr::NonNull;
@@ -1726,44 +1953,89 @@ mod handle {
         words.next_multiple_of(2)
     }
 
-    /// A map's slots in the mapping.
+    /// One table of a map in the mapping: the first, in the map's body, or a later one in
+    /// an arena block.
     #[derive(Clone, Copy, Debug)]
     pub(crate) struct MappedSlots {
-        base: NonNull<AtomicU64>,
+        /// The table's first word (its header).
+        table: NonNull<AtomicU64>,
+        /// The map's len counters (in its body).
+        counters: NonNull<AtomicU64>,
         capacity: u64,
         slot_words: u64,
-        /// Word index of slot 0.
+        /// Word index in the table of the hint bytes.
+        hints: u64,
+        /// Word index in the table of slot 0.
         first_slot: u64,
     }
 
     impl MappedSlots {
-        /// The slots of a map object, after checking that they lie in its body.
-        pub(crate) fn new(object: &Object, key_size: u64, value_size: u64) -> Result<Self> {
+        /// The first table of a map object, after checking that it lies in its body.
+        pub(crate) fn first(object: &Object, key_size: u64, value_size: u64) -> Result<Self> {
             let capacity = object.info().descriptor.capacity;
-            if !capacity.is_power_of_two() {
+            if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
                 return Err(Error::corrupt(
                     "hash map capacity",
-                    format!("{capacity} is not a power of two"),
+                    format!("{capacity} is not a power of two up to 2^32"),
                 ));
             }
             let slot_words = slot_words(key_size, value_size);
-            let words = capacity
-                .checked_mul(slot_words)
-                .and_then(|words| words.checked_add(slots_offset(capacity) / 8))
+            let words = table_words(capacity, slot_words)
+                .and_then(|words| words.checked_add(FIRST_TABLE_OFFSET / 8))
                 .ok_or_else(|| Error::corrupt("hash map capacity", capacity.to_string()))?;
             let base = object.atomics::<std::sync::atomic::AtomicU64>(0, words)?;
-            if base.as_ptr() as usize % 16 != 0 {
+            if base.as_ptr() as usize % 64 != 0 {
                 return Err(Error::corrupt(
                     "hash map body",
-                    "not 16-byte aligned".to_owned(),
+                    "not 64-byte aligned".to_owned(),
                 ));
             }
-            Ok(Self {
-                base,
+            // SAFETY: FIRST_TABLE_OFFSET lies inside the `words` checked words.
+            let table = unsafe { base.add((FIRST_TABLE_OFFSET / 8) as usize) };
+            Ok(Self::laid_out(table, base, capacity, slot_words))
+        }
+
+        /// The table in the arena block at region offset `offset`, after checking that its
+        /// capacity is a power of two and that it lies in the arena.
+        fn in_arena(
+            region: &Region,
+            offset: u64,
+            counters: NonNull<AtomicU64>,
+            slot_words: u64,
+        ) -> Result<Self> {
+            let header = region.arena_atomics::<std::sync::atomic::AtomicU64>(offset, 8)?;
+            // SAFETY: `header` points at 8 checked words; CAPACITY < 8.
+            let capacity = unsafe { &*header.as_ptr().add(migrate::CAPACITY as usize) }
+                // Relaxed: written before the table was linked, which the caller's Acquire
+                // load of the link read.
+                .load(Ordering::Relaxed);
+            if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
+                return Err(Error::corrupt(
+                    "hash map table",
+                    format!("capacity {capacity} at offset {offset}"),
+                ));
+            }
+            let words = table_words(capacity, slot_words)
+                .ok_or_else(|| Error::corrupt("hash map table", capacity.to_string()))?;
+            let table = region.arena_atomics::<std::sync::atomic::AtomicU64>(offset, words)?;
+            Ok(Self::laid_out(table, counters, capacity, slot_words))
+        }
+
+        fn laid_out(
+            table: NonNull<AtomicU64>,
+            counters: NonNull<AtomicU64>,
+            capacity: u64,
+            slot_words: u64,
+        ) -> Self {
+            let hints = header_words(capacity);
+            Self {
+                table,
+                counters,
                 capacity,
                 slot_words,
-                first_slot: slots_offset(capacity) / 8,
-            })
+                hints,
+                first_slot: hints + hint_words(capacity),
+            }
         }
     }
 
@@ -1775,12 +2047,12 @@ mod handle {
         #[inline]
         fn pair(&self, slot: u64) -> &AtomicPair {
             debug_assert!(slot < self.capacity);
-            // Slot < capacity: the pair lies in the checked body, 16-aligned (aligned body,
-            // even slot words, slots_offset a multiple of 64), and the mapping outlives
-            // the handles that hold the object.
+            // Slot < capacity: the pair lies in the checked table, 16-aligned (aligned
+            // table, even slot words, header and hint words whole cache lines), and the
+            // mapping outlives the handles that hold the object.
             let word = self.first_slot + slot * self.slot_words;
             // SAFETY: in bounds, aligned and alive (above); pairs are only accessed atomically.
-            unsafe { AtomicPair::from_ptr(self.base.as_ptr().add(word as usize).cast::<u64>()) }
+            unsafe { AtomicPair::from_ptr(self.table.as_ptr().add(word as usize).cast::<u64>()) }
         }
 
         #[inline]
@@ -1788,10 +2060,10 @@ mod handle {
             debug_assert!(slot < self.capacity);
             let word = self.first_slot + slot * self.slot_words + 2;
             // SAFETY: the words after the pair up to the slot's end lie in the checked
-            // body; atomics only.
+            // table; atomics only.
             unsafe {
                 std::slice::from_raw_parts(
-                    self.base.as_ptr().add(word as usize),
+                    self.table.as_ptr().add(word as usize),
                     (self.slot_words - 2) as usize,
                 )
             }
@@ -1800,16 +2072,84 @@ mod handle {
         #[inline]
         fn counter(&self, shard: usize) -> &AtomicU64 {
             debug_assert!(shard < COUNTER_SHARDS);
-            // SAFETY: shard lines lie before the slots, in the checked body.
-            unsafe { &*self.base.as_ptr().add(shard * 8) }
+            // SAFETY: shard lines lie at the start of the map's checked body.
+            unsafe { &*self.counters.as_ptr().add(shard * 8) }
         }
 
         #[inline]
         fn hints(&self, word: u64) -> &AtomicU64 {
             debug_assert!(word < hint_words(self.capacity));
-            // SAFETY: hint words lie between the counters and the slots, in the checked
-            // body.
-            unsafe { &*self.base.as_ptr().add((HINTS_OFFSET / 8 + word) as usize) }
+            // SAFETY: hint words lie between the header and the slots, in the checked
+            // table.
+            unsafe { &*self.table.as_ptr().add((self.hints + word) as usize) }
+        }
+
+        #[inline]
+        fn header(&self, word: u64) -> &AtomicU64 {
+            debug_assert!(word < header_words(self.capacity));
+            // SAFETY: header words start the checked table.
+            unsafe { &*self.table.as_ptr().add(word as usize) }
+        }
+    }
+
+    /// Where a map's tables are: its body (the first table and the root word) and the
+    /// region's arena (the later ones).
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct MappedTables<'r> {
+        region: &'r Region,
+        first: MappedSlots,
+    }
+
+    impl<'r> MappedTables<'r> {
+        pub(crate) fn new(region: &'r Region, first: MappedSlots) -> Self {
+            Self { region, first }
+        }
+    }
+
+    impl Tables for MappedTables<'_> {
+        type Slots = MappedSlots;
+
+        #[inline]
+        fn root(&self) -> &AtomicU64 {
+            // SAFETY: the root word lies in the map's checked body, after the counters.
+            unsafe { &*self.first.counters.as_ptr().add((ROOT_OFFSET / 8) as usize) }
+        }
+
+        #[inline]
+        fn table(&self, id: u64) -> Result<MappedSlots> {
+            if id == 0 {
+                return Ok(self.first);
+            }
+            MappedSlots::in_arena(self.region, id, self.first.counters, self.first.slot_words)
+        }
+
+        fn make(&self, capacity: u64) -> Result<u64> {
+            let words = table_words(capacity, self.first.slot_words).ok_or(Error::OutOfMemory {
+                requested: u64::MAX,
+                available: 0,
+            })?;
+            let block = self.region.arena().alloc(8 * words)?;
+            let table = self
+                .region
+                .arena_atomics::<std::sync::atomic::AtomicU64>(block.offset, words)?;
+            if !block.fresh {
+                for i in 0..words as usize {
+                    // SAFETY: `table` points at `words` checked words.
+                    // Relaxed: published by the caller's Release compare-exchange.
+                    unsafe { &*table.as_ptr().add(i) }.store(0, Ordering::Relaxed);
+                }
+            }
+            // SAFETY: as above; CAPACITY is a header word.
+            // Relaxed: as above.
+            unsafe { &*table.as_ptr().add(migrate::CAPACITY as usize) }
+                .store(capacity, Ordering::Relaxed);
+            Ok(block.offset)
+        }
+
+        fn discard(&self, id: u64, capacity: u64) {
+            if let Some(words) = table_words(capacity, self.first.slot_words) {
+                let _ = self.region.arena().free(id, 8 * words);
+            }
         }
     }
 
@@ -1919,11 +2259,13 @@ mod handle {
         let slots = capacity
             .checked_next_power_of_two()
             .filter(|_| capacity > 0);
-        let size = slots.and_then(|slots| {
-            slots
-                .checked_mul(8 * slot_words(key_size as u64, value_size as u64))?
-                .checked_add(slots_offset(slots))
-        });
+        let size = slots
+            .filter(|&slots| slots <= MAX_CAPACITY)
+            .and_then(|slots| {
+                table_words(slots, slot_words(key_size as u64, value_size as u64))?
+                    .checked_mul(8)?
+                    .checked_add(FIRST_TABLE_OFFSET)
+            });
         let (Some(slots), Some(size)) = (slots, size) else {
             return Err(Error::InvalidArgument(format!(
                 "a hash map needs a capacity from 1 to a size that fits ({capacity} asked)"
@@ -1932,7 +2274,7 @@ mod handle {
         let descriptor = map_descriptor(kind, slots, types);
         let (object, _) =
             crate::sweep::get_or_create_object(region, name, &descriptor, size, |_| Ok(()))?;
-        let mapped = MappedSlots::new(&object, key_size as u64, value_size as u64)?;
+        let mapped = MappedSlots::first(&object, key_size as u64, value_size as u64)?;
         if mapped.capacity != slots {
             return Err(Error::TypeMismatch {
                 name: name.to_owned(),
@@ -1953,7 +2295,7 @@ mod handle {
         let (key_size, value_size) = (usize::from(types.0.size), usize::from(types.1.size));
         check_sizes(key_size, value_size)?;
         let object = crate::sweep::open_object(region, name, &map_descriptor(kind, 0, types))?;
-        let mapped = MappedSlots::new(&object, key_size as u64, value_size as u64)?;
+        let mapped = MappedSlots::first(&object, key_size as u64, value_size as u64)?;
         Ok((object, mapped))
     }
 
@@ -2036,11 +2378,16 @@ mod handle {
             }
         }
 
-        /// The algorithm over this map's slots, built per call so that the key and value
+        /// The algorithm over this map's tables, built per call so that the key and value
         /// sizes are constants the compiler specializes the probing code for.
         #[inline]
-        fn raw(&self) -> RawMap<MappedSlots> {
-            RawMap::new(self.slots, word_count::<K>(), word_count::<V>(), self.seed)
+        fn map(&self) -> GrowingMap<MappedTables<'_>> {
+            GrowingMap::new(
+                MappedTables::new(self.object.region(), self.slots),
+                word_count::<K>(),
+                word_count::<V>(),
+                self.seed,
+            )
         }
 
         /// The value of `key`. Never waits.
@@ -2052,9 +2399,10 @@ mod handle {
                 let (mut key_words, mut value_words) = ([0u64; 4], [0u64; 4]);
                 bytemuck::cast_slice_mut::<u64, u8>(&mut key_words)[..size_of::<K>()]
                     .copy_from_slice(bytemuck::bytes_of(key));
-                let found = self.raw().get(
+                let found = self.map().get(
                     &key_words[..word_count::<K>()],
                     &mut value_words[..word_count::<V>()],
+                    self.object.region(),
                 )?;
                 return Ok(found.then(|| {
                     bytemuck::pod_read_unaligned(
@@ -2065,7 +2413,7 @@ mod handle {
             with_words_of(key, |key| {
                 let mut result = Ok(false);
                 let value = read_words_into::<V>(|value| {
-                    result = self.raw().get(key, value);
+                    result = self.map().get(key, value, self.object.region());
                     matches!(result, Ok(true))
                 });
                 result.map(|_| value)
@@ -2077,7 +2425,7 @@ mod handle {
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &K) -> Result<bool> {
-            with_words_of(key, |key| self.raw().contains(key))
+            with_words_of(key, |key| self.map().contains(key))
         }
 
         /// Inserts or replaces; returns the value replaced.
@@ -2103,7 +2451,7 @@ mod handle {
                 with_words_of(value, |value| {
                     let mut result = Ok(false);
                     let old = read_words_into::<V>(|old| {
-                        result = self.raw().insert(key, value, replace, old, region);
+                        result = self.map().insert(key, value, replace, old, region);
                         matches!(result, Ok(true))
                     });
                     result.map(|_| old)
@@ -2120,7 +2468,7 @@ mod handle {
             with_words_of(key, |key| {
                 let mut result = Ok(false);
                 let old = read_words_into::<V>(|old| {
-                    result = self.raw().remove(key, old, region);
+                    result = self.map().remove(key, old, region);
                     matches!(result, Ok(true))
                 });
                 result.map(|_| old)
@@ -2188,7 +2536,7 @@ mod handle {
             with_words_of(key, |key| {
                 let mut result = Ok(Updated::Absent);
                 let old = read_words_into::<V>(|old| {
-                    result = self.raw().update(key, old, region, f);
+                    result = self.map().update(key, old, region, f);
                     matches!(result, Ok(Updated::Done | Updated::Declined))
                 });
                 Ok(match (result?, old) {
@@ -2202,7 +2550,7 @@ mod handle {
         /// Entries (from sharded counters: exact while every process that changed the map
         /// is alive; see [`Self::recount`]).
         pub fn len(&self) -> usize {
-            self.raw().len() as usize
+            self.map().len() as usize
         }
 
         /// Whether the map has no entries.
@@ -2212,7 +2560,7 @@ mod handle {
 
         /// Number of slots: the most entries the map can hold.
         pub fn capacity(&self) -> usize {
-            self.raw().capacity() as usize
+            self.map().capacity() as usize
         }
 
         /// Iterates over the entries by slot. Weakly consistent: an entry present for the
@@ -2246,10 +2594,13 @@ mod handle {
         /// # Ok::<(), shmarena::Error>(())
         /// ```
         pub fn iter(&self) -> impl Iterator<Item = Result<(K, V)>> + '_ {
-            (0..self.raw().capacity()).filter_map(move |slot| {
+            let map = self.map();
+            let mut walk = map.walk();
+            std::iter::from_fn(move || {
+                let walk = &mut walk;
                 let mut key = Words::zeroed::<K>();
                 let mut value = Words::zeroed::<V>();
-                match self.raw().read_entry(slot, &mut key, &mut value) {
+                match map.next_entry(walk, &mut key, &mut value) {
                     Ok(true) => Some(Ok((key.read::<K>(), value.read::<V>()))),
                     Ok(false) => None,
                     Err(error) => Some(Err(error)),
@@ -2350,14 +2701,14 @@ mod handle {
 
         /// Removes every entry, one by one (not atomic as a whole).
         pub fn clear(&self) {
-            self.raw().clear(self.object.region());
+            let _ = self.map().clear(self.object.region());
         }
 
         /// Counts the entries and resets the len counters to the count. A process killed
         /// between an insert or remove and its counter update leaves `len` one off; this
         /// repairs it. Exact only while no other process changes the map.
         pub fn recount(&self) -> usize {
-            self.raw().recount() as usize
+            self.map().recount(self.object.region()).unwrap_or(0) as usize
         }
 
         /// The object's name.
@@ -2655,9 +3006,9 @@ mod handle {
             }
         }
 
-        fn raw(&self) -> RawMap<MappedSlots> {
-            RawMap::new(
-                self.slots,
+        fn map(&self) -> GrowingMap<MappedTables<'_>> {
+            GrowingMap::new(
+                MappedTables::new(self.object.region(), self.slots),
                 crate::words::word_count_of(self.key_size as u64) as usize,
                 crate::words::word_count_of(self.value_size as u64) as usize,
                 self.seed,
@@ -2717,7 +3068,7 @@ mod handle {
             let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
             Self::with_words(key, self.key_size, "key", |key| {
                 with_buffer(value_words, |value| {
-                    let found = self.raw().get(key, value)?;
+                    let found = self.map().get(key, value, self.object.region())?;
                     Ok(
                         found
                             .then(|| f(&bytemuck::cast_slice::<u64, u8>(value)[..self.value_size])),
@@ -2731,7 +3082,7 @@ mod handle {
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
-            Self::with_words(key, self.key_size, "key", |key| self.raw().contains(key))
+            Self::with_words(key, self.key_size, "key", |key| self.map().contains(key))
         }
 
         /// Inserts or replaces; returns the value replaced.
@@ -2756,7 +3107,7 @@ mod handle {
             Self::with_words(key, self.key_size, "key", |key| {
                 Self::with_words(value, self.value_size, "value", |value| {
                     with_buffer(value_words, |old| {
-                        let had = self.raw().insert(key, value, replace, old, region)?;
+                        let had = self.map().insert(key, value, replace, old, region)?;
                         Ok(had.then(|| {
                             bytemuck::cast_slice::<u64, u8>(old)[..self.value_size].to_vec()
                         }))
@@ -2773,7 +3124,7 @@ mod handle {
             let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
             Self::with_words(key, self.key_size, "key", |key| {
                 with_buffer(value_words, |old| {
-                    let had = self.raw().remove(key, old, self.object.region())?;
+                    let had = self.map().remove(key, old, self.object.region())?;
                     Ok(had
                         .then(|| bytemuck::cast_slice::<u64, u8>(old)[..self.value_size].to_vec()))
                 })
@@ -2796,7 +3147,7 @@ mod handle {
             let value_words = crate::words::word_count_of(size as u64) as usize;
             Self::with_words(key, self.key_size, "key", |key| {
                 with_buffer(value_words, |old| {
-                    self.raw().update(
+                    self.map().update(
                         key,
                         old,
                         self.object.region(),
@@ -2854,7 +3205,7 @@ mod handle {
 
         /// Entries (see [`HashMap::len`]).
         pub fn len(&self) -> usize {
-            self.raw().len() as usize
+            self.map().len() as usize
         }
 
         /// Whether the map has no entries.
@@ -2864,16 +3215,19 @@ mod handle {
 
         /// Number of slots: the most entries the map can hold.
         pub fn capacity(&self) -> usize {
-            self.raw().capacity() as usize
+            self.map().capacity() as usize
         }
 
         /// Iterates over the entries by slot (weakly consistent, see [`HashMap::iter`]).
         pub fn iter(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
-            let raw = self.raw();
-            (0..raw.capacity()).filter_map(move |slot| {
-                let mut key = Words::zeroed_words(raw.key_words);
+            let map = self.map();
+            let key_words = crate::words::word_count_of(self.key_size as u64) as usize;
+            let mut walk = map.walk();
+            std::iter::from_fn(move || {
+                let walk = &mut walk;
+                let mut key = Words::zeroed_words(key_words);
                 let mut value = self.value_buffer();
-                match raw.read_entry(slot, &mut key, &mut value) {
+                match map.next_entry(walk, &mut key, &mut value) {
                     Ok(true) => Some(Ok((key.bytes(self.key_size), value.bytes(self.value_size)))),
                     Ok(false) => None,
                     Err(error) => Some(Err(error)),
@@ -2883,12 +3237,12 @@ mod handle {
 
         /// Removes every entry, one by one (not atomic as a whole).
         pub fn clear(&self) {
-            self.raw().clear(self.object.region());
+            let _ = self.map().clear(self.object.region());
         }
 
         /// See [`HashMap::recount`].
         pub fn recount(&self) -> usize {
-            self.raw().recount() as usize
+            self.map().recount(self.object.region()).unwrap_or(0) as usize
         }
 
         /// The object's name.
@@ -3020,28 +3374,32 @@ mod handle {
 }
 
 /// Rewrites the owner fields naming participant slot `slot` in the map or set `entry`
-/// (see [`RawMap::retire_owner_slot`]).
+/// (see [`RawMap::retire_owner_slot`]), in each of its tables.
 #[cfg(not(loom))]
 pub(crate) fn retire_owner_slot(
     region: &shmarena_engine::Region,
     entry: &shmarena_engine::EntryInfo,
     slot: u32,
 ) -> Result<()> {
-    raw_for(region, entry)?.retire_owner_slot(slot)
+    let object = region.open_object(&entry.name, &entry.descriptor)?;
+    for table in map_for(region, &object)?.chain()? {
+        table.retire_owner_slot(slot)?;
+    }
+    Ok(())
 }
 
-/// The algorithm over the slots of the map or set `entry` describes (for tools).
+/// The algorithm over the tables of the map or set `object` (for tools).
 #[cfg(not(loom))]
-fn raw_for(
-    region: &shmarena_engine::Region,
-    entry: &shmarena_engine::EntryInfo,
-) -> Result<RawMap<handle::MappedSlots>> {
-    let object = region.open_object(&entry.name, &entry.descriptor)?;
-    let key_size = u64::from(entry.descriptor.key_size);
-    let value_size = u64::from(entry.descriptor.elem_size);
-    let slots = handle::MappedSlots::new(&object, key_size, value_size)?;
-    Ok(RawMap::new(
-        slots,
+fn map_for<'r>(
+    region: &'r shmarena_engine::Region,
+    object: &shmarena_engine::Object,
+) -> Result<GrowingMap<handle::MappedTables<'r>>> {
+    let descriptor = &object.info().descriptor;
+    let key_size = u64::from(descriptor.key_size);
+    let value_size = u64::from(descriptor.elem_size);
+    let first = handle::MappedSlots::first(object, key_size, value_size)?;
+    Ok(GrowingMap::new(
+        handle::MappedTables::new(region, first),
         crate::words::word_count_of(key_size) as usize,
         crate::words::word_count_of(value_size) as usize,
         region.hash_seed(),
@@ -3057,12 +3415,29 @@ pub fn describe(
     region: &shmarena_engine::Region,
     entry: &shmarena_engine::EntryInfo,
 ) -> Result<String> {
-    let raw = raw_for(region, entry)?;
-    let [members, inserting, busy, deleted, invalid] = raw.census();
+    let object = region.open_object(&entry.name, &entry.descriptor)?;
+    let map = map_for(region, &object)?;
+    let chain = map.chain()?;
+    let mut census = [0; 5];
+    for table in &chain {
+        for (total, count) in census.iter_mut().zip(table.census()) {
+            *total += count;
+        }
+    }
+    let [members, inserting, busy, deleted, invalid] = census;
+    let migrating = if chain.len() > 1 {
+        format!(
+            ", growing from {} slots",
+            chain.first().map_or(0, RawMap::capacity)
+        )
+    } else {
+        String::new()
+    };
     Ok(format!(
-        "len {} of {} slots ({members} members, {deleted} removed or lost copies, {inserting} unsettled, {busy} being written, {invalid} invalid)",
-        raw.len(),
-        raw.capacity()
+        "len {} of {} slots{migrating} ({members} members, {deleted} removed, lost or moved, {inserting} unsettled, {busy} being written, {invalid} invalid); created with {}",
+        map.len(),
+        map.capacity(),
+        entry.descriptor.capacity
     ))
 }
 
@@ -3075,42 +3450,46 @@ pub(crate) fn check(
 ) -> Result<()> {
     use shmarena_engine::Finding;
     let place = format!("{:?} {:?}", entry.descriptor.kind, entry.name);
-    let raw = raw_for(region, entry)?;
-    let [_, inserting, busy, _, invalid] = raw.census();
-    if invalid != 0 {
-        findings.push(Finding::error(
-            &place,
-            format!("{invalid} slots hold an invalid state"),
-        ));
-    }
-    let dead = raw.dead_busy(region);
-    if dead != 0 {
-        findings.push(Finding::note(
-            &place,
-            format!("{dead} slots claimed by dead inserters (freed when an insert needs room)"),
-        ));
-    }
-    if inserting + busy > 0 {
-        findings.push(Finding::note(
-            &place,
-            format!("{inserting} inserts unsettled, {busy} in progress"),
-        ));
-    }
-    let mismatched = raw.hint_mismatches();
-    if mismatched != 0 {
-        findings.push(Finding::error(
-            &place,
-            format!("{mismatched} members have a hint byte that is not their key's tag"),
-        ));
-    }
-    // Duplicate keys: members whose key also appears in an earlier member slot.
+    let object = region.open_object(&entry.name, &entry.descriptor)?;
+    let map = map_for(region, &object)?;
+    // Duplicate keys: members whose key also appears in an earlier member slot (of any
+    // table: a committed member is not read, its copy is).
     let mut seen = std::collections::HashSet::new();
-    let mut key = vec![0; raw.key_words];
-    let mut value = vec![0; raw.value_words];
     let mut duplicates = 0;
-    for slot in 0..raw.capacity() {
-        if raw.read_member(slot, &mut key, &mut value)? && !seen.insert(key.clone()) {
-            duplicates += 1;
+    for raw in map.chain()? {
+        let [_, inserting, busy, _, invalid] = raw.census();
+        if invalid != 0 {
+            findings.push(Finding::error(
+                &place,
+                format!("{invalid} slots hold an invalid state"),
+            ));
+        }
+        let dead = raw.dead_busy(region);
+        if dead != 0 {
+            findings.push(Finding::note(
+                &place,
+                format!("{dead} slots claimed by dead inserters (freed when an insert needs room)"),
+            ));
+        }
+        if inserting + busy > 0 {
+            findings.push(Finding::note(
+                &place,
+                format!("{inserting} inserts unsettled, {busy} in progress"),
+            ));
+        }
+        let mismatched = raw.hint_mismatches();
+        if mismatched != 0 {
+            findings.push(Finding::error(
+                &place,
+                format!("{mismatched} members have a hint byte that is not their key's tag"),
+            ));
+        }
+        let mut key = vec![0; raw.key_words];
+        let mut value = vec![0; raw.value_words.max(1)];
+        for slot in 0..raw.capacity() {
+            if raw.read_member(slot, &mut key, &mut value)? && !seen.insert(key.clone()) {
+                duplicates += 1;
+            }
         }
     }
     if duplicates != 0 {

@@ -1,0 +1,677 @@
+//! A map that grows while any number of processes use it: a chain of tables, each twice
+//! the size of the one before, and the migration from one to the next (`migrate.rs`).
+//!
+//! ```text
+//! root word (map header): the id of the oldest table still in use
+//! table header: NEXT (id of the next table, 0 while none), CURSOR (chunks handed out),
+//!               CAPACITY, then a bitmap of migrated chunks
+//! ```
+//!
+//! - **Growth** starts when an insert finds no free slot within [`GROW_PROBE`] slots of its
+//!   key's home in a table at least a quarter full (or within the whole probe limit,
+//!   whatever the load): it makes a zeroed table of twice the capacity and links it as the
+//!   table's `NEXT` (one compare-exchange; a loser gives its table back). Only the root
+//!   grows: a table still receiving a migration finishes that first, so at most two
+//!   tables are in use at once, and the root is migrating exactly while it has a next.
+//! - **Migration** is incremental: every operation that passes a migrating table first
+//!   migrates one chunk of [`CHUNK`](super::migrate::CHUNK) slots (taking the next ticket
+//!   of `CURSOR`; once the tickets run out, the first chunk whose bit is still clear: a
+//!   frozen or dead mover's chunk is done again by others, each slot's migration being
+//!   idempotent), then its own key's probe range, and goes on in the next table. A read
+//!   looks in each table in turn and writes only where it meets a committed copy not yet
+//!   published.
+//! - **Completion**: when every chunk's bit is set, the root word moves on to the next
+//!   table (a compare-exchange; whoever sees the bitmap full may do it, so a mover that
+//!   dies after the last bit leaves nothing undone). The old table then stays where it
+//!   is: operations that loaded the root before may still be reading it.
+//!
+//! `len` is kept in the map's counters, shared by all its tables (a migrated key is not
+//! counted again).
+
+use super::migrate::{chunks, BITMAP, CURSOR, NEXT};
+use super::{
+    frozen, hash_key, kind, version, KeyAccess, RawMap, Read, Slots, Step, Updated, ARRIVED,
+    COMMITTED, INSERTING, MAX_PROBE, MAX_RETRIES, MEMBER, MOVING,
+};
+use shmarena_engine::sync::{fence, AtomicU64, Ordering};
+use shmarena_engine::{Error, Liveness, Result};
+
+/// Where a growing map's tables live: the region, or a loom model's heap.
+pub trait Tables {
+    /// One table's memory.
+    type Slots: Slots;
+    /// The root word: the id of the oldest table still in use.
+    fn root(&self) -> &AtomicU64;
+    /// The table with id `id` (validated: a bad id is [`Error::Corrupt`]).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for an id that names no table.
+    fn table(&self, id: u64) -> Result<Self::Slots>;
+    /// Makes a table of `capacity` slots, zeroed but for its `CAPACITY` header word, not
+    /// yet reachable: its id (never 0).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when there is no room for it.
+    fn make(&self, capacity: u64) -> Result<u64>;
+    /// Gives back a table `make` made that never became reachable.
+    fn discard(&self, id: u64, capacity: u64);
+}
+
+/// An insert into a table of more than this many slots looks this far from its key's home
+/// for a free slot before the table grows (if it is at least a quarter full).
+pub const GROW_PROBE: u64 = 32;
+
+/// The largest table (slot numbers fit in the 32 bits a commit records).
+pub const MAX_CAPACITY: u64 = 1 << 32;
+
+/// Most tables a chain can hold: capacities at least double from one to the next.
+const MAX_TABLES: usize = 34;
+
+/// The map algorithm over a chain of tables: what the handles and loom models run.
+#[derive(Clone, Copy, Debug)]
+pub struct GrowingMap<T> {
+    tables: T,
+    key_words: usize,
+    value_words: usize,
+    seed: u64,
+}
+
+/// Where an iteration ([`GrowingMap::next_entry`]) stands.
+#[derive(Clone, Copy, Debug)]
+pub struct Walk {
+    table: u64,
+    slot: u64,
+    first: bool,
+    done: bool,
+}
+
+fn too_many_tables() -> Error {
+    Error::corrupt(
+        "hash map tables",
+        format!("a chain of more than {MAX_TABLES} tables"),
+    )
+}
+
+fn no_next() -> Error {
+    Error::corrupt(
+        "hash map tables",
+        "a frozen slot in a table with no next table".to_owned(),
+    )
+}
+
+impl<T: Tables> GrowingMap<T> {
+    /// The map over `tables`, for keys and values of these many words, hashing with `seed`.
+    #[inline]
+    pub fn new(tables: T, key_words: usize, value_words: usize, seed: u64) -> Self {
+        Self {
+            tables,
+            key_words,
+            value_words,
+            seed,
+        }
+    }
+
+    /// The tables.
+    pub fn tables(&self) -> &T {
+        &self.tables
+    }
+
+    #[inline]
+    fn raw(&self, slots: T::Slots) -> Result<RawMap<T::Slots>> {
+        let capacity = slots.capacity();
+        if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
+            return Err(Error::corrupt(
+                "hash map capacity",
+                format!("{capacity} is not a power of two up to 2^32"),
+            ));
+        }
+        Ok(RawMap::new(
+            slots,
+            self.key_words,
+            self.value_words,
+            self.seed,
+        ))
+    }
+
+    /// The hash of a key, the same in every process.
+    #[inline]
+    pub fn hash(&self, key: &[u64]) -> u64 {
+        hash_key(key, self.seed)
+    }
+
+    /// The oldest table still in use, and its id.
+    #[inline]
+    fn root(&self) -> Result<(u64, RawMap<T::Slots>)> {
+        // Acquire: pairs with the Release that linked the table (its zeroed words).
+        let id = self.tables.root().load(Ordering::Acquire);
+        Ok((id, self.raw(self.tables.table(id)?)?))
+    }
+
+    /// The table after `table`, if it is being migrated.
+    #[inline]
+    fn next_of(&self, table: &RawMap<T::Slots>) -> Result<Option<(u64, RawMap<T::Slots>)>> {
+        // Acquire: pairs with the Release compare-exchange that linked it.
+        let id = table.header(NEXT).load(Ordering::Acquire);
+        if id == 0 {
+            return Ok(None);
+        }
+        let next = self.raw(self.tables.table(id)?)?;
+        if next.capacity() <= table.capacity() {
+            return Err(Error::corrupt(
+                "hash map tables",
+                format!(
+                    "a table of {} slots follows one of {}",
+                    next.capacity(),
+                    table.capacity()
+                ),
+            ));
+        }
+        Ok(Some((id, next)))
+    }
+
+    /// The newest table, after the probe range of `hash` was migrated out of every older
+    /// one (and each migration was helped by a chunk).
+    fn newest_for(&self, hash: u64, liveness: &impl Liveness) -> Result<(u64, RawMap<T::Slots>)> {
+        let (mut id, mut table) = self.root()?;
+        for _ in 0..MAX_TABLES {
+            let Some((next_id, next)) = self.next_of(&table)? else {
+                return Ok((id, table));
+            };
+            self.help(id, &table, next_id, &next, liveness)?;
+            table.migrate_key(hash, &next, liveness)?;
+            (id, table) = (next_id, next);
+        }
+        Err(too_many_tables())
+    }
+
+    /// Copies the value of `key` into `out`; whether the key is present. Writes only to
+    /// publish a migrated copy of the key that its mover left unpublished.
+    ///
+    /// # Errors
+    /// As [`RawMap::get`].
+    #[inline]
+    pub fn get(&self, key: &[u64], out: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
+        let hash = self.hash(key);
+        let (_, mut table) = self.root()?;
+        for _ in 0..MAX_TABLES {
+            match table.get_step(hash, key, out)? {
+                Step::Done(true) => return Ok(true),
+                Step::Done(false) => match self.next_of(&table)? {
+                    None => return Ok(false),
+                    Some((_, next)) => table = next,
+                },
+                Step::Moved => table = self.moved_on(hash, &table, liveness)?,
+            }
+        }
+        Err(too_many_tables())
+    }
+
+    /// The table after `table`, once the probe range of `hash` is migrated into it.
+    #[cold]
+    fn moved_on(
+        &self,
+        hash: u64,
+        table: &RawMap<T::Slots>,
+        liveness: &impl Liveness,
+    ) -> Result<RawMap<T::Slots>> {
+        let (_, next) = self.next_of(table)?.ok_or_else(no_next)?;
+        table.migrate_key(hash, &next, liveness)?;
+        Ok(next)
+    }
+
+    /// Whether `key` is present.
+    ///
+    /// # Errors
+    /// As [`Self::get`].
+    #[inline]
+    pub fn contains(&self, key: &[u64]) -> Result<bool> {
+        let hash = self.hash(key);
+        let (_, mut table) = self.root()?;
+        for _ in 0..MAX_TABLES {
+            if table.contains_step(hash, key)? {
+                return Ok(true);
+            }
+            match self.next_of(&table)? {
+                None => return Ok(false),
+                Some((_, next)) => table = next,
+            }
+        }
+        Err(too_many_tables())
+    }
+
+    /// Inserts `key` with `value` (see [`RawMap::insert`]), growing the map when it runs
+    /// out of room.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when the region has no room for a larger table;
+    /// [`Error::Full`] at the largest table; [`Error::Contended`] on a hostile table.
+    pub fn insert(
+        &self,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
+        let hash = self.hash(key);
+        let mut patient = false;
+        for _ in 0..MAX_RETRIES {
+            let (id, table) = self.newest_for(hash, liveness)?;
+            let limit = if patient || table.capacity() <= GROW_PROBE {
+                MAX_PROBE
+            } else {
+                GROW_PROBE
+            };
+            match table.insert_step(hash, key, value, replace, old, limit, liveness) {
+                Ok(Step::Done(had)) => return Ok(had),
+                Ok(Step::Moved) => {}
+                Err(Error::Full { .. })
+                    if limit < MAX_PROBE && 4 * table.len() < table.capacity() =>
+                {
+                    patient = true; // a long run of slots in a light table: look further
+                }
+                Err(Error::Full { .. }) => {
+                    self.grow(id, &table, liveness)?;
+                    patient = false;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::Contended("hash map insert"))
+    }
+
+    /// Runs `f(current, new)` on the value of `key` (see [`RawMap::update`]).
+    ///
+    /// # Errors
+    /// As [`RawMap::update`].
+    #[inline]
+    pub fn update(
+        &self,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+        mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Result<Updated> {
+        let hash = self.hash(key);
+        for _ in 0..MAX_RETRIES {
+            let (_, table) = self.newest_for(hash, liveness)?;
+            if let Step::Done(updated) = table.update_step(hash, key, old, liveness, &mut f)? {
+                return Ok(updated);
+            }
+        }
+        Err(Error::Contended("hash map update"))
+    }
+
+    /// Removes `key`, copying its value into `old`; whether it was present.
+    ///
+    /// # Errors
+    /// As [`RawMap::remove`].
+    pub fn remove(&self, key: &[u64], old: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
+        let hash = self.hash(key);
+        for _ in 0..MAX_RETRIES {
+            let (_, table) = self.newest_for(hash, liveness)?;
+            if let Step::Done(removed) = table.remove_step(hash, key, old, liveness)? {
+                return Ok(removed);
+            }
+        }
+        Err(Error::Contended("hash map remove"))
+    }
+
+    /// Links a table of twice the capacity after `table` (id `id`), unless one is linked
+    /// already. A table that still receives a migration finishes it first.
+    fn grow(&self, id: u64, table: &RawMap<T::Slots>, liveness: &impl Liveness) -> Result<()> {
+        if self.root()?.0 != id {
+            self.finish(liveness)?;
+            return Ok(());
+        }
+        // Acquire: as in `next_of`.
+        if table.header(NEXT).load(Ordering::Acquire) != 0 {
+            return Ok(());
+        }
+        let capacity = table.capacity() * 2;
+        if capacity > MAX_CAPACITY {
+            return Err(Error::Full {
+                capacity: table.capacity(),
+            });
+        }
+        let made = self.tables.make(capacity)?;
+        fail::fail_point!("hash_map::grow_before_link");
+        // AcqRel: Release publishes the zeroed table to whoever follows the link; Acquire
+        // on failure, as in `next_of`.
+        if table
+            .header(NEXT)
+            .compare_exchange(0, made, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            self.tables.discard(made, capacity);
+        }
+        Ok(())
+    }
+
+    /// Migrates one chunk of `table` (id `id`) into `next` (id `next_id`); whether the
+    /// whole table is migrated (and the root moved past it).
+    fn help(
+        &self,
+        id: u64,
+        table: &RawMap<T::Slots>,
+        next_id: u64,
+        next: &RawMap<T::Slots>,
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
+        let chunks = chunks(table.capacity());
+        // Relaxed: a ticket; the bitmap, not the cursor, records what is done.
+        let ticket = table.header(CURSOR).fetch_add(1, Ordering::Relaxed);
+        let chunk = if ticket < chunks {
+            Some(ticket)
+        } else {
+            unfinished_chunk(table, chunks)
+        };
+        if let Some(chunk) = chunk {
+            table.migrate_chunk(chunk, next, liveness)?;
+            fail::fail_point!("hash_map::migrate_before_chunk_done");
+            // Release: the chunk's slots are migrated before its bit shows.
+            table
+                .header(BITMAP + chunk / 64)
+                .fetch_or(1 << (chunk % 64), Ordering::Release);
+        }
+        if ticket + 1 < chunks || unfinished_chunk(table, chunks).is_some() {
+            return Ok(false);
+        }
+        // AcqRel: the operations that start at the new root see the migrated slots (the
+        // bitmap's Release, read by our Acquire loads). A failure: the root moved already.
+        let _ =
+            self.tables
+                .root()
+                .compare_exchange(id, next_id, Ordering::AcqRel, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Helps every migration until the map has one table: that table and its id.
+    ///
+    /// # Errors
+    /// As [`RawMap::migrate_slot`].
+    pub fn finish(&self, liveness: &impl Liveness) -> Result<(u64, RawMap<T::Slots>)> {
+        for _ in 0..MAX_TABLES {
+            let (id, table) = self.root()?;
+            let Some((next_id, next)) = self.next_of(&table)? else {
+                return Ok((id, table));
+            };
+            let mut finished = false;
+            for _ in 0..2 * chunks(table.capacity()) + 2 {
+                if self.help(id, &table, next_id, &next, liveness)? {
+                    finished = true;
+                    break;
+                }
+            }
+            if !finished {
+                return Err(Error::Contended("hash map migration"));
+            }
+        }
+        Err(too_many_tables())
+    }
+
+    /// Every table in use, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a chain that names no table.
+    pub fn chain(&self) -> Result<Vec<RawMap<T::Slots>>> {
+        let (_, mut table) = self.root()?;
+        let mut tables = Vec::new();
+        for _ in 0..MAX_TABLES {
+            let next = self.next_of(&table)?;
+            tables.push(table);
+            match next {
+                None => return Ok(tables),
+                Some((_, next)) => table = next,
+            }
+        }
+        Err(too_many_tables())
+    }
+
+    /// The newest table (where inserts go).
+    ///
+    /// # Errors
+    /// As [`Self::chain`].
+    pub fn newest(&self) -> Result<RawMap<T::Slots>> {
+        let (_, mut table) = self.root()?;
+        for _ in 0..MAX_TABLES {
+            match self.next_of(&table)? {
+                None => return Ok(table),
+                Some((_, next)) => table = next,
+            }
+        }
+        Err(too_many_tables())
+    }
+
+    /// Slots of the newest table: how many entries fit before the map grows again.
+    pub fn capacity(&self) -> u64 {
+        self.newest().map_or(0, |table| table.capacity())
+    }
+
+    /// Entries, from the counters (see [`RawMap::len`]).
+    pub fn len(&self) -> u64 {
+        self.newest().map_or(0, |table| table.len())
+    }
+
+    /// Whether the counters say the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every member, one by one (not atomic as a whole); finishes a migration
+    /// first, so that no member waits unpublished behind the walk.
+    ///
+    /// # Errors
+    /// As [`Self::finish`].
+    pub fn clear(&self, liveness: &impl Liveness) -> Result<()> {
+        for _ in 0..MAX_TABLES {
+            let (_, table) = self.finish(liveness)?;
+            table.clear(liveness);
+            if self.next_of(&table)?.is_none() {
+                return Ok(());
+            }
+        }
+        Err(too_many_tables())
+    }
+
+    /// Recounts the members (see [`RawMap::recount`]) once the map has one table.
+    ///
+    /// # Errors
+    /// As [`Self::finish`].
+    pub fn recount(&self, liveness: &impl Liveness) -> Result<u64> {
+        Ok(self.finish(liveness)?.1.recount())
+    }
+
+    /// An iteration from the oldest table in use.
+    pub fn walk(&self) -> Walk {
+        Walk {
+            // Acquire: as in `root`.
+            table: self.tables.root().load(Ordering::Acquire),
+            slot: 0,
+            first: true,
+            done: false,
+        }
+    }
+
+    /// The next entry of `walk` into `key` and `value`; false at the end. Weakly
+    /// consistent, also across growth: an entry present for the whole walk is seen exactly
+    /// once (in the first table, a migrated entry is read from wherever its copy went; in
+    /// later tables, entries that arrived by migration are passed over, having been seen
+    /// in the table they came from), and none is seen torn.
+    ///
+    /// # Errors
+    /// As [`RawMap::read_entry`]; the walk goes on with the next slot.
+    pub fn next_entry(&self, walk: &mut Walk, key: &mut [u64], value: &mut [u64]) -> Result<bool> {
+        while !walk.done {
+            let table = self.raw(self.tables.table(walk.table)?)?;
+            if walk.slot >= table.capacity() {
+                match self.next_of(&table)? {
+                    None => walk.done = true,
+                    Some((id, _)) => {
+                        (walk.table, walk.slot, walk.first) = (id, 0, false);
+                    }
+                }
+                continue;
+            }
+            let slot = walk.slot;
+            walk.slot += 1;
+            match table.read_for_walk(slot, key, value, walk.first)? {
+                WalkRead::Entry => return Ok(true),
+                WalkRead::Skip => {}
+                WalkRead::Committed(dest) => {
+                    if self.read_moved(&table, dest, key, value)? {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Reads the copy `dest` (as a commit in `table` names it) in the next table, following
+    /// it on through later migrations; false if it was removed meanwhile.
+    fn read_moved(
+        &self,
+        table: &RawMap<T::Slots>,
+        mut dest: u64,
+        key: &mut [u64],
+        value: &mut [u64],
+    ) -> Result<bool> {
+        let mut table = self.next_of(table)?.ok_or_else(no_next)?.1;
+        for _ in 0..MAX_TABLES {
+            match table.read_copy(dest, key, value)? {
+                CopyRead::Entry => return Ok(true),
+                CopyRead::Gone => return Ok(false),
+                CopyRead::Committed(further) => {
+                    dest = further;
+                    table = self.next_of(&table)?.ok_or_else(no_next)?.1;
+                }
+            }
+        }
+        Err(too_many_tables())
+    }
+}
+
+/// The first chunk of `table` whose bit is clear.
+fn unfinished_chunk<S: Slots>(table: &RawMap<S>, chunks: u64) -> Option<u64> {
+    (0..chunks.div_ceil(64)).find_map(|word| {
+        // Acquire: pairs with the Release of the chunks' bits (their slots migrated).
+        let bits = table.header(BITMAP + word).load(Ordering::Acquire);
+        let valid = if (word + 1) * 64 <= chunks {
+            u64::MAX
+        } else {
+            (1 << (chunks % 64)) - 1
+        };
+        let missing = !bits & valid;
+        (missing != 0).then(|| word * 64 + u64::from(missing.trailing_zeros()))
+    })
+}
+
+/// What an iteration read in one slot.
+pub(crate) enum WalkRead {
+    /// An entry, read into the buffers.
+    Entry,
+    /// Nothing to report here.
+    Skip,
+    /// A member committed to the next table: read it there (its copy).
+    Committed(u64),
+}
+
+/// What the copy a commit names held.
+pub(crate) enum CopyRead {
+    Entry,
+    /// Removed since (or never published and given up).
+    Gone,
+    /// Migrated on, to this copy in the table after.
+    Committed(u64),
+}
+
+impl<S: Slots> RawMap<S> {
+    /// Reads `slot` for an iteration (`first`: in the first table it walks).
+    pub(crate) fn read_for_walk(
+        &self,
+        slot: u64,
+        key: &mut [u64],
+        value: &mut [u64],
+        first: bool,
+    ) -> Result<WalkRead> {
+        for _ in 0..MAX_RETRIES {
+            // SeqCst: as in `read_entry`.
+            let seen = self.pair(slot).load(Ordering::SeqCst);
+            match kind(seen[0]) {
+                MEMBER if !first && seen[0] & ARRIVED != 0 => return Ok(WalkRead::Skip),
+                MEMBER if seen[0] & COMMITTED != 0 => return Ok(WalkRead::Committed(seen[1])),
+                MEMBER => {
+                    if self.read_slot(slot, seen, KeyAccess::Copy(key), Some(value)) == Read::Match
+                    {
+                        return Ok(WalkRead::Entry);
+                    }
+                }
+                INSERTING if !frozen(seen[0]) => {
+                    // Settled as `read_entry` does, then read again.
+                    if self.read_entry(slot, key, value)? {
+                        return Ok(WalkRead::Entry);
+                    }
+                }
+                _ => return Ok(WalkRead::Skip),
+            }
+        }
+        Err(Error::Contended("hash map read"))
+    }
+
+    /// Reads the copy `dest` names (slot and version) in this table.
+    fn read_copy(&self, dest: u64, key: &mut [u64], value: &mut [u64]) -> Result<CopyRead> {
+        let slot = dest & 0xffff_ffff;
+        if slot >= self.capacity() {
+            return Err(Error::corrupt(
+                "hash map migration",
+                format!(
+                    "a committed copy in slot {slot} of a table of {}",
+                    self.capacity()
+                ),
+            ));
+        }
+        for _ in 0..MAX_RETRIES {
+            // SeqCst: as in `read_entry`.
+            let seen = self.pair(slot).load(Ordering::SeqCst);
+            if version(seen[0]) & 0xffff_ffff != dest >> 32 {
+                return Ok(CopyRead::Gone);
+            }
+            match kind(seen[0]) {
+                MEMBER if seen[0] & COMMITTED != 0 => return Ok(CopyRead::Committed(seen[1])),
+                MEMBER => {
+                    if self.read_slot(slot, seen, KeyAccess::Copy(key), Some(value)) == Read::Match
+                    {
+                        return Ok(CopyRead::Entry);
+                    }
+                }
+                MOVING if !frozen(seen[0]) => {
+                    // Unpublished: the key and value its mover wrote (copy 0, or the
+                    // staging word), valid if the pair is unchanged after reading them.
+                    let data = self.slots.data(slot & self.mask);
+                    for (word, cell) in key.iter_mut().zip(&data[..self.key_words]) {
+                        // Relaxed: validated by the pair re-read below.
+                        *word = cell.load(Ordering::Relaxed);
+                    }
+                    let source = if self.wide() {
+                        self.copy(slot, 0)
+                    } else {
+                        std::slice::from_ref(self.staging(slot))
+                    };
+                    for (word, cell) in value.iter_mut().zip(source) {
+                        // Relaxed: as above.
+                        *word = cell.load(Ordering::Relaxed);
+                    }
+                    // Acquire fence: the loads above come before the re-read.
+                    fence(Ordering::Acquire);
+                    // Relaxed: ordered by the fence.
+                    if self.pair(slot).load(Ordering::Relaxed) == seen {
+                        return Ok(CopyRead::Entry);
+                    }
+                }
+                _ => return Ok(CopyRead::Gone),
+            }
+        }
+        Err(Error::Contended("hash map read"))
+    }
+}

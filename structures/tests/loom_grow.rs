@@ -1,0 +1,344 @@
+//! Loom models of the shipping growth of the hash map, `GrowingMap` over loom tables: a
+//! migration racing a reader, a writer and a second mover; a dead mover's copy taken over;
+//! an insert that claimed a slot in a table being frozen. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom cargo test --release -p shmarena --test loom_grow`.
+//!
+//! The first table has one or two slots and the next one twice that, so that growth,
+//! freezing, copying, committing and publishing all happen in a few steps. Tables are made
+//! ahead (a model cannot allocate shared memory inside `make` deterministically otherwise):
+//! `make` hands out the next one.
+
+#![cfg(loom)]
+
+mod loom_owners;
+#[path = "../../engine/tests/loom_support/mod.rs"]
+mod loom_support;
+mod loom_table;
+
+use loom::sync::atomic::{AtomicU64, Ordering};
+use loom::sync::Arc;
+use loom_owners::{dead, Mock};
+use loom_support::{model, pair};
+use loom_table::{next_table, table, Table};
+use shmarena::hash_map::migrate::{CAPACITY, NEXT};
+use shmarena::hash_map::{GrowingMap, Slots, Tables, Updated};
+use shmarena::Result;
+
+const SEED: u64 = 7;
+
+struct Chain {
+    root: AtomicU64,
+    made: AtomicU64,
+    tables: Vec<Table>,
+}
+
+#[derive(Clone)]
+struct Shared(Arc<Chain>);
+
+impl Tables for Shared {
+    type Slots = Table;
+    fn root(&self) -> &AtomicU64 {
+        &self.0.root
+    }
+    fn table(&self, id: u64) -> Result<Table> {
+        Ok(self.0.tables[id as usize].clone())
+    }
+    fn make(&self, capacity: u64) -> Result<u64> {
+        let id = self.0.made.fetch_add(1, Ordering::Relaxed) + 1;
+        let table = &self.0.tables[id as usize];
+        assert_eq!(table.capacity(), capacity);
+        table.header(CAPACITY).store(capacity, Ordering::Relaxed);
+        Ok(id)
+    }
+    fn discard(&self, _id: u64, _capacity: u64) {}
+}
+
+/// A chain whose first table has `first` slots, with room for `later` more tables, each
+/// twice the one before, of one-word keys and `value_words`-word values.
+fn chain(first: usize, later: usize, value_words: usize) -> Shared {
+    let mut tables = vec![table(first, value_words)];
+    for i in 1..=later {
+        tables.push(next_table(&tables[0], first << i, value_words));
+    }
+    Shared(Arc::new(Chain {
+        root: AtomicU64::new(0),
+        made: AtomicU64::new(0),
+        tables,
+    }))
+}
+
+fn map(chain: &Shared, value_words: usize) -> GrowingMap<Shared> {
+    GrowingMap::new(chain.clone(), 1, value_words, SEED)
+}
+
+fn me(slot: u32) -> Mock {
+    Mock::slot(slot)
+}
+
+fn get(map: &GrowingMap<Shared>, key: u64, who: &Mock) -> Option<u64> {
+    let mut out = [0];
+    map.get(&[key], &mut out, who).unwrap().then_some(out[0])
+}
+
+fn insert(map: &GrowingMap<Shared>, key: u64, value: u64, who: &Mock) -> Option<u64> {
+    let mut old = [0];
+    map.insert(&[key], &[value], true, &mut old, who)
+        .unwrap()
+        .then_some(old[0])
+}
+
+fn fetch_add(map: &GrowingMap<Shared>, key: u64, delta: u64, who: &Mock) -> Option<u64> {
+    let mut old = [0];
+    match map
+        .update(&[key], &mut old, who, |current, new| {
+            new[0] = current[0] + delta;
+            true
+        })
+        .unwrap()
+    {
+        Updated::Done => Some(old[0]),
+        _ => None,
+    }
+}
+
+/// Members of `key` over every table, counting a committed member only through its copy.
+fn members(map: &GrowingMap<Shared>) -> Vec<(u64, u64)> {
+    let mut walk = map.walk();
+    let mut found = Vec::new();
+    let (mut key, mut value) = ([0], [0]);
+    while map.next_entry(&mut walk, &mut key, &mut value).unwrap() {
+        found.push((key[0], value[0]));
+    }
+    found.sort_unstable();
+    found
+}
+
+/// An insert that grows a full one-slot table races a reader and an updater of the key
+/// already there: the reader sees the key (never absent, never another value than one it
+/// had), the update lands once, and the new key is there.
+#[test]
+fn growth_races_a_reader_and_an_updater() {
+    for swap in [false, true] {
+        model(move || {
+            // Room for two growths: a second mover's copy may fill the second table for a
+            // moment (a transient `Full` there grows it again).
+            let chain = chain(1, 2, 1);
+            let grown = map(&chain, 1);
+            assert_eq!(insert(&grown, 5, 50, &me(1)), None);
+            let reader = {
+                let chain = chain.clone();
+                move || {
+                    let map = map(&chain, 1);
+                    let first = get(&map, 5, &me(2));
+                    let second = fetch_add(&map, 5, 1, &me(2));
+                    (first, second)
+                }
+            };
+            let writer = {
+                let chain = chain.clone();
+                move || insert(&map(&chain, 1), 6, 60, &me(1))
+            };
+            let ((seen, added), inserted) = pair(swap, reader, writer);
+            assert_eq!(seen, Some(50));
+            assert_eq!(added, Some(50));
+            assert_eq!(inserted, None);
+            assert_eq!(get(&grown, 5, &me(1)), Some(51));
+            assert_eq!(get(&grown, 6, &me(1)), Some(60));
+            assert_eq!(members(&grown), vec![(5, 51), (6, 60)]);
+            assert_eq!(grown.len(), 2);
+        });
+    }
+}
+
+/// Two processes migrate the same member at once (each passing it on its own operation):
+/// exactly one copy is committed and published, the other is given back, and both
+/// updates land.
+#[test]
+fn two_movers_commit_one_copy() {
+    model(|| {
+        let chain = chain(1, 1, 1);
+        let grown = map(&chain, 1);
+        assert_eq!(insert(&grown, 5, 50, &me(1)), None);
+        // Start the growth: the next table linked, nothing migrated yet.
+        let next = chain.make(2).unwrap();
+        chain.0.tables[0]
+            .header(NEXT)
+            .store(next, Ordering::Release);
+        let (a, b) = pair(
+            false,
+            {
+                let chain = chain.clone();
+                move || fetch_add(&map(&chain, 1), 5, 1, &me(1))
+            },
+            {
+                let chain = chain.clone();
+                move || fetch_add(&map(&chain, 1), 5, 10, &me(2))
+            },
+        );
+        let mut olds = [a.unwrap(), b.unwrap()];
+        olds.sort_unstable();
+        assert!(olds == [50, 51] || olds == [50, 60], "{olds:?}");
+        assert_eq!(get(&grown, 5, &me(1)), Some(61));
+        assert_eq!(members(&grown), vec![(5, 61)]);
+        let next_table = &chain.0.tables[1];
+        let census = map_census(next_table);
+        assert_eq!(census[0], 1, "one member in the next table: {census:?}");
+        assert_eq!(census[2], 0, "no copy left behind: {census:?}");
+    });
+}
+
+fn map_census(table: &Table) -> [u64; 5] {
+    shmarena::hash_map::RawMap::new(table.clone(), 1, 1, SEED).census()
+}
+
+/// A mover that died after committing its copy but before publishing it: a reader and a
+/// remover of the key finish its work, and the key is read or removed exactly once.
+#[test]
+fn dead_movers_committed_copy_is_published_by_others() {
+    model(|| {
+        let chain = chain(1, 1, 1);
+        let grown = map(&chain, 1);
+        assert_eq!(insert(&grown, 5, 50, &me(1)), None);
+        // The dead mover's work, done as it did it: link, freeze, copy, commit.
+        let next = chain.make(2).unwrap();
+        chain.0.tables[0]
+            .header(NEXT)
+            .store(next, Ordering::Release);
+        let old = &chain.0.tables[0];
+        let seen = old.pair(0).load(Ordering::SeqCst);
+        let frozen = [seen[0] | 1 << 27, seen[1]];
+        old.pair(0)
+            .compare_exchange(seen, frozen, Ordering::SeqCst, Ordering::SeqCst)
+            .unwrap();
+        let new = &chain.0.tables[1];
+        let hash = grown.hash(&[5]);
+        let slot = hash & 1;
+        new.data(slot)[0].store(5, Ordering::Relaxed);
+        new.data(slot)[1].store(50, Ordering::Relaxed);
+        new.hints(0)
+            .fetch_or((0x80 | hash >> 57) << (8 * slot), Ordering::SeqCst);
+        let home = new.pair(hash & 1).load(Ordering::SeqCst);
+        new.pair(hash & 1)
+            .compare_exchange(
+                home,
+                [home[0] | 1 << 3, home[1]],
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .unwrap();
+        let version = 1;
+        let moving = [
+            7 | 1 << 3 | (hash >> 52) << 15 | version << 30,
+            u64::from(dead(3).bits()),
+        ];
+        let now = new.pair(slot).load(Ordering::SeqCst);
+        new.pair(slot)
+            .compare_exchange(now, moving, Ordering::SeqCst, Ordering::SeqCst)
+            .unwrap();
+        old.pair(0)
+            .compare_exchange(
+                frozen,
+                [frozen[0] | 1 << 28, slot | version << 32],
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .unwrap();
+        let (read, removed) = pair(
+            false,
+            {
+                let chain = chain.clone();
+                move || get(&map(&chain, 1), 5, &me(1))
+            },
+            {
+                let chain = chain.clone();
+                move || {
+                    let mut old = [0];
+                    map(&chain, 1)
+                        .remove(&[5], &mut old, &me(2))
+                        .unwrap()
+                        .then_some(old[0])
+                }
+            },
+        );
+        assert!(matches!(read, Some(50) | None), "read {read:?}");
+        assert_eq!(removed, Some(50));
+        assert_eq!(get(&grown, 5, &me(1)), None);
+        assert_eq!(members(&grown), vec![]);
+        assert_eq!(grown.len(), 0);
+    });
+}
+
+/// Two inserts of new keys into a full two-slot table race to grow it (and one of them
+/// may claim a slot the other's migration freezes): both keys land once, and the keys
+/// that were there stay.
+#[test]
+fn racing_inserts_grow_once_and_lose_nothing() {
+    model(|| {
+        let chain = chain(2, 2, 1);
+        let grown = map(&chain, 1);
+        assert_eq!(insert(&grown, 1, 10, &me(1)), None);
+        let (a, b) = pair(
+            false,
+            {
+                let chain = chain.clone();
+                move || insert(&map(&chain, 1), 2, 20, &me(1))
+            },
+            {
+                let chain = chain.clone();
+                move || insert(&map(&chain, 1), 3, 30, &me(2))
+            },
+        );
+        assert_eq!((a, b), (None, None));
+        assert_eq!(members(&grown), vec![(1, 10), (2, 20), (3, 30)]);
+        assert_eq!(grown.len(), 3);
+    });
+}
+
+/// Keys whose home is slot 0 of a table of `capacity` slots.
+fn homed_at_zero(map: &GrowingMap<Shared>, capacity: u64) -> impl Iterator<Item = u64> + '_ {
+    (100..).filter(move |key| map.hash(&[*key]) & (capacity - 1) == 0)
+}
+
+/// An insert into a table whose migration has begun races another insert of the same key
+/// that goes on in the next table: the first may have claimed a slot in the old table's
+/// probe range beyond what the chunks migrated so far; the second freezes that range
+/// (in probe order, up to a never-claimed slot) before it goes on. One insert is fresh,
+/// the other replaces its value.
+#[test]
+fn an_insert_in_a_freezing_table_never_duplicates_its_key() {
+    for swap in [false, true] {
+        model(move || {
+            let chain = chain(4, 1, 1);
+            let grown = map(&chain, 1);
+            let mut keys = homed_at_zero(&grown, 4);
+            let (occupant, key) = (keys.next().unwrap(), keys.next().unwrap());
+            assert_eq!(insert(&grown, occupant, 1, &me(1)), None);
+            let (a, b) = pair(
+                swap,
+                {
+                    let chain = chain.clone();
+                    move || insert(&map(&chain, 1), key, 10, &me(1))
+                },
+                {
+                    let chain = chain.clone();
+                    move || {
+                        // Growth begins (as an insert that ran out of room would begin it),
+                        // then this process inserts the same key.
+                        let next = chain.make(8).unwrap();
+                        chain.0.tables[0]
+                            .header(NEXT)
+                            .store(next, Ordering::Release);
+                        insert(&map(&chain, 1), key, 20, &me(2))
+                    }
+                },
+            );
+            match (a, b) {
+                (None, Some(10)) => assert_eq!(get(&grown, key, &me(1)), Some(20)),
+                (Some(20), None) => assert_eq!(get(&grown, key, &me(1)), Some(10)),
+                other => panic!("not a serial order: {other:?}"),
+            }
+            assert_eq!(get(&grown, occupant, &me(1)), Some(1));
+            assert_eq!(grown.len(), 2);
+        });
+    }
+}
