@@ -772,8 +772,13 @@ impl Shared {
                 ));
             }
             Workload::MapReadHeavy | Workload::MapExchange | Workload::MapRapidGrow => {
-                let map = region.hash_map::<u64, u64>(bench_map::MAP, bench_map::MAP_SLOTS)?;
                 let mix = workload.mix().expect("a map workload");
+                let slots = if mix == bench_map::Mix::RapidGrow {
+                    bench_map::GROW_FROM
+                } else {
+                    bench_map::MAP_SLOTS
+                };
+                let map = region.hash_map::<u64, u64>(bench_map::MAP, slots)?;
                 bench_map::prefill(&map, &bench_map::universe(), mix);
                 shared.map = Some((map, region.clone()));
             }
@@ -1303,21 +1308,21 @@ fn run_threads(
     let keys = bench_map::universe();
     match workload {
         Workload::PapayaReadHeavy | Workload::PapayaExchange | Workload::PapayaRapidGrow => {
-            let map = bench_map::papaya_map(seed);
+            let map = bench_map::papaya_map(seed, mix.initial_room());
             bench_map::prefill(&map, &keys, mix);
             drive_threads(control, threads, seconds, |index, give_up| {
                 map_worker(&map, mix, control, index, give_up)
             })
         }
         Workload::DashmapReadHeavy | Workload::DashmapExchange | Workload::DashmapRapidGrow => {
-            let map = bench_map::dash_map(seed);
+            let map = bench_map::dash_map(seed, mix.initial_room());
             bench_map::prefill(&map, &keys, mix);
             drive_threads(control, threads, seconds, |index, give_up| {
                 map_worker(&map, mix, control, index, give_up)
             })
         }
         _ => {
-            let map = bench_map::mutex_map(seed);
+            let map = bench_map::mutex_map(seed, mix.initial_room());
             bench_map::prefill(&map, &keys, mix);
             drive_threads(control, threads, seconds, |index, give_up| {
                 map_worker(&map, mix, control, index, give_up)

@@ -26,6 +26,20 @@ use shmarena_benches::{keys, Xxh3OneShot};
 pub const MAP_SLOTS: u64 = 1 << 20;
 /// Keys the workloads draw from.
 pub const UNIVERSE: usize = (MAP_SLOTS as usize) / 4 * 3;
+/// Slots of shmarena's map in `map-rapid-grow`: it grows from there, as the peers grow
+/// from their default size.
+pub const GROW_FROM: u64 = 16;
+
+impl Mix {
+    /// Room a map of this mix is created with: the universe, or (rapid-grow) none.
+    pub fn initial_room(self) -> usize {
+        if self == Mix::RapidGrow {
+            0
+        } else {
+            UNIVERSE
+        }
+    }
+}
 
 /// Name of the map in a bench region.
 pub const MAP: &str = "bench.map";
@@ -171,20 +185,20 @@ pub fn step(map: &impl BenchMap, keys: &[u64], mix: Mix, state: u64) -> u64 {
     }
 }
 
-/// An in-process peer map with the bench hasher, empty, with room for the universe.
-pub fn papaya_map(seed: u64) -> papaya::HashMap<u64, u64, Xxh3OneShot> {
-    papaya::HashMap::with_capacity_and_hasher(UNIVERSE, Xxh3OneShot::with_seed(seed))
+/// An in-process peer map with the bench hasher, empty, with room for `room` entries.
+pub fn papaya_map(seed: u64, room: usize) -> papaya::HashMap<u64, u64, Xxh3OneShot> {
+    papaya::HashMap::with_capacity_and_hasher(room, Xxh3OneShot::with_seed(seed))
 }
 
 /// See [`papaya_map`].
-pub fn dash_map(seed: u64) -> dashmap::DashMap<u64, u64, Xxh3OneShot> {
-    dashmap::DashMap::with_capacity_and_hasher(UNIVERSE, Xxh3OneShot::with_seed(seed))
+pub fn dash_map(seed: u64, room: usize) -> dashmap::DashMap<u64, u64, Xxh3OneShot> {
+    dashmap::DashMap::with_capacity_and_hasher(room, Xxh3OneShot::with_seed(seed))
 }
 
 /// See [`papaya_map`].
-pub fn mutex_map(seed: u64) -> Mutex<StdMap<u64, u64, Xxh3OneShot>> {
+pub fn mutex_map(seed: u64, room: usize) -> Mutex<StdMap<u64, u64, Xxh3OneShot>> {
     Mutex::new(StdMap::with_capacity_and_hasher(
-        UNIVERSE,
+        room,
         Xxh3OneShot::with_seed(seed),
     ))
 }

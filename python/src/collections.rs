@@ -225,9 +225,9 @@ impl PyDictProxy {
 #[pymethods]
 impl PyDictProxy {
     /// Opens the dict `name` in `region`, creating it if absent with room for `capacity`
-    /// entries (rounded up to a power of two), keys of up to `max_key_bytes` and values
-    /// of up to `max_value_bytes` (a str's UTF-8 bytes, a bytes' length). With
-    /// `capacity=None` the dict must exist.
+    /// entries to start with (rounded up to a power of two; it grows past them), keys of
+    /// up to `max_key_bytes` and values of up to `max_value_bytes` (a str's UTF-8 bytes, a
+    /// bytes' length). With `capacity=None` the dict must exist.
     #[new]
     #[pyo3(signature = (region, name, capacity = None, max_key_bytes = 64, max_value_bytes = 256, pickle = false))]
     fn new(
@@ -573,7 +573,7 @@ impl PyDictProxy {
         self.map.recount()
     }
 
-    /// Most entries the dict holds.
+    /// Entries the dict holds before it grows again.
     #[getter]
     fn capacity(&self) -> usize {
         self.map.capacity()
@@ -1273,7 +1273,8 @@ impl PySetProxy {
 #[pymethods]
 impl PySetProxy {
     /// Opens the set `name` in `region`, creating it if absent with room for `capacity`
-    /// members of up to `max_item_bytes` each. With `capacity=None` it must exist.
+    /// members to start with (it grows past them) of up to `max_item_bytes` each. With
+    /// `capacity=None` it must exist.
     #[new]
     #[pyo3(signature = (region, name, capacity = None, max_item_bytes = 64, pickle = false))]
     fn new(
@@ -1380,7 +1381,7 @@ impl PySetProxy {
         PySet::new(py, self.members(py)?)
     }
 
-    /// Most members the set holds.
+    /// Members the set holds before it grows again.
     #[getter]
     fn capacity(&self) -> usize {
         self.set.capacity()

@@ -1,8 +1,8 @@
 //! shmarena's errors as Python exceptions.
 
 use pyo3::exceptions::{
-    PyException, PyIndexError, PyOverflowError, PyPermissionError, PyRuntimeError, PyTimeoutError,
-    PyTypeError, PyValueError,
+    PyException, PyIndexError, PyMemoryError, PyOverflowError, PyPermissionError, PyRuntimeError,
+    PyTimeoutError, PyTypeError, PyValueError,
 };
 use pyo3::prelude::*;
 use shmarena::Error;
@@ -86,6 +86,7 @@ pub fn to_py(error: Error) -> PyErr {
         Error::NotHeld(_) => PyRuntimeError::new_err(message),
         Error::TooManyReleases { .. } => PyValueError::new_err("Semaphore released too many times"),
         Error::Full { .. } | Error::QueueFull => FullError::new_err(message),
+        Error::OutOfMemory { .. } => PyMemoryError::new_err(message),
         Error::Corrupt { .. } | Error::InvalidValue { .. } => CorruptError::new_err(message),
         Error::BrokenBarrier(_) => broken_barrier(message),
         _ => ShmarenaError::new_err(message),

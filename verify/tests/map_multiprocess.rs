@@ -314,3 +314,135 @@ fn an_insert_killed_before_settling_is_done_or_never_for_every_later_operation()
         no_check_errors(&m.region);
     }
 }
+
+/// The map "g" the growth commands use, created here with 16 slots, and the reader's stop
+/// flag.
+fn grown_map(temp: &TempRegion, region_size: u64) -> (Region, HashMap<u64, u64>) {
+    let region = Region::create(&temp.path, region_size).unwrap();
+    region.array_zeroed::<u64>("acked", 16).unwrap();
+    region.value::<u64>("stop", 0).unwrap();
+    let map = region.hash_map("g", 16).unwrap();
+    (region, map)
+}
+
+/// Every key of `0..keys` present once, with a value some worker wrote for it; `len` exact
+/// after a recount.
+fn assert_all_present(map: &HashMap<u64, u64>, keys: u64) {
+    let mut entries: Vec<(u64, u64)> = map.iter().map(Result::unwrap).collect();
+    entries.sort_unstable();
+    assert_eq!(entries.len() as u64, keys, "entries");
+    for (i, (key, value)) in entries.iter().enumerate() {
+        assert_eq!(*key, i as u64, "key {i} missing or duplicated");
+        assert_eq!(value & 0xffff_ffff, *key);
+    }
+    assert_eq!(map.recount() as u64, keys);
+    assert_eq!(map.len() as u64, keys);
+}
+
+/// A map created with 16 slots takes a million inserts from two processes at once while a
+/// third reads (a key once seen never disappears): every key present, `len` exact.
+#[test]
+fn a_map_created_with_16_slots_takes_a_million_inserts_from_two_processes() {
+    const KEYS: u64 = 1_000_000;
+    let temp = TempRegion::new("map-grow");
+    let (region, map) = grown_map(&temp, 512 << 20);
+    let reader = spawn(&["map-grow-read", temp.arg(), "0", &(KEYS / 50).to_string()]);
+    let half = (KEYS / 2).to_string();
+    let writers = [
+        spawn(&["map-grow-insert", temp.arg(), "1", "0", &half]),
+        spawn(&["map-grow-insert", temp.arg(), "2", &half, &KEYS.to_string()]),
+    ];
+    for writer in writers {
+        let output = writer.wait_with_output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+    }
+    region.open_value::<u64>("stop").unwrap().store(1);
+    let output = reader.wait_with_output().unwrap();
+    assert!(output.status.success(), "reader: {output:?}");
+    assert!(map.capacity() as u64 >= KEYS);
+    assert_all_present(&map, KEYS);
+    no_check_errors(&region);
+}
+
+/// Waits until process `pid` is stopped (at the failpoint `point`).
+fn wait_until_stopped(pid: i32, point: &str) {
+    let stopped = (0..2000).any(|_| {
+        std::thread::sleep(Duration::from_millis(5));
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.split(' ').nth(2) == Some("T"))
+    });
+    assert!(stopped, "{point}: the worker never stopped");
+}
+
+/// Where a process can die or freeze inside growth.
+const GROWTH_POINTS: &[&str] = &[
+    "hash_map::grow_before_link",
+    "hash_map::migrate_before_commit",
+    "hash_map::migrate_before_publish",
+    "hash_map::migrate_before_chunk_done",
+];
+
+/// A writer SIGKILLed at each point of the growth: the survivor goes on growing the map,
+/// a later process redoes the dead one's keys, and every key is there once.
+#[test]
+fn writers_killed_during_growth_lose_nothing_and_duplicate_nothing() {
+    const KEYS: u64 = 20_000;
+    for (n, point) in GROWTH_POINTS.iter().enumerate() {
+        let temp = TempRegion::new(&format!("map-grow-kill-{n}"));
+        let (region, map) = grown_map(&temp, 64 << 20);
+        let half = (KEYS / 2).to_string();
+        // Dies the 3rd time it passes the point (growth happens a dozen times).
+        let dying = spawn_with_env(
+            &["map-grow-insert", temp.arg(), "1", "0", &half],
+            &[("SHMARENA_KILL_AT", &format!("{point}:3"))],
+        );
+        let survivor = spawn(&["map-grow-insert", temp.arg(), "2", &half, &KEYS.to_string()]);
+        let status = dying.wait_with_output().unwrap().status;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}");
+        let output = survivor.wait_with_output().unwrap();
+        assert!(output.status.success(), "{point}: {output:?}");
+        // Every key the dead worker acknowledged is in; a later process redoes its range.
+        let dead_acked = acked(&region, 1);
+        for key in 0..dead_acked {
+            assert!(map.get(&key).unwrap().is_some(), "{point}: acked key {key}");
+        }
+        run_ok(&["map-grow-insert", temp.arg(), "3", "0", &half]);
+        assert_all_present(&map, KEYS);
+        no_check_errors(&region);
+    }
+}
+
+/// A writer SIGSTOPped at each point of the growth holds nobody up: the other finishes its
+/// keys (taking over the frozen one's chunk and copy) and the map keeps growing; resumed,
+/// the frozen writer finishes too.
+#[test]
+fn a_writer_frozen_during_growth_does_not_block_the_others() {
+    const KEYS: u64 = 20_000;
+    for (n, point) in GROWTH_POINTS.iter().enumerate() {
+        let temp = TempRegion::new(&format!("map-grow-stop-{n}"));
+        let (region, map) = grown_map(&temp, 64 << 20);
+        let half = (KEYS / 2).to_string();
+        let frozen = spawn_with_env(
+            &["map-grow-insert", temp.arg(), "1", "0", &half],
+            &[("SHMARENA_STOP_AT", &format!("{point}:3"))],
+        );
+        // Wait until it is stopped, then let another process insert its keys.
+        let pid = frozen.id() as i32;
+        wait_until_stopped(pid, point);
+        let before = map.capacity();
+        run_ok(&["map-grow-insert", temp.arg(), "2", &half, &KEYS.to_string()]);
+        assert!(
+            map.capacity() > before,
+            "{point}: the map did not grow past the freeze"
+        );
+        for key in KEYS / 2..KEYS {
+            assert!(map.get(&key).unwrap().is_some(), "{point}: key {key}");
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        let output = frozen.wait_with_output().unwrap();
+        assert!(output.status.success(), "{point}: {output:?}");
+        assert_all_present(&map, KEYS);
+        no_check_errors(&region);
+    }
+}

@@ -738,9 +738,10 @@ class Manager:
     """``multiprocessing.Manager()`` with no manager process: every object it makes lives
     in the region (the default one unless ``region`` is given) and is used directly.
 
-    dict, list and set are fixed-capacity; their limits are keyword arguments:
-    ``capacity`` (entries), ``max_key_bytes`` / ``max_value_bytes`` / ``max_item_bytes``
-    (a str's UTF-8 bytes or a bytes' length; ints, floats, bools and None always fit).
+    dict and set grow as entries are added (``capacity`` is the room they start with);
+    list is fixed-capacity (``capacity`` items). Item sizes are keyword arguments:
+    ``max_key_bytes`` / ``max_value_bytes`` / ``max_item_bytes`` (a str's UTF-8 bytes or
+    a bytes' length; ints, floats, bools and None always fit).
     They hold None, bool, int, float, str, bytes and tuples of them; ``pickle=True``
     stores any picklable object (dict keys then compare by their pickled bytes).
     Going over a limit raises (``ValueError``, ``FullError``); nothing is truncated.
@@ -772,7 +773,7 @@ class Manager:
     def _place_region(self):
         return default_region() if self._region is None else self._region
 
-    def dict(self, *args, capacity=16384, max_key_bytes=64, max_value_bytes=256,
+    def dict(self, *args, capacity=64, max_key_bytes=64, max_value_bytes=256,
              pickle=False, name=None, **kwargs):
         """A shared dict, filled like ``dict(*args, **kwargs)``."""
         region, name = _place(self._region, name, "dict")
@@ -788,7 +789,7 @@ class Manager:
         shared.extend(sequence)
         return shared
 
-    def set(self, iterable=(), *, capacity=16384, max_item_bytes=64, pickle=False, name=None):
+    def set(self, iterable=(), *, capacity=64, max_item_bytes=64, pickle=False, name=None):
         """A shared set holding ``iterable``'s members."""
         region, name = _place(self._region, name, "set")
         shared = _shmarena.Set(region, name, capacity, max_item_bytes, pickle)

@@ -8,8 +8,8 @@
 //! ```
 //!
 //! - **Growth** starts when an insert finds no free slot within [`GROW_PROBE`] slots of its
-//!   key's home in a table at least a quarter full (or within the whole probe limit,
-//!   whatever the load): it makes a zeroed table of twice the capacity and links it as the
+//!   key's home in a table at least 3/4 full (or within the whole probe limit, whatever
+//!   the load): it makes a zeroed table of twice the capacity and links it as the
 //!   table's `NEXT` (one compare-exchange; a loser gives its table back). Only the root
 //!   grows: a table still receiving a migration finishes that first, so at most two
 //!   tables are in use at once, and the root is migrating exactly while it has a next.
@@ -58,7 +58,8 @@ pub trait Tables {
 }
 
 /// An insert into a table of more than this many slots looks this far from its key's home
-/// for a free slot before the table grows (if it is at least a quarter full).
+/// for a free slot before it reads the load (the len counters): at 3/4 the table grows,
+/// below it the insert looks on to the probe limit.
 pub const GROW_PROBE: u64 = 32;
 
 /// The largest table (slot numbers fit in the 32 bits a commit records).
@@ -266,9 +267,9 @@ impl<T: Tables> GrowingMap<T> {
                 Ok(Step::Done(had)) => return Ok(had),
                 Ok(Step::Moved) => {}
                 Err(Error::Full { .. })
-                    if limit < MAX_PROBE && 4 * table.len() < table.capacity() =>
+                    if limit < MAX_PROBE && 4 * table.len() < 3 * table.capacity() =>
                 {
-                    patient = true; // a long run of slots in a light table: look further
+                    patient = true; // a long run of slots in a table not yet 3/4 full
                 }
                 Err(Error::Full { .. }) => {
                     self.grow(id, &table, liveness)?;
@@ -389,7 +390,8 @@ impl<T: Tables> GrowingMap<T> {
     /// Helps every migration until the map has one table: that table and its id.
     ///
     /// # Errors
-    /// As [`RawMap::migrate_slot`].
+    /// [`Error::Full`] if a next table has no room for a member near its home (a hostile
+    /// table); [`Error::Contended`] if a slot keeps changing.
     pub fn finish(&self, liveness: &impl Liveness) -> Result<(u64, RawMap<T::Slots>)> {
         for _ in 0..MAX_TABLES {
             let (id, table) = self.root()?;

@@ -6,7 +6,7 @@
 //!
 //! 1. A pending copy (`INSERTING`) or an unfinished removal (`REMOVING`) is settled first,
 //!    as any operation on its key would; those two kinds are never frozen.
-//! 2. The slot is **frozen**: its state gains [`FROZEN`] (one compare-exchange that keeps
+//! 2. The slot is **frozen**: its state gains `FROZEN` (one compare-exchange that keeps
 //!    kind, key and value). From then on nothing changes it but the steps below: claims
 //!    refuse it (and stop: a claim never passes a frozen slot), a `BUSY` slot's inserter
 //!    fails to publish and goes on in the next table, every update's compare-exchange fails
@@ -16,9 +16,9 @@
 //!    claims a slot in the next table, writes them there and publishes that slot as
 //!    `MOVING` (not a member: lookups pass it), naming itself and the source slot.
 //! 4. The copy is **committed** at the source: one compare-exchange from the frozen member
-//!    to [`COMMITTED`] with word 1 naming the copy (slot and version). Exactly one copy of
+//!    to `COMMITTED` with word 1 naming the copy (slot and version). Exactly one copy of
 //!    each member wins: a mover whose commit fails frees its own copy.
-//! 5. The committed copy is **published** (`MOVING` -> `MEMBER` with [`ARRIVED`]): by the
+//! 5. The committed copy is **published** (`MOVING` -> `MEMBER` with `ARRIVED`): by the
 //!    mover, or by anyone who finds the source committed (helping a frozen or dead mover).
 //!
 //! Why a key's operations may go on in the next table once its probe range here is

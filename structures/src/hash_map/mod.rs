@@ -5,11 +5,16 @@
 //! ```text
 //! body:
 //!   0      len counters: 16 shards, one per cache line (a shard per participant slot)
-//!   1024   hints: one byte per slot, packed 8 to a word, padded to a cache line:
+//!   1024   root word: the id of the oldest table in use (0: the first table, below)
+//!   1088   the first table; later tables (see `grow`) lie in arena blocks, laid out alike
+//! table:
+//!   0      header: next table, migration cursor, capacity, bitmap of migrated chunks
+//!   then   hints: one byte per slot, packed 8 to a word, padded to a cache line:
 //!            0x00 never claimed, 0x01 claimed (no tag yet), 0x80 | 7 hash bits: the tag
 //!            of the last key written into the slot (kept after removal)
-//!   1024 + hint bytes   slots: capacity x slot_words words, each slot 16-byte aligned:
-//!            word 0      state  | version: 37 | tag: 12 | bound: 12 | kind: 3 |
+//!   then   slots: capacity x slot_words words, each slot 16-byte aligned:
+//!            word 0      state  | version: 34 | arrived | committed | frozen | tag: 12 |
+//!                               | bound: 12 | kind: 3 |
 //!            word 1      one-word values: the value; wider values: aux
 //!                        aux = | writer: 31 bits (top) | copy version: 32 bits |
 //!            key words   the key, zero-padded to whole words
@@ -103,6 +108,16 @@
 //!   copy version. Readers never wait: they read the current copy and validate with the
 //!   pair. A removed slot keeps its writer field until that writer leaves, so it is not
 //!   reused under a live writer.
+//!
+//! # Growth
+//! The map is a chain of tables: when an insert runs out of room the table gets a next one
+//! of twice the capacity, and every operation that passes a table being migrated moves a
+//! chunk of it and its own key's slots into the next (`grow` for the chain, `migrate` for
+//! the per-slot protocol: freeze, copy as `MOVING`, commit at the source, publish). A
+//! slot's `frozen` bit takes it out of use in its table; `committed` (on a frozen member)
+//! says word 1 names its copy in the next table; `arrived` marks a member that came by
+//! migration. Lookups, inserts, updates and removals above work on one table; the chain
+//! decides which.
 //!
 //! # Deaths and freezes
 //! Kills are final: an operation of a process that dies took effect before its death or
@@ -2331,8 +2346,9 @@ mod handle {
         }
 
         /// Opens the map `name`, creating it empty with `capacity` slots (rounded up to a
-        /// power of two). It holds up to that many entries; lookups and inserts stay short
-        /// below about 75% load.
+        /// power of two) to start with. It grows online past them (a table twice the size,
+        /// migrated a chunk at a time by the operations of every process: see
+        /// [`grow`](crate::hash_map::grow)), while the region has room.
         ///
         /// # Errors
         /// [`Error::InvalidArgument`] for a zero capacity or oversized types;
@@ -2431,7 +2447,8 @@ mod handle {
         /// Inserts or replaces; returns the value replaced.
         ///
         /// # Errors
-        /// [`Error::Full`] when no slot is free near the key's home.
+        /// [`Error::OutOfMemory`] when the map has to grow and the region has no room for
+        /// its next table.
         pub fn insert(&self, key: K, value: V) -> Result<Option<V>> {
             self.insert_with(&key, &value, true)
         }
@@ -2558,7 +2575,8 @@ mod handle {
             self.len() == 0
         }
 
-        /// Number of slots: the most entries the map can hold.
+        /// Number of slots of the newest table: how many entries fit before the map grows
+        /// again.
         pub fn capacity(&self) -> usize {
             self.map().capacity() as usize
         }
@@ -2655,7 +2673,8 @@ mod handle {
         /// whole: other processes may see some pairs before the others.
         ///
         /// # Errors
-        /// The first error of an insert ([`Error::Full`]); the pairs before it stay in.
+        /// The first error of an insert ([`Error::OutOfMemory`]); the pairs before it stay
+        /// in.
         pub fn extend(&self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<()> {
             for (key, value) in pairs {
                 self.insert(key, value)?;
@@ -2723,7 +2742,7 @@ mod handle {
         /// at once; no update is lost.
         ///
         /// # Errors
-        /// [`Error::Overflow`] (the value is left unchanged); [`Error::Full`].
+        /// [`Error::Overflow`] (the value is left unchanged); [`Error::OutOfMemory`].
         pub fn fetch_add(&self, key: K, delta: V) -> Result<V> {
             let zero: V = bytemuck::Zeroable::zeroed();
             for _ in 0..1 << 16 {
@@ -2813,7 +2832,8 @@ mod handle {
         /// Adds `key`; whether it was absent.
         ///
         /// # Errors
-        /// [`Error::Full`] when no slot is free near the key's home.
+        /// [`Error::OutOfMemory`] when the map has to grow and the region has no room for
+        /// its next table.
         pub fn insert(&self, key: K) -> Result<bool> {
             Ok(self.map.try_insert(key, ())?.is_none())
         }
@@ -2887,7 +2907,8 @@ mod handle {
         /// Adds each key in turn (not atomic as a whole); how many were absent.
         ///
         /// # Errors
-        /// The first error of an insert ([`Error::Full`]); the keys before it stay in.
+        /// The first error of an insert ([`Error::OutOfMemory`]); the keys before it stay
+        /// in.
         pub fn extend(&self, keys: impl IntoIterator<Item = K>) -> Result<usize> {
             let mut added = 0;
             for key in keys {
@@ -3088,7 +3109,8 @@ mod handle {
         /// Inserts or replaces; returns the value replaced.
         ///
         /// # Errors
-        /// [`Error::InvalidArgument`] for an oversized key or value; [`Error::Full`].
+        /// [`Error::InvalidArgument`] for an oversized key or value;
+        /// [`Error::OutOfMemory`].
         pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>> {
             self.insert_with(key, value, true)
         }
@@ -3213,7 +3235,8 @@ mod handle {
             self.len() == 0
         }
 
-        /// Number of slots: the most entries the map can hold.
+        /// Number of slots of the newest table: how many entries fit before the map grows
+        /// again.
         pub fn capacity(&self) -> usize {
             self.map().capacity() as usize
         }

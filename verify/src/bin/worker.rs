@@ -426,6 +426,8 @@ mod map {
 
     /// Slots of the maps the commands use.
     pub const MAP_CAPACITY: u64 = 1 << 16;
+    /// Initial slots of the growing map "g".
+    pub const GROWN_CAPACITY: u64 = 16;
 
     type Outcome = Result<(), Box<dyn std::error::Error>>;
 
@@ -483,6 +485,43 @@ mod map {
                     }
                 }
                 println!("{present}");
+            }
+            "map-grow-insert" => {
+                // Inserts into map "g", created with 16 slots (it grows), acking each key.
+                let grown = region.hash_map::<u64, u64>("g", GROWN_CAPACITY)?;
+                let worker: u64 = arg(args, 2, "worker")?;
+                let (from, to): (u64, u64) = (arg(args, 3, "from")?, arg(args, 4, "to")?);
+                let acked = region.open_array::<u64>("acked")?;
+                let ack = acked.at(worker as usize)?;
+                for key in from..to {
+                    grown.insert(key, value(worker, key))?;
+                    ack.store(key + 1);
+                }
+            }
+            "map-grow-read" => {
+                // Reads map "g" until `stop` is set: a key once seen never disappears nor
+                // changes its key half; prints the reads done.
+                let grown = region.hash_map::<u64, u64>("g", GROWN_CAPACITY)?;
+                let (from, to): (u64, u64) = (arg(args, 2, "from")?, arg(args, 3, "to")?);
+                let stop = region.value::<u64>("stop", 0)?;
+                let mut seen = vec![false; (to - from) as usize];
+                let mut reads = 0u64;
+                while stop.load() == 0 {
+                    for key in from..to {
+                        reads += 1;
+                        match grown.get(&key)? {
+                            Some(v) if v & 0xffff_ffff != key => {
+                                return Err(format!("key {key} holds {v:#x}").into());
+                            }
+                            Some(_) => seen[(key - from) as usize] = true,
+                            None if seen[(key - from) as usize] => {
+                                return Err(format!("key {key} was present, then absent").into());
+                            }
+                            None => {}
+                        }
+                    }
+                }
+                println!("{reads}");
             }
             other => return Err(format!("unknown command {other}").into()),
         }
