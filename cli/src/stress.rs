@@ -182,7 +182,7 @@ const OPS: [&str; 11] = [
 /// largest pass to fire at: a life that arms one picks it by weight and dies at a random
 /// pass up to that one. The map's insert path before its settle is weighted up: a death
 /// there leaves an unsettled copy, the state issue 13's late write comes from.
-const FAILPOINTS: [(&str, u64, u64); 14] = [
+const FAILPOINTS: [(&str, u64, u64); 18] = [
     ("participants::after_lock", 1, 20_000),
     ("hash_map::insert_after_claim", 1, 2_000),
     ("hash_map::insert_before_publish", 1, 2_000),
@@ -191,6 +191,11 @@ const FAILPOINTS: [(&str, u64, u64); 14] = [
     ("hash_map::remove_before_count", 2, 2_000),
     ("hash_map::remove_before_finish", 2, 2_000),
     ("hash_map::update_before_publish", 2, 2_000),
+    // The maps start at 16 slots and grow in the first seconds: deaths inside growth.
+    ("hash_map::grow_before_link", 1, 4),
+    ("hash_map::migrate_before_commit", 2, 200),
+    ("hash_map::migrate_before_publish", 2, 200),
+    ("hash_map::migrate_before_chunk_done", 1, 8),
     ("queue::push_after_claim", 1, 5_000),
     ("queue::push_before_publish", 2, 5_000),
     ("queue::pop_after_claim", 1, 5_000),
@@ -232,9 +237,10 @@ fn arm_failpoint(rng: &mut u64, percent: u64, allowed: &[String]) {
 }
 const MAX_WORKERS: usize = 64;
 const LIST_CAPACITY: u64 = 1 << 20;
-/// Keys each worker owns in the map "map" (at most half the slots in use).
+/// Keys each worker owns in the map "map".
 const MAP_KEYS_PER_WORKER: u64 = 32;
-const MAP_CAPACITY: u64 = 4096;
+/// The maps' initial slots: they grow while workers die and freeze.
+const MAP_CAPACITY: u64 = 16;
 /// Keys every worker counts into (fetch_add 1).
 const COUNT_KEYS: u64 = 16;
 /// Region size: the per-life records take 9.4 MiB, the results list 16 MiB.

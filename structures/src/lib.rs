@@ -370,7 +370,7 @@ pub trait RegionExt {
     /// See [`ByteList::open`].
     fn open_byte_list(&self, name: &str) -> Result<ByteList>;
     /// Opens or creates the [`HashMap`] `name` with `capacity` slots (rounded up to a
-    /// power of two).
+    /// power of two) to start with; it grows past them.
     ///
     /// # Errors
     /// See [`HashMap::get_or_create`].
@@ -381,7 +381,7 @@ pub trait RegionExt {
     /// See [`HashMap::open`].
     fn open_hash_map<K: Pod, V: Pod>(&self, name: &str) -> Result<HashMap<K, V>>;
     /// Opens or creates the [`ByteMap`] `name` with `capacity` slots (rounded up to a
-    /// power of two) for keys of up to `key_size` bytes and values of up to `value_size`.
+    /// power of two; it grows past them) for keys of up to `key_size` bytes and values of up to `value_size`.
     ///
     /// # Errors
     /// See [`ByteMap::get_or_create`].
@@ -398,7 +398,7 @@ pub trait RegionExt {
     /// See [`ByteMap::open`].
     fn open_byte_map(&self, name: &str) -> Result<ByteMap>;
     /// Opens or creates the [`HashSet`] `name` with `capacity` slots (rounded up to a
-    /// power of two).
+    /// power of two) to start with; it grows past them.
     ///
     /// # Errors
     /// See [`HashSet::get_or_create`].

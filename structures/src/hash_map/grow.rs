@@ -30,7 +30,7 @@
 
 use super::migrate::{chunks, BITMAP, CURSOR, NEXT};
 use super::{
-    frozen, hash_key, kind, version, KeyAccess, RawMap, Read, Slots, Step, Updated, ARRIVED,
+    frozen, hash_key, kind, version, Found, KeyAccess, RawMap, Read, Slots, Step, Updated, ARRIVED,
     COMMITTED, INSERTING, MAX_PROBE, MAX_RETRIES, MEMBER, MOVING,
 };
 use shmarena_engine::sync::{fence, AtomicU64, Ordering};
@@ -42,10 +42,21 @@ pub trait Tables {
     type Slots: Slots;
     /// The root word: the id of the oldest table still in use.
     fn root(&self) -> &AtomicU64;
-    /// The table with id `id` (validated: a bad id is [`Error::Corrupt`]).
+    /// The first table (id 0), validated when the map was opened.
+    fn first(&self) -> Self::Slots;
+    /// The table this handle last found at the root ([`Tables::remember`]), the first one
+    /// before that: where lookups start, without reading shared memory. A table older than
+    /// the root is fine (its slots are frozen: lookups there go on from the root); one
+    /// newer than the root is never returned. `None`: the first table ([`Tables::first`];
+    /// kept apart so that a map that never grew reads nothing more).
+    fn guess(&self) -> Option<Self::Slots>;
+    /// Remembers that table `id` of `capacity` slots was found at the root.
+    fn remember(&self, id: u64, capacity: u64);
+    /// The table with id `id`, validated: its capacity a power of two up to
+    /// [`MAX_CAPACITY`], its memory in bounds.
     ///
     /// # Errors
-    /// [`Error::Corrupt`] for an id that names no table.
+    /// [`Error::Corrupt`] for an id that names no such table.
     fn table(&self, id: u64) -> Result<Self::Slots>;
     /// Makes a table of `capacity` slots, zeroed but for its `CAPACITY` header word, not
     /// yet reachable: its id (never 0).
@@ -117,21 +128,12 @@ impl<T: Tables> GrowingMap<T> {
         &self.tables
     }
 
-    #[inline]
-    fn raw(&self, slots: T::Slots) -> Result<RawMap<T::Slots>> {
-        let capacity = slots.capacity();
-        if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
-            return Err(Error::corrupt(
-                "hash map capacity",
-                format!("{capacity} is not a power of two up to 2^32"),
-            ));
-        }
-        Ok(RawMap::new(
-            slots,
-            self.key_words,
-            self.value_words,
-            self.seed,
-        ))
+    /// The algorithm over one table (whose capacity [`Tables::table`] checked).
+    // Always: measured (callgrind) to keep every operation's fast path one function.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn raw(&self, slots: T::Slots) -> RawMap<T::Slots> {
+        RawMap::new(slots, self.key_words, self.value_words, self.seed)
     }
 
     /// The hash of a key, the same in every process.
@@ -141,11 +143,26 @@ impl<T: Tables> GrowingMap<T> {
     }
 
     /// The oldest table still in use, and its id.
-    #[inline]
+    // Always: measured (callgrind) to keep every operation's fast path one function.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn root(&self) -> Result<(u64, RawMap<T::Slots>)> {
         // Acquire: pairs with the Release that linked the table (its zeroed words).
         let id = self.tables.root().load(Ordering::Acquire);
-        Ok((id, self.raw(self.tables.table(id)?)?))
+        // A map that never grew uses its first table, checked at open.
+        let slots = if id == 0 {
+            self.tables.first()
+        } else {
+            self.tables.table(id)?
+        };
+        self.tables.remember(id, slots.capacity());
+        Ok((id, self.raw(slots)))
+    }
+
+    /// The table lookups start at (see [`Tables::guess`]).
+    #[inline]
+    fn guessed_table(&self) -> RawMap<T::Slots> {
+        self.raw(self.tables.guess().unwrap_or_else(|| self.tables.first()))
     }
 
     /// The table after `table`, if it is being migrated.
@@ -156,7 +173,7 @@ impl<T: Tables> GrowingMap<T> {
         if id == 0 {
             return Ok(None);
         }
-        let next = self.raw(self.tables.table(id)?)?;
+        let next = self.raw(self.tables.table(id)?);
         if next.capacity() <= table.capacity() {
             return Err(Error::corrupt(
                 "hash map tables",
@@ -170,13 +187,48 @@ impl<T: Tables> GrowingMap<T> {
         Ok(Some((id, next)))
     }
 
-    /// The newest table, after the probe range of `hash` was migrated out of every older
-    /// one (and each migration was helped by a chunk).
-    fn newest_for(&self, hash: u64, liveness: &impl Liveness) -> Result<(u64, RawMap<T::Slots>)> {
-        let (mut id, mut table) = self.root()?;
+    /// Runs `f` on the newest table, after the probe range of `hash` was migrated out of
+    /// every older one (and each migration was helped by a chunk). The table is built in
+    /// place and lent, not returned: on the fast path (a map that never grew, or whose
+    /// growth is over) nothing but `f`'s answer is moved.
+    // Always: measured (callgrind) to keep every operation's fast path one function.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn on_newest<R>(
+        &self,
+        hash: u64,
+        liveness: &impl Liveness,
+        f: impl FnOnce(&RawMap<T::Slots>) -> Result<R>,
+    ) -> Result<R> {
+        // Acquire: as in `root` (spelled out: no `Result` to carry on the fast path).
+        let id = self.tables.root().load(Ordering::Acquire);
+        let table = if id == 0 {
+            self.raw(self.tables.first())
+        } else {
+            self.raw(self.tables.table(id)?)
+        };
+        // Acquire: as in `next_of`.
+        if table.header(NEXT).load(Ordering::Acquire) == 0 {
+            return f(&table);
+        }
+        let newest = self.migrated_for(id, table, hash, liveness)?;
+        f(&newest)
+    }
+
+    /// The newest table after `table` (id `id`), which is being migrated (see
+    /// `on_newest`).
+    #[cold]
+    #[inline(never)]
+    fn migrated_for(
+        &self,
+        mut id: u64,
+        mut table: RawMap<T::Slots>,
+        hash: u64,
+        liveness: &impl Liveness,
+    ) -> Result<RawMap<T::Slots>> {
         for _ in 0..MAX_TABLES {
             let Some((next_id, next)) = self.next_of(&table)? else {
-                return Ok((id, table));
+                return Ok(table);
             };
             self.help(id, &table, next_id, &next, liveness)?;
             table.migrate_key(hash, &next, liveness)?;
@@ -193,6 +245,64 @@ impl<T: Tables> GrowingMap<T> {
     #[inline]
     pub fn get(&self, key: &[u64], out: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
         let hash = self.hash(key);
+        // The fast path: one table's lookup, in the table this handle found at the root
+        // last, reading no other shared word (measured: a load of the root word on every
+        // lookup halved the speed of large tables). See `settled_here`.
+        match self.tables.guess() {
+            None => {
+                let table = self.raw(self.tables.first());
+                if let Some(found) = Self::get_here(&table, hash, key, out)? {
+                    return Ok(found);
+                }
+            }
+            Some(guess) => return self.get_guessed(guess, hash, key, out, liveness),
+        }
+        self.get_in_chain(hash, key, out, liveness)
+    }
+
+    /// `get`'s lookup in one table: the answer, if this table gives it.
+    #[inline]
+    fn get_here(
+        table: &RawMap<T::Slots>,
+        hash: u64,
+        key: &[u64],
+        out: &mut [u64],
+    ) -> Result<Option<bool>> {
+        Ok(match table.find(hash, key, Some(out))? {
+            Found::Member(..) => Some(true),
+            Found::Absent if table.settled_here(hash) => Some(false),
+            _ => None,
+        })
+    }
+
+    /// `get` from a remembered table after the first (out of line: the first table's
+    /// path stays as short as a map that never grew needs).
+    #[inline(never)]
+    fn get_guessed(
+        &self,
+        guess: T::Slots,
+        hash: u64,
+        key: &[u64],
+        out: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
+        let table = self.raw(guess);
+        if let Some(found) = Self::get_here(&table, hash, key, out)? {
+            return Ok(found);
+        }
+        self.get_in_chain(hash, key, out, liveness)
+    }
+
+    /// `get` over the chain of tables, from the root.
+    #[cold]
+    #[inline(never)]
+    fn get_in_chain(
+        &self,
+        hash: u64,
+        key: &[u64],
+        out: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
         let (_, mut table) = self.root()?;
         for _ in 0..MAX_TABLES {
             match table.get_step(hash, key, out)? {
@@ -227,6 +337,12 @@ impl<T: Tables> GrowingMap<T> {
     #[inline]
     pub fn contains(&self, key: &[u64]) -> Result<bool> {
         let hash = self.hash(key);
+        let guess = self.guessed_table();
+        match guess.find(hash, key, None)? {
+            Found::Member(..) => return Ok(true),
+            Found::Absent if guess.settled_here(hash) => return Ok(false),
+            _ => {}
+        }
         let (_, mut table) = self.root()?;
         for _ in 0..MAX_TABLES {
             if table.contains_step(hash, key)? {
@@ -257,25 +373,29 @@ impl<T: Tables> GrowingMap<T> {
         let hash = self.hash(key);
         let mut patient = false;
         for _ in 0..MAX_RETRIES {
-            let (id, table) = self.newest_for(hash, liveness)?;
-            let limit = if patient || table.capacity() <= GROW_PROBE {
-                MAX_PROBE
-            } else {
-                GROW_PROBE
-            };
-            match table.insert_step(hash, key, value, replace, old, limit, liveness) {
-                Ok(Step::Done(had)) => return Ok(had),
-                Ok(Step::Moved) => {}
-                Err(Error::Full { .. })
-                    if limit < MAX_PROBE && 4 * table.len() < 3 * table.capacity() =>
-                {
-                    patient = true; // a long run of slots in a table not yet 3/4 full
+            let step = self.on_newest(hash, liveness, |table| {
+                let limit = if patient || table.capacity() <= GROW_PROBE {
+                    MAX_PROBE
+                } else {
+                    GROW_PROBE
+                };
+                match table.insert_step(hash, key, value, replace, old, limit, liveness) {
+                    Err(Error::Full { .. })
+                        if limit < MAX_PROBE && 4 * table.len() < 3 * table.capacity() =>
+                    {
+                        patient = true; // a long run of slots in a table not yet 3/4 full
+                        Ok(Step::Moved)
+                    }
+                    Err(Error::Full { .. }) => {
+                        self.grow(table, liveness)?;
+                        patient = false;
+                        Ok(Step::Moved)
+                    }
+                    other => other,
                 }
-                Err(Error::Full { .. }) => {
-                    self.grow(id, &table, liveness)?;
-                    patient = false;
-                }
-                Err(error) => return Err(error),
+            })?;
+            if let Step::Done(had) = step {
+                return Ok(had);
             }
         }
         Err(Error::Contended("hash map insert"))
@@ -294,9 +414,19 @@ impl<T: Tables> GrowingMap<T> {
         mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<Updated> {
         let hash = self.hash(key);
+        // The fast path, as in `get`: a member not frozen is the key's only entry, and an
+        // update of it is the update, whichever table it lies in.
+        let guess = self.guessed_table();
+        match guess.update_step(hash, key, old, liveness, &mut f)? {
+            Step::Done(Updated::Absent) if !guess.settled_here(hash) => {}
+            Step::Done(updated) => return Ok(updated),
+            Step::Moved => {}
+        }
         for _ in 0..MAX_RETRIES {
-            let (_, table) = self.newest_for(hash, liveness)?;
-            if let Step::Done(updated) = table.update_step(hash, key, old, liveness, &mut f)? {
+            let step = self.on_newest(hash, liveness, |table| {
+                table.update_step(hash, key, old, liveness, &mut f)
+            })?;
+            if let Step::Done(updated) = step {
                 return Ok(updated);
             }
         }
@@ -309,19 +439,30 @@ impl<T: Tables> GrowingMap<T> {
     /// As [`RawMap::remove`].
     pub fn remove(&self, key: &[u64], old: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
         let hash = self.hash(key);
+        // The fast path, as in `update`.
+        let guess = self.guessed_table();
+        match guess.remove_step(hash, key, old, liveness)? {
+            Step::Done(false) if !guess.settled_here(hash) => {}
+            Step::Done(removed) => return Ok(removed),
+            Step::Moved => {}
+        }
         for _ in 0..MAX_RETRIES {
-            let (_, table) = self.newest_for(hash, liveness)?;
-            if let Step::Done(removed) = table.remove_step(hash, key, old, liveness)? {
+            let step = self.on_newest(hash, liveness, |table| {
+                table.remove_step(hash, key, old, liveness)
+            })?;
+            if let Step::Done(removed) = step {
                 return Ok(removed);
             }
         }
         Err(Error::Contended("hash map remove"))
     }
 
-    /// Links a table of twice the capacity after `table` (id `id`), unless one is linked
-    /// already. A table that still receives a migration finishes it first.
-    fn grow(&self, id: u64, table: &RawMap<T::Slots>, liveness: &impl Liveness) -> Result<()> {
-        if self.root()?.0 != id {
+    /// Links a table of twice the capacity after `table`, unless one is linked already. A
+    /// table that still receives a migration finishes it first (capacities grow along
+    /// the chain: the root is `table` when it has its capacity).
+    #[cold]
+    fn grow(&self, table: &RawMap<T::Slots>, liveness: &impl Liveness) -> Result<()> {
+        if self.root()?.1.capacity() != table.capacity() {
             self.finish(liveness)?;
             return Ok(());
         }
@@ -505,7 +646,7 @@ impl<T: Tables> GrowingMap<T> {
     /// As [`RawMap::read_entry`]; the walk goes on with the next slot.
     pub fn next_entry(&self, walk: &mut Walk, key: &mut [u64], value: &mut [u64]) -> Result<bool> {
         while !walk.done {
-            let table = self.raw(self.tables.table(walk.table)?)?;
+            let table = self.raw(self.tables.table(walk.table)?);
             if walk.slot >= table.capacity() {
                 match self.next_of(&table)? {
                     None => walk.done = true,
@@ -589,6 +730,30 @@ pub(crate) enum CopyRead {
 }
 
 impl<S: Slots> RawMap<S> {
+    /// Whether a lookup that found no member of a key with `hash` in this table may answer
+    /// "absent" for the whole map: the key's home slot is not frozen, read after the walk.
+    ///
+    /// A key's operations go on in a later table only once its probe range here is
+    /// migrated, and that freezes its home slot first (`migrate.rs`). So while the home is
+    /// not frozen no later table has held the key, and the walk's answer for this table is
+    /// the map's. (An older table than this one is never in use: lookups start at the
+    /// root or at a table the root has passed, whose slots are all frozen.)
+    ///
+    /// Cheaper first: a table with no next one is the newest, so it is the root (lookups
+    /// never start past the root), the only table in use.
+    #[inline]
+    pub(crate) fn settled_here(&self, hash: u64) -> bool {
+        // Acquire: as in `next_of` (a line every lookup reads: it stays cached, where the
+        // home slot's state would cost a miss of a lookup that read only hint bytes).
+        self.header(NEXT).load(Ordering::Acquire) == 0 || self.home_unfrozen(hash)
+    }
+
+    #[cold]
+    fn home_unfrozen(&self, hash: u64) -> bool {
+        // SeqCst: after the walk's loads (SeqCst hint and state loads).
+        !frozen(self.pair(hash).load(Ordering::SeqCst)[0])
+    }
+
     /// Reads `slot` for an iteration (`first`: in the first table it walks).
     pub(crate) fn read_for_walk(
         &self,

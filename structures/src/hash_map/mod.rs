@@ -1976,12 +1976,15 @@ mod handle {
         table: NonNull<AtomicU64>,
         /// The map's len counters (in its body).
         counters: NonNull<AtomicU64>,
-        capacity: u64,
-        slot_words: u64,
+        // Narrow fields: a handle's operation copies this struct (and a table's algorithm
+        // around it) onto the stack, and stores held up behind a lookup's cache misses
+        // limit how many lookups overlap (measured: two more words halved large tables).
+        slot_words: u32,
         /// Word index in the table of the hint bytes.
-        hints: u64,
+        hints: u32,
         /// Word index in the table of slot 0.
-        first_slot: u64,
+        first_slot: u32,
+        capacity_log2: u8,
     }
 
     impl MappedSlots {
@@ -2042,38 +2045,41 @@ mod handle {
             capacity: u64,
             slot_words: u64,
         ) -> Self {
+            // Capacities up to 2^32 (checked by the callers): header and hint words, and
+            // slot words (keys and values of bounded size), fit 32 bits.
             let hints = header_words(capacity);
             Self {
                 table,
                 counters,
-                capacity,
-                slot_words,
-                hints,
-                first_slot: hints + hint_words(capacity),
+                slot_words: slot_words as u32,
+                hints: hints as u32,
+                first_slot: (hints + hint_words(capacity)) as u32,
+                capacity_log2: capacity.trailing_zeros() as u8,
             }
         }
     }
 
     impl Slots for MappedSlots {
+        #[inline]
         fn capacity(&self) -> u64 {
-            self.capacity
+            1 << self.capacity_log2
         }
 
         #[inline]
         fn pair(&self, slot: u64) -> &AtomicPair {
-            debug_assert!(slot < self.capacity);
+            debug_assert!(slot < self.capacity());
             // Slot < capacity: the pair lies in the checked table, 16-aligned (aligned
             // table, even slot words, header and hint words whole cache lines), and the
             // mapping outlives the handles that hold the object.
-            let word = self.first_slot + slot * self.slot_words;
+            let word = u64::from(self.first_slot) + slot * u64::from(self.slot_words);
             // SAFETY: in bounds, aligned and alive (above); pairs are only accessed atomically.
             unsafe { AtomicPair::from_ptr(self.table.as_ptr().add(word as usize).cast::<u64>()) }
         }
 
         #[inline]
         fn data(&self, slot: u64) -> &[AtomicU64] {
-            debug_assert!(slot < self.capacity);
-            let word = self.first_slot + slot * self.slot_words + 2;
+            debug_assert!(slot < self.capacity());
+            let word = u64::from(self.first_slot) + slot * u64::from(self.slot_words) + 2;
             // SAFETY: the words after the pair up to the slot's end lie in the checked
             // table; atomics only.
             unsafe {
@@ -2093,17 +2099,38 @@ mod handle {
 
         #[inline]
         fn hints(&self, word: u64) -> &AtomicU64 {
-            debug_assert!(word < hint_words(self.capacity));
+            debug_assert!(word < hint_words(self.capacity()));
             // SAFETY: hint words lie between the header and the slots, in the checked
             // table.
-            unsafe { &*self.table.as_ptr().add((self.hints + word) as usize) }
+            unsafe {
+                &*self
+                    .table
+                    .as_ptr()
+                    .add((u64::from(self.hints) + word) as usize)
+            }
         }
 
         #[inline]
         fn header(&self, word: u64) -> &AtomicU64 {
-            debug_assert!(word < header_words(self.capacity));
+            debug_assert!(word < header_words(self.capacity()));
             // SAFETY: header words start the checked table.
             unsafe { &*self.table.as_ptr().add(word as usize) }
+        }
+    }
+
+    /// A handle's memory of the table it last found at its map's root (see
+    /// [`Tables::guess`]): 0 for the first table, else the table's region offset with the
+    /// log2 of its capacity in the top byte (both checked when remembered). Process-local:
+    /// a clone starts from the same guess.
+    #[derive(Debug, Default)]
+    pub(crate) struct TableGuess(std::sync::atomic::AtomicU64);
+
+    impl Clone for TableGuess {
+        fn clone(&self) -> Self {
+            // Relaxed: a hint; any value this handle remembered is valid.
+            Self(std::sync::atomic::AtomicU64::new(
+                self.0.load(Ordering::Relaxed),
+            ))
         }
     }
 
@@ -2112,12 +2139,43 @@ mod handle {
     #[derive(Clone, Copy, Debug)]
     pub(crate) struct MappedTables<'r> {
         region: &'r Region,
-        first: MappedSlots,
+        // References into the handle: three words to copy per operation (see
+        // `MappedSlots`).
+        first: &'r MappedSlots,
+        guess: Option<&'r TableGuess>,
     }
 
     impl<'r> MappedTables<'r> {
-        pub(crate) fn new(region: &'r Region, first: MappedSlots) -> Self {
-            Self { region, first }
+        pub(crate) fn new(
+            region: &'r Region,
+            first: &'r MappedSlots,
+            guess: Option<&'r TableGuess>,
+        ) -> Self {
+            Self {
+                region,
+                first,
+                guess,
+            }
+        }
+    }
+
+    impl MappedTables<'_> {
+        /// The table a [`TableGuess`] word names (checked again: out of line, off the fast
+        /// path of maps that never grew).
+        #[inline(never)]
+        fn remembered(&self, word: u64) -> Result<MappedSlots> {
+            let (offset, capacity) = (word & ((1 << 56) - 1), 1 << (word >> 56));
+            let words = table_words(capacity, u64::from(self.first.slot_words))
+                .ok_or_else(|| Error::corrupt("hash map table", capacity.to_string()))?;
+            let table = self
+                .region
+                .arena_atomics::<std::sync::atomic::AtomicU64>(offset, words)?;
+            Ok(MappedSlots::laid_out(
+                table,
+                self.first.counters,
+                capacity,
+                u64::from(self.first.slot_words),
+            ))
         }
     }
 
@@ -2131,18 +2189,56 @@ mod handle {
         }
 
         #[inline]
+        fn first(&self) -> MappedSlots {
+            *self.first
+        }
+
+        #[inline]
+        fn guess(&self) -> Option<MappedSlots> {
+            // Relaxed: a hint (see `TableGuess`); the table's words are seen through the
+            // Acquire loads that found it at the root before.
+            let remembered = self
+                .guess
+                .map_or(0, |guess| guess.0.load(Ordering::Relaxed));
+            if remembered == 0 {
+                return None;
+            }
+            self.remembered(remembered).ok()
+        }
+
+        #[inline]
+        fn remember(&self, id: u64, capacity: u64) {
+            if let Some(guess) = self.guess {
+                let word = if id == 0 || id >= 1 << 56 {
+                    0
+                } else {
+                    id | u64::from(capacity.trailing_zeros()) << 56
+                };
+                // Relaxed: a hint (see `TableGuess`).
+                guess.0.store(word, Ordering::Relaxed);
+            }
+        }
+
+        #[inline]
         fn table(&self, id: u64) -> Result<MappedSlots> {
             if id == 0 {
-                return Ok(self.first);
+                return Ok(*self.first);
             }
-            MappedSlots::in_arena(self.region, id, self.first.counters, self.first.slot_words)
+            MappedSlots::in_arena(
+                self.region,
+                id,
+                self.first.counters,
+                u64::from(self.first.slot_words),
+            )
         }
 
         fn make(&self, capacity: u64) -> Result<u64> {
-            let words = table_words(capacity, self.first.slot_words).ok_or(Error::OutOfMemory {
-                requested: u64::MAX,
-                available: 0,
-            })?;
+            let words = table_words(capacity, u64::from(self.first.slot_words)).ok_or(
+                Error::OutOfMemory {
+                    requested: u64::MAX,
+                    available: 0,
+                },
+            )?;
             let block = self.region.arena().alloc(8 * words)?;
             let table = self
                 .region
@@ -2162,7 +2258,7 @@ mod handle {
         }
 
         fn discard(&self, id: u64, capacity: u64) {
-            if let Some(words) = table_words(capacity, self.first.slot_words) {
+            if let Some(words) = table_words(capacity, u64::from(self.first.slot_words)) {
                 let _ = self.region.arena().free(id, 8 * words);
             }
         }
@@ -2201,6 +2297,7 @@ mod handle {
     /// ```
     pub struct HashMap<K: Pod, V: Pod> {
         slots: MappedSlots,
+        guess: TableGuess,
         seed: u64,
         object: Object,
         _types: PhantomData<(K, V)>,
@@ -2210,6 +2307,7 @@ mod handle {
         fn clone(&self) -> Self {
             Self {
                 slots: self.slots,
+                guess: self.guess.clone(),
                 seed: self.seed,
                 object: self.object.clone(),
                 _types: PhantomData,
@@ -2290,7 +2388,7 @@ mod handle {
         let (object, _) =
             crate::sweep::get_or_create_object(region, name, &descriptor, size, |_| Ok(()))?;
         let mapped = MappedSlots::first(&object, key_size as u64, value_size as u64)?;
-        if mapped.capacity != slots {
+        if mapped.capacity() != slots {
             return Err(Error::TypeMismatch {
                 name: name.to_owned(),
                 expected: descriptor.to_string(),
@@ -2388,6 +2486,7 @@ mod handle {
         fn from_parts((object, slots): (Object, MappedSlots)) -> Self {
             Self {
                 slots,
+                guess: TableGuess::default(),
                 seed: object.region().hash_seed(),
                 object,
                 _types: PhantomData,
@@ -2399,7 +2498,7 @@ mod handle {
         #[inline]
         fn map(&self) -> GrowingMap<MappedTables<'_>> {
             GrowingMap::new(
-                MappedTables::new(self.object.region(), self.slots),
+                MappedTables::new(self.object.region(), &self.slots, Some(&self.guess)),
                 word_count::<K>(),
                 word_count::<V>(),
                 self.seed,
@@ -2957,6 +3056,7 @@ mod handle {
     #[derive(Clone)]
     pub struct ByteMap {
         slots: MappedSlots,
+        guess: TableGuess,
         seed: u64,
         key_size: usize,
         value_size: usize,
@@ -3020,6 +3120,7 @@ mod handle {
         ) -> Self {
             Self {
                 slots,
+                guess: TableGuess::default(),
                 seed: object.region().hash_seed(),
                 key_size,
                 value_size,
@@ -3029,7 +3130,7 @@ mod handle {
 
         fn map(&self) -> GrowingMap<MappedTables<'_>> {
             GrowingMap::new(
-                MappedTables::new(self.object.region(), self.slots),
+                MappedTables::new(self.object.region(), &self.slots, Some(&self.guess)),
                 crate::words::word_count_of(self.key_size as u64) as usize,
                 crate::words::word_count_of(self.value_size as u64) as usize,
                 self.seed,
@@ -3405,10 +3506,22 @@ pub(crate) fn retire_owner_slot(
     slot: u32,
 ) -> Result<()> {
     let object = region.open_object(&entry.name, &entry.descriptor)?;
-    for table in map_for(region, &object)?.chain()? {
+    let first = first_table(&object)?;
+    for table in map_for(region, &object, &first).chain()? {
         table.retire_owner_slot(slot)?;
     }
     Ok(())
+}
+
+/// The first table of the map or set `object` (for tools).
+#[cfg(not(loom))]
+fn first_table(object: &shmarena_engine::Object) -> Result<handle::MappedSlots> {
+    let descriptor = &object.info().descriptor;
+    handle::MappedSlots::first(
+        object,
+        u64::from(descriptor.key_size),
+        u64::from(descriptor.elem_size),
+    )
 }
 
 /// The algorithm over the tables of the map or set `object` (for tools).
@@ -3416,17 +3529,15 @@ pub(crate) fn retire_owner_slot(
 fn map_for<'r>(
     region: &'r shmarena_engine::Region,
     object: &shmarena_engine::Object,
-) -> Result<GrowingMap<handle::MappedTables<'r>>> {
+    first: &'r handle::MappedSlots,
+) -> GrowingMap<handle::MappedTables<'r>> {
     let descriptor = &object.info().descriptor;
-    let key_size = u64::from(descriptor.key_size);
-    let value_size = u64::from(descriptor.elem_size);
-    let first = handle::MappedSlots::first(object, key_size, value_size)?;
-    Ok(GrowingMap::new(
-        handle::MappedTables::new(region, first),
-        crate::words::word_count_of(key_size) as usize,
-        crate::words::word_count_of(value_size) as usize,
+    GrowingMap::new(
+        handle::MappedTables::new(region, first, None),
+        crate::words::word_count_of(u64::from(descriptor.key_size)) as usize,
+        crate::words::word_count_of(u64::from(descriptor.elem_size)) as usize,
         region.hash_seed(),
-    ))
+    )
 }
 
 /// One line on the map or set `entry` (for `shmarena inspect`): len and slot states.
@@ -3439,7 +3550,8 @@ pub fn describe(
     entry: &shmarena_engine::EntryInfo,
 ) -> Result<String> {
     let object = region.open_object(&entry.name, &entry.descriptor)?;
-    let map = map_for(region, &object)?;
+    let first = first_table(&object)?;
+    let map = map_for(region, &object, &first);
     let chain = map.chain()?;
     let mut census = [0; 5];
     for table in &chain {
@@ -3474,7 +3586,8 @@ pub(crate) fn check(
     use shmarena_engine::Finding;
     let place = format!("{:?} {:?}", entry.descriptor.kind, entry.name);
     let object = region.open_object(&entry.name, &entry.descriptor)?;
-    let map = map_for(region, &object)?;
+    let first = first_table(&object)?;
+    let map = map_for(region, &object, &first);
     // Duplicate keys: members whose key also appears in an earlier member slot (of any
     // table: a committed member is not read, its copy is).
     let mut seen = std::collections::HashSet::new();

@@ -506,7 +506,12 @@ mod map {
                 let stop = region.value::<u64>("stop", 0)?;
                 let mut seen = vec![false; (to - from) as usize];
                 let mut reads = 0u64;
+                // Ends by itself if the test never says stop (it failed, or was killed).
+                let deadline = std::time::Instant::now() + std::time::Duration::from_mins(5);
                 while stop.load() == 0 {
+                    if std::time::Instant::now() > deadline {
+                        return Err("map-grow-read: never told to stop".into());
+                    }
                     for key in from..to {
                         reads += 1;
                         match grown.get(&key)? {
