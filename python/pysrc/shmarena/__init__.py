@@ -105,7 +105,7 @@ REGION_DIR_ENV = "SHMARENA_REGION_DIR"
 REGION_SIZE_ENV = "SHMARENA_REGION_SIZE"
 #: Size of a new default region (at most half the free space of its file system): a
 #: sparse file, so only pages in use take memory.
-DEFAULT_REGION_SIZE = 1 << 30
+DEFAULT_REGION_SIZE = 8 << 30
 
 _default = None
 _lock = _threading.Lock()
