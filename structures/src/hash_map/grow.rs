@@ -269,7 +269,7 @@ impl<T: Tables> GrowingMap<T> {
         out: &mut [u64],
     ) -> Result<Option<bool>> {
         Ok(match table.find(hash, key, Some(out))? {
-            Found::Member(..) => Some(true),
+            Found::Member(_, seen) if !frozen(seen[0]) => Some(true),
             Found::Absent if table.settled_here(hash) => Some(false),
             _ => None,
         })
@@ -339,7 +339,7 @@ impl<T: Tables> GrowingMap<T> {
         let hash = self.hash(key);
         let guess = self.guessed_table();
         match guess.find(hash, key, None)? {
-            Found::Member(..) => return Ok(true),
+            Found::Member(_, seen) if !frozen(seen[0]) => return Ok(true),
             Found::Absent if guess.settled_here(hash) => return Ok(false),
             _ => {}
         }
@@ -730,6 +730,22 @@ pub(crate) enum CopyRead {
 }
 
 impl<S: Slots> RawMap<S> {
+    /// A lookup of `key` in this table alone, when it is the first table or one the root
+    /// passed (see [`Tables::guess`]): the map's answer, if this table gives it (see
+    /// `settled_here`); `None` sends the caller to the chain.
+    ///
+    /// # Errors
+    /// As [`RawMap::get`].
+    #[inline]
+    pub(crate) fn lookup_here(&self, key: &[u64], out: &mut [u64]) -> Result<Option<bool>> {
+        let hash = self.hash(key);
+        Ok(match self.find(hash, key, Some(out))? {
+            Found::Member(_, seen) if !frozen(seen[0]) => Some(true),
+            Found::Absent if self.settled_here(hash) => Some(false),
+            _ => None,
+        })
+    }
+
     /// Whether a lookup that found no member of a key with `hash` in this table may answer
     /// "absent" for the whole map: the key's home slot is not frozen, read after the walk.
     ///

@@ -374,11 +374,10 @@ enum Read {
 
 /// What one lookup walk found.
 enum Found {
-    /// The key's member slot, with its pair as read.
+    /// The key's member slot, with its pair as read. A frozen member (see `migrate.rs`)
+    /// too: its callers tell it by its state (the walk's arms stay as few as before
+    /// growth: measured).
     Member(u64, [u64; 2]),
-    /// The key's member, frozen by a migration (uncommitted: the value read is the key's;
-    /// committed: word 1 names its copy in the next table), with its pair.
-    Moved([u64; 2]),
     /// Neither a member nor a pending copy of the key.
     Absent,
     /// A pending (`INSERTING`) copy of the key or an unfinished removal, before any member,
@@ -737,7 +736,6 @@ impl<S: Slots> RawMap<S> {
             )?;
             found = match hit {
                 None => return Ok(false),
-                Some(seen) if kind(seen[0]) == MEMBER && frozen(seen[0]) => Found::Moved(seen),
                 Some(seen) if kind(seen[0]) == MEMBER => Found::Member(slot, seen),
                 Some(seen) => Found::Pending(Seen::new(slot, seen)),
             };
@@ -919,11 +917,10 @@ impl<S: Slots> RawMap<S> {
     #[inline]
     pub fn get_step(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Result<Step<bool>> {
         Ok(match self.find(hash, key, Some(out))? {
-            Found::Member(..) => Step::Done(true),
             // Frozen but not committed: the value read is the key's (nothing changes it
             // until its copy in the next table is published).
-            Found::Moved(seen) if seen[0] & COMMITTED == 0 => Step::Done(true),
-            Found::Moved(..) => Step::Moved,
+            Found::Member(_, seen) if seen[0] & COMMITTED == 0 => Step::Done(true),
+            Found::Member(..) => Step::Moved,
             _ => Step::Done(false),
         })
     }
@@ -936,7 +933,7 @@ impl<S: Slots> RawMap<S> {
     pub fn contains(&self, key: &[u64]) -> Result<bool> {
         Ok(matches!(
             self.find(self.hash(key), key, None)?,
-            Found::Member(..) | Found::Moved(..)
+            Found::Member(..)
         ))
     }
 
@@ -946,10 +943,7 @@ impl<S: Slots> RawMap<S> {
     /// As [`Self::get`].
     #[inline]
     pub fn contains_step(&self, hash: u64, key: &[u64]) -> Result<bool> {
-        Ok(matches!(
-            self.find(hash, key, None)?,
-            Found::Member(..) | Found::Moved(..)
-        ))
+        Ok(matches!(self.find(hash, key, None)?, Found::Member(..)))
     }
 
     /// Changes the kind of `slot` from what `seen` shows to `to` with word 1 `word`,
@@ -1378,13 +1372,13 @@ impl<S: Slots> RawMap<S> {
     ) -> Result<Step<bool>> {
         for _ in 0..MAX_RETRIES {
             match self.find(hash, key, None)? {
+                Found::Member(_, seen) if frozen(seen[0]) => return Ok(Step::Moved),
                 Found::Member(slot, seen) => {
                     if self.apply_insert(slot, seen, value, replace, old, liveness)? {
                         return Ok(Step::Done(true));
                     }
                     continue; // removed or frozen under us: start over
                 }
-                Found::Moved(..) => return Ok(Step::Moved),
                 _ => {}
             }
             let claim = match self.claim(hash, limit, liveness)? {
@@ -1648,8 +1642,8 @@ impl<S: Slots> RawMap<S> {
     ) -> Result<Step<Updated>> {
         for _ in 0..MAX_RETRIES {
             let (slot, seen) = match self.find_slot(hash, key)? {
+                Found::Member(_, seen) if frozen(seen[0]) => return Ok(Step::Moved),
                 Found::Member(slot, seen) => (slot, seen),
-                Found::Moved(..) => return Ok(Step::Moved),
                 _ => return Ok(Step::Done(Updated::Absent)),
             };
             let mut wrap = |current: &[u64], new: &mut [u64]| {
@@ -1686,8 +1680,8 @@ impl<S: Slots> RawMap<S> {
     ) -> Result<Step<bool>> {
         for _ in 0..MAX_RETRIES {
             let (slot, seen) = match self.find(hash, key, Some(&mut *old))? {
+                Found::Member(_, seen) if frozen(seen[0]) => return Ok(Step::Moved),
                 Found::Member(slot, seen) => (slot, seen),
-                Found::Moved(..) => return Ok(Step::Moved),
                 _ => return Ok(Step::Done(false)),
             };
             // The value copied belongs to `seen`; the compare-exchange succeeds only if
@@ -1942,6 +1936,7 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 #[cfg(not(loom))]
 mod handle {
     use super::grow::{GrowingMap, Tables, MAX_CAPACITY};
+    use super::RawMap;
     use super::{
         header_words, hint_words, migrate, table_words, Slots, Updated, COUNTER_SHARDS,
         FIRST_TABLE_OFFSET, ROOT_OFFSET,
@@ -2124,6 +2119,15 @@ mod handle {
     /// a clone starts from the same guess.
     #[derive(Debug, Default)]
     pub(crate) struct TableGuess(std::sync::atomic::AtomicU64);
+
+    impl TableGuess {
+        /// Whether the guess is the first table.
+        #[inline]
+        pub(crate) fn is_first(&self) -> bool {
+            // Relaxed: a hint (see above).
+            self.0.load(Ordering::Relaxed) == 0
+        }
+    }
 
     impl Clone for TableGuess {
         fn clone(&self) -> Self {
@@ -2493,6 +2497,12 @@ mod handle {
             }
         }
 
+        /// The algorithm over the first table alone.
+        #[inline]
+        fn first_table(&self) -> RawMap<MappedSlots> {
+            RawMap::new(self.slots, word_count::<K>(), word_count::<V>(), self.seed)
+        }
+
         /// The algorithm over this map's tables, built per call so that the key and value
         /// sizes are constants the compiler specializes the probing code for.
         #[inline]
@@ -2514,11 +2524,21 @@ mod handle {
                 let (mut key_words, mut value_words) = ([0u64; 4], [0u64; 4]);
                 bytemuck::cast_slice_mut::<u64, u8>(&mut key_words)[..size_of::<K>()]
                     .copy_from_slice(bytemuck::bytes_of(key));
-                let found = self.map().get(
+                let (key, out) = (
                     &key_words[..word_count::<K>()],
                     &mut value_words[..word_count::<V>()],
-                    self.object.region(),
-                )?;
+                );
+                // A map this handle never saw grow: the one-table lookup as it was before
+                // growth, with nothing built around it (see `GrowingMap::get`).
+                let here = if self.guess.is_first() {
+                    self.first_table().lookup_here(key, out)?
+                } else {
+                    None
+                };
+                let found = match here {
+                    Some(found) => found,
+                    None => self.map().get(key, out, self.object.region())?,
+                };
                 return Ok(found.then(|| {
                     bytemuck::pod_read_unaligned(
                         &bytemuck::cast_slice::<u64, u8>(&value_words)[..size_of::<V>()],
