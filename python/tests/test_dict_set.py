@@ -407,6 +407,23 @@ def test_dict_grows_past_its_initial_capacity(manager):
     assert list(d.keys()) == [0] + list(range(2, 1001))
 
 
+def test_a_full_region_raises_memory_error_and_the_dict_stays_usable(manager):
+    # The 64 MiB test region: a dict of 1 KiB values outgrows it while it grows.
+    d = manager.dict(max_value_bytes=1024)
+    value = "v" * 1000
+    inserted = 0
+    with pytest.raises(MemoryError, match="out of memory in the region"):
+        for i in range(100_000):
+            d[i] = value
+            inserted += 1
+    assert inserted > 1000
+    assert len(d) == inserted
+    assert d[0] == value and d[inserted - 1] == value and inserted not in d
+    d[0] = "replaced"
+    del d[1]
+    assert d[0] == "replaced" and 1 not in d and len(d) == inserted - 1
+
+
 def test_deleted_slots_are_reused(manager):
     d = manager.dict(capacity=4)
     d.update(a=1, b=2, c=3)
