@@ -697,3 +697,34 @@ fn grows_while_threads_insert_read_and_update() {
     drop((map, counters, region));
     let _ = Region::unlink(&path);
 }
+
+/// When the region has no room for the next table, the insert that needed it fails with
+/// `OutOfMemory` and changes nothing; the map keeps every entry and stays usable.
+#[test]
+fn a_full_region_stops_growth_with_out_of_memory_and_nothing_lost() {
+    let (region, path) = temp_region("grow-oom", 1 << 20);
+    let map = region.hash_map::<u64, u64>("g", 16).unwrap();
+    let mut inserted = 0u64;
+    let error = loop {
+        match map.insert(inserted, inserted * 3) {
+            Ok(None) => inserted += 1,
+            Ok(Some(old)) => panic!("key {inserted} was there with {old}"),
+            Err(error) => break error,
+        }
+        assert!(inserted < 1 << 20, "a 1 MiB region never filled");
+    };
+    assert!(matches!(error, Error::OutOfMemory { .. }), "{error:?}");
+    assert!(inserted > 1000, "only {inserted} entries");
+    assert_eq!(map.get(&inserted).unwrap(), None);
+    assert_eq!(map.len() as u64, inserted);
+    for key in 0..inserted {
+        assert_eq!(map.get(&key).unwrap(), Some(key * 3), "key {key}");
+    }
+    // Still usable: replace, update and remove what is there.
+    assert_eq!(map.insert(0, 7).unwrap(), Some(0));
+    assert_eq!(map.fetch_add(1, 1).unwrap(), 3);
+    assert_eq!(map.remove(&2).unwrap(), Some(6));
+    assert_eq!(map.len() as u64, inserted - 1);
+    drop((map, region));
+    let _ = Region::unlink(&path);
+}
