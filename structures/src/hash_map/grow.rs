@@ -739,7 +739,9 @@ impl<S: Slots> RawMap<S> {
     #[inline]
     pub(crate) fn lookup_here(&self, key: &[u64], out: &mut [u64]) -> Result<Option<bool>> {
         let hash = self.hash(key);
-        Ok(match self.find(hash, key, Some(out))? {
+        // One walk (a pending copy of the key sends the caller to the chain, whose lookup
+        // settles it).
+        Ok(match self.find_once(hash, key, Some(out))? {
             Found::Member(_, seen) if !frozen(seen[0]) => Some(true),
             Found::Absent if self.settled_here(hash) => Some(false),
             _ => None,
