@@ -632,9 +632,9 @@ impl PyDictProxy {
 /// waits.
 #[pyclass(module = "shmarena._shmarena", name = "List", frozen, sequence)]
 pub struct PyListProxy {
-    /// Item `i` of generation `g` under the 8-byte key `g << 32 | i`; four slots per item
-    /// of capacity: two generations of a full list (a rewrite writes the next before
-    /// dropping the last) at no more than half load.
+    /// Item `i` of generation `g` under the 8-byte key `g << 32 | i`: created with four
+    /// slots per item of capacity (two generations of a full list, as a rewrite writes
+    /// the next before dropping the last, at half load); the map grows past them.
     items: ByteMap,
     /// `generation << 32 | length`: the one word a change is published by.
     header: shmarena::Value<u64>,
@@ -666,16 +666,17 @@ impl PyListProxy {
         Ok(encoded)
     }
 
-    /// Most items: a quarter of the table's slots (two generations at half load).
+    /// Most items: the 32-bit index space (the map of items grows as needed).
     fn limit(&self) -> u64 {
-        (self.items.capacity() / 4) as u64
+        u64::from(u32::MAX)
     }
 
-    /// The published generation and length (the length bounded by the table, so a
-    /// corrupted header cannot send reads past it).
+    /// The published generation and length (the length bounded by the table's slots,
+    /// which hold every item, so a corrupted header cannot send reads far past them).
     fn current(&self) -> (u64, u64) {
         let word = self.header.load();
-        (word >> 32, (word & 0xffff_ffff).min(self.limit()))
+        let slots = self.items.capacity() as u64;
+        (word >> 32, (word & 0xffff_ffff).min(slots))
     }
 
     fn len_now(&self) -> u64 {
@@ -857,8 +858,8 @@ impl PyListProxy {
 #[pymethods]
 impl PyListProxy {
     /// Opens the list `name` in `region`, creating it if absent with room for `capacity`
-    /// items (rounded up to a power of two) of up to `max_item_bytes` each. With
-    /// `capacity=None` it must exist.
+    /// items to start with (rounded up to a power of two; it grows past them) of up to
+    /// `max_item_bytes` each. With `capacity=None` it must exist.
     #[new]
     #[pyo3(signature = (region, name, capacity = None, max_item_bytes = 256, pickle = false))]
     fn new(
@@ -906,7 +907,7 @@ impl PyListProxy {
         })
     }
 
-    /// Appends `value` (`FullError` at capacity).
+    /// Appends `value` (`MemoryError` when the region is full).
     fn append(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let encoded = self.encode(value)?;
         self.locked(py, || self.push_all(std::slice::from_ref(&encoded)))
@@ -1083,10 +1084,10 @@ impl PyListProxy {
         other.add(self.copy(py)?)
     }
 
-    /// Most items the list holds.
+    /// Items the list holds before its table grows (two generations at half load).
     #[getter]
     fn capacity(&self) -> u64 {
-        self.limit()
+        (self.items.capacity() / 4) as u64
     }
 
     /// The object's name in its region.

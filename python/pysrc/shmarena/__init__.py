@@ -738,8 +738,8 @@ class Manager:
     """``multiprocessing.Manager()`` with no manager process: every object it makes lives
     in the region (the default one unless ``region`` is given) and is used directly.
 
-    dict and set grow as entries are added (``capacity`` is the room they start with);
-    list is fixed-capacity (``capacity`` items). Item sizes are keyword arguments:
+    dict, list and set grow as entries are added (``capacity`` is the room they start
+    with). Item sizes are keyword arguments:
     ``max_key_bytes`` / ``max_value_bytes`` / ``max_item_bytes`` (a str's UTF-8 bytes or
     a bytes' length; ints, floats, bools and None always fit).
     They hold None, bool, int, float, str, bytes and tuples of them; ``pickle=True``
@@ -782,7 +782,7 @@ class Manager:
             shared.update(*args, **kwargs)
         return shared
 
-    def list(self, sequence=(), *, capacity=4096, max_item_bytes=256, pickle=False, name=None):
+    def list(self, sequence=(), *, capacity=64, max_item_bytes=256, pickle=False, name=None):
         """A shared append-only list holding ``sequence``."""
         region, name = _place(self._region, name, "list")
         shared = _shmarena.List(region, name, capacity, max_item_bytes, pickle)
