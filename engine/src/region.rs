@@ -1382,6 +1382,31 @@ impl Region {
             .expect("validated at open: the arena lies inside the mapping")
     }
 
+    /// Allocates an arena block of `words` zeroed words, not yet reachable by anyone: its
+    /// region offset. The zeros are published by the caller's Release store or
+    /// compare-exchange of the offset (a recycled block is zeroed with Relaxed stores; a
+    /// fresh one is zero already).
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when the arena has no room; [`Error::Corrupt`] as
+    /// [`Arena::alloc`](crate::arena::Arena::alloc).
+    pub fn alloc_zeroed_words(&self, words: u64) -> Result<u64> {
+        let bytes = words.checked_mul(8).ok_or(Error::OutOfMemory {
+            requested: u64::MAX,
+            available: 0,
+        })?;
+        let block = self.arena().alloc(bytes)?;
+        if !block.fresh {
+            let first = self.arena_atomics::<std::sync::atomic::AtomicU64>(block.offset, words)?;
+            for i in 0..words as usize {
+                // SAFETY: `first` points at `words` checked words of the block.
+                // Relaxed: published by the caller (see above).
+                unsafe { &*first.as_ptr().add(i) }.store(0, Ordering::Relaxed);
+            }
+        }
+        Ok(block.offset)
+    }
+
     /// Pointer to `count` atomics of type `A` at byte `offset` of the region, after
     /// checking that they lie inside the arena and are aligned: for structures that keep
     /// parts of themselves in arena blocks of their own (a list's later segments), whose

@@ -555,7 +555,7 @@ mod handle {
                 if !grow {
                     return Ok(None);
                 }
-                let made = self.zeroed_block(words)?;
+                let made = region.alloc_zeroed_words(words)?;
                 if segment {
                     fail::fail_point!("list::grow_before_publish");
                 }
@@ -573,27 +573,6 @@ mod handle {
             region
                 .arena_atomics::<std::sync::atomic::AtomicU64>(offset, words)
                 .map(Some)
-        }
-
-        /// A new arena block of `words` zero words (not yet reachable by anyone); its
-        /// region offset.
-        fn zeroed_block(&self, words: u64) -> Result<u64> {
-            let region = self.object.region();
-            let bytes = words.checked_mul(8).ok_or(Error::OutOfMemory {
-                requested: u64::MAX,
-                available: 0,
-            })?;
-            let block = region.arena().alloc(bytes)?;
-            if !block.fresh {
-                let first =
-                    region.arena_atomics::<std::sync::atomic::AtomicU64>(block.offset, words)?;
-                for i in 0..words as usize {
-                    // SAFETY: `first` points at `words` checked words.
-                    // Relaxed: published by the caller's Release compare-exchange.
-                    unsafe { &*first.as_ptr().add(i) }.store(0, Ordering::Relaxed);
-                }
-            }
-            Ok(block.offset)
         }
 
         /// The state words of every slot of every segment that exists, segment by segment,

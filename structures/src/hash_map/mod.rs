@@ -2243,22 +2243,15 @@ mod handle {
                     available: 0,
                 },
             )?;
-            let block = self.region.arena().alloc(8 * words)?;
+            let offset = self.region.alloc_zeroed_words(words)?;
             let table = self
                 .region
-                .arena_atomics::<std::sync::atomic::AtomicU64>(block.offset, words)?;
-            if !block.fresh {
-                for i in 0..words as usize {
-                    // SAFETY: `table` points at `words` checked words.
-                    // Relaxed: published by the caller's Release compare-exchange.
-                    unsafe { &*table.as_ptr().add(i) }.store(0, Ordering::Relaxed);
-                }
-            }
-            // SAFETY: as above; CAPACITY is a header word.
-            // Relaxed: as above.
+                .arena_atomics::<std::sync::atomic::AtomicU64>(offset, words)?;
+            // SAFETY: `table` points at `words` checked words; CAPACITY is a header word.
+            // Relaxed: published with the zeros by the caller's Release compare-exchange.
             unsafe { &*table.as_ptr().add(migrate::CAPACITY as usize) }
                 .store(capacity, Ordering::Relaxed);
-            Ok(block.offset)
+            Ok(offset)
         }
 
         fn discard(&self, id: u64, capacity: u64) {
