@@ -28,9 +28,9 @@
 //! `len` is kept in the map's counters, shared by all its tables (a migrated key is not
 //! counted again).
 
-use super::migrate::{chunks, BITMAP, CURSOR, NEXT};
+use super::migrate::{chunks, names, BITMAP, CURSOR, NEXT};
 use super::{
-    frozen, hash_key, kind, version, Found, KeyAccess, RawMap, Read, Slots, Step, Updated, ARRIVED,
+    frozen, hash_key, kind, Found, KeyAccess, RawMap, Read, Slots, Step, Updated, ARRIVED,
     COMMITTED, INSERTING, MAX_PROBE, MAX_RETRIES, MEMBER, MOVING,
 };
 use shmarena_engine::sync::{fence, AtomicU64, Ordering};
@@ -251,28 +251,13 @@ impl<T: Tables> GrowingMap<T> {
         match self.tables.guess() {
             None => {
                 let table = self.raw(self.tables.first());
-                if let Some(found) = Self::get_here(&table, hash, key, out)? {
+                if let Some(found) = table.lookup_here(hash, key, out)? {
                     return Ok(found);
                 }
             }
             Some(guess) => return self.get_guessed(guess, hash, key, out, liveness),
         }
         self.get_in_chain(hash, key, out, liveness)
-    }
-
-    /// `get`'s lookup in one table: the answer, if this table gives it.
-    #[inline]
-    fn get_here(
-        table: &RawMap<T::Slots>,
-        hash: u64,
-        key: &[u64],
-        out: &mut [u64],
-    ) -> Result<Option<bool>> {
-        Ok(match table.find(hash, key, Some(out))? {
-            Found::Member(_, seen) if !frozen(seen[0]) => Some(true),
-            Found::Absent if table.settled_here(hash) => Some(false),
-            _ => None,
-        })
     }
 
     /// `get` from a remembered table after the first (out of line: the first table's
@@ -287,7 +272,7 @@ impl<T: Tables> GrowingMap<T> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let table = self.raw(guess);
-        if let Some(found) = Self::get_here(&table, hash, key, out)? {
+        if let Some(found) = table.lookup_here(hash, key, out)? {
             return Ok(found);
         }
         self.get_in_chain(hash, key, out, liveness)
@@ -730,15 +715,19 @@ pub(crate) enum CopyRead {
 }
 
 impl<S: Slots> RawMap<S> {
-    /// A lookup of `key` in this table alone, when it is the first table or one the root
-    /// passed (see [`Tables::guess`]): the map's answer, if this table gives it (see
-    /// `settled_here`); `None` sends the caller to the chain.
+    /// A lookup of `key` (with `hash`) in this table alone, when it is the first table or
+    /// one the root passed (see [`Tables::guess`]): the map's answer, if this table gives
+    /// it (see `settled_here`); `None` sends the caller to the chain.
     ///
     /// # Errors
     /// As [`RawMap::get`].
     #[inline]
-    pub(crate) fn lookup_here(&self, key: &[u64], out: &mut [u64]) -> Result<Option<bool>> {
-        let hash = self.hash(key);
+    pub(crate) fn lookup_here(
+        &self,
+        hash: u64,
+        key: &[u64],
+        out: &mut [u64],
+    ) -> Result<Option<bool>> {
         // One walk (a pending copy of the key sends the caller to the chain, whose lookup
         // settles it).
         Ok(match self.find_once(hash, key, Some(out))? {
@@ -806,20 +795,11 @@ impl<S: Slots> RawMap<S> {
 
     /// Reads the copy `dest` names (slot and version) in this table.
     fn read_copy(&self, dest: u64, key: &mut [u64], value: &mut [u64]) -> Result<CopyRead> {
-        let slot = dest & 0xffff_ffff;
-        if slot >= self.capacity() {
-            return Err(Error::corrupt(
-                "hash map migration",
-                format!(
-                    "a committed copy in slot {slot} of a table of {}",
-                    self.capacity()
-                ),
-            ));
-        }
+        let slot = self.named_slot(dest)?;
         for _ in 0..MAX_RETRIES {
             // SeqCst: as in `read_entry`.
             let seen = self.pair(slot).load(Ordering::SeqCst);
-            if version(seen[0]) & 0xffff_ffff != dest >> 32 {
+            if !names(dest, seen[0]) {
                 return Ok(CopyRead::Gone);
             }
             match kind(seen[0]) {

@@ -69,6 +69,17 @@ pub fn header_words(capacity: u64) -> u64 {
     (BITMAP + chunks(capacity).div_ceil(64)).next_multiple_of(8)
 }
 
+/// The word a commit writes into its source: the copy's slot in the next table (low
+/// half) and the low half of its version (high half).
+fn copy_name(slot: u64, state: u64) -> u64 {
+    slot | (version(state) & 0xffff_ffff) << 32
+}
+
+/// Whether a slot in `state` is still the incarnation the commit word `dest` names.
+pub(crate) fn names(dest: u64, state: u64) -> bool {
+    version(state) & 0xffff_ffff == dest >> 32
+}
+
 /// Key and value buffers for moving entries.
 pub(crate) struct Buffers {
     key: Vec<u64>,
@@ -88,6 +99,24 @@ impl<S: Slots> RawMap<S> {
     /// Header word `word` of this table.
     pub(crate) fn header(&self, word: u64) -> &shmarena_engine::sync::AtomicU64 {
         self.slots.header(word)
+    }
+
+    /// The slot the commit word `dest` names in this table.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a slot outside the table.
+    pub(crate) fn named_slot(&self, dest: u64) -> Result<u64> {
+        let slot = dest & 0xffff_ffff;
+        if slot >= self.capacity() {
+            return Err(Error::corrupt(
+                "hash map migration",
+                format!(
+                    "a committed copy in slot {slot} of a table of {}",
+                    self.capacity()
+                ),
+            ));
+        }
+        Ok(slot)
     }
 
     /// Migrates `slot` of this table into `next` (steps 1-5 of the module docs); does
@@ -219,7 +248,7 @@ impl<S: Slots> RawMap<S> {
             return Ok(());
         };
         fail::fail_point!("hash_map::migrate_before_commit");
-        let dest = claim.slot | (version(copy[0]) & 0xffff_ffff) << 32;
+        let dest = copy_name(claim.slot, copy[0]);
         let mut now = seen;
         let outcome = loop {
             // SeqCst: the commit, a state change; only the bound may move under it.
@@ -259,23 +288,11 @@ impl<S: Slots> RawMap<S> {
     /// [`Error::Corrupt`] for a slot outside the table; [`Error::Contended`] if it keeps
     /// changing.
     pub(crate) fn publish_moved(&self, dest: u64) -> Result<()> {
-        let slot = dest & 0xffff_ffff;
-        if slot >= self.capacity() {
-            return Err(Error::corrupt(
-                "hash map migration",
-                format!(
-                    "a committed copy in slot {slot} of a table of {}",
-                    self.capacity()
-                ),
-            ));
-        }
+        let slot = self.named_slot(dest)?;
         for _ in 0..MAX_RETRIES {
             // SeqCst: as every state read of the uniqueness argument.
             let seen = self.pair(slot).load(Ordering::SeqCst);
-            if kind(seen[0]) != MOVING
-                || frozen(seen[0])
-                || version(seen[0]) & 0xffff_ffff != dest >> 32
-            {
+            if kind(seen[0]) != MOVING || frozen(seen[0]) || !names(dest, seen[0]) {
                 return Ok(()); // published already (and perhaps changed since)
             }
             let word = if self.wide() {

@@ -1936,7 +1936,6 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 #[cfg(not(loom))]
 mod handle {
     use super::grow::{GrowingMap, Tables, MAX_CAPACITY};
-    use super::RawMap;
     use super::{
         header_words, hint_words, migrate, table_words, Slots, Updated, COUNTER_SHARDS,
         FIRST_TABLE_OFFSET, ROOT_OFFSET,
@@ -2119,15 +2118,6 @@ mod handle {
     /// a clone starts from the same guess.
     #[derive(Debug, Default)]
     pub(crate) struct TableGuess(std::sync::atomic::AtomicU64);
-
-    impl TableGuess {
-        /// Whether the guess is the first table.
-        #[inline]
-        pub(crate) fn is_first(&self) -> bool {
-            // Relaxed: a hint (see above).
-            self.0.load(Ordering::Relaxed) == 0
-        }
-    }
 
     impl Clone for TableGuess {
         fn clone(&self) -> Self {
@@ -2490,12 +2480,6 @@ mod handle {
             }
         }
 
-        /// The algorithm over the first table alone.
-        #[inline]
-        fn first_table(&self) -> RawMap<MappedSlots> {
-            RawMap::new(self.slots, word_count::<K>(), word_count::<V>(), self.seed)
-        }
-
         /// The algorithm over this map's tables, built per call so that the key and value
         /// sizes are constants the compiler specializes the probing code for.
         #[inline]
@@ -2521,17 +2505,7 @@ mod handle {
                     &key_words[..word_count::<K>()],
                     &mut value_words[..word_count::<V>()],
                 );
-                // A map this handle never saw grow: the one-table lookup as it was before
-                // growth, with nothing built around it (see `GrowingMap::get`).
-                let here = if self.guess.is_first() {
-                    self.first_table().lookup_here(key, out)?
-                } else {
-                    None
-                };
-                let found = match here {
-                    Some(found) => found,
-                    None => self.map().get(key, out, self.object.region())?,
-                };
+                let found = self.map().get(key, out, self.object.region())?;
                 return Ok(found.then(|| {
                     bytemuck::pod_read_unaligned(
                         &bytemuck::cast_slice::<u64, u8>(&value_words)[..size_of::<V>()],
