@@ -136,6 +136,17 @@ impl<'m, M: Memory> Arena<'m, M> {
     }
 
     /// Whether `offset` can be the start of a block of `class`.
+    /// Checks that a block of `size` bytes (the size it was allocated with) can lie at
+    /// `offset`, as [`Self::free`] will.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when it cannot.
+    pub(crate) fn check_block_of_size(&self, offset: u64, size: u64) -> Result<()> {
+        let class = size_class(size)
+            .map_err(|_| Error::corrupt("arena block", format!("no block holds {size} bytes")))?;
+        self.check_block(offset, class)
+    }
+
     fn check_block(&self, offset: u64, class: usize) -> Result<()> {
         let fits = offset >= self.start
             && offset % BLOCK_ALIGN == 0

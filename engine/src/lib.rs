@@ -26,6 +26,8 @@ pub mod memory;
 #[cfg(not(loom))]
 pub mod participants;
 #[cfg(not(loom))]
+pub mod reclaim;
+#[cfg(not(loom))]
 mod region;
 pub mod sync;
 #[cfg(not(loom))]
@@ -39,6 +41,8 @@ pub use liveness::{Liveness, OwnerId};
 pub use memory::{HeapMemory, Memory};
 #[cfg(not(loom))]
 pub use participants::ParticipantInfo;
+#[cfg(not(loom))]
+pub use reclaim::Blob;
 #[cfg(not(loom))]
 pub use region::{
     resolve_path, GracePin, MappedMemory, Object, Region, RegionOptions, SharedAtomic,

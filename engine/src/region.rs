@@ -251,10 +251,16 @@ struct Inner {
     registered: bool,
     created: bool,
     construct_timeout: Duration,
+    /// Arena blocks this process retired through this handle, waiting for their grace
+    /// period (see [`crate::reclaim`]).
+    retired: crate::reclaim::RetireQueue,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // Nothing of ours is pinned any more (a pin borrows a handle): free what others'
+        // pins no longer hold back. What is still held back leaks (see `crate::reclaim`).
+        let _ = self.reclaim();
         // A forked child that never used the region, or one that could not attach as
         // itself, holds no slot of its own: the one named is its parent's, or nobody's.
         if *self.attached_in.get_mut() == crate::fork::generation() && *self.own_slot.get_mut() {
@@ -267,6 +273,36 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    fn grace(&self) -> crate::grace::Grace<'_, MappedMemory> {
+        crate::grace::Grace::new(
+            &self.memory,
+            self.fields.participants_offset,
+            self.fields.participant_capacity,
+        )
+    }
+
+    fn arena(&self) -> Arena<'_, MappedMemory> {
+        Arena::new(
+            &self.memory,
+            self.fields.arena_offset,
+            self.fields.arena_end,
+        )
+        .expect("validated at open: the arena lies inside the mapping")
+    }
+
+    /// Frees this process's retired blocks whose grace period has passed; how many wait.
+    fn reclaim(&self) -> Result<usize> {
+        let grace = self.grace();
+        let arena = self.arena();
+        self.retired.with(|list| {
+            list.reclaim(
+                |epoch| grace.has_passed(epoch, self),
+                |offset, size| arena.free(offset, size),
+            )?;
+            Ok(list.len())
+        })
+    }
+
     /// Our participant id; [`OwnerId::ORPHAN`] while the handle waits for a slot, which
     /// names no slot (so no sweep rewrites it and no liveness check takes it for a slot's
     /// owner). Nothing records it then: what records owners refuses a waiting handle
@@ -901,6 +937,7 @@ impl Region {
                 registered,
                 created,
                 construct_timeout: options.construct_timeout,
+                retired: crate::reclaim::RetireQueue::default(),
             }),
         })
     }
@@ -1257,11 +1294,116 @@ impl Region {
 
     #[inline]
     fn grace(&self) -> crate::grace::Grace<'_, MappedMemory> {
-        crate::grace::Grace::new(
-            &self.inner.memory,
-            self.inner.fields.participants_offset,
-            self.inner.fields.participant_capacity,
-        )
+        self.inner.grace()
+    }
+
+    /// Retires the arena block at `offset` of `size` bytes (the size it was allocated
+    /// with), which the caller has just unlinked from every shared path: it returns to
+    /// the arena once every process that may still be reading it (pinned with
+    /// [`Self::pin`] when it was unlinked) has unpinned. The block waits on this
+    /// process's list and is freed by a later retirement, [`Self::reclaim`], or the drop
+    /// of the region handle (see [`crate::reclaim`] for the costs and what a kill leaks).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the block cannot be one of the arena's (nothing is
+    /// retired), or from a reclaim this retirement set off.
+    pub fn retire_block(&self, offset: u64, size: u64) -> Result<()> {
+        self.arena().check_block_of_size(offset, size)?;
+        let epoch = self.grace_epoch()?;
+        let due = self.inner.retired.with(|list| {
+            list.push(crate::reclaim::Retired {
+                offset,
+                size,
+                epoch,
+            });
+            list.is_due()
+        });
+        if due {
+            self.reclaim()?;
+        }
+        Ok(())
+    }
+
+    /// Frees this process's retired blocks whose grace period has passed (see
+    /// [`Self::retire_block`]); how many still wait.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the region's arena or participant table is corrupt (the
+    /// block concerned is dropped from the list).
+    pub fn reclaim(&self) -> Result<usize> {
+        self.inner.reclaim()
+    }
+
+    /// Copies `bytes` into a new arena block, out of line: the [`Blob`](crate::Blob) to
+    /// publish in a slot (its [`to_bytes`](crate::Blob::to_bytes)) with a Release store
+    /// or compare-exchange. Unpublished, give it back with [`Self::free_blob`]; once
+    /// published and then unlinked, with [`Self::retire_blob`].
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when the arena has no room.
+    pub fn store_blob(&self, bytes: &[u8]) -> Result<crate::Blob> {
+        let len = bytes.len() as u64;
+        let blob = crate::Blob::new(0, len);
+        let block = self.arena().alloc(blob.block_size())?;
+        let blob = crate::Blob::new(block.offset, len);
+        let words = len.div_ceil(8);
+        let first = self
+            .arena_atomics::<std::sync::atomic::AtomicU64>(block.offset, words.max(1))
+            .inspect_err(|_| {
+                let _ = self.arena().free(block.offset, blob.block_size());
+            })?;
+        for (i, chunk) in bytes.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            // SAFETY: `first` points at `words` checked words of the block, i < words.
+            // Relaxed: published by the caller's Release store of the blob (see above).
+            unsafe { &*first.as_ptr().add(i) }.store(u64::from_le_bytes(word), Ordering::Relaxed);
+        }
+        Ok(blob)
+    }
+
+    /// The bytes of `blob`, read while `pin` (a pin of this process, taken before the
+    /// slot that named the blob was read) keeps it from being freed.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the blob's bytes would leave the arena (its slot was
+    /// corrupt); bytes of the right place but wrong contents come back as they are.
+    pub fn read_blob(&self, blob: crate::Blob, pin: &GracePin<'_>) -> Result<Vec<u8>> {
+        let _ = pin;
+        let len = usize::try_from(blob.len())
+            .ok()
+            .filter(|&len| len as u64 <= self.inner.fields.arena_end)
+            .ok_or_else(|| crate::reclaim::bad_blob(blob, "longer than the arena"))?;
+        let words = blob.len().div_ceil(8);
+        let first = self
+            .arena_atomics::<std::sync::atomic::AtomicU64>(blob.offset(), words.max(1))
+            .map_err(|_| crate::reclaim::bad_blob(blob, "outside the arena"))?;
+        let mut bytes = Vec::with_capacity(len);
+        for i in 0..words as usize {
+            // SAFETY: `first` points at `words` checked words of the arena, i < words.
+            // Relaxed: the slot's Acquire load that named the blob ordered its contents.
+            let word = unsafe { &*first.as_ptr().add(i) }.load(Ordering::Relaxed);
+            let take = (len - 8 * i).min(8);
+            bytes.extend_from_slice(&word.to_le_bytes()[..take]);
+        }
+        Ok(bytes)
+    }
+
+    /// Retires a published blob that the caller has just unlinked (see
+    /// [`Self::retire_block`]).
+    ///
+    /// # Errors
+    /// As [`Self::retire_block`].
+    pub fn retire_blob(&self, blob: crate::Blob) -> Result<()> {
+        self.retire_block(blob.offset(), blob.block_size())
+    }
+
+    /// Frees a blob no other process can have seen (it was never published) at once.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when it cannot be an arena block.
+    pub fn free_blob(&self, blob: crate::Blob) -> Result<()> {
+        self.arena().free(blob.offset(), blob.block_size())
     }
 
     /// This handle's participant id (its owner id in shared state). [`OwnerId::ORPHAN`]
@@ -1283,12 +1425,7 @@ impl Region {
 
     /// Whether `owner` is still attached and alive (a system call unless it is us).
     pub fn is_alive(&self, owner: OwnerId) -> bool {
-        let me = self.inner.me();
-        // Relaxed: written before `me` was published (its Acquire in `me()`).
-        if owner.bits() == self.inner.shares_locks_of.load(Ordering::Relaxed) {
-            return true; // its lock looks free through the description we share with it
-        }
-        self.inner.participants().is_alive(me, owner)
+        Liveness::is_alive(&*self.inner, owner)
     }
 
     /// The participant table: every slot ever used, with liveness.
@@ -1377,9 +1514,7 @@ impl Region {
 
     /// The arena allocator.
     pub fn arena(&self) -> Arena<'_, MappedMemory> {
-        let fields = &self.inner.fields;
-        Arena::new(&self.inner.memory, fields.arena_offset, fields.arena_end)
-            .expect("validated at open: the arena lies inside the mapping")
+        self.inner.arena()
     }
 
     /// Allocates an arena block of `words` zeroed words, not yet reachable by anyone: its
@@ -1609,6 +1744,22 @@ impl Drop for GracePin<'_> {
         if crate::fork::generation() == self.fork_generation {
             self.token.unpin();
         }
+    }
+}
+
+impl Liveness for Inner {
+    #[inline]
+    fn me(&self) -> OwnerId {
+        Inner::me(self)
+    }
+
+    fn is_alive(&self, owner: OwnerId) -> bool {
+        let me = Inner::me(self);
+        // Relaxed: written before `me` was published (its Acquire in `me()`).
+        if owner.bits() == self.shares_locks_of.load(Ordering::Relaxed) {
+            return true; // its lock looks free through the description we share with it
+        }
+        self.participants().is_alive(me, owner)
     }
 }
 

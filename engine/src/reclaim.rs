@@ -1,0 +1,231 @@
+//! Freeing what other processes may still be reading: a process's list of retired arena
+//! blocks, freed once the grace period (see [`crate::grace`]) has passed, and byte strings
+//! kept out of line in arena blocks ([`Blob`]).
+//!
+//! A structure that unlinks a block from every shared path (replaces the blob an entry
+//! named, removes the entry) *retires* it ([`Region::retire_block`](crate::Region::retire_block)):
+//! the block and the grace epoch read after the unlink go on this process's list, and the
+//! block returns to the arena once the epoch is three past it, that is once every live
+//! process pinned at the unlink has unpinned. Readers pin
+//! ([`Region::pin`](crate::Region::pin)) before they read the word that leads to a block
+//! and unpin after their last read of the block.
+//!
+//! The list is the process's own (in its memory, not the region's), so retiring is a
+//! push under a per-handle claim, and reclaiming runs when the list holds
+//! [`RECLAIM_BATCH`] blocks or [`RECLAIM_BYTES`] bytes (one scan of the participant table
+//! for the whole batch), and when the region handle is dropped. Costs and bounds:
+//! - a process killed with blocks on its list leaks them (at most what it had retired
+//!   and not yet freed: a batch, or more while a frozen reader holds reclamation back);
+//!   so does one killed between an unlink and its retirement (that one block);
+//! - a frozen pinned process holds back every retirement made since it pinned, in every
+//!   process, until it resumes or dies (then it is skipped); no operation waits for it;
+//! - a forked child inherits a copy of its parent's list and drops it (the blocks are
+//!   the parent's to free; freeing them twice would corrupt the arena).
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// Retired blocks that make a process try to reclaim.
+pub const RECLAIM_BATCH: usize = 64;
+
+/// Retired bytes that make a process try to reclaim, whatever their number.
+pub const RECLAIM_BYTES: u64 = 4 << 20;
+
+/// A byte string stored out of line, in an arena block of its own: where the block lies
+/// and how many bytes it holds. Its 16-byte form ([`Self::to_bytes`]) is what a structure
+/// keeps in a slot; a reader that finds it there reads the bytes with
+/// [`Region::read_blob`](crate::Region::read_blob) while pinned.
+///
+/// ```
+/// # use shmarena_engine::{Blob, Region};
+/// # let path = std::env::temp_dir().join(format!("shmarena-doc-blob-{}", std::process::id()));
+/// let region = Region::create(&path, 1 << 20)?;
+/// let blob = region.store_blob(b"a value too large for its slot")?;
+/// // ... publish blob.to_bytes() in a slot with a Release store; a reader then does:
+/// let pin = region.pin()?;
+/// let found = Blob::from_bytes(blob.to_bytes());
+/// assert_eq!(region.read_blob(found, &pin)?, b"a value too large for its slot");
+/// drop(pin);
+/// // ... whoever unlinks it from the slot retires it; it is freed after a grace period:
+/// region.retire_blob(blob)?;
+/// # drop(region); std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), shmarena_engine::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Blob {
+    offset: u64,
+    len: u64,
+}
+
+impl Blob {
+    /// Bytes of [`Self::to_bytes`].
+    pub const ENCODED_LEN: usize = 16;
+
+    pub(crate) fn new(offset: u64, len: u64) -> Self {
+        Self { offset, len }
+    }
+
+    /// The block's offset in the region.
+    pub fn offset(self) -> u64 {
+        self.offset
+    }
+
+    /// Bytes of the string.
+    pub fn len(self) -> u64 {
+        self.len
+    }
+
+    /// Whether the string is empty.
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes of the block that holds it (what it was allocated with).
+    pub(crate) fn block_size(self) -> u64 {
+        self.len.max(1)
+    }
+
+    /// The 16 bytes a slot keeps: offset and length, little-endian.
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&self.offset.to_le_bytes());
+        bytes[8..].copy_from_slice(&self.len.to_le_bytes());
+        bytes
+    }
+
+    /// The blob a slot's 16 bytes name. Any bytes make a `Blob`; reading one checks it
+    /// against the arena ([`Region::read_blob`](crate::Region::read_blob)).
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        let (offset, len) = bytes.split_at(8);
+        Self {
+            offset: u64::from_le_bytes(offset.try_into().expect("8 bytes")),
+            len: u64::from_le_bytes(len.try_into().expect("8 bytes")),
+        }
+    }
+}
+
+/// A block waiting for its grace period.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Retired {
+    pub offset: u64,
+    pub size: u64,
+    /// The grace epoch read after the block was unlinked.
+    pub epoch: u64,
+}
+
+/// This process's retired blocks of one region handle, oldest first (so epochs ascend).
+#[derive(Debug, Default)]
+pub(crate) struct RetireList {
+    /// The fork generation the entries belong to (a child drops its parent's).
+    generation: u64,
+    entries: VecDeque<Retired>,
+    bytes: u64,
+}
+
+impl RetireList {
+    pub fn push(&mut self, retired: Retired) {
+        self.bytes = self.bytes.saturating_add(retired.size);
+        self.entries.push_back(retired);
+    }
+
+    /// Whether the list is due for a reclaim.
+    pub fn is_due(&self) -> bool {
+        self.entries.len() >= RECLAIM_BATCH || self.bytes >= RECLAIM_BYTES
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Frees (with `free`) the oldest entries whose grace period has passed
+    /// (`has_passed(epoch)`, asked once per distinct epoch), stopping at the first that
+    /// has not. An entry `free` refuses (a corrupt region) is dropped, and the first such
+    /// error returned after the pass.
+    pub fn reclaim(
+        &mut self,
+        mut has_passed: impl FnMut(u64) -> Result<bool>,
+        mut free: impl FnMut(u64, u64) -> Result<()>,
+    ) -> Result<()> {
+        let mut passed_up_to = None;
+        let mut first_error = None;
+        while let Some(&oldest) = self.entries.front() {
+            if passed_up_to.is_none_or(|epoch| oldest.epoch > epoch) {
+                if !has_passed(oldest.epoch)? {
+                    break;
+                }
+                passed_up_to = Some(oldest.epoch);
+            }
+            self.entries.pop_front();
+            self.bytes = self.bytes.saturating_sub(oldest.size);
+            if let Err(error) = free(oldest.offset, oldest.size) {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// A [`RetireList`] shared by the threads of one process, claimed with an atomic word
+/// rather than a mutex: a mutex held by another thread at a `fork` stays locked in the
+/// child forever, while a claim of another process is stale and taken over.
+#[derive(Debug, Default)]
+pub(crate) struct RetireQueue {
+    /// `pid << 32 | (fork generation + 1)` (low 32 bits) of the claimer; 0 for none.
+    claim: AtomicU64,
+    list: UnsafeCell<RetireList>,
+}
+
+// SAFETY: `list` is reached only through `with`, which holds the claim: one thread of one
+// process at a time (a claim of another process is a copy of the parent's memory in a
+// forked child, whose claiming thread does not exist there).
+unsafe impl Sync for RetireQueue {}
+
+impl RetireQueue {
+    /// Runs `f` on this process's list, alone among the threads of this process.
+    pub fn with<R>(&self, f: impl FnOnce(&mut RetireList) -> R) -> R {
+        let generation = crate::fork::generation();
+        let ours = u64::from(std::process::id()) << 32 | ((generation + 1) & 0xffff_ffff);
+        loop {
+            // Acquire: pairs with the Release store that ended the previous claim, so
+            // its changes to the list are visible to us.
+            let current = self.claim.load(Ordering::Acquire);
+            if current == ours {
+                std::thread::yield_now(); // another thread of this process holds it
+                continue;
+            }
+            // 0: free; anything else not ours: a claim of the process we were forked
+            // from, whose thread does not exist here. Acquire: as above.
+            if self
+                .claim
+                .compare_exchange(current, ours, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        // SAFETY: we hold the claim (see `unsafe impl Sync`).
+        let list = unsafe { &mut *self.list.get() };
+        if list.generation != generation {
+            // Inherited from the parent: its blocks are the parent's to free.
+            *list = RetireList {
+                generation,
+                ..RetireList::default()
+            };
+        }
+        let result = f(list);
+        // Release: our changes to the list come before the next claimer's.
+        self.claim.store(0, Ordering::Release);
+        result
+    }
+}
+
+/// The error for a blob whose bytes cannot be in the arena.
+pub(crate) fn bad_blob(blob: Blob, why: &str) -> Error {
+    Error::corrupt(
+        "out-of-line bytes",
+        format!("{} bytes at offset {}: {why}", blob.len(), blob.offset()),
+    )
+}

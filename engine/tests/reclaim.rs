@@ -1,0 +1,109 @@
+//! Out-of-line bytes and retirement: blobs round-trip, a retired block waits for every
+//! pinned reader and then returns to the arena, a corrupt blob is an error, and a batch
+//! of retirements frees itself.
+
+#![cfg(not(loom))]
+
+use shmarena_engine::{Blob, Error, Region};
+
+struct Temp(std::path::PathBuf, Region);
+
+fn region(tag: &str) -> Temp {
+    let path = std::env::temp_dir().join(format!("shmarena-reclaim-{tag}-{}", std::process::id()));
+    let _ = Region::unlink(&path);
+    let region = Region::create(&path, 4 << 20).unwrap();
+    Temp(path, region)
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = Region::unlink(&self.0);
+    }
+}
+
+#[test]
+fn blobs_round_trip_at_every_length() {
+    let temp = region("round-trip");
+    let region = &temp.1;
+    for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 1000, 100_000] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+        let blob = region.store_blob(&bytes).unwrap();
+        assert_eq!(blob.len(), len as u64);
+        let again = Blob::from_bytes(blob.to_bytes());
+        assert_eq!(again, blob);
+        let pin = region.pin().unwrap();
+        assert_eq!(
+            region.read_blob(again, &pin).unwrap(),
+            bytes,
+            "length {len}"
+        );
+        drop(pin);
+        region.free_blob(blob).unwrap();
+    }
+}
+
+#[test]
+fn a_retired_blob_waits_for_a_pinned_reader_then_returns_to_the_arena() {
+    let temp = region("waits");
+    let region = &temp.1;
+    let used = region.arena_stats().unwrap().used;
+    let blob = region.store_blob(&[7; 1000]).unwrap();
+    let reader = region.pin().unwrap();
+    region.retire_blob(blob).unwrap();
+    for _ in 0..10 {
+        assert_eq!(region.reclaim().unwrap(), 1, "freed under a pinned reader");
+    }
+    // The reader still reads what it found before the retirement.
+    assert_eq!(region.read_blob(blob, &reader).unwrap(), vec![7; 1000]);
+    // A new blob of the same size does not get the retired block.
+    let other = region.store_blob(&[8; 1000]).unwrap();
+    assert_ne!(other.offset(), blob.offset());
+    drop(reader);
+    assert_eq!(region.reclaim().unwrap(), 0);
+    region.free_blob(other).unwrap();
+    assert_eq!(region.arena_stats().unwrap().used, used);
+    // The freed block is handed out again.
+    let reused = region.store_blob(&[9; 1000]).unwrap();
+    assert!(reused.offset() == blob.offset() || reused.offset() == other.offset());
+}
+
+#[test]
+fn a_batch_of_retirements_frees_itself_and_a_dropped_handle_frees_the_rest() {
+    let temp = region("batch");
+    let used = temp.1.arena_stats().unwrap().used;
+    {
+        let region = Region::open(&temp.0).unwrap();
+        for _ in 0..1000 {
+            let blob = region.store_blob(&[1; 100]).unwrap();
+            region.retire_blob(blob).unwrap();
+        }
+        // Never more than a batch waits when nobody is pinned.
+        assert!(region.reclaim().unwrap() == 0);
+        let blob = region.store_blob(&[1; 100]).unwrap();
+        region.retire_blob(blob).unwrap();
+    }
+    // The handle's drop freed its last retirement.
+    assert_eq!(temp.1.arena_stats().unwrap().used, used);
+}
+
+#[test]
+fn a_corrupt_blob_is_an_error_not_a_read_outside_the_arena() {
+    let temp = region("corrupt");
+    let region = &temp.1;
+    let pin = region.pin().unwrap();
+    let mut outside = [0u8; 16];
+    outside[..8].copy_from_slice(&(region.size() - 8).to_le_bytes());
+    outside[8..].copy_from_slice(&64u64.to_le_bytes());
+    let huge = Blob::from_bytes([0xff; 16]);
+    let at_zero = Blob::from_bytes([0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0]);
+    for blob in [Blob::from_bytes(outside), huge, at_zero] {
+        assert!(
+            matches!(region.read_blob(blob, &pin), Err(Error::Corrupt { .. })),
+            "{blob:?}"
+        );
+        assert!(matches!(
+            region.retire_blob(blob),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+}
