@@ -10,11 +10,12 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PySlice, PyTuple};
 use shmarena::hash_map::Updated;
-use shmarena::{ByteMap, ByteQueue, ByteSet};
+use shmarena::{ByteMap, ByteQueue, ByteSet, GracePin};
 
 use crate::codec::{Codec, HEADER};
 use crate::errors::{queue_error, FullError, IntoPy};
 use crate::region::PyRegion;
+use crate::spill::{self, Part, DIGEST_LEN, SPILLED_LEN};
 use crate::wait::{blocking, timeout_of};
 
 /// Payload room every record has, whatever the limit asked: an int or a float always
@@ -83,10 +84,11 @@ fn check_records(name: &str, sizes: &[usize], least: usize) -> PyResult<()> {
 /// iteration as a Python dict does (by first insertion; replacing keeps the place).
 const ORDER: usize = 8;
 
-/// `Manager().dict()` with no broker: a lock-free hash map in the region. Keys and values
-/// are None, bool, int, float, str, bytes or tuples of them (other objects with
-/// `pickle=True`), up to the byte limits chosen at creation. Iteration follows insertion
-/// order, as in a Python dict.
+/// `Manager().dict()` with no broker: a lock-free hash map in the region, which grows as
+/// entries arrive. Keys and values are None, bool, int, float, str, bytes or tuples of
+/// them (other objects with `pickle=True`), of any size: those over the slot's room
+/// (`max_key_bytes`, `max_value_bytes`) are kept out of line in arena blocks. Iteration
+/// follows insertion order, as in a Python dict.
 #[pyclass(module = "shmarena._shmarena", name = "Dict", frozen, mapping)]
 pub struct PyDictProxy {
     map: ByteMap,
@@ -96,79 +98,222 @@ pub struct PyDictProxy {
     region: Py<PyRegion>,
 }
 
-/// An entry read from the map: insertion number, key bytes, value record.
-type Entry = (u64, Vec<u8>, Vec<u8>);
-
-/// A stored value: its insertion number, then its encoding.
-fn split_record(record: &[u8]) -> PyResult<(u64, &[u8])> {
-    if record.len() < ORDER {
-        return Err(crate::errors::CorruptError::new_err(
-            "a dict value is too short",
-        ));
-    }
-    let (order, value) = record.split_at(ORDER);
-    Ok((
-        u64::from_le_bytes(order.try_into().expect("8 bytes")),
-        value,
-    ))
+/// A key as the map knows it: its encoding, or for one too long for the slot, its digest
+/// (and the encoding, kept out of line beside the value).
+struct Key {
+    map_key: Vec<u8>,
+    long: Option<Vec<u8>>,
 }
 
-fn record(order: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut record = Vec::with_capacity(ORDER + value.len());
-    record.extend_from_slice(order);
-    record.extend_from_slice(value);
+impl Key {
+    /// Where the value's part starts in a record: after the insertion number and, for a
+    /// long key, the reference to the key.
+    fn value_at(&self) -> usize {
+        ORDER + if self.long.is_some() { SPILLED_LEN } else { 0 }
+    }
+}
+
+/// An entry read from the map under a pin: insertion number, map key, key encoding,
+/// value encoding.
+struct Entry {
+    order: u64,
+    map_key: Vec<u8>,
+    key: Vec<u8>,
+    value: Vec<u8>,
+}
+
+/// A record's insertion number.
+fn order_of(record: &[u8]) -> PyResult<u64> {
     record
+        .get(..ORDER)
+        .map(|order| u64::from_le_bytes(order.try_into().expect("8 bytes")))
+        .ok_or_else(|| crate::errors::CorruptError::new_err("a dict value is too short"))
+}
+
+/// Where a record's value part starts, given its map key.
+fn value_at(map_key: &[u8]) -> usize {
+    ORDER
+        + if spill::is_digest(map_key) {
+            SPILLED_LEN
+        } else {
+            0
+        }
+}
+
+/// A record's part at `at..` (or empty when the record is too short: corrupt, decoded as
+/// such).
+fn part_at(record: &[u8], at: usize) -> &[u8] {
+    record.get(at..).unwrap_or_default()
 }
 
 impl PyDictProxy {
-    fn key(&self, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-        let encoded = self.codec.encode_key(key)?;
-        check_fits(&encoded, self.map.key_size(), "dict key", "max_key_bytes")?;
-        Ok(encoded)
+    fn rust_region(&self) -> &shmarena::Region {
+        self.map.region()
     }
 
-    /// The encoding of `key` for a lookup: `None` when it is too large to be a key here
-    /// (so it is absent).
-    fn lookup_key(&self, key: &Bound<'_, PyAny>) -> PyResult<Option<Vec<u8>>> {
-        let encoded = self.codec.encode_key(key)?;
-        Ok((encoded.len() <= self.map.key_size()).then_some(encoded))
+    /// The map key of `encoded`, or `None` when this dict cannot hold it (a long key in a
+    /// dict an older version made without room for the reference to it).
+    fn map_key(&self, encoded: Vec<u8>) -> Option<Key> {
+        if encoded.len() <= self.map.key_size() {
+            return Some(Key {
+                map_key: encoded,
+                long: None,
+            });
+        }
+        let room = self.map.value_size().saturating_sub(ORDER);
+        (self.map.key_size() >= DIGEST_LEN && room >= 2 * SPILLED_LEN).then(|| Key {
+            map_key: spill::digest(&encoded),
+            long: Some(encoded),
+        })
     }
 
-    /// The encoding of a value (without its insertion number).
+    fn key(&self, key: &Bound<'_, PyAny>) -> PyResult<Key> {
+        let encoded = self.codec.encode_key(key)?;
+        let len = encoded.len();
+        self.map_key(encoded).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "dict key too large: it takes {} bytes, and this dict, made by an older \
+                 version, holds keys of up to {}",
+                len.saturating_sub(HEADER),
+                self.map.key_size().saturating_sub(HEADER)
+            ))
+        })
+    }
+
+    /// The map key of `key` for a lookup: `None` when no key of this dict can equal it.
+    fn lookup_key(&self, key: &Bound<'_, PyAny>) -> PyResult<Option<Key>> {
+        Ok(self.map_key(self.codec.encode_key(key)?))
+    }
+
+    /// The part to store for the value `encoded` beside `key`.
+    fn value_part(&self, key: &Key, encoded: Vec<u8>) -> PyResult<Part> {
+        let room = self.map.value_size().saturating_sub(key.value_at());
+        Part::new(self.rust_region(), encoded, room, "dict value")
+    }
+
+    /// The encoding of a value.
     fn value(&self, value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-        let encoded = self.codec.encode_value(value)?;
-        check_fits(
-            &encoded,
-            self.map.value_size() - ORDER,
-            "dict value",
-            "max_value_bytes",
-        )?;
-        Ok(encoded)
+        self.codec.encode_value(value)
     }
 
-    fn decode_record<'py>(&self, py: Python<'py>, record: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-        self.codec.decode(py, split_record(record)?.1)
+    /// The value encoding `record` holds for `key` (read under `pin`), after checking
+    /// that a long key's stored encoding is the key's.
+    fn resolve(&self, key: &Key, record: &[u8], pin: &GracePin<'_>) -> PyResult<Vec<u8>> {
+        let region = self.rust_region();
+        if let Some(long) = &key.long {
+            let stored = spill::resolve(region, part_at(record, ORDER), pin)?;
+            if stored.as_ref() != long.as_slice() {
+                return Err(spill::digest_collision());
+            }
+        }
+        Ok(spill::resolve(region, part_at(record, key.value_at()), pin)?.into_owned())
     }
 
-    /// A record for a new entry: the next insertion number and `value`.
-    fn fresh(&self, value: &[u8]) -> Vec<u8> {
-        record(&self.order.fetch_add(1).to_le_bytes(), value)
+    /// The value encoding of `key`, if present.
+    fn find(&self, key: &Key) -> PyResult<Option<Vec<u8>>> {
+        if key.long.is_none() {
+            // Most values lie in the slot: read them without pinning.
+            let inline = self
+                .map
+                .get_with(&key.map_key, |record| {
+                    let part = part_at(record, ORDER);
+                    spill::spilled(part).is_none().then(|| part.to_vec())
+                })
+                .py()?;
+            match inline {
+                None => return Ok(None),
+                Some(Some(value)) => return Ok(Some(value)),
+                Some(None) => {} // out of line: read it again, pinned
+            }
+        }
+        let pin = self.rust_region().pin().py()?;
+        match self.map.get(&key.map_key).py()? {
+            Some(record) => self.resolve(key, &record, &pin).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Retires what a record the caller just unlinked (removed) kept out of line.
+    fn retire_record(&self, map_key: &[u8], record: &[u8]) -> PyResult<()> {
+        let region = self.rust_region();
+        if spill::is_digest(map_key) {
+            spill::retire(region, part_at(record, ORDER))?;
+        }
+        spill::retire(region, part_at(record, value_at(map_key)))
+    }
+
+    /// Removes `key`; its value encoding if it was present.
+    fn take(&self, key: &Key) -> PyResult<Option<Vec<u8>>> {
+        let pin = self.rust_region().pin().py()?;
+        if key.long.is_some() {
+            // Check the stored key first (a digest match is taken for equality below).
+            match self.map.get(&key.map_key).py()? {
+                Some(record) => self.resolve(key, &record, &pin)?,
+                None => return Ok(None),
+            };
+        }
+        let Some(record) = self.map.remove(&key.map_key).py()? else {
+            return Ok(None);
+        };
+        let value = self.resolve(key, &record, &pin);
+        drop(pin);
+        self.retire_record(&key.map_key, &record)?;
+        value.map(Some)
+    }
+
+    /// A record for a new entry: the next insertion number, the reference to a long key,
+    /// and `value`'s part.
+    fn fresh(&self, key_part: Option<&Part>, value: &Part) -> Vec<u8> {
+        let mut record = Vec::with_capacity(ORDER + SPILLED_LEN + value.bytes.len());
+        record.extend_from_slice(&self.order.fetch_add(1).to_le_bytes());
+        if let Some(key_part) = key_part {
+            record.extend_from_slice(&key_part.bytes);
+        }
+        record.extend_from_slice(&value.bytes);
+        record
+    }
+
+    /// Inserts `value` at `key` if absent: `None` when inserted, else the record present
+    /// (read while the caller's pin holds its blobs).
+    fn insert_new(&self, key: &Key, value: &mut Part) -> PyResult<Option<Vec<u8>>> {
+        let mut key_part = match &key.long {
+            Some(long) => Some(Part::out_of_line(self.rust_region(), long)?),
+            None => None,
+        };
+        let present = self
+            .map
+            .try_insert(&key.map_key, &self.fresh(key_part.as_ref(), value))
+            .py()?;
+        if present.is_none() {
+            value.published();
+            if let Some(key_part) = &mut key_part {
+                key_part.published();
+            }
+        }
+        Ok(present)
     }
 
     /// Stores `value` (an encoding) at `key`, keeping the entry's place if it exists.
-    fn store(&self, key: &[u8], value: &[u8]) -> PyResult<()> {
+    fn store(&self, key: &Key, value: Vec<u8>) -> PyResult<()> {
+        let mut part = self.value_part(key, value)?;
+        let at = key.value_at();
+        let mut replaced = Vec::new();
         for _ in 0..1 << 16 {
-            let replaced = self
+            let outcome = self
                 .map
-                .update_with(key, |current, new| {
-                    new[..ORDER].copy_from_slice(&current[..ORDER]);
-                    new[ORDER..ORDER + value.len()].copy_from_slice(value);
+                .update_with(&key.map_key, |current, new| {
+                    new[..at].copy_from_slice(&current[..at]);
+                    new[at..at + part.bytes.len()].copy_from_slice(&part.bytes);
+                    replaced.clear();
+                    replaced.extend_from_slice(current);
                     true
                 })
                 .py()?;
-            if replaced == Updated::Done
-                || self.map.try_insert(key, &self.fresh(value)).py()?.is_none()
-            {
+            if outcome == Updated::Done {
+                part.published();
+                return spill::retire(self.rust_region(), part_at(&replaced, at));
+            }
+            if self.insert_new(key, &mut part)?.is_none() {
                 return Ok(());
             }
         }
@@ -178,34 +323,63 @@ impl PyDictProxy {
     }
 
     /// Stores `value` (an encoding) at `key` if its record is still `seen`, keeping the
-    /// entry's place; whether it did (false: changed or removed meanwhile).
-    fn replace_if_unchanged(&self, key: &[u8], seen: &[u8], value: &[u8]) -> PyResult<bool> {
+    /// entry's place; whether it did (false: changed or removed meanwhile). The caller's
+    /// pin, held since `seen` was read, keeps `seen`'s blobs from being reused, so equal
+    /// records mean the same value.
+    fn replace_if_unchanged(
+        &self,
+        key: &Key,
+        seen: &[u8],
+        value: Vec<u8>,
+        _pin: &GracePin<'_>,
+    ) -> PyResult<bool> {
+        let mut part = self.value_part(key, value)?;
+        let at = key.value_at();
         let outcome = self
             .map
-            .update_with(key, |current, new| {
+            .update_with(&key.map_key, |current, new| {
                 if current != seen {
                     return false;
                 }
-                new[..ORDER].copy_from_slice(&current[..ORDER]);
-                new[ORDER..ORDER + value.len()].copy_from_slice(value);
+                new[..at].copy_from_slice(&current[..at]);
+                new[at..at + part.bytes.len()].copy_from_slice(&part.bytes);
                 true
             })
             .py()?;
-        Ok(outcome == Updated::Done)
+        if outcome != Updated::Done {
+            return Ok(false);
+        }
+        part.published();
+        spill::retire(self.rust_region(), part_at(seen, at))?;
+        Ok(true)
     }
 
-    /// The entries as (insertion number, key, value), in insertion order.
+    /// The entries, in insertion order.
     fn ordered(&self) -> PyResult<Vec<Entry>> {
+        let region = self.rust_region();
+        let pin = region.pin().py()?;
         let mut entries = self
             .map
             .iter()
             .map(|entry| {
-                let (key, value) = entry.py()?;
-                let order = split_record(&value)?.0;
-                Ok((order, key, value))
+                let (map_key, record) = entry.py()?;
+                let key = if spill::is_digest(&map_key) {
+                    spill::resolve(region, part_at(&record, ORDER), &pin)?.into_owned()
+                } else {
+                    map_key.clone()
+                };
+                let value = spill::resolve(region, part_at(&record, value_at(&map_key)), &pin)?
+                    .into_owned();
+                Ok(Entry {
+                    order: order_of(&record)?,
+                    map_key,
+                    key,
+                    value,
+                })
             })
             .collect::<PyResult<Vec<_>>>()?;
-        entries.sort_unstable_by_key(|(order, _, _)| *order);
+        drop(pin);
+        entries.sort_unstable_by_key(|entry| entry.order);
         Ok(entries)
     }
 
@@ -215,8 +389,11 @@ impl PyDictProxy {
     ) -> PyResult<Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
         self.ordered()?
             .iter()
-            .map(|(_, key, value)| {
-                Ok((self.codec.decode(py, key)?, self.decode_record(py, value)?))
+            .map(|entry| {
+                Ok((
+                    self.codec.decode(py, &entry.key)?,
+                    self.codec.decode(py, &entry.value)?,
+                ))
             })
             .collect()
     }
@@ -225,9 +402,10 @@ impl PyDictProxy {
 #[pymethods]
 impl PyDictProxy {
     /// Opens the dict `name` in `region`, creating it if absent with room for `capacity`
-    /// entries to start with (rounded up to a power of two; it grows past them), keys of
+    /// entries to start with (rounded up to a power of two; it grows past them). Keys of
     /// up to `max_key_bytes` and values of up to `max_value_bytes` (a str's UTF-8 bytes, a
-    /// bytes' length). With `capacity=None` the dict must exist.
+    /// bytes' length) lie in the slot; larger ones are kept out of line, so these are
+    /// hints, not limits. With `capacity=None` the dict must exist.
     #[new]
     #[pyo3(signature = (region, name, capacity = None, max_key_bytes = 64, max_value_bytes = 256, pickle = false))]
     fn new(
@@ -242,12 +420,13 @@ impl PyDictProxy {
         let rust_region = region.get().region();
         let map = match capacity {
             Some(capacity) => {
-                let key_size = record_size(max_key_bytes, "max_key_bytes")?;
-                let payload = max_value_bytes
-                    .max(MIN_PAYLOAD)
+                // Room for a digest key, and for a long key's reference and a spilled value.
+                let key_size = record_size(max_key_bytes, "max_key_bytes")?.max(DIGEST_LEN);
+                let value_size = record_size(max_value_bytes, "max_value_bytes")?
+                    .max(2 * SPILLED_LEN)
                     .checked_add(ORDER)
+                    .filter(|&size| u16::try_from(size).is_ok())
                     .ok_or_else(|| PyValueError::new_err("max_value_bytes is too large"))?;
-                let value_size = record_size(payload, "max_value_bytes")?;
                 py.detach(|| {
                     ByteMap::get_or_create(rust_region, name, capacity, key_size, value_size)
                 })
@@ -279,24 +458,22 @@ impl PyDictProxy {
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let found = match self.lookup_key(key)? {
-            Some(encoded) => self
-                .map
-                .get_with(&encoded, |value| self.decode_record(py, value))
-                .py()?
-                .transpose()?,
+            Some(encoded) => self.find(&encoded)?,
             None => None,
         };
-        found.ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
+        match found {
+            Some(value) => self.codec.decode(py, &value),
+            None => Err(PyKeyError::new_err(key.clone().unbind())),
+        }
     }
 
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.store(&self.key(key)?, &self.value(value)?)?;
-        Ok(())
+        self.store(&self.key(key)?, self.value(value)?)
     }
 
     fn __delitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
         let removed = match self.lookup_key(key)? {
-            Some(encoded) => self.map.remove(&encoded).py()?,
+            Some(encoded) => self.take(&encoded)?,
             None => None,
         };
         match removed {
@@ -306,11 +483,10 @@ impl PyDictProxy {
     }
 
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        match self.codec.encode_key(key) {
-            Ok(encoded) if encoded.len() <= self.map.key_size() => {
-                self.map.contains_key(&encoded).py()
-            }
-            Ok(_) => Ok(false), // too large to be a key here
+        match self.lookup_key(key) {
+            Ok(Some(key)) if key.long.is_none() => self.map.contains_key(&key.map_key).py(),
+            Ok(Some(key)) => Ok(self.find(&key)?.is_some()),
+            Ok(None) => Ok(false), // no key of this dict can equal it
             Err(error) if error.is_instance_of::<PyTypeError>(key.py()) => Ok(false),
             Err(error) => Err(error),
         }
@@ -324,7 +500,11 @@ impl PyDictProxy {
     /// its keys) changed since the iterator was made.
     fn __iter__(slf: &Bound<'_, Self>) -> PyResult<PyDictIter> {
         let this = slf.get();
-        let keys: Vec<Vec<u8>> = this.ordered()?.into_iter().map(|(_, key, _)| key).collect();
+        let keys: Vec<(Vec<u8>, Vec<u8>)> = this
+            .ordered()?
+            .into_iter()
+            .map(|entry| (entry.map_key, entry.key))
+            .collect();
         Ok(PyDictIter {
             size: keys.len(),
             keys: keys.into_iter(),
@@ -338,7 +518,7 @@ impl PyDictProxy {
         let keys: Vec<_> = self
             .ordered()?
             .iter()
-            .map(|(_, key, _)| self.codec.decode(py, key))
+            .map(|entry| self.codec.decode(py, &entry.key))
             .collect::<PyResult<_>>()?;
         PyList::new(py, keys)
     }
@@ -348,7 +528,7 @@ impl PyDictProxy {
         let values: Vec<_> = self
             .ordered()?
             .iter()
-            .map(|(_, _, value)| self.decode_record(py, value))
+            .map(|entry| self.codec.decode(py, &entry.value))
             .collect::<PyResult<_>>()?;
         PyList::new(py, values)
     }
@@ -367,14 +547,13 @@ impl PyDictProxy {
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let found = match self.lookup_key(key)? {
-            Some(encoded) => self
-                .map
-                .get_with(&encoded, |value| self.decode_record(py, value))
-                .py()?
-                .transpose()?,
+            Some(encoded) => self.find(&encoded)?,
             None => None,
         };
-        Ok(found.unwrap_or_else(|| default.unwrap_or_else(|| py.None().into_bound(py))))
+        match found {
+            Some(value) => self.codec.decode(py, &value),
+            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
+        }
     }
 
     /// Removes `key` and returns its value; `default` (or `KeyError`) if absent.
@@ -386,11 +565,11 @@ impl PyDictProxy {
         default: &Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let removed = match self.lookup_key(key)? {
-            Some(encoded) => self.map.remove(&encoded).py()?,
+            Some(encoded) => self.take(&encoded)?,
             None => None,
         };
         match removed {
-            Some(value) => self.decode_record(py, &value),
+            Some(value) => self.codec.decode(py, &value),
             None if !default.is_empty() => default.get_item(0),
             None => Err(PyKeyError::new_err(key.clone().unbind())),
         }
@@ -398,9 +577,17 @@ impl PyDictProxy {
 
     /// Removes and returns the last inserted (key, value) pair; `KeyError` when empty.
     fn popitem<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        for (_, key, _) in self.ordered()?.iter().rev() {
-            if let Some(value) = self.map.remove(key).py()? {
-                return Ok((self.codec.decode(py, key)?, self.decode_record(py, &value)?));
+        for entry in self.ordered()?.into_iter().rev() {
+            let long = spill::is_digest(&entry.map_key).then(|| entry.key.clone());
+            let key = Key {
+                map_key: entry.map_key,
+                long,
+            };
+            if let Some(value) = self.take(&key)? {
+                return Ok((
+                    self.codec.decode(py, &entry.key)?,
+                    self.codec.decode(py, &value)?,
+                ));
             }
         }
         Err(PyKeyError::new_err("popitem(): dictionary is empty"))
@@ -417,15 +604,16 @@ impl PyDictProxy {
     ) -> PyResult<Bound<'py, PyAny>> {
         let default = default.unwrap_or_else(|| py.None().into_bound(py));
         let key = self.key(key)?;
-        if let Some(present) = self.map.get(&key).py()? {
-            return self.decode_record(py, &present);
+        if let Some(present) = self.find(&key)? {
+            return self.codec.decode(py, &present);
         }
-        match self
-            .map
-            .try_insert(&key, &self.fresh(&self.value(&default)?))
-            .py()?
-        {
-            Some(present) => self.decode_record(py, &present),
+        let mut part = self.value_part(&key, self.value(&default)?)?;
+        let pin = self.rust_region().pin().py()?;
+        match self.insert_new(&key, &mut part)? {
+            Some(present) => {
+                let value = self.resolve(&key, &present, &pin)?;
+                self.codec.decode(py, &value)
+            }
             None => Ok(default),
         }
     }
@@ -460,8 +648,14 @@ impl PyDictProxy {
     }
 
     /// Removes every entry (one by one: not atomic as a whole).
-    fn clear(&self) {
-        self.map.clear();
+    fn clear(&self) -> PyResult<()> {
+        for entry in self.map.iter() {
+            let (map_key, _) = entry.py()?;
+            if let Some(record) = self.map.remove(&map_key).py()? {
+                self.retire_record(&map_key, &record)?;
+            }
+        }
+        Ok(())
     }
 
     /// A plain dict with the entries (a snapshot).
@@ -485,6 +679,7 @@ impl PyDictProxy {
         let one = 1i64.into_pyobject(py)?.into_any();
         let delta = delta.unwrap_or(&one);
         let key = self.key(key)?;
+        let at = key.value_at();
         // A counter's common case, an int delta on an int value, stays in Rust inside
         // the update; anything else is computed by Python outside it and stored only if
         // the value is still the one it was computed from (no Python code runs while the
@@ -497,15 +692,16 @@ impl PyDictProxy {
         for _ in 0..1 << 16 {
             let mut small_sum = None;
             let mut seen: Option<Vec<u8>> = None;
+            let pin = self.rust_region().pin().py()?;
             let outcome = self
                 .map
-                .update_with(&key, |current, new| {
+                .update_with(&key.map_key, |current, new| {
                     if let Some((sum, encoded)) = small_delta
-                        .and_then(|delta| crate::codec::add_small_int(&current[ORDER..], delta))
+                        .and_then(|delta| crate::codec::add_small_int(&current[at..], delta))
                     {
                         small_sum = Some(sum);
-                        new[..ORDER].copy_from_slice(&current[..ORDER]);
-                        new[ORDER..ORDER + encoded.len()].copy_from_slice(&encoded);
+                        new[..at].copy_from_slice(&current[..at]);
+                        new[at..at + encoded.len()].copy_from_slice(&encoded);
                         return true;
                     }
                     seen = Some(current.to_vec());
@@ -515,19 +711,16 @@ impl PyDictProxy {
             match (outcome, small_sum, seen) {
                 (Updated::Done, Some(sum), _) => return Ok(sum.into_pyobject(py)?.into_any()),
                 (Updated::Declined, _, Some(seen)) => {
-                    let sum = self.decode_record(py, &seen)?.add(delta)?;
-                    if self.replace_if_unchanged(&key, &seen, &self.value(&sum)?)? {
+                    let current = self.codec.decode(py, &self.resolve(&key, &seen, &pin)?)?;
+                    let sum = current.add(delta)?;
+                    if self.replace_if_unchanged(&key, &seen, self.value(&sum)?, &pin)? {
                         return Ok(sum);
                     }
                 }
                 (Updated::Absent, _, _) => {
                     let start = delta.add(0i64)?;
-                    if self
-                        .map
-                        .try_insert(&key, &self.fresh(&self.value(&start)?))
-                        .py()?
-                        .is_none()
-                    {
+                    let mut part = self.value_part(&key, self.value(&start)?)?;
+                    if self.insert_new(&key, &mut part)?.is_none() {
                         return Ok(start);
                     }
                 }
@@ -550,16 +743,17 @@ impl PyDictProxy {
         new: &Bound<'py, PyAny>,
     ) -> PyResult<(bool, Bound<'py, PyAny>)> {
         let new_bytes = self.value(new)?;
-        let key_bytes = self.key(key)?;
+        let key = self.key(key)?;
         for _ in 0..1 << 16 {
-            let Some(seen) = self.map.get(&key_bytes).py()? else {
-                return Err(PyKeyError::new_err(key.clone().unbind()));
+            let pin = self.rust_region().pin().py()?;
+            let Some(seen) = self.map.get(&key.map_key).py()? else {
+                return Err(PyKeyError::new_err(key_object(py, &key, self.codec)?));
             };
-            let current = self.decode_record(py, &seen)?;
+            let current = self.codec.decode(py, &self.resolve(&key, &seen, &pin)?)?;
             if !current.eq(expected)? {
                 return Ok((false, current));
             }
-            if self.replace_if_unchanged(&key_bytes, &seen, &new_bytes)? {
+            if self.replace_if_unchanged(&key, &seen, new_bytes.clone(), &pin)? {
                 return Ok((true, expected.clone()));
             }
         }
@@ -579,13 +773,14 @@ impl PyDictProxy {
         self.map.capacity()
     }
 
-    /// Largest key payload, in bytes.
+    /// Largest key payload kept in the slot, in bytes (longer keys are kept out of line).
     #[getter]
     fn max_key_bytes(&self) -> usize {
         self.map.key_size().saturating_sub(HEADER)
     }
 
-    /// Largest value payload, in bytes.
+    /// Largest value payload kept in the slot, in bytes (larger values are kept out of
+    /// line).
     #[getter]
     fn max_value_bytes(&self) -> usize {
         self.map.value_size().saturating_sub(HEADER + ORDER)
@@ -617,6 +812,12 @@ impl PyDictProxy {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(self.copy(py)?.repr()?.to_string())
     }
+}
+
+/// The Python key a [`Key`] encodes (for an error).
+fn key_object(py: Python<'_>, key: &Key, codec: Codec) -> PyResult<Py<PyAny>> {
+    let encoded = key.long.as_ref().unwrap_or(&key.map_key);
+    Ok(codec.decode(py, encoded)?.unbind())
 }
 
 /// `Manager().list()` with no broker: a list in the region with every method of a
@@ -655,15 +856,25 @@ fn header(generation: u64, len: u64) -> u64 {
 }
 
 impl PyListProxy {
-    fn encode(&self, value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    /// What to store for `value`: its encoding, or a reference to it out of line when it
+    /// is larger than an item's room.
+    fn encode(&self, value: &Bound<'_, PyAny>) -> PyResult<Part> {
         let encoded = self.codec.encode_value(value)?;
-        check_fits(
-            &encoded,
+        Part::new(
+            self.items.region(),
+            encoded,
             self.items.value_size(),
             "list item",
-            "max_item_bytes",
-        )?;
-        Ok(encoded)
+        )
+    }
+
+    /// Removes the item under `key` and retires what it kept out of line (call with the
+    /// lock held).
+    fn remove_item(&self, key: &[u8]) -> PyResult<()> {
+        if let Some(old) = self.items.remove(key).py()? {
+            spill::retire(self.items.region(), &old)?;
+        }
+        Ok(())
     }
 
     /// Most items: the 32-bit index space (the map of items grows as needed).
@@ -715,18 +926,22 @@ impl PyListProxy {
             })
             .collect();
         for key in stray {
-            self.items.remove(&key).py()?;
+            self.remove_item(&key)?;
         }
         Ok(())
     }
 
     fn item(&self, generation: u64, index: u64) -> PyResult<Vec<u8>> {
-        self.items
+        let region = self.items.region();
+        let pin = region.pin().py()?;
+        let stored = self
+            .items
             .get(&item_key(generation, index))
             .py()?
             .ok_or_else(|| {
                 crate::errors::CorruptError::new_err(format!("list item {index} is missing"))
-            })
+            })?;
+        Ok(spill::resolve(region, &stored, &pin)?.into_owned())
     }
 
     /// The version and every item's bytes (call with the lock held).
@@ -750,7 +965,7 @@ impl PyListProxy {
 
     /// Replaces the contents with `encoded` (call with the lock held): the new items go
     /// under the next generation, one header store publishes them, then the old go.
-    fn write_all(&self, encoded: &[Vec<u8>]) -> PyResult<()> {
+    fn write_all(&self, encoded: &mut [Part]) -> PyResult<()> {
         let new_len = encoded.len() as u64;
         if new_len > self.limit() {
             return Err(FullError::new_err(format!(
@@ -767,21 +982,22 @@ impl PyListProxy {
         self.version.fetch_add(1);
         self.header.store(header(next, new_len));
         for index in 0..old_len {
-            self.items.remove(&item_key(generation, index)).py()?;
+            self.remove_item(&item_key(generation, index))?;
         }
         Ok(())
     }
 
     /// Inserts `encoded[i]` under `keys[i]`; on a failure removes what it inserted (a live
-    /// caller's failed change leaves nothing behind) and returns the error.
+    /// caller's failed change leaves nothing behind: the parts' blobs, never read by
+    /// anyone, as every read holds the lock, are freed as they drop) and returns the error.
     fn insert_or_undo(
         &self,
         keys: impl Iterator<Item = [u8; 8]>,
-        encoded: &[Vec<u8>],
+        encoded: &mut [Part],
     ) -> PyResult<()> {
         let mut inserted: Vec<[u8; 8]> = Vec::with_capacity(encoded.len());
-        for (key, bytes) in keys.zip(encoded) {
-            if let Err(error) = self.items.insert(&key, bytes) {
+        for (key, part) in keys.zip(encoded.iter()) {
+            if let Err(error) = self.items.insert(&key, &part.bytes) {
                 for key in &inserted {
                     let _ = self.items.remove(key);
                 }
@@ -789,6 +1005,7 @@ impl PyListProxy {
             }
             inserted.push(key);
         }
+        encoded.iter_mut().for_each(Part::published);
         Ok(())
     }
 
@@ -805,7 +1022,7 @@ impl PyListProxy {
             let (version, list) = self.snapshot(py)?;
             let result = f(&list)?;
             // Every item is encoded first, so a bad one changes nothing.
-            let encoded = list
+            let mut encoded = list
                 .iter()
                 .map(|item| self.encode(&item))
                 .collect::<PyResult<Vec<_>>>()?;
@@ -813,7 +1030,7 @@ impl PyListProxy {
                 if self.version.load() != version {
                     return Ok(false);
                 }
-                self.write_all(&encoded)?;
+                self.write_all(&mut encoded)?;
                 Ok(true)
             })?;
             if stored {
@@ -837,7 +1054,7 @@ impl PyListProxy {
 
     /// Appends `encoded` items (call with the lock held): written past the length, then
     /// published by one header store.
-    fn push_all(&self, encoded: &[Vec<u8>]) -> PyResult<()> {
+    fn push_all(&self, encoded: &mut [Part]) -> PyResult<()> {
         let (generation, len) = self.current();
         if len + encoded.len() as u64 > self.limit() {
             return Err(FullError::new_err(format!(
@@ -858,8 +1075,9 @@ impl PyListProxy {
 #[pymethods]
 impl PyListProxy {
     /// Opens the list `name` in `region`, creating it if absent with room for `capacity`
-    /// items to start with (rounded up to a power of two; it grows past them) of up to
-    /// `max_item_bytes` each. With `capacity=None` it must exist.
+    /// items to start with (rounded up to a power of two; it grows past them). Items of
+    /// up to `max_item_bytes` lie in the slot, larger ones out of line (a hint, not a
+    /// limit). With `capacity=None` it must exist.
     #[new]
     #[pyo3(signature = (region, name, capacity = None, max_item_bytes = 256, pickle = false))]
     fn new(
@@ -882,7 +1100,8 @@ impl PyListProxy {
                     .ok_or(shmarena::Error::InvalidArgument(
                         "a list capacity that large does not fit".to_owned(),
                     ))?;
-                ByteMap::get_or_create(rust_region, name, slots, 8, size)
+                // Room for a reference to an item kept out of line.
+                ByteMap::get_or_create(rust_region, name, slots, 8, size.max(SPILLED_LEN))
             },
             || ByteMap::open(rust_region, name),
         )?;
@@ -909,17 +1128,17 @@ impl PyListProxy {
 
     /// Appends `value` (`MemoryError` when the region is full).
     fn append(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let encoded = self.encode(value)?;
-        self.locked(py, || self.push_all(std::slice::from_ref(&encoded)))
+        let mut encoded = self.encode(value)?;
+        self.locked(py, || self.push_all(std::slice::from_mut(&mut encoded)))
     }
 
     /// Appends every item (all or, when they do not fit, none).
     fn extend(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<()> {
-        let encoded = values
+        let mut encoded = values
             .try_iter()?
             .map(|value| self.encode(&value?))
             .collect::<PyResult<Vec<_>>>()?;
-        self.locked(py, || self.push_all(&encoded))
+        self.locked(py, || self.push_all(&mut encoded))
     }
 
     fn __iadd__(&self, py: Python<'_>, values: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -973,15 +1192,20 @@ impl PyListProxy {
             return self.rewrite(py, |list| list.as_any().set_item(key, &values));
         }
         let index: isize = key.extract()?;
-        let encoded = self.encode(value)?;
+        let mut encoded = self.encode(value)?;
         self.locked(py, || {
             let index = self.index(index)?;
             // Version before the change, as in `write_all`.
             self.version.fetch_add(1);
-            self.items
-                .insert(&item_key(self.current().0, index), &encoded)
+            let old = self
+                .items
+                .insert(&item_key(self.current().0, index), &encoded.bytes)
                 .py()?;
-            Ok(())
+            encoded.published();
+            match old {
+                Some(old) => spill::retire(self.items.region(), &old),
+                None => Ok(()),
+            }
         })
     }
 
@@ -1133,7 +1357,8 @@ enum IterState {
 #[pyclass(module = "shmarena._shmarena", name = "DictIterator")]
 pub struct PyDictIter {
     dict: Py<PyDictProxy>,
-    keys: std::vec::IntoIter<Vec<u8>>,
+    /// (map key, key encoding) of each key.
+    keys: std::vec::IntoIter<(Vec<u8>, Vec<u8>)>,
     /// The dict's length when the iterator was made.
     size: usize,
     state: IterState,
@@ -1158,7 +1383,7 @@ impl PyDictIter {
                     self.state = IterState::Exhausted;
                     return Ok(None);
                 }
-                Some(key) if dict.map.contains_key(&key).py()? => {
+                Some((map_key, key)) if dict.map.contains_key(&map_key).py()? => {
                     return dict.codec.decode(py, &key).map(Some);
                 }
                 Some(_) => {

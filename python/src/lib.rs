@@ -14,6 +14,7 @@ mod errors;
 mod locks;
 mod region;
 mod scalars;
+mod spill;
 mod wait;
 
 use pyo3::prelude::*;

@@ -3,6 +3,7 @@ insertion order, key canonicalisation, supported types, limits and atomic update
 
 import collections.abc
 import multiprocessing
+import time
 import pickle
 
 import pytest
@@ -332,55 +333,79 @@ def test_set_pickle_true(manager):
 # ------------------------------------------------------------------ limits
 
 
-def test_key_size_limit(manager):
+def test_keys_over_the_slot_room_are_kept_out_of_line(manager):
     d = manager.dict(max_key_bytes=64)
     assert d.max_key_bytes == 64
-    key = "你" * 21 + "a"  # 63 + 1 = 64 UTF-8 bytes
+    key = "你" * 21 + "a"  # 63 + 1 = 64 UTF-8 bytes: in the slot
     assert len(key.encode()) == 64
     d[key] = 1
     assert d[key] == 1
-    too_long = key + "b"
-    with pytest.raises(ValueError):
-        d[too_long] = 2
-    too_long_cjk = "你" * 22  # 66 bytes
-    with pytest.raises(ValueError):
-        d[too_long_cjk] = 2
-    with pytest.raises(ValueError):
-        d[b"x" * 65] = 2
-    d[b"x" * 64] = 3
-    assert d.copy() == {key: 1, b"x" * 64: 3}
-    assert too_long not in d
-    assert len(d) == 2
+    longer = key + "b"  # 65 bytes: out of line, looked up by digest
+    d[longer] = 2
+    cjk = "你" * 22
+    d[cjk] = 3
+    big = b"x" * 100_000
+    d[big] = "big"
+    assert d[longer] == 2 and d[cjk] == 3 and d[big] == "big"
+    assert longer in d and big in d and (big + b"y") not in d
+    assert d.get(big + b"y", "absent") == "absent"
+    d[longer] = "replaced"  # keeps its place
+    assert d.keys() == [key, longer, cjk, big]
+    assert d.copy() == {key: 1, longer: "replaced", cjk: 3, big: "big"}
+    assert list(d) == [key, longer, cjk, big]
+    assert d.pop(cjk) == 3 and cjk not in d
+    del d[big]
+    assert big not in d and len(d) == 2
+    assert d.setdefault(big, 7) == 7 and d.setdefault(big, 8) == 7
+    assert d.add(("t", "u" * 200), 5) == 5
+    assert d.add(("t", "u" * 200), 5) == 10
+    assert d.compare_exchange(("t", "u" * 200), 10, "ten") == (True, 10)
+    assert d.popitem() == (("t", "u" * 200), "ten")
+    d.clear()
+    assert len(d) == 0 and d.copy() == {}
 
 
-def test_value_size_limit(manager):
+def test_values_over_the_slot_room_are_kept_out_of_line(manager):
     d = manager.dict(max_value_bytes=256)
     assert d.max_value_bytes == 256
-    d["ok"] = "é" * 128  # 256 UTF-8 bytes
+    d["ok"] = "é" * 128  # 256 UTF-8 bytes: in the slot
     assert d["ok"] == "é" * 128
     d["keep"] = "old"
-    with pytest.raises(ValueError):
-        d["keep"] = "x" * 257
-    with pytest.raises(ValueError):
-        d["new"] = b"\x00" * 257
-    with pytest.raises(ValueError):
-        d.setdefault("new2", "y" * 257)
-    assert d["keep"] == "old"
-    assert "new" not in d and "new2" not in d
-    assert len(d) == 2
-    d["bytes"] = b"\x00" * 256
-    assert d["bytes"] == b"\x00" * 256
-    assert d.keys() == ["ok", "keep", "bytes"]
+    d["keep"] = "x" * 257  # out of line now
+    assert d["keep"] == "x" * 257
+    d["keep"] = "back in the slot"
+    assert d["keep"] == "back in the slot"
+    d["new"] = b"\x00" * 100_000
+    assert d.setdefault("new2", "y" * 1000) == "y" * 1000
+    assert d.setdefault("new2", "z") == "y" * 1000
+    assert d["new"] == b"\x00" * 100_000
+    assert d.keys() == ["ok", "keep", "new", "new2"]
+    assert d.values()[2:] == [b"\x00" * 100_000, "y" * 1000]
+    assert d.pop("new") == b"\x00" * 100_000
+    assert d.add("new2", "!") == "y" * 1000 + "!"
+    assert d.compare_exchange("new2", "y" * 1000 + "!", ["a"] * 500) == (True, "y" * 1000 + "!")
+    assert d.compare_exchange("new2", "y", 1) == (False, ["a"] * 500)
+    assert d == {"ok": "é" * 128, "keep": "back in the slot", "new2": ["a"] * 500}
+
+
+def test_out_of_line_blocks_return_to_the_region(manager):
+    # Replacing and removing large values over and over must not use the region up: the
+    # blocks they leave behind are freed once no process can still be reading them.
+    d = manager.dict(capacity=64)
+    value = "v" * 100_000
+    for i in range(2000):  # 200 MB written into a 64 MiB region
+        d[i % 8] = value + str(i)
+        if i % 3 == 0:
+            d.pop((i + 4) % 8, None)
+    assert all(d[k].startswith(value) for k in d.keys())
 
 
 def test_small_custom_limits(manager):
     d = manager.dict(max_key_bytes=8, max_value_bytes=8)
     d["12345678"] = "abcdefgh"
-    with pytest.raises(ValueError):
-        d["123456789"] = "x"
-    with pytest.raises(ValueError):
-        d["k"] = "abcdefghi"
-    assert d.copy() == {"12345678": "abcdefgh"}
+    d["123456789" * 10] = "x"
+    d["k"] = "abcdefghi" * 10
+    assert d.copy() == {"12345678": "abcdefgh", "123456789" * 10: "x", "k": "abcdefghi" * 10}
 
 
 def test_small_limits_still_hold_ints_and_floats(manager):
@@ -486,9 +511,8 @@ def test_compare_exchange(manager):
     with pytest.raises(KeyError):
         d.compare_exchange("missing", 1, 2)
     assert "missing" not in d
-    with pytest.raises(ValueError):
-        d.compare_exchange("k", 6, "x" * 1000)
-    assert d["k"] == 6
+    assert d.compare_exchange("k", 6, "x" * 1000) == (True, 6)
+    assert d["k"] == "x" * 1000
     assert d.keys() == ["k", "s"]
 
 
@@ -524,6 +548,51 @@ def test_setdefault_race_single_winner(manager, fork_ctx):
     winner = d["winner"]
     assert winner in range(6)
     assert out.copy() == {i: winner for i in range(6)}
+
+
+def _large_value_writer(d, writer, rounds):
+    for i in range(rounds):
+        key = i % 6
+        d[key] = (key, writer, i, "w" * (3000 + i % 500))
+        if i % 5 == 0:
+            d.pop((key + 3) % 6, None)
+
+
+def _large_value_reader(d, rounds, out):
+    seen = 0
+    for i in range(rounds):
+        value = d.get(i % 6)
+        if value is not None:
+            key, _writer, j, text = value
+            assert key == i % 6 and len(text) == 3000 + j % 500 and set(text) == {"w"}
+            seen += 1
+        if i % 100 == 0:
+            for key, value in d.items():
+                assert value[0] == key and len(value[3]) == 3000 + value[2] % 500
+    out["reader"] = seen
+
+
+def test_large_values_replaced_across_processes_read_whole(manager, fork_ctx):
+    # Out-of-line values replaced and removed by two writers while a reader reads:
+    # every read sees a whole value (a block is never freed or reused under a reader),
+    # and a writer killed mid-way leaves the dict readable.
+    d = manager.dict(capacity=16)
+    out = manager.dict()
+    writers = [
+        fork_ctx.Process(target=_large_value_writer, args=(d, w, 3000)) for w in range(2)
+    ]
+    victim = fork_ctx.Process(target=_large_value_writer, args=(d, 9, 1_000_000))
+    reader = fork_ctx.Process(target=_large_value_reader, args=(d, 6000, out))
+    for p in [*writers, victim, reader]:
+        p.start()
+    time.sleep(0.3)
+    victim.kill()
+    join_all([*writers, reader], 120)
+    victim.join(10)
+    assert all(p.exitcode == 0 for p in [*writers, reader])
+    assert out["reader"] > 0
+    for key, value in d.items():
+        assert value[0] == key and len(value[3]) == 3000 + value[2] % 500
 
 
 # ------------------------------------------------------------------ set
@@ -735,16 +804,16 @@ def test_namespace_across_processes(manager, method):
 # ------------------------------------------------------------------ lookups of unstorable keys
 
 
-def test_get_and_pop_default_for_oversized_key(manager):
+def test_get_and_pop_default_for_long_absent_key(manager):
     d = manager.dict(max_key_bytes=8)
-    assert ("x" * 9) not in d
-    assert d.get("x" * 9, "dflt") == "dflt"
-    assert d.pop("x" * 9, "dflt") == "dflt"
+    assert ("x" * 90) not in d
+    assert d.get("x" * 90, "dflt") == "dflt"
+    assert d.pop("x" * 90, "dflt") == "dflt"
 
 
 def test_contains_unstorable_key_is_false(manager):
     d = manager.dict(max_key_bytes=8)
-    assert ("x" * 9) not in d
+    assert ("x" * 90) not in d
     assert [1] not in d
     s = manager.set()
     assert [1] not in s
@@ -936,3 +1005,28 @@ def test_a_reference_to_anything_but_a_rebuilder_is_refused(region):
         f.write(b"__import")
     with pytest.raises(shmarena.CorruptError, match='"__import", no shmarena rebuilder'):
         l[0]
+
+
+def test_list_items_over_the_slot_room_are_kept_out_of_line(manager):
+    lst = manager.list(max_item_bytes=16)
+    big = "b" * 10_000
+    lst.append(big)
+    lst.extend(["small", big + "2", 3])
+    assert lst[0] == big and lst[2] == big + "2" and len(lst) == 4
+    lst[1] = "x" * 5000
+    lst[0] = 0
+    lst.insert(1, big + "i")
+    lst.sort(key=str)
+    assert lst.copy() == sorted([0, big + "i", "x" * 5000, big + "2", 3], key=str)
+    assert lst.pop() == "x" * 5000
+    assert big + "2" in lst and list(lst) == lst.copy()
+    lst.reverse()
+    del lst[0]
+    assert len(lst) == 3
+    # Churn: blocks left behind by replaced and rewritten items return to the region.
+    for i in range(1500):  # 150 MB through a 64 MiB region
+        lst[0] = "c" * 100_000 + str(i)
+        if i % 100 == 0:
+            lst.reverse()
+    lst.clear()
+    assert len(lst) == 0
