@@ -64,6 +64,15 @@ fn details(region: &Region, entry: &EntryInfo) -> String {
                 ))
             })()
         }
+        ObjectKind::UnboundedQueue => shmarena::ByteUnboundedQueue::open(region, &entry.name)
+            .and_then(|queue| {
+                Ok(format!(
+                    "len {}, lost with dead consumers {}, skipped for dead producers {}",
+                    queue.len()?,
+                    queue.lost(),
+                    queue.skipped()
+                ))
+            }),
         ObjectKind::List => shmarena::ByteList::open(region, &entry.name).map(|list| {
             format!(
                 "len {}, room for {} (grows from {})",

@@ -116,6 +116,8 @@ pub enum ObjectKind {
     Semaphore = 11,
     /// A barrier.
     Barrier = 12,
+    /// An unbounded queue (a chain of rings).
+    UnboundedQueue = 13,
 }
 
 impl ObjectKind {
@@ -123,7 +125,7 @@ impl ObjectKind {
     pub fn from_code(code: u8) -> Option<Self> {
         use ObjectKind::{
             Array, Barrier, Condvar, Event, HashMap, HashSet, List, Mutex, Queue, Semaphore,
-            ShardedCounter, Value,
+            ShardedCounter, UnboundedQueue, Value,
         };
         Some(match code {
             1 => Value,
@@ -138,6 +140,7 @@ impl ObjectKind {
             10 => Event,
             11 => Semaphore,
             12 => Barrier,
+            13 => UnboundedQueue,
             _ => return None,
         })
     }
@@ -364,6 +367,7 @@ impl TypeDescriptor {
             (ObjectKind::HashMap, _) => write!(f, "HashMap<{key}, {elem}>")?,
             (ObjectKind::HashSet, _) => write!(f, "HashSet<{key}>")?,
             (ObjectKind::Queue, _) => write!(f, "Queue<{elem}>")?,
+            (ObjectKind::UnboundedQueue, _) => write!(f, "UnboundedQueue<{elem}>")?,
             (ObjectKind::List, _) => write!(f, "List<{elem}>")?,
             (ObjectKind::Mutex, b'r') => f.write_str("RLock")?,
             (ObjectKind::Mutex, _) if n == 0 => f.write_str("Lock (a Mutex<()>)")?,
@@ -385,6 +389,8 @@ impl TypeDescriptor {
                 ObjectKind::ShardedCounter => write!(f, " with {n} shards")?,
                 ObjectKind::HashMap | ObjectKind::HashSet => write!(f, " with {n} slots")?,
                 ObjectKind::Queue => write!(f, " of capacity {n}")?,
+                // It grows past it.
+                ObjectKind::UnboundedQueue => write!(f, " with a first ring of {n}")?,
                 // A list grows past it.
                 ObjectKind::List => write!(f, " of initial capacity {n}")?,
                 ObjectKind::Semaphore => write!(f, " of {n} permits")?,

@@ -41,6 +41,7 @@ fn check_object(region: &Region, entry: &EntryInfo, findings: &mut Vec<Finding>)
     let place = format!("{:?} {:?}", entry.descriptor.kind, entry.name);
     match entry.descriptor.kind {
         ObjectKind::Queue => crate::queue::check(region, entry, findings)?,
+        ObjectKind::UnboundedQueue => crate::unbounded_queue::check(region, entry, findings)?,
         ObjectKind::List => crate::list::check(region, entry, findings)?,
         ObjectKind::HashMap | ObjectKind::HashSet => {
             crate::hash_map::check(region, entry, findings)?;

@@ -109,6 +109,7 @@ pub mod semaphore;
 mod sharded_counter;
 #[cfg(not(loom))]
 pub mod sweep;
+pub mod unbounded_queue;
 #[cfg(not(loom))]
 mod value;
 #[cfg_attr(loom, allow(dead_code))] // the handles use most of it; the map core some
@@ -142,6 +143,8 @@ pub use scalar::{AtomicScalar, Integer, Numeric, Plain, Scalar};
 pub use semaphore::{Semaphore, SemaphorePermit};
 #[cfg(not(loom))]
 pub use sharded_counter::ShardedCounter;
+#[cfg(not(loom))]
+pub use unbounded_queue::ByteUnboundedQueue;
 #[cfg(not(loom))]
 pub use value::Value;
 

@@ -157,6 +157,17 @@ pub struct QueueHeader<'a> {
     pub skipped: &'a AtomicU64,
 }
 
+/// What [`RawQueue::try_push_unless_closed`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// The element is in.
+    Yes,
+    /// Nothing pushed: every slot holds an element (or one a live consumer is reading).
+    Full,
+    /// Nothing pushed: the ring is closed (a next one is linked).
+    Closed,
+}
+
 /// The queue algorithm over its shared words (used by the handle and by loom models).
 pub struct RawQueue<'a> {
     header: QueueHeader<'a>,
@@ -248,7 +259,7 @@ impl RawQueue<'_> {
     /// reads the sequence before its attempt and sleeps while it is unchanged. (One
     /// membarrier per blocking call, not per sleep: it interrupts every CPU running an
     /// attached process.)
-    fn wait_until(
+    pub(crate) fn wait_until(
         sequence: &AtomicU32,
         sleepers: &AtomicU32,
         deadline: Option<Instant>,
@@ -287,6 +298,34 @@ impl RawQueue<'_> {
     #[must_use = "a push into a full queue pushes nothing"]
     #[inline]
     pub fn try_push(&self, words: &[u64], me: OwnerId, liveness: &impl Liveness) -> bool {
+        self.push_once(words, me, liveness, None) == Pushed::Yes
+    }
+
+    /// As [`try_push`](Self::try_push) into a ring that may be *closed*: a nonzero
+    /// `closed` word (the link to the next ring of a
+    /// [`RawUnboundedQueue`](crate::unbounded_queue::RawUnboundedQueue)). The word is read
+    /// after the slot is claimed, and a claim that finds it set is given up (the slot
+    /// left as a skipped push): so once a consumer has seen the ring closed and its head
+    /// slot never claimed, nothing more is ever pushed into it.
+    #[inline]
+    pub fn try_push_unless_closed(
+        &self,
+        words: &[u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        closed: &AtomicU64,
+    ) -> Pushed {
+        self.push_once(words, me, liveness, Some(closed))
+    }
+
+    #[inline]
+    fn push_once(
+        &self,
+        words: &[u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        closed: Option<&AtomicU64>,
+    ) -> Pushed {
         let backoff = Backoff::new();
         for _ in 0..MAX_ATTEMPTS {
             // Relaxed: a hint; the stamp decides.
@@ -304,11 +343,11 @@ impl RawQueue<'_> {
             } else if is_for(current, ticket.wrapping_sub(self.capacity)) {
                 // The slot still serves the previous lap.
                 match state {
-                    FULL => return false, // the queue is full
+                    FULL => return Pushed::Full, // the queue is full
                     READING | WRITING
                         if owner_of(current).is_some_and(|o| liveness.is_alive(o)) =>
                     {
-                        return false; // full until that live claimant finishes
+                        return Pushed::Full; // full until that live claimant finishes
                     }
                     // A consumer died holding the element (lost), or a producer died before
                     // finishing it and no consumer has skipped it yet: take the slot over.
@@ -328,13 +367,15 @@ impl RawQueue<'_> {
                 backoff.spin();
                 continue;
             }
-            // Acquire on success: the slot is ours after whoever released it.
+            // Acquire on success: the slot is ours after whoever released it. SeqCst: in
+            // one total order with the `closed` load below and with a consumer's loads of
+            // the link and of this stamp (`RawUnboundedQueue::is_drained`).
             if slot
                 .stamp
                 .compare_exchange(
                     current,
                     stamp(WRITING, ticket, Some(me)),
-                    Ordering::Acquire,
+                    Ordering::SeqCst,
                     Ordering::Relaxed,
                 )
                 .is_err()
@@ -353,6 +394,17 @@ impl RawQueue<'_> {
                 _ => {}
             }
             fail::fail_point!("queue::push_after_claim");
+            // SeqCst: after our claim in the total order (see above): a consumer that saw
+            // the ring closed before it saw this slot unclaimed makes us see it closed.
+            if closed.is_some_and(|next| next.load(Ordering::SeqCst) != 0) {
+                advance(self.header.tail, ticket);
+                // Release: as a consumed slot's EMPTY store (our claim read nothing).
+                slot.stamp.store(
+                    stamp(EMPTY, ticket.wrapping_add(self.capacity), None),
+                    Ordering::Release,
+                );
+                return Pushed::Closed;
+            }
             advance(self.header.tail, ticket);
             Self::write(slot, words);
             fail::fail_point!("queue::push_before_publish");
@@ -361,9 +413,9 @@ impl RawQueue<'_> {
             slot.stamp
                 .store(stamp(FULL, ticket, None), Ordering::Release);
             Self::announce(self.header.not_empty, self.header.pop_sleepers);
-            return true;
+            return Pushed::Yes;
         }
-        false
+        Pushed::Full
     }
 
     /// Removes the oldest element into `words`; `false` if there is none ready.
@@ -457,6 +509,40 @@ impl RawQueue<'_> {
                 }
             }
             backoff.spin();
+        }
+        false
+    }
+
+    /// Whether no element will ever be popped from this ring again, for a ring whose
+    /// `closed` word the caller read nonzero (SeqCst) before the call: its head ticket was
+    /// never claimed (its slot is still free for it, or a consumer of the previous lap is
+    /// still copying out). Claims go in ticket order, so nothing after it was claimed
+    /// either, and a push that claims it later reads the ring closed and gives it up (see
+    /// [`try_push_unless_closed`](Self::try_push_unless_closed)). `false` when an element
+    /// is there or on its way.
+    pub fn is_drained(&self) -> bool {
+        for _ in 0..MAX_ATTEMPTS {
+            // Relaxed: a hint; the stamp decides.
+            let ticket = self.header.head.load(Ordering::Relaxed);
+            let slot = self.slot_for(ticket);
+            // SeqCst: before any later claim of this ticket in the total order (the claim
+            // overwrites what we read), which then reads the closed word after our
+            // caller's read of it.
+            let current = slot.stamp.load(Ordering::SeqCst);
+            if is_for(current, ticket) {
+                return state_of(current) == EMPTY;
+            }
+            if is_for(current, ticket.wrapping_add(self.capacity)) {
+                advance(self.header.head, ticket); // consumed or skipped: head is stale
+                continue;
+            }
+            if is_for(current, ticket.wrapping_sub(self.capacity)) && state_of(current) == READING {
+                return true; // the previous lap's consumer is copying out: ticket unclaimed
+            }
+            // Relaxed: a hint.
+            if self.header.head.load(Ordering::Relaxed) == ticket {
+                return false;
+            }
         }
         false
     }
@@ -1211,6 +1297,18 @@ mod handle {
 }
 
 /// Checks a queue's shared words (for `shmarena inspect --verify`).
+/// Rewrites a stamp's owner field naming participant `slot` (retired) to the dead owner.
+#[cfg(not(loom))]
+pub(crate) fn retire_owner_field(stamp: &AtomicU64, slot: u32) -> shmarena_engine::Result<()> {
+    shmarena_engine::liveness::retire_owner_field(stamp, OWNER_SHIFT, slot, holds_claim).map(drop)
+}
+
+/// Whether a stamp is a claim whose claimant is gone.
+#[cfg(not(loom))]
+pub(crate) fn is_dead_claim(region: &shmarena_engine::Region, stamp: u64) -> bool {
+    holds_claim(stamp) && owner_of(stamp).is_none_or(|owner| !region.is_alive(owner))
+}
+
 #[cfg(not(loom))]
 pub(crate) fn check(
     region: &shmarena_engine::Region,

@@ -53,6 +53,9 @@ pub fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
             ObjectKind::Semaphore => crate::semaphore::retire_owner_slot(&object()?, slot)?,
             ObjectKind::Barrier => crate::barrier::retire_owner_slot(&object()?, slot)?,
             ObjectKind::Queue => crate::queue::retire_owner_slot(&object()?, slot)?,
+            ObjectKind::UnboundedQueue => {
+                crate::unbounded_queue::retire_owner_slot(&object()?, slot)?;
+            }
             ObjectKind::List => crate::list::retire_owner_slot(&object()?, slot)?,
             ObjectKind::HashMap | ObjectKind::HashSet => {
                 crate::hash_map::retire_owner_slot(region, entry, slot)?;

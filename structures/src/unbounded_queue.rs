@@ -1,0 +1,851 @@
+//! An unbounded multi-producer multi-consumer FIFO queue across processes: a chain of
+//! rings, each a bounded [`RawQueue`](crate::queue::RawQueue), linked when the newest is
+//! full and freed (after a grace period) once drained.
+//!
+//! ```text
+//! body:
+//!   0    head ring: region offset of the ring consumers drain   (own cache line)
+//!   64   tail ring: region offset of the ring producers fill    (own cache line)
+//!   128  not-empty sequence (u32, futex) | 132 sleeping poppers (u32) |
+//!   136  not-full sequence (u32)         | 140 sleeping pushers (u32)
+//!   144  lost: u64  |  152 skipped: u64   (as the bounded queue's, for all rings)
+//!   256  the first ring
+//! ring (the first in the body, later ones in arena blocks):
+//!   0    head: u64  |  64 tail: u64  |  128 next: region offset of the next ring (0: none)
+//!   136  capacity: u64 (slots)  |  192 slots, as the bounded queue's
+//! ```
+//!
+//! A push goes into the tail ring. When that ring is full it links a new ring, twice as
+//! large up to [`MAX_RING_BYTES`] (one compare-exchange of `next`: one linker wins, the
+//! others free theirs), and pushes there. A linked `next` *closes* the ring: a push reads
+//! `next` after claiming its slot (both sequentially consistent) and, finding it set, gives
+//! the slot up and goes on to the next ring. So every element of a ring was claimed before
+//! the ring closed, and every element of its successor after: FIFO order holds across
+//! rings.
+//!
+//! A pop pops from the head ring. Finding it empty and closed, it asks whether the ring is
+//! drained (its head ticket never claimed: nothing more will ever come out of it; see
+//! [`RawQueue::is_drained`](crate::queue::RawQueue::is_drained)), and if so moves the head
+//! ring (and the tail ring, if it still points there) on, and retires the old ring: it
+//! returns to the arena once no process can still be inside it.
+//!
+//! Kills: the rings are bounded queues, so a push or pop killed inside a ring is what it is
+//! there (a dead producer's claim is skipped, a dead consumer's element lost). A producer
+//! killed between making a ring and linking it leaks that ring; a consumer killed between
+//! moving the head ring and retiring the old one leaks the old one. Neither loses or
+//! duplicates an element, and nobody waits for a dead or frozen process: a frozen producer
+//! holding a claim in a closed ring holds up the consumers of that one element, as in the
+//! bounded queue.
+
+use std::time::Instant;
+
+use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
+use shmarena_engine::{Error, Liveness, OwnerId, Result};
+
+use crate::queue::{Pushed, QueueHeader, RawQueue};
+
+/// Byte offsets in an unbounded queue's body and rings (the diagram above).
+pub mod layout {
+    /// Region offset of the ring consumers drain (u64).
+    pub const HEAD_RING: u64 = 0;
+    /// Region offset of the ring producers fill (u64).
+    pub const TAIL_RING: u64 = 64;
+    /// Not-empty futex sequence (u32).
+    pub const NOT_EMPTY: u64 = 128;
+    /// Sleeping poppers (u32).
+    pub const POP_SLEEPERS: u64 = 132;
+    /// Not-full futex sequence (u32; nobody waits on it: a push never waits).
+    pub const NOT_FULL: u64 = 136;
+    /// Sleeping pushers (u32; always 0).
+    pub const PUSH_SLEEPERS: u64 = 140;
+    /// Elements lost with a consumer that died holding them (u64).
+    pub const LOST: u64 = 144;
+    /// Pushes abandoned by producers that died before finishing them (u64).
+    pub const SKIPPED: u64 = 152;
+    /// The first ring.
+    pub const FIRST_RING: u64 = 256;
+    /// A ring's head ticket (u64).
+    pub const RING_HEAD: u64 = 0;
+    /// A ring's tail ticket (u64).
+    pub const RING_TAIL: u64 = 64;
+    /// A ring's link to the next (u64).
+    pub const RING_NEXT: u64 = 128;
+    /// A ring's slots (u64).
+    pub const RING_CAPACITY: u64 = 136;
+    /// A ring's first slot.
+    pub const RING_SLOTS: u64 = 192;
+}
+
+/// The most bytes a ring grows to: past it, new rings stay this size (so no push pays for
+/// initializing more than this).
+pub const MAX_RING_BYTES: u64 = 4 << 20;
+
+/// Rings a walk of the chain (`len`, the sweep, the check) follows at most: a chain longer
+/// than this comes from a corrupted region (rings double, to 2^31 slots at most).
+pub const MAX_RINGS: usize = 1 << 16;
+
+/// Attempts of one operation on the chain before it reports [`Error::Contended`]: moving
+/// between rings never needs this many.
+const MAX_STEPS: u32 = 1 << 16;
+
+/// One ring's words.
+#[derive(Clone, Copy, Debug)]
+pub struct Ring<'a> {
+    /// Next ticket to pop.
+    pub head: &'a AtomicU64,
+    /// Next ticket to push.
+    pub tail: &'a AtomicU64,
+    /// The next ring's offset; nonzero closes this one.
+    pub next: &'a AtomicU64,
+    /// The slots: `capacity` x `slot_words`.
+    pub slots: &'a [AtomicU64],
+}
+
+/// Where the rings live: the region's arena for the handle, plain memory in loom models.
+pub trait Rings {
+    /// The ring at `offset` (checked: an offset read from the mapping is untrusted).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when no ring can lie there.
+    fn ring(&self, offset: u64) -> Result<Ring<'_>>;
+
+    /// A new ring of `capacity` slots, every slot free for its first ticket, `next` 0,
+    /// not yet reachable: its offset.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`].
+    fn make(&self, capacity: u64) -> Result<u64>;
+
+    /// Slots of the ring at `offset` (for a ring that [`Self::ring`] accepted).
+    fn capacity(&self, offset: u64) -> u64;
+
+    /// Frees a ring nobody else ever saw.
+    fn discard(&self, offset: u64);
+
+    /// Hands over a ring just unlinked from the chain, to be freed once no process can
+    /// still be inside it.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    fn retire(&self, offset: u64) -> Result<()>;
+}
+
+/// The words of the body every ring shares.
+#[derive(Clone, Copy, Debug)]
+pub struct Shared<'a> {
+    /// Region offset of the ring consumers drain.
+    pub head_ring: &'a AtomicU64,
+    /// Region offset of the ring producers fill.
+    pub tail_ring: &'a AtomicU64,
+    /// Not-empty futex sequence.
+    pub not_empty: &'a AtomicU32,
+    /// Sleeping poppers.
+    pub pop_sleepers: &'a AtomicU32,
+    /// Not-full futex sequence.
+    pub not_full: &'a AtomicU32,
+    /// Sleeping pushers.
+    pub push_sleepers: &'a AtomicU32,
+    /// Elements lost with consumers that died holding them.
+    pub lost: &'a AtomicU64,
+    /// Pushes abandoned by producers that died.
+    pub skipped: &'a AtomicU64,
+}
+
+/// The unbounded queue algorithm over its shared words and rings (used by the handle and
+/// by loom models). The caller keeps every ring it may reach from being freed for the
+/// length of each call (the handle pins for a grace period).
+pub struct RawUnboundedQueue<'a, R: Rings> {
+    shared: Shared<'a>,
+    rings: &'a R,
+    slot_words: usize,
+    /// Slots a new ring is limited to.
+    max_ring: u64,
+}
+
+impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
+    /// The queue over `shared` and `rings`, whose slots are `slot_words` words each;
+    /// new rings have at most `max_ring` slots.
+    pub fn new(shared: Shared<'a>, rings: &'a R, slot_words: usize, max_ring: u64) -> Self {
+        Self {
+            shared,
+            rings,
+            slot_words,
+            max_ring: max_ring.max(1),
+        }
+    }
+
+    /// The bounded algorithm over `ring`.
+    fn raw<'r>(&'r self, ring: &Ring<'r>) -> Result<RawQueue<'r>> {
+        let header = QueueHeader {
+            head: ring.head,
+            tail: ring.tail,
+            not_empty: self.shared.not_empty,
+            pop_sleepers: self.shared.pop_sleepers,
+            not_full: self.shared.not_full,
+            push_sleepers: self.shared.push_sleepers,
+            lost: self.shared.lost,
+            skipped: self.shared.skipped,
+        };
+        RawQueue::new(header, ring.slots, self.slot_words)
+            .ok_or_else(|| Error::corrupt("queue ring", "its slots are no whole number"))
+    }
+
+    /// Moves `word` from ring `from` to ring `to` unless someone already did.
+    fn move_on(word: &AtomicU64, from: u64, to: u64) {
+        // SeqCst: the ring pointers are read SeqCst (below); a reader that finds the new
+        // ring finds it initialized (the link's SeqCst store published it).
+        let _ = word.compare_exchange(from, to, Ordering::SeqCst, Ordering::Relaxed);
+    }
+
+    /// Appends an element given as words. Never full: a full ring makes the next.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when a new ring does not fit the region (nothing pushed);
+    /// [`Error::Corrupt`]; [`Error::Contended`].
+    pub fn try_push(&self, words: &[u64], me: OwnerId, liveness: &impl Liveness) -> Result<()> {
+        for _ in 0..MAX_STEPS {
+            // SeqCst: see `move_on`.
+            let offset = self.shared.tail_ring.load(Ordering::SeqCst);
+            let ring = self.rings.ring(offset)?;
+            // SeqCst: a link read nonzero is a ring made before it (see `link`).
+            let next = ring.next.load(Ordering::SeqCst);
+            if next != 0 {
+                Self::move_on(self.shared.tail_ring, offset, next);
+                continue;
+            }
+            match self
+                .raw(&ring)?
+                .try_push_unless_closed(words, me, liveness, ring.next)
+            {
+                Pushed::Yes => return Ok(()),
+                Pushed::Closed => {}
+                Pushed::Full => {
+                    let next = self.link(offset, &ring)?;
+                    Self::move_on(self.shared.tail_ring, offset, next);
+                }
+            }
+        }
+        Err(Error::Contended("an unbounded queue push"))
+    }
+
+    /// Links a new ring after the full ring `ring` (at `offset`), unless another push did:
+    /// the offset of the ring that follows it.
+    fn link(&self, offset: u64, ring: &Ring<'_>) -> Result<u64> {
+        let capacity = self
+            .rings
+            .capacity(offset)
+            .saturating_mul(2)
+            .clamp(1, self.max_ring);
+        let fresh = self.rings.make(capacity)?;
+        fail::fail_point!("unbounded_queue::before_link");
+        // SeqCst: publishes the ring's initialized slots to whoever reads the link, and
+        // closes this ring in the total order the pushes' closed checks read (see
+        // `RawQueue::try_push_unless_closed`).
+        match ring
+            .next
+            .compare_exchange(0, fresh, Ordering::SeqCst, Ordering::SeqCst)
+        {
+            Ok(_) => Ok(fresh),
+            Err(linked) => {
+                self.rings.discard(fresh);
+                Ok(linked)
+            }
+        }
+    }
+
+    /// Removes the oldest element into `words`; `false` if there is none ready.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`]; [`Error::Contended`].
+    pub fn try_pop(
+        &self,
+        words: &mut [u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
+        for _ in 0..MAX_STEPS {
+            // SeqCst: see `move_on`.
+            let offset = self.shared.head_ring.load(Ordering::SeqCst);
+            let ring = self.rings.ring(offset)?;
+            let raw = self.raw(&ring)?;
+            if raw.try_pop(words, me, liveness) {
+                return Ok(true);
+            }
+            // SeqCst: see `RawQueue::is_drained`.
+            let next = ring.next.load(Ordering::SeqCst);
+            if next == 0 {
+                return Ok(false); // empty, and every element is in this ring
+            }
+            // Closed: what was claimed before the close may have arrived meanwhile.
+            if raw.try_pop(words, me, liveness) {
+                return Ok(true);
+            }
+            if !raw.is_drained() {
+                return Ok(false); // an element is on its way in this ring
+            }
+            // Drained: the ring is done with. Producers first (the tail ring never falls
+            // behind the head ring), then consumers; whoever moves the head ring retires.
+            Self::move_on(self.shared.tail_ring, offset, next);
+            fail::fail_point!("unbounded_queue::before_unlink");
+            // SeqCst: see `move_on`.
+            if self
+                .shared
+                .head_ring
+                .compare_exchange(offset, next, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                self.rings.retire(offset)?;
+            }
+        }
+        Err(Error::Contended("an unbounded queue pop"))
+    }
+
+    /// As [`try_pop`](Self::try_pop), sleeping while empty until `deadline` (forever with
+    /// `None`), each attempt inside `protect` (the handle's grace pin: no pin is held
+    /// while asleep).
+    ///
+    /// # Errors
+    /// As [`Self::try_pop`].
+    pub fn pop(
+        &self,
+        words: &mut [u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        deadline: Option<Instant>,
+        protect: impl Fn(&mut dyn FnMut() -> Result<bool>) -> Result<bool>,
+    ) -> Result<bool> {
+        let mut error = None;
+        let mut attempt = || match protect(&mut || self.try_pop(words, me, liveness)) {
+            Ok(popped) => popped,
+            Err(failure) => {
+                error = Some(failure);
+                true // stop waiting
+            }
+        };
+        if attempt() {
+            return error.map_or(Ok(true), Err);
+        }
+        let popped = RawQueue::wait_until(
+            self.shared.not_empty,
+            self.shared.pop_sleepers,
+            deadline,
+            &mut attempt,
+        );
+        error.map_or(Ok(popped), Err)
+    }
+
+    /// Elements in the queue (pushes claimed and not yet popped, in every ring), a
+    /// snapshot.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a chain longer than [`MAX_RINGS`] or a bad ring.
+    pub fn len(&self) -> Result<u64> {
+        let mut total = 0u64;
+        let mut offset = self.shared.head_ring.load(Ordering::SeqCst);
+        for _ in 0..MAX_RINGS {
+            let ring = self.rings.ring(offset)?;
+            total = total.saturating_add(self.raw(&ring)?.len());
+            // SeqCst: see `move_on`.
+            offset = ring.next.load(Ordering::SeqCst);
+            if offset == 0 {
+                return Ok(total);
+            }
+        }
+        Err(Error::corrupt("queue rings", "the chain does not end"))
+    }
+
+    /// Whether the queue looks empty.
+    ///
+    /// # Errors
+    /// As [`Self::len`].
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+}
+
+#[cfg(not(loom))]
+pub use handle::ByteUnboundedQueue;
+#[cfg(not(loom))]
+pub(crate) use handle::{check, retire_owner_slot};
+
+#[cfg(not(loom))]
+mod handle {
+    use super::{layout, RawUnboundedQueue, Ring, Rings, Shared, MAX_RINGS, MAX_RING_BYTES};
+    use crate::identity::ElementType;
+    use crate::queue::initial_stamp;
+    use crate::words::{word_count_of, Words};
+    use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
+    use shmarena_engine::{Error, Finding, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use std::ptr::NonNull;
+    use std::time::{Duration, Instant};
+
+    /// Words of a ring's header.
+    const RING_HEADER_WORDS: u64 = layout::RING_SLOTS / 8;
+
+    /// A named unbounded queue of elements of `elem_size` bytes (chosen at creation): a
+    /// push never finds it full, only a full region stops it
+    /// ([`Error::OutOfMemory`]). `capacity` is the first ring's room; later rings double,
+    /// to [`MAX_RING_BYTES`](super::MAX_RING_BYTES) each. Shorter elements are padded with
+    /// zero bytes; a pop returns all `elem_size` bytes. See the [module
+    /// docs](crate::unbounded_queue) for the algorithm and what a kill costs.
+    ///
+    /// ```
+    /// use shmarena::{ByteUnboundedQueue, Region};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-unbounded-{}", std::process::id()));
+    /// let region = Region::create(&path, 4 << 20)?;
+    /// let jobs = ByteUnboundedQueue::get_or_create(&region, "jobs", 4, 8)?;
+    /// for job in 0..1000u64 {
+    ///     jobs.push(&job.to_le_bytes())?; // never full: it grows
+    /// }
+    /// assert_eq!(jobs.len()?, 1000);
+    /// assert_eq!(jobs.try_pop()?, Some(0u64.to_le_bytes().to_vec()));
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    #[derive(Clone)]
+    pub struct ByteUnboundedQueue {
+        base: NonNull<AtomicU64>,
+        first_capacity: u64,
+        slot_words: u64,
+        elem_size: usize,
+        object: Object,
+    }
+
+    // SAFETY: the queue's words are atomics in the shared mapping, which `object` keeps
+    // alive; elements are copied in and out, never referenced.
+    unsafe impl Send for ByteUnboundedQueue {}
+    // SAFETY: as above.
+    unsafe impl Sync for ByteUnboundedQueue {}
+
+    impl std::fmt::Debug for ByteUnboundedQueue {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("UnboundedQueue")
+                .field("name", &self.object.info().name)
+                .field("elem_size", &self.elem_size)
+                .finish_non_exhaustive()
+        }
+    }
+
+    fn descriptor(capacity: u64, elem: ElementType) -> TypeDescriptor {
+        TypeDescriptor {
+            elem_tag: elem.tag,
+            ..TypeDescriptor::new(ObjectKind::UnboundedQueue, elem.code, elem.size, capacity)
+        }
+    }
+
+    /// The rings of one queue: the first in the object's body, later ones in arena blocks.
+    struct RegionRings<'q> {
+        queue: &'q ByteUnboundedQueue,
+    }
+
+    impl RegionRings<'_> {
+        fn region(&self) -> &Region {
+            self.queue.object.region()
+        }
+
+        fn first(&self) -> u64 {
+            self.queue.object.info().offset + layout::FIRST_RING
+        }
+
+        fn ring_words(&self, capacity: u64) -> u64 {
+            RING_HEADER_WORDS + capacity * self.queue.slot_words
+        }
+
+        /// Pointer to the `words` words of a ring at `offset`, checked.
+        fn words_at(&self, offset: u64, words: u64) -> Result<NonNull<AtomicU64>> {
+            if offset == self.first() {
+                // The first ring: inside the body (checked when the handle was made).
+                // SAFETY: the body holds the first ring (from_object checked it).
+                return Ok(unsafe {
+                    NonNull::new_unchecked(
+                        self.queue
+                            .base
+                            .as_ptr()
+                            .add((layout::FIRST_RING / 8) as usize),
+                    )
+                });
+            }
+            self.region()
+                .arena_atomics::<std::sync::atomic::AtomicU64>(offset, words)
+                .map(NonNull::cast)
+        }
+    }
+
+    impl Rings for RegionRings<'_> {
+        fn ring(&self, offset: u64) -> Result<Ring<'_>> {
+            let capacity = self.capacity_checked(offset)?;
+            let words = self.ring_words(capacity);
+            let base = self.words_at(offset, words)?;
+            // SAFETY: `words_at` checked `words` words at `base` inside the mapping (body or
+            // arena), which outlives `self`; all access is atomic.
+            let all = unsafe { std::slice::from_raw_parts(base.as_ptr(), words as usize) };
+            Ok(Ring {
+                head: &all[(layout::RING_HEAD / 8) as usize],
+                tail: &all[(layout::RING_TAIL / 8) as usize],
+                next: &all[(layout::RING_NEXT / 8) as usize],
+                slots: &all[RING_HEADER_WORDS as usize..],
+            })
+        }
+
+        fn make(&self, capacity: u64) -> Result<u64> {
+            let offset = self
+                .region()
+                .alloc_zeroed_words(self.ring_words(capacity))?;
+            let ring = self.words_at(offset, self.ring_words(capacity))?;
+            let word = |index: u64| {
+                // SAFETY: index < ring_words(capacity), checked by `words_at`.
+                unsafe { &*ring.as_ptr().add(index as usize) }
+            };
+            // Relaxed: published by the SeqCst compare-exchange of the link.
+            word(layout::RING_CAPACITY / 8).store(capacity, Ordering::Relaxed);
+            for slot in 0..capacity {
+                word(RING_HEADER_WORDS + slot * self.queue.slot_words)
+                    .store(initial_stamp(slot), Ordering::Relaxed);
+            }
+            Ok(offset)
+        }
+
+        fn capacity(&self, offset: u64) -> u64 {
+            self.capacity_checked(offset).unwrap_or(1)
+        }
+
+        fn discard(&self, offset: u64) {
+            let words = self.ring_words(self.capacity(offset));
+            // Never published: free at once. An error (a corrupt arena) leaks the ring.
+            let _ = self.region().arena().free(offset, words * 8);
+        }
+
+        fn retire(&self, offset: u64) -> Result<()> {
+            if offset == self.first() {
+                return Ok(()); // part of the body
+            }
+            let words = self.ring_words(self.capacity(offset));
+            self.region().retire_block(offset, words * 8)
+        }
+    }
+
+    impl RegionRings<'_> {
+        /// The capacity word of the ring at `offset`, checked against what a ring can be.
+        fn capacity_checked(&self, offset: u64) -> Result<u64> {
+            if offset == self.first() {
+                return Ok(self.queue.first_capacity);
+            }
+            let header = self.words_at(offset, RING_HEADER_WORDS)?;
+            // SAFETY: the header's words were checked by `words_at`.
+            // Relaxed: the ring was published (SeqCst link) before its offset was read.
+            let capacity = unsafe { &*header.as_ptr().add((layout::RING_CAPACITY / 8) as usize) }
+                .load(Ordering::Relaxed);
+            if capacity == 0 || capacity > 1 << 31 {
+                return Err(Error::corrupt(
+                    "queue ring",
+                    format!("ring at {offset} has {capacity} slots"),
+                ));
+            }
+            Ok(capacity)
+        }
+    }
+
+    impl ByteUnboundedQueue {
+        /// Opens the unbounded queue `name`, creating it empty with a first ring of
+        /// `capacity` slots for elements of `elem_size` bytes.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for a zero capacity or an element over 64 KiB;
+        /// [`Error::TypeMismatch`] (also for another element size); catalog and arena
+        /// errors.
+        pub fn get_or_create(
+            region: &Region,
+            name: &str,
+            capacity: u64,
+            elem_size: usize,
+        ) -> Result<Self> {
+            if capacity == 0 || capacity > 1 << 31 || elem_size > usize::from(u16::MAX) {
+                return Err(Error::InvalidArgument(format!(
+                    "an unbounded queue needs a first ring of 1 to 2^31 slots ({capacity} asked) \
+                     of elements up to 65535 bytes ({elem_size} given)"
+                )));
+            }
+            let slot_words = 1 + word_count_of(elem_size as u64);
+            let size = capacity
+                .checked_mul(8 * slot_words)
+                .and_then(|slots| slots.checked_add(layout::FIRST_RING + layout::RING_SLOTS))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("a first ring of {capacity} slots is too large"))
+                })?;
+            let elem = ElementType::bytes(elem_size);
+            let descriptor = descriptor(capacity, elem);
+            let (object, _) =
+                crate::sweep::get_or_create_object(region, name, &descriptor, size, |object| {
+                    let queue = Self::from_object(object.clone())?;
+                    let first = object.info().offset + layout::FIRST_RING;
+                    // Relaxed: published by the catalog's Release.
+                    queue
+                        .word(layout::HEAD_RING / 8)
+                        .store(first, Ordering::Relaxed);
+                    queue
+                        .word(layout::TAIL_RING / 8)
+                        .store(first, Ordering::Relaxed);
+                    let ring = (layout::FIRST_RING + layout::RING_SLOTS) / 8;
+                    for slot in 0..capacity {
+                        queue
+                            .word(ring + slot * slot_words)
+                            .store(initial_stamp(slot), Ordering::Relaxed);
+                    }
+                    Ok(())
+                })?;
+            Self::from_object(object)
+        }
+
+        /// Opens the existing unbounded queue `name`, whatever its element size.
+        ///
+        /// # Errors
+        /// [`Error::ObjectNotFound`], [`Error::TypeMismatch`], [`Error::Corrupt`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            let info = region
+                .find_object(name)?
+                .ok_or_else(|| Error::ObjectNotFound(name.to_owned()))?;
+            let elem = ElementType::bytes(usize::from(info.descriptor.elem_size));
+            Self::from_object(crate::sweep::open_object(
+                region,
+                name,
+                &descriptor(0, elem),
+            )?)
+        }
+
+        fn from_object(object: Object) -> Result<Self> {
+            let first_capacity = object.info().descriptor.capacity;
+            let elem_size = usize::from(object.info().descriptor.elem_size);
+            let slot_words = 1 + word_count_of(elem_size as u64);
+            if first_capacity == 0 || first_capacity > 1 << 31 {
+                return Err(Error::corrupt(
+                    "queue capacity",
+                    format!("object {:?}: {first_capacity}", object.info().name),
+                ));
+            }
+            // Checks that the header and the first ring lie inside the body.
+            let base = object.atomics::<std::sync::atomic::AtomicU64>(
+                0,
+                (layout::FIRST_RING + layout::RING_SLOTS) / 8 + first_capacity * slot_words,
+            )?;
+            Ok(Self {
+                base,
+                first_capacity,
+                slot_words,
+                elem_size,
+                object,
+            })
+        }
+
+        fn word(&self, index: u64) -> &AtomicU64 {
+            // SAFETY: every caller's index lies in the header (checked in from_object);
+            // the mapping outlives `self`.
+            unsafe { &*self.base.as_ptr().add(index as usize) }
+        }
+
+        fn half_word(&self, byte_offset: u64) -> &AtomicU32 {
+            // SAFETY: bytes 128..144 of the header, checked in from_object; only ever
+            // accessed as u32.
+            unsafe {
+                &*self
+                    .base
+                    .as_ptr()
+                    .cast::<AtomicU32>()
+                    .add((byte_offset / 4) as usize)
+            }
+        }
+
+        /// Runs `f` on the algorithm over this queue's words.
+        fn with_raw<T>(&self, f: impl FnOnce(&RawUnboundedQueue<'_, RegionRings<'_>>) -> T) -> T {
+            let shared = Shared {
+                head_ring: self.word(layout::HEAD_RING / 8),
+                tail_ring: self.word(layout::TAIL_RING / 8),
+                not_empty: self.half_word(layout::NOT_EMPTY),
+                pop_sleepers: self.half_word(layout::POP_SLEEPERS),
+                not_full: self.half_word(layout::NOT_FULL),
+                push_sleepers: self.half_word(layout::PUSH_SLEEPERS),
+                lost: self.word(layout::LOST / 8),
+                skipped: self.word(layout::SKIPPED / 8),
+            };
+            let rings = RegionRings { queue: self };
+            let max_ring = (MAX_RING_BYTES / (8 * self.slot_words)).max(self.first_capacity);
+            f(&RawUnboundedQueue::new(
+                shared,
+                &rings,
+                self.slot_words as usize,
+                max_ring,
+            ))
+        }
+
+        fn element(&self, bytes: &[u8]) -> Result<Words> {
+            if bytes.len() > self.elem_size {
+                return Err(Error::InvalidArgument(format!(
+                    "an element of {} bytes does not fit this queue's {}",
+                    bytes.len(),
+                    self.elem_size
+                )));
+            }
+            Ok(Words::from_bytes(bytes, (self.slot_words - 1) as usize))
+        }
+
+        /// Appends `element`. Never waits: the queue grows.
+        ///
+        /// # Errors
+        /// [`Error::InvalidArgument`] for an element over `elem_size` bytes;
+        /// [`Error::OutOfMemory`] when the region has no room for a new ring (nothing
+        /// pushed; the queue stays usable).
+        pub fn push(&self, element: &[u8]) -> Result<()> {
+            let words = self.element(element)?;
+            let region = self.object.region();
+            let _pin = region.pin()?;
+            self.with_raw(|raw| raw.try_push(&words, region.participant_id(), region))
+        }
+
+        /// Removes the oldest element, if one is ready.
+        ///
+        /// # Errors
+        /// [`Error::Corrupt`]; [`Error::Contended`].
+        pub fn try_pop(&self) -> Result<Option<Vec<u8>>> {
+            self.pop_until(None, false)
+        }
+
+        /// Removes the oldest element, waiting at most `timeout` (forever with `None`).
+        ///
+        /// # Errors
+        /// As [`Self::try_pop`].
+        pub fn pop_timeout(&self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+            // A deadline past what `Instant` can hold is no deadline.
+            let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+            self.pop_until(deadline, true)
+        }
+
+        fn pop_until(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<Vec<u8>>> {
+            let region = self.object.region();
+            let me = region.participant_id();
+            let mut words = Words::zeroed_words((self.slot_words - 1) as usize);
+            let popped = self.with_raw(|raw| {
+                let protect = |attempt: &mut dyn FnMut() -> Result<bool>| {
+                    let _pin = region.pin()?;
+                    attempt()
+                };
+                if wait {
+                    raw.pop(&mut words, me, region, deadline, protect)
+                } else {
+                    protect(&mut || raw.try_pop(&mut words, me, region))
+                }
+            })?;
+            Ok(popped.then(|| words.bytes(self.elem_size)))
+        }
+
+        /// Elements in the queue, a snapshot.
+        ///
+        /// # Errors
+        /// [`Error::Corrupt`] for a corrupted chain of rings.
+        pub fn len(&self) -> Result<usize> {
+            let _pin = self.object.region().pin()?;
+            #[allow(clippy::redundant_closure_for_method_calls)]
+            let len = self.with_raw(|raw| raw.len())?;
+            Ok(len as usize)
+        }
+
+        /// Whether the queue looks empty.
+        ///
+        /// # Errors
+        /// As [`Self::len`].
+        pub fn is_empty(&self) -> Result<bool> {
+            Ok(self.len()? == 0)
+        }
+
+        /// Bytes of one element.
+        pub fn elem_size(&self) -> usize {
+            self.elem_size
+        }
+
+        /// Elements lost because their consumer died after claiming them.
+        pub fn lost(&self) -> u64 {
+            // Relaxed: a statistic.
+            self.word(layout::LOST / 8).load(Ordering::Relaxed)
+        }
+
+        /// Pushes abandoned by producers that died before finishing them.
+        pub fn skipped(&self) -> u64 {
+            // Relaxed: a statistic.
+            self.word(layout::SKIPPED / 8).load(Ordering::Relaxed)
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            &self.object.info().name
+        }
+
+        /// The region the queue lives in.
+        pub fn region(&self) -> &Region {
+            self.object.region()
+        }
+
+        /// Runs `f` on each ring of the chain, oldest first (pinned).
+        fn each_ring(&self, mut f: impl FnMut(&Ring<'_>) -> Result<()>) -> Result<()> {
+            let _pin = self.object.region().pin()?;
+            let rings = RegionRings { queue: self };
+            // SeqCst: as the algorithm reads the ring pointers.
+            let mut offset = self.word(layout::HEAD_RING / 8).load(Ordering::SeqCst);
+            for _ in 0..MAX_RINGS {
+                let ring = rings.ring(offset)?;
+                f(&ring)?;
+                offset = ring.next.load(Ordering::SeqCst);
+                if offset == 0 {
+                    return Ok(());
+                }
+            }
+            Err(Error::corrupt("queue rings", "the chain does not end"))
+        }
+    }
+
+    pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
+        let queue = ByteUnboundedQueue::from_object(object.clone())?;
+        let slot_words = queue.slot_words as usize;
+        queue.each_ring(|ring| {
+            for stamp in ring.slots.iter().step_by(slot_words) {
+                crate::queue::retire_owner_field(stamp, slot)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(crate) fn check(
+        region: &Region,
+        entry: &shmarena_engine::EntryInfo,
+        findings: &mut Vec<Finding>,
+    ) -> Result<()> {
+        let place = format!("unbounded queue {:?}", entry.name);
+        let queue =
+            ByteUnboundedQueue::from_object(region.open_object(&entry.name, &entry.descriptor)?)?;
+        let slot_words = queue.slot_words as usize;
+        let mut rings = 0;
+        let mut dead = 0;
+        let walked = queue.each_ring(|ring| {
+            rings += 1;
+            dead += ring
+                .slots
+                .iter()
+                .step_by(slot_words)
+                .filter(|stamp| crate::queue::is_dead_claim(region, stamp.load(Ordering::Relaxed)))
+                .count();
+            Ok(())
+        });
+        if let Err(error) = walked {
+            findings.push(Finding::error(
+                &place,
+                format!("its chain of rings: {error}"),
+            ));
+        } else if dead != 0 {
+            findings.push(Finding::note(
+                &place,
+                format!(
+                    "{dead} unfinished pushes and pops of dead processes in its {rings} rings \
+                     (skipped or taken over by the next pop or push)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}

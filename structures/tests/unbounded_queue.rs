@@ -1,0 +1,166 @@
+//! The unbounded queue in one process: FIFO order against a `VecDeque` model across ring
+//! changes, no element lost or doubled with producers and consumers on threads, drained
+//! rings returned to the arena, a full region reported and survived.
+
+#![cfg(not(loom))]
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use shmarena::{ByteUnboundedQueue, Error, Region};
+
+struct Temp(std::path::PathBuf, Region);
+
+fn temp_region(tag: &str, size: u64) -> Temp {
+    let path = std::env::temp_dir().join(format!("shmarena-uq-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let region = Region::create(&path, size).unwrap();
+    Temp(path, region)
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+proptest! {
+    #[test]
+    fn matches_a_vecdeque_model(capacity in 1u64..5, ops in prop::collection::vec(any::<Option<u16>>(), 1..300)) {
+        let temp = temp_region(&format!("model-{capacity}"), 8 << 20);
+        let queue = ByteUnboundedQueue::get_or_create(&temp.1, "q", capacity, 4).unwrap();
+        let mut model = VecDeque::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            if let Some(x) = op {
+                let item = [x as u8, (x >> 8) as u8, i as u8, 0xa5];
+                queue.push(&item).unwrap();
+                model.push_back(item.to_vec());
+            } else {
+                prop_assert_eq!(queue.try_pop().unwrap(), model.pop_front());
+            }
+            prop_assert_eq!(queue.len().unwrap(), model.len());
+        }
+        while let Some(expected) = model.pop_front() {
+            prop_assert_eq!(queue.try_pop().unwrap(), Some(expected));
+        }
+        prop_assert_eq!(queue.try_pop().unwrap(), None);
+    }
+}
+
+#[test]
+fn grows_without_a_consumer_then_drains_in_order_and_frees_its_rings() {
+    let temp = temp_region("grow", 64 << 20);
+    let region = &temp.1;
+    let queue = ByteUnboundedQueue::get_or_create(region, "q", 2, 8).unwrap();
+    let used = region.arena_stats().unwrap().used;
+    for round in 0..3u64 {
+        for i in 0..100_000u64 {
+            queue.push(&(round << 32 | i).to_le_bytes()).unwrap();
+        }
+        assert_eq!(queue.len().unwrap(), 100_000);
+        for i in 0..100_000u64 {
+            let popped = queue.try_pop().unwrap().expect("an element");
+            assert_eq!(popped, (round << 32 | i).to_le_bytes());
+        }
+        assert_eq!(queue.try_pop().unwrap(), None);
+        assert!(queue.is_empty().unwrap());
+    }
+    // Every drained ring went back (the last one stays in use).
+    region.reclaim().unwrap();
+    let still = region.arena_stats().unwrap().used - used;
+    assert!(still <= 4 << 20, "{still} bytes of rings kept");
+}
+
+const PER: u64 = 50_000;
+
+#[test]
+fn threads_push_and_pop_every_element_once_in_each_producers_order() {
+    let temp = temp_region("threads", 64 << 20);
+    let queue = ByteUnboundedQueue::get_or_create(&temp.1, "q", 1, 8).unwrap();
+    let popped = std::thread::scope(|scope| {
+        for producer in 0..2u64 {
+            let queue = queue.clone();
+            scope.spawn(move || {
+                for i in 0..PER {
+                    queue.push(&(producer << 32 | i).to_le_bytes()).unwrap();
+                }
+            });
+        }
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let queue = queue.clone();
+                scope.spawn(move || {
+                    let mut seen = Vec::new();
+                    while let Some(bytes) =
+                        queue.pop_timeout(Some(Duration::from_millis(500))).unwrap()
+                    {
+                        seen.push(u64::from_le_bytes(bytes.try_into().unwrap()));
+                    }
+                    seen
+                })
+            })
+            .collect();
+        consumers
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let mut all = Vec::new();
+    for seen in &popped {
+        // Each consumer sees each producer's elements in push order.
+        for producer in 0..2u64 {
+            let mine: Vec<_> = seen.iter().filter(|v| *v >> 32 == producer).collect();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "out of order");
+        }
+        all.extend_from_slice(seen);
+    }
+    all.sort_unstable();
+    let expected: Vec<u64> = (0..2u64)
+        .flat_map(|p| (0..PER).map(move |i| p << 32 | i))
+        .collect();
+    assert_eq!(all, expected);
+}
+
+#[test]
+fn a_full_region_stops_a_push_and_the_queue_stays_usable() {
+    let temp = temp_region("oom", 1 << 20);
+    let queue = ByteUnboundedQueue::get_or_create(&temp.1, "q", 4, 64).unwrap();
+    let mut pushed = 0u64;
+    let error = loop {
+        match queue.push(&pushed.to_le_bytes()) {
+            Ok(()) => pushed += 1,
+            Err(error) => break error,
+        }
+    };
+    assert!(matches!(error, Error::OutOfMemory { .. }), "{error}");
+    assert!(pushed > 1000);
+    assert_eq!(queue.len().unwrap() as u64, pushed);
+    for i in 0..pushed {
+        let bytes = queue.try_pop().unwrap().unwrap();
+        assert_eq!(bytes[..8], i.to_le_bytes());
+    }
+    // The drained rings came back: it takes as much again.
+    temp.1.reclaim().unwrap();
+    for i in 0..pushed / 2 {
+        queue.push(&i.to_le_bytes()).unwrap();
+    }
+}
+
+#[test]
+fn a_timed_pop_of_an_empty_queue_returns_none() {
+    let temp = temp_region("timeout", 4 << 20);
+    let queue = ByteUnboundedQueue::get_or_create(&temp.1, "q", 4, 8).unwrap();
+    let start = std::time::Instant::now();
+    assert_eq!(
+        queue.pop_timeout(Some(Duration::from_millis(50))).unwrap(),
+        None
+    );
+    assert!(start.elapsed() >= Duration::from_millis(50));
+    let again = ByteUnboundedQueue::open(&temp.1, "q").unwrap();
+    again.push(b"x").unwrap();
+    assert_eq!(
+        queue.pop_timeout(None).unwrap(),
+        Some(b"x\0\0\0\0\0\0\0".to_vec())
+    );
+}
