@@ -1,0 +1,290 @@
+//! Loom models of the shipping unbounded queue, `RawUnboundedQueue`, over rings of one
+//! slot each (so every second push links a ring and every pop may cross one): pushes
+//! racing the close of their ring, pops racing the move of the head ring, and two
+//! producers racing to link. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom cargo test --release -p shmarena --test loom_unbounded`.
+//!
+//! Checked: every element pushed is popped exactly once, each producer's in its order, a
+//! ring is retired once and only after it was unlinked, and an empty answer is never
+//! given while an element pushed before the call is in the queue.
+
+#![cfg(loom)]
+
+mod loom_owners;
+#[path = "../../engine/tests/loom_support/mod.rs"]
+mod loom_support;
+
+use loom::sync::atomic::AtomicUsize;
+use loom::sync::Arc;
+use loom::thread;
+use loom_owners::Mock;
+use loom_support::{model, model_both_orders, pair};
+use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
+use shmarena::engine::{Error, Result};
+use shmarena::queue::initial_stamp;
+use shmarena::unbounded_queue::{RawUnboundedQueue, Ring, Rings, Shared};
+
+/// Rings the models may make (the first included).
+const RINGS: usize = 4;
+
+/// One ring of one slot: head, tail, next, and the slot (stamp and one data word).
+struct RingWords {
+    head: AtomicU64,
+    tail: AtomicU64,
+    next: AtomicU64,
+    slot: [AtomicU64; 2],
+    retired: AtomicUsize,
+}
+
+impl RingWords {
+    fn new() -> Self {
+        Self {
+            head: AtomicU64::new(0),
+            tail: AtomicU64::new(0),
+            next: AtomicU64::new(0),
+            slot: [AtomicU64::new(initial_stamp(0)), AtomicU64::new(0)],
+            retired: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Every word of a queue: the shared words and [`RINGS`] rings, ring `i` at offset `i + 1`
+/// (0 is "no ring"); ring 1 is the first, the others are handed out by `make`.
+struct Words {
+    head_ring: AtomicU64,
+    tail_ring: AtomicU64,
+    not_empty: AtomicU32,
+    pop_sleepers: AtomicU32,
+    not_full: AtomicU32,
+    push_sleepers: AtomicU32,
+    lost: AtomicU64,
+    skipped: AtomicU64,
+    rings: Vec<RingWords>,
+    made: AtomicUsize,
+}
+
+impl Rings for Words {
+    fn ring(&self, offset: u64) -> Result<Ring<'_>> {
+        let ring = offset
+            .checked_sub(1)
+            .and_then(|index| self.rings.get(index as usize))
+            .ok_or_else(|| Error::corrupt("ring", "no such ring"))?;
+        Ok(Ring {
+            head: &ring.head,
+            tail: &ring.tail,
+            next: &ring.next,
+            slots: &ring.slot,
+        })
+    }
+
+    fn make(&self, capacity: u64) -> Result<u64> {
+        assert_eq!(capacity, 1, "the models' rings have one slot");
+        let index = self.made.fetch_add(1, Ordering::Relaxed) + 1;
+        assert!(index < RINGS, "more rings than the model allows");
+        Ok(index as u64 + 1)
+    }
+
+    fn capacity(&self, _offset: u64) -> u64 {
+        1
+    }
+
+    fn discard(&self, _offset: u64) {}
+
+    fn retire(&self, offset: u64) -> Result<()> {
+        let ring = &self.rings[offset as usize - 1];
+        assert_ne!(
+            self.head_ring.load(Ordering::SeqCst),
+            offset,
+            "a ring retired while still the head ring"
+        );
+        assert_ne!(
+            self.tail_ring.load(Ordering::SeqCst),
+            offset,
+            "a ring retired while still the tail ring"
+        );
+        assert_eq!(
+            ring.retired.fetch_add(1, Ordering::SeqCst),
+            0,
+            "a ring retired twice"
+        );
+        Ok(())
+    }
+}
+
+impl Words {
+    fn new() -> Self {
+        Self {
+            head_ring: AtomicU64::new(1),
+            tail_ring: AtomicU64::new(1),
+            not_empty: AtomicU32::new(0),
+            pop_sleepers: AtomicU32::new(0),
+            not_full: AtomicU32::new(0),
+            push_sleepers: AtomicU32::new(0),
+            lost: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            rings: (0..RINGS).map(|_| RingWords::new()).collect(),
+            made: AtomicUsize::new(0),
+        }
+    }
+
+    fn with_raw<R>(&self, f: impl FnOnce(&RawUnboundedQueue<'_, Words>) -> R) -> R {
+        let shared = Shared {
+            head_ring: &self.head_ring,
+            tail_ring: &self.tail_ring,
+            not_empty: &self.not_empty,
+            pop_sleepers: &self.pop_sleepers,
+            not_full: &self.not_full,
+            push_sleepers: &self.push_sleepers,
+            lost: &self.lost,
+            skipped: &self.skipped,
+        };
+        f(&RawUnboundedQueue::new(shared, self, 2, 1))
+    }
+
+    fn push(&self, value: u64, slot: u32) {
+        let mock = Mock::slot(slot);
+        self.with_raw(|raw| raw.try_push(&[value], mock.0, &mock))
+            .expect("a push into an unbounded queue");
+    }
+
+    fn try_pop(&self, slot: u32) -> Option<u64> {
+        let mock = Mock::slot(slot);
+        let mut words = [0];
+        self.with_raw(|raw| raw.try_pop(&mut words, mock.0, &mock))
+            .expect("a pop")
+            .then_some(words[0])
+    }
+
+    /// Pops until empty, after every other thread finished.
+    fn drain(&self) -> Vec<u64> {
+        std::iter::from_fn(|| self.try_pop(9)).collect()
+    }
+}
+
+/// A producer pushes three elements (two ring links) while a consumer pops twice: what the
+/// consumer got, then the rest, is exactly 1, 2, 3 in order.
+#[test]
+fn a_consumer_follows_a_producer_across_ring_links_in_order() {
+    model_both_orders(|swap| {
+        let words = Arc::new(Words::new());
+        let (producer, consumer) = (Arc::clone(&words), Arc::clone(&words));
+        let ((), popped) = pair(
+            swap,
+            move || {
+                for value in 1..=3 {
+                    producer.push(value, 1);
+                }
+            },
+            move || [consumer.try_pop(2), consumer.try_pop(2)],
+        );
+        let mut all: Vec<u64> = popped.into_iter().flatten().collect();
+        all.extend(words.drain());
+        assert_eq!(all, [1, 2, 3]);
+        // Nothing was left behind in a retired ring, and the chain ends where pushes go.
+        assert_eq!(
+            words.head_ring.load(Ordering::SeqCst),
+            words.tail_ring.load(Ordering::SeqCst)
+        );
+    });
+}
+
+/// Two producers push one element each into a full one-slot ring (so both may link) while
+/// a consumer pops: each element comes out exactly once, the one pushed first (before
+/// the model) first.
+#[test]
+fn two_producers_racing_to_link_lose_nothing() {
+    model(|| {
+        let words = Arc::new(Words::new());
+        words.push(10, 3); // the first ring is full
+        let producers: Vec<_> = [(1, 1u32), (2, 2)]
+            .into_iter()
+            .map(|(value, slot)| {
+                let words = Arc::clone(&words);
+                thread::spawn(move || words.push(value, slot))
+            })
+            .collect();
+        let first = words.try_pop(4);
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        assert_eq!(first, Some(10), "the first element was in before the race");
+        let mut rest = words.drain();
+        rest.sort_unstable();
+        assert_eq!(rest, [1, 2]);
+    });
+}
+
+/// Two consumers pop while the head ring is drained and closed: the element behind the
+/// link is popped once, the old ring retired once.
+#[test]
+fn two_consumers_crossing_a_link_pop_once_and_retire_once() {
+    model(|| {
+        let words = Arc::new(Words::new());
+        words.push(1, 3);
+        words.push(2, 3); // links ring 2
+        assert_eq!(words.try_pop(3), Some(1)); // ring 1 drained, closed
+        let consumers: Vec<_> = (1..=2)
+            .map(|slot| {
+                let words = Arc::clone(&words);
+                thread::spawn(move || words.try_pop(slot))
+            })
+            .collect();
+        let popped: Vec<u64> = consumers
+            .into_iter()
+            .filter_map(|consumer| consumer.join().unwrap())
+            .collect();
+        assert_eq!(popped, [2]);
+        assert_eq!(words.rings[0].retired.load(Ordering::SeqCst), 1);
+        assert_eq!(words.drain(), []);
+    });
+}
+
+/// The race the close exists for: a producer reads its ring open, then another links the
+/// next ring, pops the ring empty and crosses to the next (retiring the old one); a claim
+/// the first then makes in the old ring must be given up and pushed again, or its element
+/// would be lost behind the consumers.
+#[test]
+fn a_push_that_claims_in_a_ring_closed_under_it_moves_to_the_next() {
+    model_both_orders(|swap| {
+        let words = Arc::new(Words::new());
+        words.push(1, 3); // the first ring is full
+        let (linker, late) = (Arc::clone(&words), Arc::clone(&words));
+        let (popped, ()) = pair(
+            swap,
+            move || {
+                linker.push(2, 1); // links ring 2
+                [linker.try_pop(1), linker.try_pop(1), linker.try_pop(1)]
+            },
+            move || late.push(3, 2),
+        );
+        let mut all: Vec<u64> = popped.into_iter().flatten().collect();
+        all.extend(words.drain());
+        assert_eq!(all[0], 1);
+        all.sort_unstable();
+        assert_eq!(all, [1, 2, 3], "an element was lost or doubled");
+    });
+}
+
+/// A ring closed while a producer is still writing its element there (frozen: it does
+/// not run until the consumer has tried): the consumer reports empty rather than cross to
+/// the next ring, where the element would be lost behind it; once the producer publishes,
+/// both elements come out, the older first.
+#[test]
+fn a_consumer_does_not_cross_while_an_element_is_written_in_the_closed_ring() {
+    model(|| {
+        let words = Words::new();
+        let writing = 1 | (u64::from(loom_owners::live(7).bits()) << 33); // WRITING(0, 7)
+        words.rings[0].slot[0].store(writing, Ordering::Relaxed);
+        words.rings[0].tail.store(1, Ordering::Relaxed);
+        words.made.store(1, Ordering::Relaxed);
+        words.rings[0].next.store(2, Ordering::SeqCst);
+        words.tail_ring.store(2, Ordering::SeqCst);
+        words.push(6, 1);
+        assert_eq!(words.try_pop(2), None, "crossed past an element on its way");
+        assert_eq!(words.rings[0].retired.load(Ordering::SeqCst), 0);
+        // The producer resumes and publishes (FULL(0)).
+        words.rings[0].slot[1].store(5, Ordering::Relaxed);
+        words.rings[0].slot[0].store(2, Ordering::Release);
+        assert_eq!(words.drain(), [5, 6]);
+    });
+}
