@@ -25,7 +25,7 @@ use shmarena::queue::initial_stamp;
 use shmarena::unbounded_queue::{RawUnboundedQueue, Ring, Rings, Shared};
 
 /// Rings the models may make (the first included).
-const RINGS: usize = 4;
+const RINGS: usize = 8;
 
 /// One ring of one slot: head, tail, next, and the slot (stamp and one data word).
 struct RingWords {
