@@ -10,7 +10,7 @@ use pyo3::exceptions::{
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PySet, PySlice, PyTuple};
 use shmarena::hash_map::Updated;
-use shmarena::{ByteMap, ByteQueue, ByteSet, GracePin};
+use shmarena::{ByteMap, ByteQueue, ByteSet, ByteUnboundedQueue, GracePin};
 
 use crate::codec::{Codec, HEADER};
 use crate::errors::{queue_error, FullError, IntoPy};
@@ -1880,12 +1880,77 @@ impl PySetProxy {
     }
 }
 
-/// `multiprocessing.Queue` with no feeder thread and no pipe: a bounded lock-free queue
-/// in the region. Items are pickled by default (as `multiprocessing` does); with
-/// `pickle=False` only the plain types are accepted.
+/// The queue under a [`PyQueue`]: bounded (`maxsize > 0`) or not.
+enum Backing {
+    Bounded(ByteQueue),
+    Unbounded(ByteUnboundedQueue),
+}
+
+impl Backing {
+    fn elem_size(&self) -> usize {
+        match self {
+            Backing::Bounded(queue) => queue.elem_size(),
+            Backing::Unbounded(queue) => queue.elem_size(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Backing::Bounded(queue) => queue.name(),
+            Backing::Unbounded(queue) => queue.name(),
+        }
+    }
+
+    fn region(&self) -> &shmarena::Region {
+        match self {
+            Backing::Bounded(queue) => queue.region(),
+            Backing::Unbounded(queue) => queue.region(),
+        }
+    }
+
+    /// Slots, for a bounded queue.
+    fn capacity(&self) -> Option<usize> {
+        match self {
+            Backing::Bounded(queue) => Some(queue.capacity()),
+            Backing::Unbounded(_) => None,
+        }
+    }
+
+    fn len(&self) -> PyResult<usize> {
+        match self {
+            Backing::Bounded(queue) => Ok(queue.len()),
+            Backing::Unbounded(queue) => queue.len().py(),
+        }
+    }
+
+    /// Pushes `item`, waiting at most `timeout` while full: `None` if it stayed full.
+    fn push(&self, item: &[u8], timeout: std::time::Duration) -> Option<shmarena::Result<()>> {
+        match self {
+            Backing::Bounded(queue) => match queue.push_timeout(item, Some(timeout)) {
+                Ok(()) => Some(Ok(())),
+                Err(shmarena::PushError::Full(_)) => None,
+                Err(other) => Some(Err(shmarena::Error::from(other))),
+            },
+            Backing::Unbounded(queue) => Some(queue.push(item)),
+        }
+    }
+
+    /// Pops an item, waiting at most `timeout` while empty.
+    fn pop(&self, timeout: std::time::Duration) -> Option<shmarena::Result<Vec<u8>>> {
+        match self {
+            Backing::Bounded(queue) => queue.pop_timeout(Some(timeout)).map(Ok),
+            Backing::Unbounded(queue) => queue.pop_timeout(Some(timeout)).transpose(),
+        }
+    }
+}
+
+/// `multiprocessing.Queue` with no feeder thread and no pipe: a lock-free queue in the
+/// region, bounded or (with no `capacity`) growing as items arrive. Items are pickled by
+/// default (as `multiprocessing` does); with `pickle=False` only the plain types are
+/// accepted. Items larger than a slot's room are kept out of line.
 #[pyclass(module = "shmarena._shmarena", name = "Queue", frozen)]
 pub struct PyQueue {
-    queue: ByteQueue,
+    queue: Backing,
     codec: Codec,
     /// The process that closed this handle (0: open). A closed queue refuses `put` and
     /// `get` in that process only, as `multiprocessing`'s does (a forked child, or one
@@ -1912,25 +1977,38 @@ impl PyQueue {
         Ok(())
     }
 
-    fn encode(&self, item: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    /// What to push for `item`: its encoding, or a reference to it out of line.
+    fn encode(&self, item: &Bound<'_, PyAny>) -> PyResult<Part> {
         let encoded = self.codec.encode_value(item)?;
-        check_fits(
-            &encoded,
+        Part::new(
+            self.queue.region(),
+            encoded,
             self.queue.elem_size(),
             "queue item",
-            "max_item_bytes",
-        )?;
-        Ok(encoded)
+        )
+    }
+
+    /// The encoding of a popped item: itself, or what it kept out of line (the popper
+    /// alone reads it, so the block is freed at once).
+    fn popped(&self, stored: Vec<u8>) -> PyResult<Vec<u8>> {
+        let Some(blob) = spill::spilled(&stored) else {
+            return Ok(stored);
+        };
+        let region = self.queue.region();
+        let bytes = region.read_blob(blob, &region.pin().py()?).py()?;
+        region.free_blob(blob).py()?;
+        Ok(bytes)
     }
 }
 
 #[pymethods]
 impl PyQueue {
-    /// Opens the queue `name` in `region`, creating it if absent with room for
-    /// `capacity` items of up to `max_item_bytes` each. With `capacity=None` it must
-    /// exist.
+    /// Opens the queue `name` in `region`, creating it if absent: with room for
+    /// `capacity` items, or unbounded (`unbounded=True`: `capacity` is the room it starts
+    /// with, and it grows). Items of up to `max_item_bytes` lie in the slot, larger ones
+    /// out of line. With `capacity=None` it must exist.
     #[new]
-    #[pyo3(signature = (region, name, capacity = None, max_item_bytes = 1024, pickle = true))]
+    #[pyo3(signature = (region, name, capacity = None, max_item_bytes = 256, pickle = true, unbounded = false))]
     fn new(
         py: Python<'_>,
         region: &Bound<'_, PyRegion>,
@@ -1938,14 +2016,38 @@ impl PyQueue {
         capacity: Option<u64>,
         max_item_bytes: usize,
         pickle: bool,
+        unbounded: bool,
     ) -> PyResult<Self> {
         let rust_region = region.get().region();
         let queue = open_or_create(
             py,
             capacity,
             max_item_bytes,
-            |capacity, size| ByteQueue::get_or_create(rust_region, name, capacity, size),
-            || ByteQueue::open(rust_region, name),
+            |capacity, size| {
+                // Room for a reference to an item kept out of line.
+                let size = size.max(SPILLED_LEN);
+                Ok(if unbounded {
+                    Backing::Unbounded(ByteUnboundedQueue::get_or_create(
+                        rust_region,
+                        name,
+                        capacity,
+                        size,
+                    )?)
+                } else {
+                    Backing::Bounded(ByteQueue::get_or_create(rust_region, name, capacity, size)?)
+                })
+            },
+            || {
+                let kind = rust_region
+                    .find_object(name)?
+                    .map(|entry| entry.descriptor.kind);
+                Ok(match kind {
+                    Some(shmarena::ObjectKind::UnboundedQueue) => {
+                        Backing::Unbounded(ByteUnboundedQueue::open(rust_region, name)?)
+                    }
+                    _ => Backing::Bounded(ByteQueue::open(rust_region, name)?),
+                })
+            },
         )?;
         check_records(name, &[queue.elem_size()], HEADER + MIN_PAYLOAD)?;
         Ok(Self {
@@ -1971,17 +2073,14 @@ impl PyQueue {
         timeout: Option<f64>,
     ) -> PyResult<()> {
         self.check_open()?;
-        let encoded = self.encode(item)?;
+        let mut encoded = self.encode(item)?;
         let pushed = blocking(py, timeout_of(block, timeout)?, |slice| {
-            match self.queue.push_timeout(&encoded, Some(slice)) {
-                Ok(()) => Some(Ok(())),
-                Err(shmarena::PushError::Full(_)) => None,
-                Err(other) => Some(Err(shmarena::Error::from(other))),
-            }
+            self.queue.push(&encoded.bytes, slice)
         })?;
         match pushed {
             Some(result) => {
                 result.py()?;
+                encoded.published();
                 // Relaxed: see `check_open`.
                 self.put_by.store(std::process::id(), Ordering::Relaxed);
                 Ok(())
@@ -2002,10 +2101,10 @@ impl PyQueue {
     ) -> PyResult<Bound<'py, PyAny>> {
         self.check_open()?;
         let popped = blocking(py, timeout_of(block, timeout)?, |slice| {
-            self.queue.pop_timeout(Some(slice))
+            self.queue.pop(slice)
         })?;
         match popped {
-            Some(bytes) => self.codec.decode(py, &bytes),
+            Some(stored) => self.codec.decode(py, &self.popped(stored.py()?)?),
             None => Err(queue_error(py, "Empty")),
         }
     }
@@ -2021,7 +2120,7 @@ impl PyQueue {
     }
 
     /// Items in the queue (a snapshot).
-    fn qsize(&self) -> usize {
+    fn qsize(&self) -> PyResult<usize> {
         self.queue.len()
     }
 
@@ -2035,12 +2134,15 @@ impl PyQueue {
         {
             return Err(PyOSError::new_err("handle is closed"));
         }
-        Ok(self.queue.is_empty())
+        Ok(self.queue.len()? == 0)
     }
 
-    /// Whether the queue looks full.
-    fn full(&self) -> bool {
-        self.queue.len() >= self.queue.capacity()
+    /// Whether the queue looks full (never, for an unbounded one).
+    fn full(&self) -> PyResult<bool> {
+        Ok(match self.queue.capacity() {
+            Some(capacity) => self.queue.len()? >= capacity,
+            None => false,
+        })
     }
 
     /// Closes this handle in this process: its `put` and `get` raise `ValueError` from
@@ -2067,9 +2169,9 @@ impl PyQueue {
     /// Nothing to cancel (see `close`).
     fn cancel_join_thread(&self) {}
 
-    /// Most items the queue holds.
+    /// Most items the queue holds (`None`: unbounded).
     #[getter]
-    fn capacity(&self) -> usize {
+    fn capacity(&self) -> Option<usize> {
         self.queue.capacity()
     }
 
@@ -2093,11 +2195,16 @@ impl PyQueue {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "<shmarena.Queue {:?} {} of {}>",
-            self.queue.name(),
-            self.queue.len(),
-            self.queue.capacity()
-        )
+        let len = self
+            .queue
+            .len()
+            .map_or_else(|_| "?".to_owned(), |len| len.to_string());
+        match self.queue.capacity() {
+            Some(capacity) => format!(
+                "<shmarena.Queue {:?} {len} of {capacity}>",
+                self.queue.name()
+            ),
+            None => format!("<shmarena.Queue {:?} {len}, unbounded>", self.queue.name()),
+        }
     }
 }

@@ -753,10 +753,41 @@ def test_queue_full_and_empty(manager):
     assert q.empty() and q.qsize() == 0
 
 
-def test_queue_default_size(manager):
+def test_queue_with_no_maxsize_is_unbounded(manager):
     q = manager.Queue()
-    assert q.capacity == shmarena.DEFAULT_QUEUE_SIZE == 1024
-    assert manager.Queue(-5).capacity == 1024
+    assert q.capacity is None and manager.Queue(-5).capacity is None
+    assert not q.full()
+    for i in range(100_000):  # no consumer: it grows
+        q.put_nowait(i)
+    assert q.qsize() == 100_000 and not q.full() and not q.empty()
+    assert "100000, unbounded" in repr(q)
+    assert [q.get_nowait() for _ in range(100_000)] == list(range(100_000))
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+    t = time.monotonic()
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.1)
+    assert 0.09 <= elapsed(t) < 2.0
+    # Reopened by name (as after pickling), it is still the unbounded queue.
+    again = pickle.loads(pickle.dumps(q))
+    again.put("x")
+    assert q.get() == "x" and again.capacity is None
+
+
+def test_queue_items_over_the_slot_room_are_kept_out_of_line(manager):
+    for q in [manager.Queue(max_item_bytes=64, pickle=False), manager.Queue(3, max_item_bytes=64)]:
+        q.put("x" * 64)
+        q.put("y" * 100_000)
+        q.put(list(range(1000)))
+        assert q.qsize() == 3
+        assert q.get() == "x" * 64
+        assert q.get() == "y" * 100_000
+        assert q.get() == list(range(1000))
+    # Churn: the blocks of items taken out return to the region (64 MiB).
+    q = manager.Queue()
+    for i in range(2000):
+        q.put(b"z" * 100_000)
+        assert q.get() == b"z" * 100_000
 
 
 def test_queue_pickle_false(manager):
@@ -770,19 +801,6 @@ def test_queue_pickle_false(manager):
     assert q.get_nowait() == [1, {"a": 2}]
     q.put((1, "a", b"b", None, 2.5, True))
     assert q.get_nowait() == (1, "a", b"b", None, 2.5, True)
-
-
-def test_queue_item_size_limit(manager):
-    q = manager.Queue(max_item_bytes=64, pickle=False)
-    q.put("x" * 64)
-    with pytest.raises(ValueError):
-        q.put("x" * 65)
-    assert q.qsize() == 1
-    assert q.get() == "x" * 64
-    pq = manager.Queue(max_item_bytes=64)
-    with pytest.raises(ValueError):
-        pq.put(list(range(100)))
-    assert pq.empty()
 
 
 def _queue_is_open_in_child(q):

@@ -760,7 +760,9 @@ mod handle {
             self.elem_size
         }
 
-        /// Elements lost because their consumer died after claiming them.
+        /// Elements lost because their consumer died after claiming them, counted when a
+        /// push takes the dead consumer's slot over: one lost in a ring that is drained
+        /// and freed before that is not counted.
         pub fn lost(&self) -> u64 {
             // Relaxed: a statistic.
             self.word(layout::LOST / 8).load(Ordering::Relaxed)

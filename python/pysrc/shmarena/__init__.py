@@ -582,17 +582,20 @@ def Barrier(parties, action=None, timeout=None, *, name=None, region=None):  # n
     return _shmarena.Barrier(region, name, parties, action, timeout)
 
 
-#: Slots of a Queue created with ``maxsize <= 0`` (``multiprocessing``'s "unbounded").
-DEFAULT_QUEUE_SIZE = 1024
+#: Slots an unbounded Queue (``maxsize <= 0``) starts with; it grows past them.
+DEFAULT_QUEUE_SIZE = 64
 
 
-def Queue(maxsize=0, *, max_item_bytes=1024, pickle=True, name=None, region=None):  # noqa: N802
-    """``multiprocessing.Queue``: a bounded lock-free queue in shared memory (no feeder
-    thread, no pipe). Items are pickled (``pickle=False``: plain types only) and take up
-    to ``max_item_bytes``; ``maxsize <= 0`` means ``DEFAULT_QUEUE_SIZE`` slots."""
+def Queue(maxsize=0, *, max_item_bytes=256, pickle=True, name=None, region=None):  # noqa: N802
+    """``multiprocessing.Queue``: a lock-free queue in shared memory (no feeder thread, no
+    pipe), unbounded when ``maxsize <= 0`` (it grows as items arrive, as far as the region
+    allows), else of ``maxsize`` slots. Items are pickled (``pickle=False``: plain types
+    only); up to ``max_item_bytes`` lie in the slot, larger ones out of line."""
     region, name = _place(region, name, "queue")
-    capacity = maxsize if maxsize > 0 else DEFAULT_QUEUE_SIZE
-    return _shmarena.Queue(region, name, capacity, max_item_bytes, pickle)
+    if maxsize > 0:
+        return _shmarena.Queue(region, name, maxsize, max_item_bytes, pickle)
+    return _shmarena.Queue(region, name, DEFAULT_QUEUE_SIZE, max_item_bytes, pickle,
+                           unbounded=True)
 
 
 SimpleQueue = Queue
@@ -602,7 +605,7 @@ class JoinableQueue:
     """``multiprocessing.JoinableQueue``: a Queue whose consumers call ``task_done()`` for
     every item they got, so that ``join()`` can wait until all of them are processed."""
 
-    def __init__(self, maxsize=0, *, max_item_bytes=1024, pickle=True, name=None, region=None,
+    def __init__(self, maxsize=0, *, max_item_bytes=256, pickle=True, name=None, region=None,
                  _parts=None):
         if _parts is None:
             region, name = _place(region, name, "joinable-queue")

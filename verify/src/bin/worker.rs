@@ -547,15 +547,52 @@ fn queue_command(
     }
 }
 
+/// The queue "q" of the queue commands: a bounded `Queue<u64>` or an unbounded queue of
+/// 8-byte elements, whichever the region holds.
+enum AnyQueue {
+    Bounded(shmarena::Queue<u64>),
+    Unbounded(shmarena::ByteUnboundedQueue),
+}
+
+impl AnyQueue {
+    fn open(region: &Region) -> shmarena::Result<Self> {
+        let kind = region.find_object("q")?.map(|entry| entry.descriptor.kind);
+        Ok(if kind == Some(shmarena::ObjectKind::UnboundedQueue) {
+            Self::Unbounded(shmarena::ByteUnboundedQueue::open(region, "q")?)
+        } else {
+            Self::Bounded(shmarena::Queue::<u64>::open(region, "q")?)
+        })
+    }
+
+    fn push(&self, item: u64) -> shmarena::Result<()> {
+        match self {
+            Self::Bounded(queue) => {
+                queue.push(item);
+                Ok(())
+            }
+            Self::Unbounded(queue) => queue.push(&item.to_le_bytes()),
+        }
+    }
+
+    fn pop_timeout(&self, timeout: std::time::Duration) -> shmarena::Result<Option<u64>> {
+        Ok(match self {
+            Self::Bounded(queue) => queue.pop_timeout(timeout),
+            Self::Unbounded(queue) => queue
+                .pop_timeout(Some(timeout))?
+                .map(|bytes| u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))),
+        })
+    }
+}
+
 /// `queue-produce`: push seq from..to, acknowledging each push that returned.
 fn queue_produce(region: &Region, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let producer: u64 = arg(args, 2, "producer")?;
     let (from, to): (u64, u64) = (arg(args, 3, "from")?, arg(args, 4, "to")?);
-    let queue = shmarena::Queue::<u64>::open(region, "q")?;
+    let queue = AnyQueue::open(region)?;
     let acked = region.open_array::<u64>("acked")?;
     let ack = acked.at(producer as usize)?;
     for seq in from..to {
-        queue.push((producer << 32) | seq);
+        queue.push((producer << 32) | seq)?;
         ack.store(seq + 1);
     }
     Ok(())
@@ -565,7 +602,7 @@ fn queue_produce(region: &Region, args: &[String]) -> Result<(), Box<dyn std::er
 fn queue_consume(region: &Region, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     use std::io::Write;
     let out: String = arg(args, 2, "out-file")?;
-    let queue = shmarena::Queue::<u64>::open(region, "q")?;
+    let queue = AnyQueue::open(region)?;
     let stop = region.event("stop")?;
     // Unbuffered: one write(2) per item, so a kill loses at most the item popped and not
     // yet written.
@@ -576,7 +613,7 @@ fn queue_consume(region: &Region, args: &[String]) -> Result<(), Box<dyn std::er
     loop {
         // Read before the pop: "stop" set and then an empty pop means the end.
         let stopping = stop.is_set();
-        match queue.pop_timeout(std::time::Duration::from_millis(20)) {
+        match queue.pop_timeout(std::time::Duration::from_millis(20))? {
             Some(item) => file.write_all(&item.to_le_bytes())?,
             None if stopping => return Ok(()),
             None => {}
