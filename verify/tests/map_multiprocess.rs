@@ -382,8 +382,10 @@ const GROWTH_POINTS: &[&str] = &[
     "hash_map::migrate_before_chunk_done",
 ];
 
-/// A writer SIGKILLed at each point of the growth: the survivor goes on growing the map,
-/// a later process redoes the dead one's keys, and every key is there once.
+/// A writer SIGKILLed at each point of the growth: the survivor goes on growing the map
+/// (finishing the migration the dead one left), a later process redoes the dead one's
+/// keys, and every key is there once. The dying writer runs alone until it dies, so that
+/// it, not the survivor, is the one that reaches the point (growth happens a dozen times).
 #[test]
 fn writers_killed_during_growth_lose_nothing_and_duplicate_nothing() {
     const KEYS: u64 = 20_000;
@@ -391,14 +393,14 @@ fn writers_killed_during_growth_lose_nothing_and_duplicate_nothing() {
         let temp = TempRegion::new(&format!("map-grow-kill-{n}"));
         let (region, map) = grown_map(&temp, 64 << 20);
         let half = (KEYS / 2).to_string();
-        // Dies the 3rd time it passes the point (growth happens a dozen times).
+        // Dies the 3rd time it passes the point.
         let dying = spawn_with_env(
             &["map-grow-insert", temp.arg(), "1", "0", &half],
             &[("SHMARENA_KILL_AT", &format!("{point}:3"))],
         );
-        let survivor = spawn(&["map-grow-insert", temp.arg(), "2", &half, &KEYS.to_string()]);
         let status = dying.wait_with_output().unwrap().status;
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}");
+        let survivor = spawn(&["map-grow-insert", temp.arg(), "2", &half, &KEYS.to_string()]);
         let output = survivor.wait_with_output().unwrap();
         assert!(output.status.success(), "{point}: {output:?}");
         // Every key the dead worker acknowledged is in; a later process redoes its range.

@@ -407,6 +407,21 @@ impl<T: Tables> GrowingMap<T> {
             Step::Done(updated) => return Ok(updated),
             Step::Moved => {}
         }
+        self.update_in_chain(hash, key, old, liveness, f)
+    }
+
+    /// `update` over the chain of tables, from the newest (out of line: the fast path
+    /// stays small).
+    #[cold]
+    #[inline(never)]
+    fn update_in_chain(
+        &self,
+        hash: u64,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+        mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Result<Updated> {
         for _ in 0..MAX_RETRIES {
             let step = self.on_newest(hash, liveness, |table| {
                 table.update_step(hash, key, old, liveness, &mut f)
@@ -431,6 +446,20 @@ impl<T: Tables> GrowingMap<T> {
             Step::Done(removed) => return Ok(removed),
             Step::Moved => {}
         }
+        self.remove_in_chain(hash, key, old, liveness)
+    }
+
+    /// `remove` over the chain of tables, from the newest (out of line, as
+    /// `update_in_chain`).
+    #[cold]
+    #[inline(never)]
+    fn remove_in_chain(
+        &self,
+        hash: u64,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
         for _ in 0..MAX_RETRIES {
             let step = self.on_newest(hash, liveness, |table| {
                 table.remove_step(hash, key, old, liveness)
