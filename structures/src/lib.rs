@@ -144,7 +144,7 @@ pub use semaphore::{Semaphore, SemaphorePermit};
 #[cfg(not(loom))]
 pub use sharded_counter::ShardedCounter;
 #[cfg(not(loom))]
-pub use unbounded_queue::ByteUnboundedQueue;
+pub use unbounded_queue::{ByteUnboundedQueue, UnboundedQueue};
 #[cfg(not(loom))]
 pub use value::Value;
 
@@ -351,6 +351,17 @@ pub trait RegionExt {
     /// # Errors
     /// See [`ByteQueue::open`].
     fn open_byte_queue(&self, name: &str) -> Result<ByteQueue>;
+    /// Opens or creates the [`UnboundedQueue`] `name` (its first ring of
+    /// [`DEFAULT_FIRST_RING`](crate::unbounded_queue::DEFAULT_FIRST_RING) slots; it grows).
+    ///
+    /// # Errors
+    /// See [`UnboundedQueue::get_or_create`].
+    fn unbounded_queue<T: Pod>(&self, name: &str) -> Result<UnboundedQueue<T>>;
+    /// Opens the existing [`UnboundedQueue`] `name`.
+    ///
+    /// # Errors
+    /// See [`UnboundedQueue::open`].
+    fn open_unbounded_queue<T: Pod>(&self, name: &str) -> Result<UnboundedQueue<T>>;
     /// Opens or creates the [`List`] `name` with room for `capacity` elements.
     ///
     /// # Errors
@@ -514,6 +525,12 @@ impl RegionExt for Region {
     }
     fn open_byte_queue(&self, name: &str) -> Result<ByteQueue> {
         ByteQueue::open(self, name)
+    }
+    fn unbounded_queue<T: Pod>(&self, name: &str) -> Result<UnboundedQueue<T>> {
+        UnboundedQueue::get_or_create(self, name, crate::unbounded_queue::DEFAULT_FIRST_RING)
+    }
+    fn open_unbounded_queue<T: Pod>(&self, name: &str) -> Result<UnboundedQueue<T>> {
+        UnboundedQueue::open(self, name)
     }
     fn list<T: Pod>(&self, name: &str, capacity: u64) -> Result<List<T>> {
         List::get_or_create(self, name, capacity)

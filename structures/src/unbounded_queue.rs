@@ -363,19 +363,26 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
     }
 }
 
-#[cfg(not(loom))]
-pub use handle::ByteUnboundedQueue;
+/// Slots of the first ring of a queue made by
+/// [`RegionExt::unbounded_queue`](crate::RegionExt::unbounded_queue).
+pub const DEFAULT_FIRST_RING: u64 = 64;
+
 #[cfg(not(loom))]
 pub(crate) use handle::{check, retire_owner_slot};
+#[cfg(not(loom))]
+pub use handle::{ByteUnboundedQueue, UnboundedQueue};
 
 #[cfg(not(loom))]
 mod handle {
     use super::{layout, RawUnboundedQueue, Ring, Rings, Shared, MAX_RINGS, MAX_RING_BYTES};
-    use crate::identity::ElementType;
+    use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::queue::initial_stamp;
+    use crate::words::{read_words_into, with_words_of};
     use crate::words::{word_count_of, Words};
+    use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
     use shmarena_engine::{Error, Finding, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use std::marker::PhantomData;
     use std::ptr::NonNull;
     use std::time::{Duration, Instant};
 
@@ -559,6 +566,22 @@ mod handle {
             capacity: u64,
             elem_size: usize,
         ) -> Result<Self> {
+            Self::create(
+                region,
+                name,
+                capacity,
+                elem_size,
+                ElementType::bytes(elem_size),
+            )
+        }
+
+        fn create(
+            region: &Region,
+            name: &str,
+            capacity: u64,
+            elem_size: usize,
+            elem: ElementType,
+        ) -> Result<Self> {
             if capacity == 0 || capacity > 1 << 31 || elem_size > usize::from(u16::MAX) {
                 return Err(Error::InvalidArgument(format!(
                     "an unbounded queue needs a first ring of 1 to 2^31 slots ({capacity} asked) \
@@ -572,7 +595,6 @@ mod handle {
                 .ok_or_else(|| {
                     Error::InvalidArgument(format!("a first ring of {capacity} slots is too large"))
                 })?;
-            let elem = ElementType::bytes(elem_size);
             let descriptor = descriptor(capacity, elem);
             let (object, _) =
                 crate::sweep::get_or_create_object(region, name, &descriptor, size, |object| {
@@ -604,7 +626,14 @@ mod handle {
             let info = region
                 .find_object(name)?
                 .ok_or_else(|| Error::ObjectNotFound(name.to_owned()))?;
-            let elem = ElementType::bytes(usize::from(info.descriptor.elem_size));
+            Self::open_typed(
+                region,
+                name,
+                ElementType::bytes(usize::from(info.descriptor.elem_size)),
+            )
+        }
+
+        fn open_typed(region: &Region, name: &str, elem: ElementType) -> Result<Self> {
             Self::from_object(crate::sweep::open_object(
                 region,
                 name,
@@ -695,9 +724,13 @@ mod handle {
         /// pushed; the queue stays usable).
         pub fn push(&self, element: &[u8]) -> Result<()> {
             let words = self.element(element)?;
+            self.push_words(&words)
+        }
+
+        fn push_words(&self, words: &[u64]) -> Result<()> {
             let region = self.object.region();
             let _pin = region.pin()?;
-            self.with_raw(|raw| raw.try_push(&words, region.participant_id(), region))
+            self.with_raw(|raw| raw.try_push(words, region.participant_id(), region))
         }
 
         /// Removes the oldest element, if one is ready.
@@ -719,21 +752,31 @@ mod handle {
         }
 
         fn pop_until(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<Vec<u8>>> {
+            let mut words = Words::zeroed_words((self.slot_words - 1) as usize);
+            let popped = self.pop_words(&mut words, deadline, wait)?;
+            Ok(popped.then(|| words.bytes(self.elem_size)))
+        }
+
+        /// Pops into `words` (waiting until `deadline` when `wait`); whether it did.
+        fn pop_words(
+            &self,
+            words: &mut [u64],
+            deadline: Option<Instant>,
+            wait: bool,
+        ) -> Result<bool> {
             let region = self.object.region();
             let me = region.participant_id();
-            let mut words = Words::zeroed_words((self.slot_words - 1) as usize);
-            let popped = self.with_raw(|raw| {
+            self.with_raw(|raw| {
                 let protect = |attempt: &mut dyn FnMut() -> Result<bool>| {
                     let _pin = region.pin()?;
                     attempt()
                 };
                 if wait {
-                    raw.pop(&mut words, me, region, deadline, protect)
+                    raw.pop(words, me, region, deadline, protect)
                 } else {
-                    protect(&mut || raw.try_pop(&mut words, me, region))
+                    protect(&mut || raw.try_pop(words, me, region))
                 }
-            })?;
-            Ok(popped.then(|| words.bytes(self.elem_size)))
+            })
         }
 
         /// Elements in the queue, a snapshot.
@@ -799,6 +842,165 @@ mod handle {
                 }
             }
             Err(Error::corrupt("queue rings", "the chain does not end"))
+        }
+    }
+
+    /// A named unbounded queue of `T`: [`ByteUnboundedQueue`] with typed elements (and
+    /// the type checked by name, size and alignment when it is opened, as for every
+    /// structure of user types). A push never finds it full; only a full region stops it.
+    ///
+    /// ```
+    /// use shmarena::{Region, RegionExt};
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-unbounded-typed-{}", std::process::id()));
+    /// let region = Region::create(&path, 4 << 20)?;
+    /// let events = region.unbounded_queue::<[u32; 2]>("events")?;
+    /// for i in 0..10_000 {
+    ///     events.push([i, i * 2])?;
+    /// }
+    /// assert_eq!(events.try_pop()?, Some([0, 0]));
+    /// assert_eq!(events.len()?, 9_999);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena::Error>(())
+    /// ```
+    pub struct UnboundedQueue<T: Pod> {
+        inner: ByteUnboundedQueue,
+        _type: PhantomData<T>,
+    }
+
+    impl<T: Pod> Clone for UnboundedQueue<T> {
+        fn clone(&self) -> Self {
+            Self {
+                inner: self.inner.clone(),
+                _type: PhantomData,
+            }
+        }
+    }
+
+    impl<T: Pod> std::fmt::Debug for UnboundedQueue<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.inner.fmt(f)
+        }
+    }
+
+    impl<T: Pod> UnboundedQueue<T> {
+        /// Opens the unbounded queue `name`, creating it empty with a first ring of
+        /// `capacity` slots (it grows past them).
+        ///
+        /// # Errors
+        /// As [`ByteUnboundedQueue::get_or_create`].
+        pub fn get_or_create(region: &Region, name: &str, capacity: u64) -> Result<Self> {
+            ByteUnboundedQueue::create(
+                region,
+                name,
+                capacity,
+                size_of::<T>(),
+                ElementType::of::<T>(),
+            )
+            .map(Self::typed)
+            .map_err(|error| {
+                name_expected(error, || {
+                    format!("UnboundedQueue<{}>", short_type_name::<T>())
+                })
+            })
+        }
+
+        /// Opens the existing unbounded queue `name`.
+        ///
+        /// # Errors
+        /// As [`ByteUnboundedQueue::open`].
+        pub fn open(region: &Region, name: &str) -> Result<Self> {
+            check_elem_size::<T>()?;
+            ByteUnboundedQueue::open_typed(region, name, ElementType::of::<T>())
+                .map(Self::typed)
+                .map_err(|error| {
+                    name_expected(error, || {
+                        format!("UnboundedQueue<{}>", short_type_name::<T>())
+                    })
+                })
+        }
+
+        fn typed(inner: ByteUnboundedQueue) -> Self {
+            Self {
+                inner,
+                _type: PhantomData,
+            }
+        }
+
+        /// Appends `value`. Never waits: the queue grows.
+        ///
+        /// # Errors
+        /// [`Error::OutOfMemory`] when the region has no room for a new ring (nothing
+        /// pushed).
+        pub fn push(&self, value: T) -> Result<()> {
+            with_words_of(&value, |words| self.inner.push_words(words))
+        }
+
+        fn pop_until(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<T>> {
+            let mut result = Ok(false);
+            let value = read_words_into::<T>(|words| {
+                result = self.inner.pop_words(words, deadline, wait);
+                matches!(result, Ok(true))
+            });
+            result.map(|_| value)
+        }
+
+        /// Removes the oldest element, if one is ready.
+        ///
+        /// # Errors
+        /// As [`ByteUnboundedQueue::try_pop`].
+        pub fn try_pop(&self) -> Result<Option<T>> {
+            self.pop_until(None, false)
+        }
+
+        /// Removes the oldest element, waiting for one.
+        ///
+        /// # Errors
+        /// As [`ByteUnboundedQueue::try_pop`].
+        pub fn pop(&self) -> Result<T> {
+            loop {
+                if let Some(value) = self.pop_until(None, true)? {
+                    return Ok(value);
+                }
+            }
+        }
+
+        /// Removes the oldest element, waiting at most `timeout`.
+        ///
+        /// # Errors
+        /// As [`ByteUnboundedQueue::try_pop`].
+        pub fn pop_timeout(&self, timeout: Duration) -> Result<Option<T>> {
+            self.pop_until(Instant::now().checked_add(timeout), true)
+        }
+
+        /// Elements in the queue, a snapshot.
+        ///
+        /// # Errors
+        /// As [`ByteUnboundedQueue::len`].
+        pub fn len(&self) -> Result<usize> {
+            self.inner.len()
+        }
+
+        /// Whether the queue looks empty.
+        ///
+        /// # Errors
+        /// As [`ByteUnboundedQueue::len`].
+        pub fn is_empty(&self) -> Result<bool> {
+            self.inner.is_empty()
+        }
+
+        /// See [`ByteUnboundedQueue::lost`].
+        pub fn lost(&self) -> u64 {
+            self.inner.lost()
+        }
+
+        /// See [`ByteUnboundedQueue::skipped`].
+        pub fn skipped(&self) -> u64 {
+            self.inner.skipped()
+        }
+
+        /// The object's name.
+        pub fn name(&self) -> &str {
+            self.inner.name()
         }
     }
 

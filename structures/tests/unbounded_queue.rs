@@ -164,3 +164,27 @@ fn a_timed_pop_of_an_empty_queue_returns_none() {
         Some(b"x\0\0\0\0\0\0\0".to_vec())
     );
 }
+
+#[test]
+fn a_typed_unbounded_queue_checks_its_type_and_keeps_order() {
+    use shmarena::RegionExt;
+    let temp = temp_region("typed", 8 << 20);
+    let queue = temp.1.unbounded_queue::<[u32; 3]>("typed").unwrap();
+    for i in 0..5000u32 {
+        queue.push([i, !i, i ^ 7]).unwrap();
+    }
+    let again = temp.1.open_unbounded_queue::<[u32; 3]>("typed").unwrap();
+    assert_eq!(again.len().unwrap(), 5000);
+    for i in 0..5000u32 {
+        assert_eq!(again.pop().unwrap(), [i, !i, i ^ 7]);
+    }
+    assert_eq!(queue.pop_timeout(Duration::from_millis(10)).unwrap(), None);
+    assert!(matches!(
+        temp.1.open_unbounded_queue::<[u64; 2]>("typed"),
+        Err(Error::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        temp.1.open_queue::<[u32; 3]>("typed"),
+        Err(Error::TypeMismatch { .. })
+    ));
+}
