@@ -12,7 +12,9 @@
 //! - the `Mutex<[u64; 2]>` pair is equal after a clean final lock (every section bumps
 //!   both halves; a section cut by a kill is repaired by the next owner, told by
 //!   `OwnerDied`);
-//! - queue: popped + left in the queue lies in `[pushed - lost - kills, pushed + kills]`;
+//! - queues (the bounded "queue" and the unbounded "uqueue", whose first ring of 4 slots
+//!   makes it link and drain rings): popped + left lies in
+//!   `[pushed - lost - kills, pushed + kills]`;
 //! - list: acknowledged appends <= present elements + kills, indices <= appends + kills;
 //! - hash map: every worker inserts and removes its own keys, recording after each
 //!   operation returned what the key should hold; at most one key per kill differs from
@@ -182,7 +184,7 @@ const OPS: [&str; 11] = [
 /// largest pass to fire at: a life that arms one picks it by weight and dies at a random
 /// pass up to that one. The map's insert path before its settle is weighted up: a death
 /// there leaves an unsettled copy, the state issue 13's late write comes from.
-const FAILPOINTS: [(&str, u64, u64); 18] = [
+const FAILPOINTS: [(&str, u64, u64); 20] = [
     ("participants::after_lock", 1, 20_000),
     ("hash_map::insert_after_claim", 1, 2_000),
     ("hash_map::insert_before_publish", 1, 2_000),
@@ -199,6 +201,8 @@ const FAILPOINTS: [(&str, u64, u64); 18] = [
     ("queue::push_after_claim", 1, 5_000),
     ("queue::push_before_publish", 2, 5_000),
     ("queue::pop_after_claim", 1, 5_000),
+    ("unbounded_queue::before_link", 1, 8),
+    ("unbounded_queue::before_unlink", 1, 8),
     ("list::push_before_publish", 1, 100),
     ("list::set_before_publish", 2, 2_000),
     ("stress::inside_lock", 1, 5_000),
@@ -262,6 +266,7 @@ fn create_objects(region: &Region, workers: usize) -> Result<(), shmarena::Error
     region.sharded_counter("sharded")?;
     region.mutex::<[u64; 2]>("pair", [0, 0])?;
     region.queue::<u64>("queue", 256)?;
+    shmarena::UnboundedQueue::<u64>::get_or_create(region, "uqueue", 4)?;
     region.bounded_semaphore("sem", 2)?;
     region.value::<u64>("inside", 0)?;
     region.array_zeroed::<u32>("owners", workers)?;
@@ -300,7 +305,10 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     let value = region.open_value::<u64>("value")?;
     let sharded = region.sharded_counter("sharded")?;
     let pair = region.mutex::<[u64; 2]>("pair", [0, 0])?;
-    let queue = region.queue::<u64>("queue", 256)?;
+    let queues = Queues {
+        bounded: region.queue::<u64>("queue", 256)?,
+        unbounded: region.open_unbounded_queue::<u64>("uqueue")?,
+    };
     let sem = region.bounded_semaphore("sem", 2)?;
     // Who holds a semaphore permit: bit i for worker i. A worker killed while holding one
     // leaves its bit set, so holders are counted only among live owners, and a new life of
@@ -347,12 +355,12 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
                 ack(2)?;
             }
             3 => {
-                if queue_push_step(&mut tracker, &queue) {
+                if queue_push_step(&mut tracker, &queues, (r >> 8) & 1) {
                     ack(3)?;
                 }
             }
             4 => {
-                if queue_pop_step(&mut tracker, &queue) {
+                if queue_pop_step(&mut tracker, &queues, (r >> 8) & 1) {
                     ack(4)?;
                 }
             }
@@ -388,24 +396,51 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pushes a unique value onto the queue (5 ms at most); whether it went in.
-fn queue_push_step(tracker: &mut Tracker, queue: &shmarena::Queue<u64>) -> bool {
+/// The two queues: 0 the bounded "queue", 1 the unbounded "uqueue".
+struct Queues {
+    bounded: shmarena::Queue<u64>,
+    unbounded: shmarena::UnboundedQueue<u64>,
+}
+
+impl Queues {
+    fn push(&self, queue: u64, element: u64) -> bool {
+        if queue == 0 {
+            self.bounded
+                .push_timeout(element, Duration::from_millis(5))
+                .is_ok()
+        } else {
+            self.unbounded.push(element).is_ok()
+        }
+    }
+
+    fn pop(&self, queue: u64) -> Option<u64> {
+        if queue == 0 {
+            self.bounded.pop_timeout(Duration::from_millis(5))
+        } else {
+            self.unbounded
+                .pop_timeout(Duration::from_millis(5))
+                .ok()
+                .flatten()
+        }
+    }
+}
+
+/// Pushes a unique value onto queue `queue` (5 ms at most); whether it went in.
+fn queue_push_step(tracker: &mut Tracker, queues: &Queues, queue: u64) -> bool {
     let element = tracker.next_value();
-    let op = tracker.begin(Target::Queue, Verb::Push, 0, element, 0);
-    let pushed = queue
-        .push_timeout(element, Duration::from_millis(5))
-        .is_ok();
+    let op = tracker.begin(Target::Queue, Verb::Push, queue, element, 0);
+    let pushed = queues.push(queue, element);
     tracker.end(&op);
     pushed
 }
 
-/// Pops an element from the queue (5 ms at most) and checks it; whether there was one.
-fn queue_pop_step(tracker: &mut Tracker, queue: &shmarena::Queue<u64>) -> bool {
-    let frontier = tracker.frontier();
-    let op = tracker.begin(Target::Queue, Verb::Pop, 0, 0, 0);
-    let popped = queue.pop_timeout(Duration::from_millis(5));
+/// Pops an element from queue `queue` (5 ms at most) and checks it; whether there was one.
+fn queue_pop_step(tracker: &mut Tracker, queues: &Queues, queue: u64) -> bool {
+    let frontier = tracker.frontier(queue);
+    let op = tracker.begin(Target::Queue, Verb::Pop, queue, 0, 0);
+    let popped = queues.pop(queue);
     if let Some(element) = popped {
-        tracker.popped(frontier, element);
+        tracker.popped(queue, frontier, element);
     }
     tracker.end(&op);
     popped.is_some()
@@ -936,15 +971,20 @@ fn check_totals(region: &Region, supervisor: &Supervisor, summary: &mut Summary)
     let queue = region.queue::<u64>("queue", 256)?;
     let mut left = 0;
     while let Some(element) = queue.try_pop() {
-        supervisor.popped(element);
+        supervisor.popped(0, element);
+        left += 1;
+    }
+    let unbounded = region.open_unbounded_queue::<u64>("uqueue")?;
+    while let Some(element) = unbounded.try_pop()? {
+        supervisor.popped(1, element);
         left += 1;
     }
     let (pushed, popped) = (acked(region, "push")?, acked(region, "pop")?);
     let out = popped + left;
-    if out + queue.lost() + kills < pushed || out > pushed + kills {
+    let lost = queue.lost() + unbounded.lost();
+    if out + lost + kills < pushed || out > pushed + kills {
         summary.violations.push(format!(
-            "queue: {pushed} pushes acknowledged, {popped} pops acknowledged, {left} left, {} lost, {kills} kills",
-            queue.lost()
+            "queues: {pushed} pushes acknowledged, {popped} pops acknowledged, {left} left, {lost} lost, {kills} kills"
         ));
     }
     let results = region.open_list::<u64>("results")?;

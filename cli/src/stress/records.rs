@@ -19,7 +19,8 @@
 //! stress.watch     per (map, shared key) and (wide map, shared key): VALUE watched,
 //!                  REMOVED (the watched value, once a live op reported taking it out)
 //! stress.clock     the logical clock: every timestamp is one fetch_add (SeqCst)
-//! stress.frontier  1 + the largest life id of a queue element whose pop has returned
+//! stress.frontier  1 + the largest life id of a queue element whose pop has returned, per
+//!                  queue (element 0: "queue", 1: "uqueue")
 //! stress.violations  per check, how many were counted; stress.vlog: the first ones
 //! ```
 //!
@@ -83,7 +84,7 @@ pub enum Target {
     Wide = 2,
     /// Indices of the list "shared.list" (two-word elements, two copies).
     List = 3,
-    /// The queue "queue".
+    /// The queues "queue" (key 0) and "uqueue" (key 1).
     Queue = 4,
     /// The append-only list "results".
     Results = 5,
@@ -247,7 +248,7 @@ pub struct Records {
     lives: Array<u64>,
     current: Array<u64>,
     watch: Array<u64>,
-    frontier: Value<u64>,
+    frontier: Array<u64>,
     violations: Array<u64>,
     vlog: Array<u64>,
     vlog_len: Value<u64>,
@@ -260,7 +261,7 @@ impl Records {
         region.array_zeroed::<u64>("stress.lives", (LIFE_CAP * LIFE_WORDS) as usize)?;
         region.array_zeroed::<u64>("stress.current", workers)?;
         region.array_zeroed::<u64>("stress.watch", (4 * SHARED_KEYS) as usize)?;
-        region.value::<u64>("stress.frontier", 0)?;
+        region.array_zeroed::<u64>("stress.frontier", 2)?;
         region.array_zeroed::<u64>("stress.violations", CHECKS.len())?;
         region.array_zeroed::<u64>("stress.vlog", (VLOG_CAP * VLOG_WORDS) as usize)?;
         region.value::<u64>("stress.vlog_len", 0)?;
@@ -275,7 +276,7 @@ impl Records {
             lives: region.open_array("stress.lives")?,
             current: region.open_array("stress.current")?,
             watch: region.open_array("stress.watch")?,
-            frontier: region.open_value("stress.frontier")?,
+            frontier: region.open_array("stress.frontier")?,
             violations: region.open_array("stress.violations")?,
             vlog: region.open_array("stress.vlog")?,
             vlog_len: region.open_value("stress.vlog_len")?,
@@ -563,14 +564,15 @@ impl Tracker {
         }
     }
 
-    /// The queue frontier: read before a pop starts.
-    pub fn frontier(&self) -> u64 {
-        self.records.frontier.load()
+    /// The frontier of queue `queue` (0 or 1): read before a pop starts.
+    pub fn frontier(&self, queue: u64) -> u64 {
+        self.records.frontier.get(queue as usize).unwrap_or(0)
     }
 
-    /// Records a popped queue element; `frontier` was read before the pop started.
-    pub fn popped(&self, frontier: u64, element: u64) {
-        check_popped(&self.records, frontier, element, self.life);
+    /// Records an element popped from queue `queue`; `frontier` was read before the pop
+    /// started.
+    pub fn popped(&self, queue: u64, frontier: u64, element: u64) {
+        check_popped(&self.records, queue, frontier, element, self.life);
     }
 
     /// Marks the op finished (everything it reports is recorded).
@@ -579,8 +581,9 @@ impl Tracker {
     }
 }
 
-/// The queue check of one popped element, then the frontier moved past its life.
-fn check_popped(records: &Records, frontier: u64, element: u64, observer: u64) {
+/// The queue check of one element popped from queue `queue`, then that queue's frontier
+/// moved past its life. (Per queue: FIFO order holds within one.)
+fn check_popped(records: &Records, queue: u64, frontier: u64, element: u64, observer: u64) {
     let Some(life) = life_of(element) else {
         return;
     };
@@ -589,13 +592,16 @@ fn check_popped(records: &Records, frontier: u64, element: u64, observer: u64) {
         // `life` is dead and reaped; lives from `obit - 1` on started after its death.
         let op = records.load(life, OP);
         let pushing = op & IN_FLIGHT != 0
-            && decode(op).is_some_and(|(t, v, _)| t == Target::Queue && v == Verb::Push)
+            && decode(op)
+                .is_some_and(|(t, v, k)| t == Target::Queue && v == Verb::Push && k == queue)
             && records.load(life, VALUE) == element;
         if pushing && frontier > obit - 1 {
-            records.report(Check::QueuePush, life, 0, element, observer);
+            records.report(Check::QueuePush, life, queue, element, observer);
         }
     }
-    records.frontier.fetch_max(life + 1);
+    if let Ok(word) = records.frontier.at(queue as usize) {
+        word.fetch_max(life + 1);
+    }
 }
 
 /// A dead life's operation that was in flight, as the supervisor reaped it.
@@ -959,10 +965,10 @@ impl Supervisor {
         }
     }
 
-    /// Checks a queue element the supervisor pops at the end.
-    pub fn popped(&self, element: u64) {
-        let frontier = self.records.frontier.load();
-        check_popped(&self.records, frontier, element, SUPERVISOR);
+    /// Checks an element of queue `queue` the supervisor pops at the end.
+    pub fn popped(&self, queue: u64, element: u64) {
+        let frontier = self.records.frontier.get(queue as usize).unwrap_or(0);
+        check_popped(&self.records, queue, frontier, element, SUPERVISOR);
     }
 
     /// The final observations, once every worker has stopped: every shared key, every
