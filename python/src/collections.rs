@@ -55,19 +55,6 @@ fn open_or_create<T: Send>(
     }
 }
 
-/// `ValueError` for a record over its limit.
-fn check_fits(encoded: &[u8], size: usize, what: &str, option: &str) -> PyResult<()> {
-    if encoded.len() > size {
-        return Err(PyValueError::new_err(format!(
-            "{what} too large: it takes {} bytes, and this object was created with \
-             {option}={} (a str counts its UTF-8 bytes)",
-            encoded.len().saturating_sub(HEADER),
-            size.saturating_sub(HEADER)
-        )));
-    }
-    Ok(())
-}
-
 /// `TypeError` for an object of the right kind but record sizes no Python object has
 /// (one a Rust program made with a small element type).
 fn check_records(name: &str, sizes: &[usize], least: usize) -> PyResult<()> {
@@ -1342,7 +1329,7 @@ impl PyListProxy {
     }
 }
 
-/// `Manager().set()` with no broker: a lock-free hash set in the region.
+/// Where a dict iterator is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum IterState {
     Running,
@@ -1445,23 +1432,119 @@ impl PyListIter {
     }
 }
 
+/// `Manager().set()` with no broker: a lock-free hash set in the region, which grows.
+/// Members of up to `max_item_bytes` lie in the set's slots; a longer one is a key of the
+/// companion map `<name>.long`, by its BLAKE3 digest, with the member itself out of line
+/// as that key's value (each member lives in exactly one of the two).
 #[pyclass(module = "shmarena._shmarena", name = "Set", frozen)]
 pub struct PySetProxy {
     set: ByteSet,
+    long: ByteMap,
     codec: Codec,
     region: Py<PyRegion>,
 }
 
+/// A member as the set stores it.
+enum Member {
+    /// In the set's slots.
+    Short(Vec<u8>),
+    /// In the companion map, by digest.
+    Long { digest: Vec<u8>, encoded: Vec<u8> },
+}
+
 impl PySetProxy {
-    fn key(&self, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-        let encoded = self.codec.encode_key(key)?;
-        check_fits(
-            &encoded,
-            self.set.key_size(),
-            "set member",
-            "max_item_bytes",
-        )?;
-        Ok(encoded)
+    fn member(&self, member: &Bound<'_, PyAny>) -> PyResult<Member> {
+        let encoded = self.codec.encode_key(member)?;
+        Ok(if encoded.len() <= self.set.key_size() {
+            Member::Short(encoded)
+        } else {
+            Member::Long {
+                digest: spill::digest(&encoded),
+                encoded,
+            }
+        })
+    }
+
+    /// Whether the long member stored under `digest` (read under `pin`) is `encoded`:
+    /// `None` when absent.
+    fn long_is(&self, digest: &[u8], encoded: &[u8], pin: &GracePin<'_>) -> PyResult<Option<bool>> {
+        let Some(stored) = self.long.get(digest).py()? else {
+            return Ok(None);
+        };
+        let stored = spill::resolve(self.long.region(), &stored, pin)?;
+        Ok(Some(stored.as_ref() == encoded))
+    }
+
+    /// Adds `member`; whether it was absent.
+    fn insert(&self, member: &Member) -> PyResult<bool> {
+        match member {
+            Member::Short(encoded) => self.set.insert(encoded).py(),
+            Member::Long { digest, encoded } => {
+                let region = self.long.region();
+                let mut part = Part::out_of_line(region, encoded)?;
+                let pin = region.pin().py()?;
+                match self.long.try_insert(digest, &part.bytes).py()? {
+                    None => {
+                        part.published();
+                        Ok(true)
+                    }
+                    Some(present) => {
+                        if spill::resolve(region, &present, &pin)?.as_ref() != encoded.as_slice() {
+                            return Err(spill::digest_collision());
+                        }
+                        Ok(false)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes `member`; whether it was present.
+    fn delete(&self, member: &Member) -> PyResult<bool> {
+        match member {
+            Member::Short(encoded) => self.set.remove(encoded).py(),
+            Member::Long { digest, encoded } => {
+                let region = self.long.region();
+                let pin = region.pin().py()?;
+                match self.long_is(digest, encoded, &pin)? {
+                    None => return Ok(false),
+                    Some(false) => return Err(spill::digest_collision()),
+                    Some(true) => {}
+                }
+                drop(pin);
+                match self.long.remove(digest).py()? {
+                    Some(old) => spill::retire(region, &old).map(|()| true),
+                    None => Ok(false),
+                }
+            }
+        }
+    }
+
+    /// Whether `member` is present.
+    fn has(&self, member: &Member) -> PyResult<bool> {
+        match member {
+            Member::Short(encoded) => self.set.contains(encoded).py(),
+            Member::Long { digest, encoded } => {
+                let pin = self.long.region().pin().py()?;
+                Ok(self.long_is(digest, encoded, &pin)? == Some(true))
+            }
+        }
+    }
+
+    /// Every member's encoding (a snapshot).
+    fn encodings(&self) -> PyResult<Vec<Vec<u8>>> {
+        let mut all = self
+            .set
+            .iter()
+            .map(IntoPy::py)
+            .collect::<PyResult<Vec<_>>>()?;
+        let region = self.long.region();
+        let pin = region.pin().py()?;
+        for entry in self.long.iter() {
+            let (_, stored) = entry.py()?;
+            all.push(spill::resolve(region, &stored, &pin)?.into_owned());
+        }
+        Ok(all)
     }
 
     /// `op(other)` on a snapshot of the members (a plain set); `NotImplemented` where a set
@@ -1489,9 +1572,9 @@ impl PySetProxy {
     }
 
     fn members<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        self.set
+        self.encodings()?
             .iter()
-            .map(|member| self.codec.decode(py, &member.py()?))
+            .map(|member| self.codec.decode(py, member))
             .collect()
     }
 }
@@ -1499,8 +1582,9 @@ impl PySetProxy {
 #[pymethods]
 impl PySetProxy {
     /// Opens the set `name` in `region`, creating it if absent with room for `capacity`
-    /// members to start with (it grows past them) of up to `max_item_bytes` each. With
-    /// `capacity=None` it must exist.
+    /// members to start with (it grows past them). Members of up to `max_item_bytes` lie
+    /// in the slots, longer ones out of line (a hint, not a limit). With `capacity=None`
+    /// it must exist.
     #[new]
     #[pyo3(signature = (region, name, capacity = None, max_item_bytes = 64, pickle = false))]
     fn new(
@@ -1520,8 +1604,20 @@ impl PySetProxy {
             || ByteSet::open(rust_region, name),
         )?;
         check_records(name, &[set.key_size()], HEADER + MIN_PAYLOAD)?;
+        let long = py
+            .detach(|| {
+                ByteMap::get_or_create(
+                    rust_region,
+                    &format!("{name}.long"),
+                    16,
+                    DIGEST_LEN,
+                    SPILLED_LEN,
+                )
+            })
+            .py()?;
         Ok(Self {
             set,
+            long,
             codec: Codec {
                 pickle,
                 allow_shared: region.get().allows_shared(),
@@ -1532,23 +1628,19 @@ impl PySetProxy {
 
     /// Adds `member`.
     fn add(&self, member: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.set.insert(&self.key(member)?).py()?;
+        self.insert(&self.member(member)?)?;
         Ok(())
     }
 
     /// Removes `member` if present.
     fn discard(&self, member: &Bound<'_, PyAny>) -> PyResult<()> {
-        let encoded = self.codec.encode_key(member)?;
-        if encoded.len() <= self.set.key_size() {
-            self.set.remove(&encoded).py()?;
-        }
+        self.delete(&self.member(member)?)?;
         Ok(())
     }
 
     /// Removes `member`; `KeyError` if absent.
     fn remove(&self, member: &Bound<'_, PyAny>) -> PyResult<()> {
-        let encoded = self.codec.encode_key(member)?;
-        if encoded.len() <= self.set.key_size() && self.set.remove(&encoded).py()? {
+        if self.delete(&self.member(member)?)? {
             Ok(())
         } else {
             Err(PyKeyError::new_err(member.clone().unbind()))
@@ -1561,6 +1653,15 @@ impl PySetProxy {
             let member = member.py()?;
             if self.set.remove(&member).py()? {
                 return self.codec.decode(py, &member);
+            }
+        }
+        let region = self.long.region();
+        for entry in self.long.iter() {
+            let (digest, _) = entry.py()?;
+            if let Some(stored) = self.long.remove(&digest).py()? {
+                let encoded = spill::resolve(region, &stored, &region.pin().py()?)?.into_owned();
+                spill::retire(region, &stored)?;
+                return self.codec.decode(py, &encoded);
             }
         }
         Err(PyKeyError::new_err("pop from an empty set"))
@@ -1578,16 +1679,15 @@ impl PySetProxy {
     }
 
     fn __contains__(&self, member: &Bound<'_, PyAny>) -> PyResult<bool> {
-        match self.codec.encode_key(member) {
-            Ok(encoded) if encoded.len() <= self.set.key_size() => self.set.contains(&encoded).py(),
-            Ok(_) => Ok(false),
+        match self.member(member) {
+            Ok(member) => self.has(&member),
             Err(error) if error.is_instance_of::<PyTypeError>(member.py()) => Ok(false),
             Err(error) => Err(error),
         }
     }
 
     fn __len__(&self) -> usize {
-        self.set.len()
+        self.set.len() + self.long.len()
     }
 
     fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -1598,8 +1698,15 @@ impl PySetProxy {
     }
 
     /// Removes every member (one by one).
-    fn clear(&self) {
+    fn clear(&self) -> PyResult<()> {
         self.set.clear();
+        for entry in self.long.iter() {
+            let (digest, _) = entry.py()?;
+            if let Some(stored) = self.long.remove(&digest).py()? {
+                spill::retire(self.long.region(), &stored)?;
+            }
+        }
+        Ok(())
     }
 
     /// A plain set with the members (a snapshot).

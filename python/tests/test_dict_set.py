@@ -661,21 +661,41 @@ def test_set_canonical_members(manager):
     assert len(s) == 2
 
 
-def test_set_types_and_limits(manager):
+def test_set_members_over_the_slot_room_are_kept_out_of_line(manager):
     s = manager.set(max_item_bytes=8)
     s.add("12345678")
     s.add(b"\x00")
     s.add(None)
     s.add(2**40)
-    with pytest.raises(ValueError):
-        s.add("123456789")
-    with pytest.raises(ValueError):
-        s.add(2**70)  # a big int's 9 payload bytes exceed 8
+    assert "123456789" not in s
+    s.add("123456789")  # over the room: kept out of line
+    s.add(2**70)  # a big int's 9 payload bytes
+    s.add("x" * 100_000)
+    s.add("x" * 100_000)  # present already
     with pytest.raises(TypeError):
         s.add([1])
     assert [1] not in s
-    assert "123456789" not in s
-    assert s == {"12345678", b"\x00", None, 2**40}
+    assert "123456789" in s and "x" * 100_000 in s and "x" * 99_999 not in s
+    assert len(s) == 7
+    assert s == {"12345678", b"\x00", None, 2**40, "123456789", 2**70, "x" * 100_000}
+    s.remove("x" * 100_000)
+    with pytest.raises(KeyError):
+        s.remove("x" * 100_000)
+    s.discard("123456789")
+    s.discard("123456789")
+    assert len(s) == 5 and "123456789" not in s
+    popped = {s.pop() for _ in range(5)}
+    assert popped == {"12345678", b"\x00", None, 2**40, 2**70}
+    assert len(s) == 0
+    s |= {"y" * 50, "z" * 500}
+    assert s & {"z" * 500} == {"z" * 500}
+    s.clear()
+    assert len(s) == 0 and s == set()
+    # Churn: the blocks of removed members return to the region (64 MiB).
+    for i in range(1500):
+        s.add("w" * 100_000 + str(i))
+        s.discard("w" * 100_000 + str(i))
+    assert len(s) == 0
 
 
 def test_set_capacity(manager):

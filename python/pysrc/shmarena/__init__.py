@@ -744,13 +744,11 @@ class Manager:
     dict, list and set grow as entries are added (``capacity`` is the room they start
     with). Item sizes are keyword arguments:
     ``max_key_bytes`` / ``max_value_bytes`` / ``max_item_bytes`` (a str's UTF-8 bytes or
-    a bytes' length; ints, floats, bools and None always fit). For dict keys and values
-    and list items they are the room kept in the slot, not limits: larger ones are kept
-    out of line.
+    a bytes' length; ints, floats, bools and None always fit). They are the room kept in
+    the slot, not limits: larger keys, values, items and members are kept out of line.
     They hold None, bool, int, float, str, bytes and tuples of them; ``pickle=True``
     stores any picklable object (dict keys then compare by their pickled bytes).
-    Going over a set or queue limit raises (``ValueError``, ``FullError``); nothing is
-    truncated.
+    A full region raises ``MemoryError``; nothing is truncated.
     """
 
     def __init__(self, region=None):
