@@ -1378,7 +1378,15 @@ impl Region {
         let first = self
             .arena_atomics::<std::sync::atomic::AtomicU64>(blob.offset(), words.max(1))
             .map_err(|_| crate::reclaim::bad_blob(blob, "outside the arena"))?;
-        let mut bytes = Vec::with_capacity(len);
+        // A corrupt length may ask for most of the arena: an error, not an abort, if this
+        // process cannot hold that much.
+        let mut bytes = Vec::new();
+        bytes
+            .try_reserve_exact(len)
+            .map_err(|_| Error::OutOfMemory {
+                requested: blob.len(),
+                available: 0,
+            })?;
         for i in 0..words as usize {
             // SAFETY: `first` points at `words` checked words of the arena, i < words.
             // Relaxed: the slot's Acquire load that named the blob ordered its contents.

@@ -84,9 +84,10 @@ pub const MAX_RING_BYTES: u64 = 4 << 20;
 /// than this comes from a corrupted region (rings double, to 2^31 slots at most).
 pub const MAX_RINGS: usize = 1 << 16;
 
-/// Attempts of one operation on the chain before it reports [`Error::Contended`]: moving
-/// between rings never needs this many.
-const MAX_STEPS: u32 = 1 << 16;
+/// Attempts of one operation on the chain before it reports [`Error::Contended`]: an
+/// operation moves between rings a few times at most (each step pushes or pops, or moves
+/// on to a ring that exists), and a corrupted chain must not keep it going.
+const MAX_STEPS: u32 = 1 << 10;
 
 /// One ring's words.
 #[derive(Clone, Copy, Debug)]

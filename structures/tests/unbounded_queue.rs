@@ -188,3 +188,76 @@ fn a_typed_unbounded_queue_checks_its_type_and_keeps_order() {
         Err(Error::TypeMismatch { .. })
     ));
 }
+
+/// Corrupted words anywhere in the queue (its body, its rings' headers and stamps) give
+/// errors or odd answers, never a panic, a hang or a read outside the mapping.
+#[test]
+fn corrupt_words_are_errors_not_panics_or_hangs() {
+    use shmarena::engine::Memory;
+    use shmarena::unbounded_queue::layout;
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for round in 0..100 {
+        let temp = temp_region(&format!("corrupt-{round}"), 2 << 20);
+        let region = &temp.1;
+        let queue = ByteUnboundedQueue::get_or_create(region, "q", 2, 8).unwrap();
+        for i in 0..20u64 {
+            queue.push(&i.to_le_bytes()).unwrap();
+        }
+        for _ in 0..5 {
+            queue.try_pop().unwrap();
+        }
+        let body = region.find_object("q").unwrap().unwrap().offset;
+        // The rings, from the head ring on.
+        let word = |offset: u64| region.memory().word(offset).unwrap();
+        let mut rings =
+            vec![word(body + layout::HEAD_RING).load(std::sync::atomic::Ordering::Relaxed)];
+        while let Some(&last) = rings.last() {
+            let next_ring =
+                word(last + layout::RING_NEXT).load(std::sync::atomic::Ordering::Relaxed);
+            if next_ring == 0 || rings.len() > 16 {
+                break;
+            }
+            rings.push(next_ring);
+        }
+        let ring = rings[next() as usize % rings.len()];
+        let target = match next() % 4 {
+            0 => body + [layout::HEAD_RING, layout::TAIL_RING][next() as usize % 2],
+            1 => {
+                ring + [
+                    layout::RING_HEAD,
+                    layout::RING_TAIL,
+                    layout::RING_NEXT,
+                    layout::RING_CAPACITY,
+                ][next() as usize % 4]
+            }
+            _ => ring + layout::RING_SLOTS + 16 * (next() % 2), // a stamp
+        };
+        let value = match next() % 5 {
+            0 => 0,
+            1 => u64::MAX,
+            2 => rings[next() as usize % rings.len()],
+            3 => next() % 64,
+            _ => next(),
+        };
+        word(target).store(value, std::sync::atomic::Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        let _ = queue.len();
+        for i in 0..30u64 {
+            let _ = queue.push(&i.to_le_bytes());
+            let _ = queue.try_pop();
+        }
+        let _ = queue.pop_timeout(Some(Duration::from_millis(1)));
+        let _ = shmarena::check::check_region(region);
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "round {round}: {target} = {value:#x} took {:?}",
+            started.elapsed()
+        );
+    }
+}
