@@ -1,5 +1,5 @@
 //! An unbounded multi-producer multi-consumer FIFO queue across processes: a chain of
-//! rings, each a bounded [`RawQueue`](crate::queue::RawQueue), linked when the newest is
+//! rings, each a bounded [`RawQueue`], linked when the newest is
 //! full and freed (after a grace period) once drained.
 //!
 //! ```text
