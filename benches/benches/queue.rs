@@ -5,14 +5,16 @@
 //! operations themselves (claim CASes, owner stamps, the wake-up check); two threads
 //! (`queue_push_pop_2_threads`, shmarena and crossbeam): each thread does the pair on one
 //! shared queue, the time is per pair and thread, so contention on the head, tail and slot
-//! lines shows. `shmarena bench --workloads queue-push-pop` measures many processes.
+//! lines shows. The unbounded queues side by side: shmarena's `UnboundedQueue<u64>` (a
+//! chain of rings, each operation pinned for a grace period) and crossbeam's `SegQueue`.
+//! `shmarena bench --workloads queue-push-pop` measures many processes.
 //!
 //! `cargo bench -p shmarena-benches --bench queue -- --warm-up-time 1 --measurement-time 2`
 
 use std::hint::black_box;
 
 use criterion::Criterion;
-use crossbeam_queue::ArrayQueue;
+use crossbeam_queue::{ArrayQueue, SegQueue};
 use shmarena::RegionExt;
 use shmarena_benches::TempRegion;
 
@@ -23,6 +25,8 @@ fn bench_queue(c: &mut Criterion, temp: &TempRegion) -> shmarena::Result<()> {
     let region = temp.region();
     let queue = region.queue::<u64>("queue_u64", CAPACITY as u64)?;
     let array_queue = ArrayQueue::<u64>::new(CAPACITY);
+    let unbounded = region.unbounded_queue::<u64>("unbounded_u64")?;
+    let seg_queue = SegQueue::<u64>::new();
     let (sender, receiver) = std::sync::mpsc::sync_channel::<u64>(CAPACITY);
 
     let mut group = c.benchmark_group("queue_push_pop");
@@ -40,6 +44,25 @@ fn bench_queue(c: &mut Criterion, temp: &TempRegion) -> shmarena::Result<()> {
             i += 1;
             array_queue.push(black_box(i)).expect("room for one");
             array_queue.pop().expect("the element just pushed")
+        });
+    });
+    group.bench_function("shmarena_unbounded", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            unbounded.push(black_box(i)).expect("room in the region");
+            unbounded
+                .try_pop()
+                .expect("a pop")
+                .expect("the element just pushed")
+        });
+    });
+    group.bench_function("crossbeam_seg_queue", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            seg_queue.push(black_box(i));
+            seg_queue.pop().expect("the element just pushed")
         });
     });
     group.bench_function("std_sync_channel", |b| {
@@ -67,6 +90,22 @@ fn bench_queue(c: &mut Criterion, temp: &TempRegion) -> shmarena::Result<()> {
             two_threads(iters, |i| {
                 let _ = array_queue.push(black_box(i));
                 black_box(array_queue.pop());
+            })
+        });
+    });
+    group.bench_function("shmarena_unbounded", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |i| {
+                let _ = unbounded.push(black_box(i));
+                let _ = black_box(unbounded.try_pop());
+            })
+        });
+    });
+    group.bench_function("crossbeam_seg_queue", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |i| {
+                seg_queue.push(black_box(i));
+                black_box(seg_queue.pop());
             })
         });
     });
