@@ -143,7 +143,7 @@ impl<'a, M: Memory> Grace<'a, M> {
         word.fetch_add(amount, Ordering::SeqCst);
         // SeqCst fence: pairs with the one in `epoch` (see there), so the reads the caller
         // makes under the pin cannot miss an unlink retired before the count showed.
-        fence(Ordering::SeqCst);
+        fence_after_locked_rmw();
         Ok(PinToken {
             word,
             amount,
@@ -223,6 +223,22 @@ impl<'a, M: Memory> Grace<'a, M> {
         self.slot_word(slot, PIN_WORD)?.store(0, Ordering::Release);
         Ok(())
     }
+}
+
+/// A SeqCst fence right after a SeqCst read-modify-write. On x86-64 the RMW is a `lock`ed
+/// instruction, a full barrier of the processor, so only the compiler has to be kept from
+/// moving later accesses above it, and the `mfence` a fence emits only adds its cost
+/// (measured: the unbounded queue's push+pop, two pins, 92 -> 81 ns). This leans on the
+/// processor, not on the language model (which does not promise that a SeqCst RMW orders
+/// later non-SeqCst accesses as a fence does): crossbeam-epoch's pin does the same on x86
+/// for the same reason. Elsewhere, and in loom models (which check the protocol with the
+/// fence), a real fence.
+#[inline]
+fn fence_after_locked_rmw() {
+    #[cfg(all(target_arch = "x86_64", not(loom)))]
+    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    #[cfg(not(all(target_arch = "x86_64", not(loom))))]
+    fence(Ordering::SeqCst);
 }
 
 /// Where the count of pins at `epoch`'s parity lies in a pin word.
