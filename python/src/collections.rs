@@ -173,7 +173,7 @@ impl PyDictProxy {
     }
 
     /// The part to store for the value `encoded` beside `key`.
-    fn value_part(&self, key: &Key, encoded: Vec<u8>) -> PyResult<Part> {
+    fn value_part(&self, key: &Key, encoded: Vec<u8>) -> PyResult<Part<'_>> {
         let room = self.map.value_size().saturating_sub(key.value_at());
         Part::new(self.rust_region(), encoded, room, "dict value")
     }
@@ -196,26 +196,32 @@ impl PyDictProxy {
         Ok(spill::resolve(region, part_at(record, key.value_at()), pin)?.into_owned())
     }
 
-    /// The value encoding of `key`, if present.
-    fn find(&self, key: &Key) -> PyResult<Option<Vec<u8>>> {
+    /// The value of `key`, decoded, if present.
+    fn find<'py>(&self, py: Python<'py>, key: &Key) -> PyResult<Option<Bound<'py, PyAny>>> {
         if key.long.is_none() {
-            // Most values lie in the slot: read them without pinning.
+            // Most values lie in the slot: decode them in place, without pinning.
             let inline = self
                 .map
                 .get_with(&key.map_key, |record| {
                     let part = part_at(record, ORDER);
-                    spill::spilled(part).is_none().then(|| part.to_vec())
+                    spill::spilled(part)
+                        .is_none()
+                        .then(|| self.codec.decode(py, part))
                 })
                 .py()?;
             match inline {
                 None => return Ok(None),
-                Some(Some(value)) => return Ok(Some(value)),
+                Some(Some(value)) => return value.map(Some),
                 Some(None) => {} // out of line: read it again, pinned
             }
         }
         let pin = self.rust_region().pin().py()?;
         match self.map.get(&key.map_key).py()? {
-            Some(record) => self.resolve(key, &record, &pin).map(Some),
+            Some(record) => {
+                let value = self.resolve(key, &record, &pin)?;
+                drop(pin);
+                self.codec.decode(py, &value).map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -250,7 +256,7 @@ impl PyDictProxy {
 
     /// A record for a new entry: the next insertion number, the reference to a long key,
     /// and `value`'s part.
-    fn fresh(&self, key_part: Option<&Part>, value: &Part) -> Vec<u8> {
+    fn fresh(&self, key_part: Option<&Part<'_>>, value: &Part<'_>) -> Vec<u8> {
         let mut record = Vec::with_capacity(ORDER + SPILLED_LEN + value.bytes.len());
         record.extend_from_slice(&self.order.fetch_add(1).to_le_bytes());
         if let Some(key_part) = key_part {
@@ -262,7 +268,7 @@ impl PyDictProxy {
 
     /// Inserts `value` at `key` if absent: `None` when inserted, else the record present
     /// (read while the caller's pin holds its blobs).
-    fn insert_new(&self, key: &Key, value: &mut Part) -> PyResult<Option<Vec<u8>>> {
+    fn insert_new(&self, key: &Key, value: &mut Part<'_>) -> PyResult<Option<Vec<u8>>> {
         let mut key_part = match &key.long {
             Some(long) => Some(Part::out_of_line(self.rust_region(), long)?),
             None => None,
@@ -284,21 +290,23 @@ impl PyDictProxy {
     fn store(&self, key: &Key, value: Vec<u8>) -> PyResult<()> {
         let mut part = self.value_part(key, value)?;
         let at = key.value_at();
-        let mut replaced = Vec::new();
+        let mut replaced = None;
         for _ in 0..1 << 16 {
             let outcome = self
                 .map
                 .update_with(&key.map_key, |current, new| {
                     new[..at].copy_from_slice(&current[..at]);
                     new[at..at + part.bytes.len()].copy_from_slice(&part.bytes);
-                    replaced.clear();
-                    replaced.extend_from_slice(current);
+                    replaced = spill::spilled(&current[at..]);
                     true
                 })
                 .py()?;
             if outcome == Updated::Done {
                 part.published();
-                return spill::retire(self.rust_region(), part_at(&replaced, at));
+                return match replaced {
+                    Some(blob) => self.rust_region().retire_blob(blob).py(),
+                    None => Ok(()),
+                };
             }
             if self.insert_new(key, &mut part)?.is_none() {
                 return Ok(());
@@ -445,13 +453,10 @@ impl PyDictProxy {
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let found = match self.lookup_key(key)? {
-            Some(encoded) => self.find(&encoded)?,
+            Some(encoded) => self.find(py, &encoded)?,
             None => None,
         };
-        match found {
-            Some(value) => self.codec.decode(py, &value),
-            None => Err(PyKeyError::new_err(key.clone().unbind())),
-        }
+        found.ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
     }
 
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -470,11 +475,12 @@ impl PyDictProxy {
     }
 
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let py = key.py();
         match self.lookup_key(key) {
             Ok(Some(key)) if key.long.is_none() => self.map.contains_key(&key.map_key).py(),
-            Ok(Some(key)) => Ok(self.find(&key)?.is_some()),
+            Ok(Some(key)) => Ok(self.find(py, &key)?.is_some()),
             Ok(None) => Ok(false), // no key of this dict can equal it
-            Err(error) if error.is_instance_of::<PyTypeError>(key.py()) => Ok(false),
+            Err(error) if error.is_instance_of::<PyTypeError>(py) => Ok(false),
             Err(error) => Err(error),
         }
     }
@@ -534,13 +540,10 @@ impl PyDictProxy {
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let found = match self.lookup_key(key)? {
-            Some(encoded) => self.find(&encoded)?,
+            Some(encoded) => self.find(py, &encoded)?,
             None => None,
         };
-        match found {
-            Some(value) => self.codec.decode(py, &value),
-            None => Ok(default.unwrap_or_else(|| py.None().into_bound(py))),
-        }
+        Ok(found.unwrap_or_else(|| default.unwrap_or_else(|| py.None().into_bound(py))))
     }
 
     /// Removes `key` and returns its value; `default` (or `KeyError`) if absent.
@@ -591,8 +594,8 @@ impl PyDictProxy {
     ) -> PyResult<Bound<'py, PyAny>> {
         let default = default.unwrap_or_else(|| py.None().into_bound(py));
         let key = self.key(key)?;
-        if let Some(present) = self.find(&key)? {
-            return self.codec.decode(py, &present);
+        if let Some(present) = self.find(py, &key)? {
+            return Ok(present);
         }
         let mut part = self.value_part(&key, self.value(&default)?)?;
         let pin = self.rust_region().pin().py()?;
@@ -845,7 +848,7 @@ fn header(generation: u64, len: u64) -> u64 {
 impl PyListProxy {
     /// What to store for `value`: its encoding, or a reference to it out of line when it
     /// is larger than an item's room.
-    fn encode(&self, value: &Bound<'_, PyAny>) -> PyResult<Part> {
+    fn encode(&self, value: &Bound<'_, PyAny>) -> PyResult<Part<'_>> {
         let encoded = self.codec.encode_value(value)?;
         Part::new(
             self.items.region(),
@@ -2085,7 +2088,7 @@ impl PyQueue {
     }
 
     /// What to push for `item`: its encoding, or a reference to it out of line.
-    fn encode(&self, item: &Bound<'_, PyAny>) -> PyResult<Part> {
+    fn encode(&self, item: &Bound<'_, PyAny>) -> PyResult<Part<'_>> {
         let encoded = self.codec.encode_value(item)?;
         Part::new(
             self.queue.region(),

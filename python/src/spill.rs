@@ -54,20 +54,20 @@ pub fn digest(encoded: &[u8]) -> Vec<u8> {
 /// A part to store in a slot: the encoding itself when it fits `room`, else a reference to
 /// a new blob. A blob that was never published is freed when the part drops: mark it
 /// [`published`](Self::published) once a slot holds it.
-pub struct Part {
+pub struct Part<'r> {
     pub bytes: Vec<u8>,
     blob: Option<Blob>,
-    region: Region,
+    region: &'r Region,
 }
 
-impl Part {
+impl<'r> Part<'r> {
     /// The part for `encoded` in `room` bytes (`what` names the object in an error).
-    pub fn new(region: &Region, encoded: Vec<u8>, room: usize, what: &str) -> PyResult<Self> {
+    pub fn new(region: &'r Region, encoded: Vec<u8>, room: usize, what: &str) -> PyResult<Self> {
         if encoded.len() <= room {
             return Ok(Self {
                 bytes: encoded,
                 blob: None,
-                region: region.clone(),
+                region,
             });
         }
         if room < SPILLED_LEN {
@@ -81,7 +81,7 @@ impl Part {
     }
 
     /// The part for `encoded` stored out of line, whatever its size.
-    pub fn out_of_line(region: &Region, encoded: &[u8]) -> PyResult<Self> {
+    pub fn out_of_line(region: &'r Region, encoded: &[u8]) -> PyResult<Self> {
         let blob = region.store_blob(encoded).py()?;
         let mut bytes = Vec::with_capacity(SPILLED_LEN);
         bytes.push(SPILLED);
@@ -89,7 +89,7 @@ impl Part {
         Ok(Self {
             bytes,
             blob: Some(blob),
-            region: region.clone(),
+            region,
         })
     }
 
@@ -99,7 +99,7 @@ impl Part {
     }
 }
 
-impl Drop for Part {
+impl Drop for Part<'_> {
     fn drop(&mut self) {
         if let Some(blob) = self.blob.take() {
             // Never published: nobody else can have seen it. An error here (a corrupt
