@@ -29,6 +29,7 @@
 //! | `Semaphore(n)`, `BoundedSemaphore(n)` | `region.semaphore("name", n)?`, `region.bounded_semaphore("name", n)?` |
 //! | `Barrier(n)`                    | `region.barrier("name", n)?`                     |
 //! | `Queue(maxsize)`                | `region.queue::<T>("name", capacity)?`           |
+//! | `Queue()` (unbounded)           | `region.unbounded_queue::<T>("name")?`           |
 //! | `Manager().dict()`              | `region.hash_map::<K, V>("name", capacity)?`     |
 //! | `Manager().set()` (3.14)        | `region.hash_set::<K>("name", capacity)?`        |
 //! | `Manager().list()`              | `region.list::<T>("name", capacity)?`            |
