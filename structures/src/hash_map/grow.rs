@@ -31,7 +31,7 @@
 use super::migrate::{chunks, names, BITMAP, CURSOR, NEXT};
 use super::{
     frozen, hash_key, kind, Found, KeyAccess, RawMap, Read, Slots, Step, Updated, ARRIVED,
-    COMMITTED, INSERTING, MAX_PROBE, MAX_RETRIES, MEMBER, MOVING,
+    COMMITTED, INSERTING, MAX_RETRIES, MEMBER, MOVING,
 };
 use shmarena_engine::sync::{fence, AtomicU64, Ordering};
 use shmarena_engine::{Error, Liveness, Result};
@@ -356,24 +356,16 @@ impl<T: Tables> GrowingMap<T> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
-        let mut patient = false;
         for _ in 0..MAX_RETRIES {
             let step = self.on_newest(hash, liveness, |table| {
-                let limit = if patient || table.capacity() <= GROW_PROBE {
-                    MAX_PROBE
-                } else {
-                    GROW_PROBE
-                };
-                match table.insert_step(hash, key, value, replace, old, limit, liveness) {
-                    Err(Error::Full { .. })
-                        if limit < MAX_PROBE && 4 * table.len() < 3 * table.capacity() =>
-                    {
-                        patient = true; // a long run of slots in a table not yet 3/4 full
-                        Ok(Step::Moved)
-                    }
+                // A claim that has passed GROW_PROBE taken slots reads the load once: at
+                // 3/4 the table grows, below it the claim walks on (one walk either way).
+                let crowded = || 4 * table.len() >= 3 * table.capacity();
+                match table.insert_step(
+                    hash, key, value, replace, old, GROW_PROBE, crowded, liveness,
+                ) {
                     Err(Error::Full { .. }) => {
                         self.grow(table, liveness)?;
-                        patient = false;
                         Ok(Step::Moved)
                     }
                     other => other,

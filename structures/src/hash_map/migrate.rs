@@ -39,8 +39,7 @@
 
 use super::{
     aux, frozen, identity, kind, version, with_kind, Claimed, KeyAccess, RawMap, Read, Slots,
-    ARRIVED, COMMITTED, DELETED, FROZEN, INSERTING, MAX_PROBE, MAX_RETRIES, MEMBER, MOVING,
-    REMOVING,
+    ARRIVED, COMMITTED, DELETED, FROZEN, INSERTING, MAX_RETRIES, MEMBER, MOVING, REMOVING,
 };
 use shmarena_engine::sync::Ordering;
 use shmarena_engine::{Error, Liveness, Result};
@@ -225,7 +224,7 @@ impl<S: Slots> RawMap<S> {
             return Ok(()); // changed (committed, or a writer left): the caller looks again
         }
         let hash = self.hash(key);
-        let claim = match next.claim(hash, MAX_PROBE, liveness)? {
+        let claim = match next.claim(hash, u64::MAX, || false, liveness)? {
             Claimed::Slot(claim) => claim,
             // The next table is frozen only once this one is migrated: the source is
             // committed by now.

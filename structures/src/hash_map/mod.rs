@@ -1015,11 +1015,20 @@ impl<S: Slots> RawMap<S> {
     /// A claim never passes a frozen slot: a migration freezes a key's probe range in probe
     /// order before the key's operations go on in the next table, so no claim of that range
     /// can succeed behind it (see `migrate.rs`).
-    fn claim(&self, hash: u64, limit: u64, liveness: &impl Liveness) -> Result<Claimed> {
+    fn claim(
+        &self,
+        hash: u64,
+        grow_at: u64,
+        crowded: impl Fn() -> bool,
+        liveness: &impl Liveness,
+    ) -> Result<Claimed> {
         let home = hash & self.mask;
         let me = liveness.me();
         for pass in 0..2 {
-            for displacement in 0..limit.min(self.max_probe) {
+            for displacement in 0..self.max_probe {
+                if pass == 0 && displacement == grow_at && crowded() {
+                    return Ok(Claimed::Full); // the caller grows the table instead
+                }
                 let slot = (home + displacement) & self.mask;
                 // Acquire: see the state of a slot before judging it free.
                 let mut seen = self.pair(slot).load(Ordering::Acquire);
@@ -1351,11 +1360,12 @@ impl<S: Slots> RawMap<S> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
-        single(self.insert_step(hash, key, value, replace, old, MAX_PROBE, liveness)?)
+        single(self.insert_step(hash, key, value, replace, old, u64::MAX, || false, liveness)?)
     }
 
-    /// [`Self::insert`] in one table of a growing map, claiming a free slot only within
-    /// `limit` slots of the key's home ([`Error::Full`] past them).
+    /// [`Self::insert`] in one table of a growing map: a claim that finds no free slot
+    /// within `grow_at` slots of the key's home asks `crowded` once, and if it says so
+    /// gives up with [`Error::Full`] (the caller grows the table) instead of walking on.
     ///
     /// # Errors
     /// As [`Self::insert`].
@@ -1367,7 +1377,8 @@ impl<S: Slots> RawMap<S> {
         value: &[u64],
         replace: bool,
         old: &mut [u64],
-        limit: u64,
+        grow_at: u64,
+        crowded: impl Fn() -> bool,
         liveness: &impl Liveness,
     ) -> Result<Step<bool>> {
         for _ in 0..MAX_RETRIES {
@@ -1381,7 +1392,7 @@ impl<S: Slots> RawMap<S> {
                 }
                 _ => {}
             }
-            let claim = match self.claim(hash, limit, liveness)? {
+            let claim = match self.claim(hash, grow_at, &crowded, liveness)? {
                 Claimed::Slot(claim) => claim,
                 Claimed::Moved => return Ok(Step::Moved),
                 Claimed::Full => {
