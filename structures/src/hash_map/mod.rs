@@ -2853,11 +2853,19 @@ mod handle {
                     Err(Some(_)) if overflow => return Err(Error::Overflow),
                     Err(_) => {}
                 }
-                if self.try_insert(key, delta)?.is_none() {
+                if self.insert_absent(key, delta)? {
                     return Ok(zero);
                 }
             }
             Err(Error::Contended("hash map fetch_add"))
+        }
+
+        /// `try_insert` for `fetch_add`'s first add to a key: out of line, so that the
+        /// insert path does not weigh on the update's.
+        #[cold]
+        #[inline(never)]
+        fn insert_absent(&self, key: K, value: V) -> Result<bool> {
+            Ok(self.try_insert(key, value)?.is_none())
         }
     }
 
