@@ -29,6 +29,13 @@ SCRIPT = textwrap.dedent(
         q = shmarena.Queue(64, region=region)
         for i in range(30):
             q.put((i, "x" * i))
+        # Out-of-line keys, values, items and members, and an unbounded queue's rings.
+        big = manager.dict({"k" * 100 + str(i): "V" * (300 + i) for i in range(40)})
+        big_list = manager.list(["L" * 500] * 20)
+        big_set = manager.set({"S" * 200 + str(i) for i in range(20)})
+        unbounded = shmarena.Queue(region=region)
+        for i in range(40):
+            unbounded.put("Q" * (300 + i))
         v = shmarena.Value("q", 7, region=region)
         a = shmarena.Array("d", range(50), region=region)
         lock = shmarena.Lock(region=region)
@@ -51,6 +58,19 @@ SCRIPT = textwrap.dedent(
             lambda: a[rng.randrange(50)],
             lambda: a.fetch_add(rng.randrange(50), 1.5),
             lambda: lock.acquire(timeout=0.05) and lock.release(),
+            lambda: big["k" * 100 + str(rng.randrange(50))],
+            lambda: big.__setitem__("k" * 100 + str(rng.randrange(50)), "W" * rng.randrange(1000)),
+            lambda: big.pop("k" * 100 + str(rng.randrange(50)), None),
+            lambda: list(big.items()),
+            lambda: big_list[rng.randrange(20)],
+            lambda: big_list.append("A" * 400),
+            lambda: list(big_list),
+            lambda: big_set.add("S" * 200 + str(rng.randrange(40))),
+            lambda: big_set.discard("S" * 200 + str(rng.randrange(40))),
+            lambda: list(big_set),
+            lambda: unbounded.put("P" * rng.randrange(600), timeout=0.05),
+            lambda: unbounded.get(timeout=0.05),
+            lambda: unbounded.qsize(),
         ]
         survived = 0
         with open(path, "r+b") as f:
