@@ -188,7 +188,23 @@ impl<'a> RawQueue<'a> {
             return None;
         }
         let capacity = (slots.len() / slot_words) as u64;
-        (capacity <= 1 << 31).then_some(Self {
+        Self::with_capacity(header, slots, slot_words, capacity)
+    }
+
+    /// As [`Self::new`], for a caller that knows the capacity: checked with a
+    /// multiplication, not divided out (a handle builds its queue per operation, and two
+    /// divisions by a run-time slot size cost more than the rest of the check).
+    #[inline]
+    pub fn with_capacity(
+        header: QueueHeader<'a>,
+        slots: &'a [AtomicU64],
+        slot_words: usize,
+        capacity: u64,
+    ) -> Option<Self> {
+        let whole = slot_words != 0
+            && (1..=1 << 31).contains(&capacity)
+            && (capacity as usize).checked_mul(slot_words) == Some(slots.len());
+        whole.then_some(Self {
             header,
             slots,
             slot_words,
@@ -944,7 +960,7 @@ mod handle {
                     (self.capacity * self.slot_words) as usize,
                 )
             };
-            match RawQueue::new(header, slots, self.slot_words as usize) {
+            match RawQueue::with_capacity(header, slots, self.slot_words as usize, self.capacity) {
                 Some(raw) => f(&raw),
                 // from_object checked 1 <= capacity <= 2^31 and slot_words >= 2.
                 None => unreachable!("a queue handle's slots were checked when it was made"),

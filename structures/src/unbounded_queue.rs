@@ -100,6 +100,8 @@ pub struct Ring<'a> {
     pub next: &'a AtomicU64,
     /// The slots: `capacity` x `slot_words`.
     pub slots: &'a [AtomicU64],
+    /// Slots in the ring.
+    pub capacity: u64,
 }
 
 /// Where the rings live: the region's arena for the handle, plain memory in loom models.
@@ -187,7 +189,7 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
             lost: self.shared.lost,
             skipped: self.shared.skipped,
         };
-        RawQueue::new(header, ring.slots, self.slot_words)
+        RawQueue::with_capacity(header, ring.slots, self.slot_words, ring.capacity)
             .ok_or_else(|| Error::corrupt("queue ring", "its slots are no whole number"))
     }
 
@@ -492,6 +494,7 @@ mod handle {
                 tail: &all[(layout::RING_TAIL / 8) as usize],
                 next: &all[(layout::RING_NEXT / 8) as usize],
                 slots: &all[RING_HEADER_WORDS as usize..],
+                capacity,
             })
         }
 

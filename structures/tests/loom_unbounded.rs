@@ -74,6 +74,7 @@ impl Rings for Words {
             tail: &ring.tail,
             next: &ring.next,
             slots: &ring.slot,
+            capacity: 1,
         })
     }
 
