@@ -231,6 +231,62 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
         Err(Error::Contended("an unbounded queue push"))
     }
 
+    /// [`Self::try_push`] without the caller's protection, for a queue whose ring at
+    /// `permanent` is never freed (the handle's first ring, in the object's body): when
+    /// the tail ring is that one and the push goes in there, `true`; else `false` and
+    /// nothing pushed (the caller protects itself and calls `try_push`). A queue that
+    /// stays within its first ring so never pins.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    pub fn try_push_permanent(
+        &self,
+        words: &[u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        permanent: u64,
+    ) -> Result<bool> {
+        // SeqCst: see `move_on`.
+        if self.shared.tail_ring.load(Ordering::SeqCst) != permanent {
+            return Ok(false);
+        }
+        let ring = self.rings.ring(permanent)?;
+        // SeqCst: as in `try_push`.
+        if ring.next.load(Ordering::SeqCst) != 0 {
+            return Ok(false);
+        }
+        Ok(self
+            .raw(&ring)?
+            .try_push_unless_closed(words, me, liveness, ring.next)
+            == Pushed::Yes)
+    }
+
+    /// [`Self::try_pop`] without the caller's protection, as
+    /// [`Self::try_push_permanent`]: `Some(popped)` when the head ring is the permanent
+    /// one and the answer came from it alone (an element, or empty with no ring after
+    /// it); `None` when the caller must protect itself and call `try_pop`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    pub fn try_pop_permanent(
+        &self,
+        words: &mut [u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        permanent: u64,
+    ) -> Result<Option<bool>> {
+        // SeqCst: see `move_on`.
+        if self.shared.head_ring.load(Ordering::SeqCst) != permanent {
+            return Ok(None);
+        }
+        let ring = self.rings.ring(permanent)?;
+        if self.raw(&ring)?.try_pop(words, me, liveness) {
+            return Ok(Some(true));
+        }
+        // SeqCst: as in `try_pop`.
+        Ok((ring.next.load(Ordering::SeqCst) == 0).then_some(false))
+    }
+
     /// Links a new ring after the full ring `ring` (at `offset`), unless another push did:
     /// the offset of the ring that follows it.
     fn link(&self, offset: u64, ring: &Ring<'_>) -> Result<u64> {
@@ -303,22 +359,45 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
         Err(Error::Contended("an unbounded queue pop"))
     }
 
-    /// As [`try_pop`](Self::try_pop), sleeping while empty until `deadline` (forever with
-    /// `None`), each attempt inside `protect` (the handle's grace pin: no pin is held
-    /// while asleep).
+    /// One pop attempt as the handle makes it: in the `permanent` ring with no protection
+    /// ([`Self::try_pop_permanent`]), else [`Self::try_pop`] holding what `protect`
+    /// returns (the handle's grace pin) for the attempt.
     ///
     /// # Errors
-    /// As [`Self::try_pop`].
-    pub fn pop(
+    /// As [`Self::try_pop`], and `protect`'s.
+    pub fn try_pop_protected<G>(
+        &self,
+        words: &mut [u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        permanent: u64,
+        protect: impl Fn() -> Result<G>,
+    ) -> Result<bool> {
+        if let Some(popped) = self.try_pop_permanent(words, me, liveness, permanent)? {
+            return Ok(popped);
+        }
+        let _guard = protect()?;
+        self.try_pop(words, me, liveness)
+    }
+
+    /// As [`try_pop_protected`](Self::try_pop_protected), sleeping while empty until
+    /// `deadline` (forever with `None`); nothing `protect` returns is held while asleep.
+    ///
+    /// # Errors
+    /// As [`Self::try_pop_protected`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn pop<G>(
         &self,
         words: &mut [u64],
         me: OwnerId,
         liveness: &impl Liveness,
         deadline: Option<Instant>,
-        protect: impl Fn(&mut dyn FnMut() -> Result<bool>) -> Result<bool>,
+        permanent: u64,
+        protect: impl Fn() -> Result<G>,
     ) -> Result<bool> {
         let mut error = None;
-        let mut attempt = || match protect(&mut || self.try_pop(words, me, liveness)) {
+        let mut attempt = || match self.try_pop_protected(words, me, liveness, permanent, &protect)
+        {
             Ok(popped) => popped,
             Err(failure) => {
                 error = Some(failure);
@@ -733,8 +812,20 @@ mod handle {
 
         fn push_words(&self, words: &[u64]) -> Result<()> {
             let region = self.object.region();
-            let _pin = region.pin()?;
-            self.with_raw(|raw| raw.try_push(words, region.participant_id(), region))
+            let me = region.participant_id();
+            let first = self.first_ring();
+            self.with_raw(|raw| {
+                if raw.try_push_permanent(words, me, region, first)? {
+                    return Ok(()); // in the body's ring: nothing to protect
+                }
+                let _pin = region.pin()?;
+                raw.try_push(words, me, region)
+            })
+        }
+
+        /// Region offset of the first ring (in the body: never freed).
+        fn first_ring(&self) -> u64 {
+            self.object.info().offset + layout::FIRST_RING
         }
 
         /// Removes the oldest element, if one is ready.
@@ -770,15 +861,13 @@ mod handle {
         ) -> Result<bool> {
             let region = self.object.region();
             let me = region.participant_id();
+            let first = self.first_ring();
+            let protect = || region.pin();
             self.with_raw(|raw| {
-                let protect = |attempt: &mut dyn FnMut() -> Result<bool>| {
-                    let _pin = region.pin()?;
-                    attempt()
-                };
                 if wait {
-                    raw.pop(words, me, region, deadline, protect)
+                    raw.pop(words, me, region, deadline, first, protect)
                 } else {
-                    protect(&mut || raw.try_pop(words, me, region))
+                    raw.try_pop_protected(words, me, region, first, protect)
                 }
             })
         }
