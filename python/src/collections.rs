@@ -922,8 +922,11 @@ impl PyListProxy {
     }
 
     fn item(&self, generation: u64, index: u64) -> PyResult<Vec<u8>> {
-        let region = self.items.region();
-        let pin = region.pin().py()?;
+        self.item_pinned(generation, index, &self.items.region().pin().py()?)
+    }
+
+    /// An item's bytes, what it keeps out of line read under `pin`.
+    fn item_pinned(&self, generation: u64, index: u64, pin: &GracePin<'_>) -> PyResult<Vec<u8>> {
         let stored = self
             .items
             .get(&item_key(generation, index))
@@ -931,14 +934,15 @@ impl PyListProxy {
             .ok_or_else(|| {
                 crate::errors::CorruptError::new_err(format!("list item {index} is missing"))
             })?;
-        Ok(spill::resolve(region, &stored, &pin)?.into_owned())
+        Ok(spill::resolve(self.items.region(), &stored, pin)?.into_owned())
     }
 
-    /// The version and every item's bytes (call with the lock held).
+    /// The version and every item's bytes (call with the lock held; one pin for all).
     fn read_raw(&self) -> PyResult<(u64, Vec<Vec<u8>>)> {
         let (generation, len) = self.current();
+        let pin = self.items.region().pin().py()?;
         let items = (0..len)
-            .map(|index| self.item(generation, index))
+            .map(|index| self.item_pinned(generation, index, &pin))
             .collect::<PyResult<Vec<_>>>()?;
         Ok((self.version.load(), items))
     }
