@@ -23,6 +23,11 @@
 //! - semaphore(2): never more than 2 live holders at once (each holder reads the workers'
 //!   owner ids, then sets its bit in a shared mask, and counts the other set bits whose
 //!   owners are alive);
+//! - out-of-line values: workers write, read and remove 16 shared keys of the map "blobs",
+//!   whose value names a blob (offset, length, id) in which every word is the id; a read
+//!   under a grace pin that finds another word read a block freed or reused under it
+//!   (counted in "blobs.torn", which must stay 0: a kill leaks retired blocks, it never
+//!   frees one early);
 //! - `shmarena::check::check_region` finds no error.
 //!
 //! # Linearizability under kills
@@ -277,6 +282,8 @@ fn create_objects(region: &Region, workers: usize) -> Result<(), shmarena::Error
     region.hash_map::<u64, u64>("map", MAP_CAPACITY)?;
     region.hash_map::<u64, [u64; 3]>("wide", MAP_CAPACITY)?;
     region.array_zeroed::<u64>("map.expect", workers * MAP_KEYS_PER_WORKER as usize)?;
+    region.hash_map::<u64, [u64; 3]>("blobs", 16)?;
+    region.array_zeroed::<u64>("blobs.torn", workers)?;
     let list = region.list::<[u64; 2]>("shared.list", LIST_SLOTS)?;
     for _ in 0..LIST_SLOTS {
         list.push([0, !0])?;
@@ -321,6 +328,8 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     let stop = region.event("stop")?;
     let heartbeat = region.open_array::<u64>("heartbeat")?;
     let expect = region.open_array::<u64>("map.expect")?;
+    let blobs = region.open_hash_map::<u64, [u64; 3]>("blobs")?;
+    let torn = region.open_array::<u64>("blobs.torn")?;
     let acks: Vec<_> = OPS
         .iter()
         .map(|op| region.open_array::<u64>(&acks_name(op)))
@@ -387,6 +396,10 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
                 shared_wide_step(&mut tracker, &shared.wide, r >> 8)?;
                 ack(9)?;
             }
+            _ if (r >> 8) & 1 == 0 => {
+                let id = tracker.next_value();
+                blob_step(&region, &blobs, &torn, i, id, r >> 9)?;
+            }
             _ => {
                 shared_list_step(&mut tracker, &shared.list, r >> 8)?;
                 ack(10)?;
@@ -394,6 +407,63 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Shared keys of the map "blobs".
+const BLOB_KEYS: u64 = 16;
+
+/// The blob a "blobs" value names.
+fn blob_of(value: [u64; 3]) -> shmarena::Blob {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&value[0].to_le_bytes());
+    bytes[8..].copy_from_slice(&value[1].to_le_bytes());
+    shmarena::Blob::from_bytes(bytes)
+}
+
+/// Writes (a new blob whose every word is `id`), reads (under a pin, checking every word)
+/// or removes a shared key of "blobs"; a replaced or removed blob is retired. A read that
+/// finds a word other than its value's id counts one in `torn` (worker `worker`'s cell).
+fn blob_step(
+    region: &Region,
+    blobs: &shmarena::HashMap<u64, [u64; 3]>,
+    torn: &shmarena::Array<u64>,
+    worker: usize,
+    id: u64,
+    r: u64,
+) -> Result<(), shmarena::Error> {
+    let key = r % BLOB_KEYS;
+    match (r >> 8) % 3 {
+        0 => {
+            let words = 8 + (r >> 12) % 56; // 64 to 512 bytes
+            let bytes: Vec<u8> = (0..words).flat_map(|_| id.to_le_bytes()).collect();
+            let blob = match region.store_blob(&bytes) {
+                Ok(blob) => blob,
+                // Kills leak retired blocks: a long run may fill the region.
+                Err(shmarena::Error::OutOfMemory { .. }) => return Ok(()),
+                Err(error) => return Err(error),
+            };
+            if let Some(old) = blobs.insert(key, [blob.offset(), blob.len(), id])? {
+                region.retire_blob(blob_of(old))?;
+            }
+        }
+        1 => {
+            let pin = region.pin()?;
+            if let Some(value) = blobs.get(&key)? {
+                let bytes = region.read_blob(blob_of(value), &pin)?;
+                let whole = bytes.len() as u64 == value[1]
+                    && bytes.chunks(8).all(|word| word == value[2].to_le_bytes());
+                if !whole {
+                    torn.at(worker)?.fetch_add(1);
+                }
+            }
+        }
+        _ => {
+            if let Some(old) = blobs.remove(&key)? {
+                region.retire_blob(blob_of(old))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The two queues: 0 the bounded "queue", 1 the unbounded "uqueue".
@@ -1065,6 +1135,16 @@ fn check_map(region: &Region, summary: &mut Summary) -> Result<(), Box<dyn std::
     if !(acknowledged..=acknowledged + kills).contains(&total) {
         summary.violations.push(format!(
             "hash map counts: total {total} outside acknowledged {acknowledged} + {kills} kills"
+        ));
+    }
+    let torn: u64 = region
+        .open_array::<u64>("blobs.torn")?
+        .snapshot()
+        .iter()
+        .sum();
+    if torn != 0 {
+        summary.violations.push(format!(
+            "blobs: {torn} reads under a pin found a block freed or reused under them"
         ));
     }
     Ok(())
