@@ -328,8 +328,7 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
     let stop = region.event("stop")?;
     let heartbeat = region.open_array::<u64>("heartbeat")?;
     let expect = region.open_array::<u64>("map.expect")?;
-    let blobs = region.open_hash_map::<u64, [u64; 3]>("blobs")?;
-    let torn = region.open_array::<u64>("blobs.torn")?;
+    let blobs = Blobs::open(&region)?;
     let acks: Vec<_> = OPS
         .iter()
         .map(|op| region.open_array::<u64>(&acks_name(op)))
@@ -396,10 +395,7 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
                 shared_wide_step(&mut tracker, &shared.wide, r >> 8)?;
                 ack(9)?;
             }
-            _ if (r >> 8) & 1 == 0 => {
-                let id = tracker.next_value();
-                blob_step(&region, &blobs, &torn, i, id, r >> 9)?;
-            }
+            _ if (r >> 8) & 1 == 0 => blobs.step(&region, i, tracker.next_value(), r >> 9)?,
             _ => {
                 shared_list_step(&mut tracker, &shared.list, r >> 8)?;
                 ack(10)?;
@@ -418,6 +414,25 @@ fn blob_of(value: [u64; 3]) -> shmarena::Blob {
     bytes[..8].copy_from_slice(&value[0].to_le_bytes());
     bytes[8..].copy_from_slice(&value[1].to_le_bytes());
     shmarena::Blob::from_bytes(bytes)
+}
+
+/// The map "blobs" and the count of torn reads, per worker.
+struct Blobs {
+    map: shmarena::HashMap<u64, [u64; 3]>,
+    torn: shmarena::Array<u64>,
+}
+
+impl Blobs {
+    fn open(region: &Region) -> Result<Self, shmarena::Error> {
+        Ok(Self {
+            map: region.open_hash_map("blobs")?,
+            torn: region.open_array("blobs.torn")?,
+        })
+    }
+
+    fn step(&self, region: &Region, worker: usize, id: u64, r: u64) -> Result<(), shmarena::Error> {
+        blob_step(region, &self.map, &self.torn, worker, id, r)
+    }
 }
 
 /// Writes (a new blob whose every word is `id`), reads (under a pin, checking every word)
