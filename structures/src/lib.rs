@@ -31,6 +31,7 @@
 //! | `Queue(maxsize)`                | `region.queue::<T>("name", capacity)?`           |
 //! | `Queue()` (unbounded)           | `region.unbounded_queue::<T>("name")?`           |
 //! | `Manager().dict()`              | `region.hash_map::<K, V>("name", capacity)?`     |
+//! | a dict of large or long values  | `BlobMap::get_or_create(&region, "name", capacity, 32, 64)?` |
 //! | `Manager().set()` (3.14)        | `region.hash_set::<K>("name", capacity)?`        |
 //! | `Manager().list()`              | `region.list::<T>("name", capacity)?`            |
 //! | `Manager().Namespace()`         | `region.namespace("name")?`                      |
@@ -90,6 +91,8 @@
 mod array;
 pub mod barrier;
 #[cfg(not(loom))]
+pub mod blob_map;
+#[cfg(not(loom))]
 pub mod check;
 pub mod condvar;
 pub mod event;
@@ -120,6 +123,8 @@ mod words;
 pub use array::Array;
 #[cfg(not(loom))]
 pub use barrier::Barrier;
+#[cfg(not(loom))]
+pub use blob_map::BlobMap;
 #[cfg(not(loom))]
 pub use condvar::{Condvar, WaitTimeoutResult};
 #[cfg(not(loom))]
