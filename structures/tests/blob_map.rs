@@ -6,21 +6,14 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use shmarena::{BlobMap, Region};
+use shmarena::BlobMap;
 
-struct Temp(std::path::PathBuf, Region);
+mod temp_region;
+
+use temp_region::Temp;
 
 fn temp_region(tag: &str, size: u64) -> Temp {
-    let path = std::env::temp_dir().join(format!("shmarena-blobmap-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let region = Region::create(&path, size).unwrap();
-    Temp(path, region)
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    temp_region::temp_region("shmarena-blobmap", tag, size)
 }
 
 /// Bytes of length `len`, made from `seed`.

@@ -8,21 +8,14 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use shmarena::{ByteUnboundedQueue, Error, Region};
+use shmarena::{ByteUnboundedQueue, Error};
 
-struct Temp(std::path::PathBuf, Region);
+mod temp_region;
+
+use temp_region::Temp;
 
 fn temp_region(tag: &str, size: u64) -> Temp {
-    let path = std::env::temp_dir().join(format!("shmarena-uq-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    let region = Region::create(&path, size).unwrap();
-    Temp(path, region)
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    temp_region::temp_region("shmarena-uq", tag, size)
 }
 
 proptest! {
