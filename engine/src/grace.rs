@@ -4,7 +4,17 @@
 //! ```text
 //! header byte 1024 (own cache line): the grace epoch, a counter that only grows
 //! participant slot word 4 (byte 32): | pins counted at odd epochs: 32 | at even: 32 |
+//! participant slot word 5 (byte 40): region offset of the slot's pin stripes (0: none)
+//! pin stripes: 16 words of the same format, one per cache line (an arena block of 1 KiB)
 //! ```
+//!
+//! A process's threads pin on the stripes, thread `t` on stripe `t % 16`, so that threads
+//! of one process do not contend on one word; the slot's word 4 serves when the slot has
+//! no stripes (the arena had no room for them). A slot gets its stripes at its holder's
+//! first pin and keeps them for every later holder (each attach clears them). Word 5 goes
+//! from 0 to a block once and never back, and a scan reads it (SeqCst, after its fence)
+//! before the stripes: a scan that reads 0 comes before, in the total order, every pin
+//! counted on the block, so it is one that may miss the pin anyway (see below).
 //!
 //! A reader **pins** before it looks at anything that may be retired, and unpins after:
 //! it adds one to the count of the epoch's parity in its participant slot (all threads of
@@ -52,6 +62,18 @@ pub const PIN_WORD: u64 = 32;
 
 /// Advances past a retirement's epoch after which it may be freed (module docs).
 pub const GRACE_ADVANCES: u64 = 3;
+
+/// Byte offset in a participant slot of the region offset of its pin stripes (0: none).
+pub const STRIPES_WORD: u64 = 40;
+
+/// Pin stripes of a participant slot.
+pub const PIN_STRIPES: u64 = 16;
+
+/// Bytes from one stripe to the next (a cache line each).
+pub const STRIPE_STRIDE: u64 = 64;
+
+/// Bytes of a slot's stripe block.
+pub const STRIPE_BLOCK: u64 = PIN_STRIPES * STRIPE_STRIDE;
 
 /// The grace-period protocol over a region's memory (or a loom model's).
 #[derive(Clone, Copy, Debug)]
@@ -125,6 +147,28 @@ impl<'a, M: Memory> Grace<'a, M> {
     /// [`Error::Corrupt`] for a slot outside the table.
     #[inline]
     pub fn pin(&self, slot: u32) -> Result<PinToken<'a>> {
+        self.check_slot(slot)?;
+        self.pin_word(self.slot_word(slot, PIN_WORD)?)
+    }
+
+    /// Pins participant `slot` on stripe `stripe % PIN_STRIPES` of its stripe block, or on
+    /// its slot's pin word when it has none.
+    ///
+    /// # Errors
+    /// As [`Self::pin`].
+    #[inline]
+    pub fn pin_stripe(&self, slot: u32, stripe: u64) -> Result<PinToken<'a>> {
+        self.check_slot(slot)?;
+        let word = match self.stripes(slot)? {
+            Some(block) => self
+                .mem
+                .word(block + (stripe % PIN_STRIPES) * STRIPE_STRIDE)?,
+            None => self.slot_word(slot, PIN_WORD)?,
+        };
+        self.pin_word(word)
+    }
+
+    fn check_slot(&self, slot: u32) -> Result<()> {
         if u64::from(slot) >= self.participant_capacity {
             return Err(Error::corrupt(
                 "participant slot",
@@ -134,7 +178,51 @@ impl<'a, M: Memory> Grace<'a, M> {
                 ),
             ));
         }
-        let word = self.slot_word(slot, PIN_WORD)?;
+        Ok(())
+    }
+
+    /// The stripe block of participant `slot`, if it has a valid one (an offset that
+    /// cannot be one counts as none, for pins and scans alike: no pin is ever counted
+    /// there).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a slot outside the table.
+    #[inline]
+    pub fn stripes(&self, slot: u32) -> Result<Option<u64>> {
+        // SeqCst: a scan's read of it is ordered with every pin counted on the block
+        // (module docs).
+        let block = self.slot_word(slot, STRIPES_WORD)?.load(Ordering::SeqCst);
+        let valid = block != 0
+            && block % 8 == 0
+            && block
+                .checked_add(STRIPE_BLOCK - 8)
+                .is_some_and(|last| self.mem.word(last).is_ok());
+        Ok(valid.then_some(block))
+    }
+
+    /// Gives participant `slot` the stripe block at `block` (`STRIPE_BLOCK` zeroed bytes,
+    /// not yet reachable) unless it has one: the block it has now.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a slot outside the table.
+    pub fn set_stripes(&self, slot: u32, block: u64) -> Result<u64> {
+        self.check_slot(slot)?;
+        // SeqCst: as in `stripes`; publishes the zeroed block.
+        Ok(
+            match self.slot_word(slot, STRIPES_WORD)?.compare_exchange(
+                0,
+                block,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => block,
+                Err(current) => current,
+            },
+        )
+    }
+
+    #[inline]
+    fn pin_word(&self, word: &'a AtomicU64) -> Result<PinToken<'a>> {
         // Relaxed: the parity only spares the next advance (module docs); safety comes
         // from the count and the fence below, whatever epoch was read.
         let epoch = self.mem.word(header::GRACE_EPOCH)?.load(Ordering::Relaxed);
@@ -165,10 +253,7 @@ impl<'a, M: Memory> Grace<'a, M> {
         fence(Ordering::SeqCst);
         let checked = parity_shift(epoch.wrapping_add(1));
         for slot in 0..self.participant_capacity as u32 {
-            // SeqCst: after the epoch's load in the total order (module docs); pairs with
-            // unpin's Release.
-            let pins = (self.slot_word(slot, PIN_WORD)?.load(Ordering::SeqCst) >> checked) as u32;
-            if pins != 0 && self.holder_is_alive(slot, liveness)? {
+            if self.pins_at(slot, checked)? && self.holder_is_alive(slot, liveness)? {
                 return Ok(false);
             }
         }
@@ -204,6 +289,45 @@ impl<'a, M: Memory> Grace<'a, M> {
         Ok(self.epoch()? >= due)
     }
 
+    /// Whether participant `slot` counts a pin at the parity `shift` selects, on its pin
+    /// word or any of its stripes.
+    fn pins_at(&self, slot: u32, shift: u32) -> Result<bool> {
+        // SeqCst: after the epoch's load in the total order (module docs); pairs with
+        // unpin's Release.
+        let count = |word: &AtomicU64| (word.load(Ordering::SeqCst) >> shift) as u32;
+        if count(self.slot_word(slot, PIN_WORD)?) != 0 {
+            return Ok(true);
+        }
+        if let Some(block) = self.stripes(slot)? {
+            for stripe in 0..PIN_STRIPES {
+                if count(self.mem.word(block + stripe * STRIPE_STRIDE)?) != 0 {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Pins counted on participant `slot`'s word and stripes, both parities (a snapshot,
+    /// for reports).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a slot outside the table.
+    pub fn pins(&self, slot: u32) -> Result<u64> {
+        // Relaxed: informational.
+        let both = |word: &AtomicU64| {
+            let pins = word.load(Ordering::Relaxed);
+            (pins & 0xffff_ffff) + (pins >> 32)
+        };
+        let mut total = both(self.slot_word(slot, PIN_WORD)?);
+        if let Some(block) = self.stripes(slot)? {
+            for stripe in 0..PIN_STRIPES {
+                total += both(self.mem.word(block + stripe * STRIPE_STRIDE)?);
+            }
+        }
+        Ok(total)
+    }
+
     /// Whether the holder of participant `slot` is a live process. A slot not `ACTIVE`
     /// has no holder (its last one detached or died; the next attach clears its pins).
     fn holder_is_alive(&self, slot: u32, liveness: &impl Liveness) -> Result<bool> {
@@ -221,6 +345,14 @@ impl<'a, M: Memory> Grace<'a, M> {
     pub fn clear_pins(&self, slot: u32) -> Result<()> {
         // Release: ordered before the slot word that makes the newcomer ACTIVE.
         self.slot_word(slot, PIN_WORD)?.store(0, Ordering::Release);
+        if let Some(block) = self.stripes(slot)? {
+            for stripe in 0..PIN_STRIPES {
+                // Release: as above.
+                self.mem
+                    .word(block + stripe * STRIPE_STRIDE)?
+                    .store(0, Ordering::Release);
+            }
+        }
         Ok(())
     }
 }

@@ -8,6 +8,8 @@
 //!   word 3  unused
 //!   word 4  grace-period pins of the holder's threads (see crate::grace), cleared by each
 //!           attach before it publishes its generation
+//!   word 5  region offset of the slot's pin stripes (see crate::grace; 0: none), kept
+//!           for every later holder of the slot
 //! ```
 //!
 //! Liveness does not trust the table. Each slot `i` has a companion byte-range lock,
@@ -488,12 +490,8 @@ impl<M: Memory> Participants<'_, M> {
                 alive,
                 // Relaxed: informational.
                 start_time: self.slot_word(slot, 8)?.load(Ordering::Relaxed),
-                // Relaxed: informational; both parities' counts.
-                pins: {
-                    let word = self.slot_word(slot, crate::grace::PIN_WORD)?;
-                    let pins = word.load(Ordering::Relaxed);
-                    (pins & 0xffff_ffff) + (pins >> 32)
-                },
+                // Both parities' counts, on the slot's word and stripes.
+                pins: self.grace().pins(slot)?,
             });
         }
         Ok(rows)

@@ -1267,10 +1267,30 @@ impl Region {
                 capacity: self.inner.fields.participant_capacity,
             });
         }
+        let grace = self.grace();
+        if grace.stripes(me.slot())?.is_none() {
+            self.give_stripes(me.slot());
+        }
         Ok(GracePin {
-            token: self.grace().pin(me.slot())?,
+            token: grace.pin_stripe(me.slot(), thread_stripe())?,
             fork_generation: crate::fork::generation(),
         })
+    }
+
+    /// Gives our participant slot its pin stripes (see [`crate::grace`]), once per slot:
+    /// a zeroed arena block published in the slot. Without room for it, pins go on the
+    /// slot's own word.
+    #[cold]
+    fn give_stripes(&self, slot: u32) {
+        let Ok(block) = self.alloc_zeroed_words(crate::grace::STRIPE_BLOCK / 8) else {
+            return;
+        };
+        if let Ok(current) = self.grace().set_stripes(slot, block) {
+            if current != block {
+                // Another thread of ours gave them first: ours was never reachable.
+                let _ = self.arena().free(block, crate::grace::STRIPE_BLOCK);
+            }
+        }
     }
 
     /// The current grace epoch (see [`crate::grace`]): what to record with something just
@@ -1753,6 +1773,17 @@ impl Drop for GracePin<'_> {
             self.token.unpin();
         }
     }
+}
+
+/// This thread's pin stripe (see [`crate::grace`]): threads take them in turn.
+#[inline]
+fn thread_stripe() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    thread_local! {
+        // Relaxed: any spread of the numbers is correct; turns only spread contention.
+        static STRIPE: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    STRIPE.with(|stripe| *stripe)
 }
 
 impl Liveness for Inner {

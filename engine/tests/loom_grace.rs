@@ -23,7 +23,9 @@ const SLOTS: u64 = 2;
 const POINTER: u64 = PARTICIPANTS + 64 * SLOTS;
 const BLOCK_A: u64 = POINTER + 64;
 const BLOCK_B: u64 = BLOCK_A + 64;
-const END: u64 = BLOCK_B + 64;
+/// A stripe block (see `grace`) a participant may publish.
+const STRIPES: u64 = BLOCK_B + 64;
+const END: u64 = STRIPES + shmarena_engine::grace::STRIPE_BLOCK;
 /// What a freed block holds.
 const FREED: u64 = 0xDEAD;
 
@@ -88,6 +90,45 @@ fn unlink_and_reclaim(mem: &HeapMemory, rounds: usize, liveness: &Mock) -> bool 
         loom::thread::yield_now();
     }
     false
+}
+
+/// A reader in slot 0 that gives its slot the stripe block first (as a process's first pin
+/// does) and pins on a stripe: what it read.
+fn read_on_stripes(mem: &HeapMemory) -> u64 {
+    let grace = grace(mem);
+    assert_eq!(grace.set_stripes(0, STRIPES).unwrap(), STRIPES);
+    let token = grace.pin_stripe(0, 3).unwrap();
+    // Acquire: as in `read`.
+    let block = mem.word(POINTER).unwrap().load(Ordering::Acquire);
+    loom::thread::yield_now();
+    // Relaxed: as in `read`.
+    let value = mem.word(block).unwrap().load(Ordering::Relaxed);
+    token.unpin();
+    value
+}
+
+/// A reader that publishes its stripes and pins on one while a reclaimer scans (which may
+/// read the stripes word before or after the publication) never reads the block freed.
+#[test]
+fn a_reader_pinning_on_stripes_it_just_published_never_reads_a_freed_block() {
+    for swap in [false, true] {
+        model(move || {
+            let mem = fresh();
+            let (m1, m2) = (mem.clone(), mem.clone());
+            let (value, _freed) = pair(
+                swap,
+                move || read_on_stripes(&m1),
+                move || {
+                    let me = Mock {
+                        me: OwnerId::new(1, 1),
+                        dead: None,
+                    };
+                    unlink_and_reclaim(&m2, 2, &me)
+                },
+            );
+            assert_eq!(value, 1, "the reader read a freed block");
+        });
+    }
 }
 
 /// A reader racing a reclaimer never reads the block freed under it.

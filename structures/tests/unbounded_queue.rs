@@ -59,10 +59,11 @@ fn grows_without_a_consumer_then_drains_in_order_and_frees_its_rings() {
         assert_eq!(queue.try_pop().unwrap(), None);
         assert!(queue.is_empty().unwrap());
     }
-    // Every drained ring went back (the last one stays in use).
+    // Every drained ring went back (the last one stays in use; and our participant slot's
+    // pin stripes, 1 KiB).
     region.reclaim().unwrap();
     let still = region.arena_stats().unwrap().used - used;
-    assert!(still <= 4 << 20, "{still} bytes of rings kept");
+    assert!(still <= (4 << 20) + 1024, "{still} bytes of rings kept");
 }
 
 const PER: u64 = 50_000;
