@@ -1,7 +1,8 @@
-//! Criterion micro-benchmarks of grace-period pins (one process, one thread): a
-//! shmarena pin and unpin, announced in the shared participant table so that other
-//! processes can wait for it, beside `crossbeam-epoch`'s in-process pin; and a reclaimer's
-//! attempt to move the epoch on (it reads every participant's lanes).
+//! Criterion micro-benchmarks of grace-period pins: a shmarena pin and unpin, announced in
+//! the shared participant table so that other processes can wait for it, beside
+//! `crossbeam-epoch`'s in-process pin, in one thread and in two threads of one process at
+//! once (each pins on its own stripe); and a reclaimer's attempt to move the epoch on (it
+//! reads every participant's pin words).
 //!
 //! `cargo bench -p shmarena-benches --bench grace -- --warm-up-time 1 --measurement-time 3`
 
@@ -25,6 +26,24 @@ fn shm_advance(region: &shmarena::Region) {
     black_box(region.grace_has_passed(epoch).expect("a validated region"));
 }
 
+/// Runs `op` `iters` times on each of two threads at once; the slower thread's time.
+fn two_threads(iters: u64, op: impl Fn() + Sync) -> std::time::Duration {
+    let start = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        let run = || {
+            start.wait();
+            let began = std::time::Instant::now();
+            for _ in 0..iters {
+                op();
+            }
+            began.elapsed()
+        };
+        let other = scope.spawn(run);
+        let mine = run();
+        mine.max(other.join().expect("bench thread"))
+    })
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     let temp = TempRegion::create("grace", 4 << 20).expect("creating the bench region");
@@ -32,6 +51,14 @@ fn main() {
     let mut group = criterion.benchmark_group("pin_unpin");
     group.bench_function("shmarena", |bench| bench.iter(|| shm_pin(region)));
     group.bench_function("crossbeam_epoch", |bench| bench.iter(crossbeam_pin));
+    group.finish();
+    let mut group = criterion.benchmark_group("pin_unpin_2_threads");
+    group.bench_function("shmarena", |bench| {
+        bench.iter_custom(|iters| two_threads(iters, || shm_pin(region)));
+    });
+    group.bench_function("crossbeam_epoch", |bench| {
+        bench.iter_custom(|iters| two_threads(iters, crossbeam_pin));
+    });
     group.finish();
     let mut group = criterion.benchmark_group("reclaim");
     group.bench_function("shmarena_grace_has_passed", |bench| {
