@@ -159,13 +159,24 @@ impl<'a, M: Memory> Grace<'a, M> {
     #[inline]
     pub fn pin_stripe(&self, slot: u32, stripe: u64) -> Result<PinToken<'a>> {
         self.check_slot(slot)?;
-        let word = match self.stripes(slot)? {
-            Some(block) => self
-                .mem
+        match self.stripes(slot)? {
+            Some(block) => self.pin_in_block(block, stripe),
+            None => self.pin_word(self.slot_word(slot, PIN_WORD)?),
+        }
+    }
+
+    /// Pins on stripe `stripe % PIN_STRIPES` of the stripe block `block`, which
+    /// [`Self::stripes`] returned for the caller's own slot.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the stripe is out of reach (never for a block `stripes`
+    /// accepted).
+    #[inline]
+    pub fn pin_in_block(&self, block: u64, stripe: u64) -> Result<PinToken<'a>> {
+        self.pin_word(
+            self.mem
                 .word(block + (stripe % PIN_STRIPES) * STRIPE_STRIDE)?,
-            None => self.slot_word(slot, PIN_WORD)?,
-        };
-        self.pin_word(word)
+        )
     }
 
     fn check_slot(&self, slot: u32) -> Result<()> {

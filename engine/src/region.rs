@@ -1268,11 +1268,15 @@ impl Region {
             });
         }
         let grace = self.grace();
-        if grace.stripes(me.slot())?.is_none() {
-            self.give_stripes(me.slot());
-        }
+        let token = match grace.stripes(me.slot())? {
+            Some(block) => grace.pin_in_block(block, thread_stripe())?,
+            None => {
+                self.give_stripes(me.slot());
+                grace.pin_stripe(me.slot(), thread_stripe())?
+            }
+        };
         Ok(GracePin {
-            token: grace.pin_stripe(me.slot(), thread_stripe())?,
+            token,
             fork_generation: crate::fork::generation(),
         })
     }
