@@ -1268,12 +1268,11 @@ impl Region {
             });
         }
         let grace = self.grace();
-        let token = match grace.stripes(me.slot())? {
-            Some(block) => grace.pin_in_block(block, thread_stripe())?,
-            None => {
-                self.give_stripes(me.slot());
-                grace.pin_stripe(me.slot(), thread_stripe())?
-            }
+        let token = if let Some(block) = grace.stripes(me.slot())? {
+            grace.pin_in_block(block, thread_stripe())?
+        } else {
+            self.give_stripes(me.slot());
+            grace.pin_stripe(me.slot(), thread_stripe())?
         };
         Ok(GracePin {
             token,
