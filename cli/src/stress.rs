@@ -430,55 +430,48 @@ impl Blobs {
         })
     }
 
+    /// Writes (a new blob whose every word is `id`), reads (under a pin, checking every
+    /// word) or removes a shared key; a replaced or removed blob is retired. A read that
+    /// finds a word other than its value's id counts one in worker `worker`'s cell.
     fn step(&self, region: &Region, worker: usize, id: u64, r: u64) -> Result<(), shmarena::Error> {
-        blob_step(region, &self.map, &self.torn, worker, id, r)
-    }
-}
-
-/// Writes (a new blob whose every word is `id`), reads (under a pin, checking every word)
-/// or removes a shared key of "blobs"; a replaced or removed blob is retired. A read that
-/// finds a word other than its value's id counts one in `torn` (worker `worker`'s cell).
-fn blob_step(
-    region: &Region,
-    blobs: &shmarena::HashMap<u64, [u64; 3]>,
-    torn: &shmarena::Array<u64>,
-    worker: usize,
-    id: u64,
-    r: u64,
-) -> Result<(), shmarena::Error> {
-    let key = r % BLOB_KEYS;
-    match (r >> 8) % 3 {
-        0 => {
-            let words = 8 + (r >> 12) % 56; // 64 to 512 bytes
-            let bytes: Vec<u8> = (0..words).flat_map(|_| id.to_le_bytes()).collect();
-            let blob = match region.store_blob(&bytes) {
-                Ok(blob) => blob,
-                // Kills leak retired blocks: a long run may fill the region.
-                Err(shmarena::Error::OutOfMemory { .. }) => return Ok(()),
-                Err(error) => return Err(error),
-            };
-            if let Some(old) = blobs.insert(key, [blob.offset(), blob.len(), id])? {
-                region.retire_blob(blob_of(old))?;
+        let (blobs, torn) = (&self.map, &self.torn);
+        let key = r % BLOB_KEYS;
+        match (r >> 8) % 3 {
+            0 => {
+                let words = 8 + (r >> 12) % 56; // 64 to 512 bytes
+                let bytes: Vec<u8> = (0..words).flat_map(|_| id.to_le_bytes()).collect();
+                let staged = match region.stage_blob(&bytes) {
+                    Ok(staged) => staged,
+                    // Kills leak retired blocks: a long run may fill the region.
+                    Err(shmarena::Error::OutOfMemory { .. }) => return Ok(()),
+                    Err(error) => return Err(error),
+                };
+                let blob = staged.blob();
+                let old = blobs.insert(key, [blob.offset(), blob.len(), id])?;
+                staged.published();
+                if let Some(old) = old {
+                    region.retire_blob(blob_of(old))?;
+                }
             }
-        }
-        1 => {
-            let pin = region.pin()?;
-            if let Some(value) = blobs.get(&key)? {
-                let bytes = region.read_blob(blob_of(value), &pin)?;
-                let whole = bytes.len() as u64 == value[1]
-                    && bytes.chunks(8).all(|word| word == value[2].to_le_bytes());
-                if !whole {
-                    torn.at(worker)?.fetch_add(1);
+            1 => {
+                let pin = region.pin()?;
+                if let Some(value) = blobs.get(&key)? {
+                    let bytes = region.read_blob(blob_of(value), &pin)?;
+                    let whole = bytes.len() as u64 == value[1]
+                        && bytes.chunks(8).all(|word| word == value[2].to_le_bytes());
+                    if !whole {
+                        torn.at(worker)?.fetch_add(1);
+                    }
+                }
+            }
+            _ => {
+                if let Some(old) = blobs.remove(&key)? {
+                    region.retire_blob(blob_of(old))?;
                 }
             }
         }
-        _ => {
-            if let Some(old) = blobs.remove(&key)? {
-                region.retire_blob(blob_of(old))?;
-            }
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The two queues: 0 the bounded "queue", 1 the unbounded "uqueue".

@@ -135,7 +135,6 @@ impl<'m, M: Memory> Arena<'m, M> {
         Ok(())
     }
 
-    /// Whether `offset` can be the start of a block of `class`.
     /// Checks that a block of `size` bytes (the size it was allocated with) can lie at
     /// `offset`, as [`Self::free`] will.
     ///
@@ -147,6 +146,7 @@ impl<'m, M: Memory> Arena<'m, M> {
         self.check_block(offset, class)
     }
 
+    /// Whether `offset` can be the start of a block of `class`.
     fn check_block(&self, offset: u64, class: usize) -> Result<()> {
         let fits = offset >= self.start
             && offset % BLOCK_ALIGN == 0

@@ -17,8 +17,8 @@
 //! counted on the block, so it is one that may miss the pin anyway (see below).
 //!
 //! A reader **pins** before it looks at anything that may be retired, and unpins after:
-//! it adds one to the count of the epoch's parity in its participant slot (all threads of
-//! a process count in the same word). Something unlinked from every shared path is
+//! it adds one to the count of the epoch's parity in its participant slot (on its
+//! thread's stripe, see above). Something unlinked from every shared path is
 //! **retired** with the epoch read after the unlink ([`Grace::epoch`]), and may be freed
 //! or reused once the epoch is three past that ([`Grace::has_passed`]).
 //!
@@ -42,8 +42,8 @@
 //! the other checks the other parity (`tests/loom_grace.rs` finds that interleaving).
 //!
 //! Costs and bounds: a pin is one uncontended read-modify-write and a fence on a line the
-//! process owns, an unpin one read-modify-write (no system call); advancing reads every
-//! participant's pin word and asks the kernel about a participant only when it counts a
+//! thread's stripe owns, an unpin one read-modify-write (no system call); advancing reads
+//! every participant's pin words and asks the kernel about a participant only when it counts a
 //! pin of the parity checked. A process frozen while pinned holds back only reclamation:
 //! the epoch cannot move more than one step past the moment its count showed, so
 //! everything retired since then waits until it resumes or dies (how much that is depends
@@ -300,18 +300,16 @@ impl<'a, M: Memory> Grace<'a, M> {
         Ok(self.epoch()? >= due)
     }
 
-    /// Whether participant `slot` counts a pin at the parity `shift` selects, on its pin
-    /// word or any of its stripes.
-    fn pins_at(&self, slot: u32, shift: u32) -> Result<bool> {
-        // SeqCst: after the epoch's load in the total order (module docs); pairs with
-        // unpin's Release.
-        let count = |word: &AtomicU64| (word.load(Ordering::SeqCst) >> shift) as u32;
-        if count(self.slot_word(slot, PIN_WORD)?) != 0 {
+    /// Runs `f` on every word participant `slot` may count pins in, its slot's pin word
+    /// and then its stripes (read after the stripes word: see the module docs), until `f`
+    /// returns true; whether it did.
+    fn any_pin_word(&self, slot: u32, mut f: impl FnMut(&AtomicU64) -> bool) -> Result<bool> {
+        if f(self.slot_word(slot, PIN_WORD)?) {
             return Ok(true);
         }
         if let Some(block) = self.stripes(slot)? {
             for stripe in 0..PIN_STRIPES {
-                if count(self.mem.word(block + stripe * STRIPE_STRIDE)?) != 0 {
+                if f(self.mem.word(block + stripe * STRIPE_STRIDE)?) {
                     return Ok(true);
                 }
             }
@@ -319,23 +317,28 @@ impl<'a, M: Memory> Grace<'a, M> {
         Ok(false)
     }
 
-    /// Pins counted on participant `slot`'s word and stripes, both parities (a snapshot,
-    /// for reports).
+    /// Whether participant `slot` counts a pin at the parity `shift` selects.
+    fn pins_at(&self, slot: u32, shift: u32) -> Result<bool> {
+        // SeqCst: after the epoch's load in the total order (module docs); pairs with
+        // unpin's Release.
+        self.any_pin_word(slot, |word| {
+            (word.load(Ordering::SeqCst) >> shift) as u32 != 0
+        })
+    }
+
+    /// Pins counted on participant `slot`'s words, both parities (a snapshot, for
+    /// reports).
     ///
     /// # Errors
     /// [`Error::Corrupt`] for a slot outside the table.
     pub fn pins(&self, slot: u32) -> Result<u64> {
-        // Relaxed: informational.
-        let both = |word: &AtomicU64| {
+        let mut total = 0;
+        self.any_pin_word(slot, |word| {
+            // Relaxed: informational.
             let pins = word.load(Ordering::Relaxed);
-            (pins & 0xffff_ffff) + (pins >> 32)
-        };
-        let mut total = both(self.slot_word(slot, PIN_WORD)?);
-        if let Some(block) = self.stripes(slot)? {
-            for stripe in 0..PIN_STRIPES {
-                total += both(self.mem.word(block + stripe * STRIPE_STRIDE)?);
-            }
-        }
+            total += (pins & 0xffff_ffff) + (pins >> 32);
+            false
+        })?;
         Ok(total)
     }
 
@@ -354,16 +357,11 @@ impl<'a, M: Memory> Grace<'a, M> {
     /// # Errors
     /// As [`Self::try_advance`].
     pub fn clear_pins(&self, slot: u32) -> Result<()> {
-        // Release: ordered before the slot word that makes the newcomer ACTIVE.
-        self.slot_word(slot, PIN_WORD)?.store(0, Ordering::Release);
-        if let Some(block) = self.stripes(slot)? {
-            for stripe in 0..PIN_STRIPES {
-                // Release: as above.
-                self.mem
-                    .word(block + stripe * STRIPE_STRIDE)?
-                    .store(0, Ordering::Release);
-            }
-        }
+        self.any_pin_word(slot, |word| {
+            // Release: ordered before the slot word that makes the newcomer ACTIVE.
+            word.store(0, Ordering::Release);
+            false
+        })?;
         Ok(())
     }
 }

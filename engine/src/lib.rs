@@ -42,7 +42,7 @@ pub use memory::{HeapMemory, Memory};
 #[cfg(not(loom))]
 pub use participants::ParticipantInfo;
 #[cfg(not(loom))]
-pub use reclaim::Blob;
+pub use reclaim::{Blob, StagedBlob};
 #[cfg(not(loom))]
 pub use region::{
     resolve_path, GracePin, MappedMemory, Object, Region, RegionOptions, SharedAtomic,

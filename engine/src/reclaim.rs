@@ -107,6 +107,41 @@ impl Blob {
     }
 }
 
+/// A blob stored and not yet published ([`Region::stage_blob`](crate::Region::stage_blob)):
+/// freed at once when dropped (nobody else can have seen it), unless marked
+/// [`published`](Self::published) first, when a slot holds it.
+#[must_use = "a staged blob is freed when dropped"]
+#[derive(Debug)]
+pub struct StagedBlob<'r> {
+    blob: Blob,
+    region: &'r crate::Region,
+}
+
+impl<'r> StagedBlob<'r> {
+    pub(crate) fn new(blob: Blob, region: &'r crate::Region) -> Self {
+        Self { blob, region }
+    }
+
+    /// The blob, to publish.
+    pub fn blob(&self) -> Blob {
+        self.blob
+    }
+
+    /// A slot holds the blob now: it is no longer ours to free.
+    pub fn published(self) -> Blob {
+        let blob = self.blob;
+        std::mem::forget(self);
+        blob
+    }
+}
+
+impl Drop for StagedBlob<'_> {
+    fn drop(&mut self) {
+        // Never published. An error here (a corrupt arena) only leaks the block.
+        let _ = self.region.free_blob(self.blob);
+    }
+}
+
 /// A block waiting for its grace period.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Retired {

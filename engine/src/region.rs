@@ -1420,6 +1420,16 @@ impl Region {
         Ok(bytes)
     }
 
+    /// [`Self::store_blob`], the blob freed again if it is dropped before it is
+    /// [`published`](crate::StagedBlob::published): for a writer whose publication may
+    /// fail or be given up.
+    ///
+    /// # Errors
+    /// As [`Self::store_blob`].
+    pub fn stage_blob(&self, bytes: &[u8]) -> Result<crate::StagedBlob<'_>> {
+        Ok(crate::StagedBlob::new(self.store_blob(bytes)?, self))
+    }
+
     /// Retires a published blob that the caller has just unlinked (see
     /// [`Self::retire_block`]).
     ///

@@ -12,7 +12,7 @@ mod loom_support;
 
 use loom::sync::Arc;
 use loom_support::{model, pair};
-use shmarena_engine::grace::Grace;
+use shmarena_engine::grace::{Grace, PinToken};
 use shmarena_engine::sync::Ordering;
 use shmarena_engine::{HeapMemory, Liveness, Memory, OwnerId};
 
@@ -63,7 +63,19 @@ fn fresh() -> Arc<HeapMemory> {
 
 /// A reader in slot 0: pins, follows the pointer, reads the block, unpins. What it read.
 fn read(mem: &HeapMemory) -> u64 {
-    let token = grace(mem).pin(0).unwrap();
+    read_pinned(mem, grace(mem).pin(0).unwrap())
+}
+
+/// A reader in slot 0 that gives its slot the stripe block first (as a process's first pin
+/// does) and pins on a stripe: what it read.
+fn read_on_stripes(mem: &HeapMemory) -> u64 {
+    let grace = grace(mem);
+    assert_eq!(grace.set_stripes(0, STRIPES).unwrap(), STRIPES);
+    read_pinned(mem, grace.pin_stripe(0, 3).unwrap())
+}
+
+/// Follows the pointer and reads the block under `token`, then unpins: what it read.
+fn read_pinned(mem: &HeapMemory, token: PinToken<'_>) -> u64 {
     // Acquire: the block a writer published before the pointer.
     let block = mem.word(POINTER).unwrap().load(Ordering::Acquire);
     loom::thread::yield_now();
@@ -92,66 +104,40 @@ fn unlink_and_reclaim(mem: &HeapMemory, rounds: usize, liveness: &Mock) -> bool 
     false
 }
 
-/// A reader in slot 0 that gives its slot the stripe block first (as a process's first pin
-/// does) and pins on a stripe: what it read.
-fn read_on_stripes(mem: &HeapMemory) -> u64 {
-    let grace = grace(mem);
-    assert_eq!(grace.set_stripes(0, STRIPES).unwrap(), STRIPES);
-    let token = grace.pin_stripe(0, 3).unwrap();
-    // Acquire: as in `read`.
-    let block = mem.word(POINTER).unwrap().load(Ordering::Acquire);
-    loom::thread::yield_now();
-    // Relaxed: as in `read`.
-    let value = mem.word(block).unwrap().load(Ordering::Relaxed);
-    token.unpin();
-    value
+/// `reader` (in slot 0) racing a reclaimer (in slot 1), both thread orders: the reader
+/// never reads the block freed under it.
+fn races_a_reclaimer(reader: fn(&HeapMemory) -> u64) {
+    for swap in [false, true] {
+        model(move || {
+            let mem = fresh();
+            let (m1, m2) = (mem.clone(), mem.clone());
+            let (value, _freed) = pair(
+                swap,
+                move || reader(&m1),
+                move || {
+                    let me = Mock {
+                        me: OwnerId::new(1, 1),
+                        dead: None,
+                    };
+                    unlink_and_reclaim(&m2, 2, &me)
+                },
+            );
+            assert_eq!(value, 1, "the reader read a freed block");
+        });
+    }
 }
 
 /// A reader that publishes its stripes and pins on one while a reclaimer scans (which may
 /// read the stripes word before or after the publication) never reads the block freed.
 #[test]
 fn a_reader_pinning_on_stripes_it_just_published_never_reads_a_freed_block() {
-    for swap in [false, true] {
-        model(move || {
-            let mem = fresh();
-            let (m1, m2) = (mem.clone(), mem.clone());
-            let (value, _freed) = pair(
-                swap,
-                move || read_on_stripes(&m1),
-                move || {
-                    let me = Mock {
-                        me: OwnerId::new(1, 1),
-                        dead: None,
-                    };
-                    unlink_and_reclaim(&m2, 2, &me)
-                },
-            );
-            assert_eq!(value, 1, "the reader read a freed block");
-        });
-    }
+    races_a_reclaimer(read_on_stripes);
 }
 
 /// A reader racing a reclaimer never reads the block freed under it.
 #[test]
 fn a_pinned_reader_never_reads_a_freed_block() {
-    for swap in [false, true] {
-        model(move || {
-            let mem = fresh();
-            let (m1, m2) = (mem.clone(), mem.clone());
-            let (value, _freed) = pair(
-                swap,
-                move || read(&m1),
-                move || {
-                    let me = Mock {
-                        me: OwnerId::new(1, 1),
-                        dead: None,
-                    };
-                    unlink_and_reclaim(&m2, 2, &me)
-                },
-            );
-            assert_eq!(value, 1, "the reader read a freed block");
-        });
-    }
+    races_a_reclaimer(read);
 }
 
 /// Two readers in turn (the second pins after the first unpinned) against a reclaimer that

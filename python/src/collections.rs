@@ -93,10 +93,9 @@ struct Key {
 }
 
 impl Key {
-    /// Where the value's part starts in a record: after the insertion number and, for a
-    /// long key, the reference to the key.
+    /// Where the value's part starts in a record.
     fn value_at(&self) -> usize {
-        ORDER + if self.long.is_some() { SPILLED_LEN } else { 0 }
+        value_at(&self.map_key)
     }
 }
 
@@ -117,7 +116,8 @@ fn order_of(record: &[u8]) -> PyResult<u64> {
         .ok_or_else(|| crate::errors::CorruptError::new_err("a dict value is too short"))
 }
 
-/// Where a record's value part starts, given its map key.
+/// Where a record's value part starts, given its map key: after the insertion number and,
+/// for a long key (a digest), the reference to the key.
 fn value_at(map_key: &[u8]) -> usize {
     ORDER
         + if spill::is_digest(map_key) {

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use shmarena::{Blob, GracePin, Region};
+use shmarena::{Blob, GracePin, Region, StagedBlob};
 
 use crate::errors::{CorruptError, IntoPy};
 
@@ -56,8 +56,7 @@ pub fn digest(encoded: &[u8]) -> Vec<u8> {
 /// [`published`](Self::published) once a slot holds it.
 pub struct Part<'r> {
     pub bytes: Vec<u8>,
-    blob: Option<Blob>,
-    region: &'r Region,
+    staged: Option<StagedBlob<'r>>,
 }
 
 impl<'r> Part<'r> {
@@ -66,8 +65,7 @@ impl<'r> Part<'r> {
         if encoded.len() <= room {
             return Ok(Self {
                 bytes: encoded,
-                blob: None,
-                region,
+                staged: None,
             });
         }
         if room < SPILLED_LEN {
@@ -82,29 +80,20 @@ impl<'r> Part<'r> {
 
     /// The part for `encoded` stored out of line, whatever its size.
     pub fn out_of_line(region: &'r Region, encoded: &[u8]) -> PyResult<Self> {
-        let blob = region.store_blob(encoded).py()?;
+        let staged = region.stage_blob(encoded).py()?;
         let mut bytes = Vec::with_capacity(SPILLED_LEN);
         bytes.push(SPILLED);
-        bytes.extend_from_slice(&blob.to_bytes());
+        bytes.extend_from_slice(&staged.blob().to_bytes());
         Ok(Self {
             bytes,
-            blob: Some(blob),
-            region,
+            staged: Some(staged),
         })
     }
 
     /// A slot holds the part now: its blob is no longer ours to free.
     pub fn published(&mut self) {
-        self.blob = None;
-    }
-}
-
-impl Drop for Part<'_> {
-    fn drop(&mut self) {
-        if let Some(blob) = self.blob.take() {
-            // Never published: nobody else can have seen it. An error here (a corrupt
-            // arena) only leaks the block.
-            let _ = self.region.free_blob(blob);
+        if let Some(staged) = self.staged.take() {
+            staged.published();
         }
     }
 }

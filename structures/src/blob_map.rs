@@ -18,7 +18,7 @@
 //! unlinking one and retiring it, leaks that blob; nothing is lost or read after its
 //! free.
 
-use shmarena_engine::{Blob, Error, GracePin, Region, Result};
+use shmarena_engine::{Blob, Error, GracePin, Region, Result, StagedBlob};
 
 use crate::hash_map::{ByteMap, Updated};
 
@@ -75,36 +75,27 @@ impl Key {
 }
 
 /// A part of a record to publish: its bytes, and the blob it names until a slot holds it
-/// (freed at once if it never does: nobody else can have seen it).
+/// (freed at once if it never does).
 struct Part<'r> {
     bytes: Vec<u8>,
-    blob: Option<Blob>,
-    region: &'r Region,
+    staged: Option<StagedBlob<'r>>,
 }
 
 impl<'r> Part<'r> {
     fn blob(region: &'r Region, bytes: &[u8]) -> Result<Self> {
-        let blob = region.store_blob(bytes)?;
+        let staged = region.stage_blob(bytes)?;
         let mut part = Vec::with_capacity(BLOB_REF);
         part.push(OUT_OF_LINE);
-        part.extend_from_slice(&blob.to_bytes());
+        part.extend_from_slice(&staged.blob().to_bytes());
         Ok(Self {
             bytes: part,
-            blob: Some(blob),
-            region,
+            staged: Some(staged),
         })
     }
 
     fn published(&mut self) {
-        self.blob = None;
-    }
-}
-
-impl Drop for Part<'_> {
-    fn drop(&mut self) {
-        if let Some(blob) = self.blob.take() {
-            // Never published. An error (a corrupt arena) only leaks the block.
-            let _ = self.region.free_blob(blob);
+        if let Some(staged) = self.staged.take() {
+            staged.published();
         }
     }
 }
@@ -222,8 +213,7 @@ impl BlobMap {
             bytes.extend_from_slice(value);
             return Ok(Part {
                 bytes,
-                blob: None,
-                region: self.region(),
+                staged: None,
             });
         }
         Part::blob(self.region(), value)

@@ -158,7 +158,7 @@ pub use shmarena_engine::{
     ArenaStats, EntryInfo, Error, HeaderFields, ObjectKind, OwnerId, Result, TypeDescriptor,
 };
 #[cfg(not(loom))]
-pub use shmarena_engine::{Blob, GracePin, ParticipantInfo, Region, RegionOptions};
+pub use shmarena_engine::{Blob, GracePin, ParticipantInfo, Region, RegionOptions, StagedBlob};
 
 /// `bytemuck`, the crate behind [`Pod`] and [`Zeroable`], for the derives' `crate`
 /// attribute: `#[bytemuck(crate = "shmarena::bytemuck")]` (see "Your own types" in the

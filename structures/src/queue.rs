@@ -385,7 +385,7 @@ impl RawQueue<'_> {
             }
             // Acquire on success: the slot is ours after whoever released it. SeqCst: in
             // one total order with the `closed` load below and with a consumer's loads of
-            // the link and of this stamp (`RawUnboundedQueue::is_drained`).
+            // the link and of this stamp (`RawQueue::is_drained`).
             if slot
                 .stamp
                 .compare_exchange(
@@ -410,10 +410,10 @@ impl RawQueue<'_> {
                 _ => {}
             }
             fail::fail_point!("queue::push_after_claim");
+            advance(self.header.tail, ticket);
             // SeqCst: after our claim in the total order (see above): a consumer that saw
             // the ring closed before it saw this slot unclaimed makes us see it closed.
             if closed.is_some_and(|next| next.load(Ordering::SeqCst) != 0) {
-                advance(self.header.tail, ticket);
                 // Release: as a consumed slot's EMPTY store (our claim read nothing).
                 slot.stamp.store(
                     stamp(EMPTY, ticket.wrapping_add(self.capacity), None),
@@ -421,7 +421,6 @@ impl RawQueue<'_> {
                 );
                 return Pushed::Closed;
             }
-            advance(self.header.tail, ticket);
             Self::write(slot, words);
             fail::fail_point!("queue::push_before_publish");
             // Release: publishes the element to the consumer's Acquire claim; the store

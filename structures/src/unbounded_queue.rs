@@ -119,9 +119,6 @@ pub trait Rings {
     /// [`Error::OutOfMemory`].
     fn make(&self, capacity: u64) -> Result<u64>;
 
-    /// Slots of the ring at `offset` (for a ring that [`Self::ring`] accepted).
-    fn capacity(&self, offset: u64) -> u64;
-
     /// Frees a ring nobody else ever saw.
     fn discard(&self, offset: u64);
 
@@ -223,7 +220,7 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
                 Pushed::Yes => return Ok(()),
                 Pushed::Closed => {}
                 Pushed::Full => {
-                    let next = self.link(offset, &ring)?;
+                    let next = self.link(&ring)?;
                     Self::move_on(self.shared.tail_ring, offset, next);
                 }
             }
@@ -261,6 +258,27 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
             == Pushed::Yes)
     }
 
+    /// One push as the handle makes it: into the `permanent` ring with no protection
+    /// ([`Self::try_push_permanent`]), else [`Self::try_push`] holding what `protect`
+    /// returns (the handle's grace pin).
+    ///
+    /// # Errors
+    /// As [`Self::try_push`], and `protect`'s.
+    pub fn try_push_protected<G>(
+        &self,
+        words: &[u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        permanent: u64,
+        protect: impl Fn() -> Result<G>,
+    ) -> Result<()> {
+        if self.try_push_permanent(words, me, liveness, permanent)? {
+            return Ok(());
+        }
+        let _guard = protect()?;
+        self.try_push(words, me, liveness)
+    }
+
     /// [`Self::try_pop`] without the caller's protection, as
     /// [`Self::try_push_permanent`]: `Some(popped)` when the head ring is the permanent
     /// one and the answer came from it alone (an element, or empty with no ring after
@@ -287,14 +305,10 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
         Ok((ring.next.load(Ordering::SeqCst) == 0).then_some(false))
     }
 
-    /// Links a new ring after the full ring `ring` (at `offset`), unless another push did:
-    /// the offset of the ring that follows it.
-    fn link(&self, offset: u64, ring: &Ring<'_>) -> Result<u64> {
-        let capacity = self
-            .rings
-            .capacity(offset)
-            .saturating_mul(2)
-            .clamp(1, self.max_ring);
+    /// Links a new ring after the full ring `ring`, unless another push did: the offset of
+    /// the ring that follows it.
+    fn link(&self, ring: &Ring<'_>) -> Result<u64> {
+        let capacity = ring.capacity.saturating_mul(2).clamp(1, self.max_ring);
         let fresh = self.rings.make(capacity)?;
         fail::fail_point!("unbounded_queue::before_link");
         // SeqCst: publishes the ring's initialized slots to whoever reads the link, and
@@ -423,14 +437,27 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
     /// [`Error::Corrupt`] for a chain longer than [`MAX_RINGS`] or a bad ring.
     pub fn len(&self) -> Result<u64> {
         let mut total = 0u64;
+        self.for_each_ring(|ring| {
+            total = total.saturating_add(self.raw(ring)?.len());
+            Ok(())
+        })?;
+        Ok(total)
+    }
+
+    /// Runs `f` on each ring of the chain, from the head ring on.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a chain longer than [`MAX_RINGS`] or a bad ring; `f`'s.
+    pub fn for_each_ring(&self, mut f: impl FnMut(&Ring<'_>) -> Result<()>) -> Result<()> {
+        // SeqCst: see `move_on`.
         let mut offset = self.shared.head_ring.load(Ordering::SeqCst);
         for _ in 0..MAX_RINGS {
             let ring = self.rings.ring(offset)?;
-            total = total.saturating_add(self.raw(&ring)?.len());
-            // SeqCst: see `move_on`.
+            f(&ring)?;
+            // SeqCst: as above.
             offset = ring.next.load(Ordering::SeqCst);
             if offset == 0 {
-                return Ok(total);
+                return Ok(());
             }
         }
         Err(Error::corrupt("queue rings", "the chain does not end"))
@@ -456,7 +483,7 @@ pub use handle::{ByteUnboundedQueue, UnboundedQueue};
 
 #[cfg(not(loom))]
 mod handle {
-    use super::{layout, RawUnboundedQueue, Ring, Rings, Shared, MAX_RINGS, MAX_RING_BYTES};
+    use super::{layout, RawUnboundedQueue, Ring, Rings, Shared, MAX_RING_BYTES};
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::queue::initial_stamp;
     use crate::words::{read_words_into, with_words_of};
@@ -522,6 +549,14 @@ mod handle {
         }
     }
 
+    /// Makes every slot of a new ring free for its first ticket. Relaxed stores: the ring
+    /// is published later (the catalog's Release, or the link's compare-exchange).
+    fn initialize_stamps(ring: &Ring<'_>, slot_words: u64) {
+        for (slot, stamp) in ring.slots.iter().step_by(slot_words as usize).enumerate() {
+            stamp.store(initial_stamp(slot as u64), Ordering::Relaxed);
+        }
+    }
+
     /// The rings of one queue: the first in the object's body, later ones in arena blocks.
     struct RegionRings<'q> {
         queue: &'q ByteUnboundedQueue,
@@ -533,7 +568,7 @@ mod handle {
         }
 
         fn first(&self) -> u64 {
-            self.queue.object.info().offset + layout::FIRST_RING
+            self.queue.first_ring()
         }
 
         fn ring_words(&self, capacity: u64) -> u64 {
@@ -588,19 +623,12 @@ mod handle {
             };
             // Relaxed: published by the SeqCst compare-exchange of the link.
             word(layout::RING_CAPACITY / 8).store(capacity, Ordering::Relaxed);
-            for slot in 0..capacity {
-                word(RING_HEADER_WORDS + slot * self.queue.slot_words)
-                    .store(initial_stamp(slot), Ordering::Relaxed);
-            }
+            initialize_stamps(&self.ring(offset)?, self.queue.slot_words);
             Ok(offset)
         }
 
-        fn capacity(&self, offset: u64) -> u64 {
-            self.capacity_checked(offset).unwrap_or(1)
-        }
-
         fn discard(&self, offset: u64) {
-            let words = self.ring_words(self.capacity(offset));
+            let words = self.ring_words(self.capacity_of(offset));
             // Never published: free at once. An error (a corrupt arena) leaks the ring.
             let _ = self.region().arena().free(offset, words * 8);
         }
@@ -609,12 +637,18 @@ mod handle {
             if offset == self.first() {
                 return Ok(()); // part of the body
             }
-            let words = self.ring_words(self.capacity(offset));
+            let words = self.ring_words(self.capacity_of(offset));
             self.region().retire_block(offset, words * 8)
         }
     }
 
     impl RegionRings<'_> {
+        /// Slots of the ring at `offset` (1 for a ring no longer readable as one: the
+        /// block is then refused by the arena's own checks).
+        fn capacity_of(&self, offset: u64) -> u64 {
+            self.capacity_checked(offset).unwrap_or(1)
+        }
+
         /// The capacity word of the ring at `offset`, checked against what a ring can be.
         fn capacity_checked(&self, offset: u64) -> Result<u64> {
             if offset == self.first() {
@@ -682,7 +716,7 @@ mod handle {
             let (object, _) =
                 crate::sweep::get_or_create_object(region, name, &descriptor, size, |object| {
                     let queue = Self::from_object(object.clone())?;
-                    let first = object.info().offset + layout::FIRST_RING;
+                    let first = queue.first_ring();
                     // Relaxed: published by the catalog's Release.
                     queue
                         .word(layout::HEAD_RING / 8)
@@ -690,12 +724,7 @@ mod handle {
                     queue
                         .word(layout::TAIL_RING / 8)
                         .store(first, Ordering::Relaxed);
-                    let ring = (layout::FIRST_RING + layout::RING_SLOTS) / 8;
-                    for slot in 0..capacity {
-                        queue
-                            .word(ring + slot * slot_words)
-                            .store(initial_stamp(slot), Ordering::Relaxed);
-                    }
+                    initialize_stamps(&RegionRings { queue: &queue }.ring(first)?, slot_words);
                     Ok(())
                 })?;
             Self::from_object(object)
@@ -814,13 +843,7 @@ mod handle {
             let region = self.object.region();
             let me = region.participant_id();
             let first = self.first_ring();
-            self.with_raw(|raw| {
-                if raw.try_push_permanent(words, me, region, first)? {
-                    return Ok(()); // in the body's ring: nothing to protect
-                }
-                let _pin = region.pin()?;
-                raw.try_push(words, me, region)
-            })
+            self.with_raw(|raw| raw.try_push_protected(words, me, region, first, || region.pin()))
         }
 
         /// Region offset of the first ring (in the body: never freed).
@@ -921,20 +944,9 @@ mod handle {
         }
 
         /// Runs `f` on each ring of the chain, oldest first (pinned).
-        fn each_ring(&self, mut f: impl FnMut(&Ring<'_>) -> Result<()>) -> Result<()> {
+        fn each_ring(&self, f: impl FnMut(&Ring<'_>) -> Result<()>) -> Result<()> {
             let _pin = self.object.region().pin()?;
-            let rings = RegionRings { queue: self };
-            // SeqCst: as the algorithm reads the ring pointers.
-            let mut offset = self.word(layout::HEAD_RING / 8).load(Ordering::SeqCst);
-            for _ in 0..MAX_RINGS {
-                let ring = rings.ring(offset)?;
-                f(&ring)?;
-                offset = ring.next.load(Ordering::SeqCst);
-                if offset == 0 {
-                    return Ok(());
-                }
-            }
-            Err(Error::corrupt("queue rings", "the chain does not end"))
+            self.with_raw(|raw| raw.for_each_ring(f))
         }
     }
 

@@ -85,10 +85,6 @@ impl Rings for Words {
         Ok(index as u64 + 1)
     }
 
-    fn capacity(&self, _offset: u64) -> u64 {
-        1
-    }
-
     fn discard(&self, _offset: u64) {}
 
     fn retire(&self, offset: u64) -> Result<()> {
