@@ -189,7 +189,7 @@ const OPS: [&str; 11] = [
 /// largest pass to fire at: a life that arms one picks it by weight and dies at a random
 /// pass up to that one. The map's insert path before its settle is weighted up: a death
 /// there leaves an unsettled copy, the state issue 13's late write comes from.
-const FAILPOINTS: [(&str, u64, u64); 20] = [
+const FAILPOINTS: [(&str, u64, u64); 21] = [
     ("participants::after_lock", 1, 20_000),
     ("hash_map::insert_after_claim", 1, 2_000),
     ("hash_map::insert_before_publish", 1, 2_000),
@@ -203,6 +203,7 @@ const FAILPOINTS: [(&str, u64, u64); 20] = [
     ("hash_map::migrate_before_commit", 2, 200),
     ("hash_map::migrate_before_publish", 2, 200),
     ("hash_map::migrate_before_chunk_done", 1, 8),
+    ("hash_map::migrate_before_retire", 1, 2),
     ("queue::push_after_claim", 1, 5_000),
     ("queue::push_before_publish", 2, 5_000),
     ("queue::pop_after_claim", 1, 5_000),

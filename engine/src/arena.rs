@@ -187,6 +187,11 @@ impl<'m, M: Memory> Arena<'m, M> {
                 fresh: true,
             },
         };
+        // Release fence: whatever this thread writes into the block from here on is seen,
+        // by a reader whose load read it and who then fences with Acquire, after what
+        // came before the block's free (a stale reader of a retired block validates
+        // that way: `structures/src/hash_map/grow.rs`). A compiler fence on x86-64.
+        fence(Ordering::Release);
         fail::fail_point!("arena::after_alloc");
         // Relaxed: statistics only.
         self.mem

@@ -13,7 +13,11 @@
 //! The list is the process's own (in its memory, not the region's), so retiring is a
 //! push under a per-handle claim, and reclaiming runs when the list holds
 //! [`RECLAIM_BATCH`] blocks or [`RECLAIM_BYTES`] bytes (one scan of the participant table
-//! for the whole batch), and when the region handle is dropped. Costs and bounds:
+//! for the whole batch), at one unpin of this process in [`RECLAIM_UNPINS`] while blocks
+//! wait, at the first unpin after a large retirement
+//! ([`Region::retire_block_soon`](crate::Region::retire_block_soon): a retirer is often
+//! pinned when it retires, which holds its own retirement back; its unpin is the moment
+//! the block may go), and when the region handle is dropped. Costs and bounds:
 //! - a process killed with blocks on its list leaks them (at most what it had retired
 //!   and not yet freed: a batch, or more while a frozen reader holds reclamation back);
 //!   so does one killed between an unlink and its retirement (that one block);
@@ -33,6 +37,9 @@ pub const RECLAIM_BATCH: usize = 64;
 
 /// Retired bytes that make a process try to reclaim, whatever their number.
 pub const RECLAIM_BYTES: u64 = 4 << 20;
+
+/// While retired blocks wait, one unpin in this many tries to reclaim them.
+pub const RECLAIM_UNPINS: u64 = 1024;
 
 /// A byte string stored out of line, in an arena block of its own: where the block lies
 /// and how many bytes it holds. Its 16-byte form ([`Self::to_bytes`]) is what a structure
@@ -211,6 +218,10 @@ pub(crate) struct RetireQueue {
     /// `pid << 32 | (fork generation + 1)` (low 32 bits) of the claimer; 0 for none.
     claim: AtomicU64,
     list: UnsafeCell<RetireList>,
+    /// Entries on the list when it was last released (read without the claim).
+    waiting: AtomicU64,
+    /// Unpins since the last retirement, while entries wait ([`Self::due_on_unpin`]).
+    unpins: AtomicU64,
 }
 
 // SAFETY: `list` is reached only through `with`, which holds the claim: one thread of one
@@ -251,9 +262,33 @@ impl RetireQueue {
             };
         }
         let result = f(list);
+        // Relaxed: a hint for `waits` (see `due_on_unpin`).
+        self.waiting.store(list.len() as u64, Ordering::Relaxed);
         // Release: our changes to the list come before the next claimer's.
         self.claim.store(0, Ordering::Release);
         result
+    }
+
+    /// Whether blocks wait on the list (as last released; one load).
+    #[inline]
+    pub fn waits(&self) -> bool {
+        // Relaxed: a hint; a reclaim that finds nothing to do costs only its time.
+        self.waiting.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether an unpin, while blocks wait, should try to reclaim: one in
+    /// [`RECLAIM_UNPINS`] (a reader frozen while pinned makes every try scan the
+    /// participants in vain; spread out, the scans cost little per unpin), and the first
+    /// after [`Self::retired_now`].
+    pub fn due_on_unpin(&self) -> bool {
+        // Relaxed: a counter that only spaces the tries out.
+        self.unpins.fetch_add(1, Ordering::Relaxed) % RECLAIM_UNPINS == 0
+    }
+
+    /// Makes the next unpin try to reclaim (see [`Self::due_on_unpin`]).
+    pub fn retired_now(&self) {
+        // Relaxed: as in `due_on_unpin`.
+        self.unpins.store(0, Ordering::Relaxed);
     }
 }
 

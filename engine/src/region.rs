@@ -290,6 +290,18 @@ impl Inner {
         .expect("validated at open: the arena lies inside the mapping")
     }
 
+    /// A reclaim at an unpin while retired blocks wait, if one is due (see
+    /// [`RetireQueue::due_on_unpin`](crate::reclaim::RetireQueue::due_on_unpin)).
+    #[cold]
+    #[inline(never)]
+    fn reclaim_at_unpin(&self) {
+        if self.retired.due_on_unpin() {
+            // An error (a corrupt region) drops the entry concerned; the next operation
+            // that needs the region reports it.
+            let _ = self.reclaim();
+        }
+    }
+
     /// Frees this process's retired blocks whose grace period has passed; how many wait.
     fn reclaim(&self) -> Result<usize> {
         let grace = self.grace();
@@ -1277,6 +1289,7 @@ impl Region {
         Ok(GracePin {
             token,
             fork_generation: crate::fork::generation(),
+            inner: &self.inner,
         })
     }
 
@@ -1344,6 +1357,18 @@ impl Region {
         if due {
             self.reclaim()?;
         }
+        Ok(())
+    }
+
+    /// [`Self::retire_block`], and this process's next unpin tries to free it: for a
+    /// large block whose retirer is pinned (a map's old table), which would otherwise wait
+    /// for the next batch.
+    ///
+    /// # Errors
+    /// As [`Self::retire_block`].
+    pub fn retire_block_soon(&self, offset: u64, size: u64) -> Result<()> {
+        self.retire_block(offset, size)?;
+        self.inner.retired.retired_now();
         Ok(())
     }
 
@@ -1763,11 +1788,21 @@ impl Region {
 /// child); dropping that copy gives back nothing, so the parent's pin stays in place
 /// until the parent drops its own. A pin that is forgotten (`mem::forget`) holds
 /// reclamation back until its process exits.
-#[derive(Debug)]
 #[must_use = "a pin protects only while it is held"]
 pub struct GracePin<'r> {
     token: crate::grace::PinToken<'r>,
     fork_generation: u64,
+    /// The handle's state: its retired blocks are tried at unpins (`crate::reclaim`).
+    inner: &'r Inner,
+}
+
+impl std::fmt::Debug for GracePin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GracePin")
+            .field("token", &self.token)
+            .field("fork_generation", &self.fork_generation)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GracePin<'_> {
@@ -1784,6 +1819,9 @@ impl Drop for GracePin<'_> {
     fn drop(&mut self) {
         if crate::fork::generation() == self.fork_generation {
             self.token.unpin();
+            if self.inner.retired.waits() {
+                self.inner.reclaim_at_unpin();
+            }
         }
     }
 }

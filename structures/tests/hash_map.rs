@@ -728,3 +728,46 @@ fn a_full_region_stops_growth_with_out_of_memory_and_nothing_lost() {
     drop((map, region));
     let _ = Region::unlink(&path);
 }
+
+/// Each growth retires the table the root moved past, and its memory returns to the
+/// arena once nobody who may read it is pinned: after growing from 16 slots to hundreds
+/// of thousands, the arena holds the map's body, its newest table and the pin stripes
+/// (without the frees, every earlier table together: as much again). A handle whose
+/// guess is one of the freed tables still finds every key.
+#[test]
+fn old_tables_return_to_the_arena() {
+    use shmarena::engine::arena::{class_size, size_class};
+    let (region, path) = temp_region("grow-frees", 256 << 20);
+    let before = region.arena().stats().unwrap().used;
+    let map = region.hash_map::<u64, u64>("g", 16).unwrap();
+    let body = region.arena().stats().unwrap().used - before;
+    for key in 0..5_000u64 {
+        assert_eq!(map.insert(key, key * 5).unwrap(), None);
+    }
+    // A clone keeps the guess of the table the map had grown to by now.
+    let early = map.clone();
+    for key in 5_000..200_000u64 {
+        assert_eq!(map.insert(key, key * 5).unwrap(), None);
+    }
+    // The last growth may still be migrating (operations move it on a chunk at a time):
+    // a recount finishes it.
+    assert_eq!(map.recount(), 200_000);
+    region.reclaim().unwrap();
+    let capacity = map.capacity() as u64;
+    let table = shmarena::hash_map::table_words(capacity, 4).unwrap() * 8;
+    let newest = class_size(size_class(table).unwrap());
+    let used = region.arena().stats().unwrap().used - before;
+    let stripes = 1024;
+    assert!(
+        used <= body + newest + stripes,
+        "{used} bytes in use: body {body}, newest table {newest} ({capacity} slots)"
+    );
+    for key in (0..200_000u64).step_by(7) {
+        assert_eq!(early.get(&key).unwrap(), Some(key * 5), "key {key}");
+        assert_eq!(map.get(&key).unwrap(), Some(key * 5), "key {key}");
+    }
+    assert_eq!(early.fetch_add(3, 1).unwrap(), 15);
+    assert_eq!(map.get(&3).unwrap(), Some(16));
+    drop((map, early, region));
+    let _ = Region::unlink(&path);
+}

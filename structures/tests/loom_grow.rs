@@ -1,12 +1,15 @@
 //! Loom models of the shipping growth of the hash map, `GrowingMap` over loom tables: a
 //! migration racing a reader, a writer and a second mover; a dead mover's copy taken over;
-//! an insert that claimed a slot in a table being frozen. Run with
+//! an insert that claimed a slot in a table being frozen; lookups and an update through a
+//! handle's guess of a table that is retired and reused meanwhile. Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom cargo test --release -p shmarena --test loom_grow`.
 //!
 //! The first table has one or two slots and the next one twice that, so that growth,
 //! freezing, copying, committing and publishing all happen in a few steps. Tables are made
 //! ahead (a model cannot allocate shared memory inside `make` deterministically otherwise):
-//! `make` hands out the next one.
+//! `make` hands out the next one. A retired table is reused (zeroed, as an allocation of
+//! its memory would leave it) as soon as the model's grace period allows: when every pin
+//! has dropped.
 
 #![cfg(loom)]
 
@@ -15,14 +18,16 @@ mod loom_owners;
 mod loom_support;
 mod loom_table;
 
-use loom::sync::atomic::{AtomicU64, Ordering};
+use loom::sync::atomic::{fence, AtomicU64, Ordering};
 use loom::sync::Arc;
 use loom_owners::{dead, Mock};
 use loom_support::{model, pair};
 use loom_table::{next_table, table, Table};
+use shmarena::hash_map::grow::root_id;
 use shmarena::hash_map::migrate::{CAPACITY, NEXT};
-use shmarena::hash_map::{GrowingMap, Slots, Tables, Updated};
+use shmarena::hash_map::{header_words, GrowingMap, Slots, Tables, Updated};
 use shmarena::Result;
+use std::sync::Mutex;
 
 const SEED: u64 = 7;
 
@@ -30,35 +35,112 @@ struct Chain {
     root: AtomicU64,
     made: AtomicU64,
     tables: Vec<Table>,
+    /// Pins held, by every handle.
+    pins: AtomicU64,
+    /// A retired table waiting for the pins to drain (0: none): then it is reused.
+    retired: AtomicU64,
+    /// Tables retired, in order.
+    retirements: Mutex<Vec<u64>>,
 }
 
-#[derive(Clone)]
-struct Shared(Arc<Chain>);
+/// A handle on the chain: the tables and this handle's guess.
+struct Shared {
+    chain: Arc<Chain>,
+    /// The root word of the table this handle found at the root last (0: the first).
+    guess: std::sync::atomic::AtomicU64,
+}
+
+impl Clone for Shared {
+    /// A handle of its own, whose guess is the first table (the stalest a handle can
+    /// hold), whatever this one guessed.
+    fn clone(&self) -> Self {
+        Self {
+            chain: Arc::clone(&self.chain),
+            guess: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+/// A pin on the model's grace period: a count of pins over every handle; a retired
+/// table is reused (scribbled over) when the count drains, as a grace period would let
+/// it be. Sound as a grace period: whoever pins after the retirement reads the moved root.
+struct ModelPin(Arc<Chain>);
+
+impl Drop for ModelPin {
+    fn drop(&mut self) {
+        if self.0.pins.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let retired = self.0.retired.swap(0, Ordering::SeqCst);
+            if retired != 0 {
+                reuse(&self.0.tables[retired as usize]);
+            }
+        }
+    }
+}
+
+/// Overwrites a freed table as a new owner of its memory would: zeros everywhere, after
+/// the Release fence the arena's allocation ends with.
+fn reuse(table: &Table) {
+    fence(Ordering::Release);
+    for slot in 0..table.capacity() {
+        // Nobody else writes a retired table whose pins drained: one exchange does.
+        let seen = table.pair(slot).load(Ordering::Relaxed);
+        table
+            .pair(slot)
+            .compare_exchange(seen, [0, 0], Ordering::Relaxed, Ordering::Relaxed)
+            .expect("a retired table written after its pins drained");
+        for word in table.data(slot) {
+            word.store(0, Ordering::Relaxed);
+        }
+    }
+    for word in 0..table.capacity().div_ceil(8) {
+        table.hints(word).store(0, Ordering::Relaxed);
+    }
+    for word in 0..header_words(table.capacity()) {
+        table.header(word).store(0, Ordering::Relaxed);
+    }
+}
 
 impl Tables for Shared {
     type Slots = Table;
+    type Pin = ModelPin;
     fn root(&self) -> &AtomicU64 {
-        &self.0.root
+        &self.chain.root
     }
     fn first(&self) -> Table {
-        self.0.tables[0].clone()
+        self.chain.tables[0].clone()
     }
-    fn guess(&self) -> Option<Table> {
-        // The stalest guess a handle can hold: the first table, whatever the root.
-        None
+    fn guess(&self) -> Option<(Table, u64)> {
+        let root = self.guess.load(std::sync::atomic::Ordering::Relaxed);
+        (root != 0).then(|| (self.chain.tables[root_id(root) as usize].clone(), root))
     }
-    fn remember(&self, _id: u64, _capacity: u64) {}
+    fn remember(&self, root: u64, _capacity: u64) {
+        self.guess.store(root, std::sync::atomic::Ordering::Relaxed);
+    }
     fn table(&self, id: u64) -> Result<Table> {
-        Ok(self.0.tables[id as usize].clone())
+        Ok(self.chain.tables[id as usize].clone())
     }
     fn make(&self, capacity: u64) -> Result<u64> {
-        let id = self.0.made.fetch_add(1, Ordering::Relaxed) + 1;
-        let table = &self.0.tables[id as usize];
+        let id = self.chain.made.fetch_add(1, Ordering::Relaxed) + 1;
+        let table = &self.chain.tables[id as usize];
         assert_eq!(table.capacity(), capacity);
         table.header(CAPACITY).store(capacity, Ordering::Relaxed);
         Ok(id)
     }
     fn discard(&self, _id: u64, _capacity: u64) {}
+    fn retire(&self, id: u64, _capacity: u64) {
+        self.chain.retirements.lock().unwrap().push(id);
+        // The retirer is pinned: the table is reused once it and every other pin drop.
+        let before = self.chain.retired.swap(id, Ordering::SeqCst);
+        assert_eq!(
+            before, 0,
+            "two retirements pending in a model with room for one"
+        );
+    }
+    fn pin(&self) -> Result<ModelPin> {
+        self.chain.pins.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        Ok(ModelPin(Arc::clone(&self.chain)))
+    }
 }
 
 /// A chain whose first table has `first` slots, with room for `later` more tables, each
@@ -68,11 +150,17 @@ fn chain(first: usize, later: usize, value_words: usize) -> Shared {
     for i in 1..=later {
         tables.push(next_table(&tables[0], first << i, value_words));
     }
-    Shared(Arc::new(Chain {
-        root: AtomicU64::new(0),
-        made: AtomicU64::new(0),
-        tables,
-    }))
+    Shared {
+        chain: Arc::new(Chain {
+            root: AtomicU64::new(0),
+            made: AtomicU64::new(0),
+            tables,
+            pins: AtomicU64::new(0),
+            retired: AtomicU64::new(0),
+            retirements: Mutex::new(Vec::new()),
+        }),
+        guess: std::sync::atomic::AtomicU64::new(0),
+    }
 }
 
 fn map(chain: &Shared, value_words: usize) -> GrowingMap<Shared> {
@@ -111,7 +199,7 @@ fn fetch_add(map: &GrowingMap<Shared>, key: u64, delta: u64, who: &Mock) -> Opti
 
 /// Members of `key` over every table, counting a committed member only through its copy.
 fn members(map: &GrowingMap<Shared>) -> Vec<(u64, u64)> {
-    let mut walk = map.walk();
+    let mut walk = map.walk().unwrap();
     let mut found = Vec::new();
     let (mut key, mut value) = ([0], [0]);
     while map.next_entry(&mut walk, &mut key, &mut value).unwrap() {
@@ -170,7 +258,7 @@ fn two_movers_commit_one_copy() {
         assert_eq!(insert(&grown, 5, 50, &me(1)), None);
         // Start the growth: the next table linked, nothing migrated yet.
         let next = chain.make(2).unwrap();
-        chain.0.tables[0]
+        chain.chain.tables[0]
             .header(NEXT)
             .store(next, Ordering::Release);
         let (inserted, added) = pair(
@@ -187,7 +275,7 @@ fn two_movers_commit_one_copy() {
         assert_eq!((inserted, added), (None, Some(50)));
         assert_eq!(get(&grown, 5, &me(1)), Some(60));
         assert_eq!(members(&grown), vec![(5, 60), (6, 60)]);
-        let census = grown.newest().unwrap().census();
+        let census = grown.newest(&grown.pin().unwrap()).unwrap().census();
         assert_eq!(census[0], 2, "both members in the newest table: {census:?}");
         assert_eq!(census[2], 0, "no copy left behind: {census:?}");
     });
@@ -203,16 +291,16 @@ fn dead_movers_committed_copy_is_published_by_others() {
         assert_eq!(insert(&grown, 5, 50, &me(1)), None);
         // The dead mover's work, done as it did it: link, freeze, copy, commit.
         let next = chain.make(2).unwrap();
-        chain.0.tables[0]
+        chain.chain.tables[0]
             .header(NEXT)
             .store(next, Ordering::Release);
-        let old = &chain.0.tables[0];
+        let old = &chain.chain.tables[0];
         let seen = old.pair(0).load(Ordering::SeqCst);
         let frozen = [seen[0] | 1 << 27, seen[1]];
         old.pair(0)
             .compare_exchange(seen, frozen, Ordering::SeqCst, Ordering::SeqCst)
             .unwrap();
-        let new = &chain.0.tables[1];
+        let new = &chain.chain.tables[1];
         let hash = grown.hash(&[5]);
         let slot = hash & 1;
         new.data(slot)[0].store(5, Ordering::Relaxed);
@@ -332,7 +420,7 @@ fn an_insert_in_a_freezing_table_never_duplicates_its_key() {
                         // Growth begins (as an insert that ran out of room would begin it),
                         // then this process inserts the same key.
                         let next = chain.make(8).unwrap();
-                        chain.0.tables[0]
+                        chain.chain.tables[0]
                             .header(NEXT)
                             .store(next, Ordering::Release);
                         insert(&map(&chain, 1), key, 20, &me(2))
@@ -346,6 +434,94 @@ fn an_insert_in_a_freezing_table_never_duplicates_its_key() {
             }
             assert_eq!(get(&grown, occupant, &me(1)), Some(1));
             assert_eq!(grown.len(), 2);
+        });
+    }
+}
+
+/// Helps the migrations until the map has one table (pinned, as tools do).
+fn finish(map: &GrowingMap<Shared>, who: &Mock) {
+    let pin = map.pin().unwrap();
+    map.finish(&pin, who).unwrap();
+}
+
+/// A map grown once (a first table of one slot, a second of two holding keys 5 and 6),
+/// and a handle whose guess is the second table, as one that found it at the root.
+fn grown_once() -> (Shared, GrowingMap<Shared>) {
+    let chain = chain(1, 2, 1);
+    let setup = map(&chain, 1);
+    assert_eq!(insert(&setup, 5, 50, &me(1)), None);
+    assert_eq!(insert(&setup, 6, 60, &me(1)), None);
+    finish(&setup, &me(1));
+    assert_eq!(chain.root().load(Ordering::SeqCst), 1 | 1 << 56);
+    let guessing = map(&chain, 1);
+    assert_eq!(get(&guessing, 5, &me(2)), Some(50));
+    assert_eq!(
+        guessing.tables().guess().map(|(_, root)| root),
+        Some(1 | 1 << 56)
+    );
+    (chain, guessing)
+}
+
+/// The map grows again, its root moves past the second table, and the mover retires it:
+/// once the pins drain, the table's memory is reused.
+fn grow_and_retire(chain: &Shared) -> Option<u64> {
+    let writer = map(chain, 1);
+    let inserted = insert(&writer, 7, 70, &me(1));
+    finish(&writer, &me(1));
+    inserted
+}
+
+/// After a model: the second table was retired once, and reused; the map holds
+/// `expected`.
+fn check_retired(chain: &Shared, expected: &[(u64, u64)]) {
+    assert_eq!(*chain.chain.retirements.lock().unwrap(), vec![1]);
+    assert_eq!(chain.chain.pins.load(Ordering::SeqCst), 0);
+    assert_eq!(chain.chain.retired.load(Ordering::SeqCst), 0, "reused");
+    let fresh = map(chain, 1);
+    assert_eq!(members(&fresh), expected);
+    for &(key, value) in expected {
+        assert_eq!(get(&fresh, key, &me(1)), Some(value), "key {key}");
+    }
+}
+
+/// Lookups through a guess of the second table race its retirement and reuse: they
+/// validate against the root word, so a lookup that read reused memory starts again from
+/// the root and still finds both keys (without the validation, it answers "absent").
+#[test]
+fn lookups_through_a_retired_guess_never_answer_from_reused_memory() {
+    for swap in [false, true] {
+        model(move || {
+            let (chain, guessing) = grown_once();
+            let (seen, inserted) = pair(
+                swap,
+                move || (get(&guessing, 5, &me(2)), guessing.contains(&[6]).unwrap()),
+                {
+                    let chain = chain.clone();
+                    move || grow_and_retire(&chain)
+                },
+            );
+            assert_eq!(seen, (Some(50), true));
+            assert_eq!(inserted, None);
+            check_retired(&chain, &[(5, 50), (6, 60), (7, 70)]);
+        });
+    }
+}
+
+/// An update through a guess of the second table races its retirement and reuse: it pins
+/// and then checks that the root still names the table, so it lands once, in a table in
+/// use (unpinned, it can write into reused memory and be lost).
+#[test]
+fn an_update_through_a_retired_guess_lands_in_a_table_in_use() {
+    for swap in [false, true] {
+        model(move || {
+            let (chain, guessing) = grown_once();
+            let (added, inserted) = pair(swap, move || fetch_add(&guessing, 5, 1, &me(2)), {
+                let chain = chain.clone();
+                move || grow_and_retire(&chain)
+            });
+            assert_eq!(added, Some(50));
+            assert_eq!(inserted, None);
+            check_retired(&chain, &[(5, 51), (6, 60), (7, 70)]);
         });
     }
 }

@@ -380,6 +380,7 @@ const GROWTH_POINTS: &[&str] = &[
     "hash_map::migrate_before_commit",
     "hash_map::migrate_before_publish",
     "hash_map::migrate_before_chunk_done",
+    "hash_map::migrate_before_retire",
 ];
 
 /// A writer SIGKILLed at each point of the growth: the survivor goes on growing the map
@@ -447,4 +448,67 @@ fn a_writer_frozen_during_growth_does_not_block_the_others() {
         assert_all_present(&map, KEYS);
         no_check_errors(&region);
     }
+}
+
+/// A reader frozen in the middle of a lookup, in the table its handle found at the root
+/// (no pin: the fast path validates instead), while another process grows the map on: the
+/// table is retired and freed (the frozen reader holds nothing back), and its memory is
+/// reused, here zeroed (an empty table with no next one). Resumed, the reader's
+/// validation sees the root moved and it looks again from the root: every key it had seen
+/// is still there, with its value.
+#[test]
+fn a_reader_frozen_in_a_lookup_of_a_table_freed_and_reused_answers_right() {
+    const KEYS: u64 = 20_000;
+    let temp = TempRegion::new("map-grow-reuse");
+    let (region, map) = grown_map(&temp, 256 << 20);
+    run_ok(&["map-grow-insert", temp.arg(), "1", "0", &KEYS.to_string()]);
+    let point = "hash_map::lookup_before_validate";
+    // Stops in its second pass over the keys: every key was seen once.
+    let reader = spawn_with_env(
+        &["map-grow-read", temp.arg(), "0", &KEYS.to_string()],
+        &[("SHMARENA_STOP_AT", &format!("{point}:{}", KEYS + KEYS / 2))],
+    );
+    let pid = reader.id() as i32;
+    wait_until_stopped(pid, point);
+    let before = map.capacity();
+    run_ok(&[
+        "map-grow-insert",
+        temp.arg(),
+        "2",
+        &KEYS.to_string(),
+        &(8 * KEYS).to_string(),
+    ]);
+    assert!(
+        map.capacity() >= 4 * before,
+        "grew from {before} to {}",
+        map.capacity()
+    );
+    assert_eq!(map.recount() as u64, 8 * KEYS); // finishes the last migration
+    region.reclaim().unwrap();
+    // Take every free block of the arena's size classes up to the tables' and zero it.
+    let mut reused = 0;
+    for class in 4..=24 {
+        let size = 64u64 << class;
+        while region
+            .arena()
+            .stats()
+            .unwrap()
+            .free_blocks
+            .iter()
+            .any(|&(s, _)| s == size)
+        {
+            let blob = region.store_blob(&vec![0; size as usize]).unwrap();
+            assert_eq!(blob.len(), size);
+            reused += 1;
+        }
+    }
+    assert!(reused > 0, "no table was freed");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    std::thread::sleep(Duration::from_millis(200));
+    region.open_value::<u64>("stop").unwrap().store(1);
+    let output = reader.wait_with_output().unwrap();
+    assert!(output.status.success(), "reader: {output:?}");
+    assert_all_present(&map, 8 * KEYS);
+    no_check_errors(&region);
 }

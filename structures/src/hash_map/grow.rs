@@ -2,7 +2,7 @@
 //! the size of the one before, and the migration from one to the next (`migrate.rs`).
 //!
 //! ```text
-//! root word (map header): the id of the oldest table still in use
+//! root word (map header): | generation: 8 | id of the oldest table still in use: 56 |
 //! table header: NEXT (id of the next table, 0 while none), CURSOR (chunks handed out),
 //!               CAPACITY, then a bitmap of migrated chunks
 //! ```
@@ -21,9 +21,30 @@
 //!   looks in each table in turn and writes only where it meets a committed copy not yet
 //!   published.
 //! - **Completion**: when every chunk's bit is set, the root word moves on to the next
-//!   table (a compare-exchange; whoever sees the bitmap full may do it, so a mover that
-//!   dies after the last bit leaves nothing undone). The old table then stays where it
-//!   is: operations that loaded the root before may still be reading it.
+//!   table, its generation one more (a compare-exchange; whoever sees the bitmap full may
+//!   do it, so a mover that dies after the last bit leaves nothing undone). The winner
+//!   retires the old table ([`Tables::retire`]): its memory returns to the arena after a
+//!   grace period. (The first table lives in the map's body and is never freed.)
+//!
+//! **Who may look at a table that can be freed.** Every operation that reads the root word
+//! and follows it (inserts, the slow paths, iterations, tools) holds a grace-period pin
+//! ([`Tables::pin`]) from before that read until it is done with the tables it found, on
+//! any map that grew. Lookups on a map's fast path take no pin: they read the table this
+//! handle found at the root last ([`Tables::guess`]) and then *validate* (seqlock-style):
+//! an Acquire fence, then the root word read again. The root word never repeats (its
+//! generation only grows), so if it still names the guessed table, the table was not
+//! retired (which follows the root's move) before the lookup's loads, and their answer
+//! stands; otherwise the lookup starts again from the root, pinned. A lookup that read a
+//! retired table's memory after it was freed and reused reads the reuse's writes, which
+//! come after the move; the fence then makes its re-read see the move. (In the language's
+//! model that takes the reusing writer's Release fence (the arena's allocation ends with
+//! one, and the loom model's reuse has one); for writes made later by other processes into
+//! the reused block, it takes the hardware's multi-copy atomicity, as on x86-64 and
+//! AArch64.) Such a lookup reads atomics only, within the table's bounds as remembered,
+//! and makes no write: memory that is not a table costs a retry, never a wrong answer.
+//! Updates and removals on the guessed table of a map that grew pin first and then check
+//! that the root still names it: if the root moved before the pin, the check sees it; if
+//! after, the retirement's grace period waits for the pin.
 //!
 //! `len` is kept in the map's counters, shared by all its tables (a migrated key is not
 //! counted again).
@@ -40,18 +61,22 @@ use shmarena_engine::{Error, Liveness, Result};
 pub trait Tables {
     /// One table's memory.
     type Slots: Slots;
-    /// The root word: the id of the oldest table still in use.
+    /// A grace-period pin: no table retired after it was taken is freed until it drops.
+    type Pin;
+    /// The root word: the id of the oldest table still in use and its generation (see
+    /// [`root_id`]).
     fn root(&self) -> &AtomicU64;
     /// The first table (id 0), validated when the map was opened.
     fn first(&self) -> Self::Slots;
-    /// The table this handle last found at the root ([`Tables::remember`]), the first one
-    /// before that: where lookups start, without reading shared memory. A table older than
-    /// the root is fine (its slots are frozen: lookups there go on from the root); one
-    /// newer than the root is never returned. `None`: the first table ([`Tables::first`];
+    /// The table this handle last found at the root ([`Tables::remember`]) and the root
+    /// word it was found at: where lookups start, without reading shared memory. A table
+    /// the root has passed may be named (even one freed since: lookups validate against
+    /// the root word, see the module docs). `None`: the first table ([`Tables::first`];
     /// kept apart so that a map that never grew reads nothing more).
-    fn guess(&self) -> Option<Self::Slots>;
-    /// Remembers that table `id` of `capacity` slots was found at the root.
-    fn remember(&self, id: u64, capacity: u64);
+    fn guess(&self) -> Option<(Self::Slots, u64)>;
+    /// Remembers that a table of `capacity` slots was found at the root, the root word
+    /// being `root`.
+    fn remember(&self, root: u64, capacity: u64);
     /// The table with id `id`, validated: its capacity a power of two up to
     /// [`MAX_CAPACITY`], its memory in bounds.
     ///
@@ -59,13 +84,43 @@ pub trait Tables {
     /// [`Error::Corrupt`] for an id that names no such table.
     fn table(&self, id: u64) -> Result<Self::Slots>;
     /// Makes a table of `capacity` slots, zeroed but for its `CAPACITY` header word, not
-    /// yet reachable: its id (never 0).
+    /// yet reachable: its id (never 0, below `1 << ROOT_ID_BITS`).
     ///
     /// # Errors
     /// [`Error::OutOfMemory`] when there is no room for it.
     fn make(&self, capacity: u64) -> Result<u64>;
     /// Gives back a table `make` made that never became reachable.
     fn discard(&self, id: u64, capacity: u64);
+    /// Retires table `id` of `capacity` slots, which the root has just moved past: it is
+    /// freed once every pin taken before the move has dropped.
+    fn retire(&self, id: u64, capacity: u64);
+    /// Pins (see [`Tables::Pin`]), before reading the root word.
+    ///
+    /// # Errors
+    /// What the grace period reports (a handle with no participant slot cannot pin).
+    fn pin(&self) -> Result<Self::Pin>;
+}
+
+/// Bits of the root word that hold its table's id; the bits above count the root's moves
+/// (the table's generation: the first table's is 0), so that a root word never repeats.
+pub const ROOT_ID_BITS: u32 = 56;
+
+/// The id of the table a root word names.
+#[inline]
+pub fn root_id(root: u64) -> u64 {
+    root & ((1 << ROOT_ID_BITS) - 1)
+}
+
+/// How many times the root had moved when it named this table.
+#[inline]
+pub fn root_generation(root: u64) -> u64 {
+    root >> ROOT_ID_BITS
+}
+
+/// The root word of table `next`, linked after the table of root word `root`.
+#[inline]
+fn root_after(root: u64, next: u64) -> u64 {
+    root_id(next) | (root_generation(root).wrapping_add(1) << ROOT_ID_BITS)
 }
 
 /// An insert into a table of more than this many slots looks this far from its key's home
@@ -88,13 +143,25 @@ pub struct GrowingMap<T> {
     seed: u64,
 }
 
-/// Where an iteration ([`GrowingMap::next_entry`]) stands.
-#[derive(Clone, Copy, Debug)]
-pub struct Walk {
+/// Where an iteration ([`GrowingMap::next_entry`]) stands, and the pin that keeps the
+/// tables it walks from being freed under it.
+pub struct Walk<P> {
     table: u64,
     slot: u64,
     first: bool,
     done: bool,
+    _pin: P,
+}
+
+impl<P> std::fmt::Debug for Walk<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Walk")
+            .field("table", &self.table)
+            .field("slot", &self.slot)
+            .field("first", &self.first)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
 }
 
 fn too_many_tables() -> Error {
@@ -142,27 +209,40 @@ impl<T: Tables> GrowingMap<T> {
         hash_key(key, self.seed)
     }
 
-    /// The oldest table still in use, and its id.
-    // Always: measured (callgrind) to keep every operation's fast path one function.
-    #[allow(clippy::inline_always)]
-    #[inline(always)]
+    /// The oldest table still in use, and the root word naming it. The caller holds a pin
+    /// (or the map never grew).
     fn root(&self) -> Result<(u64, RawMap<T::Slots>)> {
         // Acquire: pairs with the Release that linked the table (its zeroed words).
-        let id = self.tables.root().load(Ordering::Acquire);
+        let root = self.tables.root().load(Ordering::Acquire);
         // A map that never grew uses its first table, checked at open.
-        let slots = if id == 0 {
+        let slots = if root == 0 {
             self.tables.first()
         } else {
-            self.tables.table(id)?
+            self.tables.table(root_id(root))?
         };
-        self.tables.remember(id, slots.capacity());
-        Ok((id, self.raw(slots)))
+        self.tables.remember(root, slots.capacity());
+        Ok((root, self.raw(slots)))
     }
 
-    /// The table lookups start at (see [`Tables::guess`]).
+    /// Whether the root word is still `root`, read after the loads before it: then the
+    /// table it names was not retired before they read it (module docs).
     #[inline]
-    fn guessed_table(&self) -> RawMap<T::Slots> {
-        self.raw(self.tables.guess().unwrap_or_else(|| self.tables.first()))
+    fn still_root(&self, root: u64) -> bool {
+        // Acquire fence: the table's loads above come before the re-read, so that one that
+        // read a reuse's write (made after the root moved on) sees the move.
+        fence(Ordering::Acquire);
+        // Relaxed: ordered by the fence.
+        self.tables.root().load(Ordering::Relaxed) == root
+    }
+
+    /// A pin, then whether the root word is still `root` (module docs: after the pin, the
+    /// guessed table is one a retirement waits for, or the root has moved).
+    #[inline]
+    fn pinned_at(&self, root: u64) -> Result<Option<T::Pin>> {
+        let pin = self.tables.pin()?;
+        // SeqCst: after the pin's SeqCst fence, this load sees any move of the root (a
+        // SeqCst compare-exchange) that precedes the fence in the total order.
+        Ok((self.tables.root().load(Ordering::SeqCst) == root).then_some(pin))
     }
 
     /// The table after `table`, if it is being migrated.
@@ -189,8 +269,8 @@ impl<T: Tables> GrowingMap<T> {
 
     /// Runs `f` on the newest table, after the probe range of `hash` was migrated out of
     /// every older one (and each migration was helped by a chunk). The table is built in
-    /// place and lent, not returned: on the fast path (a map that never grew, or whose
-    /// growth is over) nothing but `f`'s answer is moved.
+    /// place and lent, not returned: on the fast path (a map that never grew) nothing but
+    /// `f`'s answer is moved. A map that grew is pinned for the call.
     // Always: measured (callgrind) to keep every operation's fast path one function.
     #[allow(clippy::inline_always)]
     #[inline(always)]
@@ -201,27 +281,36 @@ impl<T: Tables> GrowingMap<T> {
         f: impl FnOnce(&RawMap<T::Slots>) -> Result<R>,
     ) -> Result<R> {
         // Acquire: as in `root` (spelled out: no `Result` to carry on the fast path).
-        let id = self.tables.root().load(Ordering::Acquire);
-        let table = if id == 0 {
-            self.raw(self.tables.first())
-        } else {
-            self.raw(self.tables.table(id)?)
-        };
-        // Acquire: as in `next_of`.
-        if table.header(NEXT).load(Ordering::Acquire) == 0 {
-            return f(&table);
+        if self.tables.root().load(Ordering::Acquire) == 0 {
+            let table = self.raw(self.tables.first());
+            // Acquire: as in `next_of`. The first table is never freed: no pin.
+            if table.header(NEXT).load(Ordering::Acquire) == 0 {
+                return f(&table);
+            }
         }
-        let newest = self.migrated_for(id, table, hash, liveness)?;
+        self.on_newest_pinned(hash, liveness, f)
+    }
+
+    /// `on_newest` on a map that grew or is growing.
+    #[cold]
+    #[inline(never)]
+    fn on_newest_pinned<R>(
+        &self,
+        hash: u64,
+        liveness: &impl Liveness,
+        f: impl FnOnce(&RawMap<T::Slots>) -> Result<R>,
+    ) -> Result<R> {
+        let _pin = self.tables.pin()?;
+        let (root, table) = self.root()?;
+        let newest = self.migrated_for(root, table, hash, liveness)?;
         f(&newest)
     }
 
-    /// The newest table after `table` (id `id`), which is being migrated (see
-    /// `on_newest`).
-    #[cold]
-    #[inline(never)]
+    /// The newest table after `table` (root word `root`), after the probe range of `hash`
+    /// was migrated out of every one before it (see `on_newest`; the caller holds a pin).
     fn migrated_for(
         &self,
-        mut id: u64,
+        mut root: u64,
         mut table: RawMap<T::Slots>,
         hash: u64,
         liveness: &impl Liveness,
@@ -230,9 +319,10 @@ impl<T: Tables> GrowingMap<T> {
             let Some((next_id, next)) = self.next_of(&table)? else {
                 return Ok(table);
             };
-            self.help(id, &table, next_id, &next, liveness)?;
+            let next_root = root_after(root, next_id);
+            self.help(root, &table, next_root, &next, liveness)?;
             table.migrate_key(hash, &next, liveness)?;
-            (id, table) = (next_id, next);
+            (root, table) = (next_root, next);
         }
         Err(too_many_tables())
     }
@@ -246,39 +336,45 @@ impl<T: Tables> GrowingMap<T> {
     pub fn get(&self, key: &[u64], out: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
         let hash = self.hash(key);
         // The fast path: one table's lookup, in the table this handle found at the root
-        // last, reading no other shared word (measured: a load of the root word on every
-        // lookup halved the speed of large tables). See `settled_here`.
+        // last, reading no other shared word (measured: a load of the root word before
+        // every lookup halved the speed of large tables; after it, to validate a table
+        // that may have been freed, it is off the lookup's path). See `settled_here`.
         match self.tables.guess() {
             None => {
                 let table = self.raw(self.tables.first());
-                if let Some(found) = table.lookup_here(hash, key, out)? {
+                if let Some(found) = table.lookup_here(hash, key, Some(out))? {
                     return Ok(found);
                 }
             }
-            Some(guess) => return self.get_guessed(guess, hash, key, out, liveness),
+            Some((guess, root)) => return self.get_guessed(guess, root, hash, key, out, liveness),
         }
         self.get_in_chain(hash, key, out, liveness)
     }
 
     /// `get` from a remembered table after the first (out of line: the first table's
-    /// path stays as short as a map that never grew needs).
+    /// path stays as short as a map that never grew needs), validated (module docs).
     #[inline(never)]
     fn get_guessed(
         &self,
         guess: T::Slots,
+        root: u64,
         hash: u64,
         key: &[u64],
         out: &mut [u64],
         liveness: &impl Liveness,
     ) -> Result<bool> {
-        let table = self.raw(guess);
-        if let Some(found) = table.lookup_here(hash, key, out)? {
-            return Ok(found);
+        let answer = self.raw(guess).lookup_here(hash, key, Some(out));
+        fail::fail_point!("hash_map::lookup_before_validate");
+        // An error too may come from a freed table: validated like an answer.
+        if self.still_root(root) {
+            if let Some(found) = answer? {
+                return Ok(found);
+            }
         }
         self.get_in_chain(hash, key, out, liveness)
     }
 
-    /// `get` over the chain of tables, from the root.
+    /// `get` over the chain of tables, from the root, pinned.
     #[cold]
     #[inline(never)]
     fn get_in_chain(
@@ -288,6 +384,7 @@ impl<T: Tables> GrowingMap<T> {
         out: &mut [u64],
         liveness: &impl Liveness,
     ) -> Result<bool> {
+        let _pin = self.tables.pin()?;
         let (_, mut table) = self.root()?;
         for _ in 0..MAX_TABLES {
             match table.get_step(hash, key, out)? {
@@ -322,12 +419,20 @@ impl<T: Tables> GrowingMap<T> {
     #[inline]
     pub fn contains(&self, key: &[u64]) -> Result<bool> {
         let hash = self.hash(key);
-        let guess = self.guessed_table();
-        match guess.find(hash, key, None)? {
-            Found::Member(_, seen) if !frozen(seen[0]) => return Ok(true),
-            Found::Absent if guess.settled_here(hash) => return Ok(false),
-            _ => {}
+        // As `get`'s fast path (no write: a pending copy sends the lookup to the chain).
+        let (answer, root) = match self.tables.guess() {
+            None => (
+                self.raw(self.tables.first()).lookup_here(hash, key, None),
+                None,
+            ),
+            Some((guess, root)) => (self.raw(guess).lookup_here(hash, key, None), Some(root)),
+        };
+        if root.is_none_or(|root| self.still_root(root)) {
+            if let Some(found) = answer? {
+                return Ok(found);
+            }
         }
+        let _pin = self.tables.pin()?;
         let (_, mut table) = self.root()?;
         for _ in 0..MAX_TABLES {
             if table.contains_step(hash, key)? {
@@ -392,8 +497,15 @@ impl<T: Tables> GrowingMap<T> {
     ) -> Result<Updated> {
         let hash = self.hash(key);
         // The fast path, as in `get`: a member not frozen is the key's only entry, and an
-        // update of it is the update, whichever table it lies in.
-        let guess = self.guessed_table();
+        // update of it is the update, whichever table it lies in. A table after the first
+        // is written pinned and while the root still names it (module docs).
+        let (guess, _pin) = match self.tables.guess() {
+            None => (self.raw(self.tables.first()), None),
+            Some((guess, root)) => match self.pinned_at(root)? {
+                Some(pin) => (self.raw(guess), Some(pin)),
+                None => return self.update_in_chain(hash, key, old, liveness, f),
+            },
+        };
         match guess.update_step(hash, key, old, liveness, &mut f)? {
             Step::Done(Updated::Absent) if !guess.settled_here(hash) => {}
             Step::Done(updated) => return Ok(updated),
@@ -432,7 +544,13 @@ impl<T: Tables> GrowingMap<T> {
     pub fn remove(&self, key: &[u64], old: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
         let hash = self.hash(key);
         // The fast path, as in `update`.
-        let guess = self.guessed_table();
+        let (guess, _pin) = match self.tables.guess() {
+            None => (self.raw(self.tables.first()), None),
+            Some((guess, root)) => match self.pinned_at(root)? {
+                Some(pin) => (self.raw(guess), Some(pin)),
+                None => return self.remove_in_chain(hash, key, old, liveness),
+            },
+        };
         match guess.remove_step(hash, key, old, liveness)? {
             Step::Done(false) if !guess.settled_here(hash) => {}
             Step::Done(removed) => return Ok(removed),
@@ -468,8 +586,10 @@ impl<T: Tables> GrowingMap<T> {
     /// the chain: the root is `table` when it has its capacity).
     #[cold]
     fn grow(&self, table: &RawMap<T::Slots>, liveness: &impl Liveness) -> Result<()> {
+        // `table` may be the first one, reached unpinned: the root is read pinned.
+        let pin = self.tables.pin()?;
         if self.root()?.1.capacity() != table.capacity() {
-            self.finish(liveness)?;
+            self.finish(&pin, liveness)?;
             return Ok(());
         }
         // Acquire: as in `next_of`.
@@ -496,13 +616,13 @@ impl<T: Tables> GrowingMap<T> {
         Ok(())
     }
 
-    /// Migrates one chunk of `table` (id `id`) into `next` (id `next_id`); whether the
-    /// whole table is migrated (and the root moved past it).
+    /// Migrates one chunk of `table` (root word `root`) into `next` (root word
+    /// `next_root`); whether the whole table is migrated (and the root moved past it).
     fn help(
         &self,
-        id: u64,
+        root: u64,
         table: &RawMap<T::Slots>,
-        next_id: u64,
+        next_root: u64,
         next: &RawMap<T::Slots>,
         liveness: &impl Liveness,
     ) -> Result<bool> {
@@ -525,29 +645,42 @@ impl<T: Tables> GrowingMap<T> {
         if ticket + 1 < chunks || unfinished_chunk(table, chunks).is_some() {
             return Ok(false);
         }
-        // AcqRel: the operations that start at the new root see the migrated slots (the
-        // bitmap's Release, read by our Acquire loads). A failure: the root moved already.
-        let _ =
-            self.tables
-                .root()
-                .compare_exchange(id, next_id, Ordering::AcqRel, Ordering::Relaxed);
+        // SeqCst: the operations that start at the new root see the migrated slots (the
+        // bitmap's Release, read by our Acquire loads), and a pinned writer's check of
+        // its guess (`pinned_at`) is ordered with the move. A failure: the root moved
+        // already, and its mover retires the table.
+        let moved = self
+            .tables
+            .root()
+            .compare_exchange(root, next_root, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok();
+        if moved && root != 0 {
+            fail::fail_point!("hash_map::migrate_before_retire");
+            self.tables.retire(root_id(root), table.capacity());
+        }
         Ok(true)
     }
 
-    /// Helps every migration until the map has one table: that table and its id.
+    /// Helps every migration until the map has one table: that table and its root word.
+    /// `_pin` keeps the table from being freed while the caller uses it.
     ///
     /// # Errors
     /// [`Error::Full`] if a next table has no room for a member near its home (a hostile
     /// table); [`Error::Contended`] if a slot keeps changing.
-    pub fn finish(&self, liveness: &impl Liveness) -> Result<(u64, RawMap<T::Slots>)> {
+    pub fn finish(
+        &self,
+        _pin: &T::Pin,
+        liveness: &impl Liveness,
+    ) -> Result<(u64, RawMap<T::Slots>)> {
         for _ in 0..MAX_TABLES {
-            let (id, table) = self.root()?;
+            let (root, table) = self.root()?;
             let Some((next_id, next)) = self.next_of(&table)? else {
-                return Ok((id, table));
+                return Ok((root, table));
             };
+            let next_root = root_after(root, next_id);
             let mut finished = false;
             for _ in 0..2 * chunks(table.capacity()) + 2 {
-                if self.help(id, &table, next_id, &next, liveness)? {
+                if self.help(root, &table, next_root, &next, liveness)? {
                     finished = true;
                     break;
                 }
@@ -559,11 +692,21 @@ impl<T: Tables> GrowingMap<T> {
         Err(too_many_tables())
     }
 
-    /// Every table in use, oldest first.
+    /// A pin (see [`Tables::pin`]) for [`Self::chain`], [`Self::newest`] and
+    /// [`Self::finish`].
+    ///
+    /// # Errors
+    /// As [`Tables::pin`].
+    pub fn pin(&self) -> Result<T::Pin> {
+        self.tables.pin()
+    }
+
+    /// Every table in use, oldest first; `_pin` keeps them from being freed while the
+    /// caller reads them.
     ///
     /// # Errors
     /// [`Error::Corrupt`] for a chain that names no table.
-    pub fn chain(&self) -> Result<Vec<RawMap<T::Slots>>> {
+    pub fn chain(&self, _pin: &T::Pin) -> Result<Vec<RawMap<T::Slots>>> {
         let (_, mut table) = self.root()?;
         let mut tables = Vec::new();
         for _ in 0..MAX_TABLES {
@@ -577,11 +720,11 @@ impl<T: Tables> GrowingMap<T> {
         Err(too_many_tables())
     }
 
-    /// The newest table (where inserts go).
+    /// The newest table (where inserts go), as [`Self::chain`].
     ///
     /// # Errors
     /// As [`Self::chain`].
-    pub fn newest(&self) -> Result<RawMap<T::Slots>> {
+    pub fn newest(&self, _pin: &T::Pin) -> Result<RawMap<T::Slots>> {
         let (_, mut table) = self.root()?;
         for _ in 0..MAX_TABLES {
             match self.next_of(&table)? {
@@ -594,12 +737,16 @@ impl<T: Tables> GrowingMap<T> {
 
     /// Slots of the newest table: how many entries fit before the map grows again.
     pub fn capacity(&self) -> u64 {
-        self.newest().map_or(0, |table| table.capacity())
+        self.pin()
+            .and_then(|pin| self.newest(&pin))
+            .map_or(0, |table| table.capacity())
     }
 
     /// Entries, from the counters (see [`RawMap::len`]).
     pub fn len(&self) -> u64 {
-        self.newest().map_or(0, |table| table.len())
+        self.pin()
+            .and_then(|pin| self.newest(&pin))
+            .map_or(0, |table| table.len())
     }
 
     /// Whether the counters say the map is empty.
@@ -613,8 +760,9 @@ impl<T: Tables> GrowingMap<T> {
     /// # Errors
     /// As [`Self::finish`].
     pub fn clear(&self, liveness: &impl Liveness) -> Result<()> {
+        let pin = self.pin()?;
         for _ in 0..MAX_TABLES {
-            let (_, table) = self.finish(liveness)?;
+            let (_, table) = self.finish(&pin, liveness)?;
             table.clear(liveness);
             if self.next_of(&table)?.is_none() {
                 return Ok(());
@@ -628,18 +776,25 @@ impl<T: Tables> GrowingMap<T> {
     /// # Errors
     /// As [`Self::finish`].
     pub fn recount(&self, liveness: &impl Liveness) -> Result<u64> {
-        Ok(self.finish(liveness)?.1.recount())
+        let pin = self.pin()?;
+        Ok(self.finish(&pin, liveness)?.1.recount())
     }
 
-    /// An iteration from the oldest table in use.
-    pub fn walk(&self) -> Walk {
-        Walk {
+    /// An iteration from the oldest table in use. It holds a pin until dropped: tables
+    /// retired meanwhile (and everything else retired in the region) wait for it.
+    ///
+    /// # Errors
+    /// As [`Tables::pin`].
+    pub fn walk(&self) -> Result<Walk<T::Pin>> {
+        let pin = self.pin()?;
+        Ok(Walk {
             // Acquire: as in `root`.
-            table: self.tables.root().load(Ordering::Acquire),
+            table: root_id(self.tables.root().load(Ordering::Acquire)),
             slot: 0,
             first: true,
             done: false,
-        }
+            _pin: pin,
+        })
     }
 
     /// The next entry of `walk` into `key` and `value`; false at the end. Weakly
@@ -650,7 +805,12 @@ impl<T: Tables> GrowingMap<T> {
     ///
     /// # Errors
     /// As [`RawMap::read_entry`]; the walk goes on with the next slot.
-    pub fn next_entry(&self, walk: &mut Walk, key: &mut [u64], value: &mut [u64]) -> Result<bool> {
+    pub fn next_entry(
+        &self,
+        walk: &mut Walk<T::Pin>,
+        key: &mut [u64],
+        value: &mut [u64],
+    ) -> Result<bool> {
         while !walk.done {
             let table = self.raw(self.tables.table(walk.table)?);
             if walk.slot >= table.capacity() {
@@ -747,11 +907,11 @@ impl<S: Slots> RawMap<S> {
         &self,
         hash: u64,
         key: &[u64],
-        out: &mut [u64],
+        out: Option<&mut [u64]>,
     ) -> Result<Option<bool>> {
-        // One walk (a pending copy of the key sends the caller to the chain, whose lookup
-        // settles it).
-        Ok(match self.find_once(hash, key, Some(out))? {
+        // One walk, and no write (a pending copy of the key sends the caller to the chain,
+        // whose lookup settles it).
+        Ok(match self.find_once(hash, key, out)? {
             Found::Member(_, seen) if !frozen(seen[0]) => Some(true),
             Found::Absent if self.settled_here(hash) => Some(false),
             _ => None,

@@ -1946,7 +1946,7 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 
 #[cfg(not(loom))]
 mod handle {
-    use super::grow::{GrowingMap, Tables, MAX_CAPACITY};
+    use super::grow::{root_generation, root_id, GrowingMap, Tables, MAX_CAPACITY};
     use super::{
         header_words, hint_words, migrate, table_words, Slots, Updated, COUNTER_SHARDS,
         FIRST_TABLE_OFFSET, ROOT_OFFSET,
@@ -1955,7 +1955,7 @@ mod handle {
     use crate::words::{read_words_into, with_buffer, with_words_of, word_count, Words};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicPair, AtomicU64, Ordering};
-    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use shmarena_engine::{Error, GracePin, Object, ObjectKind, Region, Result, TypeDescriptor};
     use std::marker::PhantomData;
     use std::ptr::NonNull;
 
@@ -2124,9 +2124,9 @@ mod handle {
     }
 
     /// A handle's memory of the table it last found at its map's root (see
-    /// [`Tables::guess`]): 0 for the first table, else the table's region offset with the
-    /// log2 of its capacity in the top byte (both checked when remembered). Process-local:
-    /// a clone starts from the same guess.
+    /// [`Tables::guess`]): the root word then (0 for the first table; else the table's
+    /// region offset and generation, whose capacity is the first table's doubled that
+    /// many times). Process-local: a clone starts from the same guess.
     #[derive(Debug, Default)]
     pub(crate) struct TableGuess(std::sync::atomic::AtomicU64);
 
@@ -2168,24 +2168,29 @@ mod handle {
         /// The table a [`TableGuess`] word names (checked again: out of line, off the fast
         /// path of maps that never grew).
         #[inline(never)]
-        fn remembered(&self, word: u64) -> Result<MappedSlots> {
-            let (offset, capacity) = (word & ((1 << 56) - 1), 1 << (word >> 56));
-            let words = table_words(capacity, u64::from(self.first.slot_words))
-                .ok_or_else(|| Error::corrupt("hash map table", capacity.to_string()))?;
+        fn remembered(&self, root: u64) -> Option<MappedSlots> {
+            let capacity_log2 =
+                u64::from(self.first.capacity_log2).checked_add(root_generation(root))?;
+            if capacity_log2 > u64::from(MAX_CAPACITY.trailing_zeros()) {
+                return None;
+            }
+            let words = table_words(1 << capacity_log2, u64::from(self.first.slot_words))?;
             let table = self
                 .region
-                .arena_atomics::<std::sync::atomic::AtomicU64>(offset, words)?;
-            Ok(MappedSlots::laid_out(
+                .arena_atomics::<std::sync::atomic::AtomicU64>(root_id(root), words)
+                .ok()?;
+            Some(MappedSlots::laid_out(
                 table,
                 self.first.counters,
-                capacity,
+                1 << capacity_log2,
                 u64::from(self.first.slot_words),
             ))
         }
     }
 
-    impl Tables for MappedTables<'_> {
+    impl<'r> Tables for MappedTables<'r> {
         type Slots = MappedSlots;
+        type Pin = GracePin<'r>;
 
         #[inline]
         fn root(&self) -> &AtomicU64 {
@@ -2199,26 +2204,25 @@ mod handle {
         }
 
         #[inline]
-        fn guess(&self) -> Option<MappedSlots> {
-            // Relaxed: a hint (see `TableGuess`); the table's words are seen through the
-            // Acquire loads that found it at the root before.
-            let remembered = self
+        fn guess(&self) -> Option<(MappedSlots, u64)> {
+            // Relaxed: a hint (see `TableGuess`); lookups validate it against the root.
+            let root = self
                 .guess
                 .map_or(0, |guess| guess.0.load(Ordering::Relaxed));
-            if remembered == 0 {
+            if root == 0 {
                 return None;
             }
-            self.remembered(remembered).ok()
+            Some((self.remembered(root)?, root))
         }
 
         #[inline]
-        fn remember(&self, id: u64, capacity: u64) {
+        fn remember(&self, root: u64, capacity: u64) {
             if let Some(guess) = self.guess {
-                let word = if id == 0 || id >= 1 << 56 {
-                    0
-                } else {
-                    id | u64::from(capacity.trailing_zeros()) << 56
-                };
+                // A table whose capacity its generation does not give is not guessed.
+                let expected = u32::from(self.first.capacity_log2)
+                    .checked_add(root_generation(root) as u32)
+                    .and_then(|log2| 1u64.checked_shl(log2));
+                let word = if expected == Some(capacity) { root } else { 0 };
                 // Relaxed: a hint (see `TableGuess`).
                 guess.0.store(word, Ordering::Relaxed);
             }
@@ -2259,6 +2263,18 @@ mod handle {
             if let Some(words) = table_words(capacity, u64::from(self.first.slot_words)) {
                 let _ = self.region.arena().free(id, 8 * words);
             }
+        }
+
+        fn retire(&self, id: u64, capacity: u64) {
+            if let Some(words) = table_words(capacity, u64::from(self.first.slot_words)) {
+                // An error: a block that cannot be the arena's (a corrupt link), left alone.
+                let _ = self.region.retire_block_soon(id, 8 * words);
+            }
+        }
+
+        #[inline]
+        fn pin(&self) -> Result<GracePin<'r>> {
+            self.region.pin()
         }
     }
 
@@ -2689,9 +2705,14 @@ mod handle {
         /// visits the slots once each, which is what bounds its work and makes the
         /// guarantee above hold. An item is an `Err` only when a slot cannot be read: a
         /// region corrupted by something other than shmarena ([`Error::Corrupt`]), or
-        /// [`Error::Contended`] on a table changing faster than the walk can retry. For a
-        /// plain collection, take a [`snapshot`](Self::snapshot) or
+        /// [`Error::Contended`] on a table changing faster than the walk can retry (or,
+        /// first and alone, [`Error::ParticipantsFull`] from a handle that cannot pin). For
+        /// a plain collection, take a [`snapshot`](Self::snapshot) or
         /// [`to_std_map`](Self::to_std_map), which stop at the first error.
+        ///
+        /// The iterator holds a grace-period pin ([`Region::pin`]) until it is dropped:
+        /// memory this map and others in the region retire meanwhile (an old table, an
+        /// out-of-line value) waits for it.
         ///
         /// ```
         /// use shmarena::{Region, RegionExt};
@@ -2710,9 +2731,13 @@ mod handle {
         /// ```
         pub fn iter(&self) -> impl Iterator<Item = Result<(K, V)>> + '_ {
             let map = self.map();
-            let mut walk = map.walk();
+            // A walk that could not start (no pin) reports that once.
+            let mut walk = map.walk().map_err(Some);
             std::iter::from_fn(move || {
-                let walk = &mut walk;
+                let walk = match &mut walk {
+                    Ok(walk) => walk,
+                    Err(error) => return error.take().map(Err),
+                };
                 let mut key = Words::zeroed::<K>();
                 let mut value = Words::zeroed::<V>();
                 match map.next_entry(walk, &mut key, &mut value) {
@@ -3352,9 +3377,13 @@ mod handle {
         pub fn iter(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
             let map = self.map();
             let key_words = crate::words::word_count_of(self.key_size as u64) as usize;
-            let mut walk = map.walk();
+            // A walk that could not start (no pin) reports that once.
+            let mut walk = map.walk().map_err(Some);
             std::iter::from_fn(move || {
-                let walk = &mut walk;
+                let walk = match &mut walk {
+                    Ok(walk) => walk,
+                    Err(error) => return error.take().map(Err),
+                };
                 let mut key = Words::zeroed_words(key_words);
                 let mut value = self.value_buffer();
                 match map.next_entry(walk, &mut key, &mut value) {
@@ -3513,7 +3542,9 @@ pub(crate) fn retire_owner_slot(
 ) -> Result<()> {
     let object = region.open_object(&entry.name, &entry.descriptor)?;
     let first = first_table(&object)?;
-    for table in map_for(region, &object, &first).chain()? {
+    let map = map_for(region, &object, &first);
+    let pin = map.pin()?;
+    for table in map.chain(&pin)? {
         table.retire_owner_slot(slot)?;
     }
     Ok(())
@@ -3558,7 +3589,8 @@ pub fn describe(
     let object = region.open_object(&entry.name, &entry.descriptor)?;
     let first = first_table(&object)?;
     let map = map_for(region, &object, &first);
-    let chain = map.chain()?;
+    let pin = map.pin()?;
+    let chain = map.chain(&pin)?;
     let mut census = [0; 5];
     for table in &chain {
         for (total, count) in census.iter_mut().zip(table.census()) {
@@ -3598,7 +3630,8 @@ pub(crate) fn check(
     // table: a committed member is not read, its copy is).
     let mut seen = std::collections::HashSet::new();
     let mut duplicates = 0;
-    for raw in map.chain()? {
+    let pin = map.pin()?;
+    for raw in map.chain(&pin)? {
         let [_, inserting, busy, _, invalid] = raw.census();
         if invalid != 0 {
             findings.push(Finding::error(
