@@ -254,6 +254,10 @@ struct Inner {
     /// Arena blocks this process retired through this handle, waiting for their grace
     /// period (see [`crate::reclaim`]).
     retired: crate::reclaim::RetireQueue,
+    /// The pin stripe block of our participant slot, once looked up (0: not yet): it
+    /// stays the slot's while we hold the slot (see [`crate::grace`]). Cleared when a
+    /// forked child attaches anew.
+    pin_block: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -371,6 +375,9 @@ impl Inner {
             self.shared_description.store(!fresh, Ordering::Relaxed);
             self.me.store(me.bits(), Ordering::Relaxed);
             self.own_slot.store(own, Ordering::Relaxed);
+            // Relaxed: published by the Release store of the generation (the parent's
+            // stripe block is not this child's slot's).
+            self.pin_block.store(0, Ordering::Relaxed);
             // Release: see `me`.
             self.attached_in.store(generation, Ordering::Release);
             return;
@@ -950,6 +957,7 @@ impl Region {
                 created,
                 construct_timeout: options.construct_timeout,
                 retired: crate::reclaim::RetireQueue::default(),
+                pin_block: AtomicU64::new(0),
             }),
         })
     }
@@ -1279,18 +1287,38 @@ impl Region {
                 capacity: self.inner.fields.participant_capacity,
             });
         }
-        let grace = self.grace();
-        let token = if let Some(block) = grace.stripes(me.slot())? {
-            grace.pin_in_block(block, thread_stripe())?
+        // Relaxed: process-local; a child's re-attach clears it before the Release that
+        // `me` acquired.
+        let cached = self.inner.pin_block.load(Ordering::Relaxed);
+        let token = if cached != 0 {
+            self.grace().pin_in_block(cached, thread_stripe())?
         } else {
-            self.give_stripes(me.slot());
-            grace.pin_stripe(me.slot(), thread_stripe())?
+            self.pin_looking_up(me)?
         };
         Ok(GracePin {
             token,
             fork_generation: crate::fork::generation(),
             inner: &self.inner,
         })
+    }
+
+    /// A pin of participant `me` whose stripe block is not cached yet: looked up (given
+    /// first if the slot has none) and cached.
+    #[cold]
+    #[inline(never)]
+    fn pin_looking_up(&self, me: OwnerId) -> Result<crate::grace::PinToken<'_>> {
+        let grace = self.grace();
+        if grace.stripes(me.slot())?.is_none() {
+            self.give_stripes(me.slot());
+        }
+        match grace.stripes(me.slot())? {
+            Some(block) => {
+                // Relaxed: process-local (see `pin`).
+                self.inner.pin_block.store(block, Ordering::Relaxed);
+                grace.pin_in_block(block, thread_stripe())
+            }
+            None => grace.pin_stripe(me.slot(), thread_stripe()),
+        }
     }
 
     /// Gives our participant slot its pin stripes (see [`crate::grace`]), once per slot:
@@ -1606,6 +1634,22 @@ impl Region {
             }
         }
         Ok(block.offset)
+    }
+
+    /// [`Self::arena_atomics`] without the checks, for a range this process checked
+    /// before: a structure that keeps a validated offset in its own memory (not in the
+    /// mapping) and comes back to it on a fast path.
+    ///
+    /// # Safety
+    /// `arena_atomics::<A>(offset, count)` returned `Ok` on this region (any handle of
+    /// this mapping) for a `count` covering every atomic the caller reaches.
+    #[inline]
+    pub unsafe fn arena_atomics_checked_before<A: SharedAtomic>(&self, offset: u64) -> NonNull<A> {
+        // SAFETY: the caller's promise: `offset` was checked (in the arena, aligned) by
+        // `arena_atomics`, and the mapping does not move while the region lives.
+        let ptr = unsafe { self.inner.memory.base().add(offset as usize) };
+        // SAFETY: an offset into a non-null mapping.
+        unsafe { NonNull::new_unchecked(ptr.cast::<A>()) }
     }
 
     /// Pointer to `count` atomics of type `A` at byte `offset` of the region, after

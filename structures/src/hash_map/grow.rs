@@ -336,42 +336,29 @@ impl<T: Tables> GrowingMap<T> {
     pub fn get(&self, key: &[u64], out: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
         let hash = self.hash(key);
         // The fast path: one table's lookup, in the table this handle found at the root
-        // last, reading no other shared word (measured: a load of the root word before
-        // every lookup halved the speed of large tables; after it, to validate a table
-        // that may have been freed, it is off the lookup's path). See `settled_here`.
-        match self.tables.guess() {
-            None => {
-                let table = self.raw(self.tables.first());
-                if let Some(found) = table.lookup_here(hash, key, Some(out))? {
-                    return Ok(found);
-                }
-            }
-            Some((guess, root)) => return self.get_guessed(guess, root, hash, key, out, liveness),
-        }
-        self.get_in_chain(hash, key, out, liveness)
-    }
-
-    /// `get` from a remembered table after the first (out of line: the first table's
-    /// path stays as short as a map that never grew needs), validated (module docs).
-    #[inline(never)]
-    fn get_guessed(
-        &self,
-        guess: T::Slots,
-        root: u64,
-        hash: u64,
-        key: &[u64],
-        out: &mut [u64],
-        liveness: &impl Liveness,
-    ) -> Result<bool> {
+        // last, reading no other shared word before it (measured: a load of the root word
+        // before every lookup halved the speed of large tables; after it, to validate a
+        // table that may have been freed, it is off the lookup's path). See
+        // `settled_here`. The first table is never freed: no validation.
+        let (guess, root) = self.guess_or_first();
         let answer = self.raw(guess).lookup_here(hash, key, Some(out));
         fail::fail_point!("hash_map::lookup_before_validate");
         // An error too may come from a freed table: validated like an answer.
-        if self.still_root(root) {
+        if root == 0 || self.still_root(root) {
             if let Some(found) = answer? {
                 return Ok(found);
             }
         }
         self.get_in_chain(hash, key, out, liveness)
+    }
+
+    /// The table lookups start at ([`Tables::guess`], else the first) and the root word
+    /// it was found at (0 for the first table, which needs no validation).
+    #[inline]
+    fn guess_or_first(&self) -> (T::Slots, u64) {
+        self.tables
+            .guess()
+            .unwrap_or_else(|| (self.tables.first(), 0))
     }
 
     /// `get` over the chain of tables, from the root, pinned.
@@ -420,14 +407,9 @@ impl<T: Tables> GrowingMap<T> {
     pub fn contains(&self, key: &[u64]) -> Result<bool> {
         let hash = self.hash(key);
         // As `get`'s fast path (no write: a pending copy sends the lookup to the chain).
-        let (answer, root) = match self.tables.guess() {
-            None => (
-                self.raw(self.tables.first()).lookup_here(hash, key, None),
-                None,
-            ),
-            Some((guess, root)) => (self.raw(guess).lookup_here(hash, key, None), Some(root)),
-        };
-        if root.is_none_or(|root| self.still_root(root)) {
+        let (guess, root) = self.guess_or_first();
+        let answer = self.raw(guess).lookup_here(hash, key, None);
+        if root == 0 || self.still_root(root) {
             if let Some(found) = answer? {
                 return Ok(found);
             }

@@ -2165,26 +2165,37 @@ mod handle {
     }
 
     impl MappedTables<'_> {
-        /// The table a [`TableGuess`] word names (checked again: out of line, off the fast
-        /// path of maps that never grew).
-        #[inline(never)]
-        fn remembered(&self, root: u64) -> Option<MappedSlots> {
-            let capacity_log2 =
-                u64::from(self.first.capacity_log2).checked_add(root_generation(root))?;
-            if capacity_log2 > u64::from(MAX_CAPACITY.trailing_zeros()) {
-                return None;
-            }
-            let words = table_words(1 << capacity_log2, u64::from(self.first.slot_words))?;
-            let table = self
-                .region
-                .arena_atomics::<std::sync::atomic::AtomicU64>(root_id(root), words)
-                .ok()?;
-            Some(MappedSlots::laid_out(
+        /// The table a [`TableGuess`] word names: `remember` stored it only after
+        /// checking its range, so it is not checked again.
+        #[inline]
+        fn remembered(&self, root: u64) -> MappedSlots {
+            let capacity_log2 = u64::from(self.first.capacity_log2) + root_generation(root);
+            // SAFETY: `remember` stored `root` only once `arena_atomics` had accepted the
+            // whole table at its id for this capacity (see `remember`).
+            let table = unsafe {
+                self.region
+                    .arena_atomics_checked_before::<std::sync::atomic::AtomicU64>(root_id(root))
+            };
+            MappedSlots::laid_out(
                 table,
                 self.first.counters,
                 1 << capacity_log2,
                 u64::from(self.first.slot_words),
-            ))
+            )
+        }
+
+        /// Whether the table of root word `root` has `capacity` slots, its generation's,
+        /// and lies in the arena (what `remembered` relies on).
+        fn checked(&self, root: u64, capacity: u64) -> bool {
+            let expected = u64::from(self.first.capacity_log2)
+                .checked_add(root_generation(root))
+                .filter(|log2| *log2 <= u64::from(MAX_CAPACITY.trailing_zeros()));
+            expected.is_some_and(|log2| 1 << log2 == capacity)
+                && table_words(capacity, u64::from(self.first.slot_words)).is_some_and(|words| {
+                    self.region
+                        .arena_atomics::<std::sync::atomic::AtomicU64>(root_id(root), words)
+                        .is_ok()
+                })
         }
     }
 
@@ -2212,17 +2223,21 @@ mod handle {
             if root == 0 {
                 return None;
             }
-            Some((self.remembered(root)?, root))
+            Some((self.remembered(root), root))
         }
 
-        #[inline]
         fn remember(&self, root: u64, capacity: u64) {
             if let Some(guess) = self.guess {
+                // Relaxed: a hint (see `TableGuess`). Remembered already: checked then.
+                if guess.0.load(Ordering::Relaxed) == root {
+                    return;
+                }
                 // A table whose capacity its generation does not give is not guessed.
-                let expected = u32::from(self.first.capacity_log2)
-                    .checked_add(root_generation(root) as u32)
-                    .and_then(|log2| 1u64.checked_shl(log2));
-                let word = if expected == Some(capacity) { root } else { 0 };
+                let word = if root != 0 && self.checked(root, capacity) {
+                    root
+                } else {
+                    0
+                };
                 // Relaxed: a hint (see `TableGuess`).
                 guess.0.store(word, Ordering::Relaxed);
             }
