@@ -67,15 +67,17 @@ pub fn size_class(size: u64) -> Result<usize> {
     let rounded = size
         .max(BLOCK_ALIGN)
         .checked_next_power_of_two()
-        .ok_or(Error::OutOfMemory {
+        .ok_or_else(|| Error::OutOfMemory {
             requested: size,
             available: 0,
+            region: "the region".to_owned(),
         })?;
     let class = (rounded.trailing_zeros() - BLOCK_ALIGN.trailing_zeros()) as usize;
     if class >= SIZE_CLASSES {
         return Err(Error::OutOfMemory {
             requested: size,
             available: 0,
+            region: "the region".to_owned(),
         });
     }
     Ok(class)
@@ -171,10 +173,8 @@ impl<'m, M: Memory> Arena<'m, M> {
     /// [`Error::OutOfMemory`] when neither the free list nor the bump pointer has room;
     /// [`Error::Corrupt`] when the free list or bump pointer hold impossible values.
     pub fn alloc(&self, size: u64) -> Result<Block> {
-        let class = size_class(size).map_err(|_| Error::OutOfMemory {
-            requested: size,
-            available: self.unreserved(),
-        })?;
+        let class = size_class(size)
+            .map_err(|_| Error::out_of_memory(size, self.unreserved(), self.mem))?;
         let block = match self.pop(class)? {
             Some(offset) => Block {
                 offset,
@@ -334,10 +334,7 @@ impl<'m, M: Memory> Arena<'m, M> {
             }
             let available = self.end - current;
             if size > available {
-                return Err(Error::OutOfMemory {
-                    requested: size,
-                    available,
-                });
+                return Err(Error::out_of_memory(size, available, self.mem));
             }
             match bump_word.compare_exchange_weak(
                 current,

@@ -101,12 +101,14 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// The arena has no block of the requested size left.
-    #[error("out of memory in the region: {requested} bytes requested, {available} bytes left unreserved")]
+    #[error("out of memory in {region}: {requested} bytes requested, {available} bytes left unreserved; create the region larger (its file is sparse: room never used costs no memory)")]
     OutOfMemory {
         /// Bytes requested (rounded to the size class).
         requested: u64,
         /// Bytes the bump pointer can still hand out.
         available: u64,
+        /// Which region, and its size (`"the region"` where that is not known).
+        region: String,
     },
     /// Every catalog entry is taken.
     #[error("the region's catalog is full ({capacity} named objects); create the region with a larger catalog")]
@@ -259,6 +261,20 @@ impl Error {
         Error::Io {
             context: context.into(),
             source,
+        }
+    }
+
+    /// An [`Error::OutOfMemory`] of `requested` bytes with `available` left, in the region
+    /// `memory` maps (named and sized when it is a mapping).
+    pub fn out_of_memory(requested: u64, available: u64, memory: &impl crate::Memory) -> Self {
+        let region = match memory.path() {
+            Some(path) => format!("region {} of {} bytes", path.display(), memory.len()),
+            None => format!("the region of {} bytes", memory.len()),
+        };
+        Error::OutOfMemory {
+            requested,
+            available,
+            region,
         }
     }
 

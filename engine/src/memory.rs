@@ -12,6 +12,11 @@ pub trait Memory {
     /// Length in bytes.
     fn len(&self) -> u64;
 
+    /// The file the memory maps, if it maps one (for messages).
+    fn path(&self) -> Option<&std::path::Path> {
+        None
+    }
+
     /// Whether the memory is empty.
     fn is_empty(&self) -> bool {
         self.len() == 0

@@ -166,6 +166,8 @@ pub fn resolve_path(name_or_path: impl AsRef<Path>) -> Result<PathBuf> {
 #[derive(Debug)]
 pub struct MappedMemory {
     map: MmapRaw,
+    /// The file mapped (for messages).
+    path: PathBuf,
 }
 
 impl MappedMemory {
@@ -177,6 +179,10 @@ impl MappedMemory {
 impl Memory for MappedMemory {
     fn len(&self) -> u64 {
         self.map.len() as u64
+    }
+
+    fn path(&self) -> Option<&Path> {
+        Some(&self.path)
     }
 
     #[inline]
@@ -775,7 +781,10 @@ enum Look {
 fn map_file(file: &File, path: &Path) -> Result<MappedMemory> {
     let map =
         MmapRaw::map_raw(file).map_err(|e| Error::io(format!("mapping {}", path.display()), e))?;
-    Ok(MappedMemory { map })
+    Ok(MappedMemory {
+        map,
+        path: path.to_path_buf(),
+    })
 }
 
 impl Region {
@@ -849,7 +858,10 @@ impl Region {
             .and_then(|memory| {
                 fail::fail_point!("region::before_link");
                 match std::fs::hard_link(&staging, &path) {
-                    Ok(()) => Ok(memory),
+                    Ok(()) => Ok(MappedMemory {
+                        path: path.clone(),
+                        ..memory
+                    }),
                     Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                         Err(Error::AlreadyExists(path.clone()))
                     }
@@ -1462,6 +1474,7 @@ impl Region {
             .map_err(|_| Error::OutOfMemory {
                 requested: blob.len(),
                 available: 0,
+                region: "this process's memory".to_owned(),
             })?;
         for i in 0..words as usize {
             // SAFETY: `first` points at `words` checked words of the arena, i < words.
@@ -1620,10 +1633,9 @@ impl Region {
     /// [`Error::OutOfMemory`] when the arena has no room; [`Error::Corrupt`] as
     /// [`Arena::alloc`](crate::arena::Arena::alloc).
     pub fn alloc_zeroed_words(&self, words: u64) -> Result<u64> {
-        let bytes = words.checked_mul(8).ok_or(Error::OutOfMemory {
-            requested: u64::MAX,
-            available: 0,
-        })?;
+        let bytes = words
+            .checked_mul(8)
+            .ok_or_else(|| Error::out_of_memory(u64::MAX, 0, &self.inner.memory))?;
         let block = self.arena().alloc(bytes)?;
         if !block.fresh {
             let first = self.arena_atomics::<std::sync::atomic::AtomicU64>(block.offset, words)?;

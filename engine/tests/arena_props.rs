@@ -94,7 +94,7 @@ impl Model {
             assert!(
                 matches!(
                     result,
-                    Err(Error::OutOfMemory { requested, available })
+                    Err(Error::OutOfMemory { requested, available, .. })
                         if requested == size && available == self.end - self.bump
                 ),
                 "alloc({size}): no class fits, got {result:?}"
@@ -135,6 +135,7 @@ impl Model {
                 Err(Error::OutOfMemory {
                     requested,
                     available,
+                    ..
                 }) => {
                     assert_eq!(requested, class_size);
                     assert_eq!(available, self.end - self.bump);
@@ -294,7 +295,8 @@ fn fill_free_refill() {
             arena.alloc(64),
             Err(Error::OutOfMemory {
                 requested: 64,
-                available: 0
+                available: 0,
+                ..
             })
         ));
     }

@@ -714,6 +714,12 @@ fn a_full_region_stops_growth_with_out_of_memory_and_nothing_lost() {
         assert!(inserted < 1 << 20, "a 1 MiB region never filled");
     };
     assert!(matches!(error, Error::OutOfMemory { .. }), "{error:?}");
+    // The message says which region is full, and how large it is.
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("region {} of {} bytes", path.display(), 1 << 20)),
+        "{message}"
+    );
     assert!(inserted > 1000, "only {inserted} entries");
     assert_eq!(map.get(&inserted).unwrap(), None);
     assert_eq!(map.len() as u64, inserted);

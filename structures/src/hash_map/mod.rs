@@ -5,7 +5,7 @@
 //! ```text
 //! body:
 //!   0      len counters: 16 shards, one per cache line (a shard per participant slot)
-//!   1024   root word: the id of the oldest table in use (0: the first table, below)
+//!   1024   root word: the oldest table in use, its id and generation (0: the first)
 //!   1088   the first table; later tables (see `grow`) lie in arena blocks, laid out alike
 //! table:
 //!   0      header: next table, migration cursor, capacity, bitmap of migrated chunks
@@ -117,7 +117,8 @@
 //! slot's `frozen` bit takes it out of use in its table; `committed` (on a frozen member)
 //! says word 1 names its copy in the next table; `arrived` marks a member that came by
 //! migration. Lookups, inserts, updates and removals above work on one table; the chain
-//! decides which.
+//! decides which. A table the root has moved past is retired and returns to the arena
+//! after a grace period: writers on a grown map pin, lookups validate (`grow`).
 //!
 //! # Deaths and freezes
 //! Kills are final: an operation of a process that dies took effect before its death or
@@ -2257,12 +2258,8 @@ mod handle {
         }
 
         fn make(&self, capacity: u64) -> Result<u64> {
-            let words = table_words(capacity, u64::from(self.first.slot_words)).ok_or(
-                Error::OutOfMemory {
-                    requested: u64::MAX,
-                    available: 0,
-                },
-            )?;
+            let words = table_words(capacity, u64::from(self.first.slot_words))
+                .ok_or_else(|| Error::out_of_memory(u64::MAX, 0, self.region.memory()))?;
             let offset = self.region.alloc_zeroed_words(words)?;
             let table = self
                 .region
