@@ -738,8 +738,10 @@ fn a_full_region_stops_growth_with_out_of_memory_and_nothing_lost() {
 /// Each growth retires the table the root moved past, and its memory returns to the
 /// arena once nobody who may read it is pinned: after growing from 16 slots to hundreds
 /// of thousands, the arena holds the map's body, its newest table and the pin stripes
-/// (without the frees, every earlier table together: as much again). A handle whose
-/// guess is one of the freed tables still finds every key.
+/// (without the frees, every earlier table together: as much again), and the newest
+/// table's slots fill their block (a table in one block would take twice their size: the
+/// hints push it past a power of two). A handle whose guess is one of the freed tables
+/// still finds every key.
 #[test]
 fn old_tables_return_to_the_arena() {
     use shmarena::engine::arena::{class_size, size_class};
@@ -760,10 +762,13 @@ fn old_tables_return_to_the_arena() {
     assert_eq!(map.recount(), 200_000);
     region.reclaim().unwrap();
     let capacity = map.capacity() as u64;
-    let table = shmarena::hash_map::table_words(capacity, 4).unwrap() * 8;
-    let newest = class_size(size_class(table).unwrap());
+    // The newest table: header and hints in one block, 32-byte slots in another.
+    let meta =
+        8 * (shmarena::hash_map::header_words(capacity) + shmarena::hash_map::hint_words(capacity));
+    let newest = class_size(size_class(meta).unwrap()) + 32 * capacity;
     let used = region.arena().stats().unwrap().used - before;
     let stripes = 1024;
+    eprintln!("arena bytes in use: {used} (newest table {newest}, {capacity} slots)");
     assert!(
         used <= body + newest + stripes,
         "{used} bytes in use: body {body}, newest table {newest} ({capacity} slots)"

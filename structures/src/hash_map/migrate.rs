@@ -55,6 +55,10 @@ pub const NEXT: u64 = 0;
 pub const CURSOR: u64 = 1;
 /// Table header word: the table's capacity (written before the table is linked).
 pub const CAPACITY: u64 = 2;
+/// Table header word of a table in the arena: the region offset of its slots, which lie
+/// in an arena block of their own (written before the table is linked; 0 in the first
+/// table, whose slots follow its hints).
+pub const SLOTS: u64 = 3;
 /// First table header word of the bitmap of migrated chunks.
 pub const BITMAP: u64 = 8;
 

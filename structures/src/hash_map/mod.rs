@@ -6,9 +6,12 @@
 //! body:
 //!   0      len counters: 16 shards, one per cache line (a shard per participant slot)
 //!   1024   root word: the oldest table in use, its id and generation (0: the first)
-//!   1088   the first table; later tables (see `grow`) lie in arena blocks, laid out alike
+//!   1088   the first table; a later table (see `grow`) lies in two arena blocks: its
+//!          header and hints in one, its slots in the other (named by its header), so
+//!          that slots of a power-of-two size fill their block exactly
 //! table:
-//!   0      header: next table, migration cursor, capacity, bitmap of migrated chunks
+//!   0      header: next table, migration cursor, capacity, slots' offset (later tables),
+//!          bitmap of migrated chunks
 //!   then   hints: one byte per slot, packed 8 to a word, padded to a cache line:
 //!            0x00 never claimed, 0x01 claimed (no tag yet), 0x80 | 7 hash bits: the tag
 //!            of the last key written into the slot (kept after removal)
@@ -1947,7 +1950,7 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 
 #[cfg(not(loom))]
 mod handle {
-    use super::grow::{root_generation, root_id, GrowingMap, Tables, MAX_CAPACITY};
+    use super::grow::{root_generation, root_id, GrowingMap, Tables, MAX_CAPACITY, ROOT_ID_BITS};
     use super::{
         header_words, hint_words, migrate, table_words, Slots, Updated, COUNTER_SHARDS,
         FIRST_TABLE_OFFSET, ROOT_OFFSET,
@@ -1975,34 +1978,45 @@ mod handle {
     }
 
     /// One table of a map in the mapping: the first, in the map's body, or a later one in
-    /// an arena block.
+    /// two arena blocks (header and hints in one, the slots in another, so that a table of
+    /// slots whose size is a power of two fills its block).
     #[derive(Clone, Copy, Debug)]
     pub(crate) struct MappedSlots {
-        /// The table's first word (its header).
-        table: NonNull<AtomicU64>,
+        /// The table's hint words (its header lies just before them).
+        hints: NonNull<AtomicU64>,
+        /// The table's slot 0.
+        slots: NonNull<AtomicU64>,
         /// The map's len counters (in its body).
         counters: NonNull<AtomicU64>,
         // Narrow fields: a handle's operation copies this struct (and a table's algorithm
         // around it) onto the stack, and stores held up behind a lookup's cache misses
         // limit how many lookups overlap (measured: two more words halved large tables).
-        slot_words: u32,
-        /// Word index in the table of the hint bytes.
-        hints: u32,
-        /// Word index in the table of slot 0.
-        first_slot: u32,
+        /// Words from the table's header to its hints.
+        header_words: u32,
+        slot_words: u16,
         capacity_log2: u8,
+    }
+
+    /// Checks a table's capacity.
+    fn checked_capacity(capacity: u64, offset: u64) -> Result<u64> {
+        if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
+            return Err(Error::corrupt(
+                "hash map table",
+                format!("capacity {capacity} at offset {offset}"),
+            ));
+        }
+        Ok(capacity)
+    }
+
+    /// Words of a table's header and hints (its first block).
+    pub(crate) fn meta_words(capacity: u64) -> u64 {
+        header_words(capacity) + hint_words(capacity)
     }
 
     impl MappedSlots {
         /// The first table of a map object, after checking that it lies in its body.
         pub(crate) fn first(object: &Object, key_size: u64, value_size: u64) -> Result<Self> {
-            let capacity = object.info().descriptor.capacity;
-            if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
-                return Err(Error::corrupt(
-                    "hash map capacity",
-                    format!("{capacity} is not a power of two up to 2^32"),
-                ));
-            }
+            let capacity = checked_capacity(object.info().descriptor.capacity, 0)?;
             let slot_words = slot_words(key_size, value_size);
             let words = table_words(capacity, slot_words)
                 .and_then(|words| words.checked_add(FIRST_TABLE_OFFSET / 8))
@@ -2014,52 +2028,86 @@ mod handle {
                     "not 64-byte aligned".to_owned(),
                 ));
             }
-            // SAFETY: FIRST_TABLE_OFFSET lies inside the `words` checked words.
-            let table = unsafe { base.add((FIRST_TABLE_OFFSET / 8) as usize) };
-            Ok(Self::laid_out(table, base, capacity, slot_words))
+            // SAFETY: FIRST_TABLE_OFFSET lies inside the `words` checked words, and the
+            // table's slots after its header and hints (`table_words`).
+            let (table, slots) = unsafe {
+                let table = base.add((FIRST_TABLE_OFFSET / 8) as usize);
+                (table, table.add(meta_words(capacity) as usize))
+            };
+            Ok(Self::laid_out(table, slots, base, capacity, slot_words))
         }
 
-        /// The table in the arena block at region offset `offset`, after checking that its
-        /// capacity is a power of two and that it lies in the arena.
+        /// The table whose header lies at region offset `offset`, after checking that its
+        /// capacity is a power of two and that its blocks lie in the arena.
         fn in_arena(
             region: &Region,
             offset: u64,
             counters: NonNull<AtomicU64>,
             slot_words: u64,
         ) -> Result<Self> {
+            let (capacity, slots_offset) = Self::header_of(region, offset)?;
+            Self::checked_at(region, offset, slots_offset, capacity, counters, slot_words)
+        }
+
+        /// The capacity and slots offset a table header at `offset` records.
+        fn header_of(region: &Region, offset: u64) -> Result<(u64, u64)> {
             let header = region.arena_atomics::<std::sync::atomic::AtomicU64>(offset, 8)?;
-            // SAFETY: `header` points at 8 checked words; CAPACITY < 8.
-            let capacity = unsafe { &*header.as_ptr().add(migrate::CAPACITY as usize) }
+            let word = |index: u64| {
+                // SAFETY: `header` points at 8 checked words; CAPACITY and SLOTS < 8.
+                let cell = unsafe { &*header.as_ptr().add(index as usize) };
                 // Relaxed: written before the table was linked, which the caller's Acquire
                 // load of the link read.
-                .load(Ordering::Relaxed);
-            if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
+                cell.load(Ordering::Relaxed)
+            };
+            Ok((
+                checked_capacity(word(migrate::CAPACITY), offset)?,
+                word(migrate::SLOTS),
+            ))
+        }
+
+        /// The table of `capacity` slots with its header at `offset` and its slots at
+        /// `slots_offset`, both checked (in the arena; slots 64-byte aligned).
+        fn checked_at(
+            region: &Region,
+            offset: u64,
+            slots_offset: u64,
+            capacity: u64,
+            counters: NonNull<AtomicU64>,
+            slot_words: u64,
+        ) -> Result<Self> {
+            let slot_area = capacity
+                .checked_mul(slot_words)
+                .ok_or_else(|| Error::corrupt("hash map table", capacity.to_string()))?;
+            if slots_offset % 64 != 0 {
                 return Err(Error::corrupt(
                     "hash map table",
-                    format!("capacity {capacity} at offset {offset}"),
+                    format!("slots at offset {slots_offset}, not 64-byte aligned"),
                 ));
             }
-            let words = table_words(capacity, slot_words)
-                .ok_or_else(|| Error::corrupt("hash map table", capacity.to_string()))?;
-            let table = region.arena_atomics::<std::sync::atomic::AtomicU64>(offset, words)?;
-            Ok(Self::laid_out(table, counters, capacity, slot_words))
+            let table = region
+                .arena_atomics::<std::sync::atomic::AtomicU64>(offset, meta_words(capacity))?;
+            let slots =
+                region.arena_atomics::<std::sync::atomic::AtomicU64>(slots_offset, slot_area)?;
+            Ok(Self::laid_out(table, slots, counters, capacity, slot_words))
         }
 
         fn laid_out(
             table: NonNull<AtomicU64>,
+            slots: NonNull<AtomicU64>,
             counters: NonNull<AtomicU64>,
             capacity: u64,
             slot_words: u64,
         ) -> Self {
-            // Capacities up to 2^32 (checked by the callers): header and hint words, and
-            // slot words (keys and values of bounded size), fit 32 bits.
-            let hints = header_words(capacity);
+            // Capacities up to 2^32 (checked by the callers): header words fit 32 bits,
+            // slot words (keys and values of bounded size) 16.
+            let header_words = header_words(capacity);
             Self {
-                table,
+                // SAFETY: the hints follow the header in the checked table block.
+                hints: unsafe { table.add(header_words as usize) },
+                slots,
                 counters,
-                slot_words: slot_words as u32,
-                hints: hints as u32,
-                first_slot: (hints + hint_words(capacity)) as u32,
+                header_words: header_words as u32,
+                slot_words: slot_words as u16,
                 capacity_log2: capacity.trailing_zeros() as u8,
             }
         }
@@ -2074,24 +2122,24 @@ mod handle {
         #[inline]
         fn pair(&self, slot: u64) -> &AtomicPair {
             debug_assert!(slot < self.capacity());
-            // Slot < capacity: the pair lies in the checked table, 16-aligned (aligned
-            // table, even slot words, header and hint words whole cache lines), and the
-            // mapping outlives the handles that hold the object.
-            let word = u64::from(self.first_slot) + slot * u64::from(self.slot_words);
+            // Slot < capacity: the pair lies in the checked slots, 16-aligned (aligned
+            // slots, even slot words), and the mapping outlives the handles that hold the
+            // object.
+            let word = slot * u64::from(self.slot_words);
             // SAFETY: in bounds, aligned and alive (above); pairs are only accessed atomically.
-            unsafe { AtomicPair::from_ptr(self.table.as_ptr().add(word as usize).cast::<u64>()) }
+            unsafe { AtomicPair::from_ptr(self.slots.as_ptr().add(word as usize).cast::<u64>()) }
         }
 
         #[inline]
         fn data(&self, slot: u64) -> &[AtomicU64] {
             debug_assert!(slot < self.capacity());
-            let word = u64::from(self.first_slot) + slot * u64::from(self.slot_words) + 2;
+            let word = slot * u64::from(self.slot_words) + 2;
             // SAFETY: the words after the pair up to the slot's end lie in the checked
-            // table; atomics only.
+            // slots; atomics only.
             unsafe {
                 std::slice::from_raw_parts(
-                    self.table.as_ptr().add(word as usize),
-                    (self.slot_words - 2) as usize,
+                    self.slots.as_ptr().add(word as usize),
+                    usize::from(self.slot_words - 2),
                 )
             }
         }
@@ -2106,37 +2154,44 @@ mod handle {
         #[inline]
         fn hints(&self, word: u64) -> &AtomicU64 {
             debug_assert!(word < hint_words(self.capacity()));
-            // SAFETY: hint words lie between the header and the slots, in the checked
-            // table.
-            unsafe {
-                &*self
-                    .table
-                    .as_ptr()
-                    .add((u64::from(self.hints) + word) as usize)
-            }
+            // SAFETY: hint words lie after the header, in the checked table block.
+            unsafe { &*self.hints.as_ptr().add(word as usize) }
         }
 
         #[inline]
         fn header(&self, word: u64) -> &AtomicU64 {
-            debug_assert!(word < header_words(self.capacity()));
-            // SAFETY: header words start the checked table.
-            unsafe { &*self.table.as_ptr().add(word as usize) }
+            debug_assert!(word < u64::from(self.header_words));
+            // SAFETY: header words start the checked table block, just before the hints.
+            unsafe {
+                &*self
+                    .hints
+                    .as_ptr()
+                    .sub(self.header_words as usize)
+                    .add(word as usize)
+            }
         }
     }
 
     /// A handle's memory of the table it last found at its map's root (see
     /// [`Tables::guess`]): the root word then (0 for the first table; else the table's
     /// region offset and generation, whose capacity is the first table's doubled that
-    /// many times). Process-local: a clone starts from the same guess.
+    /// many times), and that table's layout: | generation: 8 | header words: 24 | region
+    /// offset of its slots / 64: 32 | (the generation again, so that a pair torn between
+    /// two threads' stores does not match). Both checked when remembered. Process-local:
+    /// a clone starts from the same guess.
     #[derive(Debug, Default)]
-    pub(crate) struct TableGuess(std::sync::atomic::AtomicU64);
+    pub(crate) struct TableGuess {
+        root: std::sync::atomic::AtomicU64,
+        slots: std::sync::atomic::AtomicU64,
+    }
 
     impl Clone for TableGuess {
         fn clone(&self) -> Self {
             // Relaxed: a hint; any value this handle remembered is valid.
-            Self(std::sync::atomic::AtomicU64::new(
-                self.0.load(Ordering::Relaxed),
-            ))
+            Self {
+                root: std::sync::atomic::AtomicU64::new(self.root.load(Ordering::Relaxed)),
+                slots: std::sync::atomic::AtomicU64::new(self.slots.load(Ordering::Relaxed)),
+            }
         }
     }
 
@@ -2166,37 +2221,73 @@ mod handle {
     }
 
     impl MappedTables<'_> {
-        /// The table a [`TableGuess`] word names: `remember` stored it only after
-        /// checking its range, so it is not checked again.
+        /// The table a [`TableGuess`] names: `remember` stored it only after checking its
+        /// ranges, so they are not checked again.
         #[inline]
-        fn remembered(&self, root: u64) -> MappedSlots {
-            let capacity_log2 = u64::from(self.first.capacity_log2) + root_generation(root);
-            // SAFETY: `remember` stored `root` only once `arena_atomics` had accepted the
-            // whole table at its id for this capacity (see `remember`).
-            let table = unsafe {
-                self.region
-                    .arena_atomics_checked_before::<std::sync::atomic::AtomicU64>(root_id(root))
+        fn remembered(&self, root: u64, slots: u64) -> MappedSlots {
+            let capacity_log2 = self.first.capacity_log2 + root_generation(root) as u8;
+            let header_words = (slots >> 32) as u32 & 0xff_ffff;
+            // SAFETY: `remember` stored `root` and `slots` only once `arena_atomics` had
+            // accepted the table's blocks at these offsets for this capacity (`checked`),
+            // and the header words are the capacity's; a torn pair of two remembered
+            // tables is refused by `guess` (generations).
+            let (hints, slots) = unsafe {
+                (
+                    self.region
+                        .arena_atomics_checked_before::<std::sync::atomic::AtomicU64>(
+                            root_id(root) + 8 * u64::from(header_words),
+                        ),
+                    self.region
+                        .arena_atomics_checked_before::<std::sync::atomic::AtomicU64>(
+                            64 * (slots & 0xffff_ffff),
+                        ),
+                )
             };
-            MappedSlots::laid_out(
-                table,
-                self.first.counters,
-                1 << capacity_log2,
-                u64::from(self.first.slot_words),
-            )
+            MappedSlots {
+                hints,
+                slots,
+                counters: self.first.counters,
+                header_words,
+                slot_words: self.first.slot_words,
+                capacity_log2,
+            }
         }
 
-        /// Whether the table of root word `root` has `capacity` slots, its generation's,
-        /// and lies in the arena (what `remembered` relies on).
-        fn checked(&self, root: u64, capacity: u64) -> bool {
+        /// The slots offset of the table of root word `root` if it has `capacity` slots,
+        /// its generation's, and its blocks lie in the arena (what `remembered` relies
+        /// on).
+        fn checked(&self, root: u64, capacity: u64) -> Option<u64> {
             let expected = u64::from(self.first.capacity_log2)
                 .checked_add(root_generation(root))
-                .filter(|log2| *log2 <= u64::from(MAX_CAPACITY.trailing_zeros()));
-            expected.is_some_and(|log2| 1 << log2 == capacity)
-                && table_words(capacity, u64::from(self.first.slot_words)).is_some_and(|words| {
-                    self.region
-                        .arena_atomics::<std::sync::atomic::AtomicU64>(root_id(root), words)
-                        .is_ok()
-                })
+                .filter(|log2| *log2 <= u64::from(MAX_CAPACITY.trailing_zeros()))?;
+            let (recorded, slots) = MappedSlots::header_of(self.region, root_id(root)).ok()?;
+            let slot_words = u64::from(self.first.slot_words);
+            (1 << expected == capacity && recorded == capacity && slots / 64 < 1 << 32)
+                .then_some(())?;
+            MappedSlots::checked_at(
+                self.region,
+                root_id(root),
+                slots,
+                capacity,
+                self.first.counters,
+                slot_words,
+            )
+            .ok()
+            .map(|_| slots)
+        }
+
+        /// The words of a table's two blocks: header and hints, slots.
+        fn block_words(&self, capacity: u64) -> Option<(u64, u64)> {
+            Some((
+                meta_words(capacity),
+                capacity.checked_mul(u64::from(self.first.slot_words))?,
+            ))
+        }
+
+        /// The slots offset the header of table `id` records, if it lies in the arena.
+        fn slots_of(&self, id: u64, capacity: u64) -> Option<u64> {
+            let (recorded, slots) = MappedSlots::header_of(self.region, id).ok()?;
+            (recorded == capacity && slots != 0).then_some(slots)
         }
     }
 
@@ -2217,30 +2308,46 @@ mod handle {
 
         #[inline]
         fn guess(&self) -> Option<(MappedSlots, u64)> {
+            let guess = self.guess?;
             // Relaxed: a hint (see `TableGuess`); lookups validate it against the root.
-            let root = self
-                .guess
-                .map_or(0, |guess| guess.0.load(Ordering::Relaxed));
+            let root = guess.root.load(Ordering::Relaxed);
             if root == 0 {
                 return None;
             }
-            Some((self.remembered(root), root))
+            // Relaxed: as above.
+            let slots = guess.slots.load(Ordering::Relaxed);
+            if root_generation(slots) != root_generation(root) {
+                return None; // torn between two threads' stores: start from the root
+            }
+            Some((self.remembered(root, slots), root))
         }
 
         fn remember(&self, root: u64, capacity: u64) {
-            if let Some(guess) = self.guess {
-                // Relaxed: a hint (see `TableGuess`). Remembered already: checked then.
-                if guess.0.load(Ordering::Relaxed) == root {
-                    return;
+            let Some(guess) = self.guess else {
+                return;
+            };
+            // Relaxed: a hint (see `TableGuess`). Remembered already: checked then.
+            if guess.root.load(Ordering::Relaxed) == root {
+                return;
+            }
+            // A table whose capacity its generation does not give is not guessed.
+            let slots = if root == 0 {
+                None
+            } else {
+                self.checked(root, capacity)
+            };
+            // Relaxed: hints (see `TableGuess`); `guess` checks that the two match.
+            match slots {
+                Some(slots) => {
+                    // Slots offset / 64 (below 2^32: regions are at most 2^38 bytes), the
+                    // header words (below 2^24 for capacities up to 2^32), the generation.
+                    let word = (slots / 64)
+                        | (header_words(capacity) << 32)
+                        | (root_generation(root) << ROOT_ID_BITS);
+                    guess.slots.store(word, Ordering::Relaxed);
+                    guess.root.store(root, Ordering::Relaxed);
                 }
-                // A table whose capacity its generation does not give is not guessed.
-                let word = if root != 0 && self.checked(root, capacity) {
-                    root
-                } else {
-                    0
-                };
-                // Relaxed: a hint (see `TableGuess`).
-                guess.0.store(word, Ordering::Relaxed);
+                None => guess.root.store(0, Ordering::Relaxed),
             }
         }
 
@@ -2258,29 +2365,47 @@ mod handle {
         }
 
         fn make(&self, capacity: u64) -> Result<u64> {
-            let words = table_words(capacity, u64::from(self.first.slot_words))
+            let (meta, slot_area) = self
+                .block_words(capacity)
                 .ok_or_else(|| Error::out_of_memory(u64::MAX, 0, self.region.memory()))?;
-            let offset = self.region.alloc_zeroed_words(words)?;
-            let table = self
+            let offset = self.region.alloc_zeroed_words(meta)?;
+            let slots = match self.region.alloc_zeroed_words(slot_area) {
+                Ok(slots) => slots,
+                Err(error) => {
+                    let _ = self.region.arena().free(offset, 8 * meta);
+                    return Err(error);
+                }
+            };
+            let header = self
                 .region
-                .arena_atomics::<std::sync::atomic::AtomicU64>(offset, words)?;
-            // SAFETY: `table` points at `words` checked words; CAPACITY is a header word.
+                .arena_atomics::<std::sync::atomic::AtomicU64>(offset, meta)?;
+            // SAFETY: `header` points at `meta` checked words; CAPACITY and SLOTS are
+            // header words.
             // Relaxed: published with the zeros by the caller's Release compare-exchange.
-            unsafe { &*table.as_ptr().add(migrate::CAPACITY as usize) }
-                .store(capacity, Ordering::Relaxed);
+            unsafe {
+                (*header.as_ptr().add(migrate::CAPACITY as usize))
+                    .store(capacity, Ordering::Relaxed);
+                (*header.as_ptr().add(migrate::SLOTS as usize)).store(slots, Ordering::Relaxed);
+            }
             Ok(offset)
         }
 
         fn discard(&self, id: u64, capacity: u64) {
-            if let Some(words) = table_words(capacity, u64::from(self.first.slot_words)) {
-                let _ = self.region.arena().free(id, 8 * words);
+            if let Some((meta, slot_area)) = self.block_words(capacity) {
+                if let Some(slots) = self.slots_of(id, capacity) {
+                    let _ = self.region.arena().free(slots, 8 * slot_area);
+                }
+                let _ = self.region.arena().free(id, 8 * meta);
             }
         }
 
         fn retire(&self, id: u64, capacity: u64) {
-            if let Some(words) = table_words(capacity, u64::from(self.first.slot_words)) {
+            if let Some((meta, slot_area)) = self.block_words(capacity) {
                 // An error: a block that cannot be the arena's (a corrupt link), left alone.
-                let _ = self.region.retire_block_soon(id, 8 * words);
+                if let Some(slots) = self.slots_of(id, capacity) {
+                    let _ = self.region.retire_block_soon(slots, 8 * slot_area);
+                }
+                let _ = self.region.retire_block(id, 8 * meta);
             }
         }
 
