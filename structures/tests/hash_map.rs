@@ -782,3 +782,35 @@ fn old_tables_return_to_the_arena() {
     drop((map, early, region));
     let _ = Region::unlink(&path);
 }
+
+/// A map left in the middle of a growth and then only read finishes growing: lookups that
+/// meet the migration (their key's home frozen) move it on by a chunk, as writes do.
+#[test]
+fn reads_alone_finish_a_growth() {
+    let (region, path) = temp_region("grow-reads", 64 << 20);
+    let map = region.hash_map::<u64, u64>("g", 16).unwrap();
+    let entry = region.find_object("g").unwrap().unwrap();
+    let growing = || {
+        shmarena::hash_map::describe(&region, &entry)
+            .unwrap()
+            .contains("growing from")
+    };
+    let mut keys = 0u64;
+    while keys < 4096 || !growing() {
+        map.insert(keys, keys + 1).unwrap();
+        keys += 1;
+        assert!(keys < 1 << 20, "never caught a growth in progress");
+    }
+    for round in 0.. {
+        for key in 0..keys {
+            assert_eq!(map.get(&key).unwrap(), Some(key + 1), "key {key}");
+        }
+        if !growing() {
+            break;
+        }
+        assert!(round < 100, "reads did not finish the growth");
+    }
+    assert_eq!(map.len() as u64, keys);
+    drop((map, region));
+    let _ = Region::unlink(&path);
+}

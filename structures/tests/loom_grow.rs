@@ -35,10 +35,10 @@ struct Chain {
     root: AtomicU64,
     made: AtomicU64,
     tables: Vec<Table>,
-    /// Pins held, by every handle.
-    pins: AtomicU64,
-    /// A retired table waiting for the pins to drain (0: none): then it is reused.
-    retired: AtomicU64,
+    /// The model's grace period in one word: pins held by every handle (low half) and a
+    /// retired table waiting for them to drain (high half, 0: none), claimed for reuse
+    /// by the unpin that drains them, in the same atomic step.
+    grace: AtomicU64,
     /// Tables retired, in order.
     retirements: Mutex<Vec<u64>>,
 }
@@ -68,11 +68,21 @@ struct ModelPin(Arc<Chain>);
 
 impl Drop for ModelPin {
     fn drop(&mut self) {
-        if self.0.pins.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let retired = self.0.retired.swap(0, Ordering::SeqCst);
-            if retired != 0 {
-                reuse(&self.0.tables[retired as usize]);
+        let mut now = self.0.grace.load(Ordering::SeqCst);
+        loop {
+            // The last pin takes the waiting table with it.
+            let next = if now & 0xffff_ffff == 1 { 0 } else { now - 1 };
+            match self
+                .0
+                .grace
+                .compare_exchange(now, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => break,
+                Err(actual) => now = actual,
             }
+        }
+        if now & 0xffff_ffff == 1 && now >> 32 != 0 {
+            reuse(&self.0.tables[(now >> 32) as usize]);
         }
     }
 }
@@ -130,14 +140,16 @@ impl Tables for Shared {
     fn retire(&self, id: u64, _capacity: u64) {
         self.chain.retirements.lock().unwrap().push(id);
         // The retirer is pinned: the table is reused once it and every other pin drop.
-        let before = self.chain.retired.swap(id, Ordering::SeqCst);
+        let before = self.chain.grace.fetch_or(id << 32, Ordering::SeqCst);
         assert_eq!(
-            before, 0,
+            before >> 32,
+            0,
             "two retirements pending in a model with room for one"
         );
+        assert_ne!(before & 0xffff_ffff, 0, "retired unpinned");
     }
     fn pin(&self) -> Result<ModelPin> {
-        self.chain.pins.fetch_add(1, Ordering::SeqCst);
+        self.chain.grace.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         Ok(ModelPin(Arc::clone(&self.chain)))
     }
@@ -155,8 +167,7 @@ fn chain(first: usize, later: usize, value_words: usize) -> Shared {
             root: AtomicU64::new(0),
             made: AtomicU64::new(0),
             tables,
-            pins: AtomicU64::new(0),
-            retired: AtomicU64::new(0),
+            grace: AtomicU64::new(0),
             retirements: Mutex::new(Vec::new()),
         }),
         guess: std::sync::atomic::AtomicU64::new(0),
@@ -475,8 +486,11 @@ fn grow_and_retire(chain: &Shared) -> Option<u64> {
 /// `expected`.
 fn check_retired(chain: &Shared, expected: &[(u64, u64)]) {
     assert_eq!(*chain.chain.retirements.lock().unwrap(), vec![1]);
-    assert_eq!(chain.chain.pins.load(Ordering::SeqCst), 0);
-    assert_eq!(chain.chain.retired.load(Ordering::SeqCst), 0, "reused");
+    assert_eq!(
+        chain.chain.grace.load(Ordering::SeqCst),
+        0,
+        "no pin, and reused"
+    );
     let fresh = map(chain, 1);
     assert_eq!(members(&fresh), expected);
     for &(key, value) in expected {
@@ -494,7 +508,12 @@ fn lookups_through_a_retired_guess_never_answer_from_reused_memory() {
             let (chain, guessing) = grown_once();
             let (seen, inserted) = pair(
                 swap,
-                move || (get(&guessing, 5, &me(2)), guessing.contains(&[6]).unwrap()),
+                move || {
+                    (
+                        get(&guessing, 5, &me(2)),
+                        guessing.contains(&[6], &me(2)).unwrap(),
+                    )
+                },
                 {
                     let chain = chain.clone();
                     move || grow_and_retire(&chain)

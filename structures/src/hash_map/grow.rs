@@ -372,7 +372,30 @@ impl<T: Tables> GrowingMap<T> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let _pin = self.tables.pin()?;
-        let (_, mut table) = self.root()?;
+        let table = self.root_helped(liveness)?;
+        self.get_from(table, hash, key, out, liveness)
+    }
+
+    /// The root table, after helping its migration by a chunk if it has one: lookups
+    /// that come this way (their key's home was frozen) move the migration on too, so
+    /// that a map read but no longer written finishes growing. The caller holds a pin.
+    fn root_helped(&self, liveness: &impl Liveness) -> Result<RawMap<T::Slots>> {
+        let (root, table) = self.root()?;
+        if let Some((next_id, next)) = self.next_of(&table)? {
+            self.help(root, &table, root_after(root, next_id), &next, liveness)?;
+        }
+        Ok(table)
+    }
+
+    /// `get` over the chain of tables from `table` (the caller holds a pin).
+    fn get_from(
+        &self,
+        mut table: RawMap<T::Slots>,
+        hash: u64,
+        key: &[u64],
+        out: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
         for _ in 0..MAX_TABLES {
             match table.get_step(hash, key, out)? {
                 Step::Done(true) => return Ok(true),
@@ -404,7 +427,7 @@ impl<T: Tables> GrowingMap<T> {
     /// # Errors
     /// As [`Self::get`].
     #[inline]
-    pub fn contains(&self, key: &[u64]) -> Result<bool> {
+    pub fn contains(&self, key: &[u64], liveness: &impl Liveness) -> Result<bool> {
         let hash = self.hash(key);
         // As `get`'s fast path (no write: a pending copy sends the lookup to the chain).
         let (guess, root) = self.guess_or_first();
@@ -414,8 +437,15 @@ impl<T: Tables> GrowingMap<T> {
                 return Ok(found);
             }
         }
+        self.contains_in_chain(hash, key, liveness)
+    }
+
+    /// `contains` over the chain of tables, from the root, pinned (see `get_in_chain`).
+    #[cold]
+    #[inline(never)]
+    fn contains_in_chain(&self, hash: u64, key: &[u64], liveness: &impl Liveness) -> Result<bool> {
         let _pin = self.tables.pin()?;
-        let (_, mut table) = self.root()?;
+        let mut table = self.root_helped(liveness)?;
         for _ in 0..MAX_TABLES {
             if table.contains_step(hash, key)? {
                 return Ok(true);

@@ -2691,7 +2691,7 @@ mod handle {
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &K) -> Result<bool> {
-            with_words_of(key, |key| self.map().contains(key))
+            with_words_of(key, |key| self.map().contains(key, self.object.region()))
         }
 
         /// Inserts or replaces; returns the value replaced.
@@ -3372,7 +3372,9 @@ mod handle {
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
-            Self::with_words(key, self.key_size, "key", |key| self.map().contains(key))
+            Self::with_words(key, self.key_size, "key", |key| {
+                self.map().contains(key, self.object.region())
+            })
         }
 
         /// Inserts or replaces; returns the value replaced.
