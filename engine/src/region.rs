@@ -1412,6 +1412,19 @@ impl Region {
         Ok(())
     }
 
+    /// For harnesses that put the region's file back to its just-created state under this
+    /// live handle (the fuzz targets): forgets this process's retired blocks (that memory
+    /// was rewritten: freeing them would free blocks of the new contents) and the pin
+    /// stripe block it looked up. Not for anything else.
+    #[doc(hidden)]
+    pub fn forget_local_state(&self) {
+        self.inner
+            .retired
+            .with(|list| *list = crate::reclaim::RetireList::default());
+        // Relaxed: the harness is single-threaded.
+        self.inner.pin_block.store(0, Ordering::Relaxed);
+    }
+
     /// Frees this process's retired blocks whose grace period has passed (see
     /// [`Self::retire_block`]); how many still wait.
     ///

@@ -95,6 +95,8 @@ impl Scratch {
         self.file
             .write_all_at(&self.zeros[..dirty], fields.arena_offset)
             .expect("zero the region's arena");
+        // What this process remembers of the old contents goes with them.
+        self.region.forget_local_state();
         &self.region
     }
 
