@@ -280,15 +280,25 @@ impl<T: Tables> GrowingMap<T> {
         liveness: &impl Liveness,
         f: impl FnOnce(&RawMap<T::Slots>) -> Result<R>,
     ) -> Result<R> {
-        // Acquire: as in `root` (spelled out: no `Result` to carry on the fast path).
-        if self.tables.root().load(Ordering::Acquire) == 0 {
-            let table = self.raw(self.tables.first());
-            // Acquire: as in `next_of`. The first table is never freed: no pin.
-            if table.header(NEXT).load(Ordering::Acquire) == 0 {
-                return f(&table);
-            }
+        match self.only_first() {
+            Some(table) => f(&table),
+            None => self.on_newest_pinned(hash, liveness, f),
         }
-        self.on_newest_pinned(hash, liveness, f)
+    }
+
+    /// The first table, if the map never grew (no other table is reachable, and the first
+    /// is never freed: no pin).
+    // Always: on every operation's fast path (see `on_newest`).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn only_first(&self) -> Option<RawMap<T::Slots>> {
+        // Acquire: as in `root` (spelled out: no `Result` to carry on the fast path).
+        if self.tables.root().load(Ordering::Acquire) != 0 {
+            return None;
+        }
+        let table = self.raw(self.tables.first());
+        // Acquire: as in `next_of`.
+        (table.header(NEXT).load(Ordering::Acquire) == 0).then_some(table)
     }
 
     /// `on_newest` on a map that grew or is growing.
@@ -749,16 +759,23 @@ impl<T: Tables> GrowingMap<T> {
 
     /// Slots of the newest table: how many entries fit before the map grows again.
     pub fn capacity(&self) -> u64 {
-        self.pin()
-            .and_then(|pin| self.newest(&pin))
-            .map_or(0, |table| table.capacity())
+        self.of_newest(RawMap::capacity)
     }
 
     /// Entries, from the counters (see [`RawMap::len`]).
     pub fn len(&self) -> u64 {
+        self.of_newest(RawMap::len)
+    }
+
+    /// `f` of the newest table: unpinned on a map that never grew (its first table is
+    /// never freed), else pinned (0 when this handle cannot pin, or on a corrupt chain).
+    fn of_newest(&self, f: impl FnOnce(&RawMap<T::Slots>) -> u64) -> u64 {
+        if let Some(first) = self.only_first() {
+            return f(&first);
+        }
         self.pin()
             .and_then(|pin| self.newest(&pin))
-            .map_or(0, |table| table.len())
+            .map_or(0, |table| f(&table))
     }
 
     /// Whether the counters say the map is empty.
