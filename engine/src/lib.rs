@@ -45,7 +45,7 @@ pub use participants::ParticipantInfo;
 pub use reclaim::{Blob, StagedBlob};
 #[cfg(not(loom))]
 pub use region::{
-    resolve_path, GracePin, MappedMemory, Object, Region, RegionOptions, SharedAtomic,
+    resolve_path, GracePin, MappedMemory, Object, Region, RegionOptions, SharedAtomic, PUNCH_MIN,
 };
 #[cfg(not(loom))]
 pub use verify::{Finding, Severity};

@@ -17,7 +17,10 @@
 //! wait, at the first unpin after a large retirement
 //! ([`Region::retire_block_soon`](crate::Region::retire_block_soon): a retirer is often
 //! pinned when it retires, which holds its own retirement back; its unpin is the moment
-//! the block may go), and when the region handle is dropped. Costs and bounds:
+//! the block may go), and when the region handle is dropped. A reclaimed block of
+//! [`PUNCH_MIN`](crate::PUNCH_MIN) bytes or more gives its whole pages back to the
+//! file system first (they cost no memory until the block is used again). Costs and
+//! bounds:
 //! - a process killed with blocks on its list leaks them (at most what it had retired
 //!   and not yet freed: a batch, or more while a frozen reader holds reclamation back);
 //!   so does one killed between an unlink and its retirement (that one block);

@@ -319,10 +319,48 @@ impl Inner {
         self.retired.with(|list| {
             list.reclaim(
                 |epoch| grace.has_passed(epoch, self),
-                |offset, size| arena.free(offset, size),
+                |offset, size| {
+                    // Nobody can reach the block now: its pages may go back to the system.
+                    arena.check_block_of_size(offset, size)?;
+                    self.punch(offset, size);
+                    arena.free(offset, size)
+                },
             )?;
             Ok(list.len())
         })
+    }
+
+    /// Gives the whole pages of bytes `offset..offset + len` (a block no process can reach)
+    /// back to the file system, so that they cost no memory and read as zeros: the range
+    /// of pages done, if any. Below [`PUNCH_MIN`] bytes, or where the file system cannot,
+    /// nothing is done.
+    fn punch(&self, offset: u64, len: u64) -> Option<(u64, u64)> {
+        if len < PUNCH_MIN {
+            return None;
+        }
+        let start = offset.next_multiple_of(crate::layout::PAGE_SIZE);
+        let end = offset.saturating_add(len) / crate::layout::PAGE_SIZE * crate::layout::PAGE_SIZE;
+        if end <= start || end > self.fields.arena_end {
+            return None;
+        }
+        let (Ok(at), Ok(bytes)) = (
+            libc::off_t::try_from(start),
+            libc::off_t::try_from(end - start),
+        ) else {
+            return None;
+        };
+        // SAFETY: `fallocate` on our own open file descriptor with a range inside the
+        // file (KEEP_SIZE: the file's length, hence the mapping, is unchanged); the pages
+        // hold no data any process can reach (the caller's promise).
+        let done = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                at,
+                bytes,
+            )
+        } == 0;
+        done.then_some((start, end))
     }
 
     /// Our participant id; [`OwnerId::ORPHAN`] while the handle waits for a slot, which
@@ -1639,8 +1677,9 @@ impl Region {
 
     /// Allocates an arena block of `words` zeroed words, not yet reachable by anyone: its
     /// region offset. The zeros are published by the caller's Release store or
-    /// compare-exchange of the offset (a recycled block is zeroed with Relaxed stores; a
-    /// fresh one is zero already).
+    /// compare-exchange of the offset (a fresh block is zero already; a recycled one is
+    /// zeroed with Relaxed stores, or, from [`PUNCH_MIN`] bytes, by giving its whole pages
+    /// back to the file system, which reads them as zeros, and storing only its ends).
     ///
     /// # Errors
     /// [`Error::OutOfMemory`] when the arena has no room; [`Error::Corrupt`] as
@@ -1652,10 +1691,18 @@ impl Region {
         let block = self.arena().alloc(bytes)?;
         if !block.fresh {
             let first = self.arena_atomics::<std::sync::atomic::AtomicU64>(block.offset, words)?;
-            for i in 0..words as usize {
+            // A large block: its whole pages go back to the file system (zeros, and no
+            // memory until written); only the ends are zeroed by hand.
+            let (skip_from, skip_to) = self
+                .inner
+                .punch(block.offset, bytes)
+                .map_or((words, words), |(start, end)| {
+                    ((start - block.offset) / 8, (end - block.offset) / 8)
+                });
+            for i in (0..skip_from).chain(skip_to..words) {
                 // SAFETY: `first` points at `words` checked words of the block.
                 // Relaxed: published by the caller (see above).
-                unsafe { &*first.as_ptr().add(i) }.store(0, Ordering::Relaxed);
+                unsafe { &*first.as_ptr().add(i as usize) }.store(0, Ordering::Relaxed);
             }
         }
         Ok(block.offset)
@@ -1894,6 +1941,10 @@ impl Drop for GracePin<'_> {
         }
     }
 }
+
+/// Smallest block whose pages [`Region::alloc_zeroed_words`] and reclamation give back to
+/// the file system (a system call, where smaller blocks are zeroed by hand or kept).
+pub const PUNCH_MIN: u64 = 256 << 10;
 
 /// This thread's pin stripe (see [`crate::grace`]): threads take them in turn.
 #[inline]

@@ -109,3 +109,41 @@ fn a_corrupt_blob_is_an_error_not_a_read_outside_the_arena() {
         ));
     }
 }
+
+/// A large block retired and reclaimed gives its pages back to the file system (the
+/// region file's allocated size drops by about its size), and a large recycled block
+/// comes back zeroed (its pages punched, its ends stored).
+#[test]
+fn large_blocks_give_their_pages_back_and_come_back_zeroed() {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // In /dev/shm: tmpfs punches holes (not every file system under the temp dir does).
+    let name = format!("shmarena-reclaim-punch-{}", std::process::id());
+    let _ = Region::unlink(&name);
+    let region = Region::create(&name, 16 << 20).unwrap();
+    let path = region.path().to_path_buf();
+    let allocated = || std::fs::metadata(&path).unwrap().blocks() * 512;
+    let words = (1 << 20) / 8 + 3; // a little over 1 MiB: unaligned ends
+    let block = region.alloc_zeroed_words(words).unwrap();
+    let cells = region.arena_atomics::<AtomicU64>(block, words).unwrap();
+    let cell = |i: u64| {
+        // SAFETY: `cells` points at `words` checked atomics; i < words.
+        unsafe { &*cells.as_ptr().add(i as usize) }
+    };
+    for i in 0..words {
+        cell(i).store(!0, Ordering::Relaxed);
+    }
+    let before = allocated();
+    region.retire_block(block, 8 * words).unwrap();
+    assert_eq!(region.reclaim().unwrap(), 0, "nobody is pinned: freed");
+    let after = allocated();
+    assert!(
+        after + (1 << 20) - (16 << 10) <= before,
+        "{before} bytes allocated before the free, {after} after"
+    );
+    // The block comes back from its free list: every word zero.
+    assert_eq!(region.alloc_zeroed_words(words).unwrap(), block);
+    assert!((0..words).all(|i| cell(i).load(Ordering::Relaxed) == 0));
+    drop(region);
+    let _ = Region::unlink(&name);
+}
