@@ -1,7 +1,8 @@
 //! Loom models of the shipping growth of the hash map, `GrowingMap` over loom tables: a
 //! migration racing a reader, a writer and a second mover; a dead mover's copy taken over;
-//! an insert that claimed a slot in a table being frozen; lookups and an update through a
-//! handle's guess of a table that is retired and reused meanwhile. Run with
+//! an insert that claimed a slot in a table being frozen; a dead mover's chunk taken over;
+//! lookups and an update through a handle's guess of a table that is retired and reused
+//! meanwhile. Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom cargo test --release -p shmarena --test loom_grow`.
 //!
 //! The first table has one or two slots and the next one twice that, so that growth,
@@ -24,7 +25,7 @@ use loom_owners::{dead, Mock};
 use loom_support::{model, pair};
 use loom_table::{next_table, table, Table};
 use shmarena::hash_map::grow::root_id;
-use shmarena::hash_map::migrate::{CAPACITY, NEXT};
+use shmarena::hash_map::migrate::{CAPACITY, CURSOR, NEXT};
 use shmarena::hash_map::{header_words, GrowingMap, Slots, Tables, Updated};
 use shmarena::Result;
 use std::sync::Mutex;
@@ -541,6 +542,57 @@ fn an_update_through_a_retired_guess_lands_in_a_table_in_use() {
             assert_eq!(added, Some(50));
             assert_eq!(inserted, None);
             check_retired(&chain, &[(5, 51), (6, 60), (7, 70)]);
+        });
+    }
+}
+
+/// A mover that took the first chunk's ticket, froze the chunk's slot and died: the
+/// tickets are all handed out once another operation takes the second, so the dead
+/// mover's chunk is found by its clear bit and migrated again, by a writer of a new key
+/// or a reader of the frozen one, whichever comes; the growth completes and every key is
+/// there once.
+#[test]
+fn a_dead_movers_chunk_is_taken_over() {
+    for swap in [false, true] {
+        model(move || {
+            let chain = chain(2, 1, 1);
+            let grown = map(&chain, 1);
+            let mut homed = homed_at_zero(&grown, 2);
+            let (frozen_key, other) = (homed.next().unwrap(), 7);
+            assert_eq!(insert(&grown, frozen_key, 1, &me(1)), None);
+            assert_eq!(insert(&grown, other, 2, &me(1)), None);
+            // The dead mover's work: link, take chunk 0's ticket, freeze its slot.
+            let next = chain.make(4).unwrap();
+            let old = &chain.chain.tables[0];
+            old.header(NEXT).store(next, Ordering::Release);
+            assert_eq!(old.header(CURSOR).fetch_add(1, Ordering::Relaxed), 0);
+            let seen = old.pair(0).load(Ordering::SeqCst);
+            old.pair(0)
+                .compare_exchange(
+                    seen,
+                    [seen[0] | 1 << 27, seen[1]],
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .unwrap();
+            let (inserted, read) = pair(
+                swap,
+                {
+                    let chain = chain.clone();
+                    move || insert(&map(&chain, 1), 9, 3, &me(2))
+                },
+                {
+                    let chain = chain.clone();
+                    move || get(&map(&chain, 1), frozen_key, &me(3))
+                },
+            );
+            assert_eq!((inserted, read), (None, Some(1)));
+            finish(&grown, &me(1));
+            assert_eq!(chain.root().load(Ordering::SeqCst), next | 1 << 56);
+            let mut expected = vec![(frozen_key, 1), (other, 2), (9, 3)];
+            expected.sort_unstable();
+            assert_eq!(members(&grown), expected);
+            assert_eq!(grown.len(), 3);
         });
     }
 }
