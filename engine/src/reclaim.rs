@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 
 /// Retired blocks that make a process try to reclaim.
-pub const RECLAIM_BATCH: usize = 64;
+pub const RECLAIM_BATCH: usize = 1024;
 
 /// Retired bytes that make a process try to reclaim, whatever their number.
 pub const RECLAIM_BYTES: u64 = 4 << 20;
@@ -168,17 +168,23 @@ pub(crate) struct RetireList {
     generation: u64,
     entries: VecDeque<Retired>,
     bytes: u64,
+    /// Entries and bytes retired since the last reclaim (what makes the next one due).
+    since: (usize, u64),
 }
 
 impl RetireList {
     pub fn push(&mut self, retired: Retired) {
         self.bytes = self.bytes.saturating_add(retired.size);
+        self.since = (self.since.0 + 1, self.since.1.saturating_add(retired.size));
         self.entries.push_back(retired);
     }
 
-    /// Whether the list is due for a reclaim.
+    /// Whether the list is due for a reclaim: [`RECLAIM_BATCH`] blocks or
+    /// [`RECLAIM_BYTES`] bytes retired since the last one. (Counted since then, not in
+    /// all: entries a reader holds back stay on the list, and a reclaim per retirement
+    /// while they wait would scan the participants every time.)
     pub fn is_due(&self) -> bool {
-        self.entries.len() >= RECLAIM_BATCH || self.bytes >= RECLAIM_BYTES
+        self.since.0 >= RECLAIM_BATCH || self.since.1 >= RECLAIM_BYTES
     }
 
     pub fn len(&self) -> usize {
@@ -194,6 +200,7 @@ impl RetireList {
         mut has_passed: impl FnMut(u64) -> Result<bool>,
         mut free: impl FnMut(u64, u64) -> Result<()>,
     ) -> Result<()> {
+        self.since = (0, 0);
         let mut passed_up_to = None;
         let mut first_error = None;
         while let Some(&oldest) = self.entries.front() {
@@ -218,7 +225,10 @@ impl RetireList {
 /// child forever, while a claim of another process is stale and taken over.
 #[derive(Debug, Default)]
 pub(crate) struct RetireQueue {
-    /// `pid << 32 | (fork generation + 1)` (low 32 bits) of the claimer; 0 for none.
+    /// `fork generation + 1` of the claimer's process; 0 for none. (Every forked child
+    /// counts one more generation than its parent, so a claim copied from the parent is
+    /// never the child's: no `getpid` per claim, a system call where glibc no longer
+    /// caches it.)
     claim: AtomicU64,
     list: UnsafeCell<RetireList>,
     /// Entries on the list when it was last released (read without the claim).
@@ -236,7 +246,7 @@ impl RetireQueue {
     /// Runs `f` on this process's list, alone among the threads of this process.
     pub fn with<R>(&self, f: impl FnOnce(&mut RetireList) -> R) -> R {
         let generation = crate::fork::generation();
-        let ours = u64::from(std::process::id()) << 32 | ((generation + 1) & 0xffff_ffff);
+        let ours = generation.wrapping_add(1).max(1);
         loop {
             // Acquire: pairs with the Release store that ended the previous claim, so
             // its changes to the list are visible to us.

@@ -1483,7 +1483,7 @@ impl Region {
     pub fn store_blob(&self, bytes: &[u8]) -> Result<crate::Blob> {
         let len = bytes.len() as u64;
         let blob = crate::Blob::new(0, len);
-        let block = self.arena().alloc(blob.block_size())?;
+        let block = self.alloc_block(blob.block_size())?;
         let blob = crate::Blob::new(block.offset, len);
         let words = len.div_ceil(8);
         let first = self
@@ -1675,6 +1675,20 @@ impl Region {
         self.inner.arena()
     }
 
+    /// An arena block of `size` bytes. When the arena has none, this process's retired
+    /// blocks whose grace period has passed are freed first and the allocation is tried
+    /// again (blocks waiting for a batch must not make the region look full).
+    fn alloc_block(&self, size: u64) -> Result<crate::Block> {
+        match self.arena().alloc(size) {
+            Err(Error::OutOfMemory { .. }) if self.inner.retired.waits() => {
+                // An error here (a corrupt region) shows again in the allocation.
+                let _ = self.reclaim();
+                self.arena().alloc(size)
+            }
+            other => other,
+        }
+    }
+
     /// Allocates an arena block of `words` zeroed words, not yet reachable by anyone: its
     /// region offset. The zeros are published by the caller's Release store or
     /// compare-exchange of the offset (a fresh block is zero already; a recycled one is
@@ -1688,7 +1702,7 @@ impl Region {
         let bytes = words
             .checked_mul(8)
             .ok_or_else(|| Error::out_of_memory(u64::MAX, 0, &self.inner.memory))?;
-        let block = self.arena().alloc(bytes)?;
+        let block = self.alloc_block(bytes)?;
         if !block.fresh {
             let first = self.arena_atomics::<std::sync::atomic::AtomicU64>(block.offset, words)?;
             // A large block: its whole pages go back to the file system (zeros, and no
@@ -1822,7 +1836,7 @@ impl Region {
             }
         }
         let mut construct = || {
-            let block = self.arena().alloc(body_size)?;
+            let block = self.alloc_block(body_size)?;
             let object = self.object_unchecked(EntryInfo {
                 index: 0,
                 name: name.to_owned(),
