@@ -402,7 +402,7 @@ impl PyDictProxy {
     /// bytes' length) lie in the slot; larger ones are kept out of line, so these are
     /// hints, not limits. With `capacity=None` the dict must exist.
     #[new]
-    #[pyo3(signature = (region, name, capacity = None, max_key_bytes = 64, max_value_bytes = 256, pickle = false))]
+    #[pyo3(signature = (region, name, capacity = None, max_key_bytes = 64, max_value_bytes = 64, pickle = false))]
     fn new(
         py: Python<'_>,
         region: &Bound<'_, PyRegion>,

@@ -84,7 +84,7 @@ def test_dict_pickles(manager, protocol):
     assert d2.keys() == ["a", "b"]
     # Limits travel with the shared object.
     assert d2.max_key_bytes == d.max_key_bytes == 64
-    assert d2.max_value_bytes == d.max_value_bytes == 256
+    assert d2.max_value_bytes == d.max_value_bytes == 64
     assert d2.capacity == d.capacity
     # The pickle flag travels with the handle.
     with pytest.raises(TypeError):

@@ -777,7 +777,7 @@ class Manager:
     def _place_region(self):
         return default_region() if self._region is None else self._region
 
-    def dict(self, *args, capacity=64, max_key_bytes=64, max_value_bytes=256,
+    def dict(self, *args, capacity=64, max_key_bytes=64, max_value_bytes=64,
              pickle=False, name=None, **kwargs):
         """A shared dict, filled like ``dict(*args, **kwargs)``."""
         region, name = _place(self._region, name, "dict")

@@ -191,7 +191,7 @@ class Dict:
         name: str,
         capacity: int | None = None,
         max_key_bytes: int = 64,
-        max_value_bytes: int = 256,
+        max_value_bytes: int = 64,
         pickle: bool = False,
     ) -> Self: ...
     def __getitem__(self, key: Any, /) -> Any: ...
