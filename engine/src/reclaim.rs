@@ -167,14 +167,12 @@ pub(crate) struct RetireList {
     /// The fork generation the entries belong to (a child drops its parent's).
     generation: u64,
     entries: VecDeque<Retired>,
-    bytes: u64,
     /// Entries and bytes retired since the last reclaim (what makes the next one due).
     since: (usize, u64),
 }
 
 impl RetireList {
     pub fn push(&mut self, retired: Retired) {
-        self.bytes = self.bytes.saturating_add(retired.size);
         self.since = (self.since.0 + 1, self.since.1.saturating_add(retired.size));
         self.entries.push_back(retired);
     }
@@ -211,7 +209,6 @@ impl RetireList {
                 passed_up_to = Some(oldest.epoch);
             }
             self.entries.pop_front();
-            self.bytes = self.bytes.saturating_sub(oldest.size);
             if let Err(error) = free(oldest.offset, oldest.size) {
                 first_error.get_or_insert(error);
             }

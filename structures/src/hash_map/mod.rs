@@ -2227,21 +2227,22 @@ mod handle {
         fn remembered(&self, root: u64, slots: u64) -> MappedSlots {
             let capacity_log2 = self.first.capacity_log2 + root_generation(root) as u8;
             let header_words = (slots >> 32) as u32 & 0xff_ffff;
-            // SAFETY: `remember` stored `root` and `slots` only once `arena_atomics` had
-            // accepted the table's blocks at these offsets for this capacity (`checked`),
-            // and the header words are the capacity's; a torn pair of two remembered
-            // tables is refused by `guess` (generations).
-            let (hints, slots) = unsafe {
-                (
-                    self.region
-                        .arena_atomics_checked_before::<std::sync::atomic::AtomicU64>(
-                            root_id(root) + 8 * u64::from(header_words),
-                        ),
-                    self.region
-                        .arena_atomics_checked_before::<std::sync::atomic::AtomicU64>(
-                            64 * (slots & 0xffff_ffff),
-                        ),
-                )
+            // `remember` stored `root` and `slots` only once `arena_atomics` had accepted
+            // the table's blocks at these offsets for this capacity (`checked`), and the
+            // header words are the capacity's; a torn pair of two remembered tables is
+            // refused by `guess` (generations).
+            let hints_offset = root_id(root) + 8 * u64::from(header_words);
+            // SAFETY: the hints lie in the table's checked header block (above).
+            let hints = unsafe {
+                self.region
+                    .arena_atomics_checked_before::<std::sync::atomic::AtomicU64>(hints_offset)
+            };
+            // SAFETY: the slots block was checked with the table (above).
+            let slots = unsafe {
+                self.region
+                    .arena_atomics_checked_before::<std::sync::atomic::AtomicU64>(
+                        64 * (slots & 0xffff_ffff),
+                    )
             };
             MappedSlots {
                 hints,
