@@ -1,8 +1,9 @@
 //! Criterion micro-benchmark of `HashMap<u64, u64>` in one process: a table of 2^20 slots
 //! holding 786,432 entries (load 0.75), get hit, get miss and remove+insert of a present
-//! key, against `hashbrown::HashMap`, papaya and dashmap built with the same hasher
-//! (one-shot xxh3 with a seed). One thread: the cost of the operations themselves; the
-//! multi-process mixes are `shmarena bench --workloads map-read-heavy,map-exchange`.
+//! key, against `hashbrown::HashMap`, papaya and dashmap built with the same hash
+//! (`shmarena::hash_map::hash_key` with a seed). One thread: the cost of the operations
+//! themselves; the multi-process mixes are `shmarena bench --workloads
+//! map-read-heavy,map-exchange`.
 //!
 //! Keys are visited in a fixed pseudo-random order (a table this size misses cache, as
 //! real lookups do).
@@ -13,14 +14,14 @@ use std::hint::black_box;
 
 use criterion::Criterion;
 use shmarena::RegionExt;
-use shmarena_benches::{keys, TempRegion, Xxh3OneShot};
+use shmarena_benches::{keys, SameHash, TempRegion};
 
 const SLOTS: usize = 1 << 20;
 const ENTRIES: usize = SLOTS / 4 * 3;
 
 fn bench_map(c: &mut Criterion, temp: &TempRegion) -> shmarena::Result<()> {
     let region = temp.region();
-    let hasher = Xxh3OneShot::with_seed(region.hash_seed());
+    let hasher = SameHash::with_seed(region.hash_seed());
     let present = keys(1, ENTRIES);
     let absent = keys(2, ENTRIES);
 

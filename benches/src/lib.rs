@@ -60,43 +60,44 @@ impl Drop for TempRegion {
     }
 }
 
-/// The hasher shmarena's map uses (one-shot xxh3 of the key's bytes with a seed), as a
-/// `BuildHasher` for the in-process peers, so every map in a comparison hashes alike.
+/// The hash shmarena's map uses ([`shmarena::hash_map::hash_key`] with a seed: a folded
+/// multiply of a one-word key, xxh3 of longer keys' bytes), as a `BuildHasher` for the
+/// in-process peers, so every map in a comparison hashes alike.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Xxh3OneShot {
+pub struct SameHash {
     seed: u64,
 }
 
-impl Xxh3OneShot {
+impl SameHash {
     /// A builder hashing with `seed`.
     pub fn with_seed(seed: u64) -> Self {
         Self { seed }
     }
 }
 
-/// The hasher [`Xxh3OneShot`] builds.
+/// The hasher [`SameHash`] builds.
 #[derive(Clone, Copy, Debug)]
-pub struct Xxh3OneShotHasher {
+pub struct SameHasher {
     seed: u64,
     hash: u64,
 }
 
-impl std::hash::BuildHasher for Xxh3OneShot {
-    type Hasher = Xxh3OneShotHasher;
+impl std::hash::BuildHasher for SameHash {
+    type Hasher = SameHasher;
     fn build_hasher(&self) -> Self::Hasher {
-        Xxh3OneShotHasher {
+        SameHasher {
             seed: self.seed,
             hash: 0,
         }
     }
 }
 
-impl std::hash::Hasher for Xxh3OneShotHasher {
+impl std::hash::Hasher for SameHasher {
     fn write(&mut self, bytes: &[u8]) {
         self.hash = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.seed ^ self.hash);
     }
     fn write_u64(&mut self, value: u64) {
-        self.write(&value.to_le_bytes());
+        self.hash = shmarena::hash_map::hash_key(&[value], self.seed ^ self.hash);
     }
     fn finish(&self) -> u64 {
         self.hash

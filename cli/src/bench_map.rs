@@ -2,8 +2,8 @@
 //! in-process peers, and the plain-probe limit.
 //!
 //! Every map has [`MAP_SLOTS`] slots (or room for as many entries) and draws keys from a
-//! universe of [`UNIVERSE`] pseudo-random `u64`s (75% of the slots), hashing with the same
-//! one-shot xxh3 seeded from the region:
+//! universe of [`UNIVERSE`] pseudo-random `u64`s (75% of the slots), every map hashing as
+//! shmarena's does (`shmarena::hash_map::hash_key`, seeded from the region):
 //!
 //! - read-heavy: 98% get, 1% insert, 1% remove; the whole universe prefilled (load 0.75);
 //! - exchange: 10% get, 40% insert, 40% remove, 10% update (+1); half prefilled;
@@ -20,7 +20,7 @@ use std::collections::HashMap as StdMap;
 use std::sync::Mutex;
 
 use shmarena::{Array, Region, RegionExt};
-use shmarena_benches::{keys, Xxh3OneShot};
+use shmarena_benches::{keys, SameHash};
 
 /// Slots of every map (and of the plain probe table).
 pub const MAP_SLOTS: u64 = 1 << 20;
@@ -102,7 +102,7 @@ impl BenchMap for shmarena::HashMap<u64, u64> {
     }
 }
 
-impl BenchMap for papaya::HashMap<u64, u64, Xxh3OneShot> {
+impl BenchMap for papaya::HashMap<u64, u64, SameHash> {
     fn get(&self, key: u64) -> Option<u64> {
         self.pin().get(&key).copied()
     }
@@ -117,7 +117,7 @@ impl BenchMap for papaya::HashMap<u64, u64, Xxh3OneShot> {
     }
 }
 
-impl BenchMap for dashmap::DashMap<u64, u64, Xxh3OneShot> {
+impl BenchMap for dashmap::DashMap<u64, u64, SameHash> {
     fn get(&self, key: u64) -> Option<u64> {
         dashmap::DashMap::get(self, &key).map(|v| *v)
     }
@@ -134,7 +134,7 @@ impl BenchMap for dashmap::DashMap<u64, u64, Xxh3OneShot> {
     }
 }
 
-impl BenchMap for Mutex<StdMap<u64, u64, Xxh3OneShot>> {
+impl BenchMap for Mutex<StdMap<u64, u64, SameHash>> {
     fn get(&self, key: u64) -> Option<u64> {
         self.lock().expect("bench mutex").get(&key).copied()
     }
@@ -186,20 +186,20 @@ pub fn step(map: &impl BenchMap, keys: &[u64], mix: Mix, state: u64) -> u64 {
 }
 
 /// An in-process peer map with the bench hasher, empty, with room for `room` entries.
-pub fn papaya_map(seed: u64, room: usize) -> papaya::HashMap<u64, u64, Xxh3OneShot> {
-    papaya::HashMap::with_capacity_and_hasher(room, Xxh3OneShot::with_seed(seed))
+pub fn papaya_map(seed: u64, room: usize) -> papaya::HashMap<u64, u64, SameHash> {
+    papaya::HashMap::with_capacity_and_hasher(room, SameHash::with_seed(seed))
 }
 
 /// See [`papaya_map`].
-pub fn dash_map(seed: u64, room: usize) -> dashmap::DashMap<u64, u64, Xxh3OneShot> {
-    dashmap::DashMap::with_capacity_and_hasher(room, Xxh3OneShot::with_seed(seed))
+pub fn dash_map(seed: u64, room: usize) -> dashmap::DashMap<u64, u64, SameHash> {
+    dashmap::DashMap::with_capacity_and_hasher(room, SameHash::with_seed(seed))
 }
 
 /// See [`papaya_map`].
-pub fn mutex_map(seed: u64, room: usize) -> Mutex<StdMap<u64, u64, Xxh3OneShot>> {
+pub fn mutex_map(seed: u64, room: usize) -> Mutex<StdMap<u64, u64, SameHash>> {
     Mutex::new(StdMap::with_capacity_and_hasher(
         room,
-        Xxh3OneShot::with_seed(seed),
+        SameHash::with_seed(seed),
     ))
 }
 
@@ -221,7 +221,7 @@ pub fn create_probe_table(region: &Region, keys: &[u64]) -> shmarena::Result<Arr
 /// The hash the probe table uses (the map's hash function).
 #[inline]
 pub fn probe_hash(seed: u64, key: u64) -> u64 {
-    xxhash_rust::xxh3::xxh3_64_with_seed(&key.to_le_bytes(), seed)
+    shmarena::hash_map::hash_key(&[key], seed)
 }
 
 /// One read-only probe for a present key: loads from the key's hash slot on until the key.

@@ -389,7 +389,7 @@ fn readers_never_see_another_keys_value_across_slot_reuse() {
     let wide = Arc::new(region.hash_map::<u64, [u64; 16]>("wide", 2).unwrap());
     // Three keys with one tag: only their key words and the slot version tell them apart.
     let seed = region.hash_seed();
-    let tag = |key: u64| xxhash_rust::xxh3::xxh3_64_with_seed(&key.to_le_bytes(), seed) >> 52;
+    let tag = |key: u64| shmarena::hash_map::hash_key(&[key], seed) >> 52;
     let keys: Arc<Vec<u64>> = Arc::new((1..).filter(|&k| tag(k) == tag(1)).take(3).collect());
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));

@@ -161,7 +161,7 @@ fn insert_remove_get() {
 /// The smallest key above 1 whose tag equals key 1's: two keys a reader can tell apart
 /// only by their key words and the slot's version.
 fn same_tag_key() -> u64 {
-    let tag = |key: u64| xxhash_rust::xxh3::xxh3_64_with_seed(&key.to_le_bytes(), SEED) >> 52;
+    let tag = |key: u64| shmarena::hash_map::hash_key(&[key], SEED) >> 52;
     (2..1 << 24).find(|&key| tag(key) == tag(1)).unwrap()
 }
 

@@ -345,21 +345,35 @@ impl<T: Tables> GrowingMap<T> {
     #[inline]
     pub fn get(&self, key: &[u64], out: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
         let hash = self.hash(key);
-        // The fast path: one table's lookup, in the table this handle found at the root
-        // last, reading no other shared word before it (measured: a load of the root word
-        // before every lookup halved the speed of large tables; after it, to validate a
-        // table that may have been freed, it is off the lookup's path). See
-        // `settled_here`. The first table is never freed: no validation.
+        match self.get_fast(hash, key, out) {
+            Some(found) => Ok(found),
+            None => self.get_in_chain(hash, key, out, liveness),
+        }
+    }
+
+    /// `get`'s fast path: one table's lookup, in the table this handle found at the root
+    /// last, reading no other shared word before it (measured: a load of the root word
+    /// before every lookup halved the speed of large tables; after it, to validate a
+    /// table that may have been freed, it is off the lookup's path). See `settled_here`.
+    /// The first table is never freed: no validation. `None`: ask [`Self::get_in_chain`]
+    /// (a growth met, a pending copy of the key, a table retired under the lookup, or an
+    /// error, which the chain's pinned lookup reports if it stands).
+    ///
+    /// Calls nothing out of line with this map's address, so that a caller that builds
+    /// the map for one call keeps it in registers (measured: ~40 stores and loads of its
+    /// fields per lookup when a cold call took `&self`).
+    #[inline]
+    pub(crate) fn get_fast(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Option<bool> {
         let (guess, root) = self.guess_or_first();
         let answer = self.raw(guess).lookup_here(hash, key, Some(out));
-        fail::fail_point!("hash_map::lookup_before_validate");
+        fail::fail_point!("hash_map::lookup_before_validate", |_| None);
         // An error too may come from a freed table: validated like an answer.
         if root == 0 || self.still_root(root) {
-            if let Some(found) = answer? {
-                return Ok(found);
+            if let Ok(Some(found)) = answer {
+                return Some(found);
             }
         }
-        self.get_in_chain(hash, key, out, liveness)
+        None
     }
 
     /// The table lookups start at ([`Tables::guess`], else the first) and the root word
@@ -374,7 +388,7 @@ impl<T: Tables> GrowingMap<T> {
     /// `get` over the chain of tables, from the root, pinned.
     #[cold]
     #[inline(never)]
-    fn get_in_chain(
+    pub(crate) fn get_in_chain(
         &self,
         hash: u64,
         key: &[u64],
@@ -439,21 +453,35 @@ impl<T: Tables> GrowingMap<T> {
     #[inline]
     pub fn contains(&self, key: &[u64], liveness: &impl Liveness) -> Result<bool> {
         let hash = self.hash(key);
-        // As `get`'s fast path (no write: a pending copy sends the lookup to the chain).
+        match self.contains_fast(hash, key) {
+            Some(found) => Ok(found),
+            None => self.contains_in_chain(hash, key, liveness),
+        }
+    }
+
+    /// `contains`'s fast path, as `get_fast` (no write: a pending copy sends the lookup
+    /// to the chain).
+    #[inline]
+    pub(crate) fn contains_fast(&self, hash: u64, key: &[u64]) -> Option<bool> {
         let (guess, root) = self.guess_or_first();
         let answer = self.raw(guess).lookup_here(hash, key, None);
         if root == 0 || self.still_root(root) {
-            if let Some(found) = answer? {
-                return Ok(found);
+            if let Ok(Some(found)) = answer {
+                return Some(found);
             }
         }
-        self.contains_in_chain(hash, key, liveness)
+        None
     }
 
     /// `contains` over the chain of tables, from the root, pinned (see `get_in_chain`).
     #[cold]
     #[inline(never)]
-    fn contains_in_chain(&self, hash: u64, key: &[u64], liveness: &impl Liveness) -> Result<bool> {
+    pub(crate) fn contains_in_chain(
+        &self,
+        hash: u64,
+        key: &[u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
         let _pin = self.tables.pin()?;
         let mut table = self.root_helped(liveness)?;
         for _ in 0..MAX_TABLES {
@@ -965,7 +993,8 @@ impl<S: Slots> RawMap<S> {
         self.header(NEXT).load(Ordering::Acquire) == 0 || self.home_unfrozen(hash)
     }
 
-    #[cold]
+    // Inline: a cold call here would take the table's address on every lookup's path.
+    #[inline]
     fn home_unfrozen(&self, hash: u64) -> bool {
         // SeqCst: after the walk's loads (SeqCst hint and state loads).
         !frozen(self.pair(hash).load(Ordering::SeqCst)[0])

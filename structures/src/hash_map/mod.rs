@@ -296,9 +296,37 @@ fn aux_writer(aux: u64) -> Option<OwnerId> {
 }
 
 /// The hash of a key (its words as bytes) with `seed`, the same in every process.
+///
+/// A one-word key (most integer keys) takes a folded multiply (the high and low halves
+/// of a 64 x 64 -> 128-bit product, xored, as foldhash and wyhash mix a word): every bit of
+/// the key reaches both the home bits (low) and the hint and tag bits (high), in about
+/// 5 instructions where xxh3 takes 25. Longer keys take xxh3.
+///
+/// Public so that tools and benchmarks can hash as the map does (a peer map given this
+/// hash in a comparison).
+///
+/// ```
+/// use shmarena::hash_map::hash_key;
+/// assert_eq!(hash_key(&[7], 1), hash_key(&[7], 1));
+/// assert_ne!(hash_key(&[7], 1), hash_key(&[7], 2));
+/// ```
 #[inline]
-fn hash_key(key: &[u64], seed: u64) -> u64 {
+pub fn hash_key(key: &[u64], seed: u64) -> u64 {
+    if let [word] = key {
+        return folded_multiply(word ^ seed, FOLD_MULTIPLIER ^ seed.rotate_left(32));
+    }
     xxhash_rust::xxh3::xxh3_64_with_seed(bytemuck::cast_slice(key), seed)
+}
+
+/// An odd constant with no structure (the fractional digits of pi), as wyhash's and
+/// foldhash's: the multiplier a one-word key's hash starts from.
+const FOLD_MULTIPLIER: u64 = 0x243f_6a88_85a3_08d3;
+
+/// The high and low halves of `a * b` (128 bits) xored.
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b | 1);
+    (product as u64) ^ ((product >> 64) as u64)
 }
 
 /// The answer of an operation on a map of one table, which is never migrated.
@@ -538,6 +566,40 @@ fn prefetch(ptr: *const u8) {
     let _ = ptr;
 }
 
+/// What a hinted walk ([`RawMap::walk_hinted`]) does at each slot whose hint matches:
+/// whether to stop there. Closures are visits; `find_once`'s is a struct, whose visit the
+/// compiler is made to inline (a closure's body it may leave out of line, and with it the
+/// map's address and every buffer's, on every lookup's path: measured).
+trait Visit {
+    fn visit(&mut self, slot: u64) -> Result<bool>;
+}
+
+impl<F: FnMut(u64) -> Result<bool>> Visit for F {
+    #[inline]
+    fn visit(&mut self, slot: u64) -> Result<bool> {
+        self(slot)
+    }
+}
+
+/// `find_once`'s visit: the key and where to copy its value, and what was found.
+struct FindVisit<'a, S> {
+    map: &'a RawMap<S>,
+    hash: u64,
+    key: &'a [u64],
+    value: Option<&'a mut [u64]>,
+    found: Found,
+}
+
+impl<S: Slots> Visit for FindVisit<'_, S> {
+    #[allow(clippy::inline_always)] // Always: part of `find_once` (see there).
+    #[inline(always)]
+    fn visit(&mut self, slot: u64) -> Result<bool> {
+        let value = self.value.as_deref_mut();
+        self.map
+            .find_at(slot, self.hash, self.key, value, &mut self.found)
+    }
+}
+
 impl<S: Slots> RawMap<S> {
     /// A map over `slots` for keys and values of these many words, hashing with `seed`.
     ///
@@ -617,7 +679,9 @@ impl<S: Slots> RawMap<S> {
     /// Reads slot `slot`, seen as `seen`: compares or copies the key and copies the value
     /// (one-word values come from `seen` itself). True when everything read belongs to the
     /// incarnation `seen` shows.
-    #[inline]
+    // Always: part of `find_once` (see there).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn read_slot(
         &self,
         slot: u64,
@@ -670,7 +734,9 @@ impl<S: Slots> RawMap<S> {
     /// Examines `slot` for `key` in the kinds of the mask `kinds` (bit `1 << kind`: see
     /// [`KEY_KINDS`]), re-reading it while it changes under
     /// the read: the pair seen when it held the key, if it did.
-    #[inline]
+    // Always: part of `find_once` (see there).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn examine(
         &self,
         slot: u64,
@@ -712,40 +778,53 @@ impl<S: Slots> RawMap<S> {
         }
     }
 
-    /// `find` without a value, out of line: the updates, generic over their closures, each
-    /// call it (copies of the walk in each of them would crowd it out of `get`).
-    #[inline(never)]
+    /// `find` without a value.
+    #[inline]
     fn find_slot(&self, hash: u64, key: &[u64]) -> Result<Found> {
         self.find(hash, key, None)
     }
 
     /// One walk of `find`: the member, its absence, or a pending copy met first.
-    #[inline]
-    fn find_once(&self, hash: u64, key: &[u64], mut value: Option<&mut [u64]>) -> Result<Found> {
+    // Always: each caller gets the walk compiled for its key and value sizes (measured:
+    // out of line, one generic walk took twice the instructions of an inlined one).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn find_once(&self, hash: u64, key: &[u64], value: Option<&mut [u64]>) -> Result<Found> {
         // The key is most often in its home slot: start that line's load now, so that its
         // miss overlaps the hint group's instead of following it.
         prefetch(std::ptr::from_ref(self.pair(hash)).cast());
-        let mut found = Found::Absent;
-        self.walk_hinted(hash, self.max_probe, true, |slot| {
-            // SeqCst (as cheap as Acquire on x86-64): pairs with the compare-exchange that
-            // published the member, and orders this lookup with the hint loads.
-            let seen = self.pair(slot).load(Ordering::SeqCst);
-            let hit = self.examine(
-                slot,
-                seen,
-                key,
-                tag_of(hash),
-                KEY_KINDS,
-                value.as_deref_mut(),
-            )?;
-            found = match hit {
-                None => return Ok(false),
-                Some(seen) if kind(seen[0]) == MEMBER => Found::Member(slot, seen),
-                Some(seen) => Found::Pending(Seen::new(slot, seen)),
-            };
-            Ok(true)
-        })?;
-        Ok(found)
+        let mut visit = FindVisit {
+            map: self,
+            hash,
+            key,
+            value,
+            found: Found::Absent,
+        };
+        self.walk_hinted(hash, self.max_probe, true, &mut visit)?;
+        Ok(visit.found)
+    }
+
+    /// `find_once`'s visit of `slot`: whether it holds the key (then `found` says how).
+    #[allow(clippy::inline_always)] // Always: part of `find_once` (see there).
+    #[inline(always)]
+    fn find_at(
+        &self,
+        slot: u64,
+        hash: u64,
+        key: &[u64],
+        value: Option<&mut [u64]>,
+        found: &mut Found,
+    ) -> Result<bool> {
+        // SeqCst (as cheap as Acquire on x86-64): pairs with the compare-exchange that
+        // published the member, and orders this lookup with the hint loads.
+        let seen = self.pair(slot).load(Ordering::SeqCst);
+        let hit = self.examine(slot, seen, key, tag_of(hash), KEY_KINDS, value)?;
+        *found = match hit {
+            None => return Ok(false),
+            Some(seen) if kind(seen[0]) == MEMBER => Found::Member(slot, seen),
+            Some(seen) => Found::Pending(Seen::new(slot, seen)),
+        };
+        Ok(true)
     }
 
     /// `find` after it met a pending copy: settles the key and walks again, until a walk
@@ -775,48 +854,87 @@ impl<S: Slots> RawMap<S> {
     /// from the key's home up to `limit` slots (with `bounded`, at most the home slot's
     /// bound once the walk passes [`HINT_ONLY_SCAN`] slots), stopping at a never-claimed
     /// slot or when `visit` returns true.
-    #[inline]
+    ///
+    /// Tables of 64 slots or more are walked 8 hint bytes at a time, so that which slot to
+    /// read is computed, not branched on (a lookup's branches then do not depend on a load
+    /// from memory, and the processor overlaps consecutive lookups); smaller ones a byte at
+    /// a time, through the same loop (one call of `visit`, which the compiler then inlines:
+    /// measured, a second call site left it out of line, and the map's address with it).
+    // Always: part of `find_once` (see there).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn walk_hinted(
         &self,
         hash: u64,
         limit: u64,
         bounded: bool,
-        mut visit: impl FnMut(u64) -> Result<bool>,
+        visit: &mut impl Visit,
     ) -> Result<()> {
-        if self.capacity() < 64 {
-            self.walk_by_byte(hash, limit, visit)
-        } else {
-            self.walk_by_group(hash, limit, bounded, &mut visit)
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        /// 0x80 in every zero byte of `x`, 0 elsewhere (exact, no carries across bytes).
+        fn zero_bytes(x: u64) -> u64 {
+            !(((x & !(ONES << 7)).wrapping_add(!(ONES << 7))) | x | !(ONES << 7))
         }
-    }
-
-    /// `walk_hinted` for tables of under 64 slots, one hint byte at a time.
-    fn walk_by_byte(
-        &self,
-        hash: u64,
-        limit: u64,
-        mut visit: impl FnMut(u64) -> Result<bool>,
-    ) -> Result<()> {
+        let small = self.capacity() < 64;
+        let step = if small { 1 } else { 8 };
         let home = hash & self.mask;
         let hint = hint_of(hash);
-        for displacement in 0..limit.min(self.max_probe) {
-            let slot = (home + displacement) & self.mask;
-            // SeqCst: absence is read from hints (module docs); a plain load on x86-64.
-            let word = self.slots.hints(slot / 8).load(Ordering::SeqCst);
-            let byte = (word >> (8 * (slot % 8))) & 0xff;
-            if byte == 0 {
-                break; // never claimed: the key cannot lie beyond
+        let mut limit = limit.min(self.max_probe);
+        let mut displacement = 0;
+        while displacement < limit {
+            let first = (home + displacement) & self.mask;
+            let group = if small {
+                self.hint_byte_group(first)
+            } else {
+                self.hint_group(first)
+            };
+            let zeros = zero_bytes(group);
+            let mut matches = zero_bytes(group ^ hint.wrapping_mul(ONES));
+            if zeros != 0 {
+                // Only the bytes before the first never-claimed slot count.
+                let lowest = zeros & zeros.wrapping_neg();
+                matches &= (lowest >> 7).wrapping_sub(1);
             }
-            if byte == hint && visit(slot)? {
-                break;
+            while matches != 0 {
+                let index = u64::from(matches.trailing_zeros() / 8);
+                if displacement + index >= limit {
+                    return Ok(());
+                }
+                if visit.visit((first + index) & self.mask)? {
+                    return Ok(());
+                }
+                matches &= matches - 1;
+            }
+            if zeros != 0 {
+                return Ok(());
+            }
+            displacement += step;
+            if bounded && !small && displacement == HINT_ONLY_SCAN {
+                // A long run: the home slot's bound says how far keys of this home go.
+                // SeqCst: the bound is raised (SeqCst) before a copy is published.
+                limit = limit.min(bound(self.pair(home).load(Ordering::SeqCst)[0]));
             }
         }
         Ok(())
     }
 
+    /// The hint byte of slot `first` (a table of under 64 slots) as a group of 8 whose
+    /// other bytes are 0x01: never 0 (never claimed) and never a hint (hints have their
+    /// top bit set), so a walk sees one slot.
+    // Always: part of `find_once` (see there).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn hint_byte_group(&self, first: u64) -> u64 {
+        // SeqCst: absence is read from hints (module docs); a plain load on x86-64.
+        let word = self.slots.hints(first / 8).load(Ordering::SeqCst);
+        (word >> (8 * (first % 8))) & 0xff | 0x0101_0101_0101_0100
+    }
+
     /// The 8 hint bytes of slots `first..first + 8` (a capacity of at least 64 slots:
     /// whole hint words, wrapping at the end).
-    #[inline]
+    // Always: part of `find_once` (see there).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn hint_group(&self, first: u64) -> u64 {
         let words = self.capacity() / 8;
         let (word, offset) = (first / 8, first % 8);
@@ -833,59 +951,6 @@ impl<S: Slots> RawMap<S> {
             .hints((word + 1) & (words - 1))
             .load(Ordering::SeqCst);
         low >> (8 * offset) | high << (64 - 8 * offset)
-    }
-
-    /// `walk_hinted` for tables of 64 slots or more: 8 hint bytes at a time, so that which
-    /// slot to read is computed, not branched on (a lookup's branches then do not depend
-    /// on a load from memory, and the processor overlaps consecutive lookups).
-    #[inline]
-    fn walk_by_group(
-        &self,
-        hash: u64,
-        limit: u64,
-        bounded: bool,
-        visit: &mut impl FnMut(u64) -> Result<bool>,
-    ) -> Result<()> {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        /// 0x80 in every zero byte of `x`, 0 elsewhere (exact, no carries across bytes).
-        fn zero_bytes(x: u64) -> u64 {
-            !(((x & !(ONES << 7)).wrapping_add(!(ONES << 7))) | x | !(ONES << 7))
-        }
-        let home = hash & self.mask;
-        let hint = hint_of(hash);
-        let mut limit = limit.min(self.max_probe);
-        let mut displacement = 0;
-        while displacement < limit {
-            let first = (home + displacement) & self.mask;
-            let group = self.hint_group(first);
-            let zeros = zero_bytes(group);
-            let mut matches = zero_bytes(group ^ hint.wrapping_mul(ONES));
-            if zeros != 0 {
-                // Only the bytes before the first never-claimed slot count.
-                let lowest = zeros & zeros.wrapping_neg();
-                matches &= (lowest >> 7).wrapping_sub(1);
-            }
-            while matches != 0 {
-                let index = u64::from(matches.trailing_zeros() / 8);
-                if displacement + index >= limit {
-                    return Ok(());
-                }
-                if visit((first + index) & self.mask)? {
-                    return Ok(());
-                }
-                matches &= matches - 1;
-            }
-            if zeros != 0 {
-                return Ok(());
-            }
-            displacement += 8;
-            if bounded && displacement == HINT_ONLY_SCAN {
-                // A long run: the home slot's bound says how far keys of this home go.
-                // SeqCst: the bound is raised (SeqCst) before a copy is published.
-                limit = limit.min(bound(self.pair(home).load(Ordering::SeqCst)[0]));
-            }
-        }
-        Ok(())
     }
 
     /// Sets the hint byte of `slot` to `to` if it is `from` (any value when `from` is
@@ -1242,7 +1307,7 @@ impl<S: Slots> RawMap<S> {
             let mut removing = None;
             let mut earliest = None;
             let mut lost_race = false;
-            self.walk_hinted(hash, limit, false, |slot| {
+            self.walk_hinted(hash, limit, false, &mut |slot| {
                 // SeqCst: as above.
                 let seen = self.pair(slot).load(Ordering::SeqCst);
                 let Some(seen) = self.examine(slot, seen, key, wanted, KEY_KINDS, None)? else {
@@ -1324,7 +1389,7 @@ impl<S: Slots> RawMap<S> {
             // SeqCst: as in `settle`.
             let limit = bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe);
             let mut lost_race = false;
-            self.walk_hinted(hash, limit, false, |copy| {
+            self.walk_hinted(hash, limit, false, &mut |copy| {
                 // SeqCst: as in `settle`.
                 let now = self.pair(copy).load(Ordering::SeqCst);
                 let Some(now) = self.examine(copy, now, key, wanted, 1 << INSERTING, None)? else {
@@ -2670,7 +2735,11 @@ mod handle {
                     &key_words[..word_count::<K>()],
                     &mut value_words[..word_count::<V>()],
                 );
-                let found = self.map().get(key, out, self.object.region())?;
+                let hash = super::hash_key(key, self.seed);
+                let found = match self.map().get_fast(hash, key, out) {
+                    Some(found) => found,
+                    None => self.get_slow(hash, key, out)?,
+                };
                 return Ok(found.then(|| {
                     bytemuck::pod_read_unaligned(
                         &bytemuck::cast_slice::<u64, u8>(&value_words)[..size_of::<V>()],
@@ -2687,12 +2756,35 @@ mod handle {
             })
         }
 
+        /// `get` past its fast path (see [`GrowingMap::get_fast`]), out of line: the map
+        /// is built again here, so that the fast path's stays in registers.
+        #[cold]
+        #[inline(never)]
+        fn get_slow(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Result<bool> {
+            self.map()
+                .get_in_chain(hash, key, out, self.object.region())
+        }
+
         /// Whether `key` is present. Never waits.
         ///
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &K) -> Result<bool> {
-            with_words_of(key, |key| self.map().contains(key, self.object.region()))
+            with_words_of(key, |key| {
+                let hash = super::hash_key(key, self.seed);
+                match self.map().contains_fast(hash, key) {
+                    Some(found) => Ok(found),
+                    None => self.contains_slow(hash, key),
+                }
+            })
+        }
+
+        /// `contains_key` past its fast path, out of line (see `get_slow`).
+        #[cold]
+        #[inline(never)]
+        fn contains_slow(&self, hash: u64, key: &[u64]) -> Result<bool> {
+            self.map()
+                .contains_in_chain(hash, key, self.object.region())
         }
 
         /// Inserts or replaces; returns the value replaced.
