@@ -1439,6 +1439,7 @@ impl<S: Slots> RawMap<S> {
     /// # Errors
     /// As [`Self::insert`].
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub fn insert_step(
         &self,
         hash: u64,
