@@ -51,8 +51,8 @@
 
 use super::migrate::{chunks, names, BITMAP, CURSOR, NEXT};
 use super::{
-    frozen, hash_key, kind, Found, KeyAccess, RawMap, Read, Slots, Step, Updated, ARRIVED,
-    COMMITTED, INSERTING, MAX_RETRIES, MEMBER, MOVING,
+    frozen, hash_key, kind, Dynamic, Found, KeyAccess, RawMap, Read, Shape, Slots, Step, Updated,
+    ARRIVED, COMMITTED, INSERTING, MAX_RETRIES, MEMBER, MOVING,
 };
 use shmarena_engine::sync::{fence, AtomicU64, Ordering};
 use shmarena_engine::{Error, Liveness, Result};
@@ -131,15 +131,17 @@ pub const GROW_PROBE: u64 = 32;
 /// The largest table (slot numbers fit in the 32 bits a commit records).
 pub const MAX_CAPACITY: u64 = 1 << 32;
 
+/// One table of a chain over `T`, as the algorithm sees it.
+type TableOf<T, Sh> = RawMap<<T as Tables>::Slots, Sh>;
+
 /// Most tables a chain can hold: capacities at least double from one to the next.
 const MAX_TABLES: usize = 34;
 
 /// The map algorithm over a chain of tables: what the handles and loom models run.
 #[derive(Clone, Copy, Debug)]
-pub struct GrowingMap<T> {
+pub struct GrowingMap<T, Sh = Dynamic> {
     tables: T,
-    key_words: usize,
-    value_words: usize,
+    shape: Sh,
     seed: u64,
 }
 
@@ -182,10 +184,17 @@ impl<T: Tables> GrowingMap<T> {
     /// The map over `tables`, for keys and values of these many words, hashing with `seed`.
     #[inline]
     pub fn new(tables: T, key_words: usize, value_words: usize, seed: u64) -> Self {
+        Self::with_shape(tables, Dynamic::new(key_words, value_words), seed)
+    }
+}
+
+impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
+    /// The map over `tables`, for keys and values of `shape`, hashing with `seed`.
+    #[inline]
+    pub fn with_shape(tables: T, shape: Sh, seed: u64) -> Self {
         Self {
             tables,
-            key_words,
-            value_words,
+            shape,
             seed,
         }
     }
@@ -199,8 +208,8 @@ impl<T: Tables> GrowingMap<T> {
     // Always: measured (callgrind) to keep every operation's fast path one function.
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    fn raw(&self, slots: T::Slots) -> RawMap<T::Slots> {
-        RawMap::new(slots, self.key_words, self.value_words, self.seed)
+    fn raw(&self, slots: T::Slots) -> RawMap<T::Slots, Sh> {
+        RawMap::with_shape(slots, self.shape, self.seed)
     }
 
     /// The hash of a key, the same in every process.
@@ -211,7 +220,7 @@ impl<T: Tables> GrowingMap<T> {
 
     /// The oldest table still in use, and the root word naming it. The caller holds a pin
     /// (or the map never grew).
-    fn root(&self) -> Result<(u64, RawMap<T::Slots>)> {
+    fn root(&self) -> Result<(u64, RawMap<T::Slots, Sh>)> {
         // Acquire: pairs with the Release that linked the table (its zeroed words).
         let root = self.tables.root().load(Ordering::Acquire);
         // A map that never grew uses its first table, checked at open.
@@ -247,7 +256,7 @@ impl<T: Tables> GrowingMap<T> {
 
     /// The table after `table`, if it is being migrated.
     #[inline]
-    fn next_of(&self, table: &RawMap<T::Slots>) -> Result<Option<(u64, RawMap<T::Slots>)>> {
+    fn next_of(&self, table: &RawMap<T::Slots, Sh>) -> Result<Option<(u64, TableOf<T, Sh>)>> {
         // Acquire: pairs with the Release compare-exchange that linked it.
         let id = table.header(NEXT).load(Ordering::Acquire);
         if id == 0 {
@@ -278,7 +287,7 @@ impl<T: Tables> GrowingMap<T> {
         &self,
         hash: u64,
         liveness: &impl Liveness,
-        f: impl FnOnce(&RawMap<T::Slots>) -> Result<R>,
+        f: impl FnOnce(&RawMap<T::Slots, Sh>) -> Result<R>,
     ) -> Result<R> {
         match self.only_first() {
             Some(table) => f(&table),
@@ -291,7 +300,7 @@ impl<T: Tables> GrowingMap<T> {
     // Always: on every operation's fast path (see `on_newest`).
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    fn only_first(&self) -> Option<RawMap<T::Slots>> {
+    fn only_first(&self) -> Option<RawMap<T::Slots, Sh>> {
         // Acquire: as in `root` (spelled out: no `Result` to carry on the fast path).
         if self.tables.root().load(Ordering::Acquire) != 0 {
             return None;
@@ -308,7 +317,7 @@ impl<T: Tables> GrowingMap<T> {
         &self,
         hash: u64,
         liveness: &impl Liveness,
-        f: impl FnOnce(&RawMap<T::Slots>) -> Result<R>,
+        f: impl FnOnce(&RawMap<T::Slots, Sh>) -> Result<R>,
     ) -> Result<R> {
         let _pin = self.tables.pin()?;
         let (root, table) = self.root()?;
@@ -321,10 +330,10 @@ impl<T: Tables> GrowingMap<T> {
     fn migrated_for(
         &self,
         mut root: u64,
-        mut table: RawMap<T::Slots>,
+        mut table: RawMap<T::Slots, Sh>,
         hash: u64,
         liveness: &impl Liveness,
-    ) -> Result<RawMap<T::Slots>> {
+    ) -> Result<RawMap<T::Slots, Sh>> {
         for _ in 0..MAX_TABLES {
             let Some((next_id, next)) = self.next_of(&table)? else {
                 return Ok(table);
@@ -403,7 +412,7 @@ impl<T: Tables> GrowingMap<T> {
     /// The root table, after helping its migration by a chunk if it has one: lookups
     /// that come this way (their key's home was frozen) move the migration on too, so
     /// that a map read but no longer written finishes growing. The caller holds a pin.
-    fn root_helped(&self, liveness: &impl Liveness) -> Result<RawMap<T::Slots>> {
+    fn root_helped(&self, liveness: &impl Liveness) -> Result<RawMap<T::Slots, Sh>> {
         let (root, table) = self.root()?;
         if let Some((next_id, next)) = self.next_of(&table)? {
             self.help(root, &table, root_after(root, next_id), &next, liveness)?;
@@ -414,7 +423,7 @@ impl<T: Tables> GrowingMap<T> {
     /// `get` over the chain of tables from `table` (the caller holds a pin).
     fn get_from(
         &self,
-        mut table: RawMap<T::Slots>,
+        mut table: RawMap<T::Slots, Sh>,
         hash: u64,
         key: &[u64],
         out: &mut [u64],
@@ -438,9 +447,9 @@ impl<T: Tables> GrowingMap<T> {
     fn moved_on(
         &self,
         hash: u64,
-        table: &RawMap<T::Slots>,
+        table: &RawMap<T::Slots, Sh>,
         liveness: &impl Liveness,
-    ) -> Result<RawMap<T::Slots>> {
+    ) -> Result<RawMap<T::Slots, Sh>> {
         let (_, next) = self.next_of(table)?.ok_or_else(no_next)?;
         table.migrate_key(hash, &next, liveness)?;
         Ok(next)
@@ -635,7 +644,7 @@ impl<T: Tables> GrowingMap<T> {
     /// table that still receives a migration finishes it first (capacities grow along
     /// the chain: the root is `table` when it has its capacity).
     #[cold]
-    fn grow(&self, table: &RawMap<T::Slots>, liveness: &impl Liveness) -> Result<()> {
+    fn grow(&self, table: &RawMap<T::Slots, Sh>, liveness: &impl Liveness) -> Result<()> {
         // `table` may be the first one, reached unpinned: the root is read pinned.
         let pin = self.tables.pin()?;
         if self.root()?.1.capacity() != table.capacity() {
@@ -671,9 +680,9 @@ impl<T: Tables> GrowingMap<T> {
     fn help(
         &self,
         root: u64,
-        table: &RawMap<T::Slots>,
+        table: &RawMap<T::Slots, Sh>,
         next_root: u64,
-        next: &RawMap<T::Slots>,
+        next: &RawMap<T::Slots, Sh>,
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let chunks = chunks(table.capacity());
@@ -721,7 +730,7 @@ impl<T: Tables> GrowingMap<T> {
         &self,
         _pin: &T::Pin,
         liveness: &impl Liveness,
-    ) -> Result<(u64, RawMap<T::Slots>)> {
+    ) -> Result<(u64, RawMap<T::Slots, Sh>)> {
         for _ in 0..MAX_TABLES {
             let (root, table) = self.root()?;
             let Some((next_id, next)) = self.next_of(&table)? else {
@@ -756,7 +765,7 @@ impl<T: Tables> GrowingMap<T> {
     ///
     /// # Errors
     /// [`Error::Corrupt`] for a chain that names no table.
-    pub fn chain(&self, _pin: &T::Pin) -> Result<Vec<RawMap<T::Slots>>> {
+    pub fn chain(&self, _pin: &T::Pin) -> Result<Vec<RawMap<T::Slots, Sh>>> {
         let (_, mut table) = self.root()?;
         let mut tables = Vec::new();
         for _ in 0..MAX_TABLES {
@@ -774,7 +783,7 @@ impl<T: Tables> GrowingMap<T> {
     ///
     /// # Errors
     /// As [`Self::chain`].
-    pub fn newest(&self, _pin: &T::Pin) -> Result<RawMap<T::Slots>> {
+    pub fn newest(&self, _pin: &T::Pin) -> Result<RawMap<T::Slots, Sh>> {
         let (_, mut table) = self.root()?;
         for _ in 0..MAX_TABLES {
             match self.next_of(&table)? {
@@ -797,7 +806,7 @@ impl<T: Tables> GrowingMap<T> {
 
     /// `f` of the newest table: unpinned on a map that never grew (its first table is
     /// never freed), else pinned (0 when this handle cannot pin, or on a corrupt chain).
-    fn of_newest(&self, f: impl FnOnce(&RawMap<T::Slots>) -> u64) -> u64 {
+    fn of_newest(&self, f: impl FnOnce(&RawMap<T::Slots, Sh>) -> u64) -> u64 {
         if let Some(first) = self.only_first() {
             return f(&first);
         }
@@ -898,7 +907,7 @@ impl<T: Tables> GrowingMap<T> {
     /// it on through later migrations; false if it was removed meanwhile.
     fn read_moved(
         &self,
-        table: &RawMap<T::Slots>,
+        table: &RawMap<T::Slots, Sh>,
         mut dest: u64,
         key: &mut [u64],
         value: &mut [u64],
@@ -919,7 +928,7 @@ impl<T: Tables> GrowingMap<T> {
 }
 
 /// The first chunk of `table` whose bit is clear.
-fn unfinished_chunk<S: Slots>(table: &RawMap<S>, chunks: u64) -> Option<u64> {
+fn unfinished_chunk<S: Slots, Sh: Shape>(table: &RawMap<S, Sh>, chunks: u64) -> Option<u64> {
     (0..chunks.div_ceil(64)).find_map(|word| {
         // Acquire: pairs with the Release of the chunks' bits (their slots migrated).
         let bits = table.header(BITMAP + word).load(Ordering::Acquire);
@@ -952,7 +961,7 @@ pub(crate) enum CopyRead {
     Committed(u64),
 }
 
-impl<S: Slots> RawMap<S> {
+impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// A lookup of `key` (with `hash`) in this table alone, when it is the first table or
     /// one the root passed (see [`Tables::guess`]): the map's answer, if this table gives
     /// it (see `settled_here`); `None` sends the caller to the chain.
@@ -1053,7 +1062,7 @@ impl<S: Slots> RawMap<S> {
                     // Unpublished: the key and value its mover wrote (copy 0, or the
                     // staging word), valid if the pair is unchanged after reading them.
                     let data = self.slots.data(slot & self.mask);
-                    for (word, cell) in key.iter_mut().zip(&data[..self.key_words]) {
+                    for (word, cell) in key.iter_mut().zip(&data[..self.key_words()]) {
                         // Relaxed: validated by the pair re-read below.
                         *word = cell.load(Ordering::Relaxed);
                     }

@@ -38,8 +38,8 @@
 //! slot (its own commit then fails and it frees its copy).
 
 use super::{
-    aux, frozen, identity, kind, version, with_kind, Claimed, KeyAccess, RawMap, Read, Slots,
-    ARRIVED, COMMITTED, DELETED, FROZEN, INSERTING, MAX_RETRIES, MEMBER, MOVING, REMOVING,
+    aux, frozen, identity, kind, version, with_kind, Claimed, KeyAccess, RawMap, Read, Shape,
+    Slots, ARRIVED, COMMITTED, DELETED, FROZEN, INSERTING, MAX_RETRIES, MEMBER, MOVING, REMOVING,
 };
 use shmarena_engine::sync::Ordering;
 use shmarena_engine::{Error, Liveness, Result};
@@ -90,15 +90,15 @@ pub(crate) struct Buffers {
 }
 
 impl Buffers {
-    pub(crate) fn new<S: Slots>(map: &RawMap<S>) -> Self {
+    pub(crate) fn new<S: Slots, Sh: Shape>(map: &RawMap<S, Sh>) -> Self {
         Self {
-            key: vec![0; map.key_words],
-            value: vec![0; map.value_words.max(1)],
+            key: vec![0; map.key_words()],
+            value: vec![0; map.value_words().max(1)],
         }
     }
 }
 
-impl<S: Slots> RawMap<S> {
+impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// Header word `word` of this table.
     pub(crate) fn header(&self, word: u64) -> &shmarena_engine::sync::AtomicU64 {
         self.slots.header(word)
@@ -131,7 +131,7 @@ impl<S: Slots> RawMap<S> {
     pub(crate) fn migrate_slot<T: Slots>(
         &self,
         slot: u64,
-        next: &RawMap<T>,
+        next: &RawMap<T, Sh>,
         liveness: &impl Liveness,
         buffers: &mut Buffers,
     ) -> Result<()> {
@@ -177,7 +177,7 @@ impl<S: Slots> RawMap<S> {
     pub(crate) fn migrate_key<T: Slots>(
         &self,
         hash: u64,
-        next: &RawMap<T>,
+        next: &RawMap<T, Sh>,
         liveness: &impl Liveness,
     ) -> Result<()> {
         let home = hash & self.mask;
@@ -203,7 +203,7 @@ impl<S: Slots> RawMap<S> {
     pub(crate) fn migrate_chunk<T: Slots>(
         &self,
         chunk: u64,
-        next: &RawMap<T>,
+        next: &RawMap<T, Sh>,
         liveness: &impl Liveness,
     ) -> Result<()> {
         let mut buffers = Buffers::new(self);
@@ -219,7 +219,7 @@ impl<S: Slots> RawMap<S> {
         &self,
         slot: u64,
         seen: [u64; 2],
-        next: &RawMap<T>,
+        next: &RawMap<T, Sh>,
         liveness: &impl Liveness,
         buffers: &mut Buffers,
     ) -> Result<()> {

@@ -490,8 +490,8 @@ const MAX_WRITER_WAIT: u32 = 1 << 20;
 
 /// A wide value's writer field, held: `leave` publishes (or gives back) the field; if the
 /// holder unwinds first, drop gives it back with the copy version unchanged.
-struct WriterField<'m, S: Slots> {
-    map: &'m RawMap<S>,
+struct WriterField<'m, S: Slots, Sh: Shape> {
+    map: &'m RawMap<S, Sh>,
     slot: u64,
     /// The pair as we took the field.
     mine: [u64; 2],
@@ -499,7 +499,7 @@ struct WriterField<'m, S: Slots> {
     held: bool,
 }
 
-impl<S: Slots> WriterField<'_, S> {
+impl<S: Slots, Sh: Shape> WriterField<'_, S, Sh> {
     /// Gives the field back, publishing the next copy version if `wrote` and the slot still
     /// holds the same member. Whether it did (false: the member was removed meanwhile).
     fn leave(&mut self, wrote: bool) -> Result<bool> {
@@ -532,7 +532,7 @@ impl<S: Slots> WriterField<'_, S> {
     }
 }
 
-impl<S: Slots> Drop for WriterField<'_, S> {
+impl<S: Slots, Sh: Shape> Drop for WriterField<'_, S, Sh> {
     fn drop(&mut self) {
         if self.held {
             let _ = self.leave(false);
@@ -542,14 +542,94 @@ impl<S: Slots> Drop for WriterField<'_, S> {
 
 /// The map algorithm over some [`Slots`]: what ships and what loom checks.
 #[derive(Clone, Copy, Debug)]
-pub struct RawMap<S> {
+pub struct RawMap<S, Sh = Dynamic> {
     slots: S,
     mask: u64,
     max_probe: u64,
-    key_words: usize,
-    /// Words of one value copy; 1 means the value lives in the pair (no copies).
-    value_words: usize,
+    shape: Sh,
     seed: u64,
+}
+
+/// The sizes of a map's keys and values in words: constants for a typed map
+/// ([`Typed`]), so that its code is compiled for them (key compares and value copies
+/// unrolled); run-time values for a byte map ([`Dynamic`]).
+pub trait Shape: Copy {
+    /// Words of a key.
+    fn key_words(self) -> usize;
+    /// Words of a value (1 for a set's).
+    fn value_words(self) -> usize;
+}
+
+/// Key and value sizes known at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dynamic {
+    key_words: usize,
+    value_words: usize,
+}
+
+impl Dynamic {
+    /// Keys of `key_words` words and values of `value_words`.
+    pub fn new(key_words: usize, value_words: usize) -> Self {
+        Self {
+            key_words,
+            value_words,
+        }
+    }
+}
+
+impl Shape for Dynamic {
+    #[inline]
+    fn key_words(self) -> usize {
+        self.key_words
+    }
+    #[inline]
+    fn value_words(self) -> usize {
+        self.value_words
+    }
+}
+
+/// The sizes of `K` and `V`, as constants.
+pub struct Typed<K, V>(std::marker::PhantomData<fn() -> (K, V)>);
+
+impl<K, V> Typed<K, V> {
+    /// The shape of a map from `K` to `V`.
+    pub fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<K, V> Default for Typed<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, V> Clone for Typed<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K, V> Copy for Typed<K, V> {}
+
+impl<K, V> std::fmt::Debug for Typed<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Typed")
+            .field("key_words", &self.key_words())
+            .field("value_words", &self.value_words())
+            .finish()
+    }
+}
+
+impl<K, V> Shape for Typed<K, V> {
+    #[inline]
+    fn key_words(self) -> usize {
+        crate::words::word_count::<K>()
+    }
+    #[inline]
+    fn value_words(self) -> usize {
+        crate::words::word_count::<V>()
+    }
 }
 
 /// Asks the CPU to start loading the cache line at `ptr` (a hint: never faults, whatever
@@ -582,15 +662,15 @@ impl<F: FnMut(u64) -> Result<bool>> Visit for F {
 }
 
 /// `find_once`'s visit: the key and where to copy its value, and what was found.
-struct FindVisit<'a, S> {
-    map: &'a RawMap<S>,
+struct FindVisit<'a, S, Sh> {
+    map: &'a RawMap<S, Sh>,
     hash: u64,
     key: &'a [u64],
     value: Option<&'a mut [u64]>,
     found: Found,
 }
 
-impl<S: Slots> Visit for FindVisit<'_, S> {
+impl<S: Slots, Sh: Shape> Visit for FindVisit<'_, S, Sh> {
     #[allow(clippy::inline_always)] // Always: part of `find_once` (see there).
     #[inline(always)]
     fn visit(&mut self, slot: u64) -> Result<bool> {
@@ -607,6 +687,17 @@ impl<S: Slots> RawMap<S> {
     /// If the capacity is not a power of two (callers validate it first).
     #[inline]
     pub fn new(slots: S, key_words: usize, value_words: usize, seed: u64) -> Self {
+        Self::with_shape(slots, Dynamic::new(key_words, value_words), seed)
+    }
+}
+
+impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
+    /// A map over `slots` for keys and values of `shape`, hashing with `seed`.
+    ///
+    /// # Panics
+    /// If the capacity is not a power of two (callers validate it first).
+    #[inline]
+    pub fn with_shape(slots: S, shape: Sh, seed: u64) -> Self {
         let capacity = slots.capacity();
         assert!(
             capacity.is_power_of_two(),
@@ -616,10 +707,21 @@ impl<S: Slots> RawMap<S> {
             mask: capacity - 1,
             max_probe: capacity.min(MAX_PROBE),
             slots,
-            key_words,
-            value_words,
+            shape,
             seed,
         }
+    }
+
+    /// Words of a key.
+    #[inline]
+    fn key_words(&self) -> usize {
+        self.shape.key_words()
+    }
+
+    /// Words of one value copy; 1 means the value lives in the pair (no copies).
+    #[inline]
+    fn value_words(&self) -> usize {
+        self.shape.value_words()
     }
 
     /// Number of slots.
@@ -635,7 +737,7 @@ impl<S: Slots> RawMap<S> {
 
     #[inline]
     fn wide(&self) -> bool {
-        self.value_words > 1
+        self.value_words() > 1
     }
 
     #[inline]
@@ -645,14 +747,14 @@ impl<S: Slots> RawMap<S> {
 
     #[inline]
     fn copy(&self, slot: u64, copy_version: u64) -> &[AtomicU64] {
-        let start = self.key_words + (copy_version as usize & 1) * self.value_words;
-        &self.slots.data(slot & self.mask)[start..start + self.value_words]
+        let start = self.key_words() + (copy_version as usize & 1) * self.value_words();
+        &self.slots.data(slot & self.mask)[start..start + self.value_words()]
     }
 
     /// Where an `INSERTING` copy of a one-word value keeps the value (word 1 of the pair
     /// names the inserter until the copy is promoted).
     fn staging(&self, slot: u64) -> &AtomicU64 {
-        &self.slots.data(slot & self.mask)[self.key_words]
+        &self.slots.data(slot & self.mask)[self.key_words()]
     }
 
     fn count(&self, shard: usize, delta: i64) {
@@ -693,13 +795,13 @@ impl<S: Slots> RawMap<S> {
         let mut matches = true;
         match key {
             KeyAccess::Compare(key) => {
-                for (cell, word) in data[..self.key_words].iter().zip(key) {
+                for (cell, word) in data[..self.key_words()].iter().zip(key) {
                     // Relaxed: validated by the pair re-read below.
                     matches &= cell.load(Ordering::Relaxed) == *word;
                 }
             }
             KeyAccess::Copy(out) => {
-                for (cell, word) in data[..self.key_words].iter().zip(out) {
+                for (cell, word) in data[..self.key_words()].iter().zip(out) {
                     // Relaxed: validated by the pair re-read below.
                     *word = cell.load(Ordering::Relaxed);
                 }
@@ -1148,7 +1250,7 @@ impl<S: Slots> RawMap<S> {
     /// `home`; whether anything was freed.
     fn recover(&self, home: u64, liveness: &impl Liveness) -> Result<bool> {
         let mut freed = false;
-        let mut key = vec![0u64; self.key_words];
+        let mut key = vec![0u64; self.key_words()];
         for displacement in 0..self.max_probe {
             let slot = (home + displacement) & self.mask;
             // Acquire: to read an abandoned copy's key below.
@@ -1221,7 +1323,7 @@ impl<S: Slots> RawMap<S> {
             owner_word,
         } = claim;
         let data = self.slots.data(slot);
-        for (cell, word) in data[..self.key_words].iter().zip(key) {
+        for (cell, word) in data[..self.key_words()].iter().zip(key) {
             // Relaxed: published by the compare-exchange to INSERTING.
             cell.store(*word, Ordering::Relaxed);
         }
@@ -1601,8 +1703,8 @@ impl<S: Slots> RawMap<S> {
         f: &mut dyn FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<SlotChange> {
         // On the stack for values of up to 512 bytes: an update allocates nothing.
-        crate::words::with_buffer(self.value_words, |current| {
-            crate::words::with_buffer(self.value_words, |new| {
+        crate::words::with_buffer(self.value_words(), |current| {
+            crate::words::with_buffer(self.value_words(), |new| {
                 self.change_wide_with(slot, first, liveness, f, (current, new))
             })
         })
@@ -1863,7 +1965,7 @@ impl<S: Slots> RawMap<S> {
     /// Removes every member, one by one (not atomic as a whole).
     pub fn clear(&self, liveness: &impl Liveness) {
         let shard = liveness.me().slot() as usize;
-        let mut key = vec![0u64; self.key_words];
+        let mut key = vec![0u64; self.key_words()];
         for slot in 0..self.capacity() {
             // Acquire: as in read_member.
             let mut seen = self.pair(slot).load(Ordering::Acquire);
@@ -1930,8 +2032,8 @@ impl<S: Slots> RawMap<S> {
 
     /// Member slots whose hint byte does not show their key's tag (must be none).
     pub fn hint_mismatches(&self) -> u64 {
-        let mut key = vec![0u64; self.key_words];
-        let mut value = vec![0u64; self.value_words.max(1)];
+        let mut key = vec![0u64; self.key_words()];
+        let mut value = vec![0u64; self.value_words().max(1)];
         (0..self.capacity())
             .filter(|&slot| {
                 // Relaxed: a snapshot; a slot that changes meanwhile is skipped.
@@ -2018,7 +2120,7 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 mod handle {
     use super::grow::{root_generation, root_id, GrowingMap, Tables, MAX_CAPACITY, ROOT_ID_BITS};
     use super::{
-        header_words, hint_words, migrate, table_words, Slots, Updated, COUNTER_SHARDS,
+        header_words, hint_words, migrate, table_words, Slots, Typed, Updated, COUNTER_SHARDS,
         FIRST_TABLE_OFFSET, ROOT_OFFSET,
     };
     use crate::identity::{name_expected, short_type_name, ElementType};
@@ -2714,11 +2816,10 @@ mod handle {
         /// The algorithm over this map's tables, built per call so that the key and value
         /// sizes are constants the compiler specializes the probing code for.
         #[inline]
-        fn map(&self) -> GrowingMap<MappedTables<'_>> {
-            GrowingMap::new(
+        fn map(&self) -> GrowingMap<MappedTables<'_>, Typed<K, V>> {
+            GrowingMap::with_shape(
                 MappedTables::new(self.object.region(), &self.slots, Some(&self.guess)),
-                word_count::<K>(),
-                word_count::<V>(),
+                Typed::new(),
                 self.seed,
             )
         }
@@ -3892,8 +3993,8 @@ pub(crate) fn check(
                 format!("{mismatched} members have a hint byte that is not their key's tag"),
             ));
         }
-        let mut key = vec![0; raw.key_words];
-        let mut value = vec![0; raw.value_words.max(1)];
+        let mut key = vec![0; raw.key_words()];
+        let mut value = vec![0; raw.value_words().max(1)];
         for slot in 0..raw.capacity() {
             if raw.read_member(slot, &mut key, &mut value)? && !seen.insert(key.clone()) {
                 duplicates += 1;
