@@ -919,9 +919,12 @@ mod handle {
         }
 
         /// Iterates over the indices handed out when the iteration starts: `Ok(None)` for
-        /// unfinished or abandoned pushes.
+        /// unfinished or abandoned pushes. Indices past the list's room then (pushes that
+        /// claimed an index and have not grown the list yet) are left out: they hold
+        /// nothing yet, and a corrupted count of claims could name 2^32 times the room.
         pub fn iter(&self) -> impl Iterator<Item = Result<Option<T>>> + '_ {
-            (0..self.len()).map(move |index| self.get(index))
+            let end = self.len().min(self.capacity());
+            (0..end).map(move |index| self.get(index))
         }
 
         /// The object's name.

@@ -188,3 +188,30 @@ fn a_list_that_cannot_grow_says_so_and_stays_usable() {
     drop(region);
     std::fs::remove_file(path).unwrap();
 }
+
+/// A corrupted count of claimed indices (the list's first word) far past the list's room:
+/// an iteration reads the indices the list has room for and stops (it walked the whole
+/// count, index by index, before: a hang the fuzzer found).
+#[test]
+fn a_corrupted_claim_count_does_not_make_iteration_endless() {
+    use shmarena::engine::Memory;
+    let (region, path) = temp_region("claims");
+    let list = region.list::<[u8; 24]>("l", 4).unwrap();
+    for i in 0..3u8 {
+        list.push([i; 24]).unwrap();
+    }
+    let body = region.find_object("l").unwrap().unwrap().offset;
+    let claimed = region.memory().word(body).unwrap();
+    assert_eq!(
+        claimed.load(Ordering::Relaxed),
+        3,
+        "the claim count is the first word"
+    );
+    claimed.store(u64::MAX / 3, Ordering::Relaxed);
+    let elements = list.snapshot().unwrap();
+    assert_eq!(elements, vec![[0; 24], [1; 24], [2; 24]]);
+    assert!(list.iter().count() <= list.capacity());
+    drop(list);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}
