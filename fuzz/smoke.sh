@@ -34,6 +34,7 @@ work="$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 status=0
+failures=""
 for target in $(cargo fuzz list); do
     echo "smoke.sh: fuzzing $target for ${seconds}s" >&2
     mkdir -p "$work/$target"
@@ -42,9 +43,18 @@ for target in $(cargo fuzz list); do
     fi
     # -timeout: an input that runs longer than 10 s counts as a hang (a finding).
     if ! cargo fuzz run "${build[@]}" "$target" "$work/$target" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1; then
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        2>&1 | tee "$work/$target.log"; then
         echo "smoke.sh: $target FAILED: the crashing input is in fuzz/artifacts/$target/" >&2
+        # The finding's own lines (its kind, where, and the input as base64), kept for the
+        # end of the output, which is the part a CI log shows.
+        failures+="=== $target"$'\n'
+        failures+="$(grep -E -A12 'ERROR: libFuzzer|panicked at|SUMMARY|^Base64' "$work/$target.log" | head -60 || true)"$'\n'
         status=1
     fi
 done
+if [ "$status" != 0 ]; then
+    echo "smoke.sh: findings (reproduce: echo BASE64 | base64 -d > input; cargo fuzz run TARGET input):" >&2
+    printf '%s' "$failures" >&2
+fi
 exit "$status"
