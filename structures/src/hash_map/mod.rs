@@ -3560,7 +3560,12 @@ mod handle {
             let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
             Self::with_words(key, self.key_size, "key", |key| {
                 with_buffer(value_words, |value| {
-                    let found = self.map().get(key, value, self.object.region())?;
+                    let hash = super::hash_key(key, self.seed);
+                    // As `HashMap::get`: the fast path keeps the map in registers.
+                    let found = match self.map().get_fast(hash, key, value) {
+                        Some(found) => found,
+                        None => self.get_slow(hash, key, value)?,
+                    };
                     Ok(
                         found
                             .then(|| f(&bytemuck::cast_slice::<u64, u8>(value)[..self.value_size])),
@@ -3569,14 +3574,34 @@ mod handle {
             })
         }
 
+        /// `get` past its fast path, out of line (see `HashMap::get`).
+        #[cold]
+        #[inline(never)]
+        fn get_slow(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Result<bool> {
+            self.map()
+                .get_in_chain(hash, key, out, self.object.region())
+        }
+
         /// Whether `key` is present. Never waits.
         ///
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
             Self::with_words(key, self.key_size, "key", |key| {
-                self.map().contains(key, self.object.region())
+                let hash = super::hash_key(key, self.seed);
+                match self.map().contains_fast(hash, key) {
+                    Some(found) => Ok(found),
+                    None => self.contains_slow(hash, key),
+                }
             })
+        }
+
+        /// `contains_key` past its fast path, out of line.
+        #[cold]
+        #[inline(never)]
+        fn contains_slow(&self, hash: u64, key: &[u64]) -> Result<bool> {
+            self.map()
+                .contains_in_chain(hash, key, self.object.region())
         }
 
         /// Inserts or replaces; returns the value replaced.
