@@ -887,12 +887,6 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         }
     }
 
-    /// `find` without a value.
-    #[inline]
-    fn find_slot(&self, hash: u64, key: &[u64]) -> Result<Found> {
-        self.find(hash, key, None)
-    }
-
     /// One walk of `find`: the member, its absence, or a pending copy met first.
     // Always: each caller gets the walk compiled for its key and value sizes (measured:
     // out of line, one generic walk took twice the instructions of an inlined one).
@@ -1831,7 +1825,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<Step<Updated>> {
         for _ in 0..MAX_RETRIES {
-            let (slot, seen) = match self.find_slot(hash, key)? {
+            let (slot, seen) = match self.find(hash, key, None)? {
                 Found::Member(_, seen) if frozen(seen[0]) => return Ok(Step::Moved),
                 Found::Member(slot, seen) => (slot, seen),
                 _ => return Ok(Step::Done(Updated::Absent)),
@@ -2127,8 +2121,8 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 mod handle {
     use super::grow::{root_generation, root_id, GrowingMap, Tables, MAX_CAPACITY, ROOT_ID_BITS};
     use super::{
-        header_words, hint_words, migrate, table_words, Slots, Typed, Updated, COUNTER_SHARDS,
-        FIRST_TABLE_OFFSET, ROOT_OFFSET,
+        header_words, hint_words, migrate, table_words, Shape, Slots, Typed, Updated,
+        COUNTER_SHARDS, FIRST_TABLE_OFFSET, ROOT_OFFSET,
     };
     use crate::identity::{name_expected, short_type_name, ElementType};
     use crate::words::{read_words_into, with_buffer, with_words_of, word_count, Words};
@@ -2759,6 +2753,76 @@ mod handle {
         })
     }
 
+    /// What the typed and byte handles share: the algorithm over their tables, built per
+    /// call, and lookups whose slow path (the chain of tables) is a cold function of the
+    /// handle that builds the map again. A cold call that took the map's address would make
+    /// the compiler keep the map on the stack on every lookup's path (measured: ~40 stores
+    /// and loads of its fields per lookup).
+    trait Lookups {
+        /// Key and value sizes: constants for a typed map.
+        type Shape: Shape;
+
+        /// The algorithm over this map's tables.
+        fn map(&self) -> GrowingMap<MappedTables<'_>, Self::Shape>;
+
+        /// The region, which tells the map who is alive.
+        fn liveness(&self) -> &Region;
+
+        /// [`GrowingMap::get`], its fast path inline and the chain out of line.
+        #[inline]
+        fn lookup(&self, key: &[u64], out: &mut [u64]) -> Result<bool> {
+            let map = self.map();
+            let hash = map.hash(key);
+            match map.get_fast(hash, key, out) {
+                Some(found) => Ok(found),
+                None => self.lookup_in_chain(hash, key, out),
+            }
+        }
+
+        #[cold]
+        #[inline(never)]
+        fn lookup_in_chain(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Result<bool> {
+            self.map().get_in_chain(hash, key, out, self.liveness())
+        }
+
+        /// [`GrowingMap::contains`], as `lookup`.
+        #[inline]
+        fn lookup_contains(&self, key: &[u64]) -> Result<bool> {
+            let map = self.map();
+            let hash = map.hash(key);
+            match map.contains_fast(hash, key) {
+                Some(found) => Ok(found),
+                None => self.contains_in_chain(hash, key),
+            }
+        }
+
+        #[cold]
+        #[inline(never)]
+        fn contains_in_chain(&self, hash: u64, key: &[u64]) -> Result<bool> {
+            self.map().contains_in_chain(hash, key, self.liveness())
+        }
+    }
+
+    impl<K: Pod, V: Pod> Lookups for HashMap<K, V> {
+        type Shape = Typed<K, V>;
+
+        /// Built per call, so that the key and value sizes are constants the compiler
+        /// specializes the probing code for.
+        #[inline]
+        fn map(&self) -> GrowingMap<MappedTables<'_>, Typed<K, V>> {
+            GrowingMap::with_shape(
+                MappedTables::new(self.object.region(), &self.slots, Some(&self.guess)),
+                Typed::new(),
+                self.seed,
+            )
+        }
+
+        #[inline]
+        fn liveness(&self) -> &Region {
+            self.object.region()
+        }
+    }
+
     impl<K: Pod, V: Pod> HashMap<K, V> {
         /// The catalog descriptor of a map with `capacity` slots: key and value types as
         /// [`identity`](crate::identity) describes.
@@ -2820,17 +2884,6 @@ mod handle {
             }
         }
 
-        /// The algorithm over this map's tables, built per call so that the key and value
-        /// sizes are constants the compiler specializes the probing code for.
-        #[inline]
-        fn map(&self) -> GrowingMap<MappedTables<'_>, Typed<K, V>> {
-            GrowingMap::with_shape(
-                MappedTables::new(self.object.region(), &self.slots, Some(&self.guess)),
-                Typed::new(),
-                self.seed,
-            )
-        }
-
         /// The value of `key`. Never waits.
         ///
         /// # Errors
@@ -2844,11 +2897,7 @@ mod handle {
                     &key_words[..word_count::<K>()],
                     &mut value_words[..word_count::<V>()],
                 );
-                let hash = super::hash_key(key, self.seed);
-                let found = match self.map().get_fast(hash, key, out) {
-                    Some(found) => found,
-                    None => self.get_slow(hash, key, out)?,
-                };
+                let found = self.lookup(key, out)?;
                 return Ok(found.then(|| {
                     bytemuck::pod_read_unaligned(
                         &bytemuck::cast_slice::<u64, u8>(&value_words)[..size_of::<V>()],
@@ -2865,35 +2914,12 @@ mod handle {
             })
         }
 
-        /// `get` past its fast path (see [`GrowingMap::get_fast`]), out of line: the map
-        /// is built again here, so that the fast path's stays in registers.
-        #[cold]
-        #[inline(never)]
-        fn get_slow(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Result<bool> {
-            self.map()
-                .get_in_chain(hash, key, out, self.object.region())
-        }
-
         /// Whether `key` is present. Never waits.
         ///
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &K) -> Result<bool> {
-            with_words_of(key, |key| {
-                let hash = super::hash_key(key, self.seed);
-                match self.map().contains_fast(hash, key) {
-                    Some(found) => Ok(found),
-                    None => self.contains_slow(hash, key),
-                }
-            })
-        }
-
-        /// `contains_key` past its fast path, out of line (see `get_slow`).
-        #[cold]
-        #[inline(never)]
-        fn contains_slow(&self, hash: u64, key: &[u64]) -> Result<bool> {
-            self.map()
-                .contains_in_chain(hash, key, self.object.region())
+            with_words_of(key, |key| self.lookup_contains(key))
         }
 
         /// Inserts or replaces; returns the value replaced.
@@ -3444,6 +3470,24 @@ mod handle {
         }
     }
 
+    impl Lookups for ByteMap {
+        type Shape = super::Dynamic;
+
+        fn map(&self) -> GrowingMap<MappedTables<'_>> {
+            GrowingMap::new(
+                MappedTables::new(self.object.region(), &self.slots, Some(&self.guess)),
+                crate::words::word_count_of(self.key_size as u64) as usize,
+                crate::words::word_count_of(self.value_size as u64) as usize,
+                self.seed,
+            )
+        }
+
+        #[inline]
+        fn liveness(&self) -> &Region {
+            self.object.region()
+        }
+    }
+
     impl ByteMap {
         /// Opens the map `name`, creating it empty with `capacity` slots (rounded up to a
         /// power of two) for keys of up to `key_size` bytes and values of up to
@@ -3496,15 +3540,6 @@ mod handle {
                 value_size,
                 object,
             }
-        }
-
-        fn map(&self) -> GrowingMap<MappedTables<'_>> {
-            GrowingMap::new(
-                MappedTables::new(self.object.region(), &self.slots, Some(&self.guess)),
-                crate::words::word_count_of(self.key_size as u64) as usize,
-                crate::words::word_count_of(self.value_size as u64) as usize,
-                self.seed,
-            )
         }
 
         /// Runs `f` on the words of `bytes` (zero-padded to `size` bytes' worth), built in
@@ -3560,12 +3595,7 @@ mod handle {
             let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
             Self::with_words(key, self.key_size, "key", |key| {
                 with_buffer(value_words, |value| {
-                    let hash = super::hash_key(key, self.seed);
-                    // As `HashMap::get`: the fast path keeps the map in registers.
-                    let found = match self.map().get_fast(hash, key, value) {
-                        Some(found) => found,
-                        None => self.get_slow(hash, key, value)?,
-                    };
+                    let found = self.lookup(key, value)?;
                     Ok(
                         found
                             .then(|| f(&bytemuck::cast_slice::<u64, u8>(value)[..self.value_size])),
@@ -3574,34 +3604,12 @@ mod handle {
             })
         }
 
-        /// `get` past its fast path, out of line (see `HashMap::get`).
-        #[cold]
-        #[inline(never)]
-        fn get_slow(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Result<bool> {
-            self.map()
-                .get_in_chain(hash, key, out, self.object.region())
-        }
-
         /// Whether `key` is present. Never waits.
         ///
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
-            Self::with_words(key, self.key_size, "key", |key| {
-                let hash = super::hash_key(key, self.seed);
-                match self.map().contains_fast(hash, key) {
-                    Some(found) => Ok(found),
-                    None => self.contains_slow(hash, key),
-                }
-            })
-        }
-
-        /// `contains_key` past its fast path, out of line.
-        #[cold]
-        #[inline(never)]
-        fn contains_slow(&self, hash: u64, key: &[u64]) -> Result<bool> {
-            self.map()
-                .contains_in_chain(hash, key, self.object.region())
+            Self::with_words(key, self.key_size, "key", |key| self.lookup_contains(key))
         }
 
         /// Inserts or replaces; returns the value replaced.
