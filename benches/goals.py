@@ -55,6 +55,12 @@ def main():
              lambda n: bench[("map-read-heavy", n)] / manager(n)),
             ("Python package dict get+set / `Manager().dict()`", 100.0,
              lambda n: python[("shmarena", "dict-get-set", n)] / manager(n)),
+            ("Python package dict get+set / a plain `dict` (unshared)", 0.5,
+             lambda n: python[("shmarena", "dict-get-set", n)]
+             / python[("dict", "dict-get-set", n)]),
+            ("Python `with v.get_lock(): v.value += 1` / `multiprocessing`", 1.0,
+             lambda n: python[("shmarena", "value-locked", n)]
+             / python[("multiprocessing", "value-locked", n)]),
         ]
     print("| goal (same run) | wanted | " + " | ".join(f"{n} proc" for n in counts)
           + " | met |")

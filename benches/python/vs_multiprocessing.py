@@ -10,10 +10,15 @@ time after a shared start signal (the way `shmarena bench` measures the Rust sid
   dict-add       d.add(key, 1)                              (shmarena: atomic, exact)
   queue-pair     q.put(item); q.get(), 2 ops                 (Queue(): both)
 
+Beside multiprocessing, what a Python user would otherwise reach for, each where it is
+installed: a plain `dict` (each process its own, unshared: the in-process ceiling),
+UltraDict and shared-memory-dict (shared dicts in shared memory) on dict-get-set, and
+faster-fifo's Queue on queue-pair.
+
 Every total is checked where it can be (value and dict-add counts are exact for shmarena
 and for the locked Value). Prints CSV rows: library,workload,procs,total_ops_per_s; then,
-on stderr, a table of shmarena over multiprocessing for the workloads both run (and
-value-add / dict-add against multiprocessing's value-locked / dict-get-set).
+on stderr, a table of shmarena over each other library for the workloads both run (and
+value-add / dict-add against value-locked / dict-get-set).
 shmarena's rows are skipped when the package is not installed.
 
 Usage: vs_multiprocessing.py [max_procs] [seconds]
@@ -27,6 +32,18 @@ try:
     import shmarena
 except ImportError:  # the Rust-only benchmarks still get multiprocessing's rows
     shmarena = None
+try:
+    from UltraDict import UltraDict
+except ImportError:
+    UltraDict = None
+try:
+    from shared_memory_dict import SharedMemoryDict
+except ImportError:
+    SharedMemoryDict = None
+try:
+    import faster_fifo
+except ImportError:
+    faster_fifo = None
 
 CTX = mp.get_context("fork")
 BATCH = 64
@@ -76,6 +93,14 @@ def worker(workload, shared, start, seconds, results, index):
 
 
 def make(library, workload, manager):
+    if library == "dict":
+        return {}  # each forked process updates its own copy: nothing is shared
+    if library == "UltraDict":
+        return UltraDict(create=True, buffer_size=1 << 20, auto_unlink=True)
+    if library == "shared-memory-dict":
+        return SharedMemoryDict(name=f"bench{time.monotonic_ns()}", size=1 << 16)
+    if library == "faster-fifo":
+        return faster_fifo.Queue(max_size_bytes=1 << 20)
     if library == "multiprocessing":
         if workload == "value-locked":
             return mp.Value("q", 0)
@@ -110,6 +135,9 @@ def run(library, workload, procs, seconds, manager):
         raise SystemExit(f"{library} {workload}: lost updates: {shared.value} != {total}")
     if workload == "dict-add" and sum(shared.values()) != total:
         raise SystemExit(f"{library} {workload}: lost updates")
+    if library == "shared-memory-dict":
+        shared.cleanup()
+        shared.shm.unlink()
     return total / elapsed
 
 
@@ -120,6 +148,14 @@ PAIRS = [
     ("dict-get-set", "dict-get-set"),
     ("dict-add", "dict-get-set"),
     ("queue-pair", "queue-pair"),
+]
+
+# Other libraries, where installed: (library, its workloads).
+OTHERS = [
+    ("dict", ("dict-get-set",), True),
+    ("UltraDict", ("dict-get-set",), UltraDict is not None),
+    ("shared-memory-dict", ("dict-get-set",), SharedMemoryDict is not None),
+    ("faster-fifo", ("queue-pair",), faster_fifo is not None),
 ]
 
 
@@ -136,6 +172,7 @@ def main():
     print("library,workload,procs,total_ops_per_s")
     with mp.Manager() as manager:
         plan = [("multiprocessing", w) for w in ("value-locked", "dict-get-set", "queue-pair")]
+        plan += [(lib, w) for lib, workloads, present in OTHERS if present for w in workloads]
         if shmarena is not None:
             plan += [("shmarena", w) for w, _ in PAIRS]
         for library, workload in plan:
@@ -145,13 +182,15 @@ def main():
                 print(f"{library},{workload},{procs},{rate:.0f}", flush=True)
     if shmarena is None:
         return
-    print("\nshmarena over multiprocessing (same run, same machine):", file=sys.stderr)
-    print(f"{'shmarena':>14} {'vs multiprocessing':>20} "
+    print("\nshmarena over each other library (same run, same machine):", file=sys.stderr)
+    print(f"{'shmarena':>14} {'vs':>36} "
           + " ".join(f"{p:>9}" for p in counts), file=sys.stderr)
-    for ours, theirs in PAIRS:
-        ratios = [rates["shmarena", ours, p] / rates["multiprocessing", theirs, p] for p in counts]
-        print(f"{ours:>14} {theirs:>20} " + " ".join(f"{r:>8.1f}x" for r in ratios),
-              file=sys.stderr)
+    rows = [(ours, "multiprocessing", theirs) for ours, theirs in PAIRS]
+    rows += [(w, lib, w) for lib, workloads, present in OTHERS if present for w in workloads]
+    for ours, library, theirs in rows:
+        ratios = [rates["shmarena", ours, p] / rates[library, theirs, p] for p in counts]
+        print(f"{ours:>14} {library + ' ' + theirs:>36} "
+              + " ".join(f"{r:>8.2f}x" for r in ratios), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,10 @@ pub const HEADER: usize = 5;
 /// Tuples nest at most this deep (bounds the decoder's recursion on hostile input).
 const MAX_DEPTH: usize = 32;
 
+/// An encoding: on the stack up to 48 bytes (an int, a float, a short str or tuple), so
+/// that a lookup or a store of small objects allocates nothing.
+pub type Encoded = smallvec::SmallVec<[u8; 48]>;
+
 /// How an encoding is used.
 #[derive(Clone, Copy, Debug)]
 pub struct Codec {
@@ -75,15 +79,15 @@ pub struct Codec {
 
 impl Codec {
     /// The bytes of `object` as a value (types kept as they are).
-    pub fn encode_value(self, object: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-        let mut out = Vec::with_capacity(16);
+    pub fn encode_value(self, object: &Bound<'_, PyAny>) -> PyResult<Encoded> {
+        let mut out = Encoded::new();
         self.encode(object, false, 0, &mut out)?;
         Ok(out)
     }
 
     /// The bytes of `object` as a key (canonical: equal keys give equal bytes).
-    pub fn encode_key(self, object: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-        let mut out = Vec::with_capacity(16);
+    pub fn encode_key(self, object: &Bound<'_, PyAny>) -> PyResult<Encoded> {
+        let mut out = Encoded::new();
         self.encode(object, true, 0, &mut out)?;
         Ok(out)
     }
@@ -93,7 +97,7 @@ impl Codec {
         object: &Bound<'_, PyAny>,
         key: bool,
         depth: usize,
-        out: &mut Vec<u8>,
+        out: &mut Encoded,
     ) -> PyResult<()> {
         if depth > MAX_DEPTH {
             return Err(PyValueError::new_err(format!(
@@ -334,24 +338,25 @@ fn reference<'py>(object: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTu
 /// `encoded + delta` when `encoded` is an int that stays in 64 bits (what a counter
 /// holds): the sum's encoding, computed without Python objects. `None` sends the caller
 /// to Python's arithmetic (floats, big ints, other types).
-pub fn add_small_int(encoded: &[u8], delta: i64) -> Option<(i64, Vec<u8>)> {
+pub fn add_small_int(encoded: &[u8], delta: i64) -> Option<(i64, Encoded)> {
     let (&tag, rest) = encoded.split_first()?;
     if tag != INT || rest.len() < 8 {
         return None;
     }
     let value = i64::from_le_bytes(rest[..8].try_into().ok()?);
     let sum = value.checked_add(delta)?;
-    let mut out = Vec::with_capacity(9);
+    let mut out = Encoded::new();
     encode_int(sum, &mut out);
     Some((sum, out))
 }
 
-fn encode_int(value: i64, out: &mut Vec<u8>) {
-    out.push(INT);
-    out.extend_from_slice(&value.to_le_bytes());
+fn encode_int(value: i64, out: &mut Encoded) {
+    let mut record = [INT; 9];
+    record[1..].copy_from_slice(&value.to_le_bytes());
+    out.extend_from_slice(&record);
 }
 
-fn encode_big_int(object: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+fn encode_big_int(object: &Bound<'_, PyAny>, out: &mut Encoded) -> PyResult<()> {
     // Two's complement, little-endian, the fewest bytes that hold it (canonical).
     let bits: usize = object.call_method0("bit_length")?.extract()?;
     let length = bits / 8 + 1;
@@ -361,7 +366,7 @@ fn encode_big_int(object: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> 
     encode_blob(BIG_INT, bytes.cast::<PyBytes>()?.as_bytes(), out)
 }
 
-fn encode_blob(tag: u8, bytes: &[u8], out: &mut Vec<u8>) -> PyResult<()> {
+fn encode_blob(tag: u8, bytes: &[u8], out: &mut Encoded) -> PyResult<()> {
     let length = u32::try_from(bytes.len())
         .map_err(|_| PyValueError::new_err("objects over 4 GiB cannot be stored"))?;
     out.push(tag);

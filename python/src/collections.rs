@@ -12,7 +12,7 @@ use pyo3::types::{PyDict, PyList, PySet, PySlice, PyTuple};
 use shmarena::hash_map::Updated;
 use shmarena::{ByteMap, ByteQueue, ByteSet, ByteUnboundedQueue, GracePin};
 
-use crate::codec::{Codec, HEADER};
+use crate::codec::{Codec, Encoded, HEADER};
 use crate::errors::{queue_error, FullError, IntoPy};
 use crate::region::PyRegion;
 use crate::spill::{self, Part, DIGEST_LEN, SPILLED_LEN};
@@ -88,8 +88,8 @@ pub struct PyDictProxy {
 /// A key as the map knows it: its encoding, or for one too long for the slot, its digest
 /// (and the encoding, kept out of line beside the value).
 struct Key {
-    map_key: Vec<u8>,
-    long: Option<Vec<u8>>,
+    map_key: Encoded,
+    long: Option<Encoded>,
 }
 
 impl Key {
@@ -140,7 +140,7 @@ impl PyDictProxy {
 
     /// The map key of `encoded`, or `None` when this dict cannot hold it (a long key in a
     /// dict an older version made without room for the reference to it).
-    fn map_key(&self, encoded: Vec<u8>) -> Option<Key> {
+    fn map_key(&self, encoded: Encoded) -> Option<Key> {
         if encoded.len() <= self.map.key_size() {
             return Some(Key {
                 map_key: encoded,
@@ -173,13 +173,13 @@ impl PyDictProxy {
     }
 
     /// The part to store for the value `encoded` beside `key`.
-    fn value_part(&self, key: &Key, encoded: Vec<u8>) -> PyResult<Part<'_>> {
+    fn value_part(&self, key: &Key, encoded: Encoded) -> PyResult<Part<'_>> {
         let room = self.map.value_size().saturating_sub(key.value_at());
         Part::new(self.rust_region(), encoded, room, "dict value")
     }
 
     /// The encoding of a value.
-    fn value(&self, value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    fn value(&self, value: &Bound<'_, PyAny>) -> PyResult<Encoded> {
         self.codec.encode_value(value)
     }
 
@@ -287,7 +287,7 @@ impl PyDictProxy {
     }
 
     /// Stores `value` (an encoding) at `key`, keeping the entry's place if it exists.
-    fn store(&self, key: &Key, value: Vec<u8>) -> PyResult<()> {
+    fn store(&self, key: &Key, value: Encoded) -> PyResult<()> {
         let mut part = self.value_part(key, value)?;
         let at = key.value_at();
         let mut replaced = None;
@@ -325,7 +325,7 @@ impl PyDictProxy {
         &self,
         key: &Key,
         seen: &[u8],
-        value: Vec<u8>,
+        value: Encoded,
         _pin: &GracePin<'_>,
     ) -> PyResult<bool> {
         let mut part = self.value_part(key, value)?;
@@ -568,9 +568,9 @@ impl PyDictProxy {
     /// Removes and returns the last inserted (key, value) pair; `KeyError` when empty.
     fn popitem<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         for entry in self.ordered()?.into_iter().rev() {
-            let long = spill::is_digest(&entry.map_key).then(|| entry.key.clone());
+            let long = spill::is_digest(&entry.map_key).then(|| Encoded::from_slice(&entry.key));
             let key = Key {
-                map_key: entry.map_key,
+                map_key: entry.map_key.into(),
                 long,
             };
             if let Some(value) = self.take(&key)? {
@@ -1454,9 +1454,9 @@ pub struct PySetProxy {
 /// A member as the set stores it.
 enum Member {
     /// In the set's slots.
-    Short(Vec<u8>),
+    Short(Encoded),
     /// In the companion map, by digest.
-    Long { digest: Vec<u8>, encoded: Vec<u8> },
+    Long { digest: Encoded, encoded: Encoded },
 }
 
 impl PySetProxy {

@@ -17,6 +17,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use shmarena::{Blob, GracePin, Region, StagedBlob};
 
+use crate::codec::Encoded;
 use crate::errors::{CorruptError, IntoPy};
 
 /// Tag of a part kept out of line.
@@ -44,8 +45,8 @@ pub fn is_digest(map_key: &[u8]) -> bool {
 }
 
 /// The map key of a key encoding too long for its slot.
-pub fn digest(encoded: &[u8]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(DIGEST_LEN);
+pub fn digest(encoded: &[u8]) -> Encoded {
+    let mut key = Encoded::new();
     key.push(DIGEST);
     key.extend_from_slice(blake3::hash(encoded).as_bytes());
     key
@@ -55,13 +56,13 @@ pub fn digest(encoded: &[u8]) -> Vec<u8> {
 /// a new blob. A blob that was never published is freed when the part drops: mark it
 /// [`published`](Self::published) once a slot holds it.
 pub struct Part<'r> {
-    pub bytes: Vec<u8>,
+    pub bytes: Encoded,
     staged: Option<StagedBlob<'r>>,
 }
 
 impl<'r> Part<'r> {
     /// The part for `encoded` in `room` bytes (`what` names the object in an error).
-    pub fn new(region: &'r Region, encoded: Vec<u8>, room: usize, what: &str) -> PyResult<Self> {
+    pub fn new(region: &'r Region, encoded: Encoded, room: usize, what: &str) -> PyResult<Self> {
         if encoded.len() <= room {
             return Ok(Self {
                 bytes: encoded,
@@ -81,7 +82,7 @@ impl<'r> Part<'r> {
     /// The part for `encoded` stored out of line, whatever its size.
     pub fn out_of_line(region: &'r Region, encoded: &[u8]) -> PyResult<Self> {
         let staged = region.stage_blob(encoded).py()?;
-        let mut bytes = Vec::with_capacity(SPILLED_LEN);
+        let mut bytes = Encoded::new();
         bytes.push(SPILLED);
         bytes.extend_from_slice(&staged.blob().to_bytes());
         Ok(Self {
