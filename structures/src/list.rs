@@ -264,7 +264,9 @@ pub use handle::{ByteList, List};
 mod handle {
     use super::RawSlot;
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
-    use crate::words::{word_count_of, Words};
+    use crate::words::{
+        read_bytes_into, try_read_words_into, with_bytes_as_words, with_words_of, word_count_of,
+    };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU64, Ordering};
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -613,7 +615,9 @@ mod handle {
             Ok(found)
         }
 
-        fn element(&self, bytes: &[u8]) -> Result<Words> {
+        /// Runs `f` on the words of the element `bytes`; an error for one over
+        /// `elem_size` bytes.
+        fn with_element<R>(&self, bytes: &[u8], f: impl FnOnce(&[u64]) -> Result<R>) -> Result<R> {
             if bytes.len() > self.elem_size {
                 return Err(Error::InvalidArgument(format!(
                     "an element of {} bytes does not fit this list's {}",
@@ -621,7 +625,7 @@ mod handle {
                     self.elem_size
                 )));
             }
-            Ok(Words::from_bytes(bytes, self.element_words()))
+            with_bytes_as_words(bytes, self.element_words(), f)
         }
 
         fn in_bounds(&self, index: usize) -> Result<u64> {
@@ -694,7 +698,7 @@ mod handle {
         /// [`Error::OutOfMemory`] when the list must grow and the region has no room;
         /// [`Error::InvalidArgument`] for an element over `elem_size` bytes.
         pub fn push(&self, element: &[u8]) -> Result<usize> {
-            self.push_words(&self.element(element)?)
+            self.with_element(element, |words| self.push_words(words))
         }
 
         /// The element at `index`: `None` if that push has not finished, or its process
@@ -703,10 +707,9 @@ mod handle {
         /// # Errors
         /// [`Error::IndexOutOfBounds`] past the indices handed out.
         pub fn get(&self, index: usize) -> Result<Option<Vec<u8>>> {
-            let mut words = Words::zeroed_words(self.element_words());
-            Ok(self
-                .get_words(index, &mut words)?
-                .then(|| words.bytes(self.elem_size)))
+            read_bytes_into(self.element_words(), self.elem_size, |words| {
+                self.get_words(index, words)
+            })
         }
 
         /// Replaces the element at `index` (never seen torn by readers).
@@ -715,7 +718,7 @@ mod handle {
         /// [`Error::IndexOutOfBounds`] as in [`List::set`]; [`Error::InvalidArgument`] for
         /// an element over `elem_size` bytes.
         pub fn set(&self, index: usize, element: &[u8]) -> Result<()> {
-            self.set_words(index, &self.element(element)?)
+            self.with_element(element, |words| self.set_words(index, words))
         }
 
         /// Indices handed out so far (including pushes still in progress).
@@ -854,7 +857,7 @@ mod handle {
         /// # Errors
         /// [`Error::OutOfMemory`] when the list must grow and the region has no room.
         pub fn push(&self, value: T) -> Result<usize> {
-            self.inner.push_words(&Words::of(&value))
+            with_words_of(&value, |words| self.inner.push_words(words))
         }
 
         /// Appends every value (each its own push: not atomic as a whole); returns the
@@ -872,11 +875,7 @@ mod handle {
         /// # Errors
         /// [`Error::IndexOutOfBounds`] past the indices handed out.
         pub fn get(&self, index: usize) -> Result<Option<T>> {
-            let mut words = Words::zeroed::<T>();
-            Ok(self
-                .inner
-                .get_words(index, &mut words)?
-                .then(|| words.read::<T>()))
+            try_read_words_into::<T, _>(|words| self.inner.get_words(index, words))
         }
 
         /// Replaces the element at `index` (atomically for elements of up to 8 bytes;
@@ -886,7 +885,7 @@ mod handle {
         /// [`Error::IndexOutOfBounds`] past the indices handed out, or at an index whose
         /// push has not finished (or died).
         pub fn set(&self, index: usize, value: T) -> Result<()> {
-            self.inner.set_words(index, &Words::of(&value))
+            with_words_of(&value, |words| self.inner.set_words(index, words))
         }
 
         /// Indices handed out so far (including pushes still in progress).

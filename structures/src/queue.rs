@@ -712,7 +712,9 @@ impl<T> From<PushError<T>> for shmarena_engine::Error {
 mod handle {
     use super::{initial_stamp, layout, PushError, QueueHeader, RawQueue, RawSlot};
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
-    use crate::words::{read_words_into, with_words_of, word_count_of, Words};
+    use crate::words::{
+        read_bytes_into, read_words_into, with_bytes_as_words, with_words_of, word_count_of,
+    };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
     use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -966,7 +968,8 @@ mod handle {
             }
         }
 
-        fn element(&self, bytes: &[u8]) -> Result<Words> {
+        /// An error for an element over `elem_size` bytes.
+        fn check_element(&self, bytes: &[u8]) -> Result<()> {
             if bytes.len() > self.elem_size {
                 return Err(Error::InvalidArgument(format!(
                     "an element of {} bytes does not fit this queue's {}",
@@ -974,7 +977,7 @@ mod handle {
                     self.elem_size
                 )));
             }
-            Ok(Words::from_bytes(bytes, self.element_words()))
+            Ok(())
         }
 
         fn element_words(&self) -> usize {
@@ -996,11 +999,12 @@ mod handle {
 
         /// Appends `element` (bytes), waiting as `wait` says while the queue is full.
         fn push_bytes<'e>(&self, element: &'e [u8], wait: Wait) -> Result<(), PushError<&'e [u8]>> {
-            let words = match self.element(element) {
-                Ok(words) => words,
-                Err(error) => return Err(PushError::Failed(error, element)),
-            };
-            if self.push_words(&words, wait) {
+            if let Err(error) = self.check_element(element) {
+                return Err(PushError::Failed(error, element));
+            }
+            if with_bytes_as_words(element, self.element_words(), |words| {
+                self.push_words(words, wait)
+            }) {
                 Ok(())
             } else {
                 Err(PushError::Full(element))
@@ -1060,9 +1064,13 @@ mod handle {
         }
 
         fn pop_bytes(&self, wait: Wait) -> Option<Vec<u8>> {
-            let mut words = Words::zeroed_words(self.element_words());
-            self.pop_words(&mut words, wait)
-                .then(|| words.bytes(self.elem_size))
+            let popped = read_bytes_into(self.element_words(), self.elem_size, |words| {
+                Ok::<_, std::convert::Infallible>(self.pop_words(words, wait))
+            });
+            match popped {
+                Ok(element) => element,
+                Err(never) => match never {},
+            }
         }
 
         /// Elements in the queue, a snapshot (pushes still copying their element count).

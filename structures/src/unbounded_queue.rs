@@ -486,8 +486,8 @@ mod handle {
     use super::{layout, RawUnboundedQueue, Ring, Rings, Shared, MAX_RING_BYTES};
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::queue::initial_stamp;
-    use crate::words::{read_words_into, with_words_of};
-    use crate::words::{word_count_of, Words};
+    use crate::words::word_count_of;
+    use crate::words::{read_bytes_into, read_words_into, with_bytes_as_words, with_words_of};
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
     use shmarena_engine::{Error, Finding, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -817,7 +817,8 @@ mod handle {
             ))
         }
 
-        fn element(&self, bytes: &[u8]) -> Result<Words> {
+        /// An error for an element over `elem_size` bytes.
+        fn check_element(&self, bytes: &[u8]) -> Result<()> {
             if bytes.len() > self.elem_size {
                 return Err(Error::InvalidArgument(format!(
                     "an element of {} bytes does not fit this queue's {}",
@@ -825,7 +826,7 @@ mod handle {
                     self.elem_size
                 )));
             }
-            Ok(Words::from_bytes(bytes, (self.slot_words - 1) as usize))
+            Ok(())
         }
 
         /// Appends `element`. Never waits: the queue grows.
@@ -835,8 +836,10 @@ mod handle {
         /// [`Error::OutOfMemory`] when the region has no room for a new ring (nothing
         /// pushed; the queue stays usable).
         pub fn push(&self, element: &[u8]) -> Result<()> {
-            let words = self.element(element)?;
-            self.push_words(&words)
+            self.check_element(element)?;
+            with_bytes_as_words(element, (self.slot_words - 1) as usize, |words| {
+                self.push_words(words)
+            })
         }
 
         fn push_words(&self, words: &[u64]) -> Result<()> {
@@ -870,9 +873,9 @@ mod handle {
         }
 
         fn pop_until(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<Vec<u8>>> {
-            let mut words = Words::zeroed_words((self.slot_words - 1) as usize);
-            let popped = self.pop_words(&mut words, deadline, wait)?;
-            Ok(popped.then(|| words.bytes(self.elem_size)))
+            read_bytes_into((self.slot_words - 1) as usize, self.elem_size, |words| {
+                self.pop_words(words, deadline, wait)
+            })
         }
 
         /// Pops into `words` (waiting until `deadline` when `wait`); whether it did.

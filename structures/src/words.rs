@@ -40,24 +40,9 @@ impl Words {
         }
     }
 
-    /// `count` words holding `bytes` (at most `8 * count`), zero after them.
-    pub(crate) fn from_bytes(bytes: &[u8], count: usize) -> Self {
-        let mut words = Self::zeroed_words(count);
-        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
-        words
-    }
-
     /// The first `len` bytes of these words.
     pub(crate) fn bytes(&self, len: usize) -> Vec<u8> {
         bytemuck::cast_slice::<u64, u8>(self)[..len].to_vec()
-    }
-
-    /// The words of `value` (padding bytes zero).
-    pub(crate) fn of<T: Pod>(value: &T) -> Self {
-        let mut words = Self::zeroed::<T>();
-        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size_of::<T>()]
-            .copy_from_slice(bytemuck::bytes_of(value));
-        words
     }
 
     /// The `T` these words hold.
@@ -91,7 +76,9 @@ impl DerefMut for Words {
 const STACK_WORDS: usize = 8;
 
 /// Runs `f` on the words of `value` (padding bytes zero): in a stack array for types of up
-/// to 64 bytes (the choice is made at compile time), else in [`Words`].
+/// to 64 bytes (the choice is made at compile time), else in [`with_buffer`]'s (built in
+/// place, never moved: a `Words` of 528 bytes copied per call cost a 10-word value's `get`
+/// a third of its instructions).
 #[inline]
 pub(crate) fn with_words_of<T: Pod, R>(value: &T, f: impl FnOnce(&[u64]) -> R) -> R {
     if word_count::<T>() <= STACK_WORDS {
@@ -100,25 +87,40 @@ pub(crate) fn with_words_of<T: Pod, R>(value: &T, f: impl FnOnce(&[u64]) -> R) -
             .copy_from_slice(bytemuck::bytes_of(value));
         f(&words[..word_count::<T>()])
     } else {
-        f(&Words::of(value))
+        with_buffer(word_count::<T>(), |words| {
+            bytemuck::cast_slice_mut::<u64, u8>(words)[..size_of::<T>()]
+                .copy_from_slice(bytemuck::bytes_of(value));
+            f(words)
+        })
     }
 }
 
 /// The `T` that `fill` writes into zeroed words, if it says it did: in a stack array for
-/// types of up to 64 bytes, else in [`Words`].
+/// types of up to 64 bytes, else in [`with_buffer`]'s.
 #[inline]
 pub(crate) fn read_words_into<T: Pod>(fill: impl FnOnce(&mut [u64]) -> bool) -> Option<T> {
+    match try_read_words_into::<T, std::convert::Infallible>(|words| Ok(fill(words))) {
+        Ok(value) => value,
+        Err(never) => match never {},
+    }
+}
+
+/// [`read_words_into`] for a `fill` that may fail.
+#[inline]
+pub(crate) fn try_read_words_into<T: Pod, E>(
+    fill: impl FnOnce(&mut [u64]) -> Result<bool, E>,
+) -> Result<Option<T>, E> {
+    let read = |words: &[u64]| {
+        bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(words)[..size_of::<T>()])
+    };
     if word_count::<T>() <= STACK_WORDS {
         let mut words = [0u64; STACK_WORDS];
-        if !fill(&mut words[..word_count::<T>()]) {
-            return None;
-        }
-        Some(bytemuck::pod_read_unaligned(
-            &bytemuck::cast_slice::<u64, u8>(&words)[..size_of::<T>()],
-        ))
+        let words = &mut words[..word_count::<T>()];
+        Ok(fill(words)?.then(|| read(words)))
     } else {
-        let mut words = Words::zeroed::<T>();
-        fill(&mut words).then(|| words.read::<T>())
+        with_buffer(word_count::<T>(), |words| {
+            Ok(fill(words)?.then(|| read(words)))
+        })
     }
 }
 
@@ -140,6 +142,29 @@ pub(crate) fn with_buffer<R>(count: usize, f: impl FnOnce(&mut [u64]) -> R) -> R
     } else {
         f(&mut vec![0u64; count])
     }
+}
+
+/// Runs `f` on `count` words holding `bytes` (at most `8 * count` of them), zero after
+/// them: built in place by [`with_buffer`].
+#[inline]
+pub(crate) fn with_bytes_as_words<R>(bytes: &[u8], count: usize, f: impl FnOnce(&[u64]) -> R) -> R {
+    with_buffer(count, |words| {
+        bytemuck::cast_slice_mut::<u64, u8>(words)[..bytes.len()].copy_from_slice(bytes);
+        f(words)
+    })
+}
+
+/// The first `len` bytes of `count` zeroed words that `fill` writes into, if it says it
+/// did (`len <= 8 * count`).
+#[inline]
+pub(crate) fn read_bytes_into<E>(
+    count: usize,
+    len: usize,
+    fill: impl FnOnce(&mut [u64]) -> Result<bool, E>,
+) -> Result<Option<Vec<u8>>, E> {
+    with_buffer(count, |words| {
+        Ok(fill(words)?.then(|| bytemuck::cast_slice::<u64, u8>(words)[..len].to_vec()))
+    })
 }
 
 /// Number of 64-bit words that hold an element of `size` bytes (at least one).

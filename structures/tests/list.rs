@@ -94,13 +94,17 @@ fn wide_elements_are_never_read_torn_while_being_set() {
         list.push([0; 4]).unwrap();
     }
     let stop = Arc::new(AtomicBool::new(false));
+    // Reads made so far: the writers go on until the readers have overlapped them.
+    let reads_seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let writers: Vec<_> = (0..2u64)
         .map(|w| {
-            let list = Arc::clone(&list);
+            let (list, reads_seen) = (Arc::clone(&list), Arc::clone(&reads_seen));
             std::thread::spawn(move || {
-                for i in 0..20_000u64 {
+                let mut i = 0u64;
+                while i < 20_000 || (reads_seen.load(Ordering::Relaxed) < 10_000 && i < 1 << 26) {
                     let x = w << 40 | i;
                     list.set((i % 4) as usize, [x, x, x, x]).unwrap();
+                    i += 1;
                 }
             })
         })
@@ -108,6 +112,7 @@ fn wide_elements_are_never_read_torn_while_being_set() {
     let readers: Vec<_> = (0..2)
         .map(|_| {
             let (list, stop) = (Arc::clone(&list), Arc::clone(&stop));
+            let reads_seen = Arc::clone(&reads_seen);
             std::thread::spawn(move || {
                 let mut reads = 0u64;
                 while !stop.load(Ordering::Relaxed) {
@@ -116,6 +121,7 @@ fn wide_elements_are_never_read_torn_while_being_set() {
                         assert!(value.iter().all(|&w| w == value[0]), "torn read {value:?}");
                         reads += 1;
                     }
+                    reads_seen.fetch_add(4, Ordering::Relaxed);
                 }
                 reads
             })
