@@ -1,8 +1,6 @@
 //! Copying `Pod` elements in and out of shared memory as 64-bit words (the unit every
 //! shared slot is made of), without a heap allocation for elements up to 512 bytes.
 
-use std::ops::{Deref, DerefMut};
-
 use bytemuck::Pod;
 
 /// Words kept on the stack.
@@ -14,71 +12,13 @@ pub(crate) const fn word_count<T>() -> usize {
     word_count_of(size_of::<T>() as u64) as usize
 }
 
-/// An element's words: on the stack when they fit, else on the heap.
-#[allow(clippy::large_enum_variant)] // the inline variant is the point: no allocation
-pub(crate) enum Words {
-    /// Up to four words: cheap to zero on hot paths (map keys and values).
-    Small([u64; 4], usize),
-    Inline([u64; INLINE_WORDS], usize),
-    Heap(Vec<u64>),
-}
-
-impl Words {
-    /// Zeroed words for one `T`.
-    pub(crate) fn zeroed<T>() -> Self {
-        Self::zeroed_words(word_count::<T>())
-    }
-
-    /// `count` zeroed words.
-    pub(crate) fn zeroed_words(count: usize) -> Self {
-        if count <= 4 {
-            Words::Small([0; 4], count)
-        } else if count <= INLINE_WORDS {
-            Words::Inline([0; INLINE_WORDS], count)
-        } else {
-            Words::Heap(vec![0; count])
-        }
-    }
-
-    /// The first `len` bytes of these words.
-    pub(crate) fn bytes(&self, len: usize) -> Vec<u8> {
-        bytemuck::cast_slice::<u64, u8>(self)[..len].to_vec()
-    }
-
-    /// The `T` these words hold.
-    pub(crate) fn read<T: Pod>(&self) -> T {
-        bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(self)[..size_of::<T>()])
-    }
-}
-
-impl Deref for Words {
-    type Target = [u64];
-    fn deref(&self) -> &[u64] {
-        match self {
-            Words::Small(words, count) => &words[..*count],
-            Words::Inline(words, count) => &words[..*count],
-            Words::Heap(words) => words,
-        }
-    }
-}
-
-impl DerefMut for Words {
-    fn deref_mut(&mut self) -> &mut [u64] {
-        match self {
-            Words::Small(words, count) => &mut words[..*count],
-            Words::Inline(words, count) => &mut words[..*count],
-            Words::Heap(words) => words,
-        }
-    }
-}
-
-/// Words a hot path keeps in a plain stack array (no `Words` to build and move).
+/// Words a hot path keeps in a plain stack array (for types of up to 64 bytes).
 const STACK_WORDS: usize = 8;
 
 /// Runs `f` on the words of `value` (padding bytes zero): in a stack array for types of up
 /// to 64 bytes (the choice is made at compile time), else in [`with_buffer`]'s (built in
-/// place, never moved: a `Words` of 528 bytes copied per call cost a 10-word value's `get`
-/// a third of its instructions).
+/// place, never moved: an enum of every size's buffer, 528 bytes, moved per call once cost
+/// a 10-word value's `get` half of its instructions).
 #[inline]
 pub(crate) fn with_words_of<T: Pod, R>(value: &T, f: impl FnOnce(&[u64]) -> R) -> R {
     if word_count::<T>() <= STACK_WORDS {

@@ -2147,7 +2147,10 @@ mod handle {
         COUNTER_SHARDS, FIRST_TABLE_OFFSET, ROOT_OFFSET,
     };
     use crate::identity::{name_expected, short_type_name, ElementType};
-    use crate::words::{read_words_into, with_buffer, with_words_of, word_count, Words};
+    use crate::words::{
+        read_bytes_into, read_words_into, try_read_words_into, with_buffer, with_words_of,
+        word_count,
+    };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicPair, AtomicU64, Ordering};
     use shmarena_engine::{Error, GracePin, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -3125,12 +3128,17 @@ mod handle {
                     Ok(walk) => walk,
                     Err(error) => return error.take().map(Err),
                 };
-                let mut key = Words::zeroed::<K>();
-                let mut value = Words::zeroed::<V>();
-                match map.next_entry(walk, &mut key, &mut value) {
-                    Ok(true) => Some(Ok((key.read::<K>(), value.read::<V>()))),
-                    Ok(false) => None,
-                    Err(error) => Some(Err(error)),
+                // Both read into buffers built in place (no `Words` per entry).
+                let mut value = None;
+                let key = try_read_words_into::<K, Error>(|key| {
+                    value =
+                        try_read_words_into::<V, Error>(|value| map.next_entry(walk, key, value))?;
+                    Ok(value.is_some())
+                });
+                match (key, value) {
+                    (Ok(Some(key)), Some(value)) => Some(Ok((key, value))),
+                    (Ok(_), _) => None,
+                    (Err(error), _) => Some(Err(error)),
                 }
             })
         }
@@ -3586,10 +3594,6 @@ mod handle {
             })
         }
 
-        fn value_buffer(&self) -> Words {
-            Words::zeroed_words(crate::words::word_count_of(self.value_size as u64) as usize)
-        }
-
         /// Largest key, in bytes.
         pub fn key_size(&self) -> usize {
             self.key_size
@@ -3773,6 +3777,7 @@ mod handle {
         pub fn iter(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>)>> + '_ {
             let map = self.map();
             let key_words = crate::words::word_count_of(self.key_size as u64) as usize;
+            let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
             // A walk that could not start (no pin) reports that once.
             let mut walk = map.walk().map_err(Some);
             std::iter::from_fn(move || {
@@ -3780,12 +3785,17 @@ mod handle {
                     Ok(walk) => walk,
                     Err(error) => return error.take().map(Err),
                 };
-                let mut key = Words::zeroed_words(key_words);
-                let mut value = self.value_buffer();
-                match map.next_entry(walk, &mut key, &mut value) {
-                    Ok(true) => Some(Ok((key.bytes(self.key_size), value.bytes(self.value_size)))),
-                    Ok(false) => None,
-                    Err(error) => Some(Err(error)),
+                let mut value = None;
+                let key = read_bytes_into(key_words, self.key_size, |key| {
+                    value = read_bytes_into(value_words, self.value_size, |value| {
+                        map.next_entry(walk, key, value)
+                    })?;
+                    Ok::<_, Error>(value.is_some())
+                });
+                match (key, value) {
+                    (Ok(Some(key)), Some(value)) => Some(Ok((key, value))),
+                    (Ok(_), _) => None,
+                    (Err(error), _) => Some(Err(error)),
                 }
             })
         }
