@@ -34,8 +34,8 @@
 //! 256 arena bump pointer (own cache line)
 //! 384 arena bytes in use
 //! 512 free-list heads, one per size class: (ABA tag << 32) | (block offset / 64)
-//! 768 free-list lengths, one per size class (statistics)
 //! 1024 grace epoch (own cache line; see crate::grace)
+//! 1088 free-list lengths, one per size class (statistics)
 //! ```
 
 use bytemuck::{Pod, Zeroable};
@@ -50,8 +50,9 @@ pub const HEADER_SIZE: u64 = 4096;
 pub const PAGE_SIZE: u64 = 4096;
 /// Alignment (and smallest size) of every arena block.
 pub const BLOCK_ALIGN: u64 = 64;
-/// Number of power-of-two size classes: 64 B << 0 ..= 64 B << 31.
-pub const SIZE_CLASSES: usize = 32;
+/// Number of size classes: 64 B, then every power of two and every power of two times 1.5
+/// (128, 192, 256, 384, ...) up to 64 B << 32 (see `crate::arena::class_size`).
+pub const SIZE_CLASSES: usize = 64;
 /// Largest region: free-list heads keep block offsets / 64 in 32 bits.
 pub const MAX_REGION_SIZE: u64 = BLOCK_ALIGN << 32;
 /// Smallest arena a region may have.
@@ -122,10 +123,10 @@ pub mod header {
     pub const ARENA_USED: u64 = 384;
     /// First free-list head.
     pub const FREE_HEADS: u64 = 512;
-    /// First free-list length counter.
-    pub const FREE_COUNTS: u64 = 768;
     /// The grace epoch (see [`crate::grace`]), on a cache line of its own.
     pub const GRACE_EPOCH: u64 = 1024;
+    /// First free-list length counter.
+    pub const FREE_COUNTS: u64 = 1088;
 
     /// Region state: all zero, the creator has not written anything yet.
     pub const STATE_ZERO: u64 = 0;
@@ -179,10 +180,9 @@ const _: () = {
     assert!(header::FLAGS + 8 <= header::ARENA_BUMP);
     assert!(header::ARENA_BUMP + 128 <= header::ARENA_USED + 128);
     assert!(header::ARENA_USED + 128 <= header::FREE_HEADS);
-    assert!(header::FREE_HEADS + 8 * SIZE_CLASSES as u64 <= header::FREE_COUNTS);
+    assert!(header::FREE_HEADS + 8 * SIZE_CLASSES as u64 <= header::GRACE_EPOCH);
+    assert!(header::GRACE_EPOCH % 64 == 0 && header::GRACE_EPOCH + 64 <= header::FREE_COUNTS);
     assert!(header::FREE_COUNTS + 8 * SIZE_CLASSES as u64 <= HEADER_SIZE);
-    assert!(header::FREE_COUNTS + 8 * SIZE_CLASSES as u64 <= header::GRACE_EPOCH);
-    assert!(header::GRACE_EPOCH % 64 == 0 && header::GRACE_EPOCH + 64 <= HEADER_SIZE);
     // The last slot number is OwnerId::ORPHAN's, which no table has.
     assert!(MAX_PARTICIPANTS < 1 << crate::liveness::OwnerId::SLOT_BITS);
     assert!(MAX_NAME_LEN as u64 + 16 <= CATALOG_ENTRY_SIZE);

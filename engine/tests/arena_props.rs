@@ -60,12 +60,23 @@ struct Model {
     next_stamp: u64,
 }
 
-/// The class of a request, computed independently of the engine: `None` when no class
-/// (up to 64 B << 31) is large enough.
+/// The size of class `class`, computed independently of the engine: 64 B, then every
+/// power of two and every power of two times 1.5 in increasing order.
+fn expected_size(class: usize) -> u64 {
+    let mut sizes = vec![64u64];
+    let mut power = 128u64;
+    while sizes.len() <= class {
+        sizes.push(power);
+        sizes.push(power / 2 * 3);
+        power *= 2;
+    }
+    sizes[class]
+}
+
+/// The class of a request, computed independently of the engine: the first class whose
+/// size holds it; `None` when none does.
 fn expected_class(size: u64) -> Option<usize> {
-    let rounded = size.max(64).checked_next_power_of_two()?;
-    let class = (rounded / 64).trailing_zeros() as usize;
-    (class < SIZE_CLASSES).then_some(class)
+    (0..SIZE_CLASSES).find(|&class| expected_size(class) >= size.max(64))
 }
 
 fn read(mem: &impl Memory, offset: u64) -> u64 {
@@ -101,7 +112,7 @@ impl Model {
             );
             return;
         };
-        let class_size = 64u64 << class;
+        let class_size = expected_size(class);
         let block = if let Some(offset) = self.free[class].pop() {
             let block = result.expect("a free block of the class is recycled");
             assert_eq!(
@@ -148,7 +159,12 @@ impl Model {
         };
 
         assert_eq!(block.offset % 64, 0, "alignment");
-        assert!(block.size >= size && block.size >= 64 && block.size.is_power_of_two());
+        assert!(block.size >= size && block.size >= 64);
+        assert_eq!(
+            Some(block.size),
+            expected_class(size).map(expected_size),
+            "class size"
+        );
         assert!(block.offset >= self.start && block.offset + block.size <= self.end);
         for other in &self.live {
             let disjoint = block.offset + block.size <= other.block.offset
@@ -182,7 +198,7 @@ impl Model {
         }
         let size_arg = if by_size { size } else { live.requested };
         arena.free(offset, size_arg).unwrap();
-        self.free[size.trailing_zeros() as usize - 6].push(offset);
+        self.free[expected_class(size).expect("a live block's size is a class's")].push(offset);
     }
 
     /// Statistics and free lists agree with the model.
@@ -197,7 +213,7 @@ impl Model {
             .iter()
             .enumerate()
             .filter(|(_, list)| !list.is_empty())
-            .map(|(class, list)| (64 << class, list.len() as u64))
+            .map(|(class, list)| (expected_size(class), list.len() as u64))
             .collect();
         assert_eq!(stats.free_blocks, expected_free, "free counts");
         for (class, list) in self.free.iter().enumerate() {
@@ -398,10 +414,10 @@ fn corrupt_shared_words_are_errors() {
 fn stats_group_free_blocks_by_class() {
     let (mem, start, end) = heap_arena(64);
     let arena = Arena::new(&mem, start, end).unwrap();
-    let sizes = [1u64, 64, 65, 128, 129, 1000, 1024];
+    let sizes = [1u64, 64, 65, 128, 129, 193, 1000, 1024];
     let blocks: Vec<Block> = sizes.iter().map(|&s| arena.alloc(s).unwrap()).collect();
     let classes: Vec<u64> = blocks.iter().map(|b| b.size).collect();
-    assert_eq!(classes, [64, 64, 128, 128, 256, 1024, 1024]);
+    assert_eq!(classes, [64, 64, 128, 128, 192, 256, 1024, 1024]);
     for (block, &size) in blocks.iter().zip(&sizes) {
         arena.free(block.offset, size).unwrap();
     }
@@ -409,7 +425,7 @@ fn stats_group_free_blocks_by_class() {
     let by_class: BTreeMap<u64, u64> = stats.free_blocks.into_iter().collect();
     assert_eq!(
         by_class,
-        BTreeMap::from([(64, 2), (128, 2), (256, 1), (1024, 2)])
+        BTreeMap::from([(64, 2), (128, 2), (192, 1), (256, 1), (1024, 2)])
     );
     assert_eq!(stats.used, 0);
 }
