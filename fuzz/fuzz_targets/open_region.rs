@@ -33,6 +33,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use shmarena_engine::arena::class_size;
 use shmarena_engine::layout::{HEADER_FIELD_WORDS, SIZE_CLASSES};
 use shmarena_engine::{
     Error, HeaderFields, Memory, Object, ObjectKind, Region, RegionOptions, SharedAtomic,
@@ -558,7 +559,7 @@ fn exercise(region: &Region, full: bool, sizes: &mut Vec<u64>) {
     for class in 0..SIZE_CLASSES {
         if let Ok(list) = note("free_list", arena.free_list(class)) {
             for offset in list {
-                assert_in_arena(region, "free-list block", offset, 64 << class);
+                assert_in_arena(region, "free-list block", offset, class_size(class));
             }
         }
     }

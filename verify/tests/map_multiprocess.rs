@@ -487,8 +487,8 @@ fn a_reader_frozen_in_a_lookup_of_a_table_freed_and_reused_answers_right() {
     region.reclaim().unwrap();
     // Take every free block of the arena's size classes up to the tables' and zero it.
     let mut reused = 0;
-    for class in 4..=24 {
-        let size = 64u64 << class;
+    for class in 7..=47 {
+        let size = shmarena::engine::arena::class_size(class);
         while region
             .arena()
             .stats()
