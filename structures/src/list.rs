@@ -265,7 +265,8 @@ mod handle {
     use super::RawSlot;
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::words::{
-        read_bytes_into, try_read_words_into, with_bytes_as_words, with_words_of, word_count_of,
+        check_fits, read_bytes_into, try_read_words_into, with_bytes_as_words, with_words_of,
+        word_count_of,
     };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU64, Ordering};
@@ -618,13 +619,7 @@ mod handle {
         /// Runs `f` on the words of the element `bytes`; an error for one over
         /// `elem_size` bytes.
         fn with_element<R>(&self, bytes: &[u8], f: impl FnOnce(&[u64]) -> Result<R>) -> Result<R> {
-            if bytes.len() > self.elem_size {
-                return Err(Error::InvalidArgument(format!(
-                    "an element of {} bytes does not fit this list's {}",
-                    bytes.len(),
-                    self.elem_size
-                )));
-            }
+            check_fits(bytes, self.elem_size, "an element", "list")?;
             with_bytes_as_words(bytes, self.element_words(), f)
         }
 

@@ -713,7 +713,8 @@ mod handle {
     use super::{initial_stamp, layout, PushError, QueueHeader, RawQueue, RawSlot};
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::words::{
-        read_bytes_into, read_words_into, with_bytes_as_words, with_words_of, word_count_of,
+        check_fits, read_bytes_into, read_words_into, with_bytes_as_words, with_words_of,
+        word_count_of,
     };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
@@ -968,18 +969,6 @@ mod handle {
             }
         }
 
-        /// An error for an element over `elem_size` bytes.
-        fn check_element(&self, bytes: &[u8]) -> Result<()> {
-            if bytes.len() > self.elem_size {
-                return Err(Error::InvalidArgument(format!(
-                    "an element of {} bytes does not fit this queue's {}",
-                    bytes.len(),
-                    self.elem_size
-                )));
-            }
-            Ok(())
-        }
-
         fn element_words(&self) -> usize {
             (self.slot_words - 1) as usize
         }
@@ -999,7 +988,7 @@ mod handle {
 
         /// Appends `element` (bytes), waiting as `wait` says while the queue is full.
         fn push_bytes<'e>(&self, element: &'e [u8], wait: Wait) -> Result<(), PushError<&'e [u8]>> {
-            if let Err(error) = self.check_element(element) {
+            if let Err(error) = check_fits(element, self.elem_size, "an element", "queue") {
                 return Err(PushError::Failed(error, element));
             }
             if with_bytes_as_words(element, self.element_words(), |words| {
@@ -1064,13 +1053,10 @@ mod handle {
         }
 
         fn pop_bytes(&self, wait: Wait) -> Option<Vec<u8>> {
-            let popped = read_bytes_into(self.element_words(), self.elem_size, |words| {
+            let Ok(popped) = read_bytes_into(self.element_words(), self.elem_size, |words| {
                 Ok::<_, std::convert::Infallible>(self.pop_words(words, wait))
             });
-            match popped {
-                Ok(element) => element,
-                Err(never) => match never {},
-            }
+            popped
         }
 
         /// Elements in the queue, a snapshot (pushes still copying their element count).

@@ -487,7 +487,9 @@ mod handle {
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::queue::initial_stamp;
     use crate::words::word_count_of;
-    use crate::words::{read_bytes_into, read_words_into, with_bytes_as_words, with_words_of};
+    use crate::words::{
+        check_fits, read_bytes_into, read_words_into, with_bytes_as_words, with_words_of,
+    };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
     use shmarena_engine::{Error, Finding, Object, ObjectKind, Region, Result, TypeDescriptor};
@@ -817,18 +819,6 @@ mod handle {
             ))
         }
 
-        /// An error for an element over `elem_size` bytes.
-        fn check_element(&self, bytes: &[u8]) -> Result<()> {
-            if bytes.len() > self.elem_size {
-                return Err(Error::InvalidArgument(format!(
-                    "an element of {} bytes does not fit this queue's {}",
-                    bytes.len(),
-                    self.elem_size
-                )));
-            }
-            Ok(())
-        }
-
         /// Appends `element`. Never waits: the queue grows.
         ///
         /// # Errors
@@ -836,7 +826,7 @@ mod handle {
         /// [`Error::OutOfMemory`] when the region has no room for a new ring (nothing
         /// pushed; the queue stays usable).
         pub fn push(&self, element: &[u8]) -> Result<()> {
-            self.check_element(element)?;
+            check_fits(element, self.elem_size, "an element", "queue")?;
             with_bytes_as_words(element, (self.slot_words - 1) as usize, |words| {
                 self.push_words(words)
             })

@@ -39,10 +39,8 @@ pub(crate) fn with_words_of<T: Pod, R>(value: &T, f: impl FnOnce(&[u64]) -> R) -
 /// types of up to 64 bytes, else in [`with_buffer`]'s.
 #[inline]
 pub(crate) fn read_words_into<T: Pod>(fill: impl FnOnce(&mut [u64]) -> bool) -> Option<T> {
-    match try_read_words_into::<T, std::convert::Infallible>(|words| Ok(fill(words))) {
-        Ok(value) => value,
-        Err(never) => match never {},
-    }
+    let Ok(value) = try_read_words_into::<T, std::convert::Infallible>(|words| Ok(fill(words)));
+    value
 }
 
 /// [`read_words_into`] for a `fill` that may fail.
@@ -82,6 +80,30 @@ pub(crate) fn with_buffer<R>(count: usize, f: impl FnOnce(&mut [u64]) -> R) -> R
     } else {
         f(&mut vec![0u64; count])
     }
+}
+
+/// An error unless `bytes` fit `size` bytes: "`what` of N bytes does not fit this
+/// `container`'s `size`" (`what` with its article: "an element", "a key").
+#[inline]
+pub(crate) fn check_fits(
+    bytes: &[u8],
+    size: usize,
+    what: &str,
+    container: &str,
+) -> shmarena_engine::Result<()> {
+    if bytes.len() > size {
+        return Err(too_large(bytes.len(), size, what, container));
+    }
+    Ok(())
+}
+
+/// [`check_fits`]'s error, out of line (the check sits on every byte operation's path).
+#[cold]
+#[inline(never)]
+fn too_large(len: usize, size: usize, what: &str, container: &str) -> shmarena_engine::Error {
+    shmarena_engine::Error::InvalidArgument(format!(
+        "{what} of {len} bytes does not fit this {container}'s {size}"
+    ))
 }
 
 /// Runs `f` on `count` words holding `bytes` (at most `8 * count` of them), zero after

@@ -2148,8 +2148,8 @@ mod handle {
     };
     use crate::identity::{name_expected, short_type_name, ElementType};
     use crate::words::{
-        read_bytes_into, read_words_into, try_read_words_into, with_buffer, with_words_of,
-        word_count,
+        check_fits, read_bytes_into, read_words_into, try_read_words_into, with_buffer,
+        with_bytes_as_words, with_words_of, word_count,
     };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicPair, AtomicU64, Ordering};
@@ -3573,7 +3573,7 @@ mod handle {
         }
 
         /// Runs `f` on the words of `bytes` (zero-padded to `size` bytes' worth), built in
-        /// place on the stack (for up to 512 bytes): no `Words` to move.
+        /// place (on the stack for up to 512 bytes); an error for `bytes` over `size`.
         #[inline]
         fn with_words<R>(
             bytes: &[u8],
@@ -3581,17 +3581,9 @@ mod handle {
             what: &str,
             f: impl FnOnce(&[u64]) -> Result<R>,
         ) -> Result<R> {
-            if bytes.len() > size {
-                return Err(Error::InvalidArgument(format!(
-                    "a {what} of {} bytes does not fit this map's {size}",
-                    bytes.len()
-                )));
-            }
+            check_fits(bytes, size, what, "map")?;
             let count = crate::words::word_count_of(size as u64) as usize;
-            with_buffer(count, |words| {
-                bytemuck::cast_slice_mut::<u64, u8>(words)[..bytes.len()].copy_from_slice(bytes);
-                f(words)
-            })
+            with_bytes_as_words(bytes, count, f)
         }
 
         /// Largest key, in bytes.
@@ -3619,7 +3611,7 @@ mod handle {
         /// As [`Self::get`].
         pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
             let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
-            Self::with_words(key, self.key_size, "key", |key| {
+            Self::with_words(key, self.key_size, "a key", |key| {
                 with_buffer(value_words, |value| {
                     let found = self.lookup(key, value)?;
                     Ok(
@@ -3635,7 +3627,7 @@ mod handle {
         /// # Errors
         /// As [`Self::get`].
         pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
-            Self::with_words(key, self.key_size, "key", |key| self.lookup_contains(key))
+            Self::with_words(key, self.key_size, "a key", |key| self.lookup_contains(key))
         }
 
         /// Inserts or replaces; returns the value replaced.
@@ -3658,8 +3650,8 @@ mod handle {
         fn insert_with(&self, key: &[u8], value: &[u8], replace: bool) -> Result<Option<Vec<u8>>> {
             let region = self.object.region();
             let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
-            Self::with_words(key, self.key_size, "key", |key| {
-                Self::with_words(value, self.value_size, "value", |value| {
+            Self::with_words(key, self.key_size, "a key", |key| {
+                Self::with_words(value, self.value_size, "a value", |value| {
                     with_buffer(value_words, |old| {
                         let had = self.map().insert(key, value, replace, old, region)?;
                         Ok(had.then(|| {
@@ -3676,7 +3668,7 @@ mod handle {
         /// [`Error::InvalidArgument`] for an oversized key; [`Error::Contended`].
         pub fn remove(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
             let value_words = crate::words::word_count_of(self.value_size as u64) as usize;
-            Self::with_words(key, self.key_size, "key", |key| {
+            Self::with_words(key, self.key_size, "a key", |key| {
                 with_buffer(value_words, |old| {
                     let had = self.map().remove(key, old, self.object.region())?;
                     Ok(had
@@ -3699,7 +3691,7 @@ mod handle {
         ) -> Result<Updated> {
             let size = self.value_size;
             let value_words = crate::words::word_count_of(size as u64) as usize;
-            Self::with_words(key, self.key_size, "key", |key| {
+            Self::with_words(key, self.key_size, "a key", |key| {
                 with_buffer(value_words, |old| {
                     self.map().update(
                         key,
