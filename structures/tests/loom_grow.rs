@@ -1,5 +1,6 @@
 //! Loom models of the shipping growth of the hash map, `GrowingMap` over loom tables: a
-//! migration racing a reader, a writer and a second mover; a dead mover's copy taken over;
+//! migration racing a reader, a writer and a second mover; a dead mover's copy published
+//! by others, and one it never committed taken over;
 //! an insert that claimed a slot in a table being frozen; a dead mover's chunk taken over;
 //! lookups and an update through a handle's guess of a table that is retired and reused
 //! meanwhile. Run with
@@ -368,6 +369,90 @@ fn dead_movers_committed_copy_is_published_by_others() {
         assert_eq!(members(&grown), vec![]);
         assert_eq!(grown.len(), 0);
     });
+}
+
+/// A mover that died after publishing its copy in the next table but before committing
+/// it: an updater and a second updater (or a reader) of the key race to migrate the
+/// source; one takes the dead mover's copy over and commits it, so the update lands once
+/// and the next table holds the key once, with no unreachable `MOVING` copy left behind
+/// (without the takeover, the source is copied again and the orphan stays).
+#[test]
+fn dead_movers_uncommitted_copy_is_taken_over() {
+    for second_writes in [false, true] {
+        model(move || {
+            let chain = chain(1, 1, 1);
+            let grown = map(&chain, 1);
+            assert_eq!(insert(&grown, 5, 50, &me(1)), None);
+            // The dead mover's work, done as it did it: link, freeze, copy (no commit).
+            let next = chain.make(2).unwrap();
+            chain.chain.tables[0]
+                .header(NEXT)
+                .store(next, Ordering::Release);
+            let old = &chain.chain.tables[0];
+            let seen = old.pair(0).load(Ordering::SeqCst);
+            old.pair(0)
+                .compare_exchange(
+                    seen,
+                    [seen[0] | 1 << 27, seen[1]],
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .unwrap();
+            let new = &chain.chain.tables[1];
+            let hash = grown.hash(&[5]);
+            let slot = hash & 1;
+            new.data(slot)[0].store(5, Ordering::Relaxed);
+            new.data(slot)[1].store(50, Ordering::Relaxed);
+            new.hints(0)
+                .fetch_or((0x80 | hash >> 57) << (8 * slot), Ordering::SeqCst);
+            let home = new.pair(slot).load(Ordering::SeqCst);
+            let moving = [
+                7 | 1 << 3 | (hash >> 52) << 15 | 1 << 30,
+                u64::from(dead(3).bits()),
+            ];
+            new.pair(slot)
+                .compare_exchange(home, moving, Ordering::SeqCst, Ordering::SeqCst)
+                .unwrap();
+            let (added, other) = pair(
+                false,
+                {
+                    let chain = chain.clone();
+                    move || fetch_add(&map(&chain, 1), 5, 1, &me(1))
+                },
+                {
+                    let chain = chain.clone();
+                    move || {
+                        let map = map(&chain, 1);
+                        if second_writes {
+                            fetch_add(&map, 5, 10, &me(2))
+                        } else {
+                            get(&map, 5, &me(2))
+                        }
+                    }
+                },
+            );
+            if second_writes {
+                assert!(
+                    matches!((added, other), (Some(50), Some(51)) | (Some(60), Some(50))),
+                    "not a serial order: {added:?} {other:?}"
+                );
+                assert_eq!(get(&grown, 5, &me(1)), Some(61));
+            } else {
+                assert_eq!(added, Some(50));
+                assert!(matches!(other, Some(50 | 51)), "read {other:?}");
+                assert_eq!(get(&grown, 5, &me(1)), Some(51));
+            }
+            finish(&grown, &me(1));
+            let census = grown.newest(&grown.pin().unwrap()).unwrap().census();
+            // A live second mover's copy may have lost the commit and been freed (index 3).
+            assert_eq!(
+                (census[0], census[1], census[2], census[4]),
+                (1, 0, 0, 0),
+                "one member, no copy left behind: {census:?}"
+            );
+            assert_eq!(grown.len(), 1);
+        });
+    }
 }
 
 /// Two inserts of new keys into a full two-slot table race to grow it (and one of them

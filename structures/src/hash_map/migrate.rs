@@ -31,18 +31,19 @@
 //! has one place, the next table, and each operation there is as on a single table.
 //!
 //! Kills and freezes: a slot frozen is final; a mover killed before its commit leaves an
-//! uncommitted `MOVING` copy that nothing reaches (a slot lost to the next table until it
-//! is migrated in turn), and the source is copied again by the next process that passes
-//! it; a mover killed after its commit leaves a committed source, and whoever passes it
-//! publishes the copy. A frozen mover holds nothing up: others copy and commit the same
-//! slot (its own commit then fails and it frees its copy).
+//! uncommitted `MOVING` copy, and the next process that passes the source takes that copy
+//! over (it names its source slot, and its mover is dead) and commits it, so no slot of
+//! the next table is lost to it; a mover killed after its commit leaves a committed
+//! source, and whoever passes it publishes the copy. A frozen mover holds nothing up:
+//! others copy and commit the same slot (its own commit then fails and it frees its copy).
 
 use super::{
-    aux, frozen, identity, kind, version, with_kind, Claimed, KeyAccess, RawMap, Read, Shape,
-    Slots, ARRIVED, COMMITTED, DELETED, FROZEN, INSERTING, MAX_RETRIES, MEMBER, MOVING, REMOVING,
+    aux, bound, frozen, hint_of, identity, kind, tag, tag_of, version, with_kind, Claimed,
+    KeyAccess, RawMap, Read, Shape, Slots, ARRIVED, COMMITTED, DELETED, FROZEN, INSERTING,
+    MAX_RETRIES, MEMBER, MOVING, REMOVING,
 };
 use shmarena_engine::sync::Ordering;
-use shmarena_engine::{Error, Liveness, Result};
+use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
 /// Slots of a table one operation migrates when it helps. One slot under loom, so that
 /// a model's small tables migrate over several operations (and a key's probe range is
@@ -228,30 +229,16 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             return Ok(()); // changed (committed, or a writer left): the caller looks again
         }
         let hash = self.hash(key);
-        let claim = match next.claim(hash, u64::MAX, || false, liveness)? {
-            Claimed::Slot(claim) => claim,
-            // The next table is frozen only once this one is migrated: the source is
-            // committed by now.
-            Claimed::Moved => return Ok(()),
-            Claimed::Full => {
-                // Another mover may have committed (and others filled the next table)
-                // since we read the source: then there is nothing to place.
-                // SeqCst: as in `migrate_slot`.
-                let now = self.pair(slot).load(Ordering::SeqCst);
-                if identity(now[0]) != identity(seen[0]) || now[1] != seen[1] {
-                    return Ok(());
-                }
-                return Err(Error::Full {
-                    capacity: next.capacity(),
-                });
-            }
-        };
         let word = u64::from(liveness.me().bits()) | slot << 32;
-        let Some(copy) = next.publish_as(claim, hash, key, value, MOVING, word)? else {
-            return Ok(());
+        let (copy_slot, copy) = match next.adopt_orphan(hash, key, word, liveness) {
+            Some(adopted) => adopted,
+            None => match self.place_copy(slot, seen, hash, next, word, liveness, buffers)? {
+                Some(placed) => placed,
+                None => return Ok(()),
+            },
         };
         fail::fail_point!("hash_map::migrate_before_commit");
-        let dest = copy_name(claim.slot, copy[0]);
+        let dest = copy_name(copy_slot, copy[0]);
         let mut now = seen;
         let outcome = loop {
             // SeqCst: the commit, a state change; only the bound may move under it.
@@ -275,13 +262,112 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             }
             Some(actual) => {
                 // Another mover committed first (or a writer left the source): ours goes.
-                let _ = next.transition(claim.slot, copy, DELETED, 0);
+                let _ = next.transition(copy_slot, copy, DELETED, 0);
                 if frozen(actual[0]) && kind(actual[0]) == MEMBER && actual[0] & COMMITTED != 0 {
                     next.publish_moved(actual[1])?;
                 }
                 Ok(())
             }
         }
+    }
+
+    /// Step 3 proper: claims a slot for the frozen member of `slot` (seen as `seen`, its
+    /// key and value in `buffers`) in `next` and publishes the copy there as `MOVING` with
+    /// word 1 `word`; the copy's slot and pair, or `None` when there is nothing to place
+    /// (the source was committed meanwhile, or the slot was frozen under the claim).
+    ///
+    /// # Errors
+    /// As [`Self::migrate_slot`].
+    #[allow(clippy::too_many_arguments)]
+    fn place_copy<T: Slots>(
+        &self,
+        slot: u64,
+        seen: [u64; 2],
+        hash: u64,
+        next: &RawMap<T, Sh>,
+        word: u64,
+        liveness: &impl Liveness,
+        buffers: &Buffers,
+    ) -> Result<Option<(u64, [u64; 2])>> {
+        let claim = match next.claim(hash, u64::MAX, || false, liveness)? {
+            Claimed::Slot(claim) => claim,
+            // The next table is frozen only once this one is migrated: the source is
+            // committed by now.
+            Claimed::Moved => return Ok(None),
+            Claimed::Full => {
+                // Another mover may have committed (and others filled the next table)
+                // since we read the source: then there is nothing to place.
+                // SeqCst: as in `migrate_slot`.
+                let now = self.pair(slot).load(Ordering::SeqCst);
+                if identity(now[0]) != identity(seen[0]) || now[1] != seen[1] {
+                    return Ok(None);
+                }
+                return Err(Error::Full {
+                    capacity: next.capacity(),
+                });
+            }
+        };
+        let Buffers { key, value } = buffers;
+        Ok(next
+            .publish_as(claim, hash, key, value, MOVING, word)?
+            .map(|copy| (claim.slot, copy)))
+    }
+
+    /// A copy that a mover published here as `MOVING` and died before committing: found in
+    /// the probe range of `hash` by its key and its source slot (the high half of `word`),
+    /// and taken over (word 1 becomes `word`, naming us) so that it is committed instead of
+    /// a new copy. Without this, each mover killed between its copy and its commit would
+    /// leave a slot of this table that nothing reaches until the table is migrated in turn.
+    /// The copy's slot and pair, or `None` if there is no such copy.
+    ///
+    /// The orphan holds exactly what a new copy would: its source is frozen, so its key and
+    /// value have not changed since the dead mover read them, and the mover wrote them
+    /// before publishing the copy. Taking over is one compare-exchange of word 1 from the
+    /// dead mover's name: of several movers that find the same orphan, one takes it, and a
+    /// copy that a live (perhaps frozen) mover owns is never touched.
+    fn adopt_orphan(
+        &self,
+        hash: u64,
+        key: &[u64],
+        word: u64,
+        liveness: &impl Liveness,
+    ) -> Option<(u64, [u64; 2])> {
+        let home = hash & self.mask;
+        // SeqCst: a copy raises its home's bound before it is published (SeqCst), so the
+        // bound read here covers every copy published before the loads below.
+        let reach = bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe);
+        let source = word >> 32;
+        for displacement in 0..reach {
+            let slot = (home + displacement) & self.mask;
+            // Relaxed: a filter; the copy is judged on its pair below.
+            let hints = self.slots.hints(slot / 8).load(Ordering::Relaxed);
+            if (hints >> (8 * (slot % 8))) & 0xff != hint_of(hash) {
+                continue;
+            }
+            // SeqCst: as every state read of the uniqueness argument; it also makes the
+            // key words the mover wrote before publishing visible.
+            let seen = self.pair(slot).load(Ordering::SeqCst);
+            let orphan = kind(seen[0]) == MOVING
+                && !frozen(seen[0])
+                && tag(seen[0]) == tag_of(hash)
+                && seen[1] >> 32 == source
+                && OwnerId::from_bits(seen[1] as u32).is_none_or(|mover| !liveness.is_alive(mover));
+            if !orphan {
+                continue;
+            }
+            // Relaxed: the slot cannot be reused without a new version, which the
+            // compare-exchange below would refuse.
+            let same_key = self.slots.data(slot)[..self.key_words()]
+                .iter()
+                .zip(key)
+                .all(|(cell, word)| cell.load(Ordering::Relaxed) == *word);
+            if same_key {
+                if let Ok(adopted) = self.transition(slot, seen, MOVING, word) {
+                    return Some((slot, adopted));
+                }
+            }
+        }
+        None
     }
 
     /// Step 5: publishes the committed copy `dest` (slot and version, as a commit names
