@@ -2,7 +2,7 @@
 //! near-empty), against in-process bounded queues doing the same pair: crossbeam's
 //! `ArrayQueue` (Vyukov's algorithm, the one shmarena's queue extends with owner ids) and
 //! `std::sync::mpsc::sync_channel`. One thread (`queue_push_pop`): the cost of the
-//! operations themselves (claim CASes, owner stamps, the wake-up check); two threads
+//! operations themselves (the claim, naming the previous claimant, the wake-up check); two threads
 //! (`queue_push_pop_2_threads`, shmarena and crossbeam): each thread does the pair on one
 //! shared queue, the time is per pair and thread, so contention on the head, tail and slot
 //! lines shows. The unbounded queues side by side: shmarena's `UnboundedQueue<u64>` (a

@@ -51,19 +51,14 @@ fn details(region: &Region, entry: &EntryInfo) -> String {
         return String::new();
     }
     let result = match entry.descriptor.kind {
-        ObjectKind::Queue => {
-            use shmarena::queue::layout;
-            (|| {
-                let head = word(layout::HEAD)?;
-                let tail = word(layout::TAIL)?;
-                Ok::<_, shmarena::Error>(format!(
-                    "len {}, lost with dead consumers {}, skipped for dead producers {}",
-                    tail.saturating_sub(head),
-                    word(layout::LOST)?,
-                    word(layout::SKIPPED)?
-                ))
-            })()
-        }
+        ObjectKind::Queue => shmarena::ByteQueue::open(region, &entry.name).map(|queue| {
+            format!(
+                "len {}, lost with dead consumers {}, skipped for dead producers {}",
+                queue.len(),
+                queue.lost(),
+                queue.skipped()
+            )
+        }),
         ObjectKind::UnboundedQueue => shmarena::ByteUnboundedQueue::open(region, &entry.name)
             .and_then(|queue| {
                 Ok(format!(

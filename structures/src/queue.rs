@@ -3,47 +3,62 @@
 //!
 //! ```text
 //! body:
-//!   0    head: u64, the next ticket to pop           (own cache line)
-//!   64   tail: u64, the next ticket to push          (own cache line)
-//!   128  not-empty sequence (u32, futex) | 132 sleeping poppers (u32) |
-//!   136  not-full sequence (u32, futex)  | 140 sleeping pushers (u32)
-//!   144  lost: u64, elements whose consumer died after claiming them
-//!   152  skipped: u64, pushes abandoned by a producer that died before finishing
+//!   0    head: | claimant of the last pop: 31 bits (at 32) | next ticket to pop: 31 bits |
+//!   128  tail: | claimant of the last push                 | next ticket to push         |
+//!        (128 bytes apart: CPUs fetch cache lines in pairs, and the two are written by
+//!        different sides)
+//!   192  not-empty sequence (u32, futex) | 196 sleeping poppers (u32) |
+//!   200  not-full sequence (u32, futex)  | 204 sleeping pushers (u32)
+//!   208  lost: u64, elements whose consumer died after claiming them
+//!   216  skipped: u64, pushes abandoned by a producer that died before finishing
 //!   256  slots: capacity x (stamp: u64, then T in 8-byte words)
 //!
-//! stamp: | owner id: 31 bits | ticket: 31 bits (mod 2^31) | state: 2 bits |
+//! ticket: | lap | slot index (as many bits as capacity - 1 needs) |   31 bits in all
+//! stamp:  | owner id: 31 bits | ticket: 31 bits | state: 2 bits |
 //!   EMPTY(t)            slot free for the push with ticket t
-//!   WRITING(t, owner)   the push with ticket t is copying its element in
+//!   WRITING(t, owner)   the push with ticket t, claimed by owner, is unfinished
 //!   FULL(t)             element t is ready
-//!   READING(t, owner)   the pop with ticket t is copying it out
+//!   READING(t, owner)   the pop with ticket t, claimed by owner, is unfinished
 //! ```
 //!
-//! Slot `t % capacity` serves ticket `t`. A push claims the slot first
-//! (CAS `EMPTY(t)` -> `WRITING(t, me)`), then moves `tail` past `t`, copies its element in
-//! and stores `FULL(t)` (Release: the push's linearization point). A pop claims the slot
-//! (CAS `FULL(h)` -> `READING(h, me)`, its linearization point), moves `head` past `h`,
-//! copies the element out and stores `EMPTY(h + capacity)`. Anyone who finds the slot at
-//! `tail` (or `head`) already claimed moves `tail` (`head`) on for its claimant, so a
-//! claimant that stops after its claim stalls no one.
+//! Vyukov's bounded queue (crossbeam's `ArrayQueue`), with every claim named. A push whose
+//! slot shows `EMPTY(t)` for the tail's ticket `t` claims it with one compare-exchange of
+//! the tail word, from `(t, last claimant)` to `(t + 1, me)`; it copies its element in and
+//! stores `FULL(t)` (Release: the push's linearization point). A pop whose slot shows
+//! `FULL(h)` for the head's ticket `h` claims it with one compare-exchange of the head word
+//! (its linearization point), copies the element out and stores `EMPTY` for the slot's next
+//! lap. One read-modify-write per side, as in Vyukov's queue.
 //!
-//! Vyukov's bounded queue (crossbeam's `ArrayQueue`) moves `tail` first and marks the
-//! slot later: a producer killed in between leaves a slot that every consumer waits on
-//! forever. Here the claim names its owner, so a consumer that reaches `WRITING(h, owner)`
-//! asks whether the owner lives: if it does, the element is on its way (`try_pop` reports
-//! empty; `pop` sleeps and looks again); if not, the consumer skips the slot
-//! (`WRITING(h, dead)` -> `EMPTY(h + capacity)`). That push never returned `Ok`, so
-//! nothing acknowledged is lost. A consumer killed after its claim loses that one element
-//! (counted in `lost`); the next producer for the slot takes `READING(h, dead)` over.
+//! Vyukov's queue forgets its claimants: a producer killed between its tail
+//! compare-exchange and its stamp store leaves a slot every consumer waits on forever. Here
+//! the tail word names the last claimant, and a push, before it replaces that name by its
+//! own, writes it into the previous ticket's slot if that slot still shows `EMPTY` (`EMPTY`
+//! -> `WRITING(t, claimant)`, one compare-exchange, seldom needed: the previous push has
+//! usually stored `FULL` by then). So every claim is named: by the tail word while it is
+//! the last, by its slot after that. Pops name theirs the same way, in the head word and
+//! with `FULL` -> `READING`. A consumer that finds the head ticket claimed and unpublished
+//! asks whether its claimant lives: if so, the element is on its way (`try_pop` reports
+//! empty; `pop` sleeps and looks again); if not, it skips the slot (stores `EMPTY` for the
+//! next lap; head then moves past it). That push never returned `Ok`, so nothing
+//! acknowledged is lost. A producer that finds its slot still held by the previous lap's
+//! unfinished pop (`READING`, or `FULL` with the head word naming a claimant) reports the
+//! queue full while that consumer lives, and frees the slot if it is dead: the element
+//! went with it (counted in `lost`).
 //!
-//! Kills are final: nobody completes another process's operation. A push killed before
-//! its `FULL` store never takes effect (its slot is skipped, and no consumer can have seen
-//! the element first); after it, it is done. A pop killed after its claim took effect (the
+//! Kills are final: nobody completes another process's operation. A push killed before its
+//! `FULL` store never takes effect (its slot is skipped, and no consumer can have seen the
+//! element first); after it, it is done. A pop killed after its claim took effect (the
 //! element left the queue with it, and is counted in `lost`); before it, it never did.
 //!
 //! Guarantees: every element whose `push` returned `Ok` is popped exactly once, except at
 //! most one per consumer killed inside `pop`. Elements come out in ticket order. A pusher
 //! frozen (SIGSTOP) between claim and `FULL` delays the consumers of that one slot until it
 //! runs again; killed, it delays them at most one liveness check.
+//!
+//! A ticket keeps the slot index in its low bits and the lap above them, so tickets wrap at
+//! a lap's end whatever the capacity (crossbeam's layout), and a slot index needs no
+//! division. [`MAX_CAPACITY`] leaves at least three bits of lap: a stamp tells this lap
+//! from the one before and the one after.
 
 use std::time::Instant;
 
@@ -56,25 +71,28 @@ use crate::mutex::next_sleep;
 
 /// Byte offsets in a queue's body (the diagram above): what the handle and `inspect` read.
 pub mod layout {
-    /// Next ticket to pop (u64).
+    /// Next ticket to pop and the claimant of the last pop (u64).
     pub const HEAD: u64 = 0;
-    /// Next ticket to push (u64).
-    pub const TAIL: u64 = 64;
+    /// Next ticket to push and the claimant of the last push (u64).
+    pub const TAIL: u64 = 128;
     /// Not-empty futex sequence (u32).
-    pub const NOT_EMPTY: u64 = 128;
+    pub const NOT_EMPTY: u64 = 192;
     /// Sleeping poppers (u32).
-    pub const POP_SLEEPERS: u64 = 132;
+    pub const POP_SLEEPERS: u64 = 196;
     /// Not-full futex sequence (u32).
-    pub const NOT_FULL: u64 = 136;
+    pub const NOT_FULL: u64 = 200;
     /// Sleeping pushers (u32).
-    pub const PUSH_SLEEPERS: u64 = 140;
+    pub const PUSH_SLEEPERS: u64 = 204;
     /// Elements lost with a consumer that died holding them (u64).
-    pub const LOST: u64 = 144;
+    pub const LOST: u64 = 208;
     /// Pushes abandoned by producers that died before finishing them (u64).
-    pub const SKIPPED: u64 = 152;
+    pub const SKIPPED: u64 = 216;
     /// First slot.
     pub const SLOTS: u64 = 256;
 }
+
+/// The most slots a queue (or a ring of an unbounded queue) has.
+pub const MAX_CAPACITY: u64 = 1 << 28;
 
 const EMPTY: u64 = 0;
 const WRITING: u64 = 1;
@@ -91,6 +109,9 @@ const MAX_ATTEMPTS: u32 = 1 << 16;
 
 /// Where the owner field starts in a stamp.
 const OWNER_SHIFT: u32 = 33;
+
+/// Where the claimant starts in the head and tail words.
+const CLAIMANT_SHIFT: u32 = 32;
 
 #[inline]
 fn stamp(state: u64, ticket: u64, owner: Option<OwnerId>) -> u64 {
@@ -121,10 +142,50 @@ fn owner_of(stamp: u64) -> Option<OwnerId> {
     OwnerId::from_bits((stamp >> OWNER_SHIFT) as u32)
 }
 
-/// Whether `stamp` belongs to ticket `ticket` (compared mod 2^31).
+/// Stores the stamp that ends a push or a pop (Release: the slot's data before it).
+///
+/// Under loom a swap instead: loom 0.7 lets a plain store fall between the read and the
+/// write of a concurrent compare-exchange (tokio-rs/loom#254), which the memory model
+/// forbids (a read-modify-write reads the value just before its own write in modification
+/// order) and no CPU does. A swap is a store that loom orders correctly against
+/// `name_claim`'s compare-exchange, so the models check the protocol, not that artifact.
+#[inline]
+fn finish_stamp(stamp: &AtomicU64, value: u64) {
+    #[cfg(not(loom))]
+    stamp.store(value, Ordering::Release);
+    #[cfg(loom)]
+    let _ = stamp.swap(value, Ordering::Release);
+}
+
+/// Whether `stamp` belongs to ticket `ticket`.
 #[inline]
 fn is_for(stamp: u64, ticket: u64) -> bool {
     ticket_of(stamp) == ticket & TICKET_MASK
+}
+
+/// A head or tail word: the next ticket, and who claimed the one before it.
+#[inline]
+fn end_word(ticket: u64, claimant: OwnerId) -> u64 {
+    (ticket & TICKET_MASK) | u64::from(claimant.bits()) << CLAIMANT_SHIFT
+}
+
+/// The claimant a head or tail word names (`None`: nobody yet, or a corrupted word).
+#[inline]
+fn claimant_of(word: u64) -> Option<OwnerId> {
+    OwnerId::from_bits((word >> CLAIMANT_SHIFT) as u32)
+}
+
+/// The claimant field of a head or tail word, as the raw bits an owner field of a stamp
+/// holds (0: nobody named). Copied as is: a stamp's owner is judged when it is read.
+#[inline]
+fn claimant_bits(word: u64) -> u64 {
+    (word >> CLAIMANT_SHIFT) & 0x7fff_ffff
+}
+
+/// The ticket of a head or tail word.
+#[inline]
+fn ticket_in(word: u64) -> u64 {
+    word & TICKET_MASK
 }
 
 /// One slot: its stamp and the words of its element.
@@ -139,9 +200,9 @@ pub struct RawSlot<'a> {
 /// The header words of a queue (see the module docs), as the algorithm uses them.
 #[derive(Clone, Copy, Debug)]
 pub struct QueueHeader<'a> {
-    /// Next ticket to pop.
+    /// Next ticket to pop, and the claimant of the last pop.
     pub head: &'a AtomicU64,
-    /// Next ticket to push.
+    /// Next ticket to push, and the claimant of the last push.
     pub tail: &'a AtomicU64,
     /// Bumped whenever an element becomes available (futex word).
     pub not_empty: &'a AtomicU32,
@@ -168,20 +229,32 @@ pub enum Pushed {
     Closed,
 }
 
+/// Who holds the previous lap's element in a slot a push wants.
+enum Holder {
+    /// Nobody claimed it: it is still in the queue.
+    Queue,
+    /// The pop the head word names claimed it.
+    Pop(Option<OwnerId>),
+    /// Head has moved on since: look again (the slot names its pop by now).
+    Moved,
+}
+
 /// The queue algorithm over its shared words (used by the handle and by loom models).
 pub struct RawQueue<'a> {
     header: QueueHeader<'a>,
     /// Every slot's words, `slot_words` apiece: the stamp, then the element's words. Slot
-    /// `i` serves tickets `t` with `t % capacity == i`.
+    /// `i` serves the tickets whose index bits are `i`.
     slots: &'a [AtomicU64],
     slot_words: usize,
     capacity: u64,
+    /// Tickets of one lap: the capacity rounded up to a power of two.
+    lap: u64,
 }
 
 impl<'a> RawQueue<'a> {
     /// The queue of `slots.len() / slot_words` slots of `slot_words` words each (a stamp,
-    /// then the element); `None` unless that is a whole number from 1 to 2^31 of slots of
-    /// at least one word.
+    /// then the element); `None` unless that is a whole number from 1 to [`MAX_CAPACITY`]
+    /// of slots of at least one word.
     #[inline]
     pub fn new(header: QueueHeader<'a>, slots: &'a [AtomicU64], slot_words: usize) -> Option<Self> {
         if slot_words == 0 || slots.is_empty() || slots.len() % slot_words != 0 {
@@ -202,13 +275,14 @@ impl<'a> RawQueue<'a> {
         capacity: u64,
     ) -> Option<Self> {
         let whole = slot_words != 0
-            && (1..=1 << 31).contains(&capacity)
+            && (1..=MAX_CAPACITY).contains(&capacity)
             && (capacity as usize).checked_mul(slot_words) == Some(slots.len());
         whole.then_some(Self {
             header,
             slots,
             slot_words,
             capacity,
+            lap: capacity.next_power_of_two(),
         })
     }
 }
@@ -221,34 +295,88 @@ impl std::fmt::Debug for RawQueue<'_> {
     }
 }
 
-/// Moves `word` from `from` to `from + 1` unless someone already did.
-///
-/// A compare-exchange, so the hints never move back: `len` (and so Python's `qsize` and
-/// `empty`) reads them, and must not count a present element out.
-#[inline]
-fn advance(word: &AtomicU64, from: u64) {
-    // Wrapping: a ticket is read from the mapping and can be anything; stamps compare
-    // tickets mod 2^31 anyway.
-    let to = from.wrapping_add(1);
-    // Relaxed: head and tail are hints for where to look; the stamps carry the data.
-    let _ = word.compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed);
-}
-
 impl RawQueue<'_> {
+    /// The slot index of `ticket` (a slot only if below the capacity).
     #[inline]
-    fn slot_for(&self, ticket: u64) -> RawSlot<'_> {
-        let index = if self.capacity.is_power_of_two() {
-            ticket & (self.capacity - 1)
+    fn index_of(&self, ticket: u64) -> u64 {
+        ticket & (self.lap - 1)
+    }
+
+    /// The ticket after `ticket`: the next slot, or the first slot of the next lap.
+    #[inline]
+    fn next(&self, ticket: u64) -> u64 {
+        if self.index_of(ticket) < self.capacity - 1 {
+            (ticket + 1) & TICKET_MASK
         } else {
-            ticket % self.capacity
-        };
+            ((ticket & !(self.lap - 1)) + self.lap) & TICKET_MASK
+        }
+    }
+
+    /// The ticket before `ticket`.
+    #[inline]
+    fn previous(&self, ticket: u64) -> u64 {
+        if self.index_of(ticket) != 0 {
+            ticket - 1
+        } else {
+            (ticket.wrapping_sub(self.lap) & TICKET_MASK) | (self.capacity - 1)
+        }
+    }
+
+    /// The ticket of `ticket`'s slot one lap later.
+    #[inline]
+    fn next_lap(&self, ticket: u64) -> u64 {
+        ticket.wrapping_add(self.lap) & TICKET_MASK
+    }
+
+    /// The ticket of `ticket`'s slot one lap earlier.
+    #[inline]
+    fn previous_lap(&self, ticket: u64) -> u64 {
+        ticket.wrapping_sub(self.lap) & TICKET_MASK
+    }
+
+    /// The slot serving `ticket`; `None` for a ticket no slot serves (read from a
+    /// corrupted head or tail word).
+    #[inline]
+    fn slot_for(&self, ticket: u64) -> Option<RawSlot<'_>> {
+        let index = self.index_of(ticket);
+        if index >= self.capacity {
+            return None;
+        }
         let first = index as usize * self.slot_words;
-        // SAFETY: index < capacity, and `new` checked that `slots` holds capacity slots
-        // of slot_words (>= 1) words: first + slot_words <= slots.len().
-        let words = unsafe { self.slots.get_unchecked(first..first + self.slot_words) };
-        RawSlot {
-            stamp: &words[0],
-            words: &words[1..],
+        // SAFETY: index < capacity, and `with_capacity` checked that `slots` holds capacity
+        // slots of slot_words (>= 1) words: first + slot_words <= slots.len(), and the
+        // stamp (word `first`) and the element (the rest) lie inside.
+        unsafe {
+            Some(RawSlot {
+                stamp: self.slots.get_unchecked(first),
+                words: self.slots.get_unchecked(first + 1..first + self.slot_words),
+            })
+        }
+    }
+
+    /// Writes `claimant` (an owner field's raw bits, from a head or tail word) into the slot
+    /// of its claim `ticket` if the slot is still
+    /// `unnamed` (EMPTY for a push, FULL for a pop) for that ticket, as `named` (WRITING,
+    /// READING): done before the head or tail word that names the claimant is overwritten,
+    /// so a claim stays named until it is finished (module docs).
+    #[inline]
+    fn name_claim(&self, ticket: u64, unnamed: u64, named: u64, claimant: u64) {
+        let Some(slot) = self.slot_for(ticket) else {
+            return;
+        };
+        // Relaxed: ordered after the Acquire load of the head or tail word that named the
+        // claimant, which follows the claimant's own read of this stamp: we read that state
+        // or a later one.
+        let current = slot.stamp.load(Ordering::Relaxed);
+        if current == stamp(unnamed, ticket, None) {
+            // SeqCst: before our own claim (which replaces the name in the head or tail
+            // word) in the total order; a failure means the claimant finished meanwhile.
+            let _ = slot.stamp.compare_exchange(
+                current,
+                stamp(named, ticket, None) | claimant << OWNER_SHIFT,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -320,9 +448,9 @@ impl RawQueue<'_> {
     /// As [`try_push`](Self::try_push) into a ring that may be *closed*: a nonzero
     /// `closed` word (the link to the next ring of a
     /// [`RawUnboundedQueue`](crate::unbounded_queue::RawUnboundedQueue)). The word is read
-    /// after the slot is claimed, and a claim that finds it set is given up (the slot
+    /// after the ticket is claimed, and a claim that finds it set is given up (the slot
     /// left as a skipped push): so once a consumer has seen the ring closed and its head
-    /// slot never claimed, nothing more is ever pushed into it.
+    /// ticket never claimed, nothing more is ever pushed into it.
     #[inline]
     pub fn try_push_unless_closed(
         &self,
@@ -344,53 +472,34 @@ impl RawQueue<'_> {
     ) -> Pushed {
         let backoff = Backoff::new();
         for _ in 0..MAX_ATTEMPTS {
-            // Relaxed: a hint; the stamp decides.
-            let ticket = self.header.tail.load(Ordering::Relaxed);
-            let slot = self.slot_for(ticket);
+            // Acquire: after the last claimant's claim, so its slot shows what it saw or
+            // later (see `name_claim`).
+            let seen = self.header.tail.load(Ordering::Acquire);
+            let ticket = ticket_in(seen);
+            let Some(slot) = self.slot_for(ticket) else {
+                return Pushed::Full; // a corrupted tail: no slot serves it
+            };
             // Acquire: a consumer's EMPTY store (Release) ends its reads of the slot.
             let current = slot.stamp.load(Ordering::Acquire);
-            let state = state_of(current);
-            let claimable = if is_for(current, ticket) {
-                if state != EMPTY {
-                    advance(self.header.tail, ticket); // claimed by another push: move on
-                    continue;
+            if current != stamp(EMPTY, ticket, None) {
+                if let Some(full) = self.judge_taken(ticket, seen, current, liveness) {
+                    return full;
                 }
-                true
-            } else if is_for(current, ticket.wrapping_sub(self.capacity)) {
-                // The slot still serves the previous lap.
-                match state {
-                    FULL => return Pushed::Full, // the queue is full
-                    READING | WRITING
-                        if owner_of(current).is_some_and(|o| liveness.is_alive(o)) =>
-                    {
-                        return Pushed::Full; // full until that live claimant finishes
-                    }
-                    // A consumer died holding the element (lost), or a producer died before
-                    // finishing it and no consumer has skipped it yet: take the slot over.
-                    READING | WRITING => true,
-                    _ => false, // EMPTY of the previous lap: impossible, look again
-                }
-            } else if is_for(current, ticket.wrapping_add(self.capacity)) {
-                // The slot serves the next lap: ticket `ticket` was claimed and is done
-                // (popped, or skipped by a consumer after its producer died before moving
-                // `tail`), so `tail` is stale: move it on.
-                advance(self.header.tail, ticket);
-                continue;
-            } else {
-                false // tail moved on meanwhile: look again
-            };
-            if !claimable {
                 backoff.spin();
                 continue;
             }
-            // Acquire on success: the slot is ours after whoever released it. SeqCst: in
-            // one total order with the `closed` load below and with a consumer's loads of
-            // the link and of this stamp (`RawQueue::is_drained`).
-            if slot
-                .stamp
+            let last = claimant_bits(seen);
+            if last != 0 {
+                self.name_claim(self.previous(ticket), EMPTY, WRITING, last);
+            }
+            // SeqCst: the claim, in one total order with the `closed` load below and with
+            // a consumer's loads of the link and of `tail` (`RawQueue::is_drained`).
+            if self
+                .header
+                .tail
                 .compare_exchange(
-                    current,
-                    stamp(WRITING, ticket, Some(me)),
+                    seen,
+                    end_word(self.next(ticket), me),
                     Ordering::SeqCst,
                     Ordering::Relaxed,
                 )
@@ -399,38 +508,111 @@ impl RawQueue<'_> {
                 backoff.spin();
                 continue;
             }
-            match state_of(current) {
-                READING if !is_for(current, ticket) => {
-                    // Relaxed: a statistic.
-                    self.header.lost.fetch_add(1, Ordering::Relaxed);
-                }
-                WRITING if !is_for(current, ticket) => {
-                    self.header.skipped.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {}
-            }
             fail::fail_point!("queue::push_after_claim");
-            advance(self.header.tail, ticket);
             // SeqCst: after our claim in the total order (see above): a consumer that saw
-            // the ring closed before it saw this slot unclaimed makes us see it closed.
+            // the ring closed before it saw this ticket unclaimed makes us see it closed.
             if closed.is_some_and(|next| next.load(Ordering::SeqCst) != 0) {
-                // Release: as a consumed slot's EMPTY store (our claim read nothing).
-                slot.stamp.store(
-                    stamp(EMPTY, ticket.wrapping_add(self.capacity), None),
-                    Ordering::Release,
-                );
+                // As a consumed slot's EMPTY store (our claim wrote nothing).
+                finish_stamp(slot.stamp, stamp(EMPTY, self.next_lap(ticket), None));
                 return Pushed::Closed;
             }
             Self::write(slot, words);
             fail::fail_point!("queue::push_before_publish");
-            // Release: publishes the element to the consumer's Acquire claim; the store
-            // half of the pairing in `announce`.
-            slot.stamp
-                .store(stamp(FULL, ticket, None), Ordering::Release);
+            // Publishes the element to the consumer's Acquire load (Release); the store half
+            // of the pairing in `announce`.
+            finish_stamp(slot.stamp, stamp(FULL, ticket, None));
             Self::announce(self.header.not_empty, self.header.pop_sleepers);
             return Pushed::Yes;
         }
         Pushed::Full
+    }
+
+    /// A push for `ticket` (from the tail word `seen`) found its slot at `current`, not
+    /// free: `Some(Pushed::Full)` if the queue is full, `None` to look again (the slot was
+    /// freed from a dead claimant, or moved on meanwhile).
+    #[cold]
+    fn judge_taken(
+        &self,
+        ticket: u64,
+        seen: u64,
+        current: u64,
+        liveness: &impl Liveness,
+    ) -> Option<Pushed> {
+        let slot = self.slot_for(ticket)?;
+        // Look again only if something moved: a slot that keeps a state it cannot have
+        // (a corrupted stamp) makes the queue full, not a push that spins.
+        let again = || {
+            // Relaxed: only compared.
+            let moved = self.header.tail.load(Ordering::Relaxed) != seen
+                || slot.stamp.load(Ordering::Relaxed) != current;
+            if moved {
+                None
+            } else {
+                Some(Pushed::Full)
+            }
+        };
+        let previous_lap = self.previous_lap(ticket);
+        if !is_for(current, previous_lap) {
+            return again(); // tail moved on meanwhile
+        }
+        let holder = match state_of(current) {
+            FULL => match self.holder(previous_lap) {
+                Holder::Queue => return Some(Pushed::Full),
+                Holder::Pop(claimant) => claimant,
+                // The pop after it has named its claimant in the slot by now.
+                Holder::Moved => return again(),
+            },
+            WRITING | READING => owner_of(current),
+            _ => {
+                // EMPTY of the previous lap: with one slot, the previous ticket itself,
+                // claimed by the push the tail word names; it is named in the slot first.
+                let last = claimant_bits(seen);
+                if last != 0 {
+                    self.name_claim(previous_lap, EMPTY, WRITING, last);
+                }
+                return again();
+            }
+        };
+        if holder.is_some_and(|owner| liveness.is_alive(owner)) {
+            return Some(Pushed::Full); // full until that live claimant finishes
+        }
+        // A consumer died holding the element (lost), or a producer died before finishing
+        // it and no consumer has skipped it yet: free the slot for this lap.
+        // SeqCst: a change of a claimed slot, like the claimants' own.
+        if slot
+            .stamp
+            .compare_exchange(
+                current,
+                stamp(EMPTY, ticket, None),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            let counter = if state_of(current) == WRITING {
+                self.header.skipped
+            } else {
+                self.header.lost
+            };
+            // Relaxed: a statistic.
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        None
+    }
+
+    /// Who holds the previous lap's element `ticket`, still `FULL` in its slot (see
+    /// [`Holder`]).
+    fn holder(&self, ticket: u64) -> Holder {
+        // Acquire: after the claim the word names (the next pop names it in the slot
+        // before it moves head on).
+        let head = self.header.head.load(Ordering::Acquire);
+        if ticket_in(head) == ticket {
+            Holder::Queue
+        } else if ticket_in(head) == self.next(ticket) {
+            Holder::Pop(claimant_of(head))
+        } else {
+            Holder::Moved
+        }
     }
 
     /// Removes the oldest element into `words`; `false` if there is none ready.
@@ -439,125 +621,169 @@ impl RawQueue<'_> {
         let backoff = Backoff::new();
         let mut writer_spins = 0;
         for _ in 0..MAX_ATTEMPTS {
-            // Relaxed: a hint; the stamp decides.
-            let ticket = self.header.head.load(Ordering::Relaxed);
-            let slot = self.slot_for(ticket);
+            // Acquire: as the tail's in `push_once`.
+            let seen = self.header.head.load(Ordering::Acquire);
+            let ticket = ticket_in(seen);
+            let Some(slot) = self.slot_for(ticket) else {
+                return false; // a corrupted head: no slot serves it
+            };
             // Acquire: pairs with the producer's Release store of FULL.
             let current = slot.stamp.load(Ordering::Acquire);
-            if !is_for(current, ticket) {
-                if is_for(current, ticket.wrapping_add(self.capacity)) {
-                    advance(self.header.head, ticket); // already consumed: head is stale
-                    continue;
-                }
-                // The previous lap is still being read, or head moved on: nothing for us
-                // at this ticket unless head moved.
-                // Relaxed: a hint.
-                if self.header.head.load(Ordering::Relaxed) == ticket {
-                    return false;
-                }
-                continue;
-            }
-            match state_of(current) {
-                EMPTY => {
-                    // Relaxed: a hint.
-                    if self.header.head.load(Ordering::Relaxed) == ticket {
-                        return false; // nothing pushed at this ticket yet: empty
-                    }
-                }
-                READING => advance(self.header.head, ticket), // another consumer has it
-                WRITING => {
-                    let owner = owner_of(current);
-                    if owner.is_some_and(|o| liveness.is_alive(o)) {
+            if current != stamp(FULL, ticket, None) {
+                match self.judge_unready(ticket, seen, current, me, liveness) {
+                    Unready::Empty => return false,
+                    Unready::Writing => {
                         // The element is on its way: wait a little, then report empty.
                         if writer_spins >= WRITER_SPINS {
                             return false;
                         }
                         writer_spins += 1;
                         backoff.snooze();
-                        continue;
                     }
-                    // The producer died before publishing: skip its slot. SeqCst: as for
-                    // a consumed slot (Release, and the store half of `announce`'s pairing).
-                    if slot
-                        .stamp
-                        .compare_exchange(
-                            current,
-                            stamp(EMPTY, ticket.wrapping_add(self.capacity), None),
-                            Ordering::SeqCst,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        // Relaxed: a statistic.
-                        self.header.skipped.fetch_add(1, Ordering::Relaxed);
-                        advance(self.header.head, ticket);
-                        Self::announce(self.header.not_full, self.header.push_sleepers);
-                    }
+                    Unready::Again => backoff.spin(),
                 }
-                _ => {
-                    // FULL. Acquire on success: the element's words.
-                    if slot
-                        .stamp
-                        .compare_exchange(
-                            current,
-                            stamp(READING, ticket, Some(me)),
-                            Ordering::Acquire,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        fail::fail_point!("queue::pop_after_claim");
-                        advance(self.header.head, ticket);
-                        for (word, cell) in words.iter_mut().zip(slot.words) {
-                            // Relaxed: ordered after the claim's Acquire.
-                            *word = cell.load(Ordering::Relaxed);
-                        }
-                        // Release: our reads of the slot happen-before the next push's
-                        // writes; the store half of `announce`'s pairing.
-                        slot.stamp.store(
-                            stamp(EMPTY, ticket.wrapping_add(self.capacity), None),
-                            Ordering::Release,
-                        );
-                        Self::announce(self.header.not_full, self.header.push_sleepers);
-                        return true;
-                    }
-                }
+                continue;
             }
-            backoff.spin();
+            let last = claimant_bits(seen);
+            if last != 0 {
+                self.name_claim(self.previous(ticket), FULL, READING, last);
+            }
+            // SeqCst: the claim, in the total order `is_drained` reads head in.
+            if self
+                .header
+                .head
+                .compare_exchange(
+                    seen,
+                    end_word(self.next(ticket), me),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+            {
+                backoff.spin();
+                continue;
+            }
+            fail::fail_point!("queue::pop_after_claim");
+            for (word, cell) in words.iter_mut().zip(slot.words) {
+                // Relaxed: ordered after the Acquire load of FULL; the producer of the next
+                // lap writes only after our EMPTY store below (or once we are dead).
+                *word = cell.load(Ordering::Relaxed);
+            }
+            // Our reads of the slot happen-before the next push's writes (Release); the store
+            // half of `announce`'s pairing.
+            finish_stamp(slot.stamp, stamp(EMPTY, self.next_lap(ticket), None));
+            Self::announce(self.header.not_full, self.header.push_sleepers);
+            return true;
         }
         false
     }
 
+    /// A pop for `ticket` (from the head word `seen`) found its slot at `current`, not
+    /// `FULL` for it: what that means, after skipping a dead producer's claim or moving head
+    /// past a skipped ticket.
+    #[cold]
+    fn judge_unready(
+        &self,
+        ticket: u64,
+        seen: u64,
+        current: u64,
+        me: OwnerId,
+        liveness: &impl Liveness,
+    ) -> Unready {
+        let Some(slot) = self.slot_for(ticket) else {
+            return Unready::Empty;
+        };
+        if is_for(current, self.next_lap(ticket)) {
+            // The ticket was skipped (a consumed one would have moved head already): move
+            // head past it. SeqCst: as a claim.
+            let _ = self.header.head.compare_exchange(
+                seen,
+                end_word(self.next(ticket), me),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            );
+            return Unready::Again;
+        }
+        // Acquire: after the claim it names (see `push_once`).
+        let tail = self.header.tail.load(Ordering::Acquire);
+        if ticket_in(tail) == ticket {
+            return Unready::Empty; // nothing pushed at this ticket yet
+        }
+        // Look again only if something moved: a slot that keeps a state it cannot have (a
+        // corrupted stamp) reads as empty, not as a pop that spins.
+        let again = || {
+            // Relaxed: only compared.
+            let moved = self.header.head.load(Ordering::Relaxed) != seen
+                || slot.stamp.load(Ordering::Relaxed) != current;
+            if moved {
+                Unready::Again
+            } else {
+                Unready::Empty
+            }
+        };
+        if !is_for(current, ticket) {
+            return again(); // head moved on meanwhile, or the previous lap's pop is finishing
+        }
+        let claimant = match state_of(current) {
+            WRITING => owner_of(current),
+            // Claimed, not yet named in the slot: by the push the tail word names, if it is
+            // the last; otherwise the next push has named it in the slot by now.
+            EMPTY if ticket_in(tail) == self.next(ticket) => claimant_of(tail),
+            _ => return again(),
+        };
+        if claimant.is_some_and(|owner| liveness.is_alive(owner)) {
+            return Unready::Writing;
+        }
+        // The producer died before publishing: skip its slot. SeqCst: as for a consumed
+        // slot (Release, and the store half of `announce`'s pairing).
+        if slot
+            .stamp
+            .compare_exchange(
+                current,
+                stamp(EMPTY, self.next_lap(ticket), None),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            // Relaxed: a statistic.
+            self.header.skipped.fetch_add(1, Ordering::Relaxed);
+            Self::announce(self.header.not_full, self.header.push_sleepers);
+        }
+        Unready::Again
+    }
+
     /// Whether no element will ever be popped from this ring again, for a ring whose
     /// `closed` word the caller read nonzero (SeqCst) before the call: its head ticket was
-    /// never claimed (its slot is still free for it, or a consumer of the previous lap is
-    /// still copying out). Claims go in ticket order, so nothing after it was claimed
-    /// either, and a push that claims it later reads the ring closed and gives it up (see
+    /// never claimed. Claims go in ticket order, so nothing after it was claimed either,
+    /// and a push that claims it later reads the ring closed and gives it up (see
     /// [`try_push_unless_closed`](Self::try_push_unless_closed)). `false` when an element
     /// is there or on its way.
     pub fn is_drained(&self) -> bool {
         for _ in 0..MAX_ATTEMPTS {
-            // Relaxed: a hint; the stamp decides.
-            let ticket = self.header.head.load(Ordering::Relaxed);
-            let slot = self.slot_for(ticket);
-            // SeqCst: before any later claim of this ticket in the total order (the claim
-            // overwrites what we read), which then reads the closed word after our
-            // caller's read of it.
-            let current = slot.stamp.load(Ordering::SeqCst);
-            if is_for(current, ticket) {
-                return state_of(current) == EMPTY;
+            // SeqCst: in the total order of the claims and of our caller's load of the link.
+            let seen = self.header.head.load(Ordering::SeqCst);
+            let ticket = ticket_in(seen);
+            // SeqCst: as above; a claim of `ticket` after this load reads the link set.
+            if ticket_in(self.header.tail.load(Ordering::SeqCst)) == ticket {
+                return true;
             }
-            if is_for(current, ticket.wrapping_add(self.capacity)) {
-                advance(self.header.head, ticket); // consumed or skipped: head is stale
-                continue;
-            }
-            if is_for(current, ticket.wrapping_sub(self.capacity)) && state_of(current) == READING {
-                return true; // the previous lap's consumer is copying out: ticket unclaimed
-            }
-            // Relaxed: a hint.
-            if self.header.head.load(Ordering::Relaxed) == ticket {
+            let Some(slot) = self.slot_for(ticket) else {
                 return false;
+            };
+            // Acquire: as a pop's.
+            let current = slot.stamp.load(Ordering::Acquire);
+            if !is_for(current, self.next_lap(ticket)) {
+                return false; // an element there, or on its way
             }
+            // Skipped: move head past it (naming no claimant: nothing was claimed), and look
+            // again. SeqCst: as a claim.
+            let _ = self.header.head.compare_exchange(
+                seen,
+                self.next(ticket),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            );
         }
         false
     }
@@ -600,16 +826,58 @@ impl RawQueue<'_> {
 
     /// Elements in the queue (pushes claimed and not yet popped), a snapshot.
     pub fn len(&self) -> u64 {
-        // Relaxed: a snapshot; tail is read last so the result is never negative.
-        let head = self.header.head.load(Ordering::Relaxed);
-        let tail = self.header.tail.load(Ordering::Relaxed);
-        tail.saturating_sub(head).min(self.capacity)
+        // Relaxed: a snapshot; tail is read last, so it is not behind the head read.
+        let head = ticket_in(self.header.head.load(Ordering::Relaxed));
+        let tail = ticket_in(self.header.tail.load(Ordering::Relaxed));
+        ticket_distance(self.capacity, head, tail).min(self.capacity)
     }
 
     /// Whether the queue looks empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// What a pop that found its slot not ready makes of it.
+enum Unready {
+    /// Nothing pushed at the head ticket: the queue is empty.
+    Empty,
+    /// A live producer is writing the head element.
+    Writing,
+    /// Something moved (or was skipped): look again.
+    Again,
+}
+
+/// Tickets from `from` to `to` (`to` not before `from`) in a queue of `capacity` slots.
+fn ticket_distance(capacity: u64, from: u64, to: u64) -> u64 {
+    let lap = capacity.next_power_of_two();
+    let shift = lap.trailing_zeros();
+    let laps = ((to >> shift).wrapping_sub(from >> shift)) & (TICKET_MASK >> shift);
+    (laps * capacity + (to & (lap - 1))).saturating_sub(from & (lap - 1))
+}
+
+/// Whether the head and tail words `head` and `tail` of a queue of `capacity` slots can be
+/// a queue's: both tickets name a slot, and they are at most the capacity apart.
+#[cfg(not(loom))]
+pub(crate) fn ends_agree(capacity: u64, head: u64, tail: u64) -> bool {
+    let lap = capacity.next_power_of_two();
+    let (head, tail) = (ticket_in(head), ticket_in(tail));
+    head & (lap - 1) < capacity
+        && tail & (lap - 1) < capacity
+        && ticket_distance(capacity, head, tail) <= capacity
+}
+
+/// Rewrites the claimants that the head and tail words `ends` name in the retiring
+/// participant slot `slot` (see `crate::sweep`).
+///
+/// # Errors
+/// [`Error::Contended`](shmarena_engine::Error::Contended) for a word that keeps changing.
+#[cfg(not(loom))]
+pub(crate) fn retire_claimants(ends: [&AtomicU64; 2], slot: u32) -> shmarena_engine::Result<()> {
+    for word in ends {
+        shmarena_engine::liveness::retire_owner_field(word, CLAIMANT_SHIFT, slot, |_| true)?;
+    }
+    Ok(())
 }
 
 /// The stamp every slot starts with: slot `i` is free for ticket `i`.
@@ -710,7 +978,7 @@ impl<T> From<PushError<T>> for shmarena_engine::Error {
 
 #[cfg(not(loom))]
 mod handle {
-    use super::{initial_stamp, layout, PushError, QueueHeader, RawQueue, RawSlot};
+    use super::{initial_stamp, layout, PushError, QueueHeader, RawQueue, RawSlot, MAX_CAPACITY};
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::words::{
         check_fits, read_bytes_into, read_words_into, with_bytes_as_words, with_words_of,
@@ -829,9 +1097,9 @@ mod handle {
             elem_size: usize,
             elem: ElementType,
         ) -> Result<Self> {
-            if capacity == 0 || capacity > 1 << 31 || elem_size > usize::from(u16::MAX) {
+            if capacity == 0 || capacity > MAX_CAPACITY || elem_size > usize::from(u16::MAX) {
                 return Err(Error::InvalidArgument(format!(
-                    "a queue needs 1 to 2^31 slots ({capacity} asked) of elements up to 65535 bytes ({elem_size} given)"
+                    "a queue needs 1 to 2^28 slots ({capacity} asked) of elements up to 65535 bytes ({elem_size} given)"
                 )));
             }
             let slot_bytes = 8 * (1 + word_count_of(elem_size as u64));
@@ -889,7 +1157,7 @@ mod handle {
             let capacity = object.info().descriptor.capacity;
             let elem_size = usize::from(object.info().descriptor.elem_size);
             let slot_words = 1 + word_count_of(elem_size as u64);
-            if capacity == 0 || capacity > 1 << 31 {
+            if capacity == 0 || capacity > MAX_CAPACITY {
                 return Err(Error::Corrupt {
                     field: "queue capacity",
                     detail: format!("object {:?}: {capacity}", object.info().name),
@@ -964,7 +1232,7 @@ mod handle {
             };
             match RawQueue::with_capacity(header, slots, self.slot_words as usize, self.capacity) {
                 Some(raw) => f(&raw),
-                // from_object checked 1 <= capacity <= 2^31 and slot_words >= 2.
+                // from_object checked 1 <= capacity <= MAX_CAPACITY and slot_words >= 2.
                 None => unreachable!("a queue handle's slots were checked when it was made"),
             }
         }
@@ -1293,6 +1561,10 @@ mod handle {
     /// slot is skipped and a dead consumer's taken over, as before.
     pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
         let queue = ByteQueue::from_object(object.clone())?;
+        super::retire_claimants(
+            [queue.word(layout::HEAD / 8), queue.word(layout::TAIL / 8)],
+            slot,
+        )?;
         for index in 0..queue.capacity {
             shmarena_engine::liveness::retire_owner_field(
                 queue.raw_slot(index).stamp,
@@ -1327,6 +1599,13 @@ pub(crate) fn check(
     use shmarena_engine::{Finding, Memory};
     let place = format!("queue {:?}", entry.name);
     let capacity = entry.descriptor.capacity;
+    if !(1..=MAX_CAPACITY).contains(&capacity) {
+        findings.push(Finding::error(
+            &place,
+            format!("a capacity of {capacity} slots (at most 2^28)"),
+        ));
+        return Ok(());
+    }
     let slot_words = 1 + crate::words::word_count_of(u64::from(entry.descriptor.elem_size));
     // Relaxed loads throughout: a snapshot of a queue others keep using.
     let word = |offset: u64| {
@@ -1343,12 +1622,14 @@ pub(crate) fn check(
         if word(layout::HEAD)? != head {
             continue;
         }
-        if tail > head.saturating_add(capacity).saturating_add(1)
-            || head > tail.saturating_add(capacity)
-        {
+        if !ends_agree(capacity, head, tail) {
             findings.push(Finding::error(
                 &place,
-                format!("head {head} and tail {tail} are more than the capacity {capacity} apart"),
+                format!(
+                    "head ticket {} and tail ticket {} are not those of a queue of {capacity} slots",
+                    ticket_in(head),
+                    ticket_in(tail)
+                ),
             ));
         }
         break;
@@ -1357,9 +1638,8 @@ pub(crate) fn check(
     let mut dead_readers = 0;
     for slot in 0..capacity {
         let current = word(layout::SLOTS + 8 * slot * slot_words)?;
-        if capacity.is_power_of_two()
-            && capacity <= 1 << 31
-            && ticket_of(current) & (capacity - 1) != slot
+        if capacity <= MAX_CAPACITY
+            && ticket_of(current) & (capacity.next_power_of_two() - 1) != slot
         {
             findings.push(Finding::error(
                 &place,

@@ -11,8 +11,9 @@
 //!   144  lost: u64  |  152 skipped: u64   (as the bounded queue's, for all rings)
 //!   256  the first ring
 //! ring (the first in the body, later ones in arena blocks):
-//!   0    head: u64  |  64 tail: u64  |  128 next: region offset of the next ring (0: none)
-//!   136  capacity: u64 (slots)  |  192 slots, as the bounded queue's
+//!   0    head, as the bounded queue's  |  128 tail, as the bounded queue's
+//!   192  next: region offset of the next ring (0: none)  |  200 capacity: u64 (slots)
+//!   256  slots, as the bounded queue's
 //! ```
 //!
 //! A push goes into the tail ring. When that ring is full it links a new ring, twice as
@@ -64,16 +65,16 @@ pub mod layout {
     pub const SKIPPED: u64 = 152;
     /// The first ring.
     pub const FIRST_RING: u64 = 256;
-    /// A ring's head ticket (u64).
+    /// A ring's head word (u64, as the bounded queue's).
     pub const RING_HEAD: u64 = 0;
-    /// A ring's tail ticket (u64).
-    pub const RING_TAIL: u64 = 64;
+    /// A ring's tail word (u64, as the bounded queue's).
+    pub const RING_TAIL: u64 = 128;
     /// A ring's link to the next (u64).
-    pub const RING_NEXT: u64 = 128;
+    pub const RING_NEXT: u64 = 192;
     /// A ring's slots (u64).
-    pub const RING_CAPACITY: u64 = 136;
+    pub const RING_CAPACITY: u64 = 200;
     /// A ring's first slot.
-    pub const RING_SLOTS: u64 = 192;
+    pub const RING_SLOTS: u64 = 256;
 }
 
 /// The most bytes a ring grows to: past it, new rings stay this size (so no push pays for
@@ -81,7 +82,7 @@ pub mod layout {
 pub const MAX_RING_BYTES: u64 = 4 << 20;
 
 /// Rings a walk of the chain (`len`, the sweep, the check) follows at most: a chain longer
-/// than this comes from a corrupted region (rings double, to 2^31 slots at most).
+/// than this comes from a corrupted region (rings double, to 2^28 slots at most).
 pub const MAX_RINGS: usize = 1 << 16;
 
 /// Attempts of one operation on the chain before it reports [`Error::Contended`]: an
@@ -485,7 +486,7 @@ pub use handle::{ByteUnboundedQueue, UnboundedQueue};
 mod handle {
     use super::{layout, RawUnboundedQueue, Ring, Rings, Shared, MAX_RING_BYTES};
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
-    use crate::queue::initial_stamp;
+    use crate::queue::{initial_stamp, MAX_CAPACITY};
     use crate::words::word_count_of;
     use crate::words::{
         check_fits, read_bytes_into, read_words_into, with_bytes_as_words, with_words_of,
@@ -661,7 +662,7 @@ mod handle {
             // Relaxed: the ring was published (SeqCst link) before its offset was read.
             let capacity = unsafe { &*header.as_ptr().add((layout::RING_CAPACITY / 8) as usize) }
                 .load(Ordering::Relaxed);
-            if capacity == 0 || capacity > 1 << 31 {
+            if capacity == 0 || capacity > MAX_CAPACITY {
                 return Err(Error::corrupt(
                     "queue ring",
                     format!("ring at {offset} has {capacity} slots"),
@@ -701,9 +702,9 @@ mod handle {
             elem_size: usize,
             elem: ElementType,
         ) -> Result<Self> {
-            if capacity == 0 || capacity > 1 << 31 || elem_size > usize::from(u16::MAX) {
+            if capacity == 0 || capacity > MAX_CAPACITY || elem_size > usize::from(u16::MAX) {
                 return Err(Error::InvalidArgument(format!(
-                    "an unbounded queue needs a first ring of 1 to 2^31 slots ({capacity} asked) \
+                    "an unbounded queue needs a first ring of 1 to 2^28 slots ({capacity} asked) \
                      of elements up to 65535 bytes ({elem_size} given)"
                 )));
             }
@@ -759,7 +760,7 @@ mod handle {
             let first_capacity = object.info().descriptor.capacity;
             let elem_size = usize::from(object.info().descriptor.elem_size);
             let slot_words = 1 + word_count_of(elem_size as u64);
-            if first_capacity == 0 || first_capacity > 1 << 31 {
+            if first_capacity == 0 || first_capacity > MAX_CAPACITY {
                 return Err(Error::corrupt(
                     "queue capacity",
                     format!("object {:?}: {first_capacity}", object.info().name),
@@ -1106,6 +1107,7 @@ mod handle {
         let queue = ByteUnboundedQueue::from_object(object.clone())?;
         let slot_words = queue.slot_words as usize;
         queue.each_ring(|ring| {
+            crate::queue::retire_claimants([ring.head, ring.tail], slot)?;
             for stamp in ring.slots.iter().step_by(slot_words) {
                 crate::queue::retire_owner_field(stamp, slot)?;
             }

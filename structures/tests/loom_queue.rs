@@ -7,9 +7,10 @@
 //! ordered after the producer's FULL store (Release) by its claim (Acquire) can read the
 //! word's old value, and the models, which check every value popped, fail.
 //!
-//! A producer or consumer that "died" after its claim is a state built by hand: its slot's
-//! stamp names a dead owner (see the stamp layout in the queue's module docs), and `head`
-//! or `tail` is set as it left them (moved past its ticket or not: both are modeled).
+//! A producer or consumer that "died" after its claim is a state built by hand: the tail
+//! (head) word moved past its ticket and names it, or, once the next claim has named it
+//! there, its slot's stamp does (see the layouts in the queue's module docs): both are
+//! modeled.
 //!
 //! Under loom a futex wait is a yield and a wake does nothing, and `Backoff` yields: a
 //! thread waiting for an element or a free slot retries (yielding) until it comes, so
@@ -43,6 +44,15 @@ const EMPTY: u64 = 0;
 const WRITING: u64 = 1;
 const FULL: u64 = 2;
 const READING: u64 = 3;
+
+/// Head and tail words keep their ticket in these bits, the claimant of the ticket
+/// before it above bit 32.
+const TICKET_MASK: u64 = (1 << 31) - 1;
+
+/// A head or tail word: `ticket` next, the one before it claimed by `claimant`.
+fn claimed(ticket: u64, claimant: OwnerId) -> u64 {
+    ticket | u64::from(claimant.bits()) << 32
+}
 
 fn stamp(state: u64, ticket: u64, owner: Option<OwnerId>) -> u64 {
     state | (ticket << 2) | (u64::from(owner.map_or(0, OwnerId::bits)) << 33)
@@ -195,12 +205,14 @@ impl Words {
         }
     }
 
+    /// The head word's ticket (its low 31 bits; the claimant of the last pop is above).
     fn head(&self) -> u64 {
-        self.head.load(Ordering::Relaxed)
+        self.head.load(Ordering::Relaxed) & TICKET_MASK
     }
 
+    /// The tail word's ticket.
     fn tail(&self) -> u64 {
-        self.tail.load(Ordering::Relaxed)
+        self.tail.load(Ordering::Relaxed) & TICKET_MASK
     }
 
     fn stamp(&self, slot: usize) -> u64 {
@@ -430,22 +442,20 @@ fn capacity_one_try_push_full_and_try_pop_empty_are_justified() {
 // ---------------------------------------------------------------------------------------
 // A producer that died after its claim.
 
-/// A producer died holding ticket 0 of a capacity-2 queue (WRITING(0, dead)), before or
-/// after moving `tail` past it. A live producer pushes 7 while a consumer pops one element:
-/// the producer moves `tail` past the dead claim if needed, the consumer skips the dead slot
-/// (WRITING(0, dead) -> EMPTY(2)) and gets 7. The skip is counted once, nothing is lost, and
-/// the skipped slot serves its next lap. With `tail` at 0 and the skip first, the producer
-/// finds EMPTY(2) at ticket 0 and must move the stale `tail` on itself (before that was
-/// fixed, every push then spun to its attempt limit and reported Full, forever; here the
-/// model exceeded loom's branch limit).
+/// A producer died holding ticket 0 of a capacity-2 queue, its claim named in the slot
+/// (WRITING(0, dead), as the next push names it) or only in the tail word (slot still
+/// EMPTY(0), tail word (1, dead)). A live producer pushes 7 while a consumer pops one
+/// element: the consumer skips the dead slot (-> EMPTY(2)) and gets 7. The skip is counted
+/// once, nothing is lost, and the skipped slot serves its next lap.
 #[test]
 fn consumer_skips_a_dead_producers_slot_once() {
-    for tail in [0, 1] {
+    for named_in_slot in [false, true] {
         model_both_orders(move |swap| {
+            let (tail, first) = dead_claim_of_ticket_0(named_in_slot);
             let q = Arc::new(Words::with_state(
                 0,
                 tail,
-                &[(stamp(WRITING, 0, Some(dead(5))), 0), (initial_stamp(1), 0)],
+                &[(first, 0), (initial_stamp(1), 0)],
             ));
             let (qp, qc) = (Arc::clone(&q), Arc::clone(&q));
             let producer = move || qp.push_retrying(7, live(1), false);
@@ -461,19 +471,26 @@ fn consumer_skips_a_dead_producers_slot_once() {
     }
 }
 
-/// On a capacity-1 queue a producer died holding ticket 0 (WRITING(0, dead)), before or
-/// after moving `tail` to 1. A live producer for ticket 1 finds the previous lap's dead
-/// claim and takes the slot over, while a consumer at ticket 0 may skip it first: exactly
-/// one of them counts the skip, and the consumer gets the live producer's 7.
+/// The tail word and slot 0's stamp after a dead producer claimed ticket 0: its claim
+/// named in the slot (as the next push names it), or only in the tail word.
+fn dead_claim_of_ticket_0(named_in_slot: bool) -> (u64, u64) {
+    if named_in_slot {
+        (1, stamp(WRITING, 0, Some(dead(5))))
+    } else {
+        (claimed(1, dead(5)), initial_stamp(0))
+    }
+}
+
+/// On a capacity-1 queue a producer died holding ticket 0 (named in the slot or in the
+/// tail word only). A live producer for ticket 1 finds the previous lap's dead claim and
+/// frees the slot, while a consumer at ticket 0 may skip it first: exactly one of them
+/// counts the skip, and the consumer gets the live producer's 7.
 #[test]
 fn dead_producers_slot_is_skipped_once_by_the_consumer_or_the_next_producer() {
-    for tail in [0, 1] {
+    for named_in_slot in [false, true] {
         model_both_orders(move |swap| {
-            let q = Arc::new(Words::with_state(
-                0,
-                tail,
-                &[(stamp(WRITING, 0, Some(dead(5))), 0)],
-            ));
+            let (tail, first) = dead_claim_of_ticket_0(named_in_slot);
+            let q = Arc::new(Words::with_state(0, tail, &[(first, 0)]));
             let (qp, qc) = (Arc::clone(&q), Arc::clone(&q));
             let producer = move || qp.push_retrying(7, live(1), false);
             let consumer = move || qc.pop_retrying(live(2), false);
@@ -542,21 +559,19 @@ fn two_consumers_racing_to_skip_a_lone_dead_slot_skip_it_once() {
 // ---------------------------------------------------------------------------------------
 // A consumer that died after its claim.
 
-/// A consumer died holding ticket 0 of a capacity-2 queue (READING(0, dead)), before or
+/// A consumer died holding ticket 0 of a capacity-2 queue (named in the slot or in the head word only), before or
 /// after moving `head` past it; ticket 1 holds 5. A live producer pushes 7 (ticket 2, slot
 /// 0: it takes the dead consumer's slot over) while a live consumer pops two elements: it
 /// gets 5 then 7. `lost` is 1 (element 0), nothing else is lost or skipped.
 #[test]
 fn producer_takes_over_a_dead_consumers_slot_and_nothing_else_is_lost() {
-    for head in [0, 1] {
+    for named_in_slot in [false, true] {
         model_both_orders(move |swap| {
+            let (head, first) = dead_pop_of_ticket_0(named_in_slot);
             let q = Arc::new(Words::with_state(
                 head,
                 2,
-                &[
-                    (stamp(READING, 0, Some(dead(5))), 4),
-                    (stamp(FULL, 1, None), 5),
-                ],
+                &[(first, 4), (stamp(FULL, 1, None), 5)],
             ));
             let (qp, qc) = (Arc::clone(&q), Arc::clone(&q));
             let producer = move || qp.push_retrying(7, live(1), false);
@@ -575,20 +590,28 @@ fn producer_takes_over_a_dead_consumers_slot_and_nothing_else_is_lost() {
     }
 }
 
-/// On a full capacity-1 queue whose consumer died holding ticket 0 (READING(0, dead)),
+/// The head word and slot 0's stamp after a consumer claimed ticket 0 (holding 4) and
+/// died: its claim named in the slot (READING(0, dead), as the next pop names it), or only
+/// in the head word (the slot still FULL(0)).
+fn dead_pop_of_ticket_0(named_in_slot: bool) -> (u64, u64) {
+    if named_in_slot {
+        (1, stamp(READING, 0, Some(dead(5))))
+    } else {
+        (claimed(1, dead(5)), stamp(FULL, 0, None))
+    }
+}
+
+/// On a full capacity-1 queue whose consumer died holding ticket 0,
 /// a producer that tries once takes the slot over (it is not Full: the element is lost),
 /// while a consumer that tries once finds nothing it may pop before the push publishes.
 /// `lost` is 1, and the pushed element is popped exactly once (by the consumer or the
 /// drain afterwards).
 #[test]
 fn capacity_one_dead_consumer_slot_taken_over_by_a_single_try_push() {
-    for head in [0, 1] {
+    for named_in_slot in [false, true] {
         model_both_orders(move |swap| {
-            let q = Arc::new(Words::with_state(
-                head,
-                1,
-                &[(stamp(READING, 0, Some(dead(5))), 4)],
-            ));
+            let (head, first) = dead_pop_of_ticket_0(named_in_slot);
+            let q = Arc::new(Words::with_state(head, 1, &[(first, 4)]));
             let (qp, qc) = (Arc::clone(&q), Arc::clone(&q));
             let producer = move || qp.try_push(7, live(1));
             let consumer = move || qc.try_pop(live(2));
@@ -604,19 +627,16 @@ fn capacity_one_dead_consumer_slot_taken_over_by_a_single_try_push() {
     }
 }
 
-/// Two producers find the same dead consumer's claim (READING(0, dead)) on a full
+/// Two producers find the same dead consumer's claim (named in the slot or in the head word only) on a full
 /// capacity-1 queue and each tries one push: exactly one takes the slot over (the other
 /// finds the queue full with its element), `lost` is counted once, and the one element
 /// pushed is popped once.
 #[test]
 fn two_producers_racing_to_take_over_a_dead_consumers_slot_count_it_lost_once() {
-    for head in [0, 1] {
+    for named_in_slot in [false, true] {
         model(move || {
-            let q = Arc::new(Words::with_state(
-                head,
-                1,
-                &[(stamp(READING, 0, Some(dead(5))), 4)],
-            ));
+            let (head, first) = dead_pop_of_ticket_0(named_in_slot);
+            let q = Arc::new(Words::with_state(head, 1, &[(first, 4)]));
             let qa = Arc::clone(&q);
             let a = thread::spawn(move || qa.try_push(11, live(1)).is_ok());
             let ok_b = q.try_push(21, live(2)).is_ok();
