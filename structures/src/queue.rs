@@ -53,7 +53,10 @@
 //! Guarantees: every element whose `push` returned `Ok` is popped exactly once, except at
 //! most one per consumer killed inside `pop`. Elements come out in ticket order. A pusher
 //! frozen (SIGSTOP) between claim and `FULL` delays the consumers of that one slot until it
-//! runs again; killed, it delays them at most one liveness check.
+//! runs again; killed, it delays them at most one liveness check. One limit, as for any
+//! queue whose tickets wrap (crossbeam's on 32-bit targets): a process frozen between
+//! reading its slot and its compare-exchange while exactly a multiple of 2^31 tickets
+//! pass, the same claimant last at both ends, would claim on a stale reading.
 //!
 //! A ticket keeps the slot index in its low bits and the lap above them, so tickets wrap at
 //! a lap's end whatever the capacity (crossbeam's layout), and a slot index needs no
@@ -235,7 +238,8 @@ enum Holder {
     Queue,
     /// The pop the head word names claimed it.
     Pop(Option<OwnerId>),
-    /// Head has moved on since: look again (the slot names its pop by now).
+    /// Head is elsewhere: past the pop of that element (whoever moved it on named the pop
+    /// in the slot first: look again), or behind it (the queue is full).
     Moved,
 }
 
@@ -512,8 +516,10 @@ impl RawQueue<'_> {
             // SeqCst: after our claim in the total order (see above): a consumer that saw
             // the ring closed before it saw this ticket unclaimed makes us see it closed.
             if closed.is_some_and(|next| next.load(Ordering::SeqCst) != 0) {
-                // As a consumed slot's EMPTY store (our claim wrote nothing).
+                // As a consumed slot's EMPTY store (our claim wrote nothing); a consumer
+                // waiting on this ticket wakes to move past it.
                 finish_stamp(slot.stamp, stamp(EMPTY, self.next_lap(ticket), None));
+                Self::announce(self.header.not_empty, self.header.pop_sleepers);
                 return Pushed::Closed;
             }
             Self::write(slot, words);
@@ -559,7 +565,8 @@ impl RawQueue<'_> {
             FULL => match self.holder(previous_lap) {
                 Holder::Queue => return Some(Pushed::Full),
                 Holder::Pop(claimant) => claimant,
-                // The pop after it has named its claimant in the slot by now.
+                // Head moved past the pop's claim: whoever moved it named the claimant in the
+                // slot first, so a look again sees it (unless the stamp is corrupted: full).
                 Holder::Moved => return again(),
             },
             WRITING | READING => owner_of(current),
@@ -694,14 +701,8 @@ impl RawQueue<'_> {
             return Unready::Empty;
         };
         if is_for(current, self.next_lap(ticket)) {
-            // The ticket was skipped (a consumed one would have moved head already): move
-            // head past it. SeqCst: as a claim.
-            let _ = self.header.head.compare_exchange(
-                seen,
-                end_word(self.next(ticket), me),
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            );
+            // The ticket was skipped (a consumed one would have moved head already).
+            self.move_head_past(ticket, seen, u64::from(me.bits()));
             return Unready::Again;
         }
         // Acquire: after the claim it names (see `push_once`).
@@ -777,15 +778,29 @@ impl RawQueue<'_> {
                 return false; // an element there, or on its way
             }
             // Skipped: move head past it (naming no claimant: nothing was claimed), and look
-            // again. SeqCst: as a claim.
-            let _ = self.header.head.compare_exchange(
-                seen,
-                self.next(ticket),
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            );
+            // again.
+            self.move_head_past(ticket, seen, 0);
         }
         false
+    }
+
+    /// Moves head past the skipped ticket `ticket` (head word `seen`), the new head word
+    /// naming `claimant` (raw owner bits). Like a claim, it first names the claimant the
+    /// head word names in that claim's slot if the pop is unfinished: replacing the word
+    /// without it would leave a pop that dies unnamed, and its slot `FULL` for good (the
+    /// next lap's pushes could never tell its consumer is dead).
+    fn move_head_past(&self, ticket: u64, seen: u64, claimant: u64) {
+        let last = claimant_bits(seen);
+        if last != 0 {
+            self.name_claim(self.previous(ticket), FULL, READING, last);
+        }
+        // SeqCst: as a claim.
+        let _ = self.header.head.compare_exchange(
+            seen,
+            (self.next(ticket) & TICKET_MASK) | claimant << CLAIMANT_SHIFT,
+            Ordering::SeqCst,
+            Ordering::Relaxed,
+        );
     }
 
     /// As [`try_push`](Self::try_push), sleeping while full until `deadline`; `false`

@@ -627,6 +627,39 @@ fn capacity_one_dead_consumer_slot_taken_over_by_a_single_try_push() {
     }
 }
 
+/// Two deaths in a row on a capacity-2 queue: a consumer claimed ticket 0 (holding 4) and
+/// died, named only in the head word, and a producer claimed ticket 1 and died, named only
+/// in the tail word. A consumer skips ticket 1 and moves head past it (before the model's
+/// threads start, or while they run), and a producer pushes 7 at ticket 2, whose slot still
+/// holds element 0: moving head on first names the dead consumer in slot 0, so the
+/// producer can tell the slot is free (without the naming, head no longer names that
+/// consumer, and every push reports full forever: loom's branch limit). The consumer gets
+/// 7; one element lost, one push skipped.
+#[test]
+fn a_skip_after_a_dead_pop_keeps_the_pop_named() {
+    for skipped_first in [false, true] {
+        model_both_orders(move |swap| {
+            let q = Arc::new(Words::with_state(
+                claimed(1, dead(6)),
+                claimed(2, dead(5)),
+                &[(stamp(FULL, 0, None), 4), (initial_stamp(1), 0)],
+            ));
+            if skipped_first {
+                assert_eq!(q.try_pop(live(3)), None, "skips ticket 1, finds nothing");
+                assert_eq!(q.head(), 2);
+            }
+            let (qp, qc) = (Arc::clone(&q), Arc::clone(&q));
+            let producer = move || qp.push_retrying(7, live(1), false);
+            let consumer = move || qc.pop_retrying(live(2), false);
+            let ((), got) = pair(swap, producer, consumer);
+            assert_eq!(got, 7);
+            assert_eq!((q.lost(), q.skipped()), (1, 1));
+            assert_eq!((q.head(), q.tail()), (3, 3));
+            q.assert_empty_and_usable();
+        });
+    }
+}
+
 /// Two producers find the same dead consumer's claim (named in the slot or in the head word only) on a full
 /// capacity-1 queue and each tries one push: exactly one takes the slot over (the other
 /// finds the queue full with its element), `lost` is counted once, and the one element

@@ -658,3 +658,52 @@ fn a_push_after_a_skipped_claim_of_a_dead_producer_finds_room() {
         .expect("a push after the skipped claim finds room");
     assert_eq!(queue.try_pop(), Some(item(1, 0)));
 }
+
+/// Two real deaths in a row on a capacity-2 queue: a consumer SIGKILLed right after
+/// claiming ticket 0 (its element still in the slot, the head word naming it), then a
+/// producer SIGKILLed right after claiming ticket 1 (the tail word naming it). A pop skips
+/// the dead push and moves head on, and the queue stays usable: the next push frees the
+/// dead consumer's slot (its element lost) instead of finding the queue full forever.
+#[test]
+fn a_dead_pop_then_a_dead_push_leave_the_queue_usable() {
+    let temp = TempRegion::new("queue-two-deaths");
+    let region = Region::create(&temp.path, 1 << 20).unwrap();
+    let queue = region.queue::<u64>("q", 2).unwrap();
+    region.array_zeroed::<u64>("acked", PRODUCERS).unwrap();
+    region.event("stop").unwrap();
+    queue.try_push(4).unwrap();
+    let out = std::env::temp_dir().join(format!("shmarena-two-deaths-{}", std::process::id()));
+    let consumer = spawn_with_env(
+        &["queue-consume", temp.arg(), out.to_str().unwrap()],
+        &[("SHMARENA_KILL_AT", "queue::pop_after_claim:1")],
+    );
+    let status = consumer.wait_with_output().unwrap().status;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "the consumer died at its claim"
+    );
+    let producer = spawn_with_env(
+        &["queue-produce", temp.arg(), "0", "0", "1"],
+        &[("SHMARENA_KILL_AT", "queue::push_after_claim:1")],
+    );
+    let status = producer.wait_with_output().unwrap().status;
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "the producer died at its claim"
+    );
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(
+        queue.try_pop(),
+        None,
+        "the dead push is skipped, nothing is ready"
+    );
+    queue
+        .try_push(7)
+        .expect("the dead consumer's slot is freed, not full forever");
+    assert_eq!(queue.try_pop(), Some(7));
+    assert_eq!((queue.lost(), queue.skipped()), (1, 1));
+    queue.try_push(8).unwrap();
+    assert_eq!(queue.try_pop(), Some(8));
+}
