@@ -525,6 +525,8 @@ mod handle {
     pub struct ByteUnboundedQueue {
         base: NonNull<AtomicU64>,
         first_capacity: u64,
+        /// Slots a new ring is limited to (computed once: a division).
+        max_ring: u64,
         slot_words: u64,
         elem_size: usize,
         object: Object,
@@ -774,6 +776,7 @@ mod handle {
             Ok(Self {
                 base,
                 first_capacity,
+                max_ring: (MAX_RING_BYTES / (8 * slot_words)).max(first_capacity),
                 slot_words,
                 elem_size,
                 object,
@@ -811,12 +814,11 @@ mod handle {
                 skipped: self.word(layout::SKIPPED / 8),
             };
             let rings = RegionRings { queue: self };
-            let max_ring = (MAX_RING_BYTES / (8 * self.slot_words)).max(self.first_capacity);
             f(&RawUnboundedQueue::new(
                 shared,
                 &rings,
                 self.slot_words as usize,
-                max_ring,
+                self.max_ring,
             ))
         }
 
