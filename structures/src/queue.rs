@@ -166,12 +166,6 @@ fn is_for(stamp: u64, ticket: u64) -> bool {
     ticket_of(stamp) == ticket & TICKET_MASK
 }
 
-/// A head or tail word: the next ticket, and who claimed the one before it.
-#[inline]
-fn end_word(ticket: u64, claimant: OwnerId) -> u64 {
-    (ticket & TICKET_MASK) | u64::from(claimant.bits()) << CLAIMANT_SHIFT
-}
-
 /// The claimant a head or tail word names (`None`: nobody yet, or a corrupted word).
 #[inline]
 fn claimant_of(word: u64) -> Option<OwnerId> {
@@ -492,23 +486,9 @@ impl RawQueue<'_> {
                 backoff.spin();
                 continue;
             }
-            let last = claimant_bits(seen);
-            if last != 0 {
-                self.name_claim(self.previous(ticket), EMPTY, WRITING, last);
-            }
-            // SeqCst: the claim, in one total order with the `closed` load below and with
-            // a consumer's loads of the link and of `tail` (`RawQueue::is_drained`).
-            if self
-                .header
-                .tail
-                .compare_exchange(
-                    seen,
-                    end_word(self.next(ticket), me),
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-            {
+            // The claim is in one total order with the `closed` load below and with a
+            // consumer's loads of the link and of `tail` (`RawQueue::is_drained`).
+            if !self.move_on(self.header.tail, seen, ticket, [EMPTY, WRITING], me.bits()) {
                 backoff.spin();
                 continue;
             }
@@ -651,22 +631,7 @@ impl RawQueue<'_> {
                 }
                 continue;
             }
-            let last = claimant_bits(seen);
-            if last != 0 {
-                self.name_claim(self.previous(ticket), FULL, READING, last);
-            }
-            // SeqCst: the claim, in the total order `is_drained` reads head in.
-            if self
-                .header
-                .head
-                .compare_exchange(
-                    seen,
-                    end_word(self.next(ticket), me),
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-            {
+            if !self.move_on(self.header.head, seen, ticket, [FULL, READING], me.bits()) {
                 backoff.spin();
                 continue;
             }
@@ -702,7 +667,7 @@ impl RawQueue<'_> {
         };
         if is_for(current, self.next_lap(ticket)) {
             // The ticket was skipped (a consumed one would have moved head already).
-            self.move_head_past(ticket, seen, u64::from(me.bits()));
+            self.move_on(self.header.head, seen, ticket, [FULL, READING], me.bits());
             return Unready::Again;
         }
         // Acquire: after the claim it names (see `push_once`).
@@ -779,28 +744,40 @@ impl RawQueue<'_> {
             }
             // Skipped: move head past it (naming no claimant: nothing was claimed), and look
             // again.
-            self.move_head_past(ticket, seen, 0);
+            self.move_on(self.header.head, seen, ticket, [FULL, READING], 0);
         }
         false
     }
 
-    /// Moves head past the skipped ticket `ticket` (head word `seen`), the new head word
-    /// naming `claimant` (raw owner bits). Like a claim, it first names the claimant the
-    /// head word names in that claim's slot if the pop is unfinished: replacing the word
-    /// without it would leave a pop that dies unnamed, and its slot `FULL` for good (the
-    /// next lap's pushes could never tell its consumer is dead).
-    fn move_head_past(&self, ticket: u64, seen: u64, claimant: u64) {
+    /// Moves the head or tail word `end` from `seen` (at `ticket`) to the next ticket,
+    /// naming `claimant` (raw owner bits; 0 for nobody): a claim of `ticket`, or head moving
+    /// past a skipped one. First, if the claim `seen` names is unfinished (its slot still
+    /// `states[0]`, EMPTY or FULL), writes that claimant into the slot (`states[1]`,
+    /// WRITING or READING): replacing the word without it would leave the claim named
+    /// nowhere, and a claimant that dies then would hold its slot for good. Whether the
+    /// word moved.
+    #[inline]
+    fn move_on(
+        &self,
+        end: &AtomicU64,
+        seen: u64,
+        ticket: u64,
+        states: [u64; 2],
+        claimant: u32,
+    ) -> bool {
         let last = claimant_bits(seen);
         if last != 0 {
-            self.name_claim(self.previous(ticket), FULL, READING, last);
+            self.name_claim(self.previous(ticket), states[0], states[1], last);
         }
-        // SeqCst: as a claim.
-        let _ = self.header.head.compare_exchange(
+        // SeqCst: claims and the moves of head are state changes in one total order with
+        // the link loads of the ring-closing protocol (`is_drained`, `push_once`).
+        end.compare_exchange(
             seen,
-            (self.next(ticket) & TICKET_MASK) | claimant << CLAIMANT_SHIFT,
+            (self.next(ticket) & TICKET_MASK) | u64::from(claimant) << CLAIMANT_SHIFT,
             Ordering::SeqCst,
             Ordering::Relaxed,
-        );
+        )
+        .is_ok()
     }
 
     /// As [`try_push`](Self::try_push), sleeping while full until `deadline`; `false`

@@ -1,6 +1,6 @@
 //! Loom models of the shipping growth of the hash map, `GrowingMap` over loom tables: a
 //! migration racing a reader, a writer and a second mover; a dead mover's copy published
-//! by others, and one it never committed taken over;
+//! by others, one it never committed taken over, and one committed while it is taken over;
 //! an insert that claimed a slot in a table being frozen; a dead mover's chunk taken over;
 //! lookups and an update through a handle's guess of a table that is retired and reused
 //! meanwhile. Run with
@@ -384,35 +384,7 @@ fn dead_movers_uncommitted_copy_is_taken_over() {
             let grown = map(&chain, 1);
             assert_eq!(insert(&grown, 5, 50, &me(1)), None);
             // The dead mover's work, done as it did it: link, freeze, copy (no commit).
-            let next = chain.make(2).unwrap();
-            chain.chain.tables[0]
-                .header(NEXT)
-                .store(next, Ordering::Release);
-            let old = &chain.chain.tables[0];
-            let seen = old.pair(0).load(Ordering::SeqCst);
-            old.pair(0)
-                .compare_exchange(
-                    seen,
-                    [seen[0] | 1 << 27, seen[1]],
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                )
-                .unwrap();
-            let new = &chain.chain.tables[1];
-            let hash = grown.hash(&[5]);
-            let slot = hash & 1;
-            new.data(slot)[0].store(5, Ordering::Relaxed);
-            new.data(slot)[1].store(50, Ordering::Relaxed);
-            new.hints(0)
-                .fetch_or((0x80 | hash >> 57) << (8 * slot), Ordering::SeqCst);
-            let home = new.pair(slot).load(Ordering::SeqCst);
-            let moving = [
-                7 | 1 << 3 | (hash >> 52) << 15 | 1 << 30,
-                u64::from(dead(3).bits()),
-            ];
-            new.pair(slot)
-                .compare_exchange(home, moving, Ordering::SeqCst, Ordering::SeqCst)
-                .unwrap();
+            dead_movers_copy(&chain, &grown);
             let (added, other) = pair(
                 false,
                 {
@@ -453,6 +425,83 @@ fn dead_movers_uncommitted_copy_is_taken_over() {
             assert_eq!(grown.len(), 1);
         });
     }
+}
+
+/// A mover's copy in the next table, published as `MOVING` (version 1) with a dead mover
+/// named, its source frozen and not yet committed: the work of a mover before its commit.
+fn dead_movers_copy(chain: &Shared, grown: &GrowingMap<Shared>) -> (u64, [u64; 2]) {
+    let next = chain.make(2).unwrap();
+    chain.chain.tables[0]
+        .header(NEXT)
+        .store(next, Ordering::Release);
+    let old = &chain.chain.tables[0];
+    let seen = old.pair(0).load(Ordering::SeqCst);
+    let frozen = [seen[0] | 1 << 27, seen[1]];
+    old.pair(0)
+        .compare_exchange(seen, frozen, Ordering::SeqCst, Ordering::SeqCst)
+        .unwrap();
+    let new = &chain.chain.tables[1];
+    let hash = grown.hash(&[5]);
+    let slot = hash & 1;
+    new.data(slot)[0].store(5, Ordering::Relaxed);
+    new.data(slot)[1].store(50, Ordering::Relaxed);
+    new.hints(0)
+        .fetch_or((0x80 | hash >> 57) << (8 * slot), Ordering::SeqCst);
+    let home = new.pair(slot).load(Ordering::SeqCst);
+    let moving = [
+        7 | 1 << 3 | (hash >> 52) << 15 | 1 << 30,
+        u64::from(dead(3).bits()),
+    ];
+    new.pair(slot)
+        .compare_exchange(home, moving, Ordering::SeqCst, Ordering::SeqCst)
+        .unwrap();
+    (slot, frozen)
+}
+
+/// The mover's last step races an updater of the key: it commits its copy at the source
+/// (and dies before publishing it), while the updater, finding the source uncommitted,
+/// takes the copy over as a dead mover's orphan. The updater's own commit then fails on the
+/// commit naming that same copy: it publishes the copy instead of freeing it (freeing it
+/// lost the key: the source named a deleted copy), and the update lands once.
+#[test]
+fn a_copy_committed_while_it_is_taken_over_is_kept() {
+    model(|| {
+        let chain = chain(1, 1, 1);
+        let grown = map(&chain, 1);
+        assert_eq!(insert(&grown, 5, 50, &me(1)), None);
+        let (slot, frozen) = dead_movers_copy(&chain, &grown);
+        let (_, added) = pair(
+            false,
+            {
+                let chain = chain.clone();
+                move || {
+                    // Fails if the updater committed first (then the copy is the
+                    // updater's, and the mover's freeing of it would fail too).
+                    let old = &chain.chain.tables[0];
+                    let _ = old.pair(0).compare_exchange(
+                        frozen,
+                        [frozen[0] | 1 << 28, slot | 1 << 32],
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
+                }
+            },
+            {
+                let chain = chain.clone();
+                move || fetch_add(&map(&chain, 1), 5, 1, &me(1))
+            },
+        );
+        assert_eq!(added, Some(50), "the update found the key");
+        assert_eq!(get(&grown, 5, &me(1)), Some(51));
+        finish(&grown, &me(1));
+        let census = grown.newest(&grown.pin().unwrap()).unwrap().census();
+        assert_eq!(
+            (census[0], census[1], census[2], census[4]),
+            (1, 0, 0, 0),
+            "one member, no copy left behind: {census:?}"
+        );
+        assert_eq!(grown.len(), 1);
+    });
 }
 
 /// Two inserts of new keys into a full two-slot table race to grow it (and one of them

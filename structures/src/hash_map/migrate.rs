@@ -32,10 +32,14 @@
 //!
 //! Kills and freezes: a slot frozen is final; a mover killed before its commit leaves an
 //! uncommitted `MOVING` copy, and the next process that passes the source takes that copy
-//! over (it names its source slot, and its mover is dead) and commits it, so no slot of
-//! the next table is lost to it; a mover killed after its commit leaves a committed
-//! source, and whoever passes it publishes the copy. A frozen mover holds nothing up:
-//! others copy and commit the same slot (its own commit then fails and it frees its copy).
+//! over (it names its source slot, and its mover is dead) and commits it rather than
+//! making another (a copy it misses, published behind the bound it read, stays a slot lost
+//! until this table is migrated in turn); a mover killed after its commit leaves a
+//! committed source, and whoever passes it publishes the copy, also one that a mover which
+//! read the source before that commit took over (its own commit fails on the commit that
+//! names the same copy, and it publishes it instead of freeing it). A frozen mover holds
+//! nothing up: others copy and commit the same slot (its own commit then fails and it
+//! frees its copy).
 
 use super::{
     aux, bound, frozen, hint_of, identity, kind, tag, tag_of, version, with_kind, Claimed,
@@ -261,9 +265,16 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
                 next.publish_moved(dest)
             }
             Some(actual) => {
-                // Another mover committed first (or a writer left the source): ours goes.
-                let _ = next.transition(copy_slot, copy, DELETED, 0);
-                if frozen(actual[0]) && kind(actual[0]) == MEMBER && actual[0] & COMMITTED != 0 {
+                let committed =
+                    frozen(actual[0]) && kind(actual[0]) == MEMBER && actual[0] & COMMITTED != 0;
+                // Another mover committed first (or a writer left the source): ours goes,
+                // unless the commit names this very copy: one we took over from a mover that
+                // committed it before it died (we read the source before that commit). That
+                // copy is the key's entry now, and is published, never freed.
+                if !committed || actual[1] != dest {
+                    let _ = next.transition(copy_slot, copy, DELETED, 0);
+                }
+                if committed {
                     next.publish_moved(actual[1])?;
                 }
                 Ok(())
@@ -334,7 +345,8 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     ) -> Option<(u64, [u64; 2])> {
         let home = hash & self.mask;
         // SeqCst: a copy raises its home's bound before it is published (SeqCst), so the
-        // bound read here covers every copy published before the loads below.
+        // bound read here covers every copy published before this load (one published
+        // after it may lie beyond: then it is not taken over, a slot left as before).
         let reach = bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe);
         let source = word >> 32;
         for displacement in 0..reach {
@@ -355,8 +367,8 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             if !orphan {
                 continue;
             }
-            // Relaxed: the slot cannot be reused without a new version, which the
-            // compare-exchange below would refuse.
+            // Relaxed: a check against a corrupted table only. A copy that names this source
+            // slot was copied from the source's frozen, final content, so its key is ours.
             let same_key = self.slots.data(slot)[..self.key_words()]
                 .iter()
                 .zip(key)
