@@ -275,13 +275,32 @@ impl<'a> RawQueue<'a> {
         let whole = slot_words != 0
             && (1..=MAX_CAPACITY).contains(&capacity)
             && (capacity as usize).checked_mul(slot_words) == Some(slots.len());
-        whole.then_some(Self {
+        // SAFETY: just checked.
+        whole.then(|| unsafe { Self::new_unchecked(header, slots, slot_words, capacity) })
+    }
+
+    /// As [`Self::with_capacity`] without its checks, for a handle that made them once
+    /// (it builds its queue per operation).
+    ///
+    /// # Safety
+    /// `slot_words >= 1`, `1 <= capacity <= MAX_CAPACITY`, and `slots` holds exactly
+    /// `capacity * slot_words` words (slot lookups index it unchecked).
+    #[inline]
+    pub unsafe fn new_unchecked(
+        header: QueueHeader<'a>,
+        slots: &'a [AtomicU64],
+        slot_words: usize,
+        capacity: u64,
+    ) -> Self {
+        debug_assert!(slot_words >= 1 && (1..=MAX_CAPACITY).contains(&capacity));
+        debug_assert_eq!(slots.len(), capacity as usize * slot_words);
+        Self {
             header,
             slots,
             slot_words,
             capacity,
             lap: capacity.next_power_of_two(),
-        })
+        }
     }
 }
 
@@ -326,6 +345,18 @@ impl RawQueue<'_> {
         ticket.wrapping_add(self.lap) & TICKET_MASK
     }
 
+    /// Whether `stamp` is for `ticket`'s slot one or more laps later (fewer than half the
+    /// ticket space ahead): `ticket` is done with. Usually one lap; more where pushes into
+    /// a closing ring gave their tickets up one lap after another (each give-up frees the
+    /// slot for the next lap's ticket before head has passed it).
+    #[inline]
+    fn is_later_lap(&self, stamp: u64, ticket: u64) -> bool {
+        let ahead = ticket_of(stamp).wrapping_sub(ticket) & TICKET_MASK;
+        let shift = self.lap.trailing_zeros();
+        let laps = ahead >> shift;
+        ahead & (self.lap - 1) == 0 && laps >= 1 && laps < (1 << 30) >> shift
+    }
+
     /// The ticket of `ticket`'s slot one lap earlier.
     #[inline]
     fn previous_lap(&self, ticket: u64) -> u64 {
@@ -352,13 +383,19 @@ impl RawQueue<'_> {
         }
     }
 
-    /// Writes `claimant` (an owner field's raw bits, from a head or tail word) into the slot
-    /// of its claim `ticket` if the slot is still
+    /// Writes `claimant` (an owner field's raw bits, from a head or tail word; DEAD if it is
+    /// dead) into the slot of its claim `ticket` if the slot is still
     /// `unnamed` (EMPTY for a push, FULL for a pop) for that ticket, as `named` (WRITING,
     /// READING): done before the head or tail word that names the claimant is overwritten,
     /// so a claim stays named until it is finished (module docs).
     #[inline]
-    fn name_claim(&self, ticket: u64, unnamed: u64, named: u64, claimant: u64) {
+    fn name_claim(
+        &self,
+        ticket: u64,
+        [unnamed, named]: [u64; 2],
+        claimant: u64,
+        liveness: &impl Liveness,
+    ) {
         let Some(slot) = self.slot_for(ticket) else {
             return;
         };
@@ -369,9 +406,15 @@ impl RawQueue<'_> {
         if current == stamp(unnamed, ticket, None) {
             // SeqCst: before our own claim (which replaces the name in the head or tail
             // word) in the total order; a failure means the claimant finished meanwhile.
+            // A claimant found dead is named DEAD: the participant sweep may already have
+            // rewritten the word we read it from (and scanned this slot), and its id may be
+            // given to a new process once its participant slot restarts.
+            let named_owner = OwnerId::from_bits(claimant as u32)
+                .filter(|owner| liveness.is_alive(*owner))
+                .unwrap_or(OwnerId::DEAD);
             let _ = slot.stamp.compare_exchange(
                 current,
-                stamp(named, ticket, None) | claimant << OWNER_SHIFT,
+                stamp(named, ticket, Some(named_owner)),
                 Ordering::SeqCst,
                 Ordering::Relaxed,
             );
@@ -488,7 +531,8 @@ impl RawQueue<'_> {
             }
             // The claim is in one total order with the `closed` load below and with a
             // consumer's loads of the link and of `tail` (`RawQueue::is_drained`).
-            if !self.move_on(self.header.tail, seen, ticket, [EMPTY, WRITING], me.bits()) {
+            let named = [EMPTY, WRITING];
+            if !self.move_on(self.header.tail, seen, ticket, named, me.bits(), liveness) {
                 backoff.spin();
                 continue;
             }
@@ -555,7 +599,7 @@ impl RawQueue<'_> {
                 // claimed by the push the tail word names; it is named in the slot first.
                 let last = claimant_bits(seen);
                 if last != 0 {
-                    self.name_claim(previous_lap, EMPTY, WRITING, last);
+                    self.name_claim(previous_lap, [EMPTY, WRITING], last, liveness);
                 }
                 return again();
             }
@@ -631,7 +675,8 @@ impl RawQueue<'_> {
                 }
                 continue;
             }
-            if !self.move_on(self.header.head, seen, ticket, [FULL, READING], me.bits()) {
+            let named = [FULL, READING];
+            if !self.move_on(self.header.head, seen, ticket, named, me.bits(), liveness) {
                 backoff.spin();
                 continue;
             }
@@ -665,9 +710,16 @@ impl RawQueue<'_> {
         let Some(slot) = self.slot_for(ticket) else {
             return Unready::Empty;
         };
-        if is_for(current, self.next_lap(ticket)) {
+        if self.is_later_lap(current, ticket) {
             // The ticket was skipped (a consumed one would have moved head already).
-            self.move_on(self.header.head, seen, ticket, [FULL, READING], me.bits());
+            self.move_on(
+                self.header.head,
+                seen,
+                ticket,
+                [FULL, READING],
+                me.bits(),
+                liveness,
+            );
             return Unready::Again;
         }
         // Acquire: after the claim it names (see `push_once`).
@@ -725,7 +777,7 @@ impl RawQueue<'_> {
     /// and a push that claims it later reads the ring closed and gives it up (see
     /// [`try_push_unless_closed`](Self::try_push_unless_closed)). `false` when an element
     /// is there or on its way.
-    pub fn is_drained(&self) -> bool {
+    pub fn is_drained(&self, liveness: &impl Liveness) -> bool {
         for _ in 0..MAX_ATTEMPTS {
             // SeqCst: in the total order of the claims and of our caller's load of the link.
             let seen = self.header.head.load(Ordering::SeqCst);
@@ -739,12 +791,12 @@ impl RawQueue<'_> {
             };
             // Acquire: as a pop's.
             let current = slot.stamp.load(Ordering::Acquire);
-            if !is_for(current, self.next_lap(ticket)) {
+            if !self.is_later_lap(current, ticket) {
                 return false; // an element there, or on its way
             }
             // Skipped: move head past it (naming no claimant: nothing was claimed), and look
             // again.
-            self.move_on(self.header.head, seen, ticket, [FULL, READING], 0);
+            self.move_on(self.header.head, seen, ticket, [FULL, READING], 0, liveness);
         }
         false
     }
@@ -764,10 +816,11 @@ impl RawQueue<'_> {
         ticket: u64,
         states: [u64; 2],
         claimant: u32,
+        liveness: &impl Liveness,
     ) -> bool {
         let last = claimant_bits(seen);
         if last != 0 {
-            self.name_claim(self.previous(ticket), states[0], states[1], last);
+            self.name_claim(self.previous(ticket), states, last, liveness);
         }
         // SeqCst: claims and the moves of head are state changes in one total order with
         // the link loads of the ring-closing protocol (`is_drained`, `push_once`).
@@ -818,10 +871,12 @@ impl RawQueue<'_> {
 
     /// Elements in the queue (pushes claimed and not yet popped), a snapshot.
     pub fn len(&self) -> u64 {
-        // Relaxed: a snapshot; tail is read last, so it is not behind the head read.
-        let head = ticket_in(self.header.head.load(Ordering::Relaxed));
+        // Acquire: tail is read after head (a pop claims only what a push claimed first),
+        // so it is not behind it; a snapshot otherwise.
+        let head = ticket_in(self.header.head.load(Ordering::Acquire));
+        // Relaxed: as above.
         let tail = ticket_in(self.header.tail.load(Ordering::Relaxed));
-        ticket_distance(self.capacity, head, tail).min(self.capacity)
+        ticket_distance(self.capacity, head, tail).map_or(0, |len| len.min(self.capacity))
     }
 
     /// Whether the queue looks empty.
@@ -840,23 +895,30 @@ enum Unready {
     Again,
 }
 
-/// Tickets from `from` to `to` (`to` not before `from`) in a queue of `capacity` slots.
-fn ticket_distance(capacity: u64, from: u64, to: u64) -> u64 {
+/// Tickets from `from` to `to` in a queue of `capacity` slots; `None` if `to` is behind
+/// `from` (by the lap, fewer than half the ticket space behind, or by the slot index in
+/// the same lap).
+fn ticket_distance(capacity: u64, from: u64, to: u64) -> Option<u64> {
     let lap = capacity.next_power_of_two();
     let shift = lap.trailing_zeros();
     let laps = ((to >> shift).wrapping_sub(from >> shift)) & (TICKET_MASK >> shift);
-    (laps * capacity + (to & (lap - 1))).saturating_sub(from & (lap - 1))
+    if laps >= (1 << 30) >> shift {
+        return None;
+    }
+    (laps * capacity + (to & (lap - 1))).checked_sub(from & (lap - 1))
 }
 
 /// Whether the head and tail words `head` and `tail` of a queue of `capacity` slots can be
-/// a queue's: both tickets name a slot, and they are at most the capacity apart.
+/// a queue's: both tickets name a slot, and tail is not behind head. (Tail can run more
+/// than the capacity ahead for a while: a push that frees a dead push's slot claims the
+/// next lap's ticket before any pop has moved head past the skipped one.)
 #[cfg(not(loom))]
 pub(crate) fn ends_agree(capacity: u64, head: u64, tail: u64) -> bool {
     let lap = capacity.next_power_of_two();
     let (head, tail) = (ticket_in(head), ticket_in(tail));
     head & (lap - 1) < capacity
         && tail & (lap - 1) < capacity
-        && ticket_distance(capacity, head, tail) <= capacity
+        && ticket_distance(capacity, head, tail).is_some()
 }
 
 /// Rewrites the claimants that the head and tail words `ends` name in the retiring
@@ -1222,11 +1284,12 @@ mod handle {
                     (self.capacity * self.slot_words) as usize,
                 )
             };
-            match RawQueue::with_capacity(header, slots, self.slot_words as usize, self.capacity) {
-                Some(raw) => f(&raw),
-                // from_object checked 1 <= capacity <= MAX_CAPACITY and slot_words >= 2.
-                None => unreachable!("a queue handle's slots were checked when it was made"),
-            }
+            // SAFETY: from_object checked 1 <= capacity <= MAX_CAPACITY and slot_words >= 2,
+            // and `slots` is capacity * slot_words words.
+            let raw = unsafe {
+                RawQueue::new_unchecked(header, slots, self.slot_words as usize, self.capacity)
+            };
+            f(&raw)
         }
 
         fn element_words(&self) -> usize {

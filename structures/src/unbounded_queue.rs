@@ -309,6 +309,11 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
     /// Links a new ring after the full ring `ring`, unless another push did: the offset of
     /// the ring that follows it.
     fn link(&self, ring: &Ring<'_>) -> Result<u64> {
+        // SeqCst: as the link's readers. Linked meanwhile: no ring to make.
+        let linked = ring.next.load(Ordering::SeqCst);
+        if linked != 0 {
+            return Ok(linked);
+        }
         let capacity = ring.capacity.saturating_mul(2).clamp(1, self.max_ring);
         let fresh = self.rings.make(capacity)?;
         fail::fail_point!("unbounded_queue::before_link");
@@ -354,7 +359,7 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
             if raw.try_pop(words, me, liveness) {
                 return Ok(true);
             }
-            if !raw.is_drained() {
+            if !raw.is_drained(liveness) {
                 return Ok(false); // an element is on its way in this ring
             }
             // Drained: the ring is done with. Producers first (the tail ring never falls

@@ -196,3 +196,52 @@ fn a_head_ticket_near_u64_max_wraps_instead_of_overflowing() {
     drop((queue, region));
     std::fs::remove_file(path).unwrap();
 }
+
+/// A closing ring of an unbounded queue in which two pushes gave their tickets up one lap
+/// after the other (each give-up frees the slot for the next lap's ticket before head has
+/// passed it): head at ticket 0, slot 0 already free for ticket 4, ticket 1 holding an
+/// acknowledged element. A pop moves head past the given-up tickets and gets the element
+/// (it used to take the slot, two laps ahead, for "not yet pushed" and report empty for
+/// good, and the ring never drained).
+#[test]
+fn a_pop_passes_tickets_given_up_laps_ahead() {
+    use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
+    use shmarena::queue::{QueueHeader, RawQueue};
+    let words: Vec<AtomicU64> = (0..6).map(|_| AtomicU64::new(0)).collect();
+    let halves: Vec<AtomicU32> = (0..4).map(|_| AtomicU32::new(0)).collect();
+    let (head, tail, lost, skipped) = (&words[0], &words[1], &words[2], &words[3]);
+    // Slot 0 free for ticket 4 (EMPTY, ticket 4); slot 1 FULL(1) holding 111.
+    let slots: Vec<AtomicU64> = [4 << 2, 0, 2 | 1 << 2, 111]
+        .into_iter()
+        .map(AtomicU64::new)
+        .collect();
+    tail.store(3, Ordering::Relaxed);
+    let queue = RawQueue::new(
+        QueueHeader {
+            head,
+            tail,
+            not_empty: &halves[0],
+            pop_sleepers: &halves[1],
+            not_full: &halves[2],
+            push_sleepers: &halves[3],
+            lost,
+            skipped,
+        },
+        &slots,
+        2,
+    )
+    .unwrap();
+    let region_path =
+        std::env::temp_dir().join(format!("shmarena-queue-laps-{}", std::process::id()));
+    let region = Region::create(&region_path, 1 << 20).unwrap();
+    let me = region.participant_id();
+    assert!(!queue.is_drained(&region), "ticket 1 holds an element");
+    let mut out = [0];
+    assert!(
+        queue.try_pop(&mut out, me, &region),
+        "the element behind the given-up ticket"
+    );
+    assert_eq!(out, [111]);
+    assert_eq!(head.load(Ordering::Relaxed) & ((1 << 31) - 1), 2);
+    Region::unlink(&region_path).unwrap();
+}
