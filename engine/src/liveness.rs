@@ -101,6 +101,15 @@ pub trait Liveness {
     /// call; used on slow paths only. A `false` answer is final: a dead owner never
     /// comes back (its slot's next holder gets a new generation).
     fn is_alive(&self, owner: OwnerId) -> bool;
+
+    /// Whether `owner` may still be alive, judged from shared memory alone (no system
+    /// call, so fit for a fast path): `false` means dead for sure (its participant slot
+    /// has moved on to another generation or out of use, as it has before a sweep rewrites
+    /// the slot's owner fields); `true` may be a process that died and is not yet seen
+    /// dead. By default [`Self::is_alive`].
+    fn may_be_alive(&self, owner: OwnerId) -> bool {
+        self.is_alive(owner)
+    }
 }
 
 /// Compare-exchanges a retiring slot's owner out of one shared field: while bits

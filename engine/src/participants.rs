@@ -431,6 +431,23 @@ impl<M: Memory> Participants<'_, M> {
         unlock_byte(self.file, LOCK_BASE + i64::from(me.slot()));
     }
 
+    /// Whether `owner` may still be alive, from its slot word alone (see
+    /// [`Liveness::may_be_alive`](crate::Liveness::may_be_alive)).
+    pub(crate) fn may_be_alive(&self, me: OwnerId, owner: OwnerId) -> bool {
+        if owner == me || owner == OwnerId::ORPHAN {
+            return true;
+        }
+        if u64::from(owner.slot()) >= self.fields.participant_capacity {
+            return false;
+        }
+        let Ok(word) = self.slot_word(owner.slot(), 0) else {
+            return false;
+        };
+        // Acquire: as in `is_alive`.
+        let word = word.load(Ordering::Acquire);
+        word & 0xff == STATE_ACTIVE && slot_generation(word) == owner.generation()
+    }
+
     /// Whether `owner` is attached and alive. `me` is answered without a system call.
     pub(crate) fn is_alive(&self, me: OwnerId, owner: OwnerId) -> bool {
         // An orphan's death cannot be seen (it holds no slot): taken for alive, so its locks

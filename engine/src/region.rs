@@ -1985,6 +1985,15 @@ impl Liveness for Inner {
         }
         self.participants().is_alive(me, owner)
     }
+
+    fn may_be_alive(&self, owner: OwnerId) -> bool {
+        let me = Inner::me(self);
+        // Relaxed: as above.
+        if owner.bits() == self.shares_locks_of.load(Ordering::Relaxed) {
+            return true;
+        }
+        self.participants().may_be_alive(me, owner)
+    }
 }
 
 impl Liveness for Region {
@@ -1995,6 +2004,10 @@ impl Liveness for Region {
 
     fn is_alive(&self, owner: OwnerId) -> bool {
         Region::is_alive(self, owner)
+    }
+
+    fn may_be_alive(&self, owner: OwnerId) -> bool {
+        Liveness::may_be_alive(&*self.inner, owner)
     }
 }
 

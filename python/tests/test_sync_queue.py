@@ -985,3 +985,36 @@ def test_not_owned_is_assertion_error_and_runtime_error(manager, fork_ctx):
     plain = manager.Condition(manager.Lock())
     with pytest.raises(RuntimeError, match="^cannot wait on un-acquired lock$"):
         plain.wait(0.01)
+
+
+
+class _SlowToFail:
+    """Pickling takes a while, then fails: a put counted, then uncounted."""
+
+    def __reduce__(self):
+        time.sleep(0.3)
+        raise pickle.PicklingError("not this one")
+
+
+def test_a_put_that_fails_wakes_a_join_waiting_for_it():
+    # join() starts while a put has counted its item and is still pickling it; the put
+    # then fails and uncounts the item: join() must wake, as if the put never counted.
+    jq = shmarena.JoinableQueue()
+    failed = []
+
+    def put_failing():
+        try:
+            jq.put(_SlowToFail())
+        except pickle.PicklingError:
+            failed.append(True)
+
+    putter = threading.Thread(target=put_failing)
+    putter.start()
+    time.sleep(0.1)
+    joined = threading.Event()
+    joiner = threading.Thread(target=lambda: (jq.join(), joined.set()), daemon=True)
+    joiner.start()
+    putter.join()
+    joiner.join(timeout=5)
+    assert failed == [True]
+    assert joined.is_set(), "join() still waits after the failed put uncounted its item"

@@ -383,8 +383,8 @@ impl RawQueue<'_> {
         }
     }
 
-    /// Writes `claimant` (an owner field's raw bits, from a head or tail word; DEAD if it is
-    /// dead) into the slot of its claim `ticket` if the slot is still
+    /// Writes `claimant` (an owner field's raw bits, from a head or tail word; DEAD if its
+    /// participant slot has moved on) into the slot of its claim `ticket` if the slot is still
     /// `unnamed` (EMPTY for a push, FULL for a pop) for that ticket, as `named` (WRITING,
     /// READING): done before the head or tail word that names the claimant is overwritten,
     /// so a claim stays named until it is finished (module docs).
@@ -406,11 +406,12 @@ impl RawQueue<'_> {
         if current == stamp(unnamed, ticket, None) {
             // SeqCst: before our own claim (which replaces the name in the head or tail
             // word) in the total order; a failure means the claimant finished meanwhile.
-            // A claimant found dead is named DEAD: the participant sweep may already have
-            // rewritten the word we read it from (and scanned this slot), and its id may be
-            // given to a new process once its participant slot restarts.
+            // A claimant whose participant slot has moved on is named DEAD: the sweep may
+            // already have rewritten the word we read it from (and scanned this slot), and
+            // its id may be given to a new process once its slot restarts. (From shared
+            // memory alone: this runs whenever the previous claim is still in progress.)
             let named_owner = OwnerId::from_bits(claimant as u32)
-                .filter(|owner| liveness.is_alive(*owner))
+                .filter(|owner| liveness.may_be_alive(*owner))
                 .unwrap_or(OwnerId::DEAD);
             let _ = slot.stamp.compare_exchange(
                 current,

@@ -865,6 +865,10 @@ mod handle {
         /// # Errors
         /// As [`Self::try_pop`].
         pub fn pop_timeout(&self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>> {
+            if timeout == Some(Duration::ZERO) {
+                // One attempt, announcing no wait (a wait costs a membarrier).
+                return self.pop_until(None, false);
+            }
             // A deadline past what `Instant` can hold is no deadline.
             let deadline = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
             self.pop_until(deadline, true)
@@ -1075,7 +1079,8 @@ mod handle {
         /// # Errors
         /// As [`ByteUnboundedQueue::try_pop`].
         pub fn pop_timeout(&self, timeout: Duration) -> Result<Option<T>> {
-            self.pop_until(Instant::now().checked_add(timeout), true)
+            // A zero timeout is one attempt, announcing no wait (a wait costs a membarrier).
+            self.pop_until(Instant::now().checked_add(timeout), !timeout.is_zero())
         }
 
         /// Elements in the queue, a snapshot.

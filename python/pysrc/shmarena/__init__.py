@@ -630,7 +630,11 @@ class JoinableQueue:
         try:
             self._queue.put(item, block, timeout)
         except BaseException:
-            self._unfinished.add(-1)
+            # Uncounted under the condition's lock, waking join() if that was the last:
+            # a join() may have started while this put waited.
+            with self._condition:
+                if self._unfinished.add(-1) == 0:
+                    self._condition.notify_all()
             raise
 
     def put_nowait(self, item):
