@@ -77,7 +77,7 @@ pub const OPEN_LOCK: i64 = LOCK_BASE - 2;
 pub const CLAIM_BASE: i64 = LOCK_BASE + (1 << 32);
 
 use crate::layout::slot_word::{
-    pack_slot, slot_generation, STATE_ACTIVE, STATE_FREE, STATE_RETIRED,
+    active_generation, pack_slot, slot_generation, STATE_ACTIVE, STATE_FREE, STATE_RETIRED,
 };
 
 /// A row of the participant table, for `inspect`.
@@ -434,32 +434,32 @@ impl<M: Memory> Participants<'_, M> {
     /// Whether `owner` may still be alive, from its slot word alone (see
     /// [`Liveness::may_be_alive`](crate::Liveness::may_be_alive)).
     pub(crate) fn may_be_alive(&self, me: OwnerId, owner: OwnerId) -> bool {
+        match self.owner_word(me, owner) {
+            // Acquire: as in `is_alive`.
+            Ok(word) => active_generation(word.load(Ordering::Acquire)) == Some(owner.generation()),
+            Err(answer) => answer,
+        }
+    }
+
+    /// The slot word of `owner`'s participant slot, or the liveness answer that needs no
+    /// look at it: alive for `me` and for an orphan (whose death cannot be seen: it holds no
+    /// slot, so its locks are never taken from it while it may still hold them), dead for
+    /// a slot outside the table.
+    fn owner_word(&self, me: OwnerId, owner: OwnerId) -> Result<&crate::sync::AtomicU64, bool> {
         if owner == me || owner == OwnerId::ORPHAN {
-            return true;
+            return Err(true);
         }
         if u64::from(owner.slot()) >= self.fields.participant_capacity {
-            return false;
+            return Err(false);
         }
-        let Ok(word) = self.slot_word(owner.slot(), 0) else {
-            return false;
-        };
-        // Acquire: as in `is_alive`.
-        let word = word.load(Ordering::Acquire);
-        word & 0xff == STATE_ACTIVE && slot_generation(word) == owner.generation()
+        self.slot_word(owner.slot(), 0).map_err(|_| false)
     }
 
     /// Whether `owner` is attached and alive. `me` is answered without a system call.
     pub(crate) fn is_alive(&self, me: OwnerId, owner: OwnerId) -> bool {
-        // An orphan's death cannot be seen (it holds no slot): taken for alive, so its locks
-        // are never taken from it while it may still hold them.
-        if owner == me || owner == OwnerId::ORPHAN {
-            return true;
-        }
-        if u64::from(owner.slot()) >= self.fields.participant_capacity {
-            return false;
-        }
-        let Ok(word) = self.slot_word(owner.slot(), 0) else {
-            return false;
+        let word = match self.owner_word(me, owner) {
+            Ok(word) => word,
+            Err(answer) => return answer,
         };
         let slot_lock = LOCK_BASE + i64::from(owner.slot());
         let claim = CLAIM_BASE + i64::from(owner.slot());
@@ -469,7 +469,7 @@ impl<M: Memory> Participants<'_, M> {
         for _ in 0..100 {
             // Acquire: pairs with the Release store in attach.
             let before = word.load(Ordering::Acquire);
-            if before & 0xff != STATE_ACTIVE || slot_generation(before) != owner.generation() {
+            if active_generation(before) != Some(owner.generation()) {
                 return false;
             }
             if !byte_is_locked(self.file, slot_lock) {

@@ -1971,6 +1971,15 @@ fn thread_stripe() -> u64 {
     STRIPE.with(|stripe| *stripe)
 }
 
+impl Inner {
+    /// Whether `owner` is the attachment whose file description (and so whose locks) this
+    /// process shares: alive as long as we are.
+    fn shares_locks_with(&self, owner: OwnerId) -> bool {
+        // Relaxed: written before `me` was published (its Acquire in `me()`).
+        owner.bits() == self.shares_locks_of.load(Ordering::Relaxed)
+    }
+}
+
 impl Liveness for Inner {
     #[inline]
     fn me(&self) -> OwnerId {
@@ -1979,20 +1988,13 @@ impl Liveness for Inner {
 
     fn is_alive(&self, owner: OwnerId) -> bool {
         let me = Inner::me(self);
-        // Relaxed: written before `me` was published (its Acquire in `me()`).
-        if owner.bits() == self.shares_locks_of.load(Ordering::Relaxed) {
-            return true; // its lock looks free through the description we share with it
-        }
-        self.participants().is_alive(me, owner)
+        // Its lock looks free through the description we share with it.
+        self.shares_locks_with(owner) || self.participants().is_alive(me, owner)
     }
 
     fn may_be_alive(&self, owner: OwnerId) -> bool {
         let me = Inner::me(self);
-        // Relaxed: as above.
-        if owner.bits() == self.shares_locks_of.load(Ordering::Relaxed) {
-            return true;
-        }
-        self.participants().may_be_alive(me, owner)
+        self.shares_locks_with(owner) || self.participants().may_be_alive(me, owner)
     }
 }
 

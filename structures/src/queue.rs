@@ -160,6 +160,15 @@ fn finish_stamp(stamp: &AtomicU64, value: u64) {
     let _ = stamp.swap(value, Ordering::Release);
 }
 
+/// Whether the head or tail word `end` or the stamp of `slot` changed since they were read
+/// as `seen` and `current`: a judgement that found nothing to do looks again only then (a
+/// state that stays put is a corrupted one, and gets a final answer, not a spin).
+#[inline]
+fn moved(end: &AtomicU64, seen: u64, slot: RawSlot<'_>, current: u64) -> bool {
+    // Relaxed: only compared.
+    end.load(Ordering::Relaxed) != seen || slot.stamp.load(Ordering::Relaxed) != current
+}
+
 /// Whether `stamp` belongs to ticket `ticket`.
 #[inline]
 fn is_for(stamp: u64, ticket: u64) -> bool {
@@ -572,16 +581,7 @@ impl RawQueue<'_> {
         let slot = self.slot_for(ticket)?;
         // Look again only if something moved: a slot that keeps a state it cannot have
         // (a corrupted stamp) makes the queue full, not a push that spins.
-        let again = || {
-            // Relaxed: only compared.
-            let moved = self.header.tail.load(Ordering::Relaxed) != seen
-                || slot.stamp.load(Ordering::Relaxed) != current;
-            if moved {
-                None
-            } else {
-                Some(Pushed::Full)
-            }
-        };
+        let again = || (!moved(self.header.tail, seen, slot, current)).then_some(Pushed::Full);
         let previous_lap = self.previous_lap(ticket);
         if !is_for(current, previous_lap) {
             return again(); // tail moved on meanwhile
@@ -731,10 +731,7 @@ impl RawQueue<'_> {
         // Look again only if something moved: a slot that keeps a state it cannot have (a
         // corrupted stamp) reads as empty, not as a pop that spins.
         let again = || {
-            // Relaxed: only compared.
-            let moved = self.header.head.load(Ordering::Relaxed) != seen
-                || slot.stamp.load(Ordering::Relaxed) != current;
-            if moved {
+            if moved(self.header.head, seen, slot, current) {
                 Unready::Again
             } else {
                 Unready::Empty
