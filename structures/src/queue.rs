@@ -246,13 +246,67 @@ enum Holder {
     Moved,
 }
 
+/// How many words each slot of a queue has (its stamp, then its element's words).
+///
+/// A run-time count (`usize`) serves byte queues and rings; a typed queue's
+/// [`ElementWidth`] is a constant, so that its slot addressing and element copies compile
+/// to fixed code (no multiplication by a loaded size, no copy loop).
+pub trait SlotWidth: Copy {
+    /// The words of one slot (at least 1).
+    fn slot_words(self) -> usize;
+}
+
+impl SlotWidth for usize {
+    #[inline]
+    fn slot_words(self) -> usize {
+        self
+    }
+}
+
+/// The slot width of a queue of `T`: a stamp and `T`'s words, known at compile time.
+pub struct ElementWidth<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> ElementWidth<T> {
+    /// The width of a slot holding a `T`.
+    pub fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for ElementWidth<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for ElementWidth<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for ElementWidth<T> {}
+
+impl<T> std::fmt::Debug for ElementWidth<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ElementWidth({})", self.slot_words())
+    }
+}
+
+impl<T> SlotWidth for ElementWidth<T> {
+    #[inline]
+    fn slot_words(self) -> usize {
+        1 + crate::words::word_count::<T>()
+    }
+}
+
 /// The queue algorithm over its shared words (used by the handle and by loom models).
-pub struct RawQueue<'a> {
+pub struct RawQueue<'a, W: SlotWidth = usize> {
     header: QueueHeader<'a>,
-    /// Every slot's words, `slot_words` apiece: the stamp, then the element's words. Slot
-    /// `i` serves the tickets whose index bits are `i`.
+    /// Every slot's words, `width.slot_words()` apiece: the stamp, then the element's
+    /// words. Slot `i` serves the tickets whose index bits are `i`.
     slots: &'a [AtomicU64],
-    slot_words: usize,
+    width: W,
     capacity: u64,
     /// Tickets of one lap: the capacity rounded up to a power of two.
     lap: u64,
@@ -287,33 +341,59 @@ impl<'a> RawQueue<'a> {
         // SAFETY: just checked.
         whole.then(|| unsafe { Self::new_unchecked(header, slots, slot_words, capacity) })
     }
+}
 
-    /// As [`Self::with_capacity`] without its checks, for a handle that made them once
-    /// (it builds its queue per operation).
+impl<'a, W: SlotWidth> RawQueue<'a, W> {
+    /// As [`RawQueue::with_capacity`] without its checks, for a handle that made them once,
+    /// with slots of `width`.
     ///
     /// # Safety
-    /// `slot_words >= 1`, `1 <= capacity <= MAX_CAPACITY`, and `slots` holds exactly
-    /// `capacity * slot_words` words (slot lookups index it unchecked).
+    /// `width.slot_words() >= 1`, `1 <= capacity <= MAX_CAPACITY`, and `slots` holds
+    /// exactly `capacity * width.slot_words()` words (slot lookups index it unchecked).
     #[inline]
     pub unsafe fn new_unchecked(
         header: QueueHeader<'a>,
         slots: &'a [AtomicU64],
-        slot_words: usize,
+        width: W,
         capacity: u64,
     ) -> Self {
-        debug_assert!(slot_words >= 1 && (1..=MAX_CAPACITY).contains(&capacity));
-        debug_assert_eq!(slots.len(), capacity as usize * slot_words);
+        debug_assert!(width.slot_words() >= 1 && (1..=MAX_CAPACITY).contains(&capacity));
+        debug_assert_eq!(slots.len(), capacity as usize * width.slot_words());
         Self {
             header,
             slots,
-            slot_words,
+            width,
             capacity,
             lap: capacity.next_power_of_two(),
         }
     }
+
+    /// The same queue with slots of `width` (a typed handle's constant width).
+    ///
+    /// # Safety
+    /// `width.slot_words()` equals this queue's slot width.
+    #[inline]
+    pub unsafe fn with_width<W2: SlotWidth>(&self, width: W2) -> RawQueue<'a, W2> {
+        debug_assert_eq!(width.slot_words(), self.width.slot_words());
+        RawQueue {
+            header: self.header,
+            slots: self.slots,
+            width,
+            capacity: self.capacity,
+            lap: self.lap,
+        }
+    }
 }
 
-impl std::fmt::Debug for RawQueue<'_> {
+impl<W: SlotWidth> Clone for RawQueue<'_, W> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<W: SlotWidth> Copy for RawQueue<'_, W> {}
+
+impl<W: SlotWidth> std::fmt::Debug for RawQueue<'_, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RawQueue")
             .field("capacity", &self.capacity)
@@ -321,7 +401,7 @@ impl std::fmt::Debug for RawQueue<'_> {
     }
 }
 
-impl RawQueue<'_> {
+impl<W: SlotWidth> RawQueue<'_, W> {
     /// The slot index of `ticket` (a slot only if below the capacity).
     #[inline]
     fn index_of(&self, ticket: u64) -> u64 {
@@ -380,14 +460,15 @@ impl RawQueue<'_> {
         if index >= self.capacity {
             return None;
         }
-        let first = index as usize * self.slot_words;
+        let slot_words = self.width.slot_words();
+        let first = index as usize * slot_words;
         // SAFETY: index < capacity, and `with_capacity` checked that `slots` holds capacity
         // slots of slot_words (>= 1) words: first + slot_words <= slots.len(), and the
         // stamp (word `first`) and the element (the rest) lie inside.
         unsafe {
             Some(RawSlot {
                 stamp: self.slots.get_unchecked(first),
-                words: self.slots.get_unchecked(first + 1..first + self.slot_words),
+                words: self.slots.get_unchecked(first + 1..first + slot_words),
             })
         }
     }
@@ -1030,7 +1111,10 @@ impl<T> From<PushError<T>> for shmarena_engine::Error {
 
 #[cfg(not(loom))]
 mod handle {
-    use super::{initial_stamp, layout, PushError, QueueHeader, RawQueue, RawSlot, MAX_CAPACITY};
+    use super::{
+        initial_stamp, layout, ElementWidth, PushError, QueueHeader, RawQueue, RawSlot, SlotWidth,
+        MAX_CAPACITY,
+    };
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::words::{
         check_fits, read_bytes_into, read_words_into, with_bytes_as_words, with_words_of,
@@ -1092,6 +1176,10 @@ mod handle {
         capacity: u64,
         slot_words: u64,
         elem_size: usize,
+        /// The algorithm over this queue's words, built once: its references point into
+        /// the mapping, which `object` keeps alive as long as the handle (they are only
+        /// lent out for `&self`'s lifetime, see [`Self::raw`]).
+        raw: RawQueue<'static>,
         object: Object,
     }
 
@@ -1218,32 +1306,70 @@ mod handle {
             // Checks that the header and every slot lie inside the body.
             let base = object
                 .atomics::<std::sync::atomic::AtomicU64>(0, HEADER / 8 + capacity * slot_words)?;
+            // SAFETY: just checked inside the body; the mapping lives as long as `object`,
+            // which the handle keeps beside `raw`.
+            let raw = unsafe { Self::build_raw(base, capacity, slot_words) };
             Ok(Self {
                 base,
                 capacity,
                 slot_words,
                 elem_size,
+                raw,
                 object,
             })
+        }
+
+        /// The algorithm over the queue whose header and `capacity` slots of
+        /// `slot_words` words start at `base`.
+        ///
+        /// # Safety
+        /// `HEADER / 8 + capacity * slot_words` words from `base` are atomics of the
+        /// mapping, which stays mapped while the result is used; `1 <= capacity <=
+        /// MAX_CAPACITY` and `slot_words >= 2`.
+        unsafe fn build_raw(
+            base: NonNull<AtomicU64>,
+            capacity: u64,
+            slot_words: u64,
+        ) -> RawQueue<'static> {
+            // SAFETY: inside the caller's checked range; the mapping outlives the
+            // references (caller).
+            let word = |index: u64| unsafe { &*base.as_ptr().add(index as usize) };
+            // SAFETY: as above. The header's u32 halves are only ever accessed as u32
+            // (never through the u64 view); two halves of a checked u64 are in bounds and
+            // 4-aligned.
+            let half_word = |byte_offset: u64| unsafe {
+                &*base
+                    .as_ptr()
+                    .cast::<AtomicU32>()
+                    .add((byte_offset / 4) as usize)
+            };
+            let header = QueueHeader {
+                head: word(layout::HEAD / 8),
+                tail: word(layout::TAIL / 8),
+                not_empty: half_word(layout::NOT_EMPTY),
+                pop_sleepers: half_word(layout::POP_SLEEPERS),
+                not_full: half_word(layout::NOT_FULL),
+                push_sleepers: half_word(layout::PUSH_SLEEPERS),
+                lost: word(layout::LOST / 8),
+                skipped: word(layout::SKIPPED / 8),
+            };
+            // SAFETY: as above; the slots are the capacity * slot_words words after the
+            // header.
+            let slots = unsafe {
+                std::slice::from_raw_parts(
+                    base.as_ptr().add((HEADER / 8) as usize),
+                    (capacity * slot_words) as usize,
+                )
+            };
+            // SAFETY: `slots` holds capacity slots of slot_words (>= 2) words, and 1 <=
+            // capacity <= MAX_CAPACITY (caller).
+            unsafe { RawQueue::new_unchecked(header, slots, slot_words as usize, capacity) }
         }
 
         fn word(&self, index: u64) -> &AtomicU64 {
             // SAFETY: HEADER/8 + capacity*slot_words words were checked inside the body,
             // and every caller stays below that; the mapping outlives `self`.
             unsafe { &*self.base.as_ptr().add(index as usize) }
-        }
-
-        fn half_word(&self, byte_offset: u64) -> &AtomicU32 {
-            // SAFETY: the header's words 16..18 (bytes 128..144) were checked inside the
-            // body; two u32 halves of a checked u64 are in bounds and 4-aligned. They are
-            // only ever accessed as u32 (never through the u64 view).
-            unsafe {
-                &*self
-                    .base
-                    .as_ptr()
-                    .cast::<AtomicU32>()
-                    .add((byte_offset / 4) as usize)
-            }
         }
 
         fn raw_slot(&self, slot: u64) -> RawSlot<'_> {
@@ -1261,50 +1387,33 @@ mod handle {
             }
         }
 
+        /// The queue algorithm over this queue's words (built once, at open).
         #[inline]
-        fn with_raw<R>(&self, f: impl FnOnce(&RawQueue<'_>) -> R) -> R {
-            let header = QueueHeader {
-                head: self.word(layout::HEAD / 8),
-                tail: self.word(layout::TAIL / 8),
-                not_empty: self.half_word(layout::NOT_EMPTY),
-                pop_sleepers: self.half_word(layout::POP_SLEEPERS),
-                not_full: self.half_word(layout::NOT_FULL),
-                push_sleepers: self.half_word(layout::PUSH_SLEEPERS),
-                lost: self.word(layout::LOST / 8),
-                skipped: self.word(layout::SKIPPED / 8),
-            };
-            // SAFETY: from_object checked HEADER/8 + capacity*slot_words words inside the
-            // body; the slots are the capacity*slot_words after the header, and the mapping
-            // outlives `self`.
-            let slots = unsafe {
-                std::slice::from_raw_parts(
-                    self.base.as_ptr().add((HEADER / 8) as usize),
-                    (self.capacity * self.slot_words) as usize,
-                )
-            };
-            // SAFETY: from_object checked 1 <= capacity <= MAX_CAPACITY and slot_words >= 2,
-            // and `slots` is capacity * slot_words words.
-            let raw = unsafe {
-                RawQueue::new_unchecked(header, slots, self.slot_words as usize, self.capacity)
-            };
-            f(&raw)
+        fn raw(&self) -> &RawQueue<'_> {
+            &self.raw
         }
 
         fn element_words(&self) -> usize {
             (self.slot_words - 1) as usize
         }
 
-        /// Appends an element, waiting as `wait` says while the queue is full; whether
+        /// Appends an element by `raw` (this queue's algorithm, perhaps with a typed
+        /// handle's slot width), waiting as `wait` says while the queue is full; whether
         /// it went in.
         #[inline]
-        fn push_words(&self, words: &[u64], wait: Wait) -> bool {
+        fn push_words<W: SlotWidth>(
+            &self,
+            raw: &RawQueue<'_, W>,
+            words: &[u64],
+            wait: Wait,
+        ) -> bool {
             let region = self.object.region();
             let me = region.participant_id();
-            self.with_raw(|raw| match wait {
+            match wait {
                 Wait::No => raw.try_push(words, me, region),
                 Wait::Until(deadline) => raw.push(words, me, region, Some(deadline)),
                 Wait::Forever => raw.push(words, me, region, None),
-            })
+            }
         }
 
         /// Appends `element` (bytes), waiting as `wait` says while the queue is full.
@@ -1313,7 +1422,7 @@ mod handle {
                 return Err(PushError::Failed(error, element));
             }
             if with_bytes_as_words(element, self.element_words(), |words| {
-                self.push_words(words, wait)
+                self.push_words(self.raw(), words, wait)
             }) {
                 Ok(())
             } else {
@@ -1321,19 +1430,22 @@ mod handle {
             }
         }
 
-        /// Removes the oldest element into `words`, waiting as `wait` says while the
-        /// queue is empty; whether there was one.
+        /// Removes the oldest element into `words` by `raw` (as in `push_words`),
+        /// waiting as `wait` says while the queue is empty; whether there was one.
         #[inline]
-        fn pop_words(&self, words: &mut [u64], wait: Wait) -> bool {
+        fn pop_words<W: SlotWidth>(
+            &self,
+            raw: &RawQueue<'_, W>,
+            words: &mut [u64],
+            wait: Wait,
+        ) -> bool {
             let region = self.object.region();
             let me = region.participant_id();
             match wait {
-                Wait::No => self.with_raw(|raw| raw.try_pop(words, me, region)),
-                Wait::Until(deadline) => {
-                    self.with_raw(|raw| raw.pop(words, me, region, Some(deadline)))
-                }
+                Wait::No => raw.try_pop(words, me, region),
+                Wait::Until(deadline) => raw.pop(words, me, region, Some(deadline)),
                 Wait::Forever => {
-                    while !self.with_raw(|raw| raw.pop(words, me, region, None)) {}
+                    while !raw.pop(words, me, region, None) {}
                     true
                 }
             }
@@ -1375,17 +1487,14 @@ mod handle {
 
         fn pop_bytes(&self, wait: Wait) -> Option<Vec<u8>> {
             let Ok(popped) = read_bytes_into(self.element_words(), self.elem_size, |words| {
-                Ok::<_, std::convert::Infallible>(self.pop_words(words, wait))
+                Ok::<_, std::convert::Infallible>(self.pop_words(self.raw(), words, wait))
             });
             popped
         }
 
         /// Elements in the queue, a snapshot (pushes still copying their element count).
         pub fn len(&self) -> usize {
-            // A closure, not the method path: the path cannot be generic over the lifetime.
-            #[allow(clippy::redundant_closure_for_method_calls)]
-            let len = self.with_raw(|raw| raw.len());
-            len as usize
+            self.raw().len() as usize
         }
 
         /// Whether the queue looks empty.
@@ -1444,6 +1553,8 @@ mod handle {
     /// ```
     pub struct Queue<T: Pod> {
         inner: ByteQueue,
+        /// `inner`'s algorithm with `T`'s slot width, a constant (see [`Self::typed`]).
+        raw: RawQueue<'static, ElementWidth<T>>,
         _type: PhantomData<T>,
     }
 
@@ -1451,6 +1562,7 @@ mod handle {
         fn clone(&self) -> Self {
             Self {
                 inner: self.inner.clone(),
+                raw: self.raw,
                 _type: PhantomData,
             }
         }
@@ -1482,7 +1594,7 @@ mod handle {
                 size_of::<T>(),
                 ElementType::of::<T>(),
             )
-            .map(Self::typed)
+            .and_then(Self::typed)
             .map_err(|error| {
                 name_expected(error, || {
                     format!("Queue<{}> of capacity {capacity}", short_type_name::<T>())
@@ -1497,7 +1609,7 @@ mod handle {
         pub fn open(region: &Region, name: &str) -> Result<Self> {
             check_elem_size::<T>()?;
             ByteQueue::open_typed(region, name, ElementType::of::<T>())
-                .map(Self::typed)
+                .and_then(Self::typed)
                 .map_err(Self::name_type)
         }
 
@@ -1505,11 +1617,34 @@ mod handle {
             name_expected(error, || format!("Queue<{}>", short_type_name::<T>()))
         }
 
-        fn typed(inner: ByteQueue) -> Self {
-            Self {
-                inner,
-                _type: PhantomData,
+        /// The typed handle; its operations use slots of [`ElementWidth<T>`], which must
+        /// be the queue's (the element type was checked against the catalog: checked
+        /// again here, as the unchecked slot indexing relies on it).
+        fn typed(inner: ByteQueue) -> Result<Self> {
+            let width = ElementWidth::<T>::new();
+            if width.slot_words() as u64 != inner.slot_words {
+                return Err(Error::corrupt(
+                    "queue element size",
+                    format!(
+                        "{} words a slot, not a {}",
+                        inner.slot_words,
+                        short_type_name::<T>()
+                    ),
+                ));
             }
+            // SAFETY: the same slot width, just checked.
+            let raw = unsafe { inner.raw.with_width(width) };
+            Ok(Self {
+                inner,
+                raw,
+                _type: PhantomData,
+            })
+        }
+
+        /// The queue algorithm with `T`'s slot width.
+        #[inline]
+        fn raw(&self) -> &RawQueue<'_, ElementWidth<T>> {
+            &self.raw
         }
 
         /// Appends `value` unless the queue is full.
@@ -1537,7 +1672,9 @@ mod handle {
         /// Appends `value`, waiting while the queue is full.
         pub fn push(&self, value: T) {
             // Without a deadline the push only returns once it succeeded.
-            let pushed = with_words_of(&value, |words| self.inner.push_words(words, Wait::Forever));
+            let pushed = with_words_of(&value, |words| {
+                self.inner.push_words(self.raw(), words, Wait::Forever)
+            });
             debug_assert!(pushed, "a push without a deadline waits until it succeeds");
         }
 
@@ -1550,7 +1687,9 @@ mod handle {
         }
 
         fn push_until(&self, value: T, wait: Wait) -> Result<(), PushError<T>> {
-            if with_words_of(&value, |words| self.inner.push_words(words, wait)) {
+            if with_words_of(&value, |words| {
+                self.inner.push_words(self.raw(), words, wait)
+            }) {
                 Ok(())
             } else {
                 Err(PushError::Full(value))
@@ -1559,7 +1698,7 @@ mod handle {
 
         #[inline]
         fn pop_until(&self, wait: Wait) -> Option<T> {
-            read_words_into(|words| self.inner.pop_words(words, wait))
+            read_words_into(|words| self.inner.pop_words(self.raw(), words, wait))
         }
 
         /// Removes the oldest element, if one is ready.

@@ -427,7 +427,7 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
         if attempt() {
             return error.map_or(Ok(true), Err);
         }
-        let popped = RawQueue::wait_until(
+        let popped = RawQueue::<usize>::wait_until(
             self.shared.not_empty,
             self.shared.pop_sleepers,
             deadline,
