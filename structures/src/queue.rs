@@ -301,6 +301,7 @@ impl<T> SlotWidth for ElementWidth<T> {
 }
 
 /// The queue algorithm over its shared words (used by the handle and by loom models).
+#[derive(Clone, Copy)]
 pub struct RawQueue<'a, W: SlotWidth = usize> {
     header: QueueHeader<'a>,
     /// Every slot's words, `width.slot_words()` apiece: the stamp, then the element's
@@ -384,14 +385,6 @@ impl<'a, W: SlotWidth> RawQueue<'a, W> {
         }
     }
 }
-
-impl<W: SlotWidth> Clone for RawQueue<'_, W> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<W: SlotWidth> Copy for RawQueue<'_, W> {}
 
 impl<W: SlotWidth> std::fmt::Debug for RawQueue<'_, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
