@@ -736,7 +736,8 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             // Acquire: pairs with the producer's Release store of FULL.
             let current = slot.stamp.load(Ordering::Acquire);
             if current != stamp(FULL, ticket, None) {
-                match self.judge_unready(ticket, seen, current, me, liveness) {
+                let patient = writer_spins < WRITER_SPINS;
+                match self.judge_unready(ticket, seen, current, me, liveness, patient) {
                     Unready::Empty => return false,
                     Unready::Writing => {
                         // The element is on its way: wait a little, then report empty.
@@ -772,7 +773,9 @@ impl<W: SlotWidth> RawQueue<'_, W> {
 
     /// A pop for `ticket` (from the head word `seen`) found its slot at `current`, not
     /// `FULL` for it: what that means, after skipping a dead producer's claim or moving head
-    /// past a skipped ticket.
+    /// past a skipped ticket. While `patient`, a producer whose participant slot says it
+    /// may be alive is taken to be writing without asking the kernel (two system calls
+    /// across processes); the last look of a pop asks.
     #[cold]
     fn judge_unready(
         &self,
@@ -781,6 +784,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         current: u64,
         me: OwnerId,
         liveness: &impl Liveness,
+        patient: bool,
     ) -> Unready {
         let Some(slot) = self.slot_for(ticket) else {
             return Unready::Empty;
@@ -821,7 +825,14 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             EMPTY if ticket_in(tail) == self.next(ticket) => claimant_of(tail),
             _ => return again(),
         };
-        if claimant.is_some_and(|owner| liveness.is_alive(owner)) {
+        let alive = |owner: OwnerId| {
+            if patient {
+                liveness.may_be_alive(owner)
+            } else {
+                liveness.is_alive(owner)
+            }
+        };
+        if claimant.is_some_and(alive) {
             return Unready::Writing;
         }
         // The producer died before publishing: skip its slot. SeqCst: as for a consumed

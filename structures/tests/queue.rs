@@ -245,3 +245,66 @@ fn a_pop_passes_tickets_given_up_laps_ahead() {
     assert_eq!(head.load(Ordering::Relaxed) & ((1 << 31) - 1), 2);
     Region::unlink(&region_path).unwrap();
 }
+
+/// A producer died holding ticket 0 (named in its slot), and its participant slot does not
+/// show it yet (no sweep): only the kernel's lock says it is dead. A pop takes it for a
+/// writer while it spins (looking at shared memory only), then asks the kernel, skips the
+/// dead claim and returns the element behind it, in one call.
+#[test]
+fn a_pop_skips_a_dead_producer_that_only_the_kernel_knows_is_dead() {
+    use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
+    use shmarena::engine::Liveness;
+    use shmarena::queue::{QueueHeader, RawQueue};
+    use shmarena::OwnerId;
+
+    /// Every other owner is dead, but its participant slot still looks in use.
+    struct Unswept(OwnerId);
+    impl Liveness for Unswept {
+        fn me(&self) -> OwnerId {
+            self.0
+        }
+        fn is_alive(&self, owner: OwnerId) -> bool {
+            owner == self.0
+        }
+        fn may_be_alive(&self, _: OwnerId) -> bool {
+            true
+        }
+    }
+
+    let dead = OwnerId::new(5, 1);
+    let me = OwnerId::new(1, 1);
+    let words: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+    let halves: Vec<AtomicU32> = (0..4).map(|_| AtomicU32::new(0)).collect();
+    let (head, tail, lost, skipped) = (&words[0], &words[1], &words[2], &words[3]);
+    // Slot 0: WRITING(0, dead) (stamp: state | ticket << 2 | owner << 33); slot 1: FULL(1)
+    // holding 111; tail at ticket 2, naming nobody.
+    let writing = 1 | u64::from(dead.bits()) << 33;
+    let slots: Vec<AtomicU64> = [writing, 0, 2 | 1 << 2, 111]
+        .into_iter()
+        .map(AtomicU64::new)
+        .collect();
+    tail.store(2, Ordering::Relaxed);
+    let queue = RawQueue::new(
+        QueueHeader {
+            head,
+            tail,
+            not_empty: &halves[0],
+            pop_sleepers: &halves[1],
+            not_full: &halves[2],
+            push_sleepers: &halves[3],
+            lost,
+            skipped,
+        },
+        &slots,
+        2,
+    )
+    .unwrap();
+    let mut out = [0];
+    assert!(
+        queue.try_pop(&mut out, me, &Unswept(me)),
+        "the element behind the dead claim"
+    );
+    assert_eq!(out, [111]);
+    assert_eq!(skipped.load(Ordering::Relaxed), 1);
+    assert_eq!(head.load(Ordering::Relaxed) & ((1 << 31) - 1), 2);
+}
