@@ -325,26 +325,28 @@ impl<'a> RawQueue<'a> {
         let capacity = (slots.len() / slot_words) as u64;
         Self::with_capacity(header, slots, slot_words, capacity)
     }
+}
 
-    /// As [`Self::new`], for a caller that knows the capacity: checked with a
-    /// multiplication, not divided out (a handle builds its queue per operation, and two
-    /// divisions by a run-time slot size cost more than the rest of the check).
+impl<'a, W: SlotWidth> RawQueue<'a, W> {
+    /// As [`RawQueue::new`], for a caller that knows the capacity, with slots of `width`:
+    /// checked with a multiplication, not divided out (a ring's queue is built per
+    /// operation, and two divisions by a run-time slot size cost more than the rest of the
+    /// check).
     #[inline]
     pub fn with_capacity(
         header: QueueHeader<'a>,
         slots: &'a [AtomicU64],
-        slot_words: usize,
+        width: W,
         capacity: u64,
     ) -> Option<Self> {
+        let slot_words = width.slot_words();
         let whole = slot_words != 0
             && (1..=MAX_CAPACITY).contains(&capacity)
             && (capacity as usize).checked_mul(slot_words) == Some(slots.len());
         // SAFETY: just checked.
-        whole.then(|| unsafe { Self::new_unchecked(header, slots, slot_words, capacity) })
+        whole.then(|| unsafe { Self::new_unchecked(header, slots, width, capacity) })
     }
-}
 
-impl<'a, W: SlotWidth> RawQueue<'a, W> {
     /// As [`RawQueue::with_capacity`] without its checks, for a handle that made them once,
     /// with slots of `width`.
     ///

@@ -43,7 +43,7 @@ use std::time::Instant;
 use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
-use crate::queue::{Pushed, QueueHeader, RawQueue};
+use crate::queue::{Pushed, QueueHeader, RawQueue, SlotWidth};
 
 /// Byte offsets in an unbounded queue's body and rings (the diagram above).
 pub mod layout {
@@ -152,43 +152,69 @@ pub struct Shared<'a> {
     pub skipped: &'a AtomicU64,
 }
 
+/// A ring that is never freed (the handle's first one, in the object's body), with its
+/// bounded algorithm built once: an operation that finds the head or tail ring to be this
+/// one needs neither a pin nor a ring lookup.
+#[derive(Clone, Copy, Debug)]
+pub struct Permanent<'a, W: SlotWidth = usize> {
+    /// The ring's region offset (as the head and tail ring words name it).
+    pub offset: u64,
+    /// The ring's link word.
+    pub next: &'a AtomicU64,
+    /// The bounded algorithm over the ring.
+    pub raw: RawQueue<'a, W>,
+}
+
+/// The bounded algorithm over `ring` of a queue whose shared words are `shared`, with
+/// slots of `width`.
+///
+/// # Errors
+/// [`Error::Corrupt`] when the ring's slots are not `capacity` slots of `width`.
+pub fn ring_queue<'r, W: SlotWidth>(
+    shared: Shared<'r>,
+    ring: &Ring<'r>,
+    width: W,
+) -> Result<RawQueue<'r, W>> {
+    let header = QueueHeader {
+        head: ring.head,
+        tail: ring.tail,
+        not_empty: shared.not_empty,
+        pop_sleepers: shared.pop_sleepers,
+        not_full: shared.not_full,
+        push_sleepers: shared.push_sleepers,
+        lost: shared.lost,
+        skipped: shared.skipped,
+    };
+    RawQueue::with_capacity(header, ring.slots, width, ring.capacity)
+        .ok_or_else(|| Error::corrupt("queue ring", "its slots are no whole number"))
+}
+
 /// The unbounded queue algorithm over its shared words and rings (used by the handle and
 /// by loom models). The caller keeps every ring it may reach from being freed for the
 /// length of each call (the handle pins for a grace period).
-pub struct RawUnboundedQueue<'a, R: Rings> {
-    shared: Shared<'a>,
+pub struct RawUnboundedQueue<'a, R: Rings, W: SlotWidth = usize> {
+    shared: &'a Shared<'a>,
     rings: &'a R,
-    slot_words: usize,
+    width: W,
     /// Slots a new ring is limited to.
     max_ring: u64,
 }
 
-impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
-    /// The queue over `shared` and `rings`, whose slots are `slot_words` words each;
-    /// new rings have at most `max_ring` slots.
-    pub fn new(shared: Shared<'a>, rings: &'a R, slot_words: usize, max_ring: u64) -> Self {
+impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
+    /// The queue over `shared` and `rings`, whose slots are `width` words each; new rings
+    /// have at most `max_ring` slots.
+    pub fn new(shared: &'a Shared<'a>, rings: &'a R, width: W, max_ring: u64) -> Self {
         Self {
             shared,
             rings,
-            slot_words,
+            width,
             max_ring: max_ring.max(1),
         }
     }
 
     /// The bounded algorithm over `ring`.
-    fn raw<'r>(&'r self, ring: &Ring<'r>) -> Result<RawQueue<'r>> {
-        let header = QueueHeader {
-            head: ring.head,
-            tail: ring.tail,
-            not_empty: self.shared.not_empty,
-            pop_sleepers: self.shared.pop_sleepers,
-            not_full: self.shared.not_full,
-            push_sleepers: self.shared.push_sleepers,
-            lost: self.shared.lost,
-            skipped: self.shared.skipped,
-        };
-        RawQueue::with_capacity(header, ring.slots, self.slot_words, ring.capacity)
-            .ok_or_else(|| Error::corrupt("queue ring", "its slots are no whole number"))
+    fn raw<'r>(&'r self, ring: &Ring<'r>) -> Result<RawQueue<'r, W>> {
+        ring_queue(*self.shared, ring, self.width)
     }
 
     /// Moves `word` from ring `from` to ring `to` unless someone already did.
@@ -229,34 +255,30 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
         Err(Error::Contended("an unbounded queue push"))
     }
 
-    /// [`Self::try_push`] without the caller's protection, for a queue whose ring at
-    /// `permanent` is never freed (the handle's first ring, in the object's body): when
-    /// the tail ring is that one and the push goes in there, `true`; else `false` and
-    /// nothing pushed (the caller protects itself and calls `try_push`). A queue that
-    /// stays within its first ring so never pins.
-    ///
-    /// # Errors
-    /// [`Error::Corrupt`].
+    /// [`Self::try_push`] without the caller's protection, into the `permanent` ring (never
+    /// freed): when the tail ring is that one and the push goes in there, `true`; else
+    /// `false` and nothing pushed (the caller protects itself and calls `try_push`). A
+    /// queue that stays within its first ring so never pins.
+    #[inline]
     pub fn try_push_permanent(
         &self,
         words: &[u64],
         me: OwnerId,
         liveness: &impl Liveness,
-        permanent: u64,
-    ) -> Result<bool> {
+        permanent: &Permanent<'_, W>,
+    ) -> bool {
         // SeqCst: see `move_on`.
-        if self.shared.tail_ring.load(Ordering::SeqCst) != permanent {
-            return Ok(false);
+        if self.shared.tail_ring.load(Ordering::SeqCst) != permanent.offset {
+            return false;
         }
-        let ring = self.rings.ring(permanent)?;
         // SeqCst: as in `try_push`.
-        if ring.next.load(Ordering::SeqCst) != 0 {
-            return Ok(false);
+        if permanent.next.load(Ordering::SeqCst) != 0 {
+            return false;
         }
-        Ok(self
-            .raw(&ring)?
-            .try_push_unless_closed(words, me, liveness, ring.next)
-            == Pushed::Yes)
+        permanent
+            .raw
+            .try_push_unless_closed(words, me, liveness, permanent.next)
+            == Pushed::Yes
     }
 
     /// One push as the handle makes it: into the `permanent` ring with no protection
@@ -265,17 +287,32 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
     ///
     /// # Errors
     /// As [`Self::try_push`], and `protect`'s.
+    #[inline]
     pub fn try_push_protected<G>(
         &self,
         words: &[u64],
         me: OwnerId,
         liveness: &impl Liveness,
-        permanent: u64,
+        permanent: &Permanent<'_, W>,
         protect: impl Fn() -> Result<G>,
     ) -> Result<()> {
-        if self.try_push_permanent(words, me, liveness, permanent)? {
+        if self.try_push_permanent(words, me, liveness, permanent) {
             return Ok(());
         }
+        self.try_push_pinned(words, me, liveness, protect)
+    }
+
+    /// [`Self::try_push`] holding what `protect` returns: the slow path of
+    /// [`Self::try_push_protected`] (out of line, so that its fast path inlines).
+    #[cold]
+    #[inline(never)]
+    fn try_push_pinned<G>(
+        &self,
+        words: &[u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        protect: impl Fn() -> Result<G>,
+    ) -> Result<()> {
         let _guard = protect()?;
         self.try_push(words, me, liveness)
     }
@@ -284,26 +321,23 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
     /// [`Self::try_push_permanent`]: `Some(popped)` when the head ring is the permanent
     /// one and the answer came from it alone (an element, or empty with no ring after
     /// it); `None` when the caller must protect itself and call `try_pop`.
-    ///
-    /// # Errors
-    /// [`Error::Corrupt`].
+    #[inline]
     pub fn try_pop_permanent(
         &self,
         words: &mut [u64],
         me: OwnerId,
         liveness: &impl Liveness,
-        permanent: u64,
-    ) -> Result<Option<bool>> {
+        permanent: &Permanent<'_, W>,
+    ) -> Option<bool> {
         // SeqCst: see `move_on`.
-        if self.shared.head_ring.load(Ordering::SeqCst) != permanent {
-            return Ok(None);
+        if self.shared.head_ring.load(Ordering::SeqCst) != permanent.offset {
+            return None;
         }
-        let ring = self.rings.ring(permanent)?;
-        if self.raw(&ring)?.try_pop(words, me, liveness) {
-            return Ok(Some(true));
+        if permanent.raw.try_pop(words, me, liveness) {
+            return Some(true);
         }
         // SeqCst: as in `try_pop`.
-        Ok((ring.next.load(Ordering::SeqCst) == 0).then_some(false))
+        (permanent.next.load(Ordering::SeqCst) == 0).then_some(false)
     }
 
     /// Links a new ring after the full ring `ring`, unless another push did: the offset of
@@ -385,17 +419,32 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
     ///
     /// # Errors
     /// As [`Self::try_pop`], and `protect`'s.
+    #[inline]
     pub fn try_pop_protected<G>(
         &self,
         words: &mut [u64],
         me: OwnerId,
         liveness: &impl Liveness,
-        permanent: u64,
+        permanent: &Permanent<'_, W>,
         protect: impl Fn() -> Result<G>,
     ) -> Result<bool> {
-        if let Some(popped) = self.try_pop_permanent(words, me, liveness, permanent)? {
+        if let Some(popped) = self.try_pop_permanent(words, me, liveness, permanent) {
             return Ok(popped);
         }
+        self.try_pop_pinned(words, me, liveness, protect)
+    }
+
+    /// [`Self::try_pop`] holding what `protect` returns: the slow path of
+    /// [`Self::try_pop_protected`] (out of line, as `try_push_pinned`).
+    #[cold]
+    #[inline(never)]
+    fn try_pop_pinned<G>(
+        &self,
+        words: &mut [u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        protect: impl Fn() -> Result<G>,
+    ) -> Result<bool> {
         let _guard = protect()?;
         self.try_pop(words, me, liveness)
     }
@@ -412,7 +461,7 @@ impl<'a, R: Rings> RawUnboundedQueue<'a, R> {
         me: OwnerId,
         liveness: &impl Liveness,
         deadline: Option<Instant>,
-        permanent: u64,
+        permanent: &Permanent<'_, W>,
         protect: impl Fn() -> Result<G>,
     ) -> Result<bool> {
         let mut error = None;
@@ -489,12 +538,14 @@ pub use handle::{ByteUnboundedQueue, UnboundedQueue};
 
 #[cfg(not(loom))]
 mod handle {
-    use super::{layout, RawUnboundedQueue, Ring, Rings, Shared, MAX_RING_BYTES};
+    use super::{
+        layout, ring_queue, Permanent, RawUnboundedQueue, Ring, Rings, Shared, MAX_RING_BYTES,
+    };
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
-    use crate::queue::{initial_stamp, MAX_CAPACITY};
+    use crate::queue::{initial_stamp, ElementWidth, SlotWidth, MAX_CAPACITY};
     use crate::words::word_count_of;
     use crate::words::{
-        check_fits, read_bytes_into, read_words_into, with_bytes_as_words, with_words_of,
+        check_fits, read_bytes_into, try_read_words_into, with_bytes_as_words, with_words_of,
     };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
@@ -534,6 +585,11 @@ mod handle {
         max_ring: u64,
         slot_words: u64,
         elem_size: usize,
+        /// The words every ring shares, and the first ring with its algorithm, built once:
+        /// their references point into the mapping, which `object` keeps alive as long as
+        /// the handle (they are only lent out for `&self`'s lifetime).
+        shared: Shared<'static>,
+        first: Permanent<'static>,
         object: Object,
     }
 
@@ -564,6 +620,17 @@ mod handle {
     fn initialize_stamps(ring: &Ring<'_>, slot_words: u64) {
         for (slot, stamp) in ring.slots.iter().step_by(slot_words as usize).enumerate() {
             stamp.store(initial_stamp(slot as u64), Ordering::Relaxed);
+        }
+    }
+
+    /// The ring of `capacity` slots whose words (header, then slots) are `all`.
+    fn first_ring_in(all: &[AtomicU64], capacity: u64) -> Ring<'_> {
+        Ring {
+            head: &all[(layout::RING_HEAD / 8) as usize],
+            tail: &all[(layout::RING_TAIL / 8) as usize],
+            next: &all[(layout::RING_NEXT / 8) as usize],
+            slots: &all[RING_HEADER_WORDS as usize..],
+            capacity,
         }
     }
 
@@ -613,13 +680,7 @@ mod handle {
             // SAFETY: `words_at` checked `words` words at `base` inside the mapping (body or
             // arena), which outlives `self`; all access is atomic.
             let all = unsafe { std::slice::from_raw_parts(base.as_ptr(), words as usize) };
-            Ok(Ring {
-                head: &all[(layout::RING_HEAD / 8) as usize],
-                tail: &all[(layout::RING_TAIL / 8) as usize],
-                next: &all[(layout::RING_NEXT / 8) as usize],
-                slots: &all[RING_HEADER_WORDS as usize..],
-                capacity,
-            })
+            Ok(first_ring_in(all, capacity))
         }
 
         fn make(&self, capacity: u64) -> Result<u64> {
@@ -774,16 +835,51 @@ mod handle {
                 ));
             }
             // Checks that the header and the first ring lie inside the body.
-            let base = object.atomics::<std::sync::atomic::AtomicU64>(
-                0,
-                (layout::FIRST_RING + layout::RING_SLOTS) / 8 + first_capacity * slot_words,
-            )?;
+            let first_words = RING_HEADER_WORDS + first_capacity * slot_words;
+            let base = object
+                .atomics::<std::sync::atomic::AtomicU64>(0, layout::FIRST_RING / 8 + first_words)?;
+            // SAFETY: the words just checked; the mapping lives as long as `object`, which
+            // the handle keeps beside these references.
+            let word = |index: u64| unsafe { &*base.as_ptr().add(index as usize) };
+            // SAFETY: as above; bytes 128..160 of the header, whose u32 halves are only
+            // ever accessed as u32 (never through the u64 view).
+            let half_word = |byte_offset: u64| unsafe {
+                &*base
+                    .as_ptr()
+                    .cast::<AtomicU32>()
+                    .add((byte_offset / 4) as usize)
+            };
+            let shared = Shared {
+                head_ring: word(layout::HEAD_RING / 8),
+                tail_ring: word(layout::TAIL_RING / 8),
+                not_empty: half_word(layout::NOT_EMPTY),
+                pop_sleepers: half_word(layout::POP_SLEEPERS),
+                not_full: half_word(layout::NOT_FULL),
+                push_sleepers: half_word(layout::PUSH_SLEEPERS),
+                lost: word(layout::LOST / 8),
+                skipped: word(layout::SKIPPED / 8),
+            };
+            // SAFETY: as above: the first ring's words lie in the checked range.
+            let all = unsafe {
+                std::slice::from_raw_parts(
+                    base.as_ptr().add((layout::FIRST_RING / 8) as usize),
+                    first_words as usize,
+                )
+            };
+            let ring = first_ring_in(all, first_capacity);
+            let first = Permanent {
+                offset: object.info().offset + layout::FIRST_RING,
+                next: ring.next,
+                raw: ring_queue(shared, &ring, slot_words as usize)?,
+            };
             Ok(Self {
                 base,
                 first_capacity,
                 max_ring: (MAX_RING_BYTES / (8 * slot_words)).max(first_capacity),
                 slot_words,
                 elem_size,
+                shared,
+                first,
                 object,
             })
         }
@@ -794,35 +890,18 @@ mod handle {
             unsafe { &*self.base.as_ptr().add(index as usize) }
         }
 
-        fn half_word(&self, byte_offset: u64) -> &AtomicU32 {
-            // SAFETY: bytes 128..144 of the header, checked in from_object; only ever
-            // accessed as u32.
-            unsafe {
-                &*self
-                    .base
-                    .as_ptr()
-                    .cast::<AtomicU32>()
-                    .add((byte_offset / 4) as usize)
-            }
-        }
-
-        /// Runs `f` on the algorithm over this queue's words.
-        fn with_raw<T>(&self, f: impl FnOnce(&RawUnboundedQueue<'_, RegionRings<'_>>) -> T) -> T {
-            let shared = Shared {
-                head_ring: self.word(layout::HEAD_RING / 8),
-                tail_ring: self.word(layout::TAIL_RING / 8),
-                not_empty: self.half_word(layout::NOT_EMPTY),
-                pop_sleepers: self.half_word(layout::POP_SLEEPERS),
-                not_full: self.half_word(layout::NOT_FULL),
-                push_sleepers: self.half_word(layout::PUSH_SLEEPERS),
-                lost: self.word(layout::LOST / 8),
-                skipped: self.word(layout::SKIPPED / 8),
-            };
+        /// Runs `f` on the algorithm over this queue's words, with slots of `width` (the
+        /// queue's own, or a typed handle's constant for it).
+        fn with_raw<W: SlotWidth, T>(
+            &self,
+            width: W,
+            f: impl FnOnce(&RawUnboundedQueue<'_, RegionRings<'_>, W>) -> T,
+        ) -> T {
             let rings = RegionRings { queue: self };
             f(&RawUnboundedQueue::new(
-                shared,
+                &self.shared,
                 &rings,
-                self.slot_words as usize,
+                width,
                 self.max_ring,
             ))
         }
@@ -836,15 +915,23 @@ mod handle {
         pub fn push(&self, element: &[u8]) -> Result<()> {
             check_fits(element, self.elem_size, "an element", "queue")?;
             with_bytes_as_words(element, (self.slot_words - 1) as usize, |words| {
-                self.push_words(words)
+                self.push_words(self.slot_words as usize, &self.first, words)
             })
         }
 
-        fn push_words(&self, words: &[u64]) -> Result<()> {
+        /// Pushes `words`, with slots of `width`, whose first ring is `first` (this
+        /// handle's, or a typed handle's with its constant width).
+        fn push_words<W: SlotWidth>(
+            &self,
+            width: W,
+            first: &Permanent<'_, W>,
+            words: &[u64],
+        ) -> Result<()> {
             let region = self.object.region();
             let me = region.participant_id();
-            let first = self.first_ring();
-            self.with_raw(|raw| raw.try_push_protected(words, me, region, first, || region.pin()))
+            self.with_raw(width, |raw| {
+                raw.try_push_protected(words, me, region, first, || region.pin())
+            })
         }
 
         /// Region offset of the first ring (in the body: never freed).
@@ -876,22 +963,24 @@ mod handle {
 
         fn pop_until(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<Vec<u8>>> {
             read_bytes_into((self.slot_words - 1) as usize, self.elem_size, |words| {
-                self.pop_words(words, deadline, wait)
+                self.pop_words(self.slot_words as usize, &self.first, words, deadline, wait)
             })
         }
 
-        /// Pops into `words` (waiting until `deadline` when `wait`); whether it did.
-        fn pop_words(
+        /// Pops into `words` (waiting until `deadline` when `wait`), as `push_words`;
+        /// whether it did.
+        fn pop_words<W: SlotWidth>(
             &self,
+            width: W,
+            first: &Permanent<'_, W>,
             words: &mut [u64],
             deadline: Option<Instant>,
             wait: bool,
         ) -> Result<bool> {
             let region = self.object.region();
             let me = region.participant_id();
-            let first = self.first_ring();
             let protect = || region.pin();
-            self.with_raw(|raw| {
+            self.with_raw(width, |raw| {
                 if wait {
                     raw.pop(words, me, region, deadline, first, protect)
                 } else {
@@ -907,7 +996,7 @@ mod handle {
         pub fn len(&self) -> Result<usize> {
             let _pin = self.object.region().pin()?;
             #[allow(clippy::redundant_closure_for_method_calls)]
-            let len = self.with_raw(|raw| raw.len())?;
+            let len = self.with_raw(self.slot_words as usize, |raw| raw.len())?;
             Ok(len as usize)
         }
 
@@ -951,7 +1040,7 @@ mod handle {
         /// Runs `f` on each ring of the chain, oldest first (pinned).
         fn each_ring(&self, f: impl FnMut(&Ring<'_>) -> Result<()>) -> Result<()> {
             let _pin = self.object.region().pin()?;
-            self.with_raw(|raw| raw.for_each_ring(f))
+            self.with_raw(self.slot_words as usize, |raw| raw.for_each_ring(f))
         }
     }
 
@@ -974,6 +1063,8 @@ mod handle {
     /// ```
     pub struct UnboundedQueue<T: Pod> {
         inner: ByteUnboundedQueue,
+        /// `inner`'s first ring with `T`'s slot width, a constant (see [`Self::typed`]).
+        first: Permanent<'static, ElementWidth<T>>,
         _type: PhantomData<T>,
     }
 
@@ -981,6 +1072,7 @@ mod handle {
         fn clone(&self) -> Self {
             Self {
                 inner: self.inner.clone(),
+                first: self.first,
                 _type: PhantomData,
             }
         }
@@ -1006,7 +1098,7 @@ mod handle {
                 size_of::<T>(),
                 ElementType::of::<T>(),
             )
-            .map(Self::typed)
+            .and_then(Self::typed)
             .map_err(|error| {
                 name_expected(error, || {
                     format!("UnboundedQueue<{}>", short_type_name::<T>())
@@ -1021,7 +1113,7 @@ mod handle {
         pub fn open(region: &Region, name: &str) -> Result<Self> {
             check_elem_size::<T>()?;
             ByteUnboundedQueue::open_typed(region, name, ElementType::of::<T>())
-                .map(Self::typed)
+                .and_then(Self::typed)
                 .map_err(|error| {
                     name_expected(error, || {
                         format!("UnboundedQueue<{}>", short_type_name::<T>())
@@ -1029,11 +1121,32 @@ mod handle {
                 })
         }
 
-        fn typed(inner: ByteUnboundedQueue) -> Self {
-            Self {
-                inner,
-                _type: PhantomData,
+        /// The typed handle; its operations use slots of [`ElementWidth<T>`], which must
+        /// be the queue's (the element type was checked against the catalog: checked
+        /// again here, as the first ring's unchecked slot indexing relies on it).
+        fn typed(inner: ByteUnboundedQueue) -> Result<Self> {
+            let width = ElementWidth::<T>::new();
+            if width.slot_words() as u64 != inner.slot_words {
+                return Err(Error::corrupt(
+                    "queue element size",
+                    format!(
+                        "{} words a slot, not a {}",
+                        inner.slot_words,
+                        short_type_name::<T>()
+                    ),
+                ));
             }
+            let first = Permanent {
+                offset: inner.first.offset,
+                next: inner.first.next,
+                // SAFETY: the same slot width, just checked.
+                raw: unsafe { inner.first.raw.with_width(width) },
+            };
+            Ok(Self {
+                inner,
+                first,
+                _type: PhantomData,
+            })
         }
 
         /// Appends `value`. Never waits: the queue grows.
@@ -1042,16 +1155,18 @@ mod handle {
         /// [`Error::OutOfMemory`] when the region has no room for a new ring (nothing
         /// pushed).
         pub fn push(&self, value: T) -> Result<()> {
-            with_words_of(&value, |words| self.inner.push_words(words))
+            with_words_of(&value, |words| {
+                self.inner
+                    .push_words(ElementWidth::<T>::new(), &self.first, words)
+            })
         }
 
+        #[inline]
         fn pop_until(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<T>> {
-            let mut result = Ok(false);
-            let value = read_words_into::<T>(|words| {
-                result = self.inner.pop_words(words, deadline, wait);
-                matches!(result, Ok(true))
-            });
-            result.map(|_| value)
+            try_read_words_into::<T, Error>(|words| {
+                self.inner
+                    .pop_words(ElementWidth::<T>::new(), &self.first, words, deadline, wait)
+            })
         }
 
         /// Removes the oldest element, if one is ready.

@@ -135,7 +135,7 @@ impl Words {
             lost: &self.lost,
             skipped: &self.skipped,
         };
-        f(&RawUnboundedQueue::new(shared, self, 2, 1))
+        f(&RawUnboundedQueue::new(&shared, self, 2, 1))
     }
 
     fn push(&self, value: u64, slot: u32) {
