@@ -646,6 +646,25 @@ fn an_update_through_a_retired_guess_lands_in_a_table_in_use() {
     }
 }
 
+/// An insert through a guess of the second table (replacing key 5) races its retirement
+/// and reuse: as an update, it pins and checks that the root still names the table before
+/// it writes (the insert's own fast path), so it lands once, in a table in use.
+#[test]
+fn an_insert_through_a_retired_guess_lands_in_a_table_in_use() {
+    for swap in [false, true] {
+        model(move || {
+            let (chain, guessing) = grown_once();
+            let (replaced, inserted) = pair(swap, move || insert(&guessing, 5, 55, &me(2)), {
+                let chain = chain.clone();
+                move || grow_and_retire(&chain)
+            });
+            assert_eq!(replaced, Some(50));
+            assert_eq!(inserted, None);
+            check_retired(&chain, &[(5, 55), (6, 60), (7, 70)]);
+        });
+    }
+}
+
 /// A mover that took the first chunk's ticket, froze the chunk's slot and died: the
 /// tickets are all handed out once another operation takes the second, so the dead
 /// mover's chunk is found by its clear bit and migrated again, by a writer of a new key

@@ -520,6 +520,27 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
+        // The fast path of a map that grew, as in `update`: pinned at the guessed table
+        // while the root still names it, and that table has no next one, so it is the only
+        // table in use, the one `on_newest` would find (without looking the root's table
+        // up and validating it again). Anything else goes the whole way below.
+        if let Some((guess, root)) = self.tables.guess() {
+            if let Some(_pin) = self.pinned_at(root)? {
+                let table = self.raw(guess);
+                // Acquire: as in `next_of`.
+                if table.header(NEXT).load(Ordering::Acquire) == 0 {
+                    let crowded = || 4 * table.len() >= 3 * table.capacity();
+                    match table.insert_step(
+                        hash, key, value, replace, old, GROW_PROBE, crowded, liveness,
+                    ) {
+                        Ok(Step::Done(had)) => return Ok(had),
+                        // Migrating, or out of room: the way below follows or grows.
+                        Ok(Step::Moved) | Err(Error::Full { .. }) => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+            }
+        }
         for _ in 0..MAX_RETRIES {
             let step = self.on_newest(hash, liveness, |table| {
                 // A claim that has passed GROW_PROBE taken slots reads the load once: at
