@@ -34,14 +34,14 @@ pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     }
 }
 
-/// Wakes up to `count` processes waiting on `word`.
+/// Wakes up to `count` processes waiting on `word`; how many it woke (`u32::MAX` when the
+/// kernel refused the call: unknown).
 #[cfg(not(loom))]
-pub fn wake(word: &AtomicU32, count: u32) {
+pub fn wake(word: &AtomicU32, count: u32) -> u32 {
     let count = i32::try_from(count).unwrap_or(i32::MAX);
     // SAFETY: FUTEX_WAKE only uses the address as a key; it reads no memory.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count);
-    }
+    let woken = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
+    u32::try_from(woken).unwrap_or(u32::MAX)
 }
 
 #[cfg(loom)]
@@ -83,17 +83,18 @@ pub fn wait(word: &AtomicU32, expected: u32, _timeout: Option<Duration>) {
 }
 
 /// Loom: nothing (waiters only yield), or with [`block_waits`] wakes every blocked waiter
-/// (each compares its word again).
+/// (each compares its word again). Reports `u32::MAX` woken (unknown).
 #[cfg(loom)]
-pub fn wake(_word: &AtomicU32, _count: u32) {
+pub fn wake(_word: &AtomicU32, _count: u32) -> u32 {
     // Relaxed: see `block_waits`.
     if BLOCKING.load(crate::sync::Ordering::Relaxed) {
         let _gate = GATE.lock().expect("gate");
         WOKEN.notify_all();
     }
+    u32::MAX
 }
 
-/// Wakes every waiter on `word`.
-pub fn wake_all(word: &AtomicU32) {
-    wake(word, u32::MAX);
+/// Wakes every waiter on `word`; how many (as [`wake`]).
+pub fn wake_all(word: &AtomicU32) -> u32 {
+    wake(word, u32::MAX)
 }

@@ -111,6 +111,7 @@ pub mod scalar;
 pub mod semaphore;
 #[cfg(not(loom))]
 mod sharded_counter;
+pub mod sleepers;
 #[cfg(not(loom))]
 pub mod sweep;
 pub mod unbounded_queue;

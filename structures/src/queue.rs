@@ -11,7 +11,8 @@
 //!   200  not-full sequence (u32, futex)  | 204 sleeping pushers (u32)
 //!   208  lost: u64, elements whose consumer died after claiming them
 //!   216  skipped: u64, pushes abandoned by a producer that died before finishing
-//!   256  slots: capacity x (stamp: u64, then T in 8-byte words)
+//!   256  sleeping poppers' registry (8 words), 320 sleeping pushers' (see `sleepers`)
+//!   384  slots: capacity x (stamp: u64, then T in 8-byte words)
 //!
 //! ticket: | lap | slot index (as many bits as capacity - 1 needs) |   31 bits in all
 //! stamp:  | owner id: 31 bits | ticket: 31 bits | state: 2 bits |
@@ -71,6 +72,7 @@ use shmarena_engine::sync::{AtomicU32, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Liveness, OwnerId};
 
 use crate::mutex::next_sleep;
+pub use crate::sleepers::Sleepers;
 
 /// Byte offsets in a queue's body (the diagram above): what the handle and `inspect` read.
 pub mod layout {
@@ -90,8 +92,14 @@ pub mod layout {
     pub const LOST: u64 = 208;
     /// Pushes abandoned by producers that died before finishing them (u64).
     pub const SKIPPED: u64 = 216;
+    /// Who sleeps in `pop` ([`REGISTRY_WORDS`] words, see [`crate::sleepers`]).
+    pub const POP_REGISTRY: u64 = 256;
+    /// Who sleeps in `push` (as `POP_REGISTRY`).
+    pub const PUSH_REGISTRY: u64 = 320;
+    /// Words of a sleeper registry (a cache line: the missed wake-ups, 14 entries).
+    pub const REGISTRY_WORDS: u64 = 8;
     /// First slot.
-    pub const SLOTS: u64 = 256;
+    pub const SLOTS: u64 = 384;
 }
 
 /// The most slots a queue (or a ring of an unbounded queue) has.
@@ -213,11 +221,11 @@ pub struct QueueHeader<'a> {
     /// Bumped whenever an element becomes available (futex word).
     pub not_empty: &'a AtomicU32,
     /// Poppers asleep.
-    pub pop_sleepers: &'a AtomicU32,
+    pub pop_sleepers: Sleepers<'a>,
     /// Bumped whenever a slot frees up (futex word).
     pub not_full: &'a AtomicU32,
     /// Pushers asleep.
-    pub push_sleepers: &'a AtomicU32,
+    pub push_sleepers: Sleepers<'a>,
     /// Elements lost with a consumer that died holding them.
     pub lost: &'a AtomicU64,
     /// Pushes abandoned by producers that died before finishing them.
@@ -511,15 +519,25 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     /// of a stamp (the publication). No shared write when nobody sleeps: the fast path of
     /// push and pop stays free of a common contended word.
     #[inline]
-    fn announce(sequence: &AtomicU32, sleepers: &AtomicU32) {
+    fn announce(sequence: &AtomicU32, sleepers: Sleepers<'_>, liveness: &impl Liveness) {
         // The light side of the Dekker pairing with the heavy barrier in `wait_until` (see
         // `shmarena_engine::barrier`): either we see the sleeper, or its re-check after its
         // barrier sees our stamp. Relaxed: the barriers order it.
         barrier::light();
-        if sleepers.load(Ordering::Relaxed) != 0 {
-            // Release: a sleeper that reads the new value (Acquire) also sees our stamp.
-            sequence.fetch_add(1, Ordering::Release);
-            futex::wake(sequence, 1);
+        if sleepers.any() {
+            Self::wake_one(sequence, sleepers, liveness);
+        }
+    }
+
+    /// The wake-up of `announce`, out of line (the fast path only reads the count). A
+    /// wake-up that woke nobody may be the sign of a sleeper that died asleep.
+    #[cold]
+    #[inline(never)]
+    fn wake_one(sequence: &AtomicU32, sleepers: Sleepers<'_>, liveness: &impl Liveness) {
+        // Release: a sleeper that reads the new value (Acquire) also sees our stamp.
+        sequence.fetch_add(1, Ordering::Release);
+        if futex::wake(sequence, 1) == 0 {
+            sleepers.missed_wake(liveness);
         }
     }
 
@@ -532,12 +550,13 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     /// attached process.)
     pub(crate) fn wait_until(
         sequence: &AtomicU32,
-        sleepers: &AtomicU32,
+        sleepers: Sleepers<'_>,
+        me: OwnerId,
         deadline: Option<Instant>,
         mut attempt: impl FnMut() -> bool,
     ) -> bool {
-        // Relaxed: the barrier orders it (see `announce`).
-        sleepers.fetch_add(1, Ordering::Relaxed);
+        // The count before the barrier (see `announce`), and who we are, for reapers.
+        let announced = sleepers.enter(me);
         barrier::heavy();
         let done = loop {
             // Acquire: pairs with the Release bump in `announce`.
@@ -550,8 +569,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             };
             futex::wait(sequence, observed, Some(timeout));
         };
-        // Relaxed: only a hint for the other side.
-        sleepers.fetch_sub(1, Ordering::Relaxed);
+        sleepers.leave(me, announced);
         done
     }
 
@@ -629,7 +647,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
                 // As a consumed slot's EMPTY store (our claim wrote nothing); a consumer
                 // waiting on this ticket wakes to move past it.
                 finish_stamp(slot.stamp, stamp(EMPTY, self.next_lap(ticket), None));
-                Self::announce(self.header.not_empty, self.header.pop_sleepers);
+                Self::announce(self.header.not_empty, self.header.pop_sleepers, liveness);
                 return Pushed::Closed;
             }
             Self::write(slot, words);
@@ -637,7 +655,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             // Publishes the element to the consumer's Acquire load (Release); the store half
             // of the pairing in `announce`.
             finish_stamp(slot.stamp, stamp(FULL, ticket, None));
-            Self::announce(self.header.not_empty, self.header.pop_sleepers);
+            Self::announce(self.header.not_empty, self.header.pop_sleepers, liveness);
             return Pushed::Yes;
         }
         Pushed::Full
@@ -767,7 +785,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             // Our reads of the slot happen-before the next push's writes (Release); the store
             // half of `announce`'s pairing.
             finish_stamp(slot.stamp, stamp(EMPTY, self.next_lap(ticket), None));
-            Self::announce(self.header.not_full, self.header.push_sleepers);
+            Self::announce(self.header.not_full, self.header.push_sleepers, liveness);
             return true;
         }
         false
@@ -851,7 +869,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         {
             // Relaxed: a statistic.
             self.header.skipped.fetch_add(1, Ordering::Relaxed);
-            Self::announce(self.header.not_full, self.header.push_sleepers);
+            Self::announce(self.header.not_full, self.header.push_sleepers, liveness);
         }
         Unready::Again
     }
@@ -932,6 +950,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             || Self::wait_until(
                 self.header.not_full,
                 self.header.push_sleepers,
+                me,
                 deadline,
                 || self.try_push(words, me, liveness),
             )
@@ -949,6 +968,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             || Self::wait_until(
                 self.header.not_empty,
                 self.header.pop_sleepers,
+                me,
                 deadline,
                 || self.try_pop(words, me, liveness),
             )
@@ -1118,8 +1138,8 @@ impl<T> From<PushError<T>> for shmarena_engine::Error {
 #[cfg(not(loom))]
 mod handle {
     use super::{
-        initial_stamp, layout, ElementWidth, PushError, QueueHeader, RawQueue, RawSlot, SlotWidth,
-        MAX_CAPACITY,
+        initial_stamp, layout, ElementWidth, PushError, QueueHeader, RawQueue, RawSlot, Sleepers,
+        SlotWidth, MAX_CAPACITY,
     };
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::words::{
@@ -1349,13 +1369,26 @@ mod handle {
                     .cast::<AtomicU32>()
                     .add((byte_offset / 4) as usize)
             };
+            // SAFETY: as above: a registry's words lie in the header.
+            let registry = |byte_offset: u64| unsafe {
+                std::slice::from_raw_parts(
+                    base.as_ptr().add((byte_offset / 8) as usize),
+                    layout::REGISTRY_WORDS as usize,
+                )
+            };
             let header = QueueHeader {
                 head: word(layout::HEAD / 8),
                 tail: word(layout::TAIL / 8),
                 not_empty: half_word(layout::NOT_EMPTY),
-                pop_sleepers: half_word(layout::POP_SLEEPERS),
+                pop_sleepers: Sleepers {
+                    count: half_word(layout::POP_SLEEPERS),
+                    registry: registry(layout::POP_REGISTRY),
+                },
                 not_full: half_word(layout::NOT_FULL),
-                push_sleepers: half_word(layout::PUSH_SLEEPERS),
+                push_sleepers: Sleepers {
+                    count: half_word(layout::PUSH_SLEEPERS),
+                    registry: registry(layout::PUSH_REGISTRY),
+                },
                 lost: word(layout::LOST / 8),
                 skipped: word(layout::SKIPPED / 8),
             };
@@ -1759,6 +1792,8 @@ mod handle {
     /// slot is skipped and a dead consumer's taken over, as before.
     pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
         let queue = ByteQueue::from_object(object.clone())?;
+        queue.raw.header.pop_sleepers.retire_owner_slot(slot)?;
+        queue.raw.header.push_sleepers.retire_owner_slot(slot)?;
         super::retire_claimants(
             [queue.word(layout::HEAD / 8), queue.word(layout::TAIL / 8)],
             slot,

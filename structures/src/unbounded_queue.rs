@@ -9,6 +9,7 @@
 //!   128  not-empty sequence (u32, futex) | 132 sleeping poppers (u32) |
 //!   136  not-full sequence (u32)         | 140 sleeping pushers (u32)
 //!   144  lost: u64  |  152 skipped: u64   (as the bounded queue's, for all rings)
+//!   192  sleeping poppers' registry (8 words, see `sleepers`)
 //!   256  the first ring
 //! ring (the first in the body, later ones in arena blocks):
 //!   0    head, as the bounded queue's  |  128 tail, as the bounded queue's
@@ -44,6 +45,7 @@ use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
 use crate::queue::{Pushed, QueueHeader, RawQueue, SlotWidth};
+use crate::sleepers::Sleepers;
 
 /// Byte offsets in an unbounded queue's body and rings (the diagram above).
 pub mod layout {
@@ -63,6 +65,10 @@ pub mod layout {
     pub const LOST: u64 = 144;
     /// Pushes abandoned by producers that died before finishing them (u64).
     pub const SKIPPED: u64 = 152;
+    /// Who sleeps in `pop` ([`REGISTRY_WORDS`] words, see [`crate::sleepers`]).
+    pub const POP_REGISTRY: u64 = 192;
+    /// Words of the registry.
+    pub const REGISTRY_WORDS: u64 = 8;
     /// The first ring.
     pub const FIRST_RING: u64 = 256;
     /// A ring's head word (u64, as the bounded queue's).
@@ -141,11 +147,11 @@ pub struct Shared<'a> {
     /// Not-empty futex sequence.
     pub not_empty: &'a AtomicU32,
     /// Sleeping poppers.
-    pub pop_sleepers: &'a AtomicU32,
+    pub pop_sleepers: Sleepers<'a>,
     /// Not-full futex sequence.
     pub not_full: &'a AtomicU32,
-    /// Sleeping pushers.
-    pub push_sleepers: &'a AtomicU32,
+    /// Sleeping pushers (none: a push never waits; the rings' pops still look).
+    pub push_sleepers: Sleepers<'a>,
     /// Elements lost with consumers that died holding them.
     pub lost: &'a AtomicU64,
     /// Pushes abandoned by producers that died.
@@ -479,6 +485,7 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         let popped = RawQueue::<usize>::wait_until(
             self.shared.not_empty,
             self.shared.pop_sleepers,
+            me,
             deadline,
             &mut attempt,
         );
@@ -543,6 +550,7 @@ mod handle {
     };
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::queue::{initial_stamp, ElementWidth, SlotWidth, MAX_CAPACITY};
+    use crate::sleepers::Sleepers;
     use crate::words::word_count_of;
     use crate::words::{
         check_fits, read_bytes_into, try_read_words_into, with_bytes_as_words, with_words_of,
@@ -853,9 +861,21 @@ mod handle {
                 head_ring: word(layout::HEAD_RING / 8),
                 tail_ring: word(layout::TAIL_RING / 8),
                 not_empty: half_word(layout::NOT_EMPTY),
-                pop_sleepers: half_word(layout::POP_SLEEPERS),
+                pop_sleepers: Sleepers {
+                    count: half_word(layout::POP_SLEEPERS),
+                    // SAFETY: as above: the registry's words lie in the header.
+                    registry: unsafe {
+                        std::slice::from_raw_parts(
+                            base.as_ptr().add((layout::POP_REGISTRY / 8) as usize),
+                            layout::REGISTRY_WORDS as usize,
+                        )
+                    },
+                },
                 not_full: half_word(layout::NOT_FULL),
-                push_sleepers: half_word(layout::PUSH_SLEEPERS),
+                push_sleepers: Sleepers {
+                    count: half_word(layout::PUSH_SLEEPERS),
+                    registry: &[],
+                },
                 lost: word(layout::LOST / 8),
                 skipped: word(layout::SKIPPED / 8),
             };
@@ -1232,6 +1252,7 @@ mod handle {
 
     pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
         let queue = ByteUnboundedQueue::from_object(object.clone())?;
+        queue.shared.pop_sleepers.retire_owner_slot(slot)?;
         let slot_words = queue.slot_words as usize;
         queue.each_ring(|ring| {
             crate::queue::retire_claimants([ring.head, ring.tail], slot)?;

@@ -34,7 +34,7 @@ use loom::thread;
 use loom_owners::{dead, live, Mock};
 use loom_support::{model, model_both_orders, pair};
 use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
-use shmarena::queue::{initial_stamp, QueueHeader, RawQueue};
+use shmarena::queue::{initial_stamp, QueueHeader, RawQueue, Sleepers};
 use shmarena::OwnerId;
 
 // ---------------------------------------------------------------------------------------
@@ -125,9 +125,15 @@ impl Words {
             head: &self.head,
             tail: &self.tail,
             not_empty: &self.not_empty,
-            pop_sleepers: &self.pop_sleepers,
+            pop_sleepers: Sleepers {
+                count: &self.pop_sleepers,
+                registry: &[],
+            },
             not_full: &self.not_full,
-            push_sleepers: &self.push_sleepers,
+            push_sleepers: Sleepers {
+                count: &self.push_sleepers,
+                registry: &[],
+            },
             lost: &self.lost,
             skipped: &self.skipped,
         };

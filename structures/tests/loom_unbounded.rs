@@ -22,6 +22,7 @@ use loom_support::{model, model_both_orders, pair};
 use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena::engine::{Error, Result};
 use shmarena::queue::initial_stamp;
+use shmarena::queue::Sleepers;
 use shmarena::unbounded_queue::{RawUnboundedQueue, Ring, Rings, Shared};
 
 /// Rings the models may make (the first included).
@@ -129,9 +130,15 @@ impl Words {
             head_ring: &self.head_ring,
             tail_ring: &self.tail_ring,
             not_empty: &self.not_empty,
-            pop_sleepers: &self.pop_sleepers,
+            pop_sleepers: Sleepers {
+                count: &self.pop_sleepers,
+                registry: &[],
+            },
             not_full: &self.not_full,
-            push_sleepers: &self.push_sleepers,
+            push_sleepers: Sleepers {
+                count: &self.push_sleepers,
+                registry: &[],
+            },
             lost: &self.lost,
             skipped: &self.skipped,
         };

@@ -206,7 +206,7 @@ fn a_head_ticket_near_u64_max_wraps_instead_of_overflowing() {
 #[test]
 fn a_pop_passes_tickets_given_up_laps_ahead() {
     use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
-    use shmarena::queue::{QueueHeader, RawQueue};
+    use shmarena::queue::{QueueHeader, RawQueue, Sleepers};
     let words: Vec<AtomicU64> = (0..6).map(|_| AtomicU64::new(0)).collect();
     let halves: Vec<AtomicU32> = (0..4).map(|_| AtomicU32::new(0)).collect();
     let (head, tail, lost, skipped) = (&words[0], &words[1], &words[2], &words[3]);
@@ -221,9 +221,15 @@ fn a_pop_passes_tickets_given_up_laps_ahead() {
             head,
             tail,
             not_empty: &halves[0],
-            pop_sleepers: &halves[1],
+            pop_sleepers: Sleepers {
+                count: &halves[1],
+                registry: &[],
+            },
             not_full: &halves[2],
-            push_sleepers: &halves[3],
+            push_sleepers: Sleepers {
+                count: &halves[3],
+                registry: &[],
+            },
             lost,
             skipped,
         },
@@ -254,7 +260,7 @@ fn a_pop_passes_tickets_given_up_laps_ahead() {
 fn a_pop_skips_a_dead_producer_that_only_the_kernel_knows_is_dead() {
     use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
     use shmarena::engine::Liveness;
-    use shmarena::queue::{QueueHeader, RawQueue};
+    use shmarena::queue::{QueueHeader, RawQueue, Sleepers};
     use shmarena::OwnerId;
 
     /// Every other owner is dead, but its participant slot still looks in use.
@@ -289,9 +295,15 @@ fn a_pop_skips_a_dead_producer_that_only_the_kernel_knows_is_dead() {
             head,
             tail,
             not_empty: &halves[0],
-            pop_sleepers: &halves[1],
+            pop_sleepers: Sleepers {
+                count: &halves[1],
+                registry: &[],
+            },
             not_full: &halves[2],
-            push_sleepers: &halves[3],
+            push_sleepers: Sleepers {
+                count: &halves[3],
+                registry: &[],
+            },
             lost,
             skipped,
         },
