@@ -5,21 +5,25 @@
 //! body (64 bytes):
 //!   0  flag (u32, the futex word): 0 = clear, 1 = set
 //!   4  sleepers (u32): a hint that lets `set` skip the wake-up call
+//!   8  who sleeps: 7 u64 words, the sleepers' registry (see `crate::sleepers`)
 //! ```
 //!
 //! `set` stores 1 and wakes every sleeper; `wait` sleeps on the futex only while the flag
 //! reads 0, so a `set` between its check and its sleep makes the sleep return at once.
 //! The sleeper count is ordered against the flag with SeqCst on both sides (Dekker), so
 //! `set` never skips a wake-up a sleeper needs. A waiter never waits for a process, only
-//! for the flag: nothing here needs recovery when a process dies.
+//! for the flag: nothing here needs recovery when a process dies, but for the sleeper
+//! count of a waiter killed asleep, which `set` clears (see `crate::sleepers`).
 
 use std::time::Instant;
 
 use shmarena_engine::barrier;
 use shmarena_engine::futex;
 use shmarena_engine::sync::{AtomicU32, Ordering};
+use shmarena_engine::{Liveness, OwnerId};
 
 use crate::mutex::next_sleep;
+use crate::sleepers::Sleepers;
 
 /// The event algorithm over its two words.
 #[derive(Clone, Copy, Debug)]
@@ -27,7 +31,7 @@ pub struct RawEvent<'a> {
     /// The flag (futex word).
     pub flag: &'a AtomicU32,
     /// Processes currently waiting.
-    pub sleepers: &'a AtomicU32,
+    pub sleepers: Sleepers<'a>,
 }
 
 impl RawEvent<'_> {
@@ -38,15 +42,15 @@ impl RawEvent<'_> {
     }
 
     /// Sets the flag and wakes every waiter.
-    pub fn set(&self) {
+    pub fn set(&self, liveness: &impl Liveness) {
         // SeqCst: publishes the setter's writes (Release). Then the light side of the
         // pairing with a waiter's heavy barrier (see `shmarena_engine::barrier`): either we
         // see its announcement, or its look after the barrier sees the flag.
         if self.flag.swap(1, Ordering::SeqCst) == 0 {
             barrier::light();
-            // Relaxed: ordered by the barriers.
-            if self.sleepers.load(Ordering::Relaxed) != 0 {
-                futex::wake_all(self.flag);
+            if self.sleepers.any() && futex::wake_all(self.flag) == 0 {
+                // Nobody woke: perhaps a waiter that died asleep (see `crate::sleepers`).
+                self.sleepers.missed_wake(liveness);
             }
         }
     }
@@ -62,8 +66,8 @@ impl RawEvent<'_> {
     /// A wait that has to sleep announces itself once (the sleeper count, then the heavy
     /// barrier) and stays announced for all its sleeps; one with no time left never
     /// announces.
-    pub fn wait(&self, deadline: Option<Instant>) -> bool {
-        let mut announced = false;
+    pub fn wait(&self, me: OwnerId, deadline: Option<Instant>) -> bool {
+        let mut announced = None;
         let set = loop {
             if self.is_set() {
                 break true;
@@ -71,18 +75,16 @@ impl RawEvent<'_> {
             let Some(timeout) = next_sleep(deadline) else {
                 break false;
             };
-            if !announced {
-                // Relaxed: the barrier orders it (see `set`); then look again.
-                self.sleepers.fetch_add(1, Ordering::Relaxed);
+            if announced.is_none() {
+                // The count before the barrier (see `set`); then look again.
+                announced = Some(self.sleepers.enter(me));
                 barrier::heavy();
-                announced = true;
                 continue;
             }
             futex::wait(self.flag, 0, Some(timeout));
         };
-        if announced {
-            // Relaxed: only a hint for setters.
-            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        if let Some(announced) = announced {
+            self.sleepers.leave(me, announced);
         }
         set
     }
@@ -94,8 +96,13 @@ pub use handle::Event;
 #[cfg(not(loom))]
 mod handle {
     use super::RawEvent;
-    use shmarena_engine::sync::AtomicU32;
+    use crate::sleepers::Sleepers;
+    use shmarena_engine::sync::{AtomicU32, AtomicU64};
     use shmarena_engine::{Object, ObjectKind, Region, Result, TypeDescriptor};
+
+    /// Byte offset and words of the sleepers' registry.
+    const REGISTRY: u64 = 8;
+    const REGISTRY_WORDS: u64 = 7;
     use std::ptr::NonNull;
     use std::time::{Duration, Instant};
 
@@ -116,6 +123,8 @@ mod handle {
     #[derive(Clone)]
     pub struct Event {
         words: NonNull<AtomicU32>,
+        /// The sleepers' registry ([`REGISTRY_WORDS`] u64 words at byte [`REGISTRY`]).
+        registry: NonNull<AtomicU64>,
         object: Object,
     }
 
@@ -172,17 +181,39 @@ mod handle {
 
         fn from_object(object: Object) -> Result<Self> {
             let words = object.atomics::<std::sync::atomic::AtomicU32>(0, 2)?;
-            Ok(Self { words, object })
+            let registry =
+                object.atomics::<std::sync::atomic::AtomicU64>(REGISTRY, REGISTRY_WORDS)?;
+            Ok(Self {
+                words,
+                registry,
+                object,
+            })
         }
 
         fn raw(&self) -> RawEvent<'_> {
-            // SAFETY: two words were checked inside the body; the mapping outlives `self`.
+            // SAFETY: two u32 words and REGISTRY_WORDS u64 words at REGISTRY (only ever
+            // accessed as u64) were checked inside the body; the mapping outlives `self`.
             unsafe {
                 RawEvent {
                     flag: self.words.as_ref(),
-                    sleepers: &*self.words.as_ptr().add(1),
+                    sleepers: Sleepers {
+                        count: &*self.words.as_ptr().add(1),
+                        registry: std::slice::from_raw_parts(
+                            self.registry.as_ptr(),
+                            REGISTRY_WORDS as usize,
+                        ),
+                    },
                 }
             }
+        }
+
+        /// Rewrites the sleepers' registry entries naming participant `slot` (retired by
+        /// the sweep).
+        pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
+            Self::from_object(object.clone())?
+                .raw()
+                .sleepers
+                .retire_owner_slot(slot)
         }
 
         /// Whether the event is set.
@@ -192,7 +223,7 @@ mod handle {
 
         /// Sets the event, waking every waiter.
         pub fn set(&self) {
-            self.raw().set();
+            self.raw().set(self.object.region());
         }
 
         /// Clears the event.
@@ -202,12 +233,15 @@ mod handle {
 
         /// Waits until the event is set.
         pub fn wait(&self) {
-            self.raw().wait(None);
+            self.raw().wait(self.object.region().participant_id(), None);
         }
 
         /// Waits at most `timeout`; returns whether the event is set.
         pub fn wait_timeout(&self, timeout: Duration) -> bool {
-            self.raw().wait(Some(Instant::now() + timeout))
+            self.raw().wait(
+                self.object.region().participant_id(),
+                Some(Instant::now() + timeout),
+            )
         }
     }
 }

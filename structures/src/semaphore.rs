@@ -6,6 +6,7 @@
 //!   0   sequence (u32, the futex word): bumped by every release
 //!   4   sleepers (u32): a hint that lets release skip the wake-up call
 //!   8   capacity (u32): number of tokens
+//!   16  who sleeps: 6 u64 words, the sleepers' registry (see `crate::sleepers`)
 //!   64  tokens: capacity x u32, each
 //!         0           FREE: a permit nobody holds
 //!         owner id    HELD by that participant
@@ -54,6 +55,7 @@ use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
 use crate::mutex::next_sleep;
 pub use crate::mutex::CHECK_INTERVAL;
+use crate::sleepers::Sleepers;
 
 /// A token no one holds.
 pub const FREE: u32 = 0;
@@ -66,7 +68,7 @@ pub struct RawSemaphore<'a> {
     /// Release sequence (futex word).
     pub sequence: &'a AtomicU32,
     /// Processes currently waiting.
-    pub sleepers: &'a AtomicU32,
+    pub sleepers: Sleepers<'a>,
     /// The tokens.
     pub tokens: &'a [AtomicU32],
 }
@@ -124,21 +126,21 @@ impl RawSemaphore<'_> {
             }
         }
         if reclaimed != 0 {
-            self.announce(reclaimed);
+            self.announce(reclaimed, liveness);
         }
         reclaimed
     }
 
-    fn announce(&self, permits: u32) {
+    fn announce(&self, permits: u32, liveness: &impl Liveness) {
         // SeqCst: a sleeper that reads the new sequence (Acquire) sees the permit. Then the
         // light side of the pairing with a sleeper's heavy barrier (see
         // `shmarena_engine::barrier`): either we see its announcement, or its look after
         // the barrier sees the permit.
         self.sequence.fetch_add(1, Ordering::SeqCst);
         barrier::light();
-        // Relaxed: ordered by the barriers.
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
-            futex::wake(self.sequence, permits);
+        if self.sleepers.any() && futex::wake(self.sequence, permits) == 0 {
+            // Nobody woke: perhaps a sleeper that died asleep (see `crate::sleepers`).
+            self.sleepers.missed_wake(liveness);
         }
     }
 
@@ -165,7 +167,7 @@ impl RawSemaphore<'_> {
         // A wait that has to sleep announces itself once (the sleeper count, then the heavy
         // barrier) and stays announced for all its sleeps; a try with no time left never
         // announces.
-        let mut announced = false;
+        let mut announced = None;
         let got = loop {
             if self.try_take(me, owned) {
                 break true;
@@ -180,11 +182,10 @@ impl RawSemaphore<'_> {
             let Some(timeout) = next_sleep(deadline) else {
                 break false;
             };
-            if !announced {
-                // Relaxed: the barrier orders it (see `announce`); then look again.
-                self.sleepers.fetch_add(1, Ordering::Relaxed);
+            if announced.is_none() {
+                // The count before the barrier (see `announce`); then look again.
+                announced = Some(self.sleepers.enter(me));
                 barrier::heavy();
-                announced = true;
                 continue;
             }
             // Acquire: pairs with the releaser's bump, so a permit released before it is
@@ -195,9 +196,8 @@ impl RawSemaphore<'_> {
             }
             futex::wait(self.sequence, sequence, Some(timeout));
         };
-        if announced {
-            // Relaxed: only a hint for releasers.
-            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+        if let Some(announced) = announced {
+            self.sleepers.leave(me, announced);
         }
         got
     }
@@ -206,7 +206,7 @@ impl RawSemaphore<'_> {
     ///
     /// # Errors
     /// [`Error::TooManyReleases`] when every permit is already free.
-    pub fn release(&self, me: OwnerId) -> Result<()> {
+    pub fn release(&self, me: OwnerId, liveness: &impl Liveness) -> Result<()> {
         let mine = me.bits();
         // Our own permit first, then room for a new one, then anyone's.
         for wanted in [Some(mine), Some(ABSENT), None] {
@@ -223,7 +223,7 @@ impl RawSemaphore<'_> {
                         .compare_exchange(value, FREE, Ordering::Release, Ordering::Relaxed)
                         .is_ok()
                 {
-                    self.announce(1);
+                    self.announce(1, liveness);
                     return Ok(());
                 }
             }
@@ -237,7 +237,7 @@ impl RawSemaphore<'_> {
     /// What a permit guard's drop does: a permit reclaimed from a holder wrongly deemed
     /// dead, or swept after its slot retired, is no longer `owner`'s, and a guard must
     /// not give back a permit its process no longer holds.
-    pub fn release_held(&self, owner: OwnerId) -> bool {
+    pub fn release_held(&self, owner: OwnerId, liveness: &impl Liveness) -> bool {
         let mine = owner.bits();
         for token in self.ring(owner) {
             // Relaxed: a guess for the CAS. Release on success: publishes what we did
@@ -247,7 +247,7 @@ impl RawSemaphore<'_> {
                     .compare_exchange(mine, FREE, Ordering::Release, Ordering::Relaxed)
                     .is_ok()
             {
-                self.announce(1);
+                self.announce(1, liveness);
                 return true;
             }
         }
@@ -282,12 +282,16 @@ pub use handle::{Semaphore, SemaphorePermit};
 mod handle {
     use super::{RawSemaphore, ABSENT};
     use crate::mutex::Taken;
-    use shmarena_engine::sync::{AtomicU32, Ordering};
+    use crate::sleepers::Sleepers;
+    use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
     use shmarena_engine::{Error, Object, ObjectKind, OwnerId, Region, Result, TypeDescriptor};
     use std::ptr::NonNull;
     use std::time::{Duration, Instant};
 
     const HEADER: u64 = 64;
+    /// Byte offset and words of the sleepers' registry.
+    const REGISTRY: u64 = 16;
+    const REGISTRY_WORDS: u64 = 6;
     /// Largest capacity (tokens are scanned linearly).
     pub const MAX_CAPACITY: u32 = 1 << 16;
 
@@ -316,6 +320,8 @@ mod handle {
     #[derive(Clone)]
     pub struct Semaphore {
         words: NonNull<AtomicU32>,
+        /// The sleepers' registry ([`REGISTRY_WORDS`] u64 words at byte [`REGISTRY`]).
+        registry: NonNull<AtomicU64>,
         capacity: usize,
         object: Object,
     }
@@ -405,8 +411,11 @@ mod handle {
                 });
             }
             let words = object.atomics::<std::sync::atomic::AtomicU32>(0, HEADER / 4 + capacity)?;
+            let registry =
+                object.atomics::<std::sync::atomic::AtomicU64>(REGISTRY, REGISTRY_WORDS)?;
             Ok(Self {
                 words,
+                registry,
                 capacity: capacity as usize,
                 object,
             })
@@ -426,9 +435,17 @@ mod handle {
                     self.capacity,
                 )
             };
+            // SAFETY: REGISTRY_WORDS u64 words at REGISTRY were checked inside the body
+            // (only ever accessed as u64), and the mapping outlives `self`.
+            let registry = unsafe {
+                std::slice::from_raw_parts(self.registry.as_ptr(), REGISTRY_WORDS as usize)
+            };
             RawSemaphore {
                 sequence: self.word(0),
-                sleepers: self.word(1),
+                sleepers: Sleepers {
+                    count: self.word(1),
+                    registry,
+                },
                 tokens,
             }
         }
@@ -526,7 +543,8 @@ mod handle {
         /// [`Error::TooManyReleases`] when every permit is already free (Python's
         /// `BoundedSemaphore` raises `ValueError` then).
         pub fn release(&self) -> Result<()> {
-            self.raw().release(self.object.region().participant_id())
+            let region = self.object.region();
+            self.raw().release(region.participant_id(), region)
         }
 
         /// Permits free right now.
@@ -590,7 +608,9 @@ mod handle {
             // Nothing in a forked child (the token names the parent), nothing if the
             // permit is no longer this owner's: a reclaimed or swept token is left alone.
             if self.taken.by_this_process() {
-                self.semaphore.raw().release_held(self.taken.owner());
+                self.semaphore
+                    .raw()
+                    .release_held(self.taken.owner(), self.semaphore.object.region());
             }
         }
     }
@@ -612,6 +632,10 @@ mod handle {
         for token in object.atomic_slice::<AtomicU32>(HEADER, capacity)? {
             shmarena_engine::liveness::retire_owner_field_u32(token, slot)?;
         }
-        Ok(())
+        Sleepers {
+            count: &object.atomic_slice::<AtomicU32>(4, 1)?[0],
+            registry: object.atomic_slice::<AtomicU64>(REGISTRY, REGISTRY_WORDS)?,
+        }
+        .retire_owner_slot(slot)
     }
 }

@@ -78,7 +78,7 @@ impl Sleepers<'_> {
             // from the participant table, not from anything the sleeper wrote.
             let mut seen = word.load(Ordering::Relaxed);
             loop {
-                let shift = if seen & 0xffff_ffff == 0 {
+                let shift = if seen as u32 == 0 {
                     0
                 } else if seen >> 32 == 0 {
                     32

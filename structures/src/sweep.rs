@@ -51,6 +51,7 @@ pub fn retire_owner_slot(region: &Region, slot: u32) -> Result<()> {
         match entry.descriptor.kind {
             ObjectKind::Mutex => crate::mutex::retire_owner_slot(&object()?, slot)?,
             ObjectKind::Semaphore => crate::semaphore::retire_owner_slot(&object()?, slot)?,
+            ObjectKind::Event => crate::event::Event::retire_owner_slot(&object()?, slot)?,
             ObjectKind::Barrier => crate::barrier::retire_owner_slot(&object()?, slot)?,
             ObjectKind::Queue => crate::queue::retire_owner_slot(&object()?, slot)?,
             ObjectKind::UnboundedQueue => {

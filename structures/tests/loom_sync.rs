@@ -36,6 +36,7 @@ use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena::event::RawEvent;
 use shmarena::mutex::{Acquired, RawMutex};
 use shmarena::semaphore::{RawSemaphore, FREE};
+use shmarena::sleepers::Sleepers;
 use shmarena::{Error, OwnerId};
 
 // ---------------------------------------------------------------------------------------
@@ -651,7 +652,10 @@ impl EventModel {
     fn event(&self) -> RawEvent<'_> {
         RawEvent {
             flag: &self.flag,
-            sleepers: &self.sleepers,
+            sleepers: Sleepers {
+                count: &self.sleepers,
+                registry: &[],
+            },
         }
     }
 }
@@ -669,7 +673,7 @@ fn event_wait_vs_set_returns_and_sees_the_setters_writes() {
         });
         let (w, t) = (Arc::clone(&s), Arc::clone(&s));
         let waiter = move || {
-            assert!(w.event().wait(None));
+            assert!(w.event().wait(live(1), None));
             assert_eq!(
                 read(&w.data),
                 42,
@@ -678,7 +682,7 @@ fn event_wait_vs_set_returns_and_sees_the_setters_writes() {
         };
         let setter = move || {
             write(&t.data, 42);
-            t.event().set();
+            t.event().set(&Mock::slot(2));
         };
         pair(swap, waiter, setter);
         assert!(s.event().is_set());
@@ -713,7 +717,10 @@ impl SemaphoreModel {
     fn semaphore(&self) -> RawSemaphore<'_> {
         RawSemaphore {
             sequence: &self.sequence,
-            sleepers: &self.sleepers,
+            sleepers: Sleepers {
+                count: &self.sleepers,
+                registry: &[],
+            },
             tokens: &self.tokens,
         }
     }
@@ -724,7 +731,9 @@ impl SemaphoreModel {
         assert!(self.semaphore().acquire(me.0, &me, None));
         assert_eq!(self.semaphore().held_by(me.0), 1);
         let seen = bump_cell(&self.data); // one permit: one holder at a time
-        self.semaphore().release(me.0).expect("we hold a permit");
+        self.semaphore()
+            .release(me.0, &me)
+            .expect("we hold a permit");
         seen
     }
 

@@ -549,3 +549,73 @@ fn mutex_owners_killed_at_random_during_contention_lose_no_acknowledged_update()
         "each death inside the lock is reported to the next owner"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Waiters killed asleep
+
+/// The sleeper count of object `name`: the high half of its body's first word (a u32 at
+/// byte 4, for events and semaphores alike).
+fn sleepers_of(region: &Region, name: &str) -> u32 {
+    use shmarena::engine::Memory;
+    let body = region.find_object(name).unwrap().unwrap().offset;
+    let word = region.memory().word(body).unwrap();
+    (word.load(std::sync::atomic::Ordering::Relaxed) >> 32) as u32
+}
+
+/// Starts `args` (a worker that announces itself with `ready`, then sleeps on object
+/// `name`) and SIGKILLs it once its sleeper count shows; retried until the kill leaves the
+/// count raised (a waiter of a timed wait leaves and comes back between its sleeps).
+fn kill_asleep(region: &Region, name: &str, args: &[&str], ready: &str) {
+    for _ in 0..20 {
+        let mut waiter = Worker::start(args);
+        waiter.expect(ready);
+        let began = Instant::now();
+        while sleepers_of(region, name) == 0 {
+            assert!(began.elapsed() < STEP_TIMEOUT, "the waiter never slept");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        waiter.kill();
+        if sleepers_of(region, name) == 1 {
+            return;
+        }
+    }
+    panic!("no kill landed while the waiter slept");
+}
+
+/// A process SIGKILLed while asleep in `Event::wait` or a semaphore's `acquire` leaves its
+/// sleeper count behind; `set` and `release` then find that their wake-up wakes nobody and
+/// soon clear the dead sleeper's count (its registry entry names it), so they stop paying
+/// a system call each.
+#[test]
+fn waiters_killed_asleep_stop_costing_setters_and_releasers() {
+    let (temp, region) = region("lock-asleep");
+    let event = region.event("e").unwrap();
+    kill_asleep(&region, "e", &["event-wait", temp.arg(), "e"], "ready");
+    for _ in 0..2 * shmarena::sleepers::REAP_EVERY {
+        event.set();
+        event.clear();
+    }
+    assert_eq!(
+        sleepers_of(&region, "e"),
+        0,
+        "the dead waiter's count was cleared"
+    );
+
+    let sem = region.bounded_semaphore("s", 1).unwrap();
+    assert!(sem.try_acquire(), "the test holds the only permit");
+    kill_asleep(
+        &region,
+        "s",
+        &["wait-permit", temp.arg(), "s", "1"],
+        "waiting",
+    );
+    for _ in 0..2 * shmarena::sleepers::REAP_EVERY {
+        sem.release().unwrap();
+        assert!(sem.try_acquire());
+    }
+    assert_eq!(
+        sleepers_of(&region, "s"),
+        0,
+        "the dead waiter's count was cleared"
+    );
+}

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{spawn_with_env, TempRegion};
+use common::{spawn, spawn_with_env, TempRegion};
 use shmarena::{Array, ByteUnboundedQueue, Event, Queue, Region, RegionExt};
 
 const PRODUCERS: usize = 3;
@@ -706,4 +706,77 @@ fn a_dead_pop_then_a_dead_push_leave_the_queue_usable() {
     assert_eq!((queue.lost(), queue.skipped()), (1, 1));
     queue.try_push(8).unwrap();
     assert_eq!(queue.try_pop(), Some(8));
+}
+
+/// The sleeping-poppers count of the queue "q" (bounded or unbounded), read from the
+/// mapping.
+fn pop_sleepers(region: &Region, unbounded: bool) -> u32 {
+    use shmarena::engine::Memory;
+    let body = region.find_object("q").unwrap().unwrap().offset;
+    let offset = if unbounded {
+        shmarena::unbounded_queue::layout::POP_SLEEPERS
+    } else {
+        shmarena::queue::layout::POP_SLEEPERS
+    };
+    // The count is the high half of the word at offset - 4 (little-endian).
+    let word = region.memory().word(body + offset - 4).unwrap();
+    (word.load(std::sync::atomic::Ordering::Relaxed) >> 32) as u32
+}
+
+/// A consumer SIGKILLed while asleep in a pop leaves its sleeper count behind; pushes then
+/// find the wake-up they make wakes nobody, and soon clear the dead sleeper's count (its
+/// registry entry names it), so they stop paying a system call each. Bounded and
+/// unbounded queues.
+#[test]
+fn a_consumer_killed_asleep_stops_costing_the_producers() {
+    for unbounded in [false, true] {
+        let temp = TempRegion::new(&format!("queue-asleep-{unbounded}"));
+        let region = Region::create(&temp.path, 4 << 20).unwrap();
+        let queue = if unbounded {
+            UnderTest::Unbounded(ByteUnboundedQueue::get_or_create(&region, "q", 4, 8).unwrap())
+        } else {
+            UnderTest::Bounded(region.queue::<u64>("q", CAPACITY).unwrap())
+        };
+        region.event("stop").unwrap();
+        let out = std::env::temp_dir().join(format!("shmarena-asleep-{}", std::process::id()));
+        // Kill the consumer while its count is up (it sleeps nearly all the time; a kill
+        // that lands between two of its 20 ms waits is tried again).
+        let mut leaked = false;
+        for _ in 0..20 {
+            let mut consumer = spawn(&["queue-consume", temp.arg(), out.to_str().unwrap()]);
+            let began = Instant::now();
+            while pop_sleepers(&region, unbounded) == 0 {
+                assert!(
+                    began.elapsed() < SCENARIO_TIMEOUT,
+                    "the consumer never slept"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            consumer.kill().unwrap();
+            consumer.wait().unwrap();
+            if pop_sleepers(&region, unbounded) == 1 {
+                leaked = true;
+                break;
+            }
+        }
+        let _ = std::fs::remove_file(&out);
+        assert!(leaked, "no kill landed while the consumer slept");
+        for i in 0..2 * shmarena::sleepers::REAP_EVERY {
+            match &queue {
+                UnderTest::Bounded(queue) => {
+                    queue.try_push(i).unwrap();
+                    assert_eq!(queue.try_pop(), Some(i));
+                }
+                UnderTest::Unbounded(queue) => {
+                    queue.push(&i.to_le_bytes()).unwrap();
+                    assert_eq!(queue.try_pop().unwrap(), Some(i.to_le_bytes().to_vec()));
+                }
+            }
+        }
+        assert_eq!(
+            pop_sleepers(&region, unbounded),
+            0,
+            "the dead sleeper's count was cleared (unbounded: {unbounded})"
+        );
+    }
 }
