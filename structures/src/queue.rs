@@ -1045,7 +1045,7 @@ pub fn initial_stamp(slot: u64) -> u64 {
 }
 
 #[cfg(not(loom))]
-pub(crate) use handle::retire_owner_slot;
+pub(crate) use handle::{retire_owner_slot, BodyWords};
 #[cfg(not(loom))]
 pub use handle::{ByteQueue, Queue};
 
@@ -1154,6 +1154,44 @@ mod handle {
     use std::time::{Duration, Instant};
 
     const HEADER: u64 = layout::SLOTS;
+
+    /// Words at the start of an object's body, checked inside the mapping, lent out for
+    /// as long as the caller of [`Self::new`] vouches the mapping stays (a handle builds
+    /// its algorithm's references once, kept alive by the object it holds beside them).
+    #[derive(Clone, Copy)]
+    pub(crate) struct BodyWords(&'static [AtomicU64]);
+
+    impl BodyWords {
+        /// # Safety
+        /// `len` u64 atomics from `base` lie in the mapping, which stays mapped while any
+        /// reference taken from the result is used.
+        pub(crate) unsafe fn new(base: NonNull<AtomicU64>, len: u64) -> Self {
+            // SAFETY: the caller's.
+            Self(unsafe { std::slice::from_raw_parts(base.as_ptr(), len as usize) })
+        }
+
+        /// The word at `byte_offset` (8-aligned, inside).
+        pub(crate) fn word(self, byte_offset: u64) -> &'static AtomicU64 {
+            &self.0[(byte_offset / 8) as usize]
+        }
+
+        /// `count` words from `byte_offset` (8-aligned, inside).
+        pub(crate) fn words(self, byte_offset: u64, count: u64) -> &'static [AtomicU64] {
+            &self.0[(byte_offset / 8) as usize..][..count as usize]
+        }
+
+        /// The u32 at `byte_offset` (4-aligned, inside): a half of a word that is only
+        /// ever accessed as two u32s, never through its u64 view.
+        pub(crate) fn half_word(self, byte_offset: u64) -> &'static AtomicU32 {
+            let word = self.word(byte_offset & !7);
+            // SAFETY: a 4-aligned half of a word in the mapping (the word is 8-aligned).
+            unsafe {
+                &*std::ptr::from_ref(word)
+                    .cast::<AtomicU32>()
+                    .add(((byte_offset % 8) / 4) as usize)
+            }
+        }
+    }
 
     /// How long a push or pop waits for room or for an element.
     #[derive(Clone, Copy)]
@@ -1357,49 +1395,26 @@ mod handle {
             capacity: u64,
             slot_words: u64,
         ) -> RawQueue<'static> {
-            // SAFETY: inside the caller's checked range; the mapping outlives the
-            // references (caller).
-            let word = |index: u64| unsafe { &*base.as_ptr().add(index as usize) };
-            // SAFETY: as above. The header's u32 halves are only ever accessed as u32
-            // (never through the u64 view); two halves of a checked u64 are in bounds and
-            // 4-aligned.
-            let half_word = |byte_offset: u64| unsafe {
-                &*base
-                    .as_ptr()
-                    .cast::<AtomicU32>()
-                    .add((byte_offset / 4) as usize)
-            };
-            // SAFETY: as above: a registry's words lie in the header.
-            let registry = |byte_offset: u64| unsafe {
-                std::slice::from_raw_parts(
-                    base.as_ptr().add((byte_offset / 8) as usize),
-                    layout::REGISTRY_WORDS as usize,
-                )
-            };
+            // SAFETY: the caller's.
+            let body = unsafe { BodyWords::new(base, HEADER / 8 + capacity * slot_words) };
             let header = QueueHeader {
-                head: word(layout::HEAD / 8),
-                tail: word(layout::TAIL / 8),
-                not_empty: half_word(layout::NOT_EMPTY),
+                head: body.word(layout::HEAD),
+                tail: body.word(layout::TAIL),
+                not_empty: body.half_word(layout::NOT_EMPTY),
                 pop_sleepers: Sleepers {
-                    count: half_word(layout::POP_SLEEPERS),
-                    registry: registry(layout::POP_REGISTRY),
+                    count: body.half_word(layout::POP_SLEEPERS),
+                    registry: body.words(layout::POP_REGISTRY, layout::REGISTRY_WORDS),
                 },
-                not_full: half_word(layout::NOT_FULL),
+                not_full: body.half_word(layout::NOT_FULL),
                 push_sleepers: Sleepers {
-                    count: half_word(layout::PUSH_SLEEPERS),
-                    registry: registry(layout::PUSH_REGISTRY),
+                    count: body.half_word(layout::PUSH_SLEEPERS),
+                    registry: body.words(layout::PUSH_REGISTRY, layout::REGISTRY_WORDS),
                 },
-                lost: word(layout::LOST / 8),
-                skipped: word(layout::SKIPPED / 8),
+                lost: body.word(layout::LOST),
+                skipped: body.word(layout::SKIPPED),
             };
-            // SAFETY: as above; the slots are the capacity * slot_words words after the
-            // header.
-            let slots = unsafe {
-                std::slice::from_raw_parts(
-                    base.as_ptr().add((HEADER / 8) as usize),
-                    (capacity * slot_words) as usize,
-                )
-            };
+            // The slots are the capacity * slot_words words after the header.
+            let slots = body.words(HEADER, capacity * slot_words);
             // SAFETY: `slots` holds capacity slots of slot_words (>= 2) words, and 1 <=
             // capacity <= MAX_CAPACITY (caller).
             unsafe { RawQueue::new_unchecked(header, slots, slot_words as usize, capacity) }

@@ -549,14 +549,14 @@ mod handle {
         layout, ring_queue, Permanent, RawUnboundedQueue, Ring, Rings, Shared, MAX_RING_BYTES,
     };
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
-    use crate::queue::{initial_stamp, ElementWidth, SlotWidth, MAX_CAPACITY};
+    use crate::queue::{initial_stamp, BodyWords, ElementWidth, SlotWidth, MAX_CAPACITY};
     use crate::sleepers::Sleepers;
     use crate::words::word_count_of;
     use crate::words::{
         check_fits, read_bytes_into, try_read_words_into, with_bytes_as_words, with_words_of,
     };
     use bytemuck::Pod;
-    use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
+    use shmarena_engine::sync::{AtomicU64, Ordering};
     use shmarena_engine::{Error, Finding, Object, ObjectKind, Region, Result, TypeDescriptor};
     use std::marker::PhantomData;
     use std::ptr::NonNull;
@@ -848,44 +848,24 @@ mod handle {
                 .atomics::<std::sync::atomic::AtomicU64>(0, layout::FIRST_RING / 8 + first_words)?;
             // SAFETY: the words just checked; the mapping lives as long as `object`, which
             // the handle keeps beside these references.
-            let word = |index: u64| unsafe { &*base.as_ptr().add(index as usize) };
-            // SAFETY: as above; bytes 128..160 of the header, whose u32 halves are only
-            // ever accessed as u32 (never through the u64 view).
-            let half_word = |byte_offset: u64| unsafe {
-                &*base
-                    .as_ptr()
-                    .cast::<AtomicU32>()
-                    .add((byte_offset / 4) as usize)
-            };
+            let body = unsafe { BodyWords::new(base, layout::FIRST_RING / 8 + first_words) };
             let shared = Shared {
-                head_ring: word(layout::HEAD_RING / 8),
-                tail_ring: word(layout::TAIL_RING / 8),
-                not_empty: half_word(layout::NOT_EMPTY),
+                head_ring: body.word(layout::HEAD_RING),
+                tail_ring: body.word(layout::TAIL_RING),
+                not_empty: body.half_word(layout::NOT_EMPTY),
                 pop_sleepers: Sleepers {
-                    count: half_word(layout::POP_SLEEPERS),
-                    // SAFETY: as above: the registry's words lie in the header.
-                    registry: unsafe {
-                        std::slice::from_raw_parts(
-                            base.as_ptr().add((layout::POP_REGISTRY / 8) as usize),
-                            layout::REGISTRY_WORDS as usize,
-                        )
-                    },
+                    count: body.half_word(layout::POP_SLEEPERS),
+                    registry: body.words(layout::POP_REGISTRY, layout::REGISTRY_WORDS),
                 },
-                not_full: half_word(layout::NOT_FULL),
+                not_full: body.half_word(layout::NOT_FULL),
                 push_sleepers: Sleepers {
-                    count: half_word(layout::PUSH_SLEEPERS),
+                    count: body.half_word(layout::PUSH_SLEEPERS),
                     registry: &[],
                 },
-                lost: word(layout::LOST / 8),
-                skipped: word(layout::SKIPPED / 8),
+                lost: body.word(layout::LOST),
+                skipped: body.word(layout::SKIPPED),
             };
-            // SAFETY: as above: the first ring's words lie in the checked range.
-            let all = unsafe {
-                std::slice::from_raw_parts(
-                    base.as_ptr().add((layout::FIRST_RING / 8) as usize),
-                    first_words as usize,
-                )
-            };
+            let all = body.words(layout::FIRST_RING, first_words);
             let ring = first_ring_in(all, first_capacity);
             let first = Permanent {
                 offset: object.info().offset + layout::FIRST_RING,
