@@ -259,12 +259,17 @@ enum Holder {
 /// A run-time count (`usize`) serves byte queues and rings; a typed queue's
 /// [`ElementWidth`] is a constant, so that its slot addressing and element copies compile
 /// to fixed code (no multiplication by a loaded size, no copy loop).
-pub trait SlotWidth: Copy {
+///
+/// # Safety
+/// `slot_words` returns the same value on every call for a given value of the type, and
+/// at least 1: a queue checks its slots against it once and indexes them unchecked after.
+pub unsafe trait SlotWidth: Copy {
     /// The words of one slot (at least 1).
     fn slot_words(self) -> usize;
 }
 
-impl SlotWidth for usize {
+// SAFETY: a plain count is the same on every call (queues refuse 0 when they check it).
+unsafe impl SlotWidth for usize {
     #[inline]
     fn slot_words(self) -> usize {
         self
@@ -301,7 +306,8 @@ impl<T> std::fmt::Debug for ElementWidth<T> {
     }
 }
 
-impl<T> SlotWidth for ElementWidth<T> {
+// SAFETY: a constant, at least 1.
+unsafe impl<T> SlotWidth for ElementWidth<T> {
     #[inline]
     fn slot_words(self) -> usize {
         1 + crate::words::word_count::<T>()
