@@ -1051,7 +1051,7 @@ pub fn initial_stamp(slot: u64) -> u64 {
 }
 
 #[cfg(not(loom))]
-pub(crate) use handle::{retire_owner_slot, BodyWords};
+pub(crate) use handle::{element_width, retire_owner_slot, BodyWords};
 #[cfg(not(loom))]
 pub use handle::{ByteQueue, Queue};
 
@@ -1160,6 +1160,23 @@ mod handle {
     use std::time::{Duration, Instant};
 
     const HEADER: u64 = layout::SLOTS;
+
+    /// The slot width of a queue of `T` whose slots have `slot_words` words (from the
+    /// catalog): an error unless they agree (a typed handle indexes its slots unchecked by
+    /// it).
+    pub(crate) fn element_width<T>(slot_words: u64) -> Result<ElementWidth<T>> {
+        let width = ElementWidth::<T>::new();
+        if width.slot_words() as u64 != slot_words {
+            return Err(Error::corrupt(
+                "queue element size",
+                format!(
+                    "{slot_words} words a slot, not a {}",
+                    short_type_name::<T>()
+                ),
+            ));
+        }
+        Ok(width)
+    }
 
     /// Words at the start of an object's body, checked inside the mapping, lent out for
     /// as long as the caller of [`Self::new`] vouches the mapping stays (a handle builds
@@ -1681,17 +1698,7 @@ mod handle {
         /// be the queue's (the element type was checked against the catalog: checked
         /// again here, as the unchecked slot indexing relies on it).
         fn typed(inner: ByteQueue) -> Result<Self> {
-            let width = ElementWidth::<T>::new();
-            if width.slot_words() as u64 != inner.slot_words {
-                return Err(Error::corrupt(
-                    "queue element size",
-                    format!(
-                        "{} words a slot, not a {}",
-                        inner.slot_words,
-                        short_type_name::<T>()
-                    ),
-                ));
-            }
+            let width = element_width::<T>(inner.slot_words)?;
             // SAFETY: the same slot width, just checked.
             let raw = unsafe { inner.raw.with_width(width) };
             Ok(Self {

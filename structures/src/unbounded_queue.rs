@@ -549,7 +549,9 @@ mod handle {
         layout, ring_queue, Permanent, RawUnboundedQueue, Ring, Rings, Shared, MAX_RING_BYTES,
     };
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
-    use crate::queue::{initial_stamp, BodyWords, ElementWidth, SlotWidth, MAX_CAPACITY};
+    use crate::queue::{
+        element_width, initial_stamp, BodyWords, ElementWidth, SlotWidth, MAX_CAPACITY,
+    };
     use crate::sleepers::Sleepers;
     use crate::words::word_count_of;
     use crate::words::{
@@ -1125,17 +1127,7 @@ mod handle {
         /// be the queue's (the element type was checked against the catalog: checked
         /// again here, as the first ring's unchecked slot indexing relies on it).
         fn typed(inner: ByteUnboundedQueue) -> Result<Self> {
-            let width = ElementWidth::<T>::new();
-            if width.slot_words() as u64 != inner.slot_words {
-                return Err(Error::corrupt(
-                    "queue element size",
-                    format!(
-                        "{} words a slot, not a {}",
-                        inner.slot_words,
-                        short_type_name::<T>()
-                    ),
-                ));
-            }
+            let width = element_width::<T>(inner.slot_words)?;
             let first = Permanent {
                 offset: inner.first.offset,
                 next: inner.first.next,

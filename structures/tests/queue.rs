@@ -205,38 +205,9 @@ fn a_head_ticket_near_u64_max_wraps_instead_of_overflowing() {
 /// good, and the ring never drained).
 #[test]
 fn a_pop_passes_tickets_given_up_laps_ahead() {
-    use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
-    use shmarena::queue::{QueueHeader, RawQueue, Sleepers};
-    let words: Vec<AtomicU64> = (0..6).map(|_| AtomicU64::new(0)).collect();
-    let halves: Vec<AtomicU32> = (0..4).map(|_| AtomicU32::new(0)).collect();
-    let (head, tail, lost, skipped) = (&words[0], &words[1], &words[2], &words[3]);
     // Slot 0 free for ticket 4 (EMPTY, ticket 4); slot 1 FULL(1) holding 111.
-    let slots: Vec<AtomicU64> = [4 << 2, 0, 2 | 1 << 2, 111]
-        .into_iter()
-        .map(AtomicU64::new)
-        .collect();
-    tail.store(3, Ordering::Relaxed);
-    let queue = RawQueue::new(
-        QueueHeader {
-            head,
-            tail,
-            not_empty: &halves[0],
-            pop_sleepers: Sleepers {
-                count: &halves[1],
-                registry: &[],
-            },
-            not_full: &halves[2],
-            push_sleepers: Sleepers {
-                count: &halves[3],
-                registry: &[],
-            },
-            lost,
-            skipped,
-        },
-        &slots,
-        2,
-    )
-    .unwrap();
+    let words = LooseQueue::new(3, [4 << 2, 0, 2 | 1 << 2, 111]);
+    let queue = words.raw();
     let region_path =
         std::env::temp_dir().join(format!("shmarena-queue-laps-{}", std::process::id()));
     let region = Region::create(&region_path, 1 << 20).unwrap();
@@ -248,8 +219,62 @@ fn a_pop_passes_tickets_given_up_laps_ahead() {
         "the element behind the given-up ticket"
     );
     assert_eq!(out, [111]);
-    assert_eq!(head.load(Ordering::Relaxed) & ((1 << 31) - 1), 2);
+    assert_eq!(words.head_ticket(), 2);
     Region::unlink(&region_path).unwrap();
+}
+
+/// The words of a two-slot queue of one-word elements, outside any region, for
+/// `RawQueue` in a hand-made state: head at ticket 0 naming nobody, tail at `tail`, the
+/// slots' (stamp, element) words as given.
+struct LooseQueue {
+    /// Head, tail, lost, skipped.
+    words: Vec<shmarena::engine::sync::AtomicU64>,
+    /// The futex sequences and sleeper counts.
+    halves: Vec<shmarena::engine::sync::AtomicU32>,
+    slots: Vec<shmarena::engine::sync::AtomicU64>,
+}
+
+impl LooseQueue {
+    fn new(tail: u64, slots: [u64; 4]) -> Self {
+        use shmarena::engine::sync::{AtomicU32, AtomicU64};
+        let words: Vec<AtomicU64> = [0, tail, 0, 0].into_iter().map(AtomicU64::new).collect();
+        Self {
+            words,
+            halves: (0..4).map(|_| AtomicU32::new(0)).collect(),
+            slots: slots.into_iter().map(AtomicU64::new).collect(),
+        }
+    }
+
+    fn raw(&self) -> shmarena::queue::RawQueue<'_> {
+        use shmarena::queue::{QueueHeader, RawQueue, Sleepers};
+        let header = QueueHeader {
+            head: &self.words[0],
+            tail: &self.words[1],
+            not_empty: &self.halves[0],
+            pop_sleepers: Sleepers {
+                count: &self.halves[1],
+                registry: &[],
+            },
+            not_full: &self.halves[2],
+            push_sleepers: Sleepers {
+                count: &self.halves[3],
+                registry: &[],
+            },
+            lost: &self.words[2],
+            skipped: &self.words[3],
+        };
+        RawQueue::new(header, &self.slots, 2).unwrap()
+    }
+
+    /// The head word's ticket.
+    fn head_ticket(&self) -> u64 {
+        self.words[0].load(std::sync::atomic::Ordering::Relaxed) & ((1 << 31) - 1)
+    }
+
+    /// Skipped pushes.
+    fn skipped(&self) -> u64 {
+        self.words[3].load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// A producer died holding ticket 0 (named in its slot), and its participant slot does not
@@ -258,9 +283,7 @@ fn a_pop_passes_tickets_given_up_laps_ahead() {
 /// dead claim and returns the element behind it, in one call.
 #[test]
 fn a_pop_skips_a_dead_producer_that_only_the_kernel_knows_is_dead() {
-    use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
     use shmarena::engine::Liveness;
-    use shmarena::queue::{QueueHeader, RawQueue, Sleepers};
     use shmarena::OwnerId;
 
     /// Every other owner is dead, but its participant slot still looks in use.
@@ -279,44 +302,17 @@ fn a_pop_skips_a_dead_producer_that_only_the_kernel_knows_is_dead() {
 
     let dead = OwnerId::new(5, 1);
     let me = OwnerId::new(1, 1);
-    let words: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
-    let halves: Vec<AtomicU32> = (0..4).map(|_| AtomicU32::new(0)).collect();
-    let (head, tail, lost, skipped) = (&words[0], &words[1], &words[2], &words[3]);
     // Slot 0: WRITING(0, dead) (stamp: state | ticket << 2 | owner << 33); slot 1: FULL(1)
     // holding 111; tail at ticket 2, naming nobody.
     let writing = 1 | u64::from(dead.bits()) << 33;
-    let slots: Vec<AtomicU64> = [writing, 0, 2 | 1 << 2, 111]
-        .into_iter()
-        .map(AtomicU64::new)
-        .collect();
-    tail.store(2, Ordering::Relaxed);
-    let queue = RawQueue::new(
-        QueueHeader {
-            head,
-            tail,
-            not_empty: &halves[0],
-            pop_sleepers: Sleepers {
-                count: &halves[1],
-                registry: &[],
-            },
-            not_full: &halves[2],
-            push_sleepers: Sleepers {
-                count: &halves[3],
-                registry: &[],
-            },
-            lost,
-            skipped,
-        },
-        &slots,
-        2,
-    )
-    .unwrap();
+    let words = LooseQueue::new(2, [writing, 0, 2 | 1 << 2, 111]);
+    let queue = words.raw();
     let mut out = [0];
     assert!(
         queue.try_pop(&mut out, me, &Unswept(me)),
         "the element behind the dead claim"
     );
     assert_eq!(out, [111]);
-    assert_eq!(skipped.load(Ordering::Relaxed), 1);
-    assert_eq!(head.load(Ordering::Relaxed) & ((1 << 31) - 1), 2);
+    assert_eq!(words.skipped(), 1);
+    assert_eq!(words.head_ticket(), 2);
 }
