@@ -25,7 +25,7 @@
 //! dead, so its entry and count stay until it leaves (it never lowers the count twice: a
 //! leave whose entry no longer names it finds it lowered already). Entries naming a
 //! participant slot that the participant sweep retires are rewritten to the dead owner
-//! ([`retire_owner_slot`]), like every owner field.
+//! ([`Sleepers::retire_owner_slot`]), like every owner field.
 //!
 //! A process killed between raising the count and writing its entry (or between clearing
 //! it and lowering the count: a few instructions, once per sleep), or one that found every
