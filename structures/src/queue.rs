@@ -461,6 +461,18 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         ticket.wrapping_sub(self.lap) & TICKET_MASK
     }
 
+    /// The slot width.
+    #[cfg_attr(loom, allow(dead_code))] // the unbounded queue's handle's
+    pub(crate) fn width(&self) -> W {
+        self.width
+    }
+
+    /// Every slot's stamp, slot 0 first.
+    #[cfg_attr(loom, allow(dead_code))] // the handle's (initializing, sweeping)
+    fn stamps(&self) -> impl Iterator<Item = &AtomicU64> {
+        self.slots.iter().step_by(self.width.slot_words())
+    }
+
     /// The slot serving `ticket`; `None` for a ticket no slot serves (read from a
     /// corrupted head or tail word).
     #[inline]
@@ -1144,8 +1156,8 @@ impl<T> From<PushError<T>> for shmarena_engine::Error {
 #[cfg(not(loom))]
 mod handle {
     use super::{
-        initial_stamp, layout, ElementWidth, PushError, QueueHeader, RawQueue, RawSlot, Sleepers,
-        SlotWidth, MAX_CAPACITY,
+        initial_stamp, layout, ElementWidth, PushError, QueueHeader, RawQueue, Sleepers, SlotWidth,
+        MAX_CAPACITY,
     };
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
     use crate::words::{
@@ -1259,8 +1271,6 @@ mod handle {
     /// ```
     #[derive(Clone)]
     pub struct ByteQueue {
-        base: NonNull<AtomicU64>,
-        capacity: u64,
         slot_words: u64,
         elem_size: usize,
         /// The algorithm over this queue's words, built once: its references point into
@@ -1270,18 +1280,12 @@ mod handle {
         object: Object,
     }
 
-    // SAFETY: the queue's words are atomics in the shared mapping, which `object` keeps
-    // alive; elements are copied in and out, never referenced.
-    unsafe impl Send for ByteQueue {}
-    // SAFETY: as above.
-    unsafe impl Sync for ByteQueue {}
-
     impl std::fmt::Debug for ByteQueue {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_struct("Queue")
                 .field("name", &self.object.info().name)
                 .field("len", &self.len())
-                .field("capacity", &self.capacity)
+                .field("capacity", &self.raw.capacity)
                 .field("elem_size", &self.elem_size)
                 .finish_non_exhaustive()
         }
@@ -1340,17 +1344,14 @@ mod handle {
             let (object, _) =
                 crate::sweep::get_or_create_object(region, name, &descriptor, size, |object| {
                     let queue = Self::from_object(object.clone())?;
-                    for slot in 0..capacity {
+                    for (slot, stamp) in (0..).zip(queue.raw.stamps()) {
                         // Relaxed: published by the catalog's Release.
-                        queue
-                            .raw_slot(slot)
-                            .stamp
-                            .store(initial_stamp(slot), Ordering::Relaxed);
+                        stamp.store(initial_stamp(slot), Ordering::Relaxed);
                     }
                     Ok(())
                 })?;
             let queue = Self::from_object(object)?;
-            if queue.capacity != capacity {
+            if queue.raw.capacity != capacity {
                 return Err(Error::TypeMismatch {
                     name: name.to_owned(),
                     expected: descriptor.to_string(),
@@ -1397,8 +1398,6 @@ mod handle {
             // which the handle keeps beside `raw`.
             let raw = unsafe { Self::build_raw(base, capacity, slot_words) };
             Ok(Self {
-                base,
-                capacity,
                 slot_words,
                 elem_size,
                 raw,
@@ -1441,27 +1440,6 @@ mod handle {
             // SAFETY: `slots` holds capacity slots of slot_words (>= 2) words, and 1 <=
             // capacity <= MAX_CAPACITY (caller).
             unsafe { RawQueue::new_unchecked(header, slots, slot_words as usize, capacity) }
-        }
-
-        fn word(&self, index: u64) -> &AtomicU64 {
-            // SAFETY: HEADER/8 + capacity*slot_words words were checked inside the body,
-            // and every caller stays below that; the mapping outlives `self`.
-            unsafe { &*self.base.as_ptr().add(index as usize) }
-        }
-
-        fn raw_slot(&self, slot: u64) -> RawSlot<'_> {
-            let first = HEADER / 8 + slot * self.slot_words;
-            // SAFETY: as in `word`: the slot's words are inside the checked range.
-            let words = unsafe {
-                std::slice::from_raw_parts(
-                    self.base.as_ptr().add(first as usize + 1),
-                    (self.slot_words - 1) as usize,
-                )
-            };
-            RawSlot {
-                stamp: self.word(first),
-                words,
-            }
         }
 
         /// The queue algorithm over this queue's words (built once, at open).
@@ -1581,7 +1559,7 @@ mod handle {
 
         /// Slots in the queue.
         pub fn capacity(&self) -> usize {
-            self.capacity as usize
+            self.raw.capacity as usize
         }
 
         /// Bytes of one element.
@@ -1592,13 +1570,13 @@ mod handle {
         /// Elements lost because their consumer died after claiming them.
         pub fn lost(&self) -> u64 {
             // Relaxed: a statistic.
-            self.word(layout::LOST / 8).load(Ordering::Relaxed)
+            self.raw.header.lost.load(Ordering::Relaxed)
         }
 
         /// Pushes abandoned by producers that died before finishing them (never acknowledged).
         pub fn skipped(&self) -> u64 {
             // Relaxed: a statistic.
-            self.word(layout::SKIPPED / 8).load(Ordering::Relaxed)
+            self.raw.header.skipped.load(Ordering::Relaxed)
         }
 
         /// The object's name.
@@ -1822,13 +1800,10 @@ mod handle {
         let queue = ByteQueue::from_object(object.clone())?;
         queue.raw.header.pop_sleepers.retire_owner_slot(slot)?;
         queue.raw.header.push_sleepers.retire_owner_slot(slot)?;
-        super::retire_claimants(
-            [queue.word(layout::HEAD / 8), queue.word(layout::TAIL / 8)],
-            slot,
-        )?;
-        for index in 0..queue.capacity {
+        super::retire_claimants([queue.raw.header.head, queue.raw.header.tail], slot)?;
+        for stamp in queue.raw.stamps() {
             shmarena_engine::liveness::retire_owner_field(
-                queue.raw_slot(index).stamp,
+                stamp,
                 super::OWNER_SHIFT,
                 slot,
                 super::holds_claim,

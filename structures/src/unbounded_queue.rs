@@ -634,7 +634,7 @@ mod handle {
     }
 
     /// The ring of `capacity` slots whose words (header, then slots) are `all`.
-    fn first_ring_in(all: &[AtomicU64], capacity: u64) -> Ring<'_> {
+    fn ring_in(all: &[AtomicU64], capacity: u64) -> Ring<'_> {
         Ring {
             head: &all[(layout::RING_HEAD / 8) as usize],
             tail: &all[(layout::RING_TAIL / 8) as usize],
@@ -655,7 +655,7 @@ mod handle {
         }
 
         fn first(&self) -> u64 {
-            self.queue.first_ring()
+            self.queue.first.offset
         }
 
         fn ring_words(&self, capacity: u64) -> u64 {
@@ -690,7 +690,7 @@ mod handle {
             // SAFETY: `words_at` checked `words` words at `base` inside the mapping (body or
             // arena), which outlives `self`; all access is atomic.
             let all = unsafe { std::slice::from_raw_parts(base.as_ptr(), words as usize) };
-            Ok(first_ring_in(all, capacity))
+            Ok(ring_in(all, capacity))
         }
 
         fn make(&self, capacity: u64) -> Result<u64> {
@@ -797,14 +797,10 @@ mod handle {
             let (object, _) =
                 crate::sweep::get_or_create_object(region, name, &descriptor, size, |object| {
                     let queue = Self::from_object(object.clone())?;
-                    let first = queue.first_ring();
+                    let first = queue.first.offset;
                     // Relaxed: published by the catalog's Release.
-                    queue
-                        .word(layout::HEAD_RING / 8)
-                        .store(first, Ordering::Relaxed);
-                    queue
-                        .word(layout::TAIL_RING / 8)
-                        .store(first, Ordering::Relaxed);
+                    queue.shared.head_ring.store(first, Ordering::Relaxed);
+                    queue.shared.tail_ring.store(first, Ordering::Relaxed);
                     initialize_stamps(&RegionRings { queue: &queue }.ring(first)?, slot_words);
                     Ok(())
                 })?;
@@ -868,7 +864,7 @@ mod handle {
                 skipped: body.word(layout::SKIPPED),
             };
             let all = body.words(layout::FIRST_RING, first_words);
-            let ring = first_ring_in(all, first_capacity);
+            let ring = ring_in(all, first_capacity);
             let first = Permanent {
                 offset: object.info().offset + layout::FIRST_RING,
                 next: ring.next,
@@ -884,12 +880,6 @@ mod handle {
                 first,
                 object,
             })
-        }
-
-        fn word(&self, index: u64) -> &AtomicU64 {
-            // SAFETY: every caller's index lies in the header (checked in from_object);
-            // the mapping outlives `self`.
-            unsafe { &*self.base.as_ptr().add(index as usize) }
         }
 
         /// Runs `f` on the algorithm over this queue's words, with slots of `width` (the
@@ -917,28 +907,18 @@ mod handle {
         pub fn push(&self, element: &[u8]) -> Result<()> {
             check_fits(element, self.elem_size, "an element", "queue")?;
             with_bytes_as_words(element, (self.slot_words - 1) as usize, |words| {
-                self.push_words(self.slot_words as usize, &self.first, words)
+                self.push_words(&self.first, words)
             })
         }
 
-        /// Pushes `words`, with slots of `width`, whose first ring is `first` (this
-        /// handle's, or a typed handle's with its constant width).
-        fn push_words<W: SlotWidth>(
-            &self,
-            width: W,
-            first: &Permanent<'_, W>,
-            words: &[u64],
-        ) -> Result<()> {
+        /// Pushes `words`, whose first ring is `first` (this handle's, or a typed handle's
+        /// with its constant slot width, which every ring then uses).
+        fn push_words<W: SlotWidth>(&self, first: &Permanent<'_, W>, words: &[u64]) -> Result<()> {
             let region = self.object.region();
             let me = region.participant_id();
-            self.with_raw(width, |raw| {
+            self.with_raw(first.raw.width(), |raw| {
                 raw.try_push_protected(words, me, region, first, || region.pin())
             })
-        }
-
-        /// Region offset of the first ring (in the body: never freed).
-        fn first_ring(&self) -> u64 {
-            self.object.info().offset + layout::FIRST_RING
         }
 
         /// Removes the oldest element, if one is ready.
@@ -965,7 +945,7 @@ mod handle {
 
         fn pop_until(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<Vec<u8>>> {
             read_bytes_into((self.slot_words - 1) as usize, self.elem_size, |words| {
-                self.pop_words(self.slot_words as usize, &self.first, words, deadline, wait)
+                self.pop_words(&self.first, words, deadline, wait)
             })
         }
 
@@ -973,7 +953,6 @@ mod handle {
         /// whether it did.
         fn pop_words<W: SlotWidth>(
             &self,
-            width: W,
             first: &Permanent<'_, W>,
             words: &mut [u64],
             deadline: Option<Instant>,
@@ -982,7 +961,7 @@ mod handle {
             let region = self.object.region();
             let me = region.participant_id();
             let protect = || region.pin();
-            self.with_raw(width, |raw| {
+            self.with_raw(first.raw.width(), |raw| {
                 if wait {
                     raw.pop(words, me, region, deadline, first, protect)
                 } else {
@@ -1020,13 +999,13 @@ mod handle {
         /// and freed before that is not counted.
         pub fn lost(&self) -> u64 {
             // Relaxed: a statistic.
-            self.word(layout::LOST / 8).load(Ordering::Relaxed)
+            self.shared.lost.load(Ordering::Relaxed)
         }
 
         /// Pushes abandoned by producers that died before finishing them.
         pub fn skipped(&self) -> u64 {
             // Relaxed: a statistic.
-            self.word(layout::SKIPPED / 8).load(Ordering::Relaxed)
+            self.shared.skipped.load(Ordering::Relaxed)
         }
 
         /// The object's name.
@@ -1147,17 +1126,13 @@ mod handle {
         /// [`Error::OutOfMemory`] when the region has no room for a new ring (nothing
         /// pushed).
         pub fn push(&self, value: T) -> Result<()> {
-            with_words_of(&value, |words| {
-                self.inner
-                    .push_words(ElementWidth::<T>::new(), &self.first, words)
-            })
+            with_words_of(&value, |words| self.inner.push_words(&self.first, words))
         }
 
         #[inline]
         fn pop_until(&self, deadline: Option<Instant>, wait: bool) -> Result<Option<T>> {
             try_read_words_into::<T, Error>(|words| {
-                self.inner
-                    .pop_words(ElementWidth::<T>::new(), &self.first, words, deadline, wait)
+                self.inner.pop_words(&self.first, words, deadline, wait)
             })
         }
 
