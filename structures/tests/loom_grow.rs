@@ -2,6 +2,7 @@
 //! migration racing a reader, a writer and a second mover; a dead mover's copy published
 //! by others, one it never committed taken over, and one committed while it is taken over;
 //! an insert that claimed a slot in a table being frozen; a dead mover's chunk taken over;
+//! racing growers making one table, and a dead grower's claim taken over;
 //! lookups and an update through a handle's guess of a table that is retired and reused
 //! meanwhile. Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom cargo test --release -p shmarena --test loom_grow`.
@@ -23,9 +24,9 @@ mod loom_table;
 use loom::sync::atomic::{fence, AtomicU64, Ordering};
 use loom::sync::Arc;
 use loom_owners::{dead, Mock};
-use loom_support::{model, pair};
+use loom_support::{model, model_up_to, pair};
 use loom_table::{next_table, table, Table};
-use shmarena::hash_map::grow::root_id;
+use shmarena::hash_map::grow::{root_id, GROWING};
 use shmarena::hash_map::migrate::{CAPACITY, CURSOR, NEXT};
 use shmarena::hash_map::{header_words, GrowingMap, Slots, Tables, Updated};
 use shmarena::Result;
@@ -498,6 +499,42 @@ fn racing_inserts_grow_once_and_lose_nothing() {
             assert_eq!(get(&grown, key, &me(1)), Some(value), "key {key}");
         }
         assert_eq!(grown.len(), 3);
+        // One of them claimed the growth and made the table; the other waited for it.
+        assert_eq!(chain.chain.made.load(Ordering::SeqCst), 1, "tables made");
+    });
+}
+
+/// A process died while it made the next table of a full table (its claim is in `NEXT`):
+/// two inserts of new keys race; the first to see the dead claim takes it over and makes
+/// the table, the other waits for it; both keys land once, and one table is made. (Bound
+/// 2: 10 s; at 3, 190 s on 2 cores, passed.)
+#[test]
+fn a_dead_growers_claim_is_taken_over_once() {
+    model_up_to(2, || {
+        let chain = chain(2, 1, 1);
+        let grown = map(&chain, 1);
+        assert_eq!(insert(&grown, 1, 10, &me(1)), None);
+        assert_eq!(insert(&grown, 2, 20, &me(1)), None);
+        let first = &chain.chain.tables[0];
+        first
+            .header(NEXT)
+            .store(GROWING | u64::from(dead(5).bits()), Ordering::Release);
+        let (a, b) = pair(
+            false,
+            {
+                let chain = chain.clone();
+                move || insert(&map(&chain, 1), 3, 30, &me(2))
+            },
+            {
+                let chain = chain.clone();
+                move || insert(&map(&chain, 1), 4, 40, &me(3))
+            },
+        );
+        assert_eq!((a, b), (None, None));
+        assert_eq!(chain.chain.made.load(Ordering::SeqCst), 1, "tables made");
+        finish(&grown, &me(1));
+        assert_eq!(members(&grown), vec![(1, 10), (2, 20), (3, 30), (4, 40)]);
+        assert_eq!(grown.len(), 4);
     });
 }
 

@@ -364,6 +364,39 @@ fn a_map_created_with_16_slots_takes_a_million_inserts_from_two_processes() {
     no_check_errors(&region);
 }
 
+/// Six processes fill a map created with 16 slots at once, each slow between making the
+/// next table and linking it, in a region with room for the map's tables but not for six
+/// copies of the next one: one process makes each table while the others wait or walk on,
+/// so no insert runs out of memory, and every key is there once.
+#[test]
+fn processes_that_fill_a_table_together_make_one_next_table() {
+    const KEYS: u64 = 300_000;
+    const WRITERS: u64 = 6;
+    let temp = TempRegion::new("map-grow-together");
+    let (region, map) = grown_map(&temp, 96 << 20);
+    let share = KEYS / WRITERS;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            spawn_with_env(
+                &[
+                    "map-grow-insert",
+                    temp.arg(),
+                    &(w + 1).to_string(),
+                    &(w * share).to_string(),
+                    &((w + 1) * share).to_string(),
+                ],
+                &[("SHMARENA_SLEEP_AT", "hash_map::grow_before_link:3")],
+            )
+        })
+        .collect();
+    for writer in writers {
+        let output = writer.wait_with_output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+    }
+    assert_all_present(&map, KEYS);
+    no_check_errors(&region);
+}
+
 /// Waits until process `pid` is stopped (at the failpoint `point`).
 fn wait_until_stopped(pid: i32, point: &str) {
     let stopped = (0..2000).any(|_| {

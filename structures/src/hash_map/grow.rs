@@ -9,10 +9,20 @@
 //!
 //! - **Growth** starts when an insert finds no free slot within [`GROW_PROBE`] slots of its
 //!   key's home in a table at least 3/4 full (or within the whole probe limit, whatever
-//!   the load): it makes a zeroed table of twice the capacity and links it as the
-//!   table's `NEXT` (one compare-exchange; a loser gives its table back). Only the root
-//!   grows: a table still receiving a migration finishes that first, so at most two
-//!   tables are in use at once, and the root is migrating exactly while it has a next.
+//!   the load): it claims the table's `NEXT` word (a compare-exchange of 0 to
+//!   [`GROWING`] and its owner), makes a zeroed table of twice the capacity and links it
+//!   there (a compare-exchange of its claim to the new table's id). One process makes the
+//!   next table at a time: processes that fill a table together would otherwise each
+//!   make one, and in a region sized for the map all but one would fail for want of
+//!   memory. An insert that finds the table claimed walks on to the probe limit (the
+//!   table is 3/4 full, not full) and waits for the claimant only when that finds no
+//!   room; the wait is bounded ([`GROW_PATIENCE`]): a claimant found dead, or still
+//!   claiming when the patience runs out (frozen), is taken over (a compare-exchange of
+//!   its claim to the waiter's), and its own link then fails and gives its table back.
+//!   So at most one table is being made per patience period, whatever the number of
+//!   processes. Only the root grows: a table still receiving a migration finishes that
+//!   first, so at most two tables are in use at once, and the root is migrating exactly
+//!   while it has a next.
 //! - **Migration** is incremental: every operation that passes a migrating table first
 //!   migrates one chunk of [`CHUNK`](super::migrate::CHUNK) slots (taking the next ticket
 //!   of `CURSOR`; once the tickets run out, the first chunk whose bit is still clear: a
@@ -54,8 +64,8 @@ use super::{
     frozen, hash_key, kind, Dynamic, Found, KeyAccess, RawMap, Read, Shape, Slots, Step, Updated,
     ARRIVED, COMMITTED, INSERTING, MAX_RETRIES, MEMBER, MOVING,
 };
-use shmarena_engine::sync::{fence, AtomicU64, Ordering};
-use shmarena_engine::{Error, Liveness, Result};
+use shmarena_engine::sync::{fence, AtomicU64, Backoff, Ordering};
+use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
 /// Where a growing map's tables live: the region, or a loom model's heap.
 pub trait Tables {
@@ -130,6 +140,76 @@ pub const GROW_PROBE: u64 = 32;
 
 /// The largest table (slot numbers fit in the 32 bits a commit records).
 pub const MAX_CAPACITY: u64 = 1 << 32;
+
+/// A table's `NEXT` word while a process makes the next table: this bit and the
+/// claimant's owner bits (see the module docs). Table ids are below `1 << ROOT_ID_BITS`,
+/// so a word with this bit names no table.
+pub const GROWING: u64 = 1 << 63;
+
+/// How long an insert that needs the next table waits for a live process that is making
+/// it, before it takes the claim over (and makes the table itself). Making a table is an
+/// allocation (whose pages are given back to the file system, not written): the wait ends
+/// long before this unless the claimant is frozen or off its CPU for longer than a
+/// scheduler's time slice. (Under loom: no bound, see [`Patience::lasts`].)
+pub const GROW_PATIENCE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The bounded wait for a claimant that is making the next table ([`GROW_PATIENCE`]).
+struct Patience {
+    /// Pauses so far.
+    pauses: u32,
+    #[cfg(not(loom))]
+    since: Option<std::time::Instant>,
+}
+
+impl Patience {
+    fn new() -> Self {
+        Self {
+            pauses: 0,
+            #[cfg(not(loom))]
+            since: None,
+        }
+    }
+
+    /// Whether to wait on: true until the patience has run out (the clock starts at the
+    /// first call).
+    fn lasts(&mut self) -> bool {
+        self.pauses += 1;
+        #[cfg(not(loom))]
+        return self
+            .since
+            .get_or_insert_with(std::time::Instant::now)
+            .elapsed()
+            < GROW_PATIENCE;
+        // A model waits as long as the claimant takes (it cannot freeze one; a dead one's
+        // claim is taken over at once, without waiting).
+        #[cfg(loom)]
+        return true;
+    }
+
+    /// Whether this pause is one to ask the system whether the claimant lives (the first
+    /// and every 64th: a system call).
+    fn asks(&self) -> bool {
+        self.pauses % 64 == 1
+    }
+}
+
+/// Whether a `NEXT` word links no table: none, or one being made ([`GROWING`], the top
+/// bit: one signed comparison on the operations' fast paths).
+#[inline]
+pub fn links_none(next: u64) -> bool {
+    #[allow(clippy::cast_possible_wrap)] // the point: the top bit reads as the sign
+    let signed = next as i64;
+    signed <= 0
+}
+
+/// What [`GrowingMap::grow`] left behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Growth {
+    /// A next table is linked, or the root has moved: the operation starts again.
+    Linked,
+    /// Another live process is making the next table.
+    Claimed,
+}
 
 /// One table of a chain over `T`, as the algorithm sees it.
 type TableOf<T, Sh> = RawMap<<T as Tables>::Slots, Sh>;
@@ -259,7 +339,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     fn next_of(&self, table: &RawMap<T::Slots, Sh>) -> Result<Option<(u64, TableOf<T, Sh>)>> {
         // Acquire: pairs with the Release compare-exchange that linked it.
         let id = table.header(NEXT).load(Ordering::Acquire);
-        if id == 0 {
+        if links_none(id) {
             return Ok(None);
         }
         let next = self.raw(self.tables.table(id)?);
@@ -307,7 +387,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         }
         let table = self.raw(self.tables.first());
         // Acquire: as in `next_of`.
-        (table.header(NEXT).load(Ordering::Acquire) == 0).then_some(table)
+        links_none(table.header(NEXT).load(Ordering::Acquire)).then_some(table)
     }
 
     /// `on_newest` on a map that grew or is growing.
@@ -528,7 +608,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             if let Some(_pin) = self.pinned_at(root)? {
                 let table = self.raw(guess);
                 // Acquire: as in `next_of`.
-                if table.header(NEXT).load(Ordering::Acquire) == 0 {
+                if links_none(table.header(NEXT).load(Ordering::Acquire)) {
                     let crowded = || 4 * table.len() >= 3 * table.capacity();
                     match table.insert_step(
                         hash, key, value, replace, old, GROW_PROBE, crowded, liveness,
@@ -549,10 +629,27 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
                 match table.insert_step(
                     hash, key, value, replace, old, GROW_PROBE, crowded, liveness,
                 ) {
-                    Err(Error::Full { .. }) => {
-                        self.grow(table, liveness)?;
-                        Ok(Step::Moved)
-                    }
+                    Err(Error::Full { .. }) => match self.grow(table, liveness, false)? {
+                        Growth::Linked => Ok(Step::Moved),
+                        // Another process makes the next table: meanwhile this one may
+                        // still have room up to the probe limit.
+                        Growth::Claimed => match table.insert_step(
+                            hash,
+                            key,
+                            value,
+                            replace,
+                            old,
+                            GROW_PROBE,
+                            || false,
+                            liveness,
+                        ) {
+                            Err(Error::Full { .. }) => {
+                                self.grow(table, liveness, true)?;
+                                Ok(Step::Moved)
+                            }
+                            other => other,
+                        },
+                    },
                     other => other,
                 }
             })?;
@@ -663,18 +760,27 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
 
     /// Links a table of twice the capacity after `table`, unless one is linked already. A
     /// table that still receives a migration finishes it first (capacities grow along
-    /// the chain: the root is `table` when it has its capacity).
+    /// the chain: the root is `table` when it has its capacity). While another live
+    /// process is making the next table ([`GROWING`]), returns [`Growth::Claimed`] at
+    /// once, or (`wait`) waits for its link up to [`GROW_PATIENCE`] and then takes the
+    /// claim over; a dead claimant's claim is taken over at once.
+    ///
+    /// # Errors
+    /// [`Error::OutOfMemory`] when the region has no room for the table (the claim is
+    /// given up, so that another process may try); [`Error::Full`] past
+    /// [`MAX_CAPACITY`]; [`Error::Contended`] if the `NEXT` word keeps changing.
     #[cold]
-    fn grow(&self, table: &RawMap<T::Slots, Sh>, liveness: &impl Liveness) -> Result<()> {
+    fn grow(
+        &self,
+        table: &RawMap<T::Slots, Sh>,
+        liveness: &impl Liveness,
+        wait: bool,
+    ) -> Result<Growth> {
         // `table` may be the first one, reached unpinned: the root is read pinned.
         let pin = self.tables.pin()?;
         if self.root()?.1.capacity() != table.capacity() {
             self.finish(&pin, liveness)?;
-            return Ok(());
-        }
-        // Acquire: as in `next_of`.
-        if table.header(NEXT).load(Ordering::Acquire) != 0 {
-            return Ok(());
+            return Ok(Growth::Linked);
         }
         let capacity = table.capacity() * 2;
         if capacity > MAX_CAPACITY {
@@ -682,18 +788,74 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
                 capacity: table.capacity(),
             });
         }
-        let made = self.tables.make(capacity)?;
+        let next = table.header(NEXT);
+        let mine = GROWING | u64::from(liveness.me().bits());
+        let backoff = Backoff::new();
+        let mut patience = Patience::new();
+        let mut contended = 0;
+        // Acquire: as in `next_of`.
+        let mut seen = next.load(Ordering::Acquire);
+        loop {
+            if !links_none(seen) {
+                return Ok(Growth::Linked);
+            }
+            if seen != 0 && (!wait || patience.lasts()) {
+                // A claim that names no owner (a hostile word) is as good as a dead one's;
+                // our own is another thread's of this process, alive.
+                let claimant = u32::try_from(seen & !GROWING)
+                    .ok()
+                    .and_then(OwnerId::from_bits);
+                let alive = seen == mine
+                    || claimant.is_some_and(|owner| {
+                        liveness.may_be_alive(owner)
+                            && (!wait || !patience.asks() || liveness.is_alive(owner))
+                    });
+                if alive {
+                    if !wait {
+                        return Ok(Growth::Claimed);
+                    }
+                    backoff.snooze();
+                    // Acquire: as in `next_of`.
+                    seen = next.load(Ordering::Acquire);
+                    continue;
+                }
+            }
+            // Ours to claim: no claim, or a dead or frozen claimant's (ours too, another
+            // thread's of this process, once the patience has run out). Relaxed on
+            // success: a claim publishes nothing (the link does); Acquire on failure, as in
+            // `next_of`.
+            match next.compare_exchange(seen, mine, Ordering::Relaxed, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => seen = now,
+            }
+            contended += 1;
+            if contended > MAX_RETRIES {
+                return Err(Error::Contended("hash map growth"));
+            }
+        }
+        let made = match self.tables.make(capacity) {
+            Ok(made) => made,
+            Err(error) => {
+                // Give the claim up (unless it was taken over), so that another process
+                // (with more room freed by then) may try. Relaxed: it publishes nothing;
+                // Acquire on failure, as in `next_of`.
+                return match next.compare_exchange(mine, 0, Ordering::Relaxed, Ordering::Acquire) {
+                    Err(now) if !links_none(now) => Ok(Growth::Linked),
+                    _ => Err(error),
+                };
+            }
+        };
         fail::fail_point!("hash_map::grow_before_link");
         // AcqRel: Release publishes the zeroed table to whoever follows the link; Acquire
-        // on failure, as in `next_of`.
-        if table
-            .header(NEXT)
-            .compare_exchange(0, made, Ordering::AcqRel, Ordering::Acquire)
+        // on failure, as in `next_of`. A failure: our claim was taken over (we were judged
+        // frozen), and the taker links a table of its own.
+        if next
+            .compare_exchange(mine, made, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
             self.tables.discard(made, capacity);
         }
-        Ok(())
+        Ok(Growth::Linked)
     }
 
     /// Migrates one chunk of `table` (root word `root`) into `next` (root word
@@ -1020,7 +1182,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     pub(crate) fn settled_here(&self, hash: u64) -> bool {
         // Acquire: as in `next_of` (a line every lookup reads: it stays cached, where the
         // home slot's state would cost a miss of a lookup that read only hint bytes).
-        self.header(NEXT).load(Ordering::Acquire) == 0 || self.home_unfrozen(hash)
+        links_none(self.header(NEXT).load(Ordering::Acquire)) || self.home_unfrozen(hash)
     }
 
     // Inline: a cold call here would take the table's address on every lookup's path.

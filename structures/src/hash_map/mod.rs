@@ -2079,7 +2079,8 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
 
     /// Rewrites every owner field naming an owner of participant slot `owner_slot` to
     /// [`OwnerId::DEAD`] (a sweep of the retired slot: see `crate::sweep`): the inserter
-    /// of a `BUSY`, `INSERTING` or `COLLIDED` slot, the writer field of a wide value. All
+    /// of a `BUSY`, `INSERTING` or `COLLIDED` slot, the writer field of a wide value, the
+    /// claimant of the next table. All
     /// such owners are dead; what they left is recovered as before.
     ///
     /// # Errors
@@ -2120,6 +2121,13 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
                 }
             }
         }
+        // A claim to make the next table ([`grow::GROWING`]) names its claimant.
+        shmarena_engine::liveness::retire_owner_field(
+            self.header(migrate::NEXT),
+            0,
+            owner_slot,
+            |next| next & grow::GROWING != 0 && next & !grow::GROWING <= 0x7fff_ffff,
+        )?;
         Ok(())
     }
 

@@ -89,7 +89,9 @@
 //! `SHMARENA_KILL_AT=<failpoint>[:<n>]` makes the worker SIGKILL itself the n-th time (default
 //! first) it passes that failpoint: a death at an exact instruction of an algorithm.
 //! `SHMARENA_STOP_AT=<failpoint>[:<n>]` makes it SIGSTOP itself there instead (frozen at that
-//! instruction until someone sends SIGCONT).
+//! instruction until someone sends SIGCONT). `SHMARENA_SLEEP_AT=<failpoint>:<ms>` makes it
+//! sleep that many milliseconds each time it passes the failpoint (a slow step, widening a
+//! race).
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +101,13 @@ use shmarena::{Region, RegionExt};
 fn arm_failpoints() {
     arm_failpoint("SHMARENA_KILL_AT", libc::SIGKILL);
     arm_failpoint("SHMARENA_STOP_AT", libc::SIGSTOP);
+    if let Some((name, ms)) = std::env::var("SHMARENA_SLEEP_AT").ok().and_then(|spec| {
+        spec.rsplit_once(':')
+            .map(|(n, ms)| (n.to_owned(), ms.to_owned()))
+    }) {
+        let pause = std::time::Duration::from_millis(ms.parse().expect("SHMARENA_SLEEP_AT ms"));
+        fail::cfg_callback(name, move || std::thread::sleep(pause)).expect("failpoint callback");
+    }
 }
 
 fn arm_failpoint(variable: &str, signal: libc::c_int) {
