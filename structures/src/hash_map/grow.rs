@@ -150,7 +150,9 @@ pub const GROWING: u64 = 1 << 63;
 /// it, before it takes the claim over (and makes the table itself). Making a table is an
 /// allocation (whose pages are given back to the file system, not written): the wait ends
 /// long before this unless the claimant is frozen or off its CPU for longer than a
-/// scheduler's time slice. (Under loom: no bound, see [`Patience::lasts`].)
+/// scheduler's time slice. The clock restarts whenever the claim changes hands, so that
+/// waiters whose patience ran out do not take over each other's fresh claims. (A loom
+/// model waits as long as the claimant takes.)
 pub const GROW_PATIENCE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The bounded wait for a claimant that is making the next table ([`GROW_PATIENCE`]).
@@ -792,12 +794,18 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         let mine = GROWING | u64::from(liveness.me().bits());
         let backoff = Backoff::new();
         let mut patience = Patience::new();
+        // The claim the patience runs for.
+        let mut waited_on = 0;
         let mut contended = 0;
         // Acquire: as in `next_of`.
         let mut seen = next.load(Ordering::Acquire);
         loop {
             if !links_none(seen) {
                 return Ok(Growth::Linked);
+            }
+            if wait && seen != waited_on {
+                // A claim this waiter has not waited for yet: its patience starts afresh.
+                (waited_on, patience) = (seen, Patience::new());
             }
             if seen != 0 && (!wait || patience.lasts()) {
                 // A claim that names no owner (a hostile word) is as good as a dead one's;
@@ -841,6 +849,8 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
                 // Acquire on failure, as in `next_of`.
                 return match next.compare_exchange(mine, 0, Ordering::Relaxed, Ordering::Acquire) {
                     Err(now) if !links_none(now) => Ok(Growth::Linked),
+                    // Taken over: another process makes the table.
+                    Err(now) if now != 0 => Ok(Growth::Claimed),
                     _ => Err(error),
                 };
             }

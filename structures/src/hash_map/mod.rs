@@ -147,7 +147,11 @@
 //! A frozen process holds the same at most one slot: its pending copy is settled and its
 //! removal finished by others (helping), its `BUSY` slot stays out of use until it
 //! resumes, and other writers of a wide value whose writer field it holds wait for it
-//! (readers never do). `len` is kept in sharded counters updated right after the
+//! (readers never do). Growth: a process that dies or freezes while it makes the next
+//! table holds its claim (`grow`); an insert that finds the table full waits for a live
+//! claimant up to [`grow::GROW_PATIENCE`] and then makes the table itself (a dead one's
+//! claim at once), and a claimant killed between making the table and linking it leaks
+//! that table (one allocation). `len` is kept in sharded counters updated right after the
 //! linearization point: a process killed between the two leaves `len` off by one until
 //! [`HashMap::recount`], and a pending copy is counted when it is settled; the contents are
 //! never affected.
@@ -2630,8 +2634,11 @@ mod handle {
     ///
     /// Lock-free: `get` never waits (it writes only to settle what a killed or frozen
     /// writer of its key left unfinished); with values of up to 8 bytes no
-    /// operation waits for another process. With wider values, readers still never wait,
-    /// and writers of the *same key* wait for a live writer of it (never a dead one).
+    /// operation waits for another process, but for an insert into a full table, which
+    /// waits for a live process making the next one at most
+    /// [`GROW_PATIENCE`](crate::hash_map::grow::GROW_PATIENCE) before it makes it itself.
+    /// With wider values, readers still never wait, and writers of the *same key* wait
+    /// for a live writer of it (never a dead one).
     /// See the [module docs](crate::hash_map) for the algorithm.
     ///
     /// ```
