@@ -114,6 +114,12 @@ const TICKET_MASK: u64 = (1 << 31) - 1;
 /// Spins a `try_pop` waits for a live producer that is writing the head element.
 const WRITER_SPINS: u32 = 64;
 
+/// Looks of a push at a slot a live consumer is still reading out (the previous lap's
+/// element) before it reports the queue full: the read takes nanoseconds unless the
+/// consumer was descheduled, and a full answer under contention would be a false one (in
+/// an unbounded queue, a needless new ring).
+const READER_SPINS: u32 = 64;
+
 /// Attempts of one `try_push`/`try_pop` before it gives up (reporting full or empty):
 /// contention alone never needs this many, and a corrupted stamp must not spin forever.
 const MAX_ATTEMPTS: u32 = 1 << 16;
@@ -241,6 +247,17 @@ pub enum Pushed {
     Full,
     /// Nothing pushed: the ring is closed (a next one is linked).
     Closed,
+}
+
+/// What a push found in a slot the previous lap still holds.
+enum Taken {
+    /// The queue is full.
+    Full,
+    /// A consumer that may be alive is copying the previous lap's element out: the queue
+    /// is not full, and the slot frees in a moment.
+    Reading,
+    /// Something moved (or a dead claimant's slot was freed): look again.
+    Again,
 }
 
 /// Who holds the previous lap's element in a slot a push wants.
@@ -634,6 +651,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         closed: Option<&AtomicU64>,
     ) -> Pushed {
         let backoff = Backoff::new();
+        let mut reader_spins = 0;
         for _ in 0..MAX_ATTEMPTS {
             // Acquire: after the last claimant's claim, so its slot shows what it saw or
             // later (see `name_claim`).
@@ -645,10 +663,21 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             // Acquire: a consumer's EMPTY store (Release) ends its reads of the slot.
             let current = slot.stamp.load(Ordering::Acquire);
             if current != stamp(EMPTY, ticket, None) {
-                if let Some(full) = self.judge_taken(ticket, seen, current, liveness) {
-                    return full;
+                let patient = reader_spins < READER_SPINS;
+                match self.judge_taken(ticket, seen, current, liveness, patient) {
+                    Taken::Full => return Pushed::Full,
+                    Taken::Reading => {
+                        // The queue is not full: a consumer is copying out the previous
+                        // lap's element. Wait a little for the slot, then report full (an
+                        // unbounded queue links a ring instead of waiting on).
+                        if reader_spins >= READER_SPINS {
+                            return Pushed::Full;
+                        }
+                        reader_spins += 1;
+                        backoff.snooze();
+                    }
+                    Taken::Again => backoff.spin(),
                 }
-                backoff.spin();
                 continue;
             }
             // The claim is in one total order with the `closed` load below and with a
@@ -680,8 +709,11 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     }
 
     /// A push for `ticket` (from the tail word `seen`) found its slot at `current`, not
-    /// free: `Some(Pushed::Full)` if the queue is full, `None` to look again (the slot was
-    /// freed from a dead claimant, or moved on meanwhile).
+    /// free: whether the queue is full, a consumer is reading the previous lap's element
+    /// out, or the push should look again (the slot was freed from a dead claimant, or
+    /// moved on meanwhile). While `patient`, a consumer whose participant slot says it may
+    /// be alive is taken to be reading without asking the kernel (as `judge_unready`
+    /// trusts a writer); the last look asks.
     #[cold]
     fn judge_taken(
         &self,
@@ -689,24 +721,35 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         seen: u64,
         current: u64,
         liveness: &impl Liveness,
-    ) -> Option<Pushed> {
-        let slot = self.slot_for(ticket)?;
+        patient: bool,
+    ) -> Taken {
+        let Some(slot) = self.slot_for(ticket) else {
+            return Taken::Full;
+        };
         // Look again only if something moved: a slot that keeps a state it cannot have
         // (a corrupted stamp) makes the queue full, not a push that spins.
-        let again = || (!moved(self.header.tail, seen, slot, current)).then_some(Pushed::Full);
+        let again = || {
+            if moved(self.header.tail, seen, slot, current) {
+                Taken::Again
+            } else {
+                Taken::Full
+            }
+        };
         let previous_lap = self.previous_lap(ticket);
         if !is_for(current, previous_lap) {
             return again(); // tail moved on meanwhile
         }
-        let holder = match state_of(current) {
+        let (holder, reading) = match state_of(current) {
             FULL => match self.holder(previous_lap) {
-                Holder::Queue => return Some(Pushed::Full),
-                Holder::Pop(claimant) => claimant,
+                Holder::Queue => return Taken::Full,
+                Holder::Pop(claimant) => (claimant, true),
                 // Head moved past the pop's claim: whoever moved it named the claimant in the
                 // slot first, so a look again sees it (unless the stamp is corrupted: full).
                 Holder::Moved => return again(),
             },
-            WRITING | READING => owner_of(current),
+            // A producer of the previous lap still writing: every slot is claimed.
+            WRITING => (owner_of(current), false),
+            READING => (owner_of(current), true),
             _ => {
                 // EMPTY of the previous lap: with one slot, the previous ticket itself,
                 // claimed by the push the tail word names; it is named in the slot first.
@@ -717,8 +760,18 @@ impl<W: SlotWidth> RawQueue<'_, W> {
                 return again();
             }
         };
-        if holder.is_some_and(|owner| liveness.is_alive(owner)) {
-            return Some(Pushed::Full); // full until that live claimant finishes
+        let alive = |owner| {
+            if patient && reading {
+                liveness.may_be_alive(owner)
+            } else {
+                liveness.is_alive(owner)
+            }
+        };
+        match holder {
+            Some(owner) if alive(owner) && reading => return Taken::Reading,
+            // Full until that live claimant finishes.
+            Some(owner) if alive(owner) => return Taken::Full,
+            _ => {}
         }
         // A consumer died holding the element (lost), or a producer died before finishing
         // it and no consumer has skipped it yet: free the slot for this lap.
@@ -741,7 +794,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             // Relaxed: a statistic.
             counter.fetch_add(1, Ordering::Relaxed);
         }
-        None
+        Taken::Again
     }
 
     /// Who holds the previous lap's element `ticket`, still `FULL` in its slot (see

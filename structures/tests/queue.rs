@@ -316,3 +316,115 @@ fn a_pop_skips_a_dead_producer_that_only_the_kernel_knows_is_dead() {
     assert_eq!(words.skipped(), 1);
     assert_eq!(words.head_ticket(), 2);
 }
+
+/// A consumer is copying out the element of ticket 0 (its slot `READING`), and the queue
+/// holds one more element in a two-slot ring: the queue is not full. A push for ticket 2
+/// waits for that slot instead of reporting full, and goes in once the consumer is done
+/// (here on the third look). An unbounded queue's push used to take such a false "full"
+/// for a full ring and link a new one, leaving its first ring for good.
+#[test]
+fn a_push_waits_for_a_consumer_reading_the_slot_out_instead_of_reporting_full() {
+    use shmarena::engine::Liveness;
+    use shmarena::OwnerId;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Everyone is alive; the consumer finishes its read at the third look.
+    struct Finishing<'a> {
+        me: OwnerId,
+        looks: AtomicU32,
+        slot: &'a shmarena::engine::sync::AtomicU64,
+        freed: u64,
+    }
+    impl Liveness for Finishing<'_> {
+        fn me(&self) -> OwnerId {
+            self.me
+        }
+        fn is_alive(&self, owner: OwnerId) -> bool {
+            self.may_be_alive(owner)
+        }
+        fn may_be_alive(&self, _: OwnerId) -> bool {
+            if self.looks.fetch_add(1, Ordering::Relaxed) == 2 {
+                self.slot.store(self.freed, Ordering::Release);
+            }
+            true
+        }
+    }
+
+    let (reader, me) = (OwnerId::new(5, 1), OwnerId::new(1, 1));
+    // Slot 0: READING(0, reader) (state | ticket << 2 | owner << 33); slot 1: FULL(1)
+    // holding 111; head at ticket 1, tail at ticket 2.
+    let reading = 3 | u64::from(reader.bits()) << 33;
+    let words = LooseQueue::new(2, [reading, 7, 2 | 1 << 2, 111]);
+    words.words[0].store(1, Ordering::Relaxed);
+    let liveness = Finishing {
+        me,
+        looks: AtomicU32::new(0),
+        slot: &words.slots[0],
+        freed: 2 << 2, // EMPTY for ticket 2: the consumer's store when it is done
+    };
+    let queue = words.raw();
+    assert!(
+        queue.try_push(&[222], me, &liveness),
+        "the queue is not full"
+    );
+    assert_eq!(
+        words.slots[0].load(Ordering::Relaxed) & ((1 << 33) - 1),
+        2 | 2 << 2,
+        "FULL for ticket 2"
+    );
+    assert_eq!(words.slots[1].load(Ordering::Relaxed), 222);
+    assert_eq!(
+        words.slots[2].load(Ordering::Relaxed),
+        2 | 1 << 2,
+        "ticket 1 untouched"
+    );
+    let mut out = [0];
+    assert!(queue.try_pop(&mut out, me, &liveness));
+    assert_eq!(out, [111]);
+    assert!(queue.try_pop(&mut out, me, &liveness));
+    assert_eq!(out, [222]);
+}
+
+/// As above, but the consumer never finishes (frozen): the push looks a bounded number of
+/// times, asks the kernel once (the consumer is alive), and reports the queue full; the
+/// slot and the element behind it are untouched.
+#[test]
+fn a_push_reports_full_when_a_live_consumer_keeps_reading_the_slot() {
+    use shmarena::engine::Liveness;
+    use shmarena::OwnerId;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    struct Frozen {
+        me: OwnerId,
+        kernel_asked: AtomicU32,
+    }
+    impl Liveness for Frozen {
+        fn me(&self) -> OwnerId {
+            self.me
+        }
+        fn is_alive(&self, _: OwnerId) -> bool {
+            self.kernel_asked.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        fn may_be_alive(&self, _: OwnerId) -> bool {
+            true
+        }
+    }
+
+    let (reader, me) = (OwnerId::new(5, 1), OwnerId::new(1, 1));
+    let reading = 3 | u64::from(reader.bits()) << 33;
+    let words = LooseQueue::new(2, [reading, 7, 2 | 1 << 2, 111]);
+    words.words[0].store(1, Ordering::Relaxed);
+    let liveness = Frozen {
+        me,
+        kernel_asked: AtomicU32::new(0),
+    };
+    let queue = words.raw();
+    assert!(
+        !queue.try_push(&[222], me, &liveness),
+        "full while it reads"
+    );
+    assert_eq!(liveness.kernel_asked.load(Ordering::Relaxed), 1);
+    assert_eq!(words.slots[0].load(Ordering::Relaxed), reading);
+    assert_eq!(words.skipped(), 0);
+}
