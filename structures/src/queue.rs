@@ -110,6 +110,21 @@ const WRITING: u64 = 1;
 const FULL: u64 = 2;
 const READING: u64 = 3;
 const TICKET_MASK: u64 = (1 << 31) - 1;
+/// The bit between the ticket and the claimant in a head word, which no claim sets:
+/// flipped by [`RawQueue::renew_head`].
+const RENEWED: u64 = 1 << 31;
+
+/// Where an argument rests on the single total order of SeqCst accesses to different
+/// words (the ring-closing protocol: a push's claim, then its load of the link; a
+/// consumer's load of the link, then its loads of head and tail): nothing in shipped code,
+/// whose accesses there are SeqCst. Loom models SeqCst accesses as acquire and release
+/// only (tokio-rs/loom#180), so under loom a SeqCst fence here gives the models the order
+/// the language gives the accesses.
+#[inline(always)]
+fn seq_cst_point() {
+    #[cfg(loom)]
+    shmarena_engine::sync::fence(Ordering::SeqCst);
+}
 
 /// Spins a `try_pop` waits for a live producer that is writing the head element.
 const WRITER_SPINS: u32 = 64;
@@ -690,6 +705,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             fail::fail_point!("queue::push_after_claim");
             // SeqCst: after our claim in the total order (see above): a consumer that saw
             // the ring closed before it saw this ticket unclaimed makes us see it closed.
+            seq_cst_point();
             if closed.is_some_and(|next| next.load(Ordering::SeqCst) != 0) {
                 // As a consumed slot's EMPTY store (our claim wrote nothing); a consumer
                 // waiting on this ticket wakes to move past it.
@@ -815,25 +831,48 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     /// Removes the oldest element into `words`; `false` if there is none ready.
     #[inline]
     pub fn try_pop(&self, words: &mut [u64], me: OwnerId, liveness: &impl Liveness) -> bool {
+        self.try_pop_while(words, me, liveness, || true)
+            .unwrap_or(false)
+    }
+
+    /// As [`try_pop`](Self::try_pop), in a ring that may stop being the queue's head ring
+    /// and later serve again (an unbounded queue's first ring): `current` says whether it
+    /// is the head ring, and is asked after each read of the head word, before the pop
+    /// acts on what it read. `None` (nothing popped) once it says no.
+    ///
+    /// The head word is read first: a ring put back into use has its head word renewed
+    /// first ([`RawQueue::renew_head`]), so a pop that read the word before that fails its
+    /// claim, and one that read it after asks `current` after the ring came back.
+    #[inline]
+    pub fn try_pop_while(
+        &self,
+        words: &mut [u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        current: impl Fn() -> bool,
+    ) -> Option<bool> {
         let backoff = Backoff::new();
         let mut writer_spins = 0;
         for _ in 0..MAX_ATTEMPTS {
-            // Acquire: as the tail's in `push_once`.
+            // Acquire: as the tail's in `push_once`; `current`'s load comes after it.
             let seen = self.header.head.load(Ordering::Acquire);
+            if !current() {
+                return None;
+            }
             let ticket = ticket_in(seen);
             let Some(slot) = self.slot_for(ticket) else {
-                return false; // a corrupted head: no slot serves it
+                return Some(false); // a corrupted head: no slot serves it
             };
             // Acquire: pairs with the producer's Release store of FULL.
             let current = slot.stamp.load(Ordering::Acquire);
             if current != stamp(FULL, ticket, None) {
                 let patient = writer_spins < WRITER_SPINS;
                 match self.judge_unready(ticket, seen, current, me, liveness, patient) {
-                    Unready::Empty => return false,
+                    Unready::Empty => return Some(false),
                     Unready::Writing => {
                         // The element is on its way: wait a little, then report empty.
                         if writer_spins >= WRITER_SPINS {
-                            return false;
+                            return Some(false);
                         }
                         writer_spins += 1;
                         backoff.snooze();
@@ -857,7 +896,30 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             // half of `announce`'s pairing.
             finish_stamp(slot.stamp, stamp(EMPTY, self.next_lap(ticket), None));
             Self::announce(self.header.not_full, self.header.push_sleepers, liveness);
-            return true;
+            return Some(true);
+        }
+        Some(false)
+    }
+
+    /// Changes the head word without moving it (flips a bit no ticket uses), so that no
+    /// claim made with a head word read before succeeds: an unbounded queue renews its
+    /// first ring's head before the ring serves again (see
+    /// [`try_pop_while`](Self::try_pop_while)). Any claim made meanwhile renews it as well
+    /// (it rewrites the word); `false` only if the word keeps changing.
+    pub fn renew_head(&self) -> bool {
+        // SeqCst: as every change of the head word (see `move_on`). Relaxed reads: the
+        // compare-exchange checks them.
+        let mut seen = self.header.head.load(Ordering::Relaxed);
+        for _ in 0..MAX_ATTEMPTS {
+            match self.header.head.compare_exchange(
+                seen,
+                seen ^ RENEWED,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => seen = now,
+            }
         }
         false
     }
@@ -952,6 +1014,8 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     /// [`try_push_unless_closed`](Self::try_push_unless_closed)). `false` when an element
     /// is there or on its way.
     pub fn is_drained(&self, liveness: &impl Liveness) -> bool {
+        // After the caller's load of the link, in the total order (see `push_once`).
+        seq_cst_point();
         for _ in 0..MAX_ATTEMPTS {
             // SeqCst: in the total order of the claims and of our caller's load of the link.
             let seen = self.header.head.load(Ordering::SeqCst);

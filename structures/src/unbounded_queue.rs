@@ -9,6 +9,8 @@
 //!   128  not-empty sequence (u32, futex) | 132 sleeping poppers (u32) |
 //!   136  not-full sequence (u32)         | 140 sleeping pushers (u32)
 //!   144  lost: u64  |  152 skipped: u64   (as the bounded queue's, for all rings)
+//!   160  first ring idle: 1 + the grace epoch when the chain left the first ring (0: the
+//!        first ring is in the chain, or being put back)
 //!   192  sleeping poppers' registry (8 words, see `sleepers`)
 //!   256  the first ring
 //! ring (the first in the body, later ones in arena blocks):
@@ -30,6 +32,39 @@
 //! [`RawQueue::is_drained`](crate::queue::RawQueue::is_drained)), and if so moves the head
 //! ring (and the tail ring, if it still points there) on, and retires the old ring: it
 //! returns to the arena once no process can still be inside it.
+//!
+//! The first ring lies in the body and is never freed: operations that find it to be the
+//! head or tail ring use it without a pin. When the chain has left it (a burst outgrew it)
+//! and later drains, the queue goes back to it. The consumer that moves the head ring past
+//! the first ring records the grace epoch (`first ring idle`). A consumer that later finds
+//! the queue empty at the end of the chain (a ring after the first, open, no element), a
+//! grace period after that epoch, *puts the first ring back*: it takes the idle word (one
+//! winner), closes the first ring again with [`REOPENING`] in its `next` word (its old link
+//! named a ring long freed), renews its head word ([`RawQueue::renew_head`]), links it
+//! after the empty ring (closing that one, as a push's link does; if a push linked a ring
+//! first, the first ring stays out), and opens it (`next` back to 0; whoever finds it
+//! linked with [`REOPENING`] helps). The rings before it drain and are freed as before, so
+//! after a burst the queue holds no ring but its first.
+//!
+//! Why a process that looked at the first ring before it left cannot act on it wrongly
+//! after it is back:
+//! - pinned operations (the slow paths) cannot have looked: the grace period has passed
+//!   since the chain left the ring, so no pin taken before that moment is still held;
+//! - a push without a pin (the first ring's fast path) reads `next` after claiming its
+//!   slot, as every push does: while the ring is out or not yet opened it reads a nonzero
+//!   word and gives the slot up. A claim that reads it opened keeps its slot; it was made
+//!   while the push was running and its element comes out after every element of the
+//!   rings before (all claimed before the link that closed them, which precedes the
+//!   opening), so the push takes effect at the opening;
+//! - a pop without a pin reads the ring's head word first and then asks whether the head
+//!   ring is the first ([`RawQueue::try_pop_while`]): a head word read before the renewal
+//!   fails the claim, and a pop that read it after asks after the ring came back, so it
+//!   pops there only while the first ring is the head ring (and reports empty only while
+//!   it is the only ring).
+//!
+//! A consumer killed while it puts the first ring back leaves it out of the chain for good
+//! (the queue keeps working through pinned rings, as before the put-back existed); one
+//! killed after the link leaves it to be opened by the next operation that finds it.
 //!
 //! Kills: the rings are bounded queues, so a push or pop killed inside a ring is what it is
 //! there (a dead producer's claim is skipped, a dead consumer's element lost). A producer
@@ -65,6 +100,9 @@ pub mod layout {
     pub const LOST: u64 = 144;
     /// Pushes abandoned by producers that died before finishing them (u64).
     pub const SKIPPED: u64 = 152;
+    /// Whether the first ring is out of the chain, and since when (u64, see
+    /// [`Shared::first_idle`](super::Shared::first_idle)).
+    pub const FIRST_IDLE: u64 = 160;
     /// Who sleeps in `pop` ([`REGISTRY_WORDS`] words, see [`crate::sleepers`]).
     pub const POP_REGISTRY: u64 = 192;
     /// Words of the registry.
@@ -130,11 +168,28 @@ pub trait Rings {
     fn discard(&self, offset: u64);
 
     /// Hands over a ring just unlinked from the chain, to be freed once no process can
-    /// still be inside it.
+    /// still be inside it (the first ring is never freed).
     ///
     /// # Errors
     /// [`Error::Corrupt`].
     fn retire(&self, offset: u64) -> Result<()>;
+
+    /// The grace epoch to record for the first ring, which the chain has just left
+    /// (read after the move, as for a retired block).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    fn idle_epoch(&self) -> Result<u64>;
+
+    /// Whether the first ring, which the chain left at grace epoch `epoch`, may serve
+    /// again: every process that may have read a ring word naming it before (under the
+    /// protection the caller's slow paths hold) has let go since. Called rarely (a
+    /// consumer that finds the queue empty past the first ring): it may try to move the
+    /// grace epoch on, and may answer `false` to calls it does not want to pay for.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    fn may_reuse_first(&self, epoch: u64) -> Result<bool>;
 }
 
 /// The words of the body every ring shares.
@@ -156,6 +211,23 @@ pub struct Shared<'a> {
     pub lost: &'a AtomicU64,
     /// Pushes abandoned by producers that died.
     pub skipped: &'a AtomicU64,
+    /// The first ring's offset (it is never freed: see [`Permanent`]).
+    pub first_ring: u64,
+    /// 0 while the first ring is in the chain (or being put back into it); once the chain
+    /// has left it, 1 + the grace epoch ([`Rings::idle_epoch`]) of that moment: the ring
+    /// may serve again after a grace period (see the module docs).
+    pub first_idle: &'a AtomicU64,
+}
+
+/// The `next` word of the first ring while it is being put back at the end of the chain:
+/// the ring is closed (a claim in it is given up), and the word links no ring. Whoever
+/// finds the first ring in the chain with this word opens it (sets the word to 0).
+pub const REOPENING: u64 = 1;
+
+/// The ring a `next` word links, if any (not 0, not [`REOPENING`]).
+#[inline]
+fn linked(next: u64) -> Option<u64> {
+    (next != 0 && next != REOPENING).then_some(next)
 }
 
 /// A ring that is never freed (the handle's first one, in the object's body), with its
@@ -242,6 +314,10 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
             let ring = self.rings.ring(offset)?;
             // SeqCst: a link read nonzero is a ring made before it (see `link`).
             let next = ring.next.load(Ordering::SeqCst);
+            if next == REOPENING {
+                self.open_first(offset, &ring)?;
+                continue;
+            }
             if next != 0 {
                 Self::move_on(self.shared.tail_ring, offset, next);
                 continue;
@@ -335,11 +411,14 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         liveness: &impl Liveness,
         permanent: &Permanent<'_, W>,
     ) -> Option<bool> {
-        // SeqCst: see `move_on`.
-        if self.shared.head_ring.load(Ordering::SeqCst) != permanent.offset {
-            return None;
-        }
-        if permanent.raw.try_pop(words, me, liveness) {
+        // SeqCst: see `move_on`. Asked after each read of the ring's head word: the ring
+        // may have left the chain and come back since an earlier look (see the module
+        // docs).
+        let head_ring = || self.shared.head_ring.load(Ordering::SeqCst) == permanent.offset;
+        if permanent
+            .raw
+            .try_pop_while(words, me, liveness, head_ring)?
+        {
             return Some(true);
         }
         // SeqCst: as in `try_pop`.
@@ -349,10 +428,16 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
     /// Links a new ring after the full ring `ring`, unless another push did: the offset of
     /// the ring that follows it.
     fn link(&self, ring: &Ring<'_>) -> Result<u64> {
-        // SeqCst: as the link's readers. Linked meanwhile: no ring to make.
+        // SeqCst: as the link's readers. Linked meanwhile: no ring to make (a first ring
+        // still being put back is linked in the chain already: the caller comes back to
+        // it and opens it).
         let linked = ring.next.load(Ordering::SeqCst);
         if linked != 0 {
-            return Ok(linked);
+            return Ok(if linked == REOPENING {
+                self.shared.first_ring
+            } else {
+                linked
+            });
         }
         let capacity = ring.capacity.saturating_mul(2).clamp(1, self.max_ring);
         let fresh = self.rings.make(capacity)?;
@@ -370,6 +455,76 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
                 Ok(linked)
             }
         }
+    }
+
+    /// Opens the first ring, found in the chain at `offset` with [`REOPENING`] in its
+    /// `next` word: it was linked back (see `put_first_back`), and from now on it takes
+    /// pushes. Anyone who finds it so helps.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for [`REOPENING`] in another ring's `next` word.
+    fn open_first(&self, offset: u64, ring: &Ring<'_>) -> Result<()> {
+        if offset != self.shared.first_ring {
+            return Err(Error::corrupt(
+                "queue ring",
+                format!("ring at {offset}, not the first, is marked as being put back"),
+            ));
+        }
+        // SeqCst: as a link (see `link`): claims in the ring after this read it open.
+        let _ = ring
+            .next
+            .compare_exchange(REOPENING, 0, Ordering::SeqCst, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A consumer found `ring` (at `offset`, not the first) empty at the end of the chain:
+    /// if the first ring has been out of the chain for a grace period, links it back
+    /// after `ring`, so that the queue returns to the ring that needs no pin. The first
+    /// ring is closed ([`REOPENING`]) and its head word renewed before it is linked, and
+    /// opened only after: see the module docs for why no process that looked at it before
+    /// can act on it wrongly after.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`]; the grace period's.
+    #[cold]
+    fn put_first_back(&self, offset: u64, ring: &Ring<'_>) -> Result<()> {
+        // SeqCst: after the chain left the ring (its store follows the move).
+        let since = self.shared.first_idle.load(Ordering::SeqCst);
+        if since == 0 || !self.rings.may_reuse_first(since - 1)? {
+            return Ok(());
+        }
+        // One consumer puts it back. SeqCst: as the ring words' changes.
+        if self
+            .shared
+            .first_idle
+            .compare_exchange(since, 0, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            return Ok(());
+        }
+        let first_offset = self.shared.first_ring;
+        let first = self.rings.ring(first_offset)?;
+        fail::fail_point!("unbounded_queue::put_back_after_claim");
+        // SeqCst: a claim in the first ring that reads this gives its slot up. The ring's
+        // old link is gone with it (the ring it named may be freed by now).
+        first.next.store(REOPENING, Ordering::SeqCst);
+        let renewed = self.raw(&first)?.renew_head();
+        // SeqCst: closes `ring` (as a push's link does) and makes the first ring its next.
+        let linked = renewed
+            && ring
+                .next
+                .compare_exchange(0, first_offset, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok();
+        if !linked {
+            // A push linked a ring first: the first ring stays out, closed.
+            // SeqCst: as above.
+            self.shared.first_idle.store(since, Ordering::SeqCst);
+            return Ok(());
+        }
+        fail::fail_point!("unbounded_queue::put_back_before_open");
+        self.open_first(first_offset, &first)?;
+        Self::move_on(self.shared.tail_ring, offset, first_offset);
+        Ok(())
     }
 
     /// Removes the oldest element into `words`; `false` if there is none ready.
@@ -392,8 +547,17 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
             }
             // SeqCst: see `RawQueue::is_drained`.
             let next = ring.next.load(Ordering::SeqCst);
+            if next == REOPENING {
+                self.open_first(offset, &ring)?;
+                continue;
+            }
             if next == 0 {
-                return Ok(false); // empty, and every element is in this ring
+                // Empty, and every element is in this ring: a ring after the first may
+                // hand over to the first again.
+                if offset != self.shared.first_ring {
+                    self.put_first_back(offset, &ring)?;
+                }
+                return Ok(false);
             }
             // Closed: what was claimed before the close may have arrived meanwhile.
             if raw.try_pop(words, me, liveness) {
@@ -414,6 +578,11 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
                 .is_ok()
             {
                 self.rings.retire(offset)?;
+                if offset == self.shared.first_ring {
+                    // SeqCst: after the move (the epoch is read after it, see `idle_epoch`).
+                    let since = self.rings.idle_epoch()?.wrapping_add(1);
+                    self.shared.first_idle.store(since, Ordering::SeqCst);
+                }
             }
         }
         Err(Error::Contended("an unbounded queue pop"))
@@ -517,9 +686,9 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
             let ring = self.rings.ring(offset)?;
             f(&ring)?;
             // SeqCst: as above.
-            offset = ring.next.load(Ordering::SeqCst);
-            if offset == 0 {
-                return Ok(());
+            match linked(ring.next.load(Ordering::SeqCst)) {
+                Some(next) => offset = next,
+                None => return Ok(()),
             }
         }
         Err(Error::corrupt("queue rings", "the chain does not end"))
@@ -600,6 +769,8 @@ mod handle {
         /// the handle (they are only lent out for `&self`'s lifetime).
         shared: Shared<'static>,
         first: Permanent<'static>,
+        /// Looks at whether the first ring may serve again (see `may_reuse_first`).
+        reuse_looks: std::sync::Arc<std::sync::atomic::AtomicU32>,
         object: Object,
     }
 
@@ -721,7 +892,26 @@ mod handle {
             let words = self.ring_words(self.capacity_of(offset));
             self.region().retire_block(offset, words * 8)
         }
+
+        fn idle_epoch(&self) -> Result<u64> {
+            self.region().grace_epoch()
+        }
+
+        fn may_reuse_first(&self, epoch: u64) -> Result<bool> {
+            // The first look, then one in [`REUSE_LOOKS`]: a grace period not yet passed
+            // costs a scan of the participant table, and an idle consumer may poll an
+            // empty queue often. Relaxed: a process-local count.
+            let looks = self.queue.reuse_looks.fetch_add(1, Ordering::Relaxed);
+            if looks % REUSE_LOOKS != 0 {
+                return Ok(false);
+            }
+            self.region().grace_has_passed(epoch)
+        }
     }
+
+    /// A consumer that finds the queue empty past its first ring looks whether the first
+    /// ring may serve again once in this many times (see `may_reuse_first`).
+    const REUSE_LOOKS: u32 = 64;
 
     impl RegionRings<'_> {
         /// Slots of the ring at `offset` (1 for a ring no longer readable as one: the
@@ -862,11 +1052,13 @@ mod handle {
                 },
                 lost: body.word(layout::LOST),
                 skipped: body.word(layout::SKIPPED),
+                first_ring: object.info().offset + layout::FIRST_RING,
+                first_idle: body.word(layout::FIRST_IDLE),
             };
             let all = body.words(layout::FIRST_RING, first_words);
             let ring = ring_in(all, first_capacity);
             let first = Permanent {
-                offset: object.info().offset + layout::FIRST_RING,
+                offset: shared.first_ring,
                 next: ring.next,
                 raw: ring_queue(shared, &ring, slot_words as usize)?,
             };
@@ -878,6 +1070,7 @@ mod handle {
                 elem_size,
                 shared,
                 first,
+                reuse_looks: std::sync::Arc::default(),
                 object,
             })
         }
@@ -1019,9 +1212,21 @@ mod handle {
         }
 
         /// Runs `f` on each ring of the chain, oldest first (pinned).
-        fn each_ring(&self, f: impl FnMut(&Ring<'_>) -> Result<()>) -> Result<()> {
+        /// Runs `f` on each ring of the chain, and on the first ring also when the chain has
+        /// left it (it keeps its slots, and may serve again).
+        fn each_ring(&self, mut f: impl FnMut(&Ring<'_>) -> Result<()>) -> Result<()> {
             let _pin = self.object.region().pin()?;
-            self.with_raw(self.slot_words as usize, |raw| raw.for_each_ring(f))
+            let mut saw_first = false;
+            self.with_raw(self.slot_words as usize, |raw| {
+                raw.for_each_ring(|ring| {
+                    saw_first |= std::ptr::eq(ring.next, self.first.next);
+                    f(ring)
+                })
+            })?;
+            if saw_first {
+                return Ok(());
+            }
+            f(&RegionRings { queue: self }.ring(self.first.offset)?)
         }
     }
 

@@ -6,7 +6,9 @@
 //!
 //! Checked: every element pushed is popped exactly once, each producer's in its order, a
 //! ring is retired once and only after it was unlinked, and an empty answer is never
-//! given while an element pushed before the call is in the queue.
+//! given while an element pushed before the call is in the queue. The first ring's
+//! put-back: a consumer without a pin (the first ring's fast path) that looked at the first
+//! ring before the chain left it, racing the put-back and pushes on both sides of it.
 
 #![cfg(loom)]
 
@@ -18,15 +20,18 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::Arc;
 use loom::thread;
 use loom_owners::Mock;
-use loom_support::{model, model_both_orders, pair};
+use loom_support::{model, model_both_orders, model_up_to, pair};
 use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena::engine::{Error, Result};
 use shmarena::queue::initial_stamp;
 use shmarena::queue::Sleepers;
-use shmarena::unbounded_queue::{RawUnboundedQueue, Ring, Rings, Shared};
+use shmarena::unbounded_queue::{ring_queue, Permanent, RawUnboundedQueue, Ring, Rings, Shared};
 
 /// Rings the models may make (the first included).
 const RINGS: usize = 8;
+
+/// The first ring's offset.
+const FIRST: u64 = 8;
 
 /// One ring of one slot: head, tail, next, and the slot (stamp and one data word).
 struct RingWords {
@@ -49,8 +54,10 @@ impl RingWords {
     }
 }
 
-/// Every word of a queue: the shared words and [`RINGS`] rings, ring `i` at offset `i + 1`
-/// (0 is "no ring"); ring 1 is the first, the others are handed out by `make`.
+/// Every word of a queue: the shared words and [`RINGS`] rings, ring `i` at offset
+/// `8 * (i + 1)` (word-aligned, as in a region: 0 is "no ring", and 1 is
+/// [`REOPENING`](shmarena::unbounded_queue::REOPENING)); ring 0, at [`FIRST`], is the
+/// first, the others are handed out by `make`.
 struct Words {
     head_ring: AtomicU64,
     tail_ring: AtomicU64,
@@ -60,14 +67,19 @@ struct Words {
     push_sleepers: AtomicU32,
     lost: AtomicU64,
     skipped: AtomicU64,
+    first_idle: AtomicU64,
     rings: Vec<RingWords>,
     made: AtomicUsize,
+    /// Operations in a slow path, which the handle pins for: the grace period the first
+    /// ring's put-back waits for has passed once no other one is in flight.
+    pinned: AtomicUsize,
 }
 
 impl Rings for Words {
     fn ring(&self, offset: u64) -> Result<Ring<'_>> {
-        let ring = offset
-            .checked_sub(1)
+        let ring = Some(offset)
+            .filter(|offset| offset % 8 == 0)
+            .and_then(|offset| (offset / 8).checked_sub(1))
             .and_then(|index| self.rings.get(index as usize))
             .ok_or_else(|| Error::corrupt("ring", "no such ring"))?;
         Ok(Ring {
@@ -83,13 +95,22 @@ impl Rings for Words {
         assert_eq!(capacity, 1, "the models' rings have one slot");
         let index = self.made.fetch_add(1, Ordering::Relaxed) + 1;
         assert!(index < RINGS, "more rings than the model allows");
-        Ok(index as u64 + 1)
+        Ok(8 * (index as u64 + 1))
     }
 
     fn discard(&self, _offset: u64) {}
 
+    fn idle_epoch(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    fn may_reuse_first(&self, _epoch: u64) -> Result<bool> {
+        // The caller's own operation is one.
+        Ok(self.pinned.load(Ordering::SeqCst) == 1)
+    }
+
     fn retire(&self, offset: u64) -> Result<()> {
-        let ring = &self.rings[offset as usize - 1];
+        let ring = &self.rings[offset as usize / 8 - 1];
         assert_ne!(
             self.head_ring.load(Ordering::SeqCst),
             offset,
@@ -100,11 +121,9 @@ impl Rings for Words {
             offset,
             "a ring retired while still the tail ring"
         );
-        assert_eq!(
-            ring.retired.fetch_add(1, Ordering::SeqCst),
-            0,
-            "a ring retired twice"
-        );
+        // The first ring leaves the chain again each time it was put back.
+        let before = ring.retired.fetch_add(1, Ordering::SeqCst);
+        assert!(offset == FIRST || before == 0, "a ring retired twice");
         Ok(())
     }
 }
@@ -112,16 +131,18 @@ impl Rings for Words {
 impl Words {
     fn new() -> Self {
         Self {
-            head_ring: AtomicU64::new(1),
-            tail_ring: AtomicU64::new(1),
+            head_ring: AtomicU64::new(FIRST),
+            tail_ring: AtomicU64::new(FIRST),
             not_empty: AtomicU32::new(0),
             pop_sleepers: AtomicU32::new(0),
             not_full: AtomicU32::new(0),
             push_sleepers: AtomicU32::new(0),
             lost: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            first_idle: AtomicU64::new(0),
             rings: (0..RINGS).map(|_| RingWords::new()).collect(),
             made: AtomicUsize::new(0),
+            pinned: AtomicUsize::new(0),
         }
     }
 
@@ -141,22 +162,87 @@ impl Words {
             },
             lost: &self.lost,
             skipped: &self.skipped,
+            first_ring: FIRST,
+            first_idle: &self.first_idle,
         };
         f(&RawUnboundedQueue::new(&shared, self, 2, 1))
     }
 
+    /// Runs `f` counted as pinned (see `pinned`).
+    fn pinned<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.pinned.fetch_add(1, Ordering::SeqCst);
+        let result = f();
+        self.pinned.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
     fn push(&self, value: u64, slot: u32) {
         let mock = Mock::slot(slot);
-        self.with_raw(|raw| raw.try_push(&[value], mock.0, &mock))
+        self.pinned(|| self.with_raw(|raw| raw.try_push(&[value], mock.0, &mock)))
             .expect("a push into an unbounded queue");
     }
 
     fn try_pop(&self, slot: u32) -> Option<u64> {
         let mock = Mock::slot(slot);
         let mut words = [0];
-        self.with_raw(|raw| raw.try_pop(&mut words, mock.0, &mock))
+        self.pinned(|| self.with_raw(|raw| raw.try_pop(&mut words, mock.0, &mock)))
             .expect("a pop")
             .then_some(words[0])
+    }
+
+    /// The first ring as the handle keeps it, for the unpinned fast paths.
+    fn permanent(&self) -> Permanent<'_> {
+        let ring = self.ring(FIRST).expect("the first ring");
+        let shared = Shared {
+            head_ring: &self.head_ring,
+            tail_ring: &self.tail_ring,
+            not_empty: &self.not_empty,
+            pop_sleepers: Sleepers {
+                count: &self.pop_sleepers,
+                registry: &[],
+            },
+            not_full: &self.not_full,
+            push_sleepers: Sleepers {
+                count: &self.push_sleepers,
+                registry: &[],
+            },
+            lost: &self.lost,
+            skipped: &self.skipped,
+            first_ring: FIRST,
+            first_idle: &self.first_idle,
+        };
+        Permanent {
+            offset: FIRST,
+            next: ring.next,
+            raw: ring_queue(shared, &ring, 2).expect("a one-slot ring"),
+        }
+    }
+
+    /// A pop as the handle makes it: in the first ring without a pin if that answers,
+    /// else pinned.
+    fn pop_as_handle(&self, slot: u32) -> Option<u64> {
+        let mock = Mock::slot(slot);
+        let mut words = [0];
+        let permanent = self.permanent();
+        let fast =
+            self.with_raw(|raw| raw.try_pop_permanent(&mut words, mock.0, &mock, &permanent));
+        let popped = match fast {
+            Some(popped) => popped,
+            None => self
+                .pinned(|| self.with_raw(|raw| raw.try_pop(&mut words, mock.0, &mock)))
+                .expect("a pop"),
+        };
+        popped.then_some(words[0])
+    }
+
+    /// A push as the handle makes it (see `pop_as_handle`).
+    fn push_as_handle(&self, value: u64, slot: u32) {
+        let mock = Mock::slot(slot);
+        let permanent = self.permanent();
+        if self.with_raw(|raw| raw.try_push_permanent(&[value], mock.0, &mock, &permanent)) {
+            return;
+        }
+        self.push(value, slot);
     }
 
     /// Pops until empty, after every other thread finished.
@@ -184,11 +270,15 @@ fn a_consumer_follows_a_producer_across_ring_links_in_order() {
         let mut all: Vec<u64> = popped.into_iter().flatten().collect();
         all.extend(words.drain());
         assert_eq!(all, [1, 2, 3]);
-        // Nothing was left behind in a retired ring, and the chain ends where pushes go.
-        assert_eq!(
-            words.head_ring.load(Ordering::SeqCst),
-            words.tail_ring.load(Ordering::SeqCst)
-        );
+        // Nothing was left behind in a retired ring, and the chain ends where pushes go
+        // (the drain may have put the first ring back after the last ring).
+        let mut ring = words.head_ring.load(Ordering::SeqCst);
+        while let Some(next) =
+            Some(words.ring(ring).unwrap().next.load(Ordering::SeqCst)).filter(|&next| next != 0)
+        {
+            ring = next;
+        }
+        assert_eq!(ring, words.tail_ring.load(Ordering::SeqCst));
     });
 }
 
@@ -281,8 +371,8 @@ fn a_consumer_does_not_cross_while_an_element_is_written_in_the_closed_ring() {
         words.rings[0].slot[0].store(writing, Ordering::Relaxed);
         words.rings[0].tail.store(1, Ordering::Relaxed);
         words.made.store(1, Ordering::Relaxed);
-        words.rings[0].next.store(2, Ordering::SeqCst);
-        words.tail_ring.store(2, Ordering::SeqCst);
+        words.rings[0].next.store(2 * FIRST, Ordering::SeqCst);
+        words.tail_ring.store(2 * FIRST, Ordering::SeqCst);
         words.push(6, 1);
         assert_eq!(words.try_pop(2), None, "crossed past an element on its way");
         assert_eq!(words.rings[0].retired.load(Ordering::SeqCst), 0);
@@ -290,5 +380,71 @@ fn a_consumer_does_not_cross_while_an_element_is_written_in_the_closed_ring() {
         words.rings[0].slot[1].store(5, Ordering::Relaxed);
         words.rings[0].slot[0].store(2, Ordering::Release);
         assert_eq!(words.drain(), [5, 6]);
+    });
+}
+
+/// The first ring's put-back racing a consumer without a pin that looked at the first ring
+/// while it was the head ring, and a producer pushing into the ring the put-back closes.
+/// The put-back's consumer (B) takes the elements out past the first ring, finds the queue
+/// empty and puts the first ring back, then pushes 3 (into the first ring); the producer
+/// (C) pushes 4, perhaps into the ring before it. Every element comes out once, and if 4's
+/// push was over before 3's began, 4 comes out first.
+#[test]
+fn a_pop_that_looked_at_the_first_ring_before_it_left_does_not_pop_it_out_of_turn() {
+    // Bound 3: 1.8M executions, six minutes; checked by hand when the protocol changes.
+    model_up_to(2, || {
+        let words = Arc::new(Words::new());
+        words.push(1, 4); // the first ring is full
+        words.push(2, 4); // links ring 2
+        assert_eq!(words.try_pop(4), Some(1)); // the first ring: empty, closed, still head
+        let four_done = Arc::new(AtomicUsize::new(0));
+        let stale = {
+            let words = Arc::clone(&words);
+            thread::spawn(move || words.pop_as_handle(1))
+        };
+        let producer = {
+            let (words, four_done) = (Arc::clone(&words), Arc::clone(&four_done));
+            thread::spawn(move || {
+                words.push_as_handle(4, 3);
+                four_done.store(1, Ordering::SeqCst);
+            })
+        };
+        let mut popped = vec![words.try_pop(2), words.try_pop(2)];
+        let four_before_three = four_done.load(Ordering::SeqCst) == 1;
+        words.push_as_handle(3, 2);
+        popped.push(stale.join().unwrap());
+        producer.join().unwrap();
+        let mut all: Vec<u64> = popped.iter().flatten().copied().collect();
+        let stale_got = popped[2];
+        let rest = words.drain();
+        all.extend(&rest);
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        let state: Vec<_> = words.rings[..3]
+            .iter()
+            .map(|r| {
+                (
+                    r.head.load(Ordering::SeqCst),
+                    r.tail.load(Ordering::SeqCst),
+                    r.next.load(Ordering::SeqCst),
+                    r.slot[0].load(Ordering::SeqCst),
+                    r.slot[1].load(Ordering::SeqCst),
+                )
+            })
+            .collect();
+        assert_eq!(
+            sorted,
+            [2, 3, 4],
+            "an element was lost or doubled: {all:?} {popped:?} head {} tail {} idle {} {state:x?}",
+            words.head_ring.load(Ordering::SeqCst),
+            words.tail_ring.load(Ordering::SeqCst),
+            words.first_idle.load(Ordering::SeqCst)
+        );
+        if four_before_three && stale_got == Some(3) {
+            assert!(
+                !rest.contains(&4),
+                "3 popped while 4, pushed before it, was still in the queue"
+            );
+        }
     });
 }

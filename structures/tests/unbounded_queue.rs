@@ -66,18 +66,84 @@ fn grows_without_a_consumer_then_drains_in_order_and_frees_its_rings() {
     assert!(still <= (4 << 20) + 1024, "{still} bytes of rings kept");
 }
 
+/// After a burst outgrows the first ring and is drained, the queue goes back to its first
+/// ring (which needs no pin) and gives every later ring back; elements pushed around the
+/// put-back keep their order, and the next burst grows again from there.
+#[test]
+fn a_drained_queue_returns_to_its_first_ring_and_gives_the_others_back() {
+    let temp = temp_region("put-back", 64 << 20);
+    let region = &temp.1;
+    let queue = ByteUnboundedQueue::get_or_create(region, "q", 4, 8).unwrap();
+    let used = region.arena_stats().unwrap().used;
+    let mut next_out = 0u64;
+    let mut next_in = 0u64;
+    for burst in [10_000u64, 3, 500, 70_000] {
+        for _ in 0..burst {
+            queue.push(&next_in.to_le_bytes()).unwrap();
+            next_in += 1;
+        }
+        // Drain, then poll the empty queue a while (a consumer that finds it empty past
+        // the first ring puts the first ring back, once a grace period has passed).
+        while let Some(bytes) = queue.try_pop().unwrap() {
+            assert_eq!(bytes, next_out.to_le_bytes(), "out of order");
+            next_out += 1;
+        }
+        for _ in 0..300 {
+            assert_eq!(queue.try_pop().unwrap(), None);
+        }
+        // One element across the put-back, then empty again.
+        queue.push(&next_in.to_le_bytes()).unwrap();
+        next_in += 1;
+        assert_eq!(
+            queue.try_pop().unwrap(),
+            Some(next_out.to_le_bytes().to_vec())
+        );
+        next_out += 1;
+        assert!(queue.is_empty().unwrap());
+        region.reclaim().unwrap();
+        let still = region.arena_stats().unwrap().used - used;
+        // Our participant slot's pin stripes (1 KiB) stay; no ring does.
+        assert!(
+            still <= 1024,
+            "{still} bytes of rings kept after a burst of {burst}"
+        );
+    }
+}
+
 const PER: u64 = 50_000;
 
 #[test]
 fn threads_push_and_pop_every_element_once_in_each_producers_order() {
-    let temp = temp_region("threads", 64 << 20);
-    let queue = ByteUnboundedQueue::get_or_create(&temp.1, "q", 1, 8).unwrap();
+    producers_and_consumers("threads", 1, None);
+}
+
+/// As above, with producers pushing in bursts that outgrow the first ring and pausing
+/// while the consumers drain the queue: the queue leaves its first ring and is put back
+/// into it over and over while both sides run.
+#[test]
+fn bursts_drained_between_keep_every_element_once_in_order_across_put_backs() {
+    producers_and_consumers("bursts", 16, Some(300));
+}
+
+/// Two producers push [`PER`] elements each (in bursts of `burst`, pausing until the
+/// queue looks empty, if given) into a queue whose first ring has `first` slots, while two
+/// consumers pop: every element comes out once, each producer's in order for each
+/// consumer.
+fn producers_and_consumers(tag: &str, first: u64, burst: Option<u64>) {
+    let temp = temp_region(tag, 64 << 20);
+    let queue = ByteUnboundedQueue::get_or_create(&temp.1, "q", first, 8).unwrap();
     let popped = std::thread::scope(|scope| {
         for producer in 0..2u64 {
             let queue = queue.clone();
             scope.spawn(move || {
                 for i in 0..PER {
                     queue.push(&(producer << 32 | i).to_le_bytes()).unwrap();
+                    if burst.is_some_and(|burst| i % burst == burst - 1) {
+                        let began = std::time::Instant::now();
+                        while !queue.is_empty().unwrap() && began.elapsed().as_millis() < 50 {
+                            std::thread::yield_now();
+                        }
+                    }
                 }
             });
         }
