@@ -300,6 +300,15 @@ impl<'a, M: Memory> Grace<'a, M> {
         Ok(self.epoch()? >= due)
     }
 
+    /// [`Self::has_passed`] without trying to move the epoch on: one read of the epoch,
+    /// no scan of the participant table.
+    ///
+    /// # Errors
+    /// As [`Self::epoch`].
+    pub fn has_passed_already(&self, retired: u64) -> Result<bool> {
+        Ok(self.epoch()? >= retired.saturating_add(GRACE_ADVANCES))
+    }
+
     /// Runs `f` on every word participant `slot` may count pins in, its slot's pin word
     /// and then its stripes (read after the stripes word: see the module docs), until `f`
     /// returns true; whether it did.

@@ -43,7 +43,7 @@ use bytemuck::{Pod, Zeroable};
 /// `b"SHMARENA"` read as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMARENA");
 /// The layout version this build reads and writes.
-pub const LAYOUT_VERSION: u64 = 7;
+pub const LAYOUT_VERSION: u64 = 8;
 /// Size of the header page.
 pub const HEADER_SIZE: u64 = 4096;
 /// Page size used to align the arena.

@@ -1406,6 +1406,15 @@ impl Region {
         self.grace().has_passed(retired, self)
     }
 
+    /// [`Self::grace_has_passed`] without trying to move the epoch on (one read of the
+    /// epoch, no scan of the participant table): for a caller that asks often.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] (never for a validated region).
+    pub fn grace_has_passed_already(&self, retired: u64) -> Result<bool> {
+        self.grace().has_passed_already(retired)
+    }
+
     #[inline]
     fn grace(&self) -> crate::grace::Grace<'_, MappedMemory> {
         self.inner.grace()

@@ -62,9 +62,11 @@
 //!   pops there only while the first ring is the head ring (and reports empty only while
 //!   it is the only ring).
 //!
-//! A consumer killed while it puts the first ring back leaves it out of the chain for good
-//! (the queue keeps working through pinned rings, as before the put-back existed); one
-//! killed after the link leaves it to be opened by the next operation that finds it.
+//! A consumer killed between moving the head ring past the first ring and recording the
+//! epoch, or while it puts the first ring back (after taking the idle word, before the
+//! link), leaves the first ring out of the chain for good: the queue keeps working through
+//! pinned rings, as it did before the put-back existed. One killed after the link leaves
+//! the first ring to be opened by the next operation that finds it.
 //!
 //! Kills: the rings are bounded queues, so a push or pop killed inside a ring is what it is
 //! there (a dead producer's claim is skipped, a dead consumer's element lost). A producer
@@ -329,7 +331,7 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
                 Pushed::Yes => return Ok(()),
                 Pushed::Closed => {}
                 Pushed::Full => {
-                    let next = self.link(&ring)?;
+                    let next = self.link(offset, &ring)?;
                     Self::move_on(self.shared.tail_ring, offset, next);
                 }
             }
@@ -427,17 +429,17 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
 
     /// Links a new ring after the full ring `ring`, unless another push did: the offset of
     /// the ring that follows it.
-    fn link(&self, ring: &Ring<'_>) -> Result<u64> {
-        // SeqCst: as the link's readers. Linked meanwhile: no ring to make (a first ring
-        // still being put back is linked in the chain already: the caller comes back to
-        // it and opens it).
+    fn link(&self, offset: u64, ring: &Ring<'_>) -> Result<u64> {
+        // SeqCst: as the link's readers. Linked meanwhile: no ring to make (the first
+        // ring, still being put back, is in the chain already: the caller comes back to it
+        // and opens it).
         let linked = ring.next.load(Ordering::SeqCst);
+        if linked == REOPENING {
+            self.check_reopening(offset)?;
+            return Ok(offset);
+        }
         if linked != 0 {
-            return Ok(if linked == REOPENING {
-                self.shared.first_ring
-            } else {
-                linked
-            });
+            return Ok(linked);
         }
         let capacity = ring.capacity.saturating_mul(2).clamp(1, self.max_ring);
         let fresh = self.rings.make(capacity)?;
@@ -464,17 +466,27 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
     /// # Errors
     /// [`Error::Corrupt`] for [`REOPENING`] in another ring's `next` word.
     fn open_first(&self, offset: u64, ring: &Ring<'_>) -> Result<()> {
-        if offset != self.shared.first_ring {
-            return Err(Error::corrupt(
-                "queue ring",
-                format!("ring at {offset}, not the first, is marked as being put back"),
-            ));
-        }
+        self.check_reopening(offset)?;
         // SeqCst: as a link (see `link`): claims in the ring after this read it open.
         let _ = ring
             .next
             .compare_exchange(REOPENING, 0, Ordering::SeqCst, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Checks that the ring at `offset`, whose `next` word reads [`REOPENING`], is the
+    /// first ring (the only one ever marked so).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for another ring.
+    fn check_reopening(&self, offset: u64) -> Result<()> {
+        if offset == self.shared.first_ring {
+            return Ok(());
+        }
+        Err(Error::corrupt(
+            "queue ring",
+            format!("ring at {offset}, not the first, is marked as being put back"),
+        ))
     }
 
     /// A consumer found `ring` (at `offset`, not the first) empty at the end of the chain:
@@ -487,7 +499,7 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
     /// # Errors
     /// [`Error::Corrupt`]; the grace period's.
     #[cold]
-    fn put_first_back(&self, offset: u64, ring: &Ring<'_>) -> Result<()> {
+    fn put_first_back(&self, offset: u64, ring: &Ring<'_>, liveness: &impl Liveness) -> Result<()> {
         // SeqCst: after the chain left the ring (its store follows the move).
         let since = self.shared.first_idle.load(Ordering::SeqCst);
         if since == 0 || !self.rings.may_reuse_first(since - 1)? {
@@ -508,7 +520,12 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         // SeqCst: a claim in the first ring that reads this gives its slot up. The ring's
         // old link is gone with it (the ring it named may be freed by now).
         first.next.store(REOPENING, Ordering::SeqCst);
-        let renewed = self.raw(&first)?.renew_head();
+        let first_raw = self.raw(&first)?;
+        let renewed = first_raw.renew_head();
+        // Tickets that pushes claimed in the ring while it was out and gave up: head moves
+        // past them now, so that `len` counts none (one still being given up is passed by
+        // the first pop).
+        first_raw.is_drained(liveness);
         // SeqCst: closes `ring` (as a push's link does) and makes the first ring its next.
         let linked = renewed
             && ring
@@ -555,7 +572,7 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
                 // Empty, and every element is in this ring: a ring after the first may
                 // hand over to the first again.
                 if offset != self.shared.first_ring {
-                    self.put_first_back(offset, &ring)?;
+                    self.put_first_back(offset, &ring, liveness)?;
                 }
                 return Ok(false);
             }
@@ -686,7 +703,11 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
             let ring = self.rings.ring(offset)?;
             f(&ring)?;
             // SeqCst: as above.
-            match linked(ring.next.load(Ordering::SeqCst)) {
+            let next = ring.next.load(Ordering::SeqCst);
+            if next == REOPENING {
+                self.check_reopening(offset)?;
+            }
+            match linked(next) {
                 Some(next) => offset = next,
                 None => return Ok(()),
             }
@@ -898,9 +919,13 @@ mod handle {
         }
 
         fn may_reuse_first(&self, epoch: u64) -> Result<bool> {
-            // The first look, then one in [`REUSE_LOOKS`]: a grace period not yet passed
-            // costs a scan of the participant table, and an idle consumer may poll an
-            // empty queue often. Relaxed: a process-local count.
+            // Mostly the epoch has moved on by itself (every process's reclamation moves
+            // it): one read. Else the first look, then one in [`REUSE_LOOKS`], tries to
+            // move it on: a scan of the participant table, and an idle consumer may poll
+            // an empty queue often. Relaxed: a process-local count.
+            if self.region().grace_has_passed_already(epoch)? {
+                return Ok(true);
+            }
             let looks = self.queue.reuse_looks.fetch_add(1, Ordering::Relaxed);
             if looks % REUSE_LOOKS != 0 {
                 return Ok(false);

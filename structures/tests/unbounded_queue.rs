@@ -287,7 +287,10 @@ fn corrupt_words_are_errors_not_panics_or_hangs() {
         }
         let ring = rings[next() as usize % rings.len()];
         let target = match next() % 4 {
-            0 => body + [layout::HEAD_RING, layout::TAIL_RING][next() as usize % 2],
+            0 => {
+                body + [layout::HEAD_RING, layout::TAIL_RING, layout::FIRST_IDLE]
+                    [next() as usize % 3]
+            }
             1 => {
                 ring + [
                     layout::RING_HEAD,
@@ -298,11 +301,12 @@ fn corrupt_words_are_errors_not_panics_or_hangs() {
             }
             _ => ring + layout::RING_SLOTS + 16 * (next() % 2), // a stamp
         };
-        let value = match next() % 5 {
+        let value = match next() % 6 {
             0 => 0,
             1 => u64::MAX,
             2 => rings[next() as usize % rings.len()],
             3 => next() % 64,
+            4 => shmarena::unbounded_queue::REOPENING,
             _ => next(),
         };
         word(target).store(value, std::sync::atomic::Ordering::Relaxed);
@@ -310,6 +314,10 @@ fn corrupt_words_are_errors_not_panics_or_hangs() {
         let _ = queue.len();
         for i in 0..30u64 {
             let _ = queue.push(&i.to_le_bytes());
+            let _ = queue.try_pop();
+        }
+        // Drained and polled: the first ring's put-back runs on whatever the words say.
+        for _ in 0..300 {
             let _ = queue.try_pop();
         }
         let _ = queue.pop_timeout(Some(Duration::from_millis(1)));
