@@ -146,8 +146,9 @@ impl Words {
         }
     }
 
-    fn with_raw<R>(&self, f: impl FnOnce(&RawUnboundedQueue<'_, Words>) -> R) -> R {
-        let shared = Shared {
+    /// The words every ring shares.
+    fn shared(&self) -> Shared<'_> {
+        Shared {
             head_ring: &self.head_ring,
             tail_ring: &self.tail_ring,
             not_empty: &self.not_empty,
@@ -164,7 +165,11 @@ impl Words {
             skipped: &self.skipped,
             first_ring: FIRST,
             first_idle: &self.first_idle,
-        };
+        }
+    }
+
+    fn with_raw<R>(&self, f: impl FnOnce(&RawUnboundedQueue<'_, Words>) -> R) -> R {
+        let shared = self.shared();
         f(&RawUnboundedQueue::new(&shared, self, 2, 1))
     }
 
@@ -193,24 +198,7 @@ impl Words {
     /// The first ring as the handle keeps it, for the unpinned fast paths.
     fn permanent(&self) -> Permanent<'_> {
         let ring = self.ring(FIRST).expect("the first ring");
-        let shared = Shared {
-            head_ring: &self.head_ring,
-            tail_ring: &self.tail_ring,
-            not_empty: &self.not_empty,
-            pop_sleepers: Sleepers {
-                count: &self.pop_sleepers,
-                registry: &[],
-            },
-            not_full: &self.not_full,
-            push_sleepers: Sleepers {
-                count: &self.push_sleepers,
-                registry: &[],
-            },
-            lost: &self.lost,
-            skipped: &self.skipped,
-            first_ring: FIRST,
-            first_idle: &self.first_idle,
-        };
+        let shared = self.shared();
         Permanent {
             offset: FIRST,
             next: ring.next,
