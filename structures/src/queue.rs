@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! body:
-//!   0    head: | claimant of the last pop: 31 bits (at 32) | next ticket to pop: 31 bits |
+//!   0    head: | claimant of the last pop: 31 bits (at 32) | renewed: 1 bit (31) |
+//!              | next ticket to pop: 31 bits | (renewed: see `RawQueue::renew_head`)
 //!   128  tail: | claimant of the last push                 | next ticket to push         |
 //!        (128 bytes apart: CPUs fetch cache lines in pairs, and the two are written by
 //!        different sides)
@@ -42,9 +43,11 @@
 //! empty; `pop` sleeps and looks again); if not, it skips the slot (stores `EMPTY` for the
 //! next lap; head then moves past it). That push never returned `Ok`, so nothing
 //! acknowledged is lost. A producer that finds its slot still held by the previous lap's
-//! unfinished pop (`READING`, or `FULL` with the head word naming a claimant) reports the
-//! queue full while that consumer lives, and frees the slot if it is dead: the element
-//! went with it (counted in `lost`).
+//! unfinished pop (`READING`, or `FULL` with the head word naming a claimant) waits for it
+//! (up to `READER_SPINS` looks, the last one asking the kernel) and reports the queue full
+//! if that consumer still lives; it frees the slot if the consumer is dead: the element
+//! went with it (counted in `lost`). A producer of the previous lap still writing means
+//! every slot is claimed: full at once.
 //!
 //! Kills are final: nobody completes another process's operation. A push killed before its
 //! `FULL` store never takes effect (its slot is skipped, and no consumer can have seen the
@@ -783,11 +786,10 @@ impl<W: SlotWidth> RawQueue<'_, W> {
                 liveness.is_alive(owner)
             }
         };
-        match holder {
-            Some(owner) if alive(owner) && reading => return Taken::Reading,
-            // Full until that live claimant finishes.
-            Some(owner) if alive(owner) => return Taken::Full,
-            _ => {}
+        // One liveness question (a system call on the last look).
+        if holder.is_some_and(alive) {
+            // Full until that live claimant finishes; a reader finishes in a moment.
+            return if reading { Taken::Reading } else { Taken::Full };
         }
         // A consumer died holding the element (lost), or a producer died before finishing
         // it and no consumer has skipped it yet: free the slot for this lap.

@@ -15,7 +15,8 @@
 //!   256  the first ring
 //! ring (the first in the body, later ones in arena blocks):
 //!   0    head, as the bounded queue's  |  128 tail, as the bounded queue's
-//!   192  next: region offset of the next ring (0: none)  |  200 capacity: u64 (slots)
+//!   192  next: region offset of the next ring (0: none; 1, `REOPENING`: the first ring
+//!        being put back, closed)  |  200 capacity: u64 (slots)
 //!   256  slots, as the bounded queue's
 //! ```
 //!
@@ -94,7 +95,7 @@ pub mod layout {
     pub const NOT_EMPTY: u64 = 128;
     /// Sleeping poppers (u32).
     pub const POP_SLEEPERS: u64 = 132;
-    /// Not-full futex sequence (u32; nobody waits on it: a push never waits).
+    /// Not-full futex sequence (u32; nobody sleeps on it: a push never sleeps).
     pub const NOT_FULL: u64 = 136;
     /// Sleeping pushers (u32; always 0).
     pub const PUSH_SLEEPERS: u64 = 140;
@@ -115,7 +116,8 @@ pub mod layout {
     pub const RING_HEAD: u64 = 0;
     /// A ring's tail word (u64, as the bounded queue's).
     pub const RING_TAIL: u64 = 128;
-    /// A ring's link to the next (u64).
+    /// A ring's link to the next (u64; [`REOPENING`](super::REOPENING) in the first ring
+    /// while it is put back).
     pub const RING_NEXT: u64 = 192;
     /// A ring's slots (u64).
     pub const RING_CAPACITY: u64 = 200;
@@ -143,7 +145,8 @@ pub struct Ring<'a> {
     pub head: &'a AtomicU64,
     /// Next ticket to push.
     pub tail: &'a AtomicU64,
-    /// The next ring's offset; nonzero closes this one.
+    /// The next ring's offset; nonzero closes this one ([`REOPENING`] in the first ring
+    /// while it is put back: closed, no next ring).
     pub next: &'a AtomicU64,
     /// The slots: `capacity` x `slot_words`.
     pub slots: &'a [AtomicU64],
@@ -207,7 +210,7 @@ pub struct Shared<'a> {
     pub pop_sleepers: Sleepers<'a>,
     /// Not-full futex sequence.
     pub not_full: &'a AtomicU32,
-    /// Sleeping pushers (none: a push never waits; the rings' pops still look).
+    /// Sleeping pushers (none: a push never sleeps; the rings' pops still look).
     pub push_sleepers: Sleepers<'a>,
     /// Elements lost with consumers that died holding them.
     pub lost: &'a AtomicU64,
@@ -215,9 +218,10 @@ pub struct Shared<'a> {
     pub skipped: &'a AtomicU64,
     /// The first ring's offset (it is never freed: see [`Permanent`]).
     pub first_ring: u64,
-    /// 0 while the first ring is in the chain (or being put back into it); once the chain
-    /// has left it, 1 + the grace epoch ([`Rings::idle_epoch`]) of that moment: the ring
-    /// may serve again after a grace period (see the module docs).
+    /// 0 while the first ring is in the chain (or being put back into it, or for good
+    /// after a consumer was killed on the way: see the module docs); once the chain has
+    /// left it, 1 + the grace epoch ([`Rings::idle_epoch`]) of that moment: the ring may
+    /// serve again after a grace period.
     pub first_idle: &'a AtomicU64,
 }
 
@@ -533,7 +537,8 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
                 .compare_exchange(0, first_offset, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok();
         if !linked {
-            // A push linked a ring first: the first ring stays out, closed.
+            // A push linked a ring first (or the head word kept changing): the first ring
+            // stays out, closed.
             // SeqCst: as above.
             self.shared.first_idle.store(since, Ordering::SeqCst);
             return Ok(());
@@ -922,7 +927,7 @@ mod handle {
             // Mostly the epoch has moved on by itself (every process's reclamation moves
             // it): one read. Else the first look, then one in [`REUSE_LOOKS`], tries to
             // move it on: a scan of the participant table, and an idle consumer may poll
-            // an empty queue often. Relaxed: a process-local count.
+            // an empty queue often. Relaxed: a count of this handle and its clones.
             if self.region().grace_has_passed_already(epoch)? {
                 return Ok(true);
             }
@@ -1116,7 +1121,7 @@ mod handle {
             ))
         }
 
-        /// Appends `element`. Never waits: the queue grows.
+        /// Appends `element`. Never sleeps: the queue grows.
         ///
         /// # Errors
         /// [`Error::InvalidArgument`] for an element over `elem_size` bytes;
@@ -1236,9 +1241,8 @@ mod handle {
             self.object.region()
         }
 
-        /// Runs `f` on each ring of the chain, oldest first (pinned).
-        /// Runs `f` on each ring of the chain, and on the first ring also when the chain has
-        /// left it (it keeps its slots, and may serve again).
+        /// Runs `f` on each ring of the chain, oldest first, and on the first ring also when
+        /// the chain has left it (it keeps its slots, and may serve again); pinned.
         fn each_ring(&self, mut f: impl FnMut(&Ring<'_>) -> Result<()>) -> Result<()> {
             let _pin = self.object.region().pin()?;
             let mut saw_first = false;
@@ -1350,7 +1354,7 @@ mod handle {
             })
         }
 
-        /// Appends `value`. Never waits: the queue grows.
+        /// Appends `value`. Never sleeps: the queue grows.
         ///
         /// # Errors
         /// [`Error::OutOfMemory`] when the region has no room for a new ring (nothing
