@@ -6,7 +6,11 @@
 //! (`queue_push_pop_2_threads`, shmarena and crossbeam): each thread does the pair on one
 //! shared queue, the time is per pair and thread, so contention on the head, tail and slot
 //! lines shows. The unbounded queues side by side: shmarena's `UnboundedQueue<u64>` (a
-//! chain of rings, each operation pinned for a grace period) and crossbeam's `SegQueue`.
+//! chain of rings; the first used without a pin, later ones pinned for a grace period)
+//! and crossbeam's `SegQueue`. With one thread it stays in its first ring. With two, a
+//! pop that finds the other thread's element not yet published leaves one element behind
+//! for good, so the queue outgrows its first ring and never drains back to it: that group
+//! measures the pinned rings.
 //! `shmarena bench --workloads queue-push-pop` measures many processes.
 //!
 //! `cargo bench -p shmarena-benches --bench queue -- --warm-up-time 1 --measurement-time 2`
