@@ -266,6 +266,16 @@ impl LooseQueue {
         RawQueue::new(header, &self.slots, 2).unwrap()
     }
 
+    /// A consumer (owner 5) copying out the element of ticket 0: slot 0 `READING(0)`
+    /// (state | ticket << 2 | owner << 33), slot 1 `FULL(1)` holding 111, head at ticket
+    /// 1, tail at ticket 2. The queue and slot 0's stamp.
+    fn read_out_at_slot_0() -> (Self, u64) {
+        let reading = 3 | u64::from(shmarena::OwnerId::new(5, 1).bits()) << 33;
+        let words = Self::new(2, [reading, 7, 2 | 1 << 2, 111]);
+        words.words[0].store(1, std::sync::atomic::Ordering::Relaxed);
+        (words, reading)
+    }
+
     /// The head word's ticket.
     fn head_ticket(&self) -> u64 {
         self.words[0].load(std::sync::atomic::Ordering::Relaxed) & ((1 << 31) - 1)
@@ -350,12 +360,8 @@ fn a_push_waits_for_a_consumer_reading_the_slot_out_instead_of_reporting_full() 
         }
     }
 
-    let (reader, me) = (OwnerId::new(5, 1), OwnerId::new(1, 1));
-    // Slot 0: READING(0, reader) (state | ticket << 2 | owner << 33); slot 1: FULL(1)
-    // holding 111; head at ticket 1, tail at ticket 2.
-    let reading = 3 | u64::from(reader.bits()) << 33;
-    let words = LooseQueue::new(2, [reading, 7, 2 | 1 << 2, 111]);
-    words.words[0].store(1, Ordering::Relaxed);
+    let me = OwnerId::new(1, 1);
+    let (words, _) = LooseQueue::read_out_at_slot_0();
     let liveness = Finishing {
         me,
         looks: AtomicU32::new(0),
@@ -411,10 +417,8 @@ fn a_push_reports_full_when_a_live_consumer_keeps_reading_the_slot() {
         }
     }
 
-    let (reader, me) = (OwnerId::new(5, 1), OwnerId::new(1, 1));
-    let reading = 3 | u64::from(reader.bits()) << 33;
-    let words = LooseQueue::new(2, [reading, 7, 2 | 1 << 2, 111]);
-    words.words[0].store(1, Ordering::Relaxed);
+    let me = OwnerId::new(1, 1);
+    let (words, reading) = LooseQueue::read_out_at_slot_0();
     let liveness = Frozen {
         me,
         kernel_asked: AtomicU32::new(0),

@@ -195,6 +195,14 @@ impl Patience {
     }
 }
 
+/// The owner bits a `NEXT` word holding a claim ([`GROWING`]) names, if it is one and they
+/// fit an owner id's 31 bits.
+#[inline]
+pub(crate) fn claim_owner_bits(next: u64) -> Option<u32> {
+    let bits = next & !GROWING;
+    (next & GROWING != 0 && bits <= 0x7fff_ffff).then_some(bits as u32)
+}
+
 /// Whether a `NEXT` word links no table: none, or one being made ([`GROWING`], the top
 /// bit: one signed comparison on the operations' fast paths).
 #[inline]
@@ -810,9 +818,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             if seen != 0 && (!wait || patience.lasts()) {
                 // A claim that names no owner (a hostile word) is as good as a dead one's;
                 // our own is another thread's of this process, alive.
-                let claimant = u32::try_from(seen & !GROWING)
-                    .ok()
-                    .and_then(OwnerId::from_bits);
+                let claimant = claim_owner_bits(seen).and_then(OwnerId::from_bits);
                 let alive = seen == mine
                     || claimant.is_some_and(|owner| {
                         liveness.may_be_alive(owner)

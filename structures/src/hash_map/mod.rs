@@ -2130,7 +2130,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             self.header(migrate::NEXT),
             0,
             owner_slot,
-            |next| next & grow::GROWING != 0 && next & !grow::GROWING <= 0x7fff_ffff,
+            |next| grow::claim_owner_bits(next).is_some(),
         )?;
         Ok(())
     }
