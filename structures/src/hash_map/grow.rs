@@ -444,9 +444,12 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     #[inline]
     pub fn get(&self, key: &[u64], out: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
         let hash = self.hash(key);
-        match self.get_fast(hash, key, out) {
+        match self.get_first(hash, key, out) {
             Some(found) => Ok(found),
-            None => self.get_in_chain(hash, key, out, liveness),
+            None => match self.get_fast(hash, key, out) {
+                Some(found) => Ok(found),
+                None => self.get_in_chain(hash, key, out, liveness),
+            },
         }
     }
 
@@ -465,14 +468,30 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     pub(crate) fn get_fast(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Option<bool> {
         let (guess, root) = self.guess_or_first();
         let answer = self.raw(guess).lookup_here(hash, key, Some(out));
-        fail::fail_point!("hash_map::lookup_before_validate", |_| None);
         // An error too may come from a freed table: validated like an answer.
+        self.validated(root, answer.ok().flatten())
+    }
+
+    /// `get`'s first look: [`Self::get_fast`] when the first slot the walk would visit
+    /// answers ([`RawMap::find_first`]), in straight-line code; `None` sends the caller to
+    /// `get_fast` (then to the chain).
+    #[inline]
+    pub(crate) fn get_first(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Option<bool> {
+        let (guess, root) = self.guess_or_first();
+        let answer = self.raw(guess).lookup_first(hash, key, Some(out));
+        self.validated(root, answer)
+    }
+
+    /// `answer`, read from the table found at the root word `root` without a pin, if that
+    /// table was not retired before the reads (the first table, `root` 0, never is).
+    #[inline]
+    fn validated(&self, root: u64, answer: Option<bool>) -> Option<bool> {
+        fail::fail_point!("hash_map::lookup_before_validate", |_| None);
         if root == 0 || self.still_root(root) {
-            if let Ok(Some(found)) = answer {
-                return Some(found);
-            }
+            answer
+        } else {
+            None
         }
-        None
     }
 
     /// The table lookups start at ([`Tables::guess`], else the first) and the root word
@@ -552,9 +571,12 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     #[inline]
     pub fn contains(&self, key: &[u64], liveness: &impl Liveness) -> Result<bool> {
         let hash = self.hash(key);
-        match self.contains_fast(hash, key) {
+        match self.contains_first(hash, key) {
             Some(found) => Ok(found),
-            None => self.contains_in_chain(hash, key, liveness),
+            None => match self.contains_fast(hash, key) {
+                Some(found) => Ok(found),
+                None => self.contains_in_chain(hash, key, liveness),
+            },
         }
     }
 
@@ -564,12 +586,15 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     pub(crate) fn contains_fast(&self, hash: u64, key: &[u64]) -> Option<bool> {
         let (guess, root) = self.guess_or_first();
         let answer = self.raw(guess).lookup_here(hash, key, None);
-        if root == 0 || self.still_root(root) {
-            if let Ok(Some(found)) = answer {
-                return Some(found);
-            }
-        }
-        None
+        self.validated(root, answer.ok().flatten())
+    }
+
+    /// `contains`'s first look, as [`Self::get_first`].
+    #[inline]
+    pub(crate) fn contains_first(&self, hash: u64, key: &[u64]) -> Option<bool> {
+        let (guess, root) = self.guess_or_first();
+        let answer = self.raw(guess).lookup_first(hash, key, None);
+        self.validated(root, answer)
     }
 
     /// `contains` over the chain of tables, from the root, pinned (see `get_in_chain`).
@@ -610,6 +635,33 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
+        // A key already present: replaced (or read) as an update.
+        let mut present = |_: &[u64], new: &mut [u64]| {
+            new.copy_from_slice(value);
+            replace
+        };
+        if self
+            .update_first(hash, key, old, liveness, &mut present)
+            .is_some()
+        {
+            return Ok(true);
+        }
+        self.insert_after_first(hash, key, value, replace, old, liveness)
+    }
+
+    /// [`Self::insert`] after its first look ([`Self::update_first`]) did not answer.
+    ///
+    /// # Errors
+    /// As [`Self::insert`].
+    pub(crate) fn insert_after_first(
+        &self,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
         // The fast path of a map that grew, as in `update`: pinned at the guessed table
         // while the root still names it, and that table has no next one, so it is the only
         // table in use, the one `on_newest` would find (without looking the root's table
@@ -683,6 +735,25 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<Updated> {
         let hash = self.hash(key);
+        if let Some(updated) = self.update_first(hash, key, old, liveness, &mut f) {
+            return Ok(updated);
+        }
+        self.update_after_first(hash, key, old, liveness, f)
+    }
+
+    /// [`Self::update`] after its first look ([`Self::update_first`]) did not answer.
+    ///
+    /// # Errors
+    /// As [`Self::update`].
+    #[inline]
+    pub(crate) fn update_after_first(
+        &self,
+        hash: u64,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+        mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Result<Updated> {
         // The fast path, as in `get`: a member not frozen is the key's only entry, and an
         // update of it is the update, whichever table it lies in. A table after the first
         // is written pinned and while the root still names it (module docs).
@@ -699,6 +770,28 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             Step::Moved => {}
         }
         self.update_in_chain(hash, key, old, liveness, f)
+    }
+
+    /// `update`'s first look, in straight-line code ([`RawMap::update_first`]) on a map
+    /// this handle never saw grow (its first table, never freed: no pin); `None` sends the
+    /// caller to `update`.
+    // Always: the handles' straight-line path (an out-of-line call made the compiler
+    // spill the caller's state around it: measured, ~60 more instructions an update).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn update_first(
+        &self,
+        hash: u64,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+        f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Option<Updated> {
+        if self.tables.guess().is_some() {
+            return None; // a later table: `update` pins
+        }
+        self.raw(self.tables.first())
+            .update_first(hash, key, old, liveness, f)
     }
 
     /// `update` over the chain of tables, from the newest (out of line: the fast path
@@ -1176,11 +1269,32 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     ) -> Result<Option<bool>> {
         // One walk, and no write (a pending copy of the key sends the caller to the chain,
         // whose lookup settles it).
-        Ok(match self.find_once(hash, key, out)? {
+        Ok(self.answer_here(hash, self.find_once(hash, key, out)?))
+    }
+
+    /// [`Self::lookup_here`] when the walk's first slot answers ([`RawMap::find_first`]):
+    /// `None` also when it does not (the caller walks).
+    // Always: the first look of every lookup, compiled for its key and value sizes.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    pub(crate) fn lookup_first(
+        &self,
+        hash: u64,
+        key: &[u64],
+        out: Option<&mut [u64]>,
+    ) -> Option<bool> {
+        self.answer_here(hash, self.find_first(hash, key, out)?)
+    }
+
+    /// The map's answer from what a walk of this table found, if this table gives it: a
+    /// member not frozen, or absence once `settled_here`.
+    #[inline]
+    fn answer_here(&self, hash: u64, found: Found) -> Option<bool> {
+        match found {
             Found::Member(_, seen) if !frozen(seen[0]) => Some(true),
             Found::Absent if self.settled_here(hash) => Some(false),
             _ => None,
-        })
+        }
     }
 
     /// Whether a lookup that found no member of a key with `hash` in this table may answer
