@@ -62,6 +62,38 @@ pub(crate) fn try_read_words_into<T: Pod, E>(
     }
 }
 
+/// The words of `value` (padding bytes zero) in an array of 4, if it fits them: what a
+/// typed hash map's straight-line paths take (the sizes are constants: the test compiles
+/// away).
+#[inline]
+pub(crate) fn small_words<T: Pod>(value: &T) -> Option<[u64; 4]> {
+    if word_count::<T>() > 4 {
+        return None;
+    }
+    let mut words = [0u64; 4];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size_of::<T>()]
+        .copy_from_slice(bytemuck::bytes_of(value));
+    Some(words)
+}
+
+/// The word of `value` (padding bytes zero), if it fits one.
+#[inline]
+pub(crate) fn one_word<T: Pod>(value: &T) -> Option<[u64; 1]> {
+    if word_count::<T>() > 1 {
+        return None;
+    }
+    let mut word = [0u64];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut word)[..size_of::<T>()]
+        .copy_from_slice(bytemuck::bytes_of(value));
+    Some(word)
+}
+
+/// The `T` in the first bytes of `words` (which hold at least `size_of::<T>()`).
+#[inline]
+pub(crate) fn from_words<T: Pod>(words: &[u64]) -> T {
+    bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(words)[..size_of::<T>()])
+}
+
 /// Runs `f` on `count` zeroed words: on the stack for up to 512 bytes (the buffer is built
 /// in place, never moved), on the heap beyond.
 #[inline]

@@ -146,6 +146,17 @@ proptest! {
     }
 
     #[test]
+    fn values_shorter_than_a_word_match_the_model(capacity in prop::sample::select(vec![1u64, 8, 64, 128]), keys in 1u64..160, ops in prop::collection::vec(op(), 1..200)) {
+        let (region, path) = temp_region(&format!("model2-{capacity}-{keys}"), 4 << 20);
+        let map = region.hash_map::<u64, [u8; 3]>("m", capacity).unwrap();
+        let to_value = |v: u32| [v as u8, (v >> 8) as u8, (v >> 16) as u8];
+        check_against_model(&map, &ops, keys, to_value, Some(|v: [u8; 3], d| v[0].checked_add(d as u8).map(|first| [first, v[1], v[2]])))?;
+        drop(map);
+        drop(region);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
     fn wide_values_match_the_model(capacity in prop::sample::select(vec![1u64, 4, 16, 32]), keys in 1u64..50, ops in prop::collection::vec(op(), 1..150)) {
         let (region, path) = temp_region(&format!("model3-{capacity}-{keys}"), 4 << 20);
         let map = region.hash_map::<u64, [u32; 5]>("m", capacity).unwrap();

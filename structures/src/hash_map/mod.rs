@@ -923,9 +923,16 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// Never `Found::Pending`.
     #[inline]
     fn find(&self, hash: u64, key: &[u64], mut value: Option<&mut [u64]>) -> Result<Found> {
-        if let Some(found) = self.find_first(hash, key, value.as_deref_mut()) {
-            return Ok(found);
+        match self.find_first(hash, key, value.as_deref_mut()) {
+            Some(found) => Ok(found),
+            None => self.find_walked(hash, key, value),
         }
+    }
+
+    /// [`Self::find`] without its first look: for an operation whose first look was made
+    /// already (see `update_first`).
+    #[inline]
+    fn find_walked(&self, hash: u64, key: &[u64], mut value: Option<&mut [u64]>) -> Result<Found> {
         match self.find_once(hash, key, value.as_deref_mut())? {
             Found::Pending(seen) => self.find_settled(hash, key, value, seen),
             found => Ok(found),
@@ -1637,7 +1644,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         liveness: &impl Liveness,
     ) -> Result<Step<bool>> {
         for _ in 0..MAX_RETRIES {
-            match self.find(hash, key, None)? {
+            match self.find_walked(hash, key, None)? {
                 Found::Member(_, seen) if frozen(seen[0]) => return Ok(Step::Moved),
                 Found::Member(slot, seen) => {
                     if self.apply_insert(slot, seen, value, replace, old, liveness)? {
@@ -1907,7 +1914,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<Step<Updated>> {
         for _ in 0..MAX_RETRIES {
-            let (slot, seen) = match self.find(hash, key, None)? {
+            let (slot, seen) = match self.find_walked(hash, key, None)? {
                 Found::Member(_, seen) if frozen(seen[0]) => return Ok(Step::Moved),
                 Found::Member(slot, seen) => (slot, seen),
                 _ => return Ok(Step::Done(Updated::Absent)),
@@ -2244,8 +2251,8 @@ mod handle {
     };
     use crate::identity::{name_expected, short_type_name, ElementType};
     use crate::words::{
-        check_fits, read_bytes_into, read_words_into, try_read_words_into, with_buffer,
-        with_bytes_as_words, with_words_of, word_count,
+        check_fits, from_words, one_word, read_bytes_into, read_words_into, small_words,
+        try_read_words_into, with_buffer, with_bytes_as_words, with_words_of, word_count,
     };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicPair, AtomicU64, Ordering};
@@ -3032,11 +3039,7 @@ mod handle {
                     &mut value_words[..word_count::<V>()],
                 );
                 let found = self.lookup(key, out)?;
-                return Ok(found.then(|| {
-                    bytemuck::pod_read_unaligned(
-                        &bytemuck::cast_slice::<u64, u8>(&value_words)[..size_of::<V>()],
-                    )
-                }));
+                return Ok(found.then(|| from_words(&value_words)));
             }
             with_words_of(key, |key| {
                 let mut result = Ok(false);
@@ -3076,31 +3079,30 @@ mod handle {
 
         fn insert_with(&self, key: &K, value: &V, replace: bool) -> Result<Option<V>> {
             let region = self.object.region();
-            if word_count::<V>() == 1 {
-                // A key already present: its value replaced (or, for `try_insert`, read)
-                // as an update, whose first look is straight-line code.
-                let mut value_word = [0u64];
-                bytemuck::cast_slice_mut::<u64, u8>(&mut value_word)[..size_of::<V>()]
-                    .copy_from_slice(bytemuck::bytes_of(value));
-                let present = self.update_present(key, |_, new| {
-                    new.copy_from_slice(&value_word);
-                    replace
-                });
-                if let Some(old) = present {
-                    return Ok(Some(old));
+            if let Some(key) = small_words(key) {
+                if let Some(value) = one_word(value) {
+                    // A key already present: its value replaced (or, for `try_insert`,
+                    // read) as an update, whose first look is straight-line code.
+                    let (key, map, mut old) = (&key[..word_count::<K>()], self.map(), [0u64]);
+                    let hash = map.hash(key);
+                    let mut present = |_: &[u64], new: &mut [u64]| {
+                        new.copy_from_slice(&value);
+                        replace
+                    };
+                    let had = match map.update_first(hash, key, &mut old, region, &mut present) {
+                        Some(_) => true,
+                        None => {
+                            map.insert_after_first(hash, key, &value, replace, &mut old, region)?
+                        }
+                    };
+                    return Ok(had.then(|| from_words(&old)));
                 }
             }
             with_words_of(key, |key| {
                 with_words_of(value, |value| {
                     let mut result = Ok(false);
                     let old = read_words_into::<V>(|old| {
-                        let map = self.map();
-                        result = if word_count::<V>() == 1 && word_count::<K>() <= 4 {
-                            // The first look was made above.
-                            map.insert_after_first(map.hash(key), key, value, replace, old, region)
-                        } else {
-                            map.insert(key, value, replace, old, region)
-                        };
+                        result = self.map().insert(key, value, replace, old, region);
                         matches!(result, Ok(true))
                     });
                     result.map(|_| old)
@@ -3175,41 +3177,6 @@ mod handle {
             })
         }
 
-        /// The first look of an update of a one-word value, in straight-line code (see
-        /// `GrowingMap::update_first`): the value seen, when `f` was applied to the key's
-        /// member (stored or declined); `None` when the general way has to answer.
-        #[inline]
-        fn update_present(
-            &self,
-            key: &K,
-            mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
-        ) -> Option<V> {
-            self.update_first(key, &mut f).map(|(_, old)| old)
-        }
-
-        /// [`Self::update_present`], saying whether `f` stored its result.
-        #[inline]
-        fn update_first(
-            &self,
-            key: &K,
-            f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
-        ) -> Option<(Updated, V)> {
-            if word_count::<K>() > 4 || word_count::<V>() != 1 {
-                return None;
-            }
-            let (mut key_words, mut old) = ([0u64; 4], [0u64]);
-            bytemuck::cast_slice_mut::<u64, u8>(&mut key_words)[..size_of::<K>()]
-                .copy_from_slice(bytemuck::bytes_of(key));
-            let key_words = &key_words[..word_count::<K>()];
-            let map = self.map();
-            let hash = map.hash(key_words);
-            let updated = map.update_first(hash, key_words, &mut old, self.object.region(), f)?;
-            let old = bytemuck::pod_read_unaligned(
-                &bytemuck::cast_slice::<u64, u8>(&old)[..size_of::<V>()],
-            );
-            Some((updated, old))
-        }
-
         #[inline]
         fn fetch_update_words(
             &self,
@@ -3217,21 +3184,24 @@ mod handle {
             mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
         ) -> Result<std::result::Result<V, Option<V>>> {
             let region = self.object.region();
-            match self.update_first(key, &mut f) {
-                Some((Updated::Done, old)) => return Ok(Ok(old)),
-                Some((Updated::Declined, old)) => return Ok(Err(Some(old))),
-                Some((Updated::Absent, _)) | None => {}
+            if let (Some(key), 1) = (small_words(key), word_count::<V>()) {
+                // The first look (straight-line code) and the rest with one key and hash.
+                let (key, map, mut old) = (&key[..word_count::<K>()], self.map(), [0u64]);
+                let hash = map.hash(key);
+                let updated = match map.update_first(hash, key, &mut old, region, &mut f) {
+                    Some(updated) => updated,
+                    None => map.update_after_first(hash, key, &mut old, region, f)?,
+                };
+                return Ok(match updated {
+                    Updated::Done => Ok(from_words(&old)),
+                    Updated::Declined => Err(Some(from_words(&old))),
+                    Updated::Absent => Err(None),
+                });
             }
             with_words_of(key, |key| {
                 let mut result = Ok(Updated::Absent);
                 let old = read_words_into::<V>(|old| {
-                    let map = self.map();
-                    result = if word_count::<V>() == 1 && word_count::<K>() <= 4 {
-                        // The first look was made above.
-                        map.update_after_first(map.hash(key), key, old, region, f)
-                    } else {
-                        map.update(key, old, region, f)
-                    };
+                    result = self.map().update(key, old, region, f);
                     matches!(result, Ok(Updated::Done | Updated::Declined))
                 });
                 Ok(match (result?, old) {
