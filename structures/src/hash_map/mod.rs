@@ -3091,9 +3091,7 @@ mod handle {
                     };
                     let had = match map.update_first(hash, key, &mut old, region, &mut present) {
                         Some(_) => true,
-                        None => {
-                            map.insert_after_first(hash, key, &value, replace, &mut old, region)?
-                        }
+                        None => self.insert_after_first(hash, key, &value, replace, &mut old)?,
                     };
                     return Ok(had.then(|| from_words(&old)));
                 }
@@ -3177,6 +3175,37 @@ mod handle {
             })
         }
 
+        /// [`GrowingMap::insert_after_first`], out of line: the first look's path stays
+        /// short (measured: the general way's setup ran before the first look).
+        #[cold]
+        #[inline(never)]
+        fn insert_after_first(
+            &self,
+            hash: u64,
+            key: &[u64],
+            value: &[u64],
+            replace: bool,
+            old: &mut [u64],
+        ) -> Result<bool> {
+            let region = self.object.region();
+            self.map()
+                .insert_after_first(hash, key, value, replace, old, region)
+        }
+
+        /// [`GrowingMap::update_after_first`], out of line (as `insert_after_first`).
+        #[cold]
+        #[inline(never)]
+        fn update_after_first(
+            &self,
+            hash: u64,
+            key: &[u64],
+            old: &mut [u64],
+            f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
+        ) -> Result<Updated> {
+            let region = self.object.region();
+            self.map().update_after_first(hash, key, old, region, f)
+        }
+
         #[inline]
         fn fetch_update_words(
             &self,
@@ -3190,7 +3219,7 @@ mod handle {
                 let hash = map.hash(key);
                 let updated = match map.update_first(hash, key, &mut old, region, &mut f) {
                     Some(updated) => updated,
-                    None => map.update_after_first(hash, key, &mut old, region, f)?,
+                    None => self.update_after_first(hash, key, &mut old, &mut f)?,
                 };
                 return Ok(match updated {
                     Updated::Done => Ok(from_words(&old)),
