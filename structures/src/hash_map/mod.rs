@@ -62,6 +62,15 @@
 //! load, also after heavy churn has left no never-claimed slot. It only grows.
 //!
 //! # Operations and linearization points
+//! Every operation on a key looks first at the slot its walk would visit first
+//! (`find_first`: the home's group of hint bytes, then the first slot whose hint matches),
+//! in straight-line code. If that slot holds the key as a member, `get` reads it there, and
+//! an update (and an insert of a key already present, an update with the new value) changes
+//! it there with the compare-exchange below; if no hint matches before a never-claimed
+//! slot, the key is absent. Anything else goes the whole way below. The first look reads
+//! what the walk's first visit reads, in the same order, so it answers only where the walk
+//! answers the same from that visit: it is the walk's fast path, not a second algorithm.
+//!
 //! - `get`: walk the hint bytes from the key's home (8 at a time; stopping at a zero hint,
 //!   and at `bound` past 16 slots); at each slot whose hint matches, load the pair, and if it
 //!   is a `MEMBER` with the key's 12-bit tag, read the key (and a wide value) and re-read
@@ -1621,6 +1630,17 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
+        // A key already present: replaced (or read) as an update (as `GrowingMap::insert`).
+        let mut present = |_: &[u64], new: &mut [u64]| {
+            new.copy_from_slice(value);
+            replace
+        };
+        if self
+            .update_first(hash, key, old, liveness, &mut present)
+            .is_some()
+        {
+            return Ok(true);
+        }
         single(self.insert_step(hash, key, value, replace, old, u64::MAX, || false, liveness)?)
     }
 
@@ -1895,9 +1915,13 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         key: &[u64],
         old: &mut [u64],
         liveness: &impl Liveness,
-        f: impl FnMut(&[u64], &mut [u64]) -> bool,
+        mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<Updated> {
-        single(self.update_step(self.hash(key), key, old, liveness, f)?)
+        let hash = self.hash(key);
+        if let Some(updated) = self.update_first(hash, key, old, liveness, &mut f) {
+            return Ok(updated);
+        }
+        single(self.update_step(hash, key, old, liveness, f)?)
     }
 
     /// [`Self::update`] in one table of a growing map (`Absent`: not in this table).
