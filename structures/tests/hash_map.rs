@@ -911,3 +911,46 @@ fn assert_probes_like_random(keys: impl Iterator<Item = Vec<u64>>, seed: u64, wh
         "seed {seed:#x}, {what}: mean probe {mean:.2}, longest {longest}"
     );
 }
+
+/// `try_insert` and `get` of a key whose wide value another writer is changing answer with
+/// the value before the change while that writer is still inside its update (they read the
+/// value; only writers of it take the writer field).
+#[test]
+fn try_insert_of_a_present_key_answers_while_its_writer_is_inside() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (region, path) = temp_region("try-insert-writer", 4 << 20);
+    let map = region.hash_map::<u64, [u64; 4]>("m", 16).unwrap();
+    map.insert(1, [1; 4]).unwrap();
+    let (inside, release) = (AtomicBool::new(false), AtomicBool::new(false));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            map.fetch_update(&1, |value| {
+                inside.store(true, Ordering::SeqCst);
+                // Held until the reader below is done (bounded, so that a regression fails
+                // the assertion below instead of hanging the test).
+                let began = std::time::Instant::now();
+                while !release.load(Ordering::SeqCst) && began.elapsed().as_secs() < 20 {
+                    std::thread::yield_now();
+                }
+                Some(value)
+            })
+            .unwrap()
+            .unwrap();
+            inside.store(false, Ordering::SeqCst);
+        });
+        while !inside.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        assert_eq!(map.try_insert(1, [9; 4]).unwrap(), Some([1; 4]));
+        assert_eq!(map.get(&1).unwrap(), Some([1; 4]));
+        assert!(
+            inside.load(Ordering::SeqCst),
+            "the writer left before try_insert answered"
+        );
+        release.store(true, Ordering::SeqCst);
+    });
+    assert_eq!(map.get(&1).unwrap(), Some([1; 4]));
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}

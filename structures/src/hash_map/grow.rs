@@ -23,11 +23,13 @@
 //!   processes. Only the root grows: a table still receiving a migration finishes that
 //!   first, so at most two tables are in use at once, and the root is migrating exactly
 //!   while it has a next.
-//! - **Migration** is incremental: every operation that passes a migrating table first
-//!   migrates one chunk of [`CHUNK`](super::migrate::CHUNK) slots (taking the next ticket
-//!   of `CURSOR`; once the tickets run out, the first chunk whose bit is still clear: a
-//!   frozen or dead mover's chunk is done again by others, each slot's migration being
-//!   idempotent), then its own key's probe range, and goes on in the next table. A read
+//! - **Migration** is incremental: every operation that goes on past a migrating table
+//!   (an insert of a key its first look did not find, and any operation whose key's home
+//!   there is frozen; the others are answered in that table) first migrates one chunk of
+//!   [`CHUNK`](super::migrate::CHUNK) slots (taking the next ticket of `CURSOR`; once the
+//!   tickets run out, the first chunk whose bit is still clear: a frozen or dead mover's
+//!   chunk is done again by others, each slot's migration being idempotent), then its own
+//!   key's probe range, and goes on in the next table. A read
 //!   looks in each table in turn and writes only where it meets a committed copy not yet
 //!   published.
 //! - **Completion**: when every chunk's bit is set, the root word moves on to the next
@@ -635,21 +637,32 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
-        // A key already present: replaced (or read) as an update.
-        let mut present = |_: &[u64], new: &mut [u64]| {
-            new.copy_from_slice(value);
-            replace
-        };
-        if self
-            .update_first(hash, key, old, liveness, &mut present)
-            .is_some()
-        {
-            return Ok(true);
+        if let Some(done) = self.insert_first(hash, key, value, replace, old, liveness) {
+            return done;
         }
         self.insert_after_first(hash, key, value, replace, old, liveness)
     }
 
-    /// [`Self::insert`] after its first look ([`Self::update_first`]) did not answer.
+    /// `insert`'s first look, in straight-line code ([`RawMap::insert_first`]), while the
+    /// first table is the only one (never freed: no pin; a table being migrated is passed
+    /// the way below, which helps the migration); `None` sends the caller to
+    /// [`Self::insert_after_first`].
+    #[allow(clippy::inline_always)] // Always: as `update_first`.
+    #[inline(always)]
+    pub(crate) fn insert_first(
+        &self,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Option<Result<bool>> {
+        self.only_first()?
+            .insert_first(hash, key, value, replace, old, liveness)
+    }
+
+    /// [`Self::insert`] after its first look ([`Self::insert_first`]) did not answer.
     ///
     /// # Errors
     /// As [`Self::insert`].
@@ -736,7 +749,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     ) -> Result<Updated> {
         let hash = self.hash(key);
         if let Some(updated) = self.update_first(hash, key, old, liveness, &mut f) {
-            return Ok(updated);
+            return updated;
         }
         self.update_after_first(hash, key, old, liveness, f)
     }
@@ -773,8 +786,9 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     }
 
     /// `update`'s first look, in straight-line code ([`RawMap::update_first`]) on a map
-    /// this handle never saw grow (its first table, never freed: no pin); `None` sends the
-    /// caller to `update`.
+    /// this handle never saw grow (its first table, never freed: no pin; a member not
+    /// frozen is the key's only entry, as in `update_after_first`); `None` sends the caller
+    /// to [`Self::update_after_first`].
     // Always: the handles' straight-line path (an out-of-line call made the compiler
     // spill the caller's state around it: measured, ~60 more instructions an update).
     #[allow(clippy::inline_always)]
@@ -786,7 +800,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         old: &mut [u64],
         liveness: &impl Liveness,
         f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
-    ) -> Option<Updated> {
+    ) -> Option<Result<Updated>> {
         if self.tables.guess().is_some() {
             return None; // a later table: `update` pins
         }

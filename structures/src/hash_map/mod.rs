@@ -64,9 +64,9 @@
 //! # Operations and linearization points
 //! Every operation on a key looks first at the slot its walk would visit first
 //! (`find_first`: the home's group of hint bytes, then the first slot whose hint matches),
-//! in straight-line code. If that slot holds the key as a member, `get` reads it there, and
-//! an update (and an insert of a key already present, an update with the new value) changes
-//! it there with the compare-exchange below; if no hint matches before a never-claimed
+//! in straight-line code. If that slot holds the key as a member, `get` reads it there, an
+//! update changes it there with the compare-exchange below, and an insert replaces (or, for
+//! `try_insert`, reports) it there as below; if no hint matches before a never-claimed
 //! slot, the key is absent. Anything else goes the whole way below. The first look reads
 //! what the walk's first visit reads, in the same order, so it answers only where the walk
 //! answers the same from that visit: it is the walk's fast path, not a second algorithm.
@@ -1630,16 +1630,8 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
-        // A key already present: replaced (or read) as an update (as `GrowingMap::insert`).
-        let mut present = |_: &[u64], new: &mut [u64]| {
-            new.copy_from_slice(value);
-            replace
-        };
-        if self
-            .update_first(hash, key, old, liveness, &mut present)
-            .is_some()
-        {
-            return Ok(true);
+        if let Some(done) = self.insert_first(hash, key, value, replace, old, liveness) {
+            return done;
         }
         single(self.insert_step(hash, key, value, replace, old, u64::MAX, || false, liveness)?)
     }
@@ -1738,6 +1730,10 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     }
 
     /// Applies an insert to the existing member `slot`; false if it was removed first.
+    // Always: the first look's path (`insert_first`; out of line, its call took ~100
+    // instructions more: measured).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn apply_insert(
         &self,
         slot: u64,
@@ -1919,7 +1915,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     ) -> Result<Updated> {
         let hash = self.hash(key);
         if let Some(updated) = self.update_first(hash, key, old, liveness, &mut f) {
-            return Ok(updated);
+            return updated;
         }
         single(self.update_step(hash, key, old, liveness, f)?)
     }
@@ -1956,9 +1952,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         Err(Error::Contended("hash map update"))
     }
 
-    /// [`Self::update_step`] when the first slot its walk would visit is the key's member,
-    /// not frozen ([`Self::find_first`]), and the change goes through on that member
-    /// (the same `change`); `None` for anything else: the caller takes `update_step`'s
+    /// [`Self::update_step`] when the first slot its walk would visit is the key's member
+    /// ([`Self::find_first`]) and `change` applies to it there; `None` when it does not (no
+    /// such member, or `change` found it frozen or gone): the caller takes `update_step`'s
     /// way (after which `f` may have run, as it may run again on any retry).
     #[allow(clippy::inline_always)] // Always: the first look of every update (see `find_first`).
     #[inline(always)]
@@ -1969,7 +1965,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         old: &mut [u64],
         liveness: &impl Liveness,
         f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
-    ) -> Option<Updated> {
+    ) -> Option<Result<Updated>> {
         let Found::Member(slot, seen) = self.find_first(hash, key, None)? else {
             return None;
         };
@@ -1977,10 +1973,35 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             old.copy_from_slice(current);
             f(current, new)
         };
-        match self.change(slot, seen, liveness, &mut wrap).ok()? {
-            SlotChange::Done => Some(Updated::Done),
-            SlotChange::Declined => Some(Updated::Declined),
-            SlotChange::Gone => None,
+        match self.change(slot, seen, liveness, &mut wrap) {
+            Ok(SlotChange::Done) => Some(Ok(Updated::Done)),
+            Ok(SlotChange::Declined) => Some(Ok(Updated::Declined)),
+            Ok(SlotChange::Gone) => None,
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    /// [`Self::insert_step`] for a key whose member is the first slot its walk would visit
+    /// ([`Self::find_first`]): its value replaced, or for `replace == false` read, there, as
+    /// `insert_step` does it (`apply_insert`); `None` when the first look does not answer.
+    #[allow(clippy::inline_always)] // Always: as `update_first`.
+    #[inline(always)]
+    pub(crate) fn insert_first(
+        &self,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Option<Result<bool>> {
+        let Found::Member(slot, seen) = self.find_first(hash, key, None)? else {
+            return None;
+        };
+        match self.apply_insert(slot, seen, value, replace, old, liveness) {
+            Ok(true) => Some(Ok(true)),
+            Ok(false) => None,
+            Err(error) => Some(Err(error)),
         }
     }
 
@@ -3103,22 +3124,16 @@ mod handle {
 
         fn insert_with(&self, key: &K, value: &V, replace: bool) -> Result<Option<V>> {
             let region = self.object.region();
-            if let Some(key) = small_words(key) {
-                if let Some(value) = one_word(value) {
-                    // A key already present: its value replaced (or, for `try_insert`,
-                    // read) as an update, whose first look is straight-line code.
-                    let (key, map, mut old) = (&key[..word_count::<K>()], self.map(), [0u64]);
-                    let hash = map.hash(key);
-                    let mut present = |_: &[u64], new: &mut [u64]| {
-                        new.copy_from_slice(&value);
-                        replace
-                    };
-                    let had = match map.update_first(hash, key, &mut old, region, &mut present) {
-                        Some(_) => true,
-                        None => self.insert_after_first(hash, key, &value, replace, &mut old)?,
-                    };
-                    return Ok(had.then(|| from_words(&old)));
-                }
+            if let (Some(key), Some(value)) = (small_words(key), one_word(value)) {
+                // A key already present is replaced (or, for `try_insert`, read) where the
+                // first look finds it; the rest out of line, with the same key and hash.
+                let (key, map, mut old) = (&key[..word_count::<K>()], self.map(), [0u64]);
+                let hash = map.hash(key);
+                let had = match map.insert_first(hash, key, &value, replace, &mut old, region) {
+                    Some(done) => done?,
+                    None => self.insert_after_first(hash, key, &value, replace, &mut old)?,
+                };
+                return Ok(had.then(|| from_words(&old)));
             }
             with_words_of(key, |key| {
                 with_words_of(value, |value| {
@@ -3242,7 +3257,7 @@ mod handle {
                 let (key, map, mut old) = (&key[..word_count::<K>()], self.map(), [0u64]);
                 let hash = map.hash(key);
                 let updated = match map.update_first(hash, key, &mut old, region, &mut f) {
-                    Some(updated) => updated,
+                    Some(updated) => updated?,
                     None => self.update_after_first(hash, key, &mut old, &mut f)?,
                 };
                 return Ok(match updated {
