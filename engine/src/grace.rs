@@ -288,16 +288,15 @@ impl<'a, M: Memory> Grace<'a, M> {
     /// # Errors
     /// As [`Self::try_advance`].
     pub fn has_passed(&self, retired: u64, liveness: &impl Liveness) -> Result<bool> {
-        let due = retired.saturating_add(GRACE_ADVANCES);
         for _ in 0..GRACE_ADVANCES {
-            if self.epoch()? >= due {
+            if self.has_passed_already(retired)? {
                 return Ok(true);
             }
             if !self.try_advance(liveness)? {
                 return Ok(false);
             }
         }
-        Ok(self.epoch()? >= due)
+        self.has_passed_already(retired)
     }
 
     /// [`Self::has_passed`] without trying to move the epoch on: one read of the epoch,

@@ -48,44 +48,29 @@ pub(crate) fn read_words_into<T: Pod>(fill: impl FnOnce(&mut [u64]) -> bool) -> 
 pub(crate) fn try_read_words_into<T: Pod, E>(
     fill: impl FnOnce(&mut [u64]) -> Result<bool, E>,
 ) -> Result<Option<T>, E> {
-    let read = |words: &[u64]| {
-        bytemuck::pod_read_unaligned(&bytemuck::cast_slice::<u64, u8>(words)[..size_of::<T>()])
-    };
     if word_count::<T>() <= STACK_WORDS {
         let mut words = [0u64; STACK_WORDS];
         let words = &mut words[..word_count::<T>()];
-        Ok(fill(words)?.then(|| read(words)))
+        Ok(fill(words)?.then(|| from_words(words)))
     } else {
         with_buffer(word_count::<T>(), |words| {
-            Ok(fill(words)?.then(|| read(words)))
+            Ok(fill(words)?.then(|| from_words(words)))
         })
     }
 }
 
-/// The words of `value` (padding bytes zero) in an array of 4, if it fits them: what a
+/// The words of `value` (padding bytes zero) in an array of `N`, if it fits them: what a
 /// typed hash map's straight-line paths take (the sizes are constants: the test compiles
 /// away).
 #[inline]
-pub(crate) fn small_words<T: Pod>(value: &T) -> Option<[u64; 4]> {
-    if word_count::<T>() > 4 {
+pub(crate) fn fixed_words<T: Pod, const N: usize>(value: &T) -> Option<[u64; N]> {
+    if word_count::<T>() > N {
         return None;
     }
-    let mut words = [0u64; 4];
+    let mut words = [0u64; N];
     bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size_of::<T>()]
         .copy_from_slice(bytemuck::bytes_of(value));
     Some(words)
-}
-
-/// The word of `value` (padding bytes zero), if it fits one.
-#[inline]
-pub(crate) fn one_word<T: Pod>(value: &T) -> Option<[u64; 1]> {
-    if word_count::<T>() > 1 {
-        return None;
-    }
-    let mut word = [0u64];
-    bytemuck::cast_slice_mut::<u64, u8>(&mut word)[..size_of::<T>()]
-        .copy_from_slice(bytemuck::bytes_of(value));
-    Some(word)
 }
 
 /// The `T` in the first bytes of `words` (which hold at least `size_of::<T>()`).

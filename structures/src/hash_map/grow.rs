@@ -448,10 +448,26 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         let hash = self.hash(key);
         match self.get_first(hash, key, out) {
             Some(found) => Ok(found),
-            None => match self.get_fast(hash, key, out) {
-                Some(found) => Ok(found),
-                None => self.get_in_chain(hash, key, out, liveness),
-            },
+            None => self.get_after_first(hash, key, out, liveness),
+        }
+    }
+
+    /// [`Self::get`] after its first look ([`Self::get_first`]) did not answer: the walk
+    /// of one table ([`Self::get_fast`]), then the chain.
+    ///
+    /// # Errors
+    /// As [`Self::get`].
+    #[inline]
+    pub(crate) fn get_after_first(
+        &self,
+        hash: u64,
+        key: &[u64],
+        out: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
+        match self.get_fast(hash, key, out) {
+            Some(found) => Ok(found),
+            None => self.get_in_chain(hash, key, out, liveness),
         }
     }
 
@@ -468,10 +484,8 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     /// fields per lookup when a cold call took `&self`).
     #[inline]
     pub(crate) fn get_fast(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Option<bool> {
-        let (guess, root) = self.guess_or_first();
-        let answer = self.raw(guess).lookup_here(hash, key, Some(out));
         // An error too may come from a freed table: validated like an answer.
-        self.validated(root, answer.ok().flatten())
+        self.unpinned(|table| table.lookup_here(hash, key, Some(out)).ok().flatten())
     }
 
     /// `get`'s first look: [`Self::get_fast`] when the first slot the walk would visit
@@ -479,15 +493,18 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     /// `get_fast` (then to the chain).
     #[inline]
     pub(crate) fn get_first(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Option<bool> {
-        let (guess, root) = self.guess_or_first();
-        let answer = self.raw(guess).lookup_first(hash, key, Some(out));
-        self.validated(root, answer)
+        self.unpinned(|table| table.lookup_first(hash, key, Some(out)))
     }
 
-    /// `answer`, read from the table found at the root word `root` without a pin, if that
-    /// table was not retired before the reads (the first table, `root` 0, never is).
-    #[inline]
-    fn validated(&self, root: u64, answer: Option<bool>) -> Option<bool> {
+    /// `look`'s answer from the table lookups start at ([`Self::guess_or_first`]), read
+    /// without a pin, if that table was not retired before the reads (the first table,
+    /// root word 0, never is).
+    // Always: the frame of every lookup's fast path (a closure call to fold away).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn unpinned(&self, look: impl FnOnce(&RawMap<T::Slots, Sh>) -> Option<bool>) -> Option<bool> {
+        let (guess, root) = self.guess_or_first();
+        let answer = look(&self.raw(guess));
         fail::fail_point!("hash_map::lookup_before_validate", |_| None);
         if root == 0 || self.still_root(root) {
             answer
@@ -575,10 +592,24 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         let hash = self.hash(key);
         match self.contains_first(hash, key) {
             Some(found) => Ok(found),
-            None => match self.contains_fast(hash, key) {
-                Some(found) => Ok(found),
-                None => self.contains_in_chain(hash, key, liveness),
-            },
+            None => self.contains_after_first(hash, key, liveness),
+        }
+    }
+
+    /// [`Self::contains`] after its first look, as [`Self::get_after_first`].
+    ///
+    /// # Errors
+    /// As [`Self::get`].
+    #[inline]
+    pub(crate) fn contains_after_first(
+        &self,
+        hash: u64,
+        key: &[u64],
+        liveness: &impl Liveness,
+    ) -> Result<bool> {
+        match self.contains_fast(hash, key) {
+            Some(found) => Ok(found),
+            None => self.contains_in_chain(hash, key, liveness),
         }
     }
 
@@ -586,17 +617,13 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     /// to the chain).
     #[inline]
     pub(crate) fn contains_fast(&self, hash: u64, key: &[u64]) -> Option<bool> {
-        let (guess, root) = self.guess_or_first();
-        let answer = self.raw(guess).lookup_here(hash, key, None);
-        self.validated(root, answer.ok().flatten())
+        self.unpinned(|table| table.lookup_here(hash, key, None).ok().flatten())
     }
 
     /// `contains`'s first look, as [`Self::get_first`].
     #[inline]
     pub(crate) fn contains_first(&self, hash: u64, key: &[u64]) -> Option<bool> {
-        let (guess, root) = self.guess_or_first();
-        let answer = self.raw(guess).lookup_first(hash, key, None);
-        self.validated(root, answer)
+        self.unpinned(|table| table.lookup_first(hash, key, None))
     }
 
     /// `contains` over the chain of tables, from the root, pinned (see `get_in_chain`).

@@ -1939,11 +1939,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
                 Found::Member(slot, seen) => (slot, seen),
                 _ => return Ok(Step::Done(Updated::Absent)),
             };
-            let mut wrap = |current: &[u64], new: &mut [u64]| {
-                old.copy_from_slice(current);
-                f(current, new)
-            };
-            match self.change(slot, seen, liveness, &mut wrap)? {
+            match self.update_member(slot, seen, old, liveness, &mut f)? {
                 SlotChange::Done => return Ok(Step::Done(Updated::Done)),
                 SlotChange::Declined => return Ok(Step::Done(Updated::Declined)),
                 SlotChange::Gone => {}
@@ -1969,16 +1965,31 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         let Found::Member(slot, seen) = self.find_first(hash, key, None)? else {
             return None;
         };
-        let mut wrap = |current: &[u64], new: &mut [u64]| {
-            old.copy_from_slice(current);
-            f(current, new)
-        };
-        match self.change(slot, seen, liveness, &mut wrap) {
+        match self.update_member(slot, seen, old, liveness, f) {
             Ok(SlotChange::Done) => Some(Ok(Updated::Done)),
             Ok(SlotChange::Declined) => Some(Ok(Updated::Declined)),
             Ok(SlotChange::Gone) => None,
             Err(error) => Some(Err(error)),
         }
+    }
+
+    /// An update's `change` of the member `slot` (seen as `seen`), the value it saw last
+    /// copied into `old`.
+    #[allow(clippy::inline_always)] // Always: part of `update_first` (see there).
+    #[inline(always)]
+    fn update_member(
+        &self,
+        slot: u64,
+        seen: [u64; 2],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+        f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Result<SlotChange> {
+        let mut wrap = |current: &[u64], new: &mut [u64]| {
+            old.copy_from_slice(current);
+            f(current, new)
+        };
+        self.change(slot, seen, liveness, &mut wrap)
     }
 
     /// [`Self::insert_step`] for a key whose member is the first slot its walk would visit
@@ -2296,8 +2307,8 @@ mod handle {
     };
     use crate::identity::{name_expected, short_type_name, ElementType};
     use crate::words::{
-        check_fits, from_words, one_word, read_bytes_into, read_words_into, small_words,
-        try_read_words_into, with_buffer, with_bytes_as_words, with_words_of, word_count,
+        check_fits, fixed_words, from_words, read_bytes_into, read_words_into, try_read_words_into,
+        with_buffer, with_bytes_as_words, with_words_of, word_count,
     };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicPair, AtomicU64, Ordering};
@@ -2959,11 +2970,7 @@ mod handle {
         #[cold]
         #[inline(never)]
         fn lookup_walk(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Result<bool> {
-            let map = self.map();
-            match map.get_fast(hash, key, out) {
-                Some(found) => Ok(found),
-                None => map.get_in_chain(hash, key, out, self.liveness()),
-            }
+            self.map().get_after_first(hash, key, out, self.liveness())
         }
 
         /// [`GrowingMap::contains`], as `lookup`.
@@ -2981,11 +2988,7 @@ mod handle {
         #[cold]
         #[inline(never)]
         fn contains_walk(&self, hash: u64, key: &[u64]) -> Result<bool> {
-            let map = self.map();
-            match map.contains_fast(hash, key) {
-                Some(found) => Ok(found),
-                None => map.contains_in_chain(hash, key, self.liveness()),
-            }
+            self.map().contains_after_first(hash, key, self.liveness())
         }
     }
 
@@ -3124,7 +3127,8 @@ mod handle {
 
         fn insert_with(&self, key: &K, value: &V, replace: bool) -> Result<Option<V>> {
             let region = self.object.region();
-            if let (Some(key), Some(value)) = (small_words(key), one_word(value)) {
+            if let (Some(key), Some(value)) = (fixed_words::<K, 4>(key), fixed_words::<V, 1>(value))
+            {
                 // A key already present is replaced (or, for `try_insert`, read) where the
                 // first look finds it; the rest out of line, with the same key and hash.
                 let (key, map, mut old) = (&key[..word_count::<K>()], self.map(), [0u64]);
@@ -3252,7 +3256,7 @@ mod handle {
             mut f: impl FnMut(&[u64], &mut [u64]) -> bool,
         ) -> Result<std::result::Result<V, Option<V>>> {
             let region = self.object.region();
-            if let (Some(key), 1) = (small_words(key), word_count::<V>()) {
+            if let (Some(key), 1) = (fixed_words::<K, 4>(key), word_count::<V>()) {
                 // The first look (straight-line code) and the rest with one key and hash.
                 let (key, map, mut old) = (&key[..word_count::<K>()], self.map(), [0u64]);
                 let hash = map.hash(key);
