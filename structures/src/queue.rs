@@ -289,6 +289,20 @@ enum Holder {
     Moved,
 }
 
+/// Why an attempt of a push or pop did not go through.
+#[derive(Clone, Copy, Debug)]
+enum Retry {
+    /// The slot of `ticket` (from the head or tail word `seen`) is at `current`, not ready
+    /// for this side: to be judged (full, empty, a claimant to wait for or skip).
+    Unready {
+        ticket: u64,
+        seen: u64,
+        current: u64,
+    },
+    /// Another process claimed the ticket first (or the word moved): contention.
+    Lost,
+}
+
 /// How many words each slot of a queue has (its stamp, then its element's words).
 ///
 /// A run-time count (`usize`) serves byte queues and rings; a typed queue's
@@ -572,7 +586,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     /// of a stamp (the publication). No shared write when nobody sleeps: the fast path of
     /// push and pop stays free of a common contended word.
     #[inline]
-    fn announce(sequence: &AtomicU32, sleepers: Sleepers<'_>, liveness: &impl Liveness) {
+    fn announce(sequence: &AtomicU32, sleepers: &Sleepers<'_>, liveness: &impl Liveness) {
         // The light side of the Dekker pairing with the heavy barrier in `wait_until` (see
         // `shmarena_engine::barrier`): either we see the sleeper, or its re-check after its
         // barrier sees our stamp. Relaxed: the barriers order it.
@@ -586,7 +600,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     /// wake-up that woke nobody may be the sign of a sleeper that died asleep.
     #[cold]
     #[inline(never)]
-    fn wake_one(sequence: &AtomicU32, sleepers: Sleepers<'_>, liveness: &impl Liveness) {
+    fn wake_one(sequence: &AtomicU32, sleepers: &Sleepers<'_>, liveness: &impl Liveness) {
         // Release: a sleeper that reads the new value (Acquire) also sees our stamp.
         sequence.fetch_add(1, Ordering::Release);
         if futex::wake(sequence, 1) == 0 {
@@ -660,6 +674,8 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         self.push_once(words, me, liveness, Some(closed))
     }
 
+    /// One push: a first attempt in straight-line code, and the loop of further attempts
+    /// out of line (a push that meets contention or a taken slot).
     #[inline]
     fn push_once(
         &self,
@@ -668,63 +684,112 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         liveness: &impl Liveness,
         closed: Option<&AtomicU64>,
     ) -> Pushed {
+        match self.push_attempt(words, me, liveness, closed) {
+            Ok(pushed) => pushed,
+            Err(retry) => self.push_retried(words, me, liveness, closed, retry),
+        }
+    }
+
+    /// The attempts of a push after its first one did not go through (`first`: why).
+    #[cold]
+    #[inline(never)]
+    fn push_retried(
+        &self,
+        words: &[u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        closed: Option<&AtomicU64>,
+        first: Retry,
+    ) -> Pushed {
         let backoff = Backoff::new();
         let mut reader_spins = 0;
+        let mut retry = first;
         for _ in 0..MAX_ATTEMPTS {
-            // Acquire: after the last claimant's claim, so its slot shows what it saw or
-            // later (see `name_claim`).
-            let seen = self.header.tail.load(Ordering::Acquire);
-            let ticket = ticket_in(seen);
-            let Some(slot) = self.slot_for(ticket) else {
-                return Pushed::Full; // a corrupted tail: no slot serves it
-            };
-            // Acquire: a consumer's EMPTY store (Release) ends its reads of the slot.
-            let current = slot.stamp.load(Ordering::Acquire);
-            if current != stamp(EMPTY, ticket, None) {
-                let patient = reader_spins < READER_SPINS;
-                match self.judge_taken(ticket, seen, current, liveness, patient) {
-                    Taken::Full => return Pushed::Full,
-                    Taken::Reading => {
-                        // The queue is not full: a consumer is copying out the previous
-                        // lap's element. Wait a little for the slot, then report full (an
-                        // unbounded queue links a ring instead of waiting on).
-                        if reader_spins >= READER_SPINS {
-                            return Pushed::Full;
+            match retry {
+                Retry::Lost => backoff.spin(),
+                Retry::Unready {
+                    ticket,
+                    seen,
+                    current,
+                } => {
+                    let patient = reader_spins < READER_SPINS;
+                    match self.judge_taken(ticket, seen, current, liveness, patient) {
+                        Taken::Full => return Pushed::Full,
+                        Taken::Reading => {
+                            // The queue is not full: a consumer is copying out the previous
+                            // lap's element. Wait a little for the slot, then report full
+                            // (an unbounded queue links a ring instead of waiting on).
+                            if reader_spins >= READER_SPINS {
+                                return Pushed::Full;
+                            }
+                            reader_spins += 1;
+                            backoff.snooze();
                         }
-                        reader_spins += 1;
-                        backoff.snooze();
+                        Taken::Again => backoff.spin(),
                     }
-                    Taken::Again => backoff.spin(),
                 }
-                continue;
             }
-            // The claim is in one total order with the `closed` load below and with a
-            // consumer's loads of the link and of `tail` (`RawQueue::is_drained`).
-            let named = [EMPTY, WRITING];
-            if !self.move_on(self.header.tail, seen, ticket, named, me.bits(), liveness) {
-                backoff.spin();
-                continue;
-            }
-            fail::fail_point!("queue::push_after_claim");
-            // SeqCst: after our claim in the total order (see above): a consumer that saw
-            // the ring closed before it saw this ticket unclaimed makes us see it closed.
-            seq_cst_point();
-            if closed.is_some_and(|next| next.load(Ordering::SeqCst) != 0) {
-                // As a consumed slot's EMPTY store (our claim wrote nothing); a consumer
-                // waiting on this ticket wakes to move past it.
-                finish_stamp(slot.stamp, stamp(EMPTY, self.next_lap(ticket), None));
-                Self::announce(self.header.not_empty, self.header.pop_sleepers, liveness);
-                return Pushed::Closed;
-            }
-            Self::write(slot, words);
-            fail::fail_point!("queue::push_before_publish");
-            // Publishes the element to the consumer's Acquire load (Release); the store half
-            // of the pairing in `announce`.
-            finish_stamp(slot.stamp, stamp(FULL, ticket, None));
-            Self::announce(self.header.not_empty, self.header.pop_sleepers, liveness);
-            return Pushed::Yes;
+            retry = match self.push_attempt(words, me, liveness, closed) {
+                Ok(pushed) => return pushed,
+                Err(retry) => retry,
+            };
         }
         Pushed::Full
+    }
+
+    /// One attempt of a push: claim the tail's ticket if its slot is free for it, write
+    /// the element and publish it. `Err` when the slot is not free for the ticket
+    /// (`Retry::Unready`, judged by the caller) or another push claimed it first.
+    // Always: the body of both the first attempt and the retry loop (one algorithm).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn push_attempt(
+        &self,
+        words: &[u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        closed: Option<&AtomicU64>,
+    ) -> Result<Pushed, Retry> {
+        // Acquire: after the last claimant's claim, so its slot shows what it saw or later
+        // (see `name_claim`).
+        let seen = self.header.tail.load(Ordering::Acquire);
+        let ticket = ticket_in(seen);
+        let Some(slot) = self.slot_for(ticket) else {
+            return Ok(Pushed::Full); // a corrupted tail: no slot serves it
+        };
+        // Acquire: a consumer's EMPTY store (Release) ends its reads of the slot.
+        let current = slot.stamp.load(Ordering::Acquire);
+        if current != stamp(EMPTY, ticket, None) {
+            return Err(Retry::Unready {
+                ticket,
+                seen,
+                current,
+            });
+        }
+        // The claim is in one total order with the `closed` load below and with a
+        // consumer's loads of the link and of `tail` (`RawQueue::is_drained`).
+        let named = [EMPTY, WRITING];
+        if !self.move_on(self.header.tail, seen, ticket, named, me.bits(), liveness) {
+            return Err(Retry::Lost);
+        }
+        fail::fail_point!("queue::push_after_claim");
+        // SeqCst: after our claim in the total order (see above): a consumer that saw the
+        // ring closed before it saw this ticket unclaimed makes us see it closed.
+        seq_cst_point();
+        if closed.is_some_and(|next| next.load(Ordering::SeqCst) != 0) {
+            // As a consumed slot's EMPTY store (our claim wrote nothing); a consumer
+            // waiting on this ticket wakes to move past it.
+            finish_stamp(slot.stamp, stamp(EMPTY, self.next_lap(ticket), None));
+            Self::announce(self.header.not_empty, &self.header.pop_sleepers, liveness);
+            return Ok(Pushed::Closed);
+        }
+        Self::write(slot, words);
+        fail::fail_point!("queue::push_before_publish");
+        // Publishes the element to the consumer's Acquire load (Release); the store half of
+        // the pairing in `announce`.
+        finish_stamp(slot.stamp, stamp(FULL, ticket, None));
+        Self::announce(self.header.not_empty, &self.header.pop_sleepers, liveness);
+        Ok(Pushed::Yes)
     }
 
     /// A push for `ticket` (from the tail word `seen`) found its slot at `current`, not
@@ -853,54 +918,105 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         liveness: &impl Liveness,
         current: impl Fn() -> bool,
     ) -> Option<bool> {
+        match self.pop_attempt(words, me, liveness, &current) {
+            Ok(popped) => popped,
+            Err(retry) => self.pop_retried(words, me, liveness, &current, retry),
+        }
+    }
+
+    /// The attempts of a pop after its first one did not go through (`first`: why).
+    #[cold]
+    #[inline(never)]
+    fn pop_retried(
+        &self,
+        words: &mut [u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        current: &impl Fn() -> bool,
+        first: Retry,
+    ) -> Option<bool> {
         let backoff = Backoff::new();
         let mut writer_spins = 0;
+        let mut retry = first;
         for _ in 0..MAX_ATTEMPTS {
-            // Acquire: as the tail's in `push_once`; `current`'s load comes after it.
-            let seen = self.header.head.load(Ordering::Acquire);
-            if !current() {
-                return None;
-            }
-            let ticket = ticket_in(seen);
-            let Some(slot) = self.slot_for(ticket) else {
-                return Some(false); // a corrupted head: no slot serves it
-            };
-            // Acquire: pairs with the producer's Release store of FULL.
-            let current = slot.stamp.load(Ordering::Acquire);
-            if current != stamp(FULL, ticket, None) {
-                let patient = writer_spins < WRITER_SPINS;
-                match self.judge_unready(ticket, seen, current, me, liveness, patient) {
-                    Unready::Empty => return Some(false),
-                    Unready::Writing => {
-                        // The element is on its way: wait a little, then report empty.
-                        if writer_spins >= WRITER_SPINS {
-                            return Some(false);
+            match retry {
+                Retry::Lost => backoff.spin(),
+                Retry::Unready {
+                    ticket,
+                    seen,
+                    current,
+                } => {
+                    let patient = writer_spins < WRITER_SPINS;
+                    match self.judge_unready(ticket, seen, current, me, liveness, patient) {
+                        Unready::Empty => return Some(false),
+                        Unready::Writing => {
+                            // The element is on its way: wait a little, then report empty.
+                            if writer_spins >= WRITER_SPINS {
+                                return Some(false);
+                            }
+                            writer_spins += 1;
+                            backoff.snooze();
                         }
-                        writer_spins += 1;
-                        backoff.snooze();
+                        Unready::Again => backoff.spin(),
                     }
-                    Unready::Again => backoff.spin(),
                 }
-                continue;
             }
-            let named = [FULL, READING];
-            if !self.move_on(self.header.head, seen, ticket, named, me.bits(), liveness) {
-                backoff.spin();
-                continue;
-            }
-            fail::fail_point!("queue::pop_after_claim");
-            for (word, cell) in words.iter_mut().zip(slot.words) {
-                // Relaxed: ordered after the Acquire load of FULL; the producer of the next
-                // lap writes only after our EMPTY store below (or once we are dead).
-                *word = cell.load(Ordering::Relaxed);
-            }
-            // Our reads of the slot happen-before the next push's writes (Release); the store
-            // half of `announce`'s pairing.
-            finish_stamp(slot.stamp, stamp(EMPTY, self.next_lap(ticket), None));
-            Self::announce(self.header.not_full, self.header.push_sleepers, liveness);
-            return Some(true);
+            retry = match self.pop_attempt(words, me, liveness, current) {
+                Ok(popped) => return popped,
+                Err(retry) => retry,
+            };
         }
         Some(false)
+    }
+
+    /// One attempt of a pop: claim the head's ticket if its element is ready, copy it out
+    /// and free the slot for the next lap. `Ok(None)` once `current` says the ring is not
+    /// the head ring (see [`try_pop_while`](Self::try_pop_while)); `Err` when the
+    /// element is not ready (`Retry::Unready`, judged by the caller) or another pop
+    /// claimed it first.
+    // Always: the body of both the first attempt and the retry loop (one algorithm).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
+    fn pop_attempt(
+        &self,
+        words: &mut [u64],
+        me: OwnerId,
+        liveness: &impl Liveness,
+        current: &impl Fn() -> bool,
+    ) -> Result<Option<bool>, Retry> {
+        // Acquire: as the tail's in `push_attempt`; `current`'s load comes after it.
+        let seen = self.header.head.load(Ordering::Acquire);
+        if !current() {
+            return Ok(None);
+        }
+        let ticket = ticket_in(seen);
+        let Some(slot) = self.slot_for(ticket) else {
+            return Ok(Some(false)); // a corrupted head: no slot serves it
+        };
+        // Acquire: pairs with the producer's Release store of FULL.
+        let current = slot.stamp.load(Ordering::Acquire);
+        if current != stamp(FULL, ticket, None) {
+            return Err(Retry::Unready {
+                ticket,
+                seen,
+                current,
+            });
+        }
+        let named = [FULL, READING];
+        if !self.move_on(self.header.head, seen, ticket, named, me.bits(), liveness) {
+            return Err(Retry::Lost);
+        }
+        fail::fail_point!("queue::pop_after_claim");
+        for (word, cell) in words.iter_mut().zip(slot.words) {
+            // Relaxed: ordered after the Acquire load of FULL; the producer of the next lap
+            // writes only after our EMPTY store below (or once we are dead).
+            *word = cell.load(Ordering::Relaxed);
+        }
+        // Our reads of the slot happen-before the next push's writes (Release); the store
+        // half of `announce`'s pairing.
+        finish_stamp(slot.stamp, stamp(EMPTY, self.next_lap(ticket), None));
+        Self::announce(self.header.not_full, &self.header.push_sleepers, liveness);
+        Ok(Some(true))
     }
 
     /// Changes the head word without moving it (flips a bit no ticket uses), so that no
@@ -956,7 +1072,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             );
             return Unready::Again;
         }
-        // Acquire: after the claim it names (see `push_once`).
+        // Acquire: after the claim it names (see `push_attempt`).
         let tail = self.header.tail.load(Ordering::Acquire);
         if ticket_in(tail) == ticket {
             return Unready::Empty; // nothing pushed at this ticket yet
@@ -1004,7 +1120,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         {
             // Relaxed: a statistic.
             self.header.skipped.fetch_add(1, Ordering::Relaxed);
-            Self::announce(self.header.not_full, self.header.push_sleepers, liveness);
+            Self::announce(self.header.not_full, &self.header.push_sleepers, liveness);
         }
         Unready::Again
     }
@@ -1016,7 +1132,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     /// [`try_push_unless_closed`](Self::try_push_unless_closed)). `false` when an element
     /// is there or on its way.
     pub fn is_drained(&self, liveness: &impl Liveness) -> bool {
-        // After the caller's load of the link, in the total order (see `push_once`).
+        // After the caller's load of the link, in the total order (see `push_attempt`).
         seq_cst_point();
         for _ in 0..MAX_ATTEMPTS {
             // SeqCst: in the total order of the claims and of our caller's load of the link.
@@ -1063,7 +1179,7 @@ impl<W: SlotWidth> RawQueue<'_, W> {
             self.name_claim(self.previous(ticket), states, last, liveness);
         }
         // SeqCst: claims and the moves of head are state changes in one total order with
-        // the link loads of the ring-closing protocol (`is_drained`, `push_once`).
+        // the link loads of the ring-closing protocol (`is_drained`, `push_attempt`).
         end.compare_exchange(
             seen,
             (self.next(ticket) & TICKET_MASK) | u64::from(claimant) << CLAIMANT_SHIFT,

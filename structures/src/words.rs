@@ -21,10 +21,12 @@ const STACK_WORDS: usize = 8;
 /// a 10-word value's `get` half of its instructions).
 #[inline]
 pub(crate) fn with_words_of<T: Pod, R>(value: &T, f: impl FnOnce(&[u64]) -> R) -> R {
-    if word_count::<T>() <= STACK_WORDS {
-        let mut words = [0u64; STACK_WORDS];
-        bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..size_of::<T>()]
-            .copy_from_slice(bytemuck::bytes_of(value));
+    // A one-word type in a one-word array: a larger array handed to a function out of
+    // line would be zeroed in full first (the compiler cannot see that only the slice is
+    // read).
+    if let Some(words) = fixed_words::<T, 1>(value) {
+        f(&words)
+    } else if let Some(words) = fixed_words::<T, STACK_WORDS>(value) {
         f(&words[..word_count::<T>()])
     } else {
         with_buffer(word_count::<T>(), |words| {
@@ -48,7 +50,11 @@ pub(crate) fn read_words_into<T: Pod>(fill: impl FnOnce(&mut [u64]) -> bool) -> 
 pub(crate) fn try_read_words_into<T: Pod, E>(
     fill: impl FnOnce(&mut [u64]) -> Result<bool, E>,
 ) -> Result<Option<T>, E> {
-    if word_count::<T>() <= STACK_WORDS {
+    // A one-word type in a one-word array (see `with_words_of`).
+    if word_count::<T>() == 1 {
+        let mut words = [0u64; 1];
+        Ok(fill(&mut words)?.then(|| from_words(&words)))
+    } else if word_count::<T>() <= STACK_WORDS {
         let mut words = [0u64; STACK_WORDS];
         let words = &mut words[..word_count::<T>()];
         Ok(fill(words)?.then(|| from_words(words)))
