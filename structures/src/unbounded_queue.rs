@@ -9,8 +9,8 @@
 //!   128  not-empty sequence (u32, futex) | 132 sleeping poppers (u32) |
 //!   136  not-full sequence (u32)         | 140 sleeping pushers (u32)
 //!   144  lost: u64  |  152 skipped: u64   (as the bounded queue's, for all rings)
-//!   160  first ring idle: 1 + the grace epoch when the chain left the first ring (0: the
-//!        first ring is in the chain, or being put back)
+//!   160  first ring state: in the chain since grace epoch e (e); out of it since grace
+//!        epoch e (1 << 62 | e); being put back by an owner (1 << 63 | owner id)
 //!   192  sleeping poppers' registry (8 words, see `sleepers`)
 //!   256  the first ring
 //! ring (the first in the body, later ones in arena blocks):
@@ -37,10 +37,10 @@
 //! The first ring lies in the body and is never freed: operations that find it to be the
 //! head or tail ring use it without a pin. When the chain has left it (a burst outgrew it)
 //! and later drains, the queue goes back to it. The consumer that moves the head ring past
-//! the first ring records the grace epoch (`first ring idle`). A consumer that later finds
+//! the first ring records the departure's grace epoch (`first ring state`). A consumer that later finds
 //! the queue empty at the end of the chain (a ring after the first, open, no element), a
-//! grace period after that epoch, *puts the first ring back*: it takes the idle word (one
-//! winner), closes the first ring again with [`REOPENING`] in its `next` word (its old link
+//! grace period after that epoch, *puts the first ring back*: it takes the state word (one
+//! winner, named there), closes the first ring again with [`REOPENING`] in its `next` word (its old link
 //! named a ring long freed), renews its head word ([`RawQueue::renew_head`]), links it
 //! after the empty ring (closing that one, as a push's link does; if a push linked a ring
 //! first, the first ring stays out), and opens it (`next` back to 0; whoever finds it
@@ -63,11 +63,25 @@
 //!   pops there only while the first ring is the head ring (and reports empty only while
 //!   it is the only ring).
 //!
-//! A consumer killed between moving the head ring past the first ring and recording the
-//! epoch, or while it puts the first ring back (after taking the idle word, before the
-//! link), leaves the first ring out of the chain for good: the queue keeps working through
-//! pinned rings, as it did before the put-back existed. One killed after the link leaves
-//! the first ring to be opened by the next operation that finds it.
+//! The state word tells one return of the first ring from the next: "in the chain" holds
+//! the grace epoch of the return (a put-back comes a grace period after the departure,
+//! so each return's epoch is larger than the last one's). So a consumer that found the
+//! state "in the chain" before it found the ring out of the chain, and records the
+//! departure with a compare-exchange from what it read, cannot record one that a
+//! put-back has undone meanwhile.
+//!
+//! Kills and freezes of the put-back:
+//! - a consumer killed between moving the head ring past the first ring and recording the
+//!   departure: the next consumer that finds the queue empty past the first ring, with the
+//!   state "in the chain", looks whether the ring is still reachable from the head ring,
+//!   and records the departure itself if not (with the epoch it reads then, after the
+//!   move);
+//! - a consumer killed while it puts the first ring back: its claim names it, and the
+//!   next consumer to find it dead ends the put-back for it: the state becomes "in the
+//!   chain" if the ring got linked (opened by the next operation that finds it so), else
+//!   "out of the chain since now", and the ring comes back a grace period later;
+//! - a consumer frozen while it puts the first ring back keeps the queue in its later
+//!   (pinned) rings until it runs again.
 //!
 //! Kills: the rings are bounded queues, so a push or pop killed inside a ring is what it is
 //! there (a dead producer's claim is skipped, a dead consumer's element lost). A producer
@@ -195,6 +209,11 @@ pub trait Rings {
     /// # Errors
     /// [`Error::Corrupt`].
     fn may_reuse_first(&self, epoch: u64) -> Result<bool>;
+
+    /// Whether this look at a put-back's claim, whose owner may be alive as far as shared
+    /// memory tells, should ask the system (a system call) whether it is: rarely, as
+    /// `may_reuse_first` tries to move the epoch.
+    fn asks_liveness(&self) -> bool;
 }
 
 /// The words of the body every ring shares.
@@ -218,10 +237,9 @@ pub struct Shared<'a> {
     pub skipped: &'a AtomicU64,
     /// The first ring's offset (it is never freed: see [`Permanent`]).
     pub first_ring: u64,
-    /// 0 while the first ring is in the chain (or being put back into it, or for good
-    /// after a consumer was killed on the way: see the module docs); once the chain has
-    /// left it, 1 + the grace epoch ([`Rings::idle_epoch`]) of that moment: the ring may
-    /// serve again after a grace period.
+    /// The first ring's state ([`FirstRing`] as a word): in the chain, out of it since a
+    /// grace epoch ([`Rings::idle_epoch`]; the ring may serve again a grace period
+    /// later), or being put back by a named owner.
     pub first_idle: &'a AtomicU64,
 }
 
@@ -229,6 +247,62 @@ pub struct Shared<'a> {
 /// the ring is closed (a claim in it is given up), and the word links no ring. Whoever
 /// finds the first ring in the chain with this word opens it (sets the word to 0).
 pub const REOPENING: u64 = 1;
+
+/// Where the first ring is, as [`Shared::first_idle`] holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstRing {
+    /// In the chain, since grace epoch `.0` (0 for a queue it never left).
+    InChain(u64),
+    /// Out of the chain, since grace epoch `.0`.
+    Idle(u64),
+    /// Being put back by the owner whose id bits are `.0`.
+    PuttingBack(u32),
+}
+
+/// [`FirstRing::Idle`]'s bit.
+const IDLE: u64 = 1 << 62;
+/// [`FirstRing::PuttingBack`]'s bit.
+const PUTTING_BACK: u64 = 1 << 63;
+
+impl FirstRing {
+    /// The state a word holds (any word is one).
+    pub fn of(word: u64) -> Self {
+        if word & PUTTING_BACK != 0 {
+            Self::PuttingBack(word as u32)
+        } else if word & IDLE != 0 {
+            Self::Idle(word & (IDLE - 1))
+        } else {
+            Self::InChain(word)
+        }
+    }
+
+    /// The word of this state (epochs past 2^62 wrap).
+    pub fn word(self) -> u64 {
+        match self {
+            Self::InChain(since) => since & (IDLE - 1),
+            Self::Idle(since) => IDLE | (since & (IDLE - 1)),
+            Self::PuttingBack(owner) => PUTTING_BACK | u64::from(owner),
+        }
+    }
+}
+
+/// A put-back's claim on the first ring (the state word holds `mine`) while its consumer
+/// puts the ring back: dropped while still `held` (the put-back left early), it ends the
+/// put-back ([`RawUnboundedQueue::end_put_back`]).
+struct PutBackClaim<'q, 'a, R: Rings, W: SlotWidth> {
+    queue: &'q RawUnboundedQueue<'a, R, W>,
+    mine: u64,
+    held: bool,
+}
+
+impl<R: Rings, W: SlotWidth> Drop for PutBackClaim<'_, '_, R, W> {
+    fn drop(&mut self) {
+        if self.held {
+            // An error (a corrupt chain) leaves the claim: the ring stays out for good.
+            let _ = self.queue.end_put_back(self.mine);
+        }
+    }
+}
 
 /// The ring a `next` word links, if any (not 0, not [`REOPENING`]).
 #[inline]
@@ -498,26 +572,47 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
     /// after `ring`, so that the queue returns to the ring that needs no pin. The first
     /// ring is closed ([`REOPENING`]) and its head word renewed before it is linked, and
     /// opened only after: see the module docs for why no process that looked at it before
-    /// can act on it wrongly after.
+    /// can act on it wrongly after. Also records a departure its consumer did not record,
+    /// and ends a dead consumer's put-back (module docs, "Kills and freezes").
     ///
     /// # Errors
     /// [`Error::Corrupt`]; the grace period's.
     #[cold]
     fn put_first_back(&self, offset: u64, ring: &Ring<'_>, liveness: &impl Liveness) -> Result<()> {
-        // SeqCst: after the chain left the ring (its store follows the move).
-        let since = self.shared.first_idle.load(Ordering::SeqCst);
-        if since == 0 || !self.rings.may_reuse_first(since - 1)? {
+        // SeqCst: after the chain left the ring (its record follows the move).
+        let seen = self.shared.first_idle.load(Ordering::SeqCst);
+        let since = match FirstRing::of(seen) {
+            FirstRing::Idle(since) => since,
+            FirstRing::InChain(_) => {
+                // Left by a consumer that has not recorded it (yet, or ever: killed)?
+                if !self.first_in_chain()? {
+                    self.record_departure(seen)?;
+                }
+                return Ok(());
+            }
+            FirstRing::PuttingBack(owner) => return self.end_dead_put_back(seen, owner, liveness),
+        };
+        if !self.rings.may_reuse_first(since)? {
             return Ok(());
         }
-        // One consumer puts it back. SeqCst: as the ring words' changes.
+        // One consumer puts it back, named. SeqCst: as the ring words' changes.
+        let mine = FirstRing::PuttingBack(liveness.me().bits()).word();
         if self
             .shared
             .first_idle
-            .compare_exchange(since, 0, Ordering::SeqCst, Ordering::Relaxed)
+            .compare_exchange(seen, mine, Ordering::SeqCst, Ordering::Relaxed)
             .is_err()
         {
             return Ok(());
         }
+        // Ends the put-back if we leave it early (an error, or a panic: only a
+        // failpoint's), as a dead owner's is ended: our claim would otherwise hold for as
+        // long as this process lives.
+        let mut claim = PutBackClaim {
+            queue: self,
+            mine,
+            held: true,
+        };
         let first_offset = self.shared.first_ring;
         let first = self.rings.ring(first_offset)?;
         fail::fail_point!("unbounded_queue::put_back_after_claim");
@@ -538,14 +633,115 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
                 .is_ok();
         if !linked {
             // A push linked a ring first (or the head word kept changing): the first ring
-            // stays out, closed.
-            // SeqCst: as above.
-            self.shared.first_idle.store(since, Ordering::SeqCst);
+            // stays out, closed. SeqCst: as above. A failure: we were taken for dead, and
+            // our put-back was ended for us.
+            claim.held = false;
+            let _ = self.shared.first_idle.compare_exchange(
+                mine,
+                seen,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            );
             return Ok(());
         }
         fail::fail_point!("unbounded_queue::put_back_before_open");
         self.open_first(first_offset, &first)?;
         Self::move_on(self.shared.tail_ring, offset, first_offset);
+        // Back in the chain, since an epoch later than any return before (a grace period
+        // has passed since the departure). SeqCst: as above.
+        let back = FirstRing::InChain(self.rings.idle_epoch()?).word();
+        claim.held = false;
+        let _ = self.shared.first_idle.compare_exchange(
+            mine,
+            back,
+            Ordering::SeqCst,
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
+    /// Records that the chain has left the first ring, whose state was read as `seen` ("in
+    /// the chain") after the move: "out of the chain since" the grace epoch read now. A
+    /// failure: recorded already (by the consumer that moved the head ring, or by one that
+    /// found the ring out of the chain).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    fn record_departure(&self, seen: u64) -> Result<()> {
+        let idle = FirstRing::Idle(self.rings.idle_epoch()?).word();
+        // SeqCst: after the move and the epoch's read.
+        let _ = self.shared.first_idle.compare_exchange(
+            seen,
+            idle,
+            Ordering::SeqCst,
+            Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
+    /// Whether the first ring is in the chain (reachable from the head ring), for a caller
+    /// under the slow paths' protection.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a chain longer than [`MAX_RINGS`] or a bad ring.
+    fn first_in_chain(&self) -> Result<bool> {
+        // SeqCst: see `move_on`.
+        let mut offset = self.shared.head_ring.load(Ordering::SeqCst);
+        for _ in 0..MAX_RINGS {
+            if offset == self.shared.first_ring {
+                return Ok(true);
+            }
+            // SeqCst: as above.
+            match linked(self.rings.ring(offset)?.next.load(Ordering::SeqCst)) {
+                Some(next) => offset = next,
+                None => return Ok(false),
+            }
+        }
+        Err(Error::corrupt("queue rings", "the chain does not end"))
+    }
+
+    /// A put-back's claim (`seen`, naming `owner`): left alone while its owner may live
+    /// (this process's own claim included: another thread's); a dead owner's put-back is
+    /// ended for it ([`Self::end_put_back`]; when the ring did not get linked, the grace
+    /// period starts again: the dead owner's check of it is not ours).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    fn end_dead_put_back(&self, seen: u64, owner: u32, liveness: &impl Liveness) -> Result<()> {
+        // A claim that names no owner (a hostile word) is as good as a dead one's.
+        let alive = OwnerId::from_bits(owner).is_some_and(|owner| {
+            owner == liveness.me()
+                || (liveness.may_be_alive(owner)
+                    && (!self.rings.asks_liveness() || liveness.is_alive(owner)))
+        });
+        if alive {
+            return Ok(());
+        }
+        self.end_put_back(seen)
+    }
+
+    /// Ends the put-back whose claim is `seen`: the first ring is "in the chain" if it got
+    /// linked, else "out of the chain since now". Nobody else links the first ring while
+    /// the claim holds, so the look at the chain stays true but for a departure, which the
+    /// next consumer records.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    fn end_put_back(&self, seen: u64) -> Result<()> {
+        let in_chain = self.first_in_chain()?;
+        let since = self.rings.idle_epoch()?;
+        let state = if in_chain {
+            FirstRing::InChain(since)
+        } else {
+            FirstRing::Idle(since)
+        };
+        // SeqCst: as the ring words' changes. A failure: ended by another consumer.
+        let _ = self.shared.first_idle.compare_exchange(
+            seen,
+            state.word(),
+            Ordering::SeqCst,
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 
@@ -602,8 +798,10 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
                 self.rings.retire(offset)?;
                 if offset == self.shared.first_ring {
                     // SeqCst: after the move (the epoch is read after it, see `idle_epoch`).
-                    let since = self.rings.idle_epoch()?.wrapping_add(1);
-                    self.shared.first_idle.store(since, Ordering::SeqCst);
+                    let seen = self.shared.first_idle.load(Ordering::SeqCst);
+                    if matches!(FirstRing::of(seen), FirstRing::InChain(_)) {
+                        self.record_departure(seen)?;
+                    }
                 }
             }
         }
@@ -936,6 +1134,12 @@ mod handle {
                 return Ok(false);
             }
             self.region().grace_has_passed(epoch)
+        }
+
+        fn asks_liveness(&self) -> bool {
+            // Relaxed: a count of this handle and its clones (shared with
+            // `may_reuse_first`'s looks).
+            self.queue.reuse_looks.fetch_add(1, Ordering::Relaxed) % REUSE_LOOKS == 0
         }
     }
 

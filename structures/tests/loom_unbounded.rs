@@ -8,7 +8,10 @@
 //! ring is retired once and only after it was unlinked, and an empty answer is never
 //! given while an element pushed before the call is in the queue. The first ring's
 //! put-back: a consumer without a pin (the first ring's fast path) that looked at the first
-//! ring before the chain left it, racing the put-back and pushes on both sides of it.
+//! ring before the chain left it, racing the put-back and pushes on both sides of it; and
+//! what a consumer killed in the put-back protocol leaves (a departure it did not record,
+//! a claim of a put-back it did not finish), taken up by the next consumer while a
+//! producer pushes.
 
 #![cfg(loom)]
 
@@ -25,7 +28,9 @@ use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena::engine::{Error, Result};
 use shmarena::queue::initial_stamp;
 use shmarena::queue::Sleepers;
-use shmarena::unbounded_queue::{ring_queue, Permanent, RawUnboundedQueue, Ring, Rings, Shared};
+use shmarena::unbounded_queue::{
+    ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared,
+};
 
 /// Rings the models may make (the first included).
 const RINGS: usize = 8;
@@ -73,6 +78,9 @@ struct Words {
     /// Operations in a slow path, which the handle pins for: the grace period the first
     /// ring's put-back waits for has passed once no other one is in flight.
     pinned: AtomicUsize,
+    /// The grace epoch: moved past an epoch when a grace period since it is seen to have
+    /// passed (as the region's moves when it can).
+    epoch: AtomicU64,
 }
 
 impl Rings for Words {
@@ -101,12 +109,22 @@ impl Rings for Words {
     fn discard(&self, _offset: u64) {}
 
     fn idle_epoch(&self) -> Result<u64> {
-        Ok(0)
+        Ok(self.epoch.load(Ordering::SeqCst))
     }
 
-    fn may_reuse_first(&self, _epoch: u64) -> Result<bool> {
+    fn may_reuse_first(&self, epoch: u64) -> Result<bool> {
         // The caller's own operation is one.
-        Ok(self.pinned.load(Ordering::SeqCst) == 1)
+        let passed = self.pinned.load(Ordering::SeqCst) == 1;
+        if passed {
+            // As the region's: a grace period since `epoch` has passed once the epoch
+            // is two past it.
+            self.epoch.fetch_max(epoch + 2, Ordering::SeqCst);
+        }
+        Ok(passed)
+    }
+
+    fn asks_liveness(&self) -> bool {
+        true
     }
 
     fn retire(&self, offset: u64) -> Result<()> {
@@ -143,6 +161,7 @@ impl Words {
             rings: (0..RINGS).map(|_| RingWords::new()).collect(),
             made: AtomicUsize::new(0),
             pinned: AtomicUsize::new(0),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -435,4 +454,86 @@ fn a_pop_that_looked_at_the_first_ring_before_it_left_does_not_pop_it_out_of_tur
             );
         }
     });
+}
+
+/// What a consumer killed in the first ring's put-back protocol leaves, set up by hand
+/// (loom has no failpoints): the chain has left the first ring, and either the departure
+/// was never recorded (its consumer died right after moving the head ring on), or a
+/// put-back's claim names a dead consumer (it died right after taking the claim).
+#[derive(Clone, Copy, Debug)]
+enum Leftover {
+    UnrecordedDeparture,
+    DeadPutBack,
+}
+
+/// After `leftover`, two consumers polling the empty queue (two pops each) race a producer
+/// pushing one element: the element comes out once, and the first ring comes back into
+/// the chain (at the latest once polls find no other operation in flight).
+fn the_first_ring_comes_back_after(leftover: Leftover) {
+    model(move || {
+        let words = Arc::new(Words::new());
+        words.push(1, 4); // the first ring is full
+        words.push(2, 4); // links ring 2
+        assert_eq!(words.try_pop(4), Some(1));
+        assert_eq!(words.try_pop(4), Some(2)); // the head ring moves past the first
+        assert_ne!(words.head_ring.load(Ordering::SeqCst), FIRST);
+        let left = match leftover {
+            Leftover::UnrecordedDeparture => FirstRing::InChain(0),
+            Leftover::DeadPutBack => FirstRing::PuttingBack(loom_owners::dead(5).bits()),
+        };
+        words.first_idle.store(left.word(), Ordering::SeqCst);
+        let producer = {
+            let words = Arc::clone(&words);
+            thread::spawn(move || words.push_as_handle(3, 3))
+        };
+        let other = {
+            let words = Arc::clone(&words);
+            thread::spawn(move || [words.pop_as_handle(1), words.pop_as_handle(1)])
+        };
+        let mut popped: Vec<u64> = [words.pop_as_handle(2), words.pop_as_handle(2)]
+            .into_iter()
+            .chain(other.join().unwrap())
+            .flatten()
+            .collect();
+        producer.join().unwrap();
+        popped.extend(words.drain());
+        assert_eq!(popped, [3], "lost or doubled");
+        // Polls of the empty queue, alone: the departure recorded (or the dead put-back
+        // ended), then the put-back.
+        for _ in 0..3 {
+            assert_eq!(words.pop_as_handle(9), None);
+        }
+        assert!(
+            matches!(
+                FirstRing::of(words.first_idle.load(Ordering::SeqCst)),
+                FirstRing::InChain(_)
+            ),
+            "the first ring's state: {:?}",
+            FirstRing::of(words.first_idle.load(Ordering::SeqCst))
+        );
+        let mut ring = words.head_ring.load(Ordering::SeqCst);
+        let mut chain = vec![ring];
+        while let Some(next) =
+            Some(words.ring(ring).unwrap().next.load(Ordering::SeqCst)).filter(|&next| next > 1)
+        {
+            ring = next;
+            chain.push(ring);
+        }
+        assert!(
+            chain.contains(&FIRST),
+            "the first ring is not back: {chain:?}"
+        );
+        words.push_as_handle(4, 9);
+        assert_eq!(words.drain(), [4]);
+    });
+}
+
+#[test]
+fn a_departure_whose_consumer_died_before_recording_it_is_recorded_by_the_next() {
+    the_first_ring_comes_back_after(Leftover::UnrecordedDeparture);
+}
+
+#[test]
+fn a_put_back_whose_consumer_died_is_ended_and_done_by_the_next() {
+    the_first_ring_comes_back_after(Leftover::DeadPutBack);
 }

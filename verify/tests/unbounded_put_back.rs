@@ -1,13 +1,32 @@
-//! The unbounded queue's put-back of its first ring, cut short where a death would cut it:
-//! a consumer that dies after taking the first ring out of its idle state, before closing
-//! and linking it, leaves it out of the chain for good; one that dies after linking it
-//! back, before opening it, leaves it to be opened by the next operation. Either way
-//! every element comes out once and in order, and the queue goes on. (A panic at the
-//! failpoint stands in for the death: nothing after it runs.)
+//! The unbounded queue's put-back of its first ring, cut short after taking its claim or
+//! after linking the ring back:
+//! - in this process, by a panic at a failpoint (nothing after it runs in the put-back):
+//!   the claim, dropped on the way out, ends the put-back;
+//! - in a worker process SIGKILLed at those failpoints: the next consumer finds the
+//!   claim's owner dead and ends the put-back for it.
+//!
+//! Either way every element comes out once and in order, the queue goes on, and it comes
+//! back to its first ring (every other ring freed).
 
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
 use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
 
+use shmarena::engine::Memory;
+use shmarena::unbounded_queue::{layout, FirstRing};
 use shmarena::{ByteUnboundedQueue, Region};
+
+/// The failpoints where a put-back is cut short.
+const POINTS: [&str; 2] = [
+    "unbounded_queue::put_back_after_claim",
+    "unbounded_queue::put_back_before_open",
+];
+
+/// Held by each test: the failpoints are this process's, and one test's failpoint must not
+/// fire in the other's operations.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Pops everything there is, checking that it is `next..`, in order; the count.
 fn drain_in_order(queue: &ByteUnboundedQueue, next: &mut u64) -> u64 {
@@ -26,23 +45,67 @@ fn push_range(queue: &ByteUnboundedQueue, range: std::ops::Range<u64>) {
     }
 }
 
+/// After a put-back cut short once the burst `0..next` came out: polls, then bursts,
+/// drains and polls again (nothing lost or reordered), and at the end the queue is back in
+/// its first ring, the rings it grew since `used` (arena bytes in use) freed.
+fn goes_on_and_comes_back(
+    point: &str,
+    region: &Region,
+    queue: &ByteUnboundedQueue,
+    mut next: u64,
+    used: u64,
+) {
+    for round in 0..3u64 {
+        for _ in 0..300 {
+            assert_eq!(queue.try_pop().unwrap(), None);
+        }
+        let from = next;
+        push_range(queue, from..from + 2_000);
+        assert_eq!(
+            drain_in_order(queue, &mut next),
+            2_000,
+            "{point}, round {round}"
+        );
+    }
+    for _ in 0..300 {
+        assert_eq!(queue.try_pop().unwrap(), None);
+    }
+    let body = region.find_object("q").unwrap().unwrap().offset;
+    let word = |at: u64| {
+        region
+            .memory()
+            .word(body + at)
+            .unwrap()
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert_eq!(
+        word(layout::HEAD_RING),
+        body + layout::FIRST_RING,
+        "{point}: not back in the first ring ({:?})",
+        FirstRing::of(word(layout::FIRST_IDLE))
+    );
+    assert!(matches!(
+        FirstRing::of(word(layout::FIRST_IDLE)),
+        FirstRing::InChain(_)
+    ));
+    region.reclaim().unwrap();
+    // Every ring but the first freed (our pin stripes, 1 KiB, stay).
+    let kept = region.arena_stats().unwrap().used.saturating_sub(used);
+    assert!(kept <= 1024, "{point}: {kept} bytes of rings kept");
+}
+
 #[test]
-fn a_put_back_cut_short_loses_nothing_and_the_queue_goes_on() {
-    for (point, back_in_first_ring) in [
-        ("unbounded_queue::put_back_after_claim", false),
-        ("unbounded_queue::put_back_before_open", true),
-    ] {
-        let path = std::env::temp_dir().join(format!(
-            "shmarena-test-{}-put-back-{}",
-            std::process::id(),
-            back_in_first_ring
-        ));
-        let _ = std::fs::remove_file(&path);
-        let region = Region::create(&path, 64 << 20).unwrap();
+fn a_put_back_cut_short_by_a_panic_loses_nothing_and_the_queue_comes_back() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for point in POINTS {
+        let temp = common::TempRegion::new(&format!("put-back-panic-{}", point.len()));
+        let region = Region::create(&temp.path, 64 << 20).unwrap();
         let queue = ByteUnboundedQueue::get_or_create(&region, "q", 4, 8).unwrap();
         let used = region.arena_stats().unwrap().used;
         // A burst past the first ring, drained: a pop that finds the queue empty reaches
-        // the put-back, which "dies" at the failpoint.
+        // the put-back, which panics at the failpoint.
         push_range(&queue, 0..1_000);
         let mut next = 0;
         fail::cfg(point, "panic").unwrap();
@@ -55,28 +118,50 @@ fn a_put_back_cut_short_loses_nothing_and_the_queue_goes_on() {
         fail::remove(point);
         assert!(died.is_err(), "{point}: the put-back was never reached");
         assert_eq!(next, 1_000, "{point}: drained before the put-back");
-        // The queue goes on: bursts, drains, polls, nothing lost or reordered.
-        for round in 0..3u64 {
-            let from = 1_000 + round * 2_000;
-            push_range(&queue, from..from + 2_000);
-            assert_eq!(drain_in_order(&queue, &mut next), 2_000, "{point}");
-            for _ in 0..300 {
-                assert_eq!(queue.try_pop().unwrap(), None);
-            }
+        goes_on_and_comes_back(point, &region, &queue, next, used);
+    }
+}
+
+/// A worker drains a burst that outgrew the first ring and is SIGKILLed in the put-back:
+/// this process's polls find the claim's owner dead and end the put-back.
+#[test]
+fn a_put_back_whose_consumer_is_killed_is_ended_and_the_queue_comes_back() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for point in POINTS {
+        let temp = common::TempRegion::new(&format!("put-back-kill-{}", point.len()));
+        let region = Region::create(&temp.path, 64 << 20).unwrap();
+        let queue = ByteUnboundedQueue::get_or_create(&region, "q", 4, 8).unwrap();
+        push_range(&queue, 0..1_000);
+        let out = format!("{}.out", temp.arg());
+        let _ = std::fs::remove_file(&out);
+        let mut worker = common::spawn_with_env(
+            &["queue-consume", temp.arg(), &out],
+            &[("SHMARENA_KILL_AT", point)],
+        );
+        let status = worker.wait().unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}: {status:?}");
+        // The worker popped the burst, in order, before its death.
+        let popped = std::fs::read(&out).unwrap();
+        let _ = std::fs::remove_file(&out);
+        assert_eq!(popped.len(), 8 * 1_000, "{point}: the worker's pops");
+        for (i, item) in popped.chunks_exact(8).enumerate() {
+            assert_eq!(item, (i as u64).to_le_bytes(), "{point}: out of order");
         }
-        assert_eq!(next, 7_000);
-        region.reclaim().unwrap();
-        let kept = region.arena_stats().unwrap().used - used;
-        if back_in_first_ring {
-            // Opened by a later operation: back in the first ring, every other ring freed
-            // (our pin stripes, 1 KiB, stay).
-            assert!(kept <= 1024, "{point}: {kept} bytes of rings kept");
-        } else {
-            // Out of the chain for good: the queue lives in a later ring.
-            assert!(kept > 1024, "{point}: the first ring came back");
-        }
-        drop(queue);
-        drop(region);
-        let _ = std::fs::remove_file(&path);
+        assert!(matches!(
+            FirstRing::of(
+                region
+                    .memory()
+                    .word(region.find_object("q").unwrap().unwrap().offset + layout::FIRST_IDLE)
+                    .unwrap()
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            ),
+            FirstRing::PuttingBack(_)
+        ));
+        // The rings the worker retired died with it (its list of blocks to free); what
+        // the chain holds now is freed once the queue is back in its first ring.
+        let used = region.arena_stats().unwrap().used;
+        goes_on_and_comes_back(point, &region, &queue, 1_000, used);
     }
 }
