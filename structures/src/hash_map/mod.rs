@@ -13,8 +13,8 @@
 //!   0      header: next table, migration cursor, capacity, slots' offset (later tables),
 //!          bitmap of migrated chunks
 //!   then   hints: one byte per slot, packed 8 to a word, padded to a cache line:
-//!            0x00 never claimed, 0x01 claimed (no tag yet), 0x80 | 7 hash bits: the tag
-//!            of the last key written into the slot (kept after removal)
+//!            0x00 never claimed, else 0x80 | 7 hash bits: the tag of the last key
+//!            claimed for or written into the slot (kept after removal)
 //!   then   slots: capacity x slot_words words, each slot 16-byte aligned:
 //!            word 0      state  | version: 34 | arrived | committed | frozen | tag: 12 |
 //!                               | bound: 12 | kind: 3 |
@@ -52,9 +52,10 @@
 //! of hints, which stays in cache, so a lookup touches the slots (in memory) only where a
 //! hint matches, and its branches do not wait for memory. Hints are never authoritative
 //! for presence (a match is confirmed on the slot) but are for absence: a slot's hint
-//! becomes non-zero (compare-exchange from 0) before it is first claimed, and its claimer
-//! writes the key's tag before publishing `INSERTING`; nobody else writes it, so a
-//! `MEMBER` slot always shows its key's tag and a zero hint means "never claimed".
+//! becomes non-zero (compare-exchange from 0 to the tag of a key it is to be claimed for)
+//! before it is first claimed, and its claimer writes its key's tag before publishing
+//! `INSERTING`; nobody else writes it once the slot is claimed, so a `MEMBER` slot always
+//! shows its key's tag and a zero hint means "never claimed".
 //!
 //! `bound` (in the state word of a *home* slot) is one more than the largest displacement
 //! of any key hashing there (Purcell and Harris's probe bound): settles scan at most that
@@ -238,9 +239,6 @@ pub fn hints_offset(capacity: u64) -> u64 {
 pub fn slots_offset(capacity: u64) -> u64 {
     hints_offset(capacity) + 8 * hint_words(capacity)
 }
-
-/// Hint of a slot claimed but not yet tagged.
-const HINT_CLAIMED: u64 = 0x01;
 
 /// Slots a lookup scans by hints alone before it also reads the home slot's bound.
 const HINT_ONLY_SCAN: u64 = 16;
@@ -1311,8 +1309,11 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
                     }
                     if kind(seen[0]) == EMPTY {
                         // Before the slot can be claimed, lookups must stop taking it for
-                        // the end of the probe sequence.
-                        self.set_hint(slot, Some(0), HINT_CLAIMED);
+                        // the end of the probe sequence. Our key's hint at once: `publish`
+                        // then finds it there (one read-modify-write, not two); should
+                        // another insert claim the slot first, it writes its own before
+                        // it publishes.
+                        self.set_hint(slot, Some(0), hint_of(hash));
                     }
                     let busy = state(BUSY, 0, version(seen[0]) + 1, seen[0]);
                     // SeqCst: a claim is a state change (module docs); Acquire on failure
