@@ -1902,7 +1902,8 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     }
 
     /// Runs `f(current, new)` on the value of `key` until its result is stored (`Done`) or
-    /// it declines (`Declined`); the value seen last is copied into `old`.
+    /// it declines (`Declined`); the value seen last is copied into `old` (unless `old` is
+    /// empty).
     ///
     /// # Errors
     /// [`Error::Contended`] on a hostile table.
@@ -1987,7 +1988,10 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Result<SlotChange> {
         let mut wrap = |current: &[u64], new: &mut [u64]| {
-            old.copy_from_slice(current);
+            // An empty `old`: the caller wants no copy (`f` sees `current`).
+            if !old.is_empty() {
+                old.copy_from_slice(current);
+            }
             f(current, new)
         };
         self.change(slot, seen, liveness, &mut wrap)
@@ -3908,22 +3912,20 @@ mod handle {
             mut f: impl FnMut(&[u8], &mut [u8]) -> bool,
         ) -> Result<Updated> {
             let size = self.value_size;
-            let value_words = crate::words::word_count_of(size as u64) as usize;
             Self::with_words(key, self.key_size, "a key", |key| {
-                with_buffer(value_words, |old| {
-                    self.map().update(
-                        key,
-                        old,
-                        self.object.region(),
-                        |seen: &[u64], out: &mut [u64]| {
-                            out.fill(0);
-                            f(
-                                &bytemuck::cast_slice::<u64, u8>(seen)[..size],
-                                &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..size],
-                            )
-                        },
-                    )
-                })
+                // No copy of the value seen last: `f` sees it.
+                self.map().update(
+                    key,
+                    &mut [],
+                    self.object.region(),
+                    |seen: &[u64], out: &mut [u64]| {
+                        out.fill(0);
+                        f(
+                            &bytemuck::cast_slice::<u64, u8>(seen)[..size],
+                            &mut bytemuck::cast_slice_mut::<u64, u8>(out)[..size],
+                        )
+                    },
+                )
             })
         }
 
