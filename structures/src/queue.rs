@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! body:
-//!   0    head: | claimant of the last pop: 31 bits (at 32) | renewed: 1 bit (31) |
-//!              | next ticket to pop: 31 bits | (renewed: see `RawQueue::renew_head`)
+//!   0    head: | claimant of the last pop: 31 bits (at 32) | 0 (31) |
+//!              | next ticket to pop: 31 bits |
 //!   128  tail: | claimant of the last push                 | next ticket to push         |
 //!        (128 bytes apart: CPUs fetch cache lines in pairs, and the two are written by
 //!        different sides)
@@ -113,9 +113,6 @@ const WRITING: u64 = 1;
 const FULL: u64 = 2;
 const READING: u64 = 3;
 const TICKET_MASK: u64 = (1 << 31) - 1;
-/// The bit between the ticket and the claimant in a head word, which no claim sets:
-/// flipped by [`RawQueue::renew_head`].
-const RENEWED: u64 = 1 << 31;
 
 /// Where an argument rests on the single total order of SeqCst accesses to different
 /// words (the ring-closing protocol: a push's claim, then its load of the link; a
@@ -907,9 +904,10 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     /// is the head ring, and is asked after each read of the head word, before the pop
     /// acts on what it read. `None` (nothing popped) once it says no.
     ///
-    /// The head word is read first: a ring put back into use has its head word renewed
-    /// first ([`RawQueue::renew_head`]), so a pop that read the word before that fails its
-    /// claim, and one that read it after asks `current` after the ring came back.
+    /// The head word is read first: a ring put back into use is renewed first
+    /// ([`RawQueue::renew`]: its head moves one ticket on), so a pop that read the word
+    /// before that fails its claim, and one that read it after asks `current` after the
+    /// ring came back.
     #[inline]
     pub fn try_pop_while(
         &self,
@@ -1019,27 +1017,21 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         Ok(Some(true))
     }
 
-    /// Changes the head word without moving it (flips a bit no ticket uses), so that no
-    /// claim made with a head word read before succeeds: an unbounded queue renews its
-    /// first ring's head before the ring serves again (see
-    /// [`try_pop_while`](Self::try_pop_while)). Any claim made meanwhile renews it as well
-    /// (it rewrites the word); `false` only if the word keeps changing.
-    pub fn renew_head(&self) -> bool {
-        // SeqCst: as every change of the head word (see `move_on`). Relaxed reads: the
-        // compare-exchange checks them.
-        let mut seen = self.header.head.load(Ordering::Relaxed);
-        for _ in 0..MAX_ATTEMPTS {
-            match self.header.head.compare_exchange(
-                seen,
-                seen ^ RENEWED,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(now) => seen = now,
-            }
-        }
-        false
+    /// Moves a drained ring's tail and head one ticket on, for a ring that is closed (its
+    /// `closed` word set, SeqCst, before the call) and holds no element: a push claims the
+    /// tail's ticket and gives it up, as every push into a closed ring does, and a pop
+    /// moves head past it (and past every ticket given up or left by a dead producer
+    /// before it). Tickets only grow, so no claim made with a head or tail word read
+    /// before succeeds: an unbounded queue renews its first ring so before the ring serves
+    /// again (see [`try_pop_while`](Self::try_pop_while)). `false` when the ring is not
+    /// drained after that (a live producer's claim still in flight, or words that keep
+    /// changing): the caller must not reopen it.
+    pub fn renew(&self, me: OwnerId, liveness: &impl Liveness, closed: &AtomicU64) -> bool {
+        // No element words: a push into a closed ring writes none, and a pop finds none to
+        // copy out.
+        self.push_once(&[], me, liveness, Some(closed)) == Pushed::Closed
+            && !self.try_pop(&mut [], me, liveness)
+            && self.is_drained(liveness)
     }
 
     /// A pop for `ticket` (from the head word `seen`) found its slot at `current`, not

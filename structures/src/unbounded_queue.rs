@@ -37,14 +37,16 @@
 //! The first ring lies in the body and is never freed: operations that find it to be the
 //! head or tail ring use it without a pin. When the chain has left it (a burst outgrew it)
 //! and later drains, the queue goes back to it. The consumer that moves the head ring past
-//! the first ring records the departure's grace epoch (`first ring state`). A consumer that later finds
-//! the queue empty at the end of the chain (a ring after the first, open, no element), a
-//! grace period after that epoch, *puts the first ring back*: it takes the state word (one
-//! winner, named there), closes the first ring again with [`REOPENING`] in its `next` word (its old link
-//! named a ring long freed), renews its head word ([`RawQueue::renew_head`]), links it
-//! after the empty ring (closing that one, as a push's link does; if a push linked a ring
-//! first, the first ring stays out), and opens it (`next` back to 0; whoever finds it
-//! linked with [`REOPENING`] helps). The rings before it drain and are freed as before, so
+//! the first ring records the departure's grace epoch (`first ring state`). A consumer
+//! that later finds the queue empty at the end of the chain (a ring after the first, open,
+//! no element), a grace period after that epoch, *puts the first ring back*: it takes the
+//! state word (one winner, named there), closes the first ring again with [`REOPENING`]
+//! in its `next` word (its old link named a ring long freed), renews it
+//! ([`RawQueue::renew`]: its tail and head move one ticket on, so that no head or tail
+//! word read before comes back; a ring with a claim still in flight is left out for
+//! now), links it after the empty ring (closing that one, as a push's link does; if a
+//! push linked a ring first, the first ring stays out), and opens it (`next` back to 0;
+//! whoever finds it linked with [`REOPENING`] helps). The rings before it drain and are freed as before, so
 //! after a burst the queue holds no ring but its first.
 //!
 //! Why a process that looked at the first ring before it left cannot act on it wrongly
@@ -80,8 +82,14 @@
 //!   next consumer to find it dead ends the put-back for it: the state becomes "in the
 //!   chain" if the ring got linked (opened by the next operation that finds it so), else
 //!   "out of the chain since now", and the ring comes back a grace period later;
-//! - a consumer frozen while it puts the first ring back keeps the queue in its later
-//!   (pinned) rings until it runs again.
+//! - a consumer frozen while it puts the first ring back, or a producer frozen between its
+//!   claim in the first ring (while the ring is out) and its look at `next`, keeps the
+//!   queue in its later (pinned) rings until it runs again; so does a put-back claim of a
+//!   process without a participant slot of its own (an orphan, always taken for alive)
+//!   that was killed;
+//! - the participant sweep ends the put-back of an owner whose slot it retires, as a
+//!   consumer that finds it dead does (its claim never names a process that has its id
+//!   later).
 //!
 //! Kills: the rings are bounded queues, so a push or pop killed inside a ring is what it is
 //! there (a dead producer's claim is skipped, a dead consumer's element lost). A producer
@@ -117,8 +125,8 @@ pub mod layout {
     pub const LOST: u64 = 144;
     /// Pushes abandoned by producers that died before finishing them (u64).
     pub const SKIPPED: u64 = 152;
-    /// Whether the first ring is out of the chain, and since when (u64, see
-    /// [`Shared::first_idle`](super::Shared::first_idle)).
+    /// The first ring's state: in the chain, out of it since a grace epoch, or being put
+    /// back by a named owner (u64, see [`Shared::first_idle`](super::Shared::first_idle)).
     pub const FIRST_IDLE: u64 = 160;
     /// Who sleeps in `pop` ([`REGISTRY_WORDS`] words, see [`crate::sleepers`]).
     pub const POP_REGISTRY: u64 = 192;
@@ -193,8 +201,8 @@ pub trait Rings {
     /// [`Error::Corrupt`].
     fn retire(&self, offset: u64) -> Result<()>;
 
-    /// The grace epoch to record for the first ring, which the chain has just left
-    /// (read after the move, as for a retired block).
+    /// The grace epoch now: recorded for the first ring when the chain leaves it (read after
+    /// the move, as for a retired block), and when it returns.
     ///
     /// # Errors
     /// [`Error::Corrupt`].
@@ -619,12 +627,10 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         // SeqCst: a claim in the first ring that reads this gives its slot up. The ring's
         // old link is gone with it (the ring it named may be freed by now).
         first.next.store(REOPENING, Ordering::SeqCst);
-        let first_raw = self.raw(&first)?;
-        let renewed = first_raw.renew_head();
-        // Tickets that pushes claimed in the ring while it was out and gave up: head moves
-        // past them now, so that `len` counts none (one still being given up is passed by
-        // the first pop).
-        first_raw.is_drained(liveness);
+        // Tail and head one ticket on, past every ticket given up while the ring was out
+        // (so that `len` counts none), or the ring stays out for now: a push frozen
+        // between its claim and its look at `next` holds head back.
+        let renewed = self.raw(&first)?.renew(liveness.me(), liveness, first.next);
         // SeqCst: closes `ring` (as a push's link does) and makes the first ring its next.
         let linked = renewed
             && ring
@@ -632,9 +638,9 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
                 .compare_exchange(0, first_offset, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok();
         if !linked {
-            // A push linked a ring first (or the head word kept changing): the first ring
-            // stays out, closed. SeqCst: as above. A failure: we were taken for dead, and
-            // our put-back was ended for us.
+            // A push linked a ring first, or the ring is not drained: the first ring stays
+            // out, closed, for a later put-back. SeqCst: as above. (Nobody else changes
+            // the word meanwhile: only a dead owner's claim is ended by others.)
             claim.held = false;
             let _ = self.shared.first_idle.compare_exchange(
                 mine,
@@ -718,6 +724,25 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
             return Ok(());
         }
         self.end_put_back(seen)
+    }
+
+    /// Ends the put-back whose claim names an owner of participant slot `slot` (or no owner
+    /// at all), if there is one: the participant sweep's part (see the module docs), for a
+    /// slot it retires. The caller holds the slow paths' protection.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`].
+    pub fn retire_put_back_owner(&self, slot: u32) -> Result<()> {
+        // SeqCst: as the state word's other reads.
+        let seen = self.shared.first_idle.load(Ordering::SeqCst);
+        match FirstRing::of(seen) {
+            FirstRing::PuttingBack(owner)
+                if OwnerId::from_bits(owner).is_none_or(|owner| owner.slot() == slot) =>
+            {
+                self.end_put_back(seen)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Ends the put-back whose claim is `seen`: the first ring is "in the chain" if it got
@@ -1638,6 +1663,13 @@ mod handle {
     pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
         let queue = ByteUnboundedQueue::from_object(object.clone())?;
         queue.shared.pop_sleepers.retire_owner_slot(slot)?;
+        {
+            // Pinned: ending a put-back looks at the chain.
+            let _pin = object.region().pin()?;
+            queue.with_raw(queue.slot_words as usize, |raw| {
+                raw.retire_put_back_owner(slot)
+            })?;
+        }
         let slot_words = queue.slot_words as usize;
         queue.each_ring(|ring| {
             crate::queue::retire_claimants([ring.head, ring.tail], slot)?;

@@ -10,8 +10,10 @@
 //! put-back: a consumer without a pin (the first ring's fast path) that looked at the first
 //! ring before the chain left it, racing the put-back and pushes on both sides of it; and
 //! what a consumer killed in the put-back protocol leaves (a departure it did not record,
-//! a claim of a put-back it did not finish), taken up by the next consumer while a
-//! producer pushes.
+//! a put-back's claim it died right after taking), taken up by the next consumer while a
+//! producer pushes. (The models' grace period, "no other slow path in flight", is
+//! stronger than the region's, which waits only for pins older than its epoch:
+//! `unbounded_renewal.rs` plays a pop frozen across put-backs on the shipping code.)
 
 #![cfg(loom)]
 
@@ -117,8 +119,8 @@ impl Rings for Words {
         let passed = self.pinned.load(Ordering::SeqCst) == 1;
         if passed {
             // As the region's: a grace period since `epoch` has passed once the epoch
-            // is two past it.
-            self.epoch.fetch_max(epoch + 2, Ordering::SeqCst);
+            // is `GRACE_ADVANCES` (3) past it.
+            self.epoch.fetch_max(epoch + 3, Ordering::SeqCst);
         }
         Ok(passed)
     }

@@ -122,8 +122,54 @@ fn a_put_back_cut_short_by_a_panic_loses_nothing_and_the_queue_comes_back() {
     }
 }
 
-/// A worker drains a burst that outgrew the first ring and is SIGKILLed in the put-back:
-/// this process's polls find the claim's owner dead and end the put-back.
+/// A worker drains a burst that outgrew the first ring and is SIGKILLed in the put-back,
+/// whose claim names it: `(region, queue, burst end, arena bytes in use)` after its death.
+fn killed_in_put_back(
+    point: &str,
+    temp: &common::TempRegion,
+) -> (Region, ByteUnboundedQueue, u64, u64) {
+    let region = Region::create(&temp.path, 64 << 20).unwrap();
+    let queue = ByteUnboundedQueue::get_or_create(&region, "q", 4, 8).unwrap();
+    push_range(&queue, 0..1_000);
+    let out = format!("{}.out", temp.arg());
+    let _ = std::fs::remove_file(&out);
+    let mut worker = common::spawn_with_env(
+        &["queue-consume", temp.arg(), &out],
+        &[("SHMARENA_KILL_AT", point)],
+    );
+    let status = worker.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}: {status:?}");
+    // The worker popped the burst, in order, before its death.
+    let popped = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(popped.len(), 8 * 1_000, "{point}: the worker's pops");
+    for (i, item) in popped.chunks_exact(8).enumerate() {
+        assert_eq!(item, (i as u64).to_le_bytes(), "{point}: out of order");
+    }
+    assert!(
+        matches!(state(&region), FirstRing::PuttingBack(_)),
+        "{point}"
+    );
+    // The rings the worker retired died with it (its list of blocks to free); what the
+    // chain holds now is freed once the queue is back in its first ring.
+    let used = region.arena_stats().unwrap().used;
+    (region, queue, 1_000, used)
+}
+
+/// The first ring's state word of the queue "q".
+fn state(region: &Region) -> FirstRing {
+    let body = region.find_object("q").unwrap().unwrap().offset;
+    FirstRing::of(
+        region
+            .memory()
+            .word(body + layout::FIRST_IDLE)
+            .unwrap()
+            .load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+/// A worker SIGKILLed in the put-back: this process's polls find the claim's owner dead
+/// and end the put-back.
 #[test]
 fn a_put_back_whose_consumer_is_killed_is_ended_and_the_queue_comes_back() {
     let _one = ONE_AT_A_TIME
@@ -131,37 +177,31 @@ fn a_put_back_whose_consumer_is_killed_is_ended_and_the_queue_comes_back() {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     for point in POINTS {
         let temp = common::TempRegion::new(&format!("put-back-kill-{}", point.len()));
-        let region = Region::create(&temp.path, 64 << 20).unwrap();
-        let queue = ByteUnboundedQueue::get_or_create(&region, "q", 4, 8).unwrap();
-        push_range(&queue, 0..1_000);
-        let out = format!("{}.out", temp.arg());
-        let _ = std::fs::remove_file(&out);
-        let mut worker = common::spawn_with_env(
-            &["queue-consume", temp.arg(), &out],
-            &[("SHMARENA_KILL_AT", point)],
+        let (region, queue, next, used) = killed_in_put_back(point, &temp);
+        goes_on_and_comes_back(point, &region, &queue, next, used);
+    }
+}
+
+/// A worker SIGKILLed in the put-back, and its participant slot swept (as when the slot is
+/// retired): the sweep ends the put-back, so the claim never names a later holder of the
+/// worker's id.
+#[test]
+fn the_participant_sweep_ends_a_dead_consumers_put_back() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for point in POINTS {
+        let temp = common::TempRegion::new(&format!("put-back-sweep-{}", point.len()));
+        let (region, queue, next, used) = killed_in_put_back(point, &temp);
+        let FirstRing::PuttingBack(owner) = state(&region) else {
+            unreachable!("checked by killed_in_put_back")
+        };
+        let slot = shmarena::OwnerId::from_bits(owner).unwrap().slot();
+        shmarena::sweep::retire_owner_slot(&region, slot).unwrap();
+        assert!(
+            !matches!(state(&region), FirstRing::PuttingBack(_)),
+            "{point}: the sweep left the claim"
         );
-        let status = worker.wait().unwrap();
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}: {status:?}");
-        // The worker popped the burst, in order, before its death.
-        let popped = std::fs::read(&out).unwrap();
-        let _ = std::fs::remove_file(&out);
-        assert_eq!(popped.len(), 8 * 1_000, "{point}: the worker's pops");
-        for (i, item) in popped.chunks_exact(8).enumerate() {
-            assert_eq!(item, (i as u64).to_le_bytes(), "{point}: out of order");
-        }
-        assert!(matches!(
-            FirstRing::of(
-                region
-                    .memory()
-                    .word(region.find_object("q").unwrap().unwrap().offset + layout::FIRST_IDLE)
-                    .unwrap()
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            ),
-            FirstRing::PuttingBack(_)
-        ));
-        // The rings the worker retired died with it (its list of blocks to free); what
-        // the chain holds now is freed once the queue is back in its first ring.
-        let used = region.arena_stats().unwrap().used;
-        goes_on_and_comes_back(point, &region, &queue, 1_000, used);
+        goes_on_and_comes_back(point, &region, &queue, next, used);
     }
 }

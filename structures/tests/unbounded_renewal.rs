@@ -1,0 +1,278 @@
+//! The unbounded queue's first ring, renewed before each return to the chain: a pop without
+//! a pin (the first ring's fast path) that read the ring's head word before the chain left
+//! it, and is frozen while the first ring is put back twice (the first put-back ended
+//! before its link: its consumer killed, or a push linking a ring first), must not pop
+//! there when it resumes: the element it would take was pushed after one still waiting in
+//! the ring before. Played deterministically on the shipping `RawUnboundedQueue`, over
+//! one-slot rings: the frozen pop's `current` closure runs everything the others do
+//! between its read of the head word and its claim, and the grace period's check runs
+//! what a producer does meanwhile.
+
+#![cfg(not(loom))]
+
+#[path = "loom_owners/mod.rs"]
+mod loom_owners;
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::AtomicUsize;
+
+use loom_owners::Mock;
+use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
+use shmarena::engine::{Error, Result};
+use shmarena::queue::{initial_stamp, Sleepers};
+use shmarena::unbounded_queue::{
+    ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared, REOPENING,
+};
+
+/// Rings the scenarios may make (the first included).
+const RINGS: usize = 8;
+
+/// The first ring's offset.
+const FIRST: u64 = 8;
+
+/// What other processes do while one waits in a grace-period check.
+type Meanwhile = Box<dyn Fn(&Words)>;
+
+/// A one-slot ring: head, tail, next, and the slot (stamp and one data word).
+struct RingWords {
+    head: AtomicU64,
+    tail: AtomicU64,
+    next: AtomicU64,
+    slot: [AtomicU64; 2],
+}
+
+/// A queue's words, ring `i` at offset `8 * (i + 1)` (the first at [`FIRST`]).
+struct Words {
+    head_ring: AtomicU64,
+    tail_ring: AtomicU64,
+    not_empty: AtomicU32,
+    pop_sleepers: AtomicU32,
+    not_full: AtomicU32,
+    push_sleepers: AtomicU32,
+    lost: AtomicU64,
+    skipped: AtomicU64,
+    first_idle: AtomicU64,
+    rings: Vec<RingWords>,
+    made: AtomicUsize,
+    epoch: AtomicU64,
+    /// Run once by the next grace-period check: what other processes do meanwhile.
+    meanwhile: RefCell<Option<Meanwhile>>,
+}
+
+impl Rings for Words {
+    fn ring(&self, offset: u64) -> Result<Ring<'_>> {
+        let ring = Some(offset)
+            .filter(|offset| offset % 8 == 0)
+            .and_then(|offset| (offset / 8).checked_sub(1))
+            .and_then(|index| self.rings.get(index as usize))
+            .ok_or_else(|| Error::corrupt("ring", "no such ring"))?;
+        Ok(Ring {
+            head: &ring.head,
+            tail: &ring.tail,
+            next: &ring.next,
+            slots: &ring.slot,
+            capacity: 1,
+        })
+    }
+
+    fn make(&self, _capacity: u64) -> Result<u64> {
+        let index = self.made.fetch_add(1, Ordering::Relaxed) + 1;
+        assert!(index < RINGS, "more rings than the scenario has");
+        Ok(8 * (index as u64 + 1))
+    }
+
+    fn discard(&self, _offset: u64) {}
+
+    fn retire(&self, _offset: u64) -> Result<()> {
+        Ok(())
+    }
+
+    fn idle_epoch(&self) -> Result<u64> {
+        Ok(self.epoch.load(Ordering::SeqCst))
+    }
+
+    fn may_reuse_first(&self, epoch: u64) -> Result<bool> {
+        // The frozen pop holds no pin: the grace period passes.
+        self.epoch.fetch_max(epoch + 3, Ordering::SeqCst);
+        if let Some(meanwhile) = self.meanwhile.borrow_mut().take() {
+            meanwhile(self);
+        }
+        Ok(true)
+    }
+
+    fn asks_liveness(&self) -> bool {
+        true
+    }
+}
+
+impl Words {
+    fn new() -> Self {
+        Self {
+            head_ring: AtomicU64::new(FIRST),
+            tail_ring: AtomicU64::new(FIRST),
+            not_empty: AtomicU32::new(0),
+            pop_sleepers: AtomicU32::new(0),
+            not_full: AtomicU32::new(0),
+            push_sleepers: AtomicU32::new(0),
+            lost: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            first_idle: AtomicU64::new(0),
+            rings: (0..RINGS)
+                .map(|_| RingWords {
+                    head: AtomicU64::new(0),
+                    tail: AtomicU64::new(0),
+                    next: AtomicU64::new(0),
+                    slot: [AtomicU64::new(initial_stamp(0)), AtomicU64::new(0)],
+                })
+                .collect(),
+            made: AtomicUsize::new(0),
+            epoch: AtomicU64::new(0),
+            meanwhile: RefCell::new(None),
+        }
+    }
+
+    fn shared(&self) -> Shared<'_> {
+        Shared {
+            head_ring: &self.head_ring,
+            tail_ring: &self.tail_ring,
+            not_empty: &self.not_empty,
+            pop_sleepers: Sleepers {
+                count: &self.pop_sleepers,
+                registry: &[],
+            },
+            not_full: &self.not_full,
+            push_sleepers: Sleepers {
+                count: &self.push_sleepers,
+                registry: &[],
+            },
+            lost: &self.lost,
+            skipped: &self.skipped,
+            first_ring: FIRST,
+            first_idle: &self.first_idle,
+        }
+    }
+
+    fn with_raw<R>(&self, f: impl FnOnce(&RawUnboundedQueue<'_, Words>) -> R) -> R {
+        let shared = self.shared();
+        f(&RawUnboundedQueue::new(&shared, self, 2, 1))
+    }
+
+    fn push(&self, value: u64, slot: u32) {
+        let mock = Mock::slot(slot);
+        self.with_raw(|raw| raw.try_push(&[value], mock.0, &mock))
+            .expect("a push");
+    }
+
+    fn try_pop(&self, slot: u32) -> Option<u64> {
+        let mock = Mock::slot(slot);
+        let mut words = [0];
+        self.with_raw(|raw| raw.try_pop(&mut words, mock.0, &mock))
+            .expect("a pop")
+            .then_some(words[0])
+    }
+
+    fn state(&self) -> FirstRing {
+        FirstRing::of(self.first_idle.load(Ordering::SeqCst))
+    }
+
+    fn permanent(&self) -> Permanent<'_> {
+        let ring = self.ring(FIRST).expect("the first ring");
+        Permanent {
+            offset: FIRST,
+            next: ring.next,
+            raw: ring_queue(self.shared(), &ring, 2).expect("a one-slot ring"),
+        }
+    }
+}
+
+/// How the first put-back ends before its link (`None`: there is no first put-back).
+#[derive(Clone, Copy, Debug)]
+enum FirstPutBack {
+    /// Its consumer is killed after closing and renewing the ring; the next consumer ends
+    /// it.
+    Killed,
+    /// Pushes fill the empty ring and link a new one before its link: it gives up.
+    LosesItsLink,
+}
+
+/// The elements in the order they come out, the frozen pop's first (if it got one).
+fn elements_out(first_put_back: Option<FirstPutBack>) -> Vec<u64> {
+    let words = Words::new();
+    words.push(1, 4); // the first ring is full
+    words.push(2, 4); // links ring 2
+    assert_eq!(words.try_pop(4), Some(1)); // the first ring: empty, closed, still head
+    let frozen = Mock::slot(1);
+    let mut out = [0u64];
+    let resumed = Cell::new(false);
+    let permanent = words.permanent();
+    // Called by the frozen pop after its read of the head word, before its claim: the
+    // first call plays everything the others do while it is frozen.
+    let current = || {
+        let is_head = words.head_ring.load(Ordering::SeqCst) == FIRST;
+        if resumed.replace(true) {
+            return is_head;
+        }
+        assert!(is_head);
+        assert_eq!(words.try_pop(2), Some(2)); // the chain leaves the first ring
+        assert!(matches!(words.state(), FirstRing::Idle(_)));
+        match first_put_back {
+            Some(FirstPutBack::Killed) => {
+                // Claimed by a consumer that closes and renews the ring, then dies.
+                let dead = loom_owners::dead(5);
+                let first = words.ring(FIRST).unwrap();
+                words
+                    .first_idle
+                    .store(FirstRing::PuttingBack(dead.bits()).word(), Ordering::SeqCst);
+                first.next.store(REOPENING, Ordering::SeqCst);
+                let raw = ring_queue(words.shared(), &first, 2).unwrap();
+                assert!(raw.renew(dead, &Mock(dead), first.next));
+                assert_eq!(words.try_pop(3), None); // ends the dead put-back
+                assert!(matches!(words.state(), FirstRing::Idle(_)));
+            }
+            Some(FirstPutBack::LosesItsLink) => {
+                *words.meanwhile.borrow_mut() = Some(Box::new(|words: &Words| {
+                    words.push(20, 6);
+                    words.push(21, 6);
+                }));
+                assert_eq!(words.try_pop(3), None);
+                assert!(matches!(words.state(), FirstRing::Idle(_)));
+                assert_eq!(words.try_pop(3), Some(20));
+                assert_eq!(words.try_pop(3), Some(21));
+            }
+            None => {}
+        }
+        // The put-back that links the ring: while it checks the grace period (having found
+        // the head ring empty), a producer pushes 100 into the head ring.
+        *words.meanwhile.borrow_mut() = Some(Box::new(|words: &Words| words.push(100, 7)));
+        assert_eq!(words.try_pop(3), None);
+        assert!(matches!(words.state(), FirstRing::InChain(_)));
+        assert_ne!(words.head_ring.load(Ordering::SeqCst), FIRST);
+        // After 100's push returned, 200 is pushed: into the first ring.
+        words.push(200, 7);
+        is_head
+    };
+    let popped = permanent
+        .raw
+        .try_pop_while(&mut out, frozen.0, &frozen, current);
+    let mut all: Vec<u64> = (popped == Some(true))
+        .then_some(out[0])
+        .into_iter()
+        .collect();
+    all.extend(std::iter::from_fn(|| words.try_pop(9)));
+    all
+}
+
+#[test]
+fn a_frozen_pop_does_not_take_an_element_out_of_turn_after_one_put_back() {
+    assert_eq!(elements_out(None), [100, 200]);
+}
+
+#[test]
+fn a_frozen_pop_does_not_take_an_element_out_of_turn_after_a_killed_put_back() {
+    assert_eq!(elements_out(Some(FirstPutBack::Killed)), [100, 200]);
+}
+
+#[test]
+fn a_frozen_pop_does_not_take_an_element_out_of_turn_after_a_put_back_lost_its_link() {
+    assert_eq!(elements_out(Some(FirstPutBack::LosesItsLink)), [100, 200]);
+}
