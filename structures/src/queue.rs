@@ -905,7 +905,8 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     /// acts on what it read. `None` (nothing popped) once it says no.
     ///
     /// The head word is read first: a ring put back into use is renewed first
-    /// ([`RawQueue::renew`]: its head moves one ticket on), so a pop that read the word
+    /// ([`RawQueue::renew`]: its head moves at least one ticket on), so a pop that read the
+    /// word
     /// before that fails its claim, and one that read it after asks `current` after the
     /// ring came back.
     #[inline]
@@ -1017,20 +1018,25 @@ impl<W: SlotWidth> RawQueue<'_, W> {
         Ok(Some(true))
     }
 
-    /// Moves a drained ring's tail and head one ticket on, for a ring that is closed (its
-    /// `closed` word set, SeqCst, before the call) and holds no element: a push claims the
-    /// tail's ticket and gives it up, as every push into a closed ring does, and a pop
-    /// moves head past it (and past every ticket given up or left by a dead producer
-    /// before it). Tickets only grow, so no claim made with a head or tail word read
-    /// before succeeds: an unbounded queue renews its first ring so before the ring serves
-    /// again (see [`try_pop_while`](Self::try_pop_while)). `false` when the ring is not
-    /// drained after that (a live producer's claim still in flight, or words that keep
-    /// changing): the caller must not reopen it.
+    /// Moves a drained ring's tail and head at least one ticket on, for a ring that is
+    /// closed (its `closed` word set, SeqCst, before the call) and holds no element: head
+    /// moves past every ticket given up (and a pop skips a dead producer's claim), then a
+    /// push claims the tail's ticket and gives it up, as every push into a closed ring
+    /// does, and head moves past that one too. Tickets only grow, so no claim made with a
+    /// head or tail word read before succeeds: an unbounded queue renews its first ring so
+    /// before the ring serves again (see [`try_pop_while`](Self::try_pop_while)).
+    ///
+    /// `false`, the ring left as it was (nothing claimed, nobody woken), while a live
+    /// producer's claim is still in flight; `false` too when the push is refused (a
+    /// consumer frozen while it copies out the previous lap's element from the tail's
+    /// slot) or the words keep changing. The caller must not reopen the ring then.
     pub fn renew(&self, me: OwnerId, liveness: &impl Liveness, closed: &AtomicU64) -> bool {
-        // No element words: a push into a closed ring writes none, and a pop finds none to
-        // copy out.
-        self.push_once(&[], me, liveness, Some(closed)) == Pushed::Closed
-            && !self.try_pop(&mut [], me, liveness)
+        // No element words: a push into a closed ring writes none, and a pop there finds
+        // none to copy out.
+        let drained = self.is_drained(liveness)
+            || (!self.try_pop(&mut [], me, liveness) && self.is_drained(liveness));
+        drained
+            && self.push_once(&[], me, liveness, Some(closed)) == Pushed::Closed
             && self.is_drained(liveness)
     }
 

@@ -83,10 +83,10 @@
 //!   chain" if the ring got linked (opened by the next operation that finds it so), else
 //!   "out of the chain since now", and the ring comes back a grace period later;
 //! - a consumer frozen while it puts the first ring back, or a producer frozen between its
-//!   claim in the first ring (while the ring is out) and its look at `next`, keeps the
-//!   queue in its later (pinned) rings until it runs again; so does a put-back claim of a
-//!   process without a participant slot of its own (an orphan, always taken for alive)
-//!   that was killed;
+//!   claim in the first ring (while the ring is out) and its look at `next`, or a
+//!   consumer frozen while it copies out the element of the first ring's tail slot, keeps
+//!   the queue in its later (pinned) rings until it runs again (a put-back that finds the
+//!   ring so tries again a grace period later: empty polls do not spin on it);
 //! - the participant sweep ends the put-back of an owner whose slot it retires, as a
 //!   consumer that finds it dead does (its claim never names a process that has its id
 //!   later).
@@ -97,7 +97,8 @@
 //! moving the head ring and retiring the old one leaks the old one. Neither loses or
 //! duplicates an element, and nobody waits for a dead or frozen process: a frozen producer
 //! holding a claim in a closed ring holds up the consumers of that one element, as in the
-//! bounded queue.
+//! bounded queue (and a put-back that meets its claim in the first ring looks a few times,
+//! as a pop does, then leaves the ring out for another grace period).
 
 use std::time::Instant;
 
@@ -578,8 +579,8 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
     /// A consumer found `ring` (at `offset`, not the first) empty at the end of the chain:
     /// if the first ring has been out of the chain for a grace period, links it back
     /// after `ring`, so that the queue returns to the ring that needs no pin. The first
-    /// ring is closed ([`REOPENING`]) and its head word renewed before it is linked, and
-    /// opened only after: see the module docs for why no process that looked at it before
+    /// ring is closed ([`REOPENING`]) and renewed ([`RawQueue::renew`]: its tail and head
+    /// move on) before it is linked, and opened only after: see the module docs for why no process that looked at it before
     /// can act on it wrongly after. Also records a departure its consumer did not record,
     /// and ends a dead consumer's put-back (module docs, "Kills and freezes").
     ///
@@ -627,9 +628,9 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         // SeqCst: a claim in the first ring that reads this gives its slot up. The ring's
         // old link is gone with it (the ring it named may be freed by now).
         first.next.store(REOPENING, Ordering::SeqCst);
-        // Tail and head one ticket on, past every ticket given up while the ring was out
-        // (so that `len` counts none), or the ring stays out for now: a push frozen
-        // between its claim and its look at `next` holds head back.
+        // Tail and head on, past every ticket given up while the ring was out (tickets
+        // given up from now on count in `len` until the first pop passes them), or the
+        // ring stays out for now (see `RawQueue::renew`).
         let renewed = self.raw(&first)?.renew(liveness.me(), liveness, first.next);
         // SeqCst: closes `ring` (as a push's link does) and makes the first ring its next.
         let linked = renewed
@@ -638,13 +639,16 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
                 .compare_exchange(0, first_offset, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok();
         if !linked {
-            // A push linked a ring first, or the ring is not drained: the first ring stays
-            // out, closed, for a later put-back. SeqCst: as above. (Nobody else changes
-            // the word meanwhile: only a dead owner's claim is ended by others.)
+            // A push linked a ring first, or the ring could not be renewed: the first ring
+            // stays out, closed, and a put-back tries again a grace period from now (a
+            // frozen process in the ring does not make every empty poll retry). SeqCst: as
+            // above. (Nobody else changes the word meanwhile: only a dead owner's claim is
+            // ended by others.)
+            let again = FirstRing::Idle(self.rings.idle_epoch()?).word();
             claim.held = false;
             let _ = self.shared.first_idle.compare_exchange(
                 mine,
-                seen,
+                again,
                 Ordering::SeqCst,
                 Ordering::Relaxed,
             );

@@ -6,7 +6,8 @@
 //! the ring before. Played deterministically on the shipping `RawUnboundedQueue`, over
 //! one-slot rings: the frozen pop's `current` closure runs everything the others do
 //! between its read of the head word and its claim, and the grace period's check runs
-//! what a producer does meanwhile.
+//! what a producer does meanwhile. And a producer frozen in the first ring while it is
+//! out: the renewal leaves the ring out, claiming nothing in it, until the producer runs.
 
 #![cfg(not(loom))]
 
@@ -275,4 +276,53 @@ fn a_frozen_pop_does_not_take_an_element_out_of_turn_after_a_killed_put_back() {
 #[test]
 fn a_frozen_pop_does_not_take_an_element_out_of_turn_after_a_put_back_lost_its_link() {
     assert_eq!(elements_out(Some(FirstPutBack::LosesItsLink)), [100, 200]);
+}
+
+/// A producer frozen between its claim in the first ring (while the ring is out) and its
+/// look at `next` holds the ring's head back: put-backs leave the ring out, claiming
+/// nothing in it (its tail stays where the frozen claim left it), until the producer runs
+/// again and gives its ticket up; then the ring comes back.
+#[test]
+fn a_producer_frozen_in_the_first_ring_keeps_it_out_until_it_runs_again() {
+    let words = Words::new();
+    words.push(1, 4); // the first ring is full
+    words.push(2, 4); // links ring 2
+    assert_eq!(words.try_pop(4), Some(1));
+    assert_eq!(words.try_pop(4), Some(2)); // the chain leaves the first ring
+    assert!(matches!(words.state(), FirstRing::Idle(_)));
+    // A live producer claims the first ring's tail ticket and is frozen before its look
+    // at `next` (its slot still shows the ticket free).
+    let first = words.ring(FIRST).unwrap();
+    let seen = first.tail.load(Ordering::SeqCst);
+    let ticket = seen & 0x7fff_ffff;
+    let frozen = loom_owners::live(8);
+    let claimed = (ticket + 1) | u64::from(frozen.bits()) << 32;
+    first
+        .tail
+        .compare_exchange(seen, claimed, Ordering::SeqCst, Ordering::SeqCst)
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(words.try_pop(3), None);
+        assert!(matches!(words.state(), FirstRing::Idle(_)));
+        assert_ne!(words.head_ring.load(Ordering::SeqCst), FIRST);
+        assert_eq!(
+            first.tail.load(Ordering::SeqCst),
+            claimed,
+            "a put-back claimed more"
+        );
+    }
+    // It runs again: it finds the ring closed and gives its ticket up.
+    assert_ne!(first.next.load(Ordering::SeqCst), 0);
+    first.slots[0].store(initial_stamp(ticket + 1), Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(words.try_pop(3), None);
+    }
+    assert!(matches!(words.state(), FirstRing::InChain(_)));
+    assert_eq!(words.head_ring.load(Ordering::SeqCst), FIRST);
+    words.push(3, 3);
+    words.push(4, 3);
+    assert_eq!(
+        std::iter::from_fn(|| words.try_pop(9)).collect::<Vec<_>>(),
+        [3, 4]
+    );
 }
