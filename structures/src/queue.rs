@@ -906,9 +906,8 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     ///
     /// The head word is read first: a ring put back into use is renewed first
     /// ([`RawQueue::renew`]: its head moves at least one ticket on), so a pop that read the
-    /// word
-    /// before that fails its claim, and one that read it after asks `current` after the
-    /// ring came back.
+    /// word before that fails its claim, and one that read it after asks `current` after
+    /// the ring came back.
     #[inline]
     pub fn try_pop_while(
         &self,
@@ -1026,10 +1025,13 @@ impl<W: SlotWidth> RawQueue<'_, W> {
     /// head or tail word read before succeeds: an unbounded queue renews its first ring so
     /// before the ring serves again (see [`try_pop_while`](Self::try_pop_while)).
     ///
-    /// `false`, the ring left as it was (nothing claimed, nobody woken), while a live
-    /// producer's claim is still in flight; `false` too when the push is refused (a
-    /// consumer frozen while it copies out the previous lap's element from the tail's
-    /// slot) or the words keep changing. The caller must not reopen the ring then.
+    /// `false` while a live producer's claim is still in flight: found before the push,
+    /// nothing is claimed and nobody woken (head may have moved past given-up tickets and
+    /// dead producers' claims); a claim made between that look and the push is named in
+    /// its slot and left, and the push's give-up wakes sleepers once. `false` too when the
+    /// push is refused (a consumer frozen while it copies the previous lap's element out of
+    /// the tail's slot) or the words keep changing. The caller must not reopen the ring
+    /// then.
     pub fn renew(&self, me: OwnerId, liveness: &impl Liveness, closed: &AtomicU64) -> bool {
         // No element words: a push into a closed ring writes none, and a pop there finds
         // none to copy out.

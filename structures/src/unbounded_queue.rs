@@ -42,12 +42,12 @@
 //! no element), a grace period after that epoch, *puts the first ring back*: it takes the
 //! state word (one winner, named there), closes the first ring again with [`REOPENING`]
 //! in its `next` word (its old link named a ring long freed), renews it
-//! ([`RawQueue::renew`]: its tail and head move one ticket on, so that no head or tail
-//! word read before comes back; a ring with a claim still in flight is left out for
-//! now), links it after the empty ring (closing that one, as a push's link does; if a
+//! ([`RawQueue::renew`]: its tail and head move at least one ticket on, so that no head
+//! or tail word read before comes back; a ring with a claim still in flight is left out
+//! for now), links it after the empty ring (closing that one, as a push's link does; if a
 //! push linked a ring first, the first ring stays out), and opens it (`next` back to 0;
-//! whoever finds it linked with [`REOPENING`] helps). The rings before it drain and are freed as before, so
-//! after a burst the queue holds no ring but its first.
+//! whoever finds it linked with [`REOPENING`] helps). The rings before it drain and are
+//! freed as before, so after a burst the queue holds no ring but its first.
 //!
 //! Why a process that looked at the first ring before it left cannot act on it wrongly
 //! after it is back:
@@ -84,9 +84,10 @@
 //!   "out of the chain since now", and the ring comes back a grace period later;
 //! - a consumer frozen while it puts the first ring back, or a producer frozen between its
 //!   claim in the first ring (while the ring is out) and its look at `next`, or a
-//!   consumer frozen while it copies out the element of the first ring's tail slot, keeps
-//!   the queue in its later (pinned) rings until it runs again (a put-back that finds the
-//!   ring so tries again a grace period later: empty polls do not spin on it);
+//!   consumer frozen while it copies the previous lap's element out of the slot the first
+//!   ring's tail ticket names, keeps the queue in its later (pinned) rings until it runs
+//!   again (a put-back that finds the ring so tries again a grace period later: empty
+//!   polls do not spin on it);
 //! - the participant sweep ends the put-back of an owner whose slot it retires, as a
 //!   consumer that finds it dead does (its claim never names a process that has its id
 //!   later).
@@ -97,8 +98,9 @@
 //! moving the head ring and retiring the old one leaks the old one. Neither loses or
 //! duplicates an element, and nobody waits for a dead or frozen process: a frozen producer
 //! holding a claim in a closed ring holds up the consumers of that one element, as in the
-//! bounded queue (and a put-back that meets its claim in the first ring looks a few times,
-//! as a pop does, then leaves the ring out for another grace period).
+//! bounded queue (and a put-back that meets its claim in the first ring waits for it as a
+//! pop does, 64 short pauses and one liveness question, then leaves the ring out for
+//! another grace period).
 
 use std::time::Instant;
 
@@ -580,9 +582,10 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
     /// if the first ring has been out of the chain for a grace period, links it back
     /// after `ring`, so that the queue returns to the ring that needs no pin. The first
     /// ring is closed ([`REOPENING`]) and renewed ([`RawQueue::renew`]: its tail and head
-    /// move on) before it is linked, and opened only after: see the module docs for why no process that looked at it before
-    /// can act on it wrongly after. Also records a departure its consumer did not record,
-    /// and ends a dead consumer's put-back (module docs, "Kills and freezes").
+    /// move on) before it is linked, and opened only after: see the module docs for why no
+    /// process that looked at it before can act on it wrongly after. Also records a
+    /// departure its consumer did not record, and ends a dead consumer's put-back (module
+    /// docs, "Kills and freezes").
     ///
     /// # Errors
     /// [`Error::Corrupt`]; the grace period's.
