@@ -306,6 +306,14 @@ struct PutBackClaim<'q, 'a, R: Rings, W: SlotWidth> {
     held: bool,
 }
 
+impl<R: Rings, W: SlotWidth> PutBackClaim<'_, '_, R, W> {
+    /// Gives the claim up, the first ring now in `state`.
+    fn release(&mut self, state: FirstRing) {
+        self.held = false;
+        self.queue.change_state(self.mine, state);
+    }
+}
+
 impl<R: Rings, W: SlotWidth> Drop for PutBackClaim<'_, '_, R, W> {
     fn drop(&mut self) {
         if self.held {
@@ -607,14 +615,9 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         if !self.rings.may_reuse_first(since)? {
             return Ok(());
         }
-        // One consumer puts it back, named. SeqCst: as the ring words' changes.
-        let mine = FirstRing::PuttingBack(liveness.me().bits()).word();
-        if self
-            .shared
-            .first_idle
-            .compare_exchange(seen, mine, Ordering::SeqCst, Ordering::Relaxed)
-            .is_err()
-        {
+        // One consumer puts it back, named.
+        let mine = FirstRing::PuttingBack(liveness.me().bits());
+        if !self.change_state(seen, mine) {
             return Ok(());
         }
         // Ends the put-back if we leave it early (an error, or a panic: only a
@@ -622,7 +625,7 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         // long as this process lives.
         let mut claim = PutBackClaim {
             queue: self,
-            mine,
+            mine: mine.word(),
             held: true,
         };
         let first_offset = self.shared.first_ring;
@@ -644,33 +647,30 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         if !linked {
             // A push linked a ring first, or the ring could not be renewed: the first ring
             // stays out, closed, and a put-back tries again a grace period from now (a
-            // frozen process in the ring does not make every empty poll retry). SeqCst: as
-            // above. (Nobody else changes the word meanwhile: only a dead owner's claim is
-            // ended by others.)
-            let again = FirstRing::Idle(self.rings.idle_epoch()?).word();
-            claim.held = false;
-            let _ = self.shared.first_idle.compare_exchange(
-                mine,
-                again,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            );
+            // frozen process in the ring does not make every empty poll retry). (Nobody
+            // else changes the word meanwhile: only a dead owner's claim is ended by
+            // others.)
+            claim.release(FirstRing::Idle(self.rings.idle_epoch()?));
             return Ok(());
         }
         fail::fail_point!("unbounded_queue::put_back_before_open");
         self.open_first(first_offset, &first)?;
         Self::move_on(self.shared.tail_ring, offset, first_offset);
         // Back in the chain, since an epoch later than any return before (a grace period
-        // has passed since the departure). SeqCst: as above.
-        let back = FirstRing::InChain(self.rings.idle_epoch()?).word();
-        claim.held = false;
-        let _ = self.shared.first_idle.compare_exchange(
-            mine,
-            back,
-            Ordering::SeqCst,
-            Ordering::Relaxed,
-        );
+        // has passed since the departure).
+        claim.release(FirstRing::InChain(self.rings.idle_epoch()?));
         Ok(())
+    }
+
+    /// Moves the first ring's state word from `seen` to `state`; whether it did (`false`:
+    /// another process changed it first).
+    fn change_state(&self, seen: u64, state: FirstRing) -> bool {
+        // SeqCst: as the ring words' changes (the put-back's claim, close and link, the
+        // head ring's moves).
+        self.shared
+            .first_idle
+            .compare_exchange(seen, state.word(), Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Records that the chain has left the first ring, whose state was read as `seen` ("in
@@ -681,14 +681,7 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
     /// # Errors
     /// [`Error::Corrupt`].
     fn record_departure(&self, seen: u64) -> Result<()> {
-        let idle = FirstRing::Idle(self.rings.idle_epoch()?).word();
-        // SeqCst: after the move and the epoch's read.
-        let _ = self.shared.first_idle.compare_exchange(
-            seen,
-            idle,
-            Ordering::SeqCst,
-            Ordering::Relaxed,
-        );
+        self.change_state(seen, FirstRing::Idle(self.rings.idle_epoch()?));
         Ok(())
     }
 
@@ -767,13 +760,8 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         } else {
             FirstRing::Idle(since)
         };
-        // SeqCst: as the ring words' changes. A failure: ended by another consumer.
-        let _ = self.shared.first_idle.compare_exchange(
-            seen,
-            state.word(),
-            Ordering::SeqCst,
-            Ordering::Relaxed,
-        );
+        // A failure: ended by another consumer.
+        self.change_state(seen, state);
         Ok(())
     }
 

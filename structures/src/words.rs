@@ -50,14 +50,20 @@ pub(crate) fn read_words_into<T: Pod>(fill: impl FnOnce(&mut [u64]) -> bool) -> 
 pub(crate) fn try_read_words_into<T: Pod, E>(
     fill: impl FnOnce(&mut [u64]) -> Result<bool, E>,
 ) -> Result<Option<T>, E> {
-    // A one-word type in a one-word array (see `with_words_of`).
-    if word_count::<T>() == 1 {
-        let mut words = [0u64; 1];
-        Ok(fill(&mut words)?.then(|| from_words(&words)))
-    } else if word_count::<T>() <= STACK_WORDS {
-        let mut words = [0u64; STACK_WORDS];
+    // In an array of `N` words, `word_count::<T>() <= N`.
+    #[inline]
+    fn in_array<T: Pod, E, const N: usize>(
+        fill: impl FnOnce(&mut [u64]) -> Result<bool, E>,
+    ) -> Result<Option<T>, E> {
+        let mut words = [0u64; N];
         let words = &mut words[..word_count::<T>()];
         Ok(fill(words)?.then(|| from_words(words)))
+    }
+    // A one-word type in a one-word array (see `with_words_of`).
+    if word_count::<T>() == 1 {
+        in_array::<T, E, 1>(fill)
+    } else if word_count::<T>() <= STACK_WORDS {
+        in_array::<T, E, STACK_WORDS>(fill)
     } else {
         with_buffer(word_count::<T>(), |words| {
             Ok(fill(words)?.then(|| from_words(words)))

@@ -538,6 +538,18 @@ enum SlotChange {
     Gone,
 }
 
+impl SlotChange {
+    /// What an update that made this change answers; `None` for a slot gone meanwhile
+    /// (the update looks again).
+    fn updated(self) -> Option<Updated> {
+        match self {
+            Self::Done => Some(Updated::Done),
+            Self::Declined => Some(Updated::Declined),
+            Self::Gone => None,
+        }
+    }
+}
+
 /// Rounds a writer of a wide value waits behind one unchanged, live writer field (after
 /// its backoff; each round asks whether the holder is alive and yields) before it gives up
 /// with [`Error::Contended`]: seconds, far beyond any write (the holder is frozen, or the
@@ -1941,10 +1953,11 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
                 Found::Member(slot, seen) => (slot, seen),
                 _ => return Ok(Step::Done(Updated::Absent)),
             };
-            match self.update_member(slot, seen, old, liveness, &mut f)? {
-                SlotChange::Done => return Ok(Step::Done(Updated::Done)),
-                SlotChange::Declined => return Ok(Step::Done(Updated::Declined)),
-                SlotChange::Gone => {}
+            if let Some(updated) = self
+                .update_member(slot, seen, old, liveness, &mut f)?
+                .updated()
+            {
+                return Ok(Step::Done(updated));
             }
         }
         Err(Error::Contended("hash map update"))
@@ -1967,12 +1980,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         let Found::Member(slot, seen) = self.find_first(hash, key, None)? else {
             return None;
         };
-        match self.update_member(slot, seen, old, liveness, f) {
-            Ok(SlotChange::Done) => Some(Ok(Updated::Done)),
-            Ok(SlotChange::Declined) => Some(Ok(Updated::Declined)),
-            Ok(SlotChange::Gone) => None,
-            Err(error) => Some(Err(error)),
-        }
+        self.update_member(slot, seen, old, liveness, f)
+            .map(SlotChange::updated)
+            .transpose()
     }
 
     /// An update's `change` of the member `slot` (seen as `seen`), the value it saw last
@@ -2014,11 +2024,10 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         let Found::Member(slot, seen) = self.find_first(hash, key, None)? else {
             return None;
         };
-        match self.apply_insert(slot, seen, value, replace, old, liveness) {
-            Ok(true) => Some(Ok(true)),
-            Ok(false) => None,
-            Err(error) => Some(Err(error)),
-        }
+        // Not applied (removed or frozen meanwhile): the caller looks again.
+        self.apply_insert(slot, seen, value, replace, old, liveness)
+            .map(|applied| applied.then_some(true))
+            .transpose()
     }
 
     /// Removes `key`, copying its value into `old`; whether it was present.
