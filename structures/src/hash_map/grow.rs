@@ -63,8 +63,8 @@
 
 use super::migrate::{chunks, names, BITMAP, CURSOR, NEXT};
 use super::{
-    frozen, hash_key, kind, Dynamic, Found, KeyAccess, RawMap, Read, Shape, Slots, Step, Updated,
-    ARRIVED, COMMITTED, INSERTING, MAX_RETRIES, MEMBER, MOVING,
+    frozen, hash_key, kind, Dynamic, First, Found, KeyAccess, RawMap, Read, Shape, Slots, Step,
+    Updated, ARRIVED, COMMITTED, INSERTING, MAX_RETRIES, MEMBER, MOVING,
 };
 use shmarena_engine::sync::{fence, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
@@ -664,16 +664,18 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
-        if let Some(done) = self.insert_first(hash, key, value, replace, old, liveness) {
-            return done;
-        }
-        self.insert_after_first(hash, key, value, replace, old, liveness)
+        let absent = match self.insert_first(hash, key, value, replace, old, liveness) {
+            First::Done(done) => return done,
+            First::Absent => true,
+            First::Walk => false,
+        };
+        self.insert_after_first(hash, key, value, replace, old, absent, liveness)
     }
 
     /// `insert`'s first look, in straight-line code ([`RawMap::insert_first`]), while the
     /// first table is the only one (never freed: no pin; a table being migrated is passed
-    /// the way below, which helps the migration); `None` sends the caller to
-    /// [`Self::insert_after_first`].
+    /// the way below, which helps the migration); [`First::Absent`] and [`First::Walk`]
+    /// send the caller to [`Self::insert_after_first`].
     #[allow(clippy::inline_always)] // Always: as `update_first`.
     #[inline(always)]
     pub(crate) fn insert_first(
@@ -684,15 +686,19 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         replace: bool,
         old: &mut [u64],
         liveness: &impl Liveness,
-    ) -> Option<Result<bool>> {
-        self.only_first()?
-            .insert_first(hash, key, value, replace, old, liveness)
+    ) -> First<Result<bool>> {
+        match self.only_first() {
+            Some(table) => table.insert_first(hash, key, value, replace, old, liveness),
+            None => First::Walk,
+        }
     }
 
-    /// [`Self::insert`] after its first look ([`Self::insert_first`]) did not answer.
+    /// [`Self::insert`] after its first look ([`Self::insert_first`]) did not answer;
+    /// `absent`: it found the key absent (see [`First::Absent`]).
     ///
     /// # Errors
     /// As [`Self::insert`].
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert_after_first(
         &self,
         hash: u64,
@@ -700,6 +706,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         value: &[u64],
         replace: bool,
         old: &mut [u64],
+        mut absent: bool,
         liveness: &impl Liveness,
     ) -> Result<bool> {
         // The fast path of a map that grew, as in `update`: pinned at the guessed table
@@ -712,8 +719,9 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
                 // Acquire: as in `next_of`.
                 if links_none(table.header(NEXT).load(Ordering::Acquire)) {
                     let crowded = || 4 * table.len() >= 3 * table.capacity();
+                    let absent = std::mem::take(&mut absent);
                     match table.insert_step(
-                        hash, key, value, replace, old, GROW_PROBE, crowded, liveness,
+                        hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
                     ) {
                         Ok(Step::Done(had)) => return Ok(had),
                         // Migrating, or out of room: the way below follows or grows.
@@ -724,12 +732,13 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             }
         }
         for _ in 0..MAX_RETRIES {
+            let absent = std::mem::take(&mut absent);
             let step = self.on_newest(hash, liveness, |table| {
                 // A claim that has passed GROW_PROBE taken slots reads the load once: at
                 // 3/4 the table grows, below it the claim walks on (one walk either way).
                 let crowded = || 4 * table.len() >= 3 * table.capacity();
                 match table.insert_step(
-                    hash, key, value, replace, old, GROW_PROBE, crowded, liveness,
+                    hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
                 ) {
                     Err(Error::Full { .. }) => match self.grow(table, liveness, false)? {
                         Growth::Linked => Ok(Step::Moved),
@@ -743,6 +752,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
                             old,
                             GROW_PROBE,
                             || false,
+                            false,
                             liveness,
                         ) {
                             Err(Error::Full { .. }) => {

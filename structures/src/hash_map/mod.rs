@@ -473,6 +473,19 @@ enum Found {
     Pending(Seen),
 }
 
+/// What an insert's first look ([`RawMap::insert_first`]) came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum First<T> {
+    /// The insert's answer.
+    Done(T),
+    /// The key was absent: the rest of the insert claims a slot at once, without walking
+    /// the key's slots again (a walk before the claim only saves the claim of a key
+    /// present; the settle after it decides).
+    Absent,
+    /// No answer: the rest of the insert walks.
+    Walk,
+}
+
 /// What an operation on one table of a growing map came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step<T> {
@@ -1643,15 +1656,29 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
-        if let Some(done) = self.insert_first(hash, key, value, replace, old, liveness) {
-            return done;
-        }
-        single(self.insert_step(hash, key, value, replace, old, u64::MAX, || false, liveness)?)
+        let absent = match self.insert_first(hash, key, value, replace, old, liveness) {
+            First::Done(done) => return done,
+            First::Absent => true,
+            First::Walk => false,
+        };
+        single(self.insert_step(
+            hash,
+            key,
+            value,
+            replace,
+            old,
+            u64::MAX,
+            || false,
+            absent,
+            liveness,
+        )?)
     }
 
     /// [`Self::insert`] in one table of a growing map: a claim that finds no free slot
     /// within `grow_at` slots of the key's home asks `crowded` once, and if it says so
     /// gives up with [`Error::Full`] (the caller grows the table) instead of walking on.
+    /// `absent`: the caller found the key absent just before (its first look), so the
+    /// first round claims without looking for the key (see [`First::Absent`]).
     ///
     /// # Errors
     /// As [`Self::insert`].
@@ -1666,10 +1693,16 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         old: &mut [u64],
         grow_at: u64,
         crowded: impl Fn() -> bool,
+        mut absent: bool,
         liveness: &impl Liveness,
     ) -> Result<Step<bool>> {
         for _ in 0..MAX_RETRIES {
-            match self.find_walked(hash, key, None)? {
+            let found = if std::mem::take(&mut absent) {
+                Found::Absent
+            } else {
+                self.find_walked(hash, key, None)?
+            };
+            match found {
                 Found::Member(_, seen) if frozen(seen[0]) => return Ok(Step::Moved),
                 Found::Member(slot, seen) => {
                     if self.apply_insert(slot, seen, value, replace, old, liveness)? {
@@ -2009,7 +2042,8 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
 
     /// [`Self::insert_step`] for a key whose member is the first slot its walk would visit
     /// ([`Self::find_first`]): its value replaced, or for `replace == false` read, there, as
-    /// `insert_step` does it (`apply_insert`); `None` when the first look does not answer.
+    /// `insert_step` does it (`apply_insert`); [`First::Absent`] when the first look finds
+    /// the key absent, [`First::Walk`] when it does not answer.
     #[allow(clippy::inline_always)] // Always: as `update_first`.
     #[inline(always)]
     pub(crate) fn insert_first(
@@ -2020,14 +2054,18 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         replace: bool,
         old: &mut [u64],
         liveness: &impl Liveness,
-    ) -> Option<Result<bool>> {
-        let Found::Member(slot, seen) = self.find_first(hash, key, None)? else {
-            return None;
+    ) -> First<Result<bool>> {
+        let (slot, seen) = match self.find_first(hash, key, None) {
+            Some(Found::Member(slot, seen)) => (slot, seen),
+            Some(Found::Absent) => return First::Absent,
+            Some(Found::Pending(_)) | None => return First::Walk,
         };
-        // Not applied (removed or frozen meanwhile): the caller looks again.
-        self.apply_insert(slot, seen, value, replace, old, liveness)
-            .map(|applied| applied.then_some(true))
-            .transpose()
+        match self.apply_insert(slot, seen, value, replace, old, liveness) {
+            Ok(true) => First::Done(Ok(true)),
+            // Not applied (removed or frozen meanwhile): the caller looks again.
+            Ok(false) => First::Walk,
+            Err(error) => First::Done(Err(error)),
+        }
     }
 
     /// Removes `key`, copying its value into `old`; whether it was present.
@@ -2316,7 +2354,7 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 mod handle {
     use super::grow::{root_generation, root_id, GrowingMap, Tables, MAX_CAPACITY, ROOT_ID_BITS};
     use super::{
-        header_words, hint_words, migrate, table_words, Shape, Slots, Typed, Updated,
+        header_words, hint_words, migrate, table_words, First, Shape, Slots, Typed, Updated,
         COUNTER_SHARDS, FIRST_TABLE_OFFSET, ROOT_OFFSET,
     };
     use crate::identity::{name_expected, short_type_name, ElementType};
@@ -3148,8 +3186,13 @@ mod handle {
                 let (key, map, mut old) = (&key[..word_count::<K>()], self.map(), [0u64]);
                 let hash = map.hash(key);
                 let had = match map.insert_first(hash, key, &value, replace, &mut old, region) {
-                    Some(done) => done?,
-                    None => self.insert_after_first(hash, key, &value, replace, &mut old)?,
+                    First::Done(done) => done?,
+                    First::Absent => {
+                        self.insert_after_first(hash, key, &value, replace, &mut old, true)?
+                    }
+                    First::Walk => {
+                        self.insert_after_first(hash, key, &value, replace, &mut old, false)?
+                    }
                 };
                 return Ok(had.then(|| from_words(&old)));
             }
@@ -3243,10 +3286,11 @@ mod handle {
             value: &[u64],
             replace: bool,
             old: &mut [u64],
+            absent: bool,
         ) -> Result<bool> {
             let region = self.object.region();
             self.map()
-                .insert_after_first(hash, key, value, replace, old, region)
+                .insert_after_first(hash, key, value, replace, old, absent, region)
         }
 
         /// [`GrowingMap::update_after_first`], out of line (as `insert_after_first`).
@@ -3511,11 +3555,21 @@ mod handle {
             Err(Error::Contended("hash map fetch_add"))
         }
 
-        /// `try_insert` for `fetch_add`'s first add to a key: out of line, so that the
-        /// insert path does not weigh on the update's.
+        /// `try_insert` for `fetch_add`'s first add to a key, which its update found
+        /// absent: whether it inserted. Out of line, so that the insert path does not
+        /// weigh on the update's.
         #[cold]
         #[inline(never)]
         fn insert_absent(&self, key: K, value: V) -> Result<bool> {
+            if let (Some(key), Some(value)) =
+                (fixed_words::<K, 4>(&key), fixed_words::<V, 1>(&value))
+            {
+                // Claims at once: the update has just walked the key's slots.
+                let (key, mut old) = (&key[..word_count::<K>()], [0u64]);
+                let hash = self.map().hash(key);
+                let had = self.insert_after_first(hash, key, &value, false, &mut old, true)?;
+                return Ok(!had);
+            }
             Ok(self.try_insert(key, value)?.is_none())
         }
     }
