@@ -189,7 +189,7 @@ const OPS: [&str; 11] = [
 /// largest pass to fire at: a life that arms one picks it by weight and dies at a random
 /// pass up to that one. The map's insert path before its settle is weighted up: a death
 /// there leaves an unsettled copy, the state issue 13's late write comes from.
-const FAILPOINTS: [(&str, u64, u64); 23] = [
+const FAILPOINTS: [(&str, u64, u64); 24] = [
     ("participants::after_lock", 1, 20_000),
     ("hash_map::insert_after_claim", 1, 2_000),
     ("hash_map::insert_before_publish", 1, 2_000),
@@ -199,6 +199,7 @@ const FAILPOINTS: [(&str, u64, u64); 23] = [
     ("hash_map::remove_before_finish", 2, 2_000),
     ("hash_map::update_before_publish", 2, 2_000),
     // The maps start at 16 slots and grow in the first seconds: deaths inside growth.
+    ("hash_map::grow_between_blocks", 1, 4),
     ("hash_map::grow_before_link", 1, 4),
     ("hash_map::migrate_before_commit", 2, 200),
     ("hash_map::migrate_before_publish", 2, 200),

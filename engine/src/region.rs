@@ -1708,10 +1708,23 @@ impl Region {
     /// [`Error::OutOfMemory`] when the arena has no room; [`Error::Corrupt`] as
     /// [`Arena::alloc`](crate::arena::Arena::alloc).
     pub fn alloc_zeroed_words(&self, words: u64) -> Result<u64> {
+        self.alloc_zeroed_words_recorded(words, |_| {})
+    }
+
+    /// [`Self::alloc_zeroed_words`], calling `record` with the block's offset as soon as
+    /// the block is this process's, before it is zeroed: a caller that records the offset
+    /// where others look (naming itself) lets them give the block back should this process
+    /// die before the block is reachable. Only the instructions between the allocation's
+    /// compare-exchange and `record`'s store leave a block that a death leaks.
+    ///
+    /// # Errors
+    /// As [`Self::alloc_zeroed_words`] (`record` is not called).
+    pub fn alloc_zeroed_words_recorded(&self, words: u64, record: impl FnOnce(u64)) -> Result<u64> {
         let bytes = words
             .checked_mul(8)
             .ok_or_else(|| Error::out_of_memory(u64::MAX, 0, &self.inner.memory))?;
         let block = self.alloc_block(bytes)?;
+        record(block.offset);
         if !block.fresh {
             let first = self.arena_atomics::<std::sync::atomic::AtomicU64>(block.offset, words)?;
             // A large block: its whole pages go back to the file system (zeros, and no

@@ -26,10 +26,11 @@ use loom::sync::Arc;
 use loom_owners::{dead, Mock};
 use loom_support::{model, model_up_to, pair};
 use loom_table::{next_table, table, Table};
+use shmarena::engine::Liveness;
 use shmarena::hash_map::grow::{root_id, GROWING};
 use shmarena::hash_map::migrate::{CAPACITY, CURSOR, NEXT};
 use shmarena::hash_map::{header_words, GrowingMap, Slots, Tables, Updated};
-use shmarena::Result;
+use shmarena::{OwnerId, Result};
 use std::sync::Mutex;
 
 const SEED: u64 = 7;
@@ -113,6 +114,17 @@ fn reuse(table: &Table) {
     }
 }
 
+impl Shared {
+    /// The next unused table of the chain, of `capacity` slots: its id.
+    fn make_table(&self, capacity: u64) -> u64 {
+        let id = self.chain.made.fetch_add(1, Ordering::Relaxed) + 1;
+        let table = &self.chain.tables[id as usize];
+        assert_eq!(table.capacity(), capacity);
+        table.header(CAPACITY).store(capacity, Ordering::Relaxed);
+        id
+    }
+}
+
 impl Tables for Shared {
     type Slots = Table;
     type Pin = ModelPin;
@@ -132,14 +144,12 @@ impl Tables for Shared {
     fn table(&self, id: u64) -> Result<Table> {
         Ok(self.chain.tables[id as usize].clone())
     }
-    fn make(&self, capacity: u64) -> Result<u64> {
-        let id = self.chain.made.fetch_add(1, Ordering::Relaxed) + 1;
-        let table = &self.chain.tables[id as usize];
-        assert_eq!(table.capacity(), capacity);
-        table.header(CAPACITY).store(capacity, Ordering::Relaxed);
-        Ok(id)
+    // The model's tables are its own, never the arena's: nothing to record.
+    fn make(&self, capacity: u64, _made: [&AtomicU64; 2], _maker: OwnerId) -> Result<u64> {
+        Ok(self.make_table(capacity))
     }
     fn discard(&self, _id: u64, _capacity: u64) {}
+    fn give_back_made(&self, _capacity: u64, _made: [&AtomicU64; 2], _liveness: &impl Liveness) {}
     fn retire(&self, id: u64, _capacity: u64) {
         self.chain.retirements.lock().unwrap().push(id);
         // The retirer is pinned: the table is reused once it and every other pin drop.
@@ -271,7 +281,7 @@ fn two_movers_commit_one_copy() {
         let grown = map(&chain, 1);
         assert_eq!(insert(&grown, 5, 50, &me(1)), None);
         // Start the growth: the next table linked, nothing migrated yet.
-        let next = chain.make(2).unwrap();
+        let next = chain.make_table(2);
         chain.chain.tables[0]
             .header(NEXT)
             .store(next, Ordering::Release);
@@ -404,7 +414,7 @@ fn finish_with_one_member(grown: &GrowingMap<Shared>) {
 /// A mover's copy in the next table, published as `MOVING` (version 1) with a dead mover
 /// named, its source frozen and not yet committed: the work of a mover before its commit.
 fn dead_movers_copy(chain: &Shared, grown: &GrowingMap<Shared>) -> (u64, [u64; 2]) {
-    let next = chain.make(2).unwrap();
+    let next = chain.make_table(2);
     chain.chain.tables[0]
         .header(NEXT)
         .store(next, Ordering::Release);
@@ -568,7 +578,7 @@ fn an_insert_in_a_freezing_table_never_duplicates_its_key() {
                     move || {
                         // Growth begins (as an insert that ran out of room would begin it),
                         // then this process inserts the same key.
-                        let next = chain.make(8).unwrap();
+                        let next = chain.make_table(8);
                         chain.chain.tables[0]
                             .header(NEXT)
                             .store(next, Ordering::Release);
@@ -718,7 +728,7 @@ fn a_dead_movers_chunk_is_taken_over() {
             assert_eq!(insert(&grown, frozen_key, 1, &me(1)), None);
             assert_eq!(insert(&grown, other, 2, &me(1)), None);
             // The dead mover's work: link, take chunk 0's ticket, freeze its slot.
-            let next = chain.make(4).unwrap();
+            let next = chain.make_table(4);
             let old = &chain.chain.tables[0];
             old.header(NEXT).store(next, Ordering::Release);
             assert_eq!(old.header(CURSOR).fetch_add(1, Ordering::Relaxed), 0);

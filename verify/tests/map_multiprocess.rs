@@ -409,6 +409,7 @@ fn wait_until_stopped(pid: i32, point: &str) {
 
 /// Where a process can die or freeze inside growth.
 const GROWTH_POINTS: &[&str] = &[
+    "hash_map::grow_between_blocks",
     "hash_map::grow_before_link",
     "hash_map::migrate_before_commit",
     "hash_map::migrate_before_publish",
@@ -445,6 +446,42 @@ fn writers_killed_during_growth_lose_nothing_and_duplicate_nothing() {
         run_ok(&["map-grow-insert", temp.arg(), "3", "0", &half]);
         assert_all_present(&map, KEYS);
         no_check_errors(&region);
+    }
+}
+
+/// A writer SIGKILLed while it makes the next table (a block of it taken, or both and
+/// the table made, not yet linked): the process that grows the map next gives the dead
+/// writer's blocks back, so the region ends with the bytes in use of a run whose writer
+/// died just before it took any.
+#[test]
+fn a_writer_killed_while_making_the_next_table_leaks_nothing() {
+    let used_after_death_at = |point: &str| {
+        let temp = TempRegion::new(&format!("map-grow-leak-{}", point.replace("::", "-")));
+        let (region, map) = grown_map(&temp, 64 << 20);
+        // Dies in the map's first growth (16 -> 32 slots).
+        let dying = spawn_with_env(
+            &["map-grow-insert", temp.arg(), "1", "0", "1000"],
+            &[("SHMARENA_KILL_AT", &format!("{point}:1"))],
+        );
+        let status = dying.wait_with_output().unwrap().status;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}");
+        run_ok(&["map-grow-insert", temp.arg(), "2", "1000", "2000"]);
+        run_ok(&["map-grow-insert", temp.arg(), "3", "0", "1000"]);
+        assert_all_present(&map, 2000);
+        no_check_errors(&region);
+        region.reclaim().unwrap();
+        region.arena_stats().unwrap().used
+    };
+    let control = used_after_death_at("hash_map::grow_before_make");
+    for point in [
+        "hash_map::grow_between_blocks",
+        "hash_map::grow_before_link",
+    ] {
+        assert_eq!(
+            used_after_death_at(point),
+            control,
+            "bytes in use after a death at {point}"
+        );
     }
 }
 

@@ -20,7 +20,13 @@
 //!   claiming when the patience runs out (frozen), is taken over (a compare-exchange of
 //!   its claim to the waiter's), and its own link then fails and gives its table back.
 //!   So at most one table is being made per patience period, whatever the number of
-//!   processes. Only the root grows: a table still receiving a migration finishes that
+//!   processes. A maker records each block it takes for the new table in the old table's
+//!   [`MADE`] header words, naming itself, as soon as the allocation
+//!   returns it (before the block is zeroed), and clears the records once the table is
+//!   linked or given back; whoever holds the claim next gives back the blocks a dead
+//!   maker recorded ([`Tables::give_back_made`]: a maker that linked its table never has
+//!   its claim taken over, so those blocks are unreachable). A death leaks a block only
+//!   in the few instructions between its allocation and its record. Only the root grows: a table still receiving a migration finishes that
 //!   first, so at most two tables are in use at once, and the root is migrating exactly
 //!   while it has a next.
 //! - **Migration** is incremental: every operation that goes on past a migrating table
@@ -61,7 +67,7 @@
 //! `len` is kept in the map's counters, shared by all its tables (a migrated key is not
 //! counted again).
 
-use super::migrate::{chunks, names, BITMAP, CURSOR, NEXT};
+use super::migrate::{chunks, names, BITMAP, CURSOR, MADE, NEXT};
 use super::{
     frozen, hash_key, kind, Dynamic, First, Found, KeyAccess, RawMap, Read, Shape, Slots, Step,
     Updated, ARRIVED, COMMITTED, INSERTING, MAX_RETRIES, MEMBER, MOVING,
@@ -96,13 +102,25 @@ pub trait Tables {
     /// [`Error::Corrupt`] for an id that names no such table.
     fn table(&self, id: u64) -> Result<Self::Slots>;
     /// Makes a table of `capacity` slots, zeroed but for its `CAPACITY` header word, not
-    /// yet reachable: its id (never 0, below `1 << ROOT_ID_BITS`).
+    /// yet reachable: its id (never 0, below `1 << ROOT_ID_BITS`). Each block it takes is
+    /// recorded in its word of `made` (the [`MADE`] header words of the table it is to
+    /// follow: the slots' block in the first, the header's in the second) with
+    /// [`record_made`] as soon as it is taken, so that should the maker die before the
+    /// link, whoever claims the growth next gives the block back
+    /// ([`Tables::give_back_made`]). The caller clears its records ([`clear_made`]); a
+    /// block `make` gives back itself (on an error) has its record cleared first.
     ///
     /// # Errors
     /// [`Error::OutOfMemory`] when there is no room for it.
-    fn make(&self, capacity: u64) -> Result<u64>;
+    fn make(&self, capacity: u64, made: [&AtomicU64; 2], maker: OwnerId) -> Result<u64>;
     /// Gives back a table `make` made that never became reachable.
     fn discard(&self, id: u64, capacity: u64);
+    /// Gives back every block recorded in `made` (the [`MADE`] header words of a table
+    /// whose next one is being made) by a maker that is dead, for a table of `capacity`
+    /// slots. The caller holds the growth's claim: a record then names a block nobody can
+    /// reach (a maker that linked its table never has its claim taken over, and a dead
+    /// one records nothing more).
+    fn give_back_made(&self, capacity: u64, made: [&AtomicU64; 2], liveness: &impl Liveness);
     /// Retires table `id` of `capacity` slots, which the root has just moved past: it is
     /// freed once every pin taken before the move has dropped.
     fn retire(&self, id: u64, capacity: u64);
@@ -194,6 +212,52 @@ impl Patience {
     /// and every 64th: a system call).
     fn asks(&self) -> bool {
         self.pauses % 64 == 1
+    }
+}
+
+/// A record of a block taken for the next table ([`Tables::make`]): the maker's owner bits
+/// (high half) and the block's region offset in units of 64 bytes (low half: arena blocks
+/// are 64-byte aligned, and a region is at most 2^38 bytes).
+#[inline]
+pub fn made_record(maker: OwnerId, offset: u64) -> u64 {
+    u64::from(maker.bits()) << 32 | (offset / 64)
+}
+
+/// The maker a [`made_record`] names (`None` for a word that names no owner), and the
+/// block's region offset.
+#[inline]
+pub fn made_block(record: u64) -> (Option<OwnerId>, u64) {
+    (
+        OwnerId::from_bits((record >> 32) as u32),
+        (record & 0xffff_ffff) * 64,
+    )
+}
+
+/// Records block `offset` in `word` as `maker`'s (see [`Tables::make`]), unless another
+/// maker's record is in the way (a live maker whose claim was taken over: it clears its
+/// records when it comes back); then the block goes unrecorded.
+pub fn record_made(word: &AtomicU64, maker: OwnerId, offset: u64) {
+    // Relaxed: a process that takes the claim over reads the record after its
+    // compare-exchange of the claim word, which comes after ours in that word's order; a
+    // record it misses leaks the block, as it would without records.
+    let _ = word.compare_exchange(
+        0,
+        made_record(maker, offset),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+}
+
+/// Clears `maker`'s records in `made` (its table linked or given back: the blocks are
+/// reachable or free).
+pub fn clear_made(made: [&AtomicU64; 2], maker: OwnerId) {
+    for word in made {
+        // Relaxed: as in `record_made`.
+        let seen = word.load(Ordering::Relaxed);
+        if seen != 0 && made_block(seen).0 == Some(maker) {
+            // A failure: another thread of this process (the same owner) cleared it.
+            let _ = word.compare_exchange(seen, 0, Ordering::Relaxed, Ordering::Relaxed);
+        }
     }
 }
 
@@ -991,9 +1055,15 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
                 return Err(Error::Contended("hash map growth"));
             }
         }
-        let made = match self.tables.make(capacity) {
+        let records = [table.header(MADE[0]), table.header(MADE[1])];
+        // Blocks a dead maker took for this growth and never linked: ours to give back now
+        // that we hold the claim.
+        self.tables.give_back_made(capacity, records, liveness);
+        fail::fail_point!("hash_map::grow_before_make");
+        let made = match self.tables.make(capacity, records, liveness.me()) {
             Ok(made) => made,
             Err(error) => {
+                clear_made(records, liveness.me());
                 // Give the claim up (unless it was taken over), so that another process
                 // (with more room freed by then) may try. Relaxed: it publishes nothing;
                 // Acquire on failure, as in `next_of`.
@@ -1009,10 +1079,11 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         // AcqRel: Release publishes the zeroed table to whoever follows the link; Acquire
         // on failure, as in `next_of`. A failure: our claim was taken over (we were judged
         // frozen), and the taker links a table of its own.
-        if next
+        let linked = next
             .compare_exchange(mine, made, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+            .is_ok();
+        clear_made(records, liveness.me());
+        if !linked {
             self.tables.discard(made, capacity);
         }
         Ok(Growth::Linked)

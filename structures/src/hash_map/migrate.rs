@@ -64,6 +64,9 @@ pub const CAPACITY: u64 = 2;
 /// in an arena block of their own (written before the table is linked; 0 in the first
 /// table, whose slots follow its hints).
 pub const SLOTS: u64 = 3;
+/// Table header words where a process making the next table records the blocks it has
+/// taken for it (see `grow::Tables::make`).
+pub const MADE: [u64; 2] = [4, 5];
 /// First table header word of the bitmap of migrated chunks.
 pub const BITMAP: u64 = 8;
 

@@ -160,8 +160,8 @@
 //! (readers never do). Growth: a process that dies or freezes while it makes the next
 //! table holds its claim (`grow`); an insert that finds the table full waits for a live
 //! claimant up to [`grow::GROW_PATIENCE`] and then makes the table itself (a dead one's
-//! claim at once), and a claimant killed between making the table and linking it leaks
-//! that table (one allocation). `len` is kept in sharded counters updated right after the
+//! claim at once), giving back the blocks a dead claimant took for its table (it records
+//! each as soon as it has it: `grow`). `len` is kept in sharded counters updated right after the
 //! linearization point: a process killed between the two leaves `len` off by one until
 //! [`HashMap::recount`], and a pending copy is counted when it is settled; the contents are
 //! never affected.
@@ -1678,7 +1678,8 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// within `grow_at` slots of the key's home asks `crowded` once, and if it says so
     /// gives up with [`Error::Full`] (the caller grows the table) instead of walking on.
     /// `absent`: the caller found the key absent just before (its first look), so the
-    /// first round claims without looking for the key (see [`First::Absent`]).
+    /// first round claims without looking for the key (a walk before the claim only saves
+    /// the claim of a key present; the settle after it decides).
     ///
     /// # Errors
     /// As [`Self::insert`].
@@ -2352,7 +2353,10 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 
 #[cfg(not(loom))]
 mod handle {
-    use super::grow::{root_generation, root_id, GrowingMap, Tables, MAX_CAPACITY, ROOT_ID_BITS};
+    use super::grow::{
+        clear_made, made_block, record_made, root_generation, root_id, GrowingMap, Tables,
+        MAX_CAPACITY, ROOT_ID_BITS,
+    };
     use super::{
         header_words, hint_words, migrate, table_words, First, Shape, Slots, Typed, Updated,
         COUNTER_SHARDS, FIRST_TABLE_OFFSET, ROOT_OFFSET,
@@ -2364,7 +2368,9 @@ mod handle {
     };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicPair, AtomicU64, Ordering};
-    use shmarena_engine::{Error, GracePin, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use shmarena_engine::{
+        Error, GracePin, Liveness, Object, ObjectKind, OwnerId, Region, Result, TypeDescriptor,
+    };
     use std::marker::PhantomData;
     use std::ptr::NonNull;
 
@@ -2770,15 +2776,25 @@ mod handle {
             )
         }
 
-        fn make(&self, capacity: u64) -> Result<u64> {
+        fn make(&self, capacity: u64, made: [&AtomicU64; 2], maker: OwnerId) -> Result<u64> {
             let (meta, slot_area) = self
                 .block_words(capacity)
                 .ok_or_else(|| Error::out_of_memory(u64::MAX, 0, self.region.memory()))?;
-            let offset = self.region.alloc_zeroed_words(meta)?;
-            let slots = match self.region.alloc_zeroed_words(slot_area) {
-                Ok(slots) => slots,
+            let slots = self
+                .region
+                .alloc_zeroed_words_recorded(slot_area, |slots| {
+                    record_made(made[0], maker, slots);
+                })?;
+            fail::fail_point!("hash_map::grow_between_blocks");
+            let offset = match self.region.alloc_zeroed_words_recorded(meta, |offset| {
+                record_made(made[1], maker, offset);
+            }) {
+                Ok(offset) => offset,
                 Err(error) => {
-                    let _ = self.region.arena().free(offset, 8 * meta);
+                    // The record first: a record of a freed block, should we die, would
+                    // have it given back twice.
+                    clear_made(made, maker);
+                    let _ = self.region.arena().free(slots, 8 * slot_area);
                     return Err(error);
                 }
             };
@@ -2794,6 +2810,32 @@ mod handle {
                 (*header.as_ptr().add(migrate::SLOTS as usize)).store(slots, Ordering::Relaxed);
             }
             Ok(offset)
+        }
+
+        fn give_back_made(&self, capacity: u64, made: [&AtomicU64; 2], liveness: &impl Liveness) {
+            let Some((meta, slot_area)) = self.block_words(capacity) else {
+                return;
+            };
+            for (word, words) in made.into_iter().zip([slot_area, meta]) {
+                // Relaxed: see `record_made`.
+                let seen = word.load(Ordering::Relaxed);
+                let (maker, offset) = made_block(seen);
+                // A record that names no owner (a hostile word) is as good as a dead one's.
+                if seen == 0 || maker.is_some_and(|maker| liveness.is_alive(maker)) {
+                    continue;
+                }
+                // The record first (as in `make`); a failure: another thread of this
+                // process, which holds the same claim, gives the block back.
+                // Relaxed: see `record_made`.
+                if word
+                    .compare_exchange(seen, 0, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    // An error (a block that cannot be the arena's: a hostile record) is
+                    // left alone.
+                    let _ = self.region.arena().free(offset, 8 * words);
+                }
+            }
         }
 
         fn discard(&self, id: u64, capacity: u64) {
