@@ -1718,7 +1718,8 @@ impl Region {
     /// compare-exchange and `record`'s store leave a block that a death leaks.
     ///
     /// # Errors
-    /// As [`Self::alloc_zeroed_words`] (`record` is not called).
+    /// As [`Self::alloc_zeroed_words`]: `record` is not called when there is no block; a
+    /// block recorded before a later check failed (a corrupt region) stays allocated.
     pub fn alloc_zeroed_words_recorded(&self, words: u64, record: impl FnOnce(u64)) -> Result<u64> {
         let bytes = words
             .checked_mul(8)

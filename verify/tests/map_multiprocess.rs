@@ -485,6 +485,36 @@ fn a_writer_killed_while_making_the_next_table_leaks_nothing() {
     }
 }
 
+/// A writer frozen just after claiming the first growth, whose claim another writer takes
+/// over (past the patience) and links its table with, dying right after the link: the
+/// frozen one, resumed, gives back no block of that linked table (a maker clears its
+/// records before it links), fails its own link and gives its own table back. Every key
+/// is there and the region checks clean.
+#[test]
+fn a_maker_resumed_after_its_claim_was_taken_over_frees_nothing_linked() {
+    let temp = TempRegion::new("map-grow-resume");
+    let (region, map) = grown_map(&temp, 64 << 20);
+    let frozen = spawn_with_env(
+        &["map-grow-insert", temp.arg(), "1", "0", "1000"],
+        &[("SHMARENA_STOP_AT", "hash_map::grow_after_claim:1")],
+    );
+    let pid = frozen.id() as i32;
+    wait_until_stopped(pid, "hash_map::grow_after_claim");
+    let taker = spawn_with_env(
+        &["map-grow-insert", temp.arg(), "2", "1000", "2000"],
+        &[("SHMARENA_KILL_AT", "hash_map::grow_after_link:1")],
+    );
+    let status = taker.wait_with_output().unwrap().status;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let output = frozen.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    run_ok(&["map-grow-insert", temp.arg(), "3", "0", "3000"]);
+    assert_all_present(&map, 3000);
+    no_check_errors(&region);
+}
+
 /// A writer SIGSTOPped at each point of the growth holds nobody up: the other finishes its
 /// keys (taking over the frozen one's chunk and copy) and the map keeps growing; resumed,
 /// the frozen writer finishes too.

@@ -20,15 +20,22 @@
 //!   claiming when the patience runs out (frozen), is taken over (a compare-exchange of
 //!   its claim to the waiter's), and its own link then fails and gives its table back.
 //!   So at most one table is being made per patience period, whatever the number of
-//!   processes. A maker records each block it takes for the new table in the old table's
-//!   [`MADE`] header words, naming itself, as soon as the allocation
-//!   returns it (before the block is zeroed), and clears the records once the table is
-//!   linked or given back; whoever holds the claim next gives back the blocks a dead
-//!   maker recorded ([`Tables::give_back_made`]: a maker that linked its table never has
-//!   its claim taken over, so those blocks are unreachable). A death leaks a block only
-//!   in the few instructions between its allocation and its record. Only the root grows: a table still receiving a migration finishes that
+//!   processes. Only the root grows: a table still receiving a migration finishes that
 //!   first, so at most two tables are in use at once, and the root is migrating exactly
 //!   while it has a next.
+//! - **The blocks of a table being made** are recorded, so that a maker's death does not
+//!   leak them: a maker records each block it takes in the old table's [`MADE`] header
+//!   words, naming itself, as soon as the allocation returns it (before the block is
+//!   zeroed), and clears its records just before its link (or, on an error, before it
+//!   gives the blocks back). A record thus names a block that is not linked, and its
+//!   maker, once dead, never links it: the next process to hold the claim, and the one
+//!   that moves the root past the table, give back what dead makers recorded
+//!   ([`Tables::give_back_made`]), and the participant sweep keeps a record's owner from
+//!   naming a later attachment. A death leaks a block in the few instructions between its
+//!   allocation and its record or between the clear and the link; a maker whose claim was
+//!   taken over while it was frozen, and that is killed after the table was retired,
+//!   leaks its blocks too (and the taker's blocks go unrecorded while the frozen maker's
+//!   records hold the words).
 //! - **Migration** is incremental: every operation that goes on past a migrating table
 //!   (an insert of a key its first look did not find, and any operation whose key's home
 //!   there is frozen; the others are answered in that table) first migrates one chunk of
@@ -106,9 +113,9 @@ pub trait Tables {
     /// recorded in its word of `made` (the [`MADE`] header words of the table it is to
     /// follow: the slots' block in the first, the header's in the second) with
     /// [`record_made`] as soon as it is taken, so that should the maker die before the
-    /// link, whoever claims the growth next gives the block back
-    /// ([`Tables::give_back_made`]). The caller clears its records ([`clear_made`]); a
-    /// block `make` gives back itself (on an error) has its record cleared first.
+    /// link, the block is given back ([`Tables::give_back_made`]; module docs). The
+    /// caller clears its records ([`clear_made`]) before it links; a block `make` gives
+    /// back itself (on an error) has its record cleared first.
     ///
     /// # Errors
     /// [`Error::OutOfMemory`] when there is no room for it.
@@ -116,10 +123,12 @@ pub trait Tables {
     /// Gives back a table `make` made that never became reachable.
     fn discard(&self, id: u64, capacity: u64);
     /// Gives back every block recorded in `made` (the [`MADE`] header words of a table
-    /// whose next one is being made) by a maker that is dead, for a table of `capacity`
-    /// slots. The caller holds the growth's claim: a record then names a block nobody can
-    /// reach (a maker that linked its table never has its claim taken over, and a dead
-    /// one records nothing more).
+    /// whose next one is or was made) by a maker that is dead, for a next table of
+    /// `capacity` slots. A record names a block nobody can reach: a maker clears its
+    /// records before it links, and a dead one neither links nor records any more (its
+    /// death, which the liveness question learns from the kernel, follows its clear: a
+    /// record read after it is the clear's or a later one). Each record is cleared with a
+    /// compare-exchange before its block is freed, so a block is given back once.
     fn give_back_made(&self, capacity: u64, made: [&AtomicU64; 2], liveness: &impl Liveness);
     /// Retires table `id` of `capacity` slots, which the root has just moved past: it is
     /// freed once every pin taken before the move has dropped.
@@ -234,12 +243,12 @@ pub fn made_block(record: u64) -> (Option<OwnerId>, u64) {
 }
 
 /// Records block `offset` in `word` as `maker`'s (see [`Tables::make`]), unless another
-/// maker's record is in the way (a live maker whose claim was taken over: it clears its
-/// records when it comes back); then the block goes unrecorded.
+/// maker's record is in the way (a maker whose claim was taken over while it was frozen);
+/// then the block goes unrecorded.
 pub fn record_made(word: &AtomicU64, maker: OwnerId, offset: u64) {
-    // Relaxed: a process that takes the claim over reads the record after its
-    // compare-exchange of the claim word, which comes after ours in that word's order; a
-    // record it misses leaks the block, as it would without records.
+    // Relaxed: a reader that misses the record leaks the block, as it would without
+    // records; one that reads a record its maker has cleared since fails its
+    // compare-exchange of it (see `Tables::give_back_made`).
     let _ = word.compare_exchange(
         0,
         made_record(maker, offset),
@@ -248,8 +257,8 @@ pub fn record_made(word: &AtomicU64, maker: OwnerId, offset: u64) {
     );
 }
 
-/// Clears `maker`'s records in `made` (its table linked or given back: the blocks are
-/// reachable or free).
+/// Clears `maker`'s records in `made`, before it links its table or gives the blocks
+/// back.
 pub fn clear_made(made: [&AtomicU64; 2], maker: OwnerId) {
     for word in made {
         // Relaxed: as in `record_made`.
@@ -555,9 +564,14 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     /// `get`'s first look: [`Self::get_fast`] when the first slot the walk would visit
     /// answers ([`RawMap::find_first`]), in straight-line code; `None` sends the caller to
     /// `get_fast` (then to the chain).
-    #[inline]
+    // Always: a typed map's `get` puts its first look in its caller (see there); spelled
+    // out, as a closure's body the compiler left out of line.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn get_first(&self, hash: u64, key: &[u64], out: &mut [u64]) -> Option<bool> {
-        self.unpinned(|table| table.lookup_first(hash, key, Some(out)))
+        let (guess, root) = self.guess_or_first();
+        let answer = self.raw(guess).lookup_first(hash, key, Some(out));
+        self.validated(root, answer)
     }
 
     /// `look`'s answer from the table lookups start at ([`Self::guess_or_first`]), read
@@ -569,6 +583,14 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     fn unpinned(&self, look: impl FnOnce(&RawMap<T::Slots, Sh>) -> Option<bool>) -> Option<bool> {
         let (guess, root) = self.guess_or_first();
         let answer = look(&self.raw(guess));
+        self.validated(root, answer)
+    }
+
+    /// `answer`, read from the table of root word `root` without a pin, if that table was
+    /// not retired before the reads (see `unpinned`).
+    #[allow(clippy::inline_always)] // Always: part of `unpinned`.
+    #[inline(always)]
+    fn validated(&self, root: u64, answer: Option<bool>) -> Option<bool> {
         fail::fail_point!("hash_map::lookup_before_validate", |_| None);
         if root == 0 || self.still_root(root) {
             answer
@@ -1055,9 +1077,9 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
                 return Err(Error::Contended("hash map growth"));
             }
         }
+        fail::fail_point!("hash_map::grow_after_claim");
         let records = [table.header(MADE[0]), table.header(MADE[1])];
-        // Blocks a dead maker took for this growth and never linked: ours to give back now
-        // that we hold the claim.
+        // Blocks a dead maker took for this growth and never linked.
         self.tables.give_back_made(capacity, records, liveness);
         fail::fail_point!("hash_map::grow_before_make");
         let made = match self.tables.make(capacity, records, liveness.me()) {
@@ -1076,14 +1098,17 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             }
         };
         fail::fail_point!("hash_map::grow_before_link");
+        // Before the link: a record never names a linked block (see `give_back_made`).
+        clear_made(records, liveness.me());
         // AcqRel: Release publishes the zeroed table to whoever follows the link; Acquire
         // on failure, as in `next_of`. A failure: our claim was taken over (we were judged
         // frozen), and the taker links a table of its own.
-        let linked = next
+        if next
             .compare_exchange(mine, made, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        clear_made(records, liveness.me());
-        if !linked {
+            .is_ok()
+        {
+            fail::fail_point!("hash_map::grow_after_link");
+        } else {
             self.tables.discard(made, capacity);
         }
         Ok(Growth::Linked)
@@ -1127,6 +1152,13 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             .root()
             .compare_exchange(root, next_root, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok();
+        if moved {
+            // Nobody claims this table's growth again: what dead makers recorded in it is
+            // given back now or never.
+            let records = [table.header(MADE[0]), table.header(MADE[1])];
+            self.tables
+                .give_back_made(table.capacity() * 2, records, liveness);
+        }
         if moved && root != 0 {
             fail::fail_point!("hash_map::migrate_before_retire");
             self.tables.retire(root_id(root), table.capacity());

@@ -160,8 +160,8 @@
 //! (readers never do). Growth: a process that dies or freezes while it makes the next
 //! table holds its claim (`grow`); an insert that finds the table full waits for a live
 //! claimant up to [`grow::GROW_PATIENCE`] and then makes the table itself (a dead one's
-//! claim at once), giving back the blocks a dead claimant took for its table (it records
-//! each as soon as it has it: `grow`). `len` is kept in sharded counters updated right after the
+//! claim at once); the blocks a claimant killed while it makes the table took for it are
+//! given back (it records each as soon as it has it: `grow`). `len` is kept in sharded counters updated right after the
 //! linearization point: a process killed between the two leaves `len` off by one until
 //! [`HashMap::recount`], and a pending copy is counted when it is settled; the contents are
 //! never affected.
@@ -2284,7 +2284,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// Rewrites every owner field naming an owner of participant slot `owner_slot` to
     /// [`OwnerId::DEAD`] (a sweep of the retired slot: see `crate::sweep`): the inserter
     /// of a `BUSY`, `INSERTING` or `COLLIDED` slot, the writer field of a wide value, the
-    /// claimant of the next table. All
+    /// claimant of the next table and the maker of a block recorded for it. All
     /// such owners are dead; what they left is recovered as before.
     ///
     /// # Errors
@@ -2332,6 +2332,15 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             owner_slot,
             |next| grow::claim_owner_bits(next).is_some(),
         )?;
+        // So does a record of a block taken for it (its owner in the high half).
+        for word in migrate::MADE {
+            shmarena_engine::liveness::retire_owner_field(
+                self.header(word),
+                32,
+                owner_slot,
+                |record| record != 0,
+            )?;
+        }
         Ok(())
     }
 
@@ -3171,7 +3180,37 @@ mod handle {
         ///
         /// # Errors
         /// [`Error::Contended`] only on a table that keeps changing under a wide read.
+        // Always: the first look of a value of up to 8 bytes, in the caller's code (no
+        // frame, no buffers in memory: the stores a call makes wait behind a lookup's cache
+        // miss and limit how many lookups overlap); the rest out of line.
+        #[allow(clippy::inline_always)]
+        #[inline(always)]
         pub fn get(&self, key: &K) -> Result<Option<V>> {
+            if let (Some(words), 1) = (fixed_words::<K, 4>(key), word_count::<V>()) {
+                let (words, map, mut out) = (&words[..word_count::<K>()], self.map(), [0u64]);
+                let hash = map.hash(words);
+                if let Some(found) = map.get_first(hash, words, &mut out) {
+                    return Ok(found.then(|| from_words(&out)));
+                }
+                return self.get_walked(hash, key);
+            }
+            self.get_wide(key)
+        }
+
+        /// `get` of a value of up to 8 bytes past its first look (its key's words made
+        /// again here, so that the first look keeps them in registers).
+        #[cold]
+        #[inline(never)]
+        fn get_walked(&self, hash: u64, key: &K) -> Result<Option<V>> {
+            let words = fixed_words::<K, 4>(key).ok_or(Error::Contended("hash map read"))?;
+            let mut out = [0u64];
+            let found = self.lookup_walk(hash, &words[..word_count::<K>()], &mut out)?;
+            Ok(found.then(|| from_words(&out)))
+        }
+
+        /// `get` of a wider value (or key).
+        #[inline(never)]
+        fn get_wide(&self, key: &K) -> Result<Option<V>> {
             if word_count::<K>() <= 4 && word_count::<V>() <= 4 {
                 let (mut key_words, mut value_words) = ([0u64; 4], [0u64; 4]);
                 bytemuck::cast_slice_mut::<u64, u8>(&mut key_words)[..size_of::<K>()]
