@@ -28,14 +28,18 @@
 //!   words, naming itself, as soon as the allocation returns it (before the block is
 //!   zeroed), and clears its records just before its link (or, on an error, before it
 //!   gives the blocks back). A record thus names a block that is not linked, and its
-//!   maker, once dead, never links it: the next process to hold the claim, and the one
-//!   that moves the root past the table, give back what dead makers recorded
-//!   ([`Tables::give_back_made`]), and the participant sweep keeps a record's owner from
-//!   naming a later attachment. A death leaks a block in the few instructions between its
-//!   allocation and its record or between the clear and the link; a maker whose claim was
-//!   taken over while it was frozen, and that is killed after the table was retired,
-//!   leaks its blocks too (and the taker's blocks go unrecorded while the frozen maker's
-//!   records hold the words).
+//!   maker, once dead, never links it: a process that next claims the growth (or comes
+//!   back to a claim taken over), and the one that moves the root past the table, give
+//!   back what dead makers recorded ([`Tables::give_back_made`]), and the participant
+//!   sweep rewrites a record's owner as it does every owner field. What a death still
+//!   leaks: a block taken in the few instructions before its record, or given up after
+//!   its record was cleared (before a link that then fails, or by a give-back that dies
+//!   before its free); the blocks of a maker whose records another thread of its process
+//!   cleared; those of a maker whose claim was taken over while it was frozen and that is
+//!   killed after the root moved past the table (the taker's own blocks go unrecorded
+//!   while the frozen maker's records hold the words); and a record whose owner the sweep
+//!   rewrote under a give-back that read it before. Each such leak is one table, and
+//!   needs a death inside a window of a few instructions or a frozen maker.
 //! - **Migration** is incremental: every operation that goes on past a migrating table
 //!   (an insert of a key its first look did not find, and any operation whose key's home
 //!   there is frozen; the others are answered in that table) first migrates one chunk of
@@ -124,11 +128,12 @@ pub trait Tables {
     fn discard(&self, id: u64, capacity: u64);
     /// Gives back every block recorded in `made` (the [`MADE`] header words of a table
     /// whose next one is or was made) by a maker that is dead, for a next table of
-    /// `capacity` slots. A record names a block nobody can reach: a maker clears its
-    /// records before it links, and a dead one neither links nor records any more (its
-    /// death, which the liveness question learns from the kernel, follows its clear: a
-    /// record read after it is the clear's or a later one). Each record is cleared with a
-    /// compare-exchange before its block is freed, so a block is given back once.
+    /// `capacity` slots. A record still there names a block nobody can reach: a maker
+    /// clears its records before it links, and a dead one neither links nor records any
+    /// more. The record is cleared with a compare-exchange from the value read before the
+    /// block is freed: it succeeds only on the latest value of the word, so a record its
+    /// maker cleared since is never acted on, and a block is given back once. Asks about
+    /// liveness only for a record present (a dead or frozen maker's).
     fn give_back_made(&self, capacity: u64, made: [&AtomicU64; 2], liveness: &impl Liveness);
     /// Retires table `id` of `capacity` slots, which the root has just moved past: it is
     /// freed once every pin taken before the move has dropped.
@@ -243,8 +248,8 @@ pub fn made_block(record: u64) -> (Option<OwnerId>, u64) {
 }
 
 /// Records block `offset` in `word` as `maker`'s (see [`Tables::make`]), unless another
-/// maker's record is in the way (a maker whose claim was taken over while it was frozen);
-/// then the block goes unrecorded.
+/// record is in the way (a frozen maker's whose claim was taken over, another thread's of
+/// this process, or a dead maker's not given back yet); then the block goes unrecorded.
 pub fn record_made(word: &AtomicU64, maker: OwnerId, offset: u64) {
     // Relaxed: a reader that misses the record leaks the block, as it would without
     // records; one that reads a record its maker has cleared since fails its
@@ -1152,16 +1157,17 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             .root()
             .compare_exchange(root, next_root, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok();
-        if moved {
-            // Nobody claims this table's growth again: what dead makers recorded in it is
-            // given back now or never.
-            let records = [table.header(MADE[0]), table.header(MADE[1])];
-            self.tables
-                .give_back_made(table.capacity() * 2, records, liveness);
-        }
         if moved && root != 0 {
             fail::fail_point!("hash_map::migrate_before_retire");
             self.tables.retire(root_id(root), table.capacity());
+        }
+        if moved {
+            // Nobody claims this table's growth again: what dead makers recorded in it is
+            // given back now or never. After the retirement (whose window a death leaks
+            // the table in stays short): our pin keeps the retired table's header.
+            let records = [table.header(MADE[0]), table.header(MADE[1])];
+            self.tables
+                .give_back_made(table.capacity() * 2, records, liveness);
         }
         Ok(true)
     }

@@ -161,7 +161,8 @@
 //! table holds its claim (`grow`); an insert that finds the table full waits for a live
 //! claimant up to [`grow::GROW_PATIENCE`] and then makes the table itself (a dead one's
 //! claim at once); the blocks a claimant killed while it makes the table took for it are
-//! given back (it records each as soon as it has it: `grow`). `len` is kept in sharded counters updated right after the
+//! given back, but for a few windows of a few instructions and a frozen maker's (it
+//! records each as soon as it has it: `grow`). `len` is kept in sharded counters updated right after the
 //! linearization point: a process killed between the two leaves `len` off by one until
 //! [`HashMap::recount`], and a pending copy is counted when it is settled; the contents are
 //! never affected.
@@ -2826,15 +2827,18 @@ mod handle {
                 return;
             };
             for (word, words) in made.into_iter().zip([slot_area, meta]) {
-                // Relaxed: see `record_made`.
-                let seen = word.load(Ordering::Relaxed);
+                // Acquire: a record the sweep rewrote (SeqCst) to name no live owner is
+                // judged without a system call; this orders the maker's writes into the
+                // block, long before, ahead of our free.
+                let seen = word.load(Ordering::Acquire);
                 let (maker, offset) = made_block(seen);
                 // A record that names no owner (a hostile word) is as good as a dead one's.
                 if seen == 0 || maker.is_some_and(|maker| liveness.is_alive(maker)) {
                     continue;
                 }
-                // The record first (as in `make`); a failure: another thread of this
-                // process, which holds the same claim, gives the block back.
+                // The record first (as in `make`). A failure: the record changed since
+                // our look (given back by another process, cleared by a resumed maker, or
+                // rewritten by the sweep): not ours to free.
                 // Relaxed: see `record_made`.
                 if word
                     .compare_exchange(seen, 0, Ordering::Relaxed, Ordering::Relaxed)
