@@ -2,7 +2,8 @@
 //! migration racing a reader, a writer and a second mover; a dead mover's copy published
 //! by others, one it never committed taken over, and one committed while it is taken over;
 //! an insert that claimed a slot in a table being frozen; a dead mover's chunk taken over;
-//! racing growers making one table, and a dead grower's claim taken over;
+//! racing growers making one table, and a dead grower's claim taken over with the blocks
+//! it recorded given back (once, under a racing give-back or participant sweep);
 //! lookups and an update through a handle's guess of a table that is retired and reused
 //! meanwhile. Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom cargo test --release -p shmarena --test loom_grow`.
@@ -27,9 +28,9 @@ use loom_owners::{dead, Mock};
 use loom_support::{model, model_up_to, pair};
 use loom_table::{next_table, table, Table};
 use shmarena::engine::Liveness;
-use shmarena::hash_map::grow::{root_id, GROWING};
-use shmarena::hash_map::migrate::{CAPACITY, CURSOR, NEXT};
-use shmarena::hash_map::{header_words, GrowingMap, Slots, Tables, Updated};
+use shmarena::hash_map::grow::{give_back_records, made_record, record_made, root_id, GROWING};
+use shmarena::hash_map::migrate::{CAPACITY, CURSOR, MADE, NEXT};
+use shmarena::hash_map::{header_words, GrowingMap, RawMap, Slots, Tables, Updated};
 use shmarena::{OwnerId, Result};
 use std::sync::Mutex;
 
@@ -45,6 +46,14 @@ struct Chain {
     grace: AtomicU64,
     /// Tables retired, in order.
     retirements: Mutex<Vec<u64>>,
+    /// Blocks given back from records of dead makers (see `block_of`), in order.
+    given_back: Mutex<Vec<u64>>,
+}
+
+/// The offset a model's table block is recorded at: `which` 0 for the slots' block, 1 for
+/// the header's (the model's tables are its own, made ahead; a record names one by id).
+fn block_of(id: u64, which: u64) -> u64 {
+    (2 * id + which) * 64
 }
 
 /// A handle on the chain: the tables and this handle's guess.
@@ -144,12 +153,37 @@ impl Tables for Shared {
     fn table(&self, id: u64) -> Result<Table> {
         Ok(self.chain.tables[id as usize].clone())
     }
-    // The model's tables are its own, never the arena's: nothing to record.
-    fn make(&self, capacity: u64, _made: [&AtomicU64; 2], _maker: OwnerId) -> Result<u64> {
-        Ok(self.make_table(capacity))
+    fn make(&self, capacity: u64, made: [&AtomicU64; 2], maker: OwnerId) -> Result<u64> {
+        let id = self.make_table(capacity);
+        record_made(made[0], maker, block_of(id, 0));
+        record_made(made[1], maker, block_of(id, 1));
+        Ok(id)
     }
     fn discard(&self, _id: u64, _capacity: u64) {}
-    fn give_back_made(&self, _capacity: u64, _made: [&AtomicU64; 2], _liveness: &impl Liveness) {}
+    fn give_back_made(&self, _capacity: u64, made: [&AtomicU64; 2], liveness: &impl Liveness) {
+        give_back_records(made, liveness, |which, offset| {
+            assert_eq!(
+                offset,
+                block_of(offset / 128, which as u64),
+                "a block's record"
+            );
+            let id = offset / 128;
+            // A block given back is one no table links and the root does not name.
+            let linked = self
+                .chain
+                .tables
+                .iter()
+                .any(|table| table.header(NEXT).load(Ordering::SeqCst) == id)
+                || root_id(self.chain.root.load(Ordering::SeqCst)) == id;
+            assert!(!linked, "table {id}, linked, given back");
+            let mut given_back = self.chain.given_back.lock().unwrap();
+            assert!(
+                !given_back.contains(&offset),
+                "block {offset} given back twice"
+            );
+            given_back.push(offset);
+        });
+    }
     fn retire(&self, id: u64, _capacity: u64) {
         self.chain.retirements.lock().unwrap().push(id);
         // The retirer is pinned: the table is reused once it and every other pin drop.
@@ -182,6 +216,7 @@ fn chain(first: usize, later: usize, value_words: usize) -> Shared {
             tables,
             grace: AtomicU64::new(0),
             retirements: Mutex::new(Vec::new()),
+            given_back: Mutex::new(Vec::new()),
         }),
         guess: std::sync::atomic::AtomicU64::new(0),
     }
@@ -514,10 +549,11 @@ fn racing_inserts_grow_once_and_lose_nothing() {
     });
 }
 
-/// A process died while it made the next table of a full table (its claim is in `NEXT`):
-/// two inserts of new keys race; the first to see the dead claim takes it over and makes
-/// the table, the other waits for it; both keys land once, and one table is made. (Bound
-/// 2: 10 s; at 3, 190 s on 2 cores, passed.)
+/// A process died while it made the next table of a full table (its claim is in `NEXT`,
+/// the two blocks it took recorded in `MADE`): two inserts of new keys race; the first to
+/// see the dead claim takes it over, gives the dead maker's blocks back and makes the
+/// table, the other waits for it; both keys land once, one table is made, each dead
+/// block is given back once and no linked one ever, and no record is left. (Bound 2.)
 #[test]
 fn a_dead_growers_claim_is_taken_over_once() {
     model_up_to(2, || {
@@ -529,6 +565,13 @@ fn a_dead_growers_claim_is_taken_over_once() {
         first
             .header(NEXT)
             .store(GROWING | u64::from(dead(5).bits()), Ordering::Release);
+        // Blocks of no table of the model (ids 40 and 41): what the dead maker took.
+        let dead_blocks = [block_of(40, 0), block_of(41, 1)];
+        for (word, block) in MADE.into_iter().zip(dead_blocks) {
+            first
+                .header(word)
+                .store(made_record(dead(5), block), Ordering::Release);
+        }
         let (a, b) = pair(
             false,
             {
@@ -545,7 +588,84 @@ fn a_dead_growers_claim_is_taken_over_once() {
         finish(&grown, &me(1));
         assert_eq!(members(&grown), vec![(1, 10), (2, 20), (3, 30), (4, 40)]);
         assert_eq!(grown.len(), 4);
+        let mut given_back = chain.chain.given_back.lock().unwrap().clone();
+        given_back.sort_unstable();
+        assert_eq!(given_back, dead_blocks);
+        for word in MADE {
+            assert_eq!(first.header(word).load(Ordering::SeqCst), 0, "record left");
+        }
     });
+}
+
+/// Two give-backs of a dead maker's records (as above: the process that next holds the
+/// claim, and the one that moves the root past the table, say) race: each block is given
+/// back once, and no record is left.
+#[test]
+fn a_dead_makers_blocks_are_given_back_once() {
+    model(|| {
+        let chain = chain(2, 1, 1);
+        let first = chain.chain.tables[0].clone();
+        let dead_blocks = [block_of(40, 0), block_of(41, 1)];
+        for (word, block) in MADE.into_iter().zip(dead_blocks) {
+            first
+                .header(word)
+                .store(made_record(dead(5), block), Ordering::Release);
+        }
+        let give_back = |who: u32| {
+            let (chain, first) = (chain.clone(), first.clone());
+            move || {
+                let records = [first.header(MADE[0]), first.header(MADE[1])];
+                chain.give_back_made(4, records, &me(who));
+            }
+        };
+        pair(false, give_back(2), give_back(3));
+        let mut given_back = chain.chain.given_back.lock().unwrap().clone();
+        given_back.sort_unstable();
+        assert_eq!(given_back, dead_blocks);
+        for word in MADE {
+            assert_eq!(first.header(word).load(Ordering::SeqCst), 0, "record left");
+        }
+    });
+}
+
+/// A give-back of a dead maker's records (as above) while the participant sweep retires
+/// the maker's slot, rewriting the records' owner: each block is given back once, whether
+/// the give-back reads a record before or after the rewrite (one that read it before
+/// judges the rewritten record again), and no record is left.
+#[test]
+fn a_dead_makers_blocks_are_given_back_under_a_sweep() {
+    for swap in [false, true] {
+        model(move || {
+            let chain = chain(2, 1, 1);
+            let first = chain.chain.tables[0].clone();
+            let dead_blocks = [block_of(40, 0), block_of(41, 1)];
+            for (word, block) in MADE.into_iter().zip(dead_blocks) {
+                first
+                    .header(word)
+                    .store(made_record(dead(5), block), Ordering::Release);
+            }
+            pair(
+                swap,
+                {
+                    let (chain, first) = (chain.clone(), first.clone());
+                    move || {
+                        let records = [first.header(MADE[0]), first.header(MADE[1])];
+                        chain.give_back_made(4, records, &me(2));
+                    }
+                },
+                {
+                    let first = first.clone();
+                    move || RawMap::new(first, 1, 1, SEED).retire_owner_slot(5).unwrap()
+                },
+            );
+            let mut given_back = chain.chain.given_back.lock().unwrap().clone();
+            given_back.sort_unstable();
+            assert_eq!(given_back, dead_blocks);
+            for word in MADE {
+                assert_eq!(first.header(word).load(Ordering::SeqCst), 0, "record left");
+            }
+        });
+    }
 }
 
 /// Keys whose home is slot 0 of a table of `capacity` slots.

@@ -35,10 +35,9 @@
 //!   leaks: a block taken in the few instructions before its record, or given up after
 //!   its record was cleared (before a link that then fails, or by a give-back that dies
 //!   before its free); the blocks of a maker whose records another thread of its process
-//!   cleared; those of a maker whose claim was taken over while it was frozen and that is
+//!   cleared; and those of a maker whose claim was taken over while it was frozen and that is
 //!   killed after the root moved past the table (the taker's own blocks go unrecorded
-//!   while the frozen maker's records hold the words); and a record whose owner the sweep
-//!   rewrote under a give-back that read it before. Each such leak is one table, and
+//!   while the frozen maker's records hold the words). Each such leak is one table, and
 //!   needs a death inside a window of a few instructions or a frozen maker.
 //! - **Migration** is incremental: every operation that goes on past a migrating table
 //!   (an insert of a key its first look did not find, and any operation whose key's home
@@ -260,6 +259,43 @@ pub fn record_made(word: &AtomicU64, maker: OwnerId, offset: u64) {
         Ordering::Relaxed,
         Ordering::Relaxed,
     );
+}
+
+/// The give-back of [`Tables::give_back_made`]: for each record in `made` whose maker is
+/// dead (or that names no owner: a hostile word is as good as a dead one's), clears the
+/// record and then calls `free(which, offset)` (`which`: 0 for the slots' block, 1 for the
+/// header's).
+pub fn give_back_records(
+    made: [&AtomicU64; 2],
+    liveness: &impl Liveness,
+    mut free: impl FnMut(usize, u64),
+) {
+    for (which, word) in made.into_iter().enumerate() {
+        // Acquire: a record the sweep rewrote (SeqCst) to name no live owner is judged
+        // without a system call; this orders the maker's writes into the block, long
+        // before, ahead of our free.
+        let mut seen = word.load(Ordering::Acquire);
+        // Twice at most: the sweep rewrites a record's owner once (to `OwnerId::DEAD`).
+        for _ in 0..2 {
+            let (maker, offset) = made_block(seen);
+            if seen == 0 || maker.is_some_and(|maker| liveness.is_alive(maker)) {
+                break;
+            }
+            // The record first (as in `make`): a compare-exchange succeeds only on the
+            // word's latest value, so a record cleared since (given back by another
+            // process, or by a resumed maker) is not ours to free.
+            // Relaxed on success: see `record_made`; Acquire on failure, as the load.
+            match word.compare_exchange(seen, 0, Ordering::Relaxed, Ordering::Acquire) {
+                Ok(_) => {
+                    free(which, offset);
+                    break;
+                }
+                // The same block, its owner rewritten by the sweep: judged again.
+                Err(now) if now != 0 && made_block(now).1 == offset => seen = now,
+                Err(_) => break,
+            }
+        }
+    }
 }
 
 /// Clears `maker`'s records in `made`, before it links its table or gives the blocks

@@ -2364,7 +2364,7 @@ pub use handle::{ByteMap, ByteSet, HashMap, HashSet};
 #[cfg(not(loom))]
 mod handle {
     use super::grow::{
-        clear_made, made_block, record_made, root_generation, root_id, GrowingMap, Tables,
+        clear_made, give_back_records, record_made, root_generation, root_id, GrowingMap, Tables,
         MAX_CAPACITY, ROOT_ID_BITS,
     };
     use super::{
@@ -2826,29 +2826,12 @@ mod handle {
             let Some((meta, slot_area)) = self.block_words(capacity) else {
                 return;
             };
-            for (word, words) in made.into_iter().zip([slot_area, meta]) {
-                // Acquire: a record the sweep rewrote (SeqCst) to name no live owner is
-                // judged without a system call; this orders the maker's writes into the
-                // block, long before, ahead of our free.
-                let seen = word.load(Ordering::Acquire);
-                let (maker, offset) = made_block(seen);
-                // A record that names no owner (a hostile word) is as good as a dead one's.
-                if seen == 0 || maker.is_some_and(|maker| liveness.is_alive(maker)) {
-                    continue;
-                }
-                // The record first (as in `make`). A failure: the record changed since
-                // our look (given back by another process, cleared by a resumed maker, or
-                // rewritten by the sweep): not ours to free.
-                // Relaxed: see `record_made`.
-                if word
-                    .compare_exchange(seen, 0, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    // An error (a block that cannot be the arena's: a hostile record) is
-                    // left alone.
-                    let _ = self.region.arena().free(offset, 8 * words);
-                }
-            }
+            give_back_records(made, liveness, |which, offset| {
+                // An error (a block that cannot be the arena's: a hostile record) is left
+                // alone.
+                let words = [slot_area, meta][which];
+                let _ = self.region.arena().free(offset, 8 * words);
+            });
         }
 
         fn discard(&self, id: u64, capacity: u64) {
