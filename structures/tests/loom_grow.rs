@@ -3,7 +3,8 @@
 //! by others, one it never committed taken over, and one committed while it is taken over;
 //! an insert that claimed a slot in a table being frozen; a dead mover's chunk taken over;
 //! racing growers making one table, and a dead grower's claim taken over with the blocks
-//! it recorded given back (once, under a racing give-back or participant sweep);
+//! it recorded given back; a dead maker's records given back once under a racing
+//! give-back, and under a racing participant sweep;
 //! lookups and an update through a handle's guess of a table that is retired and reused
 //! meanwhile. Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/loom cargo test --release -p shmarena --test loom_grow`.
@@ -552,8 +553,10 @@ fn racing_inserts_grow_once_and_lose_nothing() {
 /// A process died while it made the next table of a full table (its claim is in `NEXT`,
 /// the two blocks it took recorded in `MADE`): two inserts of new keys race; the first to
 /// see the dead claim takes it over, gives the dead maker's blocks back and makes the
-/// table, the other waits for it; both keys land once, one table is made, each dead
-/// block is given back once and no linked one ever, and no record is left. (Bound 2.)
+/// table, the other waits for it; both keys land once, one table is made, the dead
+/// maker's blocks are given back, and no record is left. (Bound 2. The model's tables
+/// never return to its allocator and only the dead maker's blocks are ever given back:
+/// the give-back's races are the two models below.)
 #[test]
 fn a_dead_growers_claim_is_taken_over_once() {
     model_up_to(2, || {

@@ -129,10 +129,13 @@ pub trait Tables {
     /// whose next one is or was made) by a maker that is dead, for a next table of
     /// `capacity` slots. A record still there names a block nobody can reach: a maker
     /// clears its records before it links, and a dead one neither links nor records any
-    /// more. The record is cleared with a compare-exchange from the value read before the
-    /// block is freed: it succeeds only on the latest value of the word, so a record its
-    /// maker cleared since is never acted on, and a block is given back once. Asks about
-    /// liveness only for a record present (a dead or frozen maker's).
+    /// more. The record is cleared with a compare-exchange from the value judged before
+    /// the block is freed: it succeeds only on the latest value of the word, so a record
+    /// cleared since is never acted on, and a block is given back once. A value the
+    /// compare-exchange finds instead, naming the same block, is judged again (once): the
+    /// sweep's rewrite of its owner, or the block given back and recorded again by a
+    /// maker whose liveness is then asked. Asks about liveness only for a record present.
+    /// See [`give_back_records`].
     fn give_back_made(&self, capacity: u64, made: [&AtomicU64; 2], liveness: &impl Liveness);
     /// Retires table `id` of `capacity` slots, which the root has just moved past: it is
     /// freed once every pin taken before the move has dropped.
@@ -263,8 +266,10 @@ pub fn record_made(word: &AtomicU64, maker: OwnerId, offset: u64) {
 
 /// The give-back of [`Tables::give_back_made`]: for each record in `made` whose maker is
 /// dead (or that names no owner: a hostile word is as good as a dead one's), clears the
-/// record and then calls `free(which, offset)` (`which`: 0 for the slots' block, 1 for the
-/// header's).
+/// record with a compare-exchange from the value judged and then calls
+/// `free(which, offset)` (`which`: 0 for the slots' block, 1 for the header's). A value
+/// found instead that names the same block is judged again, once; after that the record
+/// is left (a block that may leak, never one freed wrongly).
 pub fn give_back_records(
     made: [&AtomicU64; 2],
     liveness: &impl Liveness,
@@ -275,7 +280,8 @@ pub fn give_back_records(
         // without a system call; this orders the maker's writes into the block, long
         // before, ahead of our free.
         let mut seen = word.load(Ordering::Acquire);
-        // Twice at most: the sweep rewrites a record's owner once (to `OwnerId::DEAD`).
+        // Twice at most: enough for the sweep's one rewrite of a dead owner (to
+        // `OwnerId::DEAD`), and bounded whatever a hostile word does.
         for _ in 0..2 {
             let (maker, offset) = made_block(seen);
             if seen == 0 || maker.is_some_and(|maker| liveness.is_alive(maker)) {
@@ -290,7 +296,9 @@ pub fn give_back_records(
                     free(which, offset);
                     break;
                 }
-                // The same block, its owner rewritten by the sweep: judged again.
+                // The same block under another owner (the sweep's rewrite, or the block
+                // given back and recorded again by a new maker): judged again, liveness
+                // included, as a fresh look would judge it.
                 Err(now) if now != 0 && made_block(now).1 == offset => seen = now,
                 Err(_) => break,
             }
