@@ -550,6 +550,31 @@ fn racing_inserts_grow_once_and_lose_nothing() {
     });
 }
 
+/// The `MADE` words of `table`.
+fn made_records(table: &Table) -> [&AtomicU64; 2] {
+    [table.header(MADE[0]), table.header(MADE[1])]
+}
+
+/// Records in `table` the two blocks a dead maker (of slot 5) took for its next table,
+/// blocks of no table of the model (ids 40 and 41); returns them.
+fn record_dead_blocks(table: &Table) -> [u64; 2] {
+    let blocks = [block_of(40, 0), block_of(41, 1)];
+    for (word, block) in made_records(table).into_iter().zip(blocks) {
+        word.store(made_record(dead(5), block), Ordering::Release);
+    }
+    blocks
+}
+
+/// `blocks` were given back, each once, and `table` keeps no record.
+fn assert_given_back(chain: &Shared, table: &Table, blocks: [u64; 2]) {
+    let mut given_back = chain.chain.given_back.lock().unwrap().clone();
+    given_back.sort_unstable();
+    assert_eq!(given_back, blocks);
+    for word in made_records(table) {
+        assert_eq!(word.load(Ordering::SeqCst), 0, "record left");
+    }
+}
+
 /// A process died while it made the next table of a full table (its claim is in `NEXT`,
 /// the two blocks it took recorded in `MADE`): two inserts of new keys race; the first to
 /// see the dead claim takes it over, gives the dead maker's blocks back and makes the
@@ -568,13 +593,7 @@ fn a_dead_growers_claim_is_taken_over_once() {
         first
             .header(NEXT)
             .store(GROWING | u64::from(dead(5).bits()), Ordering::Release);
-        // Blocks of no table of the model (ids 40 and 41): what the dead maker took.
-        let dead_blocks = [block_of(40, 0), block_of(41, 1)];
-        for (word, block) in MADE.into_iter().zip(dead_blocks) {
-            first
-                .header(word)
-                .store(made_record(dead(5), block), Ordering::Release);
-        }
+        let dead_blocks = record_dead_blocks(first);
         let (a, b) = pair(
             false,
             {
@@ -591,12 +610,7 @@ fn a_dead_growers_claim_is_taken_over_once() {
         finish(&grown, &me(1));
         assert_eq!(members(&grown), vec![(1, 10), (2, 20), (3, 30), (4, 40)]);
         assert_eq!(grown.len(), 4);
-        let mut given_back = chain.chain.given_back.lock().unwrap().clone();
-        given_back.sort_unstable();
-        assert_eq!(given_back, dead_blocks);
-        for word in MADE {
-            assert_eq!(first.header(word).load(Ordering::SeqCst), 0, "record left");
-        }
+        assert_given_back(&chain, first, dead_blocks);
     });
 }
 
@@ -608,26 +622,16 @@ fn a_dead_makers_blocks_are_given_back_once() {
     model(|| {
         let chain = chain(2, 1, 1);
         let first = chain.chain.tables[0].clone();
-        let dead_blocks = [block_of(40, 0), block_of(41, 1)];
-        for (word, block) in MADE.into_iter().zip(dead_blocks) {
-            first
-                .header(word)
-                .store(made_record(dead(5), block), Ordering::Release);
-        }
+        let dead_blocks = record_dead_blocks(&first);
         let give_back = |who: u32| {
             let (chain, first) = (chain.clone(), first.clone());
             move || {
-                let records = [first.header(MADE[0]), first.header(MADE[1])];
+                let records = made_records(&first);
                 chain.give_back_made(4, records, &me(who));
             }
         };
         pair(false, give_back(2), give_back(3));
-        let mut given_back = chain.chain.given_back.lock().unwrap().clone();
-        given_back.sort_unstable();
-        assert_eq!(given_back, dead_blocks);
-        for word in MADE {
-            assert_eq!(first.header(word).load(Ordering::SeqCst), 0, "record left");
-        }
+        assert_given_back(&chain, &first, dead_blocks);
     });
 }
 
@@ -641,18 +645,13 @@ fn a_dead_makers_blocks_are_given_back_under_a_sweep() {
         model(move || {
             let chain = chain(2, 1, 1);
             let first = chain.chain.tables[0].clone();
-            let dead_blocks = [block_of(40, 0), block_of(41, 1)];
-            for (word, block) in MADE.into_iter().zip(dead_blocks) {
-                first
-                    .header(word)
-                    .store(made_record(dead(5), block), Ordering::Release);
-            }
+            let dead_blocks = record_dead_blocks(&first);
             pair(
                 swap,
                 {
                     let (chain, first) = (chain.clone(), first.clone());
                     move || {
-                        let records = [first.header(MADE[0]), first.header(MADE[1])];
+                        let records = made_records(&first);
                         chain.give_back_made(4, records, &me(2));
                     }
                 },
@@ -661,12 +660,7 @@ fn a_dead_makers_blocks_are_given_back_under_a_sweep() {
                     move || RawMap::new(first, 1, 1, SEED).retire_owner_slot(5).unwrap()
                 },
             );
-            let mut given_back = chain.chain.given_back.lock().unwrap().clone();
-            given_back.sort_unstable();
-            assert_eq!(given_back, dead_blocks);
-            for word in MADE {
-                assert_eq!(first.header(word).load(Ordering::SeqCst), 0, "record left");
-            }
+            assert_given_back(&chain, &first, dead_blocks);
         });
     }
 }

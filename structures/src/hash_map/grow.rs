@@ -23,22 +23,22 @@
 //!   processes. Only the root grows: a table still receiving a migration finishes that
 //!   first, so at most two tables are in use at once, and the root is migrating exactly
 //!   while it has a next.
-//! - **The blocks of a table being made** are recorded, so that a maker's death does not
-//!   leak them: a maker records each block it takes in the old table's [`MADE`] header
-//!   words, naming itself, as soon as the allocation returns it (before the block is
-//!   zeroed), and clears its records just before its link (or, on an error, before it
-//!   gives the blocks back). A record thus names a block that is not linked, and its
-//!   maker, once dead, never links it: a process that next claims the growth (or comes
-//!   back to a claim taken over), and the one that moves the root past the table, give
-//!   back what dead makers recorded ([`Tables::give_back_made`]), and the participant
-//!   sweep rewrites a record's owner as it does every owner field. What a death still
-//!   leaks: a block taken in the few instructions before its record, or given up after
+//! - **The blocks of a table being made** are recorded, so that a maker's death does not leak
+//!   them: a maker records each block it takes in the old table's
+//!   [`MADE`](super::migrate::MADE) header words, naming itself, as soon as the allocation
+//!   returns it (before the block is zeroed), and clears its records just before its link
+//!   (or, on an error, before it gives the blocks back). A record thus names a block that is
+//!   not linked, and its maker, once dead, never links it: a process that next claims the
+//!   growth (or comes back to a claim taken over), and the one that moves the root past the
+//!   table, give back what dead makers recorded ([`Tables::give_back_made`]), and the
+//!   participant sweep rewrites a record's owner as it does every owner field. What a death
+//!   still leaks: a block taken in the few instructions before its record, or given up after
 //!   its record was cleared (before a link that then fails, or by a give-back that dies
 //!   before its free); the blocks of a maker whose records another thread of its process
 //!   cleared; and those of a maker whose claim was taken over while it was frozen and that is
-//!   killed after the root moved past the table (the taker's own blocks go unrecorded
-//!   while the frozen maker's records hold the words). Each such leak is one table, and
-//!   needs a death inside a window of a few instructions or a frozen maker.
+//!   killed after the root moved past the table (the taker's own blocks go unrecorded while
+//!   the frozen maker's records hold the words). Each such leak is one table, and needs a
+//!   death inside a window of a few instructions or a frozen maker.
 //! - **Migration** is incremental: every operation that goes on past a migrating table
 //!   (an insert of a key its first look did not find, and any operation whose key's home
 //!   there is frozen; the others are answered in that table) first migrates one chunk of
@@ -77,7 +77,7 @@
 //! `len` is kept in the map's counters, shared by all its tables (a migrated key is not
 //! counted again).
 
-use super::migrate::{chunks, names, BITMAP, CURSOR, MADE, NEXT};
+use super::migrate::{chunks, names, BITMAP, CURSOR, NEXT};
 use super::{
     frozen, hash_key, kind, Dynamic, First, Found, KeyAccess, RawMap, Read, Shape, Slots, Step,
     Updated, ARRIVED, COMMITTED, INSERTING, MAX_RETRIES, MEMBER, MOVING,
@@ -113,8 +113,9 @@ pub trait Tables {
     fn table(&self, id: u64) -> Result<Self::Slots>;
     /// Makes a table of `capacity` slots, zeroed but for its `CAPACITY` header word, not
     /// yet reachable: its id (never 0, below `1 << ROOT_ID_BITS`). Each block it takes is
-    /// recorded in its word of `made` (the [`MADE`] header words of the table it is to
-    /// follow: the slots' block in the first, the header's in the second) with
+    /// recorded in its word of `made` (the [`MADE`](super::migrate::MADE) header words of
+    /// the table it is to follow: the slots' block in the first, the header's in the
+    /// second) with
     /// [`record_made`] as soon as it is taken, so that should the maker die before the
     /// link, the block is given back ([`Tables::give_back_made`]; module docs). The
     /// caller clears its records ([`clear_made`]) before it links; a block `make` gives
@@ -125,8 +126,9 @@ pub trait Tables {
     fn make(&self, capacity: u64, made: [&AtomicU64; 2], maker: OwnerId) -> Result<u64>;
     /// Gives back a table `make` made that never became reachable.
     fn discard(&self, id: u64, capacity: u64);
-    /// Gives back every block recorded in `made` (the [`MADE`] header words of a table
-    /// whose next one is or was made) by a maker that is dead, for a next table of
+    /// Gives back every block recorded in `made` (the [`MADE`](super::migrate::MADE) header
+    /// words of a table whose next one is or was made) by a maker that is dead, for a next
+    /// table of
     /// `capacity` slots. A record still there names a block nobody can reach: a maker
     /// clears its records before it links, and a dead one neither links nor records any
     /// more. The record is cleared with a compare-exchange from the value judged before
@@ -1127,7 +1129,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             }
         }
         fail::fail_point!("hash_map::grow_after_claim");
-        let records = [table.header(MADE[0]), table.header(MADE[1])];
+        let records = table.made_records();
         // Blocks a dead maker took for this growth and never linked.
         self.tables.give_back_made(capacity, records, liveness);
         fail::fail_point!("hash_map::grow_before_make");
@@ -1209,7 +1211,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             // Nobody claims this table's growth again: what dead makers recorded in it is
             // given back now or never. After the retirement (whose window a death leaks
             // the table in stays short): our pin keeps the retired table's header.
-            let records = [table.header(MADE[0]), table.header(MADE[1])];
+            let records = table.made_records();
             self.tables
                 .give_back_made(table.capacity() * 2, records, liveness);
         }

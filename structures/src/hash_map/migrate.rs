@@ -112,6 +112,11 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         self.slots.header(word)
     }
 
+    /// This table's [`MADE`] words: records of the blocks taken for its next table.
+    pub(crate) fn made_records(&self) -> [&shmarena_engine::sync::AtomicU64; 2] {
+        [self.header(MADE[0]), self.header(MADE[1])]
+    }
+
     /// The slot the commit word `dest` names in this table.
     ///
     /// # Errors

@@ -162,10 +162,10 @@
 //! claimant up to [`grow::GROW_PATIENCE`] and then makes the table itself (a dead one's
 //! claim at once); the blocks a claimant killed while it makes the table took for it are
 //! given back, but for a few windows of a few instructions and a frozen maker's (it
-//! records each as soon as it has it: `grow`). `len` is kept in sharded counters updated right after the
-//! linearization point: a process killed between the two leaves `len` off by one until
-//! [`HashMap::recount`], and a pending copy is counted when it is settled; the contents are
-//! never affected.
+//! records each as soon as it has it: `grow`). `len` is kept in sharded counters updated
+//! right after the linearization point: a process killed between the two leaves `len` off
+//! by one until [`HashMap::recount`], and a pending copy is counted when it is settled;
+//! the contents are never affected.
 
 use shmarena_engine::sync::{fence, AtomicPair, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
@@ -3233,7 +3233,7 @@ mod handle {
         /// [`Error::OutOfMemory`] when the map has to grow and the region has no room for
         /// its next table.
         pub fn insert(&self, key: K, value: V) -> Result<Option<V>> {
-            self.insert_with(&key, &value, true)
+            self.insert_with(&key, &value, true, false)
         }
 
         /// Inserts only if `key` is absent: `None` when inserted, else the value present
@@ -3242,10 +3242,18 @@ mod handle {
         /// # Errors
         /// As [`Self::insert`].
         pub fn try_insert(&self, key: K, value: V) -> Result<Option<V>> {
-            self.insert_with(&key, &value, false)
+            self.insert_with(&key, &value, false, false)
         }
 
-        fn insert_with(&self, key: &K, value: &V, replace: bool) -> Result<Option<V>> {
+        /// Inserts, or (`replace` false) reads the value present; `absent`: the caller
+        /// has just found the key absent, and the insert claims without looking again.
+        fn insert_with(
+            &self,
+            key: &K,
+            value: &V,
+            replace: bool,
+            absent: bool,
+        ) -> Result<Option<V>> {
             let region = self.object.region();
             if let (Some(key), Some(value)) = (fixed_words::<K, 4>(key), fixed_words::<V, 1>(value))
             {
@@ -3253,13 +3261,16 @@ mod handle {
                 // first look finds it; the rest out of line, with the same key and hash.
                 let (key, map, mut old) = (&key[..word_count::<K>()], self.map(), [0u64]);
                 let hash = map.hash(key);
-                let had = match map.insert_first(hash, key, &value, replace, &mut old, region) {
+                let first = if absent {
+                    First::Absent
+                } else {
+                    map.insert_first(hash, key, &value, replace, &mut old, region)
+                };
+                let had = match first {
                     First::Done(done) => done?,
-                    First::Absent => {
-                        self.insert_after_first(hash, key, &value, replace, &mut old, true)?
-                    }
-                    First::Walk => {
-                        self.insert_after_first(hash, key, &value, replace, &mut old, false)?
+                    rest => {
+                        let absent = matches!(rest, First::Absent);
+                        self.insert_after_first(hash, key, &value, replace, &mut old, absent)?
                     }
                 };
                 return Ok(had.then(|| from_words(&old)));
@@ -3629,16 +3640,8 @@ mod handle {
         #[cold]
         #[inline(never)]
         fn insert_absent(&self, key: K, value: V) -> Result<bool> {
-            if let (Some(key), Some(value)) =
-                (fixed_words::<K, 4>(&key), fixed_words::<V, 1>(&value))
-            {
-                // Claims at once: the update has just walked the key's slots.
-                let (key, mut old) = (&key[..word_count::<K>()], [0u64]);
-                let hash = self.map().hash(key);
-                let had = self.insert_after_first(hash, key, &value, false, &mut old, true)?;
-                return Ok(!had);
-            }
-            Ok(self.try_insert(key, value)?.is_none())
+            // Claims at once: the update has just walked the key's slots.
+            Ok(self.insert_with(&key, &value, false, true)?.is_none())
         }
     }
 
