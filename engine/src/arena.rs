@@ -146,6 +146,16 @@ impl<'m, M: Memory> Arena<'m, M> {
         Ok(Self { mem, start, end })
     }
 
+    /// Region offset of the arena's first byte.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// Region offset just past the arena's last byte.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
     /// Sets the bump pointer to the arena start. Only the region's creator calls this,
     /// before it publishes the region.
     pub fn initialize(&self) -> Result<()> {

@@ -29,6 +29,8 @@ pub mod participants;
 pub mod reclaim;
 #[cfg(not(loom))]
 mod region;
+#[cfg(not(loom))]
+pub mod retire_log;
 pub mod sync;
 #[cfg(not(loom))]
 pub mod verify;

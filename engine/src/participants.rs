@@ -10,6 +10,8 @@
 //!           attach before it publishes its generation
 //!   word 5  region offset of the slot's pin stripes (see crate::grace; 0: none), kept
 //!           for every later holder of the slot
+//!   word 6  region offset of the slot's retire log (see crate::retire_log; 0: none),
+//!           kept for every later holder of the slot, which takes over what it holds
 //! ```
 //!
 //! Liveness does not trust the table. Each slot `i` has a companion byte-range lock,

@@ -10,20 +10,26 @@
 //! ([`Region::pin`](crate::Region::pin)) before they read the word that leads to a block
 //! and unpin after their last read of the block.
 //!
-//! The list is the process's own (in its memory, not the region's), so retiring is a
-//! push under a per-handle claim, and reclaiming runs when the list holds
+//! The list is the process's own (in its memory), so retiring is a push under a
+//! per-handle claim; each entry is also written to the retire log of the participant slot
+//! the handle holds (in the region, see [`crate::retire_log`]), from which the slot's next
+//! holder takes over whatever a process that died or detached left waiting. Reclaiming runs when the list holds
 //! [`RECLAIM_BATCH`] blocks or [`RECLAIM_BYTES`] bytes (one scan of the participant table
 //! for the whole batch), at one unpin of this process in [`RECLAIM_UNPINS`] while blocks
 //! wait, at the first unpin after a large retirement
 //! ([`Region::retire_block_soon`](crate::Region::retire_block_soon): a retirer is often
 //! pinned when it retires, which holds its own retirement back; its unpin is the moment
-//! the block may go), and when the region handle is dropped. A reclaimed block of
+//! the block may go), when its log is full, when the region handle is dropped, and when a
+//! handle attaches to a slot whose log holds blocks. A reclaimed block of
 //! [`PUNCH_MIN`](crate::PUNCH_MIN) bytes or more gives its whole pages back to the
 //! file system first (they cost no memory until the block is used again). Costs and
 //! bounds:
-//! - a process killed with blocks on its list leaks them (at most what it had retired
-//!   and not yet freed: a batch, or more while a frozen reader holds reclamation back);
-//!   so does one killed between an unlink and its retirement (that one block);
+//! - a process killed (or detached) with blocks on its list leaves them in its slot's log,
+//!   and the next process to attach to the slot frees them once their grace period has
+//!   passed; until a process does, they wait. It leaks what did not fit the log (its
+//!   capacity, a 1024th of the arena, up to 2044 blocks; a full log makes its holder
+//!   reclaim), a block unlinked and not yet retired, and a block moved out of the log
+//!   and not yet freed (one block each);
 //! - a frozen pinned process holds back every retirement made since it pinned, in every
 //!   process, until it resumes or dies (then it is skipped); no operation waits for it;
 //! - a forked child inherits a copy of its parent's list and drops it (the blocks are
@@ -34,6 +40,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
+use crate::memory::Memory;
+use crate::retire_log::{Adopted, RetireLog};
 
 /// Retired blocks that make a process try to reclaim.
 pub const RECLAIM_BATCH: usize = 1024;
@@ -159,6 +167,8 @@ pub(crate) struct Retired {
     pub size: u64,
     /// The grace epoch read after the block was unlinked.
     pub epoch: u64,
+    /// Its entry in the slot's retire log (`None`: kept in this process only).
+    pub index: Option<u64>,
 }
 
 /// This process's retired blocks of one region handle, oldest first (so epochs ascend).
@@ -169,9 +179,29 @@ pub(crate) struct RetireList {
     entries: VecDeque<Retired>,
     /// Entries and bytes retired since the last reclaim (what makes the next one due).
     since: (usize, u64),
+    /// The retire log of the participant slot this handle holds, once it has one.
+    pub log: Option<RetireLog>,
 }
 
 impl RetireList {
+    /// Takes over the blocks a slot's previous holders left in its log (see
+    /// [`crate::retire_log`]), among this list's own by epoch.
+    pub fn adopt(&mut self, log: RetireLog, adopted: &[Adopted]) {
+        self.log = Some(log);
+        for block in adopted {
+            self.push(Retired {
+                offset: block.offset,
+                size: block.size,
+                epoch: block.epoch,
+                index: Some(block.index),
+            });
+        }
+        // Stable: a log's entries keep their order (their epochs never decrease).
+        self.entries
+            .make_contiguous()
+            .sort_by_key(|retired| retired.epoch);
+    }
+
     pub fn push(&mut self, retired: Retired) {
         self.since = (self.since.0 + 1, self.since.1.saturating_add(retired.size));
         self.entries.push_back(retired);
@@ -193,8 +223,10 @@ impl RetireList {
     /// (`has_passed(epoch)`, asked once per distinct epoch), stopping at the first that
     /// has not. An entry `free` refuses (a corrupt region) is dropped, and the first such
     /// error returned after the pass.
-    pub fn reclaim(
+    /// A logged entry leaves the log (`mem` holds it) before it is freed.
+    pub fn reclaim<M: Memory>(
         &mut self,
+        mem: &M,
         mut has_passed: impl FnMut(u64) -> Result<bool>,
         mut free: impl FnMut(u64, u64) -> Result<()>,
     ) -> Result<()> {
@@ -209,6 +241,9 @@ impl RetireList {
                 passed_up_to = Some(oldest.epoch);
             }
             self.entries.pop_front();
+            if let (Some(log), Some(index)) = (self.log.as_mut(), oldest.index) {
+                log.free_next(mem, index);
+            }
             if let Err(error) = free(oldest.offset, oldest.size) {
                 first_error.get_or_insert(error);
             }

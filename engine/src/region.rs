@@ -269,7 +269,8 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Nothing of ours is pinned any more (a pin borrows a handle): free what others'
-        // pins no longer hold back. What is still held back leaks (see `crate::reclaim`).
+        // pins no longer hold back. What is still held back stays in our slot's retire log
+        // for its next holder (see `crate::retire_log`).
         let _ = self.reclaim();
         // A forked child that never used the region, or one that could not attach as
         // itself, holds no slot of its own: the one named is its parent's, or nobody's.
@@ -313,11 +314,16 @@ impl Inner {
     }
 
     /// Frees this process's retired blocks whose grace period has passed; how many wait.
+    /// Takes over first what earlier holders of our participant slot left in its retire
+    /// log (see [`crate::retire_log`]).
     fn reclaim(&self) -> Result<usize> {
         let grace = self.grace();
         let arena = self.arena();
+        let slot = self.held_slot();
         self.retired.with(|list| {
+            self.bind_log(list, slot, false);
             list.reclaim(
+                &self.memory,
                 |epoch| grace.has_passed(epoch, self),
                 |offset, size| {
                     // Nobody can reach the block now: its pages may go back to the system.
@@ -328,6 +334,45 @@ impl Inner {
             )?;
             Ok(list.len())
         })
+    }
+
+    /// The participant slot this handle holds in this process, if any: `None` while it
+    /// waits for one, and in a fork child that has not attached as itself yet (this does
+    /// not attach it).
+    fn held_slot(&self) -> Option<u32> {
+        // Acquire: as in `id`.
+        if self.attached_in.load(Ordering::Acquire) != crate::fork::generation() {
+            return None;
+        }
+        // Acquire: as in `id`; `own_slot` was written before the id's Release store.
+        let me = OwnerId::from_bits(self.me.load(Ordering::Acquire))?;
+        // Relaxed: ordered by the Acquire load of the id.
+        self.own_slot.load(Ordering::Relaxed).then_some(me.slot())
+    }
+
+    /// Binds `list` (claimed: see `RetireQueue::with`) to the retire log of `slot`, the
+    /// slot this handle holds, unless it is bound to it already: takes over the blocks
+    /// that the slot's earlier holders left there, and with `create` makes the log if the
+    /// slot has none (see [`crate::retire_log`]). Without room for a log, or with a log
+    /// word that cannot be read, retirements stay in this process only.
+    fn bind_log(&self, list: &mut crate::reclaim::RetireList, slot: Option<u32>, create: bool) {
+        let Some(slot) = slot else {
+            return;
+        };
+        if list.log.is_some_and(|log| log.slot == slot) {
+            return;
+        }
+        let at = self.fields.participants_offset
+            + u64::from(slot) * crate::layout::PARTICIPANT_SLOT_SIZE
+            + crate::retire_log::LOG_WORD;
+        let Ok(word) = self.memory.word(at) else {
+            return;
+        };
+        if let Ok(Some((log, adopted))) =
+            crate::retire_log::RetireLog::take_over(&self.arena(), &self.memory, word, slot, create)
+        {
+            list.adopt(log, &adopted);
+        }
     }
 
     /// Gives the whole pages of bytes `offset..offset + len` (a block no process can reach)
@@ -989,7 +1034,7 @@ impl Region {
             }
         };
         let attached_in = crate::fork::generation();
-        Ok(Self {
+        let region = Self {
             inner: Arc::new(Inner {
                 path,
                 file,
@@ -1009,7 +1054,14 @@ impl Region {
                 retired: crate::reclaim::RetireQueue::default(),
                 pin_block: AtomicU64::new(0),
             }),
-        })
+        };
+        if me.is_some() {
+            // What earlier holders of the slot retired and left behind: taken over, and
+            // freed now if its grace period has passed. An error (a corrupt region)
+            // shows again in the operation that meets it.
+            let _ = region.inner.reclaim();
+        }
+        Ok(region)
     }
 
     /// Whether this handle created the region (useful after
@@ -1433,13 +1485,23 @@ impl Region {
     pub fn retire_block(&self, offset: u64, size: u64) -> Result<()> {
         self.arena().check_block_of_size(offset, size)?;
         let epoch = self.grace_epoch()?;
-        let due = self.inner.retired.with(|list| {
+        let inner = &*self.inner;
+        let slot = inner.held_slot();
+        let due = inner.retired.with(|list| {
+            inner.bind_log(list, slot, true);
+            let index = list
+                .log
+                .as_mut()
+                .and_then(|log| log.append(&inner.memory, offset, size, epoch));
+            // A full log: a reclaim makes room in it (what stays out of it leaks with us).
+            let full = index.is_none() && list.log.is_some();
             list.push(crate::reclaim::Retired {
                 offset,
                 size,
                 epoch,
+                index,
             });
-            list.is_due()
+            list.is_due() || full
         });
         if due {
             self.reclaim()?;

@@ -92,3 +92,45 @@ fn a_frozen_pinned_reader_holds_reclamation_back_and_a_killed_one_does_not() {
     );
     assert!(region.grace_has_passed(retired).unwrap());
 }
+
+#[test]
+fn blocks_a_process_retired_and_left_behind_are_freed_by_the_next_holder_of_its_slot() {
+    // "stay": killed while its blocks wait; "exit": gone with them still waiting.
+    for ending in ["stay", "exit"] {
+        let temp = TempRegion::new("grace-left-behind");
+        let region = Region::create(&temp.path, 8 << 20).unwrap();
+        region.value::<u64>("grace-pointer", 0).unwrap();
+        drop(region.pin().unwrap()); // this slot's pin stripes, before the count
+        let before = region.arena().stats().unwrap();
+        let log = shmarena::engine::retire_log::log_bytes(before.capacity);
+
+        // Our pin holds every retirement back.
+        let pin = region.pin().unwrap();
+        let mut worker = spawn(&["grace-retire", temp.arg(), "100", "1000", ending]);
+        let mut line = String::new();
+        BufReader::new(worker.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "retired");
+        if ending == "stay" {
+            worker.kill().unwrap();
+        }
+        let status = worker.wait().unwrap();
+        assert!(
+            status.success() || status.signal() == Some(libc::SIGKILL),
+            "{status}"
+        );
+        // A block of 1000 bytes takes 1 KiB; the slot's retire log holds the hundred.
+        let during = region.arena().stats().unwrap().used;
+        assert_eq!(during, before.used + 100 * 1024 + log, "{ending}");
+
+        // The next process on the worker's slot takes its log over and frees them.
+        drop(pin);
+        let next = Region::open(&temp.path).unwrap();
+        assert_eq!(
+            next.arena().stats().unwrap().used,
+            before.used + log,
+            "{ending}: the worker's retired blocks were not given back"
+        );
+    }
+}

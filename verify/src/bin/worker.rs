@@ -287,7 +287,9 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         "queue-produce" | "queue-consume" => queue_command(command, &region, args)?,
         "list-append" => list_append(&region, args)?,
         "type-identity" => type_identity(&region)?,
-        "grace-read" | "grace-hold" | "grace-churn" => grace::run(command, &region, args)?,
+        "grace-read" | "grace-hold" | "grace-churn" | "grace-retire" => {
+            grace::run(command, &region, args)?;
+        }
         command if command.starts_with("map-") => map::run(command, &region, args)?,
         "create" => {
             let prefix: String = arg(args, 2, "prefix")?;
@@ -370,6 +372,22 @@ mod grace {
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }
                 println!("{freed}");
+            }
+            // grace-retire <region> <count> <bytes> <exit|stay>: allocates count blocks of
+            // bytes and retires each; prints "retired", then returns (the handle's drop
+            // frees what no pin holds back) or stays until killed.
+            "grace-retire" => {
+                let bytes = arg::<u64>(args, 3, "bytes")?;
+                for _ in 0..arg::<u64>(args, 2, "count")? {
+                    let block = region.arena().alloc(bytes)?.offset;
+                    region.retire_block(block, bytes)?;
+                }
+                println!("retired");
+                if args.get(4).map(String::as_str) != Some("exit") {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(1));
+                    }
+                }
             }
             other => return Err(format!("unknown command {other}").into()),
         }
