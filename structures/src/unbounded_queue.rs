@@ -11,6 +11,8 @@
 //!   144  lost: u64  |  152 skipped: u64   (as the bounded queue's, for all rings)
 //!   160  first ring state: in the chain since grace epoch e (e); out of it since grace
 //!        epoch e (1 << 62 | e); being put back by an owner (1 << 63 | owner id)
+//!   168  ring being made: maker << 32 | its capacity (0: none)
+//!   176  that ring's block: maker << 32 | its region offset / 64 (0: not taken yet)
 //!   192  sleeping poppers' registry (8 words, see `sleepers`)
 //!   256  the first ring
 //! ring (the first in the body, later ones in arena blocks):
@@ -92,11 +94,25 @@
 //!   consumer that finds it dead does (its claim never names a process that has its id
 //!   later).
 //!
+//! The ring being made: a producer that makes a ring records it in the body (its capacity,
+//! then its block as soon as the arena hands it out, before the block is zeroed and its
+//! slots stamped, both words naming the maker), and clears both words just before its
+//! link. So a record still there names a ring nobody linked, and a dead maker's never
+//! will be: the next producer that makes a ring gives it back first
+//! ([`RawUnboundedQueue::give_back_made`]), clearing the block word with a
+//! compare-exchange from the value it judged before it frees the block, so that a block
+//! is given back once. One maker records at a time (it takes the capacity word from 0;
+//! a producer that finds it taken makes its ring unrecorded), and the participant sweep
+//! rewrites a retired owner in both words as in every other owner field.
+//!
 //! Kills: the rings are bounded queues, so a push or pop killed inside a ring is what it is
 //! there (a dead producer's claim is skipped, a dead consumer's element lost). A producer
-//! killed between making a ring and linking it leaks that ring; a consumer killed between
-//! moving the head ring and retiring the old one leaks the old one. Neither loses or
-//! duplicates an element, and nobody waits for a dead or frozen process: a frozen producer
+//! killed while making a ring leaks nothing, unless it dies in the few instructions
+//! between the arena's hand-out and the record, or after its clear and before its link,
+//! or made its ring unrecorded while another's record stood; a consumer killed between
+//! moving the head ring and retiring the old one (a few instructions) leaks the old one.
+//! Neither loses or duplicates an element, and nobody waits for a dead or frozen process:
+//! a frozen producer
 //! holding a claim in a closed ring holds up the consumers of that one element, as in the
 //! bounded queue (and a put-back that meets its claim in the first ring waits for it as a
 //! pop does, 64 short pauses and one liveness question, then leaves the ring out for
@@ -131,6 +147,11 @@ pub mod layout {
     /// The first ring's state: in the chain, out of it since a grace epoch, or being put
     /// back by a named owner (u64, see [`Shared::first_idle`](super::Shared::first_idle)).
     pub const FIRST_IDLE: u64 = 160;
+    /// The ring being made: its maker and capacity (u64, see
+    /// [`Shared::made`](super::Shared::made)).
+    pub const MADE_RING: u64 = 168;
+    /// The block of the ring being made: its maker and region offset / 64 (u64).
+    pub const MADE_BLOCK: u64 = 176;
     /// Who sleeps in `pop` ([`REGISTRY_WORDS`] words, see [`crate::sleepers`]).
     pub const POP_REGISTRY: u64 = 192;
     /// Words of the registry.
@@ -188,14 +209,15 @@ pub trait Rings {
     fn ring(&self, offset: u64) -> Result<Ring<'_>>;
 
     /// A new ring of `capacity` slots, every slot free for its first ticket, `next` 0,
-    /// not yet reachable: its offset.
+    /// not yet reachable: its offset. `record` is called with the offset as soon as the
+    /// ring's memory is taken, before it is initialized.
     ///
     /// # Errors
     /// [`Error::OutOfMemory`].
-    fn make(&self, capacity: u64) -> Result<u64>;
+    fn make(&self, capacity: u64, record: impl FnOnce(u64)) -> Result<u64>;
 
-    /// Frees a ring nobody else ever saw.
-    fn discard(&self, offset: u64);
+    /// Frees a ring of `capacity` slots that was never linked (it may be half made).
+    fn discard(&self, offset: u64, capacity: u64);
 
     /// Hands over a ring just unlinked from the chain, to be freed once no process can
     /// still be inside it (the first ring is never freed).
@@ -252,6 +274,23 @@ pub struct Shared<'a> {
     /// grace epoch ([`Rings::idle_epoch`]; the ring may serve again a grace period
     /// later), or being put back by a named owner.
     pub first_idle: &'a AtomicU64,
+    /// The ring being made and its block, while a producer makes it: `maker << 32 |
+    /// capacity` and `maker << 32 | offset / 64` (see [`made_record`]; 0: none).
+    pub made: [&'a AtomicU64; 2],
+}
+
+/// A word of [`Shared::made`]: `maker`'s bits in the high half, `low` (a capacity, or a
+/// region offset / 64: arena blocks are 64-byte aligned, and a region is at most 2^38
+/// bytes) in the low half.
+#[inline]
+pub fn made_record(maker: OwnerId, low: u64) -> u64 {
+    u64::from(maker.bits()) << 32 | (low & 0xffff_ffff)
+}
+
+/// The maker's bits and the low half of a [`made_record`].
+#[inline]
+fn made_parts(record: u64) -> (u32, u64) {
+    ((record >> 32) as u32, record & 0xffff_ffff)
 }
 
 /// The `next` word of the first ring while it is being put back at the end of the chain:
@@ -428,7 +467,7 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
                 Pushed::Yes => return Ok(()),
                 Pushed::Closed => {}
                 Pushed::Full => {
-                    let next = self.link(offset, &ring)?;
+                    let next = self.link(offset, &ring, me, liveness)?;
                     Self::move_on(self.shared.tail_ring, offset, next);
                 }
             }
@@ -526,7 +565,13 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
 
     /// Links a new ring after the full ring `ring`, unless another push did: the offset of
     /// the ring that follows it.
-    fn link(&self, offset: u64, ring: &Ring<'_>) -> Result<u64> {
+    fn link(
+        &self,
+        offset: u64,
+        ring: &Ring<'_>,
+        me: OwnerId,
+        liveness: &impl Liveness,
+    ) -> Result<u64> {
         // SeqCst: as the link's readers. Linked meanwhile: no ring to make (the first
         // ring, still being put back, is in the chain already: the caller comes back to it
         // and opens it).
@@ -539,8 +584,13 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
             return Ok(linked);
         }
         let capacity = ring.capacity.saturating_mul(2).clamp(1, self.max_ring);
-        let fresh = self.rings.make(capacity)?;
+        fail::fail_point!("unbounded_queue::before_make");
+        let (fresh, recorded) = self.make_recorded(capacity, me, liveness)?;
         fail::fail_point!("unbounded_queue::before_link");
+        if recorded {
+            // Before the link: a record never names a linked ring (module docs).
+            self.clear_made(me);
+        }
         // SeqCst: publishes the ring's initialized slots to whoever reads the link, and
         // closes this ring in the total order the pushes' closed checks read (see
         // `RawQueue::try_push_unless_closed`).
@@ -550,10 +600,108 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         {
             Ok(_) => Ok(fresh),
             Err(linked) => {
-                self.rings.discard(fresh);
+                self.rings.discard(fresh, capacity);
                 Ok(linked)
             }
         }
+    }
+
+    /// A new ring of `capacity` slots for `me` to link, recorded in [`Shared::made`] while
+    /// it is made unless another maker's record is there (a dead maker's is given back
+    /// first); and whether it was recorded.
+    fn make_recorded(
+        &self,
+        capacity: u64,
+        me: OwnerId,
+        liveness: &impl Liveness,
+    ) -> Result<(u64, bool)> {
+        let [ring_word, block_word] = self.shared.made;
+        // Relaxed: a hint; the compare-exchange below decides.
+        if ring_word.load(Ordering::Relaxed) != 0 {
+            self.give_back_made(liveness);
+        }
+        // Acquire: the previous maker's clear of the block word (before its Release clear
+        // of this one) comes before our record in it.
+        let recorded = ring_word
+            .compare_exchange(
+                0,
+                made_record(me, capacity),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        let made = self.rings.make(capacity, |offset| {
+            if recorded {
+                // Relaxed: only a give-back reads it, for a maker it finds dead (every
+                // store of a dead process is done); a live maker clears it itself.
+                block_word.store(made_record(me, offset / 64), Ordering::Relaxed);
+            }
+        });
+        match made {
+            Ok(fresh) => Ok((fresh, recorded)),
+            Err(error) => {
+                if recorded {
+                    // A block taken before the error stays out (as before the records).
+                    self.clear_made(me);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Clears `me`'s record of the ring it made ([`Shared::made`]): the block word first,
+    /// so that the capacity word, while it names a maker, names the maker of the block.
+    fn clear_made(&self, me: OwnerId) {
+        let [ring_word, block_word] = self.shared.made;
+        // Relaxed, then Release: the block word's clear comes before the next maker's
+        // record in it (see `make_recorded`).
+        for (word, order) in [
+            (block_word, Ordering::Relaxed),
+            (ring_word, Ordering::Release),
+        ] {
+            let seen = word.load(Ordering::Relaxed);
+            if seen != 0 && made_parts(seen).0 == me.bits() {
+                // A failure: cleared by another thread of this process (the same owner).
+                let _ = word.compare_exchange(seen, 0, order, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Gives back the ring a dead maker recorded in [`Shared::made`] (taken from the
+    /// arena, never linked), and clears the record. A record whose maker may be alive, or
+    /// whose two words name different makers (another maker's, or the participant sweep
+    /// halfway through them), is left for a later look. A maker that names no owner (a
+    /// hostile word) counts as dead.
+    pub fn give_back_made(&self, liveness: &impl Liveness) {
+        let [ring_word, block_word] = self.shared.made;
+        // Acquire: a record the sweep rewrote (SeqCst) to name no live owner is judged
+        // without a system call.
+        let seen = ring_word.load(Ordering::Acquire);
+        let (maker, capacity) = made_parts(seen);
+        if seen == 0 || OwnerId::from_bits(maker).is_some_and(|owner| liveness.is_alive(owner)) {
+            return;
+        }
+        // Acquire: as above.
+        let block = block_word.load(Ordering::Acquire);
+        if block != 0 {
+            let (block_maker, offset) = made_parts(block);
+            if block_maker != maker {
+                return;
+            }
+            // The record first: a compare-exchange succeeds only on the word's latest
+            // value, so a block another give-back cleared is not given back twice.
+            // Relaxed: see `make_recorded`.
+            if block_word
+                .compare_exchange(block, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+            {
+                return;
+            }
+            self.rings
+                .discard(offset * 64, capacity.clamp(1, crate::queue::MAX_CAPACITY));
+        }
+        // Release: as in `clear_made`. A failure: cleared or rewritten meanwhile.
+        let _ = ring_word.compare_exchange(seen, 0, Ordering::Release, Ordering::Relaxed);
     }
 
     /// Opens the first ring, found in the chain at `offset` with [`REOPENING`] in its
@@ -1108,10 +1256,10 @@ mod handle {
             Ok(ring_in(all, capacity))
         }
 
-        fn make(&self, capacity: u64) -> Result<u64> {
+        fn make(&self, capacity: u64, record: impl FnOnce(u64)) -> Result<u64> {
             let offset = self
                 .region()
-                .alloc_zeroed_words(self.ring_words(capacity))?;
+                .alloc_zeroed_words_recorded(self.ring_words(capacity), record)?;
             let ring = self.words_at(offset, self.ring_words(capacity))?;
             let word = |index: u64| {
                 // SAFETY: index < ring_words(capacity), checked by `words_at`.
@@ -1123,8 +1271,8 @@ mod handle {
             Ok(offset)
         }
 
-        fn discard(&self, offset: u64) {
-            let words = self.ring_words(self.capacity_of(offset));
+        fn discard(&self, offset: u64, capacity: u64) {
+            let words = self.ring_words(capacity);
             // Never published: free at once. An error (a corrupt arena) leaks the ring.
             let _ = self.region().arena().free(offset, words * 8);
         }
@@ -1308,6 +1456,7 @@ mod handle {
                 skipped: body.word(layout::SKIPPED),
                 first_ring: object.info().offset + layout::FIRST_RING,
                 first_idle: body.word(layout::FIRST_IDLE),
+                made: [body.word(layout::MADE_RING), body.word(layout::MADE_BLOCK)],
             };
             let all = body.words(layout::FIRST_RING, first_words);
             let ring = ring_in(all, first_capacity);
@@ -1664,6 +1813,10 @@ mod handle {
             queue.with_raw(queue.slot_words as usize, |raw| {
                 raw.retire_put_back_owner(slot)
             })?;
+        }
+        // The ring being made: both words name its maker.
+        for word in queue.shared.made {
+            shmarena_engine::liveness::retire_owner_field(word, 32, slot, |record| record != 0)?;
         }
         let slot_words = queue.slot_words as usize;
         queue.each_ring(|ring| {

@@ -11,7 +11,8 @@
 //! ring before the chain left it, racing the put-back and pushes on both sides of it; and
 //! what a consumer killed in the put-back protocol leaves (a departure it did not record,
 //! a put-back's claim it died right after taking), taken up by the next consumer while a
-//! producer pushes. (The models' grace period, "no other slow path in flight", is
+//! producer pushes. A dead producer's ring, made and recorded and never linked, given back
+//! once by producers racing to link, or racing the participant sweep. (The models' grace period, "no other slow path in flight", is
 //! stronger than the region's, which waits only for pins older than its epoch:
 //! `unbounded_renewal.rs` plays a pop frozen across put-backs on the shipping code.)
 
@@ -31,14 +32,14 @@ use shmarena::engine::{Error, Result};
 use shmarena::queue::initial_stamp;
 use shmarena::queue::Sleepers;
 use shmarena::unbounded_queue::{
-    ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared,
+    made_record, ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared,
 };
 
 /// Rings the models may make (the first included).
 const RINGS: usize = 8;
 
 /// The first ring's offset.
-const FIRST: u64 = 8;
+const FIRST: u64 = 64;
 
 /// One ring of one slot: head, tail, next, and the slot (stamp and one data word).
 struct RingWords {
@@ -47,6 +48,7 @@ struct RingWords {
     next: AtomicU64,
     slot: [AtomicU64; 2],
     retired: AtomicUsize,
+    discarded: AtomicUsize,
 }
 
 impl RingWords {
@@ -57,12 +59,13 @@ impl RingWords {
             next: AtomicU64::new(0),
             slot: [AtomicU64::new(initial_stamp(0)), AtomicU64::new(0)],
             retired: AtomicUsize::new(0),
+            discarded: AtomicUsize::new(0),
         }
     }
 }
 
 /// Every word of a queue: the shared words and [`RINGS`] rings, ring `i` at offset
-/// `8 * (i + 1)` (word-aligned, as in a region: 0 is "no ring", and 1 is
+/// `64 * (i + 1)` (block-aligned, as in a region: 0 is "no ring", and 1 is
 /// [`REOPENING`](shmarena::unbounded_queue::REOPENING)); ring 0, at [`FIRST`], is the
 /// first, the others are handed out by `make`.
 struct Words {
@@ -77,6 +80,8 @@ struct Words {
     first_idle: AtomicU64,
     rings: Vec<RingWords>,
     made: AtomicUsize,
+    /// The ring being made and its block (see `Shared::made`).
+    making: [AtomicU64; 2],
     /// Operations in a slow path, which the handle pins for: the grace period the first
     /// ring's put-back waits for has passed once no other one is in flight.
     pinned: AtomicUsize,
@@ -88,8 +93,8 @@ struct Words {
 impl Rings for Words {
     fn ring(&self, offset: u64) -> Result<Ring<'_>> {
         let ring = Some(offset)
-            .filter(|offset| offset % 8 == 0)
-            .and_then(|offset| (offset / 8).checked_sub(1))
+            .filter(|offset| offset % 64 == 0)
+            .and_then(|offset| (offset / 64).checked_sub(1))
             .and_then(|index| self.rings.get(index as usize))
             .ok_or_else(|| Error::corrupt("ring", "no such ring"))?;
         Ok(Ring {
@@ -101,14 +106,38 @@ impl Rings for Words {
         })
     }
 
-    fn make(&self, capacity: u64) -> Result<u64> {
+    fn make(&self, capacity: u64, record: impl FnOnce(u64)) -> Result<u64> {
         assert_eq!(capacity, 1, "the models' rings have one slot");
         let index = self.made.fetch_add(1, Ordering::Relaxed) + 1;
         assert!(index < RINGS, "more rings than the model allows");
-        Ok(8 * (index as u64 + 1))
+        record(64 * (index as u64 + 1));
+        Ok(64 * (index as u64 + 1))
     }
 
-    fn discard(&self, _offset: u64) {}
+    fn discard(&self, offset: u64, capacity: u64) {
+        assert_eq!(capacity, 1, "a ring given back with another capacity");
+        assert_ne!(offset, FIRST, "the first ring given back");
+        for pointer in [&self.head_ring, &self.tail_ring] {
+            assert_ne!(
+                pointer.load(Ordering::SeqCst),
+                offset,
+                "a ring in use given back"
+            );
+        }
+        for ring in &self.rings {
+            assert_ne!(
+                ring.next.load(Ordering::SeqCst),
+                offset,
+                "a linked ring given back"
+            );
+        }
+        let ring = &self.rings[offset as usize / 64 - 1];
+        assert_eq!(
+            ring.discarded.fetch_add(1, Ordering::SeqCst),
+            0,
+            "a ring given back twice"
+        );
+    }
 
     fn idle_epoch(&self) -> Result<u64> {
         Ok(self.epoch.load(Ordering::SeqCst))
@@ -130,7 +159,7 @@ impl Rings for Words {
     }
 
     fn retire(&self, offset: u64) -> Result<()> {
-        let ring = &self.rings[offset as usize / 8 - 1];
+        let ring = &self.rings[offset as usize / 64 - 1];
         assert_ne!(
             self.head_ring.load(Ordering::SeqCst),
             offset,
@@ -162,6 +191,7 @@ impl Words {
             first_idle: AtomicU64::new(0),
             rings: (0..RINGS).map(|_| RingWords::new()).collect(),
             made: AtomicUsize::new(0),
+            making: [AtomicU64::new(0), AtomicU64::new(0)],
             pinned: AtomicUsize::new(0),
             epoch: AtomicU64::new(0),
         }
@@ -186,6 +216,7 @@ impl Words {
             skipped: &self.skipped,
             first_ring: FIRST,
             first_idle: &self.first_idle,
+            made: [&self.making[0], &self.making[1]],
         }
     }
 
@@ -314,6 +345,92 @@ fn two_producers_racing_to_link_lose_nothing() {
         let mut rest = words.drain();
         rest.sort_unstable();
         assert_eq!(rest, [1, 2]);
+    });
+}
+
+/// A producer died while it made a ring (recorded, never linked) and two producers now
+/// push into a full ring, each racing to link its own: the dead maker's ring is given back
+/// exactly once and never linked, every element comes out once, and no record is left.
+/// (A `store` in place of the give-back's compare-exchange gives the ring back twice.)
+#[test]
+fn a_dead_producers_unlinked_ring_is_given_back_once() {
+    model(|| {
+        let words = Arc::new(Words::new());
+        words.push(10, 3); // the first ring is full
+                           // The dead producer's ring: taken and recorded, never linked.
+        let dead = loom_owners::dead(5);
+        words.making[0].store(made_record(dead, 1), Ordering::SeqCst);
+        let half_made = words
+            .make(1, |offset| {
+                words.making[1].store(made_record(dead, offset / 64), Ordering::SeqCst);
+            })
+            .unwrap();
+        let producers: Vec<_> = [(1, 1u32), (2, 2)]
+            .into_iter()
+            .map(|(value, slot)| {
+                let words = Arc::clone(&words);
+                thread::spawn(move || words.push(value, slot))
+            })
+            .collect();
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        let ring = &words.rings[half_made as usize / 64 - 1];
+        assert_eq!(
+            ring.discarded.load(Ordering::SeqCst),
+            1,
+            "the dead maker's ring leaked"
+        );
+        for word in &words.making {
+            assert_eq!(word.load(Ordering::SeqCst), 0, "a record left behind");
+        }
+        let mut all = words.drain();
+        all.sort_unstable();
+        assert_eq!(all, [1, 2, 10]);
+    });
+}
+
+/// A producer gives back a dead maker's ring while the participant sweep rewrites the
+/// maker (its slot retired) in both record words: the ring is given back once, by then or
+/// by the next look, and no record is left. (A give-back that clears the capacity word
+/// when the two words name different makers leaks the ring.)
+#[test]
+fn a_dead_producers_ring_given_back_under_a_sweep_is_given_back_once() {
+    model_both_orders(|swap| {
+        let words = Arc::new(Words::new());
+        words.push(10, 3); // the first ring is full
+        let dead = loom_owners::dead(5);
+        words.making[0].store(made_record(dead, 1), Ordering::SeqCst);
+        let half_made = words
+            .make(1, |offset| {
+                words.making[1].store(made_record(dead, offset / 64), Ordering::SeqCst);
+            })
+            .unwrap();
+        let (producer, sweeper) = (Arc::clone(&words), Arc::clone(&words));
+        pair(
+            swap,
+            move || producer.push(1, 1),
+            move || {
+                for word in &sweeper.making {
+                    shmarena::engine::liveness::retire_owner_field(word, 32, 5, |w| w != 0)
+                        .unwrap();
+                }
+            },
+        );
+        // The next look (a later ring's maker) finishes what the race left.
+        words.with_raw(|raw| raw.give_back_made(&Mock::slot(1)));
+        let ring = &words.rings[half_made as usize / 64 - 1];
+        assert_eq!(
+            ring.discarded.load(Ordering::SeqCst),
+            1,
+            "the dead maker's ring leaked"
+        );
+        for word in &words.making {
+            assert_eq!(word.load(Ordering::SeqCst), 0, "a record left behind");
+        }
+        let mut all = words.drain();
+        all.sort_unstable();
+        assert_eq!(all, [1, 10]);
     });
 }
 

@@ -55,6 +55,8 @@ struct Words {
     first_idle: AtomicU64,
     rings: Vec<RingWords>,
     made: AtomicUsize,
+    /// The ring being made and its block (see `Shared::made`).
+    making: [AtomicU64; 2],
     epoch: AtomicU64,
     /// Run once by the next grace-period check: what other processes do meanwhile.
     meanwhile: RefCell<Option<Meanwhile>>,
@@ -76,13 +78,14 @@ impl Rings for Words {
         })
     }
 
-    fn make(&self, _capacity: u64) -> Result<u64> {
+    fn make(&self, _capacity: u64, record: impl FnOnce(u64)) -> Result<u64> {
         let index = self.made.fetch_add(1, Ordering::Relaxed) + 1;
         assert!(index < RINGS, "more rings than the scenario has");
+        record(8 * (index as u64 + 1));
         Ok(8 * (index as u64 + 1))
     }
 
-    fn discard(&self, _offset: u64) {}
+    fn discard(&self, _offset: u64, _capacity: u64) {}
 
     fn retire(&self, _offset: u64) -> Result<()> {
         Ok(())
@@ -127,6 +130,7 @@ impl Words {
                 })
                 .collect(),
             made: AtomicUsize::new(0),
+            making: [AtomicU64::new(0), AtomicU64::new(0)],
             epoch: AtomicU64::new(0),
             meanwhile: RefCell::new(None),
         }
@@ -150,6 +154,7 @@ impl Words {
             skipped: &self.skipped,
             first_ring: FIRST,
             first_idle: &self.first_idle,
+            made: [&self.making[0], &self.making[1]],
         }
     }
 

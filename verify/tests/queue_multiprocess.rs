@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{spawn, spawn_with_env, TempRegion};
+use common::{run_ok, spawn, spawn_with_env, TempRegion};
 use shmarena::{Array, ByteUnboundedQueue, Event, Queue, Region, RegionExt};
 
 const PRODUCERS: usize = 3;
@@ -779,4 +779,43 @@ fn a_consumer_killed_asleep_stops_costing_the_producers() {
             "the dead sleeper's count was cleared (unbounded: {unbounded})"
         );
     }
+}
+
+/// An unbounded queue's producer killed while it makes the next ring (the arena has handed
+/// the ring out, it is recorded and not linked) leaks nothing: the next producer to make a
+/// ring gives the dead maker's back first. After the queue drained, the bytes in use equal
+/// those of a run whose producer died just before making its ring.
+#[test]
+fn an_unbounded_producer_killed_while_making_a_ring_leaks_nothing() {
+    let used_after_death_at = |point: &str| {
+        let temp = TempRegion::new(&format!("queue-make-{}", point.replace("::", "-")));
+        let region = Region::create(&temp.path, 64 << 20).unwrap();
+        let queue = ByteUnboundedQueue::get_or_create(&region, "q", 4, 8).unwrap();
+        region.array_zeroed::<u64>("acked", PRODUCERS).unwrap();
+        // Fills the first ring (4 slots) and dies making the second.
+        let dying = spawn_with_env(
+            &["queue-produce", temp.arg(), "0", "0", "100"],
+            &[("SHMARENA_KILL_AT", &format!("{point}:1"))],
+        );
+        let status = dying.wait_with_output().unwrap().status;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}");
+        run_ok(&["queue-produce", temp.arg(), "1", "0", "1000"]);
+        let mut popped = 0;
+        while queue.try_pop().unwrap().is_some() {
+            popped += 1;
+        }
+        assert_eq!(popped, 4 + 1000, "{point}");
+        // Empty polls put the first ring back; the later rings are retired and freed.
+        for _ in 0..300 {
+            assert_eq!(queue.try_pop().unwrap(), None);
+        }
+        region.reclaim().unwrap();
+        region.arena_stats().unwrap().used
+    };
+    let control = used_after_death_at("unbounded_queue::before_make");
+    assert_eq!(
+        used_after_death_at("unbounded_queue::before_link"),
+        control,
+        "bytes in use after a death between making a ring and linking it"
+    );
 }
