@@ -143,12 +143,12 @@ pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     println!("  grace epoch {}", region.grace_epoch()?);
     println!(
-        "  {:>5} {:>10} {:>8} {:>8} {:>6} {:>5}",
-        "slot", "generation", "pid", "state", "alive", "pins"
+        "  {:>5} {:>10} {:>8} {:>8} {:>6} {:>5} {:>8}",
+        "slot", "generation", "pid", "state", "alive", "pins", "retired"
     );
     for p in region.participants()? {
         println!(
-            "  {:>5} {:>10} {:>8} {:>8} {:>6} {:>5}",
+            "  {:>5} {:>10} {:>8} {:>8} {:>6} {:>5} {:>8}",
             p.slot,
             p.generation,
             p.pid,
@@ -158,7 +158,8 @@ pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 (true, false) => "dead",
                 (false, _) => "-",
             },
-            p.pins
+            p.pins,
+            p.retired
         );
     }
 

@@ -100,6 +100,10 @@ pub struct ParticipantInfo {
     /// Grace-period pins the slot's threads hold (see [`crate::grace`]): a frozen process
     /// that holds one keeps reclamation waiting.
     pub pins: u64,
+    /// Arena blocks in the slot's retire log (see [`crate::retire_log`]): retired by its
+    /// holder and not freed yet, or left by a holder that died or detached, for the slot's
+    /// next holder to free.
+    pub retired: u64,
 }
 
 fn flock(kind: i32, byte: i64) -> libc::flock {
@@ -511,6 +515,15 @@ impl<M: Memory> Participants<'_, M> {
                 start_time: self.slot_word(slot, 8)?.load(Ordering::Relaxed),
                 // Both parities' counts, on the slot's word and stripes.
                 pins: self.grace().pins(slot)?,
+                retired: crate::retire_log::RetireLog::waiting(
+                    &crate::arena::Arena::new(
+                        self.mem,
+                        self.fields.arena_offset,
+                        self.fields.arena_end,
+                    )?,
+                    self.mem,
+                    self.slot_word(slot, crate::retire_log::LOG_WORD)?,
+                ),
             });
         }
         Ok(rows)

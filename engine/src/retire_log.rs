@@ -146,9 +146,42 @@ impl RetireLog {
         )))
     }
 
-    /// The log at `block`, if it can be one: header and entries inside the arena, head
-    /// and tail no further apart than its capacity (else the two are reset, and what lay
-    /// between them is not taken over).
+    /// Blocks waiting in the log of the slot whose log word is `word` (retired by its
+    /// holder, or left by earlier holders for the next), as far as a look from any process
+    /// can tell: 0 for no log, or one that cannot be one. Writes nothing.
+    pub fn waiting<M: Memory>(arena: &Arena<'_, M>, mem: &M, word: &AtomicU64) -> u64 {
+        // Relaxed: informational.
+        let block = word.load(Ordering::Relaxed);
+        Self::header(arena, mem, block)
+            .filter(|&(capacity, head, tail)| head <= tail && tail - head <= capacity)
+            .map_or(0, |(_, head, tail)| tail - head)
+    }
+
+    /// Capacity, head and tail of the log at `block`, if its header and entries lie inside
+    /// the arena and its capacity can be a log's.
+    fn header<M: Memory>(arena: &Arena<'_, M>, mem: &M, block: u64) -> Option<(u64, u64, u64)> {
+        let in_arena = |bytes: u64| {
+            block >= arena.start()
+                && block % BLOCK_ALIGN == 0
+                && block
+                    .checked_add(bytes)
+                    .is_some_and(|end| end <= arena.end())
+        };
+        if block == 0 || !in_arena(ENTRIES) {
+            return None;
+        }
+        // Acquire: see `take_over` (the tail's entries were written before it).
+        let load = |at: u64| mem.word(block + at).ok().map(|w| w.load(Ordering::Acquire));
+        let capacity = load(CAPACITY)?;
+        if capacity == 0 || capacity > MAX_ENTRIES || !in_arena(ENTRIES + capacity * ENTRY_BYTES) {
+            return None;
+        }
+        Some((capacity, load(HEAD)?, load(TAIL)?))
+    }
+
+    /// The log at `block`, if it can be one ([`Self::header`]), head and tail no further
+    /// apart than its capacity (else the two are reset, and what lay between them is not
+    /// taken over).
     fn read<M: Memory>(arena: &Arena<'_, M>, mem: &M, block: u64, slot: u32) -> Option<Self> {
         let in_arena = |bytes: u64| {
             block >= arena.start()

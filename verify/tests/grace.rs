@@ -123,6 +123,15 @@ fn blocks_a_process_retired_and_left_behind_are_freed_by_the_next_holder_of_its_
         // A block of 1000 bytes takes 1 KiB; the slot's retire log holds the hundred.
         let during = region.arena().stats().unwrap().used;
         assert_eq!(during, before.used + 100 * 1024 + log, "{ending}");
+        let waiting = |region: &Region| {
+            region
+                .participants()
+                .unwrap()
+                .iter()
+                .map(|p| p.retired)
+                .sum::<u64>()
+        };
+        assert_eq!(waiting(&region), 100, "{ending}");
 
         // The next process on the worker's slot takes its log over and frees them.
         drop(pin);
@@ -132,5 +141,6 @@ fn blocks_a_process_retired_and_left_behind_are_freed_by_the_next_holder_of_its_
             before.used + log,
             "{ending}: the worker's retired blocks were not given back"
         );
+        assert_eq!(waiting(&region), 0, "{ending}");
     }
 }
