@@ -214,10 +214,15 @@ impl Region {
         match self.participants() {
             Ok(rows) => {
                 for row in rows.iter().filter(|row| row.active && !row.alive) {
+                    let waiting = if row.retired == 0 {
+                        String::new()
+                    } else {
+                        format!(", which frees the {} retired blocks it left", row.retired)
+                    };
                     findings.push(Finding::note(
                         format!("participant slot {}", row.slot),
                         format!(
-                            "pid {} died attached; its slot is reused by the next attach",
+                            "pid {} died attached; its slot is reused by the next attach{waiting}",
                             row.pid
                         ),
                     ));

@@ -132,6 +132,13 @@ fn blocks_a_process_retired_and_left_behind_are_freed_by_the_next_holder_of_its_
                 .sum::<u64>()
         };
         assert_eq!(waiting(&region), 100, "{ending}");
+        if ending == "stay" {
+            let notes = region.verify();
+            assert!(
+                notes.iter().any(|note| note.message.contains("100 retired blocks")),
+                "{notes:?}"
+            );
+        }
 
         // The next process on the worker's slot takes its log over and frees them.
         drop(pin);
