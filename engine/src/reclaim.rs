@@ -19,17 +19,16 @@
 //! wait, at the first unpin after a large retirement
 //! ([`Region::retire_block_soon`](crate::Region::retire_block_soon): a retirer is often
 //! pinned when it retires, which holds its own retirement back; its unpin is the moment
-//! the block may go), when its log is full, when the region handle is dropped, and when a
-//! handle attaches to a slot whose log holds blocks. A reclaimed block of
+//! the block may go), once when its log is full, when the region handle is dropped, and
+//! when a handle opens the region on a slot whose log holds blocks. A reclaimed block of
 //! [`PUNCH_MIN`](crate::PUNCH_MIN) bytes or more gives its whole pages back to the
 //! file system first (they cost no memory until the block is used again). Costs and
 //! bounds:
 //! - a process killed (or detached) with blocks on its list leaves them in its slot's log,
-//!   and the next process to attach to the slot frees them once their grace period has
-//!   passed; until a process does, they wait. It leaks what did not fit the log (its
-//!   capacity, a 1024th of the arena, up to 2044 blocks; a full log makes its holder
-//!   reclaim), a block unlinked and not yet retired, and a block moved out of the log
-//!   and not yet freed (one block each);
+//!   and the next process to take the slot frees them once their grace period has
+//!   passed; until a process does, they wait. It leaks what did not go into the log (see
+//!   [`crate::retire_log`] for when), a block unlinked and not yet retired, and a block
+//!   moved out of the log and not yet freed (one block each);
 //! - a frozen pinned process holds back every retirement made since it pinned, in every
 //!   process, until it resumes or dies (then it is skipped); no operation waits for it;
 //! - a forked child inherits a copy of its parent's list and drops it (the blocks are
@@ -181,25 +180,42 @@ pub(crate) struct RetireList {
     since: (usize, u64),
     /// The retire log of the participant slot this handle holds, once it has one.
     pub log: Option<RetireLog>,
+    /// Whether a full log has made the list due since the last reclaim.
+    asked_room: bool,
 }
 
 impl RetireList {
     /// Takes over the blocks a slot's previous holders left in its log (see
-    /// [`crate::retire_log`]), among this list's own by epoch.
-    pub fn adopt(&mut self, log: RetireLog, adopted: &[Adopted]) {
+    /// [`crate::retire_log`]), in the log's order and ahead of this list's own (they were
+    /// retired before this handle took the slot), with epochs no later than `now` (the
+    /// grace epoch now: a larger one can only come from a corrupt log, and would hold the
+    /// list back for good).
+    pub fn adopt(&mut self, log: RetireLog, adopted: &[Adopted], now: u64) {
         self.log = Some(log);
-        for block in adopted {
-            self.push(Retired {
+        // In log order: a reclaim frees logged entries in the order of their indices,
+        // which the log's head follows (their epochs need not ascend: two threads may
+        // read the epoch in one order and append in the other).
+        for block in adopted.iter().rev() {
+            self.entries.push_front(Retired {
                 offset: block.offset,
                 size: block.size,
-                epoch: block.epoch,
+                epoch: block.epoch.min(now),
                 index: Some(block.index),
             });
         }
-        // Stable: a log's entries keep their order (their epochs never decrease).
-        self.entries
-            .make_contiguous()
-            .sort_by_key(|retired| retired.epoch);
+        let bytes = adopted.iter().map(|block| block.size).sum::<u64>();
+        self.since = (
+            self.since.0 + adopted.len(),
+            self.since.1.saturating_add(bytes),
+        );
+    }
+
+    /// Whether a retirement that found the log full should make this list due for a
+    /// reclaim: once until the next reclaim (which makes room, unless a reader holds the
+    /// log's oldest blocks back; asking at every retirement would then scan the
+    /// participants every time).
+    pub fn asks_for_room(&mut self) -> bool {
+        !std::mem::replace(&mut self.asked_room, true)
     }
 
     pub fn push(&mut self, retired: Retired) {
@@ -231,6 +247,7 @@ impl RetireList {
         mut free: impl FnMut(u64, u64) -> Result<()>,
     ) -> Result<()> {
         self.since = (0, 0);
+        self.asked_room = false;
         let mut passed_up_to = None;
         let mut first_error = None;
         while let Some(&oldest) = self.entries.front() {
@@ -343,4 +360,75 @@ pub(crate) fn bad_blob(blob: Blob, why: &str) -> Error {
         "out-of-line bytes",
         format!("{} bytes at offset {}: {why}", blob.len(), blob.offset()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arena::Arena;
+    use crate::memory::HeapMemory;
+
+    #[test]
+    fn adopted_blocks_come_first_in_log_order_with_no_epoch_past_now() {
+        let mem = HeapMemory::new(1 << 20);
+        let arena = Arena::new(&mem, 4096, 1 << 20).unwrap();
+        arena.initialize().unwrap();
+        let word = crate::sync::AtomicU64::new(0);
+        let (mut log, _) = RetireLog::take_over(&arena, &mem, &word, 0, true)
+            .unwrap()
+            .unwrap();
+        let blocks: Vec<u64> = (0..3).map(|_| arena.alloc(64).unwrap().offset).collect();
+        // Epochs out of order (two threads), and one a corrupt log would hold.
+        for (&block, epoch) in blocks.iter().zip([6, 5, u64::MAX]) {
+            log.append(&mem, block, 64, epoch).unwrap();
+        }
+        let (log, adopted) = RetireLog::take_over(&arena, &mem, &word, 0, false)
+            .unwrap()
+            .unwrap();
+        let mut list = RetireList::default();
+        list.push(Retired {
+            offset: 1 << 19,
+            size: 64,
+            epoch: 7,
+            index: None,
+        });
+        list.adopt(log, &adopted, 9);
+        let order: Vec<(u64, u64, Option<u64>)> = list
+            .entries
+            .iter()
+            .map(|retired| (retired.offset, retired.epoch, retired.index))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (blocks[0], 6, Some(0)),
+                (blocks[1], 5, Some(1)),
+                (blocks[2], 9, Some(2)),
+                (1 << 19, 7, None),
+            ]
+        );
+        // Everything passed: freed in that order, the log's head past all three.
+        let mut freed = Vec::new();
+        list.reclaim(
+            &mem,
+            |_| Ok(true),
+            |offset, _| {
+                freed.push(offset);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(freed, [blocks[0], blocks[1], blocks[2], 1 << 19]);
+        assert_eq!(list.log.unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_full_log_asks_for_a_reclaim_once_until_the_next() {
+        let mut list = RetireList::default();
+        assert!(list.asks_for_room());
+        assert!(!list.asks_for_room());
+        list.reclaim(&HeapMemory::new(64), |_| Ok(true), |_, _| Ok(()))
+            .unwrap();
+        assert!(list.asks_for_room());
+    }
 }

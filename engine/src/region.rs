@@ -270,8 +270,17 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Nothing of ours is pinned any more (a pin borrows a handle): free what others'
         // pins no longer hold back. What is still held back stays in our slot's retire log
-        // for its next holder (see `crate::retire_log`).
+        // for its next holder (see `crate::retire_log`); an empty log goes back to the
+        // arena while we still hold the slot.
         let _ = self.reclaim();
+        if let Some(slot) = self.held_slot() {
+            let arena = self.arena();
+            self.retired.with(|list| {
+                if let (Some(log), Some(word)) = (list.log.take(), self.log_word(slot)) {
+                    log.give_back_if_empty(&arena, word);
+                }
+            });
+        }
         // A forked child that never used the region, or one that could not attach as
         // itself, holds no slot of its own: the one named is its parent's, or nobody's.
         if *self.attached_in.get_mut() == crate::fork::generation() && *self.own_slot.get_mut() {
@@ -362,17 +371,25 @@ impl Inner {
         if list.log.is_some_and(|log| log.slot == slot) {
             return;
         }
-        let at = self.fields.participants_offset
-            + u64::from(slot) * crate::layout::PARTICIPANT_SLOT_SIZE
-            + crate::retire_log::LOG_WORD;
-        let Ok(word) = self.memory.word(at) else {
+        let Some(word) = self.log_word(slot) else {
+            return;
+        };
+        let Ok(now) = self.grace().epoch() else {
             return;
         };
         if let Ok(Some((log, adopted))) =
             crate::retire_log::RetireLog::take_over(&self.arena(), &self.memory, word, slot, create)
         {
-            list.adopt(log, &adopted);
+            list.adopt(log, &adopted, now);
         }
+    }
+
+    /// The log word of participant `slot`, if the table has that slot.
+    fn log_word(&self, slot: u32) -> Option<&crate::sync::AtomicU64> {
+        let at = self.fields.participants_offset
+            + u64::from(slot) * crate::layout::PARTICIPANT_SLOT_SIZE
+            + crate::retire_log::LOG_WORD;
+        self.memory.word(at).ok()
     }
 
     /// Gives the whole pages of bytes `offset..offset + len` (a block no process can reach)
@@ -1501,7 +1518,7 @@ impl Region {
                 epoch,
                 index,
             });
-            list.is_due() || full
+            list.is_due() || (full && list.asks_for_room())
         });
         if due {
             self.reclaim()?;

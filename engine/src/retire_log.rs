@@ -29,13 +29,27 @@
 //!   released the previous holder's lock on it, at that holder's detach or death, after
 //!   every store the holder made.
 //!
-//! Costs and bounds: one arena block per slot that ever retired (1 KiB to 32 KiB, a
-//! 1024th of the arena), two stores per retirement and one per block freed. A retirement
-//! that finds the log full, or no room in the arena for one, stays in the process's
-//! memory only, and leaks if the process dies before freeing it (as every retirement did
-//! before the log). The log's words are untrusted like every word of the mapping: a log
-//! that cannot be one is replaced (its entries are not taken over), and an entry that
-//! names no block of the arena is dropped.
+//! Costs and bounds:
+//! - memory: one arena block (1 KiB to 32 KiB, a 1024th of the arena) per slot whose
+//!   holder has retired something, given back when the holder detaches with nothing
+//!   waiting; a slot whose holder died or detached with blocks waiting keeps its log until
+//!   its next holder has freed them. So at most one log per participant slot;
+//! - time: two stores per retirement and one per block freed;
+//! - what still leaks: a retirement that found the log full (it makes the list due for a
+//!   reclaim, once until the next) or found no room in the arena for a log, or that was
+//!   made while the handle held no slot (a handle waiting for one, a fork child before it
+//!   attached as itself), stays in the process's memory only and leaks if the process
+//!   dies before freeing it; so does the one block whose entry a dying holder had moved
+//!   past and not freed yet;
+//! - until a process takes the slot over, what a dead holder left waits (it is taken over
+//!   when a handle opens the region on that slot: an attach takes the lowest slot free;
+//!   a handle that gets its slot later, waiting or in a fork child, takes it over at its
+//!   first retirement, reclaim or drop).
+//!
+//! The log's words are untrusted like every word of the mapping: a log that cannot be one
+//! is replaced (its entries are not taken over), an entry that names no block of the
+//! arena is dropped, and an entry's epoch is taken as no later than the epoch when it is
+//! taken over.
 
 use crate::arena::{class_size, Arena};
 use crate::error::Result;
@@ -278,16 +292,34 @@ impl RetireLog {
         }
         self.head = index + 1;
         if let Ok(head) = mem.word(self.block + HEAD) {
-            // Release: the head's move comes before the free that follows it, in every
-            // process that later reads the head.
-            head.store(self.head, Ordering::Release);
+            // Relaxed: only this holder reads the head while it holds the slot; a later
+            // holder reads it after the kernel handed the slot over, at this process's
+            // exit or detach, after all of its stores (the free that follows included).
+            head.store(self.head, Ordering::Relaxed);
         }
     }
 
     /// Entries not freed yet.
-    #[cfg(test)]
     pub fn len(&self) -> u64 {
         self.tail - self.head
+    }
+
+    /// Gives the log's block back to the arena if no entry waits in it, unlinking it from
+    /// the slot's log word first (`word`, still the holder's): called at detach, so that a
+    /// slot keeps a log only while its holder has retirements waiting. A holder killed
+    /// between the two leaks the log's block.
+    pub fn give_back_if_empty<M: Memory>(self, arena: &Arena<'_, M>, word: &AtomicU64) {
+        if self.len() != 0 {
+            return;
+        }
+        // Relaxed: the next holder finds 0 and makes a log of its own; only the holder
+        // writes the word.
+        if word
+            .compare_exchange(self.block, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            let _ = arena.free(self.block, ENTRIES + self.capacity * ENTRY_BYTES);
+        }
     }
 }
 
@@ -373,6 +405,33 @@ mod tests {
         assert_eq!(log.append(&mem, ARENA_START, 64, 0), None);
         log.free_next(&mem, 0);
         assert_eq!(log.append(&mem, ARENA_START, 64, 0), Some(capacity));
+    }
+
+    #[test]
+    fn an_empty_log_goes_back_to_the_arena_and_a_waiting_one_stays() {
+        let (mem, word) = setup();
+        let arena = Arena::new(&mem, ARENA_START, ARENA_END).unwrap();
+        let used = arena.stats().unwrap().used;
+        let (mut log, _) = RetireLog::take_over(&arena, &mem, &word, 2, true)
+            .unwrap()
+            .unwrap();
+        let block = arena.alloc(64).unwrap().offset;
+        assert_eq!(log.append(&mem, block, 64, 0), Some(0));
+        log.give_back_if_empty(&arena, &word);
+        assert_ne!(
+            word.load(Ordering::Relaxed),
+            0,
+            "a log with a block waiting given back"
+        );
+        let (mut log, adopted) = RetireLog::take_over(&arena, &mem, &word, 2, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(adopted.len(), 1);
+        log.free_next(&mem, 0);
+        arena.free(block, 64).unwrap();
+        log.give_back_if_empty(&arena, &word);
+        assert_eq!(word.load(Ordering::Relaxed), 0);
+        assert_eq!(arena.stats().unwrap().used, used);
     }
 
     #[test]

@@ -99,9 +99,11 @@
 //! slots stamped, both words naming the maker), and clears both words just before its
 //! link. So a record still there names a ring nobody linked, and a dead maker's never
 //! will be: the next producer that makes a ring gives it back first
-//! ([`RawUnboundedQueue::give_back_made`]), clearing the block word with a
-//! compare-exchange from the value it judged before it frees the block, so that a block
-//! is given back once. One maker records at a time (it takes the capacity word from 0;
+//! ([`RawUnboundedQueue::give_back_made`]): it judges the maker dead, checks that the
+//! capacity word still holds the record it judged (a maker alive at its first look may
+//! have linked that ring and recorded another before it died), and clears the block word
+//! with a compare-exchange from the value it read before it frees the block with the
+//! recorded capacity, so that a block is given back once and as the size it has. One maker records at a time (it takes the capacity word from 0;
 //! a producer that finds it taken makes its ring unrecorded), and the participant sweep
 //! rewrites a retired owner in both words as in every other owner field.
 //!
@@ -683,6 +685,14 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         }
         // Acquire: as above.
         let block = block_word.load(Ordering::Acquire);
+        // The record judged must still stand: the maker, alive when `seen` was read, may
+        // have linked that ring and recorded another (of another capacity) before it
+        // died. A dead maker records nothing more, so a capacity word still equal to
+        // `seen` is the record of the block just read (or of one with the same capacity).
+        // Acquire: as above.
+        if ring_word.load(Ordering::Acquire) != seen {
+            return;
+        }
         if block != 0 {
             let (block_maker, offset) = made_parts(block);
             if block_maker != maker {

@@ -8,6 +8,8 @@
 //! between its read of the head word and its claim, and the grace period's check runs
 //! what a producer does meanwhile. And a producer frozen in the first ring while it is
 //! out: the renewal leaves the ring out, claiming nothing in it, until the producer runs.
+//! And the give-back of a dead producer's unlinked ring, on a record that changed while it
+//! asked whether the maker lived.
 
 #![cfg(not(loom))]
 
@@ -22,7 +24,8 @@ use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena::engine::{Error, Result};
 use shmarena::queue::{initial_stamp, Sleepers};
 use shmarena::unbounded_queue::{
-    ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared, REOPENING,
+    made_record, ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared,
+    REOPENING,
 };
 
 /// Rings the scenarios may make (the first included).
@@ -57,6 +60,8 @@ struct Words {
     made: AtomicUsize,
     /// The ring being made and its block (see `Shared::made`).
     making: [AtomicU64; 2],
+    /// Rings given back unlinked: offset and capacity.
+    discarded: RefCell<Vec<(u64, u64)>>,
     epoch: AtomicU64,
     /// Run once by the next grace-period check: what other processes do meanwhile.
     meanwhile: RefCell<Option<Meanwhile>>,
@@ -85,7 +90,9 @@ impl Rings for Words {
         Ok(8 * (index as u64 + 1))
     }
 
-    fn discard(&self, _offset: u64, _capacity: u64) {}
+    fn discard(&self, offset: u64, capacity: u64) {
+        self.discarded.borrow_mut().push((offset, capacity));
+    }
 
     fn retire(&self, _offset: u64) -> Result<()> {
         Ok(())
@@ -131,6 +138,7 @@ impl Words {
                 .collect(),
             made: AtomicUsize::new(0),
             making: [AtomicU64::new(0), AtomicU64::new(0)],
+            discarded: RefCell::new(Vec::new()),
             epoch: AtomicU64::new(0),
             meanwhile: RefCell::new(None),
         }
@@ -330,4 +338,57 @@ fn a_producer_frozen_in_the_first_ring_keeps_it_out_until_it_runs_again() {
         std::iter::from_fn(|| words.try_pop(9)).collect::<Vec<_>>(),
         [3, 4]
     );
+}
+
+/// What the maker of a recorded ring does while a give-back asks the system whether it
+/// lives: it links that ring (clearing its record), records its next ring, of another
+/// capacity, takes that ring's block at `block`, and dies.
+struct LinksAndDiesMeanwhile<'a> {
+    words: &'a Words,
+    maker: shmarena::OwnerId,
+    block: u64,
+}
+
+impl shmarena::engine::Liveness for LinksAndDiesMeanwhile<'_> {
+    fn me(&self) -> shmarena::OwnerId {
+        loom_owners::live(1)
+    }
+    fn is_alive(&self, _owner: shmarena::OwnerId) -> bool {
+        let [ring, block] = &self.words.making;
+        block.store(0, Ordering::Relaxed);
+        ring.store(0, Ordering::Release);
+        ring.store(made_record(self.maker, 64), Ordering::Relaxed);
+        block.store(made_record(self.maker, self.block / 64), Ordering::Relaxed);
+        false
+    }
+}
+
+/// A give-back that read a maker's record while the maker lived gives back nothing on
+/// that look if the record changed meanwhile (the maker linked that ring, recorded its
+/// next ring of another capacity, and died): it would free the new block with the old
+/// capacity, a block of one size on another size's free list. The next look gives the
+/// new block back with its own capacity, once, and clears both words.
+#[test]
+fn a_give_back_frees_a_block_with_the_capacity_recorded_with_it() {
+    let words = Words::new();
+    let maker = loom_owners::dead(5);
+    words.making[0].store(made_record(maker, 8), Ordering::Relaxed);
+    let block = 0x10000;
+    let meanwhile = LinksAndDiesMeanwhile {
+        words: &words,
+        maker,
+        block,
+    };
+    words.with_raw(|raw| raw.give_back_made(&meanwhile));
+    assert_eq!(
+        *words.discarded.borrow(),
+        [],
+        "given back on a record since replaced"
+    );
+    words.with_raw(|raw| raw.give_back_made(&Mock::slot(1)));
+    words.with_raw(|raw| raw.give_back_made(&Mock::slot(1)));
+    assert_eq!(*words.discarded.borrow(), [(block, 64)]);
+    for word in &words.making {
+        assert_eq!(word.load(Ordering::Relaxed), 0, "a record left behind");
+    }
 }

@@ -135,7 +135,9 @@ fn blocks_a_process_retired_and_left_behind_are_freed_by_the_next_holder_of_its_
         if ending == "stay" {
             let notes = region.verify();
             assert!(
-                notes.iter().any(|note| note.message.contains("100 retired blocks")),
+                notes
+                    .iter()
+                    .any(|note| note.message.contains("100 retired blocks")),
                 "{notes:?}"
             );
         }
