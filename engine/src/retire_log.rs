@@ -197,23 +197,7 @@ impl RetireLog {
     /// apart than its capacity (else the two are reset, and what lay between them is not
     /// taken over).
     fn read<M: Memory>(arena: &Arena<'_, M>, mem: &M, block: u64, slot: u32) -> Option<Self> {
-        let in_arena = |bytes: u64| {
-            block >= arena.start()
-                && block % BLOCK_ALIGN == 0
-                && block
-                    .checked_add(bytes)
-                    .is_some_and(|end| end <= arena.end())
-        };
-        if block == 0 || !in_arena(ENTRIES) {
-            return None;
-        }
-        // Acquire: see `take_over` (the tail's entries were written before it).
-        let load = |at: u64| mem.word(block + at).ok().map(|w| w.load(Ordering::Acquire));
-        let capacity = load(CAPACITY)?;
-        if capacity == 0 || capacity > MAX_ENTRIES || !in_arena(ENTRIES + capacity * ENTRY_BYTES) {
-            return None;
-        }
-        let (mut head, tail) = (load(HEAD)?, load(TAIL)?);
+        let (capacity, mut head, tail) = Self::header(arena, mem, block)?;
         if head > tail || tail - head > capacity {
             // Relaxed: only the holder reads it (and its successors, after the kernel's
             // hand-over).

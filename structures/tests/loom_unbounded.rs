@@ -285,6 +285,31 @@ impl Words {
         self.push(value, slot);
     }
 
+    /// Fills the first ring and leaves the ring a dead producer (of slot 5) made and
+    /// recorded and never linked: its offset.
+    fn dead_makers_ring(&self) -> u64 {
+        self.push(10, 3);
+        let dead = loom_owners::dead(5);
+        self.making[0].store(made_record(dead, 1), Ordering::SeqCst);
+        self.make(1, |offset| {
+            self.making[1].store(made_record(dead, offset / 64), Ordering::SeqCst);
+        })
+        .unwrap()
+    }
+
+    /// The ring at `offset` was given back once, and no record is left.
+    fn assert_given_back_once(&self, offset: u64) {
+        let ring = &self.rings[offset as usize / 64 - 1];
+        assert_eq!(
+            ring.discarded.load(Ordering::SeqCst),
+            1,
+            "the dead maker's ring leaked"
+        );
+        for word in &self.making {
+            assert_eq!(word.load(Ordering::SeqCst), 0, "a record left behind");
+        }
+    }
+
     /// Pops until empty, after every other thread finished.
     fn drain(&self) -> Vec<u64> {
         std::iter::from_fn(|| self.try_pop(9)).collect()
@@ -356,15 +381,7 @@ fn two_producers_racing_to_link_lose_nothing() {
 fn a_dead_producers_unlinked_ring_is_given_back_once() {
     model(|| {
         let words = Arc::new(Words::new());
-        words.push(10, 3); // the first ring is full
-                           // The dead producer's ring: taken and recorded, never linked.
-        let dead = loom_owners::dead(5);
-        words.making[0].store(made_record(dead, 1), Ordering::SeqCst);
-        let half_made = words
-            .make(1, |offset| {
-                words.making[1].store(made_record(dead, offset / 64), Ordering::SeqCst);
-            })
-            .unwrap();
+        let half_made = words.dead_makers_ring();
         let producers: Vec<_> = [(1, 1u32), (2, 2)]
             .into_iter()
             .map(|(value, slot)| {
@@ -375,15 +392,7 @@ fn a_dead_producers_unlinked_ring_is_given_back_once() {
         for producer in producers {
             producer.join().unwrap();
         }
-        let ring = &words.rings[half_made as usize / 64 - 1];
-        assert_eq!(
-            ring.discarded.load(Ordering::SeqCst),
-            1,
-            "the dead maker's ring leaked"
-        );
-        for word in &words.making {
-            assert_eq!(word.load(Ordering::SeqCst), 0, "a record left behind");
-        }
+        words.assert_given_back_once(half_made);
         let mut all = words.drain();
         all.sort_unstable();
         assert_eq!(all, [1, 2, 10]);
@@ -398,14 +407,7 @@ fn a_dead_producers_unlinked_ring_is_given_back_once() {
 fn a_dead_producers_ring_given_back_under_a_sweep_is_given_back_once() {
     model_both_orders(|swap| {
         let words = Arc::new(Words::new());
-        words.push(10, 3); // the first ring is full
-        let dead = loom_owners::dead(5);
-        words.making[0].store(made_record(dead, 1), Ordering::SeqCst);
-        let half_made = words
-            .make(1, |offset| {
-                words.making[1].store(made_record(dead, offset / 64), Ordering::SeqCst);
-            })
-            .unwrap();
+        let half_made = words.dead_makers_ring();
         let (producer, sweeper) = (Arc::clone(&words), Arc::clone(&words));
         pair(
             swap,
@@ -419,15 +421,7 @@ fn a_dead_producers_ring_given_back_under_a_sweep_is_given_back_once() {
         );
         // The next look (a later ring's maker) finishes what the race left.
         words.with_raw(|raw| raw.give_back_made(&Mock::slot(1)));
-        let ring = &words.rings[half_made as usize / 64 - 1];
-        assert_eq!(
-            ring.discarded.load(Ordering::SeqCst),
-            1,
-            "the dead maker's ring leaked"
-        );
-        for word in &words.making {
-            assert_eq!(word.load(Ordering::SeqCst), 0, "a record left behind");
-        }
+        words.assert_given_back_once(half_made);
         let mut all = words.drain();
         all.sort_unstable();
         assert_eq!(all, [1, 10]);
