@@ -316,6 +316,17 @@ impl Words {
     }
 }
 
+/// Two producers (of slots 1 and 2) pushing 1 and 2, started.
+fn two_producers(words: &Arc<Words>) -> Vec<thread::JoinHandle<()>> {
+    [(1, 1u32), (2, 2)]
+        .into_iter()
+        .map(|(value, slot)| {
+            let words = Arc::clone(words);
+            thread::spawn(move || words.push(value, slot))
+        })
+        .collect()
+}
+
 /// A producer pushes three elements (two ring links) while a consumer pops twice: what the
 /// consumer got, then the rest, is exactly 1, 2, 3 in order.
 #[test]
@@ -355,13 +366,7 @@ fn two_producers_racing_to_link_lose_nothing() {
     model(|| {
         let words = Arc::new(Words::new());
         words.push(10, 3); // the first ring is full
-        let producers: Vec<_> = [(1, 1u32), (2, 2)]
-            .into_iter()
-            .map(|(value, slot)| {
-                let words = Arc::clone(&words);
-                thread::spawn(move || words.push(value, slot))
-            })
-            .collect();
+        let producers = two_producers(&words);
         let first = words.try_pop(4);
         for producer in producers {
             producer.join().unwrap();
@@ -382,13 +387,7 @@ fn a_dead_producers_unlinked_ring_is_given_back_once() {
     model(|| {
         let words = Arc::new(Words::new());
         let half_made = words.dead_makers_ring();
-        let producers: Vec<_> = [(1, 1u32), (2, 2)]
-            .into_iter()
-            .map(|(value, slot)| {
-                let words = Arc::clone(&words);
-                thread::spawn(move || words.push(value, slot))
-            })
-            .collect();
+        let producers = two_producers(&words);
         for producer in producers {
             producer.join().unwrap();
         }
