@@ -180,7 +180,7 @@ pub(crate) struct RetireList {
     since: (usize, u64),
     /// The retire log of the participant slot this handle holds, once it has one.
     pub log: Option<RetireLog>,
-    /// Whether a full log has made the list due since the last reclaim.
+    /// Whether a full log has made the list due since a retirement last went into it.
     asked_room: bool,
 }
 
@@ -211,11 +211,16 @@ impl RetireList {
     }
 
     /// Whether a retirement that found the log full should make this list due for a
-    /// reclaim: once until the next reclaim (which makes room, unless a reader holds the
-    /// log's oldest blocks back; asking at every retirement would then scan the
-    /// participants every time).
+    /// reclaim: once until the log has room again ([`Self::found_room`]). The reclaim
+    /// makes room unless a reader holds the log's oldest blocks back; asking at every
+    /// retirement would then scan the participants every time.
     pub fn asks_for_room(&mut self) -> bool {
         !std::mem::replace(&mut self.asked_room, true)
+    }
+
+    /// A retirement went into the log: the next that finds it full asks for room again.
+    pub fn found_room(&mut self) {
+        self.asked_room = false;
     }
 
     pub fn push(&mut self, retired: Retired) {
@@ -247,7 +252,6 @@ impl RetireList {
         mut free: impl FnMut(u64, u64) -> Result<()>,
     ) -> Result<()> {
         self.since = (0, 0);
-        self.asked_room = false;
         let mut passed_up_to = None;
         let mut first_error = None;
         while let Some(&oldest) = self.entries.front() {
@@ -423,12 +427,14 @@ mod tests {
     }
 
     #[test]
-    fn a_full_log_asks_for_a_reclaim_once_until_the_next() {
+    fn a_full_log_asks_for_a_reclaim_once_until_it_has_room_again() {
         let mut list = RetireList::default();
         assert!(list.asks_for_room());
-        assert!(!list.asks_for_room());
-        list.reclaim(&HeapMemory::new(64), |_| Ok(true), |_, _| Ok(()))
+        // The reclaim it asked for freed nothing (a reader holds the blocks back).
+        list.reclaim(&HeapMemory::new(64), |_| Ok(false), |_, _| Ok(()))
             .unwrap();
+        assert!(!list.asks_for_room());
+        list.found_room();
         assert!(list.asks_for_room());
     }
 }

@@ -1512,6 +1512,9 @@ impl Region {
                 .and_then(|log| log.append(&inner.memory, offset, size, epoch));
             // A full log: a reclaim makes room in it (what stays out of it leaks with us).
             let full = index.is_none() && list.log.is_some();
+            if index.is_some() {
+                list.found_room();
+            }
             list.push(crate::reclaim::Retired {
                 offset,
                 size,

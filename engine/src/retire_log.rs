@@ -292,8 +292,11 @@ impl RetireLog {
     /// the slot's log word first (`word`, still the holder's): called at detach, so that a
     /// slot keeps a log only while its holder has retirements waiting. A holder killed
     /// between the two leaks the log's block.
+    /// Only a log of the size this region's logs have is given back (a word that a corrupt
+    /// region pointed into another block is left alone).
     pub fn give_back_if_empty<M: Memory>(self, arena: &Arena<'_, M>, word: &AtomicU64) {
-        if self.len() != 0 {
+        let bytes = ENTRIES + self.capacity * ENTRY_BYTES;
+        if self.len() != 0 || bytes != log_bytes(arena.end() - arena.start()) {
             return;
         }
         // Relaxed: the next holder finds 0 and makes a log of its own; only the holder
@@ -302,7 +305,7 @@ impl RetireLog {
             .compare_exchange(self.block, 0, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
         {
-            let _ = arena.free(self.block, ENTRIES + self.capacity * ENTRY_BYTES);
+            let _ = arena.free(self.block, bytes);
         }
     }
 }

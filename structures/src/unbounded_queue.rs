@@ -11,7 +11,8 @@
 //!   144  lost: u64  |  152 skipped: u64   (as the bounded queue's, for all rings)
 //!   160  first ring state: in the chain since grace epoch e (e); out of it since grace
 //!        epoch e (1 << 62 | e); being put back by an owner (1 << 63 | owner id)
-//!   168  ring being made: maker << 32 | its capacity (0: none)
+//!   168  ring being made: maker << 32 | its capacity (0: none); while a give-back holds
+//!        it: owner << 32 | 1 << 31 | the capacity
 //!   176  that ring's block: maker << 32 | its region offset / 64 (0: not taken yet)
 //!   192  sleeping poppers' registry (8 words, see `sleepers`)
 //!   256  the first ring
@@ -99,11 +100,10 @@
 //! slots stamped, both words naming the maker), and clears both words just before its
 //! link. So a record still there names a ring nobody linked, and a dead maker's never
 //! will be: the next producer that makes a ring gives it back first
-//! ([`RawUnboundedQueue::give_back_made`]): it judges the maker dead, checks that the
-//! capacity word still holds the record it judged (a maker alive at its first look may
-//! have linked that ring and recorded another before it died), and clears the block word
-//! with a compare-exchange from the value it read before it frees the block with the
-//! recorded capacity, so that a block is given back once and as the size it has. One maker records at a time (it takes the capacity word from 0;
+//! ([`RawUnboundedQueue::give_back_made`]): it judges the maker dead, takes the capacity
+//! word over from the record it judged (so that no maker records and no other give-back
+//! acts meanwhile), swaps the block word to 0 and frees the block it held with the
+//! recorded capacity: a block is given back once, and as the size it has. One maker records at a time (it takes the capacity word from 0;
 //! a producer that finds it taken makes its ring unrecorded), and the participant sweep
 //! rewrites a retired owner in both words as in every other owner field.
 //!
@@ -288,6 +288,11 @@ pub struct Shared<'a> {
 pub fn made_record(maker: OwnerId, low: u64) -> u64 {
     u64::from(maker.bits()) << 32 | (low & 0xffff_ffff)
 }
+
+/// The flag of [`Shared::made`]'s capacity word while a give-back holds it
+/// ([`RawUnboundedQueue::give_back_made`]): the give-back's owner in the high half, this
+/// bit and the capacity in the low half (a capacity is at most 2^28).
+pub const GIVING_BACK: u64 = 1 << 31;
 
 /// The maker's bits and the low half of a [`made_record`].
 #[inline]
@@ -662,7 +667,8 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
             (ring_word, Ordering::Release),
         ] {
             let seen = word.load(Ordering::Relaxed);
-            if seen != 0 && made_parts(seen).0 == me.bits() {
+            let (owner, low) = made_parts(seen);
+            if seen != 0 && owner == me.bits() && low & GIVING_BACK == 0 {
                 // A failure: cleared by another thread of this process (the same owner).
                 let _ = word.compare_exchange(seen, 0, order, Ordering::Relaxed);
             }
@@ -670,48 +676,50 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
     }
 
     /// Gives back the ring a dead maker recorded in [`Shared::made`] (taken from the
-    /// arena, never linked), and clears the record. A record whose maker may be alive, or
-    /// whose two words name different makers (another maker's, or the participant sweep
-    /// halfway through them), is left for a later look. A maker that names no owner (a
-    /// hostile word) counts as dead.
+    /// arena, never linked), and clears the record.
+    ///
+    /// It first takes the capacity word over from the record it judged: a
+    /// compare-exchange to a claim of its own ([`GIVING_BACK`], keeping the capacity).
+    /// While the word holds a record or a claim, only its holder writes the block word
+    /// (the participant sweep rewrites only its owner), so the block word then holds the
+    /// block of the record taken over, or nothing: the block goes back with the capacity
+    /// recorded with it, once. (Judging the record and then reading the block word would
+    /// not do: the same record value can come back, a maker alive at the first look may
+    /// have recorded another ring of another capacity before it died, and the sweep
+    /// writes [`OwnerId::DEAD`] for every dead maker.) A give-back that dies holding the
+    /// word is taken over in turn. A record or claim whose owner may be alive is left for
+    /// a later look; one that names no owner (a hostile word) counts as dead.
     pub fn give_back_made(&self, liveness: &impl Liveness) {
         let [ring_word, block_word] = self.shared.made;
         // Acquire: a record the sweep rewrote (SeqCst) to name no live owner is judged
         // without a system call.
         let seen = ring_word.load(Ordering::Acquire);
-        let (maker, capacity) = made_parts(seen);
-        if seen == 0 || OwnerId::from_bits(maker).is_some_and(|owner| liveness.is_alive(owner)) {
+        let (owner, low) = made_parts(seen);
+        if seen == 0 || OwnerId::from_bits(owner).is_some_and(|owner| liveness.is_alive(owner)) {
             return;
         }
-        // Acquire: as above.
-        let block = block_word.load(Ordering::Acquire);
-        // The record judged must still stand: the maker, alive when `seen` was read, may
-        // have linked that ring and recorded another (of another capacity) before it
-        // died. A dead maker records nothing more, so a capacity word still equal to
-        // `seen` is the record of the block just read (or of one with the same capacity).
-        // Acquire: as above.
-        if ring_word.load(Ordering::Acquire) != seen {
+        let capacity = low & !GIVING_BACK;
+        let mine = made_record(liveness.me(), capacity | GIVING_BACK);
+        // Acquire: the dead owner's writes to the block word come before our swap of it.
+        // A failure: the record changed since it was judged (taken over, cleared, or
+        // rewritten by the sweep), left for a later look.
+        if ring_word
+            .compare_exchange(seen, mine, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             return;
         }
+        fail::fail_point!("unbounded_queue::give_back_after_claim");
+        // AcqRel: as the claim (and the sweep's rewrite, SeqCst, of its owner).
+        let block = block_word.swap(0, Ordering::AcqRel);
         if block != 0 {
-            let (block_maker, offset) = made_parts(block);
-            if block_maker != maker {
-                return;
-            }
-            // The record first: a compare-exchange succeeds only on the word's latest
-            // value, so a block another give-back cleared is not given back twice.
-            // Relaxed: see `make_recorded`.
-            if block_word
-                .compare_exchange(block, 0, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-            {
-                return;
-            }
+            let offset = made_parts(block).1 * 64;
             self.rings
-                .discard(offset * 64, capacity.clamp(1, crate::queue::MAX_CAPACITY));
+                .discard(offset, capacity.clamp(1, crate::queue::MAX_CAPACITY));
         }
-        // Release: as in `clear_made`. A failure: cleared or rewritten meanwhile.
-        let _ = ring_word.compare_exchange(seen, 0, Ordering::Release, Ordering::Relaxed);
+        // Release: as in `clear_made`. A failure: none (the word is ours, and the sweep
+        // rewrites only dead owners); a hostile region's, left.
+        let _ = ring_word.compare_exchange(mine, 0, Ordering::Release, Ordering::Relaxed);
     }
 
     /// Opens the first ring, found in the chain at `offset` with [`REOPENING`] in its

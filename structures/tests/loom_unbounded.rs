@@ -381,7 +381,8 @@ fn two_producers_racing_to_link_lose_nothing() {
 /// A producer died while it made a ring (recorded, never linked) and two producers now
 /// push into a full ring, each racing to link its own: the dead maker's ring is given back
 /// exactly once and never linked, every element comes out once, and no record is left.
-/// (A `store` in place of the give-back's compare-exchange gives the ring back twice.)
+/// (Without the give-back's claim on the capacity word, and with a load and a store in
+/// place of its swap of the block word, the ring is given back twice.)
 #[test]
 fn a_dead_producers_unlinked_ring_is_given_back_once() {
     model(|| {
@@ -400,8 +401,7 @@ fn a_dead_producers_unlinked_ring_is_given_back_once() {
 
 /// A producer gives back a dead maker's ring while the participant sweep rewrites the
 /// maker (its slot retired) in both record words: the ring is given back once, by then or
-/// by the next look, and no record is left. (A give-back that clears the capacity word
-/// when the two words name different makers leaks the ring.)
+/// by the next look, and no record is left.
 #[test]
 fn a_dead_producers_ring_given_back_under_a_sweep_is_given_back_once() {
     model_both_orders(|swap| {

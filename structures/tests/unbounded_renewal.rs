@@ -25,7 +25,7 @@ use shmarena::engine::{Error, Result};
 use shmarena::queue::{initial_stamp, Sleepers};
 use shmarena::unbounded_queue::{
     made_record, ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared,
-    REOPENING,
+    GIVING_BACK, REOPENING,
 };
 
 /// Rings the scenarios may make (the first included).
@@ -388,6 +388,33 @@ fn a_give_back_frees_a_block_with_the_capacity_recorded_with_it() {
     words.with_raw(|raw| raw.give_back_made(&Mock::slot(1)));
     words.with_raw(|raw| raw.give_back_made(&Mock::slot(1)));
     assert_eq!(*words.discarded.borrow(), [(block, 64)]);
+    for word in &words.making {
+        assert_eq!(word.load(Ordering::Relaxed), 0, "a record left behind");
+    }
+}
+
+/// A give-back that died holding the capacity word (its claim, which keeps the capacity)
+/// is taken over: the next give-back frees the block with that capacity and clears both
+/// words. One whose owner lives is left alone.
+#[test]
+fn a_give_back_that_died_holding_the_record_is_taken_over() {
+    let words = Words::new();
+    let block = 0x20000;
+    words.making[1].store(
+        made_record(loom_owners::dead(5), block / 64),
+        Ordering::Relaxed,
+    );
+    let claim = |owner| made_record(owner, 16 | GIVING_BACK);
+    words.making[0].store(claim(loom_owners::live(6)), Ordering::Relaxed);
+    words.with_raw(|raw| raw.give_back_made(&Mock::slot(1)));
+    assert_eq!(
+        *words.discarded.borrow(),
+        [],
+        "a live give-back's claim taken over"
+    );
+    words.making[0].store(claim(loom_owners::dead(6)), Ordering::Relaxed);
+    words.with_raw(|raw| raw.give_back_made(&Mock::slot(1)));
+    assert_eq!(*words.discarded.borrow(), [(block, 16)]);
     for word in &words.making {
         assert_eq!(word.load(Ordering::Relaxed), 0, "a record left behind");
     }
