@@ -661,14 +661,16 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
     fn clear_made(&self, me: OwnerId) {
         let [ring_word, block_word] = self.shared.made;
         // Relaxed, then Release: the block word's clear comes before the next maker's
-        // record in it (see `make_recorded`).
-        for (word, order) in [
-            (block_word, Ordering::Relaxed),
-            (ring_word, Ordering::Release),
+        // record in it (see `make_recorded`). A claim ([`GIVING_BACK`]) is a give-back's,
+        // never ours to clear; the flag means nothing in the block word (an offset / 64
+        // of 2^31 or more).
+        for (word, order, claim) in [
+            (block_word, Ordering::Relaxed, 0),
+            (ring_word, Ordering::Release, GIVING_BACK),
         ] {
             let seen = word.load(Ordering::Relaxed);
             let (owner, low) = made_parts(seen);
-            if seen != 0 && owner == me.bits() && low & GIVING_BACK == 0 {
+            if seen != 0 && owner == me.bits() && low & claim == 0 {
                 // A failure: cleared by another thread of this process (the same owner).
                 let _ = word.compare_exchange(seen, 0, order, Ordering::Relaxed);
             }
@@ -700,9 +702,11 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         }
         let capacity = low & !GIVING_BACK;
         let mine = made_record(liveness.me(), capacity | GIVING_BACK);
-        // Acquire: the dead owner's writes to the block word come before our swap of it.
-        // A failure: the record changed since it was judged (taken over, cleared, or
-        // rewritten by the sweep), left for a later look.
+        // Acquire: pairs with the sweep's SeqCst rewrite of a record it judged; a dead
+        // maker's block store comes before its death, which `is_alive` saw (and the swap
+        // below reads the word's latest value anyway). A failure: the record changed since
+        // it was judged (taken over, cleared, or rewritten by the sweep), left for a later
+        // look.
         if ring_word
             .compare_exchange(seen, mine, Ordering::Acquire, Ordering::Relaxed)
             .is_err()

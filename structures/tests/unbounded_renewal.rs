@@ -62,6 +62,8 @@ struct Words {
     making: [AtomicU64; 2],
     /// Rings given back unlinked: offset and capacity.
     discarded: RefCell<Vec<(u64, u64)>>,
+    /// Added to the offset a new ring's record names (a block high in a large region).
+    recorded_above: Cell<u64>,
     epoch: AtomicU64,
     /// Run once by the next grace-period check: what other processes do meanwhile.
     meanwhile: RefCell<Option<Meanwhile>>,
@@ -86,7 +88,7 @@ impl Rings for Words {
     fn make(&self, _capacity: u64, record: impl FnOnce(u64)) -> Result<u64> {
         let index = self.made.fetch_add(1, Ordering::Relaxed) + 1;
         assert!(index < RINGS, "more rings than the scenario has");
-        record(8 * (index as u64 + 1));
+        record(self.recorded_above.get() + 8 * (index as u64 + 1));
         Ok(8 * (index as u64 + 1))
     }
 
@@ -139,6 +141,7 @@ impl Words {
             made: AtomicUsize::new(0),
             making: [AtomicU64::new(0), AtomicU64::new(0)],
             discarded: RefCell::new(Vec::new()),
+            recorded_above: Cell::new(0),
             epoch: AtomicU64::new(0),
             meanwhile: RefCell::new(None),
         }
@@ -418,4 +421,29 @@ fn a_give_back_that_died_holding_the_record_is_taken_over() {
     for word in &words.making {
         assert_eq!(word.load(Ordering::Relaxed), 0, "a record left behind");
     }
+}
+
+/// A maker clears its record before its link whatever its block's offset: one of 2^37 or
+/// more (a region reaches 2^38 bytes) sets the top bit of the block word's low half, the
+/// bit that marks a give-back's claim in the capacity word. A record left there would
+/// make a later give-back free the linked ring.
+#[test]
+fn a_maker_clears_its_record_of_a_block_high_in_a_large_region() {
+    let words = Words::new();
+    words.recorded_above.set(1 << 37);
+    words.push(1, 1);
+    words.push(2, 1); // links a ring
+    for word in &words.making {
+        assert_eq!(
+            word.load(Ordering::Relaxed),
+            0,
+            "a record left after the link"
+        );
+    }
+    // A dead maker's record of a ring it never got a block for: nothing to give back.
+    words.making[0].store(made_record(loom_owners::dead(5), 1), Ordering::Relaxed);
+    words.with_raw(|raw| raw.give_back_made(&Mock::slot(1)));
+    assert_eq!(*words.discarded.borrow(), [], "a linked ring given back");
+    assert_eq!(words.try_pop(2), Some(1));
+    assert_eq!(words.try_pop(2), Some(2));
 }
