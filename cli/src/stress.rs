@@ -189,7 +189,7 @@ const OPS: [&str; 11] = [
 /// largest pass to fire at: a life that arms one picks it by weight and dies at a random
 /// pass up to that one. The map's insert path before its settle is weighted up: a death
 /// there leaves an unsettled copy, the state issue 13's late write comes from.
-const FAILPOINTS: [(&str, u64, u64); 26] = [
+const FAILPOINTS: [(&str, u64, u64); 27] = [
     ("participants::after_lock", 1, 20_000),
     ("hash_map::insert_after_claim", 1, 2_000),
     ("hash_map::insert_before_publish", 1, 2_000),
@@ -210,11 +210,12 @@ const FAILPOINTS: [(&str, u64, u64); 26] = [
     ("queue::pop_after_claim", 1, 5_000),
     ("unbounded_queue::before_make", 1, 8),
     ("unbounded_queue::before_link", 1, 8),
-    ("unbounded_queue::give_back_after_claim", 1, 1),
+    ("made::give_back_after_claim", 1, 1),
     ("unbounded_queue::before_unlink", 1, 8),
     ("unbounded_queue::put_back_after_claim", 1, 4),
     ("unbounded_queue::put_back_before_open", 1, 4),
     ("list::push_before_publish", 1, 100),
+    ("list::grow_before_publish", 1, 4),
     ("list::set_before_publish", 2, 2_000),
     ("stress::inside_lock", 1, 5_000),
 ];

@@ -101,6 +101,7 @@ mod fixed;
 pub mod hash_map;
 pub mod identity;
 pub mod list;
+pub mod made;
 pub mod mutex;
 #[cfg(not(loom))]
 mod namespace;

@@ -6,6 +6,8 @@
 //! body:
 //!   0    claimed: u64, indices handed out by push                 (own cache line)
 //!   8    directory: u64, region offset of the segment directory (0: not made yet)
+//!   16   segment (or directory) being made: maker << 32 | j (33: the directory); 24 its
+//!        block: maker << 32 | offset / 64 (see `crate::made`)
 //!   64   segment 0: capacity x slot (state: u64, then the element: one word if T fits in
 //!        8 bytes, else two copies of ceil(size_of T / 8) words)
 //! directory (an arena block of 32 words): word j - 1 = region offset of segment j
@@ -28,8 +30,11 @@
 //! slot PUSHING, copy the element, store READY (Release: the linearization point). Indices
 //! are stable and returned by `push`. When the region has no room for the next segment,
 //! `push` fails with `Error::OutOfMemory` before claiming anything, and the list stays as
-//! it was. A process killed between allocating a segment and publishing it leaks that
-//! block; one killed after publishing it has left a whole segment.
+//! it was. A process killed between allocating a segment and publishing it leaks nothing:
+//! the maker records the block (body words 16 and 24, see [`crate::made`]) from the
+//! arena's hand-out until just before the publication, and the next process to make a
+//! segment or the directory gives a dead maker's block back first. One killed after
+//! publishing it has left a whole segment.
 //!
 //! `get(i)`: one-word elements are read with a single atomic load. Wide elements are read
 //! seqlock-style from the current copy and validated by re-reading the state: valid if
@@ -264,13 +269,14 @@ pub use handle::{ByteList, List};
 mod handle {
     use super::RawSlot;
     use crate::identity::{check_elem_size, name_expected, short_type_name, ElementType};
+    use crate::made::MadeRecord;
     use crate::words::{
         check_fits, read_bytes_into, try_read_words_into, with_bytes_as_words, with_words_of,
         word_count_of,
     };
     use bytemuck::Pod;
     use shmarena_engine::sync::{AtomicU64, Ordering};
-    use shmarena_engine::{Error, Object, ObjectKind, Region, Result, TypeDescriptor};
+    use shmarena_engine::{Error, Liveness, Object, ObjectKind, Region, Result, TypeDescriptor};
     use std::marker::PhantomData;
     use std::ptr::NonNull;
 
@@ -279,6 +285,14 @@ mod handle {
 
     /// Header word holding the region offset of the segment directory (0: not made yet).
     const DIRECTORY_WORD: usize = 1;
+
+    /// Header words recording the block being made: what it is, and the block
+    /// ([`MadeRecord`]).
+    const MADE_WORDS: [usize; 2] = [2, 3];
+
+    /// What a [`MadeRecord`] says for the directory (a segment says its number, 1 to
+    /// [`MAX_SEGMENTS`]).
+    const DIRECTORY_WHAT: u64 = MAX_SEGMENTS as u64 + 1;
 
     /// Segments after the first (the slots in the body). Segment `j` (1-based) holds
     /// `capacity << (j - 1)` slots, so each doubles what the list holds.
@@ -529,26 +543,55 @@ mod handle {
             })?;
             // SAFETY: `directory` points at MAX_SEGMENTS checked words.
             let entry = unsafe { &*directory.as_ptr().add(segment as usize - 1) };
-            self.block_in(entry, words, grow, true)
+            self.block_in(entry, words, grow, u64::from(segment))
         }
 
         /// The segment directory, made when `grow` asks and it is missing.
         fn directory(&self, grow: bool) -> Result<Option<NonNull<AtomicU64>>> {
             // SAFETY: header word 1 of the checked range; the mapping outlives `self`.
             let word = unsafe { &*self.base.as_ptr().add(DIRECTORY_WORD) };
-            self.block_in(word, u64::from(MAX_SEGMENTS), grow, false)
+            self.block_in(word, u64::from(MAX_SEGMENTS), grow, DIRECTORY_WHAT)
+        }
+
+        /// The record of the block being made (see [`crate::made`]).
+        fn made(&self) -> MadeRecord<'_> {
+            // SAFETY: header words 2 and 3 of the checked range; the mapping outlives `self`.
+            let [what, block] = MADE_WORDS.map(|at| unsafe { &*self.base.as_ptr().add(at) });
+            MadeRecord { what, block }
+        }
+
+        /// Words of the block a [`MadeRecord`] says is `what` (`None` for a what no block
+        /// of this list is).
+        fn made_words(&self, what: u64) -> Option<u64> {
+            match what {
+                DIRECTORY_WHAT => Some(u64::from(MAX_SEGMENTS)),
+                segment if (1..=u64::from(MAX_SEGMENTS)).contains(&segment) => self
+                    .room_through(segment as u32 - 1)?
+                    .checked_mul(self.slot_words),
+                _ => None,
+            }
+        }
+
+        /// Frees a dead maker's block at `offset`, of what it recorded it to be.
+        fn free_made(&self, offset: u64, what: u64) {
+            if let Some(words) = self.made_words(what) {
+                // An error (a block that cannot be the arena's: a hostile record) is left.
+                let _ = self.object.region().arena().free(offset, 8 * words);
+            }
         }
 
         /// The block of `words` words whose region offset `word` holds; when it holds 0
-        /// and `grow` asks, a new zeroed block published there with one compare-exchange
-        /// (a process that loses the race frees its own). A process killed between making
-        /// a block and publishing it leaks that block; nothing else is left half done.
+        /// and `grow` asks, a new zeroed block (the segment or directory `what`, recorded
+        /// while it is made) published there with one compare-exchange (a process that
+        /// loses the race frees its own). A process killed between making a block and
+        /// publishing it leaks nothing (see the module docs); nothing else is left half
+        /// done.
         fn block_in(
             &self,
             word: &AtomicU64,
             words: u64,
             grow: bool,
-            segment: bool,
+            what: u64,
         ) -> Result<Option<NonNull<AtomicU64>>> {
             let region = self.object.region();
             // Acquire: pairs with the Release publication below, so the zeroed words are
@@ -558,9 +601,31 @@ mod handle {
                 if !grow {
                     return Ok(None);
                 }
-                let made = region.alloc_zeroed_words(words)?;
-                if segment {
+                if what != DIRECTORY_WHAT {
+                    fail::fail_point!("list::grow_before_make");
+                }
+                let me = Liveness::me(region);
+                let record = self.made();
+                let recorded = record.begin(me, what, region, |offset, what| {
+                    self.free_made(offset, what);
+                });
+                let made = region
+                    .alloc_zeroed_words_recorded(words, |offset| {
+                        if recorded {
+                            record.block_taken(me, offset);
+                        }
+                    })
+                    .inspect_err(|_| {
+                        if recorded {
+                            record.clear(me);
+                        }
+                    })?;
+                if what != DIRECTORY_WHAT {
                     fail::fail_point!("list::grow_before_publish");
+                }
+                if recorded {
+                    // Before the publication: a record never names a published block.
+                    record.clear(me);
                 }
                 // AcqRel: Release publishes the zeroed words; Acquire on failure sees the
                 // winner's.
@@ -932,6 +997,7 @@ mod handle {
     /// index becomes a hole and a dead setter's claim is taken over, as before.
     pub(crate) fn retire_owner_slot(object: &Object, slot: u32) -> Result<()> {
         let list = ByteList::from_object(object.clone())?;
+        list.made().retire_owner_slot(slot)?;
         for (first, slots) in list.segments()? {
             for index in 0..slots {
                 shmarena_engine::liveness::retire_owner_field(

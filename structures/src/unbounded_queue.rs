@@ -95,17 +95,12 @@
 //!   consumer that finds it dead does (its claim never names a process that has its id
 //!   later).
 //!
-//! The ring being made: a producer that makes a ring records it in the body (its capacity,
-//! then its block as soon as the arena hands it out, before the block is zeroed and its
-//! slots stamped, both words naming the maker), and clears both words just before its
+//! The ring being made: a producer that makes a ring records it in the body (see
+//! [`crate::made`]: its capacity, then its block as soon as the arena hands it out, before
+//! the block is zeroed and its slots stamped), and clears the record just before its
 //! link. So a record still there names a ring nobody linked, and a dead maker's never
 //! will be: the next producer that makes a ring gives it back first
-//! ([`RawUnboundedQueue::give_back_made`]): it judges the maker dead, takes the capacity
-//! word over from the record it judged (so that no maker records and no other give-back
-//! acts meanwhile), swaps the block word to 0 and frees the block it held with the
-//! recorded capacity: a block is given back once, and as the size it has. One maker records at a time (it takes the capacity word from 0;
-//! a producer that finds it taken makes its ring unrecorded), and the participant sweep
-//! rewrites a retired owner in both words as in every other owner field.
+//! ([`RawUnboundedQueue::give_back_made`]), once, and as the size it has.
 //!
 //! Kills: the rings are bounded queues, so a push or pop killed inside a ring is what it is
 //! there (a dead producer's claim is skipped, a dead consumer's element lost). A producer
@@ -125,6 +120,7 @@ use std::time::Instant;
 use shmarena_engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
+use crate::made::MadeRecord;
 use crate::queue::{Pushed, QueueHeader, RawQueue, SlotWidth};
 use crate::sleepers::Sleepers;
 
@@ -277,27 +273,8 @@ pub struct Shared<'a> {
     /// later), or being put back by a named owner.
     pub first_idle: &'a AtomicU64,
     /// The ring being made and its block, while a producer makes it: `maker << 32 |
-    /// capacity` and `maker << 32 | offset / 64` (see [`made_record`]; 0: none).
+    /// capacity` and `maker << 32 | offset / 64` (see [`crate::made`]; 0: none).
     pub made: [&'a AtomicU64; 2],
-}
-
-/// A word of [`Shared::made`]: `maker`'s bits in the high half, `low` (a capacity, or a
-/// region offset / 64: arena blocks are 64-byte aligned, and a region is at most 2^38
-/// bytes) in the low half.
-#[inline]
-pub fn made_record(maker: OwnerId, low: u64) -> u64 {
-    u64::from(maker.bits()) << 32 | (low & 0xffff_ffff)
-}
-
-/// The flag of [`Shared::made`]'s capacity word while a give-back holds it
-/// ([`RawUnboundedQueue::give_back_made`]): the give-back's owner in the high half, this
-/// bit and the capacity in the low half (a capacity is at most 2^28).
-pub const GIVING_BACK: u64 = 1 << 31;
-
-/// The maker's bits and the low half of a [`made_record`].
-#[inline]
-fn made_parts(record: u64) -> (u32, u64) {
-    ((record >> 32) as u32, record & 0xffff_ffff)
 }
 
 /// The `next` word of the first ring while it is being put back at the end of the chain:
@@ -596,7 +573,7 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         fail::fail_point!("unbounded_queue::before_link");
         if recorded {
             // Before the link: a record never names a linked ring (module docs).
-            self.clear_made(me);
+            self.made().clear(me);
         }
         // SeqCst: publishes the ring's initialized slots to whoever reads the link, and
         // closes this ring in the total order the pushes' closed checks read (see
@@ -613,6 +590,12 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         }
     }
 
+    /// The record of the ring being made ([`Shared::made`]).
+    fn made(&self) -> MadeRecord<'a> {
+        let [what, block] = self.shared.made;
+        MadeRecord { what, block }
+    }
+
     /// A new ring of `capacity` slots for `me` to link, recorded in [`Shared::made`] while
     /// it is made unless another maker's record is there (a dead maker's is given back
     /// first); and whether it was recorded.
@@ -622,108 +605,39 @@ impl<'a, R: Rings, W: SlotWidth> RawUnboundedQueue<'a, R, W> {
         me: OwnerId,
         liveness: &impl Liveness,
     ) -> Result<(u64, bool)> {
-        let [ring_word, block_word] = self.shared.made;
-        // Relaxed: a hint; the compare-exchange below decides.
-        if ring_word.load(Ordering::Relaxed) != 0 {
-            self.give_back_made(liveness);
-        }
-        // Acquire: the previous maker's clear of the block word (before its Release clear
-        // of this one) comes before our record in it.
-        let recorded = ring_word
-            .compare_exchange(
-                0,
-                made_record(me, capacity),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok();
-        let made = self.rings.make(capacity, |offset| {
+        let made = self.made();
+        let recorded = made.begin(me, capacity, liveness, |offset, capacity| {
+            self.discard_made(offset, capacity);
+        });
+        let fresh = self.rings.make(capacity, |offset| {
             if recorded {
-                // Relaxed: only a give-back reads it, for a maker it finds dead (every
-                // store of a dead process is done); a live maker clears it itself.
-                block_word.store(made_record(me, offset / 64), Ordering::Relaxed);
+                made.block_taken(me, offset);
             }
         });
-        match made {
+        match fresh {
             Ok(fresh) => Ok((fresh, recorded)),
             Err(error) => {
                 if recorded {
                     // A block taken before the error stays out (as before the records).
-                    self.clear_made(me);
+                    made.clear(me);
                 }
                 Err(error)
             }
         }
     }
 
-    /// Clears `me`'s record of the ring it made ([`Shared::made`]): the block word first,
-    /// so that the capacity word, while it names a maker, names the maker of the block.
-    fn clear_made(&self, me: OwnerId) {
-        let [ring_word, block_word] = self.shared.made;
-        // Relaxed, then Release: the block word's clear comes before the next maker's
-        // record in it (see `make_recorded`). A claim ([`GIVING_BACK`]) is a give-back's,
-        // never ours to clear; the flag means nothing in the block word (an offset / 64
-        // of 2^31 or more).
-        for (word, order, claim) in [
-            (block_word, Ordering::Relaxed, 0),
-            (ring_word, Ordering::Release, GIVING_BACK),
-        ] {
-            let seen = word.load(Ordering::Relaxed);
-            let (owner, low) = made_parts(seen);
-            if seen != 0 && owner == me.bits() && low & claim == 0 {
-                // A failure: cleared by another thread of this process (the same owner).
-                let _ = word.compare_exchange(seen, 0, order, Ordering::Relaxed);
-            }
-        }
+    /// Frees a dead maker's ring at `offset`, of the `capacity` it recorded.
+    fn discard_made(&self, offset: u64, capacity: u64) {
+        self.rings
+            .discard(offset, capacity.clamp(1, crate::queue::MAX_CAPACITY));
     }
 
     /// Gives back the ring a dead maker recorded in [`Shared::made`] (taken from the
-    /// arena, never linked), and clears the record.
-    ///
-    /// It first takes the capacity word over from the record it judged: a
-    /// compare-exchange to a claim of its own ([`GIVING_BACK`], keeping the capacity).
-    /// While the word holds a record or a claim, only its holder writes the block word
-    /// (the participant sweep rewrites only its owner), so the block word then holds the
-    /// block of the record taken over, or nothing: the block goes back with the capacity
-    /// recorded with it, once. (Judging the record and then reading the block word would
-    /// not do: the same record value can come back, a maker alive at the first look may
-    /// have recorded another ring of another capacity before it died, and the sweep
-    /// writes [`OwnerId::DEAD`] for every dead maker.) A give-back that dies holding the
-    /// word is taken over in turn. A record or claim whose owner may be alive is left for
-    /// a later look; one that names no owner (a hostile word) counts as dead.
+    /// arena, never linked), and clears the record: [`MadeRecord::give_back`].
     pub fn give_back_made(&self, liveness: &impl Liveness) {
-        let [ring_word, block_word] = self.shared.made;
-        // Acquire: a record the sweep rewrote (SeqCst) to name no live owner is judged
-        // without a system call.
-        let seen = ring_word.load(Ordering::Acquire);
-        let (owner, low) = made_parts(seen);
-        if seen == 0 || OwnerId::from_bits(owner).is_some_and(|owner| liveness.is_alive(owner)) {
-            return;
-        }
-        let capacity = low & !GIVING_BACK;
-        let mine = made_record(liveness.me(), capacity | GIVING_BACK);
-        // Acquire: pairs with the sweep's SeqCst rewrite of a record it judged; a dead
-        // maker's block store comes before its death, which `is_alive` saw (and the swap
-        // below reads the word's latest value anyway). A failure: the record changed since
-        // it was judged (taken over, cleared, or rewritten by the sweep), left for a later
-        // look.
-        if ring_word
-            .compare_exchange(seen, mine, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return;
-        }
-        fail::fail_point!("unbounded_queue::give_back_after_claim");
-        // AcqRel: as the claim (and the sweep's rewrite, SeqCst, of its owner).
-        let block = block_word.swap(0, Ordering::AcqRel);
-        if block != 0 {
-            let offset = made_parts(block).1 * 64;
-            self.rings
-                .discard(offset, capacity.clamp(1, crate::queue::MAX_CAPACITY));
-        }
-        // Release: as in `clear_made`. A failure: none (the word is ours, and the sweep
-        // rewrites only dead owners); a hostile region's, left.
-        let _ = ring_word.compare_exchange(mine, 0, Ordering::Release, Ordering::Relaxed);
+        self.made().give_back(liveness, |offset, capacity| {
+            self.discard_made(offset, capacity);
+        });
     }
 
     /// Opens the first ring, found in the chain at `offset` with [`REOPENING`] in its
@@ -1837,9 +1751,8 @@ mod handle {
             })?;
         }
         // The ring being made: both words name its maker.
-        for word in queue.shared.made {
-            shmarena_engine::liveness::retire_owner_field(word, 32, slot, |record| record != 0)?;
-        }
+        let [what, block] = queue.shared.made;
+        crate::made::MadeRecord { what, block }.retire_owner_slot(slot)?;
         let slot_words = queue.slot_words as usize;
         queue.each_ring(|ring| {
             crate::queue::retire_claimants([ring.head, ring.tail], slot)?;

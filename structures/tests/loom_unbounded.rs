@@ -29,10 +29,11 @@ use loom_owners::Mock;
 use loom_support::{model, model_both_orders, model_up_to, pair};
 use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena::engine::{Error, Result};
+use shmarena::made::{made_record, GIVING_BACK};
 use shmarena::queue::initial_stamp;
 use shmarena::queue::Sleepers;
 use shmarena::unbounded_queue::{
-    made_record, ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared,
+    ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared,
 };
 
 /// Rings the models may make (the first included).

@@ -22,10 +22,10 @@ use std::sync::atomic::AtomicUsize;
 use loom_owners::Mock;
 use shmarena::engine::sync::{AtomicU32, AtomicU64, Ordering};
 use shmarena::engine::{Error, Result};
+use shmarena::made::{made_record, GIVING_BACK};
 use shmarena::queue::{initial_stamp, Sleepers};
 use shmarena::unbounded_queue::{
-    made_record, ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared,
-    GIVING_BACK, REOPENING,
+    ring_queue, FirstRing, Permanent, RawUnboundedQueue, Ring, Rings, Shared, REOPENING,
 };
 
 /// Rings the scenarios may make (the first included).
