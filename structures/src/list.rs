@@ -574,9 +574,9 @@ mod handle {
 
         /// Frees a dead maker's block at `offset`, of what it recorded it to be.
         fn free_made(&self, offset: u64, what: u64) {
-            if let Some(words) = self.made_words(what) {
+            if let Some(bytes) = self.made_words(what).and_then(|w| w.checked_mul(8)) {
                 // An error (a block that cannot be the arena's: a hostile record) is left.
-                let _ = self.object.region().arena().free(offset, 8 * words);
+                let _ = self.object.region().arena().free(offset, bytes);
             }
         }
 
@@ -601,7 +601,9 @@ mod handle {
                 if !grow {
                     return Ok(None);
                 }
-                if what != DIRECTORY_WHAT {
+                if what == DIRECTORY_WHAT {
+                    fail::fail_point!("list::directory_before_make");
+                } else {
                     fail::fail_point!("list::grow_before_make");
                 }
                 let me = Liveness::me(region);
@@ -620,7 +622,9 @@ mod handle {
                             record.clear(me);
                         }
                     })?;
-                if what != DIRECTORY_WHAT {
+                if what == DIRECTORY_WHAT {
+                    fail::fail_point!("list::directory_before_publish");
+                } else {
                     fail::fail_point!("list::grow_before_publish");
                 }
                 if recorded {

@@ -35,8 +35,9 @@
 //!   owner field (`retire_owner_field(word, 32, ..)`).
 //!
 //! What still leaks: a block taken in the few instructions before its record, or given up
-//! after the clear and before the publication; a block made unrecorded while another
-//! maker's record stood.
+//! after the clear and before the publication; a block whose give-back died between its
+//! swap of the block word and its free; a block made unrecorded while another maker's
+//! record stood. A dead maker's block waits until the next make of that structure.
 
 use shmarena_engine::sync::{AtomicU64, Ordering};
 use shmarena_engine::{Liveness, OwnerId};

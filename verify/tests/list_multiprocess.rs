@@ -85,16 +85,16 @@ fn processes_growing_one_list_land_every_element_exactly_once() {
     assert_eq!(values, expected);
 }
 
-/// An append killed while it makes the list's next segment (made, recorded, not published)
-/// leaves the list whole and leaks nothing: the next append to make a segment gives the
-/// dead maker's back first, so the bytes in use equal those of a run killed just before
-/// the make.
+/// An append killed while it makes the list's segment directory or next segment (made,
+/// recorded, not published) leaves the list whole and leaks nothing: the next append to
+/// make one gives the dead maker's back first, so the bytes in use equal those of a run
+/// killed just before the make.
 #[test]
 fn an_append_killed_while_growing_the_list_leaves_it_whole_and_leaks_nothing() {
     let used_after_death_at = |point: &str| {
         let temp = TempRegion::new(&format!("list-grow-kill-{}", point.replace("::", "-")));
         let region = Region::create(&temp.path, 4 << 20).unwrap();
-        // Dies in its 9th push, making the second segment.
+        // Dies in its 9th push, making the directory or the second segment.
         let status = spawn_with_env(
             &["list-append", temp.arg(), "1", "100", "8"],
             &[("SHMARENA_KILL_AT", &format!("{point}:1"))],
@@ -128,10 +128,18 @@ fn an_append_killed_while_growing_the_list_leaves_it_whole_and_leaks_nothing() {
         assert!(errors.is_empty(), "{errors:?}");
         region.arena_stats().unwrap().used
     };
-    let control = used_after_death_at("list::grow_before_make");
-    assert_eq!(
-        used_after_death_at("list::grow_before_publish"),
-        control,
-        "bytes in use after a death between making a segment and publishing it"
-    );
+    // The 9th push makes the directory, then the second segment.
+    for (before, between) in [
+        (
+            "list::directory_before_make",
+            "list::directory_before_publish",
+        ),
+        ("list::grow_before_make", "list::grow_before_publish"),
+    ] {
+        assert_eq!(
+            used_after_death_at(between),
+            used_after_death_at(before),
+            "bytes in use after a death at {between}"
+        );
+    }
 }
