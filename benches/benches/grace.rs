@@ -1,8 +1,11 @@
 //! Criterion micro-benchmarks of grace-period pins: a shmarena pin and unpin, announced in
 //! the shared participant table so that other processes can wait for it, beside
 //! `crossbeam-epoch`'s in-process pin, in one thread and in two threads of one process at
-//! once (each pins on its own stripe); and a reclaimer's attempt to move the epoch on (it
-//! reads every participant's pin words).
+//! once (each pins on its own stripe); a reclaimer's attempt to move the epoch on (it
+//! reads every participant's pin words); and the whole life of a retired block: 100 bytes
+//! stored out of line, retired (kept in the process and in the participant slot's retire
+//! log, which outlives the process) and freed a grace period later, beside a
+//! `crossbeam-epoch` allocation handed to `defer_destroy`.
 //!
 //! `cargo bench -p shmarena-benches --bench grace -- --warm-up-time 1 --measurement-time 3`
 
@@ -19,6 +22,20 @@ fn shm_pin(region: &shmarena::Region) {
 fn crossbeam_pin() {
     let guard = crossbeam_epoch::pin();
     black_box(&guard);
+}
+
+fn shm_retire(region: &shmarena::Region) {
+    let blob = region.store_blob(&[1; 100]).expect("room for a blob");
+    region
+        .retire_blob(black_box(blob))
+        .expect("a blob of this region");
+}
+
+fn crossbeam_retire() {
+    let guard = crossbeam_epoch::pin();
+    let shared = crossbeam_epoch::Owned::new([1u8; 100]).into_shared(&guard);
+    // SAFETY: `shared` was never published: nothing else can reach it.
+    unsafe { guard.defer_destroy(black_box(shared)) };
 }
 
 fn shm_advance(region: &shmarena::Region) {
@@ -65,6 +82,10 @@ fn main() {
         bench.iter(|| shm_advance(region));
     });
     group.finish();
+    let mut group = criterion.benchmark_group("store_retire_free");
+    group.bench_function("shmarena", |bench| bench.iter(|| shm_retire(region)));
+    group.bench_function("crossbeam_epoch", |bench| bench.iter(crossbeam_retire));
+    group.finish();
     criterion.final_summary();
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--list") {
@@ -78,5 +99,8 @@ fn main() {
             time_per_op(|| shm_advance(region)),
             base,
         );
+        let base = time_per_op(crossbeam_retire);
+        summary_line("store+retire+free", "crossbeam-epoch", base, base);
+        summary_line("", "shmarena", time_per_op(|| shm_retire(region)), base);
     }
 }

@@ -603,7 +603,8 @@ mod handle {
                 }
                 if what == DIRECTORY_WHAT {
                     fail::fail_point!("list::directory_before_make");
-                } else {
+                }
+                if what != DIRECTORY_WHAT {
                     fail::fail_point!("list::grow_before_make");
                 }
                 let me = Liveness::me(region);
@@ -624,7 +625,8 @@ mod handle {
                     })?;
                 if what == DIRECTORY_WHAT {
                     fail::fail_point!("list::directory_before_publish");
-                } else {
+                }
+                if what != DIRECTORY_WHAT {
                     fail::fail_point!("list::grow_before_publish");
                 }
                 if recorded {
