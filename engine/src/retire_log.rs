@@ -30,7 +30,7 @@
 //!   every store the holder made.
 //!
 //! Costs and bounds:
-//! - memory: one arena block (1 KiB to 32 KiB, a 1024th of the arena) per slot whose
+//! - memory: one arena block (1 KiB to 32 KiB, a 64th of the arena) per slot whose
 //!   holder has retired something, given back when the holder detaches with nothing
 //!   waiting; a slot whose holder died or detached with blocks waiting keeps its log until
 //!   its next holder has freed them. So at most one log per participant slot;
@@ -72,10 +72,12 @@ const ENTRIES: u64 = 64;
 const ENTRY_BYTES: u64 = 16;
 const MAX_ENTRIES: u64 = (MAX_LOG_BYTES - ENTRIES) / ENTRY_BYTES;
 
-/// Bytes of a new log in an arena of `arena_bytes`: a 1024th of it, a power of two
+/// Bytes of a new log in an arena of `arena_bytes`: a 64th of it (from 2 MiB of arena,
+/// the largest: room for more than a reclaim batch, so a full log rarely asks for an extra
+/// reclaim), a power of two
 /// between [`MIN_LOG_BYTES`] and [`MAX_LOG_BYTES`] (a whole block of its size class).
 pub fn log_bytes(arena_bytes: u64) -> u64 {
-    let wanted = (arena_bytes / 1024).clamp(MIN_LOG_BYTES, MAX_LOG_BYTES);
+    let wanted = (arena_bytes / 64).clamp(MIN_LOG_BYTES, MAX_LOG_BYTES);
     1 << wanted.ilog2()
 }
 
@@ -328,8 +330,10 @@ mod tests {
     #[test]
     fn log_sizes_follow_the_arena() {
         assert_eq!(log_bytes(0), MIN_LOG_BYTES);
-        assert_eq!(log_bytes(1 << 20), MIN_LOG_BYTES);
-        assert_eq!(log_bytes(3 << 20), 2 << 10);
+        assert_eq!(log_bytes(64 << 10), MIN_LOG_BYTES);
+        assert_eq!(log_bytes(1 << 20), 16 << 10);
+        assert_eq!(log_bytes(1536 << 10), 16 << 10);
+        assert_eq!(log_bytes(2 << 20), MAX_LOG_BYTES);
         assert_eq!(log_bytes(1 << 40), MAX_LOG_BYTES);
     }
 
