@@ -241,8 +241,9 @@ pub(crate) struct Participants<'a, M: Memory> {
     pub(crate) fields: &'a HeaderFields,
 }
 
-impl<M: Memory> Participants<'_, M> {
-    fn slot_word(&self, slot: u32, field: u64) -> Result<&crate::sync::AtomicU64> {
+impl<'a, M: Memory> Participants<'a, M> {
+    /// Word `field` (a byte offset) of participant slot `slot`.
+    pub(crate) fn slot_word(&self, slot: u32, field: u64) -> Result<&'a crate::sync::AtomicU64> {
         self.mem
             .word(self.fields.participants_offset + u64::from(slot) * PARTICIPANT_SLOT_SIZE + field)
     }

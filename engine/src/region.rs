@@ -386,10 +386,9 @@ impl Inner {
 
     /// The log word of participant `slot`, if the table has that slot.
     fn log_word(&self, slot: u32) -> Option<&crate::sync::AtomicU64> {
-        let at = self.fields.participants_offset
-            + u64::from(slot) * crate::layout::PARTICIPANT_SLOT_SIZE
-            + crate::retire_log::LOG_WORD;
-        self.memory.word(at).ok()
+        self.participants()
+            .slot_word(slot, crate::retire_log::LOG_WORD)
+            .ok()
     }
 
     /// Gives the whole pages of bytes `offset..offset + len` (a block no process can reach)

@@ -81,6 +81,11 @@ pub fn log_bytes(arena_bytes: u64) -> u64 {
     1 << wanted.ilog2()
 }
 
+/// Bytes of a log with room for `capacity` entries.
+fn bytes_for(capacity: u64) -> u64 {
+    ENTRIES + capacity * ENTRY_BYTES
+}
+
 /// A block taken over from the log of a slot's previous holder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Adopted {
@@ -189,7 +194,7 @@ impl RetireLog {
         // Acquire: see `take_over` (the tail's entries were written before it).
         let load = |at: u64| mem.word(block + at).ok().map(|w| w.load(Ordering::Acquire));
         let capacity = load(CAPACITY)?;
-        if capacity == 0 || capacity > MAX_ENTRIES || !in_arena(ENTRIES + capacity * ENTRY_BYTES) {
+        if capacity == 0 || capacity > MAX_ENTRIES || !in_arena(bytes_for(capacity)) {
             return None;
         }
         Some((capacity, load(HEAD)?, load(TAIL)?))
@@ -297,7 +302,7 @@ impl RetireLog {
     /// Only a log of the size this region's logs have is given back (a word that a corrupt
     /// region pointed into another block is left alone).
     pub fn give_back_if_empty<M: Memory>(self, arena: &Arena<'_, M>, word: &AtomicU64) {
-        let bytes = ENTRIES + self.capacity * ENTRY_BYTES;
+        let bytes = bytes_for(self.capacity);
         if self.len() != 0 || bytes != log_bytes(arena.end() - arena.start()) {
             return;
         }
