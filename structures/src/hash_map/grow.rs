@@ -870,43 +870,69 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         }
         for _ in 0..MAX_RETRIES {
             let absent = std::mem::take(&mut absent);
-            let step = self.on_newest(hash, liveness, |table| {
-                // A claim that has passed GROW_PROBE taken slots reads the load once: at
-                // 3/4 the table grows, below it the claim walks on (one walk either way).
-                let crowded = || 4 * table.len() >= 3 * table.capacity();
-                match table.insert_step(
-                    hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
-                ) {
-                    Err(Error::Full { .. }) => match self.grow(table, liveness, false)? {
-                        Growth::Linked => Ok(Step::Moved),
-                        // Another process makes the next table: meanwhile this one may
-                        // still have room up to the probe limit.
-                        Growth::Claimed => match table.insert_step(
-                            hash,
-                            key,
-                            value,
-                            replace,
-                            old,
-                            GROW_PROBE,
-                            || false,
-                            false,
-                            liveness,
-                        ) {
-                            Err(Error::Full { .. }) => {
-                                self.grow(table, liveness, true)?;
-                                Ok(Step::Moved)
-                            }
-                            other => other,
-                        },
-                    },
-                    other => other,
+            // `on_newest` spelled out: the never-grown map's step in this function's own
+            // frame (through a closure, its answer went through memory: measured).
+            let step = match self.only_first() {
+                Some(table) => {
+                    self.insert_or_grow(&table, hash, key, value, replace, old, absent, liveness)
                 }
-            })?;
+                None => self.on_newest_pinned(hash, liveness, |table| {
+                    self.insert_or_grow(table, hash, key, value, replace, old, absent, liveness)
+                }),
+            }?;
             if let Step::Done(had) = step {
                 return Ok(had);
             }
         }
         Err(Error::Contended("hash map insert"))
+    }
+
+    /// One insert step in `table`, the newest table: grows it when it is full (then the
+    /// step is `Moved`, and the caller goes on in the next table).
+    #[allow(clippy::too_many_arguments, clippy::inline_always)]
+    // Always: the fast path of `insert_after_first` (see there).
+    #[inline(always)]
+    fn insert_or_grow(
+        &self,
+        table: &RawMap<T::Slots, Sh>,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        absent: bool,
+        liveness: &impl Liveness,
+    ) -> Result<Step<bool>> {
+        // A claim that has passed GROW_PROBE taken slots reads the load once: at 3/4 the
+        // table grows, below it the claim walks on (one walk either way).
+        let crowded = || 4 * table.len() >= 3 * table.capacity();
+        match table.insert_step(
+            hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
+        ) {
+            Err(Error::Full { .. }) => match self.grow(table, liveness, false)? {
+                Growth::Linked => Ok(Step::Moved),
+                // Another process makes the next table: meanwhile this one may still have
+                // room up to the probe limit.
+                Growth::Claimed => match table.insert_step(
+                    hash,
+                    key,
+                    value,
+                    replace,
+                    old,
+                    GROW_PROBE,
+                    || false,
+                    false,
+                    liveness,
+                ) {
+                    Err(Error::Full { .. }) => {
+                        self.grow(table, liveness, true)?;
+                        Ok(Step::Moved)
+                    }
+                    other => other,
+                },
+            },
+            other => other,
+        }
     }
 
     /// Runs `f(current, new)` on the value of `key` (see [`RawMap::update`]).

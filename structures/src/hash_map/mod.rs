@@ -1309,6 +1309,11 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// A claim never passes a frozen slot: a migration freezes a key's probe range in probe
     /// order before the key's operations go on in the next table, so no claim of that range
     /// can succeed behind it (see `migrate.rs`).
+    // Always: an insert's steps in one frame. Out of line, each step's `Result` came back
+    // through memory and the caller's wider reload of it stalled on store forwarding
+    // (measured: remove+insert 157 -> 137 ns, 2050 -> 1850 instructions).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn claim(
         &self,
         hash: u64,
@@ -1433,6 +1438,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
 
     /// `publish` of a copy of kind `published` (`INSERTING`, or a migration's `MOVING`)
     /// with word 1 `word`.
+    // Always: as `claim`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn publish_as(
         &self,
         claim: Claim,
@@ -1517,6 +1525,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// copy, published meanwhile, only later. So the earliest copy is promoted when it is
     /// `seen_before` (the caller saw it pending before calling) or was seen by an earlier
     /// walk of this settle; otherwise the settle walks again.
+    // Always: as `claim`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn settle(
         &self,
         hash: u64,
@@ -1610,6 +1621,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// walk starts after `seen` was read, so it reads every such copy (the copies published
     /// since may lose too: their live inserters publish again). Anyone may finish a
     /// removal: its remover, or any operation that meets it after the remover's death.
+    // Always: as `claim` (a removal's steps).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn finish_removal(&self, hash: u64, key: &[u64], slot: u64, mut seen: [u64; 2]) -> Result<()> {
         let home = hash & self.mask;
         let wanted = tag_of(hash);
@@ -1732,9 +1746,13 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             // Our copy was published before the settle: it may be promoted at once.
             let published = Some(Seen::new(slot, mine));
             let winner = self.settle(hash, key, liveness.me().slot() as usize, published)?;
-            // Our own copy says whether this insert took effect; the settle's answer may
-            // already be stale (another settle may have promoted or killed our copy).
-            if self.copy_won(slot, mine)? {
+            // Our own copy says whether this insert took effect. A settle that answers with
+            // it as the member (at its version: promoted, by us or another settle) says so
+            // already; any other answer may be stale (another settle may have promoted or
+            // killed our copy since), so the copy is read again.
+            if winner.is_some_and(|(won, seen)| won == slot && version(seen[0]) == version(mine[0]))
+                || self.copy_won(slot, mine)?
+            {
                 return Ok(Step::Done(false));
             }
             if let Some((winner, seen)) = winner {
@@ -1750,6 +1768,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// A copy that lost is freed here; one still `INSERTING` is made to lose first. A lost
     /// copy stays `COLLIDED` (not reusable) until its inserter, here, has seen it, so a
     /// changed version means the copy was promoted, removed and reused.
+    // Always: as `claim`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn copy_won(&self, slot: u64, mine: [u64; 2]) -> Result<bool> {
         for _ in 0..MAX_RETRIES {
             // SeqCst: reads the outcome of the state changes of the uniqueness argument.
