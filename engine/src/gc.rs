@@ -563,7 +563,7 @@ fn read_slots(file: &File, fields: &HeaderFields) -> std::result::Result<Vec<Slo
 
 /// Whether a process `pid` exists (alive or a zombie: still not reaped, so its pid is not
 /// reused). Pids beyond `i32::MAX` exist nowhere; 0 would mean our process group.
-fn pid_running(pid: u32) -> bool {
+pub(crate) fn pid_running(pid: u32) -> bool {
     let Ok(pid) = i32::try_from(pid) else {
         return false;
     };

@@ -47,7 +47,8 @@ pub use participants::ParticipantInfo;
 pub use reclaim::{Blob, StagedBlob};
 #[cfg(not(loom))]
 pub use region::{
-    resolve_path, GracePin, MappedMemory, Object, Region, RegionOptions, SharedAtomic, PUNCH_MIN,
+    resolve_path, GracePin, MappedMemory, Object, Region, RegionOptions, SharedAtomic, DRAIN_LIMIT,
+    PUNCH_MIN,
 };
 #[cfg(not(loom))]
 pub use verify::{Finding, Severity};

@@ -429,6 +429,46 @@ impl<'a, M: Memory> Participants<'a, M> {
         Ok(())
     }
 
+    /// Whether `slot`'s word names a holder whose process still runs (or may: another
+    /// process with its pid, or one this process cannot see). A slot with no holder, or
+    /// one whose process is gone, says no; its locks say for sure.
+    pub(crate) fn holder_may_run(&self, slot: u32) -> Result<bool> {
+        // Acquire: the slot word as its last holder published it.
+        let word = self.slot_word(slot, 0)?.load(Ordering::Acquire);
+        Ok(word & 0xff == STATE_ACTIVE && crate::gc::pid_running((word >> 32) as u32))
+    }
+
+    /// Runs `f` holding `slot`'s claim and slot locks, if the slot may have no live
+    /// holder (its word names no process that still runs) and both locks are free now:
+    /// its holder died or detached, and no attach or sweep is under way on it. Meanwhile
+    /// no process attaches to the slot, and a liveness check of its last holder waits (as
+    /// for an attach): keep `f` short. What `f` returned, if it ran.
+    ///
+    /// The caller holds its handle's sweep claim (see [`Self::sweep`]).
+    pub(crate) fn while_vacant<R>(&self, slot: u32, f: impl FnOnce() -> R) -> Result<Option<R>> {
+        // A cheap look first: a slot whose holder's process still runs is left at once,
+        // without system calls on its locks (which would make its liveness checks wait).
+        if self.holder_may_run(slot)? {
+            return Ok(None);
+        }
+        let claim = CLAIM_BASE + i64::from(slot);
+        if !try_lock_byte(self.file, claim)? {
+            return Ok(None); // an attach or a sweep has it
+        }
+        let slot_lock = LOCK_BASE + i64::from(slot);
+        let ran = match try_lock_byte(self.file, slot_lock) {
+            Ok(true) => {
+                let ran = f();
+                unlock_byte(self.file, slot_lock);
+                Ok(Some(ran))
+            }
+            Ok(false) => Ok(None), // a live holder
+            Err(error) => Err(error),
+        };
+        unlock_byte(self.file, claim);
+        ran
+    }
+
     /// Marks our slot free and drops its lock.
     pub(crate) fn detach(&self, me: OwnerId) {
         if let Ok(word) = self.slot_word(me.slot(), 0) {

@@ -25,8 +25,8 @@
 //! file system first (they cost no memory until the block is used again). Costs and
 //! bounds:
 //! - a process killed (or detached) with blocks on its list leaves them in its slot's log,
-//!   and the next process to take the slot frees them once their grace period has
-//!   passed; until a process does, they wait. It leaks what did not go into the log (see
+//!   and the next process to take the slot, or the next reclaim of any process, frees
+//!   them once their grace period has passed. It leaks what did not go into the log (see
 //!   [`crate::retire_log`] for when), a block unlinked and not yet retired, and a block
 //!   moved out of the log and not yet freed (one block each);
 //! - a frozen pinned process holds back every retirement made since it pinned, in every

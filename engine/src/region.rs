@@ -329,20 +329,95 @@ impl Inner {
         let grace = self.grace();
         let arena = self.arena();
         let slot = self.held_slot();
-        self.retired.with(|list| {
-            self.bind_log(list, slot, false);
-            list.reclaim(
-                &self.memory,
-                |epoch| grace.has_passed(epoch, self),
-                |offset, size| {
-                    // Nobody can reach the block now: its pages may go back to the system.
-                    arena.check_block_of_size(offset, size)?;
-                    self.punch(offset, size);
-                    arena.free(offset, size)
-                },
-            )?;
-            Ok(list.len())
-        })
+        self.retired
+            .with(|list| {
+                self.bind_log(list, slot, false);
+                list.reclaim(
+                    &self.memory,
+                    |epoch| grace.has_passed(epoch, self),
+                    |offset, size| {
+                        // Nobody can reach the block now: its pages may go back to the system.
+                        arena.check_block_of_size(offset, size)?;
+                        self.punch(offset, size);
+                        arena.free(offset, size)
+                    },
+                )?;
+                Ok(list.len())
+            })
+            .inspect(|_| {
+                self.drain_left_logs();
+            })
+    }
+
+    /// Frees the blocks that processes which died or detached left waiting in the retire
+    /// logs of other participant slots, once their grace period has passed, as those
+    /// slots' next holders would (see [`crate::retire_log`]): so that what a killed
+    /// process retired comes back without waiting for a process to take its slot. Each
+    /// such slot is drained holding its claim and slot locks, at most [`DRAIN_LIMIT`]
+    /// blocks at a time. How many blocks it freed.
+    ///
+    /// Only a handle attached in this process as itself does this, holding the handle's
+    /// sweep claim (a fork child sharing its parent's description attaches as nobody);
+    /// never inside the retire claim (taking over a log needs none, and `id` may take it).
+    fn drain_left_logs(&self) -> usize {
+        let Some(mine) = self.held_slot() else {
+            return 0;
+        };
+        let (arena, participants, grace) = (self.arena(), self.participants(), self.grace());
+        // A cheap look at every slot: a log with blocks waiting, whose holder is gone.
+        let vacant: Vec<u32> = (0..self.fields.participant_capacity as u32)
+            .filter(|&slot| slot != mine)
+            .filter(|&slot| {
+                participants
+                    .slot_word(slot, crate::retire_log::LOG_WORD)
+                    .is_ok_and(|word| {
+                        crate::retire_log::RetireLog::waiting(&arena, &self.memory, word) != 0
+                    })
+            })
+            .filter(|&slot| participants.holder_may_run(slot).is_ok_and(|runs| !runs))
+            .collect();
+        if vacant.is_empty() {
+            return 0;
+        }
+        let Some(_claim) = self.claim_sweep_locks() else {
+            return 0;
+        };
+        // Moves the epoch on (a scan of the participants) before any slot's locks are
+        // taken: a liveness check of a slot's last holder waits while they are held.
+        if let Ok(epoch) = grace.epoch() {
+            let _ = grace.has_passed(epoch, self);
+        }
+        let mut freed = 0;
+        for slot in vacant {
+            let Ok(word) = participants.slot_word(slot, crate::retire_log::LOG_WORD) else {
+                continue;
+            };
+            let drained = participants.while_vacant(slot, || {
+                // The epoch now, read under the slot's locks (as `bind_log` reads it):
+                // every entry in the log was written before, so no real epoch is later,
+                // and a later one (a corrupt log) is taken as this one.
+                let Ok(now) = grace.epoch() else {
+                    return 0;
+                };
+                crate::retire_log::RetireLog::drain_left(
+                    &arena,
+                    &self.memory,
+                    word,
+                    slot,
+                    now,
+                    DRAIN_LIMIT,
+                    |epoch| grace.has_passed_already(epoch).unwrap_or(false),
+                    |offset, size| {
+                        // Nobody can reach the block now, as in `reclaim`.
+                        arena.check_block_of_size(offset, size)?;
+                        self.punch(offset, size);
+                        arena.free(offset, size)
+                    },
+                )
+            });
+            freed += drained.ok().flatten().unwrap_or(0);
+        }
+        freed
     }
 
     /// The participant slot this handle holds in this process, if any: `None` while it
@@ -521,6 +596,12 @@ impl Inner {
     fn begin_sweep(&self) -> Option<SweepClaim<'_>> {
         // Finishes a fork child's re-attach.
         let _ = self.id();
+        self.claim_sweep_locks()
+    }
+
+    /// `begin_sweep` for a caller that knows no re-attach is under way (it holds a slot
+    /// it attached in this process, in this fork generation).
+    fn claim_sweep_locks(&self) -> Option<SweepClaim<'_>> {
         // Relaxed: written by `reattach` before its Release store of `attached_in`, which
         // `id` loaded with Acquire.
         if self.shared_description.load(Ordering::Relaxed) {
@@ -2063,6 +2144,11 @@ impl Drop for GracePin<'_> {
 /// Smallest block whose pages [`Region::alloc_zeroed_words`] and reclamation give back to
 /// the file system (a system call, where smaller blocks are zeroed by hand or kept).
 pub const PUNCH_MIN: u64 = 256 << 10;
+
+/// Most blocks one reclaim frees from the retire log that a process which died or
+/// detached left in a participant slot: the slot's locks are held meanwhile, and a
+/// liveness check of that process waits while they are (the rest waits for the next).
+pub const DRAIN_LIMIT: usize = 64;
 
 /// This thread's pin stripe (see [`crate::grace`]): threads take them in turn.
 #[inline]

@@ -18,7 +18,8 @@
 //! ```
 //!
 //! Only the slot's holder writes the log, one thread at a time (it holds the process's
-//! retire claim, see [`crate::reclaim`]):
+//! retire claim, see [`crate::reclaim`]), or, once the holder died or detached, a process
+//! draining it, which holds the slot's claim and slot locks as a holder would:
 //! - a retirement writes its entry, then the tail;
 //! - a reclaim moves the head past an entry *before* it frees the block. A holder killed
 //!   between the two leaks that one block; the other order would let the next holder free
@@ -41,10 +42,14 @@
 //!   attached as itself), stays in the process's memory only and leaks if the process
 //!   dies before freeing it; so does the one block whose entry a dying holder had moved
 //!   past and not freed yet;
-//! - until a process takes the slot over, what a dead holder left waits (it is taken over
-//!   when a handle opens the region on that slot: an attach takes the lowest slot free;
-//!   a handle that gets its slot later, waiting or in a fork child, takes it over at its
-//!   first retirement, reclaim or drop).
+//! - what a holder left waiting when it died or detached is freed by whichever comes
+//!   first: the slot's next holder (a handle that opens the region on that slot takes it
+//!   over at once, an attach taking the lowest slot free; a handle that gets its slot
+//!   later, waiting or in a fork child, at its first retirement, reclaim or drop), or any
+//!   live process's next reclaim, which drains the logs of slots whose holder is gone,
+//!   holding each slot's claim and slot locks as its holder would (at most
+//!   [`DRAIN_LIMIT`](crate::DRAIN_LIMIT) blocks a slot per reclaim), so that
+//!   nothing waits for a process to take the slot.
 //!
 //! The log's words are untrusted like every word of the mapping: a log that cannot be one
 //! is replaced (its entries are not taken over), an entry that names no block of the
@@ -290,6 +295,46 @@ impl RetireLog {
         }
     }
 
+    /// Frees what the holders of `slot` left waiting in its log (`word`) when they died or
+    /// detached, as the slot's next holder would: from the oldest entry, each block whose
+    /// epoch (taken as no later than `now`) `passed` accepts, at most `limit` of them,
+    /// stopping at the first it does not accept; then gives the log back if nothing waits.
+    /// The caller holds the slot's claim and slot locks: it is the slot's holder for the
+    /// call. `now` is read under those locks, so that no entry's real epoch is later. How
+    /// many blocks it freed.
+    #[allow(clippy::too_many_arguments)] // the log, its slot, and what freeing needs
+    pub fn drain_left<M: Memory>(
+        arena: &Arena<'_, M>,
+        mem: &M,
+        word: &AtomicU64,
+        slot: u32,
+        now: u64,
+        limit: usize,
+        passed: impl Fn(u64) -> bool,
+        mut free: impl FnMut(u64, u64) -> Result<()>,
+    ) -> usize {
+        let Ok(Some((mut log, adopted))) = Self::take_over(arena, mem, word, slot, false) else {
+            return 0;
+        };
+        let mut freed = 0;
+        for block in &adopted {
+            if freed == limit || !passed(block.epoch.min(now)) {
+                return freed;
+            }
+            // The head first, as in a reclaim (see the module docs).
+            log.free_next(mem, block.index);
+            // A block the arena refuses (a corrupt region) is dropped, as a reclaim does.
+            let _ = free(block.offset, block.size);
+            freed += 1;
+        }
+        // Entries naming no block of the arena were dropped when read: past them too.
+        if log.tail > log.head {
+            log.free_next(mem, log.tail - 1);
+        }
+        log.give_back_if_empty(arena, word);
+        freed
+    }
+
     /// Entries not freed yet.
     pub fn len(&self) -> u64 {
         self.tail - self.head
@@ -428,6 +473,56 @@ mod tests {
         log.give_back_if_empty(&arena, &word);
         assert_eq!(word.load(Ordering::Relaxed), 0);
         assert_eq!(arena.stats().unwrap().used, used);
+    }
+
+    #[test]
+    fn a_drain_frees_in_log_order_what_has_passed_up_to_its_limit_then_gives_the_log_back() {
+        let (mem, word) = setup();
+        let arena = Arena::new(&mem, ARENA_START, ARENA_END).unwrap();
+        let used = arena.stats().unwrap().used;
+        let (mut log, _) = RetireLog::take_over(&arena, &mem, &word, 3, true)
+            .unwrap()
+            .unwrap();
+        let blocks: Vec<u64> = (0..4).map(|_| arena.alloc(64).unwrap().offset).collect();
+        for (epoch, &block) in [1, 2, 5, 1].iter().zip(&blocks) {
+            log.append(&mem, block, 64, *epoch).unwrap();
+        }
+        // An entry naming no block of the arena, last: dropped, never freed.
+        log.append(&mem, ARENA_END + 64, 64, 0).unwrap();
+        let drain = |limit, up_to: u64, freed: &mut Vec<u64>| {
+            RetireLog::drain_left(
+                &arena,
+                &mem,
+                &word,
+                3,
+                4,
+                limit,
+                |epoch| epoch <= up_to,
+                |offset, size| {
+                    freed.push(offset);
+                    arena.free(offset, size)
+                },
+            )
+        };
+        let mut freed = Vec::new();
+        // The limit stops it first; then the third entry (epoch 5, taken as 4, not
+        // passed) stops it, though the fourth has passed.
+        assert_eq!(drain(1, 3, &mut freed), 1);
+        assert_eq!(drain(8, 3, &mut freed), 1);
+        assert_eq!(freed, blocks[..2]);
+        assert_ne!(
+            word.load(Ordering::Relaxed),
+            0,
+            "a log with blocks waiting given back"
+        );
+        // With everything passed: the rest, the dropped entry skipped, and the log given
+        // back to the arena.
+        assert_eq!(drain(8, 4, &mut freed), 2);
+        assert_eq!(freed, blocks);
+        assert_eq!(word.load(Ordering::Relaxed), 0);
+        assert_eq!(arena.stats().unwrap().used, used);
+        // No log: nothing to do.
+        assert_eq!(drain(8, 4, &mut freed), 0);
     }
 
     #[test]

@@ -153,3 +153,63 @@ fn blocks_a_process_retired_and_left_behind_are_freed_by_the_next_holder_of_its_
         assert_eq!(waiting(&region), 0, "{ending}");
     }
 }
+
+#[test]
+fn blocks_a_process_retired_and_left_behind_are_freed_by_a_live_process_at_its_reclaim() {
+    // As above, but no process takes the worker's slot: this process, on a slot of its
+    // own, frees what the worker left once the grace period has passed.
+    for ending in ["stay", "exit"] {
+        let temp = TempRegion::new("grace-left-drained");
+        let region = Region::create(&temp.path, 8 << 20).unwrap();
+        region.value::<u64>("grace-pointer", 0).unwrap();
+        drop(region.pin().unwrap()); // this slot's pin stripes, before the count
+        let before = region.arena().stats().unwrap();
+        let log = shmarena::engine::retire_log::log_bytes(before.capacity);
+
+        let pin = region.pin().unwrap();
+        let mut worker = spawn(&["grace-retire", temp.arg(), "100", "1000", ending]);
+        let mut line = String::new();
+        BufReader::new(worker.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "retired");
+        if ending == "stay" {
+            worker.kill().unwrap();
+        }
+        worker.wait().unwrap();
+        let waiting = |region: &Region| {
+            region
+                .participants()
+                .unwrap()
+                .iter()
+                .map(|p| p.retired)
+                .sum::<u64>()
+        };
+        assert_eq!(waiting(&region), 100, "{ending}");
+
+        // Our pin still holds them back: a reclaim frees nothing yet.
+        region.reclaim().unwrap();
+        assert_eq!(waiting(&region), 100, "{ending}: freed under a pin");
+        assert_eq!(
+            region.arena().stats().unwrap().used,
+            before.used + 100 * 1024 + log,
+            "{ending}"
+        );
+
+        // Once it is dropped, each reclaim here frees up to DRAIN_LIMIT of them, and the
+        // last gives the emptied log back.
+        drop(pin);
+        let limit = shmarena::engine::DRAIN_LIMIT as u64;
+        let mut left = 100u64;
+        while left > 0 {
+            region.reclaim().unwrap();
+            left = left.saturating_sub(limit);
+            assert_eq!(waiting(&region), left, "{ending}");
+        }
+        assert_eq!(
+            region.arena().stats().unwrap().used,
+            before.used,
+            "{ending}: the worker's retired blocks (or its log) were not given back"
+        );
+    }
+}
