@@ -1,6 +1,7 @@
-//! One map operation repeated over a filled `HashMap<u64, u64>` of 4096 slots (load 0.75),
-//! for instruction counts: run under callgrind with a count `n` and again with `2n`; the
-//! difference divided by `n` is one operation's instructions, free of the setup.
+//! One map operation repeated over a filled `HashMap<u64, u64>` of 4096 slots (load 0.75,
+//! a fixed hash seed, so that runs lay the keys out alike), for instruction counts: run
+//! under callgrind with a count `n` and again with `2n`; the difference divided by `n` is
+//! one operation's instructions, free of the setup.
 //!
 //! `cargo build --release -p shmarena-benches --example map_ops`, then
 //! `valgrind --tool=callgrind target/release/examples/map_ops get-hit 100000`
@@ -8,16 +9,36 @@
 
 use std::hint::black_box;
 
-use shmarena::RegionExt;
-use shmarena_benches::{keys, TempRegion};
+use shmarena::{Region, RegionExt, RegionOptions};
+use shmarena_benches::keys;
+
+/// Runs `op` on key indices 1, 2, ... (wrapping at `keys`), `count` times.
+fn repeat(
+    count: usize,
+    keys: usize,
+    mut op: impl FnMut(usize) -> shmarena::Result<()>,
+) -> shmarena::Result<()> {
+    let mut i = 0;
+    for _ in 0..count {
+        i = if i + 1 == keys { 0 } else { i + 1 };
+        op(i)?;
+    }
+    Ok(())
+}
 
 fn main() -> shmarena::Result<()> {
     let mut args = std::env::args().skip(1);
     let op = args.next().unwrap_or_else(|| "get-hit".into());
     let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let slots = 1 << 12;
-    let temp = TempRegion::create("map-ops", 64 << 20)?;
-    let map = temp.region().hash_map::<u64, u64>("ops", slots)?;
+    let path = std::env::temp_dir().join(format!("shmarena-map-ops-{}", std::process::id()));
+    let options = RegionOptions {
+        hash_seed: Some(0x5eed),
+        ..RegionOptions::default()
+    };
+    let region = Region::create_with(&path, 64 << 20, &options)?;
+    Region::unlink(&path)?;
+    let map = region.hash_map::<u64, u64>("ops", slots)?;
     let (present, absent) = (
         keys(1, slots as usize / 4 * 3),
         keys(2, slots as usize / 4 * 3),
@@ -25,33 +46,42 @@ fn main() -> shmarena::Result<()> {
     for &key in &present {
         map.insert(key, !key)?;
     }
-    let mut i = 0;
-    for _ in 0..count {
-        i = if i + 1 == present.len() { 0 } else { i + 1 };
-        let key = present[i];
-        match op.as_str() {
-            "get-hit" => {
-                black_box(map.get(&key)?);
-            }
-            "get-miss" => {
-                black_box(map.get(&absent[i])?);
-            }
-            "insert" => {
-                black_box(map.insert(key, i as u64)?);
-            }
-            "fetch-add" => {
-                black_box(map.fetch_add(key, 1)?);
-            }
-            "compare-exchange" => {
-                let current = map.get(&key)?.unwrap_or(0);
-                let _ = black_box(map.compare_exchange(&key, current, !current)?);
-            }
-            "remove-insert" => {
-                map.remove(&key)?;
-                black_box(map.insert(key, !key)?);
-            }
-            other => panic!("unknown operation {other}"),
-        }
+    let n = present.len();
+    match op.as_str() {
+        "get-hit" => repeat(count, n, |i| {
+            map.get(&present[i]).map(|v| {
+                black_box(v);
+            })
+        }),
+        "get-miss" => repeat(count, n, |i| {
+            map.get(&absent[i]).map(|v| {
+                black_box(v);
+            })
+        }),
+        "insert" => repeat(count, n, |i| {
+            map.insert(present[i], i as u64).map(|v| {
+                black_box(v);
+            })
+        }),
+        "fetch-add" => repeat(count, n, |i| {
+            map.fetch_add(present[i], 1).map(|v| {
+                black_box(v);
+            })
+        }),
+        "compare-exchange" => repeat(count, n, |i| {
+            let key = present[i];
+            let current = map.get(&key)?.unwrap_or(0);
+            map.compare_exchange(&key, current, !current).map(|v| {
+                let _ = black_box(v);
+            })
+        }),
+        "remove-insert" => repeat(count, n, |i| {
+            let key = present[i];
+            map.remove(&key)?;
+            map.insert(key, !key).map(|v| {
+                black_box(v);
+            })
+        }),
+        other => panic!("unknown operation {other}"),
     }
-    Ok(())
 }
