@@ -122,6 +122,23 @@ impl AtomicPair {
         split(self.0.load(order))
     }
 
+    /// Loads word 0 alone: what a reader re-reads to validate, when word 1 cannot have
+    /// changed without word 0 (one 8-byte load on x86-64, where an aligned 8-byte load is
+    /// atomic and `lock cmpxchg16b` writes both halves at once; a `SeqCst` load there, as
+    /// every load under TSO).
+    #[inline]
+    pub fn load_first(&self, order: Ordering) -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let _ = order;
+            // SAFETY: the pair is 16-byte aligned, valid and accessed atomically only
+            // (`from_ptr`'s contract), so its first 8 bytes are an aligned, valid word.
+            unsafe { x86::load_first(self.0.as_ptr().cast()) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.load(order)[0]
+    }
+
     /// Replaces both words if both equal `current`; returns the previous words.
     ///
     /// # Errors
@@ -234,6 +251,26 @@ mod x86 {
         [low, high]
     }
 
+    /// Loads the 8 bytes at `src` with one instruction (in `asm!`, like the pair's other
+    /// operations, so that the compiler moves no access across it).
+    ///
+    /// # Safety
+    /// `src` is 8-byte aligned and valid for reads.
+    #[inline]
+    pub unsafe fn load_first(src: *const u64) -> u64 {
+        let word: u64;
+        // SAFETY: the caller's contract.
+        unsafe {
+            asm!(
+                "mov {word}, qword ptr [{src}]",
+                src = in(reg) src,
+                word = out(reg) word,
+                options(nostack, preserves_flags),
+            );
+        }
+        word
+    }
+
     /// `lock cmpxchg16b` on the 16 bytes at `dst`: the words found there, and whether
     /// they were `current` (and are now `new`).
     ///
@@ -300,6 +337,11 @@ impl AtomicPair {
     /// Loads both words at once.
     pub fn load(&self, order: Ordering) -> [u64; 2] {
         self.at(self.current.load(order))
+    }
+
+    /// Loads word 0 alone (the model loads both).
+    pub fn load_first(&self, order: Ordering) -> u64 {
+        self.load(order)[0]
     }
 
     /// Replaces both words if both equal `current`; returns the previous words.

@@ -902,11 +902,16 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         // Acquire fence: the loads above happen before the re-read, so a claim (whose
         // Release fence precedes the new key's stores) or a copy overwrite shows in it.
         fence(Ordering::Acquire);
-        // Relaxed: ordered by the fence.
-        let now = self.pair(slot).load(Ordering::Relaxed);
-        if identity(now[0]) != identity(seen[0])
-            || (self.wide() && !copy_still_valid(seen[1], now[1]))
-        {
+        // Relaxed: ordered by the fence. A one-word value came with `seen`, so the state
+        // word alone says whether the key read belongs to it (every change of the key
+        // moves the version first); a wide value's copy is checked in word 1 too.
+        let changed = if self.wide() {
+            let now = self.pair(slot).load(Ordering::Relaxed);
+            identity(now[0]) != identity(seen[0]) || !copy_still_valid(seen[1], now[1])
+        } else {
+            identity(self.pair(slot).load_first(Ordering::Relaxed)) != identity(seen[0])
+        };
+        if changed {
             Read::Changed
         } else if matches {
             Read::Match
