@@ -2108,6 +2108,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     ///
     /// # Errors
     /// As [`Self::remove`].
+    // Always: a removal in its caller's frame (see `claim`).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub fn remove_step(
         &self,
         hash: u64,
