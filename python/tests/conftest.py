@@ -4,12 +4,19 @@ own in /dev/shm, removed afterwards, so no test depends on the default region.""
 import multiprocessing
 import os
 import secrets
+import signal
 
 import pytest
 
 import shmarena
 
 REGION_SIZE = 64 << 20
+
+# A run started with SIGINT ignored (a background job of a shell without job control)
+# would have Python keep ignoring it, and the tests of Ctrl-C during a wait could never
+# pass: give Python's own handler back, as an interactive start has it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _new_path():

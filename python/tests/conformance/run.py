@@ -36,6 +36,7 @@ import faulthandler
 import fnmatch
 import operator
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -292,6 +293,10 @@ def _run_method(method, pattern, verbose):
 
 
 def _child_main(args):
+    # Tests send SIGINT and expect KeyboardInterrupt: a run started with SIGINT ignored
+    # (a background job of a shell without job control) gets Python's handler back.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     counts, unexpected = _run_method(args.child, args.k, args.verbose)
     print(f"counts {TARGET} {args.child}: "
           + ", ".join(f"{counts[k]} {k.lower()}" for k in counts), flush=True)
