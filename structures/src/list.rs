@@ -33,7 +33,8 @@
 //! it was. A process killed between allocating a segment and publishing it leaks nothing:
 //! the maker records the block (body words 16 and 24, see [`crate::made`]) from the
 //! arena's hand-out until just before the publication, and the next process to make a
-//! segment or the directory gives a dead maker's block back first. One killed after
+//! segment or the directory gives a dead maker's block back first (as does each handle
+//! as it opens the list). One killed after
 //! publishing it has left a whole segment.
 //!
 //! `get(i)`: one-word elements are read with a single atomic load. Wide elements are read
@@ -447,13 +448,19 @@ mod handle {
                 })?;
             // Checks that the header and every slot lie inside the body.
             let base = object.atomics::<std::sync::atomic::AtomicU64>(0, words)?;
-            Ok(Self {
+            let list = Self {
                 base,
                 capacity,
                 slot_words,
                 elem_size,
                 object,
-            })
+            };
+            // A segment a dead appender made and never published comes back at open too,
+            // not only at the next make (a list that grows no more does not keep it).
+            let region = list.object.region();
+            list.made()
+                .give_back(region, |offset, what| list.free_made(offset, what));
+            Ok(list)
         }
 
         fn claimed(&self) -> &AtomicU64 {

@@ -2,7 +2,7 @@
 //! name the process making the block (an unbounded queue's next ring, a list's next
 //! segment) from the moment the arena hands the block out until the maker publishes it, so
 //! that a maker killed in between leaks nothing: whoever next makes such a block gives a
-//! dead maker's back first.
+//! dead maker's back first, and so does every process that opens the structure.
 //!
 //! ```text
 //! what word:   maker << 32 | what (what the block is: its size follows from it; < 2^31)
@@ -37,7 +37,7 @@
 //! What still leaks: a block taken in the few instructions before its record, or given up
 //! after the clear and before the publication; a block whose give-back died between its
 //! swap of the block word and its free; a block made unrecorded while another maker's
-//! record stood. A dead maker's block waits until the next make of that structure.
+//! record stood. A dead maker's block waits until that structure's next make or open.
 
 use shmarena_engine::sync::{AtomicU64, Ordering};
 use shmarena_engine::{Liveness, OwnerId};

@@ -100,7 +100,8 @@
 //! the block is zeroed and its slots stamped), and clears the record just before its
 //! link. So a record still there names a ring nobody linked, and a dead maker's never
 //! will be: the next producer that makes a ring gives it back first
-//! ([`RawUnboundedQueue::give_back_made`]), once, and as the size it has.
+//! ([`RawUnboundedQueue::give_back_made`]), once, and as the size it has, and so does each
+//! handle as it opens the queue.
 //!
 //! Kills: the rings are bounded queues, so a push or pop killed inside a ring is what it is
 //! there (a dead producer's claim is skipped, a dead consumer's element lost). A producer
@@ -1401,7 +1402,7 @@ mod handle {
                 next: ring.next,
                 raw: ring_queue(shared, &ring, slot_words as usize)?,
             };
-            Ok(Self {
+            let queue = Self {
                 base,
                 first_capacity,
                 max_ring: (MAX_RING_BYTES / (8 * slot_words)).max(first_capacity),
@@ -1411,7 +1412,13 @@ mod handle {
                 first,
                 reuse_looks: std::sync::Arc::default(),
                 object,
-            })
+            };
+            // A ring a dead producer made and never linked comes back at open too, not
+            // only at the next make: a queue that grows no more (a worker killed, restarted,
+            // and the queue never that full again) does not keep it.
+            let region = queue.object.region();
+            queue.with_raw(queue.first.raw.width(), |raw| raw.give_back_made(region));
+            Ok(queue)
         }
 
         /// Runs `f` on the algorithm over this queue's words, with slots of `width` (the

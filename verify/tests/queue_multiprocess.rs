@@ -799,6 +799,9 @@ fn an_unbounded_producer_killed_while_making_a_ring_leaks_nothing() {
         );
         let status = dying.wait_with_output().unwrap().status;
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}");
+        // Opening the queue gives a dead producer's ring back (no push needed).
+        drop(ByteUnboundedQueue::open(&region, "q").unwrap());
+        let at_open = region.arena_stats().unwrap().used;
         run_ok(&["queue-produce", temp.arg(), "1", "0", "1000"]);
         let mut popped = 0;
         while queue.try_pop().unwrap().is_some() {
@@ -810,7 +813,7 @@ fn an_unbounded_producer_killed_while_making_a_ring_leaks_nothing() {
             assert_eq!(queue.try_pop().unwrap(), None);
         }
         region.reclaim().unwrap();
-        region.arena_stats().unwrap().used
+        (at_open, region.arena_stats().unwrap().used)
     };
     let control = used_after_death_at("unbounded_queue::before_make");
     assert_eq!(
