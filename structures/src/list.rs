@@ -398,7 +398,7 @@ mod handle {
             let descriptor = descriptor(capacity, elem);
             let (object, _) =
                 crate::sweep::get_or_create_object(region, name, &descriptor, size, |_| Ok(()))?;
-            let list = Self::from_object(object)?;
+            let list = Self::opened(object)?;
             if list.capacity != capacity {
                 return Err(Error::TypeMismatch {
                     name: name.to_owned(),
@@ -422,7 +422,7 @@ mod handle {
         }
 
         fn open_typed(region: &Region, name: &str, elem: ElementType) -> Result<Self> {
-            Self::from_object(crate::sweep::open_object(
+            Self::opened(crate::sweep::open_object(
                 region,
                 name,
                 &descriptor(0, elem),
@@ -448,15 +448,22 @@ mod handle {
                 })?;
             // Checks that the header and every slot lie inside the body.
             let base = object.atomics::<std::sync::atomic::AtomicU64>(0, words)?;
-            let list = Self {
+            Ok(Self {
                 base,
                 capacity,
                 slot_words,
                 elem_size,
                 object,
-            };
-            // A segment a dead appender made and never published comes back at open too,
-            // not only at the next make (a list that grows no more does not keep it).
+            })
+        }
+
+        /// [`Self::from_object`] for a handle a caller opened or created: a segment a dead
+        /// appender made and never published comes back here too, not only at the next
+        /// make (a list that grows no more does not keep it). (The checks and the
+        /// participant sweep build their handles with `from_object`: a check writes
+        /// nothing.)
+        fn opened(object: Object) -> Result<Self> {
+            let list = Self::from_object(object)?;
             let region = list.object.region();
             list.made()
                 .give_back(region, |offset, what| list.free_made(offset, what));

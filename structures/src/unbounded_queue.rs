@@ -1333,7 +1333,7 @@ mod handle {
                     initialize_stamps(&RegionRings { queue: &queue }.ring(first)?, slot_words);
                     Ok(())
                 })?;
-            Self::from_object(object)
+            Self::opened(object)
         }
 
         /// Opens the existing unbounded queue `name`, whatever its element size.
@@ -1352,7 +1352,7 @@ mod handle {
         }
 
         fn open_typed(region: &Region, name: &str, elem: ElementType) -> Result<Self> {
-            Self::from_object(crate::sweep::open_object(
+            Self::opened(crate::sweep::open_object(
                 region,
                 name,
                 &descriptor(0, elem),
@@ -1402,7 +1402,7 @@ mod handle {
                 next: ring.next,
                 raw: ring_queue(shared, &ring, slot_words as usize)?,
             };
-            let queue = Self {
+            Ok(Self {
                 base,
                 first_capacity,
                 max_ring: (MAX_RING_BYTES / (8 * slot_words)).max(first_capacity),
@@ -1412,10 +1412,16 @@ mod handle {
                 first,
                 reuse_looks: std::sync::Arc::default(),
                 object,
-            };
-            // A ring a dead producer made and never linked comes back at open too, not
-            // only at the next make: a queue that grows no more (a worker killed, restarted,
-            // and the queue never that full again) does not keep it.
+            })
+        }
+
+        /// [`Self::from_object`] for a handle a caller opened or created: a ring a dead
+        /// producer made and never linked comes back here too, not only at the next make,
+        /// so that a queue that grows no more (a worker killed, restarted, and the queue
+        /// never that full again) does not keep it. (The checks and the participant
+        /// sweep build their handles with `from_object`: a check writes nothing.)
+        fn opened(object: Object) -> Result<Self> {
+            let queue = Self::from_object(object)?;
             let region = queue.object.region();
             queue.with_raw(queue.first.raw.width(), |raw| raw.give_back_made(region));
             Ok(queue)

@@ -799,7 +799,12 @@ fn an_unbounded_producer_killed_while_making_a_ring_leaks_nothing() {
         );
         let status = dying.wait_with_output().unwrap().status;
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}");
-        // Opening the queue gives a dead producer's ring back (no push needed).
+        // A check writes nothing (the ring stays out); opening the queue gives a dead
+        // producer's ring back (no push needed).
+        drop(region.pin().unwrap()); // this slot's pin stripes (the check pins)
+        let before_check = region.arena_stats().unwrap().used;
+        drop(shmarena::check::check_region(&region));
+        assert_eq!(region.arena_stats().unwrap().used, before_check, "{point}");
         drop(ByteUnboundedQueue::open(&region, "q").unwrap());
         let at_open = region.arena_stats().unwrap().used;
         run_ok(&["queue-produce", temp.arg(), "1", "0", "1000"]);
