@@ -93,45 +93,62 @@ fn a_frozen_pinned_reader_holds_reclamation_back_and_a_killed_one_does_not() {
     assert!(region.grace_has_passed(retired).unwrap());
 }
 
+/// Blocks waiting in the retire logs of every participant slot.
+fn waiting(region: &Region) -> u64 {
+    region
+        .participants()
+        .unwrap()
+        .iter()
+        .map(|p| p.retired)
+        .sum::<u64>()
+}
+
+/// Has a worker retire 100 blocks of 1000 bytes in `region` (at `temp`) while this
+/// process's pin (returned) holds them back, then SIGKILLs it (`ending` "stay") or lets it
+/// exit with them still waiting ("exit"). Also returns the arena's bytes in use before,
+/// and the bytes of a retire log.
+fn left_behind<'r>(
+    temp: &TempRegion,
+    region: &'r Region,
+    ending: &str,
+) -> (shmarena::engine::GracePin<'r>, u64, u64) {
+    region.value::<u64>("grace-pointer", 0).unwrap();
+    drop(region.pin().unwrap()); // this slot's pin stripes, before the count
+    let before = region.arena().stats().unwrap();
+    let log = shmarena::engine::retire_log::log_bytes(before.capacity);
+    // Our pin holds every retirement back.
+    let pin = region.pin().unwrap();
+    let mut worker = spawn(&["grace-retire", temp.arg(), "100", "1000", ending]);
+    let mut line = String::new();
+    BufReader::new(worker.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "retired");
+    if ending == "stay" {
+        worker.kill().unwrap();
+    }
+    let status = worker.wait().unwrap();
+    assert!(
+        status.success() || status.signal() == Some(libc::SIGKILL),
+        "{status}"
+    );
+    // A block of 1000 bytes takes 1 KiB; the slot's retire log holds the hundred.
+    assert_eq!(
+        region.arena().stats().unwrap().used,
+        before.used + 100 * 1024 + log,
+        "{ending}"
+    );
+    assert_eq!(waiting(region), 100, "{ending}");
+    (pin, before.used, log)
+}
+
 #[test]
 fn blocks_a_process_retired_and_left_behind_are_freed_by_the_next_holder_of_its_slot() {
     // "stay": killed while its blocks wait; "exit": gone with them still waiting.
     for ending in ["stay", "exit"] {
         let temp = TempRegion::new("grace-left-behind");
         let region = Region::create(&temp.path, 8 << 20).unwrap();
-        region.value::<u64>("grace-pointer", 0).unwrap();
-        drop(region.pin().unwrap()); // this slot's pin stripes, before the count
-        let before = region.arena().stats().unwrap();
-        let log = shmarena::engine::retire_log::log_bytes(before.capacity);
-
-        // Our pin holds every retirement back.
-        let pin = region.pin().unwrap();
-        let mut worker = spawn(&["grace-retire", temp.arg(), "100", "1000", ending]);
-        let mut line = String::new();
-        BufReader::new(worker.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "retired");
-        if ending == "stay" {
-            worker.kill().unwrap();
-        }
-        let status = worker.wait().unwrap();
-        assert!(
-            status.success() || status.signal() == Some(libc::SIGKILL),
-            "{status}"
-        );
-        // A block of 1000 bytes takes 1 KiB; the slot's retire log holds the hundred.
-        let during = region.arena().stats().unwrap().used;
-        assert_eq!(during, before.used + 100 * 1024 + log, "{ending}");
-        let waiting = |region: &Region| {
-            region
-                .participants()
-                .unwrap()
-                .iter()
-                .map(|p| p.retired)
-                .sum::<u64>()
-        };
-        assert_eq!(waiting(&region), 100, "{ending}");
+        let (pin, used_before, log) = left_behind(&temp, &region, ending);
         if ending == "stay" {
             let notes = region.verify();
             assert!(
@@ -147,7 +164,7 @@ fn blocks_a_process_retired_and_left_behind_are_freed_by_the_next_holder_of_its_
         let next = Region::open(&temp.path).unwrap();
         assert_eq!(
             next.arena().stats().unwrap().used,
-            before.used + log,
+            used_before + log,
             "{ending}: the worker's retired blocks were not given back"
         );
         assert_eq!(waiting(&region), 0, "{ending}");
@@ -161,38 +178,14 @@ fn blocks_a_process_retired_and_left_behind_are_freed_by_a_live_process_at_its_r
     for ending in ["stay", "exit"] {
         let temp = TempRegion::new("grace-left-drained");
         let region = Region::create(&temp.path, 8 << 20).unwrap();
-        region.value::<u64>("grace-pointer", 0).unwrap();
-        drop(region.pin().unwrap()); // this slot's pin stripes, before the count
-        let before = region.arena().stats().unwrap();
-        let log = shmarena::engine::retire_log::log_bytes(before.capacity);
-
-        let pin = region.pin().unwrap();
-        let mut worker = spawn(&["grace-retire", temp.arg(), "100", "1000", ending]);
-        let mut line = String::new();
-        BufReader::new(worker.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "retired");
-        if ending == "stay" {
-            worker.kill().unwrap();
-        }
-        worker.wait().unwrap();
-        let waiting = |region: &Region| {
-            region
-                .participants()
-                .unwrap()
-                .iter()
-                .map(|p| p.retired)
-                .sum::<u64>()
-        };
-        assert_eq!(waiting(&region), 100, "{ending}");
+        let (pin, used_before, log) = left_behind(&temp, &region, ending);
 
         // Our pin still holds them back: a reclaim frees nothing yet.
         region.reclaim().unwrap();
         assert_eq!(waiting(&region), 100, "{ending}: freed under a pin");
         assert_eq!(
             region.arena().stats().unwrap().used,
-            before.used + 100 * 1024 + log,
+            used_before + 100 * 1024 + log,
             "{ending}"
         );
 
@@ -208,7 +201,7 @@ fn blocks_a_process_retired_and_left_behind_are_freed_by_a_live_process_at_its_r
         }
         assert_eq!(
             region.arena().stats().unwrap().used,
-            before.used,
+            used_before,
             "{ending}: the worker's retired blocks (or its log) were not given back"
         );
     }
