@@ -1787,10 +1787,11 @@ impl Region {
     /// the slots returned). A slot it took stays its own if the sweep then fails.
     ///
     /// Slots that another process is sweeping are left to it, and so is the whole sweep
-    /// when another thread of this process sweeps through this handle (the two would share
-    /// its open file description, whose locks do not exclude each other), or when this
-    /// handle is a forked child's that shares its parent's description: those calls
-    /// return 0 at once.
+    /// when another thread of this process sweeps through this handle, or drains a dead
+    /// process's retire log through it at a reclaim (the two would share its open file
+    /// description, whose locks do not exclude each other), or when this handle is a
+    /// forked child's that shares its parent's description: those calls return 0 at once
+    /// (the next call sweeps).
     ///
     /// # Errors
     /// What `purge` returns; [`Error::Contended`] for fields that keep changing;
