@@ -438,19 +438,15 @@ impl<'a, M: Memory> Participants<'a, M> {
         Ok(word & 0xff == STATE_ACTIVE && crate::gc::pid_running((word >> 32) as u32))
     }
 
-    /// Runs `f` holding `slot`'s claim and slot locks, if the slot may have no live
-    /// holder (its word names no process that still runs) and both locks are free now:
-    /// its holder died or detached, and no attach or sweep is under way on it. Meanwhile
-    /// no process attaches to the slot, and a liveness check of its last holder waits (as
-    /// for an attach): keep `f` short. What `f` returned, if it ran.
+    /// Runs `f` holding `slot`'s claim and slot locks, if both are free now: the slot's
+    /// holder died or detached, and no attach or sweep is under way on it. Meanwhile no
+    /// process attaches to the slot, and a liveness check of its last holder waits (as for
+    /// an attach): keep `f` short. What `f` returned, if it ran.
     ///
-    /// The caller holds its handle's sweep claim (see [`Self::sweep`]).
+    /// The caller holds its handle's sweep claim (see [`Self::sweep`]), and looks first
+    /// ([`Self::holder_may_run`]): trying the locks of a live holder's slot makes its
+    /// liveness checks wait.
     pub(crate) fn while_vacant<R>(&self, slot: u32, f: impl FnOnce() -> R) -> Result<Option<R>> {
-        // A cheap look first: a slot whose holder's process still runs is left at once,
-        // without system calls on its locks (which would make its liveness checks wait).
-        if self.holder_may_run(slot)? {
-            return Ok(None);
-        }
         let claim = CLAIM_BASE + i64::from(slot);
         if !try_lock_byte(self.file, claim)? {
             return Ok(None); // an attach or a sweep has it

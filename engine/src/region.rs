@@ -335,18 +335,21 @@ impl Inner {
                 list.reclaim(
                     &self.memory,
                     |epoch| grace.has_passed(epoch, self),
-                    |offset, size| {
-                        // Nobody can reach the block now: its pages may go back to the system.
-                        arena.check_block_of_size(offset, size)?;
-                        self.punch(offset, size);
-                        arena.free(offset, size)
-                    },
+                    |offset, size| self.free_retired(&arena, offset, size),
                 )?;
                 Ok(list.len())
             })
             .inspect(|_| {
                 self.drain_left_logs();
             })
+    }
+
+    /// Frees a retired block whose grace period has passed: nobody can reach it now, so
+    /// its pages may go back to the system first.
+    fn free_retired(&self, arena: &Arena<'_, MappedMemory>, offset: u64, size: u64) -> Result<()> {
+        arena.check_block_of_size(offset, size)?;
+        self.punch(offset, size);
+        arena.free(offset, size)
     }
 
     /// Frees the blocks that processes which died or detached left waiting in the retire
@@ -364,17 +367,20 @@ impl Inner {
             return 0;
         };
         let (arena, participants, grace) = (self.arena(), self.participants(), self.grace());
-        // A cheap look at every slot: a log with blocks waiting, whose holder is gone.
-        let vacant: Vec<u32> = (0..self.fields.participant_capacity as u32)
+        // A cheap look at every slot: a log with blocks waiting, whose holder is gone (no
+        // system call on the locks of a slot whose holder's process still runs: its
+        // liveness checks would wait).
+        let vacant: Vec<(u32, &crate::sync::AtomicU64)> = (0..self.fields.participant_capacity
+            as u32)
             .filter(|&slot| slot != mine)
-            .filter(|&slot| {
-                participants
+            .filter_map(|slot| {
+                let word = participants
                     .slot_word(slot, crate::retire_log::LOG_WORD)
-                    .is_ok_and(|word| {
-                        crate::retire_log::RetireLog::waiting(&arena, &self.memory, word) != 0
-                    })
+                    .ok()?;
+                (crate::retire_log::RetireLog::waiting(&arena, &self.memory, word) != 0)
+                    .then_some((slot, word))
             })
-            .filter(|&slot| participants.holder_may_run(slot).is_ok_and(|runs| !runs))
+            .filter(|&(slot, _)| participants.holder_may_run(slot).is_ok_and(|runs| !runs))
             .collect();
         if vacant.is_empty() {
             return 0;
@@ -388,10 +394,7 @@ impl Inner {
             let _ = grace.has_passed(epoch, self);
         }
         let mut freed = 0;
-        for slot in vacant {
-            let Ok(word) = participants.slot_word(slot, crate::retire_log::LOG_WORD) else {
-                continue;
-            };
+        for (slot, word) in vacant {
             let drained = participants.while_vacant(slot, || {
                 // The epoch now, read under the slot's locks (as `bind_log` reads it):
                 // every entry in the log was written before, so no real epoch is later,
@@ -407,12 +410,7 @@ impl Inner {
                     now,
                     DRAIN_LIMIT,
                     |epoch| grace.has_passed_already(epoch).unwrap_or(false),
-                    |offset, size| {
-                        // Nobody can reach the block now, as in `reclaim`.
-                        arena.check_block_of_size(offset, size)?;
-                        self.punch(offset, size);
-                        arena.free(offset, size)
-                    },
+                    |offset, size| self.free_retired(&arena, offset, size),
                 )
             });
             freed += drained.ok().flatten().unwrap_or(0);
