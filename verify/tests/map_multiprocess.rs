@@ -485,6 +485,44 @@ fn a_writer_killed_while_making_the_next_table_leaks_nothing() {
     }
 }
 
+/// A writer SIGKILLed while it makes the next table, and the map never grown again: a
+/// handle opening the map gives the dead writer's blocks back, so the bytes in use right
+/// after the open are those of a writer that died before it took any. A check of the map
+/// gives nothing back (it writes nothing).
+#[test]
+fn a_map_opened_after_its_maker_died_gives_the_unlinked_table_back() {
+    let used_after_open = |point: &str| {
+        let temp = TempRegion::new(&format!("map-open-leak-{}", point.replace("::", "-")));
+        let (region, _map) = grown_map(&temp, 64 << 20);
+        let dying = spawn_with_env(
+            &["map-grow-insert", temp.arg(), "1", "0", "1000"],
+            &[("SHMARENA_KILL_AT", &format!("{point}:1"))],
+        );
+        let status = dying.wait_with_output().unwrap().status;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}");
+        let before_check = region.arena_stats().unwrap().used;
+        no_check_errors(&region);
+        assert_eq!(
+            region.arena_stats().unwrap().used,
+            before_check,
+            "{point}: a check gave something back"
+        );
+        let _opened = HashMap::<u64, u64>::open(&region, "g").unwrap();
+        region.arena_stats().unwrap().used
+    };
+    let control = used_after_open("hash_map::grow_before_make");
+    for point in [
+        "hash_map::grow_between_blocks",
+        "hash_map::grow_before_link",
+    ] {
+        assert_eq!(
+            used_after_open(point),
+            control,
+            "bytes in use after an open that followed a death at {point}"
+        );
+    }
+}
+
 /// A writer frozen just after claiming the first growth, whose claim another writer takes
 /// over (past the patience) and links its table with, dying right after the link: the
 /// frozen one, resumed, gives back no block of that linked table (a maker clears its

@@ -30,7 +30,8 @@
 //!   (or, on an error, before it gives the blocks back). A record thus names a block that is
 //!   not linked, and its maker, once dead, never links it: a process that next claims the
 //!   growth (or comes back to a claim taken over), and the one that moves the root past the
-//!   table, give back what dead makers recorded ([`Tables::give_back_made`]), and the
+//!   table, give back what dead makers recorded ([`Tables::give_back_made`]), and so does
+//!   each handle as it opens the map ([`GrowingMap::give_back_made`]), and the
 //!   participant sweep rewrites a record's owner as it does every owner field. What a death
 //!   still leaks: a block taken in the few instructions before its record, or given up after
 //!   its record was cleared (before a link that then fails, or by a give-back that dies
@@ -1317,6 +1318,23 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             }
         }
         Err(too_many_tables())
+    }
+
+    /// Gives back the blocks a dead maker took for the root table's next one and never
+    /// linked ([`Tables::give_back_made`]): what a handle does as it opens the map, so
+    /// that a map that grows no more (its writer killed while making the next table,
+    /// restarted, and the table never that full again) does not keep them. Only the root
+    /// grows, so the root table's records are the ones a maker can leave; they are given
+    /// back as at a claim of the growth (a live maker's are left alone).
+    ///
+    /// # Errors
+    /// A pin's error, or [`Error::Corrupt`] for a root word that names no table.
+    pub fn give_back_made(&self, liveness: &impl Liveness) -> Result<()> {
+        let _pin = self.tables.pin()?;
+        let (_, table) = self.root()?;
+        self.tables
+            .give_back_made(table.capacity() * 2, table.made_records(), liveness);
+        Ok(())
     }
 
     /// Slots of the newest table: how many entries fit before the map grows again.
