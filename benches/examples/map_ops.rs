@@ -6,6 +6,8 @@
 //! `cargo build --release -p shmarena-benches --example map_ops`, then
 //! `valgrind --tool=callgrind target/release/examples/map_ops get-hit 100000`
 //! (operations: get-hit, get-miss, insert, fetch-add, compare-exchange, remove-insert).
+//! A third argument `grown` creates the map with 16 slots instead, so that the same keys
+//! find it grown (a chain whose root is a later table, as every map that grew).
 
 use std::hint::black_box;
 
@@ -30,6 +32,7 @@ fn main() -> shmarena::Result<()> {
     let mut args = std::env::args().skip(1);
     let op = args.next().unwrap_or_else(|| "get-hit".into());
     let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let grown = args.next().is_some_and(|arg| arg == "grown");
     let slots = 1 << 12;
     let path = std::env::temp_dir().join(format!("shmarena-map-ops-{}", std::process::id()));
     let options = RegionOptions {
@@ -38,7 +41,7 @@ fn main() -> shmarena::Result<()> {
     };
     let region = Region::create_with(&path, 64 << 20, &options)?;
     Region::unlink(&path)?;
-    let map = region.hash_map::<u64, u64>("ops", slots)?;
+    let map = region.hash_map::<u64, u64>("ops", if grown { 16 } else { slots })?;
     let (present, absent) = (
         keys(1, slots as usize / 4 * 3),
         keys(2, slots as usize / 4 * 3),

@@ -857,7 +857,17 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
                 // Acquire: as in `next_of`.
                 if links_none(table.header(NEXT).load(Ordering::Acquire)) {
                     let crowded = || 4 * table.len() >= 3 * table.capacity();
-                    let absent = std::mem::take(&mut absent);
+                    let mut absent = std::mem::take(&mut absent);
+                    if !absent {
+                        // The first look `insert_first` makes on a map that never grew, made
+                        // here on the guessed table (measured: a replacing insert on a grown
+                        // map took 702 instructions without it, 232 on one that never grew).
+                        match table.insert_first(hash, key, value, replace, old, liveness) {
+                            First::Done(done) => return done,
+                            First::Absent => absent = true,
+                            First::Walk => {}
+                        }
+                    }
                     match table.insert_step(
                         hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
                     ) {
@@ -972,13 +982,21 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         // The fast path, as in `get`: a member not frozen is the key's only entry, and an
         // update of it is the update, whichever table it lies in. A table after the first
         // is written pinned and while the root still names it (module docs).
-        let (guess, _pin) = match self.tables.guess() {
+        let (guess, pin) = match self.tables.guess() {
             None => (self.raw(self.tables.first()), None),
             Some((guess, root)) => match self.pinned_at(root)? {
                 Some(pin) => (self.raw(guess), Some(pin)),
                 None => return self.update_in_chain(hash, key, old, liveness, f),
             },
         };
+        if pin.is_some() {
+            // A map that grew: `update_first` made no look; make it here, pinned, on the
+            // guessed table (measured: a `fetch_add` on a grown map took 571 instructions
+            // without it, 220 on one that never grew).
+            if let Some(updated) = guess.update_first(hash, key, old, liveness, &mut f) {
+                return updated;
+            }
+        }
         match guess.update_step(hash, key, old, liveness, &mut f)? {
             Step::Done(Updated::Absent) if !guess.settled_here(hash) => {}
             Step::Done(updated) => return Ok(updated),
