@@ -494,6 +494,8 @@ fn a_map_opened_after_its_maker_died_gives_the_unlinked_table_back() {
     let used_after_open = |point: &str| {
         let temp = TempRegion::new(&format!("map-open-leak-{}", point.replace("::", "-")));
         let (region, _map) = grown_map(&temp, 64 << 20);
+        // This process's pin stripes made now, so that the check's pin takes no memory.
+        drop(region.pin().unwrap());
         let dying = spawn_with_env(
             &["map-grow-insert", temp.arg(), "1", "0", "1000"],
             &[("SHMARENA_KILL_AT", &format!("{point}:1"))],
@@ -521,6 +523,36 @@ fn a_map_opened_after_its_maker_died_gives_the_unlinked_table_back() {
             "bytes in use after an open that followed a death at {point}"
         );
     }
+}
+
+/// A maker frozen (alive) between making the next table and linking it: a handle opening
+/// the map meanwhile gives none of its blocks back, and the maker, resumed, links its
+/// table and finishes; every key is there and the region checks clean.
+#[test]
+fn a_map_opened_while_its_maker_is_frozen_leaves_the_makers_table_alone() {
+    let temp = TempRegion::new("map-open-frozen-maker");
+    let (region, map) = grown_map(&temp, 64 << 20);
+    // This process's pin stripes made now, so that no pin below takes memory.
+    drop(region.pin().unwrap());
+    let frozen = spawn_with_env(
+        &["map-grow-insert", temp.arg(), "1", "0", "1000"],
+        &[("SHMARENA_STOP_AT", "hash_map::grow_before_link:1")],
+    );
+    let pid = frozen.id() as i32;
+    wait_until_stopped(pid, "hash_map::grow_before_link");
+    let before = region.arena_stats().unwrap().used;
+    let opened = HashMap::<u64, u64>::open(&region, "g");
+    let after = region.arena_stats().unwrap().used;
+    // SAFETY: signalling our own child. Resumed before any assertion, so that a failure
+    // leaves no stopped process behind.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let output = frozen.wait_with_output().unwrap();
+    assert_eq!(after, before, "an open gave back a live maker's blocks");
+    let opened = opened.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_all_present(&opened, 1000);
+    assert_all_present(&map, 1000);
+    no_check_errors(&region);
 }
 
 /// A writer frozen just after claiming the first growth, whose claim another writer takes

@@ -1348,6 +1348,16 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     /// # Errors
     /// A pin's error, or [`Error::Corrupt`] for a root word that names no table.
     pub fn give_back_made(&self, liveness: &impl Liveness) -> Result<()> {
+        // Acquire: as in `root`.
+        if self.tables.root().load(Ordering::Acquire) == 0 {
+            // The first table is never freed: no pin (so a map that never grew is opened
+            // without one). Should the root move on meanwhile, its records are still the
+            // ones to look at or empty.
+            let table = self.raw(self.tables.first());
+            self.tables
+                .give_back_made(table.capacity() * 2, table.made_records(), liveness);
+            return Ok(());
+        }
         let _pin = self.tables.pin()?;
         let (_, table) = self.root()?;
         self.tables
