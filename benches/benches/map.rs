@@ -5,7 +5,9 @@
 //! dashmap and scc's `HashMap` and `HashIndex`, all built with the same hash, and for
 //! lookups a floor (a linear-probe table of atomic key and value words: what a lookup in
 //! shared memory cannot beat). Every map hashes with `shmarena::hash_map::hash_key` and one
-//! seed. Each group is named by operation, size and threads (`map_get_hit_small`,
+//! seed. Beside shmarena's map sized ahead, `shmarena_grown` holds the same keys in a map
+//! created with 16 slots that grew to hold them. Each group is named by operation, size
+//! and threads (`map_get_hit_small`,
 //! `map_get_hit_small_2_threads`, ...): one thread measures the operations themselves; two
 //! threads, each running the operation over its own half of the keys at once, measure
 //! what sharing the table's lines costs (time per operation and thread). The
@@ -85,6 +87,9 @@ impl Floor {
 /// Every map of a size, filled with the same keys (value `!key`).
 struct Maps {
     shmarena: shmarena::HashMap<u64, u64>,
+    /// The same keys in a map created with 16 slots, which grew to hold them: what a map
+    /// that was not sized ahead costs once it has grown.
+    grown: shmarena::HashMap<u64, u64>,
     floor: Floor,
     hashbrown: hashbrown::HashMap<u64, u64, SameHash>,
     mutex: Mutex<hashbrown::HashMap<u64, u64, SameHash>>,
@@ -101,6 +106,7 @@ impl Maps {
         let entries = present.len();
         let maps = Self {
             shmarena: region.hash_map::<u64, u64>(&format!("bench-{size}"), slots as u64)?,
+            grown: region.hash_map::<u64, u64>(&format!("bench-{size}-grown"), 16)?,
             floor: Floor::new(slots, region.hash_seed(), present),
             hashbrown: hashbrown::HashMap::with_capacity_and_hasher(entries, hasher),
             mutex: Mutex::new(hashbrown::HashMap::with_capacity_and_hasher(
@@ -115,6 +121,7 @@ impl Maps {
         let papaya = maps.papaya.pin();
         for &key in present {
             maps.shmarena.insert(key, !key)?;
+            maps.grown.insert(key, !key)?;
             brown.insert(key, !key);
             maps.mutex.lock().expect("not poisoned").insert(key, !key);
             papaya.insert(key, !key);
@@ -176,6 +183,7 @@ fn bench_ops(
     };
     let Maps {
         shmarena,
+        grown,
         floor,
         hashbrown: plain,
         mutex,
@@ -184,8 +192,9 @@ fn bench_ops(
         scc,
         scc_index,
     } = maps;
-    let (shmarena, floor, mutex, papaya, dashmap, scc, scc_index) = (
+    let (shmarena, grown, floor, mutex, papaya, dashmap, scc, scc_index) = (
         &*shmarena,
+        &*grown,
         &*floor,
         &*mutex,
         &*papaya,
@@ -230,6 +239,7 @@ fn bench_ops(
     for (op, keys) in [("get_hit", present), ("get_miss", absent)] {
         let mut group = c.benchmark_group(format!("map_{op}_{size}{suffix}"));
         peer!(group, "shmarena", keys, |k| shmarena.get(&k).unwrap());
+        peer!(group, "shmarena_grown", keys, |k| grown.get(&k).unwrap());
         peer!(group, "floor", keys, |k| floor.get(k));
         alone!(group, keys, |m, k| m.get(&k).copied());
         peer!(group, "mutex_hashbrown", keys, |k| lock().get(&k).copied());
@@ -246,6 +256,10 @@ fn bench_ops(
     peer!(group, "shmarena", present, |k| {
         let current = shmarena.get(&k).unwrap().unwrap_or_default();
         shmarena.compare_exchange(&k, current, !current).unwrap()
+    });
+    peer!(group, "shmarena_grown", present, |k| {
+        let current = grown.get(&k).unwrap().unwrap_or_default();
+        grown.compare_exchange(&k, current, !current).unwrap()
     });
     alone!(group, present, |m, k| m.get_mut(&k).map(|v| {
         let current = *v;
@@ -292,6 +306,9 @@ fn bench_ops(
     peer!(group, "shmarena", present, |k| shmarena
         .insert(k, k)
         .unwrap());
+    peer!(group, "shmarena_grown", present, |k| grown
+        .insert(k, k)
+        .unwrap());
     alone!(group, present, |m, k| m.insert(k, k));
     peer!(group, "mutex_hashbrown", present, |k| lock().insert(k, k));
     peer!(group, "papaya", present, |k| papaya
@@ -307,6 +324,9 @@ fn bench_ops(
 
     let mut group = c.benchmark_group(format!("map_fetch_add_{size}{suffix}"));
     peer!(group, "shmarena", present, |k| shmarena
+        .fetch_add(k, 1)
+        .unwrap());
+    peer!(group, "shmarena_grown", present, |k| grown
         .fetch_add(k, 1)
         .unwrap());
     alone!(group, present, |m, k| m.get_mut(&k).map(|v| {
@@ -346,6 +366,10 @@ fn bench_ops(
     peer!(group, "shmarena", present, |k| {
         shmarena.remove(&k).unwrap();
         shmarena.insert(k, !k).unwrap()
+    });
+    peer!(group, "shmarena_grown", present, |k| {
+        grown.remove(&k).unwrap();
+        grown.insert(k, !k).unwrap()
     });
     alone!(group, present, |m, k| {
         m.remove(&k);

@@ -5,7 +5,7 @@
 //!
 //! `cargo build --release -p shmarena-benches --example map_ops`, then
 //! `valgrind --tool=callgrind target/release/examples/map_ops get-hit 100000`
-//! (operations: get-hit, get-miss, insert, fetch-add, compare-exchange, remove-insert).
+//! (operations: get-hit, get-miss, insert, fetch-add, compare-exchange, remove-insert, pin).
 //! A third argument `grown` creates the map with 16 slots instead, so that the same keys
 //! find it grown (a chain whose root is a later table, as every map that grew).
 
@@ -85,6 +85,8 @@ fn main() -> shmarena::Result<()> {
                 black_box(v);
             })
         }),
+        // What a write on a map that grew pays besides the map: a pin and its drop.
+        "pin" => repeat(count, n, |_| region.pin().map(|pin| drop(black_box(pin)))),
         other => panic!("unknown operation {other}"),
     }
 }
