@@ -449,6 +449,19 @@ fn writers_killed_during_growth_lose_nothing_and_duplicate_nothing() {
     }
 }
 
+/// Asserts that `used_after(point)`, the bytes in use once a writer died at `point`, is
+/// the same for a death with a block of the next table taken (or both, the table made
+/// and not linked) as for a death just before it took any (`what` names the moment).
+fn assert_same_as_a_death_before_making(what: &str, used_after: impl Fn(&str) -> u64) {
+    let control = used_after("hash_map::grow_before_make");
+    for point in [
+        "hash_map::grow_between_blocks",
+        "hash_map::grow_before_link",
+    ] {
+        assert_eq!(used_after(point), control, "bytes in use {what} at {point}");
+    }
+}
+
 /// A writer SIGKILLed while it makes the next table (a block of it taken, or both and
 /// the table made, not yet linked): the process that grows the map next gives the dead
 /// writer's blocks back, so the region ends with the bytes in use of a run whose writer
@@ -472,17 +485,7 @@ fn a_writer_killed_while_making_the_next_table_leaks_nothing() {
         region.reclaim().unwrap();
         region.arena_stats().unwrap().used
     };
-    let control = used_after_death_at("hash_map::grow_before_make");
-    for point in [
-        "hash_map::grow_between_blocks",
-        "hash_map::grow_before_link",
-    ] {
-        assert_eq!(
-            used_after_death_at(point),
-            control,
-            "bytes in use after a death at {point}"
-        );
-    }
+    assert_same_as_a_death_before_making("after a death", used_after_death_at);
 }
 
 /// A writer SIGKILLed while it makes the next table, and the map never grown again: a
@@ -512,17 +515,7 @@ fn a_map_opened_after_its_maker_died_gives_the_unlinked_table_back() {
         let _opened = HashMap::<u64, u64>::open(&region, "g").unwrap();
         region.arena_stats().unwrap().used
     };
-    let control = used_after_open("hash_map::grow_before_make");
-    for point in [
-        "hash_map::grow_between_blocks",
-        "hash_map::grow_before_link",
-    ] {
-        assert_eq!(
-            used_after_open(point),
-            control,
-            "bytes in use after an open that followed a death at {point}"
-        );
-    }
+    assert_same_as_a_death_before_making("after an open that followed a death", used_after_open);
 }
 
 /// A maker frozen (alive) between making the next table and linking it: a handle opening
