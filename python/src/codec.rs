@@ -107,14 +107,10 @@ impl Codec {
         // The common keys and values first, by their exact type (a pointer compare; the
         // checks below call into the interpreter): the same encoding as below.
         if object.is_exact_instance_of::<PyString>() {
-            let text = object.cast::<PyString>()?.to_cow()?;
-            return encode_blob(STR, text.as_bytes(), out);
+            return encode_str(object.cast::<PyString>()?, out);
         }
         if object.is_exact_instance_of::<PyInt>() {
-            if let Ok(value) = object.extract::<i64>() {
-                encode_int(value, out);
-                return Ok(());
-            }
+            return encode_any_int(object, out);
         }
         if object.is_none() {
             out.push(NONE);
@@ -126,10 +122,7 @@ impl Codec {
                 out.push(if value { TRUE } else { FALSE });
             }
         } else if object.is_instance_of::<PyInt>() {
-            match object.extract::<i64>() {
-                Ok(value) => encode_int(value, out),
-                Err(_) => encode_big_int(object, out)?,
-            }
+            encode_any_int(object, out)?;
         } else if object.is_instance_of::<PyFloat>() {
             let value: f64 = object.extract()?;
             // An integral float within 64 bits is the int it equals, as a key (1.0 == 1
@@ -144,8 +137,7 @@ impl Codec {
                 out.extend_from_slice(&value.to_le_bytes());
             }
         } else if let Ok(text) = object.cast::<PyString>() {
-            let text = text.to_cow()?;
-            encode_blob(STR, text.as_bytes(), out)?;
+            encode_str(text, out)?;
         } else if let Ok(bytes) = object.cast::<PyBytes>() {
             encode_blob(BYTES, bytes.as_bytes(), out)?;
         } else if let Ok(tuple) = object.cast::<PyTuple>() {
@@ -366,6 +358,22 @@ fn encode_int(value: i64, out: &mut Encoded) {
     let mut record = [INT; 9];
     record[1..].copy_from_slice(&value.to_le_bytes());
     out.extend_from_slice(&record);
+}
+
+/// An int (or subclass): in 64 bits as `INT`, else as `BIG_INT`.
+fn encode_any_int(object: &Bound<'_, PyAny>, out: &mut Encoded) -> PyResult<()> {
+    match object.extract::<i64>() {
+        Ok(value) => {
+            encode_int(value, out);
+            Ok(())
+        }
+        Err(_) => encode_big_int(object, out),
+    }
+}
+
+/// A str (or subclass), as its UTF-8 bytes.
+fn encode_str(text: &Bound<'_, PyString>, out: &mut Encoded) -> PyResult<()> {
+    encode_blob(STR, text.to_cow()?.as_bytes(), out)
 }
 
 fn encode_big_int(object: &Bound<'_, PyAny>, out: &mut Encoded) -> PyResult<()> {

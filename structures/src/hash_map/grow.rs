@@ -1257,9 +1257,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             // Nobody claims this table's growth again: what dead makers recorded in it is
             // given back now or never. After the retirement (whose window a death leaks
             // the table in stays short): our pin keeps the retired table's header.
-            let records = table.made_records();
-            self.tables
-                .give_back_made(table.capacity() * 2, records, liveness);
+            self.give_back_made_in(table, liveness);
         }
         Ok(true)
     }
@@ -1353,16 +1351,20 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             // The first table is never freed: no pin (so a map that never grew is opened
             // without one). Should the root move on meanwhile, its records are still the
             // ones to look at or empty.
-            let table = self.raw(self.tables.first());
-            self.tables
-                .give_back_made(table.capacity() * 2, table.made_records(), liveness);
+            self.give_back_made_in(&self.raw(self.tables.first()), liveness);
             return Ok(());
         }
         let _pin = self.tables.pin()?;
-        let (_, table) = self.root()?;
+        self.give_back_made_in(&self.root()?.1, liveness);
+        Ok(())
+    }
+
+    /// Gives back what dead makers recorded in `table` for its next table (of twice its
+    /// capacity): [`Tables::give_back_made`] on `table`'s records. The caller keeps
+    /// `table` from being freed meanwhile.
+    fn give_back_made_in(&self, table: &RawMap<T::Slots, Sh>, liveness: &impl Liveness) {
         self.tables
             .give_back_made(table.capacity() * 2, table.made_records(), liveness);
-        Ok(())
     }
 
     /// Slots of the newest table: how many entries fit before the map grows again.

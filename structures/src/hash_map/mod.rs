@@ -3022,27 +3022,17 @@ mod handle {
                 found: object.info().descriptor.to_string(),
             });
         }
-        give_back_made(region, &mapped, (key_size, value_size));
+        give_back_made(region, &object, &mapped);
         Ok((object, mapped))
     }
 
     /// Gives back what a dead maker took for the map's next table and never linked
     /// ([`GrowingMap::give_back_made`]), as a handle opens the map. The checks and the
-    /// participant sweep open maps otherwise (`map_for`) and give nothing back: a check
-    /// writes nothing. An error (a corrupt root, a pin refused) is left to the map's
-    /// operations to report.
-    fn give_back_made(
-        region: &Region,
-        first: &MappedSlots,
-        (key_size, value_size): (usize, usize),
-    ) {
-        let map = GrowingMap::new(
-            MappedTables::new(region, first, None),
-            crate::words::word_count_of(key_size as u64) as usize,
-            crate::words::word_count_of(value_size as u64) as usize,
-            region.hash_seed(),
-        );
-        let _ = map.give_back_made(region);
+    /// participant sweep, which also reach the map through `map_for`, give nothing back:
+    /// a check writes nothing. An error (a corrupt root, a pin refused) is left to the
+    /// map's operations to report.
+    fn give_back_made(region: &Region, object: &Object, first: &MappedSlots) {
+        let _ = super::map_for(region, object, first).give_back_made(region);
     }
 
     /// Opens the existing map object `name` with keys and values of these types.
@@ -3056,7 +3046,7 @@ mod handle {
         check_sizes(key_size, value_size)?;
         let object = crate::sweep::open_object(region, name, &map_descriptor(kind, 0, types))?;
         let mapped = MappedSlots::first(&object, key_size as u64, value_size as u64)?;
-        give_back_made(region, &mapped, (key_size, value_size));
+        give_back_made(region, &object, &mapped);
         Ok((object, mapped))
     }
 
