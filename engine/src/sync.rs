@@ -74,7 +74,8 @@ impl Backoff {
 /// value word together.
 ///
 /// Shipping code uses `portable_atomic::AtomicU128`, and on x86-64 the instructions it
-/// would pick, inline (`vmovdqa` loads where the CPU has AVX, `lock cmpxchg16b`); only CPUs
+/// would pick, inline (`vmovdqa` loads where the CPU has AVX, `lock cmpxchg16b`; two plain
+/// loads for [`AtomicPair::load_split`]); only CPUs
 /// where 128-bit atomics are lock-free are accepted ([`AtomicPair::is_lock_free`]), because
 /// a process-local fallback lock would not exclude other processes. Word 0 is the low
 /// half, at the lower address.
@@ -137,6 +138,29 @@ impl AtomicPair {
         }
         #[cfg(not(target_arch = "x86_64"))]
         self.load(order)[0]
+    }
+
+    /// Loads word 0, then word 1: two loads, not one snapshot. On x86-64 these are two
+    /// plain loads into general registers, where [`Self::load`] is a 16-byte load behind
+    /// a feature check whose halves then move out of a vector register.
+    ///
+    /// Each word is a value it held, word 1 read no earlier than word 0; the pair held
+    /// word 1 together with word 0 only if word 0 did not change in between. A caller
+    /// that needs the two together re-reads word 0 afterwards and accepts them only if
+    /// it is unchanged, where word 0 never returns to a value it left (a hash map slot
+    /// compares its state word less the bound: see there). A caller that only
+    /// compare-exchanges with them needs no re-read: a pair that never held fails.
+    #[inline]
+    pub fn load_split(&self, order: Ordering) -> [u64; 2] {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let _ = order;
+            // SAFETY: the pair is 16-byte aligned, valid and accessed atomically only
+            // (`from_ptr`'s contract), so its two halves are aligned, valid words.
+            unsafe { x86::load_split(self.0.as_ptr().cast()) }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.load(order)
     }
 
     /// Replaces both words if both equal `current`; returns the previous words.
@@ -271,6 +295,28 @@ mod x86 {
         word
     }
 
+    /// Loads the 8 bytes at `src`, then the 8 bytes after them, with two instructions
+    /// in one `asm!` block (so in that order: TSO keeps loads in program order).
+    ///
+    /// # Safety
+    /// `src` is 8-byte aligned and valid for reads of 16 bytes.
+    #[inline]
+    pub unsafe fn load_split(src: *const u64) -> [u64; 2] {
+        let (low, high): (u64, u64);
+        // SAFETY: the caller's contract.
+        unsafe {
+            asm!(
+                "mov {low}, qword ptr [{src}]",
+                "mov {high}, qword ptr [{src} + 8]",
+                src = in(reg) src,
+                low = out(reg) low,
+                high = out(reg) high,
+                options(nostack, preserves_flags),
+            );
+        }
+        [low, high]
+    }
+
     /// `lock cmpxchg16b` on the 16 bytes at `dst`: the words found there, and whether
     /// they were `current` (and are now `new`).
     ///
@@ -342,6 +388,13 @@ impl AtomicPair {
     /// Loads word 0 alone (the model loads both).
     pub fn load_first(&self, order: Ordering) -> u64 {
         self.load(order)[0]
+    }
+
+    /// Loads word 0, then word 1, as two loads of the current index: another thread may
+    /// change the pair in between, as on hardware.
+    pub fn load_split(&self, order: Ordering) -> [u64; 2] {
+        let first = self.at(self.current.load(order))[0];
+        [first, self.at(self.current.load(order))[1]]
     }
 
     /// Replaces both words if both equal `current`; returns the previous words.
@@ -424,5 +477,43 @@ mod tests {
             }
         });
         assert_eq!(pair.load(Ordering::SeqCst), [2 * ROUNDS, !(2 * ROUNDS)]);
+    }
+
+    #[test]
+    fn split_loads_read_word_1_no_earlier_than_word_0() {
+        const ROUNDS: u64 = 200_000;
+        // The writer moves word 0 up by one, and word 1 to the complement of the new word
+        // 0, in one exchange: a split load may pair an old word 0 with a newer word 1
+        // (never the reverse), and one whose word 0 re-reads unchanged held as read.
+        let pair = AtomicPair::new([0, !0]);
+        let (mut torn, mut validated) = (0u64, 0u64);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for round in 0..ROUNDS {
+                    let swapped = pair.compare_exchange(
+                        [round, !round],
+                        [round + 1, !(round + 1)],
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    );
+                    assert!(swapped.is_ok(), "the only writer");
+                }
+            });
+            while pair.load_first(Ordering::SeqCst) < ROUNDS {
+                let [first, second] = pair.load_split(Ordering::SeqCst);
+                assert!(
+                    !second >= first,
+                    "word 1 older than word 0: {first}, {second:x}"
+                );
+                if pair.load_first(Ordering::SeqCst) == first {
+                    assert_eq!(second, !first, "validated split load torn");
+                    validated += 1;
+                } else if second != !first {
+                    torn += 1;
+                }
+            }
+        });
+        assert!(validated > 0, "no split load validated ({torn} torn)");
+        assert_eq!(pair.load_split(Ordering::SeqCst), [ROUNDS, !ROUNDS]);
     }
 }

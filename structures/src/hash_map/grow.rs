@@ -1600,7 +1600,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     #[inline]
     fn home_unfrozen(&self, hash: u64) -> bool {
         // SeqCst: after the walk's loads (SeqCst hint and state loads).
-        !frozen(self.pair(hash).load(Ordering::SeqCst)[0])
+        !frozen(self.pair(hash).load_first(Ordering::SeqCst))
     }
 
     /// Reads `slot` for an iteration (`first`: in the first table it walks).

@@ -355,7 +355,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         // SeqCst: a copy raises its home's bound before it is published (SeqCst), so the
         // bound read here covers every copy published before this load (one published
         // after it may lie beyond: then it is not taken over, a slot left as before).
-        let reach = bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe);
+        let reach = bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe);
         let source = word >> 32;
         for displacement in 0..reach {
             let slot = (home + displacement) & self.mask;

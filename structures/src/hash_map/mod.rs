@@ -29,7 +29,11 @@
 //! Words 0 and 1 form an [`AtomicPair`]: every change of a slot is one 128-bit
 //! compare-exchange of (state, value/aux), so a value can never be written into a slot that
 //! has meanwhile been removed and reused by another key (the version in the state word
-//! moved), and no slot is ever locked.
+//! moved), and no slot is ever locked. Reads need no 128-bit load: they load word 0, then
+//! word 1 ([`AtomicPair::load_split`]), and take the two together only once a re-read of
+//! word 0 shows the slot's identity (the state less its bound) unchanged. Within a
+//! version, kinds only move forward and flags are only set, so an identity never returns
+//! to a value it left: unchanged at the re-read, it was unchanged throughout.
 //!
 //! # Slot states (`kind`)
 //! - `EMPTY`: never used. Probes stop here: a slot never becomes `EMPTY` again.
@@ -75,8 +79,8 @@
 //! - `get`: walk the hint bytes from the key's home (8 at a time; stopping at a zero hint,
 //!   and at `bound` past 16 slots); at each slot whose hint matches, load the pair, and if it
 //!   is a `MEMBER` with the key's 12-bit tag, read the key (and a wide value) and re-read
-//!   the pair: the same version means key and value belong together. Linearizes at the pair
-//!   load. Never waits. Writes only when it meets a pending (`INSERTING`) copy of its key
+//!   the state: the same identity means key and value belong together. Linearizes at the
+//!   load of word 1 (the value, or a wide value's copy version). Never waits. Writes only when it meets a pending (`INSERTING`) copy of its key
 //!   or an unfinished removal of it: it settles the key first (below), as every operation
 //!   on a key does.
 //! - `insert`: if the key is a `MEMBER`, replace its value with one compare-exchange (or, for
@@ -905,8 +909,13 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         // Relaxed: ordered by the fence. A one-word value came with `seen`, so the state
         // word alone says whether the key read belongs to it (every change of the key
         // moves the version first); a wide value's copy is checked in word 1 too.
+        // `seen` may come from a split load (word 1 read after word 0): a slot's identity
+        // never returns to a value it left (within a version, kinds only move forward and
+        // flags are only set), so an identity unchanged here was unchanged throughout,
+        // and word 1 as read belongs to it as well. Split here too: word 1 is read after
+        // the copy, which is all that `copy_still_valid` needs.
         let changed = if self.wide() {
-            let now = self.pair(slot).load(Ordering::Relaxed);
+            let now = self.pair(slot).load_split(Ordering::Relaxed);
             identity(now[0]) != identity(seen[0]) || !copy_still_valid(seen[1], now[1])
         } else {
             identity(self.pair(slot).load_first(Ordering::Relaxed)) != identity(seen[0])
@@ -942,8 +951,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             match self.read_slot(slot, seen, KeyAccess::Compare(key), value.as_deref_mut()) {
                 Read::Match => return Ok(Some(seen)),
                 Read::Mismatch => return Ok(None),
-                // SeqCst: what settle needs; as cheap as Acquire on x86-64.
-                Read::Changed => seen = self.pair(slot).load(Ordering::SeqCst),
+                // SeqCst: what settle needs; as cheap as Acquire on x86-64. Split: as in
+                // `find_at`.
+                Read::Changed => seen = self.pair(slot).load_split(Ordering::SeqCst),
             }
         }
         Err(Error::Contended("hash map read"))
@@ -1028,8 +1038,8 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         // Within the probe limit: a group of 8 (capacity >= 64) starts at the home, and
         // a smaller table's group holds one slot, the home.
         let slot = (home + u64::from(hinted.trailing_zeros() / 8)) & self.mask;
-        // SeqCst: as in `find_at`.
-        let seen = self.pair(slot).load(Ordering::SeqCst);
+        // SeqCst: as in `find_at` (split: as there).
+        let seen = self.pair(slot).load_split(Ordering::SeqCst);
         if kind(seen[0]) != MEMBER || tag(seen[0]) != tag_of(hash) {
             return None;
         }
@@ -1051,8 +1061,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         found: &mut Found,
     ) -> Result<bool> {
         // SeqCst (as cheap as Acquire on x86-64): pairs with the compare-exchange that
-        // published the member, and orders this lookup with the hint loads.
-        let seen = self.pair(slot).load(Ordering::SeqCst);
+        // published the member, and orders this lookup with the hint loads. Split: the
+        // words are taken together only once `read_slot` validated them.
+        let seen = self.pair(slot).load_split(Ordering::SeqCst);
         let hit = self.examine(slot, seen, key, tag_of(hash), KEY_KINDS, value)?;
         *found = match hit {
             None => return Ok(false),
@@ -1142,7 +1153,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             if bounded && !small && displacement == HINT_ONLY_SCAN {
                 // A long run: the home slot's bound says how far keys of this home go.
                 // SeqCst: the bound is raised (SeqCst) before a copy is published.
-                limit = limit.min(bound(self.pair(home).load(Ordering::SeqCst)[0]));
+                limit = limit.min(bound(self.pair(home).load_first(Ordering::SeqCst)));
             }
         }
         Ok(())
@@ -1277,8 +1288,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// # Errors
     /// [`Error::Contended`] when the home slot keeps changing (a hostile table).
     fn raise_bound(&self, home: u64, needed: u64) -> Result<()> {
-        // SeqCst: settle re-reads the bound to catch copies beyond what it scanned.
-        let mut seen = self.pair(home).load(Ordering::SeqCst);
+        // SeqCst: settle re-reads the bound to catch copies beyond what it scanned. Split:
+        // only exchanged with.
+        let mut seen = self.pair(home).load_split(Ordering::SeqCst);
         for _ in 0..MAX_RETRIES {
             if bound(seen[0]) >= needed {
                 return Ok(());
@@ -1334,8 +1346,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
                     return Ok(Claimed::Full); // the caller grows the table instead
                 }
                 let slot = (home + displacement) & self.mask;
-                // Acquire: see the state of a slot before judging it free.
-                let mut seen = self.pair(slot).load(Ordering::Acquire);
+                // Acquire: see the state of a slot before judging it free. Split: a
+                // judgement on words that never held together fails the claim's exchange.
+                let mut seen = self.pair(slot).load_split(Ordering::Acquire);
                 for _ in 0..MAX_RETRIES {
                     if frozen(seen[0]) {
                         return Ok(Claimed::Moved);
@@ -1546,14 +1559,14 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             // SeqCst: the loads of the uniqueness argument (hints included: a copy's hint
             // is written before it is published, so a settle that reads the hint after the
             // copy became INSERTING sees it).
-            let limit = bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe);
+            let limit = bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe);
             let mut member = None;
             let mut removing = None;
             let mut earliest = None;
             let mut lost_race = false;
             self.walk_hinted(hash, limit, false, &mut |slot| {
-                // SeqCst: as above.
-                let seen = self.pair(slot).load(Ordering::SeqCst);
+                // SeqCst: as above. Split: `examine` validates (as in `find_at`).
+                let seen = self.pair(slot).load_split(Ordering::SeqCst);
                 let Some(seen) = self.examine(slot, seen, key, wanted, KEY_KINDS, None)? else {
                     return Ok(false);
                 };
@@ -1581,7 +1594,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             }
             // A bound raised during the scan may hide a copy beyond what we scanned.
             // SeqCst: as above.
-            if bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe) > limit {
+            if bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe) > limit {
                 continue;
             }
             match (member, earliest) {
@@ -1634,11 +1647,11 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         let wanted = tag_of(hash);
         for _ in 0..MAX_RETRIES {
             // SeqCst: as in `settle`.
-            let limit = bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe);
+            let limit = bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe);
             let mut lost_race = false;
             self.walk_hinted(hash, limit, false, &mut |copy| {
-                // SeqCst: as in `settle`.
-                let now = self.pair(copy).load(Ordering::SeqCst);
+                // SeqCst: as in `settle` (split, as there).
+                let now = self.pair(copy).load_split(Ordering::SeqCst);
                 let Some(now) = self.examine(copy, now, key, wanted, 1 << INSERTING, None)? else {
                     return Ok(false);
                 };
@@ -1647,7 +1660,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             })?;
             // SeqCst: as in `settle`.
             let raised =
-                bound(self.pair(home).load(Ordering::SeqCst)[0]).min(self.max_probe) > limit;
+                bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe) > limit;
             if !lost_race && !raised {
                 match self.transition(slot, seen, DELETED, seen[1]) {
                     // A wide value's writer left meanwhile (word 1 moved): again.
@@ -1911,8 +1924,10 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             if rounds > MAX_WRITER_WAIT + MAX_RETRIES {
                 return Err(Error::Contended("hash map value writer"));
             }
-            // Acquire: see the last writer's copy before we overwrite the other one.
-            let seen = self.pair(slot).load(Ordering::Acquire);
+            // Acquire: see the last writer's copy before we overwrite the other one. Split:
+            // the writer field is taken by exchanging with it, and waiting on a writer
+            // seen in a torn read only looks again.
+            let seen = self.pair(slot).load_split(Ordering::Acquire);
             if identity(seen[0]) != identity(first[0]) {
                 return Ok(SlotChange::Gone);
             }
@@ -2251,7 +2266,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     pub fn recount(&self) -> u64 {
         let members = (0..self.capacity())
             // Relaxed: a census; the caller keeps the map quiet.
-            .filter(|&slot| kind(self.pair(slot).load(Ordering::Relaxed)[0]) == MEMBER)
+            .filter(|&slot| kind(self.pair(slot).load_first(Ordering::Relaxed)) == MEMBER)
             .count() as u64;
         for shard in 0..COUNTER_SHARDS {
             // Relaxed: as above.
@@ -2268,7 +2283,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         let mut counts = [0; 5];
         for slot in 0..self.capacity() {
             // Relaxed: a snapshot.
-            let state = self.pair(slot).load(Ordering::Relaxed)[0];
+            let state = self.pair(slot).load_first(Ordering::Relaxed);
             let (k, committed) = (kind(state), state & COMMITTED != 0);
             let impossible = (frozen(state) && matches!(k, INSERTING | REMOVING))
                 || (committed && !(frozen(state) && k == MEMBER))
