@@ -123,10 +123,10 @@ impl AtomicPair {
         split(self.0.load(order))
     }
 
-    /// Loads word 0 alone: what a reader re-reads to validate, when word 1 cannot have
-    /// changed without word 0 (one 8-byte load on x86-64, where an aligned 8-byte load is
-    /// atomic and `lock cmpxchg16b` writes both halves at once; a `SeqCst` load there, as
-    /// every load under TSO).
+    /// Loads word 0 alone: for a caller that needs only word 0, or re-reads it to validate
+    /// what it read before (see [`Self::load_split`]). One 8-byte load on x86-64, where an
+    /// aligned 8-byte load is atomic and `lock cmpxchg16b` writes both halves at once; a
+    /// `SeqCst` load there, as every load under TSO.
     #[inline]
     pub fn load_first(&self, order: Ordering) -> u64 {
         #[cfg(target_arch = "x86_64")]
@@ -144,12 +144,13 @@ impl AtomicPair {
     /// plain loads into general registers, where [`Self::load`] is a 16-byte load behind
     /// a feature check whose halves then move out of a vector register.
     ///
-    /// Each word is a value it held, word 1 read no earlier than word 0; the pair held
-    /// word 1 together with word 0 only if word 0 did not change in between. A caller
-    /// that needs the two together re-reads word 0 afterwards and accepts them only if
-    /// it is unchanged, where word 0 never returns to a value it left (a hash map slot
-    /// compares its state word less the bound: see there). A caller that only
-    /// compare-exchanges with them needs no re-read: a pair that never held fails.
+    /// Each word is a value it held, word 1 read no earlier than word 0; if word 0 did not
+    /// change in between, the pair held the two together. A caller that needs them
+    /// together re-reads word 0 afterwards and accepts them only if it is unchanged, where
+    /// word 0 never returns to a value it left. (A hash map slot compares its state word
+    /// less the bound, which may move without word 1: what it accepts is then word 1
+    /// with a word 0 of the same identity.) A caller that only compare-exchanges with
+    /// them needs no re-read: a pair that never held fails the exchange.
     #[inline]
     pub fn load_split(&self, order: Ordering) -> [u64; 2] {
         #[cfg(target_arch = "x86_64")]
@@ -499,7 +500,11 @@ mod tests {
                     assert!(swapped.is_ok(), "the only writer");
                 }
             });
-            while pair.load_first(Ordering::SeqCst) < ROUNDS {
+            // Reads while the writer runs, and at least `ROUNDS` times in all (so that a
+            // writer done before the first read still leaves something to check).
+            let mut reads = 0;
+            while reads < ROUNDS || pair.load_first(Ordering::SeqCst) < ROUNDS {
+                reads += 1;
                 let [first, second] = pair.load_split(Ordering::SeqCst);
                 assert!(
                     !second >= first,

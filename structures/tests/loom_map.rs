@@ -233,6 +233,106 @@ fn wide_update_is_never_read_torn() {
     });
 }
 
+/// A wide read whose copy is rewritten under it (by the second writer after it, which
+/// writes that copy again), followed by the key's removal and its insertion again in the
+/// same slot: the reader's validation must not take the new incarnation's first copy
+/// version for the one it read. The writers' steps are played on the table directly,
+/// as they leave it, so that the model reaches the reader's re-read in few steps.
+#[test]
+fn wide_read_across_a_rewrite_and_a_reinsert_is_never_torn() {
+    model_both_orders(|swap| {
+        let table = table(1, 2);
+        let raw = map(&table, 2);
+        let mut old = [0, 0];
+        raw.insert(&[4], &[1, 1], true, &mut old, &me(1)).unwrap();
+        // The first writer's copy (copy 1, data words 3 and 4), which it publishes with
+        // copy version 1 in the first step below.
+        let order = loom::sync::atomic::Ordering::SeqCst;
+        table.data(0)[3].store(2, order);
+        table.data(0)[4].store(2, order);
+        let (a, b) = (table.clone(), table.clone());
+        let ((), read) = pair(
+            swap,
+            move || {
+                let raw = map(&a, 2);
+                let state = state_of(&raw, MEMBER, 4, 1);
+                let writer = u64::from(loom_owners::live(2).bits()) << 32;
+                // Copy 0 was current; the first writer published copy 1, and a second
+                // one takes the field at copy version 1 and rewrites copy 0 (data words
+                // 1 and 2), then publishes version 2.
+                replace_pair(&a, 0, [state, 0], [state, writer | 1]);
+                a.data(0)[1].store(3, order);
+                a.data(0)[2].store(3, order);
+                replace_pair(&a, 0, [state, writer | 1], [state, 2]);
+                let mut old = [0, 0];
+                assert!(raw.remove(&[4], &mut old, &me(2)).unwrap());
+                assert_eq!(old, [3, 3]);
+                raw.insert(&[4], &[5, 5], true, &mut old, &me(2)).unwrap();
+            },
+            move || {
+                let raw = map(&b, 2);
+                let mut out = [0, 0];
+                raw.get(&[4], &mut out).unwrap().then_some(out)
+            },
+        );
+        if let Some(out) = read {
+            assert_eq!(out[0], out[1], "torn read {out:?}");
+            assert!([1, 2, 3, 5].contains(&out[0]), "never stored: {out:?}");
+        }
+    });
+}
+
+/// A writer dies while rewriting the copy a slow reader is reading (the reader's version
+/// is the one before the writer's), and the next writer takes its field over but
+/// declines to change the value: the reader must not be told its copy is whole.
+#[test]
+fn a_declined_takeover_never_lets_a_torn_copy_through() {
+    model_both_orders(|swap| {
+        let table = table(1, 2);
+        let raw = map(&table, 2);
+        let mut old = [0, 0];
+        raw.insert(&[4], &[1, 1], true, &mut old, &me(1)).unwrap();
+        let order = loom::sync::atomic::Ordering::SeqCst;
+        // Copy 1 (data words 3 and 4), published as copy version 1 below.
+        table.data(0)[3].store(2, order);
+        table.data(0)[4].store(2, order);
+        let (a, b) = (table.clone(), table.clone());
+        let ((), read) = pair(
+            swap,
+            move || {
+                let raw = map(&a, 2);
+                let state = state_of(&raw, MEMBER, 4, 1);
+                let dead_writer = u64::from(dead(3).bits()) << 32;
+                // One writer published copy 1; the next took the field at version 1,
+                // wrote the first word of copy 0 and died.
+                replace_pair(&a, 0, [state, 0], [state, 1]);
+                replace_pair(&a, 0, [state, 1], [state, dead_writer | 1]);
+                a.data(0)[1].store(7, order);
+                let mut old = [0, 0];
+                let declined = raw
+                    .update(&[4], &mut old, &me(2), |_: &[u64], _: &mut [u64]| false)
+                    .unwrap();
+                assert_eq!(declined, Updated::Declined);
+                assert_eq!(old, [2, 2]);
+            },
+            move || {
+                let raw = map(&b, 2);
+                let mut out = [0, 0];
+                assert!(raw.get(&[4], &mut out).unwrap());
+                out
+            },
+        );
+        assert_eq!(read[0], read[1], "torn read {read:?}");
+        assert!([1, 2].contains(&read[0]), "never stored: {read:?}");
+        assert_eq!(get_wide(&raw, 4), Some([2, 2]));
+    });
+}
+
+fn get_wide(raw: &RawMap<Table>, key: u64) -> Option<[u64; 2]> {
+    let mut out = [0, 0];
+    raw.get(&[key], &mut out).unwrap().then_some(out)
+}
+
 /// Two processes add to one key's value: no update is lost.
 #[test]
 fn fetch_adds_do_not_lose_updates() {

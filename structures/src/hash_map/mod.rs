@@ -123,8 +123,10 @@
 //!   `List`. A writer takes the slot's writer field (waiting for a *live* writer of the
 //!   same key, taking over from a dead one), writes the spare copy and publishes the next
 //!   copy version. Readers never wait: they read the current copy and validate with the
-//!   pair. A removed slot keeps its writer field until that writer leaves, so it is not
-//!   reused under a live writer.
+//!   pair. A writer that took the field over from a dead one publishes a new copy even
+//!   when it changes nothing (the dead one may have written part of the copy that readers
+//!   of the version before read). A removed slot keeps its writer field until that writer
+//!   leaves, so it is not reused under a live writer.
 //!
 //! # Growth
 //! The map is a chain of tables: when an insert runs out of room the table gets a next one
@@ -912,10 +914,12 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         // `seen` may come from a split load (word 1 read after word 0): a slot's identity
         // never returns to a value it left (within a version, kinds only move forward and
         // flags are only set), so an identity unchanged here was unchanged throughout,
-        // and word 1 as read belongs to it as well. Split here too: word 1 is read after
-        // the copy, which is all that `copy_still_valid` needs.
+        // and word 1 as read belongs to it as well. The wide re-read is one snapshot: its
+        // word 1, read after an identity check of word 0 alone, could be a later
+        // incarnation's first copy version, which `copy_still_valid` would take for ours
+        // (`loom_map`'s `wide_read_across_a_rewrite_and_a_reinsert_is_never_torn`).
         let changed = if self.wide() {
-            let now = self.pair(slot).load_split(Ordering::Relaxed);
+            let now = self.pair(slot).load(Ordering::Relaxed);
             identity(now[0]) != identity(seen[0]) || !copy_still_valid(seen[1], now[1])
         } else {
             identity(self.pair(slot).load_first(Ordering::Relaxed)) != identity(seen[0])
@@ -1961,6 +1965,12 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         };
         // Release fence: readers that see our copy words also see our writer field.
         fence(Ordering::Release);
+        // A field taken from a dead writer: it may have written part of the spare copy,
+        // which is the copy readers of the version before this one read. Giving the field
+        // back at this version would tell them their copy is still whole
+        // (`copy_still_valid`), so the spare copy is written and published even if `f`
+        // declines (with the current value then).
+        let took_over = aux_writer(seen[1]).is_some();
         let copy_version = aux_version(seen[1]);
         // If `f` panics, the writer field is given back (unchanged copy version).
         let mut held = WriterField {
@@ -1975,14 +1985,15 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             *word = cell.load(Ordering::Relaxed);
         }
         let write = f(current, new);
-        if write {
-            for (cell, word) in self.copy(slot, copy_version + 1).iter().zip(new.iter()) {
+        if write || took_over {
+            let words = if write { &*new } else { &*current };
+            for (cell, word) in self.copy(slot, copy_version + 1).iter().zip(words) {
                 // Relaxed: published by the compare-exchange in `leave`.
                 cell.store(*word, Ordering::Relaxed);
             }
             fail::fail_point!("hash_map::update_before_publish");
         }
-        match held.leave(write)? {
+        match held.leave(write || took_over)? {
             false => Ok(SlotChange::Gone),
             true if write => Ok(SlotChange::Done),
             true => Ok(SlotChange::Declined),
