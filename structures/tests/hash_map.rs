@@ -956,3 +956,58 @@ fn try_insert_of_a_present_key_answers_while_its_writer_is_inside() {
     drop(region);
     std::fs::remove_file(path).unwrap();
 }
+
+/// A table at load 0.75, where runs of claimed slots are long: lookups, removals and
+/// insertions again answer as a set does, keys found wherever their probe ran to (the
+/// first look reads one or two groups of hints before the walk takes over).
+#[test]
+fn a_crowded_table_answers_as_a_set_does() {
+    const SLOTS: u64 = 1 << 12;
+    let (region, path) = temp_region("crowded", 16 << 20);
+    let map = region.hash_map::<u64, u64>("m", SLOTS).unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let present: Vec<u64> = (0..SLOTS / 4 * 3).map(|_| next()).collect();
+    let absent: Vec<u64> = (0..SLOTS).map(|_| next()).collect();
+    let mut model = std::collections::HashMap::new();
+    for &key in &present {
+        map.insert(key, !key).unwrap();
+        model.insert(key, !key);
+    }
+    let check = |map: &HashMap<u64, u64>, model: &std::collections::HashMap<u64, u64>| {
+        for key in present.iter().chain(&absent) {
+            assert_eq!(
+                map.get(key).unwrap(),
+                model.get(key).copied(),
+                "key {key:x}"
+            );
+            assert_eq!(map.contains_key(key).unwrap(), model.contains_key(key));
+        }
+        assert_eq!(map.len(), model.len());
+    };
+    check(&map, &model);
+    // Removals leave hints behind; insertions again and absent keys walk past them.
+    for (index, &key) in present.iter().enumerate() {
+        if index % 3 == 0 {
+            assert_eq!(map.remove(&key).unwrap(), Some(!key));
+            assert_eq!(map.remove(&key).unwrap(), None);
+            model.remove(&key);
+        }
+    }
+    check(&map, &model);
+    for (index, &key) in present.iter().enumerate() {
+        if index % 6 == 0 {
+            assert_eq!(map.insert(key, key).unwrap(), None);
+            model.insert(key, key);
+        }
+    }
+    check(&map, &model);
+    drop(map);
+    drop(region);
+    std::fs::remove_file(path).unwrap();
+}

@@ -68,7 +68,8 @@
 //!
 //! # Operations and linearization points
 //! Every operation on a key looks first at the slot its walk would visit first
-//! (`find_first`: the home's group of hint bytes, then the first slot whose hint matches),
+//! (`find_first`: the home's group of hint bytes, and the next group when the home's eight
+//! slots are all claimed without the key's hint, then the first slot whose hint matches),
 //! in straight-line code. If that slot holds the key as a member, `get` reads it there, an
 //! update changes it there with the compare-exchange below, and an insert replaces (or, for
 //! `try_insert`, reports) it there as below; if no hint matches before a never-claimed
@@ -1032,16 +1033,26 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         } else {
             self.hint_group(home)
         };
-        let never_claimed = lowest_zero_byte(group);
-        let hinted = lowest_zero_byte(group ^ hint_of(hash).wrapping_mul(ONES));
+        let hint = hint_of(hash).wrapping_mul(ONES);
+        let mut first = home;
+        let mut never_claimed = lowest_zero_byte(group);
+        let mut hinted = lowest_zero_byte(group ^ hint);
+        if hinted | never_claimed == 0 && self.capacity() >= 64 {
+            // Eight claimed slots, none with the key's hint: the walk reads the next group
+            // (still within the slots it scans by hints alone), and so does the first look.
+            first = (home + 8) & self.mask;
+            let group = self.hint_group(first);
+            never_claimed = lowest_zero_byte(group);
+            hinted = lowest_zero_byte(group ^ hint);
+        }
         // Only a hint before the first never-claimed slot counts (as in the walk); 0 is
         // "none" for either (wrapping: the largest).
         if hinted.wrapping_sub(1) >= never_claimed.wrapping_sub(1) {
             return (never_claimed != 0).then_some(Found::Absent);
         }
-        // Within the probe limit: a group of 8 (capacity >= 64) starts at the home, and
-        // a smaller table's group holds one slot, the home.
-        let slot = (home + u64::from(hinted.trailing_zeros() / 8)) & self.mask;
+        // Within the probe limit: a group of 8 (capacity >= 64) starts at the home or 8
+        // past it, and a smaller table's group holds one slot, the home.
+        let slot = (first + u64::from(hinted.trailing_zeros() / 8)) & self.mask;
         // SeqCst: as in `find_at` (split: as there).
         let seen = self.pair(slot).load_split(Ordering::SeqCst);
         if kind(seen[0]) != MEMBER || tag(seen[0]) != tag_of(hash) {
