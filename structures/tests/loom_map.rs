@@ -328,6 +328,49 @@ fn a_declined_takeover_never_lets_a_torn_copy_through() {
     });
 }
 
+/// As `a_declined_takeover_never_lets_a_torn_copy_through`, but the taker's closure
+/// panics: the field it gives back while unwinding must not tell the reader either.
+#[test]
+fn a_panicking_takeover_never_lets_a_torn_copy_through() {
+    model_both_orders(|swap| {
+        let table = table(1, 2);
+        let raw = map(&table, 2);
+        let mut old = [0, 0];
+        raw.insert(&[4], &[1, 1], true, &mut old, &me(1)).unwrap();
+        let order = loom::sync::atomic::Ordering::SeqCst;
+        table.data(0)[3].store(2, order);
+        table.data(0)[4].store(2, order);
+        let (a, b) = (table.clone(), table.clone());
+        let ((), read) = pair(
+            swap,
+            move || {
+                let raw = map(&a, 2);
+                let state = state_of(&raw, MEMBER, 4, 1);
+                let dead_writer = u64::from(dead(3).bits()) << 32;
+                replace_pair(&a, 0, [state, 0], [state, 1]);
+                replace_pair(&a, 0, [state, 1], [state, dead_writer | 1]);
+                a.data(0)[1].store(7, order);
+                let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let mut old = [0, 0];
+                    let _ = raw.update(&[4], &mut old, &me(2), |_: &[u64], _: &mut [u64]| {
+                        panic!("the closure fails")
+                    });
+                }));
+                assert!(unwound.is_err());
+            },
+            move || {
+                let raw = map(&b, 2);
+                let mut out = [0, 0];
+                assert!(raw.get(&[4], &mut out).unwrap());
+                out
+            },
+        );
+        assert_eq!(read[0], read[1], "torn read {read:?}");
+        assert!([1, 2].contains(&read[0]), "never stored: {read:?}");
+        assert_eq!(get_wide(&raw, 4), Some([2, 2]));
+    });
+}
+
 fn get_wide(raw: &RawMap<Table>, key: u64) -> Option<[u64; 2]> {
     let mut out = [0, 0];
     raw.get(&[key], &mut out).unwrap().then_some(out)

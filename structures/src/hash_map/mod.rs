@@ -29,9 +29,10 @@
 //! Words 0 and 1 form an [`AtomicPair`]: every change of a slot is one 128-bit
 //! compare-exchange of (state, value/aux), so a value can never be written into a slot that
 //! has meanwhile been removed and reused by another key (the version in the state word
-//! moved), and no slot is ever locked. Reads need no 128-bit load: they load word 0, then
-//! word 1 ([`AtomicPair::load_split`]), and take the two together only once a re-read of
-//! word 0 shows the slot's identity (the state less its bound) unchanged. Within a
+//! moved), and no slot is ever locked. Reads of a slot load word 0, then word 1
+//! ([`AtomicPair::load_split`]), and take the two together only once a re-read of word 0
+//! shows the slot's identity (the state less its bound) unchanged (a wide value's re-read,
+//! which checks word 1 too, is one 128-bit load). Within a
 //! version, kinds only move forward and flags are only set, so an identity never returns
 //! to a value it left: unchanged at the re-read, it was unchanged throughout.
 //!
@@ -578,7 +579,9 @@ impl SlotChange {
 const MAX_WRITER_WAIT: u32 = 1 << 20;
 
 /// A wide value's writer field, held: `leave` publishes (or gives back) the field; if the
-/// holder unwinds first, drop gives it back with the copy version unchanged.
+/// holder unwinds (or `leave` fails) first, drop gives it back, publishing the spare copy
+/// if it was written to (`publish`): readers of the version before ours read that copy,
+/// and only a new copy version tells them it changed.
 struct WriterField<'m, S: Slots, Sh: Shape> {
     map: &'m RawMap<S, Sh>,
     slot: u64,
@@ -586,6 +589,8 @@ struct WriterField<'m, S: Slots, Sh: Shape> {
     mine: [u64; 2],
     copy_version: u64,
     held: bool,
+    /// The spare copy has been written to (wholly, before anything could unwind).
+    publish: bool,
 }
 
 impl<S: Slots, Sh: Shape> WriterField<'_, S, Sh> {
@@ -624,7 +629,7 @@ impl<S: Slots, Sh: Shape> WriterField<'_, S, Sh> {
 impl<S: Slots, Sh: Shape> Drop for WriterField<'_, S, Sh> {
     fn drop(&mut self) {
         if self.held {
-            let _ = self.leave(false);
+            let _ = self.leave(self.publish);
         }
     }
 }
@@ -840,6 +845,14 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         &self.slots.data(slot & self.mask)[start..start + self.value_words()]
     }
 
+    /// Writes `words` into the copy of `copy_version` (the caller holds the writer field).
+    fn write_copy(&self, slot: u64, copy_version: u64, words: &[u64]) {
+        for (cell, word) in self.copy(slot, copy_version).iter().zip(words) {
+            // Relaxed: published by the compare-exchange that publishes the copy version.
+            cell.store(*word, Ordering::Relaxed);
+        }
+    }
+
     /// Where an `INSERTING` copy of a one-word value keeps the value (word 1 of the pair
     /// names the inserter until the copy is promoted).
     fn staging(&self, slot: u64) -> &AtomicU64 {
@@ -1014,7 +1027,8 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
 
     /// `find_once`'s two common ends in straight-line code: the key a member in the first
     /// slot whose hint matches (read and validated as `examine` reads it), or no hint
-    /// matching before a never-claimed slot in the home's group of hints (absent). `None`
+    /// matching before a never-claimed slot in the home's group of hints, or in the next
+    /// group when the home's is all claimed without a match (absent). `None`
     /// for the rest (another key's slot first, a pending copy, a change under the read, a
     /// longer walk): the caller walks with `find_once`, which visits the same slot first
     /// and so comes to the same answer in these two cases.
@@ -1976,35 +1990,37 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         };
         // Release fence: readers that see our copy words also see our writer field.
         fence(Ordering::Release);
-        // A field taken from a dead writer: it may have written part of the spare copy,
-        // which is the copy readers of the version before this one read. Giving the field
-        // back at this version would tell them their copy is still whole
-        // (`copy_still_valid`), so the spare copy is written and published even if `f`
-        // declines (with the current value then).
-        let took_over = aux_writer(seen[1]).is_some();
         let copy_version = aux_version(seen[1]);
-        // If `f` panics, the writer field is given back (unchanged copy version).
+        // If `f` panics, the writer field is given back: at this copy version while the
+        // spare copy is untouched, else with the spare copy published (see `WriterField`).
         let mut held = WriterField {
             map: self,
             slot,
             mine,
             copy_version,
             held: true,
+            publish: false,
         };
         for (word, cell) in current.iter_mut().zip(self.copy(slot, copy_version)) {
             // Relaxed: this copy is stable while we hold the writer field.
             *word = cell.load(Ordering::Relaxed);
         }
+        // A field taken from a dead writer: it may have written part of the spare copy,
+        // which is the copy readers of the version before this one read. Giving the field
+        // back at this version would tell them their copy is still whole
+        // (`copy_still_valid`), so the spare copy is made whole first (the current value)
+        // and published whatever `f` does.
+        if aux_writer(seen[1]).is_some() {
+            self.write_copy(slot, copy_version + 1, current);
+            held.publish = true;
+        }
         let write = f(current, new);
-        if write || took_over {
-            let words = if write { &*new } else { &*current };
-            for (cell, word) in self.copy(slot, copy_version + 1).iter().zip(words) {
-                // Relaxed: published by the compare-exchange in `leave`.
-                cell.store(*word, Ordering::Relaxed);
-            }
+        if write {
+            held.publish = true;
+            self.write_copy(slot, copy_version + 1, new);
             fail::fail_point!("hash_map::update_before_publish");
         }
-        match held.leave(write || took_over)? {
+        match held.leave(held.publish)? {
             false => Ok(SlotChange::Gone),
             true if write => Ok(SlotChange::Done),
             true => Ok(SlotChange::Declined),
