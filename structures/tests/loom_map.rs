@@ -241,15 +241,8 @@ fn wide_update_is_never_read_torn() {
 #[test]
 fn wide_read_across_a_rewrite_and_a_reinsert_is_never_torn() {
     model_both_orders(|swap| {
-        let table = table(1, 2);
-        let raw = map(&table, 2);
-        let mut old = [0, 0];
-        raw.insert(&[4], &[1, 1], true, &mut old, &me(1)).unwrap();
-        // The first writer's copy (copy 1, data words 3 and 4), which it publishes with
-        // copy version 1 in the first step below.
+        let (table, _) = wide_key_and_its_next_copy();
         let order = loom::sync::atomic::Ordering::SeqCst;
-        table.data(0)[3].store(2, order);
-        table.data(0)[4].store(2, order);
         let (a, b) = (table.clone(), table.clone());
         let ((), read) = pair(
             swap,
@@ -287,15 +280,39 @@ fn wide_read_across_a_rewrite_and_a_reinsert_is_never_torn() {
 /// declines to change the value: the reader must not be told its copy is whole.
 #[test]
 fn a_declined_takeover_never_lets_a_torn_copy_through() {
-    model_both_orders(|swap| {
-        let table = table(1, 2);
-        let raw = map(&table, 2);
+    takeover_of_a_half_written_copy(|raw| {
         let mut old = [0, 0];
-        raw.insert(&[4], &[1, 1], true, &mut old, &me(1)).unwrap();
+        let declined = raw
+            .update(&[4], &mut old, &me(2), |_: &[u64], _: &mut [u64]| false)
+            .unwrap();
+        assert_eq!(declined, Updated::Declined);
+        assert_eq!(old, [2, 2]);
+    });
+}
+
+/// As `a_declined_takeover_never_lets_a_torn_copy_through`, but the taker's closure
+/// panics: the field it gives back while unwinding must not tell the reader either.
+#[test]
+fn a_panicking_takeover_never_lets_a_torn_copy_through() {
+    takeover_of_a_half_written_copy(|raw| {
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut old = [0, 0];
+            let _ = raw.update(&[4], &mut old, &me(2), |_: &[u64], _: &mut [u64]| {
+                panic!("the closure fails")
+            });
+        }));
+        assert!(unwound.is_err());
+    });
+}
+
+/// Key 4 holds [1, 1] at copy version 0 and a reader reads it, while one writer publishes
+/// [2, 2] as version 1, the next takes the field at version 1, writes the first word of
+/// the copy the reader reads and dies, and `taker` (a third writer, which takes the dead
+/// one's field over) runs: the reader reads a value whole, and the key ends at [2, 2].
+fn takeover_of_a_half_written_copy(taker: fn(&RawMap<Table>)) {
+    model_both_orders(move |swap| {
+        let (table, raw) = wide_key_and_its_next_copy();
         let order = loom::sync::atomic::Ordering::SeqCst;
-        // Copy 1 (data words 3 and 4), published as copy version 1 below.
-        table.data(0)[3].store(2, order);
-        table.data(0)[4].store(2, order);
         let (a, b) = (table.clone(), table.clone());
         let ((), read) = pair(
             swap,
@@ -303,17 +320,10 @@ fn a_declined_takeover_never_lets_a_torn_copy_through() {
                 let raw = map(&a, 2);
                 let state = state_of(&raw, MEMBER, 4, 1);
                 let dead_writer = u64::from(dead(3).bits()) << 32;
-                // One writer published copy 1; the next took the field at version 1,
-                // wrote the first word of copy 0 and died.
                 replace_pair(&a, 0, [state, 0], [state, 1]);
                 replace_pair(&a, 0, [state, 1], [state, dead_writer | 1]);
                 a.data(0)[1].store(7, order);
-                let mut old = [0, 0];
-                let declined = raw
-                    .update(&[4], &mut old, &me(2), |_: &[u64], _: &mut [u64]| false)
-                    .unwrap();
-                assert_eq!(declined, Updated::Declined);
-                assert_eq!(old, [2, 2]);
+                taker(&raw);
             },
             move || {
                 let raw = map(&b, 2);
@@ -328,47 +338,18 @@ fn a_declined_takeover_never_lets_a_torn_copy_through() {
     });
 }
 
-/// As `a_declined_takeover_never_lets_a_torn_copy_through`, but the taker's closure
-/// panics: the field it gives back while unwinding must not tell the reader either.
-#[test]
-fn a_panicking_takeover_never_lets_a_torn_copy_through() {
-    model_both_orders(|swap| {
-        let table = table(1, 2);
-        let raw = map(&table, 2);
-        let mut old = [0, 0];
-        raw.insert(&[4], &[1, 1], true, &mut old, &me(1)).unwrap();
-        let order = loom::sync::atomic::Ordering::SeqCst;
-        table.data(0)[3].store(2, order);
-        table.data(0)[4].store(2, order);
-        let (a, b) = (table.clone(), table.clone());
-        let ((), read) = pair(
-            swap,
-            move || {
-                let raw = map(&a, 2);
-                let state = state_of(&raw, MEMBER, 4, 1);
-                let dead_writer = u64::from(dead(3).bits()) << 32;
-                replace_pair(&a, 0, [state, 0], [state, 1]);
-                replace_pair(&a, 0, [state, 1], [state, dead_writer | 1]);
-                a.data(0)[1].store(7, order);
-                let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    let mut old = [0, 0];
-                    let _ = raw.update(&[4], &mut old, &me(2), |_: &[u64], _: &mut [u64]| {
-                        panic!("the closure fails")
-                    });
-                }));
-                assert!(unwound.is_err());
-            },
-            move || {
-                let raw = map(&b, 2);
-                let mut out = [0, 0];
-                assert!(raw.get(&[4], &mut out).unwrap());
-                out
-            },
-        );
-        assert_eq!(read[0], read[1], "torn read {read:?}");
-        assert!([1, 2].contains(&read[0]), "never stored: {read:?}");
-        assert_eq!(get_wide(&raw, 4), Some([2, 2]));
-    });
+/// A one-slot table of two-word values where key 4 holds [1, 1] (copy 0, copy version 0)
+/// and copy 1 (data words 3 and 4) holds [2, 2]: what the first writer after it writes,
+/// before it publishes copy version 1 (which the models then play).
+fn wide_key_and_its_next_copy() -> (Table, RawMap<Table>) {
+    let table = table(1, 2);
+    let raw = map(&table, 2);
+    let mut old = [0, 0];
+    raw.insert(&[4], &[1, 1], true, &mut old, &me(1)).unwrap();
+    let order = loom::sync::atomic::Ordering::SeqCst;
+    table.data(0)[3].store(2, order);
+    table.data(0)[4].store(2, order);
+    (table, raw)
 }
 
 fn get_wide(raw: &RawMap<Table>, key: u64) -> Option<[u64; 2]> {
