@@ -32,9 +32,9 @@
 //! moved), and no slot is ever locked. Reads of a slot load word 0, then word 1
 //! ([`AtomicPair::load_split`]), and take the two together only once a re-read of word 0
 //! shows the slot's identity (the state less its bound) unchanged (a wide value's re-read,
-//! which checks word 1 too, is one 128-bit load). Within a
-//! version, kinds only move forward and flags are only set, so an identity never returns
-//! to a value it left: unchanged at the re-read, it was unchanged throughout.
+//! which checks word 1 too, is one 128-bit load). Within a version, kinds only move
+//! forward and flags are only set, so an identity never returns to a value it left:
+//! unchanged at the re-read, it was unchanged throughout.
 //!
 //! # Slot states (`kind`)
 //! - `EMPTY`: never used. Probes stop here: a slot never becomes `EMPTY` again.
@@ -82,9 +82,9 @@
 //!   and at `bound` past 16 slots); at each slot whose hint matches, load the pair, and if it
 //!   is a `MEMBER` with the key's 12-bit tag, read the key (and a wide value) and re-read
 //!   the state: the same identity means key and value belong together. Linearizes at the
-//!   load of word 1 (the value, or a wide value's copy version). Never waits. Writes only when it meets a pending (`INSERTING`) copy of its key
-//!   or an unfinished removal of it: it settles the key first (below), as every operation
-//!   on a key does.
+//!   load of word 1 (the value, or a wide value's copy version). Never waits. Writes only
+//!   when it meets a pending (`INSERTING`) copy of its key or an unfinished removal of
+//!   it: it settles the key first (below), as every operation on a key does.
 //! - `insert`: if the key is a `MEMBER`, replace its value with one compare-exchange (or, for
 //!   `try_insert`, report it). Otherwise claim the first free slot (`EMPTY`/`DELETED` ->
 //!   `BUSY`), write key and value, raise the home's bound, publish `INSERTING`, then
@@ -594,9 +594,10 @@ struct WriterField<'m, S: Slots, Sh: Shape> {
 }
 
 impl<S: Slots, Sh: Shape> WriterField<'_, S, Sh> {
-    /// Gives the field back, publishing the next copy version if `wrote` and the slot still
-    /// holds the same member. Whether it did (false: the member was removed meanwhile).
-    fn leave(&mut self, wrote: bool) -> Result<bool> {
+    /// Gives the field back, publishing the next copy version if the spare copy was
+    /// written to (`publish`) and the slot still holds the same member. Whether it did
+    /// (false: the member was removed meanwhile).
+    fn leave(&mut self) -> Result<bool> {
         let mut now = self.mine;
         for _ in 0..MAX_RETRIES {
             if now[1] != self.mine[1] {
@@ -605,7 +606,7 @@ impl<S: Slots, Sh: Shape> WriterField<'_, S, Sh> {
                 return Ok(false);
             }
             let member = identity(now[0]) == identity(self.mine[0]);
-            let version = self.copy_version + u64::from(wrote && member);
+            let version = self.copy_version + u64::from(self.publish && member);
             // SeqCst: publishes the new copy (the update's linearization point) or gives
             // the field back; a removed slot keeps its state (only aux changes).
             match self.map.pair(self.slot).compare_exchange(
@@ -629,7 +630,7 @@ impl<S: Slots, Sh: Shape> WriterField<'_, S, Sh> {
 impl<S: Slots, Sh: Shape> Drop for WriterField<'_, S, Sh> {
     fn drop(&mut self) {
         if self.held {
-            let _ = self.leave(self.publish);
+            let _ = self.leave();
         }
     }
 }
@@ -845,10 +846,12 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         &self.slots.data(slot & self.mask)[start..start + self.value_words()]
     }
 
-    /// Writes `words` into the copy of `copy_version` (the caller holds the writer field).
+    /// Writes `words` into the copy of `copy_version`, which no reader takes for current
+    /// yet (the caller holds the writer field, or the slot is its claimed `BUSY` one).
     fn write_copy(&self, slot: u64, copy_version: u64, words: &[u64]) {
         for (cell, word) in self.copy(slot, copy_version).iter().zip(words) {
-            // Relaxed: published by the compare-exchange that publishes the copy version.
+            // Relaxed: published by the compare-exchange that makes the copy current (the
+            // next copy version, or the copy's `INSERTING`).
             cell.store(*word, Ordering::Relaxed);
         }
     }
@@ -1028,10 +1031,10 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// `find_once`'s two common ends in straight-line code: the key a member in the first
     /// slot whose hint matches (read and validated as `examine` reads it), or no hint
     /// matching before a never-claimed slot in the home's group of hints, or in the next
-    /// group when the home's is all claimed without a match (absent). `None`
-    /// for the rest (another key's slot first, a pending copy, a change under the read, a
-    /// longer walk): the caller walks with `find_once`, which visits the same slot first
-    /// and so comes to the same answer in these two cases.
+    /// group when the home's is all claimed without a match (absent). `None` for the rest
+    /// (another key's slot first, a pending copy, a change under the read, a longer walk):
+    /// the caller walks with `find_once`, which visits the same slot first and so comes to
+    /// the same answer in these two cases.
     ///
     /// A lookup runs ~60 fewer instructions this way than through the walk's loop, and on a
     /// table larger than the cache that is what lets the processor overlap the misses of
@@ -1509,10 +1512,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             cell.store(*word, Ordering::Relaxed);
         }
         if self.wide() {
-            for (cell, word) in self.copy(slot, 0).iter().zip(value) {
-                // Relaxed: as above.
-                cell.store(*word, Ordering::Relaxed);
-            }
+            self.write_copy(slot, 0, value);
         } else {
             // Relaxed: as above; the promotion moves it into the pair.
             self.staging(slot).store(value[0], Ordering::Relaxed);
@@ -2020,7 +2020,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             self.write_copy(slot, copy_version + 1, new);
             fail::fail_point!("hash_map::update_before_publish");
         }
-        match held.leave(held.publish)? {
+        match held.leave()? {
             false => Ok(SlotChange::Gone),
             true if write => Ok(SlotChange::Done),
             true => Ok(SlotChange::Declined),
