@@ -255,6 +255,14 @@ fn writable_by_others_message(
 /// `Result` with the engine's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// An error out of its box: what an out-of-line step of an operation answers with, so that
+/// its `Result` comes back in registers (a `Result` holding an `Error` is a block of memory).
+impl From<Box<Error>> for Error {
+    fn from(error: Box<Error>) -> Self {
+        *error
+    }
+}
+
 impl Error {
     #[cfg_attr(loom, allow(dead_code))] // only the region (not built under loom) does I/O
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {

@@ -71,9 +71,9 @@
 //! the reused block, it takes the hardware's multi-copy atomicity, as on x86-64 and
 //! AArch64.) Such a lookup reads atomics only, within the table's bounds as remembered,
 //! and makes no write: memory that is not a table costs a retry, never a wrong answer.
-//! Updates and removals on the guessed table of a map that grew pin first and then check
-//! that the root still names it: if the root moved before the pin, the check sees it; if
-//! after, the retirement's grace period waits for the pin.
+//! Inserts, updates and removals on the guessed table of a map that grew pin first and
+//! then check that the root still names it: if the root moved before the pin, the check
+//! sees it; if after, the retirement's grace period waits for the pin.
 //!
 //! `len` is kept in the map's counters, shared by all its tables (a migrated key is not
 //! counted again).
@@ -802,6 +802,13 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
+        if self.tables.guess().is_some() {
+            if let Some(done) = self.insert_pinned(hash, key, value, replace, old, false, liveness)
+            {
+                return done;
+            }
+            return self.insert_after_first(hash, key, value, replace, old, false, liveness);
+        }
         let absent = match self.insert_first(hash, key, value, replace, old, liveness) {
             First::Done(done) => return done,
             First::Absent => true,
@@ -813,7 +820,8 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     /// `insert`'s first look, in straight-line code ([`RawMap::insert_first`]), while the
     /// first table is the only one (never freed: no pin; a table being migrated is passed
     /// the way below, which helps the migration); [`First::Absent`] and [`First::Walk`]
-    /// send the caller to [`Self::insert_after_first`].
+    /// send the caller to [`Self::insert_after_first`]. A map this handle saw grow is
+    /// written through [`Self::insert_pinned`].
     #[allow(clippy::inline_always)] // Always: as `update_first`.
     #[inline(always)]
     pub(crate) fn insert_first(
@@ -831,8 +839,57 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         }
     }
 
-    /// [`Self::insert`] after its first look ([`Self::insert_first`]) did not answer;
-    /// `absent`: it found the key absent (see [`First::Absent`]).
+    /// [`Self::insert`] on a map this handle saw grow, under one pin: on the table the
+    /// handle last found at the root, while the root still names it and it has no next
+    /// table (so it is the only table in use, the one `on_newest` would find, without
+    /// looking the root's table up and validating it again), its first look and then its
+    /// walk. `None` (the root moved, a migration, no room) sends the caller the whole way
+    /// ([`Self::insert_after_first`]); `absent` as there.
+    #[allow(clippy::too_many_arguments, clippy::inline_always)]
+    // Always: the straight-line path of a handle's insert on a map that grew (see
+    // `HashMap::insert_grown`).
+    #[inline(always)]
+    pub(crate) fn insert_pinned(
+        &self,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        mut absent: bool,
+        liveness: &impl Liveness,
+    ) -> Option<Result<bool>> {
+        let (guess, root) = self.tables.guess()?;
+        let _pin = match self.pinned_at(root) {
+            Ok(pin) => pin?,
+            Err(error) => return Some(Err(error)),
+        };
+        let table = self.raw(guess);
+        // Acquire: as in `next_of`.
+        if !links_none(table.header(NEXT).load(Ordering::Acquire)) {
+            return None;
+        }
+        if !absent {
+            match table.insert_first(hash, key, value, replace, old, liveness) {
+                First::Done(done) => return Some(done),
+                First::Absent => absent = true,
+                First::Walk => {}
+            }
+        }
+        let crowded = || 4 * table.len() >= 3 * table.capacity();
+        match table.insert_step(
+            hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
+        ) {
+            Ok(Step::Done(had)) => Some(Ok(had)),
+            // Migrating, or out of room: the whole way follows or grows.
+            Ok(Step::Moved) | Err(Error::Full { .. }) => None,
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    /// [`Self::insert`] after its first look ([`Self::insert_first`]) or its pinned way
+    /// ([`Self::insert_pinned`]) did not answer: over the chain of tables, from the
+    /// newest. `absent`: the first look found the key absent (see [`First::Absent`]).
     ///
     /// # Errors
     /// As [`Self::insert`].
@@ -847,38 +904,6 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         mut absent: bool,
         liveness: &impl Liveness,
     ) -> Result<bool> {
-        // The fast path of a map that grew, as in `update`: pinned at the guessed table
-        // while the root still names it, and that table has no next one, so it is the only
-        // table in use, the one `on_newest` would find (without looking the root's table
-        // up and validating it again). Anything else goes the whole way below.
-        if let Some((guess, root)) = self.tables.guess() {
-            if let Some(_pin) = self.pinned_at(root)? {
-                let table = self.raw(guess);
-                // Acquire: as in `next_of`.
-                if links_none(table.header(NEXT).load(Ordering::Acquire)) {
-                    let crowded = || 4 * table.len() >= 3 * table.capacity();
-                    let mut absent = std::mem::take(&mut absent);
-                    if !absent {
-                        // The first look `insert_first` makes on a map that never grew, made
-                        // here on the guessed table (measured: a replacing insert on a grown
-                        // map took 702 instructions without it, 232 on one that never grew).
-                        match table.insert_first(hash, key, value, replace, old, liveness) {
-                            First::Done(done) => return done,
-                            First::Absent => absent = true,
-                            First::Walk => {}
-                        }
-                    }
-                    match table.insert_step(
-                        hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
-                    ) {
-                        Ok(Step::Done(had)) => return Ok(had),
-                        // Migrating, or out of room: the way below follows or grows.
-                        Ok(Step::Moved) | Err(Error::Full { .. }) => {}
-                        Err(error) => return Err(error),
-                    }
-                }
-            }
-        }
         for _ in 0..MAX_RETRIES {
             let absent = std::mem::take(&mut absent);
             // `on_newest` spelled out: the never-grown map's step in this function's own
