@@ -77,8 +77,7 @@ impl Backoff {
 /// would pick, inline (`vmovdqa` loads where the CPU has AVX, `lock cmpxchg16b`; two plain
 /// loads for [`AtomicPair::load_split`]); only CPUs where 128-bit atomics are lock-free are
 /// accepted ([`AtomicPair::is_lock_free`]), because a process-local fallback lock would not
-/// exclude other processes. Word 0 is the low
-/// half, at the lower address.
+/// exclude other processes. Word 0 is the low half, at the lower address.
 #[cfg(not(loom))]
 #[repr(transparent)]
 #[derive(Debug)]

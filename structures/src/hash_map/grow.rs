@@ -802,12 +802,11 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         liveness: &impl Liveness,
     ) -> Result<bool> {
         let hash = self.hash(key);
-        if self.tables.guess().is_some() {
-            if let Some(done) = self.insert_pinned(hash, key, value, replace, old, false, liveness)
-            {
-                return done;
-            }
-            return self.insert_after_first(hash, key, value, replace, old, false, liveness);
+        // A map this handle saw grow first. `None` there without a guess goes on to the
+        // first table's look below; with one, that look finds the root past the first
+        // table (for good) and sends the insert the whole way.
+        if let Some(done) = self.insert_pinned(hash, key, value, replace, old, false, liveness) {
+            return done;
         }
         let absent = match self.insert_first(hash, key, value, replace, old, liveness) {
             First::Done(done) => return done,
