@@ -27,6 +27,7 @@ use shmarena::hash_map::{RawMap, Slots, Updated};
 const BUSY: u64 = 1;
 const INSERTING: u64 = 2;
 const MEMBER: u64 = 3;
+const DELETED: u64 = 4;
 const REMOVING: u64 = 6;
 
 const SEED: u64 = 7;
@@ -550,6 +551,94 @@ fn dead_removers_removal_is_finished_by_the_next_operation() {
         let seen = reader.join().unwrap();
         assert!(seen.is_none() || seen == Some(3), "the reader saw {seen:?}");
         assert_eq!(get(&raw, 8), Some(3));
+        assert_eq!(raw.census()[..2], [1, 0], "one member, nothing pending");
+        assert_eq!(raw.len(), 1);
+    });
+}
+
+/// A key removed and inserted again while another process inserts it: the re-insert's
+/// first look meets the key's own slot `DELETED` (a removal keeps the hint) and claims at
+/// once. Every outcome is one of the three serial orders, with one member at the end.
+#[test]
+fn a_removed_key_inserted_again_against_a_racing_insert() {
+    model(|| {
+        let table = table(2, 1);
+        let raw = map(&table, 1);
+        let mut old = [0];
+        assert!(!raw.insert(&[5], &[10], true, &mut old, &me(1)).unwrap());
+        let t = table.clone();
+        let other = thread::spawn(move || {
+            let mut old = [0];
+            let had = map(&t, 1)
+                .insert(&[5], &[30], true, &mut old, &me(2))
+                .unwrap();
+            had.then_some(old[0])
+        });
+        let mut old = [0];
+        let removed = raw
+            .remove(&[5], &mut old, &me(1))
+            .unwrap()
+            .then_some(old[0]);
+        let mut old = [0];
+        let replaced = raw
+            .insert(&[5], &[20], true, &mut old, &me(1))
+            .unwrap()
+            .then_some(old[0]);
+        let theirs = other.join().unwrap();
+        let last = get(&raw, 5);
+        match (theirs, removed, replaced, last) {
+            // Theirs first, then the removal and the re-insert.
+            (Some(10), Some(30), None, Some(20))
+            // Theirs between the removal and the re-insert.
+            | (None, Some(10), Some(30), Some(20))
+            // Theirs last.
+            | (Some(20), Some(10), None, Some(30)) => {}
+            other => panic!("not a serial order: {other:?}"),
+        }
+        assert_eq!(raw.census()[..2], [1, 0], "one member, nothing pending");
+        assert_eq!(raw.len(), 1);
+    });
+}
+
+/// Key 8's home slot is `DELETED` with the key's hint (an earlier copy of it, removed)
+/// and the key a member one slot further: an insert's first look meets the `DELETED` slot
+/// and claims it at once. The settle finds the member, the copy loses, and the insert
+/// replaces the member's value: never a second member, and a reader never finds the key
+/// absent or its value going back.
+#[test]
+fn an_insert_that_claims_before_a_member_further_on_replaces_it() {
+    model(|| {
+        let table = table(2, 1);
+        let raw = map(&table, 1);
+        let hash = raw.hash(&[8]);
+        let (home, next) = (hash & 1, (hash + 1) & 1);
+        let tag = (hash >> 52) << 15;
+        for slot in [home, next] {
+            table.data(slot)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
+            set_hint(&table, slot, 0x80 | hash >> 57);
+        }
+        replace_pair(&table, home, [0, 0], [DELETED | 2 << 3 | tag | 1 << 30, 0]);
+        replace_pair(&table, next, [0, 0], [MEMBER | tag | 1 << 30, 1]);
+        table
+            .counter(0)
+            .store(1, loom::sync::atomic::Ordering::SeqCst);
+        let t = table.clone();
+        let reader = thread::spawn(move || {
+            let raw = map(&t, 1);
+            (get(&raw, 8), get(&raw, 8))
+        });
+        let mut old = [0];
+        assert!(raw.insert(&[8], &[2], true, &mut old, &me(1)).unwrap());
+        assert_eq!(old, [1], "the member's value was replaced");
+        let (first, second) = reader.join().unwrap();
+        assert!(
+            matches!(
+                (first, second),
+                (Some(1), Some(1)) | (Some(1), Some(2)) | (Some(2), Some(2))
+            ),
+            "the reader saw {first:?} then {second:?}"
+        );
+        assert_eq!(get(&raw, 8), Some(2));
         assert_eq!(raw.census()[..2], [1, 0], "one member, nothing pending");
         assert_eq!(raw.len(), 1);
     });

@@ -77,6 +77,10 @@
 //! slot, the key is absent. Anything else goes the whole way below. The first look reads
 //! what the walk's first visit reads, in the same order, so it answers only where the walk
 //! answers the same from that visit: it is the walk's fast path, not a second algorithm.
+//! One exception, for inserts alone: a first hinted slot left `DELETED` (most often the
+//! key's own, removed: a removal keeps the hint) sends the insert to claim at once, as if
+//! the key were absent; the walk before a claim only saves the claim of a key present,
+//! and the settle after it decides either way.
 //!
 //! - `get`: walk the hint bytes from the key's home (8 at a time; stopping at a zero hint,
 //!   and at `bound` past 16 slots); at each slot whose hint matches, load the pair, and if it
@@ -1043,6 +1047,24 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     fn find_first(&self, hash: u64, key: &[u64], value: Option<&mut [u64]>) -> Option<Found> {
+        self.first_look(hash, key, value, false)
+    }
+
+    /// [`Self::find_first`]; with `vacant_absent`, a first hinted slot found `DELETED`
+    /// answers `Absent` too. Only an insert asks for that, where `Absent` means "claim at
+    /// once" ([`First::Absent`]): a hinted slot left `DELETED` is most often the key's own,
+    /// removed (a removal keeps the hint), and the claim takes it back at once. Whether
+    /// the key is elsewhere is the settle's to decide, as after any walk that found it
+    /// absent and any insert of it that came just after.
+    #[allow(clippy::inline_always)] // Always: as `find_first`.
+    #[inline(always)]
+    fn first_look(
+        &self,
+        hash: u64,
+        key: &[u64],
+        value: Option<&mut [u64]>,
+        vacant_absent: bool,
+    ) -> Option<Found> {
         let home = hash & self.mask;
         prefetch(std::ptr::from_ref(self.pair(home)).cast());
         let group = if self.capacity() < 64 {
@@ -1073,7 +1095,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         // SeqCst: as in `find_at` (split: as there).
         let seen = self.pair(slot).load_split(Ordering::SeqCst);
         if kind(seen[0]) != MEMBER || tag(seen[0]) != tag_of(hash) {
-            return None;
+            return (vacant_absent && kind(seen[0]) == DELETED).then_some(Found::Absent);
         }
         match self.read_slot(slot, seen, KeyAccess::Compare(key), value) {
             Read::Match => Some(Found::Member(slot, seen)),
@@ -2140,7 +2162,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         old: &mut [u64],
         liveness: &impl Liveness,
     ) -> First<Result<bool>> {
-        let (slot, seen) = match self.find_first(hash, key, None) {
+        let (slot, seen) = match self.first_look(hash, key, None, true) {
             Some(Found::Member(slot, seen)) => (slot, seen),
             Some(Found::Absent) => return First::Absent,
             Some(Found::Pending(_)) | None => return First::Walk,
