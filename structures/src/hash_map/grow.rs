@@ -80,8 +80,8 @@
 
 use super::migrate::{chunks, names, BITMAP, CURSOR, NEXT};
 use super::{
-    frozen, hash_key, kind, Dynamic, First, Found, KeyAccess, RawMap, Read, Shape, Slots, Step,
-    Updated, ARRIVED, COMMITTED, INSERTING, MAX_RETRIES, MEMBER, MOVING,
+    frozen, hash_key, kind, Boxed, Dynamic, First, Found, KeyAccess, RawMap, Read, Shape, Slots,
+    Step, Updated, ARRIVED, COMMITTED, INSERTING, MAX_RETRIES, MEMBER, MOVING,
 };
 use shmarena_engine::sync::{fence, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
@@ -814,6 +814,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             First::Walk => false,
         };
         self.insert_after_first(hash, key, value, replace, old, absent, liveness)
+            .map_err(|error| *error)
     }
 
     /// `insert`'s first look, in straight-line code ([`RawMap::insert_first`]), while the
@@ -876,13 +877,14 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             }
         }
         let crowded = || 4 * table.len() >= 3 * table.capacity();
-        match table.insert_step(
+        match table.insert_step_boxed(
             hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
         ) {
             Ok(Step::Done(had)) => Some(Ok(had)),
             // Migrating, or out of room: the whole way follows or grows.
-            Ok(Step::Moved) | Err(Error::Full { .. }) => None,
-            Err(error) => Some(Err(error)),
+            Ok(Step::Moved) => None,
+            Err(error) if matches!(*error, Error::Full { .. }) => None,
+            Err(error) => Some(Err(*error)),
         }
     }
 
@@ -891,7 +893,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     /// newest. `absent`: the first look found the key absent (see [`First::Absent`]).
     ///
     /// # Errors
-    /// As [`Self::insert`].
+    /// As [`Self::insert`], boxed ([`Boxed`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert_after_first(
         &self,
@@ -902,25 +904,27 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         old: &mut [u64],
         mut absent: bool,
         liveness: &impl Liveness,
-    ) -> Result<bool> {
+    ) -> Boxed<bool> {
         for _ in 0..MAX_RETRIES {
             let absent = std::mem::take(&mut absent);
             // `on_newest` spelled out: the never-grown map's step in this function's own
             // frame (through the closure, its answer went through memory: 17 instructions
             // more per remove+insert, measured with `benches/examples/map_ops.rs`).
-            let step = match self.only_first() {
-                Some(table) => {
-                    self.insert_or_grow(&table, hash, key, value, replace, old, absent, liveness)
-                }
-                None => self.on_newest_pinned(hash, liveness, |table| {
-                    self.insert_or_grow(table, hash, key, value, replace, old, absent, liveness)
-                }),
-            }?;
+            let step =
+                match self.only_first() {
+                    Some(table) => self
+                        .insert_or_grow(&table, hash, key, value, replace, old, absent, liveness),
+                    None => self.on_newest_pinned(hash, liveness, |table| {
+                        Ok(self.insert_or_grow(
+                            table, hash, key, value, replace, old, absent, liveness,
+                        ))
+                    })?,
+                }?;
             if let Step::Done(had) = step {
                 return Ok(had);
             }
         }
-        Err(Error::Contended("hash map insert"))
+        Err(Box::new(Error::Contended("hash map insert")))
     }
 
     /// One insert step in `table`, the newest table: grows it when it is full (then the
@@ -938,36 +942,56 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         old: &mut [u64],
         absent: bool,
         liveness: &impl Liveness,
-    ) -> Result<Step<bool>> {
+    ) -> Boxed<Step<bool>> {
         // A claim that has passed GROW_PROBE taken slots reads the load once: at 3/4 the
         // table grows, below it the claim walks on (one walk either way).
         let crowded = || 4 * table.len() >= 3 * table.capacity();
-        match table.insert_step(
+        match table.insert_step_boxed(
             hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
         ) {
-            Err(Error::Full { .. }) => match self.grow(table, liveness, false)? {
-                Growth::Linked => Ok(Step::Moved),
-                // Another process makes the next table: meanwhile this one may still have
-                // room up to the probe limit.
-                Growth::Claimed => match table.insert_step(
-                    hash,
-                    key,
-                    value,
-                    replace,
-                    old,
-                    GROW_PROBE,
-                    || false,
-                    false,
-                    liveness,
-                ) {
-                    Err(Error::Full { .. }) => {
-                        self.grow(table, liveness, true)?;
-                        Ok(Step::Moved)
-                    }
-                    other => other,
-                },
-            },
+            Err(error) if matches!(*error, Error::Full { .. }) => {
+                self.grow_and_insert(table, hash, key, value, replace, old, liveness)
+            }
             other => other,
+        }
+    }
+
+    /// `insert_or_grow` after its table had no room: grows it, or, while another process
+    /// makes the next table, inserts into this one if it still has room within the probe
+    /// limit.
+    #[allow(clippy::too_many_arguments)]
+    #[cold]
+    fn grow_and_insert(
+        &self,
+        table: &RawMap<T::Slots, Sh>,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Boxed<Step<bool>> {
+        match self.grow(table, liveness, false)? {
+            Growth::Linked => Ok(Step::Moved),
+            // Another process makes the next table: meanwhile this one may still have
+            // room up to the probe limit.
+            Growth::Claimed => match table.insert_step_boxed(
+                hash,
+                key,
+                value,
+                replace,
+                old,
+                GROW_PROBE,
+                || false,
+                false,
+                liveness,
+            ) {
+                Err(error) if matches!(*error, Error::Full { .. }) => {
+                    self.grow(table, liveness, true)?;
+                    Ok(Step::Moved)
+                }
+                other => other,
+            },
         }
     }
 

@@ -182,6 +182,12 @@
 use shmarena_engine::sync::{fence, AtomicPair, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
+/// A result whose error is boxed: 16 bytes for the small answers of the insert's out-of-line
+/// steps, so that they come back in registers (an 80-byte `Result` comes back through
+/// memory, and its caller's wider reload of it stalls on store forwarding: measured with
+/// `benches/examples/map_ops.rs`).
+pub(crate) type Boxed<T> = std::result::Result<T, Box<Error>>;
+
 pub mod grow;
 pub mod migrate;
 
@@ -1778,9 +1784,30 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         old: &mut [u64],
         grow_at: u64,
         crowded: impl Fn() -> bool,
-        mut absent: bool,
+        absent: bool,
         liveness: &impl Liveness,
     ) -> Result<Step<bool>> {
+        self.insert_step_boxed(
+            hash, key, value, replace, old, grow_at, crowded, absent, liveness,
+        )
+        .map_err(|error| *error)
+    }
+
+    /// [`Self::insert_step`], its error boxed ([`Boxed`]): the growing map's way.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn insert_step_boxed(
+        &self,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        grow_at: u64,
+        crowded: impl Fn() -> bool,
+        mut absent: bool,
+        liveness: &impl Liveness,
+    ) -> Boxed<Step<bool>> {
         for _ in 0..MAX_RETRIES {
             let found = if std::mem::take(&mut absent) {
                 Found::Absent
@@ -1801,9 +1828,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
                 Claimed::Slot(claim) => claim,
                 Claimed::Moved => return Ok(Step::Moved),
                 Claimed::Full => {
-                    return Err(Error::Full {
+                    return Err(Box::new(Error::Full {
                         capacity: self.capacity(),
-                    })
+                    }))
                 }
             };
             fail::fail_point!("hash_map::insert_after_claim");
@@ -1830,7 +1857,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
                 }
             }
         }
-        Err(Error::Contended("hash map insert"))
+        Err(Box::new(Error::Contended("hash map insert")))
     }
 
     /// After its settle: whether the insert's own copy (published as `mine`) was promoted.
@@ -3541,7 +3568,6 @@ mod handle {
             let region = self.object.region();
             self.map()
                 .insert_after_first(hash, key, value, replace, old, absent, region)
-                .map_err(Box::new)
         }
 
         /// [`GrowingMap::update_after_first`], out of line, its error boxed (as
