@@ -1103,7 +1103,19 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     ///
     /// # Errors
     /// As [`RawMap::remove`].
+    #[inline]
     pub fn remove(&self, key: &[u64], old: &mut [u64], liveness: &impl Liveness) -> Result<bool> {
+        self.remove_boxed(key, old, liveness)
+            .map_err(|error| *error)
+    }
+
+    /// [`Self::remove`], its error boxed ([`Boxed`]: its answer in registers).
+    pub(crate) fn remove_boxed(
+        &self,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+    ) -> Boxed<bool> {
         let hash = self.hash(key);
         // The fast path, as in `update`.
         let (guess, _pin) = match self.tables.guess() {
@@ -1131,7 +1143,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         key: &[u64],
         old: &mut [u64],
         liveness: &impl Liveness,
-    ) -> Result<bool> {
+    ) -> Boxed<bool> {
         for _ in 0..MAX_RETRIES {
             let step = self.on_newest(hash, liveness, |table| {
                 table.remove_step(hash, key, old, liveness)
@@ -1140,7 +1152,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
                 return Ok(removed);
             }
         }
-        Err(Error::Contended("hash map remove"))
+        Err(Box::new(Error::Contended("hash map remove")))
     }
 
     /// Links a table of twice the capacity after `table`, unless one is linked already. A

@@ -3489,6 +3489,13 @@ mod handle {
         /// [`Error::Contended`] on a hostile table.
         pub fn remove(&self, key: &K) -> Result<Option<V>> {
             let region = self.object.region();
+            if let (Some(key), 1) = (fixed_words::<K, 4>(key), word_count::<V>()) {
+                // Keys of up to 4 words and one-word values: no buffers, and the answer in
+                // registers.
+                let (key, mut old) = (&key[..word_count::<K>()], [0u64]);
+                let removed = self.map().remove_boxed(key, &mut old, region)?;
+                return Ok(removed.then(|| from_words(&old)));
+            }
             with_words_of(key, |key| {
                 let mut result = Ok(false);
                 let old = read_words_into::<V>(|old| {
