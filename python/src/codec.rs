@@ -186,7 +186,16 @@ impl Codec {
     }
 
     /// The object `bytes` encode (padding after the record is ignored).
+    #[inline]
     pub fn decode<'py>(self, py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        // An int, the commonest value, is built in the caller's frame: an out-of-line
+        // decode answers through memory, and the caller's wider reload of that answer
+        // stalls on store forwarding (perf: ~4% of a dict `get`). As `decode_one` does.
+        if let [INT, rest @ ..] = bytes {
+            if let Some(le) = rest.first_chunk::<8>() {
+                return Ok(i64::from_le_bytes(*le).into_pyobject(py)?.into_any());
+            }
+        }
         let mut reader = Reader { bytes, at: 0 };
         self.decode_one(py, &mut reader, 0)
     }
