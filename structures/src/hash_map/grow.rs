@@ -877,7 +877,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             }
         }
         let crowded = || 4 * table.len() >= 3 * table.capacity();
-        match table.insert_step_boxed(
+        match table.insert_step(
             hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
         ) {
             Ok(Step::Done(had)) => Some(Ok(had)),
@@ -946,7 +946,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         // A claim that has passed GROW_PROBE taken slots reads the load once: at 3/4 the
         // table grows, below it the claim walks on (one walk either way).
         let crowded = || 4 * table.len() >= 3 * table.capacity();
-        match table.insert_step_boxed(
+        match table.insert_step(
             hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
         ) {
             Err(error) if matches!(*error, Error::Full { .. }) => {
@@ -975,7 +975,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             Growth::Linked => Ok(Step::Moved),
             // Another process makes the next table: meanwhile this one may still have
             // room up to the probe limit.
-            Growth::Claimed => match table.insert_step_boxed(
+            Growth::Claimed => match table.insert_step(
                 hash,
                 key,
                 value,

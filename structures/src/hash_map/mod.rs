@@ -1772,7 +1772,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     /// the claim of a key present; the settle after it decides).
     ///
     /// # Errors
-    /// As [`Self::insert`].
+    /// As [`Self::insert`], boxed: the answer is 16 bytes and comes back in registers (an
+    /// 80-byte `Result` came back through memory, and its caller's wider reload of it
+    /// stalled on store forwarding: measured with `benches/examples/map_ops.rs`).
     #[allow(clippy::too_many_arguments)]
     #[inline]
     pub fn insert_step(
@@ -1784,30 +1786,9 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         old: &mut [u64],
         grow_at: u64,
         crowded: impl Fn() -> bool,
-        absent: bool,
-        liveness: &impl Liveness,
-    ) -> Result<Step<bool>> {
-        self.insert_step_boxed(
-            hash, key, value, replace, old, grow_at, crowded, absent, liveness,
-        )
-        .map_err(|error| *error)
-    }
-
-    /// [`Self::insert_step`], its error boxed ([`Boxed`]): the growing map's way.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    pub(crate) fn insert_step_boxed(
-        &self,
-        hash: u64,
-        key: &[u64],
-        value: &[u64],
-        replace: bool,
-        old: &mut [u64],
-        grow_at: u64,
-        crowded: impl Fn() -> bool,
         mut absent: bool,
         liveness: &impl Liveness,
-    ) -> Boxed<Step<bool>> {
+    ) -> std::result::Result<Step<bool>, Box<Error>> {
         for _ in 0..MAX_RETRIES {
             let found = if std::mem::take(&mut absent) {
                 Found::Absent
