@@ -108,6 +108,16 @@ struct Entry {
     value: Vec<u8>,
 }
 
+/// What a lookup of a key that fits the slot found there.
+enum InSlot<'py> {
+    /// The key is absent.
+    Absent,
+    /// Its value, decoded.
+    Value(Bound<'py, PyAny>),
+    /// Its value lies out of line: it is read again, pinned.
+    OutOfLine,
+}
+
 /// A record's insertion number.
 fn order_of(record: &[u8]) -> PyResult<u64> {
     record
@@ -196,23 +206,55 @@ impl PyDictProxy {
         Ok(spill::resolve(region, part_at(record, key.value_at()), pin)?.into_owned())
     }
 
+    /// The value of the Python key `key`, decoded, if present: [`Self::find`] of its map
+    /// key, where a key that fits the slot is looked up by its encoding as it is (no `Key`
+    /// built and moved for it: the common case).
+    fn find_key<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let encoded = self.codec.encode_key(key)?;
+        if encoded.len() <= self.map.key_size() {
+            match self.find_in_slot(py, &encoded)? {
+                InSlot::Absent => return Ok(None),
+                InSlot::Value(value) => return Ok(Some(value)),
+                InSlot::OutOfLine => {}
+            }
+        }
+        match self.map_key(encoded) {
+            Some(key) => self.find(py, &key),
+            None => Ok(None),
+        }
+    }
+
+    /// The value of a key that fits the slot (`map_key`, its encoding), if present and
+    /// in the slot: decoded in place, without pinning ([`InSlot`]).
+    fn find_in_slot<'py>(&self, py: Python<'py>, map_key: &[u8]) -> PyResult<InSlot<'py>> {
+        let inline = self
+            .map
+            .get_with(map_key, |record| {
+                let part = part_at(record, ORDER);
+                spill::spilled(part)
+                    .is_none()
+                    .then(|| self.codec.decode(py, part))
+            })
+            .py()?;
+        match inline {
+            None => Ok(InSlot::Absent),
+            Some(Some(value)) => value.map(InSlot::Value),
+            Some(None) => Ok(InSlot::OutOfLine),
+        }
+    }
+
     /// The value of `key`, decoded, if present.
     fn find<'py>(&self, py: Python<'py>, key: &Key) -> PyResult<Option<Bound<'py, PyAny>>> {
         if key.long.is_none() {
             // Most values lie in the slot: decode them in place, without pinning.
-            let inline = self
-                .map
-                .get_with(&key.map_key, |record| {
-                    let part = part_at(record, ORDER);
-                    spill::spilled(part)
-                        .is_none()
-                        .then(|| self.codec.decode(py, part))
-                })
-                .py()?;
-            match inline {
-                None => return Ok(None),
-                Some(Some(value)) => return value.map(Some),
-                Some(None) => {} // out of line: read it again, pinned
+            match self.find_in_slot(py, &key.map_key)? {
+                InSlot::Absent => return Ok(None),
+                InSlot::Value(value) => return Ok(Some(value)),
+                InSlot::OutOfLine => {} // read it again, pinned
             }
         }
         let pin = self.rust_region().pin().py()?;
@@ -452,11 +494,8 @@ impl PyDictProxy {
         py: Python<'py>,
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let found = match self.lookup_key(key)? {
-            Some(encoded) => self.find(py, &encoded)?,
-            None => None,
-        };
-        found.ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
+        self.find_key(py, key)?
+            .ok_or_else(|| PyKeyError::new_err(key.clone().unbind()))
     }
 
     fn __setitem__(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -476,12 +515,18 @@ impl PyDictProxy {
 
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         let py = key.py();
-        match self.lookup_key(key) {
-            Ok(Some(key)) if key.long.is_none() => self.map.contains_key(&key.map_key).py(),
-            Ok(Some(key)) => Ok(self.find(py, &key)?.is_some()),
-            Ok(None) => Ok(false), // no key of this dict can equal it
-            Err(error) if error.is_instance_of::<PyTypeError>(py) => Ok(false),
-            Err(error) => Err(error),
+        let encoded = match self.codec.encode_key(key) {
+            Ok(encoded) => encoded,
+            Err(error) if error.is_instance_of::<PyTypeError>(py) => return Ok(false),
+            Err(error) => return Err(error),
+        };
+        // A key that fits the slot by its encoding as it is (as `find_key`).
+        if encoded.len() <= self.map.key_size() {
+            return self.map.contains_key(&encoded).py();
+        }
+        match self.map_key(encoded) {
+            Some(key) => Ok(self.find(py, &key)?.is_some()),
+            None => Ok(false), // no key of this dict can equal it
         }
     }
 
@@ -539,10 +584,7 @@ impl PyDictProxy {
         key: &Bound<'py, PyAny>,
         default: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let found = match self.lookup_key(key)? {
-            Some(encoded) => self.find(py, &encoded)?,
-            None => None,
-        };
+        let found = self.find_key(py, key)?;
         Ok(found.unwrap_or_else(|| default.unwrap_or_else(|| py.None().into_bound(py))))
     }
 
