@@ -310,6 +310,11 @@ pub struct Args {
     /// scheduler happens to place processes.
     #[arg(long)]
     pin: bool,
+    /// Ask for huge pages on every process's mapping of the benchmark regions
+    /// (`Region::advise_huge_pages`; it takes effect on a tmpfs mounted with
+    /// `huge=advise`, e.g. `mount -o remount,huge=advise /dev/shm`).
+    #[arg(long)]
+    huge_pages: bool,
 }
 
 /// Arguments of a bench worker process (started by `shmarena bench`).
@@ -331,6 +336,9 @@ pub struct WorkerArgs {
     /// The CPU to pin this worker to.
     #[arg(long)]
     cpu: Option<usize>,
+    /// Ask for huge pages on this worker's mapping (see `Args`).
+    #[arg(long)]
+    huge_pages: bool,
 }
 
 /// One result: a workload at one process count.
@@ -437,7 +445,15 @@ pub fn run(args: &Args) -> Outcome {
     for &workload in &workloads {
         for procs in workload.proc_counts(max_procs) {
             progress.set_message(format!("{} × {procs} procs", workload.name()));
-            let row = run_one(&exe, workload, procs, args.seconds, args.pin).inspect_err(|_| {
+            let row = run_one(
+                &exe,
+                workload,
+                procs,
+                args.seconds,
+                args.pin,
+                args.huge_pages,
+            )
+            .inspect_err(|_| {
                 progress.abandon();
             })?;
             rows.push(row);
@@ -689,6 +705,7 @@ fn spawn_worker(
     index: usize,
     seconds: f64,
     cpu: Option<usize>,
+    huge_pages: bool,
 ) -> Result<Child, BoxError> {
     let mut command = Command::new(exe);
     command
@@ -699,6 +716,7 @@ fn spawn_worker(
         .args(["--index", &index.to_string()])
         .args(["--seconds", &seconds.to_string()])
         .args(cpu.map(|cpu| format!("--cpu={cpu}")))
+        .args(huge_pages.then_some("--huge-pages"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -913,6 +931,7 @@ fn run_one(
     procs: usize,
     seconds: f64,
     pin: bool,
+    huge_pages: bool,
 ) -> Result<Row, BoxError> {
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let path = unique_region_path(workload, procs);
@@ -921,6 +940,10 @@ fn run_one(
     options.participant_capacity = options.participant_capacity.max(procs as u64 + 1);
     let region = Region::create_with(&path, workload.region_size(), &options)?;
     let _unlink = Unlink(path.clone());
+    if huge_pages {
+        // Before anything is written: a page takes its size when it is first touched.
+        region.advise_huge_pages()?;
+    }
     let control = Control::create(&region, procs)?;
     if workload.in_process() {
         let window = run_threads(&region, &control, workload, procs, seconds)?;
@@ -931,7 +954,7 @@ fn run_one(
     let mut workers = Workers(Vec::with_capacity(procs));
     for index in 0..procs {
         let cpu = pin.then_some(index % cpus);
-        let child = spawn_worker(exe, &path, workload, index, seconds, cpu)?;
+        let child = spawn_worker(exe, &path, workload, index, seconds, cpu, huge_pages)?;
         workers.0.push((index, child));
     }
     let window = drive(&control, &mut workers, procs, seconds)?;
@@ -1102,6 +1125,9 @@ pub fn worker(args: &WorkerArgs) -> Outcome {
         pin_to_cpu(cpu)?;
     }
     let region = Region::open(&args.region)?;
+    if args.huge_pages {
+        region.advise_huge_pages()?;
+    }
     let control = Control::open(&region)?;
     let len = control.ops.len();
     if args.index >= len || control.nanos.len() != len || control.cpu_nanos.len() != len {

@@ -1065,3 +1065,24 @@ fn as_another_user_foreign_writable_region_is_refused_and_readonly_files_tell_th
         .unwrap();
     assert!(status.success(), "the run as uid 65534 failed: {status}");
 }
+
+/// Huge-page advice changes the backing, never the contents: a region advised in one
+/// handle reads and writes as before, in it and in another handle of the same file. A
+/// kernel that refuses the advice answers with an `Io` error, not a panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn huge_page_advice_leaves_the_region_as_it_was() {
+    let path = TempPath::new("huge_page_advice");
+    let region = Region::create(&*path, SIZE).unwrap();
+    match region.advise_huge_pages() {
+        Ok(()) | Err(Error::Io { .. }) => {}
+        Err(other) => panic!("a refused advice is an Io error, not {other:?}"),
+    }
+    let opened = Region::open(&*path).unwrap();
+    let _ = opened.advise_huge_pages();
+    let block = region.arena().alloc(100).unwrap();
+    assert_eq!(opened.arena_stats().unwrap().used, 128);
+    opened.arena().free(block.offset, 100).unwrap();
+    assert_eq!(region.arena_stats().unwrap().used, 0);
+    assert_eq!(*opened.header(), *region.header());
+}
