@@ -215,16 +215,22 @@ impl PyDictProxy {
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let encoded = self.codec.encode_key(key)?;
-        if encoded.len() <= self.map.key_size() {
-            match self.find_in_slot(py, &encoded)? {
-                InSlot::Absent => return Ok(None),
-                InSlot::Value(value) => return Ok(Some(value)),
-                InSlot::OutOfLine => {}
-            }
+        if encoded.len() > self.map.key_size() {
+            return match self.map_key(encoded) {
+                Some(key) => self.find(py, &key),
+                None => Ok(None),
+            };
         }
-        match self.map_key(encoded) {
-            Some(key) => self.find(py, &key),
-            None => Ok(None),
+        match self.find_in_slot(py, &encoded)? {
+            InSlot::Absent => Ok(None),
+            InSlot::Value(value) => Ok(Some(value)),
+            InSlot::OutOfLine => self.find_pinned(
+                py,
+                &Key {
+                    map_key: encoded,
+                    long: None,
+                },
+            ),
         }
     }
 
@@ -257,6 +263,11 @@ impl PyDictProxy {
                 InSlot::OutOfLine => {} // read it again, pinned
             }
         }
+        self.find_pinned(py, key)
+    }
+
+    /// [`Self::find`] under a pin, for a value that may lie out of line.
+    fn find_pinned<'py>(&self, py: Python<'py>, key: &Key) -> PyResult<Option<Bound<'py, PyAny>>> {
         let pin = self.rust_region().pin().py()?;
         match self.map.get(&key.map_key).py()? {
             Some(record) => {
