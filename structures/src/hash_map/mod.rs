@@ -182,8 +182,8 @@
 use shmarena_engine::sync::{fence, AtomicPair, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
-/// A result whose error is boxed: 16 bytes for the small answers of the insert's out-of-line
-/// steps, so that they come back in registers (an 80-byte `Result` comes back through
+/// A result whose error is boxed: 16 bytes for the small answers of the insert's and the
+/// removal's out-of-line steps, so that they come back in registers (an 80-byte `Result` comes back through
 /// memory, and its caller's wider reload of it stalls on store forwarding: measured with
 /// `benches/examples/map_ops.rs`).
 pub(crate) type Boxed<T> = std::result::Result<T, Box<Error>>;
