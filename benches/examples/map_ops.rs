@@ -5,14 +5,20 @@
 //!
 //! `cargo build --release -p shmarena-benches --example map_ops`, then
 //! `valgrind --tool=callgrind target/release/examples/map_ops get-hit 100000`
-//! (operations: get-hit, get-miss, insert, fetch-add, compare-exchange, remove-insert, pin).
+//! (operations: get-hit, get-miss, insert, fetch-add, compare-exchange, remove-insert, pin,
+//! read-heavy).
 //! A third argument `grown` creates the map with 16 slots instead, so that the same keys
-//! find it grown (a chain whose root is a later table, as every map that grew).
+//! find it grown (a chain whose root is a later table, as every map that grew); `large`
+//! makes it 2^20 slots (larger than the cache: for timing, not counting).
 
 use std::hint::black_box;
 
 use shmarena::{Region, RegionExt, RegionOptions};
 use shmarena_benches::keys;
+
+/// Operations of a mix run before the measured ones (the same number for every count, so
+/// that they cancel in the difference of two counts).
+const WARM_UP: usize = 1_000_000;
 
 /// Runs `op` on key indices 1, 2, ... (wrapping at `keys`), `count` times.
 fn repeat(
@@ -32,14 +38,19 @@ fn main() -> shmarena::Result<()> {
     let mut args = std::env::args().skip(1);
     let op = args.next().unwrap_or_else(|| "get-hit".into());
     let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
-    let grown = args.next().is_some_and(|arg| arg == "grown");
-    let slots = 1 << 12;
+    let shape = args.next();
+    let grown = shape.as_deref() == Some("grown");
+    let slots = if shape.as_deref() == Some("large") {
+        1 << 20
+    } else {
+        1 << 12
+    };
     let path = std::env::temp_dir().join(format!("shmarena-map-ops-{}", std::process::id()));
     let options = RegionOptions {
         hash_seed: Some(0x5eed),
         ..RegionOptions::default()
     };
-    let region = Region::create_with(&path, 64 << 20, &options)?;
+    let region = Region::create_with(&path, 256 << 20, &options)?;
     Region::unlink(&path)?;
     let map = region.hash_map::<u64, u64>("ops", if grown { 16 } else { slots })?;
     let (present, absent) = (
@@ -85,6 +96,31 @@ fn main() -> shmarena::Result<()> {
                 black_box(v);
             })
         }),
+        // The read-heavy mix of `shmarena bench` (98% get, 1% insert, 1% remove) over the
+        // present keys, after as many operations of it unmeasured as `WARM_UP` says (so
+        // that removals and reinsertions have churned the table as a long run does).
+        "read-heavy" => {
+            let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+            let mut step = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let key = present[(state % n as u64) as usize];
+                match (state >> 40) % 100 {
+                    0..98 => map.get(&key).map(|v| {
+                        black_box(v);
+                    }),
+                    98 => map.insert(key, state).map(|v| {
+                        black_box(v);
+                    }),
+                    _ => map.remove(&key).map(|v| {
+                        black_box(v);
+                    }),
+                }
+            };
+            repeat(WARM_UP, n, |_| step())?;
+            repeat(count, n, |_| step())
+        }
         // What a write on a map that grew pays besides the map: a pin and its drop.
         "pin" => repeat(count, n, |_| region.pin().map(|pin| drop(black_box(pin)))),
         other => panic!("unknown operation {other}"),

@@ -673,3 +673,111 @@ fn dead_wide_writer_is_taken_over() {
         assert_eq!(out, [2, 2]);
     });
 }
+
+/// A table of 64 slots (lookups read hint bytes 8 at a time, and the home's bound after
+/// the first 16) whose slots `home + 1 .. home + 16` hold members of other keys, with
+/// another hint than key 8's; `home` is left to the caller. Returns the table, its map,
+/// key 8's home, its tag's state bits and its hint byte.
+fn crowded_home() -> (Table, RawMap<Table>, u64, u64, u64) {
+    let table = table(64, 1);
+    let raw = map(&table, 1);
+    let hash = raw.hash(&[8]);
+    let home = hash & 63;
+    let tag = hash >> 52;
+    let other = tag ^ 0x800; // another hint (its top bit differs)
+    for displacement in 1..16 {
+        let slot = (home + displacement) & 63;
+        table.data(slot)[0].store(1000 + displacement, loom::sync::atomic::Ordering::SeqCst);
+        set_hint(&table, slot, 0x80 | other >> 5);
+        replace_pair(&table, slot, [0, 0], [MEMBER | other << 15 | 1 << 30, 0]);
+    }
+    (table, raw, home, tag << 15, 0x80 | tag >> 5)
+}
+
+/// Key 8's first 16 slots are all claimed by other keys (a long-lived table has no
+/// never-claimed slot left there) and its bound is 1: an insert of key 8 lands 16 slots
+/// further and raises the bound first. A reader's first look reads the bound after those
+/// slots and answers "absent" only while it does not reach the key: it never misses the
+/// key once it was seen, nor after the insert returned. The key in the home has another
+/// hint than key 8 (the first look reads the next group), or the same hint and another
+/// tag (it passes the home's slot).
+#[test]
+fn a_lookup_that_ends_at_the_homes_bound_never_misses_a_key_beyond_it() {
+    for same_hint in [false, true] {
+        model(move || lookup_against_an_insert_beyond_the_group(same_hint));
+    }
+}
+
+fn lookup_against_an_insert_beyond_the_group(same_hint: bool) {
+    let (table, raw, home, tag, _) = crowded_home();
+    // The home holds another key, homed there (bound 1).
+    let other = if same_hint {
+        tag ^ 1 << 15
+    } else {
+        tag ^ 0x800 << 15
+    };
+    table.data(home)[0].store(1000, loom::sync::atomic::Ordering::SeqCst);
+    set_hint(&table, home, 0x80 | other >> 20);
+    replace_pair(&table, home, [0, 0], [MEMBER | 1 << 3 | other | 1 << 30, 0]);
+    table
+        .counter(0)
+        .store(16, loom::sync::atomic::Ordering::SeqCst);
+    let t = table.clone();
+    let reader = thread::spawn(move || {
+        let raw = map(&t, 1);
+        (get(&raw, 8), get(&raw, 8))
+    });
+    let mut old = [0];
+    assert!(!raw.insert(&[8], &[1], true, &mut old, &me(1)).unwrap());
+    let (first, second) = reader.join().unwrap();
+    assert!(
+        matches!(
+            (first, second),
+            (None, None) | (None, Some(1)) | (Some(1), Some(1))
+        ),
+        "the reader saw {first:?} then {second:?}"
+    );
+    assert_eq!(get(&raw, 8), Some(1));
+    assert_eq!(raw.census()[..2], [17, 0], "17 members, nothing pending");
+    assert_eq!(raw.len(), 17);
+}
+
+/// Key 8 is a member in its home, and the 15 slots after it are claimed by other keys
+/// (bound 1). One process removes key 8 and inserts it again while another looks it up
+/// twice: a first look that finds the home `DELETED` (or claimed again, not yet
+/// published) passes it and answers "absent" at the bound, and the reader's two answers
+/// are in the writer's order.
+#[test]
+fn a_lookup_that_passes_a_removed_home_answers_in_order() {
+    model(|| {
+        let (table, raw, home, tag, hint) = crowded_home();
+        table.data(home)[0].store(8, loom::sync::atomic::Ordering::SeqCst);
+        set_hint(&table, home, hint);
+        replace_pair(&table, home, [0, 0], [MEMBER | 1 << 3 | tag | 1 << 30, 1]);
+        table
+            .counter(0)
+            .store(16, loom::sync::atomic::Ordering::SeqCst);
+        let t = table.clone();
+        let reader = thread::spawn(move || {
+            let raw = map(&t, 1);
+            (get(&raw, 8), get(&raw, 8))
+        });
+        let mut old = [0];
+        assert!(raw.remove(&[8], &mut old, &me(1)).unwrap());
+        assert!(!raw.insert(&[8], &[2], true, &mut old, &me(1)).unwrap());
+        let (first, second) = reader.join().unwrap();
+        let order = |value: Option<u64>| match value {
+            Some(1) => 0,
+            None => 1,
+            Some(2) => 2,
+            other => panic!("the reader saw {other:?}"),
+        };
+        assert!(
+            order(first) <= order(second),
+            "the reader saw {first:?} then {second:?}"
+        );
+        assert_eq!(get(&raw, 8), Some(2));
+        assert_eq!(raw.census()[..2], [16, 0], "16 members, nothing pending");
+        assert_eq!(raw.len(), 16);
+    });
+}

@@ -73,10 +73,12 @@
 //! slots are all claimed without the key's hint, then the first slot whose hint matches),
 //! in straight-line code. If that slot holds the key as a member, `get` reads it there, an
 //! update changes it there with the compare-exchange below, and an insert replaces (or, for
-//! `try_insert`, reports) it there as below; if no hint matches before a never-claimed
-//! slot, the key is absent. Anything else goes the whole way below. The first look reads
-//! what the walk's first visit reads, in the same order, so it answers only where the walk
-//! answers the same from that visit: it is the walk's fast path, not a second algorithm.
+//! `try_insert`, reports) it there as below; the key is absent if no hint matches before a
+//! never-claimed slot, also after a first hinted slot that holds no copy of the key
+//! (another key's, or free), or if the first 16 slots hold no copy and the home's bound
+//! ends there. Anything else goes the whole way below. The first look reads what the walk
+//! reads, in the same order, and answers only where the walk answers the same from those
+//! reads: it is the walk's fast path, not a second algorithm.
 //! One exception, for inserts alone: a first hinted slot left `DELETED` (most often the
 //! key's own, removed: a removal keeps the hint) sends the insert to claim at once, as if
 //! the key were absent; the walk before a claim only saves the claim of a key present,
@@ -259,7 +261,8 @@ pub fn slots_offset(capacity: u64) -> u64 {
     hints_offset(capacity) + 8 * hint_words(capacity)
 }
 
-/// Slots a lookup scans by hints alone before it also reads the home slot's bound.
+/// Slots a lookup scans by hints alone before it also reads the home slot's bound (two
+/// groups of hint bytes: the home slot is then most often in memory, the hints in cache).
 const HINT_ONLY_SCAN: u64 = 16;
 
 /// A byte of 1 in each of a word's 8 bytes.
@@ -476,6 +479,27 @@ enum Read {
     Mismatch,
     /// The slot changed during the read: look again.
     Changed,
+}
+
+/// What a first look ([`RawMap::first_look`]) is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// A lookup, a removal: the key a member, or absent.
+    Find,
+    /// An insert: absent also where the first hinted slot is `DELETED` (claim at once);
+    /// past another visited slot, the walk's.
+    Insert,
+    /// An update: the key a member; anything else is the walk's.
+    Member,
+}
+
+/// The first look's visit of a slot ([`RawMap::first_visit`]).
+enum FirstVisit {
+    /// The look ends there with this answer (`None`: the walk's to give).
+    Ends(Option<Found>),
+    /// The walk passes the slot: another key's, or free (most often the key's own, removed:
+    /// a removal keeps the hint).
+    Passes,
 }
 
 /// What one lookup walk found.
@@ -1038,13 +1062,14 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         Ok(visit.found)
     }
 
-    /// `find_once`'s two common ends in straight-line code: the key a member in the first
-    /// slot whose hint matches (read and validated as `examine` reads it), or no hint
-    /// matching before a never-claimed slot in the home's group of hints, or in the next
-    /// group when the home's is all claimed without a match (absent). `None` for the rest
-    /// (another key's slot first, a pending copy, a change under the read, a longer walk):
-    /// the caller walks with `find_once`, which visits the same slot first and so comes to
-    /// the same answer in these two cases.
+    /// `find_once`'s common ends in straight-line code. The first look reads the walk's
+    /// first two groups of hint bytes and visits the first slot whose hint matches, as the
+    /// walk does: the key a member there (read and validated as `examine` reads it); or
+    /// absent, where the walk would find no other hinted slot before a never-claimed one
+    /// (the visited slot held another key, or was free: most often the key's own slot,
+    /// removed), or, with neither in the first 16 slots, where the home's bound (which the
+    /// walk reads there) ends the walk. `None` for the rest (a pending copy, a change under
+    /// the read, a second hinted slot, a longer walk): the caller walks with `find_once`.
     ///
     /// A lookup runs ~60 fewer instructions this way than through the walk's loop, and on a
     /// table larger than the cache that is what lets the processor overlap the misses of
@@ -1053,15 +1078,19 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     #[allow(clippy::inline_always)]
     #[inline(always)]
     fn find_first(&self, hash: u64, key: &[u64], value: Option<&mut [u64]>) -> Option<Found> {
-        self.first_look(hash, key, value, false)
+        self.first_look(hash, key, value, Look::Find)
     }
 
-    /// [`Self::find_first`]; with `vacant_absent`, a first hinted slot found `DELETED`
-    /// answers `Absent` too. Only an insert asks for that, where `Absent` means "claim at
-    /// once" ([`First::Absent`]): a hinted slot left `DELETED` is most often the key's own,
+    /// [`Self::find_first`], for `look`'s caller. An insert ([`Look::Insert`]) takes a first
+    /// hinted slot found `DELETED` for absence too, where `Absent` means "claim at once"
+    /// ([`First::Absent`]): a hinted slot left `DELETED` is most often the key's own,
     /// removed (a removal keeps the hint), and the claim takes it back at once. Whether
     /// the key is elsewhere is the settle's to decide, as after any walk that found it
-    /// absent and any insert of it that came just after.
+    /// absent and any insert of it that came just after. Past a visited slot that holds no
+    /// copy of the key, only a lookup or a removal ([`Look::Find`]) looks further: an update
+    /// has no use for absence, and an insert of a key found nowhere else saves less there
+    /// than the code costs the insert that replaces (measured with
+    /// `benches/examples/map_ops.rs`).
     #[allow(clippy::inline_always)] // Always: as `find_first`.
     #[inline(always)]
     fn first_look(
@@ -1069,44 +1098,148 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         hash: u64,
         key: &[u64],
         value: Option<&mut [u64]>,
-        vacant_absent: bool,
+        look: Look,
     ) -> Option<Found> {
         let home = hash & self.mask;
         prefetch(std::ptr::from_ref(self.pair(home)).cast());
-        let group = if self.capacity() < 64 {
+        let small = self.capacity() < 64;
+        let group = if small {
             self.hint_byte_group(home)
         } else {
             self.hint_group(home)
         };
         let hint = hint_of(hash).wrapping_mul(ONES);
-        let mut first = home;
-        let mut never_claimed = lowest_zero_byte(group);
-        let mut hinted = lowest_zero_byte(group ^ hint);
-        if hinted | never_claimed == 0 && self.capacity() >= 64 {
-            // Eight claimed slots, none with the key's hint: the walk reads the next group
-            // (still within the slots it scans by hints alone), and so does the first look.
-            first = (home + 8) & self.mask;
-            let group = self.hint_group(first);
-            never_claimed = lowest_zero_byte(group);
-            hinted = lowest_zero_byte(group ^ hint);
+        // 0 is "none" for either (wrapping: the largest); only a hint before the first
+        // never-claimed slot counts, as in the walk.
+        let never_claimed = lowest_zero_byte(group);
+        let hinted = lowest_zero_byte(group ^ hint);
+        if hinted.wrapping_sub(1) < never_claimed.wrapping_sub(1) {
+            let slot = (home + u64::from(hinted.trailing_zeros() / 8)) & self.mask;
+            if let FirstVisit::Ends(answer) = self.first_visit(slot, hash, key, value, look) {
+                return answer;
+            }
+            if look != Look::Find {
+                return None;
+            }
+            return self.first_look_passed(hash, group);
         }
-        // Only a hint before the first never-claimed slot counts (as in the walk); 0 is
-        // "none" for either (wrapping: the largest).
-        if hinted.wrapping_sub(1) >= never_claimed.wrapping_sub(1) {
-            return (never_claimed != 0).then_some(Found::Absent);
+        if never_claimed != 0 {
+            return Some(Found::Absent);
         }
-        // Within the probe limit: a group of 8 (capacity >= 64) starts at the home or 8
-        // past it, and a smaller table's group holds one slot, the home.
-        let slot = (first + u64::from(hinted.trailing_zeros() / 8)) & self.mask;
+        if small {
+            return None;
+        }
+        self.first_look_next(hash, key, value, look)
+    }
+
+    /// [`Self::first_look`] after its visit of the home group's first hinted slot passed
+    /// it (`group`: the group as read).
+    #[allow(clippy::inline_always)] // Always: part of `first_look` (see there).
+    #[inline(always)]
+    fn first_look_passed(&self, hash: u64, group: u64) -> Option<Found> {
+        let hint = hint_of(hash).wrapping_mul(ONES);
+        let never_claimed = lowest_zero_byte(group);
+        let hinted = lowest_zero_byte(group ^ hint);
+        let mut later = zero_bytes(group ^ hint) & !(hinted | (hinted - 1));
+        if never_claimed != 0 {
+            later &= never_claimed - 1;
+        }
+        if later != 0 {
+            return None;
+        }
+        if never_claimed != 0 {
+            return Some(Found::Absent);
+        }
+        if self.capacity() < 64 {
+            return None;
+        }
+        let home = hash & self.mask;
+        let group = self.hint_group((home + 8) & self.mask);
+        let never_claimed = lowest_zero_byte(group);
+        let hinted = lowest_zero_byte(group ^ hint);
+        if hinted.wrapping_sub(1) < never_claimed.wrapping_sub(1) {
+            return None;
+        }
+        if never_claimed != 0 {
+            return Some(Found::Absent);
+        }
+        (self.bound_at(home) <= HINT_ONLY_SCAN).then_some(Found::Absent)
+    }
+
+    /// [`Self::first_look`] when the home's group is all claimed without the key's hint:
+    /// the next group, as the walk reads it.
+    #[allow(clippy::inline_always)] // Always: part of `first_look` (see there).
+    #[inline(always)]
+    fn first_look_next(
+        &self,
+        hash: u64,
+        key: &[u64],
+        value: Option<&mut [u64]>,
+        look: Look,
+    ) -> Option<Found> {
+        let home = hash & self.mask;
+        let first = (home + 8) & self.mask;
+        let group = self.hint_group(first);
+        let hint = hint_of(hash).wrapping_mul(ONES);
+        let never_claimed = lowest_zero_byte(group);
+        let hinted = lowest_zero_byte(group ^ hint);
+        if hinted.wrapping_sub(1) < never_claimed.wrapping_sub(1) {
+            let slot = (first + u64::from(hinted.trailing_zeros() / 8)) & self.mask;
+            if let FirstVisit::Ends(answer) = self.first_visit(slot, hash, key, value, look) {
+                return answer;
+            }
+            let mut later = zero_bytes(group ^ hint) & !(hinted | (hinted - 1));
+            if never_claimed != 0 {
+                later &= never_claimed - 1;
+            }
+            if later != 0 {
+                return None;
+            }
+        }
+        if never_claimed != 0 {
+            return Some(Found::Absent);
+        }
+        (self.bound_at(home) <= HINT_ONLY_SCAN).then_some(Found::Absent)
+    }
+
+    /// The first look's visit of the first hinted slot, as the walk's (`examine`).
+    #[allow(clippy::inline_always)] // Always: part of `first_look` (see there).
+    #[inline(always)]
+    fn first_visit(
+        &self,
+        slot: u64,
+        hash: u64,
+        key: &[u64],
+        value: Option<&mut [u64]>,
+        look: Look,
+    ) -> FirstVisit {
         // SeqCst: as in `find_at` (split: as there).
         let seen = self.pair(slot).load_split(Ordering::SeqCst);
-        if kind(seen[0]) != MEMBER || tag(seen[0]) != tag_of(hash) {
-            return (vacant_absent && kind(seen[0]) == DELETED).then_some(Found::Absent);
+        let wanted = tag(seen[0]) == tag_of(hash);
+        if kind(seen[0]) == MEMBER && wanted {
+            return FirstVisit::Ends(
+                match self.read_slot(slot, seen, KeyAccess::Compare(key), value) {
+                    Read::Match => Some(Found::Member(slot, seen)),
+                    Read::Mismatch | Read::Changed => None,
+                },
+            );
         }
-        match self.read_slot(slot, seen, KeyAccess::Compare(key), value) {
-            Read::Match => Some(Found::Member(slot, seen)),
-            Read::Mismatch | Read::Changed => None,
+        if KEY_KINDS & 1 << kind(seen[0]) != 0 && wanted {
+            return FirstVisit::Ends(None); // A pending copy of the key, or its unfinished removal.
         }
+        if look == Look::Insert && kind(seen[0]) == DELETED {
+            return FirstVisit::Ends(Some(Found::Absent));
+        }
+        FirstVisit::Passes
+    }
+
+    /// The bound of the home slot `home`, at most the table's probe limit: how far a walk
+    /// from `home` goes once it has passed [`HINT_ONLY_SCAN`] slots.
+    #[allow(clippy::inline_always)] // Always: part of `first_look` (see there).
+    #[inline(always)]
+    fn bound_at(&self, home: u64) -> u64 {
+        // SeqCst: the bound is raised (SeqCst) before a copy is published.
+        bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe)
     }
 
     /// `find_once`'s visit of `slot`: whether it holds the key (then `found` says how).
@@ -2125,7 +2258,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         liveness: &impl Liveness,
         f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
     ) -> Option<Result<Updated>> {
-        let Found::Member(slot, seen) = self.find_first(hash, key, None)? else {
+        let Found::Member(slot, seen) = self.first_look(hash, key, None, Look::Member)? else {
             return None;
         };
         self.update_member(slot, seen, old, liveness, f)
@@ -2170,7 +2303,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         old: &mut [u64],
         liveness: &impl Liveness,
     ) -> First<Result<bool>> {
-        let (slot, seen) = match self.first_look(hash, key, None, true) {
+        let (slot, seen) = match self.first_look(hash, key, None, Look::Insert) {
             Some(Found::Member(slot, seen)) => (slot, seen),
             Some(Found::Absent) => return First::Absent,
             Some(Found::Pending(_)) | None => return First::Walk,
