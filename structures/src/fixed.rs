@@ -83,7 +83,7 @@ macro_rules! fixed_type {
             /// [`Error::InvalidValue`] when the stored length exceeds `N` (corrupted data).
             pub fn as_bytes(&self) -> Result<&[u8]> {
                 let len = usize::from(u16::from_le_bytes(self.len));
-                self.bytes.get(..len).ok_or(Error::InvalidValue {
+                self.bytes.get(..len).ok_or_else(|| Error::InvalidValue {
                     type_name: stringify!($name),
                     bits: len as u64,
                 })

@@ -285,7 +285,7 @@ impl Scalar for char {
     }
     #[inline]
     fn from_bits(bits: u32) -> Result<Self> {
-        char::from_u32(bits).ok_or(Error::InvalidValue {
+        char::from_u32(bits).ok_or_else(|| Error::InvalidValue {
             type_name: "char",
             bits: u64::from(bits),
         })

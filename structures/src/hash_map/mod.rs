@@ -3449,7 +3449,8 @@ mod handle {
         #[cold]
         #[inline(never)]
         fn get_walked(&self, hash: u64, key: &K) -> Result<Option<V>> {
-            let words = fixed_words::<K, 4>(key).ok_or(Error::Contended("hash map read"))?;
+            let words =
+                fixed_words::<K, 4>(key).ok_or_else(|| Error::Contended("hash map read"))?;
             let mut out = [0u64];
             let found = self.lookup_walk(hash, &words[..word_count::<K>()], &mut out)?;
             Ok(found.then(|| from_words(&out)))
