@@ -3449,8 +3449,10 @@ mod handle {
         #[cold]
         #[inline(never)]
         fn get_walked(&self, hash: u64, key: &K) -> Result<Option<V>> {
-            let words =
-                fixed_words::<K, 4>(key).ok_or_else(|| Error::Contended("hash map read"))?;
+            // Built only when returned (`ok_or` built one to drop on every call).
+            let Some(words) = fixed_words::<K, 4>(key) else {
+                return Err(Error::Contended("hash map read"));
+            };
             let mut out = [0u64];
             let found = self.lookup_walk(hash, &words[..word_count::<K>()], &mut out)?;
             Ok(found.then(|| from_words(&out)))
