@@ -6,7 +6,7 @@
 //! `cargo build --release -p shmarena-benches --example map_ops`, then
 //! `valgrind --tool=callgrind target/release/examples/map_ops get-hit 100000`
 //! (operations: get-hit, get-miss, insert, fetch-add, compare-exchange, remove-insert, pin,
-//! read-heavy).
+//! read-heavy, exchange).
 //! A third argument `grown` creates the map with 16 slots instead, so that the same keys
 //! find it grown (a chain whose root is a later table, as every map that grew); `large`
 //! makes it 2^20 slots (larger than the cache: for timing, not counting).
@@ -96,26 +96,43 @@ fn main() -> shmarena::Result<()> {
                 black_box(v);
             })
         }),
-        // The read-heavy mix of `shmarena bench` (98% get, 1% insert, 1% remove) over the
-        // present keys, after as many operations of it unmeasured as `WARM_UP` says (so
-        // that removals and reinsertions have churned the table as a long run does).
-        "read-heavy" => {
+        // The mixes of `shmarena bench` over the present keys (read-heavy: 98% get, 1%
+        // insert, 1% remove; exchange: 10% get, 40% insert, 40% remove, 10% update of a
+        // present key), after
+        // `WARM_UP` operations of the mix unmeasured (so that removals and reinsertions
+        // have churned the table as a long run does).
+        mix @ ("read-heavy" | "exchange") => {
+            // Percent thresholds: get below the first, insert below the second, remove
+            // below the third, update above.
+            let [get, insert, remove] = if mix == "read-heavy" {
+                [98, 99, 100]
+            } else {
+                [10, 50, 90]
+            };
             let mut state = 0x9e37_79b9_7f4a_7c15_u64;
             let mut step = || {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
                 let key = present[(state % n as u64) as usize];
-                match (state >> 40) % 100 {
-                    0..98 => map.get(&key).map(|v| {
+                let roll = (state >> 40) % 100;
+                if roll < get {
+                    map.get(&key).map(|v| {
                         black_box(v);
-                    }),
-                    98 => map.insert(key, state).map(|v| {
+                    })
+                } else if roll < insert {
+                    map.insert(key, state).map(|v| {
                         black_box(v);
-                    }),
-                    _ => map.remove(&key).map(|v| {
+                    })
+                } else if roll < remove {
+                    map.remove(&key).map(|v| {
                         black_box(v);
-                    }),
+                    })
+                } else {
+                    map.fetch_update(&key, |v| Some(v.wrapping_add(1)))
+                        .map(|v| {
+                            let _ = black_box(v);
+                        })
                 }
             };
             repeat(WARM_UP, n, |_| step())?;
