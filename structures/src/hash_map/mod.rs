@@ -273,6 +273,17 @@ fn zero_bytes(x: u64) -> u64 {
     !(((x & !(ONES << 7)).wrapping_add(!(ONES << 7))) | x | !(ONES << 7))
 }
 
+/// Whether a hint byte of `group` other than the lowest match `hinted` matches `hint` (the
+/// hint in every byte) before the group's first never-claimed slot (`never_claimed`, 0 for
+/// none): a slot the walk visits after `hinted`'s.
+fn another_hint(group: u64, hint: u64, hinted: u64, never_claimed: u64) -> bool {
+    let mut later = zero_bytes(group ^ hint) & !(hinted | hinted.wrapping_sub(1));
+    if never_claimed != 0 {
+        later &= never_claimed - 1;
+    }
+    later != 0
+}
+
 /// 0x80 in the lowest zero byte of `x`, 0 if it has none: the cheaper test, whose false
 /// positives lie only above a zero byte, is exact for the lowest.
 fn lowest_zero_byte(x: u64) -> u64 {
@@ -1129,7 +1140,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         if small {
             return None;
         }
-        self.first_look_next(hash, key, value, look)
+        self.first_look_next(hash, key, value, look, false)
     }
 
     /// [`Self::first_look`] after its visit of the home group's first hinted slot passed
@@ -1139,12 +1150,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
     fn first_look_passed(&self, hash: u64, group: u64) -> Option<Found> {
         let hint = hint_of(hash).wrapping_mul(ONES);
         let never_claimed = lowest_zero_byte(group);
-        let hinted = lowest_zero_byte(group ^ hint);
-        let mut later = zero_bytes(group ^ hint) & !(hinted | (hinted - 1));
-        if never_claimed != 0 {
-            later &= never_claimed - 1;
-        }
-        if later != 0 {
+        if another_hint(group, hint, lowest_zero_byte(group ^ hint), never_claimed) {
             return None;
         }
         if never_claimed != 0 {
@@ -1153,21 +1159,13 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         if self.capacity() < 64 {
             return None;
         }
-        let home = hash & self.mask;
-        let group = self.hint_group((home + 8) & self.mask);
-        let never_claimed = lowest_zero_byte(group);
-        let hinted = lowest_zero_byte(group ^ hint);
-        if hinted.wrapping_sub(1) < never_claimed.wrapping_sub(1) {
-            return None;
-        }
-        if never_claimed != 0 {
-            return Some(Found::Absent);
-        }
-        (self.bound_at(home) <= HINT_ONLY_SCAN).then_some(Found::Absent)
+        // A slot visited already: the look visits no other.
+        self.first_look_next(hash, &[], None, Look::Member, true)
     }
 
-    /// [`Self::first_look`] when the home's group is all claimed without the key's hint:
-    /// the next group, as the walk reads it.
+    /// [`Self::first_look`] when the home's group is all claimed (with no hinted slot, or
+    /// one `visited` and passed): the next group, as the walk reads it, and the home's
+    /// bound after it.
     #[allow(clippy::inline_always)] // Always: part of `first_look` (see there).
     #[inline(always)]
     fn first_look_next(
@@ -1176,6 +1174,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         key: &[u64],
         value: Option<&mut [u64]>,
         look: Look,
+        visited: bool,
     ) -> Option<Found> {
         let home = hash & self.mask;
         let first = (home + 8) & self.mask;
@@ -1184,15 +1183,14 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         let never_claimed = lowest_zero_byte(group);
         let hinted = lowest_zero_byte(group ^ hint);
         if hinted.wrapping_sub(1) < never_claimed.wrapping_sub(1) {
+            if visited {
+                return None;
+            }
             let slot = (first + u64::from(hinted.trailing_zeros() / 8)) & self.mask;
             if let FirstVisit::Ends(answer) = self.first_visit(slot, hash, key, value, look) {
                 return answer;
             }
-            let mut later = zero_bytes(group ^ hint) & !(hinted | (hinted - 1));
-            if never_claimed != 0 {
-                later &= never_claimed - 1;
-            }
-            if later != 0 {
+            if another_hint(group, hint, hinted, never_claimed) {
                 return None;
             }
         }
