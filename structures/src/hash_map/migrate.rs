@@ -42,9 +42,9 @@
 //! frees its copy).
 
 use super::{
-    aux, bound, frozen, hint_of, identity, kind, tag, tag_of, version, with_kind, Claimed,
-    KeyAccess, RawMap, Read, Shape, Slots, ARRIVED, COMMITTED, DELETED, FROZEN, INSERTING,
-    MAX_RETRIES, MEMBER, MOVING, REMOVING,
+    aux, frozen, hint_of, identity, kind, tag, tag_of, version, with_kind, Claimed, KeyAccess,
+    RawMap, Read, Shape, Slots, ARRIVED, COMMITTED, DELETED, FROZEN, INSERTING, MAX_RETRIES,
+    MEMBER, MOVING, REMOVING,
 };
 use shmarena_engine::sync::Ordering;
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
@@ -352,10 +352,10 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         liveness: &impl Liveness,
     ) -> Option<(u64, [u64; 2])> {
         let home = hash & self.mask;
-        // SeqCst: a copy raises its home's bound before it is published (SeqCst), so the
-        // bound read here covers every copy published before this load (one published
-        // after it may lie beyond: then it is not taken over, a slot left as before).
-        let reach = bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe);
+        // A copy raises its home's bound before it is published (SeqCst), so the bound
+        // read here covers every copy published before this load (one published after it
+        // may lie beyond: then it is not taken over, a slot left as before).
+        let reach = self.bound_at(home);
         let source = word >> 32;
         for displacement in 0..reach {
             let slot = (home + displacement) & self.mask;

@@ -1231,12 +1231,14 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         FirstVisit::Passes
     }
 
-    /// The bound of the home slot `home`, at most the table's probe limit: how far a walk
-    /// from `home` goes once it has passed [`HINT_ONLY_SCAN`] slots.
-    #[allow(clippy::inline_always)] // Always: part of `first_look` (see there).
+    /// The bound of the home slot `home`, at most the table's probe limit: how far the
+    /// copies of keys of that home can lie (lookups read it once past [`HINT_ONLY_SCAN`]
+    /// slots, settles and migrations before they scan).
+    #[allow(clippy::inline_always)] // Always: part of `first_look` and of every walk.
     #[inline(always)]
     fn bound_at(&self, home: u64) -> u64 {
-        // SeqCst: the bound is raised (SeqCst) before a copy is published.
+        // SeqCst: the bound is raised (SeqCst) before a copy is published, and its loads
+        // take part in the uniqueness argument (`settle`).
         bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe)
     }
 
@@ -1343,8 +1345,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             displacement += step;
             if bounded && !small && displacement == HINT_ONLY_SCAN {
                 // A long run: the home slot's bound says how far keys of this home go.
-                // SeqCst: the bound is raised (SeqCst) before a copy is published.
-                limit = limit.min(bound(self.pair(home).load_first(Ordering::SeqCst)));
+                limit = limit.min(self.bound_at(home));
             }
         }
         Ok(())
@@ -1744,10 +1745,10 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         let home = hash & self.mask;
         let wanted = tag_of(hash);
         for _ in 0..MAX_RETRIES {
-            // SeqCst: the loads of the uniqueness argument (hints included: a copy's hint
+            // The loads of the uniqueness argument are SeqCst (hints included: a copy's hint
             // is written before it is published, so a settle that reads the hint after the
             // copy became INSERTING sees it).
-            let limit = bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe);
+            let limit = self.bound_at(home);
             let mut member = None;
             let mut removing = None;
             let mut earliest = None;
@@ -1781,8 +1782,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
                 continue;
             }
             // A bound raised during the scan may hide a copy beyond what we scanned.
-            // SeqCst: as above.
-            if bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe) > limit {
+            if self.bound_at(home) > limit {
                 continue;
             }
             match (member, earliest) {
@@ -1834,8 +1834,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
         let home = hash & self.mask;
         let wanted = tag_of(hash);
         for _ in 0..MAX_RETRIES {
-            // SeqCst: as in `settle`.
-            let limit = bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe);
+            let limit = self.bound_at(home);
             let mut lost_race = false;
             self.walk_hinted(hash, limit, false, &mut |copy| {
                 // SeqCst: as in `settle` (split, as there).
@@ -1846,9 +1845,7 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
                 lost_race = self.transition(copy, now, COLLIDED, now[1]).is_err();
                 Ok(lost_race)
             })?;
-            // SeqCst: as in `settle`.
-            let raised =
-                bound(self.pair(home).load_first(Ordering::SeqCst)).min(self.max_probe) > limit;
+            let raised = self.bound_at(home) > limit;
             if !lost_race && !raised {
                 match self.transition(slot, seen, DELETED, seen[1]) {
                     // A wide value's writer left meanwhile (word 1 moved): again.
