@@ -67,6 +67,15 @@ fn get(raw: &RawMap<Table>, key: u64) -> Option<u64> {
     raw.get(&[key], &mut out).unwrap().then_some(out[0])
 }
 
+/// A process that looks key 8 up twice in `table` (one-word values): what it saw.
+fn read_key_8_twice(table: &Table) -> thread::JoinHandle<(Option<u64>, Option<u64>)> {
+    let table = table.clone();
+    thread::spawn(move || {
+        let raw = map(&table, 1);
+        (get(&raw, 8), get(&raw, 8))
+    })
+}
+
 /// Two processes insert the same absent key at once: one entry, one "fresh" insert.
 #[test]
 fn same_key_inserts_leave_one_entry() {
@@ -452,11 +461,7 @@ fn abandoned_copy_is_settled_by_the_next_insert() {
 fn abandoned_copy_is_never_seen_absent_then_present() {
     model(|| {
         let (table, raw) = abandoned_copy();
-        let t = table.clone();
-        let reader = thread::spawn(move || {
-            let raw = map(&t, 1);
-            (get(&raw, 8), get(&raw, 8))
-        });
+        let reader = read_key_8_twice(&table);
         let mut old = [0];
         let removed = raw.remove(&[8], &mut old, &me(1)).unwrap();
         assert!(removed, "the remove saw the dead insert not done");
@@ -511,11 +516,7 @@ fn copy_behind_a_member(removing: bool) -> (Table, RawMap<Table>) {
 fn copy_behind_a_member_never_lands_after_the_remove() {
     model(|| {
         let (table, raw) = copy_behind_a_member(false);
-        let t = table.clone();
-        let reader = thread::spawn(move || {
-            let raw = map(&t, 1);
-            (get(&raw, 8), get(&raw, 8))
-        });
+        let reader = read_key_8_twice(&table);
         let mut old = [0];
         assert!(raw.remove(&[8], &mut old, &me(1)).unwrap());
         assert_eq!(old, [1]);
@@ -622,11 +623,7 @@ fn an_insert_that_claims_before_a_member_further_on_replaces_it() {
         table
             .counter(0)
             .store(1, loom::sync::atomic::Ordering::SeqCst);
-        let t = table.clone();
-        let reader = thread::spawn(move || {
-            let raw = map(&t, 1);
-            (get(&raw, 8), get(&raw, 8))
-        });
+        let reader = read_key_8_twice(&table);
         let mut old = [0];
         assert!(raw.insert(&[8], &[2], true, &mut old, &me(1)).unwrap());
         assert_eq!(old, [1], "the member's value was replaced");
@@ -722,11 +719,7 @@ fn lookup_against_an_insert_beyond_the_group(same_hint: bool) {
     table
         .counter(0)
         .store(16, loom::sync::atomic::Ordering::SeqCst);
-    let t = table.clone();
-    let reader = thread::spawn(move || {
-        let raw = map(&t, 1);
-        (get(&raw, 8), get(&raw, 8))
-    });
+    let reader = read_key_8_twice(&table);
     let mut old = [0];
     assert!(!raw.insert(&[8], &[1], true, &mut old, &me(1)).unwrap());
     let (first, second) = reader.join().unwrap();
@@ -757,11 +750,7 @@ fn a_lookup_that_passes_a_removed_home_answers_in_order() {
         table
             .counter(0)
             .store(16, loom::sync::atomic::Ordering::SeqCst);
-        let t = table.clone();
-        let reader = thread::spawn(move || {
-            let raw = map(&t, 1);
-            (get(&raw, 8), get(&raw, 8))
-        });
+        let reader = read_key_8_twice(&table);
         let mut old = [0];
         assert!(raw.remove(&[8], &mut old, &me(1)).unwrap());
         assert!(!raw.insert(&[8], &[2], true, &mut old, &me(1)).unwrap());
