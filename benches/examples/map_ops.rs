@@ -9,7 +9,8 @@
 //! read-heavy, exchange).
 //! A third argument `grown` creates the map with 16 slots instead, so that the same keys
 //! find it grown (a chain whose root is a later table, as every map that grew); `large`
-//! makes it 2^20 slots (larger than the cache: for timing, not counting).
+//! makes it 2^20 slots (larger than the cache: for timing, not counting), and `large-grown`
+//! fills the same keys into a map created with 16 slots (grown to 2^20).
 
 use std::hint::black_box;
 
@@ -39,8 +40,8 @@ fn main() -> shmarena::Result<()> {
     let op = args.next().unwrap_or_else(|| "get-hit".into());
     let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
     let shape = args.next();
-    let grown = shape.as_deref() == Some("grown");
-    let slots = if shape.as_deref() == Some("large") {
+    let grown = matches!(shape.as_deref(), Some("grown" | "large-grown"));
+    let slots = if matches!(shape.as_deref(), Some("large" | "large-grown")) {
         1 << 20
     } else {
         1 << 12

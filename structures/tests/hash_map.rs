@@ -763,8 +763,8 @@ fn old_tables_return_to_the_arena() {
     for key in 0..5_000u64 {
         assert_eq!(map.insert(key, key * 5).unwrap(), None);
     }
-    // A clone keeps the guess of the table the map had grown to by now.
-    let early = map.clone();
+    // Clones keep the guess of the table the map had grown to by now.
+    let (early, early_writer) = (map.clone(), map.clone());
     for key in 5_000..200_000u64 {
         assert_eq!(map.insert(key, key * 5).unwrap(), None);
     }
@@ -786,13 +786,21 @@ fn old_tables_return_to_the_arena() {
         used <= body + newest + stripes + log,
         "{used} bytes in use: body {body}, newest table {newest} ({capacity} slots)"
     );
+    // Writes through a freed table's guess go the whole way: a replacing insert, an
+    // insert of a new key, an update and a removal.
+    assert_eq!(early_writer.insert(14, 1).unwrap(), Some(70));
+    assert_eq!(early_writer.insert(14, 70).unwrap(), Some(1));
+    assert_eq!(early_writer.insert(300_000, 1).unwrap(), None);
+    assert_eq!(early_writer.fetch_add(300_000, 2).unwrap(), 1);
+    assert_eq!(early_writer.remove(&300_000).unwrap(), Some(3));
+    assert_eq!(map.get(&300_000).unwrap(), None);
     for key in (0..200_000u64).step_by(7) {
         assert_eq!(early.get(&key).unwrap(), Some(key * 5), "key {key}");
         assert_eq!(map.get(&key).unwrap(), Some(key * 5), "key {key}");
     }
     assert_eq!(early.fetch_add(3, 1).unwrap(), 15);
     assert_eq!(map.get(&3).unwrap(), Some(16));
-    drop((map, early, region));
+    drop((map, early, early_writer, region));
     let _ = Region::unlink(&path);
 }
 

@@ -86,6 +86,15 @@ use super::{
 use shmarena_engine::sync::{fence, AtomicU64, Backoff, Ordering};
 use shmarena_engine::{Error, Liveness, OwnerId, Result};
 
+/// What a first look on the table a handle last found at the root, under a pin, came to
+/// (see [`GrowingMap::update_on_guess`]): `Some(Some(answer))`; `Some(None)` when the look
+/// did not answer (the walk of the same table, under the same pin, follows); `None` when
+/// the root moved past that table (the whole way over the chain follows).
+// An option of an option, not an enum of three: measured with `map_ops`, the enum made a
+// `fetch_add` on a map that grew 23 instructions longer.
+#[allow(clippy::option_option)]
+pub(crate) type Guessed<T> = Option<Option<T>>;
+
 /// Where a growing map's tables live: the region, or a loom model's heap.
 pub trait Tables {
     /// One table's memory.
@@ -845,10 +854,8 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     /// looking the root's table up and validating it again), its first look and then its
     /// walk. `None` (the root moved, a migration, no room) sends the caller the whole way
     /// ([`Self::insert_after_first`]); `absent` as there.
-    #[allow(clippy::too_many_arguments, clippy::inline_always)]
-    // Always: the straight-line path of a handle's insert on a map that grew (see
-    // `HashMap::insert_grown`).
-    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
     pub(crate) fn insert_pinned(
         &self,
         hash: u64,
@@ -856,26 +863,90 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         value: &[u64],
         replace: bool,
         old: &mut [u64],
-        mut absent: bool,
+        absent: bool,
         liveness: &impl Liveness,
     ) -> Option<Result<bool>> {
-        let (guess, root) = self.tables.guess()?;
-        let _pin = match self.pinned_at(root) {
-            Ok(pin) => pin?,
+        self.tables.guess()?;
+        let pin = match self.tables.pin() {
+            Ok(pin) => pin,
             Err(error) => return Some(Err(error)),
         };
-        let table = self.raw(guess);
-        // Acquire: as in `next_of`.
-        if !links_none(table.header(NEXT).load(Ordering::Acquire)) {
-            return None;
-        }
-        if !absent {
-            match table.insert_first(hash, key, value, replace, old, liveness) {
+        let absent =
+            match self.insert_on_guess(&pin, hash, key, value, replace, old, absent, liveness)? {
                 First::Done(done) => return Some(done),
-                First::Absent => absent = true,
-                First::Walk => {}
-            }
+                First::Absent => true,
+                First::Walk => false,
+            };
+        self.insert_walked_on_guess(&pin, hash, key, value, replace, old, absent, liveness)
+            .map(|done| done.map_err(|error| *error))
+    }
+
+    /// The table lookups start at, if it may be written under the pin `_pin` (taken by
+    /// the caller from [`Tables::pin`], or its equal): a table after the first (the map
+    /// grew), the root still naming it after the pin (module docs: a retirement waits for
+    /// the pin).
+    #[allow(clippy::inline_always)] // Always: part of `insert_on_guess`, `update_on_guess`.
+    #[inline(always)]
+    fn pinned_guess(&self, _pin: &T::Pin) -> Option<RawMap<T::Slots, Sh>> {
+        let (guess, root) = self.tables.guess()?;
+        // SeqCst: after the pin's SeqCst fence (as in `pinned_at`): the guessed table is
+        // one a retirement waits for, or this load sees the root moved.
+        (self.tables.root().load(Ordering::SeqCst) == root).then(|| self.raw(guess))
+    }
+
+    /// [`Self::pinned_guess`] if it has no table after it: the only table in use, the one
+    /// `on_newest` would find.
+    #[allow(clippy::inline_always)] // Always: as `pinned_guess`.
+    #[inline(always)]
+    fn pinned_only(&self, pin: &T::Pin) -> Option<RawMap<T::Slots, Sh>> {
+        let table = self.pinned_guess(pin)?;
+        // Acquire: as in `next_of`.
+        links_none(table.header(NEXT).load(Ordering::Acquire)).then_some(table)
+    }
+
+    /// [`Self::insert_pinned`]'s first look, under a pin the caller took (a handle pins
+    /// through its region, so that no call out of line needs this map's address, which
+    /// then stays in registers; measured with `map_ops`): `None` sends the caller the
+    /// whole way ([`Self::insert_after_first`]), [`First::Absent`] and [`First::Walk`]
+    /// to [`Self::insert_walked_on_guess`] under the same pin.
+    #[allow(clippy::too_many_arguments, clippy::inline_always)]
+    // Always: the straight-line path of a handle's insert on a map that grew (see
+    // `HashMap::insert_grown`).
+    #[inline(always)]
+    pub(crate) fn insert_on_guess(
+        &self,
+        pin: &T::Pin,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        absent: bool,
+        liveness: &impl Liveness,
+    ) -> Option<First<Result<bool>>> {
+        let table = self.pinned_only(pin)?;
+        if absent {
+            return Some(First::Absent);
         }
+        Some(table.insert_first(hash, key, value, replace, old, liveness))
+    }
+
+    /// The walk of [`Self::insert_pinned`] after its first look, under the caller's pin
+    /// (as `insert_on_guess`): `None` sends the caller the whole way.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn insert_walked_on_guess(
+        &self,
+        pin: &T::Pin,
+        hash: u64,
+        key: &[u64],
+        value: &[u64],
+        replace: bool,
+        old: &mut [u64],
+        absent: bool,
+        liveness: &impl Liveness,
+    ) -> Option<Boxed<bool>> {
+        let table = self.pinned_only(pin)?;
         let crowded = || 4 * table.len() >= 3 * table.capacity();
         match table.insert_step(
             hash, key, value, replace, old, GROW_PROBE, crowded, absent, liveness,
@@ -884,7 +955,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
             // Migrating, or out of room: the whole way follows or grows.
             Ok(Step::Moved) => None,
             Err(error) if matches!(*error, Error::Full { .. }) => None,
-            Err(error) => Some(Err(*error)),
+            Err(error) => Some(Err(error)),
         }
     }
 
@@ -1030,27 +1101,83 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
         // The fast path, as in `get`: a member not frozen is the key's only entry, and an
         // update of it is the update, whichever table it lies in. A table after the first
         // is written pinned and while the root still names it (module docs).
-        let (guess, pin) = match self.tables.guess() {
-            None => (self.raw(self.tables.first()), None),
-            Some((guess, root)) => match self.pinned_at(root)? {
-                Some(pin) => (self.raw(guess), Some(pin)),
-                None => return self.update_in_chain(hash, key, old, liveness, f),
-            },
-        };
-        if pin.is_some() {
+        if self.tables.guess().is_none() {
+            let table = self.raw(self.tables.first());
+            if let Some(updated) = Self::update_walked(&table, hash, key, old, liveness, &mut f) {
+                return updated;
+            }
+        } else {
+            let pin = self.tables.pin()?;
             // A map that grew: `update_first` made no look; make it here, pinned, on the
             // guessed table (measured: a `fetch_add` on a grown map took 571 instructions
             // without it, 220 on one that never grew).
-            if let Some(updated) = guess.update_first(hash, key, old, liveness, &mut f) {
-                return updated;
+            match self.update_on_guess(&pin, hash, key, old, liveness, &mut f) {
+                Some(Some(updated)) => return updated,
+                Some(None) => {
+                    if let Some(updated) =
+                        self.update_walked_on_guess(&pin, hash, key, old, liveness, &mut f)
+                    {
+                        return updated;
+                    }
+                }
+                None => {}
             }
         }
-        match guess.update_step(hash, key, old, liveness, &mut f)? {
-            Step::Done(Updated::Absent) if !guess.settled_here(hash) => {}
-            Step::Done(updated) => return Ok(updated),
-            Step::Moved => {}
-        }
         self.update_in_chain(hash, key, old, liveness, f)
+    }
+
+    /// [`Self::update`]'s first look on a map that grew, under a pin the caller took (as
+    /// in [`Self::insert_on_guess`]).
+    #[allow(clippy::inline_always)] // Always: as `insert_on_guess`.
+    #[inline(always)]
+    pub(crate) fn update_on_guess(
+        &self,
+        pin: &T::Pin,
+        hash: u64,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+        f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Guessed<Result<Updated>> {
+        let table = self.pinned_guess(pin)?;
+        Some(table.update_first(hash, key, old, liveness, f))
+    }
+
+    /// The walk of an update in the table lookups start at, under the caller's pin (as
+    /// `update_on_guess`): `None` sends the caller the whole way.
+    #[inline]
+    pub(crate) fn update_walked_on_guess(
+        &self,
+        pin: &T::Pin,
+        hash: u64,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+        f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Option<Result<Updated>> {
+        let table = self.pinned_guess(pin)?;
+        Self::update_walked(&table, hash, key, old, liveness, f)
+    }
+
+    /// An update's walk of `table` (the first, or a pinned guess): its answer, or `None`
+    /// when the whole way must follow (a frozen member; absent here, but perhaps in a
+    /// later table).
+    #[allow(clippy::inline_always)] // Always: the body of the walks above.
+    #[inline(always)]
+    fn update_walked(
+        table: &RawMap<T::Slots, Sh>,
+        hash: u64,
+        key: &[u64],
+        old: &mut [u64],
+        liveness: &impl Liveness,
+        f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
+    ) -> Option<Result<Updated>> {
+        match table.update_step(hash, key, old, liveness, f) {
+            Err(error) => Some(Err(error)),
+            Ok(Step::Done(Updated::Absent)) if !table.settled_here(hash) => None,
+            Ok(Step::Done(updated)) => Some(Ok(updated)),
+            Ok(Step::Moved) => None,
+        }
     }
 
     /// `update`'s first look, in straight-line code ([`RawMap::update_first`]) on a map

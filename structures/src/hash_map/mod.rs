@@ -2030,6 +2030,28 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             old[0] = seen[1];
             return Ok(true);
         }
+        if !self.wide() {
+            // One word: the exchange itself, with no closure to call (`change`'s, which
+            // the compiler left out of line in a map that grew: measured with `map_ops`).
+            let mut seen = seen;
+            for _ in 0..MAX_RETRIES {
+                // SeqCst: as in `change`.
+                match self.pair(slot).compare_exchange(
+                    seen,
+                    [seen[0], value[0]],
+                    Ordering::SeqCst,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        old[0] = seen[1];
+                        return Ok(true);
+                    }
+                    Err(now) if identity(now[0]) == identity(seen[0]) => seen = now,
+                    Err(_) => return Ok(false),
+                }
+            }
+            return Err(Error::Contended("hash map update"));
+        }
         let change = self.change(slot, seen, liveness, &mut |current, new| {
             old.copy_from_slice(current);
             new.copy_from_slice(value);
@@ -3583,16 +3605,48 @@ mod handle {
             else {
                 return self.insert_words(key, value, replace);
             };
+            let pin = region.pin()?;
             let (key, map, mut old) = (&key[..word_count::<K>()], self.map(), [0u64]);
             let hash = map.hash(key);
-            let had = match map.insert_pinned(hash, key, &value, replace, &mut old, absent, region)
-            {
-                Some(done) => done?,
+            let first =
+                map.insert_on_guess(&pin, hash, key, &value, replace, &mut old, absent, region);
+            let had = match first {
+                Some(First::Done(done)) => done?,
+                Some(rest) => {
+                    let absent = matches!(rest, First::Absent);
+                    self.insert_grown_walk(&pin, hash, key, &value, replace, &mut old, absent)?
+                }
                 None => {
+                    drop(pin);
                     map.insert_after_first(hash, key, &value, replace, &mut old, false, region)?
                 }
             };
             Ok(had.then(|| from_words(&old)))
+        }
+
+        /// `insert_grown` past its first look, out of line (under the caller's pin): the
+        /// walk's frame stays out of the first look's, and its call takes the handle, not
+        /// the table, so that the first look's table stays in registers (measured with
+        /// `map_ops`: the walk inline, or out of line taking the table, made ~40 more
+        /// stack stores per replacing insert).
+        #[allow(clippy::too_many_arguments)]
+        #[cold]
+        #[inline(never)]
+        fn insert_grown_walk(
+            &self,
+            pin: &GracePin<'_>,
+            hash: u64,
+            key: &[u64],
+            value: &[u64],
+            replace: bool,
+            old: &mut [u64],
+            absent: bool,
+        ) -> Result<bool, Box<Error>> {
+            let (map, region) = (self.map(), self.object.region());
+            match map.insert_walked_on_guess(pin, hash, key, value, replace, old, absent, region) {
+                Some(done) => done,
+                None => map.insert_after_first(hash, key, value, replace, old, false, region),
+            }
         }
 
         /// Removes `key`; returns its value.
@@ -3694,6 +3748,51 @@ mod handle {
         #[cold]
         #[inline(never)]
         fn update_after_first(
+            &self,
+            hash: u64,
+            key: &[u64],
+            old: &mut [u64],
+            f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
+        ) -> Result<Updated, Box<Error>> {
+            let region = self.object.region();
+            if self.grew() {
+                // A map that grew: the first look on its newest table, pinned through the
+                // region (as in `insert_grown`: the map stays in registers), and the walk
+                // out of line under the same pin.
+                let pin = region.pin()?;
+                let map = self.map();
+                match map.update_on_guess(&pin, hash, key, old, region, f) {
+                    Some(Some(updated)) => return updated.map_err(Box::new),
+                    Some(None) => return self.update_grown_walk(&pin, hash, key, old, f),
+                    None => {}
+                }
+            }
+            self.update_whole_way(hash, key, old, f)
+        }
+
+        /// `update_after_first`'s walk on a map that grew, under the caller's pin (out of
+        /// line, taking the handle: see `insert_grown_walk`).
+        #[cold]
+        #[inline(never)]
+        fn update_grown_walk(
+            &self,
+            pin: &GracePin<'_>,
+            hash: u64,
+            key: &[u64],
+            old: &mut [u64],
+            f: &mut impl FnMut(&[u64], &mut [u64]) -> bool,
+        ) -> Result<Updated, Box<Error>> {
+            let (map, region) = (self.map(), self.object.region());
+            match map.update_walked_on_guess(pin, hash, key, old, region, f) {
+                Some(updated) => updated.map_err(Box::new),
+                None => self.update_whole_way(hash, key, old, f),
+            }
+        }
+
+        /// [`GrowingMap::update_after_first`], out of line: every way of an update.
+        #[cold]
+        #[inline(never)]
+        fn update_whole_way(
             &self,
             hash: u64,
             key: &[u64],
