@@ -1237,6 +1237,10 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     }
 
     /// [`Self::remove`], its error boxed ([`Boxed`]: its answer in registers).
+    #[allow(clippy::inline_always)]
+    // Always: in the handle's `remove`, which builds this map for the call (as a call, in
+    // memory; see `RawMap::insert_step`).
+    #[inline(always)]
     pub(crate) fn remove_boxed(
         &self,
         key: &[u64],
