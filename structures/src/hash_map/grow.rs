@@ -885,7 +885,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     /// the caller from [`Tables::pin`], or its equal): a table after the first (the map
     /// grew), the root still naming it after the pin (module docs: a retirement waits for
     /// the pin).
-    #[allow(clippy::inline_always)] // Always: part of `insert_on_guess`, `update_on_guess`.
+    #[allow(clippy::inline_always)] // Always: part of every pinned write's first look.
     #[inline(always)]
     fn pinned_guess(&self, _pin: &T::Pin) -> Option<RawMap<T::Slots, Sh>> {
         let (guess, root) = self.tables.guess()?;
@@ -1207,7 +1207,7 @@ impl<T: Tables, Sh: Shape> GrowingMap<T, Sh> {
     /// stays small).
     #[cold]
     #[inline(never)]
-    fn update_in_chain(
+    pub(crate) fn update_in_chain(
         &self,
         hash: u64,
         key: &[u64],

@@ -2035,28 +2035,6 @@ impl<S: Slots, Sh: Shape> RawMap<S, Sh> {
             old[0] = seen[1];
             return Ok(true);
         }
-        if !self.wide() {
-            // One word: the exchange itself, with no closure to call (`change`'s, which
-            // the compiler left out of line in a map that grew: measured with `map_ops`).
-            let mut seen = seen;
-            for _ in 0..MAX_RETRIES {
-                // SeqCst: as in `change`.
-                match self.pair(slot).compare_exchange(
-                    seen,
-                    [seen[0], value[0]],
-                    Ordering::SeqCst,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => {
-                        old[0] = seen[1];
-                        return Ok(true);
-                    }
-                    Err(now) if identity(now[0]) == identity(seen[0]) => seen = now,
-                    Err(_) => return Ok(false),
-                }
-            }
-            return Err(Error::Contended("hash map update"));
-        }
         let change = self.change(slot, seen, liveness, &mut |current, new| {
             old.copy_from_slice(current);
             new.copy_from_slice(value);
@@ -3789,9 +3767,10 @@ mod handle {
         ) -> Result<Updated, Box<Error>> {
             let (map, region) = (self.map(), self.object.region());
             match map.update_walked_on_guess(pin, hash, key, old, region, f) {
-                Some(updated) => updated.map_err(Box::new),
-                None => self.update_whole_way(hash, key, old, f),
+                Some(updated) => updated,
+                None => map.update_in_chain(hash, key, old, region, f),
             }
+            .map_err(Box::new)
         }
 
         /// [`GrowingMap::update_after_first`], out of line: every way of an update.
