@@ -706,9 +706,33 @@ fn random_seed() -> u64 {
 /// bytes on every Linux file system), so any name the file system accepts can be created.
 const STAGING_NAME_MAX: usize = 200;
 
+/// A stamp for a staging name: the clock in nanoseconds, but strictly above every stamp
+/// this process handed out before, so two threads creating at once (on a clock coarser
+/// than their gap) never share a name.
+fn staging_stamp() -> u64 {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = now_nanos();
+    // Relaxed: the stamps only need to differ, which the RMW's single order gives; they
+    // publish nothing.
+    let before = LAST
+        .fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |last| Some(now.max(last.wrapping_add(1))),
+        )
+        .unwrap_or_else(|last| last);
+    now.max(before.wrapping_add(1))
+}
+
+/// How many staging names a creator tries before it reports the last one's error. A name
+/// is taken only by a process with the same pid (another pid namespace sharing the
+/// directory) at the same nanosecond, or by a stale file such a process left.
+const STAGING_ATTEMPTS: u32 = 8;
+
 /// A unique name beside `path` for building a region before it is linked into place:
 /// `.<name>.creating-<pid>-<ns>`, with the name cut to [`STAGING_NAME_MAX`] bytes (at a
-/// UTF-8 character boundary when it is UTF-8). Uniqueness comes from the pid and the clock.
+/// UTF-8 character boundary when it is UTF-8). Uniqueness comes from the pid and a stamp
+/// no other call in this process shares ([`staging_stamp`]).
 fn staging_path(path: &Path) -> Result<PathBuf> {
     let name = path
         .file_name()
@@ -721,7 +745,11 @@ fn staging_path(path: &Path) -> Result<PathBuf> {
     }
     let mut staging = OsString::from(".");
     staging.push(OsStr::from_bytes(&name[..kept]));
-    staging.push(format!(".creating-{}-{}", std::process::id(), now_nanos()));
+    staging.push(format!(
+        ".creating-{}-{}",
+        std::process::id(),
+        staging_stamp()
+    ));
     Ok(path.with_file_name(staging))
 }
 
@@ -994,24 +1022,32 @@ impl Region {
         // Build the region under a private staging name, then link it into place: the
         // name never points at a half-built region, and link(2) fails if the name exists,
         // so exactly one of any number of racing creators succeeds.
-        let staging = staging_path(&path)?;
-        let file = match File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&staging)
-        {
-            Ok(file) => file,
-            Err(e) => {
-                return Err(Error::io(
-                    format!(
-                        "creating {} (as the staging file {})",
-                        path.display(),
-                        staging.display()
-                    ),
-                    e,
-                ))
+        let mut attempts = 0;
+        let (staging, file) = loop {
+            let staging = staging_path(&path)?;
+            match File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&staging)
+            {
+                Ok(file) => break (staging, file),
+                Err(e) => {
+                    attempts += 1;
+                    if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < STAGING_ATTEMPTS
+                    {
+                        continue;
+                    }
+                    return Err(Error::io(
+                        format!(
+                            "creating {} (as the staging file {})",
+                            path.display(),
+                            staging.display()
+                        ),
+                        e,
+                    ));
+                }
             }
         };
         // The open lock first, before anything else: it is ours from here for as long as
