@@ -8,7 +8,7 @@
 //! two copies of one key racing for uniqueness, happen in few steps. Wide values are
 //! written with every word equal, so a torn read shows as unequal words.
 //!
-//! State words are built from the layout documented in `hash_map.rs`
+//! State words are built from the layout in `hash_map/mod.rs` (defined in `layout.rs`)
 //! (`kind | bound << 3 | tag << 15 | version << 30`), so the models fail if it drifts.
 
 #![cfg(loom)]
