@@ -41,10 +41,20 @@
 //! just before the count and moves the epoch afterwards counts as one of the two, and
 //! the other checks the other parity (`tests/loom_grace.rs` finds that interleaving).
 //!
+//! A scan reads the pin words of the slots below the header's high-water mark of slots
+//! ever attached to ([`header::PARTICIPANTS_USED`]), read after its fence, not of the
+//! whole table: every attach raises the mark (a SeqCst read-modify-write,
+//! [`Grace::note_attach`]) before its process counts a pin on the slot. A scan whose read
+//! of the mark misses a raise comes before it in the total order, so before every pin
+//! counted on that slot: it is a scan that may miss the pin anyway (the same case as a
+//! scan that reads the stripes word as 0), and a scan that begins after a count sees the
+//! raise before it and checks the slot. `tests/loom_grace.rs` races an attach and its
+//! first pin against a scan.
+//!
 //! Costs and bounds: a pin is one uncontended read-modify-write and a fence on a line the
 //! thread's stripe owns, an unpin one read-modify-write (no system call); advancing reads
-//! every participant's pin words and asks the kernel about a participant only when it counts a
-//! pin of the parity checked. A process frozen while pinned holds back only reclamation:
+//! the pin words of every slot ever attached to and asks the kernel about a participant
+//! only when it counts a pin of the parity checked. A process frozen while pinned holds back only reclamation:
 //! the epoch cannot move more than one step past the moment its count showed, so
 //! everything retired since then waits until it resumes or dies (how much that is depends
 //! on the structure; no operation waits for it). A hostile region (counts that never
@@ -250,6 +260,37 @@ impl<'a, M: Memory> Grace<'a, M> {
         })
     }
 
+    /// Records that participant `slot` is attached to, before its holder counts a pin there
+    /// (raises the high-water mark of slots scans read: see the module docs).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] for a slot outside the table.
+    pub fn note_attach(&self, slot: u32) -> Result<()> {
+        self.check_slot(slot)?;
+        // SeqCst: in one total order with the scans' reads of the mark and the pins'
+        // counts, which come after it in this process (module docs).
+        self.mem
+            .word(header::PARTICIPANTS_USED)?
+            .fetch_max(u64::from(slot) + 1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// How many participant slots from 0 a scan reads: the high-water mark of slots ever
+    /// attached to, within the table (a larger mark, from a corrupt header, is the
+    /// table's size).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if the header is out of reach (never for a validated region).
+    pub fn slots_used(&self) -> Result<u32> {
+        // SeqCst: after the scan's fence, in one total order with the attaches' raises
+        // (module docs).
+        let used = self
+            .mem
+            .word(header::PARTICIPANTS_USED)?
+            .load(Ordering::SeqCst);
+        Ok(used.min(self.participant_capacity) as u32)
+    }
+
     /// Moves the epoch on by one if no live participant counts a pin of the parity the
     /// move checks; whether the epoch moved (by us or meanwhile by another process).
     ///
@@ -263,7 +304,7 @@ impl<'a, M: Memory> Grace<'a, M> {
         // this one, a reader's after its count among them (module docs).
         fence(Ordering::SeqCst);
         let checked = parity_shift(epoch.wrapping_add(1));
-        for slot in 0..self.participant_capacity as u32 {
+        for slot in 0..self.slots_used()? {
             if self.pins_at(slot, checked)? && self.holder_is_alive(slot, liveness)? {
                 return Ok(false);
             }

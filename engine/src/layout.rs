@@ -31,6 +31,8 @@
 //! 152 retired participant slots awaiting a sweep (at least their number)
 //! 160 flags, written by the creator before READY: bit 0 = collectable (a program's
 //!     default region, which `crate::gc` may remove once no process has it open)
+//! 168 participant slots used: one more than the highest slot ever attached to (scans of
+//!     the participants stop there; raised by every attach before it uses its slot)
 //! 256 arena bump pointer (own cache line)
 //! 384 arena bytes in use
 //! 512 free-list heads, one per size class: (ABA tag << 32) | (block offset / 64)
@@ -43,7 +45,7 @@ use bytemuck::{Pod, Zeroable};
 /// `b"SHMARENA"` read as a little-endian word.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMARENA");
 /// The layout version this build reads and writes.
-pub const LAYOUT_VERSION: u64 = 8;
+pub const LAYOUT_VERSION: u64 = 9;
 /// Size of the header page.
 pub const HEADER_SIZE: u64 = 4096;
 /// Page size used to align the arena.
@@ -117,6 +119,10 @@ pub mod header {
     /// [`FLAGS`] bit: a program's default region (`RegionOptions::collectable`), which
     /// `crate::gc` may remove once no process has it open.
     pub const FLAG_COLLECTABLE: u64 = 1;
+    /// One more than the highest participant slot ever attached to: every attach raises
+    /// it before it uses its slot, so scans of the participants' pins and retire logs
+    /// stop there (see `crate::grace`). Not trusted beyond the table's capacity.
+    pub const PARTICIPANTS_USED: u64 = 168;
     /// Arena bump pointer: offset of the first never-allocated byte.
     pub const ARENA_BUMP: u64 = 256;
     /// Bytes handed out and not freed.
@@ -177,7 +183,8 @@ const _: () = {
     assert!(header::STATE + 8 <= header::CREATOR_PID + 8);
     assert!(header::CREATOR_PID + 8 <= header::GENERATION_LIMIT);
     assert!(header::RETIRED_SLOTS + 8 <= header::FLAGS);
-    assert!(header::FLAGS + 8 <= header::ARENA_BUMP);
+    assert!(header::FLAGS + 8 <= header::PARTICIPANTS_USED);
+    assert!(header::PARTICIPANTS_USED + 8 <= header::ARENA_BUMP);
     assert!(header::ARENA_BUMP + 128 <= header::ARENA_USED + 128);
     assert!(header::ARENA_USED + 128 <= header::FREE_HEADS);
     assert!(header::FREE_HEADS + 8 * SIZE_CLASSES as u64 <= header::GRACE_EPOCH);

@@ -370,8 +370,9 @@ impl Inner {
         // A cheap look at every slot: a log with blocks waiting, whose holder is gone (no
         // system call on the locks of a slot whose holder's process still runs: its
         // liveness checks would wait).
-        let vacant: Vec<(u32, &crate::sync::AtomicU64)> = (0..self.fields.participant_capacity
-            as u32)
+        // Only slots ever attached to can have a log.
+        let used = grace.slots_used().unwrap_or(0);
+        let vacant: Vec<(u32, &crate::sync::AtomicU64)> = (0..used)
             .filter(|&slot| slot != mine)
             .filter_map(|slot| {
                 let word = participants
@@ -1735,12 +1736,26 @@ impl Region {
             .inspect_err(|_| {
                 let _ = self.arena().free(block.offset, blob.block_size());
             })?;
-        for (i, chunk) in bytes.chunks(8).enumerate() {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            // SAFETY: `first` points at `words` checked words of the block, i < words.
+        // Whole words in a loop of its own, the zero-padded tail after it: a loop of plain
+        // stores without a per-word length check.
+        let whole = bytes.chunks_exact(8);
+        let tail = whole.remainder();
+        let mut stored = 0;
+        for chunk in whole {
+            let word = u64::from_le_bytes(chunk.try_into().expect("chunks of 8 bytes"));
+            // SAFETY: `first` points at `words` checked words of the block, and
+            // stored < len / 8 <= words.
             // Relaxed: published by the caller's Release store of the blob (see above).
-            unsafe { &*first.as_ptr().add(i) }.store(u64::from_le_bytes(word), Ordering::Relaxed);
+            unsafe { &*first.as_ptr().add(stored) }.store(word, Ordering::Relaxed);
+            stored += 1;
+        }
+        if !tail.is_empty() {
+            let mut word = [0u8; 8];
+            word[..tail.len()].copy_from_slice(tail);
+            // SAFETY: as above; the tail's word is the last of the `words`.
+            // Relaxed: as above.
+            unsafe { &*first.as_ptr().add(stored) }
+                .store(u64::from_le_bytes(word), Ordering::Relaxed);
         }
         Ok(blob)
     }
@@ -1771,12 +1786,26 @@ impl Region {
                 available: 0,
                 region: "this process's memory".to_owned(),
             })?;
-        for i in 0..words as usize {
-            // SAFETY: `first` points at `words` checked words of the arena, i < words.
+        // Zeroed first (one memset), then whole words copied in a loop without a length
+        // check per word, then the tail.
+        bytes.resize(len, 0);
+        let mut whole = bytes.chunks_exact_mut(8);
+        let mut loaded = 0;
+        for chunk in &mut whole {
+            // SAFETY: `first` points at `words` checked words of the arena, and
+            // loaded < len / 8 <= words.
             // Relaxed: the slot's Acquire load that named the blob ordered its contents.
-            let word = unsafe { &*first.as_ptr().add(i) }.load(Ordering::Relaxed);
-            let take = (len - 8 * i).min(8);
-            bytes.extend_from_slice(&word.to_le_bytes()[..take]);
+            let word = unsafe { &*first.as_ptr().add(loaded) }.load(Ordering::Relaxed);
+            chunk.copy_from_slice(&word.to_le_bytes());
+            loaded += 1;
+        }
+        let tail = whole.into_remainder();
+        if !tail.is_empty() {
+            // SAFETY: as above; the tail's word is the last of the `words`.
+            // Relaxed: as above.
+            let word = unsafe { &*first.as_ptr().add(loaded) }.load(Ordering::Relaxed);
+            let tail_len = tail.len();
+            tail.copy_from_slice(&word.to_le_bytes()[..tail_len]);
         }
         Ok(bytes)
     }

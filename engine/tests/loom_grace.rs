@@ -48,12 +48,22 @@ fn grace(mem: &HeapMemory) -> Grace<'_, HeapMemory> {
     Grace::new(mem, PARTICIPANTS, SLOTS)
 }
 
-/// Both slots ACTIVE at generation 1, the pointer at block A, both blocks live (1).
+/// Both slots ACTIVE at generation 1 and attached to, the pointer at block A, both blocks
+/// live (1).
 fn fresh() -> Arc<HeapMemory> {
+    fresh_with_attached(SLOTS as u32)
+}
+
+/// As [`fresh`], with only the slots below `attached` recorded as attached to (the header's
+/// high-water mark): a later slot's holder attaches in the model.
+fn fresh_with_attached(attached: u32) -> Arc<HeapMemory> {
     let mem = Arc::new(HeapMemory::new(END));
     for slot in 0..SLOTS {
         let word = mem.word(PARTICIPANTS + 64 * slot).unwrap();
         word.store(1 | 1 << 12, Ordering::SeqCst);
+    }
+    for slot in 0..attached {
+        grace(&mem).note_attach(slot).unwrap();
     }
     mem.word(POINTER).unwrap().store(BLOCK_A, Ordering::SeqCst);
     mem.word(BLOCK_A).unwrap().store(1, Ordering::SeqCst);
@@ -138,6 +148,35 @@ fn a_reader_pinning_on_stripes_it_just_published_never_reads_a_freed_block() {
 #[test]
 fn a_pinned_reader_never_reads_a_freed_block() {
     races_a_reclaimer(read);
+}
+
+/// A process that attaches to slot 1 (raising the high-water mark that bounds scans) and
+/// at once pins and reads, racing a reclaimer in slot 0 whose scans may read the mark
+/// before or after the raise: it never reads the block freed.
+#[test]
+fn a_reader_that_just_attached_is_seen_by_every_scan_that_matters() {
+    for swap in [false, true] {
+        model(move || {
+            let mem = fresh_with_attached(1);
+            let (m1, m2) = (mem.clone(), mem.clone());
+            let (value, _freed) = pair(
+                swap,
+                move || {
+                    let grace = grace(&m1);
+                    grace.note_attach(1).unwrap();
+                    read_pinned(&m1, grace.pin(1).unwrap())
+                },
+                move || {
+                    let me = Mock {
+                        me: OwnerId::new(0, 1),
+                        dead: None,
+                    };
+                    unlink_and_reclaim(&m2, 2, &me)
+                },
+            );
+            assert_eq!(value, 1, "the reader read a freed block");
+        });
+    }
 }
 
 /// Two readers in turn (the second pins after the first unpinned) against a reclaimer that

@@ -76,6 +76,28 @@ fn a_retired_blob_waits_for_a_pinned_reader_then_returns_to_the_arena() {
     assert!(reused.offset() == blob.offset() || reused.offset() == other.offset());
 }
 
+/// Scans read the pins of the slots up to the highest one ever attached to: a reader in
+/// the highest slot, with the slots between it and the retirer vacant again, holds the
+/// retired block back as one in slot 0 would.
+#[test]
+fn a_reader_in_the_highest_slot_attached_holds_a_retirement_back() {
+    let temp = region("highest-slot");
+    let region = &temp.1;
+    let mut others: Vec<Region> = (0..4).map(|_| Region::open(&temp.0).unwrap()).collect();
+    let reader = others.pop().unwrap();
+    assert_eq!(reader.participant_id().slot(), 4);
+    drop(others); // slots 1 to 3 vacant: the mark stays above slot 4
+    let blob = region.store_blob(&[3; 500]).unwrap();
+    let pin = reader.pin().unwrap();
+    region.retire_blob(blob).unwrap();
+    for _ in 0..10 {
+        assert_eq!(region.reclaim().unwrap(), 1, "freed under a pinned reader");
+    }
+    assert_eq!(reader.read_blob(blob, &pin).unwrap(), vec![3; 500]);
+    drop(pin);
+    assert_eq!(region.reclaim().unwrap(), 0);
+}
+
 #[test]
 fn a_batch_of_retirements_frees_itself_and_a_dropped_handle_frees_the_rest() {
     let temp = region("batch");
