@@ -1,7 +1,8 @@
 //! Loom models of the shipping grace-period protocol ([`Grace`]) over [`HeapMemory`]: a
 //! reader that pins and follows a shared pointer never reads a block after a reclaimer
-//! that unlinked and retired it has freed it, a dead participant's pin holds nothing
-//! back, and a live one's does.
+//! that unlinked and retired it has freed it (also one that attached to its slot just
+//! before, raising the mark scans stop at), a dead participant's pin holds nothing back,
+//! and a live one's does.
 //!
 //! Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p shmarena-engine --release --test loom_grace`.
@@ -117,16 +118,23 @@ fn unlink_and_reclaim(mem: &HeapMemory, rounds: usize, liveness: &Mock) -> bool 
 /// `reader` (in slot 0) racing a reclaimer (in slot 1), both thread orders: the reader
 /// never reads the block freed under it.
 fn races_a_reclaimer(reader: fn(&HeapMemory) -> u64) {
+    races_a_reclaimer_in(SLOTS as u32, 1, reader);
+}
+
+/// `reader` racing a reclaimer in slot `reclaimer`, both thread orders, with the slots
+/// below `attached` recorded as attached to at the start: the reader never reads the
+/// block freed under it.
+fn races_a_reclaimer_in(attached: u32, reclaimer: u32, reader: fn(&HeapMemory) -> u64) {
     for swap in [false, true] {
         model(move || {
-            let mem = fresh();
+            let mem = fresh_with_attached(attached);
             let (m1, m2) = (mem.clone(), mem.clone());
             let (value, _freed) = pair(
                 swap,
                 move || reader(&m1),
                 move || {
                     let me = Mock {
-                        me: OwnerId::new(1, 1),
+                        me: OwnerId::new(reclaimer, 1),
                         dead: None,
                     };
                     unlink_and_reclaim(&m2, 2, &me)
@@ -155,28 +163,11 @@ fn a_pinned_reader_never_reads_a_freed_block() {
 /// before or after the raise: it never reads the block freed.
 #[test]
 fn a_reader_that_just_attached_is_seen_by_every_scan_that_matters() {
-    for swap in [false, true] {
-        model(move || {
-            let mem = fresh_with_attached(1);
-            let (m1, m2) = (mem.clone(), mem.clone());
-            let (value, _freed) = pair(
-                swap,
-                move || {
-                    let grace = grace(&m1);
-                    grace.note_attach(1).unwrap();
-                    read_pinned(&m1, grace.pin(1).unwrap())
-                },
-                move || {
-                    let me = Mock {
-                        me: OwnerId::new(0, 1),
-                        dead: None,
-                    };
-                    unlink_and_reclaim(&m2, 2, &me)
-                },
-            );
-            assert_eq!(value, 1, "the reader read a freed block");
-        });
-    }
+    races_a_reclaimer_in(1, 0, |mem| {
+        let grace = grace(mem);
+        grace.note_attach(1).unwrap();
+        read_pinned(mem, grace.pin(1).unwrap())
+    });
 }
 
 /// Two readers in turn (the second pins after the first unpinned) against a reclaimer that
