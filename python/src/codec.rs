@@ -77,6 +77,25 @@ pub struct Codec {
     pub allow_shared: bool,
 }
 
+/// The `str` whose UTF-8 encoding `bytes` (read from the mapping) are: checked once, by
+/// Python's decoder (a check in Rust first, then `PyString::new`'s own decode, read every
+/// byte twice); bytes that are not UTF-8 raise `CorruptError`.
+fn str_from_utf8<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // A slice is never longer than `isize::MAX` bytes.
+    let len = bytes.len() as pyo3::ffi::Py_ssize_t;
+    // SAFETY: we hold the GIL (`py`); the pointer and length name `bytes`, which Python only
+    // reads during the call; the error handler is a NUL-terminated static string.
+    let decoded =
+        unsafe { pyo3::ffi::PyUnicode_DecodeUTF8(bytes.as_ptr().cast(), len, c"strict".as_ptr()) };
+    if decoded.is_null() {
+        // The decoder's UnicodeDecodeError gives way to the error that names the cause.
+        drop(PyErr::take(py));
+        return Err(CorruptError::new_err("a stored str is not UTF-8"));
+    }
+    // SAFETY: a new reference, checked non-null above.
+    Ok(unsafe { Bound::from_owned_ptr(py, decoded) })
+}
+
 impl Codec {
     /// The bytes of `object` as a value (types kept as they are).
     pub fn encode_value(self, object: &Bound<'_, PyAny>) -> PyResult<Encoded> {
@@ -201,8 +220,8 @@ impl Codec {
             [STR, rest @ ..] => {
                 if let Some((length, text)) = rest.split_first_chunk::<4>() {
                     let length = u32::from_le_bytes(*length) as usize;
-                    if let Some(Ok(text)) = text.get(..length).map(std::str::from_utf8) {
-                        return Ok(PyString::new(py, text).into_any());
+                    if let Some(text) = text.get(..length) {
+                        return str_from_utf8(py, text);
                     }
                 }
             }
@@ -248,11 +267,7 @@ impl Codec {
                 let value = f64::from_le_bytes(reader.array()?);
                 PyFloat::new(py, value).into_any()
             }
-            STR => {
-                let text = std::str::from_utf8(reader.blob()?)
-                    .map_err(|_| CorruptError::new_err("a stored str is not UTF-8"))?;
-                PyString::new(py, text).into_any()
-            }
+            STR => str_from_utf8(py, reader.blob()?)?,
             BYTES => PyBytes::new(py, reader.blob()?).into_any(),
             TUPLE => {
                 let count = u32::from_le_bytes(reader.array()?) as usize;

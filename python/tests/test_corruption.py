@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     r'''
     import os, random, signal, sys
@@ -111,3 +113,25 @@ def test_random_corruption_raises_and_never_crashes():
         )
         assert done.returncode == 0, (seed, done.returncode, done.stderr[-2000:])
         assert done.stdout.strip() == "survived 150"
+
+
+def test_a_stored_str_that_is_not_utf8_raises_corrupt_error(tmp_path):
+    import mmap
+
+    import shmarena
+
+    region = shmarena.Region(str(tmp_path / "utf8"), 4 << 20)
+    manager = shmarena.Manager(region=region)
+    d = manager.dict(capacity=16)
+    d["short"] = "MARKERshort"
+    d["long"] = "MARKERlong" + "x" * 500  # out of line
+    with open(region.path, "r+b") as file, mmap.mmap(file.fileno(), 0) as view:
+        for marker in (b"MARKERshort", b"MARKERlong"):
+            at = view.find(marker)
+            assert at >= 0
+            view[at] = 0xFF  # never a UTF-8 byte
+    for key in ("short", "long"):
+        with pytest.raises(shmarena.CorruptError, match="not UTF-8"):
+            d[key]
+    d["short"] = "fine again"
+    assert d["short"] == "fine again"
