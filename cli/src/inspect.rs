@@ -112,9 +112,10 @@ pub fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         header.hash_seed
     );
     println!(
-        "  participants at {} ({} slots), catalog at {} ({} entries), arena at {}..{}",
+        "  participants at {} ({} slots, {} ever used), catalog at {} ({} entries), arena at {}..{}",
         header.participants_offset,
         header.participant_capacity,
+        region.participant_slots_used()?,
         header.catalog_offset,
         header.catalog_capacity,
         header.arena_offset,

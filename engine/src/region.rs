@@ -1610,6 +1610,26 @@ impl Region {
         }
     }
 
+    /// How many participant slots from the first have ever been attached to (the
+    /// high-water mark grace periods scan up to, see [`crate::grace`]).
+    ///
+    /// ```
+    /// # use shmarena_engine::Region;
+    /// # let path = std::env::temp_dir().join(format!("shmarena-doc-used-{}", std::process::id()));
+    /// let region = Region::create(&path, 1 << 20)?;
+    /// let other = Region::open(&path)?;
+    /// assert_eq!(region.participant_slots_used()?, 2);
+    /// # drop(other);
+    /// # Region::unlink(&path)?;
+    /// # Ok::<(), shmarena_engine::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] (never for a validated region).
+    pub fn participant_slots_used(&self) -> Result<u32> {
+        self.grace().slots_used()
+    }
+
     /// The current grace epoch (see [`crate::grace`]): what to record with something just
     /// retired.
     ///
