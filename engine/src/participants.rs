@@ -281,9 +281,10 @@ impl<'a, M: Memory> Participants<'a, M> {
                 continue;
             }
             let generation = OwnerId::next_generation(used);
+            let grace = self.grace();
             // Before any pin on the slot: scans read the slots below the mark (`grace`).
-            self.grace().note_attach(slot)?;
-            self.grace().clear_pins(slot)?;
+            grace.note_attach(slot)?;
+            grace.clear_pins(slot)?;
             // Release: publishes the cleared lanes with the generation.
             word.store(pack_slot(STATE_ACTIVE, generation, pid), Ordering::Release);
             self.record_attach(slot);

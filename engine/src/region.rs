@@ -713,16 +713,17 @@ const STAGING_NAME_MAX: usize = 200;
 fn staging_stamp() -> u64 {
     static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let now = now_nanos();
+    let next = |last: u64| now.max(last.wrapping_add(1));
     // Relaxed: the stamps only need to differ, which the RMW's single order gives; they
     // publish nothing.
     let before = LAST
         .fetch_update(
             std::sync::atomic::Ordering::Relaxed,
             std::sync::atomic::Ordering::Relaxed,
-            |last| Some(now.max(last.wrapping_add(1))),
+            |last| Some(next(last)),
         )
         .unwrap_or_else(|last| last);
-    now.max(before.wrapping_add(1))
+    next(before)
 }
 
 /// How many staging names a creator tries before it reports the last one's error. A name
